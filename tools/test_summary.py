@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Summarises a `meson test` run as one line: "N passed, N failed[, N skipped]".
+
+GoogleTest binaries report every test case (read from meson's JUnit log);
+script tests count as one case each. Exits 1 when anything failed.
+"""
+import json
+import sys
+import xml.etree.ElementTree as ET
+
+
+def main() -> int:
+    junit, jsonlog = sys.argv[1], sys.argv[2]
+    passed = failed = skipped = 0
+    try:
+        root = ET.parse(junit).getroot()
+    except (OSError, ET.ParseError) as e:
+        print(f"no test log: {e}")
+        print("0 passed, 1 failed")
+        return 1
+    for suite in root.iter("testsuite"):
+        cases = list(suite.iter("testcase"))
+        for case in cases:
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed += 1
+            elif case.find("skipped") is not None:
+                skipped += 1
+            else:
+                passed += 1
+    # A gtest binary that crashed before writing its report has no cases:
+    # take its meson result so the crash is never lost.
+    try:
+        with open(jsonlog) as f:
+            for line in f:
+                t = json.loads(line)
+                if t.get("result") in ("FAIL", "TIMEOUT", "ERROR") and t.get("protocol") == "gtest":
+                    name = t.get("name", "")
+                    if not any(s.get("name") == name and list(s.iter("testcase")) for s in root.iter("testsuite")):
+                        failed += 1
+    except OSError:
+        pass
+    line = f"{passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    print(line)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
