@@ -1,0 +1,154 @@
+#include "config.h"
+
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace bulkhead::dataplane {
+namespace po = boost::program_options;
+
+namespace {
+
+bool parse_u16(std::string_view s, uint16_t& out) {
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v > 65535) return false;
+  out = static_cast<uint16_t>(v);
+  return true;
+}
+
+// "0:1,2:3" -> pairs
+bool parse_pairs(const std::string& text, std::vector<PortPair>& pairs, std::string& error) {
+  pairs.clear();
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto colon = item.find(':');
+    PortPair p{};
+    if (colon == std::string::npos || !parse_u16(std::string_view(item).substr(0, colon), p.a) ||
+        !parse_u16(std::string_view(item).substr(colon + 1), p.b) || p.a == p.b) {
+      error = "--pairs: '" + item + "' is not PORT:PORT with two different port ids";
+      return false;
+    }
+    for (const auto& q : pairs) {
+      if (q.a == p.a || q.a == p.b || q.b == p.a || q.b == p.b) {
+        error = "--pairs: port used in more than one pair in '" + text + "'";
+        return false;
+      }
+    }
+    pairs.push_back(p);
+  }
+  if (pairs.empty()) {
+    error = "--pairs: no port pair given";
+    return false;
+  }
+  return true;
+}
+
+po::options_description make_options(Config& c, std::string& pairs, std::string& mode,
+                                     std::string& frags, Timeouts& t_s) {
+  po::options_description o("bulkhead-dataplane [EAL options] -- [options]");
+  // clang-format off
+  o.add_options()
+    ("help,h", "show this help")
+    ("config", po::value<std::string>(), "read options from FILE (key = value lines)")
+    ("policy", po::value(&c.policy_path), "policy file to enforce (reloaded on SIGHUP)")
+    ("pairs", po::value(&pairs)->default_value("0:1"), "port pairs A:B[,C:D]: what enters A leaves by B and back")
+    ("mbufs", po::value(&c.mbufs)->default_value(c.mbufs), "packet buffers in the pool")
+    ("mbuf-size", po::value(&c.mbuf_data_size)->default_value(c.mbuf_data_size), "data room per packet buffer, bytes")
+    ("rx-desc", po::value(&c.rx_desc)->default_value(c.rx_desc), "RX descriptors per queue")
+    ("tx-desc", po::value(&c.tx_desc)->default_value(c.tx_desc), "TX descriptors per queue")
+    ("conn-max", po::value(&c.conn_max)->default_value(c.conn_max), "maximum tracked connections")
+    ("mode", po::value(&mode)->default_value("policy"), "enforce | audit | learn | policy (use the policy's default)")
+    ("fragments", po::value(&frags)->default_value("follow"), "later fragments: follow (their first fragment's verdict) | drop")
+    ("tcp-loose", po::bool_switch(&c.tcp_loose), "accept TCP without SYN as a new connection (mid-stream pick-up)")
+    ("no-promiscuous", "leave ports out of promiscuous mode")
+    ("tcp-syn-timeout", po::value(&t_s.tcp_syn_ms)->default_value(t_s.tcp_syn_ms / 1000), "seconds")
+    ("tcp-established-timeout", po::value(&t_s.tcp_established_ms)->default_value(t_s.tcp_established_ms / 1000), "seconds")
+    ("tcp-fin-timeout", po::value(&t_s.tcp_fin_ms)->default_value(t_s.tcp_fin_ms / 1000), "seconds")
+    ("tcp-closed-timeout", po::value(&t_s.tcp_closed_ms)->default_value(t_s.tcp_closed_ms / 1000), "seconds")
+    ("udp-timeout", po::value(&t_s.udp_ms)->default_value(t_s.udp_ms / 1000), "seconds")
+    ("icmp-timeout", po::value(&t_s.icmp_ms)->default_value(t_s.icmp_ms / 1000), "seconds")
+    ("other-timeout", po::value(&t_s.other_ms)->default_value(t_s.other_ms / 1000), "seconds")
+    ("sweep-per-poll", po::value(&c.sweep_per_poll)->default_value(c.sweep_per_poll), "connection slots each worker examines for expiry per loop pass")
+    ("stats-interval", po::value(&c.stats_interval_s)->default_value(0), "log a counters line every N seconds (0: never)")
+    ("pid-file", po::value(&c.pid_file), "write the process id to FILE");
+  // clang-format on
+  return o;
+}
+
+}  // namespace
+
+std::optional<Config> parse_config(int argc, char** argv, std::string& error, bool& help_shown) {
+  Config c;
+  std::string pairs, mode, frags;
+  Timeouts seconds;  // parsed in seconds, converted below
+  auto desc = make_options(c, pairs, mode, frags, seconds);
+  help_shown = false;
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) {
+      std::cout << desc << '\n';
+      help_shown = true;
+      return std::nullopt;
+    }
+    if (vm.count("config")) {
+      const auto path = vm["config"].as<std::string>();
+      std::ifstream in(path);
+      if (!in) {
+        error = "--config: cannot open '" + path + "'";
+        return std::nullopt;
+      }
+      po::store(po::parse_config_file(in, desc), vm);
+    }
+    po::notify(vm);
+    if (vm.count("no-promiscuous")) c.promiscuous = false;
+  } catch (const po::error& e) {
+    error = e.what();
+    return std::nullopt;
+  }
+  if (c.policy_path.empty()) {
+    error = "--policy FILE is required";
+    return std::nullopt;
+  }
+  if (!parse_pairs(pairs, c.pairs, error)) return std::nullopt;
+  if (mode == "policy") c.mode = ModeOverride::from_policy;
+  else if (mode == "enforce") c.mode = ModeOverride::enforce;
+  else if (mode == "audit") c.mode = ModeOverride::audit;
+  else if (mode == "learn") c.mode = ModeOverride::learn;
+  else {
+    error = "--mode: '" + mode + "' is not one of enforce, audit, learn, policy";
+    return std::nullopt;
+  }
+  if (frags == "follow") c.fragments = FragmentPolicy::follow;
+  else if (frags == "drop") c.fragments = FragmentPolicy::drop;
+  else {
+    error = "--fragments: '" + frags + "' is not follow or drop";
+    return std::nullopt;
+  }
+  if (c.mbufs < 1024) {
+    error = "--mbufs: at least 1024 packet buffers are needed";
+    return std::nullopt;
+  }
+  if (c.conn_max < 1024) {
+    error = "--conn-max: at least 1024 connections";
+    return std::nullopt;
+  }
+  const uint32_t max_s = 30 * 24 * 3600;
+  for (uint32_t* s : {&seconds.tcp_syn_ms, &seconds.tcp_established_ms, &seconds.tcp_fin_ms,
+                      &seconds.tcp_closed_ms, &seconds.udp_ms, &seconds.icmp_ms, &seconds.other_ms}) {
+    if (*s == 0 || *s > max_s) {
+      error = "timeouts must be between 1 and " + std::to_string(max_s) + " seconds";
+      return std::nullopt;
+    }
+    *s *= 1000;
+  }
+  c.timeouts = seconds;
+  if (c.sweep_per_poll == 0) c.sweep_per_poll = 1;
+  return c;
+}
+
+}  // namespace bulkhead::dataplane

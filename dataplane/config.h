@@ -1,0 +1,56 @@
+// Dataplane configuration: command-line options after the EAL's `--`, and
+// the same options from a config file (`--config FILE`, `key = value`).
+//
+// Parsed once on the main lcore at start-up; read-only afterwards.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bulkhead::dataplane {
+
+enum class FragmentPolicy : uint8_t { follow, drop };
+enum class ModeOverride : uint8_t { from_policy, enforce, audit, learn };
+
+// Timeouts in milliseconds, per connection state.
+struct Timeouts {
+  uint32_t tcp_syn_ms = 30'000;
+  uint32_t tcp_established_ms = 7'200'000;
+  uint32_t tcp_fin_ms = 60'000;
+  uint32_t tcp_closed_ms = 10'000;
+  uint32_t udp_ms = 60'000;
+  uint32_t icmp_ms = 10'000;
+  uint32_t other_ms = 60'000;
+};
+
+struct PortPair {
+  uint16_t a;
+  uint16_t b;
+};
+
+struct Config {
+  std::string policy_path;
+  std::vector<PortPair> pairs{{0, 1}};
+  uint32_t mbufs = 16'383;
+  uint16_t mbuf_data_size = 2048 + 128;  // RTE_MBUF_DEFAULT_BUF_SIZE
+  uint16_t rx_desc = 1024;
+  uint16_t tx_desc = 1024;
+  uint32_t conn_max = 262'144;
+  ModeOverride mode = ModeOverride::from_policy;
+  FragmentPolicy fragments = FragmentPolicy::follow;
+  bool tcp_loose = false;  // accept mid-stream TCP (no SYN) as a new connection
+  bool promiscuous = true;
+  Timeouts timeouts;
+  uint32_t sweep_per_poll = 64;     // connection slots examined per loop pass
+  uint32_t stats_interval_s = 0;    // 0 = no periodic stats line
+  std::string pid_file;
+};
+
+// Parses the application arguments (argv after the EAL's). On error returns
+// nullopt and sets `error` to one line; on --help prints usage, sets
+// `help_shown` and returns nullopt with an empty error.
+std::optional<Config> parse_config(int argc, char** argv, std::string& error, bool& help_shown);
+
+}  // namespace bulkhead::dataplane

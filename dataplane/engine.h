@@ -1,0 +1,93 @@
+// The dataplane engine: everything between the ports and the policy.
+//
+// Owns the QSBR variable, the connection table, the active rule set and the
+// workers. The main lcore creates it, loads policy into it (at start, on
+// SIGHUP, and when a time-bound rule expires), launches the workers and
+// calls housekeeping() periodically. Tests drive the same object in one
+// process, calling Worker::poll_once() instead of launching lcores.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rte_ring.h>
+#include <rte_rcu_qsbr.h>
+
+#include "bulkhead.pb.h"
+#include "config.h"
+#include "conntrack.h"
+#include "log.h"
+#include "ports.h"
+#include "ruleset.h"
+#include "swap.h"
+#include "worker.h"
+
+namespace bulkhead::dataplane {
+
+struct PolicyStatus {
+  uint64_t loads = 0;          // successful loads, start-up included
+  uint64_t load_failures = 0;  // reloads refused (old policy kept)
+  std::string last_error;      // first line of the last refusal
+  int64_t loaded_at = 0;       // unix seconds of the active set's load
+};
+
+class Engine {
+ public:
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  static std::unique_ptr<Engine> create(const Config& cfg, uint32_t workers, std::string& error);
+
+  // Parses, compiles and builds the policy file, then swaps it in. On any
+  // error the active set stays as it was and `error` holds what went wrong
+  // (one diagnostic per line).
+  bool load_policy_file(const std::string& path, std::string& error);
+  // Builds and swaps in an already compiled rule set.
+  bool apply(const pb::CompiledRuleSet& compiled, std::string& error);
+
+  // Creates the workers over the queues of `ports`.
+  void attach(PortsSetup& ports);
+  // Runs worker i on each of the given lcores (one per worker).
+  bool launch(const std::vector<unsigned>& lcores, std::string& error);
+  // Stops and joins launched workers.
+  void stop() noexcept;
+
+  // Main-lcore duties: print rule log records (rate-limited), rebuild the
+  // rule set when a time-bound rule expires. Call every few milliseconds.
+  void housekeeping() noexcept;
+
+  Worker& worker(uint32_t i) { return *workers_[i]; }
+  uint32_t worker_count() const noexcept { return worker_count_; }
+  RuleSetHolder& rules() noexcept { return *holder_; }
+  ConnTable& conns() noexcept { return *conns_; }
+  const Config& config() const noexcept { return cfg_; }
+  const PolicyStatus& policy_status() const noexcept { return status_; }
+  std::mutex& status_mutex() noexcept { return status_mu_; }
+
+  // Sums of every worker's counters.
+  WorkerStats totals() const noexcept;
+
+ private:
+  Engine() = default;
+  Mode effective_mode(const pb::CompiledRuleSet& compiled) const noexcept;
+
+  Config cfg_;
+  uint32_t worker_count_ = 0;
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  std::unique_ptr<ConnTable> conns_;
+  std::unique_ptr<RuleSetHolder> holder_;
+  Shared shared_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<rte_ring*> log_rings_;
+  std::vector<unsigned> launched_;
+  pb::CompiledRuleSet active_compiled_;  // kept to rebuild when a rule expires
+  uint32_t next_epoch_ = 1;
+  PolicyStatus status_;
+  std::mutex status_mu_;
+  RateLimit log_limit_{20, 1};
+};
+
+}  // namespace bulkhead::dataplane

@@ -1,0 +1,130 @@
+// bulkhead-dataplane: the inline enforcer.
+//
+//   bulkhead-dataplane [EAL options] -- --policy FILE [options]
+//
+// The main lcore sets up, then stays in control: signals (SIGHUP reloads
+// the policy, SIGINT/SIGTERM stop), rule log lines, rule expiry. Every other
+// lcore runs a worker. Set-up errors are one clear message and exit code 1.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_lcore.h>
+
+#include "config.h"
+#include "engine.h"
+#include "log.h"
+#include "ports.h"
+#include "telemetry.h"
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_reload = 0;
+
+void on_signal(int sig) {
+  if (sig == SIGHUP) g_reload = 1;
+  else g_stop = 1;
+}
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "bulkhead-dataplane: %s\n", message.c_str());
+  return 1;
+}
+
+void print_stats(bulkhead::dataplane::Engine& engine) {
+  using namespace bulkhead::dataplane;
+  const WorkerStats t = engine.totals();
+  uint64_t dropped = 0;
+  for (unsigned i = 0; i < kDropReasonCount; ++i) dropped += t.drops[i];
+  BH_LOG(INFO, "rx %lu tx %lu dropped %lu connections %lu new %lu",
+         static_cast<unsigned long>(t.events[static_cast<unsigned>(WorkerCounter::rx_packets)]),
+         static_cast<unsigned long>(t.events[static_cast<unsigned>(WorkerCounter::tx_packets)]),
+         static_cast<unsigned long>(dropped), static_cast<unsigned long>(engine.conns().count()),
+         static_cast<unsigned long>(t.events[static_cast<unsigned>(WorkerCounter::conn_new)]));
+}
+
+int run(int argc, char** argv) {
+  using namespace bulkhead::dataplane;
+  const int eal = rte_eal_init(argc, argv);
+  if (eal < 0) return fail(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
+  argc -= eal;
+  argv += eal;
+
+  std::string error;
+  bool help = false;
+  const auto cfg = parse_config(argc, argv, error, help);
+  if (!cfg) return help ? 0 : fail(error + " (see --help)");
+
+  std::vector<unsigned> lcores;
+  unsigned lcore;
+  RTE_LCORE_FOREACH_WORKER(lcore) lcores.push_back(lcore);
+  if (lcores.empty()) return fail("no worker lcore: give the EAL at least two lcores (e.g. -l 0,1)");
+  const auto workers = static_cast<uint32_t>(lcores.size());
+
+  auto engine = Engine::create(*cfg, workers, error);
+  if (!engine) return fail(error);
+  if (!engine->load_policy_file(cfg->policy_path, error)) return fail("policy not loaded:\n" + error);
+
+  PortsSetup ports;
+  if (!setup_ports(*cfg, workers, ports, error)) {
+    stop_ports(ports);
+    return fail(error);
+  }
+  engine->attach(ports);
+  register_telemetry(engine.get());
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGHUP, on_signal);
+  if (!cfg->pid_file.empty()) std::ofstream(cfg->pid_file) << getpid() << '\n';
+
+  if (!engine->launch(lcores, error)) {
+    stop_ports(ports);
+    return fail(error);
+  }
+  std::printf("bulkhead-dataplane: ready: %zu ports, %u workers, policy %s\n", ports.ports.size(), workers,
+              cfg->policy_path.c_str());
+  std::fflush(stdout);
+
+  uint64_t last_stats = rte_get_tsc_cycles();
+  while (!g_stop) {
+    if (g_reload) {
+      g_reload = 0;
+      if (engine->load_policy_file(cfg->policy_path, error)) {
+        BH_LOG(NOTICE, "policy reloaded from %s", cfg->policy_path.c_str());
+      } else {
+        BH_LOG(ERR, "policy reload failed; still enforcing the previous rule set:\n%s", error.c_str());
+      }
+    }
+    engine->housekeeping();
+    if (cfg->stats_interval_s > 0 && rte_get_tsc_cycles() - last_stats > rte_get_tsc_hz() * cfg->stats_interval_s) {
+      last_stats = rte_get_tsc_cycles();
+      print_stats(*engine);
+    }
+    usleep(5000);
+  }
+  BH_LOG(NOTICE, "stopping");
+  engine->stop();
+  print_stats(*engine);
+  stop_ports(ports);
+  engine.reset();
+  if (!cfg->pid_file.empty()) std::remove(cfg->pid_file.c_str());
+  rte_eal_cleanup();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    return fail(std::string("unexpected error: ") + e.what());
+  }
+}

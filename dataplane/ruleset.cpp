@@ -1,0 +1,418 @@
+#include "ruleset.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+
+#include <rte_lpm.h>
+#include <rte_lpm6.h>
+#include <rte_malloc.h>
+
+#include "log.h"
+
+namespace bulkhead::dataplane {
+namespace {
+
+constexpr uint32_t kFields4 = 5;
+constexpr uint32_t kFields6 = 11;
+// Guard against policies whose cross products (src x dst x ports) explode.
+constexpr uint64_t kMaxAclRules = 4'000'000;
+
+RTE_ACL_RULE_DEF(AclRule4, kFields4);
+RTE_ACL_RULE_DEF(AclRule6, kFields6);
+
+rte_acl_field_def field(uint8_t type, uint8_t size, uint8_t index, uint8_t input, uint32_t offset) {
+  rte_acl_field_def d{};
+  d.type = type;
+  d.size = size;
+  d.field_index = index;
+  d.input_index = input;
+  d.offset = offset;
+  return d;
+}
+
+void acl_config4(rte_acl_config& cfg) {
+  cfg = {};
+  cfg.num_categories = 1;
+  cfg.num_fields = kFields4;
+  cfg.defs[0] = field(RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(AclKey4, proto));
+  cfg.defs[1] = field(RTE_ACL_FIELD_TYPE_MASK, 4, 1, 1, offsetof(AclKey4, src));
+  cfg.defs[2] = field(RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, offsetof(AclKey4, dst));
+  cfg.defs[3] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, offsetof(AclKey4, sport));
+  cfg.defs[4] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, offsetof(AclKey4, dport));
+}
+
+void acl_config6(rte_acl_config& cfg) {
+  cfg = {};
+  cfg.num_categories = 1;
+  cfg.num_fields = kFields6;
+  cfg.defs[0] = field(RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(AclKey6, proto));
+  for (uint8_t i = 0; i < 4; ++i) {
+    cfg.defs[1 + i] = field(RTE_ACL_FIELD_TYPE_MASK, 4, 1 + i, 1 + i, offsetof(AclKey6, src) + 4 * i);
+    cfg.defs[5 + i] = field(RTE_ACL_FIELD_TYPE_MASK, 4, 5 + i, 5 + i, offsetof(AclKey6, dst) + 4 * i);
+  }
+  cfg.defs[9] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9, offsetof(AclKey6, sport));
+  cfg.defs[10] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 10, 9, offsetof(AclKey6, dport));
+}
+
+struct Pfx {
+  uint8_t addr[16];
+  uint32_t len;
+};
+
+// Prefixes of one family from a compiled side; `any` when the side is empty.
+bool side_prefixes(const google::protobuf::RepeatedPtrField<pb::Prefix>& side, size_t addr_len,
+                   std::vector<Pfx>& out) {
+  out.clear();
+  if (side.empty()) {
+    out.push_back(Pfx{{}, 0});
+    return true;
+  }
+  for (const auto& p : side) {
+    if (p.addr().size() != addr_len) continue;
+    Pfx x{};
+    std::memcpy(x.addr, p.addr().data(), addr_len);
+    x.len = std::min<uint32_t>(p.prefix_len(), static_cast<uint32_t>(addr_len * 8));
+    out.push_back(x);
+  }
+  return !out.empty();
+}
+
+struct Range {
+  uint16_t lo, hi;
+};
+
+std::vector<Range> ranges(const google::protobuf::RepeatedPtrField<pb::PortRange>& r) {
+  std::vector<Range> out;
+  if (r.empty()) {
+    out.push_back({0, 65535});
+    return out;
+  }
+  for (const auto& x : r) {
+    out.push_back({static_cast<uint16_t>(std::min<uint32_t>(x.lo(), 65535)),
+                   static_cast<uint16_t>(std::min<uint32_t>(x.hi(), 65535))});
+  }
+  return out;
+}
+
+uint32_t word(const uint8_t* a, unsigned i) {
+  uint32_t w;
+  std::memcpy(&w, a + 4 * i, 4);
+  return ntohl(w);
+}
+
+uint32_t word_bits(uint32_t len, unsigned i) {
+  const int bits = static_cast<int>(len) - 32 * static_cast<int>(i);
+  return static_cast<uint32_t>(std::clamp(bits, 0, 32));
+}
+
+std::atomic<uint32_t> g_name_seq{0};
+
+std::string unique_name(const char* what) {
+  return std::string(what) + std::to_string(g_name_seq.fetch_add(1));
+}
+
+// Builds one family's ACL context. `rules4`/`rules6` pick the family.
+template <class AclRule, bool kV6>
+rte_acl_ctx* build_acl(const pb::CompiledRuleSet& set, uint32_t rule_count, const std::vector<bool>& active,
+                       uint32_t& acl_rules, std::string& error) {
+  const size_t addr_len = kV6 ? 16 : 4;
+  std::vector<AclRule> acl;
+  std::vector<Pfx> srcs, dsts;
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < rule_count; ++i) {
+    if (!active[i]) continue;
+    const auto& r = set.rules(static_cast<int>(i));
+    if (kV6 ? !r.v6() : !r.v4()) continue;
+    if (!side_prefixes(r.src(), addr_len, srcs) || !side_prefixes(r.dst(), addr_len, dsts)) continue;
+    const auto sp = ranges(r.sports());
+    const auto dp = ranges(r.dports());
+    total += static_cast<uint64_t>(srcs.size()) * dsts.size() * sp.size() * dp.size();
+    if (total > kMaxAclRules) {
+      error = "rule set expands to more than " + std::to_string(kMaxAclRules) +
+              " classifier entries (rule '" + r.id() + "' and earlier)";
+      return nullptr;
+    }
+    for (const auto& s : srcs)
+      for (const auto& d : dsts)
+        for (const auto& a : sp)
+          for (const auto& b : dp) {
+            AclRule x{};
+            x.data.category_mask = 1;
+            x.data.priority = static_cast<int32_t>(rule_count - i);
+            x.data.userdata = i + 1;
+            x.field[0].value.u8 = r.any_proto() ? 0 : static_cast<uint8_t>(r.proto());
+            x.field[0].mask_range.u8 = r.any_proto() ? 0 : 0xff;
+            if constexpr (kV6) {
+              for (unsigned w = 0; w < 4; ++w) {
+                x.field[1 + w].value.u32 = word(s.addr, w);
+                x.field[1 + w].mask_range.u32 = word_bits(s.len, w);
+                x.field[5 + w].value.u32 = word(d.addr, w);
+                x.field[5 + w].mask_range.u32 = word_bits(d.len, w);
+              }
+              x.field[9].value.u16 = a.lo;
+              x.field[9].mask_range.u16 = a.hi;
+              x.field[10].value.u16 = b.lo;
+              x.field[10].mask_range.u16 = b.hi;
+            } else {
+              x.field[1].value.u32 = word(s.addr, 0);
+              x.field[1].mask_range.u32 = s.len;
+              x.field[2].value.u32 = word(d.addr, 0);
+              x.field[2].mask_range.u32 = d.len;
+              x.field[3].value.u16 = a.lo;
+              x.field[3].mask_range.u16 = a.hi;
+              x.field[4].value.u16 = b.lo;
+              x.field[4].mask_range.u16 = b.hi;
+            }
+            acl.push_back(x);
+          }
+  }
+  acl_rules = static_cast<uint32_t>(acl.size());
+  if (acl.empty()) return nullptr;
+
+  const std::string name = unique_name(kV6 ? "bh_acl6_" : "bh_acl4_");
+  rte_acl_param param{};
+  param.name = name.c_str();
+  param.socket_id = SOCKET_ID_ANY;
+  param.rule_size = sizeof(AclRule);
+  param.max_rule_num = static_cast<uint32_t>(acl.size());
+  rte_acl_ctx* ctx = rte_acl_create(&param);
+  if (ctx == nullptr) {
+    error = "cannot create classifier context (out of memory?)";
+    return nullptr;
+  }
+  int rc = rte_acl_add_rules(ctx, reinterpret_cast<const rte_acl_rule*>(acl.data()),
+                             static_cast<uint32_t>(acl.size()));
+  if (rc == 0) {
+    rte_acl_config cfg;
+    if constexpr (kV6) acl_config6(cfg); else acl_config4(cfg);
+    rc = rte_acl_build(ctx, &cfg);
+  }
+  if (rc != 0) {
+    error = std::string("classifier build failed: ") + strerror(-rc);
+    rte_acl_free(ctx);
+    return nullptr;
+  }
+  return ctx;
+}
+
+}  // namespace
+
+const char* mode_name(Mode m) noexcept {
+  switch (m) {
+    case Mode::enforce: return "enforce";
+    case Mode::audit: return "audit";
+    case Mode::learn: return "learn";
+  }
+  return "?";
+}
+
+void make_acl_key(const FlowTuple& t, AclKey4& k) noexcept {
+  k.proto = t.proto;
+  k.pad[0] = k.pad[1] = k.pad[2] = 0;
+  std::memcpy(&k.src, t.src, 4);
+  std::memcpy(&k.dst, t.dst, 4);
+  k.sport = htons(t.sport);
+  k.dport = htons(t.dport);
+}
+
+void make_acl_key(const FlowTuple& t, AclKey6& k) noexcept {
+  k.proto = t.proto;
+  k.pad[0] = k.pad[1] = k.pad[2] = 0;
+  std::memcpy(k.src, t.src, 16);
+  std::memcpy(k.dst, t.dst, 16);
+  k.sport = htons(t.sport);
+  k.dport = htons(t.dport);
+}
+
+RuleSet::~RuleSet() {
+  if (acl4_) rte_acl_free(acl4_);
+  if (acl6_) rte_acl_free(acl6_);
+  if (lpm4_) rte_lpm_free(lpm4_);
+  if (lpm6_) rte_lpm6_free(lpm6_);
+  rte_free(counters_);
+}
+
+std::unique_ptr<RuleSet> RuleSet::build(const pb::CompiledRuleSet& compiled, Mode mode, uint32_t epoch,
+                                        uint32_t workers, int64_t now_unix, std::string& error) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<RuleSet> rs(new RuleSet());
+  rs->epoch_ = epoch;
+  rs->mode_ = mode;
+  rs->default_allow_ = compiled.default_action() == pb::ACTION_ALLOW;
+  rs->generation_ = compiled.generation();
+  rs->source_name_ = compiled.source_name();
+  rs->source_sha256_ = compiled.source_sha256();
+  rs->workers_ = workers == 0 ? 1 : workers;
+
+  const auto n = static_cast<uint32_t>(compiled.rules_size());
+  std::vector<bool> active(n, true);
+  rs->rules_.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const auto& r = compiled.rules(static_cast<int>(i));
+    rs->rules_.push_back(RuleInfo{r.id(), r.action() == pb::ACTION_ALLOW, r.log(), r.expires_at()});
+    if (r.expires_at() != 0) {
+      if (r.expires_at() <= now_unix) {
+        active[i] = false;  // expired: kept for counters and names, never matched
+      } else if (rs->next_expiry_ == 0 || r.expires_at() < rs->next_expiry_) {
+        rs->next_expiry_ = r.expires_at();
+      }
+    }
+  }
+
+  rs->acl4_ = build_acl<AclRule4, false>(compiled, n, active, rs->acl_rules4_, error);
+  if (!error.empty()) return nullptr;
+  rs->acl6_ = build_acl<AclRule6, true>(compiled, n, active, rs->acl_rules6_, error);
+  if (!error.empty()) return nullptr;
+
+  // Segment membership: most specific prefix wins.
+  uint32_t v4 = 0, v6 = 0;
+  for (const auto& s : compiled.segments())
+    for (const auto& p : s.prefixes()) (p.addr().size() == 4 ? v4 : v6) += 2;
+  for (const auto& s : compiled.segments()) rs->segment_names_.push_back(s.name());
+  if (v4 > 0) {
+    rte_lpm_config cfg{};
+    cfg.max_rules = v4;
+    cfg.number_tbl8s = std::max<uint32_t>(256, v4);
+    const std::string name = unique_name("bh_lpm4_");
+    rs->lpm4_ = rte_lpm_create(name.c_str(), SOCKET_ID_ANY, &cfg);
+  }
+  if (v6 > 0) {
+    rte_lpm6_config cfg{};
+    cfg.max_rules = v6;
+    cfg.number_tbl8s = std::max<uint32_t>(256, v6 * 16);
+    const std::string name = unique_name("bh_lpm6_");
+    rs->lpm6_ = rte_lpm6_create(name.c_str(), SOCKET_ID_ANY, &cfg);
+  }
+  if ((v4 > 0 && rs->lpm4_ == nullptr) || (v6 > 0 && rs->lpm6_ == nullptr)) {
+    error = "cannot create segment tables (out of memory?)";
+    return nullptr;
+  }
+  for (int si = 0; si < compiled.segments_size(); ++si) {
+    for (const auto& p : compiled.segments(si).prefixes()) {
+      int rc = 0;
+      if (p.addr().size() == 4) {
+        uint32_t a = word(reinterpret_cast<const uint8_t*>(p.addr().data()), 0);
+        uint32_t len = std::min<uint32_t>(p.prefix_len(), 32);
+        if (len == 0) {  // LPM depths start at 1: /0 is two /1s
+          rc = rte_lpm_add(rs->lpm4_, 0, 1, static_cast<uint32_t>(si));
+          if (rc == 0) rc = rte_lpm_add(rs->lpm4_, 0x80000000u, 1, static_cast<uint32_t>(si));
+        } else {
+          rc = rte_lpm_add(rs->lpm4_, a, static_cast<uint8_t>(len), static_cast<uint32_t>(si));
+        }
+      } else if (p.addr().size() == 16) {
+        uint8_t a[16];
+        std::memcpy(a, p.addr().data(), 16);
+        uint32_t len = std::min<uint32_t>(p.prefix_len(), 128);
+        if (len == 0) {
+          uint8_t hi[16] = {0x80};
+          rc = rte_lpm6_add(rs->lpm6_, a, 1, static_cast<uint32_t>(si));
+          if (rc == 0) rc = rte_lpm6_add(rs->lpm6_, hi, 1, static_cast<uint32_t>(si));
+        } else {
+          rc = rte_lpm6_add(rs->lpm6_, a, static_cast<uint8_t>(len), static_cast<uint32_t>(si));
+        }
+      }
+      if (rc < 0) {
+        error = "cannot add a prefix of segment '" + compiled.segments(si).name() + "' to its table";
+        return nullptr;
+      }
+    }
+  }
+
+  rs->stride_ = (n + 1 + 7) & ~size_t{7};  // 8 x 24 bytes: rows never share a cache line
+  rs->counters_ = static_cast<RuleCounter*>(
+      rte_zmalloc("bh_rule_counters", sizeof(RuleCounter) * rs->stride_ * (rs->workers_ + 1), RTE_CACHE_LINE_SIZE));
+  if (rs->counters_ == nullptr) {
+    error = "cannot allocate rule counters";
+    return nullptr;
+  }
+  rs->build_ns_ = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  return rs;
+}
+
+void RuleSet::classify4(const AclKey4* const* keys, uint32_t n, uint32_t* out) const noexcept {
+  if (acl4_ == nullptr) {
+    for (uint32_t i = 0; i < n; ++i) out[i] = kNoRule;
+    return;
+  }
+  rte_acl_classify(acl4_, reinterpret_cast<const uint8_t**>(const_cast<const AclKey4**>(keys)), out, n, 1);
+  for (uint32_t i = 0; i < n; ++i) out[i] -= 1;  // userdata 0 (no match) becomes kNoRule
+}
+
+void RuleSet::classify6(const AclKey6* const* keys, uint32_t n, uint32_t* out) const noexcept {
+  if (acl6_ == nullptr) {
+    for (uint32_t i = 0; i < n; ++i) out[i] = kNoRule;
+    return;
+  }
+  rte_acl_classify(acl6_, reinterpret_cast<const uint8_t**>(const_cast<const AclKey6**>(keys)), out, n, 1);
+  for (uint32_t i = 0; i < n; ++i) out[i] -= 1;
+}
+
+uint32_t RuleSet::classify(const FlowTuple& t) const noexcept {
+  uint32_t r = kNoRule;
+  if (t.family == 4) {
+    AclKey4 k;
+    make_acl_key(t, k);
+    const AclKey4* p = &k;
+    classify4(&p, 1, &r);
+  } else {
+    AclKey6 k;
+    make_acl_key(t, k);
+    const AclKey6* p = &k;
+    classify6(&p, 1, &r);
+  }
+  return r;
+}
+
+int RuleSet::segment_of(const FlowTuple& t, bool source) const noexcept {
+  const uint8_t* a = source ? t.src : t.dst;
+  if (t.family == 4) {
+    uint32_t hop = 0;
+    if (lpm4_ != nullptr && rte_lpm_lookup(lpm4_, word(a, 0), &hop) == 0) return static_cast<int>(hop);
+  } else {
+    uint32_t hop = 0;
+    if (lpm6_ != nullptr && rte_lpm6_lookup(lpm6_, a, &hop) == 0) return static_cast<int>(hop);
+  }
+  return -1;
+}
+
+RuleCounter RuleSet::total(uint32_t rule) const noexcept {
+  RuleCounter sum{};
+  const size_t slot = rule == kNoRule ? rules_.size() : rule;
+  for (uint32_t w = 0; w <= workers_; ++w) {  // the last row is inherited history
+    const RuleCounter& c = counters_[w * stride_ + slot];
+    sum.packets += __atomic_load_n(&c.packets, __ATOMIC_RELAXED);
+    sum.bytes += __atomic_load_n(&c.bytes, __ATOMIC_RELAXED);
+    sum.connections += __atomic_load_n(&c.connections, __ATOMIC_RELAXED);
+  }
+  return sum;
+}
+
+void RuleSet::inherit_counters(const RuleSet& other) noexcept {
+  // Called after the grace period that retired `other`: its counters are
+  // final. They go into the row no worker writes.
+  RuleCounter* base = counters_ + workers_ * stride_;
+  std::unordered_map<std::string_view, uint32_t> by_id;
+  for (uint32_t i = 0; i < other.rules_.size(); ++i) by_id.emplace(other.rules_[i].id, i);
+  for (uint32_t i = 0; i < rules_.size(); ++i) {
+    auto it = by_id.find(rules_[i].id);
+    if (it == by_id.end()) continue;
+    const RuleCounter t = other.total(it->second);
+    RuleCounter& c = base[i];
+    c.packets += t.packets;
+    c.bytes += t.bytes;
+    c.connections += t.connections;
+  }
+  const RuleCounter d = other.total(kNoRule);
+  RuleCounter& c = base[rules_.size()];
+  c.packets += d.packets;
+  c.bytes += d.bytes;
+  c.connections += d.connections;
+}
+
+}  // namespace bulkhead::dataplane

@@ -1,0 +1,146 @@
+// A compiled rule set made ready for the fast path: one rte_acl context per
+// address family, LPM tables for segment membership, and per-rule metadata
+// and counters.
+//
+// Ownership: built by the main lcore from a pb::CompiledRuleSet entirely off
+// the fast path, then published through RuleSetHolder (swap.h). Immutable
+// once published, except the per-worker counter slots, each written only by
+// its own worker. Freed only after a QSBR grace period.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rte_acl.h>
+
+#include "bulkhead.pb.h"
+#include "packet.h"
+
+struct rte_lpm;
+struct rte_lpm6;
+
+namespace bulkhead::dataplane {
+
+enum class Mode : uint8_t { enforce = 0, audit = 1, learn = 2 };
+
+const char* mode_name(Mode m) noexcept;
+
+// The key a packet is classified with, laid out for rte_acl: every field in
+// network byte order, the protocol first (rte_acl wants a 1-byte first field).
+struct alignas(8) AclKey4 {
+  uint8_t proto;
+  uint8_t pad[3];
+  uint32_t src;
+  uint32_t dst;
+  uint16_t sport;
+  uint16_t dport;
+};
+
+struct alignas(8) AclKey6 {
+  uint8_t proto;
+  uint8_t pad[3];
+  uint8_t src[16];
+  uint8_t dst[16];
+  uint16_t sport;
+  uint16_t dport;
+};
+
+void make_acl_key(const FlowTuple& t, AclKey4& k) noexcept;
+void make_acl_key(const FlowTuple& t, AclKey6& k) noexcept;
+
+// Per-rule counters of one worker; index = rule index, the last slot is the
+// default action. Cache-line aligned rows so workers never share a line.
+struct RuleCounter {
+  uint64_t packets;
+  uint64_t bytes;
+  uint64_t connections;  // connections admitted (or flagged, in audit)
+};
+
+struct RuleInfo {
+  std::string id;
+  bool allow;
+  bool log;
+  int64_t expires_at;  // unix seconds, 0 = never
+};
+
+inline constexpr uint32_t kNoRule = UINT32_MAX;
+
+class RuleSet {
+ public:
+  ~RuleSet();
+  RuleSet(const RuleSet&) = delete;
+  RuleSet& operator=(const RuleSet&) = delete;
+
+  // Builds the fast-path form of `compiled`. `epoch` is this process's
+  // sequence number for the set; `mode` is the mode to enforce it in.
+  // Rules already expired at `now_unix` are left out. Returns nullptr and
+  // sets `error` on failure (nothing half-built is ever returned).
+  static std::unique_ptr<RuleSet> build(const pb::CompiledRuleSet& compiled, Mode mode,
+                                        uint32_t epoch, uint32_t workers, int64_t now_unix,
+                                        std::string& error);
+
+  // Classifies up to `n` keys of one family at once; `out[i]` is the
+  // matching rule index or kNoRule. Safe from any worker concurrently.
+  void classify4(const AclKey4* const* keys, uint32_t n, uint32_t* out) const noexcept;
+  void classify6(const AclKey6* const* keys, uint32_t n, uint32_t* out) const noexcept;
+  // One tuple, either family.
+  uint32_t classify(const FlowTuple& t) const noexcept;
+
+  bool allows(uint32_t rule) const noexcept {
+    return rule == kNoRule ? default_allow_ : rules_[rule].allow;
+  }
+  bool logs(uint32_t rule) const noexcept { return rule != kNoRule && rules_[rule].log; }
+
+  // Segment index of an address, or -1.
+  int segment_of(const FlowTuple& t, bool source) const noexcept;
+  const std::string& segment_name(int index) const { return segment_names_[index]; }
+
+  RuleCounter& counter(uint32_t worker, uint32_t rule) noexcept {
+    return counters_[worker * stride_ + (rule == kNoRule ? rules_.size() : rule)];
+  }
+  // Sum over workers (readers on the main/telemetry thread).
+  RuleCounter total(uint32_t rule) const noexcept;
+  // Adds `other`'s totals to rules with the same id here (after a swap, so
+  // counters survive a reload for rules that were kept).
+  void inherit_counters(const RuleSet& other) noexcept;
+
+  uint32_t epoch() const noexcept { return epoch_; }
+  Mode mode() const noexcept { return mode_; }
+  bool default_allow() const noexcept { return default_allow_; }
+  uint64_t generation() const noexcept { return generation_; }
+  const std::string& source_name() const noexcept { return source_name_; }
+  const std::string& source_sha256() const noexcept { return source_sha256_; }
+  const std::vector<RuleInfo>& rules() const noexcept { return rules_; }
+  uint32_t acl_rules4() const noexcept { return acl_rules4_; }
+  uint32_t acl_rules6() const noexcept { return acl_rules6_; }
+  // Earliest future expiry among the rules, 0 when none expires.
+  int64_t next_expiry() const noexcept { return next_expiry_; }
+  uint64_t build_ns() const noexcept { return build_ns_; }
+
+ private:
+  RuleSet() = default;
+
+  rte_acl_ctx* acl4_ = nullptr;
+  rte_acl_ctx* acl6_ = nullptr;
+  rte_lpm* lpm4_ = nullptr;
+  rte_lpm6* lpm6_ = nullptr;
+  std::vector<RuleInfo> rules_;
+  std::vector<std::string> segment_names_;
+  RuleCounter* counters_ = nullptr;  // (workers + 1) rows of stride_; the last row is inherited
+  size_t stride_ = 0;
+  uint32_t workers_ = 0;
+  uint32_t epoch_ = 0;
+  Mode mode_ = Mode::enforce;
+  bool default_allow_ = false;
+  uint64_t generation_ = 0;
+  std::string source_name_;
+  std::string source_sha256_;
+  uint32_t acl_rules4_ = 0;
+  uint32_t acl_rules6_ = 0;
+  int64_t next_expiry_ = 0;
+  uint64_t build_ns_ = 0;
+};
+
+}  // namespace bulkhead::dataplane

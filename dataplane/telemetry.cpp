@@ -1,0 +1,159 @@
+#include "telemetry.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include <rte_telemetry.h>
+
+#include "engine.h"
+
+namespace bulkhead::dataplane {
+namespace {
+
+Engine* g_engine = nullptr;
+
+// Keeps each reply inside the telemetry buffer.
+constexpr uint32_t kRulesPerPage = 48;
+
+void add_u64(rte_tel_data* d, const char* name, uint64_t v) { rte_tel_data_add_dict_u64(d, name, v); }
+
+int handle_stats(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  const WorkerStats t = g_engine->totals();
+  for (unsigned i = 0; i < kWorkerCounterCount; ++i)
+    add_u64(d, worker_counter_name(static_cast<WorkerCounter>(i)), t.events[i]);
+  uint64_t dropped = 0;
+  for (unsigned i = 0; i < kDropReasonCount; ++i) dropped += t.drops[i];
+  add_u64(d, "dropped", dropped);
+  add_u64(d, "connections", g_engine->conns().count());
+  add_u64(d, "workers", g_engine->worker_count());
+  return 0;
+}
+
+int handle_drops(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  const WorkerStats t = g_engine->totals();
+  for (unsigned i = 0; i < kDropReasonCount; ++i) add_u64(d, drop_reason_name(static_cast<DropReason>(i)), t.drops[i]);
+  return 0;
+}
+
+void add_rule(rte_tel_data* d, const RuleSet& rs, uint32_t index, const char* key) {
+  rte_tel_data* r = rte_tel_data_alloc();
+  if (r == nullptr) return;
+  rte_tel_data_start_dict(r);
+  const RuleCounter c = rs.total(index);
+  if (index != kNoRule) {
+    rte_tel_data_add_dict_u64(r, "index", index);
+    rte_tel_data_add_dict_string(r, "action", rs.rules()[index].allow ? "allow" : "deny");
+  } else {
+    rte_tel_data_add_dict_string(r, "action", rs.default_allow() ? "allow" : "deny");
+  }
+  rte_tel_data_add_dict_u64(r, "packets", c.packets);
+  rte_tel_data_add_dict_u64(r, "bytes", c.bytes);
+  rte_tel_data_add_dict_u64(r, "connections", c.connections);
+  rte_tel_data_add_dict_container(d, key, r, 0);
+}
+
+// /bulkhead/rules[,FIRST]: rules FIRST.. in pages, keyed by id, plus the
+// default action as "-".
+int handle_rules(const char*, const char* params, rte_tel_data* d) {
+  uint32_t first = 0;
+  if (params != nullptr && *params != '\0') {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(params, &end, 10);
+    if (end == params || *end != '\0') return -EINVAL;
+    first = static_cast<uint32_t>(v);
+  }
+  rte_tel_data_start_dict(d);
+  std::lock_guard<std::mutex> lock(g_engine->rules().readers());
+  const RuleSet* rs = g_engine->rules().acquire();
+  if (rs == nullptr) return 0;
+  const auto n = static_cast<uint32_t>(rs->rules().size());
+  rte_tel_data_add_dict_u64(d, "total_rules", n);
+  rte_tel_data_add_dict_u64(d, "first", first);
+  if (first == 0) add_rule(d, *rs, kNoRule, "-");
+  for (uint32_t i = first; i < n && i < first + kRulesPerPage; ++i) add_rule(d, *rs, i, rs->rules()[i].id.c_str());
+  if (first + kRulesPerPage < n) rte_tel_data_add_dict_u64(d, "next", first + kRulesPerPage);
+  return 0;
+}
+
+int handle_rule(const char*, const char* params, rte_tel_data* d) {
+  if (params == nullptr || *params == '\0') return -EINVAL;
+  rte_tel_data_start_dict(d);
+  std::lock_guard<std::mutex> lock(g_engine->rules().readers());
+  const RuleSet* rs = g_engine->rules().acquire();
+  if (rs == nullptr) return 0;
+  if (std::strcmp(params, "-") == 0) {
+    add_rule(d, *rs, kNoRule, "-");
+    return 0;
+  }
+  for (uint32_t i = 0; i < rs->rules().size(); ++i)
+    if (rs->rules()[i].id == params) add_rule(d, *rs, i, params);
+  return 0;
+}
+
+int handle_policy(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  {
+    std::lock_guard<std::mutex> lock(g_engine->rules().readers());
+    const RuleSet* rs = g_engine->rules().acquire();
+    rte_tel_data_add_dict_u64(d, "loaded", rs != nullptr);
+    if (rs != nullptr) {
+      rte_tel_data_add_dict_u64(d, "epoch", rs->epoch());
+      rte_tel_data_add_dict_u64(d, "generation", rs->generation());
+      rte_tel_data_add_dict_string(d, "source", rs->source_name().substr(0, 120).c_str());
+      rte_tel_data_add_dict_string(d, "sha256", rs->source_sha256().c_str());
+      rte_tel_data_add_dict_string(d, "mode", mode_name(rs->mode()));
+      rte_tel_data_add_dict_string(d, "default_action", rs->default_allow() ? "allow" : "deny");
+      rte_tel_data_add_dict_u64(d, "rules", rs->rules().size());
+      rte_tel_data_add_dict_u64(d, "classifier_entries_v4", rs->acl_rules4());
+      rte_tel_data_add_dict_u64(d, "classifier_entries_v6", rs->acl_rules6());
+      rte_tel_data_add_dict_u64(d, "build_us", rs->build_ns() / 1000);
+      rte_tel_data_add_dict_u64(d, "next_expiry", static_cast<uint64_t>(rs->next_expiry()));
+    }
+  }
+  std::lock_guard<std::mutex> lock(g_engine->status_mutex());
+  const PolicyStatus& s = g_engine->policy_status();
+  rte_tel_data_add_dict_u64(d, "loads", s.loads);
+  rte_tel_data_add_dict_u64(d, "reloads", s.loads > 0 ? s.loads - 1 : 0);
+  rte_tel_data_add_dict_u64(d, "reload_failures", s.load_failures);
+  rte_tel_data_add_dict_u64(d, "loaded_at", static_cast<uint64_t>(s.loaded_at));
+  rte_tel_data_add_dict_string(d, "last_error", s.last_error.substr(0, 120).c_str());
+  return 0;
+}
+
+int handle_conntrack(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  ConnTable& c = g_engine->conns();
+  const WorkerStats t = g_engine->totals();
+  rte_tel_data_add_dict_u64(d, "connections", c.count());
+  rte_tel_data_add_dict_u64(d, "max", c.max_connections());
+  rte_tel_data_add_dict_u64(d, "slots", c.slots());
+  rte_tel_data_add_dict_u64(d, "entry_bytes", c.memory_bytes());
+  rte_tel_data_add_dict_u64(d, "new", t.events[static_cast<unsigned>(WorkerCounter::conn_new)]);
+  rte_tel_data_add_dict_u64(d, "expired", t.events[static_cast<unsigned>(WorkerCounter::conn_expired)]);
+  rte_tel_data_add_dict_u64(d, "revoked", t.events[static_cast<unsigned>(WorkerCounter::conn_revoked)]);
+  rte_tel_data_add_dict_u64(d, "table_full", t.drops[static_cast<unsigned>(DropReason::conn_table_full)]);
+  const Timeouts& to = g_engine->config().timeouts;
+  rte_tel_data_add_dict_u64(d, "tcp_established_timeout_s", to.tcp_established_ms / 1000);
+  rte_tel_data_add_dict_u64(d, "udp_timeout_s", to.udp_ms / 1000);
+  return 0;
+}
+
+}  // namespace
+
+void register_telemetry(Engine* engine) {
+  const bool first = g_engine == nullptr;
+  g_engine = engine;
+  if (!first) return;
+  rte_telemetry_register_cmd("/bulkhead/stats", handle_stats, "Worker counters summed. No parameters");
+  rte_telemetry_register_cmd("/bulkhead/drops", handle_drops, "Dropped packets by reason. No parameters");
+  rte_telemetry_register_cmd("/bulkhead/rules", handle_rules,
+                             "Per-rule packets, bytes, connections. Parameter: first rule index (paged)");
+  rte_telemetry_register_cmd("/bulkhead/rule", handle_rule, "One rule's counters. Parameter: rule id, or - for the default");
+  rte_telemetry_register_cmd("/bulkhead/policy", handle_policy, "Active rule set and reload status. No parameters");
+  rte_telemetry_register_cmd("/bulkhead/conntrack", handle_conntrack, "Connection table. No parameters");
+}
+
+}  // namespace bulkhead::dataplane

@@ -1,0 +1,404 @@
+#include "worker.h"
+
+#include <cstring>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_prefetch.h>
+
+#include "log.h"
+
+namespace bulkhead::dataplane {
+namespace {
+
+constexpr uint16_t kPrefetchAhead = 4;
+
+enum : uint8_t { kPending = 0, kPass = 1, kDrop = 2 };
+
+bool is_icmp(uint8_t proto) noexcept { return proto == kProtoIcmp || proto == kProtoIcmpv6; }
+
+bool is_echo(const FlowTuple& t) noexcept {
+  if (t.proto == kProtoIcmp) return t.sport == 8 || t.sport == 0;
+  if (t.proto == kProtoIcmpv6) return t.sport == 128 || t.sport == 129;
+  return false;
+}
+
+bool is_echo_request(const FlowTuple& t) noexcept {
+  return (t.proto == kProtoIcmp && t.sport == 8) || (t.proto == kProtoIcmpv6 && t.sport == 128);
+}
+
+// Router/neighbour solicitation and advertisement, redirect: IPv6's ARP.
+bool is_neighbour_discovery(const FlowTuple& t) noexcept {
+  return t.proto == kProtoIcmpv6 && t.sport >= 133 && t.sport <= 137;
+}
+
+uint32_t newest(const ConnEntry& e) noexcept {
+  const uint32_t a = e.last_seen_ms[0], b = e.last_seen_ms[1];
+  return static_cast<int32_t>(a - b) >= 0 ? a : b;
+}
+
+bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t) noexcept {
+  return now_ms - newest(e) > conn_timeout_ms(e, t);
+}
+
+}  // namespace
+
+const char* worker_counter_name(WorkerCounter c) noexcept {
+  static constexpr const char* names[] = {
+#define BULKHEAD_X(name, desc) #name,
+      BULKHEAD_WORKER_COUNTERS(BULKHEAD_X)
+#undef BULKHEAD_X
+  };
+  return names[static_cast<unsigned>(c)];
+}
+
+Worker::Worker(uint32_t id, Shared& shared, std::vector<QueueAssignment> queues, rte_ring* log_ring)
+    : id_(id), shared_(shared), queues_(std::move(queues)), log_ring_(log_ring), workers_(shared.workers) {}
+
+void Worker::run() noexcept {
+  rte_rcu_qsbr_thread_register(shared_.qsbr, id_);
+  rte_rcu_qsbr_thread_online(shared_.qsbr, id_);
+  while (!shared_.stop.load(std::memory_order_relaxed)) {
+    pass();
+    rte_rcu_qsbr_quiescent(shared_.qsbr, id_);
+  }
+  rte_rcu_qsbr_thread_offline(shared_.qsbr, id_);
+  rte_rcu_qsbr_thread_unregister(shared_.qsbr, id_);
+}
+
+void Worker::poll_once() noexcept {
+  rte_rcu_qsbr_thread_register(shared_.qsbr, id_);
+  rte_rcu_qsbr_thread_online(shared_.qsbr, id_);
+  pass();
+  rte_rcu_qsbr_quiescent(shared_.qsbr, id_);
+  rte_rcu_qsbr_thread_offline(shared_.qsbr, id_);
+}
+
+void Worker::pass() noexcept {
+  const uint64_t start = rte_get_tsc_cycles();
+  const uint32_t now_ms = static_cast<uint32_t>(start / shared_.tsc_per_ms);
+  bool busy = false;
+  // The rule set is read once per pass: every burst of the pass sees one set.
+  RuleSet* rs = shared_.rules->acquire();
+  for (const auto& q : queues_) {
+    rte_mbuf* pkts[kBurst];
+    const uint16_t n = rte_eth_rx_burst(q.rx_port, q.rx_queue, pkts, kBurst);
+    if (n == 0) continue;
+    busy = true;
+    if (rs == nullptr) {  // no rule set yet: fail closed
+      stats_.drops[static_cast<unsigned>(DropReason::no_policy)] += n;
+      count(WorkerCounter::rx_packets, n);
+      rte_pktmbuf_free_bulk(pkts, n);
+      continue;
+    }
+    process(q, pkts, n, *rs, now_ms);
+  }
+  count(WorkerCounter::polls);
+  sweep(now_ms);
+  if (busy) {
+    count(WorkerCounter::busy_polls);
+    count(WorkerCounter::busy_cycles, rte_get_tsc_cycles() - start);
+  }
+}
+
+void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs,
+                     uint32_t now_ms) noexcept {
+  const Config& cfg = *shared_.config;
+  ConnTable& conns = *shared_.conns;
+  const Mode mode = rs.mode();
+  const bool enforce = mode == Mode::enforce;
+
+  PacketMeta meta[kBurst];
+  FlowTuple ct[kBurst];         // tuple the connection is tracked by
+  ConnKey keys[kBurst];
+  const ConnKey* key_ptrs[kBurst];
+  uint8_t dir[kBurst];
+  uint8_t action[kBurst];
+  DropReason reason[kBurst];
+  uint16_t lookup_idx[kBurst];
+  int32_t positions[kBurst];
+  uint16_t nl = 0;
+
+  // Stage 1: parse the burst, prefetching the frames ahead.
+  for (uint16_t i = 0; i < n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+  uint64_t rx_bytes = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
+    parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), meta[i]);
+    rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
+  }
+  count(WorkerCounter::rx_packets, n);
+  count(WorkerCounter::rx_bytes, rx_bytes);
+
+  // Stage 2: triage; build connection keys for what needs a lookup.
+  for (uint16_t i = 0; i < n; ++i) {
+    const PacketMeta& m = meta[i];
+    action[i] = kPending;
+    if (m.kind == PacketKind::drop) {
+      action[i] = kDrop;
+      reason[i] = m.drop_reason;
+      continue;
+    }
+    if (m.kind == PacketKind::non_ip || is_neighbour_discovery(m.tuple)) {
+      action[i] = kPass;
+      count(WorkerCounter::forwarded_non_ip);
+      continue;
+    }
+    if (m.is_fragment) {
+      if (cfg.fragments == FragmentPolicy::drop) {
+        action[i] = kDrop;
+        reason[i] = DropReason::fragment_policy;
+        continue;
+      }
+      if (!m.first_fragment) {
+        const auto v = frags_.lookup(m, now_ms);
+        if (v == FragmentTable::kPass || !enforce) {
+          action[i] = kPass;
+          count(WorkerCounter::fragments_followed);
+        } else {
+          action[i] = kDrop;
+          reason[i] = v == FragmentTable::kDrop ? DropReason::policy_deny : DropReason::fragment_unknown;
+        }
+        continue;
+      }
+    }
+    ct[i] = m.has_inner ? m.inner : m.tuple;
+    if (!m.has_inner && is_echo(m.tuple)) {
+      // Echo request and reply meet on the identifier.
+      const uint8_t* frame = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
+      if (m.l4_offset + 8u <= rte_pktmbuf_data_len(pkts[i])) {
+        const uint16_t ident = static_cast<uint16_t>(frame[m.l4_offset + 4] << 8 | frame[m.l4_offset + 5]);
+        ct[i].sport = ident;
+        ct[i].dport = ident;
+      }
+    }
+    dir[i] = make_conn_key(ct[i], keys[i]);
+    key_ptrs[nl] = &keys[i];
+    lookup_idx[nl++] = i;
+  }
+
+  // Stage 3: one bulk lookup for the burst.
+  if (nl > 0) conns.lookup_bulk(key_ptrs, nl, positions);
+
+  // Stage 4: tracked packets pass (after a re-check if the rule set changed);
+  // the rest are queued for classification.
+  AclKey4 k4[kBurst];
+  AclKey6 k6[kBurst];
+  const AclKey4* k4p[kBurst];
+  const AclKey6* k6p[kBurst];
+  uint16_t m4[kBurst], m6[kBurst];
+  int32_t reuse[kBurst];  // slot of an expired entry to re-initialise, or -1
+  uint16_t n4 = 0, n6 = 0;
+  for (uint16_t j = 0; j < nl; ++j) {
+    const uint16_t i = lookup_idx[j];
+    const PacketMeta& m = meta[i];
+    const int32_t pos = positions[j];
+    const uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
+    reuse[i] = -1;
+    if (pos >= 0 && __atomic_load_n(&conns.entry(pos).in_use, __ATOMIC_ACQUIRE)) {
+      ConnEntry& e = conns.entry(pos);
+      if (m.has_inner) {  // an ICMP error about a tracked connection
+        action[i] = kPass;
+        count(WorkerCounter::icmp_related);
+        continue;
+      }
+      if (!expired(e, now_ms, cfg.timeouts)) {
+        if (e.epoch != rs.epoch()) {
+          count(WorkerCounter::conn_rechecked);
+          FlowTuple orig;
+          tuple_from_key(keys[i], e.orig_dir, orig);
+          if (e.icmp_echo) {
+            orig.sport = orig.proto == kProtoIcmp ? 8 : 128;
+            orig.dport = 0;
+          }
+          const uint32_t rule = rs.classify(orig);
+          const bool allowed = rs.allows(rule);
+          if (enforce && !allowed) {
+            conns.remove(pos, id_);
+            count(WorkerCounter::conn_revoked);
+            action[i] = kDrop;
+            reason[i] = DropReason::connection_revoked;
+            continue;
+          }
+          e.rule = rule;
+          e.verdict = allowed ? kConnAllowed : (mode == Mode::audit ? kConnAuditDenied : kConnLearned);
+          e.epoch = rs.epoch();
+        }
+        if (m.tuple.proto == kProtoTcp) {
+          if (enforce && tcp_flags_invalid(m.tcp_flags)) {
+            action[i] = kDrop;
+            reason[i] = DropReason::tcp_invalid;
+            continue;
+          }
+          tcp_track(e, dir[i], m.tcp_flags);
+        }
+        const uint8_t d = dir[i];
+        e.last_seen_ms[d] = now_ms;
+        e.packets[d] += 1;
+        e.bytes[d] += len;
+        RuleCounter& rc = rs.counter(id_, e.rule);
+        rc.packets += 1;
+        rc.bytes += len;
+        if (e.verdict == kConnAuditDenied) count(WorkerCounter::audit_would_drop);
+        else if (e.verdict == kConnLearned) count(WorkerCounter::learn_would_drop);
+        count(WorkerCounter::conn_hits);
+        action[i] = kPass;
+        continue;
+      }
+      reuse[i] = pos;  // expired, not yet swept: judged as new, re-using its slot
+    }
+    if (m.tuple.proto == kProtoTcp && enforce && !m.has_inner) {
+      const bool syn_only = (m.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) == kTcpSyn;
+      if (tcp_flags_invalid(m.tcp_flags) || (!syn_only && !cfg.tcp_loose)) {
+        action[i] = kDrop;
+        reason[i] = DropReason::tcp_invalid;
+        continue;
+      }
+    }
+    if (m.tuple.family == 4) {
+      make_acl_key(m.tuple, k4[n4]);
+      k4p[n4] = &k4[n4];
+      m4[n4++] = i;
+    } else {
+      make_acl_key(m.tuple, k6[n6]);
+      k6p[n6] = &k6[n6];
+      m6[n6++] = i;
+    }
+  }
+
+  // Stage 5: one classification per address family.
+  uint32_t r4[kBurst], r6[kBurst];
+  uint32_t rule_of[kBurst];
+  if (n4 > 0) rs.classify4(k4p, n4, r4);
+  if (n6 > 0) rs.classify6(k6p, n6, r6);
+  for (uint16_t j = 0; j < n4; ++j) rule_of[m4[j]] = r4[j];
+  for (uint16_t j = 0; j < n6; ++j) rule_of[m6[j]] = r6[j];
+  count(WorkerCounter::classified, n4 + n6);
+
+  // Stage 6: verdicts for the classified packets, admitting connections.
+  for (uint16_t i = 0; i < n; ++i) {
+    if (action[i] != kPending) continue;
+    const PacketMeta& m = meta[i];
+    const uint32_t rule = rule_of[i];
+    const bool allowed = rs.allows(rule);
+    const uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
+    RuleCounter& rc = rs.counter(id_, rule);
+    rc.packets += 1;
+    rc.bytes += len;
+    if (rs.logs(rule)) log_connection(m.tuple, rule, allowed, rs);
+    if (!allowed) {
+      if (enforce) {
+        action[i] = kDrop;
+        reason[i] = DropReason::policy_deny;
+        if (m.is_fragment) frags_.record(m, false, now_ms);
+        continue;
+      }
+      count(mode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
+    }
+    action[i] = kPass;
+    if (m.is_fragment) frags_.record(m, true, now_ms);
+    // ICMP errors and ICMP other than echo requests never open a connection.
+    if (m.has_inner || (is_icmp(m.tuple.proto) && !is_echo_request(m.tuple))) {
+      count(WorkerCounter::allowed_stateless);
+      continue;
+    }
+    int32_t pos = reuse[i];
+    bool fresh = true;
+    if (pos < 0) {
+      pos = conns.insert(keys[i], id_);
+      if (pos < 0) {
+        if (enforce) {
+          action[i] = kDrop;
+          reason[i] = DropReason::conn_table_full;
+        }
+        continue;
+      }
+      // A second packet of a flow first seen in this same burst.
+      fresh = !__atomic_load_n(&conns.entry(pos).in_use, __ATOMIC_ACQUIRE);
+    }
+    ConnEntry& e = conns.entry(pos);
+    const uint8_t d = dir[i];
+    if (fresh) {
+      e.last_seen_ms[0] = e.last_seen_ms[1] = now_ms;
+      e.created_ms = now_ms;
+      e.epoch = rs.epoch();
+      e.rule = rule;
+      e.packets[0] = e.packets[1] = 0;
+      e.bytes[0] = e.bytes[1] = 0;
+      e.orig_dir = d;
+      e.tcp[0] = e.tcp[1] = kTcpNone;
+      e.flags_seen[0] = e.flags_seen[1] = 0;
+      e.verdict = allowed ? kConnAllowed : (mode == Mode::audit ? kConnAuditDenied : kConnLearned);
+      e.proto = m.tuple.proto;
+      e.icmp_echo = is_echo(m.tuple);
+      rc.connections += 1;
+      count(WorkerCounter::conn_new);
+    }
+    e.last_seen_ms[d] = now_ms;
+    e.packets[d] += 1;
+    e.bytes[d] += len;
+    if (m.tuple.proto == kProtoTcp) tcp_track(e, d, m.tcp_flags);
+    if (fresh) __atomic_store_n(&e.in_use, 1, __ATOMIC_RELEASE);
+  }
+
+  // Stage 7: transmit what passes, free what drops.
+  rte_mbuf* tx[kBurst];
+  rte_mbuf* dropped[kBurst];
+  uint16_t ntx = 0, ndrop = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (action[i] == kPass) {
+      tx[ntx++] = pkts[i];
+    } else {
+      dropped[ndrop++] = pkts[i];
+      drop(reason[i]);
+    }
+  }
+  if (ndrop > 0) rte_pktmbuf_free_bulk(dropped, ndrop);
+  if (ntx == 0) return;
+  uint16_t sent;
+  if (q.tx_lock != nullptr) {
+    rte_spinlock_lock(q.tx_lock);
+    sent = rte_eth_tx_burst(q.tx_port, q.tx_queue, tx, ntx);
+    rte_spinlock_unlock(q.tx_lock);
+  } else {
+    sent = rte_eth_tx_burst(q.tx_port, q.tx_queue, tx, ntx);
+  }
+  count(WorkerCounter::tx_packets, sent);
+  if (sent < ntx) {
+    stats_.drops[static_cast<unsigned>(DropReason::tx_full)] += ntx - sent;
+    rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
+  }
+}
+
+void Worker::sweep(uint32_t now_ms) noexcept {
+  ConnTable& conns = *shared_.conns;
+  const uint32_t slots = conns.slots();
+  const Timeouts& t = shared_.config->timeouts;
+  for (uint32_t k = 0; k < shared_.config->sweep_per_poll; ++k) {
+    const uint64_t pos = static_cast<uint64_t>(sweep_cursor_) * workers_ + id_;
+    if (pos >= slots) {
+      sweep_cursor_ = 0;
+      break;
+    }
+    ++sweep_cursor_;
+    const ConnEntry& e = conns.entry(static_cast<int32_t>(pos));
+    if (!__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE)) continue;
+    if (expired(e, now_ms, t)) {
+      conns.remove(static_cast<int32_t>(pos), id_);
+      count(WorkerCounter::conn_expired);
+    }
+  }
+}
+
+void Worker::log_connection(const FlowTuple& t, uint32_t rule, bool allowed, const RuleSet& rs) noexcept {
+  if (log_ring_ == nullptr) return;
+  LogRecord rec;
+  rec.tuple = t;
+  rec.rule = rule;
+  rec.epoch = rs.epoch();
+  rec.allowed = allowed;
+  rec.mode = static_cast<uint8_t>(rs.mode());
+  if (rte_ring_sp_enqueue_elem(log_ring_, &rec, sizeof(rec)) != 0) count(WorkerCounter::log_records_lost);
+}
+
+}  // namespace bulkhead::dataplane

@@ -1,0 +1,125 @@
+// The worker: one run-to-completion loop per lcore.
+//
+// Each pass: receive a burst per owned queue, parse the whole burst, look up
+// connections in bulk, classify the misses per address family in one call
+// each, apply verdicts, transmit, then sweep a few connection slots for
+// expiry and report a quiescent state. Nothing here allocates, locks (but
+// rte_hash's writer path for new and ending connections, and the TX lock of
+// a queue two workers must share), or logs per packet.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_spinlock.h>
+
+#include "config.h"
+#include "conntrack.h"
+#include "counters.h"
+#include "fragments.h"
+#include "swap.h"
+
+namespace bulkhead::dataplane {
+
+inline constexpr uint16_t kBurst = 32;
+
+// One RX queue a worker polls and where its packets leave.
+struct QueueAssignment {
+  uint16_t rx_port;
+  uint16_t rx_queue;
+  uint16_t tx_port;
+  uint16_t tx_queue;
+  rte_spinlock_t* tx_lock;  // non-null when the TX queue is shared
+};
+
+// Per-worker event counters; one list, like the drop reasons.
+#define BULKHEAD_WORKER_COUNTERS(X)                                   \
+  X(rx_packets, "packets received")                                    \
+  X(rx_bytes, "bytes received")                                        \
+  X(tx_packets, "packets transmitted")                                 \
+  X(forwarded_non_ip, "non-IP frames and IPv6 neighbour discovery forwarded")\
+  X(conn_hits, "packets of tracked connections")                      \
+  X(conn_new, "connections admitted")                                  \
+  X(conn_expired, "connections expired by timeout")                    \
+  X(conn_rechecked, "connections re-checked under a newer rule set")   \
+  X(conn_revoked, "connections cut because the rule set no longer allows them") \
+  X(classified, "packets classified against the rule set")            \
+  X(allowed_stateless, "packets allowed without a connection (ICMP errors, fragments)") \
+  X(icmp_related, "ICMP errors passed because they quote a tracked connection") \
+  X(fragments_followed, "later fragments that followed their first fragment") \
+  X(audit_would_drop, "packets forwarded in audit mode that enforce would drop") \
+  X(learn_would_drop, "packets forwarded in learn mode that enforce would drop") \
+  X(log_records_lost, "rule log records lost to a full ring")          \
+  X(polls, "loop passes")                                              \
+  X(busy_polls, "loop passes that received packets")                   \
+  X(busy_cycles, "TSC cycles spent in passes that received packets")
+
+enum class WorkerCounter : uint16_t {
+#define BULKHEAD_X(name, desc) name,
+  BULKHEAD_WORKER_COUNTERS(BULKHEAD_X)
+#undef BULKHEAD_X
+      count
+};
+inline constexpr unsigned kWorkerCounterCount = static_cast<unsigned>(WorkerCounter::count);
+const char* worker_counter_name(WorkerCounter c) noexcept;
+
+struct alignas(64) WorkerStats {
+  uint64_t events[kWorkerCounterCount];
+  uint64_t drops[kDropReasonCount];
+};
+
+// What a worker tells the main lcore about connections of logged rules.
+struct LogRecord {
+  FlowTuple tuple;
+  uint32_t rule;
+  uint32_t epoch;
+  uint8_t allowed;  // verdict of the rule set
+  uint8_t mode;     // Mode
+};
+
+// Shared state of all workers. Owned by main; outlives the workers.
+struct Shared {
+  const Config* config;
+  RuleSetHolder* rules;
+  ConnTable* conns;
+  rte_rcu_qsbr* qsbr;
+  std::atomic<bool> stop{false};
+  uint64_t tsc_per_ms;
+  uint32_t workers;
+};
+
+class Worker {
+ public:
+  Worker(uint32_t id, Shared& shared, std::vector<QueueAssignment> queues, rte_ring* log_ring);
+
+  // Runs passes until shared.stop; called on the worker's lcore.
+  void run() noexcept;
+  // One pass over every owned queue, bracketed by QSBR online/offline so
+  // tests can drive a worker from the main thread between rule swaps.
+  void poll_once() noexcept;
+
+  const WorkerStats& stats() const noexcept { return stats_; }
+  uint32_t id() const noexcept { return id_; }
+
+ private:
+  void pass() noexcept;
+  void process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms) noexcept;
+  void sweep(uint32_t now_ms) noexcept;
+  void count(WorkerCounter c, uint64_t v = 1) noexcept { stats_.events[static_cast<unsigned>(c)] += v; }
+  void drop(DropReason r) noexcept { ++stats_.drops[static_cast<unsigned>(r)]; }
+  void log_connection(const FlowTuple& t, uint32_t rule, bool allowed, const RuleSet& rs) noexcept;
+
+  uint32_t id_;
+  Shared& shared_;
+  std::vector<QueueAssignment> queues_;
+  rte_ring* log_ring_;
+  uint32_t sweep_cursor_ = 0;
+  uint32_t workers_;
+  FragmentTable frags_;
+  WorkerStats stats_{};
+};
+
+}  // namespace bulkhead::dataplane
