@@ -1,6 +1,7 @@
 #include "ports.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 
 #include <rte_ethdev.h>
@@ -105,7 +106,9 @@ bool setup_ports(const Config& cfg, uint32_t workers, PortsSetup& out, std::stri
     }
   }
 
-  out.pool = rte_pktmbuf_pool_create("bh_pool", cfg.mbufs, 256, 0, cfg.mbuf_data_size,
+  static std::atomic<uint32_t> pool_seq{0};
+  const std::string pool_name = "bh_pool" + std::to_string(pool_seq.fetch_add(1));
+  out.pool = rte_pktmbuf_pool_create(pool_name.c_str(), cfg.mbufs, 256, 0, cfg.mbuf_data_size,
                                      static_cast<int>(rte_socket_id()));
   if (out.pool == nullptr) {
     error = "cannot create a pool of " + std::to_string(cfg.mbufs) + " packet buffers: " +
@@ -154,12 +157,14 @@ bool setup_ports(const Config& cfg, uint32_t workers, PortsSetup& out, std::stri
   return true;
 }
 
-void stop_ports(PortsSetup& setup) noexcept {
+void stop_ports(PortsSetup& setup, bool close) noexcept {
   for (uint16_t p : setup.ports) {
     rte_eth_dev_stop(p);
-    rte_eth_dev_close(p);
+    if (close) rte_eth_dev_close(p);
   }
   setup.ports.clear();
+  rte_mempool_free(setup.pool);
+  setup.pool = nullptr;
 }
 
 }  // namespace bulkhead::dataplane

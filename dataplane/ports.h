@@ -27,6 +27,7 @@ struct PortsSetup {
 };
 
 bool setup_ports(const Config& cfg, uint32_t workers, PortsSetup& out, std::string& error);
-void stop_ports(PortsSetup& setup) noexcept;
+// Stops (and closes, unless `close` is false) the ports, then frees the pool.
+void stop_ports(PortsSetup& setup, bool close = true) noexcept;
 
 }  // namespace bulkhead::dataplane

@@ -1,0 +1,134 @@
+#include "compiler.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "sha256.h"
+
+namespace bulkhead::rules {
+namespace {
+
+void add_prefix(google::protobuf::RepeatedPtrField<pb::Prefix>* out, const Prefix& p) {
+  auto* x = out->Add();
+  x->set_addr(std::string(reinterpret_cast<const char*>(p.addr.data()), p.family == 4 ? 4 : 16));
+  x->set_prefix_len(p.len);
+}
+
+std::vector<PortRange> merge_ranges(std::vector<PortRange> r) {
+  std::sort(r.begin(), r.end(), [](const PortRange& a, const PortRange& b) { return a.lo < b.lo; });
+  std::vector<PortRange> out;
+  for (const auto& x : r) {
+    if (!out.empty() && static_cast<uint32_t>(x.lo) <= static_cast<uint32_t>(out.back().hi) + 1)
+      out.back().hi = std::max(out.back().hi, x.hi);
+    else
+      out.push_back(x);
+  }
+  // The full range is the same as no restriction.
+  if (out.size() == 1 && out[0].lo == 0 && out[0].hi == 65535) out.clear();
+  return out;
+}
+
+void add_ranges(google::protobuf::RepeatedPtrField<pb::PortRange>* out, const std::vector<PortRange>& r) {
+  for (const auto& x : merge_ranges(r)) {
+    auto* y = out->Add();
+    y->set_lo(x.lo);
+    y->set_hi(x.hi);
+  }
+}
+
+// The addresses one side of a rule stands for.
+struct Side {
+  bool any = false;
+  std::vector<Prefix> prefixes;
+  bool has(uint8_t family) const {
+    return any || std::any_of(prefixes.begin(), prefixes.end(), [&](const Prefix& p) { return p.family == family; });
+  }
+};
+
+}  // namespace
+
+Result<pb::CompiledRuleSet> compile(const Policy& policy) {
+  Result<pb::CompiledRuleSet> result;
+  auto diag = [&](Diagnostic::Severity s, Location l, std::string msg) {
+    result.diagnostics.push_back(Diagnostic{s, policy.source_name, l.line, l.column, std::move(msg)});
+  };
+
+  pb::CompiledRuleSet set;
+  set.set_format_version(kFormatVersion);
+  set.set_generation(0);
+  set.set_default_action(policy.default_action == Action::allow ? pb::ACTION_ALLOW : pb::ACTION_DENY);
+  set.set_mode(policy.mode == PolicyMode::audit ? pb::MODE_AUDIT
+               : policy.mode == PolicyMode::learn ? pb::MODE_LEARN : pb::MODE_ENFORCE);
+  set.set_source_name(policy.source_name);
+  set.set_source_sha256(sha256_hex(policy.source_text));
+
+  std::unordered_map<std::string, std::vector<Prefix>> segments;
+  for (const auto& s : policy.segments) {
+    auto resolved = subtract(s.cidrs, s.except);
+    if (resolved.empty())
+      diag(Diagnostic::Severity::warning, s.loc, "segment '" + s.name + "' is empty after except");
+    auto* seg = set.add_segments();
+    seg->set_name(s.name);
+    seg->set_line(s.loc.line);
+    for (const auto& p : resolved) add_prefix(seg->mutable_prefixes(), p);
+    segments.emplace(s.name, std::move(resolved));
+  }
+
+  auto resolve = [&](const std::vector<AddressItem>& items) {
+    Side side;
+    if (items.empty()) side.any = true;
+    for (const auto& it : items) {
+      switch (it.kind) {
+        case AddressItem::Kind::any: side.any = true; break;
+        case AddressItem::Kind::literal: side.prefixes.push_back(it.prefix); break;
+        case AddressItem::Kind::segment: {
+          const auto& p = segments.at(it.text);
+          side.prefixes.insert(side.prefixes.end(), p.begin(), p.end());
+          break;
+        }
+      }
+    }
+    if (side.any) side.prefixes.clear();
+    else side.prefixes = normalise(std::move(side.prefixes));
+    return side;
+  };
+
+  for (const auto& r : policy.rules) {
+    auto* out = set.add_rules();
+    out->set_id(r.id);
+    out->set_action(r.action == Action::allow ? pb::ACTION_ALLOW : pb::ACTION_DENY);
+    out->set_log(r.log);
+    out->mutable_location()->set_line(r.loc.line);
+    out->mutable_location()->set_column(r.loc.column);
+    for (const auto& it : r.from) out->add_from_names(it.text);
+    for (const auto& it : r.to) out->add_to_names(it.text);
+    if (r.from.empty()) out->add_from_names("any");
+    if (r.to.empty()) out->add_to_names("any");
+
+    const Side from = resolve(r.from), to = resolve(r.to);
+    for (const auto& p : from.prefixes) add_prefix(out->mutable_src(), p);
+    for (const auto& p : to.prefixes) add_prefix(out->mutable_dst(), p);
+    bool v4 = from.has(4) && to.has(4);
+    bool v6 = from.has(6) && to.has(6);
+    out->set_any_proto(r.any_proto);
+    out->set_proto(r.any_proto ? 0 : r.proto);
+    if (!r.any_proto && r.proto == kIpProtoIcmp) v6 = false;
+    if (!r.any_proto && r.proto == kIpProtoIcmpv6) v4 = false;
+    out->set_v4(v4);
+    out->set_v6(v6);
+    if (!v4 && !v6)
+      diag(Diagnostic::Severity::warning, r.loc,
+           "rule '" + r.id + "' can never match: its sides (and protocol) share no address family");
+
+    std::vector<PortRange> sports = r.sports;
+    for (uint8_t t : r.icmp_types) sports.push_back(PortRange{t, t});
+    add_ranges(out->mutable_sports(), sports);
+    add_ranges(out->mutable_dports(), r.ports);
+    out->set_expires_at(r.expires_at);
+  }
+
+  if (!result.has_errors()) result.value = std::move(set);
+  return result;
+}
+
+}  // namespace bulkhead::rules

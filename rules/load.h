@@ -1,0 +1,17 @@
+// Parse and compile in one step: what the dataplane and the CLI call to turn
+// a policy file into a compiled rule set. Diagnostics of both stages are
+// returned together.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "bulkhead.pb.h"
+#include "diagnostic.h"
+
+namespace bulkhead::rules {
+
+Result<pb::CompiledRuleSet> load_policy(std::string_view text, std::string_view source_name);
+Result<pb::CompiledRuleSet> load_policy_file(const std::string& path);
+
+}  // namespace bulkhead::rules

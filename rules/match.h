@@ -1,0 +1,36 @@
+// A straightforward reference matcher over a compiled rule set: first match
+// wins, linear in the number of rules. It defines what the classifier must
+// answer; the dataplane's rte_acl tables are checked against it, and explain
+// uses it to say why earlier rules did not match.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "bulkhead.pb.h"
+
+namespace bulkhead::rules {
+
+struct Tuple {
+  uint8_t family = 4;
+  std::array<uint8_t, 16> src{};
+  std::array<uint8_t, 16> dst{};
+  uint8_t proto = 0;
+  uint16_t sport = 0;  // ICMP: type
+  uint16_t dport = 0;  // ICMP: code
+};
+
+// Why a rule did not match a tuple (or `matched`).
+enum class Mismatch { matched, family, source, destination, protocol, source_port, destination_port, expired };
+const char* mismatch_name(Mismatch m);
+
+Mismatch match_rule(const pb::CompiledRule& rule, const Tuple& t, int64_t now_unix);
+// Index of the first matching rule, or -1 when the default decides.
+int match_first(const pb::CompiledRuleSet& set, const Tuple& t, int64_t now_unix);
+// The most specific segment holding the address, if any.
+std::optional<std::string> segment_of(const pb::CompiledRuleSet& set, uint8_t family,
+                                      const std::array<uint8_t, 16>& addr);
+
+}  // namespace bulkhead::rules

@@ -1,0 +1,27 @@
+// Parser of policy files (YAML) into the Policy model, with validation of
+// everything that can be checked locally: keys, types, CIDRs, ports,
+// protocols, ICMP types, duplicate ids and segments, unknown segments.
+// All errors are collected, in file order. Thread-safe (no shared state).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "diagnostic.h"
+#include "policy.h"
+
+namespace bulkhead::rules {
+
+Result<Policy> parse_policy(std::string_view text, std::string_view source_name);
+Result<Policy> parse_policy_file(const std::string& path);
+
+// Parses "2h", "30m", "45s", "1d" into seconds; false when malformed.
+bool parse_duration(std::string_view text, int64_t& seconds);
+// Parses an RFC 3339 UTC time ("2026-11-24T10:00:00Z") or unix seconds.
+bool parse_time(std::string_view text, int64_t& unix_seconds);
+
+// ICMP type names of a protocol (icmp or icmpv6); -1 when unknown.
+int icmp_type_by_name(uint8_t proto, std::string_view name);
+const char* icmp_type_name(uint8_t proto, uint8_t type);
+
+}  // namespace bulkhead::rules

@@ -1,0 +1,78 @@
+// The policy as written: the parsed model of a policy file, before
+// compilation. Every element keeps where it was written so later stages
+// (compiler, analysis, explain) can point at it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "prefix.h"
+
+namespace bulkhead::rules {
+
+struct Location {
+  uint32_t line = 0;    // 1-based
+  uint32_t column = 0;  // 1-based
+};
+
+enum class Action { deny, allow };
+enum class PolicyMode { enforce, audit, learn };
+
+struct PortRange {
+  uint16_t lo = 0;
+  uint16_t hi = 65535;
+  bool operator==(const PortRange&) const = default;
+};
+
+// One element of `from` / `to`.
+struct AddressItem {
+  enum class Kind { any, segment, literal };
+  Kind kind = Kind::any;
+  std::string text;  // as written: segment name, CIDR literal or "any"
+  Prefix prefix;     // for literals
+  Location loc;
+};
+
+struct SegmentDef {
+  std::string name;
+  std::vector<Prefix> cidrs;
+  std::vector<Prefix> except;
+  Location loc;
+};
+
+struct RuleDef {
+  std::string id;
+  Location loc;
+  std::vector<AddressItem> from;  // empty: any
+  std::vector<AddressItem> to;    // empty: any
+  bool any_proto = true;
+  uint8_t proto = 0;
+  std::string proto_text;         // as written, for formatting
+  std::vector<PortRange> ports;   // destination; empty: any
+  std::vector<PortRange> sports;  // source; empty: any
+  std::vector<uint8_t> icmp_types;
+  Action action = Action::deny;
+  bool log = false;
+  int64_t expires_at = 0;  // unix seconds; 0 = never
+  std::string description;
+};
+
+struct Policy {
+  std::string source_name;
+  std::string source_text;
+  int version = 1;
+  Action default_action = Action::deny;
+  PolicyMode mode = PolicyMode::enforce;
+  std::vector<SegmentDef> segments;
+  std::vector<RuleDef> rules;
+};
+
+// Protocol names the language knows.
+inline constexpr uint8_t kIpProtoIcmp = 1;
+inline constexpr uint8_t kIpProtoTcp = 6;
+inline constexpr uint8_t kIpProtoUdp = 17;
+inline constexpr uint8_t kIpProtoIcmpv6 = 58;
+inline constexpr uint8_t kIpProtoSctp = 132;
+
+}  // namespace bulkhead::rules
