@@ -92,6 +92,7 @@ Mode Engine::effective_mode(const pb::CompiledRuleSet& compiled) const noexcept 
 }
 
 bool Engine::load_policy_file(const std::string& path, std::string& error) {
+  error.clear();
   auto result = rules::load_policy_file(path);
   if (!result.ok()) {
     std::ostringstream o;

@@ -240,6 +240,7 @@ RuleSet::~RuleSet() {
 std::unique_ptr<RuleSet> RuleSet::build(const pb::CompiledRuleSet& compiled, Mode mode, uint32_t epoch,
                                         uint32_t workers, int64_t now_unix, std::string& error) {
   const auto t0 = std::chrono::steady_clock::now();
+  error.clear();
   std::unique_ptr<RuleSet> rs(new RuleSet());
   rs->epoch_ = epoch;
   rs->mode_ = mode;

@@ -89,7 +89,7 @@ TEST(DataplaneBinary, RefusesBrokenPolicyWithLocation) {
   TempDir dir;
   const auto policy = dir.file("bad.yaml", "version: 1\nrules:\n  - { id: a, from: nowhere, action: allow }\n");
   DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"),
-                      {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0", "--vdev=net_null1"},
+                      {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"},
                       {"--policy", policy});
   EXPECT_EQ(dp.wait_exit(20s), 1);
   const std::string log = dp.log();
@@ -102,21 +102,21 @@ TEST(DataplaneBinary, RefusesBadOptionsAndMissingPorts) {
   const auto policy = dir.file("p.yaml", kPolicy);
   {
     DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"),
-                        {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0", "--vdev=net_null1"},
+                        {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"},
                         {"--policy", policy, "--mode", "sometimes"});
     EXPECT_EQ(dp.wait_exit(20s), 1);
     EXPECT_NE(dp.log().find("--mode"), std::string::npos) << dp.log();
   }
   {
     DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"),
-                        {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0"},
+                        {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0,no-rx=1"},
                         {"--policy", policy});
     EXPECT_EQ(dp.wait_exit(20s), 1);
     EXPECT_NE(dp.log().find("port 1 does not exist"), std::string::npos) << dp.log();
   }
   {
     DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"),
-                        {"--no-huge", "-m", "256", "--no-pci", "-l", "0", "--vdev=net_null0", "--vdev=net_null1"},
+                        {"--no-huge", "-m", "256", "--no-pci", "-l", "0", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"},
                         {"--policy", policy});
     EXPECT_EQ(dp.wait_exit(20s), 1);
     EXPECT_NE(dp.log().find("no worker lcore"), std::string::npos) << dp.log();
@@ -156,7 +156,7 @@ TEST(DataplaneBinary, SighupReloadsAndRefusesBrokenFiles) {
   TempDir dir;
   const auto policy = dir.file("p.yaml", kPolicy);
   DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"),
-                      {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0", "--vdev=net_null1"},
+                      {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"},
                       {"--policy", policy, "--mbufs", "2048"});
   ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
   uint64_t v = 0;
