@@ -1,0 +1,105 @@
+// Connection-state logic that needs no EAL: canonical keys, the TCP state
+// machine per direction, and the timeout each state gets.
+#include <gtest/gtest.h>
+
+#include "conntrack.h"
+
+namespace bulkhead::dataplane {
+namespace {
+
+FlowTuple tuple(uint8_t a, uint16_t pa, uint8_t b, uint16_t pb) {
+  FlowTuple t{};
+  t.family = 4;
+  t.proto = kProtoTcp;
+  t.src[0] = 10;
+  t.src[3] = a;
+  t.dst[0] = 10;
+  t.dst[3] = b;
+  t.sport = pa;
+  t.dport = pb;
+  return t;
+}
+
+TEST(ConnKey, BothDirectionsShareOneKey) {
+  ConnKey k1, k2;
+  const uint8_t d1 = make_conn_key(tuple(5, 41000, 9, 80), k1);
+  const uint8_t d2 = make_conn_key(tuple(9, 80, 5, 41000), k2);
+  EXPECT_EQ(0, std::memcmp(&k1, &k2, sizeof(k1)));
+  EXPECT_NE(d1, d2);
+  FlowTuple back;
+  tuple_from_key(k1, d1, back);
+  EXPECT_EQ(back.sport, 41000);
+  EXPECT_EQ(back.src[3], 5);
+  // Same addresses, ports ordering decides.
+  ConnKey k3, k4;
+  EXPECT_NE(make_conn_key(tuple(5, 1, 5, 2), k3), make_conn_key(tuple(5, 2, 5, 1), k4));
+  EXPECT_EQ(0, std::memcmp(&k3, &k4, sizeof(k3)));
+}
+
+ConnEntry fresh(uint8_t orig) {
+  ConnEntry e{};
+  e.proto = kProtoTcp;
+  e.orig_dir = orig;
+  return e;
+}
+
+struct Step {
+  uint8_t dir;
+  uint8_t flags;
+};
+
+struct TcpCase {
+  const char* name;
+  std::vector<Step> steps;
+  uint32_t expect_ms;
+};
+
+class Tcp : public ::testing::TestWithParam<TcpCase> {};
+
+TEST_P(Tcp, StateGivesTheTimeout) {
+  Timeouts t;
+  ConnEntry e = fresh(0);
+  for (const auto& s : GetParam().steps) tcp_track(e, s.dir, s.flags);
+  EXPECT_EQ(conn_timeout_ms(e, t), GetParam().expect_ms);
+}
+
+constexpr Timeouts kT{};
+INSTANTIATE_TEST_SUITE_P(
+    States, Tcp,
+    ::testing::Values(
+        TcpCase{"syn_sent", {{0, kTcpSyn}}, kT.tcp_syn_ms},
+        TcpCase{"syn_ack_not_yet_acked", {{0, kTcpSyn}, {1, kTcpSyn | kTcpAck}}, kT.tcp_syn_ms},
+        TcpCase{"established", {{0, kTcpSyn}, {1, kTcpSyn | kTcpAck}, {0, kTcpAck}}, kT.tcp_established_ms},
+        TcpCase{"one_side_fin", {{0, kTcpSyn}, {1, kTcpSyn | kTcpAck}, {0, kTcpAck}, {0, kTcpFin | kTcpAck}},
+                kT.tcp_fin_ms},
+        TcpCase{"both_fin", {{0, kTcpSyn}, {1, kTcpSyn | kTcpAck}, {0, kTcpAck}, {0, kTcpFin}, {1, kTcpFin}},
+                kT.tcp_closed_ms},
+        TcpCase{"reset", {{0, kTcpSyn}, {1, kTcpRst}}, kT.tcp_closed_ms},
+        TcpCase{"reopened_after_close",
+                {{0, kTcpSyn}, {1, kTcpSyn | kTcpAck}, {0, kTcpAck}, {0, kTcpRst}, {0, kTcpSyn}}, kT.tcp_syn_ms},
+        TcpCase{"mid_stream_pickup", {{0, kTcpAck}, {1, kTcpAck}}, kT.tcp_established_ms}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Timeouts, PerProtocol) {
+  Timeouts t;
+  ConnEntry e{};
+  e.proto = kProtoUdp;
+  EXPECT_EQ(conn_timeout_ms(e, t), t.udp_ms);
+  e.proto = kProtoIcmp;
+  EXPECT_EQ(conn_timeout_ms(e, t), t.icmp_ms);
+  e.proto = 47;
+  EXPECT_EQ(conn_timeout_ms(e, t), t.other_ms);
+}
+
+TEST(TcpFlags, InvalidCombinations) {
+  EXPECT_TRUE(tcp_flags_invalid(0));
+  EXPECT_TRUE(tcp_flags_invalid(kTcpSyn | kTcpFin));
+  EXPECT_TRUE(tcp_flags_invalid(kTcpSyn | kTcpRst));
+  EXPECT_FALSE(tcp_flags_invalid(kTcpSyn));
+  EXPECT_FALSE(tcp_flags_invalid(kTcpSyn | kTcpAck));
+  EXPECT_FALSE(tcp_flags_invalid(kTcpFin | kTcpAck | kTcpPsh));
+  EXPECT_FALSE(tcp_flags_invalid(kTcpRst));
+}
+
+}  // namespace
+}  // namespace bulkhead::dataplane
