@@ -38,25 +38,19 @@ int handle_drops(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-void add_rule(rte_tel_data* d, const RuleSet& rs, uint32_t index, const char* key) {
-  rte_tel_data* r = rte_tel_data_alloc();
-  if (r == nullptr) return;
-  rte_tel_data_start_dict(r);
+// One rule as a flat dictionary.
+void add_rule_fields(rte_tel_data* d, const RuleSet& rs, uint32_t index) {
   const RuleCounter c = rs.total(index);
-  if (index != kNoRule) {
-    rte_tel_data_add_dict_u64(r, "index", index);
-    rte_tel_data_add_dict_string(r, "action", rs.rules()[index].allow ? "allow" : "deny");
-  } else {
-    rte_tel_data_add_dict_string(r, "action", rs.default_allow() ? "allow" : "deny");
-  }
-  rte_tel_data_add_dict_u64(r, "packets", c.packets);
-  rte_tel_data_add_dict_u64(r, "bytes", c.bytes);
-  rte_tel_data_add_dict_u64(r, "connections", c.connections);
-  rte_tel_data_add_dict_container(d, key, r, 0);
+  rte_tel_data_add_dict_string(d, "id", index == kNoRule ? "-" : rs.rules()[index].id.c_str());
+  if (index != kNoRule) rte_tel_data_add_dict_u64(d, "index", index);
+  rte_tel_data_add_dict_string(d, "action", rs.allows(index) ? "allow" : "deny");
+  rte_tel_data_add_dict_u64(d, "packets", c.packets);
+  rte_tel_data_add_dict_u64(d, "bytes", c.bytes);
+  rte_tel_data_add_dict_u64(d, "connections", c.connections);
 }
 
-// /bulkhead/rules[,FIRST]: rules FIRST.. in pages, keyed by id, plus the
-// default action as "-".
+// /bulkhead/rules[,FIRST]: rules FIRST.. in pages of column arrays; the last
+// page ends with the default action as "-".
 int handle_rules(const char*, const char* params, rte_tel_data* d) {
   uint32_t first = 0;
   if (params != nullptr && *params != '\0') {
@@ -72,8 +66,37 @@ int handle_rules(const char*, const char* params, rte_tel_data* d) {
   const auto n = static_cast<uint32_t>(rs->rules().size());
   rte_tel_data_add_dict_u64(d, "total_rules", n);
   rte_tel_data_add_dict_u64(d, "first", first);
-  if (first == 0) add_rule(d, *rs, kNoRule, "-");
-  for (uint32_t i = first; i < n && i < first + kRulesPerPage; ++i) add_rule(d, *rs, i, rs->rules()[i].id.c_str());
+  // Column arrays: 22.11 telemetry nests only arrays, and rule ids may hold
+  // characters dictionary keys may not. The default action comes last, id "-".
+  rte_tel_data* ids = rte_tel_data_alloc();
+  rte_tel_data* actions = rte_tel_data_alloc();
+  rte_tel_data* packets = rte_tel_data_alloc();
+  rte_tel_data* bytes = rte_tel_data_alloc();
+  rte_tel_data* conns = rte_tel_data_alloc();
+  if (ids == nullptr || actions == nullptr || packets == nullptr || bytes == nullptr || conns == nullptr) {
+    for (auto* t : {ids, actions, packets, bytes, conns}) rte_tel_data_free(t);
+    return -ENOMEM;
+  }
+  rte_tel_data_start_array(ids, RTE_TEL_STRING_VAL);
+  rte_tel_data_start_array(actions, RTE_TEL_STRING_VAL);
+  rte_tel_data_start_array(packets, RTE_TEL_U64_VAL);
+  rte_tel_data_start_array(bytes, RTE_TEL_U64_VAL);
+  rte_tel_data_start_array(conns, RTE_TEL_U64_VAL);
+  auto row = [&](uint32_t index) {
+    const RuleCounter c = rs->total(index);
+    rte_tel_data_add_array_string(ids, index == kNoRule ? "-" : rs->rules()[index].id.c_str());
+    rte_tel_data_add_array_string(actions, rs->allows(index) ? "allow" : "deny");
+    rte_tel_data_add_array_u64(packets, c.packets);
+    rte_tel_data_add_array_u64(bytes, c.bytes);
+    rte_tel_data_add_array_u64(conns, c.connections);
+  };
+  for (uint32_t i = first; i < n && i < first + kRulesPerPage; ++i) row(i);
+  if (first + kRulesPerPage >= n) row(kNoRule);
+  rte_tel_data_add_dict_container(d, "ids", ids, 0);
+  rte_tel_data_add_dict_container(d, "actions", actions, 0);
+  rte_tel_data_add_dict_container(d, "packets", packets, 0);
+  rte_tel_data_add_dict_container(d, "bytes", bytes, 0);
+  rte_tel_data_add_dict_container(d, "connections", conns, 0);
   if (first + kRulesPerPage < n) rte_tel_data_add_dict_u64(d, "next", first + kRulesPerPage);
   return 0;
 }
@@ -85,12 +108,15 @@ int handle_rule(const char*, const char* params, rte_tel_data* d) {
   const RuleSet* rs = g_engine->rules().acquire();
   if (rs == nullptr) return 0;
   if (std::strcmp(params, "-") == 0) {
-    add_rule(d, *rs, kNoRule, "-");
+    add_rule_fields(d, *rs, kNoRule);
     return 0;
   }
   for (uint32_t i = 0; i < rs->rules().size(); ++i)
-    if (rs->rules()[i].id == params) add_rule(d, *rs, i, params);
-  return 0;
+    if (rs->rules()[i].id == params) {
+      add_rule_fields(d, *rs, i);
+      return 0;
+    }
+  return -ENOENT;
 }
 
 int handle_policy(const char*, const char*, rte_tel_data* d) {
@@ -150,7 +176,7 @@ void register_telemetry(Engine* engine) {
   rte_telemetry_register_cmd("/bulkhead/stats", handle_stats, "Worker counters summed. No parameters");
   rte_telemetry_register_cmd("/bulkhead/drops", handle_drops, "Dropped packets by reason. No parameters");
   rte_telemetry_register_cmd("/bulkhead/rules", handle_rules,
-                             "Per-rule packets, bytes, connections. Parameter: first rule index (paged)");
+                             "Per-rule counters as columns (ids, actions, packets, bytes, connections), 48 rules a page. Parameter: first rule index");
   rte_telemetry_register_cmd("/bulkhead/rule", handle_rule, "One rule's counters. Parameter: rule id, or - for the default");
   rte_telemetry_register_cmd("/bulkhead/policy", handle_policy, "Active rule set and reload status. No parameters");
   rte_telemetry_register_cmd("/bulkhead/conntrack", handle_conntrack, "Connection table. No parameters");

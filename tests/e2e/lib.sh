@@ -1,0 +1,60 @@
+# Shared set-up of the end-to-end tests: each test sources this, gets its own
+# lab (unique namespaces, veths and dataplane prefix) and a trap that removes
+# the lab in every outcome. Exit 77 means skipped.
+set -uo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+lab="$top/tools/lab/lab.sh"
+policy_src="$top/docs/examples/lab-policy.yaml"
+name="e$$"
+name=${name:0:8}
+failures=0
+
+if [ "$(id -u)" -ne 0 ] || ! ip netns list >/dev/null 2>&1; then
+  echo "skipped: needs root and network namespaces"
+  exit 77
+fi
+
+work=$(mktemp -d "/tmp/bulkhead-e2e-$name.XXXXXX")
+cleanup() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
+    echo "--- dataplane log ---"
+    cat "/run/bulkhead-lab/$name/dp.log" 2>/dev/null | tail -40
+  fi
+  "$lab" down "$name" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+policy="$work/policy.yaml"
+cp "$policy_src" "$policy"
+
+lab_up() { "$lab" up "$name"; }
+dp_start() { "$lab" dp-start "$name" "$policy" "$@"; }
+
+# expect ok|blocked KIND SRC DST PORT -- what the check means
+expect() {
+  local want=$1 kind=$2 src=$3 dst=$4 port=$5; shift 5
+  local got; got=$("$lab" probe "$name" "$kind" "$src" "$dst" "$port" 2>/dev/null | tail -1)
+  if [ "$got" = "$want" ]; then
+    echo "PASS $* ($kind $src -> $dst:$port $got)"
+  else
+    echo "FAIL $* ($kind $src -> $dst:$port: wanted $want, got ${got:-nothing})"
+    failures=$((failures + 1))
+  fi
+}
+
+check() {  # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then echo "PASS $what"; else echo "FAIL $what"; failures=$((failures + 1)); fi
+}
+
+finish() {
+  if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed"
+    exit 1
+  fi
+  exit 0
+}

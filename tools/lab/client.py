@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Lab clients with short timeouts; print "ok" or "blocked" and exit 0 / 1.
+
+  client.py tcp SRC DST PORT              connect, send a line, expect it echoed
+  client.py udp SRC DST PORT              send a datagram, expect the answer
+  client.py hold SRC DST PORT FLAG RESULT open a connection and check an echo, then
+                                          wait for file FLAG, check an echo again on
+                                          the same connection and write ok/blocked
+                                          to RESULT (for reload tests)
+"""
+import os
+import socket
+import sys
+import time
+
+TIMEOUT = 2.0
+
+
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def echo(sock, text):
+    sock.sendall(text.encode() + b"\n")
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data.decode().strip() == text
+
+
+def tcp(src, dst, port):
+    with socket.socket(family(dst), socket.SOCK_STREAM) as s:
+        s.settimeout(TIMEOUT)
+        s.bind((src, 0))
+        s.connect((dst, port))
+        return echo(s, "hello from " + src)
+
+
+def udp(src, dst, port):
+    with socket.socket(family(dst), socket.SOCK_DGRAM) as s:
+        s.settimeout(TIMEOUT)
+        s.bind((src, 0))
+        s.sendto(b"query", (dst, port))
+        data, _ = s.recvfrom(2048)
+        return data == b"re:query"
+
+
+def hold(src, dst, port, flag, result):
+    with socket.socket(family(dst), socket.SOCK_STREAM) as s:
+        s.settimeout(TIMEOUT)
+        s.bind((src, 0))
+        s.connect((dst, port))
+        if not echo(s, "first"):
+            return False
+        print("connected", flush=True)
+        deadline = time.time() + 60
+        while not os.path.exists(flag) and time.time() < deadline:
+            time.sleep(0.05)
+        try:
+            ok = echo(s, "second")
+        except OSError:
+            ok = False
+        with open(result, "w") as f:
+            f.write("ok\n" if ok else "blocked\n")
+        return True
+
+
+def main():
+    kind = sys.argv[1]
+    try:
+        if kind == "tcp":
+            ok = tcp(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        elif kind == "udp":
+            ok = udp(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        elif kind == "hold":
+            ok = hold(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6])
+        else:
+            sys.exit(f"unknown client kind {kind}")
+    except OSError:
+        ok = False
+    print("ok" if ok else "blocked")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
