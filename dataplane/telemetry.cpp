@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
 #include "engine.h"
@@ -167,6 +168,32 @@ int handle_conntrack(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+// /bulkhead/ports: every port's counters side by side (port id as column).
+int handle_ports(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  const char* names[] = {"port", "rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_missed", "rx_errors",
+                         "tx_errors", "rx_no_mbuf"};
+  rte_tel_data* cols[std::size(names)];
+  for (size_t k = 0; k < std::size(names); ++k) {
+    cols[k] = rte_tel_data_alloc();
+    if (cols[k] == nullptr) {
+      for (size_t j = 0; j < k; ++j) rte_tel_data_free(cols[j]);
+      return -ENOMEM;
+    }
+    rte_tel_data_start_array(cols[k], RTE_TEL_U64_VAL);
+  }
+  uint16_t port;
+  RTE_ETH_FOREACH_DEV(port) {
+    rte_eth_stats st{};
+    if (rte_eth_stats_get(port, &st) != 0) continue;
+    const uint64_t v[] = {port, st.ipackets, st.opackets, st.ibytes, st.obytes, st.imissed, st.ierrors, st.oerrors,
+                          st.rx_nombuf};
+    for (size_t k = 0; k < std::size(names); ++k) rte_tel_data_add_array_u64(cols[k], v[k]);
+  }
+  for (size_t k = 0; k < std::size(names); ++k) rte_tel_data_add_dict_container(d, names[k], cols[k], 0);
+  return 0;
+}
+
 }  // namespace
 
 void register_telemetry(Engine* engine) {
@@ -180,6 +207,7 @@ void register_telemetry(Engine* engine) {
   rte_telemetry_register_cmd("/bulkhead/rule", handle_rule, "One rule's counters. Parameter: rule id, or - for the default");
   rte_telemetry_register_cmd("/bulkhead/policy", handle_policy, "Active rule set and reload status. No parameters");
   rte_telemetry_register_cmd("/bulkhead/conntrack", handle_conntrack, "Connection table. No parameters");
+  rte_telemetry_register_cmd("/bulkhead/ports", handle_ports, "Per-port counters as columns. No parameters");
 }
 
 }  // namespace bulkhead::dataplane

@@ -1,6 +1,6 @@
 // Counters over DPDK telemetry: /bulkhead/stats, /bulkhead/drops,
 // /bulkhead/rules[,FIRST], /bulkhead/rule,ID, /bulkhead/policy,
-// /bulkhead/conntrack. Readable while the dataplane runs, e.g. with
+// /bulkhead/conntrack, /bulkhead/ports. Readable while the dataplane runs, e.g. with
 // `dpdk-telemetry.py -f PREFIX`.
 //
 // The telemetry thread calls the handlers; they read worker counters with

@@ -13,7 +13,9 @@ namespace {
 
 constexpr uint16_t kPrefetchAhead = 4;
 
-enum : uint8_t { kPending = 0, kPass = 1, kDrop = 2 };
+// kLaterFragment: a later fragment whose first fragment may be in this very
+// burst; resolved after the burst's first fragments have their verdicts.
+enum : uint8_t { kPending = 0, kPass = 1, kDrop = 2, kLaterFragment = 3 };
 
 bool is_icmp(uint8_t proto) noexcept { return proto == kProtoIcmp || proto == kProtoIcmpv6; }
 
@@ -151,14 +153,7 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
         continue;
       }
       if (!m.first_fragment) {
-        const auto v = frags_.lookup(m, now_ms);
-        if (v == FragmentTable::kPass || !enforce) {
-          action[i] = kPass;
-          count(WorkerCounter::fragments_followed);
-        } else {
-          action[i] = kDrop;
-          reason[i] = v == FragmentTable::kDrop ? DropReason::policy_deny : DropReason::fragment_unknown;
-        }
+        action[i] = kLaterFragment;
         continue;
       }
     }
@@ -339,6 +334,20 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
     e.bytes[d] += len;
     if (m.tuple.proto == kProtoTcp) tcp_track(e, d, m.tcp_flags);
     if (fresh) __atomic_store_n(&e.in_use, 1, __ATOMIC_RELEASE);
+  }
+
+  // Later fragments follow the verdict their first fragment got (in an
+  // earlier burst or this one).
+  for (uint16_t i = 0; i < n; ++i) {
+    if (action[i] != kLaterFragment) continue;
+    const auto v = frags_.lookup(meta[i], now_ms);
+    if (v == FragmentTable::kPass || !enforce) {
+      action[i] = kPass;
+      count(WorkerCounter::fragments_followed);
+    } else {
+      action[i] = kDrop;
+      reason[i] = v == FragmentTable::kDrop ? DropReason::policy_deny : DropReason::fragment_unknown;
+    }
   }
 
   // Stage 7: transmit what passes, free what drops.

@@ -123,34 +123,93 @@ TEST(DataplaneBinary, RefusesBadOptionsAndMissingPorts) {
   }
 }
 
-// Golden case: what goes in on port 0 and what must come out of port 1.
-TEST(DataplaneBinary, GoldenPcapThroughNetPcapPorts) {
-  const std::vector<Frame> in = {
-      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp, .sport = 41000, .dport = 5432}),
-      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp, .sport = 41001, .dport = 22}),
-      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53, .vlans = {7}}),
-      build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kIcmpv6, .icmp_type = 128,
-                    .ipv6_ext = {{0, 8}, {60, 8}}}),
-      build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kUdp, .sport = 1, .dport = 54}),
-      truncated(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9"}), 20),
-      arp_request("10.0.1.5", "10.0.2.9"),
-  };
-  const std::vector<Frame> expected = {in[0], in[2], in[3], in[6]};
-  const PcapRun r = run_pcap(kPolicy, in);
-  EXPECT_EQ(r.out, expected) << r.log;
-  uint64_t v = 0;
-  EXPECT_TRUE(json_u64(r.drops, "policy_deny", v) && v == 2) << r.drops;
-  EXPECT_TRUE(json_u64(r.drops, "truncated_ipv4", v) && v == 1) << r.drops;
+// Golden cases: frames written to a send pcap enter port 0 of the real
+// binary (net_pcap); the frames that must leave port 1, in order, form the
+// expect pcap. Each case keeps both pcaps in its own folder while it runs.
+struct GoldenCase {
+  const char* name;
+  std::vector<Frame> send;
+  std::vector<size_t> expect;  // indices into send
+  std::vector<std::string> args = {};
+  std::vector<std::pair<const char*, uint64_t>> drops = {};
+};
+
+Frame tcp_syn(const char* src, const char* dst, uint16_t sport, uint16_t dport) {
+  return build_packet({.src = src, .dst = dst, .proto = kTcp, .sport = sport, .dport = dport});
 }
 
-TEST(DataplaneBinary, AuditModeForwardsEverythingFromTheCommandLine) {
-  const std::vector<Frame> in = {
-      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp, .sport = 41000, .dport = 5432}),
-      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp, .sport = 41001, .dport = 22}),
+std::vector<GoldenCase> golden_cases() {
+  const Frame allowed = tcp_syn("10.0.1.5", "10.0.2.9", 41000, 5432);
+  const Frame denied = tcp_syn("10.0.1.5", "10.0.2.9", 41001, 22);
+  PacketSpec frag = {.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53,
+                     .payload_len = 64, .more_fragments = true};
+  PacketSpec frag_later = frag;
+  frag_later.more_fragments = false;
+  frag_later.fragment_offset = 72;
+  PacketSpec frag_denied = frag;
+  frag_denied.dport = 99;
+  frag_denied.fragment_id = 9;
+  PacketSpec frag_denied_later = frag_denied;
+  frag_denied_later.more_fragments = false;
+  frag_denied_later.fragment_offset = 72;
+  Frame bad_ihl = allowed;
+  bad_ihl[14] = 0x44;
+  return {
+      {"rule_kinds",
+       {allowed, denied, build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53}),
+        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kIcmp, .icmp_type = 8}),
+        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kIcmp, .icmp_type = 13}),
+        build_packet({.src = "10.0.3.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53})},
+       {0, 2, 3},
+       {},
+       {{"policy_deny", 3}}},
+      {"ipv6_extension_headers",
+       {build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kTcp, .sport = 1, .dport = 5432,
+                      .ipv6_ext = {{0, 8}, {43, 16}, {60, 8}}}),
+        build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kTcp, .sport = 1, .dport = 5433,
+                      .ipv6_ext = {{51, 16}}}),
+        build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kIcmpv6, .icmp_type = 128,
+                      .ipv6_ext = {{0, 8}, {60, 8}}})},
+       {0, 2}},
+      {"vlan_tags",
+       {build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53, .vlans = {7}}),
+        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53,
+                      .vlans = {7, 8}}),
+        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 54, .vlans = {7}})},
+       {0, 1}},
+      {"fragments", {build_packet(frag), build_packet(frag_later), build_packet(frag_denied),
+                     build_packet(frag_denied_later)},
+       {0, 1}},
+      {"fragments_dropped_by_option", {build_packet(frag), build_packet(frag_later)}, {}, {"--fragments", "drop"},
+       {{"fragment_policy", 2}}},
+      {"malformed",
+       {truncated(allowed, 13), truncated(allowed, 30), bad_ihl, arp_request("10.0.1.5", "10.0.2.9"), allowed},
+       {3, 4},
+       {},
+       {{"truncated_l2", 1}, {"truncated_ipv4", 1}, {"bad_ipv4_ihl", 1}}},
+      {"audit_mode", {allowed, denied}, {0, 1}, {"--mode", "audit"}},
+      {"learn_mode", {allowed, denied, tcp_syn("10.0.9.9", "10.0.8.8", 1, 2)}, {0, 1, 2}, {"--mode", "learn"}},
   };
-  const PcapRun r = run_pcap(kPolicy, in, {"--mode", "audit"});
-  EXPECT_EQ(r.out, in) << r.log;
 }
+
+class Golden : public ::testing::TestWithParam<GoldenCase> {};
+
+TEST_P(Golden, SendAndExpectPcaps) {
+  const GoldenCase& c = GetParam();
+  std::vector<Frame> expect;
+  for (size_t i : c.expect) expect.push_back(c.send[i]);
+  const PcapRun r = run_pcap(kPolicy, c.send, c.args);
+  EXPECT_EQ(r.out.size(), expect.size()) << r.log;
+  EXPECT_EQ(r.out, expect);
+  for (const auto& [reason, count] : c.drops) {
+    uint64_t v = 0;
+    EXPECT_TRUE(json_u64(r.drops, reason, v)) << r.drops;
+    EXPECT_EQ(v, count) << reason;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, Golden, ::testing::ValuesIn(golden_cases()),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(DataplaneBinary, SighupReloadsAndRefusesBrokenFiles) {
   TempDir dir;
@@ -171,6 +230,8 @@ TEST(DataplaneBinary, SighupReloadsAndRefusesBrokenFiles) {
   EXPECT_TRUE(dp.wait_counter("/bulkhead/policy", "reloads", 1, 10s)) << dp.log();
   EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/policy"), "rules", v) && v == 1u);
   EXPECT_NE(dp.telemetry("/bulkhead/rules").find("\"only\""), std::string::npos);
+  EXPECT_NE(dp.telemetry("/bulkhead/ports").find("\"rx_packets\":[0,0]"), std::string::npos)
+      << dp.telemetry("/bulkhead/ports");
   EXPECT_EQ(dp.stop(), 0);
   const std::string log = dp.log();
   EXPECT_NE(log.find("p.yaml:2:"), std::string::npos) << log;
