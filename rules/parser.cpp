@@ -389,7 +389,11 @@ class Parser {
               error(pr, "proto must be tcp, udp, icmp, icmpv6, sctp, any or a number 0-255, not '" + s + "'");
               ok = false;
             }
-            ports_allowed = rule.proto == kIpProtoTcp || rule.proto == kIpProtoUdp || rule.proto == kIpProtoSctp;
+            // A protocol written as a number is the raw form: its ports
+            // match the lookup key literally (ClassBench rules need it).
+            const bool numeric = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+            ports_allowed = numeric || rule.proto == kIpProtoTcp || rule.proto == kIpProtoUdp ||
+                            rule.proto == kIpProtoSctp;
             icmp = rule.proto == kIpProtoIcmp || rule.proto == kIpProtoIcmpv6;
           }
         }
@@ -398,7 +402,8 @@ class Parser {
         const auto pn = r[key];
         if (!pn) continue;
         if (!ports_allowed) {
-          error(pn, std::string(key) + " apply only to tcp, udp, sctp or any protocol, not '" + rule.proto_text + "'");
+          error(pn, std::string(key) + " apply only to tcp, udp, sctp, any or a protocol number, not '" +
+                      rule.proto_text + "' (use icmp_types for ICMP)");
           ok = false;
           continue;
         }

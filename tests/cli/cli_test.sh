@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The bulkhead CLI on constructed policies: outputs, JSON, exit codes, and
+# one clear error line for every kind of bad input.
+set -uo pipefail
+cli="${BULKHEAD_BUILD_DIR:-build}/tools/bulkhead/bulkhead"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+
+# expect_run DESCRIPTION EXPECTED_EXIT PATTERN_IN_OUTPUT -- COMMAND...
+expect_run() {
+  local what=$1 code=$2 pattern=$3; shift 4
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -ne "$code" ]; then fail "$what: exit $rc, wanted $code: $out"; return; fi
+  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then fail "$what: no /$pattern/ in: $out"; return; fi
+  pass "$what"
+}
+
+cat >"$work/p.yaml" <<'YAML'
+version: 1
+defaults: { action: deny, mode: enforce }
+segments:
+  web: [10.0.1.0/24, "fd00:1::/64"]
+  db: [10.0.2.0/24, "fd00:2::/64"]
+rules:
+  - { id: block-one, from: 10.0.1.66, to: db, action: deny }
+  - { id: web-to-db, from: web, to: db, proto: tcp, ports: [5432, "6000-6010"], action: allow }
+  - { id: dns, from: web, to: db, proto: udp, ports: [53], action: allow }
+  - { id: ping, from: web, to: db, proto: icmp, icmp_types: [echo-request], action: allow }
+YAML
+printf 'version: 1\nrules:\n  - { id: a, from: nowhere, action: allow }\n' >"$work/bad.yaml"
+
+expect_run "validate a good policy" 0 "ok: 4 rules, 2 segments" -- "$cli" policy validate "$work/p.yaml"
+expect_run "validate names file:line:column" 2 "bad.yaml:3:20: error: unknown segment 'nowhere'" -- "$cli" policy validate "$work/bad.yaml"
+expect_run "validate --json" 2 '"valid":false.*"line":3,"column":20' -- "$cli" policy validate "$work/bad.yaml" --json
+expect_run "validate a missing file" 2 "cannot open" -- "$cli" policy validate "$work/none.yaml"
+
+expect_run "explain an allowed flow" 0 "decided by:  rule web-to-db \(.*p.yaml:8\)" -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:6005"
+expect_run "explain lists why earlier rules did not match" 0 "block-one +7 +different source address" -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432"
+expect_run "explain names the segments" 0 "source: +10.0.1.5 in segment web" -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432"
+expect_run "explain a denied flow exits 1" 1 "the default action" -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:22"
+expect_run "explain an explicit deny" 1 "rule block-one" -- "$cli" policy explain "$work/p.yaml" --flow "udp 10.0.1.66:5 -> 10.0.2.9:53"
+expect_run "explain IPv6" 0 "rule dns" -- "$cli" policy explain "$work/p.yaml" --flow "udp [fd00:1::5]:5353 -> [fd00:2::9]:53"
+expect_run "explain ICMP with type and code" 0 "rule ping" -- "$cli" policy explain "$work/p.yaml" --flow "icmp 10.0.1.5 -> 10.0.2.9 type 8 code 0"
+expect_run "explain --json" 1 '"verdict":"deny","rule":null' -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5:1 -> 10.0.2.9:22" --json
+expect_run "explain rejects a malformed flow" 2 "--flow: .*needs a port" -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5 -> 10.0.2.9:22"
+expect_run "explain rejects mixed families" 2 "different address families" -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5:1 -> [fd00::1]:22"
+
+printf 'tcp 10.0.1.5 41000 10.0.2.9 5432\n6\t10.0.1.5\t1\t10.0.2.9\t6010\nudp 10.0.1.66 1 10.0.2.9 53\n17 fd00:1::5 1 fd00:2::9 53\ntcp 10.0.1.5 1 10.0.2.9 22\n' >"$work/t.txt"
+out=$("$cli" policy eval "$work/p.yaml" --tuples "$work/t.txt")
+want=$'allow web-to-db\nallow web-to-db\ndeny block-one\nallow dns\ndeny -'
+[ "$out" = "$want" ] && pass "eval --tuples: one verdict per line" || fail "eval --tuples gave: $out"
+out=$("$cli" policy eval "$work/p.yaml" --tuples - <"$work/t.txt" | wc -l)
+[ "$out" = 5 ] && pass "eval reads stdin" || fail "eval from stdin gave $out lines"
+expect_run "eval --json" 0 '^\{"verdict":"deny","rule":null\}$' -- "$cli" policy eval "$work/p.yaml" --tuples "$work/t.txt" --json
+printf 'tcp 10.0.1.5 1 10.0.2.9 22\ntcp 10.0.1.5 x 10.0.2.9 22\n' >"$work/bad.txt"
+out=$("$cli" policy eval "$work/p.yaml" --tuples "$work/bad.txt" 2>"$work/err"); rc=$?
+[ $rc = 2 ] && [ -z "$out" ] && grep -q "bad.txt:2: 'x' is not a port" "$work/err" && pass "eval names the bad line and prints nothing" || fail "eval bad line: rc=$rc out=$out err=$(cat "$work/err")"
+expect_run "eval needs exactly one input" 2 "exactly one of --tuples or --pcap" -- "$cli" policy eval "$work/p.yaml"
+expect_run "eval of a broken policy" 2 "bad.yaml:3:20" -- "$cli" policy eval "$work/bad.yaml" --tuples "$work/t.txt"
+echo "not a pcap" >"$work/x.pcap"
+expect_run "eval rejects a file that is not a pcap" 2 "x.pcap" -- "$cli" policy eval "$work/p.yaml" --pcap "$work/x.pcap"
+
+printf '@10.0.0.0/8\t192.168.1.0/24\t0 : 65535\t80 : 80\t0x06/0xFF\t0x0000/0x0000\n@0.0.0.0/0\t0.0.0.0/0\t0 : 65535\t0 : 65535\t0x00/0x00\t0x0000/0x0000\n' >"$work/cb"
+"$cli" policy import-classbench "$work/cb" -o "$work/cb.yaml"
+expect_run "import-classbench writes a valid policy" 0 "ok: 2 rules" -- "$cli" policy validate "$work/cb.yaml"
+out=$(printf 'tcp 10.1.1.1 5 192.168.1.7 80\nudp 1.1.1.1 5 2.2.2.2 9\n' | "$cli" policy eval "$work/cb.yaml" --tuples -)
+[ "$out" = $'allow r1\nallow r2' ] && pass "imported rules keep order and ids" || fail "imported eval: $out"
+printf '@10.0.0.0/8 192.168.1.0/24 0 : 65535 90 : 80 0x06/0xFF 0x0000/0x0000\n' >"$work/cb2"
+expect_run "import-classbench names a bad line" 2 "cb2:1: bad port ranges" -- "$cli" policy import-classbench "$work/cb2" -o "$work/never.yaml"
+[ ! -e "$work/never.yaml" ] && pass "nothing is written on error" || fail "an output was written despite the error"
+
+expect_run "unknown command" 2 "unknown command 'policy nope'" -- "$cli" policy nope
+expect_run "--help on a command" 0 "usage: bulkhead policy eval" -- "$cli" policy eval --help
+expect_run "unknown option" 2 "unrecognised option|unrecognized option" -- "$cli" policy validate "$work/p.yaml" --frobnicate
+
+[ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }

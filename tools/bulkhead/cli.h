@@ -1,0 +1,48 @@
+// The `bulkhead` command line: a registry of commands grouped as
+// `bulkhead GROUP COMMAND [options]`, with the output and exit-code
+// conventions every command shares.
+//
+// Exit codes: 0 ok; 1 the answer is "no" (denied, findings); 2 usage or
+// input error. Errors are one line on stderr: "bulkhead: WHAT".
+#pragma once
+
+#include <functional>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bulkhead::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitNo = 1;
+inline constexpr int kExitUsage = 2;
+
+// Thrown for usage and input errors; main prints it and exits 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Command {
+  std::string group;
+  std::string name;
+  std::string summary;
+  // args: everything after GROUP COMMAND.
+  std::function<int(const std::vector<std::string>& args)> run;
+};
+
+std::vector<Command>& registry();
+void register_policy_commands();
+
+// JSON string literal with escapes.
+std::string json_string(std::string_view s);
+
+// Prints rows as an aligned text table with a header.
+void print_table(std::ostream& out, const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows);
+
+// Writes `content` to `path` atomically (temporary file, then rename).
+void write_file_atomic(const std::string& path, const std::string& content);
+
+}  // namespace bulkhead::cli

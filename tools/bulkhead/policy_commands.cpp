@@ -1,0 +1,388 @@
+// `bulkhead policy ...`: offline commands on policy files.
+#include <pcap/pcap.h>
+
+#include <boost/program_options.hpp>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "classbench.h"
+#include "classifier.h"
+#include "cli.h"
+#include "flow.h"
+#include "packet.h"
+#include "rules/load.h"
+#include "rules/match.h"
+
+namespace bulkhead::cli {
+namespace po = boost::program_options;
+namespace {
+
+// Parses `args` with `opts` (FILE as the first positional). Returns false
+// after printing help.
+bool parse(const std::vector<std::string>& args, po::options_description& opts, po::variables_map& vm,
+           const char* usage, const char* positional = "file") {
+  po::positional_options_description pos;
+  pos.add(positional, 1);
+  opts.add_options()("help,h", "show this help");
+  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << usage << "\n\n" << opts << '\n';
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+std::string read_file(const std::string& path) {
+  if (path == "-") {
+    std::stringstream ss;
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+dataplane::FlowTuple to_flow(const rules::Tuple& t) {
+  dataplane::FlowTuple f{};
+  f.family = t.family;
+  f.proto = t.proto;
+  f.sport = t.sport;
+  f.dport = t.dport;
+  std::memcpy(f.src, t.src.data(), 16);
+  std::memcpy(f.dst, t.dst.data(), 16);
+  return f;
+}
+
+std::string rule_id(const pb::CompiledRuleSet& set, uint32_t rule) {
+  return rule == dataplane::kNoRule ? "-" : set.rules(static_cast<int>(rule)).id();
+}
+
+// --- validate ----------------------------------------------------------------
+
+int cmd_validate(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string file;
+  o.add_options()("file", po::value(&file)->required(), "policy file")("json", "machine-readable output");
+  po::variables_map vm;
+  if (!parse(args, o, vm, "usage: bulkhead policy validate FILE [--json]\n\nChecks a policy: every error and warning "
+                          "with file:line:column. Exit 0 valid, 2 errors."))
+    return kExitOk;
+  const auto r = rules::load_policy_file(file);
+  size_t errors = 0, warnings = 0;
+  for (const auto& d : r.diagnostics) (d.severity == rules::Diagnostic::Severity::error ? errors : warnings)++;
+  if (vm.count("json")) {
+    std::cout << "{\"file\":" << json_string(file) << ",\"valid\":" << (r.ok() ? "true" : "false");
+    if (r.ok()) std::cout << ",\"rules\":" << r.value->rules_size() << ",\"segments\":" << r.value->segments_size();
+    std::cout << ",\"diagnostics\":[";
+    for (size_t i = 0; i < r.diagnostics.size(); ++i) {
+      const auto& d = r.diagnostics[i];
+      std::cout << (i ? "," : "") << "{\"severity\":\""
+                << (d.severity == rules::Diagnostic::Severity::error ? "error" : "warning") << "\",\"line\":" << d.line
+                << ",\"column\":" << d.column << ",\"message\":" << json_string(d.message) << "}";
+    }
+    std::cout << "]}\n";
+  } else {
+    for (const auto& d : r.diagnostics) std::cerr << d.str() << '\n';
+    if (r.ok())
+      std::cout << file << ": ok: " << r.value->rules_size() << " rules, " << r.value->segments_size()
+                << " segments, " << warnings << " warnings\n";
+    else
+      std::cout << file << ": " << errors << " errors, " << warnings << " warnings\n";
+  }
+  return r.ok() ? kExitOk : kExitUsage;
+}
+
+// --- explain -------------------------------------------------------------------
+
+int cmd_explain(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string file, flow;
+  o.add_options()("file", po::value(&file)->required(), "policy file")(
+      "flow", po::value(&flow)->required(),
+      "the flow: \"tcp 10.0.1.5:41000 -> 10.0.2.9:5432\", \"udp [fd00::1]:53 -> [fd00::2]:53\", "
+      "\"icmp 10.0.1.5 -> 10.0.2.9 type 8 code 0\"")("json", "machine-readable output");
+  po::variables_map vm;
+  if (!parse(args, o, vm, "usage: bulkhead policy explain FILE --flow FLOW [--json]\n\nShows the verdict for one "
+                          "flow, the rule that decided, the segments of each side, and why each earlier rule did "
+                          "not match. Exit 0 allowed, 1 denied."))
+    return kExitOk;
+  rules::Tuple t;
+  std::string error;
+  if (!parse_flow(flow, t, error)) throw UsageError("--flow: " + error);
+  const auto set = load_policy_or_throw(file, true);
+  const auto rs = build_classifier(set);
+  const uint32_t rule = rs->classify(to_flow(t));
+  const bool allowed = rs->allows(rule);
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const int reference = rules::match_first(set, t, now);
+  if ((reference < 0 ? dataplane::kNoRule : static_cast<uint32_t>(reference)) != rule)
+    throw std::runtime_error("classifier and reference matcher disagree on this flow; please report it");
+  const auto src_seg = rules::segment_of(set, t.family, t.src);
+  const auto dst_seg = rules::segment_of(set, t.family, t.dst);
+  const int decided = reference;
+  const int considered = decided < 0 ? set.rules_size() : decided;
+  if (vm.count("json")) {
+    std::cout << "{\"flow\":" << json_string(format_flow(t)) << ",\"verdict\":\"" << (allowed ? "allow" : "deny")
+              << "\",\"rule\":" << (decided < 0 ? "null" : json_string(set.rules(decided).id()))
+              << ",\"line\":" << (decided < 0 ? 0 : set.rules(decided).location().line())
+              << ",\"source_segment\":" << (src_seg ? json_string(*src_seg) : "null")
+              << ",\"destination_segment\":" << (dst_seg ? json_string(*dst_seg) : "null") << ",\"not_matched\":[";
+    for (int i = 0; i < considered; ++i)
+      std::cout << (i ? "," : "") << "{\"rule\":" << json_string(set.rules(i).id())
+                << ",\"line\":" << set.rules(i).location().line() << ",\"because\":"
+                << json_string(rules::mismatch_name(rules::match_rule(set.rules(i), t, now))) << "}";
+    std::cout << "]}\n";
+  } else {
+    std::cout << "flow:        " << format_flow(t) << '\n'
+              << "verdict:     " << (allowed ? "allow" : "deny") << '\n'
+              << "decided by:  "
+              << (decided < 0 ? std::string("the default action (no rule matched)")
+                              : "rule " + set.rules(decided).id() + " (" + file + ":" +
+                                    std::to_string(set.rules(decided).location().line()) + ")")
+              << '\n'
+              << "source:      " << rules::format_address(t.family, t.src) << " in segment "
+              << (src_seg ? *src_seg : "(none)") << '\n'
+              << "destination: " << rules::format_address(t.family, t.dst) << " in segment "
+              << (dst_seg ? *dst_seg : "(none)") << '\n';
+    if (considered > 0) {
+      std::cout << "earlier rules that did not match:\n";
+      std::vector<std::vector<std::string>> rows;
+      for (int i = 0; i < considered; ++i)
+        rows.push_back({set.rules(i).id(), std::to_string(set.rules(i).location().line()),
+                        std::string("different ") + rules::mismatch_name(rules::match_rule(set.rules(i), t, now))});
+      print_table(std::cout, {"  rule", "line", "why not"}, [&] {
+        for (auto& r : rows) r[0] = "  " + r[0];
+        return rows;
+      }());
+    }
+  }
+  return allowed ? kExitOk : kExitNo;
+}
+
+// --- eval ----------------------------------------------------------------------
+
+// Classifies a batch of tuples with the dataplane's bulk calls.
+void classify_batch(const dataplane::RuleSet& rs, const std::vector<rules::Tuple>& in, std::vector<uint32_t>& out) {
+  out.assign(in.size(), dataplane::kNoRule);
+  constexpr size_t kBatch = 64;
+  dataplane::AclKey4 k4[kBatch];
+  dataplane::AclKey6 k6[kBatch];
+  const dataplane::AclKey4* p4[kBatch];
+  const dataplane::AclKey6* p6[kBatch];
+  size_t i4[kBatch], i6[kBatch];
+  uint32_t r[kBatch];
+  for (size_t base = 0; base < in.size(); base += kBatch) {
+    size_t n4 = 0, n6 = 0;
+    for (size_t i = base; i < in.size() && i < base + kBatch; ++i) {
+      const auto f = to_flow(in[i]);
+      if (f.family == 4) {
+        dataplane::make_acl_key(f, k4[n4]);
+        p4[n4] = &k4[n4];
+        i4[n4++] = i;
+      } else {
+        dataplane::make_acl_key(f, k6[n6]);
+        p6[n6] = &k6[n6];
+        i6[n6++] = i;
+      }
+    }
+    if (n4) {
+      rs.classify4(p4, static_cast<uint32_t>(n4), r);
+      for (size_t j = 0; j < n4; ++j) out[i4[j]] = r[j];
+    }
+    if (n6) {
+      rs.classify6(p6, static_cast<uint32_t>(n6), r);
+      for (size_t j = 0; j < n6; ++j) out[i6[j]] = r[j];
+    }
+  }
+}
+
+int eval_tuples(const std::string& file, const std::string& tuples_path, bool json) {
+  const std::string text = read_file(tuples_path);
+  std::vector<rules::Tuple> tuples;
+  tuples.reserve(text.size() / 40);
+  size_t pos = 0, line_no = 0;
+  std::string error;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    ++line_no;
+    rules::Tuple t;
+    if (!parse_tuple_line(std::string_view(text).substr(pos, end - pos), t, error))
+      throw UsageError((tuples_path == "-" ? std::string("stdin") : tuples_path) + ":" + std::to_string(line_no) +
+                       ": " + error);
+    tuples.push_back(t);
+    pos = end + 1;
+  }
+  const auto set = load_policy_or_throw(file, true);
+  const auto rs = build_classifier(set);
+  std::vector<uint32_t> result;
+  classify_batch(*rs, tuples, result);
+  std::string out;
+  out.reserve(tuples.size() * 12);
+  for (uint32_t rule : result) {
+    const bool allow = rs->allows(rule);
+    if (json) {
+      out += allow ? "{\"verdict\":\"allow\",\"rule\":" : "{\"verdict\":\"deny\",\"rule\":";
+      out += rule == dataplane::kNoRule ? std::string("null") : json_string(rule_id(set, rule));
+      out += "}\n";
+    } else {
+      out += allow ? "allow " : "deny ";
+      out += rule_id(set, rule);
+      out += '\n';
+    }
+  }
+  std::cout.write(out.data(), static_cast<std::streamsize>(out.size()));
+  return kExitOk;
+}
+
+int eval_pcap(const std::string& file, const std::string& in, const std::string& pass_out,
+              const std::string& drop_out, bool json) {
+  const auto set = load_policy_or_throw(file, true);
+  const auto rs = build_classifier(set);
+  char err[PCAP_ERRBUF_SIZE];
+  pcap_t* p = pcap_open_offline(in.c_str(), err);
+  if (p == nullptr) throw UsageError(in + ": " + err);
+  if (pcap_datalink(p) != DLT_EN10MB) {
+    pcap_close(p);
+    throw UsageError(in + ": not an Ethernet capture");
+  }
+  const std::string pass_tmp = pass_out.empty() ? "" : pass_out + ".tmp";
+  const std::string drop_tmp = drop_out.empty() ? "" : drop_out + ".tmp";
+  pcap_dumper_t* pass_d = pass_tmp.empty() ? nullptr : pcap_dump_open(p, pass_tmp.c_str());
+  pcap_dumper_t* drop_d = drop_tmp.empty() ? nullptr : pcap_dump_open(p, drop_tmp.c_str());
+  if ((!pass_tmp.empty() && !pass_d) || (!drop_tmp.empty() && !drop_d)) {
+    pcap_close(p);
+    throw UsageError("cannot write the output pcaps");
+  }
+  std::vector<uint64_t> hits(static_cast<size_t>(set.rules_size()) + 1, 0);
+  std::map<std::string, uint64_t> malformed;
+  uint64_t total = 0, allowed = 0, denied = 0, non_ip = 0;
+  pcap_pkthdr* h;
+  const u_char* data;
+  int rc;
+  while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
+    ++total;
+    dataplane::PacketMeta m;
+    dataplane::parse_packet(data, h->caplen, m);
+    bool pass;
+    if (m.kind == dataplane::PacketKind::non_ip) {
+      ++non_ip;
+      pass = true;
+    } else if (m.kind == dataplane::PacketKind::drop) {
+      ++malformed[dataplane::drop_reason_name(m.drop_reason)];
+      pass = false;
+    } else {
+      const uint32_t rule = rs->classify(m.tuple);
+      ++hits[rule == dataplane::kNoRule ? hits.size() - 1 : rule];
+      pass = rs->allows(rule);
+      ++(pass ? allowed : denied);
+    }
+    pcap_dumper_t* d = pass ? pass_d : drop_d;
+    if (d) pcap_dump(reinterpret_cast<u_char*>(d), h, data);
+  }
+  const bool truncated = rc == -1;
+  const std::string read_error = truncated ? pcap_geterr(p) : "";
+  if (pass_d) pcap_dump_close(pass_d);
+  if (drop_d) pcap_dump_close(drop_d);
+  pcap_close(p);
+  if (truncated) {
+    if (!pass_tmp.empty()) std::remove(pass_tmp.c_str());
+    if (!drop_tmp.empty()) std::remove(drop_tmp.c_str());
+    throw UsageError(in + ": " + read_error);
+  }
+  if (!pass_tmp.empty()) std::rename(pass_tmp.c_str(), pass_out.c_str());
+  if (!drop_tmp.empty()) std::rename(drop_tmp.c_str(), drop_out.c_str());
+  uint64_t bad = 0;
+  for (const auto& [k, v] : malformed) bad += v;
+  if (json) {
+    std::cout << "{\"packets\":" << total << ",\"allowed\":" << allowed << ",\"denied\":" << denied
+              << ",\"non_ip\":" << non_ip << ",\"malformed\":{";
+    bool first = true;
+    for (const auto& [k, v] : malformed) {
+      std::cout << (first ? "" : ",") << json_string(k) << ":" << v;
+      first = false;
+    }
+    std::cout << "},\"rules\":[";
+    for (size_t i = 0; i < hits.size(); ++i) {
+      const bool dflt = i + 1 == hits.size();
+      std::cout << (i ? "," : "") << "{\"rule\":" << (dflt ? "null" : json_string(set.rules(static_cast<int>(i)).id()))
+                << ",\"hits\":" << hits[i] << "}";
+    }
+    std::cout << "]}\n";
+  } else {
+    std::cout << total << " packets: " << allowed << " allowed, " << denied << " denied, " << non_ip
+              << " non-IP (forwarded), " << bad << " malformed (dropped)\n";
+    for (const auto& [k, v] : malformed) std::cout << "  malformed " << k << ": " << v << '\n';
+    std::vector<std::vector<std::string>> rows;
+    for (size_t i = 0; i < hits.size(); ++i) {
+      if (hits[i] == 0) continue;
+      const bool dflt = i + 1 == hits.size();
+      rows.push_back({dflt ? "(default)" : set.rules(static_cast<int>(i)).id(),
+                      (dflt ? set.default_action() : set.rules(static_cast<int>(i)).action()) == pb::ACTION_ALLOW
+                          ? "allow"
+                          : "deny",
+                      std::to_string(hits[i])});
+    }
+    print_table(std::cout, {"rule", "action", "packets"}, rows);
+  }
+  return kExitOk;
+}
+
+int cmd_eval(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string file, tuples, pcap_in, pass, drop;
+  o.add_options()("file", po::value(&file)->required(), "policy file")(
+      "tuples", po::value(&tuples), "file of lines 'PROTO SRC SPORT DST DPORT' (- for stdin)")(
+      "pcap", po::value(&pcap_in), "capture to evaluate")("pass", po::value(&pass), "write what would pass here")(
+      "drop", po::value(&drop), "write what would be dropped here")("json", "machine-readable output");
+  po::variables_map vm;
+  if (!parse(args, o, vm,
+             "usage: bulkhead policy eval FILE --tuples FILE|- [--json]\n"
+             "       bulkhead policy eval FILE --pcap IN.pcap [--pass OUT.pcap] [--drop OUT.pcap] [--json]\n\n"
+             "--tuples prints one line per input line: 'allow RULE_ID' or 'deny RULE_ID' ('-' when the default "
+             "decided).\n--pcap judges every packet with the dataplane's parser and classifier (stateless: the "
+             "dataplane also passes replies of allowed connections)."))
+    return kExitOk;
+  if (tuples.empty() == pcap_in.empty()) throw UsageError("policy eval: give exactly one of --tuples or --pcap");
+  if (!tuples.empty() && (!pass.empty() || !drop.empty())) throw UsageError("--pass and --drop go with --pcap");
+  return tuples.empty() ? eval_pcap(file, pcap_in, pass, drop, vm.count("json") > 0)
+                        : eval_tuples(file, tuples, vm.count("json") > 0);
+}
+
+// --- import-classbench -----------------------------------------------------------
+
+int cmd_import_classbench(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string file, out;
+  o.add_options()("file", po::value(&file)->required(), "ClassBench filter set")(
+      "output,o", po::value(&out), "write the policy here instead of stdout");
+  po::variables_map vm;
+  if (!parse(args, o, vm, "usage: bulkhead policy import-classbench FILE [-o OUT]\n\nConverts a ClassBench filter "
+                          "set into a policy: order kept, rules r1, r2, ... all allow, default deny."))
+    return kExitOk;
+  const std::string policy = classbench_to_policy(read_file(file), file);
+  if (out.empty()) std::cout << policy;
+  else write_file_atomic(out, policy);
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_policy_commands() {
+  auto& r = registry();
+  r.push_back({"policy", "validate", "check a policy file (errors with file:line:column)", cmd_validate});
+  r.push_back({"policy", "explain", "verdict for one flow, the deciding rule and why others did not match",
+               cmd_explain});
+  r.push_back({"policy", "eval", "verdicts for tuple lines or a capture, with the dataplane's classifier", cmd_eval});
+  r.push_back({"policy", "import-classbench", "convert a ClassBench filter set into a policy", cmd_import_classbench});
+}
+
+}  // namespace bulkhead::cli
