@@ -33,7 +33,7 @@ rules:
 YAML
 printf 'version: 1\nrules:\n  - { id: a, from: nowhere, action: allow }\n' >"$work/bad.yaml"
 
-expect_run "validate a good policy" 0 "ok: 4 rules, 2 segments" -- "$cli" policy validate "$work/p.yaml"
+expect_run "validate a good policy" 0 "ok: 4 rules, 2 segments, 0 analysis errors" -- "$cli" policy validate "$work/p.yaml"
 expect_run "validate names file:line:column" 2 "bad.yaml:3:20: error: unknown segment 'nowhere'" -- "$cli" policy validate "$work/bad.yaml"
 expect_run "validate --json" 2 '"valid":false.*"line":3,"column":20' -- "$cli" policy validate "$work/bad.yaml" --json
 expect_run "validate a missing file" 2 "cannot open" -- "$cli" policy validate "$work/none.yaml"

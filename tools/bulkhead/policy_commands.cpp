@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "flow.h"
 #include "packet.h"
+#include "rules/analysis.h"
 #include "rules/load.h"
 #include "rules/match.h"
 
@@ -67,17 +68,34 @@ std::string rule_id(const pb::CompiledRuleSet& set, uint32_t rule) {
 
 // --- validate ----------------------------------------------------------------
 
+const char* severity_name(rules::Finding::Severity s) {
+  return s == rules::Finding::Severity::error ? "error" : s == rules::Finding::Severity::warning ? "warning" : "note";
+}
+
 int cmd_validate(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string file;
-  o.add_options()("file", po::value(&file)->required(), "policy file")("json", "machine-readable output");
+  o.add_options()("file", po::value(&file)->required(), "policy file")("json", "machine-readable output")(
+      "no-analysis", "only parse and compile; skip the analysis");
   po::variables_map vm;
-  if (!parse(args, o, vm, "usage: bulkhead policy validate FILE [--json]\n\nChecks a policy: every error and warning "
-                          "with file:line:column. Exit 0 valid, 2 errors."))
+  if (!parse(args, o, vm,
+             "usage: bulkhead policy validate FILE [--json] [--no-analysis]\n\nChecks a policy: every error and "
+             "warning with file:line:column, then the analysis (shadowed, redundant, conflicting, too broad, dead).\n"
+             "Exit 0 valid, 1 analysis errors (rules shadowed by the opposite action), 2 policy errors."))
     return kExitOk;
   const auto r = rules::load_policy_file(file);
-  size_t errors = 0, warnings = 0;
+  std::vector<rules::Finding> findings;
+  if (r.ok() && !vm.count("no-analysis")) {
+    rules::AnalysisOptions opt;
+    opt.now_unix = static_cast<int64_t>(std::time(nullptr));
+    findings = rules::analyse(*r.value, opt);
+  }
+  size_t errors = 0, warnings = 0, analysis_errors = 0;
   for (const auto& d : r.diagnostics) (d.severity == rules::Diagnostic::Severity::error ? errors : warnings)++;
+  for (const auto& f : findings) {
+    if (f.severity == rules::Finding::Severity::error) ++analysis_errors;
+    else if (f.severity == rules::Finding::Severity::warning) ++warnings;
+  }
   if (vm.count("json")) {
     std::cout << "{\"file\":" << json_string(file) << ",\"valid\":" << (r.ok() ? "true" : "false");
     if (r.ok()) std::cout << ",\"rules\":" << r.value->rules_size() << ",\"segments\":" << r.value->segments_size();
@@ -88,16 +106,39 @@ int cmd_validate(const std::vector<std::string>& args) {
                 << (d.severity == rules::Diagnostic::Severity::error ? "error" : "warning") << "\",\"line\":" << d.line
                 << ",\"column\":" << d.column << ",\"message\":" << json_string(d.message) << "}";
     }
+    std::cout << "],\"findings\":[";
+    for (size_t i = 0; i < findings.size(); ++i) {
+      const auto& f = findings[i];
+      std::cout << (i ? "," : "") << "{\"severity\":\"" << severity_name(f.severity) << "\",\"kind\":\""
+                << rules::finding_kind_name(f.kind) << "\",\"rules\":[";
+      for (size_t k = 0; k < f.rules.size(); ++k) std::cout << (k ? "," : "") << json_string(f.rules[k]);
+      std::cout << "],\"lines\":[";
+      for (size_t k = 0; k < f.lines.size(); ++k) std::cout << (k ? "," : "") << f.lines[k];
+      std::cout << "],\"message\":" << json_string(f.message) << ",\"examples\":[";
+      for (size_t k = 0; k < f.examples.size(); ++k) std::cout << (k ? "," : "") << json_string(f.examples[k]);
+      std::cout << "]}";
+    }
     std::cout << "]}\n";
   } else {
     for (const auto& d : r.diagnostics) std::cerr << d.str() << '\n';
+    for (const auto& f : findings) {
+      std::cerr << file;
+      if (!f.lines.empty() && f.lines[0] > 0) std::cerr << ':' << f.lines[0];
+      std::cerr << ": " << severity_name(f.severity) << ": [" << rules::finding_kind_name(f.kind) << "] " << f.message;
+      for (size_t k = 1; k < f.rules.size() && k < f.lines.size() && k <= 5; ++k)
+        std::cerr << (k == 1 ? " (see " : ", ") << f.rules[k] << " at line " << f.lines[k];
+      if (f.rules.size() > 1 && f.lines.size() > 1) std::cerr << ')';
+      std::cerr << '\n';
+      for (const auto& e : f.examples) std::cerr << "    e.g. " << e << '\n';
+    }
     if (r.ok())
       std::cout << file << ": ok: " << r.value->rules_size() << " rules, " << r.value->segments_size()
-                << " segments, " << warnings << " warnings\n";
+                << " segments, " << analysis_errors << " analysis errors, " << warnings << " warnings\n";
     else
       std::cout << file << ": " << errors << " errors, " << warnings << " warnings\n";
   }
-  return r.ok() ? kExitOk : kExitUsage;
+  if (!r.ok()) return kExitUsage;
+  return analysis_errors > 0 ? kExitNo : kExitOk;
 }
 
 // --- explain -------------------------------------------------------------------

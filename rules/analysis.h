@@ -1,0 +1,46 @@
+// Exact analysis of a compiled rule set over its five-dimensional match
+// space (protocol, source address, destination address, source port,
+// destination port), per address family.
+//
+// Every rule is a union of boxes; region arithmetic on boxes answers, with
+// no heuristics: which rules can never match (shadowed), which can be
+// removed without changing any verdict (redundant), which allow and deny
+// rules partially overlap (with an example flow of each outcome), which
+// allows are too broad, and which segments and rules are dead. Pure and
+// thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bulkhead.pb.h"
+#include "match.h"
+
+namespace bulkhead::rules {
+
+struct Finding {
+  enum class Severity { error, warning, info };
+  enum class Kind { shadowed, redundant, conflict, too_broad, unused_segment, empty_segment, expired_rule, incomplete };
+
+  Severity severity = Severity::warning;
+  Kind kind = Kind::shadowed;
+  std::vector<std::string> rules;   // ids: the subject first, then the others involved
+  std::vector<uint32_t> lines;      // source lines, same order (segment findings: its line)
+  std::string message;
+  std::vector<std::string> examples;  // example flows ("tcp 10.0.1.5:1 -> 10.0.2.9:5432")
+};
+
+const char* finding_kind_name(Finding::Kind k);
+
+struct AnalysisOptions {
+  int64_t now_unix = 0;
+  // Ports that must not be open to broad sources.
+  std::vector<uint16_t> sensitive_ports = {22, 23, 445, 1433, 2375, 3306, 3389, 5432, 5984, 6379, 9200, 11211, 27017};
+  size_t max_conflicts = 50;       // conflict findings reported in full
+  size_t max_pieces = 20000;       // region size beyond which a rule is left unanalysed
+};
+
+std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptions& options);
+
+}  // namespace bulkhead::rules
