@@ -137,33 +137,39 @@ struct RuleRegions {
   Region region[2];  // v4, v6
   Box bound[2];
   bool has[2] = {false, false};
+  bool single[2] = {false, false};  // the region is its bounding box
 };
 
-// Subtracts rule `j`'s region from `pieces`; returns false when the pieces
-// grow past the limit. `hit` is set when j intersected.
+// Subtracts rule `j`'s region from `pieces` in place; returns false when
+// the pieces grow past the limit. `hit` is set when j intersected. Pieces j
+// does not touch are neither copied nor moved.
 bool subtract_rule(Region& pieces, const RuleRegions& j, int f, size_t limit, bool& hit) {
   hit = false;
   if (!j.has[f]) return true;
-  Region next;
-  for (const auto& p : pieces) {
-    if (!intersects(p, j.bound[f])) {
-      next.push_back(p);
+  Region added;
+  for (size_t k = 0; k < pieces.size();) {
+    const Box piece = pieces[k];
+    bool touches = false;
+    if (intersects(piece, j.bound[f]))
+      for (const auto& jb : j.region[f]) touches = touches || intersects(piece, jb);
+    if (!touches) {
+      ++k;
       continue;
     }
-    Region cur{p};
+    hit = true;
+    Region cur{piece};
     for (const auto& jb : j.region[f]) {
       Region tmp;
-      for (const auto& c : cur) {
-        if (intersects(c, jb)) hit = true;
-        subtract(c, jb, tmp);
-      }
+      for (const auto& c : cur) subtract(c, jb, tmp);
       cur.swap(tmp);
       if (cur.empty()) break;
     }
-    next.insert(next.end(), cur.begin(), cur.end());
-    if (next.size() > limit) return false;
+    pieces[k] = pieces.back();  // swap-remove; the moved piece is examined next
+    pieces.pop_back();
+    added.insert(added.end(), cur.begin(), cur.end());
+    if (pieces.size() + added.size() > limit) return false;
   }
-  pieces.swap(next);
+  pieces.insert(pieces.end(), added.begin(), added.end());
   return true;
 }
 
@@ -177,6 +183,7 @@ bool holds(const Box& b, const Point& p) {
 
 bool rule_holds(const RuleRegions& r, int f, const Point& p) {
   if (!r.has[f] || !holds(r.bound[f], p)) return false;
+  if (r.single[f]) return true;
   for (const auto& b : r.region[f])
     if (holds(b, p)) return true;
   return false;
@@ -254,6 +261,7 @@ std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptio
       rr.region[f] = rule_region(r, f == 0 ? 4 : 6);
       rr.has[f] = !rr.region[f].empty();
       if (rr.has[f]) rr.bound[f] = bounds(rr.region[f]);
+      rr.single[f] = rr.region[f].size() == 1;
     }
   }
 
@@ -372,6 +380,36 @@ std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptio
       changes = later_verdict(i, f, p) != allow(i);
     }
     if (changes) continue;
+    // A later rule of the same action that holds the whole rule, with no
+    // rule of the other action touching it in between, settles it too.
+    int container = -1;
+    bool blocked = false;
+    for (int j = i + 1; j < n && container < 0 && !blocked; ++j) {
+      if (expired[static_cast<size_t>(j)]) continue;
+      const auto& rj = regions[static_cast<size_t>(j)];
+      bool holds_all = true, touches = false;
+      for (int f = 0; f < 2; ++f) {
+        if (!ri.has[f]) continue;
+        if (!rj.has[f]) {
+          holds_all = false;
+          continue;
+        }
+        touches = touches || intersects(ri.bound[f], rj.bound[f]);
+        bool in = false;
+        for (const auto& jb : rj.region[f]) in = in || contains(jb, ri.bound[f]);
+        holds_all = holds_all && in;
+      }
+      if (allow(j) != allow(i)) blocked = touches;
+      else if (holds_all) container = j;
+    }
+    if (container >= 0) {
+      const auto& r = set.rules(i);
+      out.push_back({Finding::Severity::warning, Finding::Kind::redundant, {r.id()}, {line(i)},
+                     "rule '" + r.id() + "' is redundant: without it every flow it decides gets the same verdict " +
+                         "(from later rules, e.g. '" + set.rules(container).id() + "')",
+                     {}});
+      continue;
+    }
     bool redundant = true, any = false;
     std::string taker;
     for (int f = 0; f < 2 && redundant; ++f) {

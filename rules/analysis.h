@@ -38,7 +38,7 @@ struct AnalysisOptions {
   // Ports that must not be open to broad sources.
   std::vector<uint16_t> sensitive_ports = {22, 23, 445, 1433, 2375, 3306, 3389, 5432, 5984, 6379, 9200, 11211, 27017};
   size_t max_conflicts = 50;       // conflict findings reported in full
-  size_t max_pieces = 20000;       // region size beyond which a rule is left unanalysed
+  size_t max_pieces = 2000;        // region size beyond which a rule is left unanalysed
 };
 
 std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptions& options);
