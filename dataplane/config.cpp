@@ -48,7 +48,7 @@ bool parse_pairs(const std::string& text, std::vector<PortPair>& pairs, std::str
 }
 
 po::options_description make_options(Config& c, std::string& pairs, std::string& mode,
-                                     std::string& frags, Timeouts& t_s) {
+                                     std::string& frags, std::string& expired, Timeouts& t_s) {
   po::options_description o("bulkhead-dataplane [EAL options] -- [options]");
   // clang-format off
   o.add_options()
@@ -64,6 +64,7 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("mode", po::value(&mode)->default_value("policy"), "enforce | audit | learn | policy (use the policy's default)")
     ("fragments", po::value(&frags)->default_value("follow"), "later fragments: follow (their first fragment's verdict) | drop")
     ("tcp-loose", po::bool_switch(&c.tcp_loose), "accept TCP without SYN as a new connection (mid-stream pick-up)")
+    ("expired-connections", po::value(&expired)->default_value("cut"), "when a time-bound rule expires, its connections are cut | finish")
     ("no-promiscuous", "leave ports out of promiscuous mode")
     ("tcp-syn-timeout", po::value(&t_s.tcp_syn_ms)->default_value(t_s.tcp_syn_ms / 1000), "seconds")
     ("tcp-established-timeout", po::value(&t_s.tcp_established_ms)->default_value(t_s.tcp_established_ms / 1000), "seconds")
@@ -83,9 +84,9 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
 
 std::optional<Config> parse_config(int argc, char** argv, std::string& error, bool& help_shown) {
   Config c;
-  std::string pairs, mode, frags;
+  std::string pairs, mode, frags, expired;
   Timeouts seconds;  // parsed in seconds, converted below
-  auto desc = make_options(c, pairs, mode, frags, seconds);
+  auto desc = make_options(c, pairs, mode, frags, expired, seconds);
   help_shown = false;
   try {
     po::variables_map vm;
@@ -127,6 +128,12 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
   else if (frags == "drop") c.fragments = FragmentPolicy::drop;
   else {
     error = "--fragments: '" + frags + "' is not follow or drop";
+    return std::nullopt;
+  }
+  if (expired == "cut") c.expired_finish = false;
+  else if (expired == "finish") c.expired_finish = true;
+  else {
+    error = "--expired-connections: '" + expired + "' is not cut or finish";
     return std::nullopt;
   }
   if (c.mbufs < 1024) {

@@ -41,6 +41,7 @@ struct Config {
   ModeOverride mode = ModeOverride::from_policy;
   FragmentPolicy fragments = FragmentPolicy::follow;
   bool tcp_loose = false;  // accept mid-stream TCP (no SYN) as a new connection
+  bool expired_finish = false;  // connections of an expired time-bound rule may finish
   bool promiscuous = true;
   Timeouts timeouts;
   uint32_t sweep_per_poll = 64;     // connection slots examined per loop pass

@@ -129,6 +129,10 @@ bool Engine::apply(const pb::CompiledRuleSet& compiled, std::string& error) {
     return false;
   }
   ++next_epoch_;
+  rs->set_same_rules_as_previous(holder_->acquire() != nullptr &&
+                                 compiled.source_sha256() == active_compiled_.source_sha256() &&
+                                 compiled.rules_size() == active_compiled_.rules_size() &&
+                                 compiled.generation() == active_compiled_.generation());
   BH_LOG(INFO, "rule set epoch %u: %d rules (%u IPv4 and %u IPv6 classifier entries), %s mode, built in %.1f ms",
          rs->epoch(), compiled.rules_size(), rs->acl_rules4(), rs->acl_rules6(), mode_name(rs->mode()),
          static_cast<double>(rs->build_ns()) / 1e6);

@@ -255,10 +255,11 @@ std::unique_ptr<RuleSet> RuleSet::build(const pb::CompiledRuleSet& compiled, Mod
   rs->rules_.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     const auto& r = compiled.rules(static_cast<int>(i));
-    rs->rules_.push_back(RuleInfo{r.id(), r.action() == pb::ACTION_ALLOW, r.log(), r.expires_at()});
+    rs->rules_.push_back(RuleInfo{r.id(), r.action() == pb::ACTION_ALLOW, r.log(), r.expires_at(), false});
     if (r.expires_at() != 0) {
       if (r.expires_at() <= now_unix) {
         active[i] = false;  // expired: kept for counters and names, never matched
+        rs->rules_.back().expired = true;
       } else if (rs->next_expiry_ == 0 || r.expires_at() < rs->next_expiry_) {
         rs->next_expiry_ = r.expires_at();
       }

@@ -63,6 +63,7 @@ struct RuleInfo {
   bool allow;
   bool log;
   int64_t expires_at;  // unix seconds, 0 = never
+  bool expired;        // already expired when this set was built: never matches
 };
 
 inline constexpr uint32_t kNoRule = UINT32_MAX;
@@ -118,6 +119,12 @@ class RuleSet {
   // Earliest future expiry among the rules, 0 when none expires.
   int64_t next_expiry() const noexcept { return next_expiry_; }
   uint64_t build_ns() const noexcept { return build_ns_; }
+  // True when this set was built from the same compiled rules as the one
+  // before it (a rebuild because a rule expired): rule indexes mean the same
+  // rules in both, so connections can be traced to the rule that admitted them.
+  bool same_rules_as_previous() const noexcept { return same_rules_; }
+  void set_same_rules_as_previous(bool v) noexcept { same_rules_ = v; }
+  bool rule_expired(uint32_t rule) const noexcept { return rule < rules_.size() && rules_[rule].expired; }
 
  private:
   RuleSet() = default;
@@ -141,6 +148,7 @@ class RuleSet {
   uint32_t acl_rules6_ = 0;
   int64_t next_expiry_ = 0;
   uint64_t build_ns_ = 0;
+  bool same_rules_ = false;
 };
 
 }  // namespace bulkhead::dataplane

@@ -208,15 +208,22 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
           }
           const uint32_t rule = rs.classify(orig);
           const bool allowed = rs.allows(rule);
-          if (enforce && !allowed) {
+          // A connection of a time-bound rule that just expired may finish
+          // (--expired-connections finish): the set differs from the last
+          // only by the expiry, so the old rule index still names that rule.
+          const bool finishing = !allowed && cfg.expired_finish && rs.same_rules_as_previous() &&
+                                 rs.rule_expired(e.rule);
+          if (enforce && !allowed && !finishing) {
             conns.remove(pos, id_);
             count(WorkerCounter::conn_revoked);
             action[i] = kDrop;
             reason[i] = DropReason::connection_revoked;
             continue;
           }
-          e.rule = rule;
-          e.verdict = allowed ? kConnAllowed : (mode == Mode::audit ? kConnAuditDenied : kConnLearned);
+          if (!finishing) {
+            e.rule = rule;
+            e.verdict = allowed ? kConnAllowed : (mode == Mode::audit ? kConnAuditDenied : kConnLearned);
+          }
           e.epoch = rs.epoch();
         }
         if (m.tuple.proto == kProtoTcp) {

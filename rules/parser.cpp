@@ -93,6 +93,18 @@ class Parser {
       return result;
     }
     check_keys(root, {"version", "defaults", "segments", "rules"}, "policy");
+    bool after = false;
+    for (const auto& kv : root) {
+      if (after) {
+        policy.after_rules_line = loc(kv.first).line;
+        break;
+      }
+      if (kv.first.IsScalar() && kv.first.Scalar() == "rules") {
+        policy.rules_line = loc(kv.first).line;
+        policy.rules_inline = kv.second.IsSequence() && kv.second.Style() == YAML::EmitterStyle::Flow;
+        after = true;
+      }
+    }
     parse_version(root["version"], root, policy);
     parse_defaults(root["defaults"], policy);
     parse_segments(root["segments"], policy);

@@ -59,6 +59,13 @@ struct RuleDef {
 };
 
 struct Policy {
+  // Where the rules list sits in the source, for text-preserving edits:
+  // the line of `rules:`, the line of the next top-level key (0: the list
+  // runs to the end of the file), and whether the list is written inline.
+  uint32_t rules_line = 0;
+  uint32_t after_rules_line = 0;
+  bool rules_inline = false;
+
   std::string source_name;
   std::string source_text;
   int version = 1;

@@ -73,6 +73,48 @@ printf '@10.0.0.0/8 192.168.1.0/24 0 : 65535 90 : 80 0x06/0xFF 0x0000/0x0000\n' 
 expect_run "import-classbench names a bad line" 2 "cb2:1: bad port ranges" -- "$cli" policy import-classbench "$work/cb2" -o "$work/never.yaml"
 [ ! -e "$work/never.yaml" ] && pass "nothing is written on error" || fail "an output was written despite the error"
 
+# Analysis findings through validate.
+cat >"$work/a.yaml" <<'YAML'
+version: 1
+segments:
+  web: [10.0.1.0/24]
+  db: [10.0.2.0/24]
+  spare: [10.0.9.0/24]
+rules:
+  - { id: deny-db, to: db, action: deny }
+  - { id: web-db, from: web, to: db, proto: tcp, ports: [5432], action: allow }
+  - { id: db-open, to: 10.0.3.0/24, proto: tcp, ports: [5432], action: allow }
+YAML
+expect_run "validate reports a rule shadowed by the opposite action (exit 1)" 1 "a.yaml:8: error: \[shadowed\] rule 'web-db' can never match.*deny-db at line 7" -- "$cli" policy validate "$work/a.yaml"
+expect_run "validate reports too-broad allows" 1 "\[too-broad\] rule 'db-open'.*port 5432" -- "$cli" policy validate "$work/a.yaml"
+expect_run "validate reports unused segments" 1 "\[unused-segment\] segment 'spare'" -- "$cli" policy validate "$work/a.yaml"
+expect_run "validate --json carries findings" 1 '"kind":"shadowed","rules":\["web-db","deny-db"\]' -- "$cli" policy validate "$work/a.yaml" --json
+
+# fmt and rule editing.
+cp "$work/p.yaml" "$work/e.yaml"
+printf '# header comment\n' | cat - "$work/p.yaml" >"$work/h.yaml"
+expect_run "fmt --check on a hand-written file" 1 "not in canonical form" -- "$cli" policy fmt --check "$work/h.yaml"
+"$cli" policy fmt -w "$work/h.yaml" && expect_run "fmt -w then --check" 0 "" -- "$cli" policy fmt --check "$work/h.yaml"
+grep -q "^# header comment" "$work/h.yaml" && pass "fmt keeps the header comment" || fail "fmt dropped the header"
+out=$(printf 'tcp 10.0.1.5 1 10.0.2.9 6005\n' | "$cli" policy eval "$work/h.yaml" --tuples -)
+[ "$out" = "allow web-to-db" ] && pass "the formatted policy decides the same" || fail "formatted policy: $out"
+printf '# top\nversion: 1\nrules:\n  # keep me\n  - { id: a, action: allow }\n' >"$work/c.yaml"
+expect_run "fmt -w refuses to drop inner comments" 2 "comments below the header" -- "$cli" policy fmt -w "$work/c.yaml"
+expect_run "rule list" 0 "web-to-db +allow +web +db +tcp +5432,6000-6010" -- "$cli" rule list "$work/e.yaml"
+expect_run "rule add a just-in-time rule" 0 "added rule jit at position 1" -- "$cli" rule add "$work/e.yaml" --id jit --from 10.0.1.7 --to db --proto tcp --ports 22 --expires 2h --after block-one
+expect_run "rule list shows its expiry" 0 "jit +allow .* in 1[12][0-9] min" -- "$cli" rule list "$work/e.yaml"
+out=$(printf 'tcp 10.0.1.7 1 10.0.2.9 22\n' | "$cli" policy eval "$work/e.yaml" --tuples -)
+[ "$out" = "allow jit" ] && pass "the JIT rule applies" || fail "jit eval: $out"
+expect_run "rule add with an absolute expiry in the past is flagged" 0 "expired-rule" -- "$cli" rule add "$work/e.yaml" --id old --to db --proto udp --ports 9 --expires 2020-01-01T00:00:00Z
+expect_run "rule move" 0 "moved rule old to position 0" -- "$cli" rule move "$work/e.yaml" --id old --position 0
+expect_run "rule remove" 0 "removed rule old" -- "$cli" rule remove "$work/e.yaml" --id old
+cp "$work/e.yaml" "$work/e.before"
+expect_run "rule add refuses an invalid rule" 2 "unknown segment 'nowhere'" -- "$cli" rule add "$work/e.yaml" --id x --from nowhere
+expect_run "rule add refuses a rule shadowed by the opposite action" 1 "shadowed" -- "$cli" rule add "$work/e.yaml" --id y --from 10.0.1.66 --to db --proto udp --ports 53 --action allow --after web-to-db
+expect_run "rule remove of an unknown id" 2 "no rule with id 'zzz'" -- "$cli" rule remove "$work/e.yaml" --id zzz
+cmp -s "$work/e.yaml" "$work/e.before" && pass "nothing is written on error" || fail "the file changed after refused edits"
+grep -q "^  - { id: block-one, from: 10.0.1.66" "$work/e.yaml" && pass "edits keep the other lines as written" || fail "edits rewrote other lines"
+
 expect_run "unknown command" 2 "unknown command 'policy nope'" -- "$cli" policy nope
 expect_run "--help on a command" 0 "usage: bulkhead policy eval" -- "$cli" policy eval --help
 expect_run "unknown option" 2 "unrecognised option|unrecognized option" -- "$cli" policy validate "$work/p.yaml" --frobnicate

@@ -378,6 +378,23 @@ TEST(Engine, ExpiredTimeBoundRuleStopsMatching) {
   EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41002, 5432)), 0u);
 }
 
+TEST(Engine, ExpiredRuleConnectionsMayFinishByOption) {
+  const int64_t soon = static_cast<int64_t>(std::time(nullptr)) + 1;
+  std::string policy = kPolicy;
+  policy.replace(policy.find("ports: [5432], action: allow }"), 30,
+                 "ports: [5432], action: allow, expires: " + std::to_string(soon) + " }");
+  Harness h(policy, 1, [](dataplane::Config& c) { c.expired_finish = true; });
+  ASSERT_TRUE(h.loaded()) << h.error();
+  const auto hs = tcp_handshake(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
+  ASSERT_EQ(h.pass(0, hs[0]).size(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  h.engine().housekeeping();
+  EXPECT_EQ(h.pass(1, hs[1]).size(), 1u) << "the admitted connection finishes";
+  EXPECT_EQ(h.pass(0, hs[2]).size(), 1u);
+  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41002, 5432)), 0u) << "but no new connection opens";
+  EXPECT_EQ(h.drops(DropReason::connection_revoked), 0u);
+}
+
 // --- two workers -------------------------------------------------------------
 
 TEST(Engine, TwoWorkersShareConnectionState) {

@@ -1,0 +1,226 @@
+#include "format.h"
+
+#include <ctime>
+#include <sstream>
+#include <vector>
+
+#include "parser.h"
+
+namespace bulkhead::rules {
+namespace {
+
+std::string quoted_if_needed(const std::string& s) {
+  // IPv6 literals and ranges carry ':' or '-' that flow YAML would misread.
+  if (s.find(':') != std::string::npos || s.find(' ') != std::string::npos || s.find('#') != std::string::npos ||
+      s.find(',') != std::string::npos || s.empty())
+    return "\"" + s + "\"";
+  return s;
+}
+
+std::string prefix_text(const Prefix& p) {
+  return (p.len == p.max_len()) ? format_address(p.family, p.addr) : format_prefix(p);
+}
+
+std::string list(const std::vector<std::string>& items) {
+  if (items.size() == 1) return items[0];
+  std::string s = "[";
+  for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + items[i];
+  return s + "]";
+}
+
+std::string ports_text(const std::vector<PortRange>& r) {
+  std::vector<std::string> items;
+  for (const auto& x : r)
+    items.push_back(x.lo == x.hi ? std::to_string(x.lo) : "\"" + std::to_string(x.lo) + "-" + std::to_string(x.hi) + "\"");
+  return "[" + [&] {
+    std::string s;
+    for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + items[i];
+    return s;
+  }() + "]";
+}
+
+std::string time_text(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::vector<std::string> lines_of(std::string_view text) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) {
+      if (pos < text.size()) out.emplace_back(text.substr(pos));
+      break;
+    }
+    out.emplace_back(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string s;
+  for (const auto& l : lines) s += l + "\n";
+  return s;
+}
+
+// 0-based [first, end) line span of each rule in the source.
+bool rule_spans(const Policy& p, const std::vector<std::string>& lines, std::vector<std::pair<size_t, size_t>>& spans,
+                std::string& error) {
+  if (p.rules_inline) {
+    error = "the rules are written as one inline list; run 'bulkhead policy fmt -w' first";
+    return false;
+  }
+  const size_t end = p.after_rules_line > 0 ? p.after_rules_line - 1 : lines.size();
+  for (size_t i = 0; i < p.rules.size(); ++i) {
+    const size_t first = p.rules[i].loc.line - 1;
+    size_t stop = i + 1 < p.rules.size() ? p.rules[i + 1].loc.line - 1 : end;
+    // Trailing blank and comment lines before the next rule stay with it.
+    while (stop > first + 1) {
+      const auto& l = lines[stop - 1];
+      const auto nonblank = l.find_first_not_of(" \t");
+      if (nonblank == std::string::npos || l[nonblank] == '#') --stop;
+      else break;
+    }
+    if (first >= lines.size() || stop > lines.size() || stop <= first) {
+      error = "cannot locate rule '" + p.rules[i].id + "' in the source";
+      return false;
+    }
+    // A rule must start its own line as a list item ("- { ... }" or "- id: ...").
+    const auto dash = lines[first].find_first_not_of(" \t");
+    if (dash == std::string::npos || lines[first][dash] != '-') {
+      error = "rule '" + p.rules[i].id + "' does not start its own line; run 'bulkhead policy fmt -w' first";
+      return false;
+    }
+    spans.emplace_back(first, stop);
+  }
+  return true;
+}
+
+std::string indent_of(const Policy& p, const std::vector<std::string>& lines) {
+  if (!p.rules.empty()) {
+    const auto& l = lines[p.rules[0].loc.line - 1];
+    return l.substr(0, l.find('-'));
+  }
+  return "  ";
+}
+
+}  // namespace
+
+std::string format_rule(const RuleDef& r) {
+  std::string s = "{ id: " + r.id;
+  auto side = [](const std::vector<AddressItem>& items) {
+    std::vector<std::string> v;
+    for (const auto& it : items)
+      v.push_back(it.kind == AddressItem::Kind::literal ? quoted_if_needed(prefix_text(it.prefix)) : it.text);
+    return list(v);
+  };
+  if (!r.from.empty()) s += ", from: " + side(r.from);
+  if (!r.to.empty()) s += ", to: " + side(r.to);
+  if (!r.any_proto) s += ", proto: " + (r.proto_text.empty() ? std::to_string(r.proto) : r.proto_text);
+  if (!r.ports.empty()) s += ", ports: " + ports_text(r.ports);
+  if (!r.sports.empty()) s += ", sports: " + ports_text(r.sports);
+  if (!r.icmp_types.empty()) {
+    std::vector<std::string> v;
+    for (uint8_t t : r.icmp_types) {
+      const char* n = icmp_type_name(r.proto, t);
+      v.push_back(n ? n : std::to_string(t));
+    }
+    s += ", icmp_types: [" + [&] {
+      std::string x;
+      for (size_t i = 0; i < v.size(); ++i) x += (i ? ", " : "") + v[i];
+      return x;
+    }() + "]";
+  }
+  s += std::string(", action: ") + (r.action == Action::allow ? "allow" : "deny");
+  if (r.log) s += ", log: true";
+  if (r.expires_at != 0) s += ", expires: " + time_text(r.expires_at);
+  if (!r.description.empty()) s += ", description: \"" + r.description + "\"";
+  return s + " }";
+}
+
+std::string format_policy(const Policy& p) {
+  std::ostringstream o;
+  for (const auto& l : lines_of(p.source_text)) {
+    if (l.rfind("#", 0) != 0) break;
+    o << l << '\n';
+  }
+  o << "version: " << p.version << '\n';
+  o << "defaults: { action: " << (p.default_action == Action::allow ? "allow" : "deny") << ", mode: "
+    << (p.mode == PolicyMode::audit ? "audit" : p.mode == PolicyMode::learn ? "learn" : "enforce") << " }\n";
+  if (!p.segments.empty()) {
+    o << "\nsegments:\n";
+    for (const auto& s : p.segments) {
+      auto cidrs = [](const std::vector<Prefix>& v) {
+        std::string x = "[";
+        for (size_t i = 0; i < v.size(); ++i) x += (i ? ", " : "") + quoted_if_needed(prefix_text(v[i]));
+        return x + "]";
+      };
+      o << "  " << s.name << ": ";
+      if (s.except.empty()) o << cidrs(s.cidrs) << '\n';
+      else o << "{ cidrs: " << cidrs(s.cidrs) << ", except: " << cidrs(s.except) << " }\n";
+    }
+  }
+  o << "\nrules:\n";
+  for (const auto& r : p.rules) o << "  - " << format_rule(r) << '\n';
+  return o.str();
+}
+
+EditResult insert_rule_text(const Policy& p, size_t position, const std::string& rule_line) {
+  auto lines = lines_of(p.source_text);
+  std::vector<std::pair<size_t, size_t>> spans;
+  std::string error;
+  if (position > p.rules.size()) return {{}, "position " + std::to_string(position) + " is past the last rule"};
+  if (!rule_spans(p, lines, spans, error)) return {{}, error};
+  const std::string line = indent_of(p, lines) + "- " + rule_line;
+  if (p.rules_line == 0) {
+    lines.push_back("rules:");
+    lines.push_back(line);
+  } else if (position < spans.size()) {
+    lines.insert(lines.begin() + static_cast<long>(spans[position].first), line);
+  } else {
+    const size_t at = spans.empty() ? p.rules_line : spans.back().second;
+    // `rules:` with nothing after it (or "rules: []") is replaced.
+    if (spans.empty()) lines[p.rules_line - 1] = lines[p.rules_line - 1].substr(0, lines[p.rules_line - 1].find(':') + 1);
+    lines.insert(lines.begin() + static_cast<long>(at), line);
+  }
+  return {join_lines(lines), {}};
+}
+
+EditResult remove_rule_text(const Policy& p, size_t index) {
+  auto lines = lines_of(p.source_text);
+  std::vector<std::pair<size_t, size_t>> spans;
+  std::string error;
+  if (index >= p.rules.size()) return {{}, "no rule at position " + std::to_string(index)};
+  if (!rule_spans(p, lines, spans, error)) return {{}, error};
+  lines.erase(lines.begin() + static_cast<long>(spans[index].first), lines.begin() + static_cast<long>(spans[index].second));
+  return {join_lines(lines), {}};
+}
+
+EditResult move_rule_text(const Policy& p, size_t from, size_t to) {
+  auto lines = lines_of(p.source_text);
+  std::vector<std::pair<size_t, size_t>> spans;
+  std::string error;
+  if (from >= p.rules.size() || to >= p.rules.size()) return {{}, "rule positions run from 0 to " + std::to_string(p.rules.size() - 1)};
+  if (!rule_spans(p, lines, spans, error)) return {{}, error};
+  if (from == to) return {p.source_text, {}};
+  std::vector<std::string> block(lines.begin() + static_cast<long>(spans[from].first),
+                                 lines.begin() + static_cast<long>(spans[from].second));
+  // Insert at the target's position in the list without the moved rule.
+  const size_t insert_at = to < from ? spans[to].first : spans[to].second;
+  if (to > from) {
+    lines.insert(lines.begin() + static_cast<long>(insert_at), block.begin(), block.end());
+    lines.erase(lines.begin() + static_cast<long>(spans[from].first), lines.begin() + static_cast<long>(spans[from].second));
+  } else {
+    lines.erase(lines.begin() + static_cast<long>(spans[from].first), lines.begin() + static_cast<long>(spans[from].second));
+    lines.insert(lines.begin() + static_cast<long>(insert_at), block.begin(), block.end());
+  }
+  return {join_lines(lines), {}};
+}
+
+}  // namespace bulkhead::rules

@@ -1,0 +1,286 @@
+// `bulkhead policy fmt` and `bulkhead rule list|add|remove|move`: editing a
+// policy file safely. Every edit is parsed, compiled and analysed as a whole
+// before anything is written, and written atomically.
+#include <boost/program_options.hpp>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli.h"
+#include "rules/analysis.h"
+#include "rules/format.h"
+#include "rules/load.h"
+#include "rules/parser.h"
+
+namespace bulkhead::cli {
+namespace po = boost::program_options;
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+rules::Policy parse_or_throw(const std::string& text, const std::string& path) {
+  auto r = rules::parse_policy(text, path);
+  for (const auto& d : r.diagnostics)
+    if (d.severity == rules::Diagnostic::Severity::error) std::cerr << d.str() << '\n';
+  if (!r.ok()) throw UsageError("policy " + path + " has errors; nothing was changed");
+  return std::move(*r.value);
+}
+
+// Validates and analyses the edited text; writes it only when it is sound.
+int commit_edit(const std::string& path, const std::string& text, bool force, const std::string& done) {
+  auto r = rules::load_policy(text, path);
+  for (const auto& d : r.diagnostics) std::cerr << d.str() << '\n';
+  if (!r.ok()) throw UsageError("the edited policy would not be valid; nothing was written");
+  rules::AnalysisOptions opt;
+  opt.now_unix = static_cast<int64_t>(std::time(nullptr));
+  size_t errors = 0;
+  for (const auto& f : rules::analyse(*r.value, opt)) {
+    if (f.severity == rules::Finding::Severity::info) continue;
+    const bool err = f.severity == rules::Finding::Severity::error;
+    errors += err;
+    std::cerr << path << (f.lines.empty() ? "" : ":" + std::to_string(f.lines[0])) << (err ? ": error: [" : ": warning: [")
+              << rules::finding_kind_name(f.kind) << "] " << f.message << '\n';
+  }
+  if (errors > 0 && !force) {
+    std::cerr << "bulkhead: the edit leaves rules shadowed by the opposite action; nothing was written (--force writes it)\n";
+    return kExitNo;
+  }
+  write_file_atomic(path, text);
+  std::cout << done << '\n';
+  return kExitOk;
+}
+
+bool options(const std::vector<std::string>& args, po::options_description& o, po::variables_map& vm,
+             const char* usage) {
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  o.add_options()("help,h", "show this help");
+  po::store(po::command_line_parser(args).options(o).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << usage << "\n\n" << o << '\n';
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+size_t index_of(const rules::Policy& p, const std::string& id) {
+  for (size_t i = 0; i < p.rules.size(); ++i)
+    if (p.rules[i].id == id) return i;
+  throw UsageError("no rule with id '" + id + "'");
+}
+
+int cmd_fmt(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string file, out;
+  o.add_options()("file", po::value(&file)->required(), "policy file")("write,w", "rewrite FILE in place")(
+      "output,o", po::value(&out), "write the formatted policy here")("check", "exit 1 when FILE is not formatted");
+  po::variables_map vm;
+  if (!options(args, o, vm,
+               "usage: bulkhead policy fmt FILE [-w | -o OUT | --check]\n\nPrints the canonical form: fixed key order, "
+               "one rule per line. The comment block at the top is kept; YAML keeps no other comments, so fmt "
+               "refuses -w on a file that has more unless --drop-comments."))
+    return kExitOk;
+  const std::string text = read_text(file);
+  const auto policy = parse_or_throw(text, file);
+  const std::string formatted = rules::format_policy(policy);
+  if (vm.count("check")) {
+    if (formatted == text) return kExitOk;
+    std::cerr << file << ": not in canonical form (bulkhead policy fmt -w " << file << ")\n";
+    return kExitNo;
+  }
+  if (vm.count("write") || !out.empty()) {
+    size_t header = 0, comments = 0;
+    bool in_header = true;
+    std::istringstream ss(text);
+    for (std::string l; std::getline(ss, l);) {
+      const bool comment = l.find('#') != std::string::npos;
+      if (in_header && l.rfind("#", 0) == 0) ++header;
+      else in_header = false;
+      if (!in_header && comment) ++comments;
+    }
+    if (comments > 0 && vm.count("write"))
+      throw UsageError(file + " has comments below the header that formatting would drop; use -o to write a copy");
+    write_file_atomic(out.empty() ? file : out, formatted);
+    return kExitOk;
+  }
+  std::cout << formatted;
+  return kExitOk;
+}
+
+int cmd_list(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string file;
+  o.add_options()("file", po::value(&file)->required(), "policy file")("json", "machine-readable output");
+  po::variables_map vm;
+  if (!options(args, o, vm, "usage: bulkhead rule list FILE [--json]")) return kExitOk;
+  const auto p = parse_or_throw(read_text(file), file);
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  if (vm.count("json")) {
+    std::cout << "[";
+    for (size_t i = 0; i < p.rules.size(); ++i)
+      std::cout << (i ? "," : "") << "{\"position\":" << i << ",\"id\":" << json_string(p.rules[i].id)
+                << ",\"line\":" << p.rules[i].loc.line << ",\"rule\":" << json_string(rules::format_rule(p.rules[i]))
+                << ",\"expires_at\":" << p.rules[i].expires_at
+                << ",\"expired\":" << (p.rules[i].expires_at != 0 && now >= p.rules[i].expires_at ? "true" : "false")
+                << "}";
+    std::cout << "]\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (size_t i = 0; i < p.rules.size(); ++i) {
+    const auto& r = p.rules[i];
+    std::string exp = "-";
+    if (r.expires_at != 0) {
+      const int64_t left = r.expires_at - now;
+      exp = left <= 0 ? "expired" : "in " + std::to_string(left / 60) + " min";
+    }
+    std::string from, to;
+    for (const auto& x : r.from) from += (from.empty() ? "" : ",") + x.text;
+    for (const auto& x : r.to) to += (to.empty() ? "" : ",") + x.text;
+    std::string ports;
+    for (const auto& x : r.ports)
+      ports += (ports.empty() ? "" : ",") + std::to_string(x.lo) + (x.hi != x.lo ? "-" + std::to_string(x.hi) : "");
+    rows.push_back({std::to_string(i), r.id, r.action == rules::Action::allow ? "allow" : "deny",
+                    from.empty() ? "any" : from, to.empty() ? "any" : to, r.any_proto ? "any" : r.proto_text,
+                    ports.empty() ? "any" : ports, exp, std::to_string(r.loc.line)});
+  }
+  print_table(std::cout, {"pos", "id", "action", "from", "to", "proto", "ports", "expires", "line"}, rows);
+  return kExitOk;
+}
+
+int cmd_add(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string file, id, action, proto, ports, sports, expires, description, before, after;
+  std::vector<std::string> from, to;
+  int position = -1;
+  o.add_options()("file", po::value(&file)->required(), "policy file")("id", po::value(&id)->required(), "rule id")(
+      "from", po::value(&from)->multitoken(), "segment, any or CIDR (repeatable)")(
+      "to", po::value(&to)->multitoken(), "segment, any or CIDR (repeatable)")(
+      "proto", po::value(&proto), "tcp, udp, icmp, icmpv6, sctp, any or a number")(
+      "ports", po::value(&ports), "destination ports: 443 or 1024-2047, comma separated")(
+      "sports", po::value(&sports), "source ports, same form")(
+      "action", po::value(&action)->default_value("allow"), "allow or deny")("log", "log what the rule decides")(
+      "expires", po::value(&expires), "a just-in-time rule: a duration (30m, 2h, 1d) or a UTC time (2026-11-24T18:00:00Z)")(
+      "description", po::value(&description), "free text")(
+      "position", po::value(&position), "insert at this position (0 = first); default: append")(
+      "before", po::value(&before), "insert before the rule with this id")(
+      "after", po::value(&after), "insert after the rule with this id")(
+      "force", "write even when the analysis finds errors");
+  po::variables_map vm;
+  if (!options(args, o, vm,
+               "usage: bulkhead rule add FILE --id ID [--from X]... [--to Y]... [--proto P] [--ports LIST] "
+               "[--sports LIST] [--action allow|deny] [--log] [--expires 2h|TIME] [--position N | --before ID | "
+               "--after ID]\n\nAdds one rule, checking the whole policy before it writes; the rest of the file, "
+               "comments included, is kept as it is."))
+    return kExitOk;
+  const std::string text = read_text(file);
+  const auto p = parse_or_throw(text, file);
+  auto list = [](const std::vector<std::string>& v) {
+    if (v.size() == 1) return v[0].find(':') != std::string::npos ? "\"" + v[0] + "\"" : v[0];
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i)
+      s += (i ? ", " : "") + (v[i].find(':') != std::string::npos ? "\"" + v[i] + "\"" : v[i]);
+    return s + "]";
+  };
+  auto port_list = [](const std::string& csv) {
+    std::string s = "[";
+    std::stringstream ss(csv);
+    bool first = true;
+    for (std::string item; std::getline(ss, item, ',');) {
+      s += (first ? "" : ", ") + (item.find('-') != std::string::npos ? "\"" + item + "\"" : item);
+      first = false;
+    }
+    return s + "]";
+  };
+  std::string line = "{ id: " + id;
+  if (!from.empty()) line += ", from: " + list(from);
+  if (!to.empty()) line += ", to: " + list(to);
+  if (!proto.empty()) line += ", proto: " + proto;
+  if (!ports.empty()) line += ", ports: " + port_list(ports);
+  if (!sports.empty()) line += ", sports: " + port_list(sports);
+  line += ", action: " + action;
+  if (vm.count("log")) line += ", log: true";
+  if (!expires.empty()) {
+    int64_t at = 0, seconds = 0;
+    if (rules::parse_duration(expires, seconds)) at = static_cast<int64_t>(std::time(nullptr)) + seconds;
+    else if (!rules::parse_time(expires, at)) throw UsageError("--expires: '" + expires + "' is neither a duration (2h) nor a UTC time");
+    std::time_t tt = static_cast<std::time_t>(at);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    line += std::string(", expires: ") + buf;
+  }
+  if (!description.empty()) line += ", description: \"" + description + "\"";
+  line += " }";
+  size_t at = p.rules.size();
+  if (!before.empty()) at = index_of(p, before);
+  else if (!after.empty()) at = index_of(p, after) + 1;
+  else if (position >= 0) at = static_cast<size_t>(position);
+  const auto edit = rules::insert_rule_text(p, at, line);
+  if (!edit.error.empty()) throw UsageError(file + ": " + edit.error);
+  return commit_edit(file, edit.text, vm.count("force") > 0, "added rule " + id + " at position " + std::to_string(at));
+}
+
+int cmd_remove(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string file, id;
+  o.add_options()("file", po::value(&file)->required(), "policy file")("id", po::value(&id)->required(), "rule id")(
+      "force", "write even when the analysis finds errors");
+  po::variables_map vm;
+  if (!options(args, o, vm, "usage: bulkhead rule remove FILE --id ID")) return kExitOk;
+  const auto p = parse_or_throw(read_text(file), file);
+  const auto edit = rules::remove_rule_text(p, index_of(p, id));
+  if (!edit.error.empty()) throw UsageError(file + ": " + edit.error);
+  return commit_edit(file, edit.text, vm.count("force") > 0, "removed rule " + id);
+}
+
+int cmd_move(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string file, id, before, after;
+  int position = -1;
+  o.add_options()("file", po::value(&file)->required(), "policy file")("id", po::value(&id)->required(), "rule id")(
+      "position", po::value(&position), "new position (0 = first)")("before", po::value(&before), "move before this rule")(
+      "after", po::value(&after), "move after this rule")("force", "write even when the analysis finds errors");
+  po::variables_map vm;
+  if (!options(args, o, vm, "usage: bulkhead rule move FILE --id ID (--position N | --before ID | --after ID)"))
+    return kExitOk;
+  const auto p = parse_or_throw(read_text(file), file);
+  const size_t from = index_of(p, id);
+  size_t to;
+  if (!before.empty()) {
+    to = index_of(p, before);
+    if (to > from) --to;
+  } else if (!after.empty()) {
+    to = index_of(p, after);
+    if (to < from) ++to;
+  } else if (position >= 0) {
+    to = static_cast<size_t>(position);
+  } else {
+    throw UsageError("rule move: give --position, --before or --after");
+  }
+  const auto edit = rules::move_rule_text(p, from, to);
+  if (!edit.error.empty()) throw UsageError(file + ": " + edit.error);
+  return commit_edit(file, edit.text, vm.count("force") > 0, "moved rule " + id + " to position " + std::to_string(to));
+}
+
+}  // namespace
+
+void register_rule_commands() {
+  auto& r = registry();
+  r.push_back({"policy", "fmt", "print or rewrite a policy in canonical form", cmd_fmt});
+  r.push_back({"rule", "list", "list the rules of a policy", cmd_list});
+  r.push_back({"rule", "add", "add a rule (--expires for just-in-time access)", cmd_add});
+  r.push_back({"rule", "remove", "remove a rule", cmd_remove});
+  r.push_back({"rule", "move", "move a rule to another position", cmd_move});
+}
+
+}  // namespace bulkhead::cli
