@@ -119,4 +119,10 @@ expect_run "unknown command" 2 "unknown command 'policy nope'" -- "$cli" policy 
 expect_run "--help on a command" 0 "usage: bulkhead policy eval" -- "$cli" policy eval --help
 expect_run "unknown option" 2 "unrecognised option|unrecognized option" -- "$cli" policy validate "$work/p.yaml" --frobnicate
 
+# Shell completion.
+comp=$(bash -c "source '$(dirname "$0")/../../tools/completion/bulkhead.bash'; COMP_WORDS=(bulkhead rule ad); COMP_CWORD=2; _bulkhead; echo \${COMPREPLY[@]}")
+[ "$comp" = "add" ] && pass "bash completion completes commands" || fail "completion gave '$comp'"
+comp=$(bash -c "source '$(dirname "$0")/../../tools/completion/bulkhead.bash'; COMP_WORDS=(bulkhead policy eval p.yaml --tu); COMP_CWORD=4; _bulkhead; echo \${COMPREPLY[@]}")
+[ "$comp" = "--tuples" ] && pass "bash completion completes options" || fail "completion gave '$comp'"
+
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }

@@ -1,0 +1,43 @@
+# bash completion for bulkhead. Install: source this file, or copy it to
+# /usr/share/bash-completion/completions/bulkhead.
+_bulkhead() {
+  local cur prev group cmd
+  cur=${COMP_WORDS[COMP_CWORD]}
+  prev=${COMP_WORDS[COMP_CWORD-1]}
+  group=${COMP_WORDS[1]:-}
+  cmd=${COMP_WORDS[2]:-}
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W "policy rule --help" -- "$cur"))
+    return
+  fi
+  if [ "$COMP_CWORD" -eq 2 ]; then
+    case "$group" in
+      policy) COMPREPLY=($(compgen -W "validate explain eval import-classbench fmt" -- "$cur")) ;;
+      rule) COMPREPLY=($(compgen -W "list add remove move" -- "$cur")) ;;
+    esac
+    return
+  fi
+  case "$prev" in
+    --proto) COMPREPLY=($(compgen -W "tcp udp icmp icmpv6 sctp any" -- "$cur")); return ;;
+    --action) COMPREPLY=($(compgen -W "allow deny" -- "$cur")); return ;;
+    --tuples|--pcap|--pass|--drop|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+  esac
+  local opts=""
+  case "$group $cmd" in
+    "policy validate") opts="--json --no-analysis --help" ;;
+    "policy explain") opts="--flow --json --help" ;;
+    "policy eval") opts="--tuples --pcap --pass --drop --json --help" ;;
+    "policy import-classbench") opts="-o --output --help" ;;
+    "policy fmt") opts="-w --write -o --output --check --help" ;;
+    "rule list") opts="--json --help" ;;
+    "rule add") opts="--id --from --to --proto --ports --sports --action --log --expires --description --position --before --after --force --help" ;;
+    "rule remove") opts="--id --force --help" ;;
+    "rule move") opts="--id --position --before --after --force --help" ;;
+  esac
+  if [[ "$cur" == -* ]]; then
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+  else
+    COMPREPLY=($(compgen -f -- "$cur"))
+  fi
+}
+complete -F _bulkhead bulkhead
