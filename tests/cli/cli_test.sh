@@ -65,7 +65,7 @@ echo "not a pcap" >"$work/x.pcap"
 expect_run "eval rejects a file that is not a pcap" 2 "x.pcap" -- "$cli" policy eval "$work/p.yaml" --pcap "$work/x.pcap"
 
 printf '@10.0.0.0/8\t192.168.1.0/24\t0 : 65535\t80 : 80\t0x06/0xFF\t0x0000/0x0000\n@0.0.0.0/0\t0.0.0.0/0\t0 : 65535\t0 : 65535\t0x00/0x00\t0x0000/0x0000\n' >"$work/cb"
-"$cli" policy import-classbench "$work/cb" -o "$work/cb.yaml"
+expect_run "import-classbench --json summary" 0 '"rules":2' -- "$cli" policy import-classbench "$work/cb" -o "$work/cb.yaml" --json
 expect_run "import-classbench writes a valid policy" 0 "ok: 2 rules" -- "$cli" policy validate "$work/cb.yaml"
 out=$(printf 'tcp 10.1.1.1 5 192.168.1.7 80\nudp 1.1.1.1 5 2.2.2.2 9\n' | "$cli" policy eval "$work/cb.yaml" --tuples -)
 [ "$out" = $'allow r1\nallow r2' ] && pass "imported rules keep order and ids" || fail "imported eval: $out"
@@ -107,7 +107,7 @@ out=$(printf 'tcp 10.0.1.7 1 10.0.2.9 22\n' | "$cli" policy eval "$work/e.yaml" 
 [ "$out" = "allow jit" ] && pass "the JIT rule applies" || fail "jit eval: $out"
 expect_run "rule add with an absolute expiry in the past is flagged" 0 "expired-rule" -- "$cli" rule add "$work/e.yaml" --id old --to db --proto udp --ports 9 --expires 2020-01-01T00:00:00Z
 expect_run "rule move" 0 "moved rule old to position 0" -- "$cli" rule move "$work/e.yaml" --id old --position 0
-expect_run "rule remove" 0 "removed rule old" -- "$cli" rule remove "$work/e.yaml" --id old
+expect_run "rule remove --json" 0 '"ok":true.*"rule":"old"' -- "$cli" rule remove "$work/e.yaml" --id old --json
 cp "$work/e.yaml" "$work/e.before"
 expect_run "rule add refuses an invalid rule" 2 "unknown segment 'nowhere'" -- "$cli" rule add "$work/e.yaml" --id x --from nowhere
 expect_run "rule add refuses a rule shadowed by the opposite action" 1 "shadowed" -- "$cli" rule add "$work/e.yaml" --id y --from 10.0.1.66 --to db --proto udp --ports 53 --action allow --after web-to-db

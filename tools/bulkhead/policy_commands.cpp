@@ -1,6 +1,7 @@
 // `bulkhead policy ...`: offline commands on policy files.
 #include <pcap/pcap.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstring>
 #include <ctime>
@@ -404,14 +405,22 @@ int cmd_import_classbench(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string file, out;
   o.add_options()("file", po::value(&file)->required(), "ClassBench filter set")(
-      "output,o", po::value(&out), "write the policy here instead of stdout");
+      "output,o", po::value(&out), "write the policy here instead of stdout")(
+      "json", "with -o: print a JSON summary");
   po::variables_map vm;
   if (!parse(args, o, vm, "usage: bulkhead policy import-classbench FILE [-o OUT]\n\nConverts a ClassBench filter "
                           "set into a policy: order kept, rules r1, r2, ... all allow, default deny."))
     return kExitOk;
   const std::string policy = classbench_to_policy(read_file(file), file);
-  if (out.empty()) std::cout << policy;
-  else write_file_atomic(out, policy);
+  if (out.empty()) {
+    std::cout << policy;
+    return kExitOk;
+  }
+  write_file_atomic(out, policy);
+  const auto rules = static_cast<size_t>(std::count(policy.begin(), policy.end(), '\n')) - 5;
+  if (vm.count("json"))
+    std::cout << "{\"ok\":true,\"source\":" << json_string(file) << ",\"output\":" << json_string(out)
+              << ",\"rules\":" << rules << "}\n";
   return kExitOk;
 }
 

@@ -34,7 +34,8 @@ rules::Policy parse_or_throw(const std::string& text, const std::string& path) {
 }
 
 // Validates and analyses the edited text; writes it only when it is sound.
-int commit_edit(const std::string& path, const std::string& text, bool force, const std::string& done) {
+int commit_edit(const std::string& path, const std::string& text, bool force, const std::string& done, bool json,
+                const std::string& id) {
   auto r = rules::load_policy(text, path);
   for (const auto& d : r.diagnostics) std::cerr << d.str() << '\n';
   if (!r.ok()) throw UsageError("the edited policy would not be valid; nothing was written");
@@ -53,7 +54,11 @@ int commit_edit(const std::string& path, const std::string& text, bool force, co
     return kExitNo;
   }
   write_file_atomic(path, text);
-  std::cout << done << '\n';
+  if (json)
+    std::cout << "{\"ok\":true,\"file\":" << json_string(path) << ",\"rule\":" << json_string(id)
+              << ",\"done\":" << json_string(done) << ",\"rules\":" << r.value->rules_size() << "}\n";
+  else
+    std::cout << done << '\n';
   return kExitOk;
 }
 
@@ -173,7 +178,7 @@ int cmd_add(const std::vector<std::string>& args) {
       "position", po::value(&position), "insert at this position (0 = first); default: append")(
       "before", po::value(&before), "insert before the rule with this id")(
       "after", po::value(&after), "insert after the rule with this id")(
-      "force", "write even when the analysis finds errors");
+      "force", "write even when the analysis finds errors")("json", "machine-readable output");
   po::variables_map vm;
   if (!options(args, o, vm,
                "usage: bulkhead rule add FILE --id ID [--from X]... [--to Y]... [--proto P] [--ports LIST] "
@@ -227,20 +232,21 @@ int cmd_add(const std::vector<std::string>& args) {
   else if (position >= 0) at = static_cast<size_t>(position);
   const auto edit = rules::insert_rule_text(p, at, line);
   if (!edit.error.empty()) throw UsageError(file + ": " + edit.error);
-  return commit_edit(file, edit.text, vm.count("force") > 0, "added rule " + id + " at position " + std::to_string(at));
+  return commit_edit(file, edit.text, vm.count("force") > 0, "added rule " + id + " at position " + std::to_string(at),
+                     vm.count("json") > 0, id);
 }
 
 int cmd_remove(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string file, id;
   o.add_options()("file", po::value(&file)->required(), "policy file")("id", po::value(&id)->required(), "rule id")(
-      "force", "write even when the analysis finds errors");
+      "force", "write even when the analysis finds errors")("json", "machine-readable output");
   po::variables_map vm;
   if (!options(args, o, vm, "usage: bulkhead rule remove FILE --id ID")) return kExitOk;
   const auto p = parse_or_throw(read_text(file), file);
   const auto edit = rules::remove_rule_text(p, index_of(p, id));
   if (!edit.error.empty()) throw UsageError(file + ": " + edit.error);
-  return commit_edit(file, edit.text, vm.count("force") > 0, "removed rule " + id);
+  return commit_edit(file, edit.text, vm.count("force") > 0, "removed rule " + id, vm.count("json") > 0, id);
 }
 
 int cmd_move(const std::vector<std::string>& args) {
@@ -249,7 +255,8 @@ int cmd_move(const std::vector<std::string>& args) {
   int position = -1;
   o.add_options()("file", po::value(&file)->required(), "policy file")("id", po::value(&id)->required(), "rule id")(
       "position", po::value(&position), "new position (0 = first)")("before", po::value(&before), "move before this rule")(
-      "after", po::value(&after), "move after this rule")("force", "write even when the analysis finds errors");
+      "after", po::value(&after), "move after this rule")("force", "write even when the analysis finds errors")(
+      "json", "machine-readable output");
   po::variables_map vm;
   if (!options(args, o, vm, "usage: bulkhead rule move FILE --id ID (--position N | --before ID | --after ID)"))
     return kExitOk;
@@ -269,7 +276,8 @@ int cmd_move(const std::vector<std::string>& args) {
   }
   const auto edit = rules::move_rule_text(p, from, to);
   if (!edit.error.empty()) throw UsageError(file + ": " + edit.error);
-  return commit_edit(file, edit.text, vm.count("force") > 0, "moved rule " + id + " to position " + std::to_string(to));
+  return commit_edit(file, edit.text, vm.count("force") > 0, "moved rule " + id + " to position " + std::to_string(to),
+                     vm.count("json") > 0, id);
 }
 
 }  // namespace

@@ -27,12 +27,12 @@ _bulkhead() {
     "policy validate") opts="--json --no-analysis --help" ;;
     "policy explain") opts="--flow --json --help" ;;
     "policy eval") opts="--tuples --pcap --pass --drop --json --help" ;;
-    "policy import-classbench") opts="-o --output --help" ;;
+    "policy import-classbench") opts="-o --output --json --help" ;;
     "policy fmt") opts="-w --write -o --output --check --help" ;;
     "rule list") opts="--json --help" ;;
-    "rule add") opts="--id --from --to --proto --ports --sports --action --log --expires --description --position --before --after --force --help" ;;
-    "rule remove") opts="--id --force --help" ;;
-    "rule move") opts="--id --position --before --after --force --help" ;;
+    "rule add") opts="--id --from --to --proto --ports --sports --action --log --expires --description --position --before --after --force --json --help" ;;
+    "rule remove") opts="--id --force --json --help" ;;
+    "rule move") opts="--id --position --before --after --force --json --help" ;;
   esac
   if [[ "$cur" == -* ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
