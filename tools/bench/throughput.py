@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Forwarding rate of bulkhead-dataplane beside dpdk-testpmd io forwarding,
+on the same virtual devices in the same run.
+
+  throughput.py --pcap FILE --policy POLICY [--mbufs N] [--warmup S] [--window S] [--runs K] [-- extra dataplane args]
+
+Both read net_pcap0 (rx_pcap=FILE, infinite_rx=1) and transmit to a
+net_null port that drops. The rate is port 0's received packets over the
+window, from each process's telemetry; the median of K runs is printed with
+the ratio to testpmd, and the dataplane's cycles per packet (busy TSC
+cycles over packets).
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lab"))
+import telemetry  # noqa: E402
+
+TOP = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.environ.get("BULKHEAD_BUILD_DIR", os.path.join(TOP, "build"))
+
+
+def eal(prefix, pcap, lcores):
+    return ["--no-huge", "-m", "2048", "--no-pci", "-l", lcores, "--file-prefix", prefix,
+            f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1", "--vdev=net_null0,no-rx=1"]
+
+
+def wait_socket(prefix, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            telemetry.query(prefix, "/ethdev/stats,0")
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def rx(prefix):
+    return telemetry.query(prefix, "/ethdev/stats,0")["/ethdev/stats"]["ipackets"]
+
+
+def measure(cmd, prefix, warmup, window, extra_stats=None):
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not wait_socket(prefix):
+            raise RuntimeError("process did not start: " + " ".join(cmd))
+        time.sleep(warmup)
+        s0, t0 = rx(prefix), time.time()
+        b0 = extra_stats(prefix) if extra_stats else None
+        time.sleep(window)
+        s1, t1 = rx(prefix), time.time()
+        b1 = extra_stats(prefix) if extra_stats else None
+        pps = (s1 - s0) / (t1 - t0)
+        cpp = None
+        if b0 and b1 and s1 > s0:
+            cpp = (b1["busy_cycles"] - b0["busy_cycles"]) / max(1, b1["rx_packets"] - b0["rx_packets"])
+        return pps, cpp
+    finally:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def stats(prefix):
+    return telemetry.query(prefix, "/bulkhead/stats")["/bulkhead/stats"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pcap", required=True)
+    ap.add_argument("--policy", required=True)
+    ap.add_argument("--mbufs", type=int, default=262143)
+    ap.add_argument("--warmup", type=float, default=3)
+    ap.add_argument("--window", type=float, default=5)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--lcores", default="0,1")
+    ap.add_argument("--skip-testpmd", action="store_true")
+    ap.add_argument("extra", nargs="*")
+    a = ap.parse_args()
+    dp = os.path.join(BUILD, "dataplane", "bulkhead-dataplane")
+    ref, got, cycles = [], [], []
+    for run in range(a.runs):
+        if not a.skip_testpmd:
+            pre = f"bhbench_tp{os.getpid()}_{run}"
+            cmd = ["dpdk-testpmd", *eal(pre, a.pcap, a.lcores), "--", "--forward-mode=io", "--stats-period", "100",
+                   f"--total-num-mbufs={a.mbufs}", "--mbuf-size=256", "--nb-cores=1", "--txq=1", "--rxq=1"]
+            ref.append(measure(cmd, pre, a.warmup, a.window)[0])
+        pre = f"bhbench_dp{os.getpid()}_{run}"
+        cmd = [dp, *eal(pre, a.pcap, a.lcores), "--", "--policy", a.policy, "--mbufs", str(a.mbufs),
+               "--mbuf-size", "256", *a.extra]
+        pps, cpp = measure(cmd, pre, a.warmup, a.window, stats)
+        got.append(pps)
+        cycles.append(cpp or 0)
+    m = statistics.median(got)
+    line = f"bulkhead {m / 1e6:.2f} Mpps, {statistics.median(cycles):.0f} cycles/packet"
+    if ref:
+        r = statistics.median(ref)
+        line += f"; testpmd io {r / 1e6:.2f} Mpps; ratio {m / r:.2f}"
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
