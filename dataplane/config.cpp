@@ -73,7 +73,8 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("udp-timeout", po::value(&t_s.udp_ms)->default_value(t_s.udp_ms / 1000), "seconds")
     ("icmp-timeout", po::value(&t_s.icmp_ms)->default_value(t_s.icmp_ms / 1000), "seconds")
     ("other-timeout", po::value(&t_s.other_ms)->default_value(t_s.other_ms / 1000), "seconds")
-    ("sweep-per-poll", po::value(&c.sweep_per_poll)->default_value(c.sweep_per_poll), "connection slots each worker examines for expiry per loop pass")
+    ("sweep-period", po::value(&c.sweep_period_ms)->default_value(c.sweep_period_ms), "milliseconds in which each worker checks its whole share of the connection table for expiry")
+    ("sweep-per-poll", po::value(&c.sweep_per_poll)->default_value(c.sweep_per_poll), "most connection slots checked in one loop pass")
     ("stats-interval", po::value(&c.stats_interval_s)->default_value(0), "log a counters line every N seconds (0: never)")
     ("pid-file", po::value(&c.pid_file), "write the process id to FILE");
   // clang-format on
@@ -155,6 +156,7 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
   }
   c.timeouts = seconds;
   if (c.sweep_per_poll == 0) c.sweep_per_poll = 1;
+  if (c.sweep_period_ms == 0) c.sweep_period_ms = 1;
   return c;
 }
 

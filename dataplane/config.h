@@ -44,7 +44,8 @@ struct Config {
   bool expired_finish = false;  // connections of an expired time-bound rule may finish
   bool promiscuous = true;
   Timeouts timeouts;
-  uint32_t sweep_per_poll = 64;     // connection slots examined per loop pass
+  uint32_t sweep_period_ms = 1000;  // each worker examines its whole share of the table once per period
+  uint32_t sweep_per_poll = 4096;   // at most this many slots in one loop pass
   uint32_t stats_interval_s = 0;    // 0 = no periodic stats line
   std::string pid_file;
 };

@@ -18,9 +18,16 @@ std::atomic<uint32_t> g_table_seq{0};
 // numbers run past the configured entry count by up to this much.
 constexpr uint32_t kSlotSlack = RTE_MAX_LCORE * 64;
 
+// Orders two endpoints by address (as big-endian numbers), then port.
+// Two 8-byte loads per address instead of a memcmp call: this runs for every
+// packet.
 int endpoint_cmp(const uint8_t* a, uint16_t pa, const uint8_t* b, uint16_t pb) noexcept {
-  const int c = std::memcmp(a, b, 16);
-  if (c != 0) return c;
+  uint64_t x, y;
+  for (int half = 0; half < 2; ++half) {
+    std::memcpy(&x, a + 8 * half, 8);
+    std::memcpy(&y, b + 8 * half, 8);
+    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
+  }
   return static_cast<int>(pa) - static_cast<int>(pb);
 }
 
@@ -30,7 +37,7 @@ uint8_t make_conn_key(const FlowTuple& t, ConnKey& key) noexcept {
   uint16_t sp = t.sport, dp = t.dport;
   key.proto = t.proto;
   key.family = t.family;
-  key.pad[0] = key.pad[1] = 0;
+  std::memset(key.pad, 0, sizeof(key.pad));
   if (endpoint_cmp(t.src, sp, t.dst, dp) <= 0) {
     std::memcpy(key.a, t.src, 16);
     std::memcpy(key.b, t.dst, 16);

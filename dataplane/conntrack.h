@@ -24,7 +24,9 @@ struct rte_rcu_qsbr;
 
 namespace bulkhead::dataplane {
 
-// Direction-free key: the lower (address, port) endpoint first.
+// Direction-free key: the lower (address, port) endpoint first. Padded to
+// 48 bytes, a length rte_hash compares with vector instructions (other
+// lengths fall back to memcmp).
 struct ConnKey {
   uint8_t a[16];
   uint8_t b[16];
@@ -32,9 +34,9 @@ struct ConnKey {
   uint16_t port_b;
   uint8_t proto;
   uint8_t family;
-  uint8_t pad[2];
+  uint8_t pad[10];
 };
-static_assert(sizeof(ConnKey) == 40);
+static_assert(sizeof(ConnKey) == 48);
 
 // Per-direction TCP progress.
 enum TcpDirState : uint8_t { kTcpNone = 0, kTcpSynSent, kTcpEstablished, kTcpFinSent, kTcpReset };

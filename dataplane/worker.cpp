@@ -1,5 +1,6 @@
 #include "worker.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <rte_cycles.h>
@@ -172,8 +173,11 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
     lookup_idx[nl++] = i;
   }
 
-  // Stage 3: one bulk lookup for the burst.
+  // Stage 3: one bulk lookup for the burst, then the entries of the hits
+  // are prefetched while the rest of the burst is looked at.
   if (nl > 0) conns.lookup_bulk(key_ptrs, nl, positions);
+  for (uint16_t j = 0; j < nl; ++j)
+    if (positions[j] >= 0) rte_prefetch0(&conns.entry(positions[j]));
 
   // Stage 4: tracked packets pass (after a re-check if the rule set changed);
   // the rest are queued for classification.
@@ -387,10 +391,18 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
 }
 
 void Worker::sweep(uint32_t now_ms) noexcept {
+  // Paced by time, not by passes: a busy worker makes hundreds of passes a
+  // millisecond, and each slot checked is a likely cache miss.
+  const uint32_t elapsed = now_ms - last_sweep_ms_;
+  if (elapsed == 0) return;
+  last_sweep_ms_ = now_ms;
   ConnTable& conns = *shared_.conns;
   const uint32_t slots = conns.slots();
   const Timeouts& t = shared_.config->timeouts;
-  for (uint32_t k = 0; k < shared_.config->sweep_per_poll; ++k) {
+  const uint64_t share = slots / workers_ + 1;
+  const uint64_t budget = std::min<uint64_t>(share * elapsed / shared_.config->sweep_period_ms + 1,
+                                             shared_.config->sweep_per_poll);
+  for (uint64_t k = 0; k < budget; ++k) {
     const uint64_t pos = static_cast<uint64_t>(sweep_cursor_) * workers_ + id_;
     if (pos >= slots) {
       sweep_cursor_ = 0;

@@ -117,6 +117,7 @@ class Worker {
   std::vector<QueueAssignment> queues_;
   rte_ring* log_ring_;
   uint32_t sweep_cursor_ = 0;
+  uint32_t last_sweep_ms_ = 0;
   uint32_t workers_;
   FragmentTable frags_;
   WorkerStats stats_{};

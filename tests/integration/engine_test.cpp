@@ -209,6 +209,7 @@ TEST(Engine, IcmpErrorQuotingATrackedConnectionPasses) {
 TEST(Engine, ConnectionsExpireByTimeout) {
   Harness h(kPolicy, 1, [](dataplane::Config& c) {
     c.timeouts.udp_ms = 200;
+    c.sweep_period_ms = 1;
     c.sweep_per_poll = 1 << 20;
   });
   const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
