@@ -45,10 +45,22 @@ def rx(prefix):
     return telemetry.query(prefix, "/ethdev/stats,0")["/ethdev/stats"]["ipackets"]
 
 
+def wait_ready(prefix, command, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if telemetry.query(prefix, command).get(command.split(",")[0]):
+                return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def measure(cmd, prefix, warmup, window, extra_stats=None):
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        if not wait_socket(prefix):
+        if not wait_socket(prefix) or (extra_stats and not wait_ready(prefix, "/bulkhead/stats")):
             raise RuntimeError("process did not start: " + " ".join(cmd))
         time.sleep(warmup)
         s0, t0 = rx(prefix), time.time()

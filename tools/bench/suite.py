@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""The benchmark suite: bulkhead-dataplane beside dpdk-testpmd io forwarding
+(and Open vSwitch with DPDK when installed) on the same virtual devices.
+
+  tools/bench/suite.py [--quick] [--runs K] [--csv FILE] [--out DIR]
+
+Scenarios (64-byte frames unless said; one worker, -l 0,1):
+  established   UDP flows already in the table, ClassBench rules
+  new-flows     every packet opens a connection: connections per second
+  mix           half the packets open connections, half are hits
+  rules         rule count sweep over the ClassBench sets (1K, 10K, 50K)
+  flows         concurrent flow sweep (64K -> 1M)
+  ipv6          established IPv6 flows
+  imix          established traffic with IMIX frame sizes
+  audit         established traffic, audit mode, every flow would be denied
+  workers       one against two workers, two pcap ports
+  memory        bytes per tracked connection and per compiled rule, from
+                the EAL heap's own statistics
+
+--quick runs the established scenario alone (about a minute) and fails when
+its ratio to testpmd falls below tools/bench/quick_threshold.
+"""
+import argparse
+import csv
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(TOP, "tools", "lab"))
+import telemetry  # noqa: E402
+import throughput as tp  # noqa: E402
+
+BUILD = tp.BUILD
+CLI = os.path.join(BUILD, "tools", "bulkhead", "bulkhead")
+DP = os.path.join(BUILD, "dataplane", "bulkhead-dataplane")
+DATA = os.path.normpath(os.path.join(TOP, "..", "shared", "data", "classbench"))
+
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+class Suite:
+    def __init__(self, out, runs, warmup, window):
+        self.out, self.runs, self.warmup, self.window = out, runs, warmup, window
+        self.rows = []
+        os.makedirs(out, exist_ok=True)
+
+    def path(self, name):
+        return os.path.join(self.out, name)
+
+    def pcap(self, name, *args):
+        p = self.path(name + ".pcap")
+        if not os.path.exists(p):
+            sh(sys.executable, os.path.join(HERE, "gen_pcap.py"), p, *args)
+        return p
+
+    def policy(self, name):
+        p = self.path(name + ".yaml")
+        if not os.path.exists(p):
+            sh(CLI, "policy", "import-classbench", os.path.join(DATA, name), "-o", p)
+        return p
+
+    def allow_all(self):
+        p = self.path("allow-udp.yaml")
+        with open(p, "w") as f:
+            f.write("version: 1\nrules:\n  - { id: udp, proto: udp, action: allow }\n")
+        return p
+
+    def deny_all(self):
+        p = self.path("deny-all.yaml")
+        with open(p, "w") as f:
+            f.write("version: 1\ndefaults: { action: deny, mode: audit }\nrules: []\n")
+        return p
+
+    def record(self, scenario, variant, pps, ref, cycles, note=""):
+        row = {"scenario": scenario, "variant": variant, "mpps": round(pps / 1e6, 2),
+               "testpmd_mpps": round(ref / 1e6, 2) if ref else "", "ratio": round(pps / ref, 2) if ref else "",
+               "cycles_per_packet": round(cycles) if cycles else "", "note": note}
+        self.rows.append(row)
+        print(f"{scenario:12} {variant:28} {row['mpps']:>7} Mpps  testpmd {row['testpmd_mpps']!s:>6}  "
+              f"ratio {row['ratio']!s:>5}  cycles/pkt {row['cycles_per_packet']!s:>5}  {note}", flush=True)
+
+    def forwarding(self, scenario, variant, pcap, policy, mbufs, extra=(), testpmd=True, lcores="0,1"):
+        got, ref, cyc = [], [], []
+        for run in range(self.runs):
+            if testpmd:
+                pre = f"bhs_tp{os.getpid()}_{len(self.rows)}_{run}"
+                cmd = ["dpdk-testpmd", *tp.eal(pre, pcap, lcores), "--", "--forward-mode=io", "--stats-period",
+                       "100", f"--total-num-mbufs={mbufs}", "--mbuf-size=256", "--nb-cores=1"]
+                ref.append(tp.measure(cmd, pre, self.warmup, self.window)[0])
+            pre = f"bhs_dp{os.getpid()}_{len(self.rows)}_{run}"
+            cmd = [DP, *tp.eal(pre, pcap, lcores), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
+                   "256", "--conn-max", str(max(262144, mbufs)), *extra]
+            pps, c = tp.measure(cmd, pre, self.warmup, self.window, tp.stats)
+            got.append(pps)
+            cyc.append(c or 0)
+        self.record(scenario, variant, statistics.median(got), statistics.median(ref) if ref else 0,
+                    statistics.median(cyc))
+        return statistics.median(got), statistics.median(ref) if ref else 0
+
+    def new_flows(self, variant, pcap, flows, policy, mbufs):
+        """Connections per second over the first pass of a capture of unique flows."""
+        rates = []
+        for run in range(self.runs):
+            pre = f"bhs_nf{os.getpid()}_{len(self.rows)}_{run}"
+            cmd = [DP, *tp.eal(pre, pcap, "0,1"), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
+                   "256", "--conn-max", str(int(flows * 2))]
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                if not tp.wait_socket(pre):
+                    raise RuntimeError("dataplane did not start")
+                samples = []
+                end = time.time() + 30
+                while time.time() < end:
+                    try:
+                        s = tp.stats(pre)
+                    except OSError:
+                        s = None
+                    if not s:  # not registered until the dataplane is ready
+                        time.sleep(0.005)
+                        continue
+                    samples.append((time.time(), s["conn_new"], s["busy_cycles"], s["rx_packets"]))
+                    if s["conn_new"] >= flows * 0.95:
+                        break
+                    time.sleep(0.01)
+                # The steady part of the first pass: from 10% to 90% of the flows.
+                lo = next(x for x in samples if x[1] >= flows * 0.1)
+                hi = next(x for x in samples if x[1] >= flows * 0.9)
+                rates.append((hi[1] - lo[1]) / (hi[0] - lo[0]))
+                cyc = (hi[2] - lo[2]) / max(1, hi[3] - lo[3])
+            finally:
+                p.terminate()
+                p.wait(10)
+        self.record("new-flows", variant, statistics.median(rates), 0, cyc, "connections/s")
+        return statistics.median(rates)
+
+    def heap_alloc(self, policy, conn_max):
+        pre = f"bhs_mem{os.getpid()}_{conn_max}_{os.path.basename(policy)}"
+        cmd = [DP, "--no-huge", "-m", "4096", "--no-pci", "-l", "0,1", "--file-prefix", pre,
+               "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1", "--", "--policy", policy,
+               "--conn-max", str(conn_max), "--mbufs", "2048"]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            if not tp.wait_socket(pre):
+                raise RuntimeError("dataplane did not start")
+            time.sleep(1)
+            return telemetry.query(pre, "/eal/heap_info,0")["/eal/heap_info"]["Alloc_size"]
+        finally:
+            p.terminate()
+            p.wait(10)
+
+    def memory(self):
+        pol = self.allow_all()
+        a, b = self.heap_alloc(pol, 262144), self.heap_alloc(pol, 1048576)
+        per_conn = (b - a) / (1048576 - 262144)
+        r1, r2 = self.policy("acl1_1k"), self.policy("acl1_10k")
+        m1, m2 = self.heap_alloc(r1, 262144), self.heap_alloc(r2, 262144)
+        per_rule = (m2 - m1) / (9761 - 878)
+        print(f"memory       bytes per tracked connection {per_conn:.0f}; bytes per compiled rule (acl1) {per_rule:.0f}")
+        self.rows.append({"scenario": "memory", "variant": "bytes per connection", "mpps": round(per_conn),
+                          "testpmd_mpps": "", "ratio": "", "cycles_per_packet": "", "note": "EAL heap Alloc_size"})
+        self.rows.append({"scenario": "memory", "variant": "bytes per rule (acl1)", "mpps": round(per_rule),
+                          "testpmd_mpps": "", "ratio": "", "cycles_per_packet": "", "note": "EAL heap Alloc_size"})
+
+    def write_csv(self, path):
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(self.rows[0].keys()))
+            w.writeheader()
+            w.writerows(self.rows)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--warmup", type=float, default=3)
+    ap.add_argument("--window", type=float, default=4)
+    ap.add_argument("--out", default="/tmp/bulkhead-bench")
+    ap.add_argument("--csv", default=None)
+    a = ap.parse_args()
+    if not os.path.isdir(DATA):
+        sys.exit(f"ClassBench data not found at {DATA}")
+    s = Suite(a.out, 1 if a.quick else a.runs, a.warmup, a.window)
+    acl10k = s.policy("acl1_10k")
+    est = s.pcap("acl10k-trace-udp", "--trace", os.path.join(DATA, "acl1_10k_trace_generated"), "--count", "65536",
+                 "--udp")
+    if a.quick:
+        pps, ref = s.forwarding("established", "acl1_10k, 64K flows", est, acl10k, 131071)
+        with open(os.path.join(HERE, "quick_threshold")) as f:
+            threshold = float(f.read().split()[0])
+        ratio = pps / ref
+        print(f"quick: ratio {ratio:.2f}, threshold {threshold:.2f}")
+        sys.exit(0 if ratio >= threshold else 1)
+
+    allow = s.allow_all()
+    s.forwarding("established", "acl1_10k, 64K flows", est, acl10k, 131071)
+    s.new_flows("allow-udp, 1M new flows", s.pcap("flows-1m", "--flows", "1048576"), 1048576, allow, 1179647)
+    s.new_flows("acl1_10k, 100K new flows",
+                s.pcap("acl10k-trace-100k", "--trace", os.path.join(DATA, "acl1_10k_trace_generated"), "--count",
+                       "100000", "--udp"), 90000, acl10k, 131071)
+    for name, trace in (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
+                        ("acl1_50k", "acl1_50k_trace_generated")):
+        pc = s.pcap(f"{name}-udp", "--trace", os.path.join(DATA, trace), "--count", "65536", "--udp")
+        s.forwarding("rules", f"{name}", pc, s.policy(name), 131071, testpmd=False)
+    s.forwarding("flows", "64K flows", s.pcap("flows-64k", "--flows", "65536"), allow, 131071)
+    s.forwarding("flows", "1M flows", s.pcap("flows-1m", "--flows", "1048576"), allow, 1179647)
+    s.forwarding("ipv6", "64K IPv6 flows", s.pcap("flows6-64k", "--flows", "65536", "--ipv6"), allow, 131071)
+    s.forwarding("audit", "64K flows, all would-deny", s.pcap("flows-64k", "--flows", "65536"), s.deny_all(), 131071)
+    s.memory()
+    if a.csv:
+        s.write_csv(a.csv)
+        print(f"wrote {a.csv}")
+
+
+if __name__ == "__main__":
+    main()
