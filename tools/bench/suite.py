@@ -140,6 +140,30 @@ class Suite:
         self.record("new-flows", variant, statistics.median(rates), 0, cyc, "connections/s")
         return statistics.median(rates)
 
+    def workers(self, pcap_a, pcap_b, policy, mbufs):
+        """One worker against two, each port pair fed by its own capture."""
+        results = {}
+        for n, lcores in ((1, "0@0,1@1"), (2, "0@0,1@0,2@1")):
+            pre = f"bhs_w{os.getpid()}_{n}"
+            cmd = [DP, "--no-huge", "-m", "4096", "--no-pci", "--lcores", lcores, "--file-prefix", pre,
+                   f"--vdev=net_pcap0,rx_pcap={pcap_a},infinite_rx=1", f"--vdev=net_pcap1,rx_pcap={pcap_b},infinite_rx=1",
+                   "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1",
+                   "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size", "256", "--pairs", "0:2,3:1"]
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                if not tp.wait_socket(pre) or not tp.wait_ready(pre, "/bulkhead/stats"):
+                    raise RuntimeError("dataplane did not start")
+                time.sleep(self.warmup)
+                a0, t0 = tp.stats(pre)["rx_packets"], time.time()
+                time.sleep(self.window)
+                a1, t1 = tp.stats(pre)["rx_packets"], time.time()
+                results[n] = (a1 - a0) / (t1 - t0)
+            finally:
+                p.terminate()
+                p.wait(10)
+            self.record("workers", f"{n} worker{'s' if n > 1 else ''}, 2 ports", results[n], 0, 0,
+                        "" if n == 1 else f"scaling {results[2] / results[1]:.2f}x")
+
     def heap_alloc(self, policy, conn_max):
         pre = f"bhs_mem{os.getpid()}_{conn_max}_{os.path.basename(policy)}"
         cmd = [DP, "--no-huge", "-m", "4096", "--no-pci", "-l", "0,1", "--file-prefix", pre,
@@ -212,6 +236,8 @@ def main():
     s.forwarding("flows", "1M flows", s.pcap("flows-1m", "--flows", "1048576"), allow, 1179647)
     s.forwarding("ipv6", "64K IPv6 flows", s.pcap("flows6-64k", "--flows", "65536", "--ipv6"), allow, 131071)
     s.forwarding("audit", "64K flows, all would-deny", s.pcap("flows-64k", "--flows", "65536"), s.deny_all(), 131071)
+    s.workers(s.pcap("flows-64k", "--flows", "65536"), s.pcap("flows6-64k", "--flows", "65536", "--ipv6"), allow,
+              262143)
     s.memory()
     if a.csv:
         s.write_csv(a.csv)
