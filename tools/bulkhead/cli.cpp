@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
+#include <sstream>
 
 namespace bulkhead::cli {
 
@@ -51,6 +53,33 @@ void print_table(std::ostream& out, const std::vector<std::string>& header,
   };
   line(header);
   for (const auto& r : rows) line(r);
+}
+
+bool parse_command(const std::vector<std::string>& args, boost::program_options::options_description& opts,
+                   boost::program_options::variables_map& vm, const char* usage) {
+  namespace po = boost::program_options;
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  opts.add_options()("help,h", "show this help");
+  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << usage << "\n\n" << opts << '\n';
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+std::string read_input(const std::string& path) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot read " + path);
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {

@@ -6,6 +6,7 @@
 // input error. Errors are one line on stderr: "bulkhead: WHAT".
 #pragma once
 
+#include <boost/program_options.hpp>
 #include <functional>
 #include <ostream>
 #include <stdexcept>
@@ -42,6 +43,14 @@ std::string json_string(std::string_view s);
 // Prints rows as an aligned text table with a header.
 void print_table(std::ostream& out, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows);
+
+// Parses a command's arguments with `opts`, FILE being the first positional
+// argument, and adds --help. Returns false after printing the help.
+bool parse_command(const std::vector<std::string>& args, boost::program_options::options_description& opts,
+                   boost::program_options::variables_map& vm, const char* usage);
+
+// Reads a whole file ("-": standard input); throws UsageError.
+std::string read_input(const std::string& path);
 
 // Writes `content` to `path` atomically (temporary file, then rename).
 void write_file_atomic(const std::string& path, const std::string& content);

@@ -23,35 +23,6 @@ namespace bulkhead::cli {
 namespace po = boost::program_options;
 namespace {
 
-// Parses `args` with `opts` (FILE as the first positional). Returns false
-// after printing help.
-bool parse(const std::vector<std::string>& args, po::options_description& opts, po::variables_map& vm,
-           const char* usage, const char* positional = "file") {
-  po::positional_options_description pos;
-  pos.add(positional, 1);
-  opts.add_options()("help,h", "show this help");
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  if (vm.count("help")) {
-    std::cout << usage << "\n\n" << opts << '\n';
-    return false;
-  }
-  po::notify(vm);
-  return true;
-}
-
-std::string read_file(const std::string& path) {
-  if (path == "-") {
-    std::stringstream ss;
-    ss << std::cin.rdbuf();
-    return ss.str();
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 dataplane::FlowTuple to_flow(const rules::Tuple& t) {
   dataplane::FlowTuple f{};
   f.family = t.family;
@@ -79,7 +50,7 @@ int cmd_validate(const std::vector<std::string>& args) {
   o.add_options()("file", po::value(&file)->required(), "policy file")("json", "machine-readable output")(
       "no-analysis", "only parse and compile; skip the analysis");
   po::variables_map vm;
-  if (!parse(args, o, vm,
+  if (!parse_command(args, o, vm,
              "usage: bulkhead policy validate FILE [--json] [--no-analysis]\n\nChecks a policy: every error and "
              "warning with file:line:column, then the analysis (shadowed, redundant, conflicting, too broad, dead).\n"
              "Exit 0 valid, 1 analysis errors (rules shadowed by the opposite action), 2 policy errors."))
@@ -152,7 +123,7 @@ int cmd_explain(const std::vector<std::string>& args) {
       "the flow: \"tcp 10.0.1.5:41000 -> 10.0.2.9:5432\", \"udp [fd00::1]:53 -> [fd00::2]:53\", "
       "\"icmp 10.0.1.5 -> 10.0.2.9 type 8 code 0\"")("json", "machine-readable output");
   po::variables_map vm;
-  if (!parse(args, o, vm, "usage: bulkhead policy explain FILE --flow FLOW [--json]\n\nShows the verdict for one "
+  if (!parse_command(args, o, vm, "usage: bulkhead policy explain FILE --flow FLOW [--json]\n\nShows the verdict for one "
                           "flow, the rule that decided, the segments of each side, and why each earlier rule did "
                           "not match. Exit 0 allowed, 1 denied."))
     return kExitOk;
@@ -247,7 +218,7 @@ void classify_batch(const dataplane::RuleSet& rs, const std::vector<rules::Tuple
 }
 
 int eval_tuples(const std::string& file, const std::string& tuples_path, bool json) {
-  const std::string text = read_file(tuples_path);
+  const std::string text = read_input(tuples_path);
   std::vector<rules::Tuple> tuples;
   tuples.reserve(text.size() / 40);
   size_t pos = 0, line_no = 0;
@@ -386,7 +357,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       "pcap", po::value(&pcap_in), "capture to evaluate")("pass", po::value(&pass), "write what would pass here")(
       "drop", po::value(&drop), "write what would be dropped here")("json", "machine-readable output");
   po::variables_map vm;
-  if (!parse(args, o, vm,
+  if (!parse_command(args, o, vm,
              "usage: bulkhead policy eval FILE --tuples FILE|- [--json]\n"
              "       bulkhead policy eval FILE --pcap IN.pcap [--pass OUT.pcap] [--drop OUT.pcap] [--json]\n\n"
              "--tuples prints one line per input line: 'allow RULE_ID' or 'deny RULE_ID' ('-' when the default "
@@ -408,10 +379,10 @@ int cmd_import_classbench(const std::vector<std::string>& args) {
       "output,o", po::value(&out), "write the policy here instead of stdout")(
       "json", "with -o: print a JSON summary");
   po::variables_map vm;
-  if (!parse(args, o, vm, "usage: bulkhead policy import-classbench FILE [-o OUT]\n\nConverts a ClassBench filter "
+  if (!parse_command(args, o, vm, "usage: bulkhead policy import-classbench FILE [-o OUT]\n\nConverts a ClassBench filter "
                           "set into a policy: order kept, rules r1, r2, ... all allow, default deny."))
     return kExitOk;
-  const std::string policy = classbench_to_policy(read_file(file), file);
+  const std::string policy = classbench_to_policy(read_input(file), file);
   if (out.empty()) {
     std::cout << policy;
     return kExitOk;

@@ -17,14 +17,6 @@ namespace bulkhead::cli {
 namespace po = boost::program_options;
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 rules::Policy parse_or_throw(const std::string& text, const std::string& path) {
   auto r = rules::parse_policy(text, path);
   for (const auto& d : r.diagnostics)
@@ -62,20 +54,6 @@ int commit_edit(const std::string& path, const std::string& text, bool force, co
   return kExitOk;
 }
 
-bool options(const std::vector<std::string>& args, po::options_description& o, po::variables_map& vm,
-             const char* usage) {
-  po::positional_options_description pos;
-  pos.add("file", 1);
-  o.add_options()("help,h", "show this help");
-  po::store(po::command_line_parser(args).options(o).positional(pos).run(), vm);
-  if (vm.count("help")) {
-    std::cout << usage << "\n\n" << o << '\n';
-    return false;
-  }
-  po::notify(vm);
-  return true;
-}
-
 size_t index_of(const rules::Policy& p, const std::string& id) {
   for (size_t i = 0; i < p.rules.size(); ++i)
     if (p.rules[i].id == id) return i;
@@ -88,12 +66,12 @@ int cmd_fmt(const std::vector<std::string>& args) {
   o.add_options()("file", po::value(&file)->required(), "policy file")("write,w", "rewrite FILE in place")(
       "output,o", po::value(&out), "write the formatted policy here")("check", "exit 1 when FILE is not formatted");
   po::variables_map vm;
-  if (!options(args, o, vm,
+  if (!parse_command(args, o, vm,
                "usage: bulkhead policy fmt FILE [-w | -o OUT | --check]\n\nPrints the canonical form: fixed key order, "
                "one rule per line. The comment block at the top is kept; YAML keeps no other comments, so fmt "
                "refuses -w on a file that has more unless --drop-comments."))
     return kExitOk;
-  const std::string text = read_text(file);
+  const std::string text = read_input(file);
   const auto policy = parse_or_throw(text, file);
   const std::string formatted = rules::format_policy(policy);
   if (vm.count("check")) {
@@ -125,8 +103,8 @@ int cmd_list(const std::vector<std::string>& args) {
   std::string file;
   o.add_options()("file", po::value(&file)->required(), "policy file")("json", "machine-readable output");
   po::variables_map vm;
-  if (!options(args, o, vm, "usage: bulkhead rule list FILE [--json]")) return kExitOk;
-  const auto p = parse_or_throw(read_text(file), file);
+  if (!parse_command(args, o, vm, "usage: bulkhead rule list FILE [--json]")) return kExitOk;
+  const auto p = parse_or_throw(read_input(file), file);
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   if (vm.count("json")) {
     std::cout << "[";
@@ -180,13 +158,13 @@ int cmd_add(const std::vector<std::string>& args) {
       "after", po::value(&after), "insert after the rule with this id")(
       "force", "write even when the analysis finds errors")("json", "machine-readable output");
   po::variables_map vm;
-  if (!options(args, o, vm,
+  if (!parse_command(args, o, vm,
                "usage: bulkhead rule add FILE --id ID [--from X]... [--to Y]... [--proto P] [--ports LIST] "
                "[--sports LIST] [--action allow|deny] [--log] [--expires 2h|TIME] [--position N | --before ID | "
                "--after ID]\n\nAdds one rule, checking the whole policy before it writes; the rest of the file, "
                "comments included, is kept as it is."))
     return kExitOk;
-  const std::string text = read_text(file);
+  const std::string text = read_input(file);
   const auto p = parse_or_throw(text, file);
   auto list = [](const std::vector<std::string>& v) {
     if (v.size() == 1) return v[0].find(':') != std::string::npos ? "\"" + v[0] + "\"" : v[0];
@@ -242,8 +220,8 @@ int cmd_remove(const std::vector<std::string>& args) {
   o.add_options()("file", po::value(&file)->required(), "policy file")("id", po::value(&id)->required(), "rule id")(
       "force", "write even when the analysis finds errors")("json", "machine-readable output");
   po::variables_map vm;
-  if (!options(args, o, vm, "usage: bulkhead rule remove FILE --id ID")) return kExitOk;
-  const auto p = parse_or_throw(read_text(file), file);
+  if (!parse_command(args, o, vm, "usage: bulkhead rule remove FILE --id ID")) return kExitOk;
+  const auto p = parse_or_throw(read_input(file), file);
   const auto edit = rules::remove_rule_text(p, index_of(p, id));
   if (!edit.error.empty()) throw UsageError(file + ": " + edit.error);
   return commit_edit(file, edit.text, vm.count("force") > 0, "removed rule " + id, vm.count("json") > 0, id);
@@ -258,9 +236,9 @@ int cmd_move(const std::vector<std::string>& args) {
       "after", po::value(&after), "move after this rule")("force", "write even when the analysis finds errors")(
       "json", "machine-readable output");
   po::variables_map vm;
-  if (!options(args, o, vm, "usage: bulkhead rule move FILE --id ID (--position N | --before ID | --after ID)"))
+  if (!parse_command(args, o, vm, "usage: bulkhead rule move FILE --id ID (--position N | --before ID | --after ID)"))
     return kExitOk;
-  const auto p = parse_or_throw(read_text(file), file);
+  const auto p = parse_or_throw(read_input(file), file);
   const size_t from = index_of(p, id);
   size_t to;
   if (!before.empty()) {
