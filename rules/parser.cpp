@@ -79,9 +79,10 @@ class Parser {
     policy.source_name = file_;
     policy.source_text = text_;
     YAML::Node root;
+    if (!bounded(result)) return result;
     try {
       root = YAML::Load(std::string(text_));
-    } catch (const YAML::ParserException& e) {
+    } catch (const YAML::Exception& e) {
       error(Location{static_cast<uint32_t>(e.mark.line + 1), static_cast<uint32_t>(e.mark.column + 1)},
             "YAML syntax: " + e.msg);
       result.diagnostics = std::move(diags_);
@@ -118,6 +119,57 @@ class Parser {
   }
 
  private:
+  // The YAML reader recurses once per nesting level; a hostile file could
+  // exhaust the stack. Policies are shallow, so refuse deep nesting (and
+  // absurd sizes) before parsing.
+  static constexpr size_t kMaxBytes = 256u << 20;
+  static constexpr int kMaxDepth = 32;
+
+  bool bounded(Result<Policy>& result) {
+    if (text_.size() > kMaxBytes) {
+      error(Location{}, "policy file larger than " + std::to_string(kMaxBytes >> 20) + " MiB");
+      result.diagnostics = std::move(diags_);
+      return false;
+    }
+    int depth = 0;
+    uint32_t line = 1, col = 0;
+    char quote = 0;
+    bool comment = false, seen_text = false;
+    for (char c : text_) {
+      ++col;
+      if (c == '\n') {
+        ++line;
+        col = 0;
+        comment = seen_text = false;
+        continue;
+      }
+      // Block nesting shows as indentation deeper than any policy needs.
+      if (!seen_text && c != ' ' && c != '\t') {
+        seen_text = true;
+        if (col > 4 * kMaxDepth) {
+          error(Location{line, col}, "indentation deeper than any policy needs (" + std::to_string(col - 1) + " columns)");
+          result.diagnostics = std::move(diags_);
+          return false;
+        }
+      }
+      if (comment) continue;
+      if (quote) {
+        if (c == quote) quote = 0;
+        continue;
+      }
+      if (c == '"' || c == '\'') quote = c;
+      else if (c == '#') comment = true;
+      else if (c == '[' || c == '{') depth++;
+      else if ((c == ']' || c == '}') && depth > 0) depth--;
+      if (depth > kMaxDepth) {
+        error(Location{line, col}, "nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+        result.diagnostics = std::move(diags_);
+        return false;
+      }
+    }
+    return true;
+  }
+
   static Location loc(const YAML::Node& n) {
     const auto m = n.Mark();
     if (m.is_null()) return {};

@@ -148,3 +148,66 @@ TEST(Parser, Durations) {
 
 }  // namespace
 }  // namespace bulkhead::rules
+
+namespace bulkhead::rules {
+namespace {
+
+TEST(ParserHostile, DeepNestingIsRefusedNotRecursedInto) {
+  const std::string deep = "version: 1\nrules: " + std::string(100000, '[') + "\n";
+  auto r = parse_policy(deep, "deep.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.diagnostics[0].message.find("nesting deeper"), std::string::npos);
+  std::string block = "version: 1\nrules:\n";
+  for (int i = 0; i < 2000; ++i) block += std::string(static_cast<size_t>(2 * i), ' ') + "- \n";
+  auto b = parse_policy(block, "block.yaml");
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.diagnostics[0].message.find("indentation deeper"), std::string::npos);
+}
+
+TEST(ParserHostile, RandomMutationsNeverCrash) {
+  const std::string base =
+      "version: 1\n"
+      "defaults: { action: deny, mode: enforce }\n"
+      "segments:\n"
+      "  web: [10.0.1.0/24, \"fd00:1::/64\"]\n"
+      "  inet: { cidrs: [\"0.0.0.0/0\"], except: [10.0.0.0/8] }\n"
+      "rules:\n"
+      "  - { id: a, from: web, to: inet, proto: tcp, ports: [443, \"8000-8080\"], action: allow, log: true }\n"
+      "  - id: b\n"
+      "    from: [web, 10.9.0.1]\n"
+      "    proto: icmp\n"
+      "    icmp_types: [echo-request, 3]\n"
+      "    action: deny\n";
+  const char alphabet[] = "[]{}:,-'\"# \n\t0123456789abcdefxyz./\\&*!|>%@`";
+  uint32_t seed = 20261124;
+  auto next = [&] {
+    seed = seed * 1103515245u + 12345u;
+    return seed >> 8;
+  };
+  size_t ok = 0, refused = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string t = base;
+    const int edits = 1 + static_cast<int>(next() % 4);
+    for (int k = 0; k < edits; ++k) {
+      const size_t at = next() % t.size();
+      switch (next() % 3) {
+        case 0: t[at] = alphabet[next() % (sizeof(alphabet) - 1)]; break;
+        case 1: t.erase(at, 1 + next() % 8); break;
+        default: t.insert(at, 1, alphabet[next() % (sizeof(alphabet) - 1)]);
+      }
+      if (t.empty()) t = "x";
+    }
+    auto r = load_policy(t, "fuzz.yaml");
+    if (r.ok()) {
+      ++ok;
+    } else {
+      ++refused;
+      ASSERT_TRUE(r.has_errors()) << "refused without an error:\n" << t;
+    }
+  }
+  EXPECT_GT(refused, 0u);
+  EXPECT_GT(ok, 0u);
+}
+
+}  // namespace
+}  // namespace bulkhead::rules
