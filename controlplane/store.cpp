@@ -1,0 +1,267 @@
+#include "store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <dirent.h>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "rules/load.h"
+
+namespace bulkhead::controlplane {
+namespace {
+
+std::string generation_file(const std::string& dir, uint64_t n) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "%012llu.pb", static_cast<unsigned long long>(n));
+  return dir + "/generations/" + name;
+}
+
+bool write_atomic(const std::string& path, const std::string& data, std::string& error) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0640);
+  if (fd < 0) {
+    error = "cannot write " + tmp + ": " + std::strerror(errno);
+    return false;
+  }
+  size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n <= 0) {
+      error = "cannot write " + tmp + ": " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    error = "cannot store " + path + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+GenerationSummary summary(const pb::StoredGeneration& g) {
+  return {g.number(), g.applied_at(), g.author(), g.message(), g.compiled().source_sha256(),
+          static_cast<uint32_t>(g.compiled().rules_size()), g.rollback_of()};
+}
+
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string l; std::getline(ss, l);) out.push_back(l);
+  return out;
+}
+
+// A line diff from the longest common subsequence (policies are small
+// enough; beyond 4,000 lines a side the diff says only that they differ).
+std::string line_diff(const std::string& a, const std::string& b) {
+  const auto x = lines(a), y = lines(b);
+  if (x.size() > 4000 || y.size() > 4000) return "(sources too large to show a line diff)\n";
+  std::vector<std::vector<uint16_t>> lcs(x.size() + 1, std::vector<uint16_t>(y.size() + 1, 0));
+  for (size_t i = x.size(); i-- > 0;)
+    for (size_t j = y.size(); j-- > 0;)
+      lcs[i][j] = x[i] == y[j] ? static_cast<uint16_t>(lcs[i + 1][j + 1] + 1) : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+  std::string out;
+  size_t i = 0, j = 0;
+  while (i < x.size() || j < y.size()) {
+    if (i < x.size() && j < y.size() && x[i] == y[j]) {
+      ++i;
+      ++j;
+    } else if (j < y.size() && (i == x.size() || lcs[i][j + 1] >= lcs[i + 1][j])) {
+      out += "+" + y[j++] + "\n";
+    } else {
+      out += "-" + x[i++] + "\n";
+    }
+  }
+  return out;
+}
+
+// The match and action of a rule, without its location and names.
+std::string rule_key(const pb::CompiledRule& r) {
+  pb::CompiledRule c = r;
+  c.clear_location();
+  c.clear_from_names();
+  c.clear_to_names();
+  std::string s;
+  c.SerializeToString(&s);
+  return s;
+}
+
+}  // namespace
+
+std::unique_ptr<PolicyStore> PolicyStore::open(const std::string& dir, std::string& error,
+                                               std::vector<std::string>* warnings) {
+  std::unique_ptr<PolicyStore> s(new PolicyStore());
+  s->dir_ = dir;
+  for (const std::string& d : {dir, dir + "/generations"}) {
+    if (::mkdir(d.c_str(), 0750) != 0 && errno != EEXIST) {
+      error = "cannot create " + d + ": " + std::strerror(errno);
+      return nullptr;
+    }
+  }
+  DIR* dh = ::opendir((dir + "/generations").c_str());
+  if (dh == nullptr) {
+    error = "cannot read " + dir + "/generations: " + std::strerror(errno);
+    return nullptr;
+  }
+  std::map<uint64_t, GenerationSummary> found;
+  while (dirent* e = ::readdir(dh)) {
+    const std::string name = e->d_name;
+    if (name.size() != 15 || name.substr(12) != ".pb") continue;  // temporaries and strangers
+    const std::string path = dir + "/generations/" + name;
+    std::ifstream in(path, std::ios::binary);
+    pb::StoredGeneration g;
+    if (!in || !g.ParseFromIstream(&in) || g.number() == 0 || generation_file(dir, g.number()) != path) {
+      if (warnings) warnings->push_back(path + ": not a readable generation; skipped");
+      continue;
+    }
+    found[g.number()] = summary(g);
+  }
+  ::closedir(dh);
+  for (auto& [n, sum] : found) s->index_.push_back(sum);
+  s->current_ = found.empty() ? 0 : found.rbegin()->first;
+  return s;
+}
+
+bool PolicyStore::write(const pb::StoredGeneration& g, std::string& error) {
+  std::string data;
+  if (!g.SerializeToString(&data)) {
+    error = "cannot encode generation " + std::to_string(g.number());
+    return false;
+  }
+  return write_atomic(generation_file(dir_, g.number()), data, error);
+}
+
+void PolicyStore::audit(const pb::StoredGeneration& g) {
+  std::ofstream log(dir_ + "/audit.log", std::ios::app);
+  auto esc = [](const std::string& s) {
+    std::string o;
+    for (char c : s) {
+      if (c == '"' || c == '\\') o += '\\';
+      if (static_cast<unsigned char>(c) < 0x20) continue;
+      o += c;
+    }
+    return o;
+  };
+  log << "{\"generation\":" << g.number() << ",\"applied_at\":" << g.applied_at() << ",\"author\":\""
+      << esc(g.author()) << "\",\"message\":\"" << esc(g.message()) << "\",\"sha256\":\""
+      << g.compiled().source_sha256() << "\",\"rules\":" << g.compiled().rules_size()
+      << ",\"rollback_of\":" << g.rollback_of() << "}\n";
+}
+
+rules::Result<pb::StoredGeneration> PolicyStore::apply(std::string_view source, std::string_view source_name,
+                                                       std::string_view author, std::string_view message) {
+  return store(source, source_name, author, message, 0);
+}
+
+rules::Result<pb::StoredGeneration> PolicyStore::store(std::string_view source, std::string_view source_name,
+                                                       std::string_view author, std::string_view message,
+                                                       uint64_t rollback_of) {
+  rules::Result<pb::StoredGeneration> out;
+  auto compiled = rules::load_policy(source, source_name);
+  out.diagnostics = compiled.diagnostics;
+  if (!compiled.ok()) return out;
+  pb::StoredGeneration g;
+  g.set_number(current_ + 1);
+  g.set_applied_at(static_cast<int64_t>(std::time(nullptr)));
+  g.set_author(std::string(author));
+  g.set_message(std::string(message));
+  g.set_source_name(std::string(source_name));
+  g.set_source_text(std::string(source));
+  g.set_rollback_of(rollback_of);
+  *g.mutable_compiled() = std::move(*compiled.value);
+  g.mutable_compiled()->set_generation(g.number());
+  std::string error;
+  if (!write(g, error)) {
+    out.diagnostics.push_back({rules::Diagnostic::Severity::error, std::string(source_name), 0, 0, error});
+    return out;
+  }
+  current_ = g.number();
+  index_.push_back(summary(g));
+  audit(g);
+  out.value = std::move(g);
+  return out;
+}
+
+rules::Result<pb::StoredGeneration> PolicyStore::rollback(uint64_t number, std::string_view author,
+                                                          std::string_view message) {
+  rules::Result<pb::StoredGeneration> out;
+  auto old = get(number);
+  if (!old) {
+    out.diagnostics.push_back({rules::Diagnostic::Severity::error, "", 0, 0,
+                               "no generation " + std::to_string(number) + " (current is " + std::to_string(current_) + ")"});
+    return out;
+  }
+  return store(old->source_text(), old->source_name(), author, message, number);
+}
+
+std::optional<pb::StoredGeneration> PolicyStore::get(uint64_t number) const {
+  std::ifstream in(generation_file(dir_, number), std::ios::binary);
+  pb::StoredGeneration g;
+  if (!in || !g.ParseFromIstream(&in) || g.number() != number) return std::nullopt;
+  return g;
+}
+
+std::vector<GenerationSummary> PolicyStore::history() const { return index_; }
+
+std::optional<PolicyDiff> PolicyStore::diff(uint64_t from, uint64_t to) const {
+  const auto a = get(from), b = get(to);
+  if (!a || !b) return std::nullopt;
+  PolicyDiff d;
+  const auto& ra = a->compiled().rules();
+  const auto& rb = b->compiled().rules();
+  std::map<std::string, int> pos_a, pos_b;
+  for (int i = 0; i < ra.size(); ++i) pos_a[ra[i].id()] = i;
+  for (int i = 0; i < rb.size(); ++i) pos_b[rb[i].id()] = i;
+  for (const auto& r : rb)
+    if (!pos_a.count(r.id())) d.added.push_back(r.id());
+  for (const auto& r : ra)
+    if (!pos_b.count(r.id())) d.removed.push_back(r.id());
+  // Order of the rules both have, to tell moves from neighbours shifting.
+  std::vector<std::string> common_a, common_b;
+  for (const auto& r : ra)
+    if (pos_b.count(r.id())) common_a.push_back(r.id());
+  for (const auto& r : rb)
+    if (pos_a.count(r.id())) common_b.push_back(r.id());
+  for (size_t i = 0; i < common_b.size(); ++i) {
+    const auto& id = common_b[i];
+    if (rule_key(ra[pos_a[id]]) != rule_key(rb[pos_b[id]])) d.changed.push_back(id);
+    if (common_a[i] != id) d.moved.push_back(id);
+  }
+  d.defaults_changed = a->compiled().default_action() != b->compiled().default_action() ||
+                       a->compiled().mode() != b->compiled().mode();
+  std::map<std::string, std::string> sa, sb;
+  for (const auto& s : a->compiled().segments()) s.SerializeToString(&sa[s.name()]);
+  for (const auto& s : b->compiled().segments()) s.SerializeToString(&sb[s.name()]);
+  for (const auto& [name, v] : sb) {
+    auto it = sa.find(name);
+    // Compare the prefixes only (the line may move).
+    pb::Segment x, y;
+    y.ParseFromString(v);
+    y.clear_line();
+    if (it == sa.end()) {
+      d.segments_changed.push_back(name + " (added)");
+      continue;
+    }
+    x.ParseFromString(it->second);
+    x.clear_line();
+    if (x.SerializeAsString() != y.SerializeAsString()) d.segments_changed.push_back(name);
+  }
+  for (const auto& [name, v] : sa)
+    if (!sb.count(name)) d.segments_changed.push_back(name + " (removed)");
+  d.source_diff = line_diff(a->source_text(), b->source_text());
+  return d;
+}
+
+}  // namespace bulkhead::controlplane

@@ -1,0 +1,79 @@
+// The policy store: every applied policy is a numbered generation kept on
+// disk with its source text, its compiled form, who applied it, when and
+// with what message. Generations only grow; a rollback is a new generation
+// with an old one's content. The store survives restarts: each generation is
+// one file written atomically (temporary file, fsync, rename), and an
+// append-only audit log records every change.
+//
+// Thread-safety: one PolicyStore per directory and process; callers
+// serialise access (the control plane's main loop owns it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bulkhead.pb.h"
+#include "rules/diagnostic.h"
+
+namespace bulkhead::controlplane {
+
+struct GenerationSummary {
+  uint64_t number = 0;
+  int64_t applied_at = 0;
+  std::string author;
+  std::string message;
+  std::string sha256;
+  uint32_t rules = 0;
+  uint64_t rollback_of = 0;
+};
+
+// What changed between two generations, rule by rule.
+struct PolicyDiff {
+  std::vector<std::string> added;    // rule ids
+  std::vector<std::string> removed;
+  std::vector<std::string> changed;  // same id, different match or action
+  std::vector<std::string> moved;    // same rule, other position relative to the rest
+  bool defaults_changed = false;
+  std::vector<std::string> segments_changed;
+  std::string source_diff;           // line diff of the sources ("-"/"+" lines)
+};
+
+class PolicyStore {
+ public:
+  // Opens (creating if needed) the store in `dir`. Files that cannot be
+  // read are reported in `warnings` and skipped; they never stop the store.
+  static std::unique_ptr<PolicyStore> open(const std::string& dir, std::string& error,
+                                           std::vector<std::string>* warnings = nullptr);
+
+  // Validates and compiles `source`; when it is valid, stores it as the next
+  // generation (its compiled form carries that number) and returns it.
+  // Invalid sources return their diagnostics and store nothing.
+  rules::Result<pb::StoredGeneration> apply(std::string_view source, std::string_view source_name,
+                                            std::string_view author, std::string_view message);
+  // Stores the content of generation `number` as a new generation.
+  rules::Result<pb::StoredGeneration> rollback(uint64_t number, std::string_view author, std::string_view message);
+
+  uint64_t current() const { return current_; }
+  std::optional<pb::StoredGeneration> get(uint64_t number) const;
+  std::vector<GenerationSummary> history() const;
+  std::optional<PolicyDiff> diff(uint64_t from, uint64_t to) const;
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  PolicyStore() = default;
+  rules::Result<pb::StoredGeneration> store(std::string_view source, std::string_view source_name,
+                                            std::string_view author, std::string_view message, uint64_t rollback_of);
+  bool write(const pb::StoredGeneration& g, std::string& error);
+  void audit(const pb::StoredGeneration& g);
+
+  std::string dir_;
+  uint64_t current_ = 0;
+  std::vector<GenerationSummary> index_;
+};
+
+}  // namespace bulkhead::controlplane
