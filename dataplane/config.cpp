@@ -47,8 +47,8 @@ bool parse_pairs(const std::string& text, std::vector<PortPair>& pairs, std::str
   return true;
 }
 
-po::options_description make_options(Config& c, std::string& pairs, std::string& mode,
-                                     std::string& frags, std::string& expired, Timeouts& t_s) {
+po::options_description make_options(Config& c, std::string& pairs, std::string& mode, std::string& frags,
+                                     std::string& expired, std::string& no_policy, Timeouts& t_s) {
   po::options_description o("bulkhead-dataplane [EAL options] -- [options]");
   // clang-format off
   o.add_options()
@@ -76,7 +76,9 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("sweep-period", po::value(&c.sweep_period_ms)->default_value(c.sweep_period_ms), "milliseconds in which each worker checks its whole share of the connection table for expiry")
     ("sweep-per-poll", po::value(&c.sweep_per_poll)->default_value(c.sweep_per_poll), "most connection slots checked in one loop pass")
     ("stats-interval", po::value(&c.stats_interval_s)->default_value(0), "log a counters line every N seconds (0: never)")
-    ("pid-file", po::value(&c.pid_file), "write the process id to FILE");
+    ("pid-file", po::value(&c.pid_file), "write the process id to FILE")
+    ("state-dir", po::value(&c.state_dir), "keep the last good compiled rule set in DIR and boot with it when the policy is missing or broken")
+    ("no-policy", po::value(&no_policy)->default_value("fail-closed"), "with no rule set at all: fail-closed (drop) | fail-open (forward)");
   // clang-format on
   return o;
 }
@@ -85,9 +87,9 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
 
 std::optional<Config> parse_config(int argc, char** argv, std::string& error, bool& help_shown) {
   Config c;
-  std::string pairs, mode, frags, expired;
+  std::string pairs, mode, frags, expired, no_policy;
   Timeouts seconds;  // parsed in seconds, converted below
-  auto desc = make_options(c, pairs, mode, frags, expired, seconds);
+  auto desc = make_options(c, pairs, mode, frags, expired, no_policy, seconds);
   help_shown = false;
   try {
     po::variables_map vm;
@@ -112,8 +114,14 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
     error = e.what();
     return std::nullopt;
   }
-  if (c.policy_path.empty()) {
-    error = "--policy FILE is required";
+  if (c.policy_path.empty() && c.state_dir.empty()) {
+    error = "--policy FILE (or --state-dir DIR holding a rule set) is required";
+    return std::nullopt;
+  }
+  if (no_policy == "fail-closed") c.fail_open = false;
+  else if (no_policy == "fail-open") c.fail_open = true;
+  else {
+    error = "--no-policy: '" + no_policy + "' is not fail-closed or fail-open";
     return std::nullopt;
   }
   if (!parse_pairs(pairs, c.pairs, error)) return std::nullopt;

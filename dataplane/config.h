@@ -48,6 +48,10 @@ struct Config {
   uint32_t sweep_per_poll = 4096;   // at most this many slots in one loop pass
   uint32_t stats_interval_s = 0;    // 0 = no periodic stats line
   std::string pid_file;
+  // Where the last good compiled rule set is kept, to boot with when the
+  // policy source is missing or broken; empty: not kept.
+  std::string state_dir;
+  bool fail_open = false;  // with no rule set at all: forward (true) or drop (false)
 };
 
 // Parses the application arguments (argv after the EAL's). On error returns

@@ -2,7 +2,13 @@
 
 #include <arpa/inet.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <fstream>
 #include <sstream>
 
 #include <rte_cycles.h>
@@ -138,9 +144,59 @@ bool Engine::apply(const pb::CompiledRuleSet& compiled, std::string& error) {
          static_cast<double>(rs->build_ns()) / 1e6);
   holder_->publish(std::move(rs));
   active_compiled_ = compiled;
+  persist(compiled);
   std::lock_guard<std::mutex> lock(status_mu_);
   ++status_.loads;
   status_.loaded_at = now;
+  return true;
+}
+
+std::string ruleset_path(const std::string& dir) { return dir + "/ruleset.pb"; }
+
+void Engine::persist(const pb::CompiledRuleSet& compiled) noexcept {
+  if (cfg_.state_dir.empty()) return;
+  const std::string path = ruleset_path(cfg_.state_dir);
+  const std::string tmp = path + ".tmp";
+  std::string data;
+  if (!compiled.SerializeToString(&data)) return;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0640);
+  bool ok = fd >= 0;
+  size_t off = 0;
+  while (ok && off < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    ok = n > 0;
+    off += ok ? static_cast<size_t>(n) : 0;
+  }
+  ok = ok && ::fsync(fd) == 0;
+  if (fd >= 0) ok = ::close(fd) == 0 && ok;
+  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    BH_LOG(ERR, "cannot keep the rule set in %s: %s", path.c_str(), strerror(errno));
+  }
+}
+
+bool Engine::load_persisted(std::string& error) {
+  error.clear();
+  if (cfg_.state_dir.empty()) {
+    error = "no --state-dir";
+    return false;
+  }
+  const std::string path = ruleset_path(cfg_.state_dir);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = path + ": no rule set kept";
+    return false;
+  }
+  pb::CompiledRuleSet compiled;
+  if (!compiled.ParseFromIstream(&in)) {
+    error = path + ": damaged (not a compiled rule set)";
+    return false;
+  }
+  if (!apply(compiled, error)) {
+    error = path + ": " + error;
+    return false;
+  }
   return true;
 }
 

@@ -45,8 +45,12 @@ class Engine {
   // error the active set stays as it was and `error` holds what went wrong
   // (one diagnostic per line).
   bool load_policy_file(const std::string& path, std::string& error);
-  // Builds and swaps in an already compiled rule set.
+  // Builds and swaps in an already compiled rule set; with a state
+  // directory, keeps it there as the last good set.
   bool apply(const pb::CompiledRuleSet& compiled, std::string& error);
+  // Loads the rule set kept in the state directory. False (with `error`)
+  // when there is none or it cannot be read; the active set is untouched.
+  bool load_persisted(std::string& error);
 
   // Creates the workers over the queues of `ports`.
   void attach(PortsSetup& ports);
@@ -73,6 +77,7 @@ class Engine {
  private:
   Engine() = default;
   Mode effective_mode(const pb::CompiledRuleSet& compiled) const noexcept;
+  void persist(const pb::CompiledRuleSet& compiled) noexcept;
 
   Config cfg_;
   uint32_t worker_count_ = 0;

@@ -69,7 +69,21 @@ int run(int argc, char** argv) {
 
   auto engine = Engine::create(*cfg, workers, error);
   if (!engine) return fail(error);
-  if (!engine->load_policy_file(cfg->policy_path, error)) return fail("policy not loaded:\n" + error);
+  // The policy file first; the kept rule set when the file is missing or
+  // broken; with neither, a state directory means start without rules
+  // (fail closed or open), and no state directory means a setup error.
+  bool loaded = false;
+  if (!cfg->policy_path.empty()) {
+    loaded = engine->load_policy_file(cfg->policy_path, error);
+    if (!loaded && cfg->state_dir.empty()) return fail("policy not loaded:\n" + error);
+    if (!loaded) BH_LOG(ERR, "policy not loaded:\n%s", error.c_str());
+  }
+  if (!loaded && !cfg->state_dir.empty()) {
+    loaded = engine->load_persisted(error);
+    if (loaded) BH_LOG(NOTICE, "enforcing the rule set kept in %s", cfg->state_dir.c_str());
+    else BH_LOG(ERR, "%s; starting with no rule set: %s", error.c_str(),
+                cfg->fail_open ? "forwarding everything (fail-open)" : "dropping everything (fail-closed)");
+  }
 
   PortsSetup ports;
   if (!setup_ports(*cfg, workers, ports, error)) {
@@ -88,15 +102,21 @@ int run(int argc, char** argv) {
     stop_ports(ports);
     return fail(error);
   }
-  std::printf("bulkhead-dataplane: ready: %zu ports, %u workers, policy %s\n", ports.ports.size(), workers,
-              cfg->policy_path.c_str());
+  std::printf("bulkhead-dataplane: ready: %zu ports, %u workers, %s\n", ports.ports.size(), workers,
+              loaded ? ("policy generation " + std::to_string(engine->rules().acquire()->generation()) + " from " +
+                        (engine->rules().acquire()->source_name().empty() ? std::string("the kept rule set")
+                                                                           : engine->rules().acquire()->source_name()))
+                           .c_str()
+                     : (cfg->fail_open ? "no rule set (fail-open)" : "no rule set (fail-closed)"));
   std::fflush(stdout);
 
   uint64_t last_stats = rte_get_tsc_cycles();
   while (!g_stop) {
     if (g_reload) {
       g_reload = 0;
-      if (engine->load_policy_file(cfg->policy_path, error)) {
+      if (cfg->policy_path.empty()) {
+        BH_LOG(NOTICE, "SIGHUP: no --policy file to reload");
+      } else if (engine->load_policy_file(cfg->policy_path, error)) {
         BH_LOG(NOTICE, "policy reloaded from %s", cfg->policy_path.c_str());
       } else {
         BH_LOG(ERR, "policy reload failed; still enforcing the previous rule set:\n%s", error.c_str());

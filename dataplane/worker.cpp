@@ -88,10 +88,25 @@ void Worker::pass() noexcept {
     const uint16_t n = rte_eth_rx_burst(q.rx_port, q.rx_queue, pkts, kBurst);
     if (n == 0) continue;
     busy = true;
-    if (rs == nullptr) {  // no rule set yet: fail closed
-      stats_.drops[static_cast<unsigned>(DropReason::no_policy)] += n;
+    if (rs == nullptr) {  // no rule set at all: fail closed, or open by option
       count(WorkerCounter::rx_packets, n);
-      rte_pktmbuf_free_bulk(pkts, n);
+      if (shared_.config->fail_open) {
+        uint16_t sent = q.tx_lock ? 0 : rte_eth_tx_burst(q.tx_port, q.tx_queue, pkts, n);
+        if (q.tx_lock) {
+          rte_spinlock_lock(q.tx_lock);
+          sent = rte_eth_tx_burst(q.tx_port, q.tx_queue, pkts, n);
+          rte_spinlock_unlock(q.tx_lock);
+        }
+        count(WorkerCounter::tx_packets, sent);
+        count(WorkerCounter::forwarded_no_policy, sent);
+        if (sent < n) {
+          stats_.drops[static_cast<unsigned>(DropReason::tx_full)] += n - sent;
+          rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+        }
+      } else {
+        stats_.drops[static_cast<unsigned>(DropReason::no_policy)] += n;
+        rte_pktmbuf_free_bulk(pkts, n);
+      }
       continue;
     }
     process(q, pkts, n, *rs, now_ms);

@@ -53,6 +53,7 @@ struct QueueAssignment {
   X(audit_would_drop, "packets forwarded in audit mode that enforce would drop") \
   X(learn_would_drop, "packets forwarded in learn mode that enforce would drop") \
   X(log_records_lost, "rule log records lost to a full ring")          \
+  X(forwarded_no_policy, "packets forwarded with no rule set (--no-policy fail-open)") \
   X(polls, "loop passes")                                              \
   X(busy_polls, "loop passes that received packets")                   \
   X(busy_cycles, "TSC cycles spent in passes that received packets")

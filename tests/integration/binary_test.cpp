@@ -238,5 +238,57 @@ TEST(DataplaneBinary, SighupReloadsAndRefusesBrokenFiles) {
   EXPECT_NE(log.find("still enforcing"), std::string::npos) << log;
 }
 
+TEST(DataplaneBinary, BootsWithTheKeptRuleSetWhenThePolicyIsBroken) {
+  TempDir dir;
+  const auto state = dir.file("state");
+  std::system(("mkdir -p " + state).c_str());
+  const auto policy = dir.file("p.yaml", kPolicy);
+  const std::vector<std::string> eal = {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1",
+                                        "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"};
+  {
+    DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal,
+                        {"--policy", policy, "--state-dir", state, "--mbufs", "2048"});
+    ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
+    EXPECT_EQ(dp.stop(), 0);
+  }
+  ASSERT_TRUE(std::ifstream(state + "/ruleset.pb").good()) << "the last good rule set is kept";
+  dir.file("p.yaml", "version: 1\nrules: [ { id: broken } ]\n");
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal,
+                      {"--policy", policy, "--state-dir", state, "--mbufs", "2048"});
+  ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
+  uint64_t v = 0;
+  EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/policy"), "rules", v) && v == 4u) << dp.telemetry("/bulkhead/policy");
+  EXPECT_EQ(dp.stop(), 0);
+  EXPECT_NE(dp.log().find("enforcing the rule set kept in"), std::string::npos) << dp.log();
+}
+
+TEST(DataplaneBinary, NoRuleSetFailsClosedOrOpenByOption) {
+  TempDir dir;
+  const auto state = dir.file("state");
+  std::system(("mkdir -p " + state).c_str());
+  std::ofstream(state + "/ruleset.pb") << "this is not a rule set";
+  const std::vector<Frame> in = {
+      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp, .sport = 41000, .dport = 5432}),
+      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 1, .dport = 2})};
+  for (const bool open : {false, true}) {
+    const auto in0 = dir.file("in0.pcap"), out1 = dir.file(open ? "out-open.pcap" : "out-closed.pcap");
+    const auto in1 = dir.file("in1.pcap"), out0 = dir.file("out0.pcap");
+    write_pcap(in0, in);
+    write_pcap(in1, {});
+    std::vector<std::string> app = {"--state-dir", state, "--mbufs", "2048"};
+    if (open) app.insert(app.end(), {"--no-policy", "fail-open"});
+    DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal_pcap(in0, out0, in1, out1), app);
+    ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
+    EXPECT_TRUE(dp.wait_counter("/bulkhead/stats", "rx_packets", in.size(), 10s));
+    const std::string drops = dp.telemetry("/bulkhead/drops");
+    EXPECT_EQ(dp.stop(), 0);
+    EXPECT_NE(dp.log().find("damaged"), std::string::npos) << dp.log();
+    uint64_t v = 0;
+    EXPECT_TRUE(json_u64(drops, "no_policy", v));
+    EXPECT_EQ(v, open ? 0u : in.size());
+    EXPECT_EQ(read_pcap(out1).size(), open ? in.size() : 0u);
+  }
+}
+
 }  // namespace
 }  // namespace bulkhead::test
