@@ -14,6 +14,7 @@
 #include <map>
 #include <sstream>
 
+#include "rules/atomic_file.h"
 #include "rules/load.h"
 
 namespace bulkhead::controlplane {
@@ -23,32 +24,6 @@ std::string generation_file(const std::string& dir, uint64_t n) {
   char name[32];
   std::snprintf(name, sizeof(name), "%012llu.pb", static_cast<unsigned long long>(n));
   return dir + "/generations/" + name;
-}
-
-bool write_atomic(const std::string& path, const std::string& data, std::string& error) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0640);
-  if (fd < 0) {
-    error = "cannot write " + tmp + ": " + std::strerror(errno);
-    return false;
-  }
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n <= 0) {
-      error = "cannot write " + tmp + ": " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = "cannot store " + path + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  return true;
 }
 
 GenerationSummary summary(const pb::StoredGeneration& g) {
@@ -140,7 +115,7 @@ bool PolicyStore::write(const pb::StoredGeneration& g, std::string& error) {
     error = "cannot encode generation " + std::to_string(g.number());
     return false;
   }
-  return write_atomic(generation_file(dir_, g.number()), data, error);
+  return rules::write_file_atomic(generation_file(dir_, g.number()), data, error);
 }
 
 void PolicyStore::audit(const pb::StoredGeneration& g) {

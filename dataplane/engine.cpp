@@ -2,10 +2,6 @@
 
 #include <arpa/inet.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -15,24 +11,22 @@
 #include <rte_launch.h>
 #include <rte_malloc.h>
 
+#include "rules/atomic_file.h"
 #include "rules/load.h"
+#include "rules/match.h"
 
 namespace bulkhead::dataplane {
 namespace {
 
 std::string format_tuple(const FlowTuple& t) {
-  char src[INET6_ADDRSTRLEN] = {}, dst[INET6_ADDRSTRLEN] = {};
-  const int af = t.family == 4 ? AF_INET : AF_INET6;
-  inet_ntop(af, t.src, src, sizeof(src));
-  inet_ntop(af, t.dst, dst, sizeof(dst));
-  const char* proto = t.proto == kProtoTcp ? "tcp" : t.proto == kProtoUdp ? "udp"
-                    : t.proto == kProtoIcmp ? "icmp" : t.proto == kProtoIcmpv6 ? "icmpv6"
-                    : t.proto == kProtoSctp ? "sctp" : nullptr;
-  std::ostringstream o;
-  if (proto) o << proto; else o << "proto-" << unsigned(t.proto);
-  if (t.family == 6) o << " [" << src << "]:" << t.sport << " -> [" << dst << "]:" << t.dport;
-  else o << ' ' << src << ':' << t.sport << " -> " << dst << ':' << t.dport;
-  return o.str();
+  rules::Tuple r;
+  r.family = t.family;
+  r.proto = t.proto;
+  r.sport = t.sport;
+  r.dport = t.dport;
+  std::memcpy(r.src.data(), t.src, 16);
+  std::memcpy(r.dst.data(), t.dst, 16);
+  return rules::format_tuple(r);
 }
 
 int lcore_main(void* arg) {
@@ -155,25 +149,9 @@ std::string ruleset_path(const std::string& dir) { return dir + "/ruleset.pb"; }
 
 void Engine::persist(const pb::CompiledRuleSet& compiled) noexcept {
   if (cfg_.state_dir.empty()) return;
-  const std::string path = ruleset_path(cfg_.state_dir);
-  const std::string tmp = path + ".tmp";
-  std::string data;
-  if (!compiled.SerializeToString(&data)) return;
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0640);
-  bool ok = fd >= 0;
-  size_t off = 0;
-  while (ok && off < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    ok = n > 0;
-    off += ok ? static_cast<size_t>(n) : 0;
-  }
-  ok = ok && ::fsync(fd) == 0;
-  if (fd >= 0) ok = ::close(fd) == 0 && ok;
-  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    BH_LOG(ERR, "cannot keep the rule set in %s: %s", path.c_str(), strerror(errno));
-  }
+  std::string data, error;
+  if (!compiled.SerializeToString(&data) || !rules::write_file_atomic(ruleset_path(cfg_.state_dir), data, error))
+    BH_LOG(ERR, "cannot keep the rule set: %s", error.empty() ? "encoding failed" : error.c_str());
 }
 
 bool Engine::load_persisted(std::string& error) {

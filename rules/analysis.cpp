@@ -126,11 +126,7 @@ std::string example(const Box& b, int family) {
   }
   t.sport = static_cast<uint16_t>(b[kSport].lo);
   t.dport = static_cast<uint16_t>(b[kDport].lo);
-  std::string p = t.proto == 6 ? "tcp" : t.proto == 17 ? "udp" : t.proto == 1 ? "icmp" : t.proto == 58 ? "icmpv6"
-                : t.proto == 132 ? "sctp" : std::to_string(t.proto);
-  const std::string sa = format_address(t.family, t.src), da = format_address(t.family, t.dst);
-  if (family == 6) return p + " [" + sa + "]:" + std::to_string(t.sport) + " -> [" + da + "]:" + std::to_string(t.dport);
-  return p + " " + sa + ":" + std::to_string(t.sport) + " -> " + da + ":" + std::to_string(t.dport);
+  return format_tuple(t);
 }
 
 struct RuleRegions {

@@ -2,6 +2,9 @@
 
 #include <cstring>
 
+#include "policy.h"
+#include "prefix.h"
+
 namespace bulkhead::rules {
 namespace {
 
@@ -35,6 +38,28 @@ bool ranges_hold(const google::protobuf::RepeatedPtrField<pb::PortRange>& r, uin
 }
 
 }  // namespace
+
+std::string proto_name(uint8_t proto) {
+  switch (proto) {
+    case kIpProtoTcp: return "tcp";
+    case kIpProtoUdp: return "udp";
+    case kIpProtoIcmp: return "icmp";
+    case kIpProtoIcmpv6: return "icmpv6";
+    case kIpProtoSctp: return "sctp";
+    default: return std::to_string(proto);
+  }
+}
+
+std::string format_tuple(const Tuple& t) {
+  const std::string src = format_address(t.family, t.src);
+  const std::string dst = format_address(t.family, t.dst);
+  const std::string p = proto_name(t.proto);
+  if (t.proto == kIpProtoIcmp || t.proto == kIpProtoIcmpv6)
+    return p + " " + src + " -> " + dst + " type " + std::to_string(t.sport) + " code " + std::to_string(t.dport);
+  if (t.family == 6)
+    return p + " [" + src + "]:" + std::to_string(t.sport) + " -> [" + dst + "]:" + std::to_string(t.dport);
+  return p + " " + src + ":" + std::to_string(t.sport) + " -> " + dst + ":" + std::to_string(t.dport);
+}
 
 const char* mismatch_name(Mismatch m) {
   switch (m) {

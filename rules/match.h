@@ -22,6 +22,12 @@ struct Tuple {
   uint16_t dport = 0;  // ICMP: code
 };
 
+// "tcp", "udp", "icmp", "icmpv6", "sctp" or the number.
+std::string proto_name(uint8_t proto);
+// "tcp 10.0.1.5:41000 -> 10.0.2.9:5432", "udp [fd00::1]:53 -> [fd00::2]:53",
+// "icmp 10.0.1.5 -> 10.0.2.9 type 8 code 0": the form explain reads back.
+std::string format_tuple(const Tuple& t);
+
 // Why a rule did not match a tuple (or `matched`).
 enum class Mismatch { matched, family, source, destination, protocol, source_port, destination_port, expired };
 const char* mismatch_name(Mismatch m);

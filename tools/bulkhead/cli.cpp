@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "rules/atomic_file.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,21 +85,8 @@ std::string read_input(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw UsageError("cannot write " + path);
-    out << content;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw UsageError("cannot write " + path);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw UsageError("cannot write " + path);
-  }
+  std::string error;
+  if (!rules::write_file_atomic(path, content, error)) throw UsageError(error);
 }
 
 }  // namespace bulkhead::cli

@@ -83,17 +83,6 @@ std::optional<uint8_t> parse_proto(std::string_view s) {
   return static_cast<uint8_t>(v);
 }
 
-std::string proto_name(uint8_t proto) {
-  switch (proto) {
-    case rules::kIpProtoTcp: return "tcp";
-    case rules::kIpProtoUdp: return "udp";
-    case rules::kIpProtoIcmp: return "icmp";
-    case rules::kIpProtoIcmpv6: return "icmpv6";
-    case rules::kIpProtoSctp: return "sctp";
-    default: return std::to_string(proto);
-  }
-}
-
 bool parse_flow(std::string_view text, rules::Tuple& t, std::string& error) {
   const auto tok = split_ws(text);
   if (tok.size() < 4 || tok[2] != "->") {
@@ -175,17 +164,6 @@ bool parse_tuple_line(std::string_view line, rules::Tuple& t, std::string& error
     return false;
   }
   return true;
-}
-
-std::string format_flow(const rules::Tuple& t) {
-  const std::string src = rules::format_address(t.family, t.src);
-  const std::string dst = rules::format_address(t.family, t.dst);
-  const std::string p = proto_name(t.proto);
-  if (t.proto == rules::kIpProtoIcmp || t.proto == rules::kIpProtoIcmpv6)
-    return p + " " + src + " -> " + dst + " type " + std::to_string(t.sport) + " code " + std::to_string(t.dport);
-  if (t.family == 6)
-    return p + " [" + src + "]:" + std::to_string(t.sport) + " -> [" + dst + "]:" + std::to_string(t.dport);
-  return p + " " + src + ":" + std::to_string(t.sport) + " -> " + dst + ":" + std::to_string(t.dport);
 }
 
 }  // namespace bulkhead::cli

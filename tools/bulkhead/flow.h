@@ -17,12 +17,12 @@ namespace bulkhead::cli {
 
 // Protocol by name (tcp, udp, icmp, icmpv6, sctp) or number 0-255.
 std::optional<uint8_t> parse_proto(std::string_view s);
-std::string proto_name(uint8_t proto);
 
 // Returns false and sets `error` on malformed input.
 bool parse_flow(std::string_view text, rules::Tuple& t, std::string& error);
 bool parse_tuple_line(std::string_view line, rules::Tuple& t, std::string& error);
 
-std::string format_flow(const rules::Tuple& t);
+// Flows print as rules::format_tuple() writes them.
+inline std::string format_flow(const rules::Tuple& t) { return rules::format_tuple(t); }
 
 }  // namespace bulkhead::cli
