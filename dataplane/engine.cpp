@@ -1,6 +1,5 @@
 #include "engine.h"
 
-#include <arpa/inet.h>
 
 #include <cstring>
 #include <ctime>
