@@ -1,6 +1,5 @@
 #include "engine.h"
 
-
 #include <cstring>
 #include <ctime>
 #include <fstream>
