@@ -78,7 +78,11 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("stats-interval", po::value(&c.stats_interval_s)->default_value(0), "log a counters line every N seconds (0: never)")
     ("pid-file", po::value(&c.pid_file), "write the process id to FILE")
     ("state-dir", po::value(&c.state_dir), "keep the last good compiled rule set in DIR and boot with it when the policy is missing or broken")
-    ("no-policy", po::value(&no_policy)->default_value("fail-closed"), "with no rule set at all: fail-closed (drop) | fail-open (forward)");
+    ("no-policy", po::value(&no_policy)->default_value("fail-closed"), "with no rule set at all: fail-closed (drop) | fail-open (forward)")
+    ("controlplane", po::value(&c.controlplane), "control plane endpoint, e.g. tcp://10.0.0.1:7300")
+    ("controlplane-key", po::value(&c.controlplane_key), "the control plane's public key file (the only server accepted)")
+    ("key", po::value(&c.key), "this dataplane's key pair file (bulkhead keys generate)")
+    ("id", po::value(&c.id), "this dataplane's name on the control channel (default: host name)");
   // clang-format on
   return o;
 }
@@ -114,8 +118,12 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
     error = e.what();
     return std::nullopt;
   }
-  if (c.policy_path.empty() && c.state_dir.empty()) {
-    error = "--policy FILE (or --state-dir DIR holding a rule set) is required";
+  if (c.policy_path.empty() && c.state_dir.empty() && c.controlplane.empty()) {
+    error = "--policy FILE, --state-dir DIR or --controlplane ENDPOINT is required";
+    return std::nullopt;
+  }
+  if (!c.controlplane.empty() && (c.controlplane_key.empty() || c.key.empty())) {
+    error = "--controlplane needs --controlplane-key and --key";
     return std::nullopt;
   }
   if (no_policy == "fail-closed") c.fail_open = false;

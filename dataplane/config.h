@@ -52,6 +52,11 @@ struct Config {
   // policy source is missing or broken; empty: not kept.
   std::string state_dir;
   bool fail_open = false;  // with no rule set at all: forward (true) or drop (false)
+  // Control channel (empty endpoint: none).
+  std::string controlplane;
+  std::string controlplane_key;
+  std::string key;
+  std::string id;
 };
 
 // Parses the application arguments (argv after the EAL's). On error returns

@@ -111,6 +111,7 @@ bool Engine::load_policy_file(const std::string& path, std::string& error) {
 }
 
 bool Engine::apply(const pb::CompiledRuleSet& compiled, std::string& error) {
+  std::lock_guard<std::mutex> serial(apply_mu_);
   if (compiled.format_version() != 1) {
     error = "rule set format version " + std::to_string(compiled.format_version()) + " is not supported";
     std::lock_guard<std::mutex> lock(status_mu_);
@@ -206,7 +207,11 @@ void Engine::housekeeping() noexcept {
   // Time-bound rules stop matching when they expire, by this clock.
   if (rs != nullptr && rs->next_expiry() != 0 && std::time(nullptr) >= rs->next_expiry()) {
     std::string error;
-    const pb::CompiledRuleSet compiled = active_compiled_;
+    pb::CompiledRuleSet compiled;
+    {
+      std::lock_guard<std::mutex> serial(apply_mu_);
+      compiled = active_compiled_;
+    }
     if (apply(compiled, error)) BH_LOG(INFO, "a time-bound rule expired; rule set rebuilt without it");
     else BH_LOG(ERR, "rebuilding after a rule expiry failed: %s", error.c_str());
     rs = holder_->acquire();

@@ -92,6 +92,7 @@ class Engine {
   uint32_t next_epoch_ = 1;
   PolicyStatus status_;
   std::mutex status_mu_;
+  std::mutex apply_mu_;  // one rule-set build and swap at a time (main lcore, control channel)
   RateLimit log_limit_{20, 1};
 };
 

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "ports.h"
 #include "telemetry.h"
+#include "updater.h"
 
 namespace {
 
@@ -102,6 +103,16 @@ int run(int argc, char** argv) {
     stop_ports(ports);
     return fail(error);
   }
+  std::unique_ptr<Updater> updater;
+  if (!cfg->controlplane.empty()) {
+    updater = Updater::start(UpdaterConfig{cfg->controlplane, cfg->controlplane_key, cfg->key, cfg->id}, *engine, error);
+    if (!updater) {
+      engine->stop();
+      stop_ports(ports);
+      return fail(error);
+    }
+    register_control_telemetry(updater.get());
+  }
   std::printf("bulkhead-dataplane: ready: %zu ports, %u workers, %s\n", ports.ports.size(), workers,
               loaded ? ("policy generation " + std::to_string(engine->rules().acquire()->generation()) + " from " +
                         (engine->rules().acquire()->source_name().empty() ? std::string("the kept rule set")
@@ -130,6 +141,7 @@ int run(int argc, char** argv) {
     usleep(5000);
   }
   BH_LOG(NOTICE, "stopping");
+  if (updater) updater->stop();
   engine->stop();
   print_stats(*engine);
   stop_ports(ports);

@@ -8,6 +8,7 @@
 #include <rte_telemetry.h>
 
 #include "engine.h"
+#include "updater.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -194,7 +195,28 @@ int handle_ports(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+Updater* g_updater = nullptr;
+
+int handle_control(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  if (g_updater == nullptr) return 0;
+  const UpdaterStats& s = g_updater->stats();
+  rte_tel_data_add_dict_u64(d, "received", s.received);
+  rte_tel_data_add_dict_u64(d, "applied", s.applied);
+  rte_tel_data_add_dict_u64(d, "rejected_malformed", s.rejected_malformed);
+  rte_tel_data_add_dict_u64(d, "rejected_stale", s.rejected_stale);
+  rte_tel_data_add_dict_u64(d, "rejected_invalid", s.rejected_invalid);
+  rte_tel_data_add_dict_u64(d, "last_apply_us", s.last_apply_us);
+  return 0;
+}
+
 }  // namespace
+
+void register_control_telemetry(Updater* updater) {
+  const bool first = g_updater == nullptr;
+  g_updater = updater;
+  if (first) rte_telemetry_register_cmd("/bulkhead/control", handle_control, "Control channel counters. No parameters");
+}
 
 void register_telemetry(Engine* engine) {
   const bool first = g_engine == nullptr;

@@ -12,7 +12,10 @@
 namespace bulkhead::dataplane {
 
 class Engine;
+class Updater;
 
 void register_telemetry(Engine* engine);
+// /bulkhead/control: the control channel's counters.
+void register_control_telemetry(Updater* updater);
 
 }  // namespace bulkhead::dataplane

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   using namespace bulkhead::cli;
   register_policy_commands();
   register_rule_commands();
+  register_keys_commands();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     usage(args.empty() ? std::cerr : std::cout);

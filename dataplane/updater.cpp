@@ -1,0 +1,147 @@
+#include "updater.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <zmq.hpp>
+
+#include "bulkhead.pb.h"
+#include "engine.h"
+#include "log.h"
+#include "rules/keys.h"
+
+namespace bulkhead::dataplane {
+namespace {
+
+constexpr uint32_t kControlVersion = 1;
+
+}  // namespace
+
+Updater::~Updater() { stop(); }
+
+std::unique_ptr<Updater> Updater::start(const UpdaterConfig& cfg, Engine& engine, std::string& error) {
+  std::unique_ptr<Updater> u(new Updater(engine));
+  u->cfg_ = cfg;
+  rules::CurveKeys server, own;
+  if (!rules::read_curve_keys(cfg.server_key_file, false, server, error)) return nullptr;
+  if (!rules::read_curve_keys(cfg.key_file, true, own, error)) return nullptr;
+  u->server_public_ = server.public_key;
+  u->public_ = own.public_key;
+  u->secret_ = own.secret_key;
+  if (u->cfg_.id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    u->cfg_.id = host;
+  }
+  u->thread_ = std::thread([p = u.get()] { p->run(); });
+  return u;
+}
+
+void Updater::stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void Updater::run() {
+  zmq::context_t ctx(1);
+  zmq::socket_t sock(ctx, zmq::socket_type::dealer);
+  sock.set(zmq::sockopt::curve_serverkey, server_public_);
+  sock.set(zmq::sockopt::curve_publickey, public_);
+  sock.set(zmq::sockopt::curve_secretkey, secret_);
+  sock.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg_.max_message_bytes));
+  sock.set(zmq::sockopt::linger, 0);
+  sock.set(zmq::sockopt::routing_id, cfg_.id);
+  sock.set(zmq::sockopt::reconnect_ivl, 200);
+  sock.set(zmq::sockopt::reconnect_ivl_max, 2000);
+  try {
+    sock.connect(cfg_.endpoint);
+  } catch (const zmq::error_t& e) {
+    BH_LOG(ERR, "control channel: cannot connect to %s: %s", cfg_.endpoint.c_str(), e.what());
+    return;
+  }
+  RateLimit limit(10, 1);
+  const auto started = std::chrono::steady_clock::now();
+  auto send = [&](const pb::ControlMessage& m) {
+    std::string data;
+    m.SerializeToString(&data);
+    sock.send(zmq::buffer(data), zmq::send_flags::dontwait);
+  };
+  auto hello = [&] {
+    pb::ControlMessage m;
+    m.set_version(kControlVersion);
+    auto* h = m.mutable_hello();
+    h->set_dataplane_id(cfg_.id);
+    RuleSet* rs = engine_.rules().acquire();
+    h->set_generation(rs ? rs->generation() : 0);
+    h->set_uptime_s(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()));
+    h->set_rejected_messages(stats_.rejected_malformed + stats_.rejected_stale + stats_.rejected_invalid);
+    send(m);
+  };
+  auto refuse = [&](uint64_t generation, const std::string& reason, std::atomic<uint64_t>& counter) {
+    ++counter;
+    uint64_t suppressed = 0;
+    if (limit.allow(suppressed))
+      BH_LOG(WARNING, "control channel: refused generation %lu: %s", static_cast<unsigned long>(generation),
+             reason.c_str());
+    pb::ControlMessage m;
+    m.set_version(kControlVersion);
+    auto* n = m.mutable_nack();
+    n->set_generation(generation);
+    RuleSet* rs = engine_.rules().acquire();
+    n->set_running_generation(rs ? rs->generation() : 0);
+    n->set_reason(reason);
+    send(m);
+  };
+
+  auto last_hello = std::chrono::steady_clock::time_point{};
+  while (!stop_.load()) {
+    if (std::chrono::steady_clock::now() - last_hello > std::chrono::seconds(1)) {
+      hello();
+      last_hello = std::chrono::steady_clock::now();
+    }
+    zmq::pollitem_t items[] = {{static_cast<void*>(sock), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 1, std::chrono::milliseconds(100));
+    if (!(items[0].revents & ZMQ_POLLIN)) continue;
+    zmq::message_t msg;
+    if (!sock.recv(msg, zmq::recv_flags::dontwait)) continue;
+    ++stats_.received;
+    pb::ControlMessage m;
+    if (!m.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || m.version() != kControlVersion ||
+        !m.has_push() || !m.push().has_rule_set()) {
+      refuse(0, "malformed message (not a version " + std::to_string(kControlVersion) + " rule set push)",
+             stats_.rejected_malformed);
+      continue;
+    }
+    const pb::CompiledRuleSet& set = m.push().rule_set();
+    RuleSet* rs = engine_.rules().acquire();
+    const uint64_t running = rs ? rs->generation() : 0;
+    if (set.generation() <= running) {
+      refuse(set.generation(), "generation " + std::to_string(set.generation()) + " is not newer than the running " +
+                                   std::to_string(running) + " (replayed or reordered)",
+             stats_.rejected_stale);
+      continue;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string error;
+    if (!engine_.apply(set, error)) {
+      refuse(set.generation(), "cannot build it: " + error, stats_.rejected_invalid);
+      continue;
+    }
+    const auto us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+    ++stats_.applied;
+    stats_.last_apply_us = us;
+    BH_LOG(NOTICE, "control channel: generation %lu enforced (%lu us)", static_cast<unsigned long>(set.generation()),
+           static_cast<unsigned long>(us));
+    pb::ControlMessage ack;
+    ack.set_version(kControlVersion);
+    ack.mutable_ack()->set_generation(set.generation());
+    ack.mutable_ack()->set_apply_us(us);
+    ack.mutable_ack()->set_sent_at_ns(m.push().sent_at_ns());
+    send(ack);
+  }
+}
+
+}  // namespace bulkhead::dataplane

@@ -1,0 +1,61 @@
+// The dataplane's end of the control channel: a thread with a ZeroMQ DEALER
+// socket (CurveZMQ client; it accepts only the configured control-plane
+// key) that says Hello, receives rule sets, applies them and acknowledges.
+//
+// A push is applied only when its generation is higher than the one
+// enforced (replays and reordering are refused with a Nack), and
+// acknowledged only after Engine::apply returned, i.e. after the swap and
+// its grace period: an Ack means every worker enforces the generation.
+// Malformed, oversized or stale messages are counted and logged at a limited
+// rate; the active rule set never changes because of them. When the control
+// plane is away, nothing changes: enforcement goes on, the socket reconnects.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace bulkhead::dataplane {
+
+class Engine;
+
+struct UpdaterConfig {
+  std::string endpoint;         // e.g. tcp://10.0.0.1:7300
+  std::string server_key_file;  // the control plane's public key
+  std::string key_file;         // this dataplane's key pair
+  std::string id;               // dataplane identity (default: host name)
+  size_t max_message_bytes = 256u << 20;
+};
+
+struct UpdaterStats {
+  std::atomic<uint64_t> received{0};
+  std::atomic<uint64_t> applied{0};
+  std::atomic<uint64_t> rejected_malformed{0};
+  std::atomic<uint64_t> rejected_stale{0};
+  std::atomic<uint64_t> rejected_invalid{0};
+  std::atomic<uint64_t> last_apply_us{0};
+};
+
+class Updater {
+ public:
+  ~Updater();
+  // Reads the keys and starts the thread; nullptr with `error` on failure.
+  static std::unique_ptr<Updater> start(const UpdaterConfig& cfg, Engine& engine, std::string& error);
+  void stop();
+  const UpdaterStats& stats() const { return stats_; }
+
+ private:
+  Updater(Engine& engine) : engine_(engine) {}
+  void run();
+
+  UpdaterConfig cfg_;
+  std::string server_public_, public_, secret_;
+  Engine& engine_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  UpdaterStats stats_;
+};
+
+}  // namespace bulkhead::dataplane

@@ -1,0 +1,193 @@
+// The dataplane's control channel against a real ZeroMQ ROUTER socket with
+// CurveZMQ, standing in for the control plane: hello, push, acknowledgement,
+// refusals of replayed, stale and malformed messages, the server key check,
+// and the generation kept across a restart.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <optional>
+#include <zmq.hpp>
+
+#include "bulkhead.pb.h"
+#include "dataplane_process.h"
+#include "rules/load.h"
+
+namespace bulkhead::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct KeyPair {
+  std::string pub, sec;
+};
+
+KeyPair keypair() {
+  char p[41] = {}, s[41] = {};
+  zmq_curve_keypair(p, s);
+  return {p, s};
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/bh_ctl_XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf " + path_).c_str()); }
+  std::string keys(const std::string& name, const KeyPair& k, bool secret) const {
+    const std::string p = path_ + "/" + name;
+    std::ofstream(p) << "public = " << k.pub << "\n" << (secret ? "secret = " + k.sec + "\n" : "");
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The control plane side: a ROUTER socket, CURVE server.
+class FakeControlPlane {
+ public:
+  explicit FakeControlPlane(const KeyPair& server) : sock_(ctx_, zmq::socket_type::router) {
+    sock_.set(zmq::sockopt::curve_server, 1);
+    sock_.set(zmq::sockopt::curve_secretkey, server.sec);
+    sock_.set(zmq::sockopt::linger, 0);
+    sock_.bind("tcp://127.0.0.1:*");
+    endpoint_ = sock_.get(zmq::sockopt::last_endpoint);
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+  // The next message of a given kind from a dataplane.
+  std::optional<pb::ControlMessage> next(pb::ControlMessage::BodyCase kind, std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      zmq::pollitem_t items[] = {{static_cast<void*>(sock_), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 1, 50ms);
+      if (!(items[0].revents & ZMQ_POLLIN)) continue;
+      zmq::message_t id, body;
+      if (!sock_.recv(id) || !sock_.recv(body)) continue;
+      peer_ = id.to_string();
+      pb::ControlMessage m;
+      if (m.ParseFromArray(body.data(), static_cast<int>(body.size())) && m.body_case() == kind) return m;
+    }
+    return std::nullopt;
+  }
+
+  void send_raw(const std::string& bytes) {
+    sock_.send(zmq::buffer(peer_), zmq::send_flags::sndmore);
+    sock_.send(zmq::buffer(bytes));
+  }
+
+  void push(const pb::CompiledRuleSet& set) {
+    pb::ControlMessage m;
+    m.set_version(1);
+    *m.mutable_push()->mutable_rule_set() = set;
+    m.mutable_push()->set_sent_at_ns(42);
+    send_raw(m.SerializeAsString());
+  }
+
+ private:
+  zmq::context_t ctx_;
+  zmq::socket_t sock_;
+  std::string endpoint_;
+  std::string peer_;
+};
+
+pb::CompiledRuleSet rule_set(uint64_t generation, int rules) {
+  std::string text = "version: 1\nrules:\n";
+  for (int i = 0; i < rules; ++i)
+    text += "  - { id: r" + std::to_string(i) + ", proto: tcp, ports: [" + std::to_string(1000 + i) + "], action: allow }\n";
+  auto r = rules::load_policy(text, "pushed.yaml");
+  EXPECT_TRUE(r.ok());
+  r.value->set_generation(generation);
+  return *r.value;
+}
+
+std::vector<std::string> eal() {
+  return {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"};
+}
+
+TEST(ControlChannel, PushAcknowledgeRefuseAndRestore) {
+  TempDir dir;
+  const KeyPair server = keypair(), dp_keys = keypair();
+  const auto server_pub = dir.keys("cp.pub", server, false);
+  const auto dp_key = dir.keys("dp.key", dp_keys, true);
+  const std::string state = dir.path() + "/state";
+  std::system(("mkdir -p " + state).c_str());
+  FakeControlPlane cp(server);
+  const std::vector<std::string> app = {"--controlplane", cp.endpoint(), "--controlplane-key", server_pub, "--key",
+                                        dp_key, "--id", "dp-one", "--state-dir", state, "--mbufs", "2048"};
+  {
+    DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal(), app);
+    ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
+    auto hello = cp.next(pb::ControlMessage::kHello, 10s);
+    ASSERT_TRUE(hello) << dp.log();
+    EXPECT_EQ(hello->hello().dataplane_id(), "dp-one");
+    EXPECT_EQ(hello->hello().generation(), 0u);
+
+    cp.push(rule_set(5, 3));
+    auto ack = cp.next(pb::ControlMessage::kAck, 10s);
+    ASSERT_TRUE(ack) << dp.log();
+    EXPECT_EQ(ack->ack().generation(), 5u);
+    EXPECT_EQ(ack->ack().sent_at_ns(), 42);
+    uint64_t v = 0;
+    EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/policy"), "generation", v) && v == 5u);
+    EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/policy"), "rules", v) && v == 3u);
+
+    cp.push(rule_set(5, 1));  // a replay
+    auto nack = cp.next(pb::ControlMessage::kNack, 10s);
+    ASSERT_TRUE(nack);
+    EXPECT_EQ(nack->nack().running_generation(), 5u);
+    EXPECT_NE(nack->nack().reason().find("not newer"), std::string::npos) << nack->nack().reason();
+    cp.push(rule_set(4, 1));  // reordered
+    ASSERT_TRUE(cp.next(pb::ControlMessage::kNack, 10s));
+    cp.send_raw("\x08\x01garbage that is no rule set");
+    nack = cp.next(pb::ControlMessage::kNack, 10s);
+    ASSERT_TRUE(nack);
+    EXPECT_NE(nack->nack().reason().find("malformed"), std::string::npos);
+    const std::string control = dp.telemetry("/bulkhead/control");
+    EXPECT_TRUE(json_u64(control, "rejected_stale", v) && v == 2u) << control;
+    EXPECT_TRUE(json_u64(control, "rejected_malformed", v) && v == 1u) << control;
+    EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/policy"), "rules", v) && v == 3u) << "still generation 5";
+    EXPECT_EQ(dp.stop(), 0);
+  }
+  // Restarted, it comes back on its kept generation and says so.
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal(), app);
+  ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
+  std::optional<pb::ControlMessage> hello;
+  for (int i = 0; i < 5 && (!hello || hello->hello().generation() != 5u); ++i)
+    hello = cp.next(pb::ControlMessage::kHello, 5s);
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->hello().generation(), 5u);
+  cp.push(rule_set(6, 2));
+  auto ack = cp.next(pb::ControlMessage::kAck, 10s);
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->ack().generation(), 6u);
+}
+
+TEST(ControlChannel, OnlyTheConfiguredControlPlaneIsAccepted) {
+  TempDir dir;
+  const KeyPair server = keypair(), impostor = keypair(), dp_keys = keypair();
+  FakeControlPlane cp(server);
+  // The dataplane expects another server key: the CURVE handshake fails and
+  // nothing reaches this control plane.
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal(),
+                      {"--controlplane", cp.endpoint(), "--controlplane-key", dir.keys("other.pub", impostor, false),
+                       "--key", dir.keys("dp.key", dp_keys, true), "--mbufs", "2048"});
+  ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
+  EXPECT_FALSE(cp.next(pb::ControlMessage::kHello, 3s));
+  EXPECT_EQ(dp.stop(), 0);
+}
+
+TEST(ControlChannel, BadKeyFilesAreSetupErrors) {
+  TempDir dir;
+  std::ofstream(dir.path() + "/bad.key") << "public = short\n";
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal(),
+                      {"--controlplane", "tcp://127.0.0.1:1", "--controlplane-key", dir.path() + "/bad.key", "--key",
+                       dir.path() + "/bad.key", "--mbufs", "2048"});
+  EXPECT_EQ(dp.wait_exit(20s), 1);
+  EXPECT_NE(dp.log().find("bad.key:1: not a 40-character Z85"), std::string::npos) << dp.log();
+}
+
+}  // namespace
+}  // namespace bulkhead::test

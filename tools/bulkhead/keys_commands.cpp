@@ -1,0 +1,48 @@
+// `bulkhead keys generate`: CurveZMQ key pairs for the control channel.
+#include <sys/stat.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <zmq.h>
+
+#include "cli.h"
+
+namespace bulkhead::cli {
+namespace po = boost::program_options;
+namespace {
+
+int cmd_generate(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string name;
+  o.add_options()("file", po::value(&name)->required(), "NAME: writes NAME.key (key pair, mode 0600) and NAME.pub")(
+      "json", "machine-readable output");
+  po::variables_map vm;
+  if (!parse_command(args, o, vm,
+                     "usage: bulkhead keys generate NAME [--json]\n\nMakes a CurveZMQ key pair: NAME.key holds both "
+                     "halves (keep it secret), NAME.pub the public key to give to the other side."))
+    return kExitOk;
+  char pub[41] = {}, sec[41] = {};
+  if (zmq_curve_keypair(pub, sec) != 0) throw UsageError("this libzmq cannot make CURVE keys");
+  struct stat st {};
+  if (::stat((name + ".key").c_str(), &st) == 0) throw UsageError(name + ".key exists; not overwritten");
+  const mode_t old = ::umask(077);
+  write_file_atomic(name + ".key", std::string("public = ") + pub + "\nsecret = " + sec + "\n");
+  ::umask(old);
+  write_file_atomic(name + ".pub", std::string("public = ") + pub + "\n");
+  ::chmod((name + ".key").c_str(), 0600);
+  ::chmod((name + ".pub").c_str(), 0644);
+  if (vm.count("json"))
+    std::cout << "{\"key\":" << json_string(name + ".key") << ",\"pub\":" << json_string(name + ".pub")
+              << ",\"public\":" << json_string(pub) << "}\n";
+  else
+    std::cout << "wrote " << name << ".key (secret) and " << name << ".pub; public key " << pub << '\n';
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_keys_commands() {
+  registry().push_back({"keys", "generate", "make a CurveZMQ key pair for the control channel", cmd_generate});
+}
+
+}  // namespace bulkhead::cli
