@@ -8,9 +8,11 @@
 #include <cstring>
 #include <unordered_map>
 
-#include <rte_lpm.h>
-#include <rte_lpm6.h>
+#include <rte_rib.h>
+#include <rte_rib6.h>
 #include <rte_malloc.h>
+
+#include <rte_errno.h>
 
 #include "log.h"
 
@@ -232,8 +234,8 @@ void make_acl_key(const FlowTuple& t, AclKey6& k) noexcept {
 RuleSet::~RuleSet() {
   if (acl4_) rte_acl_free(acl4_);
   if (acl6_) rte_acl_free(acl6_);
-  if (lpm4_) rte_lpm_free(lpm4_);
-  if (lpm6_) rte_lpm6_free(lpm6_);
+  if (rib4_) rte_rib_free(rib4_);
+  if (rib6_) rte_rib6_free(rib6_);
   rte_free(counters_);
 }
 
@@ -272,53 +274,39 @@ std::unique_ptr<RuleSet> RuleSet::build(const pb::CompiledRuleSet& compiled, Mod
   if (!error.empty()) return nullptr;
 
   // Segment membership: most specific prefix wins.
-  uint32_t v4 = 0, v6 = 0;
-  for (const auto& s : compiled.segments())
-    for (const auto& p : s.prefixes()) (p.addr().size() == 4 ? v4 : v6) += 2;
-  for (const auto& s : compiled.segments()) rs->segment_names_.push_back(s.name());
+  int v4 = 0, v6 = 0;
+  for (const auto& seg : compiled.segments())
+    for (const auto& p : seg.prefixes()) (p.addr().size() == 4 ? v4 : v6) += 1;
+  for (const auto& seg : compiled.segments()) rs->segment_names_.push_back(seg.name());
   if (v4 > 0) {
-    rte_lpm_config cfg{};
-    cfg.max_rules = v4;
-    cfg.number_tbl8s = std::max<uint32_t>(256, v4);
-    const std::string name = unique_name("bh_lpm4_");
-    rs->lpm4_ = rte_lpm_create(name.c_str(), SOCKET_ID_ANY, &cfg);
+    rte_rib_conf cfg{};
+    cfg.max_nodes = 2 * v4 + 8;
+    rs->rib4_ = rte_rib_create(unique_name("bh_rib4_").c_str(), SOCKET_ID_ANY, &cfg);
   }
   if (v6 > 0) {
-    rte_lpm6_config cfg{};
-    cfg.max_rules = v6;
-    cfg.number_tbl8s = std::max<uint32_t>(256, v6 * 16);
-    const std::string name = unique_name("bh_lpm6_");
-    rs->lpm6_ = rte_lpm6_create(name.c_str(), SOCKET_ID_ANY, &cfg);
+    rte_rib6_conf cfg{};
+    cfg.max_nodes = 2 * v6 + 8;
+    rs->rib6_ = rte_rib6_create(unique_name("bh_rib6_").c_str(), SOCKET_ID_ANY, &cfg);
   }
-  if ((v4 > 0 && rs->lpm4_ == nullptr) || (v6 > 0 && rs->lpm6_ == nullptr)) {
+  if ((v4 > 0 && rs->rib4_ == nullptr) || (v6 > 0 && rs->rib6_ == nullptr)) {
     error = "cannot create segment tables (out of memory?)";
     return nullptr;
   }
   for (int si = 0; si < compiled.segments_size(); ++si) {
     for (const auto& p : compiled.segments(si).prefixes()) {
-      int rc = 0;
+      bool ok = false;
       if (p.addr().size() == 4) {
-        uint32_t a = word(reinterpret_cast<const uint8_t*>(p.addr().data()), 0);
-        uint32_t len = std::min<uint32_t>(p.prefix_len(), 32);
-        if (len == 0) {  // LPM depths start at 1: /0 is two /1s
-          rc = rte_lpm_add(rs->lpm4_, 0, 1, static_cast<uint32_t>(si));
-          if (rc == 0) rc = rte_lpm_add(rs->lpm4_, 0x80000000u, 1, static_cast<uint32_t>(si));
-        } else {
-          rc = rte_lpm_add(rs->lpm4_, a, static_cast<uint8_t>(len), static_cast<uint32_t>(si));
-        }
+        const uint32_t a = word(reinterpret_cast<const uint8_t*>(p.addr().data()), 0);
+        rte_rib_node* node = rte_rib_insert(rs->rib4_, a, static_cast<uint8_t>(std::min<uint32_t>(p.prefix_len(), 32)));
+        ok = node != nullptr && rte_rib_set_nh(node, static_cast<uint64_t>(si)) == 0;
       } else if (p.addr().size() == 16) {
         uint8_t a[16];
         std::memcpy(a, p.addr().data(), 16);
-        uint32_t len = std::min<uint32_t>(p.prefix_len(), 128);
-        if (len == 0) {
-          uint8_t hi[16] = {0x80};
-          rc = rte_lpm6_add(rs->lpm6_, a, 1, static_cast<uint32_t>(si));
-          if (rc == 0) rc = rte_lpm6_add(rs->lpm6_, hi, 1, static_cast<uint32_t>(si));
-        } else {
-          rc = rte_lpm6_add(rs->lpm6_, a, static_cast<uint8_t>(len), static_cast<uint32_t>(si));
-        }
+        rte_rib6_node* node = rte_rib6_insert(rs->rib6_, a, static_cast<uint8_t>(std::min<uint32_t>(p.prefix_len(), 128)));
+        ok = node != nullptr && rte_rib6_set_nh(node, static_cast<uint64_t>(si)) == 0;
       }
-      if (rc < 0) {
+      // Overlapping segments may hold the same prefix: the first one keeps it.
+      if (!ok && rte_errno != EEXIST) {
         error = "cannot add a prefix of segment '" + compiled.segments(si).name() + "' to its table";
         return nullptr;
       }
@@ -373,12 +361,13 @@ uint32_t RuleSet::classify(const FlowTuple& t) const noexcept {
 
 int RuleSet::segment_of(const FlowTuple& t, bool source) const noexcept {
   const uint8_t* a = source ? t.src : t.dst;
+  uint64_t hop = 0;
   if (t.family == 4) {
-    uint32_t hop = 0;
-    if (lpm4_ != nullptr && rte_lpm_lookup(lpm4_, word(a, 0), &hop) == 0) return static_cast<int>(hop);
+    const rte_rib_node* node = rib4_ ? rte_rib_lookup(rib4_, word(a, 0)) : nullptr;
+    if (node != nullptr && rte_rib_get_nh(node, &hop) == 0) return static_cast<int>(hop);
   } else {
-    uint32_t hop = 0;
-    if (lpm6_ != nullptr && rte_lpm6_lookup(lpm6_, a, &hop) == 0) return static_cast<int>(hop);
+    const rte_rib6_node* node = rib6_ ? rte_rib6_lookup(rib6_, a) : nullptr;
+    if (node != nullptr && rte_rib6_get_nh(node, &hop) == 0) return static_cast<int>(hop);
   }
   return -1;
 }

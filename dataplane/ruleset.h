@@ -1,5 +1,5 @@
 // A compiled rule set made ready for the fast path: one rte_acl context per
-// address family, LPM tables for segment membership, and per-rule metadata
+// address family, longest-prefix tables (rte_rib) for segment membership, and per-rule metadata
 // and counters.
 //
 // Ownership: built by the main lcore from a pb::CompiledRuleSet entirely off
@@ -18,8 +18,8 @@
 #include "bulkhead.pb.h"
 #include "packet.h"
 
-struct rte_lpm;
-struct rte_lpm6;
+struct rte_rib;
+struct rte_rib6;
 
 namespace bulkhead::dataplane {
 
@@ -131,8 +131,10 @@ class RuleSet {
 
   rte_acl_ctx* acl4_ = nullptr;
   rte_acl_ctx* acl6_ = nullptr;
-  rte_lpm* lpm4_ = nullptr;
-  rte_lpm6* lpm6_ = nullptr;
+  // Segment membership: tries sized by the prefixes (rte_lpm would spend
+  // 64 MiB per family and per rule set on its first-level table).
+  rte_rib* rib4_ = nullptr;
+  rte_rib6* rib6_ = nullptr;
   std::vector<RuleInfo> rules_;
   std::vector<std::string> segment_names_;
   RuleCounter* counters_ = nullptr;  // (workers + 1) rows of stride_; the last row is inherited
