@@ -37,6 +37,7 @@ std::vector<Command>& registry();
 void register_policy_commands();
 void register_rule_commands();
 void register_keys_commands();
+void register_controlplane_commands();
 
 // JSON string literal with escapes.
 std::string json_string(std::string_view s);

@@ -12,8 +12,9 @@ namespace {
 void usage(std::ostream& out) {
   out << "usage: bulkhead GROUP COMMAND [options]   (COMMAND --help for its options)\n\ncommands:\n";
   for (const auto& c : bulkhead::cli::registry())
-    out << "  " << c.group << ' ' << c.name << std::string(c.group.size() + c.name.size() < 26 ? 26 - c.group.size() - c.name.size() : 1, ' ')
-        << c.summary << '\n';
+    out << "  " << c.group << (c.name.empty() ? " " : " " + c.name)
+        << std::string(c.group.size() + c.name.size() < 26 ? 26 - c.group.size() - c.name.size() : 1, ' ') << c.summary
+        << '\n';
   out << "\nexit codes: 0 ok, 1 denied or findings, 2 usage or input error\n";
 }
 
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   register_policy_commands();
   register_rule_commands();
   register_keys_commands();
+  register_controlplane_commands();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     usage(args.empty() ? std::cerr : std::cout);
@@ -35,9 +37,10 @@ int main(int argc, char** argv) {
   for (const auto& c : registry()) {
     if (c.group != group) continue;
     group_known = true;
-    if (c.name != name) continue;
+    // A command without a name is the group itself: `bulkhead apply FILE`.
+    if (!c.name.empty() && c.name != name) continue;
     try {
-      return c.run(std::vector<std::string>(args.begin() + 2, args.end()));
+      return c.run(std::vector<std::string>(args.begin() + (c.name.empty() ? 1 : 2), args.end()));
     } catch (const UsageError& e) {
       std::cerr << "bulkhead: " << e.what() << '\n';
       return kExitUsage;

@@ -7,13 +7,15 @@ _bulkhead() {
   group=${COMP_WORDS[1]:-}
   cmd=${COMP_WORDS[2]:-}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "policy rule --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "policy rule keys apply history diff rollback status --help" -- "$cur"))
     return
   fi
   if [ "$COMP_CWORD" -eq 2 ]; then
     case "$group" in
       policy) COMPREPLY=($(compgen -W "validate explain eval import-classbench fmt" -- "$cur")) ;;
       rule) COMPREPLY=($(compgen -W "list add remove move" -- "$cur")) ;;
+      keys) COMPREPLY=($(compgen -W "generate" -- "$cur")) ;;
+      apply) COMPREPLY=($(compgen -f -- "$cur")) ;;
     esac
     return
   fi

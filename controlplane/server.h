@@ -1,0 +1,66 @@
+// The control plane daemon's core: the policy store, the dataplanes it
+// knows, the ZeroMQ sockets (ROUTER with CURVE for dataplanes, admitted by a
+// ZAP handler against the configured dataplane keys; ROUTER for the CLI on
+// an ipc socket with file permissions), and the loop that serves them.
+//
+// Threading: run() owns everything on the calling thread; the ZAP handler
+// runs on a thread of its own and only reads the immutable key set.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <zmq.hpp>
+
+#include "bulkhead.pb.h"
+#include "store.h"
+
+namespace bulkhead::controlplane {
+
+struct ServerConfig {
+  std::string store_dir;
+  std::string listen = "tcp://0.0.0.0:7300";
+  std::string key_file;                     // this control plane's key pair
+  std::vector<std::string> dataplane_keys;  // public key files admitted
+  std::string cli = "ipc:///run/bulkhead/controlplane.sock";
+};
+
+class Server {
+ public:
+  // Opens the store, reads the keys and binds the sockets; nullptr with
+  // `error` on failure.
+  static std::unique_ptr<Server> create(const ServerConfig& cfg, std::string& error);
+  ~Server();
+  // Serves until stop() (or a signal sets the flag it polls).
+  void run(const std::atomic<bool>& stop);
+
+ private:
+  struct Dataplane {
+    pb::DataplaneInfo info;
+    std::chrono::steady_clock::time_point last_seen;
+    uint64_t pushed = 0;  // generation last pushed
+    std::chrono::steady_clock::time_point pushed_at;
+  };
+
+  Server() = default;
+  void zap_loop();
+  void on_dataplane(const std::string& id, const std::string& user, const pb::ControlMessage& m);
+  void push(const std::string& id, Dataplane& dp);
+  void push_all();
+  pb::CliResponse on_cli(const pb::CliRequest& req);
+
+  ServerConfig cfg_;
+  std::unique_ptr<PolicyStore> store_;
+  std::set<std::string> allowed_;  // Z85 public keys of admitted dataplanes
+  zmq::context_t ctx_{1};
+  std::unique_ptr<zmq::socket_t> zap_, dataplanes_, cli_;
+  std::thread zap_thread_;
+  std::atomic<bool> zap_stop_{false};
+  std::map<std::string, Dataplane> known_;
+};
+
+}  // namespace bulkhead::controlplane
