@@ -139,8 +139,10 @@ void Server::push_all() {
     if (now - dp.last_seen < kConnectedWithin) push(id, dp);
 }
 
-void Server::on_dataplane(const std::string& id, const std::string& user, const pb::ControlMessage& m) {
+void Server::on_dataplane(const std::string& id, const std::string& user, const std::string& address,
+                          const pb::ControlMessage& m) {
   Dataplane& dp = known_[id];
+  if (!address.empty()) dp.info.set_address(address);
   const auto now = std::chrono::steady_clock::now();
   dp.last_seen = now;
   dp.info.set_id(id);
@@ -287,8 +289,9 @@ void Server::run(const std::atomic<bool>& stop) {
           dataplanes_->recv(body, zmq::recv_flags::dontwait)) {
         pb::ControlMessage m;
         const char* user = body.gets("User-Id");
+        const char* address = body.gets("Peer-Address");
         if (m.ParseFromArray(body.data(), static_cast<int>(body.size())) && m.version() == kVersion)
-          on_dataplane(id.to_string(), user ? user : "", m);
+          on_dataplane(id.to_string(), user ? user : "", address ? address : "", m);
         else
           std::cerr << "bulkhead-controlplane: malformed message from " << id.to_string() << '\n';
       }

@@ -48,7 +48,8 @@ class Server {
 
   Server() = default;
   void zap_loop();
-  void on_dataplane(const std::string& id, const std::string& user, const pb::ControlMessage& m);
+  void on_dataplane(const std::string& id, const std::string& user, const std::string& address,
+                    const pb::ControlMessage& m);
   void push(const std::string& id, Dataplane& dp);
   void push_all();
   pb::CliResponse on_cli(const pb::CliRequest& req);

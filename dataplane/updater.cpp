@@ -12,11 +12,21 @@
 #include "rules/keys.h"
 
 namespace bulkhead::dataplane {
-namespace {
 
-constexpr uint32_t kControlVersion = 1;
-
-}  // namespace
+PushCheck check_push(const void* data, size_t size, uint64_t running, pb::ControlMessage& m, std::string& reason) {
+  if (size > static_cast<size_t>(INT32_MAX) || !m.ParseFromArray(data, static_cast<int>(size)) ||
+      m.version() != kControlVersion || !m.has_push() || !m.push().has_rule_set()) {
+    reason = "malformed message (not a version " + std::to_string(kControlVersion) + " rule set push)";
+    return PushCheck::malformed;
+  }
+  const uint64_t g = m.push().rule_set().generation();
+  if (g <= running) {
+    reason = "generation " + std::to_string(g) + " is not newer than the running " + std::to_string(running) +
+             " (replayed or reordered)";
+    return PushCheck::stale;
+  }
+  return PushCheck::accept;
+}
 
 Updater::~Updater() { stop(); }
 
@@ -108,19 +118,16 @@ void Updater::run() {
     if (!sock.recv(msg, zmq::recv_flags::dontwait)) continue;
     ++stats_.received;
     pb::ControlMessage m;
-    if (!m.ParseFromArray(msg.data(), static_cast<int>(msg.size())) || m.version() != kControlVersion ||
-        !m.has_push() || !m.push().has_rule_set()) {
-      refuse(0, "malformed message (not a version " + std::to_string(kControlVersion) + " rule set push)",
-             stats_.rejected_malformed);
+    std::string reason;
+    RuleSet* rs = engine_.rules().acquire();
+    const PushCheck check = check_push(msg.data(), msg.size(), rs ? rs->generation() : 0, m, reason);
+    if (check == PushCheck::malformed) {
+      refuse(0, reason, stats_.rejected_malformed);
       continue;
     }
     const pb::CompiledRuleSet& set = m.push().rule_set();
-    RuleSet* rs = engine_.rules().acquire();
-    const uint64_t running = rs ? rs->generation() : 0;
-    if (set.generation() <= running) {
-      refuse(set.generation(), "generation " + std::to_string(set.generation()) + " is not newer than the running " +
-                                   std::to_string(running) + " (replayed or reordered)",
-             stats_.rejected_stale);
+    if (check == PushCheck::stale) {
+      refuse(set.generation(), reason, stats_.rejected_stale);
       continue;
     }
     const auto t0 = std::chrono::steady_clock::now();

@@ -17,9 +17,21 @@
 #include <string>
 #include <thread>
 
+#include "bulkhead.pb.h"
+
 namespace bulkhead::dataplane {
 
 class Engine;
+
+inline constexpr uint32_t kControlVersion = 1;
+
+enum class PushCheck { accept, malformed, stale };
+
+// Checks one received frame: a version-1 ControlMessage carrying a rule set
+// whose generation is higher than `running`. Fills `message` and, when the
+// push is refused, `reason`. Pure: no I/O, no state.
+PushCheck check_push(const void* data, size_t size, uint64_t running, pb::ControlMessage& message,
+                     std::string& reason);
 
 struct UpdaterConfig {
   std::string endpoint;         // e.g. tcp://10.0.0.1:7300

@@ -77,18 +77,19 @@ int report(const pb::CliResponse& r, bool json) {
 void print_status(const pb::CliResponse& r) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : r.dataplanes())
-    rows.push_back({d.id(), d.connected() ? "yes" : "no", std::to_string(d.generation()), when(d.acked_at()),
+    rows.push_back({d.id(), d.address().empty() ? "-" : d.address(), d.connected() ? "yes" : "no", std::to_string(d.generation()), when(d.acked_at()),
                     d.ack_latency_us() ? std::to_string(d.ack_latency_us() / 1000.0).substr(0, 6) + " ms" : "-",
                     std::to_string(d.rejected_messages()), d.last_nack().empty() ? "-" : d.last_nack()});
   std::cout << "current generation " << r.current() << '\n';
-  print_table(std::cout, {"dataplane", "connected", "generation", "acked", "ack latency", "rejected", "last refusal"}, rows);
+  print_table(std::cout, {"dataplane", "address", "connected", "generation", "acked", "ack latency", "rejected", "last refusal"}, rows);
 }
 
 std::string status_json(const pb::CliResponse& r) {
   std::string s = "{\"current\":" + std::to_string(r.current()) + ",\"dataplanes\":[";
   for (int i = 0; i < r.dataplanes_size(); ++i) {
     const auto& d = r.dataplanes(i);
-    s += std::string(i ? "," : "") + "{\"id\":" + json_string(d.id()) + ",\"connected\":" + (d.connected() ? "true" : "false") +
+    s += std::string(i ? "," : "") + "{\"id\":" + json_string(d.id()) + ",\"address\":" + json_string(d.address()) +
+         ",\"connected\":" + (d.connected() ? "true" : "false") +
          ",\"generation\":" + std::to_string(d.generation()) + ",\"acked_at\":" + std::to_string(d.acked_at()) +
          ",\"ack_latency_us\":" + std::to_string(d.ack_latency_us()) + ",\"apply_us\":" + std::to_string(d.apply_us()) +
          ",\"rejected_messages\":" + std::to_string(d.rejected_messages()) + ",\"last_nack\":" + json_string(d.last_nack()) + "}";
