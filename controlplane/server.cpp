@@ -272,6 +272,19 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
       r.set_ok(true);
       break;
     }
+    case pb::CliRequest::kGet: {
+      const uint64_t n = req.get().generation() ? req.get().generation() : store_->current();
+      const auto g = store_->get(n);
+      if (!g) {
+        r.add_errors(n == 0 ? std::string("the store holds no generation yet") : "no generation " + std::to_string(n));
+        return r;
+      }
+      r.set_generation(n);
+      r.set_source_text(g->source_text());
+      r.set_source_name(g->source_name());
+      r.set_ok(true);
+      break;
+    }
     default:
       r.add_errors("empty request");
   }

@@ -66,16 +66,29 @@ grep -q "open 443 and dns" <<<"$out" && pass "history keeps the messages" || fai
 for _ in $(seq 50); do [ "$(tel dp2 generation)" = 3 ] && break; sleep 0.1; done
 check "a rollback is generation 3 with one rule" [ "$(tel dp2 generation)" = 3 ] && [ "$(tel dp2 rules)" = 1 ]
 
+# Rule edits against the control plane's store go through the same checks.
+out=$("$cli" rule add --id jit-dns --proto udp --ports 5353 --expires 1h -m "temporary mdns" 2>&1); rc=$?
+[ $rc = 0 ] && grep -q "added rule jit-dns at position 1: generation 4" <<<"$out" && pass "rule add in store mode makes generation 4" || fail "store rule add: $rc $out"
+for _ in $(seq 50); do [ "$(tel dp2 generation)" = 4 ] && break; sleep 0.1; done
+check "dp2 enforces the added rule" [ "$(tel dp2 rules)" = 2 ]
+"$cli" rule list | grep -q "jit-dns" && pass "rule list reads the store" || fail "store rule list"
+out=$("$cli" rule add --id bad --from nowhere 2>&1); rc=$?
+[ $rc = 2 ] && pass "an invalid store edit is refused ($(head -1 <<<"$out"))" || fail "invalid store edit: $rc $out"
+"$cli" history | grep -q "temporary mdns" && pass "the edit's message is in the history" || fail "history after rule add"
+"$cli" rule remove --id jit-dns >/dev/null && pass "rule remove in store mode" || fail "store rule remove"
+for _ in $(seq 50); do [ "$(tel dp2 generation)" = 5 ] && break; sleep 0.1; done
+check "dp2 follows to generation 5" [ "$(tel dp2 generation)" = 5 ]
+
 # A restarted dataplane comes back on its kept generation.
 kill -TERM "$pid_dp1"; sleep 1
 start_dp dp1
-for _ in $(seq 100); do [ "$(tel dp1 generation 2>/dev/null)" = 3 ] && break; sleep 0.1; done
-check "restarted dp1 runs generation 3 again" [ "$(tel dp1 generation)" = 3 ]
+for _ in $(seq 100); do [ "$(tel dp1 generation 2>/dev/null)" = 5 ] && break; sleep 0.1; done
+check "restarted dp1 runs generation 5 again" [ "$(tel dp1 generation)" = 5 ]
 grep -q "enforcing the rule set kept" dp1.log && pass "from its kept rule set" || fail "dp1 did not boot from its state"
 
 # Without the control plane, enforcement goes on unchanged.
 kill -TERM "${pids[0]}"; sleep 1
-check "dp2 still enforces generation 3 with the control plane gone" [ "$(tel dp2 generation)" = 3 ]
+check "dp2 still enforces generation 5 with the control plane gone" [ "$(tel dp2 generation)" = 5 ]
 check "and is still running" kill -0 "$pid_dp2"
 
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; echo "--- cp.log"; cat cp.log; exit 1; }

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bulkhead.pb.h"
+
 namespace bulkhead::cli {
 
 inline constexpr int kExitOk = 0;
@@ -38,6 +40,13 @@ void register_policy_commands();
 void register_rule_commands();
 void register_keys_commands();
 void register_controlplane_commands();
+
+// The control plane's CLI endpoint: `flag` when given, else
+// $BULKHEAD_CONTROLPLANE, else the local ipc socket.
+std::string controlplane_endpoint(const std::string& flag);
+// One request to the control plane; throws UsageError when it cannot be
+// reached or answers nonsense.
+pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest req);
 
 // JSON string literal with escapes.
 std::string json_string(std::string_view s);

@@ -21,16 +21,22 @@ namespace {
 constexpr const char* kDefaultEndpoint = "ipc:///run/bulkhead/controlplane.sock";
 
 std::string endpoint_of(const po::variables_map& vm) {
-  if (vm.count("controlplane")) return vm["controlplane"].as<std::string>();
-  const char* env = std::getenv("BULKHEAD_CONTROLPLANE");
-  return env && *env ? env : kDefaultEndpoint;
+  return controlplane_endpoint(vm.count("controlplane") ? vm["controlplane"].as<std::string>() : std::string());
 }
 
 void add_common(po::options_description& o) {
   o.add_options()("controlplane", po::value<std::string>(), "control plane CLI endpoint")("json", "machine-readable output");
 }
 
-pb::CliResponse call(const std::string& endpoint, pb::CliRequest req) {
+}  // namespace
+
+std::string controlplane_endpoint(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("BULKHEAD_CONTROLPLANE");
+  return env && *env ? env : kDefaultEndpoint;
+}
+
+pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest req) {
   req.set_version(1);
   const char* user = std::getenv("USER");
   req.set_author(std::string(user ? user : "uid" + std::to_string(getuid())) + "@" + [] {
@@ -56,6 +62,10 @@ pb::CliResponse call(const std::string& endpoint, pb::CliRequest req) {
     throw UsageError("control plane at " + endpoint + ": " + e.what());
   }
 }
+
+namespace {
+
+pb::CliResponse call(const std::string& endpoint, const pb::CliRequest& req) { return controlplane_call(endpoint, req); }
 
 std::string when(int64_t t) {
   if (t == 0) return "-";

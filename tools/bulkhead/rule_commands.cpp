@@ -25,6 +25,42 @@ rules::Policy parse_or_throw(const std::string& text, const std::string& path) {
   return std::move(*r.value);
 }
 
+// Where a rule command reads and writes the policy: a local file, or the
+// control plane's store (its current generation) when no FILE is given.
+struct Target {
+  std::string file;      // local mode
+  std::string endpoint;  // store mode
+  std::string name;      // the policy's name in diagnostics
+  std::string text;
+};
+
+void add_target_options(po::options_description& o) {
+  o.add_options()("file", po::value<std::string>(), "policy file; without it, the control plane's current policy")(
+      "controlplane", po::value<std::string>(), "control plane CLI endpoint (store mode)")(
+      "message,m", po::value<std::string>(), "store mode: the message of the new generation");
+}
+
+Target open_target(const po::variables_map& vm) {
+  Target t;
+  if (vm.count("file")) {
+    t.file = vm["file"].as<std::string>();
+    t.name = t.file;
+    t.text = read_input(t.file);
+    return t;
+  }
+  t.endpoint = controlplane_endpoint(vm.count("controlplane") ? vm["controlplane"].as<std::string>() : "");
+  pb::CliRequest q;
+  q.mutable_get();
+  const auto r = controlplane_call(t.endpoint, q);
+  if (!r.ok()) throw UsageError(r.errors_size() ? r.errors(0) : "the control plane has no policy to edit");
+  t.name = r.source_name().empty() ? "generation " + std::to_string(r.generation()) : r.source_name();
+  t.text = r.source_text();
+  return t;
+}
+
+int commit_edit(const Target& target, const std::string& text, bool force, const std::string& done, bool json,
+                const std::string& id, const po::variables_map& vm);
+
 // Validates and analyses the edited text; writes it only when it is sound.
 int commit_edit(const std::string& path, const std::string& text, bool force, const std::string& done, bool json,
                 const std::string& id) {
@@ -51,6 +87,29 @@ int commit_edit(const std::string& path, const std::string& text, bool force, co
               << ",\"done\":" << json_string(done) << ",\"rules\":" << r.value->rules_size() << "}\n";
   else
     std::cout << done << '\n';
+  return kExitOk;
+}
+
+int commit_edit(const Target& target, const std::string& text, bool force, const std::string& done, bool json,
+                const std::string& id, const po::variables_map& vm) {
+  if (!target.file.empty()) return commit_edit(target.file, text, force, done, json, id);
+  pb::CliRequest q;
+  q.mutable_apply()->set_source_name(target.name);
+  q.mutable_apply()->set_source_text(text);
+  q.mutable_apply()->set_message(vm.count("message") ? vm["message"].as<std::string>() : done);
+  q.mutable_apply()->set_force(force);
+  const auto r = controlplane_call(target.endpoint, q);
+  for (const auto& e : r.errors()) std::cerr << e << '\n';
+  for (const auto& w : r.warnings()) std::cerr << "warning: " << w << '\n';
+  if (!r.ok()) {
+    std::cerr << "bulkhead: the control plane refused the edit; nothing was stored\n";
+    return kExitUsage;
+  }
+  if (json)
+    std::cout << "{\"ok\":true,\"rule\":" << json_string(id) << ",\"done\":" << json_string(done)
+              << ",\"generation\":" << r.generation() << "}\n";
+  else
+    std::cout << done << ": generation " << r.generation() << '\n';
   return kExitOk;
 }
 
@@ -100,11 +159,12 @@ int cmd_fmt(const std::vector<std::string>& args) {
 
 int cmd_list(const std::vector<std::string>& args) {
   po::options_description o("options");
-  std::string file;
-  o.add_options()("file", po::value(&file)->required(), "policy file")("json", "machine-readable output");
+  add_target_options(o);
+  o.add_options()("json", "machine-readable output");
   po::variables_map vm;
-  if (!parse_command(args, o, vm, "usage: bulkhead rule list FILE [--json]")) return kExitOk;
-  const auto p = parse_or_throw(read_input(file), file);
+  if (!parse_command(args, o, vm, "usage: bulkhead rule list [FILE] [--json] [--controlplane EP]")) return kExitOk;
+  const Target target = open_target(vm);
+  const auto p = parse_or_throw(target.text, target.name);
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   if (vm.count("json")) {
     std::cout << "[";
@@ -141,10 +201,11 @@ int cmd_list(const std::vector<std::string>& args) {
 
 int cmd_add(const std::vector<std::string>& args) {
   po::options_description o("options");
-  std::string file, id, action, proto, ports, sports, expires, description, before, after;
+  std::string id, action, proto, ports, sports, expires, description, before, after;
   std::vector<std::string> from, to;
   int position = -1;
-  o.add_options()("file", po::value(&file)->required(), "policy file")("id", po::value(&id)->required(), "rule id")(
+  add_target_options(o);
+  o.add_options()("id", po::value(&id)->required(), "rule id")(
       "from", po::value(&from)->multitoken(), "segment, any or CIDR (repeatable)")(
       "to", po::value(&to)->multitoken(), "segment, any or CIDR (repeatable)")(
       "proto", po::value(&proto), "tcp, udp, icmp, icmpv6, sctp, any or a number")(
@@ -159,13 +220,13 @@ int cmd_add(const std::vector<std::string>& args) {
       "force", "write even when the analysis finds errors")("json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
-               "usage: bulkhead rule add FILE --id ID [--from X]... [--to Y]... [--proto P] [--ports LIST] "
+               "usage: bulkhead rule add [FILE] --id ID [--from X]... [--to Y]... [--proto P] [--ports LIST] "
                "[--sports LIST] [--action allow|deny] [--log] [--expires 2h|TIME] [--position N | --before ID | "
                "--after ID]\n\nAdds one rule, checking the whole policy before it writes; the rest of the file, "
                "comments included, is kept as it is."))
     return kExitOk;
-  const std::string text = read_input(file);
-  const auto p = parse_or_throw(text, file);
+  const Target target = open_target(vm);
+  const auto p = parse_or_throw(target.text, target.name);
   auto list = [](const std::vector<std::string>& v) {
     if (v.size() == 1) return v[0].find(':') != std::string::npos ? "\"" + v[0] + "\"" : v[0];
     std::string s = "[";
@@ -209,36 +270,43 @@ int cmd_add(const std::vector<std::string>& args) {
   else if (!after.empty()) at = index_of(p, after) + 1;
   else if (position >= 0) at = static_cast<size_t>(position);
   const auto edit = rules::insert_rule_text(p, at, line);
-  if (!edit.error.empty()) throw UsageError(file + ": " + edit.error);
-  return commit_edit(file, edit.text, vm.count("force") > 0, "added rule " + id + " at position " + std::to_string(at),
-                     vm.count("json") > 0, id);
+  if (!edit.error.empty()) throw UsageError(target.name + ": " + edit.error);
+  return commit_edit(target, edit.text, vm.count("force") > 0, "added rule " + id + " at position " + std::to_string(at),
+                     vm.count("json") > 0, id, vm);
 }
 
 int cmd_remove(const std::vector<std::string>& args) {
   po::options_description o("options");
-  std::string file, id;
-  o.add_options()("file", po::value(&file)->required(), "policy file")("id", po::value(&id)->required(), "rule id")(
-      "force", "write even when the analysis finds errors")("json", "machine-readable output");
+  std::string id;
+  add_target_options(o);
+  o.add_options()("id", po::value(&id)->required(), "rule id")("force", "write even when the analysis finds errors")(
+      "json", "machine-readable output");
   po::variables_map vm;
-  if (!parse_command(args, o, vm, "usage: bulkhead rule remove FILE --id ID")) return kExitOk;
-  const auto p = parse_or_throw(read_input(file), file);
+  if (!parse_command(args, o, vm, "usage: bulkhead rule remove [FILE] --id ID [--controlplane EP] [-m MESSAGE]"))
+    return kExitOk;
+  const Target target = open_target(vm);
+  const auto p = parse_or_throw(target.text, target.name);
   const auto edit = rules::remove_rule_text(p, index_of(p, id));
-  if (!edit.error.empty()) throw UsageError(file + ": " + edit.error);
-  return commit_edit(file, edit.text, vm.count("force") > 0, "removed rule " + id, vm.count("json") > 0, id);
+  if (!edit.error.empty()) throw UsageError(target.name + ": " + edit.error);
+  return commit_edit(target, edit.text, vm.count("force") > 0, "removed rule " + id, vm.count("json") > 0, id, vm);
 }
 
 int cmd_move(const std::vector<std::string>& args) {
   po::options_description o("options");
-  std::string file, id, before, after;
+  std::string id, before, after;
   int position = -1;
-  o.add_options()("file", po::value(&file)->required(), "policy file")("id", po::value(&id)->required(), "rule id")(
+  add_target_options(o);
+  o.add_options()("id", po::value(&id)->required(), "rule id")(
       "position", po::value(&position), "new position (0 = first)")("before", po::value(&before), "move before this rule")(
       "after", po::value(&after), "move after this rule")("force", "write even when the analysis finds errors")(
       "json", "machine-readable output");
   po::variables_map vm;
-  if (!parse_command(args, o, vm, "usage: bulkhead rule move FILE --id ID (--position N | --before ID | --after ID)"))
+  if (!parse_command(args, o, vm,
+                     "usage: bulkhead rule move [FILE] --id ID (--position N | --before ID | --after ID) "
+                     "[--controlplane EP] [-m MESSAGE]"))
     return kExitOk;
-  const auto p = parse_or_throw(read_input(file), file);
+  const Target target = open_target(vm);
+  const auto p = parse_or_throw(target.text, target.name);
   const size_t from = index_of(p, id);
   size_t to;
   if (!before.empty()) {
@@ -253,9 +321,9 @@ int cmd_move(const std::vector<std::string>& args) {
     throw UsageError("rule move: give --position, --before or --after");
   }
   const auto edit = rules::move_rule_text(p, from, to);
-  if (!edit.error.empty()) throw UsageError(file + ": " + edit.error);
-  return commit_edit(file, edit.text, vm.count("force") > 0, "moved rule " + id + " to position " + std::to_string(to),
-                     vm.count("json") > 0, id);
+  if (!edit.error.empty()) throw UsageError(target.name + ": " + edit.error);
+  return commit_edit(target, edit.text, vm.count("force") > 0, "moved rule " + id + " to position " + std::to_string(to),
+                     vm.count("json") > 0, id, vm);
 }
 
 }  // namespace
