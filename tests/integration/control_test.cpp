@@ -52,6 +52,9 @@ class FakeControlPlane {
     sock_.set(zmq::sockopt::curve_server, 1);
     sock_.set(zmq::sockopt::curve_secretkey, server.sec);
     sock_.set(zmq::sockopt::linger, 0);
+    // A restarted dataplane reconnects with the same identity before the old
+    // connection is reaped; like the real control plane, hand it over.
+    sock_.set(zmq::sockopt::router_handover, 1);
     sock_.bind("tcp://127.0.0.1:*");
     endpoint_ = sock_.get(zmq::sockopt::last_endpoint);
   }
