@@ -161,7 +161,9 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
     error = "--conn-max: at least 1024 connections";
     return std::nullopt;
   }
-  const uint32_t max_s = 30 * 24 * 3600;
+  // Ages are compared as signed 32-bit milliseconds (workers' clocks are
+  // read at slightly different moments), which bounds a timeout below 24.8 days.
+  const uint32_t max_s = 20 * 24 * 3600;
   for (uint32_t* s : {&seconds.tcp_syn_ms, &seconds.tcp_established_ms, &seconds.tcp_fin_ms,
                       &seconds.tcp_closed_ms, &seconds.udp_ms, &seconds.icmp_ms, &seconds.other_ms}) {
     if (*s == 0 || *s > max_s) {

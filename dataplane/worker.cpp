@@ -40,8 +40,11 @@ uint32_t newest(const ConnEntry& e) noexcept {
   return static_cast<int32_t>(a - b) >= 0 ? a : b;
 }
 
+// Another worker may have stamped the entry after this pass read the clock,
+// so the age can be slightly negative: that is "just seen", not 49 days old.
 bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t) noexcept {
-  return now_ms - newest(e) > conn_timeout_ms(e, t);
+  const int32_t age = static_cast<int32_t>(now_ms - newest(e));
+  return age > 0 && static_cast<uint32_t>(age) > conn_timeout_ms(e, t);
 }
 
 }  // namespace

@@ -413,5 +413,23 @@ TEST(Engine, TwoWorkersShareConnectionState) {
   EXPECT_EQ(h.events(WorkerCounter::conn_hits), 2u);
 }
 
+TEST(Engine, AnEntryStampedAfterThisPassReadTheClockIsNotExpired) {
+  // Worker 1 reads its clock, then worker 0 admits a connection: worker 1's
+  // "now" is older than the entry. It must still see the connection as live.
+  Harness h(kPolicy, 2);
+  const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
+  ASSERT_EQ(forwarded(h, 0, q), 1u);
+  auto& conns = h.engine().conns();
+  for (uint32_t p = 0; p < conns.slots(); ++p) {
+    auto& e = conns.entry(static_cast<int32_t>(p));
+    if (!e.in_use) continue;
+    e.last_seen_ms[0] += 5;  // stamped 5 ms "in the future" of the next pass
+    e.last_seen_ms[1] += 5;
+  }
+  EXPECT_EQ(forwarded(h, 1, reversed(q)), 1u) << "the reply passes";
+  EXPECT_EQ(h.events(WorkerCounter::conn_expired), 0u);
+  EXPECT_EQ(h.engine().conns().count(), 1u);
+}
+
 }  // namespace
 }  // namespace bulkhead::test
