@@ -13,6 +13,7 @@
 #include "dataplane_process.h"
 #include "packet_builder.h"
 #include "pcap_io.h"
+#include "temp_dir.h"
 
 namespace bulkhead::test {
 namespace {
@@ -31,22 +32,6 @@ rules:
   - { id: ping6, from: web, to: app, proto: icmpv6, icmp_types: [echo-request], action: allow }
 )";
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/bh_bin_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf " + path_).c_str()); }
-  std::string file(const std::string& name, const std::string& content = {}) const {
-    const std::string p = path_ + "/" + name;
-    if (!content.empty()) std::ofstream(p) << content;
-    return p;
-  }
-
- private:
-  std::string path_;
-};
 
 std::vector<std::string> eal_pcap(const std::string& in0, const std::string& out0, const std::string& in1,
                                   const std::string& out1) {
@@ -241,7 +226,7 @@ TEST(DataplaneBinary, SighupReloadsAndRefusesBrokenFiles) {
 TEST(DataplaneBinary, BootsWithTheKeptRuleSetWhenThePolicyIsBroken) {
   TempDir dir;
   const auto state = dir.file("state");
-  std::system(("mkdir -p " + state).c_str());
+  std::filesystem::create_directories(state);
   const auto policy = dir.file("p.yaml", kPolicy);
   const std::vector<std::string> eal = {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1",
                                         "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"};
@@ -265,7 +250,7 @@ TEST(DataplaneBinary, BootsWithTheKeptRuleSetWhenThePolicyIsBroken) {
 TEST(DataplaneBinary, NoRuleSetFailsClosedOrOpenByOption) {
   TempDir dir;
   const auto state = dir.file("state");
-  std::system(("mkdir -p " + state).c_str());
+  std::filesystem::create_directories(state);
   std::ofstream(state + "/ruleset.pb") << "this is not a rule set";
   const std::vector<Frame> in = {
       build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp, .sport = 41000, .dport = 5432}),

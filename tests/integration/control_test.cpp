@@ -11,6 +11,7 @@
 #include "bulkhead.pb.h"
 #include "dataplane_process.h"
 #include "rules/load.h"
+#include "temp_dir.h"
 
 namespace bulkhead::test {
 namespace {
@@ -27,23 +28,11 @@ KeyPair keypair() {
   return {p, s};
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/bh_ctl_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf " + path_).c_str()); }
-  std::string keys(const std::string& name, const KeyPair& k, bool secret) const {
-    const std::string p = path_ + "/" + name;
-    std::ofstream(p) << "public = " << k.pub << "\n" << (secret ? "secret = " + k.sec + "\n" : "");
-    return p;
-  }
-  const std::string& path() const { return path_; }
+// Writes a key file in `dir` and returns its path.
+std::string key_file(const TempDir& dir, const std::string& name, const KeyPair& k, bool secret) {
+  return dir.file(name, "public = " + k.pub + "\n" + (secret ? "secret = " + k.sec + "\n" : ""));
+}
 
- private:
-  std::string path_;
-};
 
 // The control plane side: a ROUTER socket, CURVE server.
 class FakeControlPlane {
@@ -113,10 +102,10 @@ std::vector<std::string> eal() {
 TEST(ControlChannel, PushAcknowledgeRefuseAndRestore) {
   TempDir dir;
   const KeyPair server = keypair(), dp_keys = keypair();
-  const auto server_pub = dir.keys("cp.pub", server, false);
-  const auto dp_key = dir.keys("dp.key", dp_keys, true);
+  const auto server_pub = key_file(dir, "cp.pub", server, false);
+  const auto dp_key = key_file(dir, "dp.key", dp_keys, true);
   const std::string state = dir.path() + "/state";
-  std::system(("mkdir -p " + state).c_str());
+  std::filesystem::create_directories(state);
   FakeControlPlane cp(server);
   const std::vector<std::string> app = {"--controlplane", cp.endpoint(), "--controlplane-key", server_pub, "--key",
                                         dp_key, "--id", "dp-one", "--state-dir", state, "--mbufs", "2048"};
@@ -175,8 +164,8 @@ TEST(ControlChannel, OnlyTheConfiguredControlPlaneIsAccepted) {
   // The dataplane expects another server key: the CURVE handshake fails and
   // nothing reaches this control plane.
   DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal(),
-                      {"--controlplane", cp.endpoint(), "--controlplane-key", dir.keys("other.pub", impostor, false),
-                       "--key", dir.keys("dp.key", dp_keys, true), "--mbufs", "2048"});
+                      {"--controlplane", cp.endpoint(), "--controlplane-key", key_file(dir, "other.pub", impostor, false),
+                       "--key", key_file(dir, "dp.key", dp_keys, true), "--mbufs", "2048"});
   ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
   EXPECT_FALSE(cp.next(pb::ControlMessage::kHello, 3s));
   EXPECT_EQ(dp.stop(), 0);
@@ -184,7 +173,7 @@ TEST(ControlChannel, OnlyTheConfiguredControlPlaneIsAccepted) {
 
 TEST(ControlChannel, BadKeyFilesAreSetupErrors) {
   TempDir dir;
-  std::ofstream(dir.path() + "/bad.key") << "public = short\n";
+  dir.file("bad.key", "public = short\n");
   DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal(),
                       {"--controlplane", "tcp://127.0.0.1:1", "--controlplane-key", dir.path() + "/bad.key", "--key",
                        dir.path() + "/bad.key", "--mbufs", "2048"});
