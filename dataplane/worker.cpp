@@ -94,18 +94,7 @@ void Worker::pass() noexcept {
     if (rs == nullptr) {  // no rule set at all: fail closed, or open by option
       count(WorkerCounter::rx_packets, n);
       if (shared_.config->fail_open) {
-        uint16_t sent = q.tx_lock ? 0 : rte_eth_tx_burst(q.tx_port, q.tx_queue, pkts, n);
-        if (q.tx_lock) {
-          rte_spinlock_lock(q.tx_lock);
-          sent = rte_eth_tx_burst(q.tx_port, q.tx_queue, pkts, n);
-          rte_spinlock_unlock(q.tx_lock);
-        }
-        count(WorkerCounter::tx_packets, sent);
-        count(WorkerCounter::forwarded_no_policy, sent);
-        if (sent < n) {
-          stats_.drops[static_cast<unsigned>(DropReason::tx_full)] += n - sent;
-          rte_pktmbuf_free_bulk(pkts + sent, n - sent);
-        }
+        count(WorkerCounter::forwarded_no_policy, transmit(q, pkts, n));
       } else {
         stats_.drops[static_cast<unsigned>(DropReason::no_policy)] += n;
         rte_pktmbuf_free_bulk(pkts, n);
@@ -392,20 +381,24 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
     }
   }
   if (ndrop > 0) rte_pktmbuf_free_bulk(dropped, ndrop);
-  if (ntx == 0) return;
+  if (ntx > 0) transmit(q, tx, ntx);
+}
+
+uint16_t Worker::transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n) noexcept {
   uint16_t sent;
   if (q.tx_lock != nullptr) {
     rte_spinlock_lock(q.tx_lock);
-    sent = rte_eth_tx_burst(q.tx_port, q.tx_queue, tx, ntx);
+    sent = rte_eth_tx_burst(q.tx_port, q.tx_queue, pkts, n);
     rte_spinlock_unlock(q.tx_lock);
   } else {
-    sent = rte_eth_tx_burst(q.tx_port, q.tx_queue, tx, ntx);
+    sent = rte_eth_tx_burst(q.tx_port, q.tx_queue, pkts, n);
   }
   count(WorkerCounter::tx_packets, sent);
-  if (sent < ntx) {
-    stats_.drops[static_cast<unsigned>(DropReason::tx_full)] += ntx - sent;
-    rte_pktmbuf_free_bulk(tx + sent, ntx - sent);
+  if (sent < n) {
+    stats_.drops[static_cast<unsigned>(DropReason::tx_full)] += n - sent;
+    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
   }
+  return sent;
 }
 
 void Worker::sweep(uint32_t now_ms) noexcept {

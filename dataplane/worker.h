@@ -109,6 +109,9 @@ class Worker {
   void pass() noexcept;
   void process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms) noexcept;
   void sweep(uint32_t now_ms) noexcept;
+  // Sends on the queue's TX port (under its lock when shared), counts what
+  // left, frees and counts what the queue refused; returns the number sent.
+  uint16_t transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n) noexcept;
   void count(WorkerCounter c, uint64_t v = 1) noexcept { stats_.events[static_cast<unsigned>(c)] += v; }
   void drop(DropReason r) noexcept { ++stats_.drops[static_cast<unsigned>(r)]; }
   void log_connection(const FlowTuple& t, uint32_t rule, bool allowed, const RuleSet& rs) noexcept;
