@@ -116,14 +116,25 @@ void Server::zap_loop() {
   }
 }
 
-void Server::push(const std::string& id, Dataplane& dp) {
+const pb::CompiledRuleSet* Server::current_set() {
   const uint64_t current = store_->current();
-  if (current == 0) return;
-  auto g = store_->get(current);
-  if (!g) return;
+  if (current == 0) return nullptr;
+  // Read from disk once per generation, not once per dataplane and push.
+  if (!current_set_ || current_set_->generation() != current) {
+    auto g = store_->get(current);
+    if (!g) return nullptr;
+    current_set_ = std::move(*g->mutable_compiled());
+  }
+  return &*current_set_;
+}
+
+void Server::push(const std::string& id, Dataplane& dp) {
+  const pb::CompiledRuleSet* set = current_set();
+  if (set == nullptr) return;
+  const uint64_t current = set->generation();
   pb::ControlMessage m;
   m.set_version(kVersion);
-  *m.mutable_push()->mutable_rule_set() = g->compiled();
+  *m.mutable_push()->mutable_rule_set() = *set;
   m.mutable_push()->set_sent_at_ns(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
   const std::string data = m.SerializeAsString();

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -50,6 +51,8 @@ class Server {
   void zap_loop();
   void on_dataplane(const std::string& id, const std::string& user, const std::string& address,
                     const pb::ControlMessage& m);
+  // The compiled set of the store's current generation (cached), or null.
+  const pb::CompiledRuleSet* current_set();
   void push(const std::string& id, Dataplane& dp);
   void push_all();
   pb::CliResponse on_cli(const pb::CliRequest& req);
@@ -62,6 +65,7 @@ class Server {
   std::thread zap_thread_;
   std::atomic<bool> zap_stop_{false};
   std::map<std::string, Dataplane> known_;
+  std::optional<pb::CompiledRuleSet> current_set_;
 };
 
 }  // namespace bulkhead::controlplane

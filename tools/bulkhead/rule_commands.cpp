@@ -127,8 +127,8 @@ int cmd_fmt(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_command(args, o, vm,
                "usage: bulkhead policy fmt FILE [-w | -o OUT | --check]\n\nPrints the canonical form: fixed key order, "
-               "one rule per line. The comment block at the top is kept; YAML keeps no other comments, so fmt "
-               "refuses -w on a file that has more unless --drop-comments."))
+               "one rule per line. The comment block at the top is kept; YAML keeps no other comments, so -w "
+               "refuses a file that has more (-o writes a copy without them)."))
     return kExitOk;
   const std::string text = read_input(file);
   const auto policy = parse_or_throw(text, file);
