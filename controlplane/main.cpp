@@ -7,6 +7,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "rules/parser.h"
 #include "server.h"
 
 namespace {
@@ -30,7 +31,11 @@ int main(int argc, char** argv) {
     ("listen", po::value(&cfg.listen)->default_value(cfg.listen), "endpoint for dataplanes (CURVE)")
     ("key", po::value(&cfg.key_file)->required(), "this control plane's key pair file")
     ("dataplane-key", po::value(&cfg.dataplane_keys)->composing(), "public key file of an admitted dataplane (repeat)")
-    ("cli", po::value(&cfg.cli)->default_value(cfg.cli), "endpoint for the bulkhead CLI (ipc:// path, mode 0600)");
+    ("cli", po::value(&cfg.cli)->default_value(cfg.cli), "endpoint for the bulkhead CLI (ipc:// path, mode 0600)")
+    ("flow-listen", po::value(&cfg.flow_listen), "endpoint for dataplanes' flow records (CURVE), e.g. tcp://0.0.0.0:7301")
+    ("flow-log", po::value(&cfg.flow_log), "append every flow record to FILE as a JSON line (for a SIEM)")
+    ("flow-capacity", po::value(&cfg.flow_capacity)->default_value(cfg.flow_capacity), "flow aggregates kept at most")
+    ("flow-retention", po::value<std::string>()->default_value("30d"), "drop flow aggregates not seen for this long");
   // clang-format on
   try {
     po::variables_map vm;
@@ -48,6 +53,12 @@ int main(int argc, char** argv) {
       po::store(po::parse_config_file(in, o), vm);
     }
     po::notify(vm);
+    int64_t retention = 0;
+    if (!bulkhead::rules::parse_duration(vm["flow-retention"].as<std::string>(), retention)) {
+      std::cerr << "bulkhead-controlplane: --flow-retention: not a duration (e.g. 30d, 12h)\n";
+      return 1;
+    }
+    cfg.flow_retention_s = retention;
   } catch (const po::error& e) {
     std::cerr << "bulkhead-controlplane: " << e.what() << " (see --help)\n";
     return 1;
@@ -60,7 +71,8 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  std::cout << "bulkhead-controlplane: ready: dataplanes on " << cfg.listen << ", CLI on " << cfg.cli << std::endl;
+  std::cout << "bulkhead-controlplane: ready: dataplanes on " << cfg.listen << ", CLI on " << cfg.cli
+            << (cfg.flow_listen.empty() ? std::string() : ", flow records on " + cfg.flow_listen) << std::endl;
   server->run(g_stop);
   return 0;
 }

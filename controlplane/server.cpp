@@ -61,6 +61,17 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
     s->dataplanes_->set(zmq::sockopt::router_handover, 1);
     s->dataplanes_->set(zmq::sockopt::linger, 0);
     s->dataplanes_->bind(cfg.listen);
+    if (!cfg.flow_listen.empty()) {
+      CollectorConfig fc;
+      fc.listen = cfg.flow_listen;
+      fc.secret_key = own.secret_key;
+      fc.snapshot_path = cfg.store_dir + "/flows.pb";
+      fc.jsonl_path = cfg.flow_log;
+      fc.store.capacity = cfg.flow_capacity;
+      fc.store.retention_ms = cfg.flow_retention_s * 1000;
+      s->flows_ = FlowCollector::create(s->ctx_, fc, error);
+      if (!s->flows_) return nullptr;
+    }
     s->cli_ = std::make_unique<zmq::socket_t>(s->ctx_, zmq::socket_type::router);
     s->cli_->set(zmq::sockopt::maxmsgsize, int64_t{512} << 20);
     s->cli_->set(zmq::sockopt::linger, 0);
@@ -81,6 +92,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
 }
 
 Server::~Server() {
+  flows_.reset();
   zap_stop_ = true;
   if (zap_thread_.joinable()) zap_thread_.join();
   dataplanes_.reset();
@@ -255,21 +267,7 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
         r.add_errors("no such generations: " + std::to_string(from) + " and " + std::to_string(to));
         return r;
       }
-      std::string t = "generation " + std::to_string(from) + " -> " + std::to_string(to) + "\n";
-      auto list = [&](const char* what, const std::vector<std::string>& v) {
-        if (v.empty()) return;
-        t += std::string(what) + ":";
-        for (const auto& x : v) t += " " + x;
-        t += "\n";
-      };
-      list("added rules", d->added);
-      list("removed rules", d->removed);
-      list("changed rules", d->changed);
-      list("moved rules", d->moved);
-      list("changed segments", d->segments_changed);
-      if (d->defaults_changed) t += "defaults changed\n";
-      t += d->source_diff;
-      r.set_diff_text(t);
+      r.set_diff_text("generation " + std::to_string(from) + " -> " + std::to_string(to) + "\n" + d->text());
       r.set_ok(true);
       break;
     }
@@ -280,6 +278,26 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
         *x = dp.info;
         x->set_connected(now - dp.last_seen < kConnectedWithin);
       }
+      if (flows_) *r.mutable_flow_store() = flows_->info();
+      r.set_ok(true);
+      break;
+    }
+    case pb::CliRequest::kFlows: {
+      if (!flows_) {
+        r.add_errors("this control plane does not collect flows (start it with --flow-listen)");
+        return r;
+      }
+      const auto& f = req.flows();
+      flows::FlowQuery q;
+      q.since_ms = f.since_ms();
+      q.until_ms = f.until_ms();
+      q.denied_only = f.denied_only();
+      q.host = f.host();
+      q.segment = f.segment();
+      q.port = f.port();
+      q.top = f.top();
+      for (auto& a : flows_->query(q)) *r.add_flows() = std::move(a);
+      *r.mutable_flow_store() = flows_->info();
       r.set_ok(true);
       break;
     }

@@ -1,10 +1,12 @@
 // The control plane daemon's core: the policy store, the dataplanes it
 // knows, the ZeroMQ sockets (ROUTER with CURVE for dataplanes, admitted by a
 // ZAP handler against the configured dataplane keys; ROUTER for the CLI on
-// an ipc socket with file permissions), and the loop that serves them.
+// an ipc socket with file permissions), the flow collector, and the loop
+// that serves them.
 //
 // Threading: run() owns everything on the calling thread; the ZAP handler
-// runs on a thread of its own and only reads the immutable key set.
+// runs on a thread of its own and only reads the immutable key set; the
+// flow collector has its own thread and lock.
 #pragma once
 
 #include <atomic>
@@ -18,6 +20,7 @@
 #include <zmq.hpp>
 
 #include "bulkhead.pb.h"
+#include "flow_collector.h"
 #include "store.h"
 
 namespace bulkhead::controlplane {
@@ -28,6 +31,10 @@ struct ServerConfig {
   std::string key_file;                     // this control plane's key pair
   std::vector<std::string> dataplane_keys;  // public key files admitted
   std::string cli = "ipc:///run/bulkhead/controlplane.sock";
+  std::string flow_listen;                  // "": no flow collection
+  std::string flow_log;                     // JSON lines of every flow record ("": none)
+  size_t flow_capacity = 2'000'000;         // aggregates kept
+  int64_t flow_retention_s = 30 * 24 * 3600;
 };
 
 class Server {
@@ -62,6 +69,7 @@ class Server {
   std::set<std::string> allowed_;  // Z85 public keys of admitted dataplanes
   zmq::context_t ctx_{1};
   std::unique_ptr<zmq::socket_t> zap_, dataplanes_, cli_;
+  std::unique_ptr<FlowCollector> flows_;
   std::thread zap_thread_;
   std::atomic<bool> zap_stop_{false};
   std::map<std::string, Dataplane> known_;

@@ -193,6 +193,29 @@ std::vector<GenerationSummary> PolicyStore::history() const { return index_; }
 std::optional<PolicyDiff> PolicyStore::diff(uint64_t from, uint64_t to) const {
   const auto a = get(from), b = get(to);
   if (!a || !b) return std::nullopt;
+  return diff_policies(*a, *b);
+}
+
+std::string PolicyDiff::text() const {
+  std::string t;
+  auto list = [&](const char* what, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    t += std::string(what) + ":";
+    for (const auto& x : v) t += " " + x;
+    t += "\n";
+  };
+  list("added rules", added);
+  list("removed rules", removed);
+  list("changed rules", changed);
+  list("moved rules", moved);
+  list("changed segments", segments_changed);
+  if (defaults_changed) t += "defaults changed\n";
+  return t + source_diff;
+}
+
+PolicyDiff diff_policies(const pb::StoredGeneration& from, const pb::StoredGeneration& to) {
+  const auto* a = &from;
+  const auto* b = &to;
   PolicyDiff d;
   const auto& ra = a->compiled().rules();
   const auto& rb = b->compiled().rules();

@@ -40,7 +40,13 @@ struct PolicyDiff {
   bool defaults_changed = false;
   std::vector<std::string> segments_changed;
   std::string source_diff;           // line diff of the sources ("-"/"+" lines)
+
+  // The lists, one line each, then the source diff.
+  std::string text() const;
 };
+
+// The difference between two policies (their sources and compiled forms).
+PolicyDiff diff_policies(const pb::StoredGeneration& from, const pb::StoredGeneration& to);
 
 class PolicyStore {
  public:

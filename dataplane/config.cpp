@@ -82,7 +82,11 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("controlplane", po::value(&c.controlplane), "control plane endpoint, e.g. tcp://10.0.0.1:7300")
     ("controlplane-key", po::value(&c.controlplane_key), "the control plane's public key file (the only server accepted)")
     ("key", po::value(&c.key), "this dataplane's key pair file (bulkhead keys generate)")
-    ("id", po::value(&c.id), "this dataplane's name on the control channel (default: host name)");
+    ("id", po::value(&c.id), "this dataplane's name on the control channel (default: host name)")
+    ("flow-export", po::value(&c.flow_export), "send flow records to the control plane at ENDPOINT (CURVE, the control channel's keys), e.g. tcp://10.0.0.1:7301")
+    ("flow-sample", po::value(&c.flow_sample)->default_value(c.flow_sample), "record 1 in N connections (and denied packets)")
+    ("flow-update", po::value(&c.flow_update_s)->default_value(c.flow_update_s), "seconds between update records of a long connection")
+    ("flow-ring", po::value(&c.flow_ring)->default_value(c.flow_ring), "flow records buffered per worker (a power of two)");
   // clang-format on
   return o;
 }
@@ -124,6 +128,23 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
   }
   if (!c.controlplane.empty() && (c.controlplane_key.empty() || c.key.empty())) {
     error = "--controlplane needs --controlplane-key and --key";
+    return std::nullopt;
+  }
+  if (!c.flow_export.empty() && (c.controlplane_key.empty() || c.key.empty())) {
+    error = "--flow-export needs --controlplane-key and --key";
+    return std::nullopt;
+  }
+  c.record_flows = !c.flow_export.empty();
+  if (c.flow_sample == 0) {
+    error = "--flow-sample: at least 1";
+    return std::nullopt;
+  }
+  if (c.flow_update_s == 0 || c.flow_update_s > 24 * 3600) {
+    error = "--flow-update: between 1 and 86400 seconds";
+    return std::nullopt;
+  }
+  if (c.flow_ring < 256 || c.flow_ring > (1u << 24) || (c.flow_ring & (c.flow_ring - 1)) != 0) {
+    error = "--flow-ring: a power of two between 256 and 16777216";
     return std::nullopt;
   }
   if (no_policy == "fail-closed") c.fail_open = false;

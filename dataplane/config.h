@@ -57,6 +57,13 @@ struct Config {
   std::string controlplane_key;
   std::string key;
   std::string id;
+  // Flow records (empty endpoint: not exported). Recorded when exported, or
+  // when a test asks for them (record_flows) to drain them itself.
+  std::string flow_export;
+  bool record_flows = false;
+  uint32_t flow_sample = 1;        // 1 in N connections
+  uint32_t flow_update_s = 60;     // long connections: an update record this often
+  uint32_t flow_ring = 16'384;     // records per worker ring (a power of two)
 };
 
 // Parses the application arguments (argv after the EAL's). On error returns

@@ -62,6 +62,8 @@ struct alignas(64) ConnEntry {
   uint8_t verdict;           // ConnVerdict
   uint8_t proto;
   uint8_t icmp_echo;         // ICMP echo: key ports are the identifier
+  uint8_t opener_known;      // the opening packet was seen (TCP: a SYN; ICMP: a request)
+  uint32_t reported_ms;      // last flow record sent for it (start or update)
 };
 static_assert(sizeof(ConnEntry) == 64);
 

@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -40,6 +41,7 @@ Engine::~Engine() {
   holder_.reset();
   conns_.reset();
   for (auto* r : log_rings_) rte_ring_free(r);
+  for (auto* r : flow_rings_) rte_ring_free(r);
   rte_free(qsbr_);
 }
 
@@ -71,7 +73,22 @@ std::unique_ptr<Engine> Engine::create(const Config& cfg, uint32_t workers, std:
       return nullptr;
     }
     e->log_rings_.push_back(r);
+    if (cfg.record_flows) {
+      const std::string fname = "bh_flow" + std::to_string(w);
+      rte_ring* f = rte_ring_create_elem(fname.c_str(), sizeof(FlowEvent), cfg.flow_ring, SOCKET_ID_ANY,
+                                         RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+      if (f == nullptr) {
+        error = "cannot create the flow record ring (" + std::to_string(cfg.flow_ring) + " records)";
+        return nullptr;
+      }
+      e->flow_rings_.push_back(f);
+    }
   }
+  e->shared_.flow_sample = cfg.flow_sample;
+  e->shared_.flow_update_ms = cfg.flow_update_s * 1000;
+  e->unix_ms_at_start_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  e->clock_ms_at_start_ = static_cast<uint32_t>(rte_get_tsc_cycles() / e->shared_.tsc_per_ms);
   return e;
 }
 
@@ -135,6 +152,16 @@ bool Engine::apply(const pb::CompiledRuleSet& compiled, std::string& error) {
   BH_LOG(INFO, "rule set epoch %u: %d rules (%u IPv4 and %u IPv6 classifier entries), %s mode, built in %.1f ms",
          rs->epoch(), compiled.rules_size(), rs->acl_rules4(), rs->acl_rules6(), mode_name(rs->mode()),
          static_cast<double>(rs->build_ns()) / 1e6);
+  if (!flow_rings_.empty()) {
+    auto ctx = std::make_shared<FlowContext>();
+    ctx->generation = compiled.generation();
+    ctx->mode = rs->mode();
+    for (const auto& r : rs->rules()) ctx->rule_ids.push_back(r.id);
+    ctx->segments = rules::SegmentIndex(compiled);
+    std::lock_guard<std::mutex> lock(flow_mu_);
+    flow_contexts_[rs->epoch()] = std::move(ctx);
+    while (flow_contexts_.size() > 16) flow_contexts_.erase(flow_contexts_.begin());
+  }
   holder_->publish(std::move(rs));
   active_compiled_ = compiled;
   persist(compiled);
@@ -180,7 +207,8 @@ bool Engine::load_persisted(std::string& error) {
 void Engine::attach(PortsSetup& ports) {
   workers_.clear();
   for (uint32_t w = 0; w < worker_count_; ++w)
-    workers_.push_back(std::make_unique<Worker>(w, shared_, ports.per_worker[w], log_rings_[w]));
+    workers_.push_back(std::make_unique<Worker>(w, shared_, ports.per_worker[w], log_rings_[w],
+                                                flow_rings_.empty() ? nullptr : flow_rings_[w]));
 }
 
 bool Engine::launch(const std::vector<unsigned>& lcores, std::string& error) {
@@ -241,6 +269,72 @@ void Engine::housekeeping() noexcept {
         BH_LOG(INFO, "rule %s: %s %s%s", rule.c_str(), verdict, format_tuple(rec.tuple).c_str(), segs.c_str());
     }
   }
+}
+
+std::shared_ptr<const Engine::FlowContext> Engine::flow_context(uint32_t epoch) {
+  std::lock_guard<std::mutex> lock(flow_mu_);
+  auto it = flow_contexts_.find(epoch);
+  if (it != flow_contexts_.end()) return it->second;
+  // Older than every kept epoch: the oldest kept is the closest.
+  return flow_contexts_.empty() ? nullptr : flow_contexts_.begin()->second;
+}
+
+void Engine::convert(const FlowEvent& ev, const FlowContext* ctx, pb::FlowRecord& r) const {
+  const size_t len = ev.tuple.family == 6 ? 16 : 4;
+  const uint32_t now = static_cast<uint32_t>(rte_get_tsc_cycles() / shared_.tsc_per_ms);
+  const int64_t now_unix = unix_ms_at_start_ + static_cast<int64_t>(now - clock_ms_at_start_);
+  // Event times are in the recent past of the worker clock.
+  auto unix_of = [&](uint32_t t) { return now_unix - static_cast<int64_t>(static_cast<uint32_t>(now - t)); };
+  r.set_kind(static_cast<pb::FlowRecord::Kind>(ev.kind));
+  r.set_time_ms(unix_of(ev.time_ms));
+  r.set_start_ms(unix_of(ev.start_ms));
+  r.set_src(reinterpret_cast<const char*>(ev.tuple.src), len);
+  r.set_dst(reinterpret_cast<const char*>(ev.tuple.dst), len);
+  r.set_protocol(ev.tuple.proto);
+  r.set_src_port(ev.tuple.sport);
+  r.set_dst_port(ev.tuple.dport);
+  r.set_verdict(static_cast<pb::FlowRecord::Verdict>(ev.verdict));
+  r.set_opener_known(ev.opener_known != 0);
+  r.set_packets_out(ev.packets[0]);
+  r.set_bytes_out(ev.bytes[0]);
+  r.set_packets_in(ev.packets[1]);
+  r.set_bytes_in(ev.bytes[1]);
+  r.set_tcp_flags_out(ev.flags[0]);
+  r.set_tcp_flags_in(ev.flags[1]);
+  r.set_end_reason(static_cast<pb::FlowRecord::EndReason>(ev.end_reason));
+  if (ctx == nullptr) {
+    r.set_mode(mode_name(Mode::enforce));
+    return;
+  }
+  r.set_mode(mode_name(ctx->mode));
+  r.set_generation(ctx->generation);
+  if (ev.rule != kNoRule && ev.rule < ctx->rule_ids.size()) r.set_rule_id(ctx->rule_ids[ev.rule]);
+  r.set_src_segment(ctx->segments.name(ctx->segments.find(ev.tuple.family, ev.tuple.src)));
+  r.set_dst_segment(ctx->segments.name(ctx->segments.find(ev.tuple.family, ev.tuple.dst)));
+}
+
+size_t Engine::drain_flows(std::vector<pb::FlowRecord>& out, size_t max) {
+  constexpr unsigned kChunk = 256;
+  FlowEvent evs[kChunk];
+  size_t added = 0;
+  std::shared_ptr<const FlowContext> ctx;
+  uint32_t ctx_epoch = 0;
+  for (rte_ring* ring : flow_rings_) {
+    while (added < max) {
+      const unsigned want = static_cast<unsigned>(std::min<size_t>(kChunk, max - added));
+      const unsigned n = rte_ring_sc_dequeue_burst_elem(ring, evs, sizeof(FlowEvent), want, nullptr);
+      for (unsigned k = 0; k < n; ++k) {
+        if (!ctx || ctx_epoch != evs[k].epoch) {
+          ctx = flow_context(evs[k].epoch);
+          ctx_epoch = evs[k].epoch;
+        }
+        convert(evs[k], ctx.get(), out.emplace_back());
+      }
+      added += n;
+      if (n < want) break;
+    }
+  }
+  return added;
 }
 
 WorkerStats Engine::totals() const noexcept {

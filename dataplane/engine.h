@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "ports.h"
 #include "ruleset.h"
+#include "rules/segment_index.h"
 #include "swap.h"
 #include "worker.h"
 
@@ -74,8 +76,24 @@ class Engine {
   // Sums of every worker's counters.
   WorkerStats totals() const noexcept;
 
+  // Flow records: moves up to `max` waiting flow events of every worker
+  // into `out` as records (rule ids, segments and generation resolved under
+  // the rule set that judged them). Called by the exporter's thread, or by
+  // tests; one caller at a time. Returns how many were added.
+  size_t drain_flows(std::vector<pb::FlowRecord>& out, size_t max);
+  bool records_flows() const noexcept { return !flow_rings_.empty(); }
+
  private:
   Engine() = default;
+  // What a flow record needs to know of the rule set that judged it.
+  struct FlowContext {
+    uint64_t generation;
+    Mode mode;
+    std::vector<std::string> rule_ids;
+    rules::SegmentIndex segments;
+  };
+  std::shared_ptr<const FlowContext> flow_context(uint32_t epoch);
+  void convert(const FlowEvent& ev, const FlowContext* ctx, pb::FlowRecord& r) const;
   Mode effective_mode(const pb::CompiledRuleSet& compiled) const noexcept;
   void persist(const pb::CompiledRuleSet& compiled) noexcept;
 
@@ -87,6 +105,11 @@ class Engine {
   Shared shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<rte_ring*> log_rings_;
+  std::vector<rte_ring*> flow_rings_;
+  std::mutex flow_mu_;  // flow_contexts_
+  std::map<uint32_t, std::shared_ptr<const FlowContext>> flow_contexts_;  // the last few epochs
+  int64_t unix_ms_at_start_ = 0;
+  uint32_t clock_ms_at_start_ = 0;
   std::vector<unsigned> launched_;
   pb::CompiledRuleSet active_compiled_;  // kept to rebuild when a rule expires
   uint32_t next_epoch_ = 1;

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "flow_export.h"
 #include "log.h"
 #include "ports.h"
 #include "telemetry.h"
@@ -113,6 +114,18 @@ int run(int argc, char** argv) {
     }
     register_control_telemetry(updater.get());
   }
+  std::unique_ptr<FlowExporter> exporter;
+  if (!cfg->flow_export.empty()) {
+    exporter = FlowExporter::start(
+        FlowExportConfig{cfg->flow_export, cfg->controlplane_key, cfg->key, cfg->id, cfg->flow_sample}, *engine, error);
+    if (!exporter) {
+      if (updater) updater->stop();
+      engine->stop();
+      stop_ports(ports);
+      return fail("--flow-export: " + error);
+    }
+    register_flow_telemetry(exporter.get());
+  }
   std::printf("bulkhead-dataplane: ready: %zu ports, %u workers, %s\n", ports.ports.size(), workers,
               loaded ? ("policy generation " + std::to_string(engine->rules().acquire()->generation()) + " from " +
                         (engine->rules().acquire()->source_name().empty() ? std::string("the kept rule set")
@@ -143,6 +156,7 @@ int run(int argc, char** argv) {
   BH_LOG(NOTICE, "stopping");
   if (updater) updater->stop();
   engine->stop();
+  if (exporter) exporter->stop();  // after the workers: their last records leave too
   print_stats(*engine);
   stop_ports(ports);
   engine.reset();

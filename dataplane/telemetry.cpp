@@ -8,6 +8,7 @@
 #include <rte_telemetry.h>
 
 #include "engine.h"
+#include "flow_export.h"
 #include "updater.h"
 
 namespace bulkhead::dataplane {
@@ -210,7 +211,31 @@ int handle_control(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+FlowExporter* g_exporter = nullptr;
+
+int handle_flows(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  if (g_engine != nullptr) {
+    const WorkerStats t = g_engine->totals();
+    rte_tel_data_add_dict_u64(d, "recorded", t.events[static_cast<unsigned>(WorkerCounter::flow_records)]);
+    rte_tel_data_add_dict_u64(d, "lost_ring_full", t.events[static_cast<unsigned>(WorkerCounter::flow_records_lost)]);
+  }
+  if (g_exporter != nullptr) {
+    const FlowExportStats& s = g_exporter->stats();
+    rte_tel_data_add_dict_u64(d, "records_sent", s.records_sent);
+    rte_tel_data_add_dict_u64(d, "batches_sent", s.batches_sent);
+    rte_tel_data_add_dict_u64(d, "records_unsent", s.records_unsent);
+  }
+  return 0;
+}
+
 }  // namespace
+
+void register_flow_telemetry(FlowExporter* exporter) {
+  const bool first = g_exporter == nullptr;
+  g_exporter = exporter;
+  if (first) rte_telemetry_register_cmd("/bulkhead/flows", handle_flows, "Flow records: recorded, lost, sent. No parameters");
+}
 
 void register_control_telemetry(Updater* updater) {
   const bool first = g_updater == nullptr;

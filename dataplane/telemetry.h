@@ -1,6 +1,6 @@
 // Counters over DPDK telemetry: /bulkhead/stats, /bulkhead/drops,
 // /bulkhead/rules[,FIRST], /bulkhead/rule,ID, /bulkhead/policy,
-// /bulkhead/conntrack, /bulkhead/ports. Readable while the dataplane runs, e.g. with
+// /bulkhead/conntrack, /bulkhead/ports, /bulkhead/control, /bulkhead/flows. Readable while the dataplane runs, e.g. with
 // `dpdk-telemetry.py -f PREFIX`.
 //
 // The telemetry thread calls the handlers; they read worker counters with
@@ -13,9 +13,12 @@ namespace bulkhead::dataplane {
 
 class Engine;
 class Updater;
+class FlowExporter;
 
 void register_telemetry(Engine* engine);
 // /bulkhead/control: the control channel's counters.
 void register_control_telemetry(Updater* updater);
+// /bulkhead/flows: flow records recorded, lost, sent.
+void register_flow_telemetry(FlowExporter* exporter);
 
 }  // namespace bulkhead::dataplane

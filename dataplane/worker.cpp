@@ -47,6 +47,17 @@ bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t) noexcept {
   return age > 0 && static_cast<uint32_t>(age) > conn_timeout_ms(e, t);
 }
 
+// The opening packet of a connection: a TCP SYN, an ICMP echo request.
+// UDP and others have none to tell, so the records leave the sides to the
+// control plane's orientation.
+uint8_t opens_connection(const PacketMeta& m) noexcept {
+  if (m.tuple.proto == kProtoTcp) return (m.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
+  return is_echo_request(m.tuple);
+}
+
+// pb::FlowRecord::EndReason values.
+constexpr uint8_t kEndTimeout = 1, kEndClosed = 2, kEndReset = 3, kEndRevoked = 4;
+
 }  // namespace
 
 const char* worker_counter_name(WorkerCounter c) noexcept {
@@ -58,8 +69,14 @@ const char* worker_counter_name(WorkerCounter c) noexcept {
   return names[static_cast<unsigned>(c)];
 }
 
-Worker::Worker(uint32_t id, Shared& shared, std::vector<QueueAssignment> queues, rte_ring* log_ring)
-    : id_(id), shared_(shared), queues_(std::move(queues)), log_ring_(log_ring), workers_(shared.workers) {}
+Worker::Worker(uint32_t id, Shared& shared, std::vector<QueueAssignment> queues, rte_ring* log_ring,
+               rte_ring* flow_ring)
+    : id_(id),
+      shared_(shared),
+      queues_(std::move(queues)),
+      log_ring_(log_ring),
+      flow_ring_(flow_ring),
+      workers_(shared.workers) {}
 
 void Worker::run() noexcept {
   rte_rcu_qsbr_thread_register(shared_.qsbr, id_);
@@ -225,6 +242,7 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
           const bool finishing = !allowed && cfg.expired_finish && rs.same_rules_as_previous() &&
                                  rs.rule_expired(e.rule);
           if (enforce && !allowed && !finishing) {
+            if (flow_ring_ != nullptr && sampled(pos)) flow_of_entry(keys[i], e, FlowEvent::kEnd, kEndRevoked, now_ms);
             conns.remove(pos, id_);
             count(WorkerCounter::conn_revoked);
             action[i] = kDrop;
@@ -304,6 +322,20 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
         action[i] = kDrop;
         reason[i] = DropReason::policy_deny;
         if (m.is_fragment) frags_.record(m, false, now_ms);
+        if (flow_ring_ != nullptr && (shared_.flow_sample <= 1 || denied_seq_++ % shared_.flow_sample == 0)) {
+          FlowEvent ev{};
+          ev.tuple = m.tuple;
+          ev.rule = rule;
+          ev.epoch = rs.epoch();
+          ev.start_ms = ev.time_ms = now_ms;
+          ev.packets[0] = 1;
+          ev.bytes[0] = len;
+          ev.kind = FlowEvent::kDenied;
+          ev.verdict = FlowEvent::kDeny;
+          ev.opener_known = opens_connection(m);
+          ev.flags[0] = m.tcp_flags;
+          flow_event(ev);
+        }
         continue;
       }
       count(mode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
@@ -331,6 +363,8 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
     }
     ConnEntry& e = conns.entry(pos);
     const uint8_t d = dir[i];
+    const bool record = flow_ring_ != nullptr && fresh && sampled(pos);
+    if (record && reuse[i] >= 0) flow_of_entry(keys[i], e, FlowEvent::kEnd, kEndTimeout, now_ms);
     if (fresh) {
       e.last_seen_ms[0] = e.last_seen_ms[1] = now_ms;
       e.created_ms = now_ms;
@@ -344,6 +378,8 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
       e.verdict = allowed ? kConnAllowed : (mode == Mode::audit ? kConnAuditDenied : kConnLearned);
       e.proto = m.tuple.proto;
       e.icmp_echo = is_echo(m.tuple);
+      e.opener_known = opens_connection(m);
+      e.reported_ms = now_ms;
       rc.connections += 1;
       count(WorkerCounter::conn_new);
     }
@@ -352,6 +388,18 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
     e.bytes[d] += len;
     if (m.tuple.proto == kProtoTcp) tcp_track(e, d, m.tcp_flags);
     if (fresh) __atomic_store_n(&e.in_use, 1, __ATOMIC_RELEASE);
+    if (record) {
+      FlowEvent ev{};
+      ev.tuple = m.tuple;
+      ev.rule = rule;
+      ev.epoch = rs.epoch();
+      ev.start_ms = ev.time_ms = now_ms;
+      ev.kind = FlowEvent::kStart;
+      ev.verdict = allowed ? FlowEvent::kAllowed : FlowEvent::kWouldDeny;
+      ev.opener_known = e.opener_known;
+      ev.flags[0] = m.tcp_flags;
+      flow_event(ev);
+    }
   }
 
   // Later fragments follow the verdict their first fragment got (in an
@@ -420,13 +468,57 @@ void Worker::sweep(uint32_t now_ms) noexcept {
       break;
     }
     ++sweep_cursor_;
-    const ConnEntry& e = conns.entry(static_cast<int32_t>(pos));
+    ConnEntry& e = conns.entry(static_cast<int32_t>(pos));
     if (!__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE)) continue;
-    if (expired(e, now_ms, t)) {
+    const bool gone = expired(e, now_ms, t);
+    if (flow_ring_ != nullptr && sampled(static_cast<int32_t>(pos)) &&
+        (gone || static_cast<int32_t>(now_ms - e.reported_ms) >= static_cast<int32_t>(shared_.flow_update_ms))) {
+      ConnKey key;
+      if (conns.key_at(static_cast<int32_t>(pos), key)) {
+        const uint8_t why = !gone ? 0
+                            : (e.tcp[0] == kTcpReset || e.tcp[1] == kTcpReset) ? kEndReset
+                            : (e.tcp[0] == kTcpFinSent && e.tcp[1] == kTcpFinSent) ? kEndClosed
+                                                                                    : kEndTimeout;
+        flow_of_entry(key, e, gone ? FlowEvent::kEnd : FlowEvent::kUpdate, why, now_ms);
+        e.reported_ms = now_ms;
+      }
+    }
+    if (gone) {
       conns.remove(static_cast<int32_t>(pos), id_);
       count(WorkerCounter::conn_expired);
     }
   }
+}
+
+void Worker::flow_event(FlowEvent& ev) noexcept {
+  if (rte_ring_sp_enqueue_elem(flow_ring_, &ev, sizeof(ev)) == 0) count(WorkerCounter::flow_records);
+  else count(WorkerCounter::flow_records_lost);
+}
+
+void Worker::flow_of_entry(const ConnKey& key, const ConnEntry& e, uint8_t kind, uint8_t end_reason,
+                           uint32_t now_ms) noexcept {
+  FlowEvent ev{};
+  tuple_from_key(key, e.orig_dir, ev.tuple);
+  if (e.icmp_echo) {
+    ev.tuple.sport = ev.tuple.proto == kProtoIcmp ? 8 : 128;
+    ev.tuple.dport = 0;
+  }
+  const uint8_t o = e.orig_dir, r = static_cast<uint8_t>(1 - e.orig_dir);
+  ev.rule = e.rule;
+  ev.epoch = e.epoch;
+  ev.start_ms = e.created_ms;
+  ev.time_ms = kind == FlowEvent::kEnd ? newest(e) : now_ms;
+  ev.packets[0] = e.packets[o];
+  ev.packets[1] = e.packets[r];
+  ev.bytes[0] = e.bytes[o];
+  ev.bytes[1] = e.bytes[r];
+  ev.flags[0] = e.flags_seen[o];
+  ev.flags[1] = e.flags_seen[r];
+  ev.kind = kind;
+  ev.verdict = e.verdict == kConnAllowed ? FlowEvent::kAllowed : FlowEvent::kWouldDeny;
+  ev.end_reason = end_reason;
+  ev.opener_known = e.opener_known;
+  flow_event(ev);
 }
 
 void Worker::log_connection(const FlowTuple& t, uint32_t rule, bool allowed, const RuleSet& rs) noexcept {

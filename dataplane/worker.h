@@ -53,6 +53,8 @@ struct QueueAssignment {
   X(audit_would_drop, "packets forwarded in audit mode that enforce would drop") \
   X(learn_would_drop, "packets forwarded in learn mode that enforce would drop") \
   X(log_records_lost, "rule log records lost to a full ring")          \
+  X(flow_records, "flow records handed to the exporter")              \
+  X(flow_records_lost, "flow records lost to a full ring")            \
   X(forwarded_no_policy, "packets forwarded with no rule set (--no-policy fail-open)") \
   X(polls, "loop passes")                                              \
   X(busy_polls, "loop passes that received packets")                   \
@@ -81,6 +83,26 @@ struct LogRecord {
   uint8_t mode;     // Mode
 };
 
+// What a worker tells the flow exporter: a connection opened, is still
+// going, ended, or a packet was denied. The tuple is the opener's view
+// (source = the side that opened it); counters are [opener->, <-opener].
+struct FlowEvent {
+  enum Kind : uint8_t { kStart = 1, kUpdate = 2, kEnd = 3, kDenied = 4 };  // as pb::FlowRecord::Kind
+  enum Verdict : uint8_t { kAllowed = 1, kDeny = 2, kWouldDeny = 3 };       // as pb::FlowRecord::Verdict
+  FlowTuple tuple;
+  uint32_t rule;
+  uint32_t epoch;
+  uint32_t start_ms;  // worker clock
+  uint32_t time_ms;
+  uint32_t packets[2];
+  uint64_t bytes[2];
+  uint8_t kind;
+  uint8_t verdict;
+  uint8_t end_reason;  // pb::FlowRecord::EndReason
+  uint8_t opener_known;
+  uint8_t flags[2];
+};
+
 // Shared state of all workers. Owned by main; outlives the workers.
 struct Shared {
   const Config* config;
@@ -90,11 +112,15 @@ struct Shared {
   std::atomic<bool> stop{false};
   uint64_t tsc_per_ms;
   uint32_t workers;
+  uint32_t flow_sample = 1;          // record 1 in N connections
+  uint32_t flow_update_ms = 60'000;  // long connections: an update this often
 };
 
 class Worker {
  public:
-  Worker(uint32_t id, Shared& shared, std::vector<QueueAssignment> queues, rte_ring* log_ring);
+  // `flow_ring`: where flow events go; nullptr when flows are not recorded.
+  Worker(uint32_t id, Shared& shared, std::vector<QueueAssignment> queues, rte_ring* log_ring,
+         rte_ring* flow_ring = nullptr);
 
   // Runs passes until shared.stop; called on the worker's lcore.
   void run() noexcept;
@@ -115,11 +141,17 @@ class Worker {
   void count(WorkerCounter c, uint64_t v = 1) noexcept { stats_.events[static_cast<unsigned>(c)] += v; }
   void drop(DropReason r) noexcept { ++stats_.drops[static_cast<unsigned>(r)]; }
   void log_connection(const FlowTuple& t, uint32_t rule, bool allowed, const RuleSet& rs) noexcept;
+  // Flow events. Sampling keeps a connection's events together (by slot).
+  bool sampled(int32_t pos) const noexcept { return shared_.flow_sample <= 1 || pos % shared_.flow_sample == 0; }
+  void flow_event(FlowEvent& ev) noexcept;
+  void flow_of_entry(const ConnKey& key, const ConnEntry& e, uint8_t kind, uint8_t end_reason, uint32_t now_ms) noexcept;
 
   uint32_t id_;
   Shared& shared_;
   std::vector<QueueAssignment> queues_;
   rte_ring* log_ring_;
+  rte_ring* flow_ring_;
+  uint32_t denied_seq_ = 0;
   uint32_t sweep_cursor_ = 0;
   uint32_t last_sweep_ms_ = 0;
   uint32_t workers_;

@@ -26,4 +26,8 @@ Result<pb::CompiledRuleSet> load_policy_file(const std::string& path) {
   return compile_parsed(parse_policy_file(path));
 }
 
+Result<pb::CompiledRuleSet> load_inventory_file(const std::string& path) {
+  return compile_parsed(parse_inventory_file(path));
+}
+
 }  // namespace bulkhead::rules

@@ -13,5 +13,7 @@ namespace bulkhead::rules {
 
 Result<pb::CompiledRuleSet> load_policy(std::string_view text, std::string_view source_name);
 Result<pb::CompiledRuleSet> load_policy_file(const std::string& path);
+// An inventory's segments, compiled to disjoint prefixes (no rules).
+Result<pb::CompiledRuleSet> load_inventory_file(const std::string& path);
 
 }  // namespace bulkhead::rules

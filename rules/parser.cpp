@@ -71,7 +71,8 @@ std::string join(const std::vector<std::string>& v) {
 
 class Parser {
  public:
-  Parser(std::string_view text, std::string_view file) : text_(text), file_(file) {}
+  Parser(std::string_view text, std::string_view file, bool inventory = false)
+      : text_(text), file_(file), inventory_(inventory) {}
 
   Result<Policy> run() {
     Result<Policy> result;
@@ -89,8 +90,18 @@ class Parser {
       return result;
     }
     if (!root.IsMap()) {
-      error(root, "a policy is a map with keys version, defaults, segments, rules");
+      error(root, inventory_ ? "an inventory is a map with the key segments"
+                             : "a policy is a map with keys version, defaults, segments, rules");
       result.diagnostics = std::move(diags_);
+      return result;
+    }
+    if (inventory_) {
+      check_keys(root, {"version", "segments"}, "inventory");
+      if (root["version"]) parse_version(root["version"], root, policy);
+      if (!root["segments"]) error(root, "an inventory needs a 'segments:' map");
+      parse_segments(root["segments"], policy);
+      result.diagnostics = std::move(diags_);
+      if (!result.has_errors()) result.value = std::move(policy);
       return result;
     }
     check_keys(root, {"version", "defaults", "segments", "rules"}, "policy");
@@ -508,6 +519,7 @@ class Parser {
 
   std::string_view text_;
   std::string_view file_;
+  bool inventory_ = false;
   std::vector<Diagnostic> diags_;
   std::unordered_map<std::string, size_t> segment_index_;
 };
@@ -554,16 +566,29 @@ Result<Policy> parse_policy(std::string_view text, std::string_view source_name)
   return Parser(text, source_name).run();
 }
 
-Result<Policy> parse_policy_file(const std::string& path) {
+Result<Policy> parse_inventory(std::string_view text, std::string_view source_name) {
+  return Parser(text, source_name, true).run();
+}
+
+namespace {
+
+Result<Policy> parse_file(const std::string& path, bool inventory) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     Result<Policy> r;
-    r.diagnostics.push_back(Diagnostic{Diagnostic::Severity::error, path, 0, 0, "cannot open the policy file"});
+    r.diagnostics.push_back(Diagnostic{Diagnostic::Severity::error, path, 0, 0,
+                                       inventory ? "cannot open the inventory file" : "cannot open the policy file"});
     return r;
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_policy(ss.str(), path);
+  return inventory ? parse_inventory(ss.str(), path) : parse_policy(ss.str(), path);
 }
+
+}  // namespace
+
+Result<Policy> parse_policy_file(const std::string& path) { return parse_file(path, false); }
+
+Result<Policy> parse_inventory_file(const std::string& path) { return parse_file(path, true); }
 
 }  // namespace bulkhead::rules

@@ -15,6 +15,11 @@ namespace bulkhead::rules {
 Result<Policy> parse_policy(std::string_view text, std::string_view source_name);
 Result<Policy> parse_policy_file(const std::string& path);
 
+// An inventory: a file with only the `segments:` map of a policy (and
+// optionally `version: 1`), checked the same way. The result has no rules.
+Result<Policy> parse_inventory(std::string_view text, std::string_view source_name);
+Result<Policy> parse_inventory_file(const std::string& path);
+
 // Parses "2h", "30m", "45s", "1d" into seconds; false when malformed.
 bool parse_duration(std::string_view text, int64_t& seconds);
 // Parses an RFC 3339 UTC time ("2026-11-24T10:00:00Z") or unix seconds.

@@ -48,6 +48,14 @@ std::string controlplane_endpoint(const std::string& flag);
 // reached or answers nonsense.
 pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest req);
 
+// Stores `text` as the next generation through the control plane, waits up
+// to `wait` seconds for every connected dataplane to enforce it, and prints
+// the outcome; returns the exit code (0 enforced, 1 not everywhere in time,
+// 2 refused).
+int apply_source(const std::string& endpoint, const std::string& name, const std::string& text,
+                 const std::string& message, bool force, double wait, bool json);
+void register_learn_commands();
+
 // JSON string literal with escapes.
 std::string json_string(std::string_view s);
 

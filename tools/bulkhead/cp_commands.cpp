@@ -123,28 +123,16 @@ bool wait_for(const std::string& ep, uint64_t generation, double seconds) {
   return false;
 }
 
-int cmd_apply(const std::vector<std::string>& args) {
-  po::options_description o("options");
-  std::string file, message;
-  double wait = 10;
-  o.add_options()("file", po::value(&file)->required(), "policy file")("message,m", po::value(&message), "why")(
-      "force", "apply even when the analysis finds errors")("wait", po::value(&wait)->default_value(10),
-                                                             "seconds to wait for every connected dataplane to enforce it (0: do not wait)");
-  add_common(o);
-  po::variables_map vm;
-  if (!parse_command(args, o, vm, "usage: bulkhead apply FILE [-m MESSAGE] [--force] [--wait S] [--controlplane EP]\n\n"
-                                  "Validates, analyses and stores the policy as the next generation, then every "
-                                  "dataplane enforces it. Exit 0 applied (and enforced), 1 not enforced everywhere "
-                                  "in time, 2 refused."))
-    return kExitOk;
+}  // namespace
+
+int apply_source(const std::string& ep, const std::string& name, const std::string& text, const std::string& message,
+                 bool force, double wait, bool json) {
   pb::CliRequest q;
-  q.mutable_apply()->set_source_name(file);
-  q.mutable_apply()->set_source_text(read_input(file));
+  q.mutable_apply()->set_source_name(name);
+  q.mutable_apply()->set_source_text(text);
   q.mutable_apply()->set_message(message);
-  q.mutable_apply()->set_force(vm.count("force") > 0);
-  const std::string ep = endpoint_of(vm);
+  q.mutable_apply()->set_force(force);
   const auto r = call(ep, q);
-  const bool json = vm.count("json") > 0;
   if (!json) report(r, false);
   if (!r.ok()) {
     if (json) std::cout << "{\"ok\":false,\"errors\":" << r.errors_size() << "}\n";
@@ -162,6 +150,26 @@ int cmd_apply(const std::vector<std::string>& args) {
     print_status(st);
   }
   return enforced ? kExitOk : kExitNo;
+}
+
+namespace {
+
+int cmd_apply(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  std::string file, message;
+  double wait = 10;
+  o.add_options()("file", po::value(&file)->required(), "policy file")("message,m", po::value(&message), "why")(
+      "force", "apply even when the analysis finds errors")("wait", po::value(&wait)->default_value(10),
+                                                             "seconds to wait for every connected dataplane to enforce it (0: do not wait)");
+  add_common(o);
+  po::variables_map vm;
+  if (!parse_command(args, o, vm, "usage: bulkhead apply FILE [-m MESSAGE] [--force] [--wait S] [--controlplane EP]\n\n"
+                                  "Validates, analyses and stores the policy as the next generation, then every "
+                                  "dataplane enforces it. Exit 0 applied (and enforced), 1 not enforced everywhere "
+                                  "in time, 2 refused."))
+    return kExitOk;
+  return apply_source(endpoint_of(vm), file, read_input(file), message, vm.count("force") > 0, wait,
+                      vm.count("json") > 0);
 }
 
 int cmd_simple(const std::vector<std::string>& args, const char* which) {

@@ -1,0 +1,142 @@
+#include "flow_collector.h"
+
+#include <iostream>
+
+#include "flows/record.h"
+
+namespace bulkhead::controlplane {
+namespace {
+
+constexpr uint32_t kBatchVersion = 1;
+constexpr auto kComplainEvery = std::chrono::seconds(5);
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::unique_ptr<FlowCollector> FlowCollector::create(zmq::context_t& ctx, const CollectorConfig& cfg,
+                                                     std::string& error) {
+  std::unique_ptr<FlowCollector> c(new FlowCollector());
+  c->cfg_ = cfg;
+  c->store_ = flows::FlowStore(cfg.store);
+  if (!cfg.snapshot_path.empty() && !c->store_.load(cfg.snapshot_path, error)) return nullptr;
+  if (!cfg.jsonl_path.empty()) {
+    c->jsonl_.open(cfg.jsonl_path, std::ios::app);
+    if (!c->jsonl_) {
+      error = "cannot open " + cfg.jsonl_path + " for the flow log";
+      return nullptr;
+    }
+  }
+  try {
+    c->socket_ = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pull);
+    c->socket_->set(zmq::sockopt::curve_server, 1);
+    c->socket_->set(zmq::sockopt::curve_secretkey, cfg.secret_key);
+    c->socket_->set(zmq::sockopt::zap_domain, "bulkhead");
+    c->socket_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg.max_message_bytes));
+    c->socket_->set(zmq::sockopt::rcvhwm, 256);
+    c->socket_->set(zmq::sockopt::linger, 0);
+    c->socket_->bind(cfg.listen);
+  } catch (const zmq::error_t& e) {
+    error = "cannot listen for flow records on " + cfg.listen + ": " + e.what();
+    return nullptr;
+  }
+  c->thread_ = std::thread([p = c.get()] { p->loop(); });
+  return c;
+}
+
+FlowCollector::~FlowCollector() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  socket_.reset();
+  save();
+}
+
+void FlowCollector::complain(const std::string& what) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_complaint_ < kComplainEvery) {
+    ++suppressed_;
+    return;
+  }
+  std::cerr << "bulkhead-controlplane: flow records: " << what;
+  if (suppressed_ > 0) std::cerr << " (and " << suppressed_ << " more refusals)";
+  std::cerr << '\n';
+  suppressed_ = 0;
+  last_complaint_ = now;
+}
+
+void FlowCollector::receive(const void* data, size_t size) {
+  pb::FlowBatch batch;
+  if (size > cfg_.max_message_bytes || !batch.ParseFromArray(data, static_cast<int>(size))) {
+    std::lock_guard lock(mu_);
+    store_.count_rejected(0, 1);
+    complain("a malformed batch refused");
+    return;
+  }
+  if (batch.version() != kBatchVersion) {
+    std::lock_guard lock(mu_);
+    store_.count_rejected(0, 1);
+    complain("a batch of version " + std::to_string(batch.version()) + " refused");
+    return;
+  }
+  std::vector<pb::FlowRecord> records;
+  records.reserve(static_cast<size_t>(batch.records_size()));
+  uint64_t rejected = 0;
+  std::string why;
+  for (auto& r : *batch.mutable_records()) {
+    if (flows::validate(r, why)) records.push_back(std::move(r));
+    else ++rejected;
+  }
+  flows::orient(records);
+  std::lock_guard lock(mu_);
+  store_.add_lost(batch.lost());
+  if (rejected > 0) {
+    store_.count_rejected(rejected, 0);
+    complain(std::to_string(rejected) + " malformed records from " + batch.dataplane_id().substr(0, 64) + " (" + why + ")");
+  }
+  for (const auto& r : records) {
+    store_.ingest(r);
+    if (jsonl_.is_open()) jsonl_ << flows::to_json(r, batch.dataplane_id()) << '\n';
+  }
+  if (jsonl_.is_open()) jsonl_.flush();
+}
+
+void FlowCollector::loop() {
+  auto last_save = std::chrono::steady_clock::now();
+  while (!stop_) {
+    zmq::pollitem_t items[] = {{static_cast<void*>(*socket_), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 1, std::chrono::milliseconds(100));
+    for (int n = 0; n < 64 && (items[0].revents & ZMQ_POLLIN); ++n) {
+      zmq::message_t m;
+      if (!socket_->recv(m, zmq::recv_flags::dontwait)) break;
+      receive(m.data(), m.size());
+    }
+    if (std::chrono::steady_clock::now() - last_save >= cfg_.save_period) {
+      save();
+      last_save = std::chrono::steady_clock::now();
+    }
+  }
+}
+
+void FlowCollector::save() {
+  if (cfg_.snapshot_path.empty()) return;
+  std::string error;
+  std::lock_guard lock(mu_);
+  store_.expire(now_ms());
+  if (!store_.save(cfg_.snapshot_path, now_ms(), error))
+    std::cerr << "bulkhead-controlplane: cannot save the flow store: " << error << '\n';
+}
+
+std::vector<pb::FlowAggregate> FlowCollector::query(const flows::FlowQuery& q) {
+  std::lock_guard lock(mu_);
+  return store_.query(q);
+}
+
+pb::FlowStoreInfo FlowCollector::info() {
+  std::lock_guard lock(mu_);
+  return store_.info();
+}
+
+}  // namespace bulkhead::controlplane

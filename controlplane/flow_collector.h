@@ -1,0 +1,67 @@
+// The control plane's flow collector: a PULL socket (CURVE, the dataplane
+// keys admitted by the server's ZAP handler) that receives FlowBatch
+// messages from dataplanes, checks every record, orients it, and adds it to
+// the flow store; optionally appends each record as a JSON line for a SIEM.
+// The store is saved to disk every `save_period` and on stop, and restored
+// at start.
+//
+// Threading: the collector runs on a thread of its own; the server's CLI
+// loop queries the store through query()/info(), which take the same lock.
+// Malformed, oversized and unauthenticated messages are refused and
+// counted, with a log line at most every few seconds.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <zmq.hpp>
+
+#include "bulkhead.pb.h"
+#include "flows/flow_store.h"
+
+namespace bulkhead::controlplane {
+
+struct CollectorConfig {
+  std::string listen;                  // e.g. tcp://0.0.0.0:7301
+  std::string secret_key;              // this control plane's CURVE secret key (raw 32 bytes)
+  std::string snapshot_path;           // where the store is kept
+  std::string jsonl_path;              // "": no JSON lines
+  flows::FlowStoreOptions store;
+  std::chrono::seconds save_period{60};
+  size_t max_message_bytes = 16 << 20;
+};
+
+class FlowCollector {
+ public:
+  // Binds and restores the store; nullptr with `error` on failure (an
+  // unreadable snapshot is an error: it is not silently discarded).
+  static std::unique_ptr<FlowCollector> create(zmq::context_t& ctx, const CollectorConfig& cfg, std::string& error);
+  ~FlowCollector();
+
+  std::vector<pb::FlowAggregate> query(const flows::FlowQuery& q);
+  pb::FlowStoreInfo info();
+  // Ingests one encoded FlowBatch as if it had arrived (tests, benchmarks).
+  void receive(const void* data, size_t size);
+
+ private:
+  FlowCollector() = default;
+  void loop();
+  void save();
+  void complain(const std::string& what);
+
+  CollectorConfig cfg_;
+  std::unique_ptr<zmq::socket_t> socket_;
+  std::mutex mu_;
+  flows::FlowStore store_;
+  std::ofstream jsonl_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::chrono::steady_clock::time_point last_complaint_{};
+  uint64_t suppressed_ = 0;
+};
+
+}  // namespace bulkhead::controlplane

@@ -1,0 +1,276 @@
+#include "record.h"
+
+#include <algorithm>
+#include <array>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "rules/match.h"
+#include "rules/policy.h"
+#include "rules/prefix.h"
+
+namespace bulkhead::flows {
+namespace {
+
+constexpr int64_t kYear2000Ms = 946684800000;
+constexpr int64_t kYear2200Ms = 7258118400000;
+constexpr uint16_t kEphemeralLow = 32768;
+
+bool port_ok(uint32_t p) { return p <= 65535; }
+
+void json_escape(std::string& out, const std::string& s) {
+  out += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      static const char* hex = "0123456789abcdef";
+      out += "\\u00";
+      out += hex[(c >> 4) & 0xF];
+      out += hex[c & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+struct Json {
+  std::string s = "{";
+  void key(const char* k) {
+    if (s.size() > 1) s += ',';
+    s += '"';
+    s += k;
+    s += "\":";
+  }
+  void str(const char* k, const std::string& v) {
+    key(k);
+    json_escape(s, v);
+  }
+  void num(const char* k, uint64_t v) {
+    key(k);
+    s += std::to_string(v);
+  }
+  void inum(const char* k, int64_t v) {
+    key(k);
+    s += std::to_string(v);
+  }
+  void boolean(const char* k, bool v) {
+    key(k);
+    s += v ? "true" : "false";
+  }
+  std::string done() { return s + "}"; }
+};
+
+// An endpoint of a flow: address bytes, protocol, port.
+std::string endpoint(const std::string& addr, uint32_t proto, uint32_t port) {
+  std::string k = addr;
+  k += static_cast<char>(proto);
+  k += static_cast<char>(port >> 8);
+  k += static_cast<char>(port & 0xFF);
+  return k;
+}
+
+bool has_ports(uint32_t proto) {
+  return proto == rules::kIpProtoTcp || proto == rules::kIpProtoUdp || proto == rules::kIpProtoSctp;
+}
+
+}  // namespace
+
+bool validate(const pb::FlowRecord& r, std::string& why) {
+  if (r.kind() < pb::FlowRecord::START || r.kind() > pb::FlowRecord::DENIED) {
+    why = "unknown record kind " + std::to_string(r.kind());
+    return false;
+  }
+  if (r.verdict() < pb::FlowRecord::ALLOWED || r.verdict() > pb::FlowRecord::WOULD_DENY) {
+    why = "unknown verdict " + std::to_string(r.verdict());
+    return false;
+  }
+  if (!pb::FlowRecord::EndReason_IsValid(r.end_reason())) {
+    why = "unknown end reason " + std::to_string(r.end_reason());
+    return false;
+  }
+  if (!((r.src().size() == 4 && r.dst().size() == 4) || (r.src().size() == 16 && r.dst().size() == 16))) {
+    why = "addresses of " + std::to_string(r.src().size()) + " and " + std::to_string(r.dst().size()) +
+          " bytes (want 4 and 4, or 16 and 16)";
+    return false;
+  }
+  if (r.protocol() > 255) {
+    why = "protocol " + std::to_string(r.protocol()) + " out of range";
+    return false;
+  }
+  if (!port_ok(r.src_port()) || !port_ok(r.dst_port())) {
+    why = "port out of range";
+    return false;
+  }
+  if (r.time_ms() < kYear2000Ms || r.time_ms() > kYear2200Ms ||
+      (r.start_ms() != 0 && (r.start_ms() < kYear2000Ms || r.start_ms() > r.time_ms()))) {
+    why = "implausible time";
+    return false;
+  }
+  if (r.tcp_flags_out() > 0xFF || r.tcp_flags_in() > 0xFF) {
+    why = "TCP flags out of range";
+    return false;
+  }
+  if (r.mode() != "enforce" && r.mode() != "audit" && r.mode() != "learn") {
+    why = "unknown mode '" + r.mode().substr(0, 16) + "'";
+    return false;
+  }
+  if (r.src_segment().size() > 64 || r.dst_segment().size() > 64 || r.rule_id().size() > 256) {
+    why = "name too long";
+    return false;
+  }
+  return true;
+}
+
+void swap_sides(pb::FlowRecord& r) {
+  std::string a = r.src();
+  r.set_src(r.dst());
+  r.set_dst(a);
+  const uint32_t sp = r.src_port();
+  r.set_src_port(r.dst_port());
+  r.set_dst_port(sp);
+  std::string s = r.src_segment();
+  r.set_src_segment(r.dst_segment());
+  r.set_dst_segment(s);
+  const uint64_t po = r.packets_out(), bo = r.bytes_out();
+  r.set_packets_out(r.packets_in());
+  r.set_bytes_out(r.bytes_in());
+  r.set_packets_in(po);
+  r.set_bytes_in(bo);
+  const uint32_t fo = r.tcp_flags_out();
+  r.set_tcp_flags_out(r.tcp_flags_in());
+  r.set_tcp_flags_in(fo);
+}
+
+size_t orient(std::vector<pb::FlowRecord>& records) {
+  // Distinct peers of every endpoint of an unoriented record (capped: only
+  // "few" against "many" matters).
+  constexpr size_t kCap = 64;
+  std::unordered_map<std::string, std::unordered_set<std::string>> peers;
+  for (const auto& r : records) {
+    if (r.opener_known() || !has_ports(r.protocol())) continue;
+    auto& a = peers[endpoint(r.src(), r.protocol(), r.src_port())];
+    if (a.size() < kCap) a.insert(r.dst());
+    auto& b = peers[endpoint(r.dst(), r.protocol(), r.dst_port())];
+    if (b.size() < kCap) b.insert(r.src());
+  }
+  size_t swapped = 0;
+  for (auto& r : records) {
+    if (r.opener_known() || !has_ports(r.protocol())) continue;
+    const uint32_t sp = r.src_port(), dp = r.dst_port();
+    bool src_is_service = false;
+    if ((sp < 1024) != (dp < 1024)) {
+      src_is_service = sp < 1024;
+    } else {
+      const size_t ps = peers[endpoint(r.src(), r.protocol(), sp)].size();
+      const size_t pd = peers[endpoint(r.dst(), r.protocol(), dp)].size();
+      if (ps >= 3 && ps >= 2 * pd) src_is_service = true;
+      else if (pd >= 3 && pd >= 2 * ps) src_is_service = false;
+      else if ((sp >= kEphemeralLow) != (dp >= kEphemeralLow)) src_is_service = dp >= kEphemeralLow;
+    }
+    if (src_is_service) {
+      swap_sides(r);
+      ++swapped;
+    }
+  }
+  return swapped;
+}
+
+std::string format_address(const std::string& bytes) {
+  std::array<uint8_t, 16> a{};
+  std::copy_n(bytes.begin(), std::min<size_t>(bytes.size(), 16), a.begin());
+  return rules::format_address(bytes.size() == 16 ? 6 : 4, a);
+}
+
+bool parse_address(const std::string& text, std::string& bytes) {
+  uint8_t family = 0;
+  std::array<uint8_t, 16> a{};
+  if (!rules::parse_address(text, family, a)) return false;
+  bytes.assign(reinterpret_cast<const char*>(a.data()), family == 6 ? 16 : 4);
+  return true;
+}
+
+const char* kind_name(pb::FlowRecord::Kind k) {
+  switch (k) {
+    case pb::FlowRecord::START: return "start";
+    case pb::FlowRecord::UPDATE: return "update";
+    case pb::FlowRecord::END: return "end";
+    case pb::FlowRecord::DENIED: return "denied";
+    default: return "unknown";
+  }
+}
+
+const char* verdict_name(pb::FlowRecord::Verdict v) {
+  switch (v) {
+    case pb::FlowRecord::ALLOWED: return "allowed";
+    case pb::FlowRecord::DENY: return "denied";
+    case pb::FlowRecord::WOULD_DENY: return "would-deny";
+    default: return "unknown";
+  }
+}
+
+const char* end_reason_name(pb::FlowRecord::EndReason r) {
+  switch (r) {
+    case pb::FlowRecord::TIMEOUT: return "timeout";
+    case pb::FlowRecord::CLOSED: return "closed";
+    case pb::FlowRecord::RESET: return "reset";
+    case pb::FlowRecord::REVOKED: return "revoked";
+    default: return "";
+  }
+}
+
+std::string to_json(const pb::FlowRecord& r, const std::string& dataplane) {
+  Json j;
+  j.inum("time_ms", r.time_ms());
+  j.str("event", kind_name(r.kind()));
+  j.str("dataplane", dataplane);
+  j.str("src", format_address(r.src()));
+  j.num("src_port", r.src_port());
+  j.str("dst", format_address(r.dst()));
+  j.num("dst_port", r.dst_port());
+  j.str("proto", rules::proto_name(static_cast<uint8_t>(r.protocol())));
+  if (!r.src_segment().empty()) j.str("src_segment", r.src_segment());
+  if (!r.dst_segment().empty()) j.str("dst_segment", r.dst_segment());
+  j.str("verdict", verdict_name(r.verdict()));
+  j.str("rule", r.rule_id().empty() ? "(default)" : r.rule_id());
+  j.str("mode", r.mode());
+  j.num("generation", r.generation());
+  if (r.kind() == pb::FlowRecord::UPDATE || r.kind() == pb::FlowRecord::END) {
+    j.inum("start_ms", r.start_ms());
+    j.num("packets_out", r.packets_out());
+    j.num("bytes_out", r.bytes_out());
+    j.num("packets_in", r.packets_in());
+    j.num("bytes_in", r.bytes_in());
+    if (r.protocol() == rules::kIpProtoTcp) {
+      j.num("tcp_flags_out", r.tcp_flags_out());
+      j.num("tcp_flags_in", r.tcp_flags_in());
+    }
+  }
+  if (r.kind() == pb::FlowRecord::END) j.str("end_reason", end_reason_name(r.end_reason()));
+  return j.done();
+}
+
+std::string to_json(const pb::FlowAggregate& a) {
+  Json j;
+  j.str("src", format_address(a.src()));
+  j.str("dst", format_address(a.dst()));
+  j.str("proto", rules::proto_name(static_cast<uint8_t>(a.protocol())));
+  j.num("dst_port", a.dst_port());
+  if (!a.src_segment().empty()) j.str("src_segment", a.src_segment());
+  if (!a.dst_segment().empty()) j.str("dst_segment", a.dst_segment());
+  j.num("flows", a.flows());
+  j.num("packets", a.packets());
+  j.num("bytes", a.bytes());
+  j.inum("first_ms", a.first_ms());
+  j.inum("last_ms", a.last_ms());
+  j.num("allowed", a.allowed());
+  j.num("denied", a.denied());
+  j.num("would_deny", a.would_deny());
+  j.num("learnable", a.learnable());
+  j.num("answered", a.answered());
+  return j.done();
+}
+
+}  // namespace bulkhead::flows

@@ -1,0 +1,43 @@
+// Flow records as they arrive from outside (a dataplane's batch, a capture):
+// checked, oriented so the service is the destination, and written as JSON
+// lines for a SIEM. Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bulkhead.pb.h"
+
+namespace bulkhead::flows {
+
+// Refuses a record no dataplane writes: unknown kind or verdict, addresses
+// that are not both 4 or both 16 bytes, ports or protocol out of range,
+// times before 2000 or counters that cannot be real. `why` says which.
+bool validate(const pb::FlowRecord& r, std::string& why);
+
+// Records whose opening packet was not seen (UDP, a TCP connection picked
+// up mid-stream) may name the client as the destination. Decides which side
+// is the service, in this order: a well-known port (< 1024) against a
+// higher one; an endpoint (address, protocol, port) that many distinct peers
+// talk to in `records` against one few do; a port outside the ephemeral
+// range (32768-65535) against one inside it. Swaps the sides where the
+// source is the service; returns how many were swapped.
+size_t orient(std::vector<pb::FlowRecord>& records);
+// Swaps source and destination (addresses, ports, segments, counters).
+void swap_sides(pb::FlowRecord& r);
+
+// "10.0.1.5" or "fd00::1" from 4 or 16 bytes.
+std::string format_address(const std::string& bytes);
+// Parses an address into 4 or 16 bytes; false when it is not one.
+bool parse_address(const std::string& text, std::string& bytes);
+
+const char* kind_name(pb::FlowRecord::Kind k);
+const char* verdict_name(pb::FlowRecord::Verdict v);
+const char* end_reason_name(pb::FlowRecord::EndReason r);
+
+// One JSON object, no newline.
+std::string to_json(const pb::FlowRecord& r, const std::string& dataplane);
+std::string to_json(const pb::FlowAggregate& a);
+
+}  // namespace bulkhead::flows

@@ -1,0 +1,121 @@
+#include "flow_export.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <zmq.hpp>
+
+#include "bulkhead.pb.h"
+#include "engine.h"
+#include "log.h"
+#include "rules/keys.h"
+
+namespace bulkhead::dataplane {
+namespace {
+
+constexpr uint32_t kBatchVersion = 1;
+
+uint64_t ring_losses(const Engine& engine) {
+  return engine.totals().events[static_cast<unsigned>(WorkerCounter::flow_records_lost)];
+}
+
+}  // namespace
+
+FlowExporter::~FlowExporter() { stop(); }
+
+std::unique_ptr<FlowExporter> FlowExporter::start(const FlowExportConfig& cfg, Engine& engine, std::string& error) {
+  if (!engine.records_flows()) {
+    error = "the engine does not record flows";
+    return nullptr;
+  }
+  std::unique_ptr<FlowExporter> x(new FlowExporter(engine));
+  x->cfg_ = cfg;
+  rules::CurveKeys server, own;
+  if (!rules::read_curve_keys(cfg.server_key_file, false, server, error)) return nullptr;
+  if (!rules::read_curve_keys(cfg.key_file, true, own, error)) return nullptr;
+  x->server_public_ = server.public_key;
+  x->public_ = own.public_key;
+  x->secret_ = own.secret_key;
+  if (x->cfg_.id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    x->cfg_.id = host;
+  }
+  x->thread_ = std::thread([p = x.get()] { p->run(); });
+  return x;
+}
+
+void FlowExporter::stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void FlowExporter::run() {
+  zmq::context_t ctx(1);
+  zmq::socket_t sock(ctx, zmq::socket_type::push);
+  sock.set(zmq::sockopt::curve_serverkey, server_public_);
+  sock.set(zmq::sockopt::curve_publickey, public_);
+  sock.set(zmq::sockopt::curve_secretkey, secret_);
+  sock.set(zmq::sockopt::sndhwm, 64);
+  sock.set(zmq::sockopt::linger, 1000);
+  sock.set(zmq::sockopt::reconnect_ivl, 200);
+  sock.set(zmq::sockopt::reconnect_ivl_max, 2000);
+  try {
+    sock.connect(cfg_.endpoint);
+  } catch (const zmq::error_t& e) {
+    BH_LOG(ERR, "flow export: cannot connect to %s: %s", cfg_.endpoint.c_str(), e.what());
+    return;
+  }
+  RateLimit limit(1, 10);
+  pb::FlowBatch batch;
+  std::vector<pb::FlowRecord> records;
+  uint64_t sequence = 0, lost_reported = 0, unsent = 0;
+  auto first_at = std::chrono::steady_clock::now();
+  auto send = [&] {
+    const uint64_t ring_lost = ring_losses(engine_);
+    batch.Clear();
+    batch.set_version(kBatchVersion);
+    batch.set_dataplane_id(cfg_.id);
+    batch.set_sequence(++sequence);
+    batch.set_sample(cfg_.sample);
+    batch.set_lost(ring_lost - lost_reported + unsent);
+    batch.mutable_records()->Reserve(static_cast<int>(records.size()));
+    for (auto& r : records) *batch.add_records() = std::move(r);
+    const size_t n = records.size();
+    records.clear();
+    const std::string data = batch.SerializeAsString();
+    bool sent = false;
+    try {
+      sent = sock.send(zmq::buffer(data), zmq::send_flags::dontwait).has_value();
+    } catch (const zmq::error_t&) {
+      sent = false;
+    }
+    if (sent) {
+      lost_reported = ring_lost;
+      unsent = 0;
+      stats_.records_sent += n;
+      ++stats_.batches_sent;
+    } else {
+      unsent += n;
+      stats_.records_unsent += n;
+      uint64_t suppressed = 0;
+      if (limit.allow(suppressed))
+        BH_LOG(WARNING, "flow export: the control plane at %s is not taking records; %lu dropped so far",
+               cfg_.endpoint.c_str(), static_cast<unsigned long>(stats_.records_unsent.load()));
+    }
+  };
+  while (true) {
+    const bool stopping = stop_.load();
+    const size_t before = records.size();
+    engine_.drain_flows(records, cfg_.batch_records - records.size());
+    if (before == 0 && !records.empty()) first_at = std::chrono::steady_clock::now();
+    const bool full = records.size() >= cfg_.batch_records;
+    const bool old = !records.empty() &&
+                     std::chrono::steady_clock::now() - first_at >= std::chrono::milliseconds(cfg_.batch_ms);
+    if (full || old || (stopping && !records.empty())) send();
+    if (stopping && records.empty()) break;
+    if (!full) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace bulkhead::dataplane

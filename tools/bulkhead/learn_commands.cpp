@@ -1,0 +1,416 @@
+// Commands over observed flows: `flows` (what the network did), `learn
+// propose|diff|accept` (a least-privilege policy from it) and `simulate`
+// (what a candidate policy would do to it). Flows come from the control
+// plane's flow store, or from captures (--pcap) through the same store
+// and learner in this process, with no daemon.
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <map>
+
+#include "bulkhead.pb.h"
+#include "classifier.h"
+#include "cli.h"
+#include "flows/flow_store.h"
+#include "flows/pcap_flows.h"
+#include "flows/record.h"
+#include "learner.h"
+#include "rules/load.h"
+#include "rules/match.h"
+#include "rules/parser.h"
+#include "store.h"
+
+namespace bulkhead::cli {
+namespace po = boost::program_options;
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string when(int64_t ms) {
+  if (ms == 0) return "-";
+  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Where flows come from, and which: options every command here shares.
+struct FlowSource {
+  std::vector<std::string> pcaps;
+  std::string since = "24h";
+  std::string controlplane;
+
+  void add_options(po::options_description& o, const char* default_since) {
+    since = default_since;
+    o.add_options()("pcap", po::value(&pcaps)->multitoken(), "read flows from these captures instead of the control plane")(
+        "since", po::value(&since)->default_value(default_since), "flows seen within this long (e.g. 1h, 24h, 7d; control plane only)")(
+        "controlplane", po::value(&controlplane), "control plane CLI endpoint");
+  }
+
+  std::string note;  // what the flows came from, for people
+
+  std::vector<pb::FlowAggregate> load(flows::FlowQuery q) {
+    if (!pcaps.empty()) {
+      flows::FlowStoreOptions opt;
+      opt.capacity = 50'000'000;
+      opt.retention_ms = INT64_MAX / 4;
+      flows::FlowStore store(opt);
+      flows::PcapStats stats;
+      std::string error;
+      if (!flows::read_pcaps(pcaps, [&](std::vector<pb::FlowRecord>& batch) { for (const auto& r : batch) store.ingest(r); },
+                             stats, error))
+        throw UsageError(error);
+      note = std::to_string(stats.files) + (stats.files == 1 ? " capture (" : " captures (") +
+             std::to_string(stats.packets) + " packets, " + std::to_string(stats.connections) + " connections" +
+             (stats.malformed ? ", " + std::to_string(stats.malformed) + " malformed packets skipped" : "") + ")";
+      q.since_ms = 0;
+      return store.query(q);
+    }
+    int64_t seconds = 0;
+    if (!rules::parse_duration(since, seconds)) throw UsageError("--since: not a duration (e.g. 1h, 24h, 7d)");
+    q.since_ms = now_ms() - seconds * 1000;
+    pb::CliRequest req;
+    auto* f = req.mutable_flows();
+    f->set_since_ms(q.since_ms);
+    f->set_denied_only(q.denied_only);
+    f->set_host(q.host);
+    f->set_segment(q.segment);
+    f->set_port(q.port);
+    f->set_top(q.top);
+    auto resp = controlplane_call(controlplane_endpoint(controlplane), req);
+    if (!resp.ok()) {
+      std::string why;
+      for (const auto& e : resp.errors()) why += (why.empty() ? "" : "; ") + e;
+      throw UsageError(why);
+    }
+    note = "the flow store, last " + since;
+    return {resp.flows().begin(), resp.flows().end()};
+  }
+};
+
+std::string service(const pb::FlowAggregate& a) {
+  const std::string p = rules::proto_name(static_cast<uint8_t>(a.protocol()));
+  if (a.protocol() == 1 || a.protocol() == 58) return p + " type " + std::to_string(a.src_port());
+  if (a.protocol() == 6 || a.protocol() == 17 || a.protocol() == 132) return p + "/" + std::to_string(a.dst_port());
+  return p;
+}
+
+int cmd_flows(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  FlowSource src;
+  src.add_options(o, "1h");
+  std::string host;
+  flows::FlowQuery q;
+  o.add_options()("denied", "only flows denied (or that would be, in audit and learn mode)")(
+      "host", po::value(&host), "only flows from or to this address")("segment", po::value(&q.segment),
+                                                                        "only flows from or to this segment")(
+      "port", po::value(&q.port), "only flows to this service port")("top", po::value(&q.top)->default_value(50),
+                                                                      "the N flows with most connections (0: all)")(
+      "json", "one JSON object per line (for a SIEM or jq)");
+  po::variables_map vm;
+  if (!parse_command(args, o, vm,
+                     "usage: bulkhead flows [--since 1h] [--denied] [--host IP] [--segment S] [--port P] [--top N] "
+                     "[--json] [--pcap FILE...]\n\nThe flows the dataplanes observed, aggregated by source, "
+                     "destination, protocol and service port; busiest first."))
+    return kExitOk;
+  q.denied_only = vm.count("denied") > 0;
+  if (!host.empty() && !flows::parse_address(host, q.host)) throw UsageError("--host: '" + host + "' is not an address");
+  auto list = src.load(q);
+  if (vm.count("json")) {
+    for (const auto& a : list) std::cout << flows::to_json(a) << '\n';
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& a : list) {
+    std::string verdicts;
+    if (a.allowed()) verdicts += std::to_string(a.allowed()) + " allowed";
+    if (a.would_deny()) verdicts += std::string(verdicts.empty() ? "" : ", ") + std::to_string(a.would_deny()) + " would-deny";
+    if (a.denied()) verdicts += std::string(verdicts.empty() ? "" : ", ") + std::to_string(a.denied()) + " denied";
+    rows.push_back({flows::format_address(a.src()) + (a.src_segment().empty() ? "" : " (" + a.src_segment() + ")"),
+                    flows::format_address(a.dst()) + (a.dst_segment().empty() ? "" : " (" + a.dst_segment() + ")"),
+                    service(a), std::to_string(a.flows()), verdicts, std::to_string(a.bytes()), when(a.first_ms()),
+                    when(a.last_ms())});
+  }
+  print_table(std::cout, {"source", "destination", "service", "connections", "verdicts", "bytes", "first seen", "last seen"},
+              rows);
+  std::cerr << list.size() << (list.size() == 1 ? " flow" : " flows") << " from " << src.note << '\n';
+  return kExitOk;
+}
+
+// Options of `learn propose|diff|accept`.
+struct LearnArgs {
+  FlowSource source;
+  learn::LearnOptions opt;
+  std::string inventory, out, report_file;
+
+  void add_options(po::options_description& o) {
+    source.add_options(o, "24h");
+    o.add_options()("inventory", po::value(&inventory), "segments from this file (a policy's segments: map)")(
+        "min-flows", po::value(&opt.min_flows)->default_value(opt.min_flows), "connections a service needs to become a rule")(
+        "scan-targets", po::value(&opt.scan_targets)->default_value(opt.scan_targets),
+        "a source trying this many targets, most unanswered, is scan-like")(
+        "public-peers", po::value(&opt.public_peers)->default_value(opt.public_peers),
+        "this many public addresses on one service make that side `internet`")(
+        "exact-hosts", "never widen an inferred segment to its subnet")(
+        "mode", po::value(&opt.mode)->default_value("enforce"), "mode of the proposed policy: enforce, audit or learn")(
+        "report", po::value(&report_file), "write the report to FILE instead of standard error");
+  }
+
+  learn::Proposal run(const po::variables_map& vm) {
+    if (opt.mode != "enforce" && opt.mode != "audit" && opt.mode != "learn")
+      throw UsageError("--mode: '" + opt.mode + "' is not enforce, audit or learn");
+    if (opt.min_flows == 0) throw UsageError("--min-flows: at least 1");
+    opt.subnets = vm.count("exact-hosts") == 0;
+    std::optional<pb::CompiledRuleSet> inv;
+    if (!inventory.empty()) {
+      auto r = rules::load_inventory_file(inventory);
+      for (const auto& d : r.diagnostics)
+        if (d.severity == rules::Diagnostic::Severity::error) std::cerr << d.str() << '\n';
+      if (!r.ok()) throw UsageError("inventory " + inventory + " has errors");
+      inv = std::move(*r.value);
+    }
+    const auto flows = source.load({});
+    opt.source_note = source.note;
+    auto p = learn::propose(flows, inv ? &*inv : nullptr, opt);
+    const std::string report = learn::format_report(p);
+    if (report_file.empty()) std::cerr << report;
+    else write_file_atomic(report_file, report);
+    return p;
+  }
+};
+
+int cmd_propose(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  LearnArgs la;
+  la.add_options(o);
+  o.add_options()("output,o", po::value(&la.out), "write the policy to FILE (default: standard output)");
+  po::variables_map vm;
+  if (!parse_command(args, o, vm,
+                     "usage: bulkhead learn propose [--since 24h | --pcap FILE...] [--inventory FILE] [--min-flows N] "
+                     "[-o FILE]\n\nA least-privilege policy (default deny) from the observed flows, each rule with its "
+                     "evidence; the report of how it decided goes to standard error."))
+    return kExitOk;
+  const auto p = la.run(vm);
+  if (la.out.empty()) std::cout << p.policy;
+  else write_file_atomic(la.out, p.policy);
+  return kExitOk;
+}
+
+pb::StoredGeneration as_generation(const std::string& name, const std::string& text) {
+  auto r = rules::load_policy(text, name);
+  if (!r.ok()) throw UsageError(name + " does not compile");
+  pb::StoredGeneration g;
+  g.set_source_name(name);
+  g.set_source_text(text);
+  *g.mutable_compiled() = std::move(*r.value);
+  return g;
+}
+
+// The control plane's current policy source, or nullopt when it has none.
+std::optional<pb::CliResponse> current_source(const std::string& controlplane) {
+  pb::CliRequest req;
+  req.mutable_get();
+  auto r = controlplane_call(controlplane_endpoint(controlplane), req);
+  if (!r.ok()) return std::nullopt;
+  return r;
+}
+
+int cmd_learn_diff(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  LearnArgs la;
+  la.add_options(o);
+  po::variables_map vm;
+  if (!parse_command(args, o, vm,
+                     "usage: bulkhead learn diff [learn propose options]\n\nWhat the proposal changes against the "
+                     "control plane's current generation. Exit 0 no change, 1 changes."))
+    return kExitOk;
+  const auto p = la.run(vm);
+  const auto cur = current_source(la.source.controlplane);
+  const auto proposed = as_generation("proposal", p.policy);
+  const auto running = cur ? as_generation(cur->source_name(), cur->source_text()) : as_generation("(none)", "version: 1\n");
+  const auto d = controlplane::diff_policies(running, proposed);
+  const std::string text = d.text();
+  std::cout << "generation " << (cur ? std::to_string(cur->generation()) : std::string("(none)")) << " -> proposal\n" << text;
+  return d.added.empty() && d.removed.empty() && d.changed.empty() && !d.defaults_changed && d.segments_changed.empty()
+             ? kExitOk
+             : kExitNo;
+}
+
+int cmd_accept(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  LearnArgs la;
+  la.add_options(o);
+  std::string message;
+  double wait = 10;
+  o.add_options()("message,m", po::value(&message), "why (default: what it was learned from)")(
+      "wait", po::value(&wait)->default_value(10), "seconds to wait for every connected dataplane to enforce it")(
+      "json", "machine-readable output");
+  po::variables_map vm;
+  if (!parse_command(args, o, vm,
+                     "usage: bulkhead learn accept [learn propose options] [-m MESSAGE] [--wait S]\n\nProposes and "
+                     "applies the policy through the control plane's normal apply path (validation, analysis, "
+                     "audit log)."))
+    return kExitOk;
+  const auto p = la.run(vm);
+  if (message.empty()) message = "learned from " + la.source.note;
+  return apply_source(controlplane_endpoint(la.source.controlplane), "learned.yaml", p.policy, message, false, wait,
+                      vm.count("json") > 0);
+}
+
+rules::Tuple tuple_of(const pb::FlowAggregate& a) {
+  rules::Tuple t;
+  t.family = a.src().size() == 16 ? 6 : 4;
+  std::copy(a.src().begin(), a.src().end(), t.src.begin());
+  std::copy(a.dst().begin(), a.dst().end(), t.dst.begin());
+  t.proto = static_cast<uint8_t>(a.protocol());
+  t.sport = static_cast<uint16_t>(a.src_port());
+  t.dport = static_cast<uint16_t>(a.dst_port());
+  return t;
+}
+
+dataplane::FlowTuple flow_tuple(const rules::Tuple& t) {
+  dataplane::FlowTuple f{};
+  std::copy(t.src.begin(), t.src.end(), f.src);
+  std::copy(t.dst.begin(), t.dst.end(), f.dst);
+  f.family = t.family;
+  f.proto = t.proto;
+  f.sport = t.sport;
+  f.dport = t.dport;
+  return f;
+}
+
+int cmd_simulate(const std::vector<std::string>& args) {
+  po::options_description o("options");
+  FlowSource src;
+  src.add_options(o, "24h");
+  std::string file, against;
+  size_t list = 20;
+  o.add_options()("file", po::value(&file)->required(), "candidate policy")(
+      "against", po::value(&against), "compare with this policy instead of the control plane's current generation")(
+      "list", po::value(&list)->default_value(20), "flows to list of each change (0: all)")("json", "machine-readable output");
+  po::variables_map vm;
+  if (!parse_command(args, o, vm,
+                     "usage: bulkhead simulate POLICY [--since 24h | --pcap FILE...] [--against FILE] [--json]\n\n"
+                     "Replays the observed flows against POLICY with the dataplane's compiler and classifier: per "
+                     "rule, the connections it would allow or deny, and the flows newly blocked or newly allowed "
+                     "compared with the running generation. Exit 0 nothing newly blocked, 1 some."))
+    return kExitOk;
+  const auto candidate = load_policy_or_throw(file, true);
+  std::optional<pb::CompiledRuleSet> running;
+  std::string running_name;
+  if (!against.empty()) {
+    running = load_policy_or_throw(against, true);
+    running_name = against;
+  } else {
+    try {
+      if (auto cur = current_source(src.controlplane)) {
+        auto r = rules::load_policy(cur->source_text(), cur->source_name());
+        if (r.ok()) {
+          running = std::move(*r.value);
+          running_name = "generation " + std::to_string(cur->generation());
+        }
+      }
+    } catch (const UsageError& e) {
+      if (src.pcaps.empty()) throw;
+      std::cerr << "bulkhead: no comparison: " << e.what() << '\n';
+    }
+  }
+  const auto flows = src.load({});
+  auto cand_cls = build_classifier(candidate);
+  std::unique_ptr<dataplane::RuleSet> run_cls;
+  if (running) run_cls = build_classifier(*running);
+
+  struct PerRule {
+    uint64_t allowed = 0, denied = 0, flows = 0;
+  };
+  std::vector<PerRule> per_rule(static_cast<size_t>(candidate.rules_size()) + 1);  // last: the default
+  std::vector<std::pair<const pb::FlowAggregate*, std::string>> blocked, opened;
+  uint64_t blocked_conns = 0, opened_conns = 0, total = 0;
+  for (const auto& a : flows) {
+    const auto t = flow_tuple(tuple_of(a));
+    const uint32_t rule = cand_cls->classify(t);
+    const bool allow = cand_cls->allows(rule);
+    PerRule& pr = per_rule[rule == dataplane::kNoRule ? per_rule.size() - 1 : rule];
+    (allow ? pr.allowed : pr.denied) += a.flows();
+    ++pr.flows;
+    total += a.flows();
+    if (!run_cls) continue;
+    const uint32_t old_rule = run_cls->classify(t);
+    const bool was = run_cls->allows(old_rule);
+    const std::string by = rule == dataplane::kNoRule ? "default" : candidate.rules(static_cast<int>(rule)).id();
+    if (was && !allow) {
+      blocked.emplace_back(&a, by);
+      blocked_conns += a.flows();
+    } else if (!was && allow) {
+      opened.emplace_back(&a, by);
+      opened_conns += a.flows();
+    }
+  }
+  auto by_flows = [](const auto& x, const auto& y) { return x.first->flows() > y.first->flows(); };
+  std::sort(blocked.begin(), blocked.end(), by_flows);
+  std::sort(opened.begin(), opened.end(), by_flows);
+  auto describe = [](const pb::FlowAggregate& a) {
+    return flows::format_address(a.src()) + " -> " + flows::format_address(a.dst()) + " " + service(a);
+  };
+  if (vm.count("json")) {
+    std::cout << "{\"flows\":" << flows.size() << ",\"connections\":" << total << ",\"rules\":[";
+    for (size_t i = 0; i < per_rule.size(); ++i) {
+      const std::string id = i + 1 == per_rule.size() ? "(default)" : candidate.rules(static_cast<int>(i)).id();
+      std::cout << (i ? "," : "") << "{\"id\":" << json_string(id) << ",\"allowed\":" << per_rule[i].allowed
+                << ",\"denied\":" << per_rule[i].denied << ",\"flows\":" << per_rule[i].flows << "}";
+    }
+    std::cout << "],\"compared_with\":" << json_string(running_name) << ",\"newly_blocked\":" << blocked_conns
+              << ",\"newly_allowed\":" << opened_conns << ",\"blocked\":[";
+    for (size_t i = 0; i < blocked.size() && (list == 0 || i < list); ++i)
+      std::cout << (i ? "," : "") << flows::to_json(*blocked[i].first);
+    std::cout << "],\"allowed\":[";
+    for (size_t i = 0; i < opened.size() && (list == 0 || i < list); ++i)
+      std::cout << (i ? "," : "") << flows::to_json(*opened[i].first);
+    std::cout << "]}\n";
+    return blocked.empty() ? kExitOk : kExitNo;
+  }
+  std::cout << flows.size() << " flows (" << total << " connections) from " << src.note << " against " << file << "\n";
+  std::vector<std::vector<std::string>> rows;
+  for (size_t i = 0; i < per_rule.size(); ++i) {
+    const bool def = i + 1 == per_rule.size();
+    const std::string id = def ? "(default " + std::string(candidate.default_action() == pb::ACTION_ALLOW ? "allow" : "deny") + ")"
+                               : candidate.rules(static_cast<int>(i)).id();
+    rows.push_back({id, std::to_string(per_rule[i].allowed), std::to_string(per_rule[i].denied), std::to_string(per_rule[i].flows)});
+  }
+  print_table(std::cout, {"rule", "allowed", "denied", "flows"}, rows);
+  if (!run_cls) {
+    std::cout << "no running generation to compare with\n";
+    return kExitOk;
+  }
+  std::cout << "\ncompared with " << running_name << ": " << blocked_conns << " connections newly blocked, "
+            << opened_conns << " newly allowed\n";
+  auto show = [&](const char* what, const auto& v) {
+    if (v.empty()) return;
+    std::cout << what << ":\n";
+    for (size_t i = 0; i < v.size() && (list == 0 || i < list); ++i)
+      std::cout << "  " << describe(*v[i].first) << "  (" << v[i].first->flows() << " connections; " << v[i].second << ")\n";
+    if (list != 0 && v.size() > list) std::cout << "  ... and " << v.size() - list << " more\n";
+  };
+  show("newly blocked", blocked);
+  show("newly allowed", opened);
+  return blocked.empty() ? kExitOk : kExitNo;
+}
+
+}  // namespace
+
+void register_learn_commands() {
+  auto& r = registry();
+  r.push_back({"flows", "", "the flows observed: who talked to whom, on which service, with what verdict", cmd_flows});
+  r.push_back({"learn", "propose", "a least-privilege policy learned from the observed flows", cmd_propose});
+  r.push_back({"learn", "diff", "what the learned policy changes against the current generation", cmd_learn_diff});
+  r.push_back({"learn", "accept", "apply the learned policy through the control plane", cmd_accept});
+  r.push_back({"simulate", "", "what a candidate policy would allow and deny of the observed flows", cmd_simulate});
+}
+
+}  // namespace bulkhead::cli
