@@ -5,6 +5,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_hash_crc.h>
 #include <rte_prefetch.h>
 
 #include "log.h"
@@ -16,7 +17,34 @@ constexpr uint16_t kPrefetchAhead = 4;
 
 // kLaterFragment: a later fragment whose first fragment may be in this very
 // burst; resolved after the burst's first fragments have their verdicts.
-enum : uint8_t { kPending = 0, kPass = 1, kDrop = 2, kLaterFragment = 3 };
+// kFollow: a packet of a connection that an earlier packet of this burst
+// opens (a reply in the same burst, on a one-armed port or a replayed
+// capture); processed again once the burst is done, as a packet of it.
+enum : uint8_t { kPending = 0, kPass = 1, kDrop = 2, kLaterFragment = 3, kFollow = 4 };
+
+// The connections this burst is about to open, by key: a later packet of
+// the same connection follows instead of being judged as another opener.
+class BurstOpeners {
+ public:
+  // True when an earlier packet of the burst was registered with `key`;
+  // otherwise registers packet `i`.
+  bool follows(const ConnKey* keys, uint16_t i) noexcept {
+    const uint32_t h = rte_hash_crc(&keys[i], sizeof(ConnKey), 0);
+    for (uint32_t slot = h & (kSlots - 1);; slot = (slot + 1) & (kSlots - 1)) {
+      if (index_[slot] == 0) {
+        index_[slot] = static_cast<uint8_t>(i + 1);
+        hash_[slot] = h;
+        return false;
+      }
+      if (hash_[slot] == h && std::memcmp(&keys[index_[slot] - 1], &keys[i], sizeof(ConnKey)) == 0) return true;
+    }
+  }
+
+ private:
+  static constexpr uint32_t kSlots = 64;  // twice the burst: probes stay short
+  uint8_t index_[kSlots] = {};
+  uint32_t hash_[kSlots];
+};
 
 bool is_icmp(uint8_t proto) noexcept { return proto == kProtoIcmp || proto == kProtoIcmpv6; }
 
@@ -128,8 +156,8 @@ void Worker::pass() noexcept {
   }
 }
 
-void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs,
-                     uint32_t now_ms) noexcept {
+void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms,
+                     bool again) noexcept {
   const Config& cfg = *shared_.config;
   ConnTable& conns = *shared_.conns;
   const Mode mode = rs.mode();
@@ -154,8 +182,10 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
     parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), meta[i]);
     rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
   }
-  count(WorkerCounter::rx_packets, n);
-  count(WorkerCounter::rx_bytes, rx_bytes);
+  if (!again) {
+    count(WorkerCounter::rx_packets, n);
+    count(WorkerCounter::rx_bytes, rx_bytes);
+  }
 
   // Stage 2: triage; build connection keys for what needs a lookup.
   for (uint16_t i = 0; i < n; ++i) {
@@ -212,6 +242,8 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
   uint16_t m4[kBurst], m6[kBurst];
   int32_t reuse[kBurst];  // slot of an expired entry to re-initialise, or -1
   uint16_t n4 = 0, n6 = 0;
+  BurstOpeners openers;
+  uint16_t nfollow = 0;
   for (uint16_t j = 0; j < nl; ++j) {
     const uint16_t i = lookup_idx[j];
     const PacketMeta& m = meta[i];
@@ -277,6 +309,11 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
         continue;
       }
       reuse[i] = pos;  // expired, not yet swept: judged as new, re-using its slot
+    }
+    if (!m.has_inner && openers.follows(keys, i)) {
+      action[i] = kFollow;
+      ++nfollow;
+      continue;
     }
     if (m.tuple.proto == kProtoTcp && enforce && !m.has_inner) {
       const bool syn_only = (m.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) == kTcpSyn;
@@ -419,10 +456,13 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
   // Stage 7: transmit what passes, free what drops.
   rte_mbuf* tx[kBurst];
   rte_mbuf* dropped[kBurst];
-  uint16_t ntx = 0, ndrop = 0;
+  rte_mbuf* follow[kBurst];
+  uint16_t ntx = 0, ndrop = 0, nf = 0;
   for (uint16_t i = 0; i < n; ++i) {
     if (action[i] == kPass) {
       tx[ntx++] = pkts[i];
+    } else if (action[i] == kFollow) {
+      follow[nf++] = pkts[i];
     } else {
       dropped[ndrop++] = pkts[i];
       drop(reason[i]);
@@ -430,6 +470,9 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
   }
   if (ndrop > 0) rte_pktmbuf_free_bulk(dropped, ndrop);
   if (ntx > 0) transmit(q, tx, ntx);
+  // Each round settles at least the first packet of every connection, so
+  // this ends within the burst's length.
+  if (nfollow > 0) process(q, follow, nf, rs, now_ms, true);
 }
 
 uint16_t Worker::transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n) noexcept {
