@@ -1,0 +1,323 @@
+// Flow records and the flow store: validation of what arrives, orientation
+// of records whose opener was not seen, aggregation, queries, the memory
+// bound, persistence, and flows assembled from real capture files.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "flows/flow_store.h"
+#include "flows/pcap_flows.h"
+#include "flows/record.h"
+#include "tests/common/packet_builder.h"
+#include "tests/common/pcap_io.h"
+#include "tests/common/temp_dir.h"
+
+namespace bulkhead::flows {
+namespace {
+
+constexpr int64_t kT0 = 1'790'000'000'000;  // 2026
+
+std::string addr(const char* text) {
+  std::string b;
+  EXPECT_TRUE(parse_address(text, b)) << text;
+  return b;
+}
+
+pb::FlowRecord record(const char* src, const char* dst, uint32_t proto, uint32_t sport, uint32_t dport,
+                      pb::FlowRecord::Kind kind = pb::FlowRecord::START, int64_t t = kT0) {
+  pb::FlowRecord r;
+  r.set_kind(kind);
+  r.set_time_ms(t);
+  r.set_start_ms(t);
+  r.set_src(addr(src));
+  r.set_dst(addr(dst));
+  r.set_protocol(proto);
+  r.set_src_port(sport);
+  r.set_dst_port(dport);
+  r.set_verdict(pb::FlowRecord::ALLOWED);
+  r.set_mode("enforce");
+  r.set_opener_known(true);
+  return r;
+}
+
+TEST(FlowRecord, ValidRecordPasses) {
+  std::string why;
+  EXPECT_TRUE(validate(record("10.0.0.1", "10.0.0.2", 6, 40000, 443), why)) << why;
+  EXPECT_TRUE(validate(record("fd00::1", "fd00::2", 17, 40000, 53), why)) << why;
+}
+
+TEST(FlowRecord, MalformedRecordsAreRefusedWithAReason) {
+  std::string why;
+  auto r = record("10.0.0.1", "10.0.0.2", 6, 40000, 443);
+  auto mixed = r;
+  mixed.set_dst(addr("fd00::2"));
+  EXPECT_FALSE(validate(mixed, why));
+  EXPECT_NE(why.find("bytes"), std::string::npos);
+  auto proto = r;
+  proto.set_protocol(300);
+  EXPECT_FALSE(validate(proto, why));
+  auto port = r;
+  port.set_dst_port(70000);
+  EXPECT_FALSE(validate(port, why));
+  auto kind = r;
+  kind.set_kind(static_cast<pb::FlowRecord::Kind>(9));
+  EXPECT_FALSE(validate(kind, why));
+  auto mode = r;
+  mode.set_mode("chaos");
+  EXPECT_FALSE(validate(mode, why));
+  auto old = r;
+  old.set_time_ms(1000);
+  EXPECT_FALSE(validate(old, why));
+  auto backwards = r;
+  backwards.set_start_ms(r.time_ms() + 1);
+  EXPECT_FALSE(validate(backwards, why));
+  auto empty = pb::FlowRecord();
+  EXPECT_FALSE(validate(empty, why));
+}
+
+TEST(FlowRecord, OrientPutsTheServiceOnTheDestinationSide) {
+  std::vector<pb::FlowRecord> v;
+  // A DNS reply seen first: the well-known port is the service.
+  v.push_back(record("10.0.0.53", "10.0.0.9", 17, 53, 41000));
+  v.back().set_opener_known(false);
+  // High port against an ephemeral one.
+  v.push_back(record("10.0.0.7", "10.0.0.9", 17, 8125, 50000));
+  v.back().set_opener_known(false);
+  // A TCP connection whose SYN was seen is never turned round.
+  v.push_back(record("10.0.0.1", "10.0.0.2", 6, 22, 40000));
+  EXPECT_EQ(orient(v), 2u);
+  EXPECT_EQ(format_address(v[0].src()), "10.0.0.9");
+  EXPECT_EQ(v[0].dst_port(), 53u);
+  EXPECT_EQ(v[1].dst_port(), 8125u);
+  EXPECT_EQ(v[2].dst_port(), 40000u);
+}
+
+TEST(FlowRecord, OrientUsesHowManyPeersAnEndpointHas) {
+  // 20000/udp answers five peers from their own 10000-range ports: neither
+  // side is well-known or ephemeral, so the many peers tell the service.
+  std::vector<pb::FlowRecord> v;
+  for (int i = 0; i < 5; ++i) {
+    v.push_back(record("10.0.0.5", ("10.0.1." + std::to_string(i + 1)).c_str(), 17, 20000, 10000 + i));
+    v.back().set_opener_known(false);
+  }
+  EXPECT_EQ(orient(v), 5u);
+  for (const auto& r : v) EXPECT_EQ(r.dst_port(), 20000u);
+}
+
+TEST(FlowRecord, JsonLineNamesEverything) {
+  auto r = record("10.0.0.1", "10.0.0.2", 6, 40000, 443, pb::FlowRecord::END);
+  r.set_packets_out(3);
+  r.set_end_reason(pb::FlowRecord::CLOSED);
+  r.set_rule_id("web \"in\"");
+  const std::string j = to_json(r, "dp1");
+  EXPECT_NE(j.find("\"event\":\"end\""), std::string::npos);
+  EXPECT_NE(j.find("\"dst\":\"10.0.0.2\""), std::string::npos);
+  EXPECT_NE(j.find("\"end_reason\":\"closed\""), std::string::npos);
+  EXPECT_NE(j.find("web \\\"in\\\""), std::string::npos);
+  EXPECT_EQ(j.find('\n'), std::string::npos);
+}
+
+TEST(FlowStore, AggregatesConnectionsByServiceWithVerdicts) {
+  FlowStore s;
+  for (int i = 0; i < 3; ++i) {
+    s.ingest(record("10.0.0.1", "10.0.0.2", 6, 40000 + i, 443, pb::FlowRecord::START, kT0 + i));
+    auto end = record("10.0.0.1", "10.0.0.2", 6, 40000 + i, 443, pb::FlowRecord::END, kT0 + 10 + i);
+    end.set_packets_out(5);
+    end.set_packets_in(4);
+    end.set_bytes_out(500);
+    end.set_bytes_in(4000);
+    end.set_tcp_flags_in(0x12);
+    s.ingest(end);
+  }
+  auto denied = record("10.0.0.1", "10.0.0.2", 6, 40100, 443, pb::FlowRecord::DENIED, kT0 + 20);
+  denied.set_verdict(pb::FlowRecord::DENY);
+  s.ingest(denied);
+  auto audit = record("10.0.0.3", "10.0.0.2", 6, 40200, 443, pb::FlowRecord::START, kT0 + 30);
+  audit.set_verdict(pb::FlowRecord::WOULD_DENY);
+  audit.set_mode("audit");
+  s.ingest(audit);
+  ASSERT_EQ(s.size(), 2u);
+  auto all = s.query({});
+  const auto& a = format_address(all[0].src()) == "10.0.0.1" ? all[0] : all[1];
+  EXPECT_EQ(a.flows(), 4u);
+  EXPECT_EQ(a.allowed(), 3u);
+  EXPECT_EQ(a.denied(), 1u);
+  EXPECT_EQ(a.learnable(), 3u);
+  EXPECT_EQ(a.answered(), 3u);
+  EXPECT_EQ(a.packets(), 27u);
+  EXPECT_EQ(a.bytes(), 13500u);
+  EXPECT_EQ(a.first_ms(), kT0);
+  EXPECT_EQ(a.last_ms(), kT0 + 20);
+  const auto& b = &a == &all[0] ? all[1] : all[0];
+  EXPECT_EQ(b.would_deny(), 1u);
+  EXPECT_EQ(b.learnable(), 1u);
+  EXPECT_EQ(s.info().records(), 8u);
+}
+
+TEST(FlowStore, QueriesFilterByWindowVerdictHostSegmentAndPort) {
+  FlowStore s;
+  auto r1 = record("10.0.0.1", "10.0.0.2", 6, 40000, 443, pb::FlowRecord::START, kT0);
+  r1.set_dst_segment("web");
+  s.ingest(r1);
+  auto r2 = record("10.0.0.1", "10.0.0.3", 6, 40000, 5432, pb::FlowRecord::START, kT0 + 3'600'000);
+  r2.set_dst_segment("db");
+  s.ingest(r2);
+  auto r3 = record("10.0.0.9", "10.0.0.3", 6, 40000, 5432, pb::FlowRecord::DENIED, kT0 + 3'600'000);
+  r3.set_verdict(pb::FlowRecord::DENY);
+  r3.set_dst_segment("db");
+  for (int i = 0; i < 5; ++i) s.ingest(r3);
+  FlowQuery q;
+  q.since_ms = kT0 + 1000;
+  EXPECT_EQ(s.query(q).size(), 2u);
+  q = {};
+  q.denied_only = true;
+  ASSERT_EQ(s.query(q).size(), 1u);
+  q = {};
+  q.host = addr("10.0.0.2");
+  EXPECT_EQ(s.query(q).size(), 1u);
+  q = {};
+  q.segment = "db";
+  EXPECT_EQ(s.query(q).size(), 2u);
+  q.segment = "nosuch";
+  EXPECT_EQ(s.query(q).size(), 0u);
+  q = {};
+  q.port = 443;
+  EXPECT_EQ(s.query(q).size(), 1u);
+  q = {};
+  q.top = 1;
+  auto top = s.query(q);
+  ASSERT_EQ(top.size(), 1u);
+  EXPECT_EQ(top[0].flows(), 5u);
+}
+
+TEST(FlowStore, StaysWithinCapacityKeepingTheMostRecent) {
+  FlowStoreOptions opt;
+  opt.capacity = 64;
+  FlowStore s(opt);
+  for (int i = 0; i < 1000; ++i)
+    s.ingest(record("10.0.0.1", ("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250)).c_str(), 6,
+                    40000, 443, pb::FlowRecord::START, kT0 + i));
+  EXPECT_LE(s.size(), 64u);
+  EXPECT_GE(s.info().evicted(), 1000u - 64u);
+  FlowQuery q;
+  q.host = addr("10.1.3.249");  // the last one
+  EXPECT_EQ(s.query(q).size(), 1u);
+  q.host = addr("10.1.0.0");  // the first one
+  EXPECT_EQ(s.query(q).size(), 0u);
+}
+
+TEST(FlowStore, ExpiresWhatRetentionNoLongerCovers) {
+  FlowStoreOptions opt;
+  opt.retention_ms = 1000;
+  FlowStore s(opt);
+  s.ingest(record("10.0.0.1", "10.0.0.2", 6, 40000, 443, pb::FlowRecord::START, kT0));
+  s.ingest(record("10.0.0.1", "10.0.0.3", 6, 40000, 443, pb::FlowRecord::START, kT0 + 5000));
+  s.expire(kT0 + 5500);
+  EXPECT_EQ(s.size(), 1u);
+}
+
+TEST(FlowStore, SurvivesARestartAndRefusesDamagedFiles) {
+  test::TempDir dir;
+  const std::string path = dir.file("flows.pb");
+  FlowStore s;
+  auto r = record("10.0.0.1", "10.0.0.2", 6, 40000, 443);
+  r.set_src_segment("web");
+  s.ingest(r);
+  s.ingest(record("fd00::1", "fd00::2", 17, 40000, 53));
+  std::string error;
+  ASSERT_TRUE(s.save(path, kT0, error)) << error;
+  FlowStore t;
+  ASSERT_TRUE(t.load(path, error)) << error;
+  EXPECT_EQ(t.size(), 2u);
+  FlowQuery q;
+  q.segment = "web";
+  EXPECT_EQ(t.query(q).size(), 1u);
+
+  FlowStore missing;
+  EXPECT_TRUE(missing.load(dir.file("absent.pb"), error));
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "\x0a\xff\xff garbage";
+  FlowStore damaged;
+  EXPECT_FALSE(damaged.load(path, error));
+  EXPECT_NE(error.find("flows.pb"), std::string::npos);
+
+  pb::FlowSnapshot bad;
+  bad.set_version(1);
+  auto* a = bad.add_aggregates();
+  a->set_src("abc");  // 3 bytes
+  a->set_dst("abc");
+  EXPECT_FALSE(t.restore(bad, error));
+  EXPECT_EQ(t.size(), 2u);  // untouched
+}
+
+TEST(PcapFlows, AssemblesConnectionsFromACapture) {
+  using namespace bulkhead::test;
+  test::TempDir dir;
+  std::vector<Frame> frames;
+  PacketSpec c{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp, .sport = 41000, .dport = 5432};
+  for (auto& f : tcp_handshake(c)) frames.push_back(f);
+  PacketSpec data = c;
+  data.tcp_flags = kAck | kPsh;
+  data.payload_len = 100;
+  frames.push_back(build_packet(data));
+  PacketSpec fin = c;
+  fin.tcp_flags = kFin | kAck;
+  frames.push_back(build_packet(fin));
+  frames.push_back(build_packet(reversed(fin)));
+  PacketSpec last = c;
+  last.tcp_flags = kAck;
+  frames.push_back(build_packet(last));
+  // A DNS reply whose query is not in the capture: oriented by its port.
+  frames.push_back(build_packet({.src = "10.0.3.53", .dst = "10.0.1.5", .proto = kUdp, .sport = 53, .dport = 45000}));
+  // Garbage and a truncated frame are counted, not fatal.
+  frames.push_back(Frame(10, 0xab));
+  frames.push_back(truncated(build_packet(c), 30));
+  write_pcap(dir.file("a.pcap"), frames);
+
+  std::vector<pb::FlowRecord> got;
+  PcapStats stats;
+  std::string error;
+  ASSERT_TRUE(read_pcaps({dir.file("a.pcap")}, [&](std::vector<pb::FlowRecord>& b) { got.insert(got.end(), b.begin(), b.end()); },
+                         stats, error))
+      << error;
+  EXPECT_EQ(stats.packets, frames.size());
+  EXPECT_EQ(stats.malformed, 2u);
+  EXPECT_EQ(stats.connections, 2u);
+  ASSERT_EQ(got.size(), 4u);  // a start and an end per connection
+  const pb::FlowRecord* tcp_end = nullptr;
+  const pb::FlowRecord* dns = nullptr;
+  for (const auto& r : got) {
+    if (r.protocol() == 6 && r.kind() == pb::FlowRecord::END) tcp_end = &r;
+    if (r.protocol() == 17) dns = &r;
+  }
+  ASSERT_NE(tcp_end, nullptr);
+  EXPECT_EQ(format_address(tcp_end->src()), "10.0.1.5");
+  EXPECT_EQ(tcp_end->dst_port(), 5432u);
+  EXPECT_TRUE(tcp_end->opener_known());
+  EXPECT_EQ(tcp_end->packets_out(), 5u);
+  EXPECT_EQ(tcp_end->packets_in(), 2u);
+  EXPECT_EQ(tcp_end->end_reason(), pb::FlowRecord::CLOSED);
+  ASSERT_NE(dns, nullptr);
+  EXPECT_EQ(format_address(dns->src()), "10.0.1.5");
+  EXPECT_EQ(dns->dst_port(), 53u);
+}
+
+TEST(PcapFlows, FilesThatAreNotCapturesAreErrorsNamingTheFile) {
+  test::TempDir dir;
+  std::vector<pb::FlowRecord> got;
+  PcapStats stats;
+  std::string error;
+  auto sink = [&](std::vector<pb::FlowRecord>& b) { got.insert(got.end(), b.begin(), b.end()); };
+  EXPECT_FALSE(read_pcaps({dir.file("text.pcap", "hello, not a capture\n")}, sink, stats, error));
+  EXPECT_NE(error.find("text.pcap"), std::string::npos);
+  EXPECT_FALSE(read_pcaps({dir.file("absent.pcap")}, sink, stats, error));
+  // A capture cut in the middle of a record.
+  test::write_pcap(dir.file("cut.pcap"), {test::build_packet({}), test::build_packet({.payload_len = 200})});
+  std::ifstream in(dir.file("cut.pcap"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ofstream(dir.file("cut.pcap"), std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 50);
+  EXPECT_FALSE(read_pcaps({dir.file("cut.pcap")}, sink, stats, error));
+  EXPECT_NE(error.find("cut.pcap"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bulkhead::flows
