@@ -88,7 +88,9 @@ TEST(Learner, GroupsServersByWhatTheyOfferAndNamesThem) {
   exact.subnets = false;
   const auto q = propose(three_tier(), nullptr, exact);
   for (const auto& s : q.segments) {
-    if (s.name == "https") EXPECT_EQ(s.cidrs.size(), 3u);
+    if (s.name == "https") {
+      EXPECT_EQ(s.cidrs.size(), 3u);
+    }
   }
 }
 
