@@ -43,7 +43,7 @@ std::unique_ptr<FlowCollector> FlowCollector::create(zmq::context_t& ctx, const 
     error = "cannot listen for flow records on " + cfg.listen + ": " + e.what();
     return nullptr;
   }
-  c->thread_ = std::thread([p = c.get()] { p->loop(); });
+  c->thread_ = start_thread_without_signals([p = c.get()] { p->loop(); });
   return c;
 }
 
@@ -107,7 +107,7 @@ void FlowCollector::loop() {
   auto last_save = std::chrono::steady_clock::now();
   while (!stop_) {
     zmq::pollitem_t items[] = {{static_cast<void*>(*socket_), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 1, std::chrono::milliseconds(100));
+    zmq::poll(items, 1, std::chrono::milliseconds(100));  // signals are blocked on this thread
     for (int n = 0; n < 64 && (items[0].revents & ZMQ_POLLIN); ++n) {
       zmq::message_t m;
       if (!socket_->recv(m, zmq::recv_flags::dontwait)) break;

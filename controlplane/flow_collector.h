@@ -22,8 +22,10 @@
 
 #include "bulkhead.pb.h"
 #include "flows/flow_store.h"
+#include "threads.h"
 
 namespace bulkhead::controlplane {
+
 
 struct CollectorConfig {
   std::string listen;                  // e.g. tcp://0.0.0.0:7301

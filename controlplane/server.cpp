@@ -24,6 +24,18 @@ std::string z85(const std::string& raw) {
   return out;
 }
 
+// zmq::poll, or a blocking receive, throws EINTR when a signal lands; the
+// loops poll their stop flags instead.
+bool poll_interrupted(zmq::pollitem_t* items, size_t n, std::chrono::milliseconds timeout) {
+  try {
+    zmq::poll(items, n, timeout);
+    return false;
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+    return true;
+  }
+}
+
 std::string ipc_path(const std::string& endpoint) {
   return endpoint.rfind("ipc://", 0) == 0 ? endpoint.substr(6) : std::string();
 }
@@ -52,7 +64,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
     // The ZAP handler must be bound before any CURVE socket accepts peers.
     s->zap_ = std::make_unique<zmq::socket_t>(s->ctx_, zmq::socket_type::rep);
     s->zap_->bind("inproc://zeromq.zap.01");
-    s->zap_thread_ = std::thread([p = s.get()] { p->zap_loop(); });
+    s->zap_thread_ = start_thread_without_signals([p = s.get()] { p->zap_loop(); });
     s->dataplanes_ = std::make_unique<zmq::socket_t>(s->ctx_, zmq::socket_type::router);
     s->dataplanes_->set(zmq::sockopt::curve_server, 1);
     s->dataplanes_->set(zmq::sockopt::curve_secretkey, own.secret_key);
@@ -106,7 +118,7 @@ Server::~Server() {
 void Server::zap_loop() {
   while (!zap_stop_) {
     zmq::pollitem_t items[] = {{static_cast<void*>(*zap_), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 1, std::chrono::milliseconds(100));
+    if (poll_interrupted(items, 1, std::chrono::milliseconds(100))) continue;
     if (!(items[0].revents & ZMQ_POLLIN)) continue;
     std::vector<zmq::message_t> parts;
     do {
@@ -324,7 +336,7 @@ void Server::run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     zmq::pollitem_t items[] = {{static_cast<void*>(*dataplanes_), 0, ZMQ_POLLIN, 0},
                                {static_cast<void*>(*cli_), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 2, std::chrono::milliseconds(200));
+    if (poll_interrupted(items, 2, std::chrono::milliseconds(200))) continue;
     if (items[0].revents & ZMQ_POLLIN) {
       zmq::message_t id, body;
       if (dataplanes_->recv(id, zmq::recv_flags::dontwait) && id.more() &&

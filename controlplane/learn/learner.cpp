@@ -300,7 +300,7 @@ class Learner {
         for (size_t k = 0; k < c.signature.size() && k < 6; ++k) services += (k ? ", " : "") + service_text(c.signature[k]);
         if (c.signature.size() > 6) services += ", …";
         g.why = (c.servers ? "offer " : "use ") + services;
-        g.name = c.servers ? server_name(c.hosts) : "clients";
+        g.name = c.servers ? service_label(c.hosts, true) : service_label(c.hosts, false) + "-clients";
         const std::string net_text = rules::format_prefix(net);
         if (opt_.subnets && clusters.size() == 1 && c.hosts.size() >= 2) {
           g.cidrs.push_back(net_text);
@@ -329,30 +329,37 @@ class Learner {
     }
   }
 
-  // A name from the service that brings the group the most connections,
-  // preferring a named application service over the administrative ones
-  // every server offers (ssh, metrics, backups).
-  std::string server_name(const std::vector<uint32_t>& members) {
+  // A name from the service that brings the group (servers) or takes from
+  // it (clients) the most connections, preferring for servers a named
+  // application service over the administrative ones every server offers
+  // (ssh, metrics, backups).
+  std::string service_label(const std::vector<uint32_t>& members, bool servers) {
     if (service_flows_.empty())
-      for (const Edge& e : edges_) service_flows_[{e.dst, static_cast<uint32_t>(e.proto) << 16 | e.port}] += e.flows;
+      for (const Edge& e : edges_) {
+        const uint32_t code = static_cast<uint32_t>(e.proto) << 16 | e.port;
+        service_flows_[{e.dst, code}] += e.flows;
+        client_flows_[{e.src, code}] += e.flows;
+      }
     std::map<uint32_t, uint64_t> by_service;
     for (uint32_t h : members)
-      for (uint32_t c : hosts_[h].offered) by_service[c] += service_flows_[{h, c}];
-    auto generic = [](uint32_t c) {
+      for (uint32_t c : servers ? hosts_[h].offered : hosts_[h].used)
+        by_service[c] += (servers ? service_flows_ : client_flows_)[{h, c}];
+    auto generic = [&](uint32_t c) {
       const uint16_t port = static_cast<uint16_t>(c & 0xFFFF);
-      return (c >> 16) == rules::kIpProtoTcp && (port == 22 || port == 9100 || port == 873 || port == 3389 || port == 5985);
+      return servers && (c >> 16) == rules::kIpProtoTcp &&
+             (port == 22 || port == 9100 || port == 873 || port == 3389 || port == 5985);
+    };
+    auto rank = [&](uint32_t x) {
+      return std::tuple(!generic(x), service_name(static_cast<uint8_t>(x >> 16), static_cast<uint16_t>(x & 0xFFFF)) != nullptr,
+                        by_service[x]);
     };
     uint32_t best = by_service.begin()->first;
-    for (const auto& [c, n] : by_service) {
-      const auto rank = [&](uint32_t x) {
-        return std::tuple(!generic(x), service_name(static_cast<uint8_t>(x >> 16), static_cast<uint16_t>(x & 0xFFFF)) != nullptr, by_service[x]);
-      };
+    for (const auto& [c, n] : by_service)
       if (rank(c) > rank(best)) best = c;
-    }
     const auto proto = static_cast<uint8_t>(best >> 16);
     const auto port = static_cast<uint16_t>(best & 0xFFFF);
     if (const char* n = service_name(proto, port)) return n;
-    return sanitize(rules::proto_name(proto)) + (has_ports(proto) ? std::to_string(port) : "") + "-servers";
+    return sanitize(rules::proto_name(proto)) + (has_ports(proto) ? std::to_string(port) : "") + (servers ? "-servers" : "");
   }
 
   struct Candidate {
@@ -567,7 +574,8 @@ class Learner {
   std::vector<Edge> edges_;
   std::vector<bool> answered_;
   std::vector<Group> groups_;
-  std::map<std::pair<uint32_t, uint32_t>, uint64_t> service_flows_;  // (host, service) -> connections
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> service_flows_;  // (server, service) -> connections
+  std::map<std::pair<uint32_t, uint32_t>, uint64_t> client_flows_;   // (client, service) -> connections
   std::vector<std::string> scanner_lines_;
   std::vector<RuleOut> rules_;
   bool uses_internet_ = false;

@@ -87,7 +87,8 @@ check "restarted dp1 runs generation 5 again" [ "$(tel dp1 generation)" = 5 ]
 grep -q "enforcing the rule set kept" dp1.log && pass "from its kept rule set" || fail "dp1 did not boot from its state"
 
 # Without the control plane, enforcement goes on unchanged.
-kill -TERM "${pids[0]}"; sleep 1
+kill -TERM "${pids[0]}"; wait "${pids[0]}"; rc=$?
+check "the control plane stops cleanly on SIGTERM ($rc)" [ $rc = 0 ]
 check "dp2 still enforces generation 5 with the control plane gone" [ "$(tel dp2 generation)" = 5 ]
 check "and is still running" kill -0 "$pid_dp2"
 

@@ -92,6 +92,12 @@ void print_status(const pb::CliResponse& r) {
                     std::to_string(d.rejected_messages()), d.last_nack().empty() ? "-" : d.last_nack()});
   std::cout << "current generation " << r.current() << '\n';
   print_table(std::cout, {"dataplane", "address", "connected", "generation", "acked", "ack latency", "rejected", "last refusal"}, rows);
+  if (r.has_flow_store()) {
+    const auto& f = r.flow_store();
+    std::cout << "flow store: " << f.aggregates() << " flows (capacity " << f.capacity() << "), " << f.records()
+              << " records received, " << f.rejected_records() << " records and " << f.rejected_batches()
+              << " batches refused, " << f.lost_by_dataplanes() << " lost by dataplanes, " << f.evicted() << " evicted\n";
+  }
 }
 
 std::string status_json(const pb::CliResponse& r) {
@@ -104,7 +110,16 @@ std::string status_json(const pb::CliResponse& r) {
          ",\"ack_latency_us\":" + std::to_string(d.ack_latency_us()) + ",\"apply_us\":" + std::to_string(d.apply_us()) +
          ",\"rejected_messages\":" + std::to_string(d.rejected_messages()) + ",\"last_nack\":" + json_string(d.last_nack()) + "}";
   }
-  return s + "]}";
+  s += "]";
+  if (r.has_flow_store()) {
+    const auto& f = r.flow_store();
+    s += ",\"flow_store\":{\"aggregates\":" + std::to_string(f.aggregates()) + ",\"capacity\":" +
+         std::to_string(f.capacity()) + ",\"records\":" + std::to_string(f.records()) +
+         ",\"rejected_records\":" + std::to_string(f.rejected_records()) + ",\"rejected_batches\":" +
+         std::to_string(f.rejected_batches()) + ",\"lost_by_dataplanes\":" + std::to_string(f.lost_by_dataplanes()) +
+         ",\"evicted\":" + std::to_string(f.evicted()) + "}";
+  }
+  return s + "}";
 }
 
 // Waits until every connected dataplane enforces `generation`.

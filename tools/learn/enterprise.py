@@ -2,7 +2,7 @@
 """Enterprise traffic model: two consecutive periods of a small datacenter's
 traffic as pcaps, for learning a policy on one and judging it on the next.
 
-  enterprise.py --out DIR [--seed N] [--flows N] [--hours H]
+  enterprise.py --out DIR [--seed N] [--flows N] [--hours H] [--no-anomalies]
 
 writes DIR/inventory.yaml (the segments: map of every tier), period1.pcap,
 period2.pcap (Ethernet, IPv4, full TCP handshakes and closes, UDP request
@@ -137,7 +137,7 @@ def public_client(rng):
     return rng.choice(PUBLIC_NETS) + str(rng.randint(1, 254))
 
 
-def generate(period, n, scanner, oneoffs):
+def generate(period, n, scanner, oneoffs, anomalies=True):
     r = period.rng
     pick = r.choice
     mix = [
@@ -166,6 +166,8 @@ def generate(period, n, scanner, oneoffs):
             make()
     for server in SERVERS:  # nightly backups
         period.connection("backup", TIERS["backup"][0], server, 22, period.when(hour=1), resp=(1000, 1400))
+    if not anomalies:
+        return
     t = period.when()
     for port in r.sample(range(1, 10000), 150):  # the scan: a db host's ports, then ssh everywhere
         t += 0.002
@@ -203,6 +205,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--flows", type=int, default=10000, help="connections per period (default 10000)")
     ap.add_argument("--hours", type=float, default=24)
+    ap.add_argument("--no-anomalies", action="store_true", help="leave out the scans and one-off flows")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     rng = random.Random(a.seed)
@@ -216,7 +219,7 @@ def main():
     ]
     for i in range(2):
         period = Period(rng, START + i * seconds, seconds)
-        generate(period, a.flows, scanners[i], oneoffs[i])
+        generate(period, a.flows, scanners[i], oneoffs[i], anomalies=not a.no_anomalies)
         name = "period%d.pcap" % (i + 1)
         size = write_pcap(os.path.join(a.out, name), period.packets)
         truth["periods"].append({"pcap": name, "flows": period.flows})
