@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Learning in the lab with real clients: the dataplane runs in learn mode
+# and sends its flow records to the control plane; the learned policy is
+# proposed, accepted and enforced; what the clients did keeps working and a
+# connection never seen before is blocked.
+source "$(dirname "$0")/lib.sh"
+build=${BULKHEAD_BUILD_DIR:-$top/build}
+cli="$build/tools/bulkhead/bulkhead"
+lab_up || exit 1
+cd "$work"
+"$cli" keys generate cp >/dev/null && "$cli" keys generate dp >/dev/null || exit 1
+port=$((20000 + $$ % 20000))
+export BULKHEAD_CONTROLPLANE="ipc://$work/cli.sock"
+"$build/controlplane/bulkhead-controlplane" --store "$work/store" --key cp.key --dataplane-key dp.pub \
+  --listen "tcp://127.0.0.1:$port" --flow-listen "tcp://127.0.0.1:$((port + 1))" --cli "$BULKHEAD_CONTROLPLANE" \
+  >"$work/cp.log" 2>&1 &
+cp_pid=$!
+trap 'kill $cp_pid 2>/dev/null; cleanup' EXIT
+printf 'version: 1\ndefaults: { action: deny, mode: learn }\n' >"$policy"
+for _ in $(seq 50); do "$cli" status >/dev/null 2>&1 && break; sleep 0.1; done
+"$cli" apply "$policy" -m "learn" --wait 0 >/dev/null || exit 1
+mkdir -p "$work/state"
+dp_start --controlplane "tcp://127.0.0.1:$port" --controlplane-key "$work/cp.pub" --key "$work/dp.key" \
+  --id lab --state-dir "$work/state" --flow-export "tcp://127.0.0.1:$((port + 1))" \
+  --udp-timeout 1 --tcp-closed-timeout 1 --tcp-fin-timeout 1 --sweep-period 200 || exit 1
+
+# What the workloads do while the dataplane learns: everything passes.
+for i in 1 2 3 4; do
+  expect ok http 10.0.1.10 10.0.2.20 8080 "learn mode forwards web to app ($i)"
+  expect ok tcp 10.0.1.10 10.0.2.20 5432 "learn mode forwards web to the database ($i)"
+  expect ok udp 10.0.1.10 10.0.2.20 53 "learn mode forwards DNS ($i)"
+done
+expect ok tcp 10.0.1.10 10.0.2.20 22 "learn mode forwards even what policy would deny"
+flows() { "$cli" status --json | python3 -c "import json,sys; print(json.load(sys.stdin).get('flow_store', {}).get('aggregates', 0))"; }
+for _ in $(seq 50); do [ "$(flows)" -ge 4 ] && break; sleep 0.2; done
+check "the control plane stored the flows ($(flows) aggregates)" [ "$(flows)" -ge 4 ]
+"$cli" flows --since 1h >flows.txt 2>&1
+grep -q "tcp/5432" flows.txt && pass_flows=1 || pass_flows=0
+check "bulkhead flows lists the database connections" [ "$pass_flows" = 1 ]
+
+"$cli" learn propose --since 1h -o learned.yaml --report report.txt
+check "the proposal allows web to the database and HTTP to the app" grep -q "proto: tcp, ports: \[5432, 8080\]" learned.yaml
+check "and DNS" grep -q "proto: udp, ports: \[53\]" learned.yaml
+check "the one ssh connection is below the evidence threshold" grep -q ":22: 1 connection" report.txt
+check "learn accept applies it" "$cli" learn accept --since 1h -m "learned in the lab" --wait 10
+check "and the dataplane enforces it" [ "$("$lab" telemetry "$name" /bulkhead/policy mode)" = enforce ]
+
+expect ok http 10.0.1.10 10.0.2.20 8080 "learned: web reaches the app"
+expect ok tcp 10.0.1.10 10.0.2.20 5432 "learned: web reaches the database"
+expect ok udp 10.0.1.10 10.0.2.20 53 "learned: DNS answers"
+expect blocked tcp 10.0.1.10 10.0.2.20 22 "never learned: ssh to the app host is blocked"
+expect blocked http 10.0.1.10 203.0.113.10 443 "never seen: the internet host is blocked"
+for _ in $(seq 30); do "$cli" flows --since 1h --denied --json | grep -q '"dst_port":22' && break; sleep 0.2; done
+check "the blocked attempt is a denied flow in the store" sh -c "'$cli' flows --since 1h --denied --json | grep -q '\"denied\":[1-9]'"
+finish
