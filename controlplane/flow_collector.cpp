@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include <google/protobuf/arena.h>
+
 #include "flows/record.h"
 
 namespace bulkhead::controlplane {
@@ -68,39 +70,48 @@ void FlowCollector::complain(const std::string& what) {
 }
 
 void FlowCollector::receive(const void* data, size_t size) {
-  pb::FlowBatch batch;
-  if (size > cfg_.max_message_bytes || !batch.ParseFromArray(data, static_cast<int>(size))) {
+  // One arena per batch: the records' strings are carved from it and freed
+  // at once, not one allocation each.
+  google::protobuf::Arena arena;
+  auto* batch = google::protobuf::Arena::CreateMessage<pb::FlowBatch>(&arena);
+  if (size > cfg_.max_message_bytes || !batch->ParseFromArray(data, static_cast<int>(size))) {
     std::lock_guard lock(mu_);
     store_.count_rejected(0, 1);
     complain("a malformed batch refused");
     return;
   }
-  if (batch.version() != kBatchVersion) {
+  if (batch->version() != kBatchVersion) {
     std::lock_guard lock(mu_);
     store_.count_rejected(0, 1);
-    complain("a batch of version " + std::to_string(batch.version()) + " refused");
+    complain("a batch of version " + std::to_string(batch->version()) + " refused");
     return;
   }
-  std::vector<pb::FlowRecord> records;
-  records.reserve(static_cast<size_t>(batch.records_size()));
+  // Keep the valid records, in order, at the front.
+  auto& records = *batch->mutable_records();
   uint64_t rejected = 0;
   std::string why;
-  for (auto& r : *batch.mutable_records()) {
-    if (flows::validate(r, why)) records.push_back(std::move(r));
-    else ++rejected;
+  int kept = 0;
+  for (int i = 0; i < records.size(); ++i) {
+    if (!flows::validate(records.Get(i), why)) {
+      ++rejected;
+      continue;
+    }
+    if (kept != i) records.SwapElements(kept, i);
+    ++kept;
   }
-  flows::orient(records);
+  records.DeleteSubrange(kept, records.size() - kept);
+  flows::orient(records, false);
   std::lock_guard lock(mu_);
-  store_.add_lost(batch.lost());
+  store_.add_lost(batch->lost());
   if (rejected > 0) {
     store_.count_rejected(rejected, 0);
-    complain(std::to_string(rejected) + " malformed records from " + batch.dataplane_id().substr(0, 64) + " (" + why + ")");
+    complain(std::to_string(rejected) + " malformed records from " + batch->dataplane_id().substr(0, 64) + " (" + why + ")");
   }
-  for (const auto& r : records) {
-    store_.ingest(r);
-    if (jsonl_.is_open()) jsonl_ << flows::to_json(r, batch.dataplane_id()) << '\n';
+  for (const auto& r : records) store_.ingest(r);
+  if (jsonl_.is_open()) {
+    for (const auto& r : records) jsonl_ << flows::to_json(r, batch->dataplane_id()) << '\n';
+    jsonl_.flush();
   }
-  if (jsonl_.is_open()) jsonl_.flush();
 }
 
 void FlowCollector::loop() {

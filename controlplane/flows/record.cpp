@@ -144,13 +144,14 @@ void swap_sides(pb::FlowRecord& r) {
   r.set_tcp_flags_in(fo);
 }
 
-size_t orient(std::vector<pb::FlowRecord>& records) {
+template <class Records>
+size_t orient(Records& records, bool by_peers) {
   // Distinct peers of every endpoint of an unoriented record (capped: only
   // "few" against "many" matters).
   constexpr size_t kCap = 64;
   std::unordered_map<std::string, std::unordered_set<std::string>> peers;
   for (const auto& r : records) {
-    if (r.opener_known() || !has_ports(r.protocol())) continue;
+    if (!by_peers || r.opener_known() || !has_ports(r.protocol())) continue;
     auto& a = peers[endpoint(r.src(), r.protocol(), r.src_port())];
     if (a.size() < kCap) a.insert(r.dst());
     auto& b = peers[endpoint(r.dst(), r.protocol(), r.dst_port())];
@@ -164,8 +165,8 @@ size_t orient(std::vector<pb::FlowRecord>& records) {
     if ((sp < 1024) != (dp < 1024)) {
       src_is_service = sp < 1024;
     } else {
-      const size_t ps = peers[endpoint(r.src(), r.protocol(), sp)].size();
-      const size_t pd = peers[endpoint(r.dst(), r.protocol(), dp)].size();
+      const size_t ps = by_peers ? peers[endpoint(r.src(), r.protocol(), sp)].size() : 0;
+      const size_t pd = by_peers ? peers[endpoint(r.dst(), r.protocol(), dp)].size() : 0;
       if (ps >= 3 && ps >= 2 * pd) src_is_service = true;
       else if (pd >= 3 && pd >= 2 * ps) src_is_service = false;
       else if ((sp >= kEphemeralLow) != (dp >= kEphemeralLow)) src_is_service = dp >= kEphemeralLow;
@@ -177,6 +178,9 @@ size_t orient(std::vector<pb::FlowRecord>& records) {
   }
   return swapped;
 }
+
+template size_t orient(std::vector<pb::FlowRecord>&, bool);
+template size_t orient(google::protobuf::RepeatedPtrField<pb::FlowRecord>&, bool);
 
 std::string format_address(const std::string& bytes) {
   std::array<uint8_t, 16> a{};

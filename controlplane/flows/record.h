@@ -19,11 +19,17 @@ bool validate(const pb::FlowRecord& r, std::string& why);
 // Records whose opening packet was not seen (UDP, a TCP connection picked
 // up mid-stream) may name the client as the destination. Decides which side
 // is the service, in this order: a well-known port (< 1024) against a
-// higher one; an endpoint (address, protocol, port) that many distinct peers
-// talk to in `records` against one few do; a port outside the ephemeral
-// range (32768-65535) against one inside it. Swaps the sides where the
-// source is the service; returns how many were swapped.
-size_t orient(std::vector<pb::FlowRecord>& records);
+// higher one; with `by_peers`, an endpoint (address, protocol, port) that
+// many distinct peers talk to in `records` against one few do; a port
+// outside the ephemeral range (32768-65535) against one inside it. Swaps
+// the sides where the source is the service; returns how many were swapped.
+//
+// `by_peers` needs every record of a connection in the same call (a
+// capture's batch holds both its start and its end); records from
+// dataplanes arrive in separate batches and are oriented by ports alone,
+// so the start and the end of a connection always land on the same side.
+template <class Records>
+size_t orient(Records& records, bool by_peers = true);
 // Swaps source and destination (addresses, ports, segments, counters).
 void swap_sides(pb::FlowRecord& r);
 

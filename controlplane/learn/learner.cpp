@@ -8,7 +8,6 @@
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "rules/load.h"
 #include "rules/match.h"
@@ -54,6 +53,8 @@ struct Edge {
 
 struct Group {
   std::string name;
+  bool servers = false;                 // inferred: grouped by what they offer (else by what they use)
+  std::map<uint32_t, uint64_t> traffic; // inferred: connections per service, to it (servers) or from it
   std::string suffix;  // the subnet, to tell groups of the same name apart
   std::vector<uint32_t> hosts;
   std::vector<std::string> cidrs;
@@ -169,6 +170,7 @@ class Learner {
 
   void load(const std::vector<pb::FlowAggregate>& flows) {
     edges_.reserve(flows.size());
+    host_ids_.reserve(flows.size() / 2 + 16);
     for (const auto& a : flows) {
       p_.flows_total += a.flows();
       if (a.first_ms() != 0 && (p_.first_ms == 0 || a.first_ms() < p_.first_ms)) p_.first_ms = a.first_ms();
@@ -194,19 +196,23 @@ class Learner {
   void find_scanners() {
     struct Tally {
       uint32_t targets = 0, unanswered = 0;
-      std::unordered_map<uint32_t, uint32_t> light_ports;  // per destination host: ports with <= 2 connections
+      uint32_t most_ports = 0;  // the most ports of one destination host with <= 2 connections each
     };
-    std::unordered_map<uint32_t, Tally> by_src;
+    std::vector<Tally> by_src(hosts_.size());
+    std::unordered_map<uint64_t, uint32_t> light_ports;  // (source, destination) -> such ports
+    light_ports.reserve(edges_.size());
     for (size_t i = 0; i < edges_.size(); ++i) {
       const Edge& e = edges_[i];
       Tally& t = by_src[e.src];
       ++t.targets;
       if (!answered_[i]) ++t.unanswered;
-      if (e.flows <= 2 && has_ports(e.proto)) ++t.light_ports[e.dst];
+      if (e.flows <= 2 && has_ports(e.proto))
+        t.most_ports = std::max(t.most_ports, ++light_ports[static_cast<uint64_t>(e.src) << 32 | e.dst]);
     }
-    for (auto& [src, t] : by_src) {
-      uint32_t most_ports = 0;
-      for (const auto& [dst, n] : t.light_ports) most_ports = std::max(most_ports, n);
+    for (uint32_t src = 0; src < by_src.size(); ++src) {
+      const Tally& t = by_src[src];
+      if (t.targets == 0) continue;
+      const uint32_t most_ports = t.most_ports;
       const bool sweep = t.targets >= opt_.scan_targets && t.unanswered * 2 > t.targets;
       const bool port_scan = most_ports >= opt_.scan_ports;
       if (!sweep && !port_scan) continue;
@@ -300,7 +306,7 @@ class Learner {
         for (size_t k = 0; k < c.signature.size() && k < 6; ++k) services += (k ? ", " : "") + service_text(c.signature[k]);
         if (c.signature.size() > 6) services += ", …";
         g.why = (c.servers ? "offer " : "use ") + services;
-        g.name = c.servers ? service_label(c.hosts, true) : service_label(c.hosts, false) + "-clients";
+        g.servers = c.servers;
         const std::string net_text = rules::format_prefix(net);
         if (opt_.subnets && clusters.size() == 1 && c.hosts.size() >= 2) {
           g.cidrs.push_back(net_text);
@@ -315,6 +321,15 @@ class Learner {
         groups_.push_back(std::move(g));
       }
     }
+    // Names from the traffic each group serves or makes.
+    for (const Edge& e : edges_) {
+      const uint32_t code = static_cast<uint32_t>(e.proto) << 16 | e.port;
+      if (const int g = hosts_[e.dst].group; g >= 0 && groups_[static_cast<size_t>(g)].servers)
+        groups_[static_cast<size_t>(g)].traffic[code] += e.flows;
+      if (const int g = hosts_[e.src].group; g >= 0 && !groups_[static_cast<size_t>(g)].servers)
+        groups_[static_cast<size_t>(g)].traffic[code] += e.flows;
+    }
+    for (auto& g : groups_) g.name = g.servers ? service_label(g) : service_label(g) + "-clients";
     // Readable, unique names: the subnet is added only where the name alone
     // is not unique.
     std::map<std::string, int> base_count;
@@ -333,17 +348,10 @@ class Learner {
   // it (clients) the most connections, preferring for servers a named
   // application service over the administrative ones every server offers
   // (ssh, metrics, backups).
-  std::string service_label(const std::vector<uint32_t>& members, bool servers) {
-    if (service_flows_.empty())
-      for (const Edge& e : edges_) {
-        const uint32_t code = static_cast<uint32_t>(e.proto) << 16 | e.port;
-        service_flows_[{e.dst, code}] += e.flows;
-        client_flows_[{e.src, code}] += e.flows;
-      }
-    std::map<uint32_t, uint64_t> by_service;
-    for (uint32_t h : members)
-      for (uint32_t c : servers ? hosts_[h].offered : hosts_[h].used)
-        by_service[c] += (servers ? service_flows_ : client_flows_)[{h, c}];
+  std::string service_label(const Group& g) {
+    const bool servers = g.servers;
+    if (g.traffic.empty()) return "hosts";
+    const auto& by_service = g.traffic;
     auto generic = [&](uint32_t c) {
       const uint16_t port = static_cast<uint16_t>(c & 0xFFFF);
       return servers && (c >> 16) == rules::kIpProtoTcp &&
@@ -351,7 +359,7 @@ class Learner {
     };
     auto rank = [&](uint32_t x) {
       return std::tuple(!generic(x), service_name(static_cast<uint8_t>(x >> 16), static_cast<uint16_t>(x & 0xFFFF)) != nullptr,
-                        by_service[x]);
+                        by_service.at(x));
     };
     uint32_t best = by_service.begin()->first;
     for (const auto& [c, n] : by_service)
@@ -365,7 +373,19 @@ class Learner {
   struct Candidate {
     uint64_t flows = 0;
     int64_t first = 0, last = 0;
-    std::unordered_set<uint32_t> srcs, dsts;
+    std::vector<uint32_t> srcs, dsts;  // sorted and unique once every edge is in
+  };
+  struct CandidateKey {
+    int src_group, dst_group;
+    uint32_t service;  // proto << 16 | port
+    bool operator==(const CandidateKey&) const = default;
+  };
+  struct CandidateKeyHash {
+    size_t operator()(const CandidateKey& k) const noexcept {
+      uint64_t x = (static_cast<uint64_t>(static_cast<uint32_t>(k.src_group)) << 32 | static_cast<uint32_t>(k.dst_group)) *
+                   0x9E3779B97F4A7C15ull;
+      return static_cast<size_t>(x ^ (x >> 31) ^ (static_cast<uint64_t>(k.service) * 0xff51afd7ed558ccdull));
+    }
   };
   struct RuleOut {
     std::string from, to;  // YAML values
@@ -378,7 +398,7 @@ class Learner {
   };
 
   // The YAML value of a side: its group, `internet`, or its addresses.
-  std::string side_text(int group, const std::unordered_set<uint32_t>& hosts, std::string& label) {
+  std::string side_text(int group, const std::vector<uint32_t>& hosts, std::string& label) {
     if (group != kUngrouped) {
       label = groups_[static_cast<size_t>(group)].name;
       return label;
@@ -399,19 +419,34 @@ class Learner {
   }
 
   void build_rules() {
-    std::map<std::tuple<int, int, uint8_t, uint16_t>, Candidate> cands;
+    std::unordered_map<CandidateKey, Candidate, CandidateKeyHash> by_key;
     for (const Edge& e : edges_) {
-      Candidate& c = cands[{hosts_[e.src].group, hosts_[e.dst].group, e.proto, e.port}];
+      Candidate& c = by_key[{hosts_[e.src].group, hosts_[e.dst].group, static_cast<uint32_t>(e.proto) << 16 | e.port}];
       c.flows += e.flows;
       c.first = c.first == 0 ? e.first : std::min(c.first, e.first);
       c.last = std::max(c.last, e.last);
-      c.srcs.insert(e.src);
-      c.dsts.insert(e.dst);
+      c.srcs.push_back(e.src);
+      c.dsts.push_back(e.dst);
+    }
+    // In a stable order, so the same flows always give the same policy.
+    std::vector<std::pair<CandidateKey, Candidate>> cands(std::make_move_iterator(by_key.begin()),
+                                                          std::make_move_iterator(by_key.end()));
+    std::sort(cands.begin(), cands.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.first.src_group, a.first.dst_group, a.first.service) <
+             std::tie(b.first.src_group, b.first.dst_group, b.first.service);
+    });
+    for (auto& [key, c] : cands) {
+      for (auto* v : {&c.srcs, &c.dsts}) {
+        std::sort(v->begin(), v->end());
+        v->erase(std::unique(v->begin(), v->end()), v->end());
+      }
     }
     std::map<std::tuple<std::string, std::string, uint8_t>, RuleOut> merged;
     std::vector<std::pair<uint64_t, std::string>> below;
     for (auto& [key, c] : cands) {
-      const auto [sg, dg, proto, port] = key;
+      const int sg = key.src_group, dg = key.dst_group;
+      const auto proto = static_cast<uint8_t>(key.service >> 16);
+      const auto port = static_cast<uint16_t>(key.service & 0xFFFF);
       if (c.flows < opt_.min_flows) {
         p_.flows_below_threshold += c.flows;
         std::string from, to;
@@ -574,8 +609,6 @@ class Learner {
   std::vector<Edge> edges_;
   std::vector<bool> answered_;
   std::vector<Group> groups_;
-  std::map<std::pair<uint32_t, uint32_t>, uint64_t> service_flows_;  // (server, service) -> connections
-  std::map<std::pair<uint32_t, uint32_t>, uint64_t> client_flows_;   // (client, service) -> connections
   std::vector<std::string> scanner_lines_;
   std::vector<RuleOut> rules_;
   bool uses_internet_ = false;
