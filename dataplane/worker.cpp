@@ -156,8 +156,29 @@ void Worker::pass() noexcept {
   }
 }
 
-void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms,
-                     bool again) noexcept {
+void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms) noexcept {
+  uint8_t action[kBurst];
+  DropReason reason[kBurst];
+  judge(pkts, n, rs, now_ms, false, action, reason);
+
+  // Stage 7: transmit what passes, free what drops, in arrival order.
+  rte_mbuf* tx[kBurst];
+  rte_mbuf* dropped[kBurst];
+  uint16_t ntx = 0, ndrop = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (action[i] == kPass) {
+      tx[ntx++] = pkts[i];
+    } else {
+      dropped[ndrop++] = pkts[i];
+      drop(reason[i]);
+    }
+  }
+  if (ndrop > 0) rte_pktmbuf_free_bulk(dropped, ndrop);
+  if (ntx > 0) transmit(q, tx, ntx);
+}
+
+void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bool again, uint8_t* action,
+                   DropReason* reason) noexcept {
   const Config& cfg = *shared_.config;
   ConnTable& conns = *shared_.conns;
   const Mode mode = rs.mode();
@@ -168,8 +189,6 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
   ConnKey keys[kBurst];
   const ConnKey* key_ptrs[kBurst];
   uint8_t dir[kBurst];
-  uint8_t action[kBurst];
-  DropReason reason[kBurst];
   uint16_t lookup_idx[kBurst];
   int32_t positions[kBurst];
   uint16_t nl = 0;
@@ -453,26 +472,25 @@ void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, Rule
     }
   }
 
-  // Stage 7: transmit what passes, free what drops.
-  rte_mbuf* tx[kBurst];
-  rte_mbuf* dropped[kBurst];
+  // Packets that followed an opener of this burst are judged now that its
+  // connection exists. Each round settles at least the first packet of
+  // every connection, so this ends within the burst's length.
+  if (nfollow == 0) return;
   rte_mbuf* follow[kBurst];
-  uint16_t ntx = 0, ndrop = 0, nf = 0;
-  for (uint16_t i = 0; i < n; ++i) {
-    if (action[i] == kPass) {
-      tx[ntx++] = pkts[i];
-    } else if (action[i] == kFollow) {
+  uint16_t at[kBurst];
+  uint16_t nf = 0;
+  for (uint16_t i = 0; i < n; ++i)
+    if (action[i] == kFollow) {
+      at[nf] = i;
       follow[nf++] = pkts[i];
-    } else {
-      dropped[ndrop++] = pkts[i];
-      drop(reason[i]);
     }
+  uint8_t follow_action[kBurst];
+  DropReason follow_reason[kBurst];
+  judge(follow, nf, rs, now_ms, true, follow_action, follow_reason);
+  for (uint16_t k = 0; k < nf; ++k) {
+    action[at[k]] = follow_action[k];
+    reason[at[k]] = follow_reason[k];
   }
-  if (ndrop > 0) rte_pktmbuf_free_bulk(dropped, ndrop);
-  if (ntx > 0) transmit(q, tx, ntx);
-  // Each round settles at least the first packet of every connection, so
-  // this ends within the burst's length.
-  if (nfollow > 0) process(q, follow, nf, rs, now_ms, true);
 }
 
 uint16_t Worker::transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n) noexcept {

@@ -133,10 +133,12 @@ class Worker {
 
  private:
   void pass() noexcept;
+  void process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms) noexcept;
+  // Stages 1-6: a verdict per packet (kPass, or kDrop with a reason).
   // `again`: packets held back by an earlier round of the same burst
   // (already counted as received).
-  void process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms,
-               bool again = false) noexcept;
+  void judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bool again, uint8_t* action,
+             DropReason* reason) noexcept;
   void sweep(uint32_t now_ms) noexcept;
   // Sends on the queue's TX port (under its lock when shared), counts what
   // left, frees and counts what the queue refused; returns the number sent.

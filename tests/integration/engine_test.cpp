@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "flows/record.h"
 #include "harness.h"
 #include "packet_builder.h"
 
@@ -429,6 +430,121 @@ TEST(Engine, AnEntryStampedAfterThisPassReadTheClockIsNotExpired) {
   EXPECT_EQ(forwarded(h, 1, reversed(q)), 1u) << "the reply passes";
   EXPECT_EQ(h.events(WorkerCounter::conn_expired), 0u);
   EXPECT_EQ(h.engine().conns().count(), 1u);
+}
+
+// --- one-armed bursts and flow records ---------------------------------------
+
+TEST(Engine, RepliesInTheSameBurstFollowTheirOpenerInOrder) {
+  // Both directions on one port, as behind a gateway load balancer or when
+  // a capture is replayed: a reply can share its opener's burst.
+  Harness h(kPolicy);
+  ASSERT_TRUE(h.loaded());
+  const auto c = tcp("10.0.1.5", "10.0.2.9", 41000, 5432);
+  const auto hs = tcp_handshake(c);
+  const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
+  const std::vector<Frame> burst = {hs[0], build_packet(udp("10.0.1.6", "10.0.2.9", 5000, 53)), hs[1], hs[2],
+                                    build_packet(q), build_packet(reversed(q))};
+  for (const auto& f : burst) h.send(0, f);
+  h.run();
+  EXPECT_EQ(h.received(1), burst) << "every packet passes, in arrival order";
+  EXPECT_EQ(h.events(WorkerCounter::conn_new), 3u);
+  EXPECT_EQ(h.drops(DropReason::tcp_invalid), 0u);
+  EXPECT_EQ(h.drops(DropReason::policy_deny), 0u);
+}
+
+TEST(Engine, RetransmittedDeniedSynsInOneBurstAreAllDenied) {
+  Harness h(kPolicy);
+  const auto syn = build_packet(tcp("10.0.1.5", "10.0.2.9", 41000, 22));
+  for (int i = 0; i < 3; ++i) h.send(0, syn);
+  h.run();
+  EXPECT_TRUE(h.received(1).empty());
+  EXPECT_EQ(h.drops(DropReason::policy_deny), 3u);
+}
+
+std::vector<pb::FlowRecord> drain(Harness& h) {
+  std::vector<pb::FlowRecord> out;
+  h.engine().drain_flows(out, 1000);
+  return out;
+}
+
+TEST(Engine, FlowRecordsOfAConnectionFromStartToEnd) {
+  Harness h(kPolicy, 1, [](dataplane::Config& c) {
+    c.record_flows = true;
+    c.timeouts.tcp_closed_ms = 100;
+    c.sweep_period_ms = 1;
+    c.sweep_per_poll = 1 << 20;
+  });
+  ASSERT_TRUE(h.loaded()) << h.error();
+  ASSERT_TRUE(h.engine().records_flows());
+  const auto c = tcp("10.0.1.5", "10.0.2.9", 41000, 5432);
+  const auto hs = tcp_handshake(c);
+  h.pass(0, hs[0]);
+  h.pass(1, hs[1]);
+  h.pass(0, hs[2]);
+  auto fin = c;
+  fin.tcp_flags = kFin | kAck;
+  h.pass(0, build_packet(fin));
+  h.pass(1, build_packet(reversed(fin)));
+  auto ack = c;
+  ack.tcp_flags = kAck;
+  h.pass(0, build_packet(ack));
+  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41001, 22)), 0u);  // denied
+
+  auto recs = drain(h);
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0].kind(), pb::FlowRecord::START);
+  EXPECT_EQ(recs[0].rule_id(), "web-to-db");
+  EXPECT_EQ(recs[0].src_segment(), "web");
+  EXPECT_EQ(recs[0].dst_segment(), "app");
+  EXPECT_EQ(recs[0].verdict(), pb::FlowRecord::ALLOWED);
+  EXPECT_EQ(recs[0].mode(), "enforce");
+  EXPECT_TRUE(recs[0].opener_known());
+  EXPECT_EQ(recs[0].dst_port(), 5432u);
+  EXPECT_EQ(recs[1].kind(), pb::FlowRecord::DENIED);
+  EXPECT_EQ(recs[1].verdict(), pb::FlowRecord::DENY);
+  EXPECT_EQ(recs[1].dst_port(), 22u);
+  EXPECT_TRUE(recs[1].rule_id().empty());  // the default action
+  std::string why;
+  for (const auto& r : recs) EXPECT_TRUE(flows::validate(r, why)) << why;
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  h.run();
+  recs = drain(h);
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].kind(), pb::FlowRecord::END);
+  EXPECT_EQ(recs[0].end_reason(), pb::FlowRecord::CLOSED);
+  EXPECT_EQ(recs[0].packets_out(), 4u);
+  EXPECT_EQ(recs[0].packets_in(), 2u);
+  EXPECT_NE(recs[0].tcp_flags_in() & kSyn, 0u);
+  EXPECT_GE(recs[0].time_ms(), recs[0].start_ms());
+  EXPECT_EQ(h.events(WorkerCounter::flow_records), 3u);
+}
+
+TEST(Engine, FlowRecordsInLearnModeCarryTheWouldBeVerdict) {
+  Harness h(kPolicy, 1, [](dataplane::Config& c) {
+    c.record_flows = true;
+    c.mode = dataplane::ModeOverride::learn;
+  });
+  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41001, 22)), 1u);
+  EXPECT_EQ(forwarded(h, 0, udp("10.0.1.5", "10.0.2.9", 5353, 53)), 1u);
+  const auto recs = drain(h);
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0].verdict(), pb::FlowRecord::WOULD_DENY);
+  EXPECT_EQ(recs[0].mode(), "learn");
+  EXPECT_EQ(recs[1].verdict(), pb::FlowRecord::ALLOWED);
+  EXPECT_FALSE(recs[1].opener_known()) << "UDP has no opening packet to tell";
+}
+
+TEST(Engine, AFullFlowRingLosesRecordsNotPackets) {
+  Harness h(kPolicy, 1, [](dataplane::Config& c) {
+    c.record_flows = true;
+    c.flow_ring = 256;
+  });
+  for (int i = 0; i < 400; ++i)
+    EXPECT_EQ(forwarded(h, 0, udp("10.0.1.5", "10.0.2.9", static_cast<uint16_t>(10000 + i), 53)), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::flow_records), 256u);
+  EXPECT_EQ(h.events(WorkerCounter::flow_records_lost), 144u);
+  EXPECT_EQ(drain(h).size(), 256u);
 }
 
 }  // namespace
