@@ -2,7 +2,7 @@
 """The benchmark suite: bulkhead-dataplane beside dpdk-testpmd io forwarding
 (and Open vSwitch with DPDK when installed) on the same virtual devices.
 
-  tools/bench/suite.py [--quick] [--runs K] [--csv FILE] [--out DIR]
+  tools/bench/suite.py [--quick] [--runs K] [--csv FILE] [--out DIR] [--only SCENARIO,...]
 
 Scenarios (64-byte frames unless said; one worker, -l 0,1):
   established   UDP flows already in the table, ClassBench rules
@@ -207,7 +207,12 @@ def main():
     ap.add_argument("--window", type=float, default=4)
     ap.add_argument("--out", default="/tmp/bulkhead-bench")
     ap.add_argument("--csv", default=None)
+    ap.add_argument("--only", default=None, help="comma-separated scenarios to run (default: all)")
     a = ap.parse_args()
+    only = set(a.only.split(",")) if a.only else None
+
+    def want(scenario):
+        return only is None or scenario in only
     if not os.path.isdir(DATA):
         sys.exit(f"ClassBench data not found at {DATA}")
     s = Suite(a.out, 1 if a.quick else a.runs, a.warmup, a.window)
@@ -223,22 +228,31 @@ def main():
         sys.exit(0 if ratio >= threshold else 1)
 
     allow = s.allow_all()
-    s.forwarding("established", "acl1_10k, 64K flows", est, acl10k, 131071)
-    s.new_flows("allow-udp, 1M new flows", s.pcap("flows-1m", "--flows", "1048576"), 1048576, allow, 1179647)
-    s.new_flows("acl1_10k, 100K new flows",
-                s.pcap("acl10k-trace-100k", "--trace", os.path.join(DATA, "acl1_10k_trace_generated"), "--count",
-                       "100000", "--udp"), 90000, acl10k, 131071)
-    for name, trace in (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
-                        ("acl1_50k", "acl1_50k_trace_generated")):
-        pc = s.pcap(f"{name}-udp", "--trace", os.path.join(DATA, trace), "--count", "65536", "--udp")
-        s.forwarding("rules", f"{name}", pc, s.policy(name), 131071, testpmd=False)
-    s.forwarding("flows", "64K flows", s.pcap("flows-64k", "--flows", "65536"), allow, 131071)
-    s.forwarding("flows", "1M flows", s.pcap("flows-1m", "--flows", "1048576"), allow, 1179647)
-    s.forwarding("ipv6", "64K IPv6 flows", s.pcap("flows6-64k", "--flows", "65536", "--ipv6"), allow, 131071)
-    s.forwarding("audit", "64K flows, all would-deny", s.pcap("flows-64k", "--flows", "65536"), s.deny_all(), 131071)
-    s.workers(s.pcap("flows-64k", "--flows", "65536"), s.pcap("flows6-64k", "--flows", "65536", "--ipv6"), allow,
-              262143)
-    s.memory()
+    if want("established"):
+        s.forwarding("established", "acl1_10k, 64K flows", est, acl10k, 131071)
+    if want("new-flows"):
+        s.new_flows("allow-udp, 1M new flows", s.pcap("flows-1m", "--flows", "1048576"), 1048576, allow, 1179647)
+        s.new_flows("acl1_10k, 100K new flows",
+                    s.pcap("acl10k-trace-100k", "--trace", os.path.join(DATA, "acl1_10k_trace_generated"),
+                           "--count", "100000", "--udp"), 90000, acl10k, 131071)
+    if want("rules"):
+        for name, trace in (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
+                            ("acl1_50k", "acl1_50k_trace_generated")):
+            pc = s.pcap(f"{name}-udp", "--trace", os.path.join(DATA, trace), "--count", "65536", "--udp")
+            s.forwarding("rules", f"{name}", pc, s.policy(name), 131071, testpmd=False)
+    if want("flows"):
+        s.forwarding("flows", "64K flows", s.pcap("flows-64k", "--flows", "65536"), allow, 131071)
+        s.forwarding("flows", "1M flows", s.pcap("flows-1m", "--flows", "1048576"), allow, 1179647)
+    if want("ipv6"):
+        s.forwarding("ipv6", "64K IPv6 flows", s.pcap("flows6-64k", "--flows", "65536", "--ipv6"), allow, 131071)
+    if want("audit"):
+        s.forwarding("audit", "64K flows, all would-deny", s.pcap("flows-64k", "--flows", "65536"), s.deny_all(),
+                     131071)
+    if want("workers"):
+        s.workers(s.pcap("flows-64k", "--flows", "65536"), s.pcap("flows6-64k", "--flows", "65536", "--ipv6"),
+                  allow, 262143)
+    if want("memory"):
+        s.memory()
     if a.csv:
         s.write_csv(a.csv)
         print(f"wrote {a.csv}")
