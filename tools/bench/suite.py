@@ -7,6 +7,7 @@
 Scenarios (64-byte frames unless said; one worker, -l 0,1):
   established   UDP flows already in the table, ClassBench rules
   new-flows     every packet opens a connection: connections per second
+                (also with flow records exported to a control plane)
   mix           half the packets open connections, half are hits
   rules         rule count sweep over the ClassBench sets (1K, 10K, 50K)
   flows         concurrent flow sweep (64K -> 1M)
@@ -104,13 +105,32 @@ class Suite:
                     statistics.median(cyc))
         return statistics.median(got), statistics.median(ref) if ref else 0
 
-    def new_flows(self, variant, pcap, flows, policy, mbufs):
+    def flow_collector(self):
+        """A control plane collecting flow records; returns the dataplane's arguments and the process."""
+        keys = self.path("keys")
+        os.makedirs(keys, exist_ok=True)
+        for k in ("cp", "dp"):
+            if not os.path.exists(os.path.join(keys, k + ".key")):
+                subprocess.run([CLI, "keys", "generate", k], cwd=keys, check=True, stdout=subprocess.DEVNULL)
+        port = 24000 + os.getpid() % 10000
+        store = self.path("cp-store")
+        subprocess.run(["rm", "-rf", store], check=True)
+        cp = subprocess.Popen([os.path.join(BUILD, "controlplane", "bulkhead-controlplane"), "--store", store,
+                               "--key", os.path.join(keys, "cp.key"), "--dataplane-key", os.path.join(keys, "dp.pub"),
+                               "--listen", f"tcp://127.0.0.1:{port}", "--flow-listen", f"tcp://127.0.0.1:{port + 1}",
+                               "--cli", "ipc://" + self.path("cp.sock")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = ["--flow-export", f"tcp://127.0.0.1:{port + 1}", "--controlplane-key", os.path.join(keys, "cp.pub"),
+                "--key", os.path.join(keys, "dp.key")]
+        return args, cp
+
+    def new_flows(self, variant, pcap, flows, policy, mbufs, extra=()):
         """Connections per second over the first pass of a capture of unique flows."""
         rates = []
         for run in range(self.runs):
             pre = f"bhs_nf{os.getpid()}_{len(self.rows)}_{run}"
             cmd = [DP, *tp.eal(pre, pcap, "0,1"), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
-                   "256", "--conn-max", str(int(flows * 2))]
+                   "256", "--conn-max", str(int(flows * 2)), *extra]
             p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 if not tp.wait_socket(pre):
@@ -235,6 +255,13 @@ def main():
         s.new_flows("acl1_10k, 100K new flows",
                     s.pcap("acl10k-trace-100k", "--trace", os.path.join(DATA, "acl1_10k_trace_generated"),
                            "--count", "100000", "--udp"), 90000, acl10k, 131071)
+        args, cp = s.flow_collector()
+        try:
+            s.new_flows("allow-udp, 1M new flows, flow records exported", s.pcap("flows-1m", "--flows", "1048576"),
+                        1048576, allow, 1179647, args)
+        finally:
+            cp.terminate()
+            cp.wait(10)
     if want("rules"):
         for name, trace in (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
                             ("acl1_50k", "acl1_50k_trace_generated")):
