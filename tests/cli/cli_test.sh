@@ -119,6 +119,29 @@ expect_run "unknown command" 2 "unknown command 'policy nope'" -- "$cli" policy 
 expect_run "--help on a command" 0 "usage: bulkhead policy eval" -- "$cli" policy eval --help
 expect_run "unknown option" 2 "unrecognised option|unrecognized option" -- "$cli" policy validate "$work/p.yaml" --frobnicate
 
+# Flows, learning and simulation from captures (offline: no control plane).
+top=$(cd "$(dirname "$0")/../.." && pwd)
+python3 "$top/tools/learn/enterprise.py" --out "$work/tm" --seed 3 --flows 400 --hours 4 >/dev/null
+expect_run "flows of a capture" 0 "tcp/5432" -- "$cli" flows --pcap "$work/tm/period1.pcap" --top 100
+expect_run "flows --json is one object per line" 0 '^\{"src":' -- "$cli" flows --pcap "$work/tm/period1.pcap" --json --port 443
+expect_run "learn propose from a capture" 0 "" -- "$cli" learn propose --pcap "$work/tm/period1.pcap" --inventory "$work/tm/inventory.yaml" -o "$work/learned.yaml" --report "$work/report.txt"
+expect_run "the proposal validates" 0 "ok:" -- "$cli" policy validate "$work/learned.yaml"
+grep -q "scan-like" "$work/report.txt" && pass "the report names the scanner" || fail "report: $(head -5 "$work/report.txt")"
+expect_run "simulate the next period: nothing newly blocked against itself" 0 "0 connections newly blocked" -- "$cli" simulate "$work/learned.yaml" --pcap "$work/tm/period2.pcap" --against "$work/learned.yaml"
+expect_run "simulate against allow-everything lists what would be blocked" 1 "newly blocked:" -- "$cli" simulate "$work/learned.yaml" --pcap "$work/tm/period2.pcap" --against <(printf 'version: 1\ndefaults: { action: allow }\n')
+printf 'not a capture\n' >"$work/bad.pcap"
+expect_run "a file that is not a capture" 2 "bad.pcap" -- "$cli" learn propose --pcap "$work/bad.pcap"
+head -c 5000 "$work/tm/period1.pcap" >"$work/cut.pcap"
+expect_run "a capture cut short" 2 "cut.pcap" -- "$cli" learn propose --pcap "$work/cut.pcap" -o "$work/cut.yaml"
+[ ! -e "$work/cut.yaml" ] && pass "nothing is written from a broken capture" || fail "cut.yaml written"
+printf 'segments:\n  web: [10.0.1.5/24]\n' >"$work/inv.yaml"
+expect_run "an inventory error has its location" 2 "inv.yaml:2:" -- "$cli" learn propose --pcap "$work/tm/period1.pcap" --inventory "$work/inv.yaml"
+printf 'segments:\n  web: [%s]\n' "$(seq -s, 1 70000 | sed 's/[0-9]*/10.0.0.0\/8/g')" >"$work/huge.yaml"
+expect_run "an inventory of 70,000 prefixes is handled" 0 "" -- "$cli" learn propose --pcap "$work/tm/period1.pcap" --inventory "$work/huge.yaml" -o /dev/null
+expect_run "--min-flows 0 is a usage error" 2 "min-flows" -- "$cli" learn propose --pcap "$work/tm/period1.pcap" --min-flows 0
+expect_run "--mode must be a mode" 2 "--mode" -- "$cli" learn propose --pcap "$work/tm/period1.pcap" --mode chaos
+expect_run "learn without a control plane says where it looked" 2 "control plane" -- env BULKHEAD_CONTROLPLANE="ipc://$work/none.sock" "$cli" learn propose --since 1h
+
 # Shell completion.
 comp=$(bash -c "source '$(dirname "$0")/../../tools/completion/bulkhead.bash'; COMP_WORDS=(bulkhead rule ad); COMP_CWORD=2; _bulkhead; echo \${COMPREPLY[@]}")
 [ "$comp" = "add" ] && pass "bash completion completes commands" || fail "completion gave '$comp'"

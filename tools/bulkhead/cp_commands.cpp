@@ -37,6 +37,11 @@ std::string controlplane_endpoint(const std::string& flag) {
 }
 
 pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest req) {
+  // A local control plane that is not running has no socket file: say so
+  // at once rather than after the answer's timeout.
+  if (endpoint.rfind("ipc://", 0) == 0 && access(endpoint.substr(6).c_str(), F_OK) != 0)
+    throw UsageError("control plane not running (no socket at " + endpoint.substr(6) +
+                     "; --controlplane or $BULKHEAD_CONTROLPLANE names another)");
   req.set_version(1);
   const char* user = std::getenv("USER");
   req.set_author(std::string(user ? user : "uid" + std::to_string(getuid())) + "@" + [] {

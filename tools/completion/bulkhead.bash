@@ -7,7 +7,7 @@ _bulkhead() {
   group=${COMP_WORDS[1]:-}
   cmd=${COMP_WORDS[2]:-}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "policy rule keys apply history diff rollback status --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "policy rule keys apply history diff rollback status flows learn simulate --help" -- "$cur"))
     return
   fi
   if [ "$COMP_CWORD" -eq 2 ]; then
@@ -15,14 +15,17 @@ _bulkhead() {
       policy) COMPREPLY=($(compgen -W "validate explain eval import-classbench fmt" -- "$cur")) ;;
       rule) COMPREPLY=($(compgen -W "list add remove move" -- "$cur")) ;;
       keys) COMPREPLY=($(compgen -W "generate" -- "$cur")) ;;
-      apply) COMPREPLY=($(compgen -f -- "$cur")) ;;
+      learn) COMPREPLY=($(compgen -W "propose diff accept" -- "$cur")) ;;
+      apply|simulate) COMPREPLY=($(compgen -f -- "$cur")) ;;
+      flows) COMPREPLY=($(compgen -W "--since --denied --host --segment --port --top --json --pcap --controlplane --help" -- "$cur")) ;;
     esac
     return
   fi
   case "$prev" in
     --proto) COMPREPLY=($(compgen -W "tcp udp icmp icmpv6 sctp any" -- "$cur")); return ;;
     --action) COMPREPLY=($(compgen -W "allow deny" -- "$cur")); return ;;
-    --tuples|--pcap|--pass|--drop|-o|--output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --tuples|--pcap|--pass|--drop|-o|--output|--inventory|--report|--against) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --mode) COMPREPLY=($(compgen -W "enforce audit learn" -- "$cur")); return ;;
   esac
   local opts=""
   case "$group $cmd" in
@@ -35,6 +38,11 @@ _bulkhead() {
     "rule add") opts="--id --from --to --proto --ports --sports --action --log --expires --description --position --before --after --force --json --help" ;;
     "rule remove") opts="--id --force --json --help" ;;
     "rule move") opts="--id --position --before --after --force --json --help" ;;
+    "learn propose") opts="--since --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -o --output --controlplane --help" ;;
+    "learn diff") opts="--since --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report --controlplane --help" ;;
+    "learn accept") opts="--since --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -m --message --wait --json --controlplane --help" ;;
+    flows*) opts="--since --denied --host --segment --port --top --json --pcap --controlplane --help" ;;
+    simulate*) opts="--since --pcap --against --list --json --controlplane --help" ;;
   esac
   if [[ "$cur" == -* ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
