@@ -2,20 +2,11 @@
 # bulkhead apply changes what real clients can reach across the dataplane,
 # and killing the control plane leaves enforcement as it was.
 source "$(dirname "$0")/lib.sh"
-build=${BULKHEAD_BUILD_DIR:-$top/build}
-cli="$build/tools/bulkhead/bulkhead"
 lab_up || exit 1
-cd "$work"
-"$cli" keys generate cp >/dev/null && "$cli" keys generate dp >/dev/null || exit 1
-port=$((20000 + $$ % 20000))
-export BULKHEAD_CONTROLPLANE="ipc://$work/cli.sock"
-"$build/controlplane/bulkhead-controlplane" --store "$work/store" --key cp.key --dataplane-key dp.pub \
-  --listen "tcp://127.0.0.1:$port" --cli "$BULKHEAD_CONTROLPLANE" >"$work/cp.log" 2>&1 &
-cp_pid=$!
-trap 'kill $cp_pid 2>/dev/null; cleanup' EXIT
+start_controlplane || exit 1
 mkdir -p "$work/state"
-dp_start --controlplane "tcp://127.0.0.1:$port" --controlplane-key "$work/cp.pub" --key "$work/dp.key" \
-  --id lab --state-dir "$work/state" || exit 1
+# shellcheck disable=SC2046
+dp_start $(controlplane_args) --state-dir "$work/state" || exit 1
 expect ok tcp 10.0.1.10 10.0.2.20 5432 "the file policy allows web to the database"
 
 sed '/id: web-to-db/d' "$policy" >"$work/no-db.yaml"

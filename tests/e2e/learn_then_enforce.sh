@@ -4,24 +4,14 @@
 # proposed, accepted and enforced; what the clients did keeps working and a
 # connection never seen before is blocked.
 source "$(dirname "$0")/lib.sh"
-build=${BULKHEAD_BUILD_DIR:-$top/build}
-cli="$build/tools/bulkhead/bulkhead"
 lab_up || exit 1
+start_controlplane flows || exit 1
 cd "$work"
-"$cli" keys generate cp >/dev/null && "$cli" keys generate dp >/dev/null || exit 1
-port=$((20000 + $$ % 20000))
-export BULKHEAD_CONTROLPLANE="ipc://$work/cli.sock"
-"$build/controlplane/bulkhead-controlplane" --store "$work/store" --key cp.key --dataplane-key dp.pub \
-  --listen "tcp://127.0.0.1:$port" --flow-listen "tcp://127.0.0.1:$((port + 1))" --cli "$BULKHEAD_CONTROLPLANE" \
-  >"$work/cp.log" 2>&1 &
-cp_pid=$!
-trap 'kill $cp_pid 2>/dev/null; cleanup' EXIT
 printf 'version: 1\ndefaults: { action: deny, mode: learn }\n' >"$policy"
-for _ in $(seq 50); do "$cli" status >/dev/null 2>&1 && break; sleep 0.1; done
 "$cli" apply "$policy" -m "learn" --wait 0 >/dev/null || exit 1
 mkdir -p "$work/state"
-dp_start --controlplane "tcp://127.0.0.1:$port" --controlplane-key "$work/cp.pub" --key "$work/dp.key" \
-  --id lab --state-dir "$work/state" --flow-export "tcp://127.0.0.1:$((port + 1))" \
+# shellcheck disable=SC2046
+dp_start $(controlplane_args) --state-dir "$work/state" --flow-export "tcp://127.0.0.1:$((cp_port + 1))" \
   --udp-timeout 1 --tcp-closed-timeout 1 --tcp-fin-timeout 1 --sweep-period 200 || exit 1
 
 # What the workloads do while the dataplane learns: everything passes.

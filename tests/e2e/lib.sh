@@ -32,6 +32,31 @@ policy="$work/policy.yaml"
 cp "$policy_src" "$policy"
 
 lab_up() { "$lab" up "$name"; }
+
+# A control plane for the lab on loopback: keys cp and dp in $work, the CLI
+# socket in $BULKHEAD_CONTROLPLANE, dataplane endpoint tcp://127.0.0.1:$cp_port
+# (flow records on $cp_port + 1 when "flows" is given). Stopped at exit.
+start_controlplane() {
+  build=${BULKHEAD_BUILD_DIR:-$top/build}
+  cli="$build/tools/bulkhead/bulkhead"
+  (cd "$work" && "$cli" keys generate cp >/dev/null && "$cli" keys generate dp >/dev/null) || return 1
+  cp_port=$((20000 + $$ % 20000))
+  export BULKHEAD_CONTROLPLANE="ipc://$work/cli.sock"
+  local flows=()
+  [ "${1:-}" = flows ] && flows=(--flow-listen "tcp://127.0.0.1:$((cp_port + 1))")
+  "$build/controlplane/bulkhead-controlplane" --store "$work/store" --key "$work/cp.key" \
+    --dataplane-key "$work/dp.pub" --listen "tcp://127.0.0.1:$cp_port" "${flows[@]}" \
+    --cli "$BULKHEAD_CONTROLPLANE" >"$work/cp.log" 2>&1 &
+  cp_pid=$!
+  trap 'kill $cp_pid 2>/dev/null; cleanup' EXIT
+  for _ in $(seq 50); do "$cli" status >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "control plane did not start:"; cat "$work/cp.log"
+  return 1
+}
+# The dataplane options that connect it to that control plane.
+controlplane_args() {
+  echo --controlplane "tcp://127.0.0.1:$cp_port" --controlplane-key "$work/cp.pub" --key "$work/dp.key" --id lab
+}
 dp_start() { "$lab" dp-start "$name" "$policy" "$@"; }
 
 # expect ok|blocked KIND SRC DST PORT -- what the check means

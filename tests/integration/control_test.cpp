@@ -9,6 +9,7 @@
 #include <zmq.hpp>
 
 #include "bulkhead.pb.h"
+#include "curve_keys.h"
 #include "dataplane_process.h"
 #include "rules/load.h"
 #include "temp_dir.h"
@@ -17,22 +18,6 @@ namespace bulkhead::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct KeyPair {
-  std::string pub, sec;
-};
-
-KeyPair keypair() {
-  char p[41] = {}, s[41] = {};
-  zmq_curve_keypair(p, s);
-  return {p, s};
-}
-
-// Writes a key file in `dir` and returns its path.
-std::string key_file(const TempDir& dir, const std::string& name, const KeyPair& k, bool secret) {
-  return dir.file(name, "public = " + k.pub + "\n" + (secret ? "secret = " + k.sec + "\n" : ""));
-}
-
 
 // The control plane side: a ROUTER socket, CURVE server.
 class FakeControlPlane {

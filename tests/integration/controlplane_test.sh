@@ -3,23 +3,7 @@
 # CurveZMQ: apply reaches both, a dataplane with a key not admitted is
 # refused, history/diff/rollback, a dataplane restart restores its
 # generation, and killing the control plane leaves enforcement as it was.
-set -uo pipefail
-build=${BULKHEAD_BUILD_DIR:-build}
-cli="$build/tools/bulkhead/bulkhead"
-work=$(mktemp -d /tmp/bh-cp-XXXXXX)
-port=$((20000 + $$ % 20000))
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.5
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+source "$(dirname "$0")/lib.sh" cp
 
 cd "$work"
 for k in cp dp1 dp2 rogue; do "$cli" keys generate "$k" >/dev/null || exit 1; done
@@ -51,45 +35,45 @@ printf 'version: 1\nrules:\n  - { id: a, from: nowhere, action: allow }\n' >bad.
 out=$("$cli" apply p1.yaml -m "first" 2>&1); rc=$?
 check "apply is acknowledged by both dataplanes ($rc)" [ $rc = 0 ]
 grep -q "applied generation 1" <<<"$out" && pass "apply reports the generation" || fail "apply output: $out"
-tel() { python3 "$(dirname "$0")/../../tools/lab/telemetry.py" "bhcp$$$1" /bulkhead/policy "$2"; }
-check "dp1 enforces generation 1" [ "$(tel dp1 generation)" = 1 ]
-check "dp2 enforces generation 1" [ "$(tel dp2 generation)" = 1 ]
+policy_of() { tel "bhcp$$$1" /bulkhead/policy "$2"; }
+check "dp1 enforces generation 1" [ "$(policy_of dp1 generation)" = 1 ]
+check "dp2 enforces generation 1" [ "$(policy_of dp2 generation)" = 1 ]
 out=$("$cli" apply bad.yaml 2>&1); rc=$?
 [ $rc = 2 ] && grep -q "bad.yaml:3:" <<<"$out" && pass "an invalid policy is refused with its location" || fail "bad apply: $rc $out"
 "$cli" apply p2.yaml -m "open 443 and dns" >/dev/null
-check "dp1 enforces generation 2" [ "$(tel dp1 rules)" = 2 ]
+check "dp1 enforces generation 2" [ "$(policy_of dp1 rules)" = 2 ]
 out=$("$cli" diff 1 --to 2)
 grep -q "added rules: b" <<<"$out" && grep -q "changed rules: a" <<<"$out" && pass "diff names the rules" || fail "diff: $out"
 out=$("$cli" history)
 grep -q "open 443 and dns" <<<"$out" && pass "history keeps the messages" || fail "history: $out"
 "$cli" rollback 1 -m "back" >/dev/null
-for _ in $(seq 50); do [ "$(tel dp2 generation)" = 3 ] && break; sleep 0.1; done
-check "a rollback is generation 3 with one rule" [ "$(tel dp2 generation)" = 3 ] && [ "$(tel dp2 rules)" = 1 ]
+for _ in $(seq 50); do [ "$(policy_of dp2 generation)" = 3 ] && break; sleep 0.1; done
+check "a rollback is generation 3 with one rule" [ "$(policy_of dp2 generation)" = 3 ] && [ "$(policy_of dp2 rules)" = 1 ]
 
 # Rule edits against the control plane's store go through the same checks.
 out=$("$cli" rule add --id jit-dns --proto udp --ports 5353 --expires 1h -m "temporary mdns" 2>&1); rc=$?
 [ $rc = 0 ] && grep -q "added rule jit-dns at position 1: generation 4" <<<"$out" && pass "rule add in store mode makes generation 4" || fail "store rule add: $rc $out"
-for _ in $(seq 50); do [ "$(tel dp2 generation)" = 4 ] && break; sleep 0.1; done
-check "dp2 enforces the added rule" [ "$(tel dp2 rules)" = 2 ]
+for _ in $(seq 50); do [ "$(policy_of dp2 generation)" = 4 ] && break; sleep 0.1; done
+check "dp2 enforces the added rule" [ "$(policy_of dp2 rules)" = 2 ]
 "$cli" rule list | grep -q "jit-dns" && pass "rule list reads the store" || fail "store rule list"
 out=$("$cli" rule add --id bad --from nowhere 2>&1); rc=$?
 [ $rc = 2 ] && pass "an invalid store edit is refused ($(head -1 <<<"$out"))" || fail "invalid store edit: $rc $out"
 "$cli" history | grep -q "temporary mdns" && pass "the edit's message is in the history" || fail "history after rule add"
 "$cli" rule remove --id jit-dns >/dev/null && pass "rule remove in store mode" || fail "store rule remove"
-for _ in $(seq 50); do [ "$(tel dp2 generation)" = 5 ] && break; sleep 0.1; done
-check "dp2 follows to generation 5" [ "$(tel dp2 generation)" = 5 ]
+for _ in $(seq 50); do [ "$(policy_of dp2 generation)" = 5 ] && break; sleep 0.1; done
+check "dp2 follows to generation 5" [ "$(policy_of dp2 generation)" = 5 ]
 
 # A restarted dataplane comes back on its kept generation.
 kill -TERM "$pid_dp1"; sleep 1
 start_dp dp1
-for _ in $(seq 100); do [ "$(tel dp1 generation 2>/dev/null)" = 5 ] && break; sleep 0.1; done
-check "restarted dp1 runs generation 5 again" [ "$(tel dp1 generation)" = 5 ]
+for _ in $(seq 100); do [ "$(policy_of dp1 generation 2>/dev/null)" = 5 ] && break; sleep 0.1; done
+check "restarted dp1 runs generation 5 again" [ "$(policy_of dp1 generation)" = 5 ]
 grep -q "enforcing the rule set kept" dp1.log && pass "from its kept rule set" || fail "dp1 did not boot from its state"
 
 # Without the control plane, enforcement goes on unchanged.
 kill -TERM "${pids[0]}"; wait "${pids[0]}"; rc=$?
 check "the control plane stops cleanly on SIGTERM ($rc)" [ $rc = 0 ]
-check "dp2 still enforces generation 5 with the control plane gone" [ "$(tel dp2 generation)" = 5 ]
+check "dp2 still enforces generation 5 with the control plane gone" [ "$(policy_of dp2 generation)" = 5 ]
 check "and is still running" kill -0 "$pid_dp2"
 
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; echo "--- cp.log"; cat cp.log; exit 1; }

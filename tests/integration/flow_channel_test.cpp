@@ -10,6 +10,7 @@
 
 #include "bulkhead.pb.h"
 #include "flows/record.h"
+#include "curve_keys.h"
 #include "server.h"
 #include "temp_dir.h"
 
@@ -17,20 +18,6 @@ namespace bulkhead::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct KeyPair {
-  std::string pub, sec;
-};
-
-KeyPair keypair() {
-  char p[41] = {}, s[41] = {};
-  zmq_curve_keypair(p, s);
-  return {p, s};
-}
-
-std::string key_file(const TempDir& dir, const std::string& name, const KeyPair& k, bool secret) {
-  return dir.file(name, "public = " + k.pub + "\n" + (secret ? "secret = " + k.sec + "\n" : ""));
-}
 
 pb::FlowRecord record(const char* src, const char* dst, uint32_t dport) {
   pb::FlowRecord r;

@@ -5,25 +5,7 @@
 # learner proposes a policy from the store, `learn accept` applies it; a
 # dataplane booted on that generation then passes the same capture with no
 # drop, and blocks a capture of new flows (a scan, one-off connections).
-set -uo pipefail
-build=$(cd "${BULKHEAD_BUILD_DIR:-build}" && pwd)
-src=$(cd "${BULKHEAD_SOURCE_DIR:-.}" && pwd)
-cli="$build/tools/bulkhead/bulkhead"
-work=$(mktemp -d /tmp/bh-learn-XXXXXX)
-port=$((20000 + $$ % 20000))
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.5
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-tel() { python3 "$src/tools/lab/telemetry.py" "$@"; }
+source "$(dirname "$0")/lib.sh" learn
 packets_in() { python3 -c "import sys,struct; d=open(sys.argv[1],'rb').read(); o=24; n=0
 while o < len(d): o += 16 + struct.unpack('<I', d[o+8:o+12])[0]; n += 1
 print(n)" "$1"; }

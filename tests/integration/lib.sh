@@ -1,0 +1,22 @@
+# Shared set-up of the integration scripts: absolute paths to the build and
+# the sources, a work directory, processes to stop (TERM, then KILL) and the
+# work directory to remove in every outcome, and the PASS/FAIL helpers.
+set -uo pipefail
+build=$(cd "${BULKHEAD_BUILD_DIR:-build}" && pwd)
+src=$(cd "${BULKHEAD_SOURCE_DIR:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
+cli="$build/tools/bulkhead/bulkhead"
+work=$(mktemp -d "/tmp/bh-${1:-test}-XXXXXX")
+port=$((20000 + $$ % 20000))
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.5
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+tel() { python3 "$src/tools/lab/telemetry.py" "$@"; }
