@@ -149,8 +149,11 @@ bool Engine::apply(const pb::CompiledRuleSet& compiled, std::string& error) {
                                  compiled.source_sha256() == active_compiled_.source_sha256() &&
                                  compiled.rules_size() == active_compiled_.rules_size() &&
                                  compiled.generation() == active_compiled_.generation());
-  BH_LOG(INFO, "rule set epoch %u: %d rules (%u IPv4 and %u IPv6 classifier entries), %s mode, built in %.1f ms",
-         rs->epoch(), compiled.rules_size(), rs->acl_rules4(), rs->acl_rules6(), mode_name(rs->mode()),
+  BH_LOG(INFO,
+         "rule set epoch %u: %d rules (%u IPv4 and %u IPv6 classifier entries in %u and %u contexts), %s mode, "
+         "built in %.1f ms",
+         rs->epoch(), compiled.rules_size(), rs->acl_rules4(), rs->acl_rules6(), rs->acl_contexts4(),
+         rs->acl_contexts6(), mode_name(rs->mode()),
          static_cast<double>(rs->build_ns()) / 1e6);
   if (!flow_rings_.empty()) {
     auto ctx = std::make_shared<FlowContext>();

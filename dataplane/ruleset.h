@@ -1,6 +1,7 @@
-// A compiled rule set made ready for the fast path: one rte_acl context per
-// address family, longest-prefix tables (rte_rib) for segment membership, and per-rule metadata
-// and counters.
+// A compiled rule set made ready for the fast path: rte_acl classifier
+// contexts per address family (one, or for large sets several split by
+// rule shape), longest-prefix tables (rte_rib) for segment membership, and
+// per-rule metadata and counters.
 //
 // Ownership: built by the main lcore from a pb::CompiledRuleSet entirely off
 // the fast path, then published through RuleSetHolder (swap.h). Immutable
@@ -116,6 +117,9 @@ class RuleSet {
   const std::vector<RuleInfo>& rules() const noexcept { return rules_; }
   uint32_t acl_rules4() const noexcept { return acl_rules4_; }
   uint32_t acl_rules6() const noexcept { return acl_rules6_; }
+  // Classifier contexts per family (large sets are split by rule shape).
+  uint32_t acl_contexts4() const noexcept { return static_cast<uint32_t>(acl4_.size()); }
+  uint32_t acl_contexts6() const noexcept { return static_cast<uint32_t>(acl6_.size()); }
   // Earliest future expiry among the rules, 0 when none expires.
   int64_t next_expiry() const noexcept { return next_expiry_; }
   uint64_t build_ns() const noexcept { return build_ns_; }
@@ -129,8 +133,8 @@ class RuleSet {
  private:
   RuleSet() = default;
 
-  rte_acl_ctx* acl4_ = nullptr;
-  rte_acl_ctx* acl6_ = nullptr;
+  std::vector<rte_acl_ctx*> acl4_;  // shards in rule order
+  std::vector<rte_acl_ctx*> acl6_;
   // Segment membership: tries sized by the prefixes (rte_lpm would spend
   // 64 MiB per family and per rule set on its first-level table).
   rte_rib* rib4_ = nullptr;

@@ -138,6 +138,8 @@ int handle_policy(const char*, const char*, rte_tel_data* d) {
       rte_tel_data_add_dict_u64(d, "rules", rs->rules().size());
       rte_tel_data_add_dict_u64(d, "classifier_entries_v4", rs->acl_rules4());
       rte_tel_data_add_dict_u64(d, "classifier_entries_v6", rs->acl_rules6());
+      rte_tel_data_add_dict_u64(d, "classifier_contexts_v4", rs->acl_contexts4());
+      rte_tel_data_add_dict_u64(d, "classifier_contexts_v6", rs->acl_contexts6());
       rte_tel_data_add_dict_u64(d, "build_us", rs->build_ns() / 1000);
       rte_tel_data_add_dict_u64(d, "next_expiry", static_cast<uint64_t>(rs->next_expiry()));
     }

@@ -148,7 +148,8 @@ TEST_P(ClassBench, EvalNamesTheSameFirstMatchAsALinearScan) {
   std::remove((tmp + ".tuples").c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(Sets, ClassBench, ::testing::Values("acl1_1k", "fw1_1k", "ipc1_1k", "acl1_10k", "ipc1_10k"));
+INSTANTIATE_TEST_SUITE_P(Sets, ClassBench,
+                         ::testing::Values("acl1_1k", "fw1_1k", "ipc1_1k", "acl1_10k", "fw1_10k", "ipc1_10k"));
 
 // TCP and UDP headers of a trace as SYN / datagram frames; the reverse of an
 // earlier header is left out, since the dataplane would pass it as a reply.
