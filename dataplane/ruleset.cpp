@@ -248,6 +248,7 @@ std::vector<rte_acl_ctx*> build_acl(const pb::CompiledRuleSet& set, uint32_t rul
   }
   acl_rules = static_cast<uint32_t>(acl.size());
   std::vector<rte_acl_ctx*> shards;
+  if (acl.empty()) return shards;
   for (const auto& [first, last] : shard_ranges<AclRule, kV6>(acl)) {
     rte_acl_ctx* ctx = build_context<AclRule, kV6>(acl.data() + first, last - first, error);
     if (ctx == nullptr) {
