@@ -1,7 +1,5 @@
 #include "parser.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <charconv>
 #include <ctime>
@@ -11,8 +9,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "yaml_doc.h"
+
 namespace bulkhead::rules {
 namespace {
+
+using yaml::Node;
 
 struct IcmpName {
   uint8_t proto;
@@ -79,16 +81,15 @@ class Parser {
     Policy policy;
     policy.source_name = file_;
     policy.source_text = text_;
-    YAML::Node root;
     if (!bounded(result)) return result;
-    try {
-      root = YAML::Load(std::string(text_));
-    } catch (const YAML::Exception& e) {
-      error(Location{static_cast<uint32_t>(e.mark.line + 1), static_cast<uint32_t>(e.mark.column + 1)},
-            "YAML syntax: " + e.msg);
+    yaml::ReadError read_error;
+    doc_ = yaml::read(text_, read_error);
+    if (!doc_) {
+      error(Location{read_error.mark.line + 1, read_error.mark.column + 1}, "YAML syntax: " + read_error.message);
       result.diagnostics = std::move(diags_);
       return result;
     }
+    const Node root = doc_->root();
     if (!root.IsMap()) {
       error(root, inventory_ ? "an inventory is a map with the key segments"
                              : "a policy is a map with keys version, defaults, segments, rules");
@@ -113,7 +114,7 @@ class Parser {
       }
       if (kv.first.IsScalar() && kv.first.Scalar() == "rules") {
         policy.rules_line = loc(kv.first).line;
-        policy.rules_inline = kv.second.IsSequence() && kv.second.Style() == YAML::EmitterStyle::Flow;
+        policy.rules_inline = kv.second.IsSequence() && kv.second.IsFlow();
         after = true;
       }
     }
@@ -181,22 +182,22 @@ class Parser {
     return true;
   }
 
-  static Location loc(const YAML::Node& n) {
-    const auto m = n.Mark();
-    if (m.is_null()) return {};
-    return Location{static_cast<uint32_t>(m.line + 1), static_cast<uint32_t>(m.column + 1)};
+  static Location loc(const Node& n) {
+    if (!n) return {};
+    const auto m = n.GetMark();
+    return Location{m.line + 1, m.column + 1};
   }
 
   void error(Location l, std::string msg) {
     diags_.push_back(Diagnostic{Diagnostic::Severity::error, std::string(file_), l.line, l.column, std::move(msg)});
   }
-  void error(const YAML::Node& n, std::string msg) { error(loc(n), std::move(msg)); }
-  void warning(const YAML::Node& n, std::string msg) {
+  void error(const Node& n, std::string msg) { error(loc(n), std::move(msg)); }
+  void warning(const Node& n, std::string msg) {
     const Location l = loc(n);
     diags_.push_back(Diagnostic{Diagnostic::Severity::warning, std::string(file_), l.line, l.column, std::move(msg)});
   }
 
-  void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const char* what) {
+  void check_keys(const Node& map, const std::vector<std::string>& allowed, const char* what) {
     for (const auto& kv : map) {
       if (!kv.first.IsScalar()) {
         error(kv.first, std::string("keys of ") + what + " must be plain names");
@@ -208,7 +209,7 @@ class Parser {
     }
   }
 
-  bool scalar(const YAML::Node& n, const char* what, std::string& out) {
+  bool scalar(const Node& n, const char* what, std::string& out) {
     if (!n.IsScalar()) {
       error(n, std::string(what) + " must be a single value");
       return false;
@@ -217,7 +218,7 @@ class Parser {
     return true;
   }
 
-  bool boolean(const YAML::Node& n, const char* what, bool& out) {
+  bool boolean(const Node& n, const char* what, bool& out) {
     std::string s;
     if (!scalar(n, what, s)) return false;
     if (s == "true" || s == "yes" || s == "on") out = true;
@@ -229,7 +230,7 @@ class Parser {
     return true;
   }
 
-  void parse_version(const YAML::Node& n, const YAML::Node& root, Policy& p) {
+  void parse_version(const Node& n, const Node& root, Policy& p) {
     if (!n) {
       error(root, "missing 'version: 1'");
       return;
@@ -240,7 +241,7 @@ class Parser {
       error(n, "unsupported policy version '" + s + "' (this release reads version 1)");
   }
 
-  bool parse_action(const YAML::Node& n, Action& out) {
+  bool parse_action(const Node& n, Action& out) {
     std::string s;
     if (!scalar(n, "action", s)) return false;
     if (s == "allow") out = Action::allow;
@@ -252,7 +253,7 @@ class Parser {
     return true;
   }
 
-  void parse_defaults(const YAML::Node& n, Policy& p) {
+  void parse_defaults(const Node& n, Policy& p) {
     if (!n) return;
     if (!n.IsMap()) {
       error(n, "defaults must be a map like { action: deny, mode: enforce }");
@@ -271,8 +272,8 @@ class Parser {
     }
   }
 
-  void cidr_list(const YAML::Node& n, std::vector<Prefix>& out, const char* what) {
-    auto one = [&](const YAML::Node& item) {
+  void cidr_list(const Node& n, std::vector<Prefix>& out, const char* what) {
+    auto one = [&](const Node& item) {
       std::string s, err;
       if (!scalar(item, what, s)) return;
       if (auto p = parse_prefix(s, err)) out.push_back(*p);
@@ -287,7 +288,7 @@ class Parser {
     }
   }
 
-  void parse_segments(const YAML::Node& n, Policy& p) {
+  void parse_segments(const Node& n, Policy& p) {
     if (!n) return;
     if (!n.IsMap()) {
       error(n, "segments must be a map of name: [CIDR, ...]");
@@ -305,7 +306,7 @@ class Parser {
         error(kv.first, "duplicate segment '" + seg.name + "'");
         continue;
       }
-      const YAML::Node& v = kv.second;
+      const Node& v = kv.second;
       if (v.IsMap()) {
         check_keys(v, {"cidrs", "except"}, "segment");
         if (v["cidrs"]) cidr_list(v["cidrs"], seg.cidrs, "cidrs");
@@ -320,8 +321,8 @@ class Parser {
     }
   }
 
-  void address_items(const YAML::Node& n, std::vector<AddressItem>& out, const char* what) {
-    auto one = [&](const YAML::Node& node) {
+  void address_items(const Node& n, std::vector<AddressItem>& out, const char* what) {
+    auto one = [&](const Node& node) {
       std::string s;
       if (!scalar(node, what, s)) return;
       AddressItem item;
@@ -363,7 +364,7 @@ class Parser {
     }
   }
 
-  bool port_value(const YAML::Node& node, std::string_view s, uint16_t& out) {
+  bool port_value(const Node& node, std::string_view s, uint16_t& out) {
     uint64_t v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
@@ -378,8 +379,8 @@ class Parser {
     return true;
   }
 
-  void port_list(const YAML::Node& n, std::vector<PortRange>& out, const char* what) {
-    auto one = [&](const YAML::Node& node) {
+  void port_list(const Node& n, std::vector<PortRange>& out, const char* what) {
+    auto one = [&](const Node& node) {
       std::string s;
       if (!scalar(node, what, s)) return;
       PortRange r;
@@ -408,7 +409,7 @@ class Parser {
     }
   }
 
-  void parse_rules(const YAML::Node& n, Policy& p) {
+  void parse_rules(const Node& n, Policy& p) {
     if (!n) return;
     if (!n.IsSequence()) {
       error(n, "rules must be a list");
@@ -489,7 +490,7 @@ class Parser {
           error(it, "icmp_types needs proto icmp or icmpv6");
           ok = false;
         } else {
-          auto one = [&](const YAML::Node& node) {
+          auto one = [&](const Node& node) {
             std::string s;
             if (!scalar(node, "icmp_types", s)) return;
             uint8_t t = 0;
@@ -519,6 +520,7 @@ class Parser {
 
   std::string_view text_;
   std::string_view file_;
+  std::unique_ptr<yaml::Document> doc_;
   bool inventory_ = false;
   std::vector<Diagnostic> diags_;
   std::unordered_map<std::string, size_t> segment_index_;
