@@ -131,9 +131,8 @@ class Parser {
   }
 
  private:
-  // The YAML reader recurses once per nesting level; a hostile file could
-  // exhaust the stack. Policies are shallow, so refuse deep nesting (and
-  // absurd sizes) before parsing.
+  // Policies are shallow: refuse deep nesting (a hostile file's way to make
+  // any tree walk expensive) and absurd sizes before reading the YAML.
   static constexpr size_t kMaxBytes = 256u << 20;
   static constexpr int kMaxDepth = 32;
 

@@ -11,7 +11,7 @@ const std::string kEmpty;
 
 Mark mark_of(const yaml_mark_t& m) { return Mark{static_cast<uint32_t>(m.line), static_cast<uint32_t>(m.column)}; }
 
-// A plain scalar yaml-cpp (and YAML 1.2's core schema) reads as null.
+// A plain scalar YAML 1.2's core schema reads as null.
 bool null_text(const yaml_event_t& e) {
   if (e.data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
   const std::string_view v(reinterpret_cast<const char*>(e.data.scalar.value), e.data.scalar.length);
