@@ -4,10 +4,16 @@
 // change verdicts. Each case names what it proves.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstring>
+#include <random>
 #include <thread>
 
 #include "flows/record.h"
 #include "harness.h"
+#include "rules/load.h"
+#include "rules/match.h"
+#include "rules/prefix.h"
 #include "packet_builder.h"
 
 namespace bulkhead::test {
@@ -545,6 +551,89 @@ TEST(Engine, AFullFlowRingLosesRecordsNotPackets) {
   EXPECT_EQ(h.events(WorkerCounter::flow_records), 256u);
   EXPECT_EQ(h.events(WorkerCounter::flow_records_lost), 144u);
   EXPECT_EQ(drain(h).size(), 256u);
+}
+
+// --- the classifier split into contexts ----------------------------------------
+
+// A rule set large enough to be split by rule shape (IPv4 and IPv6 sides of
+// every width) answers every tuple as the reference first-match scan does.
+TEST(Engine, SplitClassifierAgreesWithTheReferenceMatcher) {
+  std::mt19937 rng(42);
+  auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+  const uint32_t v6_lens[] = {0, 16, 48, 64, 96, 128};
+  const uint32_t v4_lens[] = {0, 8, 16, 24, 32};
+  std::string yaml = "version: 1\ndefaults: { action: deny }\nrules:\n";
+  // A prefix of `len` bits over addresses whose bytes 0, 3, 5 and 15 (IPv6)
+  // or 0-2 (IPv4) vary, so prefixes and tuples meet often.
+  auto prefix = [&](uint8_t family, uint32_t len) {
+    rules::Prefix p;
+    p.family = family;
+    p.len = static_cast<uint8_t>(len);
+    if (family == 6) {
+      p.addr[0] = 0xfd;
+      p.addr[3] = static_cast<uint8_t>(pick(4));
+      p.addr[5] = static_cast<uint8_t>(pick(4));
+      p.addr[15] = static_cast<uint8_t>(pick(4));
+    } else {
+      p.addr[0] = 10;
+      p.addr[1] = static_cast<uint8_t>(pick(4));
+      p.addr[2] = static_cast<uint8_t>(pick(4));
+    }
+    for (unsigned bit = len; bit < 128u; ++bit) p.addr[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+    const std::string text = rules::format_prefix(p);
+    return family == 6 ? "\"" + text + "\"" : text;
+  };
+  for (int i = 0; i < 5000; ++i) {  // 2,500 a family: past a single context's size
+    const bool six = i % 2 == 0;
+    const std::string from = six ? prefix(6, v6_lens[pick(6)]) : prefix(4, v4_lens[pick(5)]);
+    const std::string to = six ? prefix(6, v6_lens[pick(6)]) : prefix(4, v4_lens[pick(5)]);
+    const uint32_t lo = pick(60000);
+    yaml += "  - { id: r" + std::to_string(i) + ", from: " + from + ", to: " + to + ", proto: tcp, ports: [\"" +
+            std::to_string(lo) + "-" + std::to_string(lo + pick(5000)) + "\"], action: " +
+            (pick(3) == 0 ? "deny" : "allow") + " }\n";
+  }
+  Harness h(yaml);
+  ASSERT_TRUE(h.loaded()) << h.error();
+  const dataplane::RuleSet& rs = *h.engine().rules().acquire();
+  ASSERT_GT(rs.acl_contexts4(), 1u);
+  ASSERT_GT(rs.acl_contexts6(), 1u);
+  auto compiled = rules::load_policy(yaml, "split.yaml");
+  ASSERT_TRUE(compiled.ok());
+  int matched = 0;
+  for (int k = 0; k < 20000; ++k) {
+    dataplane::FlowTuple t{};
+    t.family = k % 2 == 0 ? 6 : 4;
+    t.proto = 6;
+    if (t.family == 6) {
+      t.src[0] = t.dst[0] = 0xfd;
+      t.src[3] = static_cast<uint8_t>(pick(4));
+      t.src[5] = static_cast<uint8_t>(pick(4));
+      t.src[15] = static_cast<uint8_t>(pick(4));
+      t.dst[3] = static_cast<uint8_t>(pick(4));
+      t.dst[5] = static_cast<uint8_t>(pick(4));
+      t.dst[15] = static_cast<uint8_t>(pick(4));
+    } else {
+      t.src[0] = t.dst[0] = 10;
+      t.src[1] = static_cast<uint8_t>(pick(4));
+      t.src[2] = static_cast<uint8_t>(pick(4));
+      t.dst[1] = static_cast<uint8_t>(pick(4));
+      t.dst[2] = static_cast<uint8_t>(pick(4));
+    }
+    t.sport = static_cast<uint16_t>(pick(65536));
+    t.dport = static_cast<uint16_t>(pick(65536));
+    rules::Tuple r;
+    r.family = t.family;
+    std::memcpy(r.src.data(), t.src, 16);
+    std::memcpy(r.dst.data(), t.dst, 16);
+    r.proto = t.proto;
+    r.sport = t.sport;
+    r.dport = t.dport;
+    const int want = rules::match_first(*compiled.value, r, 0);
+    const uint32_t got = rs.classify(t);
+    ASSERT_EQ(got, want < 0 ? dataplane::kNoRule : static_cast<uint32_t>(want)) << rules::format_tuple(r);
+    matched += want >= 0;
+  }
+  EXPECT_GT(matched, 2000) << "the tuples meet the rules often enough to mean something";
 }
 
 }  // namespace
