@@ -137,7 +137,10 @@ bool Engine::apply(const pb::CompiledRuleSet& compiled, std::string& error) {
     return false;
   }
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  auto rs = RuleSet::build(compiled, effective_mode(compiled), next_epoch_, worker_count_, now, error);
+  // The active set cannot be freed meanwhile: only an apply (serialised
+  // here) publishes and retires sets.
+  auto rs = RuleSet::build(compiled, effective_mode(compiled), next_epoch_, worker_count_, now, error,
+                           holder_->acquire());
   if (!rs) {
     std::lock_guard<std::mutex> lock(status_mu_);
     ++status_.load_failures;
@@ -150,10 +153,10 @@ bool Engine::apply(const pb::CompiledRuleSet& compiled, std::string& error) {
                                  compiled.rules_size() == active_compiled_.rules_size() &&
                                  compiled.generation() == active_compiled_.generation());
   BH_LOG(INFO,
-         "rule set epoch %u: %d rules (%u IPv4 and %u IPv6 classifier entries in %u and %u contexts), %s mode, "
-         "built in %.1f ms",
+         "rule set epoch %u: %d rules (%u IPv4 and %u IPv6 classifier entries in %u and %u contexts, %u reused), "
+         "%s mode, built in %.1f ms",
          rs->epoch(), compiled.rules_size(), rs->acl_rules4(), rs->acl_rules6(), rs->acl_contexts4(),
-         rs->acl_contexts6(), mode_name(rs->mode()),
+         rs->acl_contexts6(), rs->acl_contexts_reused(), mode_name(rs->mode()),
          static_cast<double>(rs->build_ns()) / 1e6);
   if (!flow_rings_.empty()) {
     auto ctx = std::make_shared<FlowContext>();

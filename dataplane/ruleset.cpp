@@ -192,9 +192,19 @@ rte_acl_ctx* build_context(const AclRule* rules, size_t count, std::string& erro
 }
 
 // Builds one family's classifier contexts. `rules4`/`rules6` pick the family.
+// FNV-1a over the bytes of a context's entries.
+template <class AclRule>
+uint64_t fingerprint(const AclRule* rules, size_t count) {
+  uint64_t h = 1469598103934665603ull;
+  const auto* p = reinterpret_cast<const uint8_t*>(rules);
+  for (size_t i = 0; i < count * sizeof(AclRule); ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h ^ count;
+}
+
 template <class AclRule, bool kV6>
-std::vector<rte_acl_ctx*> build_acl(const pb::CompiledRuleSet& set, uint32_t rule_count, const std::vector<bool>& active,
-                       uint32_t& acl_rules, std::string& error) {
+std::vector<AclShard> build_acl(const pb::CompiledRuleSet& set, uint32_t rule_count, const std::vector<bool>& active,
+                                const std::vector<AclShard>* previous, uint32_t& acl_rules, uint32_t& reused,
+                                std::string& error) {
   const size_t addr_len = kV6 ? 16 : 4;
   std::vector<AclRule> acl;
   std::vector<Pfx> srcs, dsts;
@@ -247,15 +257,41 @@ std::vector<rte_acl_ctx*> build_acl(const pb::CompiledRuleSet& set, uint32_t rul
           }
   }
   acl_rules = static_cast<uint32_t>(acl.size());
-  std::vector<rte_acl_ctx*> shards;
+  std::vector<AclShard> shards;
   if (acl.empty()) return shards;
   for (const auto& [first, last] : shard_ranges<AclRule, kV6>(acl)) {
-    rte_acl_ctx* ctx = build_context<AclRule, kV6>(acl.data() + first, last - first, error);
-    if (ctx == nullptr) {
-      for (auto* c : shards) rte_acl_free(c);
-      return {};
+    // Rule numbers local to the context, in rule order: the context's
+    // content then depends only on its own rules, so a change elsewhere
+    // leaves it identical. (A range may hold several shapes, so its
+    // entries are not in rule order: rank the rules.)
+    AclShard shard;
+    shard.rule_of.push_back(kNoRule);
+    for (size_t k = first; k < last; ++k) shard.rule_of.push_back(acl[k].data.userdata - 1);
+    std::sort(shard.rule_of.begin() + 1, shard.rule_of.end());
+    shard.rule_of.erase(std::unique(shard.rule_of.begin() + 1, shard.rule_of.end()), shard.rule_of.end());
+    for (size_t k = first; k < last; ++k) {
+      const uint32_t rule = acl[k].data.userdata - 1;
+      const auto local = static_cast<uint32_t>(
+          std::lower_bound(shard.rule_of.begin() + 1, shard.rule_of.end(), rule) - shard.rule_of.begin());
+      acl[k].data.userdata = local;
+      acl[k].data.priority = static_cast<int32_t>(RTE_ACL_MAX_PRIORITY - local);
     }
-    shards.push_back(ctx);
+    const uint64_t fp = fingerprint(acl.data() + first, last - first);
+    if (previous != nullptr)
+      for (const auto& old : *previous)
+        if (old.context->fingerprint == fp) {
+          shard.context = old.context;
+          ++reused;
+          break;
+        }
+    if (!shard.context) {
+      auto context = std::make_shared<AclContext>();
+      context->ctx = build_context<AclRule, kV6>(acl.data() + first, last - first, error);
+      if (context->ctx == nullptr) return {};
+      context->fingerprint = fp;
+      shard.context = std::move(context);
+    }
+    shards.push_back(std::move(shard));
   }
   return shards;
 }
@@ -290,15 +326,19 @@ void make_acl_key(const FlowTuple& t, AclKey6& k) noexcept {
 }
 
 RuleSet::~RuleSet() {
-  for (auto* c : acl4_) rte_acl_free(c);
-  for (auto* c : acl6_) rte_acl_free(c);
+
   if (rib4_) rte_rib_free(rib4_);
   if (rib6_) rte_rib6_free(rib6_);
   rte_free(counters_);
 }
 
+AclContext::~AclContext() {
+  if (ctx != nullptr) rte_acl_free(ctx);
+}
+
 std::unique_ptr<RuleSet> RuleSet::build(const pb::CompiledRuleSet& compiled, Mode mode, uint32_t epoch,
-                                        uint32_t workers, int64_t now_unix, std::string& error) {
+                                        uint32_t workers, int64_t now_unix, std::string& error,
+                                        const RuleSet* previous) {
   const auto t0 = std::chrono::steady_clock::now();
   error.clear();
   std::unique_ptr<RuleSet> rs(new RuleSet());
@@ -326,9 +366,11 @@ std::unique_ptr<RuleSet> RuleSet::build(const pb::CompiledRuleSet& compiled, Mod
     }
   }
 
-  rs->acl4_ = build_acl<AclRule4, false>(compiled, n, active, rs->acl_rules4_, error);
+  rs->acl4_ = build_acl<AclRule4, false>(compiled, n, active, previous ? &previous->acl4_ : nullptr, rs->acl_rules4_,
+                                         rs->acl_reused_, error);
   if (!error.empty()) return nullptr;
-  rs->acl6_ = build_acl<AclRule6, true>(compiled, n, active, rs->acl_rules6_, error);
+  rs->acl6_ = build_acl<AclRule6, true>(compiled, n, active, previous ? &previous->acl6_ : nullptr, rs->acl_rules6_,
+                                        rs->acl_reused_, error);
   if (!error.empty()) return nullptr;
 
   // Segment membership: most specific prefix wins.
@@ -385,23 +427,18 @@ std::unique_ptr<RuleSet> RuleSet::build(const pb::CompiledRuleSet& compiled, Mod
 
 namespace {
 
-// Classifies with every shard; the lowest rule index wins (rules are in
-// priority order). userdata is the rule index + 1, 0 for no match, so
-// userdata - 1 as unsigned makes "no match" kNoRule, the largest value.
-void classify_shards(const std::vector<rte_acl_ctx*>& shards, const uint8_t** keys, uint32_t n,
-                     uint32_t* out) noexcept {
-  if (shards.empty()) {
-    for (uint32_t i = 0; i < n; ++i) out[i] = kNoRule;
-    return;
-  }
-  rte_acl_classify(shards[0], keys, out, n, 1);
-  for (uint32_t i = 0; i < n; ++i) out[i] -= 1;
-  uint32_t more[kMaxBurstClassify];
-  for (size_t s = 1; s < shards.size(); ++s)
+// Classifies with every context and keeps the lowest rule index (rules
+// are in priority order); each context's result is its local rule number,
+// 0 for no match, translated through the shard's table (0 -> kNoRule).
+void classify_shards(const std::vector<AclShard>& shards, const uint8_t** keys, uint32_t n, uint32_t* out) noexcept {
+  for (uint32_t i = 0; i < n; ++i) out[i] = kNoRule;
+  uint32_t local[kMaxBurstClassify];
+  for (const auto& shard : shards)
     for (uint32_t first = 0; first < n; first += kMaxBurstClassify) {
       const uint32_t m = std::min(n - first, kMaxBurstClassify);
-      rte_acl_classify(shards[s], keys + first, more, m, 1);
-      for (uint32_t i = 0; i < m; ++i) out[first + i] = std::min(out[first + i], more[i] - 1);
+      rte_acl_classify(shard.context->ctx, keys + first, local, m, 1);
+      const uint32_t* rule_of = shard.rule_of.data();
+      for (uint32_t i = 0; i < m; ++i) out[first + i] = std::min(out[first + i], rule_of[local[i]]);
     }
 }
 

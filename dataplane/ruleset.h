@@ -69,6 +69,26 @@ struct RuleInfo {
 
 inline constexpr uint32_t kNoRule = UINT32_MAX;
 
+// One built rte_acl context, shared by every rule set whose entries for it
+// are the same (a change elsewhere in the policy does not rebuild it).
+// Freed with the last rule set that uses it, after that set's QSBR grace
+// period.
+struct AclContext {
+  rte_acl_ctx* ctx = nullptr;
+  uint64_t fingerprint = 0;  // of its entries, with rule numbers local to the context
+  AclContext() = default;
+  AclContext(const AclContext&) = delete;
+  AclContext& operator=(const AclContext&) = delete;
+  ~AclContext();
+};
+
+// A context as one rule set uses it: its local rule numbers (rte_acl's
+// userdata, 1-based, in rule order) translated to this set's rule indexes.
+struct AclShard {
+  std::shared_ptr<const AclContext> context;
+  std::vector<uint32_t> rule_of;  // [0] = kNoRule, [local] = rule index
+};
+
 class RuleSet {
  public:
   ~RuleSet();
@@ -77,11 +97,13 @@ class RuleSet {
 
   // Builds the fast-path form of `compiled`. `epoch` is this process's
   // sequence number for the set; `mode` is the mode to enforce it in.
-  // Rules already expired at `now_unix` are left out. Returns nullptr and
-  // sets `error` on failure (nothing half-built is ever returned).
+  // Rules already expired at `now_unix` are left out. Classifier contexts
+  // whose entries are unchanged are taken from `previous` rather than
+  // rebuilt. Returns nullptr and sets `error` on failure (nothing
+  // half-built is ever returned).
   static std::unique_ptr<RuleSet> build(const pb::CompiledRuleSet& compiled, Mode mode,
                                         uint32_t epoch, uint32_t workers, int64_t now_unix,
-                                        std::string& error);
+                                        std::string& error, const RuleSet* previous = nullptr);
 
   // Classifies up to `n` keys of one family at once; `out[i]` is the
   // matching rule index or kNoRule. Safe from any worker concurrently.
@@ -120,6 +142,8 @@ class RuleSet {
   // Classifier contexts per family (large sets are split by rule shape).
   uint32_t acl_contexts4() const noexcept { return static_cast<uint32_t>(acl4_.size()); }
   uint32_t acl_contexts6() const noexcept { return static_cast<uint32_t>(acl6_.size()); }
+  // Contexts taken unchanged from the previous set instead of rebuilt.
+  uint32_t acl_contexts_reused() const noexcept { return acl_reused_; }
   // Earliest future expiry among the rules, 0 when none expires.
   int64_t next_expiry() const noexcept { return next_expiry_; }
   uint64_t build_ns() const noexcept { return build_ns_; }
@@ -133,8 +157,9 @@ class RuleSet {
  private:
   RuleSet() = default;
 
-  std::vector<rte_acl_ctx*> acl4_;  // shards in rule order
-  std::vector<rte_acl_ctx*> acl6_;
+  std::vector<AclShard> acl4_;
+  std::vector<AclShard> acl6_;
+  uint32_t acl_reused_ = 0;
   // Segment membership: tries sized by the prefixes (rte_lpm would spend
   // 64 MiB per family and per rule set on its first-level table).
   rte_rib* rib4_ = nullptr;
