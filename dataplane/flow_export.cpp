@@ -1,14 +1,11 @@
 #include "flow_export.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <zmq.hpp>
 
 #include "bulkhead.pb.h"
 #include "engine.h"
 #include "log.h"
-#include "rules/keys.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -30,17 +27,7 @@ std::unique_ptr<FlowExporter> FlowExporter::start(const FlowExportConfig& cfg, E
   }
   std::unique_ptr<FlowExporter> x(new FlowExporter(engine));
   x->cfg_ = cfg;
-  rules::CurveKeys server, own;
-  if (!rules::read_curve_keys(cfg.server_key_file, false, server, error)) return nullptr;
-  if (!rules::read_curve_keys(cfg.key_file, true, own, error)) return nullptr;
-  x->server_public_ = server.public_key;
-  x->public_ = own.public_key;
-  x->secret_ = own.secret_key;
-  if (x->cfg_.id.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof(host) - 1);
-    x->cfg_.id = host;
-  }
+  if (!load_channel_identity(cfg.server_key_file, cfg.key_file, cfg.id, x->who_, error)) return nullptr;
   x->thread_ = std::thread([p = x.get()] { p->run(); });
   return x;
 }
@@ -53,13 +40,9 @@ void FlowExporter::stop() {
 void FlowExporter::run() {
   zmq::context_t ctx(1);
   zmq::socket_t sock(ctx, zmq::socket_type::push);
-  sock.set(zmq::sockopt::curve_serverkey, server_public_);
-  sock.set(zmq::sockopt::curve_publickey, public_);
-  sock.set(zmq::sockopt::curve_secretkey, secret_);
+  set_curve_client(sock, who_);
   sock.set(zmq::sockopt::sndhwm, 64);
   sock.set(zmq::sockopt::linger, 1000);
-  sock.set(zmq::sockopt::reconnect_ivl, 200);
-  sock.set(zmq::sockopt::reconnect_ivl_max, 2000);
   try {
     sock.connect(cfg_.endpoint);
   } catch (const zmq::error_t& e) {
@@ -75,7 +58,7 @@ void FlowExporter::run() {
     const uint64_t ring_lost = ring_losses(engine_);
     batch.Clear();
     batch.set_version(kBatchVersion);
-    batch.set_dataplane_id(cfg_.id);
+    batch.set_dataplane_id(who_.id);
     batch.set_sequence(++sequence);
     batch.set_sample(cfg_.sample);
     batch.set_lost(ring_lost - lost_reported + unsent);

@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include "channel.h"
+
 namespace bulkhead::dataplane {
 
 class Engine;
@@ -49,7 +51,7 @@ class FlowExporter {
   void run();
 
   FlowExportConfig cfg_;
-  std::string server_public_, public_, secret_;
+  ChannelIdentity who_;
   Engine& engine_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

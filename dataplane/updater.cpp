@@ -1,15 +1,13 @@
 #include "updater.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <string>
 #include <zmq.hpp>
 
 #include "bulkhead.pb.h"
+#include "channel.h"
 #include "engine.h"
 #include "log.h"
-#include "rules/keys.h"
 
 namespace bulkhead::dataplane {
 
@@ -33,17 +31,7 @@ Updater::~Updater() { stop(); }
 std::unique_ptr<Updater> Updater::start(const UpdaterConfig& cfg, Engine& engine, std::string& error) {
   std::unique_ptr<Updater> u(new Updater(engine));
   u->cfg_ = cfg;
-  rules::CurveKeys server, own;
-  if (!rules::read_curve_keys(cfg.server_key_file, false, server, error)) return nullptr;
-  if (!rules::read_curve_keys(cfg.key_file, true, own, error)) return nullptr;
-  u->server_public_ = server.public_key;
-  u->public_ = own.public_key;
-  u->secret_ = own.secret_key;
-  if (u->cfg_.id.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof(host) - 1);
-    u->cfg_.id = host;
-  }
+  if (!load_channel_identity(cfg.server_key_file, cfg.key_file, cfg.id, u->who_, error)) return nullptr;
   u->thread_ = std::thread([p = u.get()] { p->run(); });
   return u;
 }
@@ -56,14 +44,10 @@ void Updater::stop() {
 void Updater::run() {
   zmq::context_t ctx(1);
   zmq::socket_t sock(ctx, zmq::socket_type::dealer);
-  sock.set(zmq::sockopt::curve_serverkey, server_public_);
-  sock.set(zmq::sockopt::curve_publickey, public_);
-  sock.set(zmq::sockopt::curve_secretkey, secret_);
+  set_curve_client(sock, who_);
   sock.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg_.max_message_bytes));
   sock.set(zmq::sockopt::linger, 0);
-  sock.set(zmq::sockopt::routing_id, cfg_.id);
-  sock.set(zmq::sockopt::reconnect_ivl, 200);
-  sock.set(zmq::sockopt::reconnect_ivl_max, 2000);
+  sock.set(zmq::sockopt::routing_id, who_.id);
   try {
     sock.connect(cfg_.endpoint);
   } catch (const zmq::error_t& e) {
@@ -81,7 +65,7 @@ void Updater::run() {
     pb::ControlMessage m;
     m.set_version(kControlVersion);
     auto* h = m.mutable_hello();
-    h->set_dataplane_id(cfg_.id);
+    h->set_dataplane_id(who_.id);
     RuleSet* rs = engine_.rules().acquire();
     h->set_generation(rs ? rs->generation() : 0);
     h->set_uptime_s(static_cast<uint64_t>(

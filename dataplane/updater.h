@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "bulkhead.pb.h"
+#include "channel.h"
 
 namespace bulkhead::dataplane {
 
@@ -63,7 +64,7 @@ class Updater {
   void run();
 
   UpdaterConfig cfg_;
-  std::string server_public_, public_, secret_;
+  ChannelIdentity who_;
   Engine& engine_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
