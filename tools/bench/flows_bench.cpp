@@ -8,7 +8,8 @@
 //    control plane's collector (decode, check, orient, aggregate) — what a
 //    record costs from the socket on;
 // 3. propose: the learner over N distinct flow aggregates (segments
-//    inferred, the proposal compiled to check it).
+//    inferred, the proposal compiled to check it); and the time of two
+//    store queries (by host; by port, busiest 20) over them.
 // Each figure is the median of K runs.
 #include <algorithm>
 #include <chrono>
@@ -149,9 +150,25 @@ int main(int argc, char** argv) {
     aggregates = c->info().aggregates();
   }
 
-  // 3. The learner over `flows` distinct aggregates.
+  // 3. The learner over `flows` distinct aggregates, and queries of the
+  // store that holds them.
   bulkhead::flows::FlowStore store;
   for (const auto& rec : recs) store.ingest(rec);
+  std::vector<double> query_host_s, query_port_s;
+  size_t port_hits = 0;
+  for (int r = 0; r < repeat; ++r) {
+    bulkhead::flows::FlowQuery q;
+    q.host = ip(ks[static_cast<size_t>(r)].src);
+    auto t = Clock::now();
+    (void)store.query(q);
+    query_host_s.push_back(seconds_since(t));
+    q = {};
+    q.port = 5432;
+    q.top = 20;
+    t = Clock::now();
+    port_hits = store.query(q).size();
+    query_port_s.push_back(seconds_since(t));
+  }
   std::vector<bulkhead::pb::FlowAggregate> aggs = store.query({});
   std::vector<double> propose_s;
   size_t rules = 0;
@@ -165,5 +182,7 @@ int main(int argc, char** argv) {
   std::printf("store ingest        %.2f M records/s\n", median(store_rate) / 1e6);
   std::printf("collector ingest    %.2f M records/s (decode, check, orient, aggregate)\n", median(collector_rate) / 1e6);
   std::printf("propose             %.2f s for %zu distinct flows (%zu rules)\n", median(propose_s), aggs.size(), rules);
+  std::printf("query by host       %.1f ms over %zu aggregates\n", median(query_host_s) * 1e3, aggs.size());
+  std::printf("query by port, top  %.1f ms (%zu shown)\n", median(query_port_s) * 1e3, port_hits);
   return 0;
 }
