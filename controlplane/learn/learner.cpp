@@ -123,6 +123,20 @@ std::string sanitize(std::string s) {
   return s;
 }
 
+// A compiled prefix as a Prefix value.
+rules::Prefix prefix_of(const pb::Prefix& pfx) {
+  rules::Prefix p;
+  p.family = pfx.addr().size() == 16 ? 6 : 4;
+  std::copy_n(pfx.addr().begin(), std::min<size_t>(pfx.addr().size(), 16), p.addr.begin());
+  p.len = static_cast<uint8_t>(pfx.prefix_len());
+  return p;
+}
+
+// A rule side's label in a rule id: a segment name as it is, addresses as "hosts".
+std::string id_part(const std::string& label) {
+  return label.find_first_of(" .:") == std::string::npos ? sanitize(label) : "hosts";
+}
+
 // The subnet a host is grouped within: /24 for IPv4, /64 for IPv6.
 rules::Prefix subnet_of(const Host& h) {
   rules::Prefix p;
@@ -517,11 +531,7 @@ class Learner {
       for (const auto& seg : inventory_->segments()) {
         std::vector<std::string> cidrs;
         for (const auto& pfx : seg.prefixes()) {
-          rules::Prefix p;
-          p.family = pfx.addr().size() == 16 ? 6 : 4;
-          std::copy_n(pfx.addr().begin(), std::min<size_t>(pfx.addr().size(), 16), p.addr.begin());
-          p.len = static_cast<uint8_t>(pfx.prefix_len());
-          cidrs.push_back(rules::format_prefix(p));
+          cidrs.push_back(rules::format_prefix(prefix_of(pfx)));
         }
         if (cidrs.empty()) continue;
         out += "  " + seg.name() + ": [";
@@ -552,10 +562,7 @@ class Learner {
       if (inventory_ != nullptr)
         for (const auto& seg : inventory_->segments())
           for (const auto& pfx : seg.prefixes()) {
-            rules::Prefix p;
-            p.family = pfx.addr().size() == 16 ? 6 : 4;
-            std::copy_n(pfx.addr().begin(), std::min<size_t>(pfx.addr().size(), 16), p.addr.begin());
-            p.len = static_cast<uint8_t>(pfx.prefix_len());
+            const rules::Prefix p = prefix_of(pfx);
             if (!is_private(p.family, p.addr)) out += ", " + yaml_cidr(rules::format_prefix(p));
           }
       out += "]\n";
@@ -565,16 +572,7 @@ class Learner {
     out += rules_.empty() ? "rules: []\n" : "rules:\n";
     std::set<std::string> ids;
     for (const auto& r : rules_) {
-      std::string id = sanitize(r.from_label.find(' ') == std::string::npos && r.from_label.find('.') == std::string::npos &&
-                                        r.from_label.find(':') == std::string::npos
-                                    ? r.from_label
-                                    : "hosts") +
-                       "-to-" +
-                       sanitize(r.to_label.find(' ') == std::string::npos && r.to_label.find('.') == std::string::npos &&
-                                        r.to_label.find(':') == std::string::npos
-                                    ? r.to_label
-                                    : "hosts") +
-                       "-" + sanitize(rules::proto_name(r.proto));
+      std::string id = id_part(r.from_label) + "-to-" + id_part(r.to_label) + "-" + sanitize(rules::proto_name(r.proto));
       if (has_ports(r.proto) && r.ports.size() == 1) id += "-" + std::to_string(*r.ports.begin());
       std::string unique = id;
       for (int n = 2; ids.count(unique); ++n) unique = id + "-" + std::to_string(n);
