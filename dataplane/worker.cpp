@@ -19,7 +19,8 @@ constexpr uint16_t kPrefetchAhead = 4;
 // burst; resolved after the burst's first fragments have their verdicts.
 // kFollow: a packet of a connection that an earlier packet of this burst
 // opens (a reply in the same burst, on a one-armed port or a replayed
-// capture); processed again once the burst is done, as a packet of it.
+// capture); judged in a second round, once that connection exists, before
+// the burst is sent in arrival order.
 enum : uint8_t { kPending = 0, kPass = 1, kDrop = 2, kLaterFragment = 3, kFollow = 4 };
 
 // The connections this burst is about to open, by key: a later packet of
