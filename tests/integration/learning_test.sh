@@ -50,6 +50,10 @@ for _ in $(seq 100); do [ "$(records)" -ge $((2 * conns)) ] && break; sleep 0.1;
 check "the flow store received a start and an end per connection ($(records) of $((2 * conns)))" [ "$(records)" -ge $((2 * conns)) ]
 check "no record was refused or lost" [ "$("$cli" status --json | python3 -c "import json,sys; f=json.load(sys.stdin)['flow_store']; print(f['rejected_records'] + f['rejected_batches'] + f['lost_by_dataplanes'])")" = 0 ]
 grep -q '"event":"end"' flows.jsonl && grep -q '"verdict":"would-deny"' flows.jsonl && pass "flow records are logged as JSON lines" || fail "flows.jsonl: $(head -2 flows.jsonl)"
+n_window=$("$cli" flows --since 2026-01-01T00:00:00Z --until 2026-01-02T00:00:00Z --json --top 0 | wc -l)
+check "a time window before the traffic holds no flow" [ "$n_window" = 0 ]
+n_window=$("$cli" flows --since 1h --until "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" --json --top 0 | wc -l)
+check "a window around it holds them ($n_window)" [ "$n_window" -gt 100 ]
 out=$("$cli" flows --since 1h --port 5432 --json)
 grep -q '"dst_port":5432' <<<"$out" && pass "bulkhead flows filters by port" || fail "flows --port: $out"
 

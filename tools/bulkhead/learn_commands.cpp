@@ -41,15 +41,28 @@ std::string when(int64_t ms) {
 }
 
 // Where flows come from, and which: options every command here shares.
+// A moment given as a duration back from now ("2h", "7d") or as a time
+// ("2026-11-24T10:00:00Z", unix seconds); unix ms.
+int64_t moment(const std::string& text, const char* option) {
+  int64_t v = 0;
+  if (rules::parse_duration(text, v)) return now_ms() - v * 1000;
+  if (rules::parse_time(text, v)) return v * 1000;
+  throw UsageError(std::string("--") + option + ": '" + text +
+                   "' is neither a duration (1h, 24h, 7d) nor a time (2026-11-24T10:00:00Z)");
+}
+
 struct FlowSource {
   std::vector<std::string> pcaps;
   std::string since = "24h";
+  std::string until;
   std::string controlplane;
 
   void add_options(po::options_description& o, const char* default_since) {
     since = default_since;
     o.add_options()("pcap", po::value(&pcaps)->multitoken(), "read flows from these captures instead of the control plane")(
-        "since", po::value(&since)->default_value(default_since), "flows seen within this long (e.g. 1h, 24h, 7d; control plane only)")(
+        "since", po::value(&since)->default_value(default_since),
+        "flows seen since then: a duration back (1h, 24h, 7d) or a time (control plane only)")(
+        "until", po::value(&until), "and not after then (default: now), the same forms")(
         "controlplane", po::value(&controlplane), "control plane CLI endpoint");
   }
 
@@ -72,12 +85,13 @@ struct FlowSource {
       q.since_ms = 0;
       return store.query(q);
     }
-    int64_t seconds = 0;
-    if (!rules::parse_duration(since, seconds)) throw UsageError("--since: not a duration (e.g. 1h, 24h, 7d)");
-    q.since_ms = now_ms() - seconds * 1000;
+    q.since_ms = moment(since, "since");
+    q.until_ms = until.empty() ? 0 : moment(until, "until");
+    if (q.until_ms != 0 && q.until_ms < q.since_ms) throw UsageError("--until is before --since");
     pb::CliRequest req;
     auto* f = req.mutable_flows();
     f->set_since_ms(q.since_ms);
+    f->set_until_ms(q.until_ms);
     f->set_denied_only(q.denied_only);
     f->set_host(q.host);
     f->set_segment(q.segment);
@@ -89,7 +103,7 @@ struct FlowSource {
       for (const auto& e : resp.errors()) why += (why.empty() ? "" : "; ") + e;
       throw UsageError(why);
     }
-    note = "the flow store, last " + since;
+    note = "the flow store, since " + since + (until.empty() ? "" : " until " + until);
     return {resp.flows().begin(), resp.flows().end()};
   }
 };

@@ -17,7 +17,7 @@ _bulkhead() {
       keys) COMPREPLY=($(compgen -W "generate" -- "$cur")) ;;
       learn) COMPREPLY=($(compgen -W "propose diff accept" -- "$cur")) ;;
       apply|simulate) COMPREPLY=($(compgen -f -- "$cur")) ;;
-      flows) COMPREPLY=($(compgen -W "--since --denied --host --segment --port --top --json --pcap --controlplane --help" -- "$cur")) ;;
+      flows) COMPREPLY=($(compgen -W "--since --until --denied --host --segment --port --top --json --pcap --controlplane --help" -- "$cur")) ;;
     esac
     return
   fi
@@ -38,11 +38,11 @@ _bulkhead() {
     "rule add") opts="--id --from --to --proto --ports --sports --action --log --expires --description --position --before --after --force --json --help" ;;
     "rule remove") opts="--id --force --json --help" ;;
     "rule move") opts="--id --position --before --after --force --json --help" ;;
-    "learn propose") opts="--since --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -o --output --controlplane --help" ;;
-    "learn diff") opts="--since --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report --controlplane --help" ;;
-    "learn accept") opts="--since --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -m --message --wait --json --controlplane --help" ;;
-    flows*) opts="--since --denied --host --segment --port --top --json --pcap --controlplane --help" ;;
-    simulate*) opts="--since --pcap --against --list --json --controlplane --help" ;;
+    "learn propose") opts="--since --until --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -o --output --controlplane --help" ;;
+    "learn diff") opts="--since --until --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report --controlplane --help" ;;
+    "learn accept") opts="--since --until --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -m --message --wait --json --controlplane --help" ;;
+    flows*) opts="--since --until --denied --host --segment --port --top --json --pcap --controlplane --help" ;;
+    simulate*) opts="--since --until --pcap --against --list --json --controlplane --help" ;;
   esac
   if [[ "$cur" == -* ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
