@@ -22,7 +22,7 @@
 
 #include "bulkhead.pb.h"
 #include "flows/flow_store.h"
-#include "threads.h"
+#include "rules/threads.h"
 
 namespace bulkhead::controlplane {
 

@@ -64,7 +64,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
     // The ZAP handler must be bound before any CURVE socket accepts peers.
     s->zap_ = std::make_unique<zmq::socket_t>(s->ctx_, zmq::socket_type::rep);
     s->zap_->bind("inproc://zeromq.zap.01");
-    s->zap_thread_ = start_thread_without_signals([p = s.get()] { p->zap_loop(); });
+    s->zap_thread_ = rules::start_thread_without_signals([p = s.get()] { p->zap_loop(); });
     s->dataplanes_ = std::make_unique<zmq::socket_t>(s->ctx_, zmq::socket_type::router);
     s->dataplanes_->set(zmq::sockopt::curve_server, 1);
     s->dataplanes_->set(zmq::sockopt::curve_secretkey, own.secret_key);
