@@ -136,6 +136,49 @@ struct RuleRegions {
   bool single[2] = {false, false};  // the region is its bounding box
 };
 
+// The rules whose bounding boxes (of one family) meet a query box, found
+// without testing every rule: the rules sorted by the low end of their
+// source range, in blocks that remember their highest source end, so a
+// block wholly below the query is skipped and the scan stops at the first
+// rule starting above it. Results in rule order.
+class BoundIndex {
+ public:
+  BoundIndex(const std::vector<RuleRegions>& regions, int f) {
+    for (size_t i = 0; i < regions.size(); ++i)
+      if (regions[i].has[f]) order_.push_back(static_cast<int>(i));
+    std::sort(order_.begin(), order_.end(), [&](int a, int b) {
+      return regions[static_cast<size_t>(a)].bound[f][kSrc].lo < regions[static_cast<size_t>(b)].bound[f][kSrc].lo;
+    });
+    for (int i : order_) bounds_.push_back(regions[static_cast<size_t>(i)].bound[f]);
+    for (size_t first = 0; first < bounds_.size(); first += kBlock) {
+      u128 hi = 0;
+      for (size_t k = first; k < std::min(bounds_.size(), first + kBlock); ++k) hi = std::max(hi, bounds_[k][kSrc].hi);
+      block_hi_.push_back(hi);
+    }
+  }
+
+  std::vector<int> meeting(const Box& q) const {
+    std::vector<int> out;
+    for (size_t b = 0; b < block_hi_.size(); ++b) {
+      const size_t first = b * kBlock;
+      if (bounds_[first][kSrc].lo > q[kSrc].hi) break;
+      if (block_hi_[b] < q[kSrc].lo) continue;
+      for (size_t k = first; k < std::min(bounds_.size(), first + kBlock); ++k) {
+        if (bounds_[k][kSrc].lo > q[kSrc].hi) break;
+        if (intersects(bounds_[k], q)) out.push_back(order_[k]);
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+ private:
+  static constexpr size_t kBlock = 32;
+  std::vector<int> order_;
+  std::vector<Box> bounds_;
+  std::vector<u128> block_hi_;
+};
+
 // Subtracts rule `j`'s region from `pieces` in place; returns false when
 // the pieces grow past the limit. `hit` is set when j intersected. Pieces j
 // does not touch are neither copied nor moved.
@@ -261,6 +304,16 @@ std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptio
     }
   }
 
+  // For each rule and family, the other rules whose bounds meet its bound
+  // (in rule order): every pairwise question below is about those alone.
+  std::vector<std::vector<int>> near[2];
+  for (int f = 0; f < 2; ++f) {
+    const BoundIndex index(regions, f);
+    near[f].resize(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i)
+      if (regions[static_cast<size_t>(i)].has[f]) near[f][static_cast<size_t>(i)] = index.meeting(regions[static_cast<size_t>(i)].bound[f]);
+  }
+
   // What each rule decides: a witness point it decides when one is found
   // quickly; otherwise its exact effective region (its space minus every
   // earlier rule's), computed with earlier rules largest first.
@@ -268,17 +321,19 @@ std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptio
   std::vector<std::array<bool, 2>> exact(static_cast<size_t>(n), {false, false});
   std::vector<bool> shadowed(static_cast<size_t>(n), false);
   std::vector<bool> unknown(static_cast<size_t>(n), false);
-  auto earlier_hold = [&](int i, int f, const Point& p) {
-    for (int j = 0; j < i; ++j)
-      if (!expired[static_cast<size_t>(j)] && rule_holds(regions[static_cast<size_t>(j)], f, p)) return true;
+  auto earlier_hold = [&](int i, int f, const Point& p) {  // p lies in rule i
+    for (int j : near[f][static_cast<size_t>(i)]) {
+      if (j >= i) break;
+      if (rule_holds(regions[static_cast<size_t>(j)], f, p)) return true;
+    }
     return false;
   };
   auto exact_effective = [&](int i, int f, std::set<int>* covering) {
     const auto& ri = regions[static_cast<size_t>(i)];
     std::vector<int> order;
-    for (int j = 0; j < i; ++j) {
-      const auto& rj = regions[static_cast<size_t>(j)];
-      if (!expired[static_cast<size_t>(j)] && rj.has[f] && intersects(ri.bound[f], rj.bound[f])) order.push_back(j);
+    for (int j : near[f][static_cast<size_t>(i)]) {
+      if (j >= i) break;
+      order.push_back(j);
     }
     auto volume = [&](int j) {
       long double v = 1;
@@ -357,10 +412,20 @@ std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptio
 
   // Redundant: removing the rule changes no verdict — everything it decides
   // would be decided the same way by the rules after it (or the default).
-  auto later_verdict = [&](int i, int f, const Point& p) {  // allow? of the first later rule holding p
-    for (int j = i + 1; j < n; ++j)
-      if (!expired[static_cast<size_t>(j)] && rule_holds(regions[static_cast<size_t>(j)], f, p)) return allow(j);
+  auto later_verdict = [&](int i, int f, const Point& p) {  // allow? of the first later rule holding p (in rule i)
+    for (int j : near[f][static_cast<size_t>(i)])
+      if (j > i && rule_holds(regions[static_cast<size_t>(j)], f, p)) return allow(j);
     return default_allow;
+  };
+  // Later rules meeting rule i in either family, in rule order.
+  auto later_near = [&](int i) {
+    std::vector<int> v;
+    for (int f = 0; f < 2; ++f)
+      for (int j : near[f][static_cast<size_t>(i)])
+        if (j > i) v.push_back(j);
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
   };
   for (int i = 0; i < n; ++i) {
     if (shadowed[static_cast<size_t>(i)] || expired[static_cast<size_t>(i)] || unknown[static_cast<size_t>(i)])
@@ -380,8 +445,9 @@ std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptio
     // rule of the other action touching it in between, settles it too.
     int container = -1;
     bool blocked = false;
-    for (int j = i + 1; j < n && container < 0 && !blocked; ++j) {
-      if (expired[static_cast<size_t>(j)]) continue;
+    // Rules that do not meet it neither hold it nor touch it.
+    for (int j : later_near(i)) {
+      if (container >= 0 || blocked) break;
       const auto& rj = regions[static_cast<size_t>(j)];
       bool holds_all = true, touches = false;
       for (int f = 0; f < 2; ++f) {
@@ -417,9 +483,10 @@ std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptio
       Region pieces = effective[static_cast<size_t>(i)][f];
       if (pieces.empty()) continue;
       any = true;
-      for (int j = i + 1; j < n && !pieces.empty() && redundant; ++j) {
+      for (int j : near[f][static_cast<size_t>(i)]) {
+        if (j <= i) continue;
+        if (pieces.empty() || !redundant) break;
         const auto& rj = regions[static_cast<size_t>(j)];
-        if (!rj.has[f] || expired[static_cast<size_t>(j)]) continue;
         bool touches = false;
         for (const auto& p : pieces)
           if (intersects(p, rj.bound[f]))
@@ -449,7 +516,13 @@ std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptio
   size_t conflicts = 0;
   for (int j = 0; j < n; ++j) {
     if (shadowed[static_cast<size_t>(j)] || expired[static_cast<size_t>(j)]) continue;
-    for (int i = 0; i < j; ++i) {
+    std::vector<int> earlier;  // earlier rules meeting j in either family, in rule order
+    for (int f = 0; f < 2; ++f)
+      for (int i : near[f][static_cast<size_t>(j)])
+        if (i < j) earlier.push_back(i);
+    std::sort(earlier.begin(), earlier.end());
+    earlier.erase(std::unique(earlier.begin(), earlier.end()), earlier.end());
+    for (int i : earlier) {
       if (allow(i) == allow(j) || expired[static_cast<size_t>(i)]) continue;
       for (int f = 0; f < 2; ++f) {
         const auto& ri = regions[static_cast<size_t>(i)];
