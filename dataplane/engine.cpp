@@ -124,10 +124,10 @@ bool Engine::load_policy_file(const std::string& path, std::string& error) {
     status_.last_error = error.substr(0, error.find('\n'));
     return false;
   }
-  return apply(*result.value, error);
+  return apply(std::move(*result.value), error);
 }
 
-bool Engine::apply(const pb::CompiledRuleSet& compiled, std::string& error) {
+bool Engine::apply(pb::CompiledRuleSet compiled, std::string& error) {
   std::lock_guard<std::mutex> serial(apply_mu_);
   if (compiled.format_version() != 1) {
     error = "rule set format version " + std::to_string(compiled.format_version()) + " is not supported";
@@ -169,8 +169,8 @@ bool Engine::apply(const pb::CompiledRuleSet& compiled, std::string& error) {
     while (flow_contexts_.size() > 16) flow_contexts_.erase(flow_contexts_.begin());
   }
   holder_->publish(std::move(rs));
-  active_compiled_ = compiled;
   persist(compiled);
+  active_compiled_ = std::move(compiled);
   std::lock_guard<std::mutex> lock(status_mu_);
   ++status_.loads;
   status_.loaded_at = now;
@@ -203,7 +203,7 @@ bool Engine::load_persisted(std::string& error) {
     error = path + ": damaged (not a compiled rule set)";
     return false;
   }
-  if (!apply(compiled, error)) {
+  if (!apply(std::move(compiled), error)) {
     error = path + ": " + error;
     return false;
   }
@@ -246,7 +246,7 @@ void Engine::housekeeping() noexcept {
       std::lock_guard<std::mutex> serial(apply_mu_);
       compiled = active_compiled_;
     }
-    if (apply(compiled, error)) BH_LOG(INFO, "a time-bound rule expired; rule set rebuilt without it");
+    if (apply(std::move(compiled), error)) BH_LOG(INFO, "a time-bound rule expired; rule set rebuilt without it");
     else BH_LOG(ERR, "rebuilding after a rule expiry failed: %s", error.c_str());
     rs = holder_->acquire();
   }

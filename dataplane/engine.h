@@ -48,8 +48,9 @@ class Engine {
   // (one diagnostic per line).
   bool load_policy_file(const std::string& path, std::string& error);
   // Builds and swaps in an already compiled rule set; with a state
-  // directory, keeps it there as the last good set.
-  bool apply(const pb::CompiledRuleSet& compiled, std::string& error);
+  // directory, keeps it there as the last good set. Takes the set by value:
+  // callers done with theirs move it in (a 10K-rule set copies in ~6 ms).
+  bool apply(pb::CompiledRuleSet compiled, std::string& error);
   // Loads the rule set kept in the state directory. False (with `error`)
   // when there is none or it cannot be read; the active set is untouched.
   bool load_persisted(std::string& error);

@@ -110,26 +110,26 @@ void Updater::run() {
       refuse(0, reason, stats_.rejected_malformed);
       continue;
     }
-    const pb::CompiledRuleSet& set = m.push().rule_set();
+    const uint64_t generation = m.push().rule_set().generation();
     if (check == PushCheck::stale) {
-      refuse(set.generation(), reason, stats_.rejected_stale);
+      refuse(generation, reason, stats_.rejected_stale);
       continue;
     }
     const auto t0 = std::chrono::steady_clock::now();
     std::string error;
-    if (!engine_.apply(set, error)) {
-      refuse(set.generation(), "cannot build it: " + error, stats_.rejected_invalid);
+    if (!engine_.apply(std::move(*m.mutable_push()->mutable_rule_set()), error)) {
+      refuse(generation, "cannot build it: " + error, stats_.rejected_invalid);
       continue;
     }
     const auto us = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
     ++stats_.applied;
     stats_.last_apply_us = us;
-    BH_LOG(NOTICE, "control channel: generation %lu enforced (%lu us)", static_cast<unsigned long>(set.generation()),
+    BH_LOG(NOTICE, "control channel: generation %lu enforced (%lu us)", static_cast<unsigned long>(generation),
            static_cast<unsigned long>(us));
     pb::ControlMessage ack;
     ack.set_version(kControlVersion);
-    ack.mutable_ack()->set_generation(set.generation());
+    ack.mutable_ack()->set_generation(generation);
     ack.mutable_ack()->set_apply_us(us);
     ack.mutable_ack()->set_sent_at_ns(m.push().sent_at_ns());
     send(ack);
