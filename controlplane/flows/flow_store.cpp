@@ -84,6 +84,7 @@ void FlowStore::make_room() {
     }
   }
   evicted_ += removed;
+  recompute_span();
 }
 
 void FlowStore::ingest(const pb::FlowRecord& r) {
@@ -101,6 +102,8 @@ void FlowStore::ingest(const pb::FlowRecord& r) {
   const int64_t start = r.start_ms() != 0 ? r.start_ms() : r.time_ms();
   a.first_ms = std::min(a.first_ms, start);
   a.last_ms = std::max(a.last_ms, r.time_ms());
+  oldest_ms_ = oldest_ms_ == 0 ? a.first_ms : std::min(oldest_ms_, a.first_ms);
+  newest_ms_ = std::max(newest_ms_, a.last_ms);
   a.src_port = static_cast<uint16_t>(r.src_port());
   switch (r.kind()) {
     case pb::FlowRecord::START:
@@ -129,9 +132,17 @@ void FlowStore::ingest(const pb::FlowRecord& r) {
   }
 }
 
+void FlowStore::recompute_span() {
+  oldest_ms_ = newest_ms_ = 0;
+  for (const auto& [k, v] : map_) {
+    if (oldest_ms_ == 0 || v.first_ms < oldest_ms_) oldest_ms_ = v.first_ms;
+    newest_ms_ = std::max(newest_ms_, v.last_ms);
+  }
+}
+
 void FlowStore::expire(int64_t now_ms) {
   const int64_t cut = now_ms - opt_.retention_ms;
-  std::erase_if(map_, [cut](const auto& kv) { return kv.second.last_ms < cut; });
+  if (std::erase_if(map_, [cut](const auto& kv) { return kv.second.last_ms < cut; }) > 0) recompute_span();
 }
 
 void FlowStore::fill(const Key& k, const Agg& v, pb::FlowAggregate& out) const {
@@ -197,13 +208,8 @@ pb::FlowStoreInfo FlowStore::info() const {
   i.set_rejected_batches(rejected_batches_);
   i.set_evicted(evicted_);
   i.set_lost_by_dataplanes(lost_);
-  int64_t oldest = 0, newest = 0;
-  for (const auto& [k, v] : map_) {
-    if (oldest == 0 || v.first_ms < oldest) oldest = v.first_ms;
-    newest = std::max(newest, v.last_ms);
-  }
-  i.set_oldest_ms(oldest);
-  i.set_newest_ms(newest);
+  i.set_oldest_ms(oldest_ms_);
+  i.set_newest_ms(newest_ms_);
   return i;
 }
 
@@ -248,6 +254,7 @@ bool FlowStore::restore(const pb::FlowSnapshot& s, std::string& error) {
     fresh.map_[key_of(a.src(), a.dst(), a.protocol(), a.dst_port())] = v;
   }
   map_ = std::move(fresh.map_);
+  recompute_span();
   names_ = std::move(fresh.names_);
   name_ids_ = std::move(fresh.name_ids_);
   return true;

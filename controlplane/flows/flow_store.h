@@ -98,12 +98,16 @@ class FlowStore {
   void fill(const Key& k, const Agg& v, pb::FlowAggregate& out) const;
   uint16_t intern(const std::string& name);
   void make_room();
+  // First and last seen over the whole store: kept as records arrive,
+  // recounted only when aggregates leave (status is asked often).
+  void recompute_span();
 
   FlowStoreOptions opt_;
   std::unordered_map<Key, Agg, KeyHash> map_;
   std::vector<std::string> names_{""};
   std::unordered_map<std::string, uint16_t> name_ids_;
   uint64_t records_ = 0, rejected_records_ = 0, rejected_batches_ = 0, evicted_ = 0, lost_ = 0;
+  int64_t oldest_ms_ = 0, newest_ms_ = 0;
 };
 
 }  // namespace bulkhead::flows

@@ -152,6 +152,8 @@ TEST(FlowStore, AggregatesConnectionsByServiceWithVerdicts) {
   EXPECT_EQ(b.would_deny(), 1u);
   EXPECT_EQ(b.learnable(), 1u);
   EXPECT_EQ(s.info().records(), 8u);
+  EXPECT_EQ(s.info().oldest_ms(), kT0);
+  EXPECT_EQ(s.info().newest_ms(), kT0 + 30);
 }
 
 TEST(FlowStore, QueriesFilterByWindowVerdictHostSegmentAndPort) {
@@ -212,8 +214,10 @@ TEST(FlowStore, ExpiresWhatRetentionNoLongerCovers) {
   FlowStore s(opt);
   s.ingest(record("10.0.0.1", "10.0.0.2", 6, 40000, 443, pb::FlowRecord::START, kT0));
   s.ingest(record("10.0.0.1", "10.0.0.3", 6, 40000, 443, pb::FlowRecord::START, kT0 + 5000));
+  EXPECT_EQ(s.info().oldest_ms(), kT0);
   s.expire(kT0 + 5500);
   EXPECT_EQ(s.size(), 1u);
+  EXPECT_EQ(s.info().oldest_ms(), kT0 + 5000) << "the span follows what is left";
 }
 
 TEST(FlowStore, SurvivesARestartAndRefusesDamagedFiles) {
