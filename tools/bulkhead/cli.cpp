@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -15,6 +16,16 @@ namespace bulkhead::cli {
 std::vector<Command>& registry() {
   static std::vector<Command> commands;
   return commands;
+}
+
+std::string format_time(int64_t unix_seconds) {
+  if (unix_seconds == 0) return "-";
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
 }
 
 std::string json_string(std::string_view s) {

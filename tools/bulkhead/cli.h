@@ -56,6 +56,9 @@ int apply_source(const std::string& endpoint, const std::string& name, const std
                  const std::string& message, bool force, double wait, bool json);
 void register_learn_commands();
 
+// "2026-11-24 10:00:00Z" for unix seconds; "-" for 0.
+std::string format_time(int64_t unix_seconds);
+
 // JSON string literal with escapes.
 std::string json_string(std::string_view s);
 

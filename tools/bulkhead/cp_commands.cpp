@@ -6,7 +6,6 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <iostream>
 #include <thread>
 #include <zmq.hpp>
@@ -72,15 +71,6 @@ namespace {
 
 pb::CliResponse call(const std::string& endpoint, const pb::CliRequest& req) { return controlplane_call(endpoint, req); }
 
-std::string when(int64_t t) {
-  if (t == 0) return "-";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
-}
 
 int report(const pb::CliResponse& r, bool json) {
   if (json) return -1;  // caller prints
@@ -92,7 +82,7 @@ int report(const pb::CliResponse& r, bool json) {
 void print_status(const pb::CliResponse& r) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : r.dataplanes())
-    rows.push_back({d.id(), d.address().empty() ? "-" : d.address(), d.connected() ? "yes" : "no", std::to_string(d.generation()), when(d.acked_at()),
+    rows.push_back({d.id(), d.address().empty() ? "-" : d.address(), d.connected() ? "yes" : "no", std::to_string(d.generation()), format_time(d.acked_at()),
                     d.ack_latency_us() ? std::to_string(d.ack_latency_us() / 1000.0).substr(0, 6) + " ms" : "-",
                     std::to_string(d.rejected_messages()), d.last_nack().empty() ? "-" : d.last_nack()});
   std::cout << "current generation " << r.current() << '\n';
@@ -236,7 +226,7 @@ int cmd_simple(const std::vector<std::string>& args, const char* which) {
     } else {
       std::vector<std::vector<std::string>> rows;
       for (const auto& h : r.history())
-        rows.push_back({std::to_string(h.number()), when(h.applied_at()), h.author(), std::to_string(h.rules()),
+        rows.push_back({std::to_string(h.number()), format_time(h.applied_at()), h.author(), std::to_string(h.rules()),
                         h.message() + (h.rollback_of() ? " (rollback of " + std::to_string(h.rollback_of()) + ")" : "")});
       print_table(std::cout, {"generation", "applied", "by", "rules", "message"}, rows);
     }

@@ -5,7 +5,6 @@
 // and learner in this process, with no daemon.
 #include <boost/program_options.hpp>
 #include <chrono>
-#include <ctime>
 #include <iostream>
 #include <map>
 
@@ -30,15 +29,6 @@ int64_t now_ms() {
       .count();
 }
 
-std::string when(int64_t ms) {
-  if (ms == 0) return "-";
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Where flows come from, and which: options every command here shares.
 // A moment given as a duration back from now ("2h", "7d") or as a time
@@ -148,8 +138,8 @@ int cmd_flows(const std::vector<std::string>& args) {
     if (a.denied()) verdicts += std::string(verdicts.empty() ? "" : ", ") + std::to_string(a.denied()) + " denied";
     rows.push_back({flows::format_address(a.src()) + (a.src_segment().empty() ? "" : " (" + a.src_segment() + ")"),
                     flows::format_address(a.dst()) + (a.dst_segment().empty() ? "" : " (" + a.dst_segment() + ")"),
-                    service(a), std::to_string(a.flows()), verdicts, std::to_string(a.bytes()), when(a.first_ms()),
-                    when(a.last_ms())});
+                    service(a), std::to_string(a.flows()), verdicts, std::to_string(a.bytes()), format_time(a.first_ms() / 1000),
+                    format_time(a.last_ms() / 1000)});
   }
   print_table(std::cout, {"source", "destination", "service", "connections", "verdicts", "bytes", "first seen", "last seen"},
               rows);
