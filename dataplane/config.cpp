@@ -75,6 +75,7 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("other-timeout", po::value(&t_s.other_ms)->default_value(t_s.other_ms / 1000), "seconds")
     ("sweep-period", po::value(&c.sweep_period_ms)->default_value(c.sweep_period_ms), "milliseconds in which each worker checks its whole share of the connection table for expiry")
     ("sweep-per-poll", po::value(&c.sweep_per_poll)->default_value(c.sweep_per_poll), "most connection slots checked in one loop pass")
+    ("idle-sleep", po::value(&c.idle_sleep_us)->default_value(c.idle_sleep_us), "microseconds a worker sleeps between polls after a millisecond without packets (0: always poll)")
     ("stats-interval", po::value(&c.stats_interval_s)->default_value(0), "log a counters line every N seconds (0: never)")
     ("pid-file", po::value(&c.pid_file), "write the process id to FILE")
     ("state-dir", po::value(&c.state_dir), "keep the last good compiled rule set in DIR and boot with it when the policy is missing or broken")
@@ -141,6 +142,10 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
   }
   if (c.flow_update_s == 0 || c.flow_update_s > 24 * 3600) {
     error = "--flow-update: between 1 and 86400 seconds";
+    return std::nullopt;
+  }
+  if (c.idle_sleep_us > 100'000) {
+    error = "--idle-sleep: at most 100000 microseconds";
     return std::nullopt;
   }
   if (c.flow_ring < 256 || c.flow_ring > (1u << 24) || (c.flow_ring & (c.flow_ring - 1)) != 0) {

@@ -47,6 +47,11 @@ struct Config {
   uint32_t sweep_period_ms = 1000;  // each worker examines its whole share of the table once per period
   uint32_t sweep_per_poll = 4096;   // at most this many slots in one loop pass
   uint32_t stats_interval_s = 0;    // 0 = no periodic stats line
+  // A worker that has received nothing for a millisecond sleeps this many
+  // microseconds between polls (0: it always polls). For appliances that
+  // share their cores; a sleeping worker adds up to this much latency to the
+  // first packet after a quiet spell.
+  uint32_t idle_sleep_us = 0;
   std::string pid_file;
   // Where the last good compiled rule set is kept, to boot with when the
   // policy source is missing or broken; empty: not kept.

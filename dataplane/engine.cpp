@@ -127,7 +127,7 @@ bool Engine::load_policy_file(const std::string& path, std::string& error) {
   return apply(std::move(*result.value), error);
 }
 
-bool Engine::apply(pb::CompiledRuleSet compiled, std::string& error) {
+bool Engine::apply(pb::CompiledRuleSet compiled, std::string& error, Keep keep) {
   std::lock_guard<std::mutex> serial(apply_mu_);
   if (compiled.format_version() != 1) {
     error = "rule set format version " + std::to_string(compiled.format_version()) + " is not supported";
@@ -169,12 +169,20 @@ bool Engine::apply(pb::CompiledRuleSet compiled, std::string& error) {
     while (flow_contexts_.size() > 16) flow_contexts_.erase(flow_contexts_.begin());
   }
   holder_->publish(std::move(rs));
-  persist(compiled);
+  if (keep == Keep::now) persist(compiled);
+  keep_pending_ = keep == Keep::later;
   active_compiled_ = std::move(compiled);
   std::lock_guard<std::mutex> lock(status_mu_);
   ++status_.loads;
   status_.loaded_at = now;
   return true;
+}
+
+void Engine::keep_pending() noexcept {
+  std::lock_guard<std::mutex> serial(apply_mu_);
+  if (!keep_pending_) return;
+  persist(active_compiled_);
+  keep_pending_ = false;
 }
 
 std::string ruleset_path(const std::string& dir) { return dir + "/ruleset.pb"; }

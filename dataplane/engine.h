@@ -47,10 +47,17 @@ class Engine {
   // error the active set stays as it was and `error` holds what went wrong
   // (one diagnostic per line).
   bool load_policy_file(const std::string& path, std::string& error);
+  // When a newly applied set is written to the state directory.
+  enum class Keep { now, later };
   // Builds and swaps in an already compiled rule set; with a state
-  // directory, keeps it there as the last good set. Takes the set by value:
-  // callers done with theirs move it in (a 10K-rule set copies in ~6 ms).
-  bool apply(pb::CompiledRuleSet compiled, std::string& error);
+  // directory, keeps it there as the last good set — at once, or with
+  // Keep::later when keep_pending() is called (the control channel
+  // acknowledges first: writing 10K rules and syncing them to disk takes
+  // longer than the swap). Takes the set by value: callers done with theirs
+  // move it in (a 10K-rule set copies in ~6 ms).
+  bool apply(pb::CompiledRuleSet compiled, std::string& error, Keep keep = Keep::now);
+  // Writes the active set to the state directory if an apply left it for later.
+  void keep_pending() noexcept;
   // Loads the rule set kept in the state directory. False (with `error`)
   // when there is none or it cannot be read; the active set is untouched.
   bool load_persisted(std::string& error);
@@ -113,6 +120,7 @@ class Engine {
   uint32_t clock_ms_at_start_ = 0;
   std::vector<unsigned> launched_;
   pb::CompiledRuleSet active_compiled_;  // kept to rebuild when a rule expires
+  bool keep_pending_ = false;            // active_compiled_ not yet in the state directory
   uint32_t next_epoch_ = 1;
   PolicyStatus status_;
   std::mutex status_mu_;

@@ -117,7 +117,7 @@ void Updater::run() {
     }
     const auto t0 = std::chrono::steady_clock::now();
     std::string error;
-    if (!engine_.apply(std::move(*m.mutable_push()->mutable_rule_set()), error)) {
+    if (!engine_.apply(std::move(*m.mutable_push()->mutable_rule_set()), error, Engine::Keep::later)) {
       refuse(generation, "cannot build it: " + error, stats_.rejected_invalid);
       continue;
     }
@@ -133,6 +133,7 @@ void Updater::run() {
     ack.mutable_ack()->set_apply_us(us);
     ack.mutable_ack()->set_sent_at_ns(m.push().sent_at_ns());
     send(ack);
+    engine_.keep_pending();  // after the Ack: the disk write is not on the push's path
   }
 }
 

@@ -110,9 +110,22 @@ Worker::Worker(uint32_t id, Shared& shared, std::vector<QueueAssignment> queues,
 void Worker::run() noexcept {
   rte_rcu_qsbr_thread_register(shared_.qsbr, id_);
   rte_rcu_qsbr_thread_online(shared_.qsbr, id_);
+  const uint32_t sleep_us = shared_.config->idle_sleep_us;
+  uint64_t last_busy = rte_get_tsc_cycles();
   while (!shared_.stop.load(std::memory_order_relaxed)) {
-    pass();
+    const bool busy = pass();
     rte_rcu_qsbr_quiescent(shared_.qsbr, id_);
+    if (sleep_us == 0) continue;
+    const uint64_t now = rte_get_tsc_cycles();
+    if (busy) {
+      last_busy = now;
+    } else if (now - last_busy > shared_.tsc_per_ms) {
+      // Offline while asleep: a rule swap's grace period does not wait for
+      // a worker that holds no rule set.
+      rte_rcu_qsbr_thread_offline(shared_.qsbr, id_);
+      rte_delay_us_sleep(sleep_us);
+      rte_rcu_qsbr_thread_online(shared_.qsbr, id_);
+    }
   }
   rte_rcu_qsbr_thread_offline(shared_.qsbr, id_);
   rte_rcu_qsbr_thread_unregister(shared_.qsbr, id_);
@@ -126,7 +139,7 @@ void Worker::poll_once() noexcept {
   rte_rcu_qsbr_thread_offline(shared_.qsbr, id_);
 }
 
-void Worker::pass() noexcept {
+bool Worker::pass() noexcept {
   const uint64_t start = rte_get_tsc_cycles();
   const uint32_t now_ms = static_cast<uint32_t>(start / shared_.tsc_per_ms);
   bool busy = false;
@@ -155,6 +168,7 @@ void Worker::pass() noexcept {
     count(WorkerCounter::busy_polls);
     count(WorkerCounter::busy_cycles, rte_get_tsc_cycles() - start);
   }
+  return busy;
 }
 
 void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms) noexcept {

@@ -132,7 +132,8 @@ class Worker {
   uint32_t id() const noexcept { return id_; }
 
  private:
-  void pass() noexcept;
+  // One pass over the queues; true when any packet was received.
+  bool pass() noexcept;
   void process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms) noexcept;
   // Stages 1-6: a verdict per packet (kPass, or kDrop with a reason).
   // `again`: packets held back by an earlier round of the same burst

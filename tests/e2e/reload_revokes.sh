@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A reload that revokes a rule cuts the open connection the rule admitted.
+# The worker sleeps while the lab is quiet (--idle-sleep): the swap does not
+# wait for it, and it enforces the new set when it wakes.
 source "$(dirname "$0")/lib.sh"
-lab_up && dp_start || exit 1
+lab_up && dp_start --idle-sleep 500 || exit 1
 ns_in="bhl-$name-in"
 ip netns exec "$ns_in" timeout 30 python3 "$top/tools/lab/client.py" hold 10.0.1.10 10.0.2.20 5432 \
   "$work/flag" "$work/result" >"$work/hold.log" 2>&1 &

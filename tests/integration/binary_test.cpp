@@ -94,6 +94,13 @@ TEST(DataplaneBinary, RefusesBadOptionsAndMissingPorts) {
   }
   {
     DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"),
+                        {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"},
+                        {"--policy", policy, "--idle-sleep", "200000"});
+    EXPECT_EQ(dp.wait_exit(20s), 1);
+    EXPECT_NE(dp.log().find("--idle-sleep"), std::string::npos) << dp.log();
+  }
+  {
+    DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"),
                         {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0,no-rx=1"},
                         {"--policy", policy});
     EXPECT_EQ(dp.wait_exit(20s), 1);
