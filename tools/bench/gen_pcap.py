@@ -3,8 +3,11 @@
 
   gen_pcap.py --trace CLASSBENCH_TRACE OUT.pcap [--count N] [--udp]
       headers of a ClassBench trace (the rule set's own traffic)
-  gen_pcap.py --flows N OUT.pcap [--ipv6] [--size BYTES]
-      N distinct UDP flows from 10.0.0.0/8 (or fd00::/8) to a server range
+  gen_pcap.py --flows N OUT.pcap [--ipv6] [--size BYTES] [--replies]
+      N distinct UDP flows from 10.0.0.0/8 (or fd00::/8) to a server range;
+      with --replies each request is followed by its reply (both on the
+      one port: a replayed capture of two-way traffic, so that stateful
+      peers such as a conntrack pipeline see established connections)
 
 Frames carry valid IPv4 header checksums; L4 checksums are left zero (the
 dataplane does not verify them). Sizes are Ethernet frames without FCS.
@@ -66,6 +69,7 @@ def main():
     ap.add_argument("--udp", action="store_true", help="trace headers as UDP whatever their protocol")
     ap.add_argument("--ipv6", action="store_true")
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--replies", action="store_true")
     a = ap.parse_args()
     frames = []
     if a.trace:
@@ -85,11 +89,14 @@ def main():
             if a.ipv6:
                 src = socket.inet_pton(socket.AF_INET6, "fd00:1::") [:12] + struct.pack("!I", i)
                 dst = socket.inet_pton(socket.AF_INET6, "fd00:2::1")
-                frames.append(frame6(src, dst, 17, 1024 + i % 60000, 53, a.size))
+                make, sport = frame6, 1024 + i % 60000
             else:
-                frames.append(frame4(struct.pack("!I", (10 << 24) | (1 << 16) | (i & 0xFFFF)),
-                                     struct.pack("!I", (10 << 24) | (2 << 16) | ((i >> 16) & 0xFF)), 17,
-                                     1024 + (i >> 8) % 60000, 53, a.size))
+                src = struct.pack("!I", (10 << 24) | (1 << 16) | (i & 0xFFFF))
+                dst = struct.pack("!I", (10 << 24) | (2 << 16) | ((i >> 16) & 0xFF))
+                make, sport = frame4, 1024 + (i >> 8) % 60000
+            frames.append(make(src, dst, 17, sport, 53, a.size))
+            if a.replies:
+                frames.append(make(dst, src, 17, 53, sport, a.size))
     else:
         ap.error("give --trace or --flows")
     write(a.out, frames)

@@ -15,6 +15,10 @@ Scenarios (64-byte frames unless said; one worker, -l 0,1):
   imix          established traffic with IMIX frame sizes
   audit         established traffic, audit mode, every flow would be denied
   workers       one against two workers, two pcap ports
+  peer          Open vSwitch with DPDK (conntrack security-group pipeline)
+                against bulkhead on the same captures: established two-way
+                flows and new connections; skipped with a note when the
+                package is absent
   memory        bytes per tracked connection and per compiled rule, from
                 the EAL heap's own statistics
 
@@ -33,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(TOP, "tools", "lab"))
+import ovs_peer  # noqa: E402
 import telemetry  # noqa: E402
 import throughput as tp  # noqa: E402
 
@@ -184,6 +189,38 @@ class Suite:
             self.record("workers", f"{n} worker{'s' if n > 1 else ''}, 2 ports", results[n], 0, 0,
                         "" if n == 1 else f"scaling {results[2] / results[1]:.2f}x")
 
+    def peer(self, allow):
+        """Bulkhead against Open vSwitch with DPDK, scenarios 1 and 2, on the
+        same captures and the same allow-udp policy (established packets
+        never reach the rules in either)."""
+        why = ovs_peer.available()
+        if why:
+            print(f"peer         skipped: {why}")
+            return
+        two_way = self.pcap("flows-64k-replies", "--flows", "65536", "--replies")
+        pps, ref = self.forwarding("peer", "bulkhead, 64K two-way flows", two_way, allow, 262143)
+        got, cyc = [], []
+        for _ in range(self.runs):
+            with ovs_peer.OvsPeer(two_way) as o:
+                r, c = o.established(self.warmup, self.window)
+            got.append(r)
+            cyc.append(c)
+        ovs = statistics.median(got)
+        self.record("peer", "ovs-dpdk, 64K two-way flows", ovs, ref, statistics.median(cyc),
+                    f"bulkhead / ovs-dpdk = {pps / ovs:.1f}x")
+        flows = 131072  # OVS's packet pool (262,144 buffers) must hold the capture
+        unique = self.pcap("flows-128k", "--flows", str(flows))
+        new = self.new_flows("bulkhead, allow-udp, 128K new flows", unique, flows, allow, 262143)
+        got, cyc = [], []
+        for _ in range(self.runs):
+            with ovs_peer.OvsPeer(unique) as o:
+                r, c = o.new_connections(flows)
+            got.append(r)
+            cyc.append(c)
+        ovs = statistics.median(got)
+        self.record("new-flows", "ovs-dpdk, allow-udp, 128K new flows", ovs, 0, statistics.median(cyc),
+                    f"connections/s; bulkhead / ovs-dpdk = {new / ovs:.1f}x")
+
     def heap_alloc(self, policy, conn_max):
         pre = f"bhs_mem{os.getpid()}_{conn_max}_{os.path.basename(policy)}"
         cmd = [DP, "--no-huge", "-m", "4096", "--no-pci", "-l", "0,1", "--file-prefix", pre,
@@ -278,6 +315,8 @@ def main():
     if want("workers"):
         s.workers(s.pcap("flows-64k", "--flows", "65536"), s.pcap("flows6-64k", "--flows", "65536", "--ipv6"),
                   allow, 262143)
+    if want("peer"):
+        s.peer(allow)
     if want("memory"):
         s.memory()
     if a.csv:
