@@ -127,13 +127,17 @@ bool Engine::load_policy_file(const std::string& path, std::string& error) {
   return apply(std::move(*result.value), error);
 }
 
+void Engine::fail(const std::string& error) {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  ++status_.load_failures;
+  status_.last_error = error;
+}
+
 bool Engine::apply(pb::CompiledRuleSet compiled, std::string& error, Keep keep) {
   std::lock_guard<std::mutex> serial(apply_mu_);
   if (compiled.format_version() != 1) {
     error = "rule set format version " + std::to_string(compiled.format_version()) + " is not supported";
-    std::lock_guard<std::mutex> lock(status_mu_);
-    ++status_.load_failures;
-    status_.last_error = error;
+    fail(error);
     return false;
   }
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
@@ -142,22 +146,104 @@ bool Engine::apply(pb::CompiledRuleSet compiled, std::string& error, Keep keep) 
   auto rs = RuleSet::build(compiled, effective_mode(compiled), next_epoch_, worker_count_, now, error,
                            holder_->acquire());
   if (!rs) {
-    std::lock_guard<std::mutex> lock(status_mu_);
-    ++status_.load_failures;
-    status_.last_error = error;
+    fail(error);
     return false;
   }
+  commit(std::move(rs), std::move(compiled), keep);
+  return true;
+}
+
+bool Engine::apply_change(pb::PushRuleSet& push, std::string& error, Keep keep) {
+  std::lock_guard<std::mutex> serial(apply_mu_);
+  RuleSet* current = holder_->acquire();
+  const uint64_t running = current ? active_compiled_.generation() : 0;
+  if (current == nullptr || push.base_generation() != running) {
+    error = "a change of generation " + std::to_string(push.base_generation()) + ", but generation " +
+            std::to_string(running) + " is enforced here";
+    return false;
+  }
+  if (push.rule_set().format_version() != 1) {
+    error = "rule set format version " + std::to_string(push.rule_set().format_version()) + " is not supported";
+    fail(error);
+    return false;
+  }
+  // Which base rule each rule of the new set is (kNewRule: its own).
+  const auto base_n = static_cast<uint32_t>(active_compiled_.rules_size());
+  std::vector<uint32_t> base_of;
+  std::vector<bool> taken(base_n, false);
+  for (const auto& piece : push.pieces()) {
+    if (piece.has_rule()) {
+      base_of.push_back(kNewRule);
+      continue;
+    }
+    const uint64_t first = piece.base().first(), count = piece.base().count();
+    if (!piece.has_base() || first + count > base_n) {
+      error = "a change names base rules outside the " + std::to_string(base_n) + " of generation " +
+              std::to_string(running);
+      fail(error);
+      return false;
+    }
+    for (uint64_t k = first; k < first + count; ++k) {
+      if (taken[k]) {
+        error = "a change names base rule " + std::to_string(k) + " twice";
+        fail(error);
+        return false;
+      }
+      taken[k] = true;
+      base_of.push_back(static_cast<uint32_t>(k));
+    }
+  }
+  // The new set takes the base rules out of the active one (no copies); on
+  // failure they go back.
+  std::vector<pb::CompiledRule*> base(base_n);
+  active_compiled_.mutable_rules()->ExtractSubrange(0, static_cast<int>(base_n), base.data());
+  pb::CompiledRuleSet next = std::move(*push.mutable_rule_set());
+  next.clear_rules();
+  next.mutable_rules()->Reserve(static_cast<int>(base_of.size()));
+  for (auto& piece : *push.mutable_pieces()) {
+    if (piece.has_rule()) {
+      next.mutable_rules()->AddAllocated(piece.release_rule());
+      continue;
+    }
+    for (uint32_t k = piece.base().first(); k < piece.base().first() + piece.base().count(); ++k)
+      next.mutable_rules()->AddAllocated(base[k]);
+  }
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  auto rs = RuleSet::change(next, *current, base_of, effective_mode(next), next_epoch_, now, error);
+  if (!rs && error.empty())  // a full build is the better answer
+    rs = RuleSet::build(next, effective_mode(next), next_epoch_, worker_count_, now, error, current);
+  if (!rs) {
+    std::vector<pb::CompiledRule*> back(base_of.size());
+    next.mutable_rules()->ExtractSubrange(0, static_cast<int>(back.size()), back.data());
+    for (size_t i = 0; i < back.size(); ++i)
+      if (base_of[i] == kNewRule) delete back[i];
+    for (auto* r : base) active_compiled_.mutable_rules()->AddAllocated(r);
+    fail(error);
+    return false;
+  }
+  for (uint32_t k = 0; k < base_n; ++k)
+    if (!taken[k]) delete base[k];  // removed by the change
+  if (rs->compactable()) {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    ++status_.changes;
+  }
+  commit(std::move(rs), std::move(next), keep);
+  return true;
+}
+
+void Engine::commit(std::unique_ptr<RuleSet> rs, pb::CompiledRuleSet compiled, Keep keep) {
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
   ++next_epoch_;
   rs->set_same_rules_as_previous(holder_->acquire() != nullptr &&
                                  compiled.source_sha256() == active_compiled_.source_sha256() &&
                                  compiled.rules_size() == active_compiled_.rules_size() &&
                                  compiled.generation() == active_compiled_.generation());
   BH_LOG(INFO,
-         "rule set epoch %u: %d rules (%u IPv4 and %u IPv6 classifier entries in %u and %u contexts, %u reused), "
+         "rule set epoch %u: %d rules (%u IPv4 and %u IPv6 classifier entries in %u and %u contexts, %u reused%s), "
          "%s mode, built in %.1f ms",
          rs->epoch(), compiled.rules_size(), rs->acl_rules4(), rs->acl_rules6(), rs->acl_contexts4(),
-         rs->acl_contexts6(), rs->acl_contexts_reused(), mode_name(rs->mode()),
-         static_cast<double>(rs->build_ns()) / 1e6);
+         rs->acl_contexts6(), rs->acl_contexts_reused(), rs->compactable() ? ", built as a change" : "",
+         mode_name(rs->mode()), static_cast<double>(rs->build_ns()) / 1e6);
   if (!flow_rings_.empty()) {
     auto ctx = std::make_shared<FlowContext>();
     ctx->generation = compiled.generation();
@@ -175,7 +261,29 @@ bool Engine::apply(pb::CompiledRuleSet compiled, std::string& error, Keep keep) 
   std::lock_guard<std::mutex> lock(status_mu_);
   ++status_.loads;
   status_.loaded_at = now;
-  return true;
+}
+
+void Engine::compact() noexcept {
+  std::lock_guard<std::mutex> serial(apply_mu_);
+  RuleSet* current = holder_->acquire();
+  if (current == nullptr || !current->compactable()) return;
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  // A rule that expired since is the housekeeping's rebuild (a new epoch,
+  // so that connections are re-checked), not this one.
+  if (current->next_expiry() != 0 && now >= current->next_expiry()) return;
+  std::string error;
+  auto rs = RuleSet::build(active_compiled_, current->mode(), current->epoch(), worker_count_, now, error, current);
+  if (!rs) {
+    BH_LOG(ERR, "rebuilding the changed rule set in full failed (the change stays in force): %s", error.c_str());
+    return;
+  }
+  rs->set_same_rules_as_previous(true);
+  BH_LOG(INFO, "rule set epoch %u rebuilt in full: %u and %u contexts, %u reused, in %.1f ms", rs->epoch(),
+         rs->acl_contexts4(), rs->acl_contexts6(), rs->acl_contexts_reused(),
+         static_cast<double>(rs->build_ns()) / 1e6);
+  holder_->publish(std::move(rs));
+  std::lock_guard<std::mutex> lock(status_mu_);
+  ++status_.compactions;
 }
 
 void Engine::keep_pending() noexcept {

@@ -31,6 +31,8 @@ namespace bulkhead::dataplane {
 struct PolicyStatus {
   uint64_t loads = 0;          // successful loads, start-up included
   uint64_t load_failures = 0;  // reloads refused (old policy kept)
+  uint64_t changes = 0;        // loads built as a change of the set before
+  uint64_t compactions = 0;    // changed sets rebuilt in full afterwards
   std::string last_error;      // first line of the last refusal
   int64_t loaded_at = 0;       // unix seconds of the active set's load
 };
@@ -56,6 +58,17 @@ class Engine {
   // longer than the swap). Takes the set by value: callers done with theirs
   // move it in (a 10K-rule set copies in ~6 ms).
   bool apply(pb::CompiledRuleSet compiled, std::string& error, Keep keep = Keep::now);
+  // Applies a pushed change of the active set (PushRuleSet with a base
+  // generation): the new set is assembled from the active set's rules and
+  // the push's own, and built as a change (RuleSet::change) — or in full
+  // when that is better. The push's rules are taken. False with `error`
+  // when the push is not a change of the active generation or is
+  // malformed; the active set is then untouched.
+  bool apply_change(pb::PushRuleSet& push, std::string& error, Keep keep = Keep::now);
+  // Rebuilds the active set in full when it was built as a change (same
+  // rules, same epoch: connections are not re-checked). Off the push's
+  // path; a no-op otherwise.
+  void compact() noexcept;
   // Writes the active set to the state directory if an apply left it for later.
   void keep_pending() noexcept;
   // Loads the rule set kept in the state directory. False (with `error`)
@@ -104,6 +117,9 @@ class Engine {
   void convert(const FlowEvent& ev, const FlowContext* ctx, pb::FlowRecord& r) const;
   Mode effective_mode(const pb::CompiledRuleSet& compiled) const noexcept;
   void persist(const pb::CompiledRuleSet& compiled) noexcept;
+  // Publishes a built set for `compiled` (apply_mu_ held).
+  void commit(std::unique_ptr<RuleSet> rs, pb::CompiledRuleSet compiled, Keep keep);
+  void fail(const std::string& error);
 
   Config cfg_;
   uint32_t worker_count_ = 0;

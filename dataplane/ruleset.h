@@ -68,6 +68,12 @@ struct RuleInfo {
 };
 
 inline constexpr uint32_t kNoRule = UINT32_MAX;
+// A classifier entry's rule that a change removed or replaced: the entry
+// stays in its context until the next full build, and a lookup whose best
+// entry is one finds the best live entry of that context by a scan.
+inline constexpr uint32_t kTombstone = UINT32_MAX - 1;
+// A rule of a changed set that is not in the set it was changed from.
+inline constexpr uint32_t kNewRule = UINT32_MAX;
 
 // One built rte_acl context, shared by every rule set whose entries for it
 // are the same (a change elsewhere in the policy does not rebuild it).
@@ -76,6 +82,10 @@ inline constexpr uint32_t kNoRule = UINT32_MAX;
 struct AclContext {
   rte_acl_ctx* ctx = nullptr;
   uint64_t fingerprint = 0;  // of its entries, with rule numbers local to the context
+  // Its entries (rte_acl rules with local rule numbers), kept to rebuild a
+  // changed set's overlay and to look past removed rules.
+  std::vector<uint8_t> entries;
+  uint32_t count = 0;
   AclContext() = default;
   AclContext(const AclContext&) = delete;
   AclContext& operator=(const AclContext&) = delete;
@@ -86,7 +96,9 @@ struct AclContext {
 // userdata, 1-based, in rule order) translated to this set's rule indexes.
 struct AclShard {
   std::shared_ptr<const AclContext> context;
-  std::vector<uint32_t> rule_of;  // [0] = kNoRule, [local] = rule index
+  std::vector<uint32_t> rule_of;  // [0] = kNoRule, [local] = rule index or kTombstone
+  bool overlay = false;           // holds a change's new rules (see RuleSet::change)
+  uint32_t tombstones = 0;        // entries whose rule is gone
 };
 
 class RuleSet {
@@ -104,6 +116,22 @@ class RuleSet {
   static std::unique_ptr<RuleSet> build(const pb::CompiledRuleSet& compiled, Mode mode,
                                         uint32_t epoch, uint32_t workers, int64_t now_unix,
                                         std::string& error, const RuleSet* previous = nullptr);
+
+  // Builds the set `compiled` as a change of `previous`: `base_of[i]` is
+  // the index in `previous` of rule i, or kNewRule. The contexts of
+  // `previous` are kept as they are (their removed or replaced rules become
+  // tombstones) and the new rules, with the overlay `previous` had, go into
+  // one small overlay context: the cost follows the size of the change, not
+  // of the policy. Returns nullptr with an empty `error` when a full build
+  // is the better answer (a large overlay, a rule that expired meanwhile),
+  // and with `error` set on failure.
+  static std::unique_ptr<RuleSet> change(const pb::CompiledRuleSet& compiled, const RuleSet& previous,
+                                         const std::vector<uint32_t>& base_of, Mode mode, uint32_t epoch,
+                                         int64_t now_unix, std::string& error);
+  // True when the set carries a change's overlay or tombstones: a full
+  // build of the same rules (RuleSet::build with this set as `previous`)
+  // would classify faster.
+  bool compactable() const noexcept { return compactable_; }
 
   // Classifies up to `n` keys of one family at once; `out[i]` is the
   // matching rule index or kNoRule. Safe from any worker concurrently.
@@ -180,6 +208,14 @@ class RuleSet {
   int64_t next_expiry_ = 0;
   uint64_t build_ns_ = 0;
   bool same_rules_ = false;
+  bool compactable_ = false;
+  // Built as a change: the rule each rule was in the set of `base_epoch_`.
+  std::vector<uint32_t> base_of_;
+  uint32_t base_epoch_ = 0;
+
+  // Everything but the classifier: rules, segments, counters.
+  bool build_common(const pb::CompiledRuleSet& compiled, Mode mode, uint32_t epoch, uint32_t workers,
+                    int64_t now_unix, std::vector<bool>& active, std::string& error);
 };
 
 }  // namespace bulkhead::dataplane

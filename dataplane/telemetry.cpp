@@ -149,6 +149,8 @@ int handle_policy(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "loads", s.loads);
   rte_tel_data_add_dict_u64(d, "reloads", s.loads > 0 ? s.loads - 1 : 0);
   rte_tel_data_add_dict_u64(d, "reload_failures", s.load_failures);
+  rte_tel_data_add_dict_u64(d, "loads_as_change", s.changes);
+  rte_tel_data_add_dict_u64(d, "rebuilt_in_full", s.compactions);
   rte_tel_data_add_dict_u64(d, "loaded_at", static_cast<uint64_t>(s.loaded_at));
   rte_tel_data_add_dict_string(d, "last_error", s.last_error.substr(0, 120).c_str());
   return 0;

@@ -11,6 +11,11 @@
 #include "rules/threads.h"
 
 namespace bulkhead::dataplane {
+namespace {
+
+constexpr auto kCompactAfter = std::chrono::milliseconds(200);
+
+}  // namespace
 
 PushCheck check_push(const void* data, size_t size, uint64_t running, pb::ControlMessage& m, std::string& reason) {
   if (size > static_cast<size_t>(INT32_MAX) || !m.ParseFromArray(data, static_cast<int>(size)) ||
@@ -91,7 +96,13 @@ void Updater::run() {
   };
 
   auto last_hello = std::chrono::steady_clock::time_point{};
+  // A set applied as a change is rebuilt in full once pushes pause.
+  auto compact_at = std::chrono::steady_clock::time_point::max();
   while (!stop_.load()) {
+    if (std::chrono::steady_clock::now() >= compact_at) {
+      engine_.compact();
+      compact_at = std::chrono::steady_clock::time_point::max();
+    }
     if (std::chrono::steady_clock::now() - last_hello > std::chrono::seconds(1)) {
       hello();
       last_hello = std::chrono::steady_clock::now();
@@ -117,7 +128,9 @@ void Updater::run() {
     }
     const auto t0 = std::chrono::steady_clock::now();
     std::string error;
-    if (!engine_.apply(std::move(*m.mutable_push()->mutable_rule_set()), error, Engine::Keep::later)) {
+    const bool as_change = m.push().base_generation() != 0;
+    if (as_change ? !engine_.apply_change(*m.mutable_push(), error, Engine::Keep::later)
+                  : !engine_.apply(std::move(*m.mutable_push()->mutable_rule_set()), error, Engine::Keep::later)) {
       refuse(generation, "cannot build it: " + error, stats_.rejected_invalid);
       continue;
     }
@@ -134,6 +147,7 @@ void Updater::run() {
     ack.mutable_ack()->set_sent_at_ns(m.push().sent_at_ns());
     send(ack);
     engine_.keep_pending();  // after the Ack: the disk write is not on the push's path
+    if (as_change) compact_at = std::chrono::steady_clock::now() + kCompactAfter;
   }
 }
 

@@ -4,8 +4,11 @@
 //
 // A push is applied only when its generation is higher than the one
 // enforced (replays and reordering are refused with a Nack), and
-// acknowledged only after Engine::apply returned, i.e. after the swap and
-// its grace period: an Ack means every worker enforces the generation.
+// acknowledged only after Engine::apply (or apply_change, for a push that
+// is a change of the running generation) returned, i.e. after the swap and
+// its grace period: an Ack means every worker enforces the generation. The
+// set is written to the state directory after the Ack; a set built as a
+// change is rebuilt in full once pushes pause.
 // Malformed, oversized or stale messages are counted and logged at a limited
 // rate; the active rule set never changes because of them. When the control
 // plane is away, nothing changes: enforcement goes on, the socket reconnects.

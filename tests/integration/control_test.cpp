@@ -11,6 +11,7 @@
 #include "bulkhead.pb.h"
 #include "curve_keys.h"
 #include "dataplane_process.h"
+#include "rule_change.h"
 #include "rules/load.h"
 #include "temp_dir.h"
 
@@ -126,20 +127,41 @@ TEST(ControlChannel, PushAcknowledgeRefuseAndRestore) {
     EXPECT_TRUE(json_u64(control, "rejected_stale", v) && v == 2u) << control;
     EXPECT_TRUE(json_u64(control, "rejected_malformed", v) && v == 1u) << control;
     EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/policy"), "rules", v) && v == 3u) << "still generation 5";
+
+    // A change travels as the rules that differ; one of a base this
+    // dataplane does not run is refused, saying which one it runs.
+    const auto g5 = rule_set(5, 3), g6 = rule_set(6, 4);
+    pb::ControlMessage change;
+    change.set_version(1);
+    ASSERT_TRUE(controlplane::make_change(g5, controlplane::encode_rules(g5), g6, controlplane::encode_rules(g6),
+                                          *change.mutable_push()));
+    pb::ControlMessage other_base = change;
+    other_base.mutable_push()->set_base_generation(4);
+    cp.send_raw(other_base.SerializeAsString());
+    nack = cp.next(pb::ControlMessage::kNack, 10s);
+    ASSERT_TRUE(nack);
+    EXPECT_NE(nack->nack().reason().find("generation 5 is enforced"), std::string::npos) << nack->nack().reason();
+    cp.send_raw(change.SerializeAsString());
+    ack = cp.next(pb::ControlMessage::kAck, 10s);
+    ASSERT_TRUE(ack) << dp.log();
+    EXPECT_EQ(ack->ack().generation(), 6u);
+    const std::string policy = dp.telemetry("/bulkhead/policy");
+    EXPECT_TRUE(json_u64(policy, "rules", v) && v == 4u) << policy;
+    EXPECT_TRUE(json_u64(policy, "loads_as_change", v) && v == 1u) << policy;
     EXPECT_EQ(dp.stop(), 0);
   }
   // Restarted, it comes back on its kept generation and says so.
   DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal(), app);
   ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
   std::optional<pb::ControlMessage> hello;
-  for (int i = 0; i < 5 && (!hello || hello->hello().generation() != 5u); ++i)
+  for (int i = 0; i < 5 && (!hello || hello->hello().generation() != 6u); ++i)
     hello = cp.next(pb::ControlMessage::kHello, 5s);
   ASSERT_TRUE(hello);
-  EXPECT_EQ(hello->hello().generation(), 5u);
-  cp.push(rule_set(6, 2));
+  EXPECT_EQ(hello->hello().generation(), 6u) << "the set built as a change was kept";
+  cp.push(rule_set(7, 2));
   auto ack = cp.next(pb::ControlMessage::kAck, 10s);
   ASSERT_TRUE(ack);
-  EXPECT_EQ(ack->ack().generation(), 6u);
+  EXPECT_EQ(ack->ack().generation(), 7u);
 }
 
 TEST(ControlChannel, OnlyTheConfiguredControlPlaneIsAccepted) {

@@ -14,6 +14,7 @@
 #include "rules/load.h"
 #include "rules/match.h"
 #include "rules/prefix.h"
+#include "rule_change.h"
 #include "packet_builder.h"
 
 namespace bulkhead::test {
@@ -555,50 +556,33 @@ TEST(Engine, AFullFlowRingLosesRecordsNotPackets) {
 
 // --- the classifier split into contexts ----------------------------------------
 
-// A rule set large enough to be split by rule shape (IPv4 and IPv6 sides of
-// every width) answers every tuple as the reference first-match scan does.
-TEST(Engine, SplitClassifierAgreesWithTheReferenceMatcher) {
-  std::mt19937 rng(42);
-  auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
-  const uint32_t v6_lens[] = {0, 16, 48, 64, 96, 128};
-  const uint32_t v4_lens[] = {0, 8, 16, 24, 32};
-  std::string yaml = "version: 1\ndefaults: { action: deny }\nrules:\n";
-  // A prefix of `len` bits over addresses whose bytes 0, 3, 5 and 15 (IPv6)
-  // or 0-2 (IPv4) vary, so prefixes and tuples meet often.
-  auto prefix = [&](uint8_t family, uint32_t len) {
-    rules::Prefix p;
-    p.family = family;
-    p.len = static_cast<uint8_t>(len);
-    if (family == 6) {
-      p.addr[0] = 0xfd;
-      p.addr[3] = static_cast<uint8_t>(pick(4));
-      p.addr[5] = static_cast<uint8_t>(pick(4));
-      p.addr[15] = static_cast<uint8_t>(pick(4));
-    } else {
-      p.addr[0] = 10;
-      p.addr[1] = static_cast<uint8_t>(pick(4));
-      p.addr[2] = static_cast<uint8_t>(pick(4));
-    }
-    for (unsigned bit = len; bit < 128u; ++bit) p.addr[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
-    const std::string text = rules::format_prefix(p);
-    return family == 6 ? "\"" + text + "\"" : text;
-  };
-  for (int i = 0; i < 5000; ++i) {  // 2,500 a family: past a single context's size
-    const bool six = i % 2 == 0;
+// Rule sets large enough to be split by rule shape (IPv4 and IPv6 sides of
+// every width), and tuples that meet their rules often.
+class RandomRules {
+ public:
+  explicit RandomRules(uint32_t seed) : rng_(seed) {}
+  uint32_t pick(uint32_t n) { return static_cast<uint32_t>(rng_() % n); }
+
+  // One rule line, half of them IPv6.
+  std::string rule(const std::string& id, bool six) {
+    static const uint32_t v6_lens[] = {0, 16, 48, 64, 96, 128};
+    static const uint32_t v4_lens[] = {0, 8, 16, 24, 32};
     const std::string from = six ? prefix(6, v6_lens[pick(6)]) : prefix(4, v4_lens[pick(5)]);
     const std::string to = six ? prefix(6, v6_lens[pick(6)]) : prefix(4, v4_lens[pick(5)]);
     const uint32_t lo = pick(60000);
-    yaml += "  - { id: r" + std::to_string(i) + ", from: " + from + ", to: " + to + ", proto: tcp, ports: [\"" +
-            std::to_string(lo) + "-" + std::to_string(lo + pick(5000)) + "\"], action: " +
-            (pick(3) == 0 ? "deny" : "allow") + " }\n";
+    return "  - { id: " + id + ", from: " + from + ", to: " + to + ", proto: tcp, ports: [\"" + std::to_string(lo) +
+           "-" + std::to_string(lo + pick(5000)) + "\"], action: " + (pick(3) == 0 ? "deny" : "allow") + " }\n";
   }
-  Harness h(yaml);
-  ASSERT_TRUE(h.loaded()) << h.error();
-  const dataplane::RuleSet& rs = *h.engine().rules().acquire();
-  ASSERT_GT(rs.acl_contexts4(), 1u);
-  ASSERT_GT(rs.acl_contexts6(), 1u);
-  // Every tuple answered as the reference first-match scan answers it.
-  auto agree = [&](const std::string& policy, const dataplane::RuleSet& set) {
+
+  static std::string policy(const std::vector<std::string>& lines) {
+    std::string yaml = "version: 1\ndefaults: { action: deny }\nrules:\n";
+    for (const auto& l : lines) yaml += l;
+    return yaml;
+  }
+
+  // Every one of 20,000 tuples answered by `set` as the reference
+  // first-match scan of `policy` answers it.
+  void expect_agrees(const std::string& policy, const dataplane::RuleSet& set) {
     auto compiled = rules::load_policy(policy, "split.yaml");
     ASSERT_TRUE(compiled.ok());
     int matched = 0;
@@ -635,8 +619,50 @@ TEST(Engine, SplitClassifierAgreesWithTheReferenceMatcher) {
       matched += want >= 0;
     }
     EXPECT_GT(matched, 2000) << "the tuples meet the rules often enough to mean something";
-  };
-  agree(yaml, rs);
+  }
+
+ private:
+  // A prefix of `len` bits over addresses whose bytes 0, 3, 5 and 15 (IPv6)
+  // or 0-2 (IPv4) vary, so prefixes and tuples meet often.
+  std::string prefix(uint8_t family, uint32_t len) {
+    rules::Prefix p;
+    p.family = family;
+    p.len = static_cast<uint8_t>(len);
+    if (family == 6) {
+      p.addr[0] = 0xfd;
+      p.addr[3] = static_cast<uint8_t>(pick(4));
+      p.addr[5] = static_cast<uint8_t>(pick(4));
+      p.addr[15] = static_cast<uint8_t>(pick(4));
+    } else {
+      p.addr[0] = 10;
+      p.addr[1] = static_cast<uint8_t>(pick(4));
+      p.addr[2] = static_cast<uint8_t>(pick(4));
+    }
+    for (unsigned bit = len; bit < 128u; ++bit) p.addr[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+    const std::string text = rules::format_prefix(p);
+    return family == 6 ? "\"" + text + "\"" : text;
+  }
+
+  std::mt19937 rng_;
+};
+
+std::vector<std::string> random_lines(RandomRules& gen, int n) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < n; ++i) lines.push_back(gen.rule("r" + std::to_string(i), i % 2 == 0));
+  return lines;
+}
+
+// A large rule set answers every tuple as the reference first-match scan
+// does, split into contexts, and after a rule inserted first.
+TEST(Engine, SplitClassifierAgreesWithTheReferenceMatcher) {
+  RandomRules gen(42);
+  const std::string yaml = RandomRules::policy(random_lines(gen, 5000));  // 2,500 a family
+  Harness h(yaml);
+  ASSERT_TRUE(h.loaded()) << h.error();
+  const dataplane::RuleSet& rs = *h.engine().rules().acquire();
+  ASSERT_GT(rs.acl_contexts4(), 1u);
+  ASSERT_GT(rs.acl_contexts6(), 1u);
+  gen.expect_agrees(yaml, rs);
 
   // A rule inserted first shifts every rule index: the contexts the new
   // rule does not touch are reused as they are, and answers stay exact.
@@ -646,7 +672,87 @@ TEST(Engine, SplitClassifierAgreesWithTheReferenceMatcher) {
   ASSERT_TRUE(h.reload(changed));
   const dataplane::RuleSet& rs2 = *h.engine().rules().acquire();
   EXPECT_GE(rs2.acl_contexts_reused(), rs2.acl_contexts4() + rs2.acl_contexts6() - 1);
-  agree(changed, rs2);
+  gen.expect_agrees(changed, rs2);
+}
+
+// A pushed change (rules removed, replaced and inserted; the rest named by
+// their place in the running set) is built as a change — the running
+// contexts kept, removed rules as tombstones, new ones in an overlay — and
+// answers exactly as the new policy; rebuilt in full later, it still does.
+// Changes that do not fit the running set are refused and leave it whole.
+TEST(Engine, ARuleSetChangedInPlaceAgreesWithTheReferenceMatcher) {
+  RandomRules gen(7);
+  std::vector<std::string> lines = random_lines(gen, 5000);
+  const std::string yaml_a = RandomRules::policy(lines);
+  Harness h(yaml_a);
+  ASSERT_TRUE(h.loaded()) << h.error();
+  auto a = rules::load_policy(yaml_a, "a.yaml");
+  ASSERT_TRUE(a.ok());
+  a.value->set_generation(1);
+  std::string error;
+  ASSERT_TRUE(h.engine().apply(*a.value, error)) << error;
+
+  // Remove 40 rules, replace 40 (same id, other match), insert 40 new ones.
+  for (int k = 0; k < 40; ++k) lines.erase(lines.begin() + gen.pick(static_cast<uint32_t>(lines.size())));
+  for (int k = 0; k < 40; ++k) {
+    const uint32_t at = gen.pick(static_cast<uint32_t>(lines.size()));
+    const std::string& old = lines[at];
+    const std::string id = old.substr(old.find("id: ") + 4, old.find(',') - old.find("id: ") - 4);
+    const bool six = old.find(':', old.find("from:") + 5) < old.find(", to:");  // an IPv6 source
+    lines[at] = gen.rule(id, six);
+  }
+  for (int k = 0; k < 40; ++k)
+    lines.insert(lines.begin() + gen.pick(static_cast<uint32_t>(lines.size())), gen.rule("n" + std::to_string(k), k % 2));
+  const std::string yaml_b = RandomRules::policy(lines);
+  auto b = rules::load_policy(yaml_b, "b.yaml");
+  ASSERT_TRUE(b.ok());
+  b.value->set_generation(2);
+
+  pb::PushRuleSet push;
+  ASSERT_TRUE(controlplane::make_change(*a.value, controlplane::encode_rules(*a.value), *b.value,
+                                        controlplane::encode_rules(*b.value), push));
+  EXPECT_LT(push.pieces_size(), 500) << "a change names runs of base rules, not every rule";
+
+  // Refused: a change of another generation, and one naming a base rule twice.
+  pb::PushRuleSet wrong_base = push;
+  wrong_base.set_base_generation(7);
+  EXPECT_FALSE(h.engine().apply_change(wrong_base, error));
+  EXPECT_NE(error.find("generation 7"), std::string::npos) << error;
+  pb::PushRuleSet twice = push;
+  auto* run = twice.add_pieces()->mutable_base();
+  run->set_first(0);
+  run->set_count(1);
+  EXPECT_FALSE(h.engine().apply_change(twice, error));
+  // One that fails to build after the set was assembled: a rule expanding
+  // past the classifier's limit. The running set's rules go back in place.
+  pb::PushRuleSet huge = push;
+  auto* big = huge.add_pieces()->mutable_rule();
+  big->set_id("huge");
+  big->set_v4(true);
+  for (int i = 0; i < 2001; ++i) {
+    auto* s = big->add_src();
+    s->set_addr(std::string("\x0b\x00", 2) + static_cast<char>(i >> 8) + static_cast<char>(i & 0xff));
+    s->set_prefix_len(32);
+    *big->add_dst() = *s;
+  }
+  EXPECT_FALSE(h.engine().apply_change(huge, error));
+  EXPECT_NE(error.find("classifier entries"), std::string::npos) << error;
+  EXPECT_EQ(h.engine().rules().acquire()->generation(), 1u);
+  gen.expect_agrees(yaml_a, *h.engine().rules().acquire());
+
+  ASSERT_TRUE(h.engine().apply_change(push, error)) << error;
+  const dataplane::RuleSet& changed = *h.engine().rules().acquire();
+  EXPECT_EQ(changed.generation(), 2u);
+  EXPECT_TRUE(changed.compactable()) << "built as a change, not in full";
+  EXPECT_EQ(changed.rules().size(), static_cast<size_t>(b.value->rules_size()));
+  gen.expect_agrees(yaml_b, changed);
+
+  const uint32_t epoch = changed.epoch();
+  h.engine().compact();
+  const dataplane::RuleSet& full = *h.engine().rules().acquire();
+  EXPECT_FALSE(full.compactable());
+  EXPECT_EQ(full.epoch(), epoch) << "the same rules: connections need no re-check";
+  gen.expect_agrees(yaml_b, full);
 }
 
 }  // namespace
