@@ -8,6 +8,7 @@
 #include "rules/analysis.h"
 #include "rules/keys.h"
 #include "rules/load.h"
+#include "rule_change.h"
 
 namespace bulkhead::controlplane {
 namespace {
@@ -17,6 +18,11 @@ constexpr auto kConnectedWithin = std::chrono::seconds(3);
 constexpr auto kRepushAfter = std::chrono::seconds(2);
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 std::string z85(const std::string& raw) {
   char out[41] = {};
@@ -140,38 +146,73 @@ void Server::zap_loop() {
   }
 }
 
+void Server::adopt(pb::CompiledRuleSet set) {
+  if (current_set_) {
+    previous_set_ = std::move(current_set_);
+    previous_rules_ = std::move(current_rules_);
+  }
+  current_set_ = std::move(set);
+  current_rules_.clear();
+  change_.reset();
+  change_made_ = false;
+  // Made now, with the apply, for the dataplanes that run the set before.
+  make_change_once();
+}
+
 const pb::CompiledRuleSet* Server::current_set() {
   const uint64_t current = store_->current();
   if (current == 0) return nullptr;
-  // Read from disk once per generation, not once per dataplane and push.
+  // Read from disk once per generation (after a restart), not once per
+  // dataplane and push.
   if (!current_set_ || current_set_->generation() != current) {
     auto g = store_->get(current);
     if (!g) return nullptr;
-    current_set_ = std::move(*g->mutable_compiled());
+    adopt(std::move(*g->mutable_compiled()));
   }
   return &*current_set_;
 }
 
-void Server::push(const std::string& id, Dataplane& dp) {
+const pb::PushRuleSet* Server::change_for(const Dataplane& dp) {
+  if (!previous_set_ || !current_set_ || dp.info.generation() != previous_set_->generation() ||
+      dp.refused_change == current_set_->generation())
+    return nullptr;
+  make_change_once();
+  return change_ ? &*change_ : nullptr;
+}
+
+void Server::make_change_once() {
+  if (change_made_ || !previous_set_ || !current_set_) return;
+  if (previous_rules_.empty()) previous_rules_ = encode_rules(*previous_set_);
+  if (current_rules_.empty()) current_rules_ = encode_rules(*current_set_);
+  pb::PushRuleSet change;
+  if (make_change(*previous_set_, previous_rules_, *current_set_, current_rules_, change)) change_ = std::move(change);
+  change_made_ = true;
+}
+
+void Server::push(const std::string& id, Dataplane& dp, int64_t sent_at_ns) {
   const pb::CompiledRuleSet* set = current_set();
   if (set == nullptr) return;
   const uint64_t current = set->generation();
   pb::ControlMessage m;
   m.set_version(kVersion);
-  *m.mutable_push()->mutable_rule_set() = *set;
-  m.mutable_push()->set_sent_at_ns(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  const pb::PushRuleSet* change = change_for(dp);
+  if (change != nullptr) *m.mutable_push() = *change;
+  else *m.mutable_push()->mutable_rule_set() = *set;
+  m.mutable_push()->set_sent_at_ns(sent_at_ns);
   const std::string data = m.SerializeAsString();
   dataplanes_->send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   dataplanes_->send(zmq::buffer(data), zmq::send_flags::dontwait);
   dp.pushed = current;
   dp.pushed_at = std::chrono::steady_clock::now();
+  dp.pushed_change = change != nullptr;
 }
 
 void Server::push_all() {
+  // The acknowledgement latency counts from here.
+  const int64_t started = steady_ns();
   const auto now = std::chrono::steady_clock::now();
   for (auto& [id, dp] : known_)
-    if (now - dp.last_seen < kConnectedWithin) push(id, dp);
+    if (now - dp.last_seen < kConnectedWithin) push(id, dp, started);
 }
 
 void Server::on_dataplane(const std::string& id, const std::string& user, const std::string& address,
@@ -190,7 +231,8 @@ void Server::on_dataplane(const std::string& id, const std::string& user, const 
     const uint64_t current = store_->current();
     // A dataplane behind (new, restarted, or a push lost) gets the current
     // generation at once, and again if no Ack came.
-    if (m.hello().generation() < current && (dp.pushed != current || now - dp.pushed_at > kRepushAfter)) push(id, dp);
+    if (m.hello().generation() < current && (dp.pushed != current || now - dp.pushed_at > kRepushAfter))
+      push(id, dp, steady_ns());
   } else if (m.has_ack()) {
     dp.info.set_generation(m.ack().generation());
     dp.info.set_acked_at(unix_now());
@@ -202,6 +244,12 @@ void Server::on_dataplane(const std::string& id, const std::string& user, const 
   } else if (m.has_nack()) {
     dp.info.set_generation(m.nack().running_generation());
     dp.info.set_last_nack("generation " + std::to_string(m.nack().generation()) + ": " + m.nack().reason());
+    // A change it could not take (it runs another base, or the change did
+    // not build): the whole set, at once.
+    if (dp.pushed_change && m.nack().generation() == dp.pushed && dp.pushed == store_->current()) {
+      dp.refused_change = dp.pushed;
+      push(id, dp, steady_ns());
+    }
   }
 }
 
@@ -244,7 +292,8 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
       }
       r.set_ok(true);
       r.set_generation(g.value->number());
-      push_all();
+      adopt(std::move(*g.value->mutable_compiled()));
+      distribute_ = true;
       break;
     }
     case pb::CliRequest::kRollback: {
@@ -255,7 +304,8 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
       }
       r.set_ok(true);
       r.set_generation(g.value->number());
-      push_all();
+      adopt(std::move(*g.value->mutable_compiled()));
+      distribute_ = true;
       break;
     }
     case pb::CliRequest::kHistory:
@@ -363,6 +413,13 @@ void Server::run(const std::atomic<bool>& stop) {
         else resp.add_errors("malformed request");
         for (size_t k = 0; k + 1 < parts.size(); ++k) cli_->send(parts[k], zmq::send_flags::sndmore);
         cli_->send(zmq::buffer(resp.SerializeAsString()), zmq::send_flags::none);
+      }
+      // A new generation goes out once the request is answered and its
+      // working state freed: nothing then stands between the push and
+      // reading the acknowledgements.
+      if (distribute_) {
+        distribute_ = false;
+        push_all();
       }
     }
   }

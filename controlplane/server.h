@@ -52,6 +52,8 @@ class Server {
     std::chrono::steady_clock::time_point last_seen;
     uint64_t pushed = 0;  // generation last pushed
     std::chrono::steady_clock::time_point pushed_at;
+    bool pushed_change = false;   // the last push was a change, not the whole set
+    uint64_t refused_change = 0;  // a generation whose change it refused: it gets the whole set
   };
 
   Server() = default;
@@ -60,7 +62,15 @@ class Server {
                     const pb::ControlMessage& m);
   // The compiled set of the store's current generation (cached), or null.
   const pb::CompiledRuleSet* current_set();
-  void push(const std::string& id, Dataplane& dp);
+  // Makes `set` the cached current one (the one before becomes the base of
+  // changes).
+  void adopt(pb::CompiledRuleSet set);
+  // The current set as a change of the one before, for a dataplane that
+  // runs that one (made once per generation), or null.
+  const pb::PushRuleSet* change_for(const Dataplane& dp);
+  void make_change_once();
+  // `sent_at_ns`: when this generation's distribution started (steady clock).
+  void push(const std::string& id, Dataplane& dp, int64_t sent_at_ns);
   void push_all();
   pb::CliResponse on_cli(const pb::CliRequest& req);
 
@@ -74,6 +84,12 @@ class Server {
   std::atomic<bool> zap_stop_{false};
   std::map<std::string, Dataplane> known_;
   std::optional<pb::CompiledRuleSet> current_set_;
+  std::vector<std::string> current_rules_;  // encoded (rule_change.h), once a change needed them
+  std::optional<pb::CompiledRuleSet> previous_set_;  // the set current before
+  std::vector<std::string> previous_rules_;
+  std::optional<pb::PushRuleSet> change_;  // current_set_ as a change of previous_set_
+  bool change_made_ = false;
+  bool distribute_ = false;  // a CLI request made a new generation: push it after the reply
 };
 
 }  // namespace bulkhead::controlplane

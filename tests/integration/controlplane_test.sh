@@ -62,18 +62,30 @@ out=$("$cli" rule add --id bad --from nowhere 2>&1); rc=$?
 "$cli" rule remove --id jit-dns >/dev/null && pass "rule remove in store mode" || fail "store rule remove"
 for _ in $(seq 50); do [ "$(policy_of dp2 generation)" = 5 ] && break; sleep 0.1; done
 check "dp2 follows to generation 5" [ "$(policy_of dp2 generation)" = 5 ]
+# Generations 4 and 5 differ from the one before by a rule: they travel as
+# changes (the rest named by position) and are built as changes.
+check "generations 4 and 5 reached dp2 as changes ($(policy_of dp2 loads_as_change))" \
+  [ "$(policy_of dp2 loads_as_change)" -ge 2 ]
 
-# A restarted dataplane comes back on its kept generation.
+# A restarted dataplane comes back on its kept generation, then syncs: two
+# generations applied while it was down reach it as the whole set (it does
+# not run the base of the latest change).
 kill -TERM "$pid_dp1"; sleep 1
+"$cli" rule add --id dns --proto udp --ports 53 -m "dns" >/dev/null
+"$cli" rule add --id ntp --proto udp --ports 123 -m "ntp" >/dev/null
+for _ in $(seq 50); do [ "$(policy_of dp2 generation)" = 7 ] && break; sleep 0.1; done
+check "dp2 took generation 7 as a change too" [ "$(policy_of dp2 generation)" = 7 ] && \
+  [ "$(policy_of dp2 loads_as_change)" -ge 4 ]
 start_dp dp1
-for _ in $(seq 100); do [ "$(policy_of dp1 generation 2>/dev/null)" = 5 ] && break; sleep 0.1; done
-check "restarted dp1 runs generation 5 again" [ "$(policy_of dp1 generation)" = 5 ]
-grep -q "enforcing the rule set kept" dp1.log && pass "from its kept rule set" || fail "dp1 did not boot from its state"
+for _ in $(seq 100); do [ "$(policy_of dp1 generation 2>/dev/null)" = 7 ] && break; sleep 0.1; done
+grep -q "enforcing the rule set kept" dp1.log && pass "restarted dp1 booted from its kept rule set" || fail "dp1 did not boot from its state"
+check "and was brought to generation 7 with its 3 rules" [ "$(policy_of dp1 generation)" = 7 ] && \
+  [ "$(policy_of dp1 rules)" = 3 ]
 
 # Without the control plane, enforcement goes on unchanged.
 kill -TERM "${pids[0]}"; wait "${pids[0]}"; rc=$?
 check "the control plane stops cleanly on SIGTERM ($rc)" [ $rc = 0 ]
-check "dp2 still enforces generation 5 with the control plane gone" [ "$(policy_of dp2 generation)" = 5 ]
+check "dp2 still enforces generation 7 with the control plane gone" [ "$(policy_of dp2 generation)" = 7 ]
 check "and is still running" kill -0 "$pid_dp2"
 
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; echo "--- cp.log"; cat cp.log; exit 1; }

@@ -128,7 +128,8 @@ bool wait_for(const std::string& ep, uint64_t generation, double seconds) {
     for (const auto& d : r.dataplanes())
       if (d.connected() && d.generation() < generation) all = false;
     if (all) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Acknowledgements take milliseconds; the local status call is cheap.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return false;
 }
