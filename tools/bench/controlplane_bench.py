@@ -7,7 +7,12 @@ while 1,000 generations are applied back to back under traffic.
 
 Dataplanes use net_null ports (latency) or a net_pcap infinite_rx port into
 net_null (zero loss), one worker each. The latency of one apply is the
-control plane's own push-to-Ack time per dataplane (`bulkhead status`).
+control plane's own push-to-Ack time per dataplane (`bulkhead status`):
+from when the stored generation starts going out (its change against the
+generation before is made with the apply) to the Ack. For the latency runs,
+no traffic flows: workers sleep when idle (--idle-sleep) and the dataplanes'
+main lcores alternate between the two cores, so four dataplanes on two
+cores measure the channel rather than the scheduler.
 """
 import argparse
 import json
