@@ -10,9 +10,7 @@
 
 #include "bulkhead.pb.h"
 #include "flows/record.h"
-#include "curve_keys.h"
-#include "server.h"
-#include "temp_dir.h"
+#include "server_fixture.h"
 
 namespace bulkhead::test {
 namespace {
@@ -47,56 +45,11 @@ std::string batch(std::vector<pb::FlowRecord> records, uint32_t version = 1) {
   return b.SerializeAsString();
 }
 
-class FlowChannel : public ::testing::Test {
+class FlowChannel : public ServerTest {
  protected:
-  void SetUp() override {
-    server_keys_ = keypair();
-    dp_keys_ = keypair();
-    cfg_.store_dir = dir_.path() + "/store";
-    cfg_.key_file = key_file(dir_, "cp.key", server_keys_, true);
-    cfg_.dataplane_keys = {key_file(dir_, "dp.pub", dp_keys_, false)};
-    cfg_.listen = "tcp://127.0.0.1:" + std::to_string(21000 + getpid() % 20000);
-    cfg_.flow_listen = "tcp://127.0.0.1:" + std::to_string(21001 + getpid() % 20000);
-    cfg_.cli = "ipc://" + dir_.path() + "/cli.sock";
-    start();
-  }
-  void TearDown() override { stop(); }
-
-  void start() {
-    std::string error;
-    server_ = controlplane::Server::create(cfg_, error);
-    ASSERT_TRUE(server_) << error;
-    stop_ = false;
-    thread_ = std::thread([this] { server_->run(stop_); });
-  }
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
-  }
-
   // A PUSH socket of a dataplane with `keys`.
   std::unique_ptr<zmq::socket_t> pusher(const KeyPair& keys) {
-    auto s = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
-    s->set(zmq::sockopt::curve_serverkey, server_keys_.pub);
-    s->set(zmq::sockopt::curve_publickey, keys.pub);
-    s->set(zmq::sockopt::curve_secretkey, keys.sec);
-    s->set(zmq::sockopt::linger, 500);
-    s->connect(cfg_.flow_listen);
-    return s;
-  }
-
-  pb::CliResponse ask(pb::CliRequest req) {
-    req.set_version(1);
-    zmq::socket_t s(ctx_, zmq::socket_type::req);
-    s.set(zmq::sockopt::rcvtimeo, 5000);
-    s.connect(cfg_.cli);
-    s.send(zmq::buffer(req.SerializeAsString()));
-    zmq::message_t reply;
-    EXPECT_TRUE(s.recv(reply));
-    pb::CliResponse r;
-    r.ParseFromArray(reply.data(), static_cast<int>(reply.size()));
-    return r;
+    return client(zmq::socket_type::push, keys, cfg_.flow_listen);
   }
   pb::FlowStoreInfo info() {
     pb::CliRequest q;
@@ -111,14 +64,6 @@ class FlowChannel : public ::testing::Test {
     }
     return false;
   }
-
-  TempDir dir_;
-  KeyPair server_keys_, dp_keys_;
-  controlplane::ServerConfig cfg_;
-  std::unique_ptr<controlplane::Server> server_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  zmq::context_t ctx_{1};
 };
 
 TEST_F(FlowChannel, AdmittedDataplaneDeliversAndBadInputIsCounted) {
