@@ -355,11 +355,11 @@ bool change_acl(const pb::CompiledRuleSet& set, const std::vector<AclShard>& pre
       shard.rule_of[local] = was == kTombstone ? kTombstone : new_of[was];
       gone |= shard.rule_of[local] == kTombstone;
     }
+    uint32_t dead = 0;  // entries of removed rules
     const auto* entries = reinterpret_cast<const AclRule*>(old.context->entries.data());
     if (gone)
-      for (uint32_t k = 0; k < old.context->count; ++k)
-        if (shard.rule_of[entries[k].data.userdata] == kTombstone) ++shard.tombstones;
-    acl_rules += old.context->count - shard.tombstones;
+      for (uint32_t k = 0; k < old.context->count; ++k) dead += shard.rule_of[entries[k].data.userdata] == kTombstone;
+    acl_rules += old.context->count - dead;
     shards.push_back(std::move(shard));
   }
   uint64_t total = 0;

@@ -98,7 +98,6 @@ struct AclShard {
   std::shared_ptr<const AclContext> context;
   std::vector<uint32_t> rule_of;  // [0] = kNoRule, [local] = rule index or kTombstone
   bool overlay = false;           // holds a change's new rules (see RuleSet::change)
-  uint32_t tombstones = 0;        // entries whose rule is gone
 };
 
 class RuleSet {

@@ -27,9 +27,6 @@ import telemetry
 
 VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
-# OVS sizes its shared packet pool at 262,144 buffers for a 1500-byte MTU:
-# a capture replayed with infinite_rx must fit in it.
-MAX_CAPTURE_FRAMES = 200_000
 
 
 def available():
@@ -44,7 +41,9 @@ def available():
 
 
 class OvsPeer:
-    """One ovs-vswitchd on a capture; use as a context manager."""
+    """One ovs-vswitchd on a capture; use as a context manager. OVS sizes its
+    shared packet pool at 262,144 buffers for a 1500-byte MTU: a capture
+    replayed with infinite_rx must fit in it, with room for the queues."""
 
     def __init__(self, pcap, allow="udp", memory_mb=4096):
         self.pcap, self.allow, self.memory_mb = pcap, allow, memory_mb
