@@ -154,9 +154,12 @@ void Server::adopt(pb::CompiledRuleSet set) {
   current_set_ = std::move(set);
   current_rules_.clear();
   change_.reset();
-  change_made_ = false;
-  // Made now, with the apply, for the dataplanes that run the set before.
-  make_change_once();
+  if (!previous_set_) return;
+  // Made now, once, with the apply, for the dataplanes that run the set before.
+  if (previous_rules_.empty()) previous_rules_ = encode_rules(*previous_set_);
+  current_rules_ = encode_rules(*current_set_);
+  pb::PushRuleSet change;
+  if (make_change(*previous_set_, previous_rules_, *current_set_, current_rules_, change)) change_ = std::move(change);
 }
 
 const pb::CompiledRuleSet* Server::current_set() {
@@ -176,17 +179,7 @@ const pb::PushRuleSet* Server::change_for(const Dataplane& dp) {
   if (!previous_set_ || !current_set_ || dp.info.generation() != previous_set_->generation() ||
       dp.refused_change == current_set_->generation())
     return nullptr;
-  make_change_once();
   return change_ ? &*change_ : nullptr;
-}
-
-void Server::make_change_once() {
-  if (change_made_ || !previous_set_ || !current_set_) return;
-  if (previous_rules_.empty()) previous_rules_ = encode_rules(*previous_set_);
-  if (current_rules_.empty()) current_rules_ = encode_rules(*current_set_);
-  pb::PushRuleSet change;
-  if (make_change(*previous_set_, previous_rules_, *current_set_, current_rules_, change)) change_ = std::move(change);
-  change_made_ = true;
 }
 
 void Server::push(const std::string& id, Dataplane& dp, int64_t sent_at_ns) {

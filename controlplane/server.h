@@ -62,13 +62,12 @@ class Server {
                     const pb::ControlMessage& m);
   // The compiled set of the store's current generation (cached), or null.
   const pb::CompiledRuleSet* current_set();
-  // Makes `set` the cached current one (the one before becomes the base of
-  // changes).
+  // Makes `set` the cached current one; the one before becomes the base of
+  // the change made here.
   void adopt(pb::CompiledRuleSet set);
   // The current set as a change of the one before, for a dataplane that
-  // runs that one (made once per generation), or null.
+  // runs that one, or null.
   const pb::PushRuleSet* change_for(const Dataplane& dp);
-  void make_change_once();
   // `sent_at_ns`: when this generation's distribution started (steady clock).
   void push(const std::string& id, Dataplane& dp, int64_t sent_at_ns);
   void push_all();
@@ -84,11 +83,10 @@ class Server {
   std::atomic<bool> zap_stop_{false};
   std::map<std::string, Dataplane> known_;
   std::optional<pb::CompiledRuleSet> current_set_;
-  std::vector<std::string> current_rules_;  // encoded (rule_change.h), once a change needed them
+  std::vector<std::string> current_rules_;  // encoded (rule_change.h) when a change was made
   std::optional<pb::CompiledRuleSet> previous_set_;  // the set current before
   std::vector<std::string> previous_rules_;
   std::optional<pb::PushRuleSet> change_;  // current_set_ as a change of previous_set_
-  bool change_made_ = false;
   bool distribute_ = false;  // a CLI request made a new generation: push it after the reply
 };
 
