@@ -1,22 +1,45 @@
 #include "conntrack.h"
 
-#include <atomic>
+#include <algorithm>
 #include <cstring>
 
-#include <rte_hash.h>
+#include <emmintrin.h>
+
+#include <rte_common.h>
 #include <rte_hash_crc.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_pause.h>
+#include <rte_prefetch.h>
+#include <rte_random.h>
 #include <rte_rcu_qsbr.h>
 
 namespace bulkhead::dataplane {
 namespace {
 
-std::atomic<uint32_t> g_table_seq{0};
+// Slots a worker may have waiting for a grace period. Each pass frees what
+// every worker has passed over, so this bounds a burst of removals (a mass
+// expiry, a revoking reload) while a worker is slow to report, not the table.
+constexpr uint32_t kRetireCapacity = 16384;
 
-// rte_hash with several writers keeps per-lcore free-slot caches, so slot
-// numbers run past the configured entry count by up to this much.
-constexpr uint32_t kSlotSlack = RTE_MAX_LCORE * 64;
+constexpr uint16_t kSigFree = 0;
+constexpr uint16_t kSigClaimed = 1;
+
+bool keys_equal(const ConnKey& x, const ConnKey& y) noexcept {
+  uint64_t a[5], b[5];
+  std::memcpy(a, &x, sizeof(a));
+  std::memcpy(b, &y, sizeof(b));
+  return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0;
+}
+static_assert(sizeof(ConnKey) == 5 * sizeof(uint64_t));
+
+// One bit per slot of `sig` equal to `want`.
+uint32_t match(const uint16_t* sig, uint16_t want) noexcept {
+  const __m128i w = _mm_set1_epi16(static_cast<short>(want));
+  const __m128i lo = _mm_cmpeq_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sig)), w);
+  const __m128i hi = _mm_cmpeq_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sig + 8)), w);
+  return static_cast<uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(lo, hi)));
+}
 
 // Orders two endpoints by address (as big-endian numbers), then port.
 // Two 8-byte loads per address instead of a memcmp call: this runs for every
@@ -69,9 +92,13 @@ void tuple_from_key(const ConnKey& key, uint8_t dir, FlowTuple& t) noexcept {
 }
 
 ConnTable::~ConnTable() {
-  if (hash_) rte_hash_free(hash_);
-  rte_free(entries_);
-  rte_free(counts_);
+  if (retired_ != nullptr) {
+    for (uint32_t w = 0; w < workers_; ++w) {
+      rte_free(retired_[w].pos);
+      rte_free(retired_[w].token);
+    }
+  }
+  rte_free(retired_);
 }
 
 std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t workers, rte_rcu_qsbr* qsbr,
@@ -79,82 +106,201 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
   std::unique_ptr<ConnTable> t(new ConnTable());
   t->max_ = max_connections;
   t->workers_ = workers == 0 ? 1 : workers;
-  const std::string name = "bh_conn" + std::to_string(g_table_seq.fetch_add(1));
-  rte_hash_parameters p{};
-  p.name = name.c_str();
-  p.entries = max_connections;
-  p.key_len = sizeof(ConnKey);
-  p.hash_func = rte_hash_crc;
-  p.hash_func_init_val = 0;
-  p.socket_id = static_cast<int>(rte_socket_id());
-  p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_MULTI_WRITER_ADD |
-                 RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-  t->hash_ = rte_hash_create(&p);
-  if (t->hash_ == nullptr) {
-    error = "cannot create the connection table for " + std::to_string(max_connections) +
-            " connections (out of memory? lower --conn-max or raise -m)";
+  t->qsbr_ = qsbr;
+  t->seed_ = static_cast<uint32_t>(rte_rand());  // bucket placement an outsider cannot predict
+  // An eighth more slots than connections keeps the probe chains short
+  // when the table is full.
+  const uint64_t want = static_cast<uint64_t>(max_connections) + max_connections / 8 + kBucketSlots;
+  const uint64_t nbuckets = std::max<uint64_t>(2, (want + kBucketSlots - 1) / kBucketSlots);
+  if (nbuckets * kBucketSlots > static_cast<uint64_t>(INT32_MAX)) {
+    error = "--conn-max " + std::to_string(max_connections) + " is more than the connection table can index";
     return nullptr;
   }
-  rte_hash_rcu_config rcu{};
-  rcu.v = qsbr;
-  rcu.mode = RTE_HASH_QSBR_MODE_DQ;
-  if (rte_hash_rcu_qsbr_add(t->hash_, &rcu) != 0) {
-    error = "cannot attach the connection table to its reclamation queue";
+  t->nbuckets_ = static_cast<uint32_t>(nbuckets);
+  t->nslots_ = t->nbuckets_ * kBucketSlots;
+  t->retire_cap_ = kRetireCapacity;
+  const size_t bucket_bytes = sizeof(Bucket) * t->nbuckets_;
+  const size_t slot_bytes = sizeof(Slot) * t->nslots_;
+  t->bucket_memory_ = TableMemory::allocate("bh_conn_buckets", bucket_bytes);
+  t->slot_memory_ = TableMemory::allocate("bh_conn_slots", slot_bytes);
+  t->buckets_ = static_cast<Bucket*>(t->bucket_memory_.data());
+  t->slots_ = static_cast<Slot*>(t->slot_memory_.data());
+  t->retired_ = static_cast<Retired*>(rte_zmalloc("bh_conn_retired", sizeof(Retired) * t->workers_,
+                                                  RTE_CACHE_LINE_SIZE));
+  if (t->buckets_ == nullptr || t->slots_ == nullptr || t->retired_ == nullptr) {
+    error = "cannot allocate the connection table for " + std::to_string(max_connections) +
+            " connections (lower --conn-max or raise -m)";
     return nullptr;
   }
-  t->slots_ = max_connections + kSlotSlack;
-  const size_t entries_bytes = sizeof(ConnEntry) * t->slots_;
-  t->entries_ = static_cast<ConnEntry*>(rte_zmalloc("bh_conn_entries", entries_bytes, RTE_CACHE_LINE_SIZE));
-  t->counts_ = static_cast<WorkerCount*>(
-      rte_zmalloc("bh_conn_counts", sizeof(WorkerCount) * t->workers_, RTE_CACHE_LINE_SIZE));
-  if (t->entries_ == nullptr || t->counts_ == nullptr) {
-    error = "cannot allocate connection entries (lower --conn-max or raise -m)";
-    return nullptr;
+  uint64_t bytes = bucket_bytes + slot_bytes + sizeof(Retired) * t->workers_;
+  for (uint32_t w = 0; w < t->workers_; ++w) {
+    Retired& r = t->retired_[w];
+    r.pos = static_cast<uint32_t*>(rte_malloc("bh_conn_retired_pos", sizeof(uint32_t) * t->retire_cap_, 0));
+    r.token = static_cast<uint64_t*>(rte_malloc("bh_conn_retired_token", sizeof(uint64_t) * t->retire_cap_, 0));
+    if (r.pos == nullptr || r.token == nullptr) {
+      error = "cannot allocate the connection table's reclamation queues";
+      return nullptr;
+    }
+    bytes += (sizeof(uint32_t) + sizeof(uint64_t)) * t->retire_cap_;
   }
-  t->memory_bytes_ = entries_bytes;
+  t->memory_bytes_ = bytes;
   return t;
 }
 
+uint32_t ConnTable::hash(const ConnKey& key) const noexcept { return rte_hash_crc(&key, sizeof(key), seed_); }
+
+
+int32_t ConnTable::find(const ConnKey& key, uint32_t b, uint16_t sig) const noexcept {
+  for (uint32_t d = 0; d < kMaxProbe; ++d, b = next(b)) {
+    const Bucket& bk = buckets_[b];
+    uint32_t m = match(bk.sig, sig);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);  // the key was written before its signature
+    for (; m != 0; m &= m - 1) {
+      const int32_t pos = static_cast<int32_t>(b * kBucketSlots + static_cast<uint32_t>(__builtin_ctz(m)));
+      if (keys_equal(slots_[pos].key, key)) return pos;
+    }
+    if (__atomic_load_n(&bk.passed, __ATOMIC_ACQUIRE) == 0) return -1;
+  }
+  return -1;
+}
+
 void ConnTable::lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* positions) const noexcept {
-  rte_hash_lookup_bulk(hash_, reinterpret_cast<const void**>(const_cast<const ConnKey**>(keys)), n, positions);
+  constexpr uint32_t kChunk = 64;
+  uint32_t home_of[kChunk];
+  uint16_t sig_of[kChunk];
+  uint32_t first[kChunk];
+  for (uint32_t base = 0; base < n; base += kChunk) {
+    const uint32_t m = std::min(kChunk, n - base);
+    // Hash every key and fetch its home bucket; then, with the buckets
+    // arriving, compare signatures and fetch the first candidate slot of
+    // each; only then compare keys.
+    for (uint32_t i = 0; i < m; ++i) {
+      const uint32_t h = hash(*keys[base + i]);
+      home_of[i] = home(h);
+      sig_of[i] = signature(h);
+      rte_prefetch0(&buckets_[home_of[i]]);
+    }
+    for (uint32_t i = 0; i < m; ++i) {
+      first[i] = match(buckets_[home_of[i]].sig, sig_of[i]);
+      if (first[i] != 0) {  // the slot spans two cache lines
+        const auto* p = reinterpret_cast<const char*>(&slots_[home_of[i] * kBucketSlots + __builtin_ctz(first[i])]);
+        rte_prefetch0(p);
+        rte_prefetch0(p + sizeof(Slot) - 1);
+      }
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < m; ++i) {
+      const ConnKey& key = *keys[base + i];
+      int32_t found = -1;
+      for (uint32_t mm = first[i]; mm != 0; mm &= mm - 1) {
+        const int32_t pos = static_cast<int32_t>(home_of[i] * kBucketSlots + static_cast<uint32_t>(__builtin_ctz(mm)));
+        if (keys_equal(slots_[pos].key, key)) {
+          found = pos;
+          break;
+        }
+      }
+      if (found < 0 && __atomic_load_n(&buckets_[home_of[i]].passed, __ATOMIC_ACQUIRE) != 0)
+        found = find(key, next(home_of[i]), sig_of[i]);
+      if (found < 0) {
+        // A miss is usually a new connection: fetch the slot insert() will
+        // claim, for writing, so its stores (and the locked instructions
+        // that wait for them) do not wait for memory.
+        const uint32_t free = match(buckets_[home_of[i]].sig, kSigFree);
+        if (free != 0) {
+          const auto* p = reinterpret_cast<const char*>(&slots_[home_of[i] * kBucketSlots + __builtin_ctz(free)]);
+          __builtin_prefetch(p, 1);
+          __builtin_prefetch(p + sizeof(Slot) - 1, 1);
+        }
+      }
+      positions[base + i] = found;
+    }
+  }
 }
 
 uint64_t ConnTable::count() const noexcept {
   uint64_t ins = 0, rem = 0;
   for (uint32_t w = 0; w < workers_; ++w) {
-    ins += __atomic_load_n(&counts_[w].inserted, __ATOMIC_RELAXED);
-    rem += __atomic_load_n(&counts_[w].removed, __ATOMIC_RELAXED);
+    ins += __atomic_load_n(&retired_[w].inserted, __ATOMIC_RELAXED);
+    rem += __atomic_load_n(&retired_[w].removed, __ATOMIC_RELAXED);
   }
   return ins - rem;
 }
 
+uint64_t ConnTable::retiring() const noexcept {
+  uint64_t n = 0;
+  for (uint32_t w = 0; w < workers_; ++w)
+    n += __atomic_load_n(&retired_[w].tail, __ATOMIC_RELAXED) - __atomic_load_n(&retired_[w].head, __ATOMIC_RELAXED);
+  return n;
+}
+
 int32_t ConnTable::insert(const ConnKey& key, uint32_t worker) noexcept {
-  if (count() >= max_) return -1;
-  const int32_t pos = rte_hash_add_key(hash_, &key);
-  if (pos < 0) return -1;
-  if (static_cast<uint32_t>(pos) >= slots_) {  // cannot happen with kSlotSlack; never index past the array
-    rte_hash_del_key(hash_, &key);
-    return -1;
+  const uint32_t h = hash(key);
+  const uint32_t b0 = home(h);
+  const uint16_t sig = signature(h);
+  Bucket& hb = buckets_[b0];
+  while (__atomic_exchange_n(&hb.lock, 1u, __ATOMIC_ACQUIRE) != 0)
+    while (__atomic_load_n(&hb.lock, __ATOMIC_RELAXED) != 0) rte_pause();
+  int32_t pos = find(key, b0, sig);
+  if (pos < 0 && count() < max_) {
+    uint32_t b = b0;
+    for (uint32_t d = 0; d < kMaxProbe && pos < 0; ++d, b = next(b)) {
+      Bucket& bk = buckets_[b];
+      for (uint32_t m = match(bk.sig, kSigFree); m != 0; m &= m - 1) {
+        const uint32_t k = static_cast<uint32_t>(__builtin_ctz(m));
+        uint16_t expect = kSigFree;
+        // Keys of another home may be claiming slots here at the same time.
+        if (!__atomic_compare_exchange_n(&bk.sig[k], &expect, kSigClaimed, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_RELAXED))
+          continue;
+        pos = static_cast<int32_t>(b * kBucketSlots + k);
+        slots_[pos].key = key;
+        for (uint32_t x = b0, j = 0; j < d; ++j, x = next(x)) __atomic_fetch_add(&buckets_[x].passed, 1u, __ATOMIC_RELEASE);
+        __atomic_store_n(&bk.sig[k], sig, __ATOMIC_RELEASE);
+        Retired& r = retired_[worker];
+        __atomic_store_n(&r.inserted, r.inserted + 1, __ATOMIC_RELAXED);
+        break;
+      }
+    }
   }
-  if (!entries_[pos].in_use) __atomic_store_n(&counts_[worker].inserted, counts_[worker].inserted + 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&hb.lock, 0u, __ATOMIC_RELEASE);
   return pos;
 }
 
-void ConnTable::remove(int32_t pos, uint32_t worker) noexcept {
-  ConnEntry& e = entries_[pos];
-  if (!e.in_use) return;
-  void* key = nullptr;
-  if (rte_hash_get_key_with_position(hash_, pos, &key) != 0) return;
-  __atomic_store_n(&e.in_use, 0, __ATOMIC_RELEASE);
-  if (rte_hash_del_key(hash_, key) >= 0)
-    __atomic_store_n(&counts_[worker].removed, counts_[worker].removed + 1, __ATOMIC_RELAXED);
+bool ConnTable::remove(int32_t pos, uint32_t worker) noexcept {
+  Retired& r = retired_[worker];
+  if (r.tail - r.head >= retire_cap_) return false;
+  Slot& s = slots_[pos];
+  const uint32_t h = hash(s.key);
+  const uint32_t b = static_cast<uint32_t>(pos) / kBucketSlots;
+  uint16_t expect = signature(h);
+  // Another worker may be removing the same connection (a revoke against an
+  // expiry): one of them unlinks it.
+  if (!__atomic_compare_exchange_n(&buckets_[b].sig[static_cast<uint32_t>(pos) % kBucketSlots], &expect, kSigClaimed,
+                                   false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    return true;
+  __atomic_store_n(&s.entry.in_use, 0, __ATOMIC_RELEASE);
+  for (uint32_t x = home(h); x != b; x = next(x)) __atomic_fetch_sub(&buckets_[x].passed, 1u, __ATOMIC_RELEASE);
+  r.pos[r.tail % retire_cap_] = static_cast<uint32_t>(pos);
+  __atomic_store_n(&r.tail, r.tail + 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&r.removed, r.removed + 1, __ATOMIC_RELAXED);
+  return true;
 }
 
-bool ConnTable::key_at(int32_t pos, ConnKey& key) const noexcept {
-  void* k = nullptr;
-  if (rte_hash_get_key_with_position(hash_, pos, &k) != 0) return false;
-  std::memcpy(&key, k, sizeof(key));
-  return true;
+void ConnTable::reclaim(uint32_t worker) noexcept {
+  Retired& r = retired_[worker];
+  if (r.head == r.tail) return;
+  if (r.stamped != r.tail) {
+    const uint64_t token = rte_rcu_qsbr_start(qsbr_);
+    for (; r.stamped != r.tail; ++r.stamped) r.token[r.stamped % retire_cap_] = token;
+  }
+  while (r.head != r.stamped && rte_rcu_qsbr_check(qsbr_, r.token[r.head % retire_cap_], false) == 1) {
+    const uint32_t pos = r.pos[r.head % retire_cap_];
+    // A packet that found the connection just before it was removed may
+    // have re-opened it in place; the next owner starts from nothing.
+    slots_[pos].entry.in_use = 0;
+    __atomic_store_n(&buckets_[pos / kBucketSlots].sig[pos % kBucketSlots], kSigFree, __ATOMIC_RELEASE);
+    __atomic_store_n(&r.head, r.head + 1, __ATOMIC_RELAXED);
+  }
 }
 
 uint32_t conn_timeout_ms(const ConnEntry& e, const Timeouts& t) noexcept {

@@ -1,10 +1,20 @@
 // The connection table shared by all workers.
 //
-// One rte_hash keyed by a canonical (direction-free) tuple, created with
-// lock-free concurrent readers; lookups never lock. Inserts and deletes go
-// through rte_hash's writer path (new and ending connections only). Deleted
-// slots are reclaimed through the hash's QSBR defer queue, so a worker that
-// looked a slot up before it was deleted may still read it safely.
+// A bucketised open-addressing table of our own, keyed by a canonical
+// (direction-free) tuple. Each slot holds the key and the connection's state
+// side by side (96 bytes), so a lookup touches the bucket's signature line
+// and the slot, and a new connection writes one slot. Buckets are 16 slots
+// wide; a key lives in its home bucket or, when that is full, in one of the
+// next few (each bucket counts the entries that passed it, so a miss stops
+// at the first bucket nothing passed).
+//
+// Readers never lock. Writers claim a free slot with a compare-and-swap and
+// publish the key's signature last; inserts of keys with the same home
+// bucket serialise on that bucket's lock, so a key is never stored twice.
+// Removed slots stay claimed until every worker has reported a quiescent
+// state (QSBR) after the removal, so a worker that found a slot just before
+// it was removed may still read it safely; each worker keeps its own queue
+// of slots waiting for that.
 //
 // Each direction of a connection always arrives on the same RX queue (RSS is
 // deterministic per tuple, and a queue belongs to one worker), so the fields
@@ -18,15 +28,14 @@
 
 #include "config.h"
 #include "packet.h"
+#include "table_memory.h"
 
-struct rte_hash;
 struct rte_rcu_qsbr;
 
 namespace bulkhead::dataplane {
 
-// Direction-free key: the lower (address, port) endpoint first. Padded to
-// 48 bytes, a length rte_hash compares with vector instructions (other
-// lengths fall back to memcmp).
+// Direction-free key: the lower (address, port) endpoint first; compared as
+// five 8-byte words.
 struct ConnKey {
   uint8_t a[16];
   uint8_t b[16];
@@ -34,9 +43,9 @@ struct ConnKey {
   uint16_t port_b;
   uint8_t proto;
   uint8_t family;
-  uint8_t pad[10];
+  uint8_t pad[2];
 };
-static_assert(sizeof(ConnKey) == 48);
+static_assert(sizeof(ConnKey) == 40);
 
 // Per-direction TCP progress.
 enum TcpDirState : uint8_t { kTcpNone = 0, kTcpSynSent, kTcpEstablished, kTcpFinSent, kTcpReset };
@@ -48,24 +57,24 @@ enum ConnVerdict : uint8_t {
   kConnLearned = 2,      // learn mode: policy would deny, forwarded anyway
 };
 
-struct alignas(64) ConnEntry {
+struct ConnEntry {
   uint32_t last_seen_ms[2];  // per direction; coarse clock
   uint32_t created_ms;
   uint32_t epoch;            // rule-set epoch it was last checked under
   uint32_t rule;             // deciding rule index under `epoch` (kNoRule: default)
   uint32_t packets[2];
+  uint32_t reported_ms;      // last flow record sent for it (start or update)
   uint64_t bytes[2];
   uint8_t in_use;
   uint8_t orig_dir;          // direction (0/1) of the packet that opened it
   uint8_t tcp[2];            // TcpDirState per direction
   uint8_t flags_seen[2];
-  uint8_t verdict;           // ConnVerdict
   uint8_t proto;
-  uint8_t icmp_echo;         // ICMP echo: key ports are the identifier
-  uint8_t opener_known;      // the opening packet was seen (TCP: a SYN; ICMP: a request)
-  uint32_t reported_ms;      // last flow record sent for it (start or update)
+  uint8_t verdict : 2;       // ConnVerdict
+  uint8_t icmp_echo : 1;     // ICMP echo: key ports are the identifier
+  uint8_t opener_known : 1;  // the opening packet was seen (TCP: a SYN; ICMP: a request)
 };
-static_assert(sizeof(ConnEntry) == 64);
+static_assert(sizeof(ConnEntry) == 56);
 
 // Canonicalises `t` into `key`; returns the packet's direction (0: the
 // packet's source is endpoint a). ICMP echo uses the identifier as both
@@ -81,42 +90,100 @@ class ConnTable {
   ConnTable& operator=(const ConnTable&) = delete;
   ~ConnTable();
 
-  // `qsbr` is the variable the workers report quiescence to.
+  // `qsbr` is the variable the workers (ids 0 .. workers-1) report
+  // quiescence to.
   static std::unique_ptr<ConnTable> create(uint32_t max_connections, uint32_t workers, rte_rcu_qsbr* qsbr,
                                            std::string& error);
 
   // Bulk lookup: positions[i] >= 0 on a hit, negative on a miss.
   void lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* positions) const noexcept;
-  // Inserts; returns the slot or -1 when the table is full.
+  // Inserts, or finds the key already there; returns its slot, or -1 when
+  // the table is full. A new slot's entry has in_use == 0.
   int32_t insert(const ConnKey& key, uint32_t worker) noexcept;
   // Removes the connection at `pos` (the caller owns the sweep share or the
-  // decision); safe against concurrent readers.
-  void remove(int32_t pos, uint32_t worker) noexcept;
+  // decision); safe against concurrent readers. False when `worker`'s queue
+  // of slots waiting for a grace period is full: the connection stays, to be
+  // removed on a later try.
+  bool remove(int32_t pos, uint32_t worker) noexcept;
+  // True when `worker` cannot remove another connection before reclaim().
+  bool retire_full(uint32_t worker) const noexcept {
+    return retired_[worker].tail - retired_[worker].head >= retire_cap_;
+  }
+  // Stamps the slots `worker` removed since the last call with one grace
+  // period token, and frees those whose grace period is over. Called once
+  // per loop pass, outside any lookup.
+  void reclaim(uint32_t worker) noexcept;
 
-  ConnEntry& entry(int32_t pos) noexcept { return entries_[pos]; }
-  const ConnEntry& entry(int32_t pos) const noexcept { return entries_[pos]; }
-  bool key_at(int32_t pos, ConnKey& key) const noexcept;
+  ConnEntry& entry(int32_t pos) noexcept { return slots_[pos].entry; }
+  const ConnEntry& entry(int32_t pos) const noexcept { return slots_[pos].entry; }
+  const ConnKey& key(int32_t pos) const noexcept { return slots_[pos].key; }
 
-  uint32_t slots() const noexcept { return slots_; }
+  uint32_t slots() const noexcept { return nslots_; }
   uint32_t max_connections() const noexcept { return max_; }
   // Live connections (sum of per-worker inserts minus removes).
   uint64_t count() const noexcept;
+  // Slots removed and not yet free (waiting for a grace period).
+  uint64_t retiring() const noexcept;
   uint64_t memory_bytes() const noexcept { return memory_bytes_; }
+  // Bytes of the table backed by transparent huge pages (when the EAL has
+  // no hugepages).
+  uint64_t huge_bytes() const noexcept { return slot_memory_.huge_bytes() + bucket_memory_.huge_bytes(); }
+  // Bytes of the table mapped outside the EAL heap.
+  uint64_t mapped_bytes() const noexcept { return slot_memory_.mapped_bytes() + bucket_memory_.mapped_bytes(); }
+
+  static constexpr uint32_t kBucketSlots = 16;
+  // A key is stored at most this many buckets past its home.
+  static constexpr uint32_t kMaxProbe = 128;
 
  private:
   ConnTable() = default;
 
-  struct alignas(64) WorkerCount {
-    uint64_t inserted;
-    uint64_t removed;
+  struct Slot {
+    ConnKey key;
+    ConnEntry entry;
+  };
+  static_assert(sizeof(Slot) == 96);
+
+  // Signature 0: slot free; 1: claimed (being filled, or removed and
+  // waiting for its grace period); anything else: a key's signature.
+  struct alignas(64) Bucket {
+    uint16_t sig[kBucketSlots];
+    uint32_t passed;  // entries whose home is at or before this bucket, stored after it
+    uint32_t lock;
+  };
+  static_assert(sizeof(Bucket) == 64);
+
+  // Slots a worker removed, in order; `stamped` of them have a token.
+  struct alignas(64) Retired {
+    uint32_t* pos = nullptr;
+    uint64_t* token = nullptr;
+    uint64_t head = 0, stamped = 0, tail = 0;
+    uint64_t inserted = 0;
+    uint64_t removed = 0;
   };
 
-  rte_hash* hash_ = nullptr;
-  ConnEntry* entries_ = nullptr;
-  WorkerCount* counts_ = nullptr;
-  uint32_t slots_ = 0;
+  uint32_t hash(const ConnKey& key) const noexcept;
+  uint32_t home(uint32_t h) const noexcept { return static_cast<uint32_t>((static_cast<uint64_t>(h) * nbuckets_) >> 32); }
+  uint32_t next(uint32_t b) const noexcept { return b + 1 == nbuckets_ ? 0 : b + 1; }
+  static uint16_t signature(uint32_t h) noexcept {
+    const auto s = static_cast<uint16_t>(h);
+    return s < 2 ? static_cast<uint16_t>(s + 2) : s;
+  }
+  // Finds `key` starting at its home bucket; -1 when absent.
+  int32_t find(const ConnKey& key, uint32_t b, uint16_t sig) const noexcept;
+
+  TableMemory bucket_memory_;
+  TableMemory slot_memory_;
+  Bucket* buckets_ = nullptr;
+  Slot* slots_ = nullptr;
+  Retired* retired_ = nullptr;
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  uint32_t nbuckets_ = 0;
+  uint32_t nslots_ = 0;
   uint32_t max_ = 0;
   uint32_t workers_ = 0;
+  uint32_t seed_ = 0;
+  uint32_t retire_cap_ = 0;
   uint64_t memory_bytes_ = 0;
 };
 

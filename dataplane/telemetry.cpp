@@ -163,7 +163,10 @@ int handle_conntrack(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "connections", c.count());
   rte_tel_data_add_dict_u64(d, "max", c.max_connections());
   rte_tel_data_add_dict_u64(d, "slots", c.slots());
-  rte_tel_data_add_dict_u64(d, "entry_bytes", c.memory_bytes());
+  rte_tel_data_add_dict_u64(d, "table_bytes", c.memory_bytes());
+  rte_tel_data_add_dict_u64(d, "outside_eal_heap_bytes", c.mapped_bytes());
+  rte_tel_data_add_dict_u64(d, "huge_page_bytes", c.huge_bytes());
+  rte_tel_data_add_dict_u64(d, "retiring", c.retiring());
   rte_tel_data_add_dict_u64(d, "new", t.events[static_cast<unsigned>(WorkerCounter::conn_new)]);
   rte_tel_data_add_dict_u64(d, "expired", t.events[static_cast<unsigned>(WorkerCounter::conn_expired)]);
   rte_tel_data_add_dict_u64(d, "revoked", t.events[static_cast<unsigned>(WorkerCounter::conn_revoked)]);

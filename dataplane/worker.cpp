@@ -42,7 +42,7 @@ class BurstOpeners {
   }
 
  private:
-  static constexpr uint32_t kSlots = 64;  // twice the burst: probes stay short
+  static constexpr uint32_t kSlots = 2 * kBurst;  // twice the burst: probes stay short
   uint8_t index_[kSlots] = {};
   uint32_t hash_[kSlots];
 };
@@ -261,11 +261,9 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
     lookup_idx[nl++] = i;
   }
 
-  // Stage 3: one bulk lookup for the burst, then the entries of the hits
-  // are prefetched while the rest of the burst is looked at.
+  // Stage 3: one bulk lookup for the burst (it leaves the slots of the hits,
+  // key and state side by side, in cache).
   if (nl > 0) conns.lookup_bulk(key_ptrs, nl, positions);
-  for (uint16_t j = 0; j < nl; ++j)
-    if (positions[j] >= 0) rte_prefetch0(&conns.entry(positions[j]));
 
   // Stage 4: tracked packets pass (after a re-check if the rule set changed);
   // the rest are queued for classification.
@@ -309,8 +307,9 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
                                  rs.rule_expired(e.rule);
           if (enforce && !allowed && !finishing) {
             if (flow_ring_ != nullptr && sampled(pos)) flow_of_entry(keys[i], e, FlowEvent::kEnd, kEndRevoked, now_ms);
-            conns.remove(pos, id_);
-            count(WorkerCounter::conn_revoked);
+            // With the table's reclamation queue full the entry stays, and
+            // the connection's next packet is judged again.
+            if (conns.remove(pos, id_)) count(WorkerCounter::conn_revoked);
             action[i] = kDrop;
             reason[i] = DropReason::connection_revoked;
             continue;
@@ -528,10 +527,11 @@ uint16_t Worker::transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n)
 void Worker::sweep(uint32_t now_ms) noexcept {
   // Paced by time, not by passes: a busy worker makes hundreds of passes a
   // millisecond, and each slot checked is a likely cache miss.
+  ConnTable& conns = *shared_.conns;
+  conns.reclaim(id_);
   const uint32_t elapsed = now_ms - last_sweep_ms_;
   if (elapsed == 0) return;
   last_sweep_ms_ = now_ms;
-  ConnTable& conns = *shared_.conns;
   const uint32_t slots = conns.slots();
   const Timeouts& t = shared_.config->timeouts;
   const uint64_t share = slots / workers_ + 1;
@@ -543,26 +543,26 @@ void Worker::sweep(uint32_t now_ms) noexcept {
       sweep_cursor_ = 0;
       break;
     }
-    ++sweep_cursor_;
-    ConnEntry& e = conns.entry(static_cast<int32_t>(pos));
-    if (!__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE)) continue;
+    const auto p = static_cast<int32_t>(pos);
+    ConnEntry& e = conns.entry(p);
+    if (!__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE)) {
+      ++sweep_cursor_;
+      continue;
+    }
     const bool gone = expired(e, now_ms, t);
-    if (flow_ring_ != nullptr && sampled(static_cast<int32_t>(pos)) &&
+    // The reclamation queue is full: this slot is looked at again next time.
+    if (gone && conns.retire_full(id_)) break;
+    ++sweep_cursor_;
+    if (flow_ring_ != nullptr && sampled(p) &&
         (gone || static_cast<int32_t>(now_ms - e.reported_ms) >= static_cast<int32_t>(shared_.flow_update_ms))) {
-      ConnKey key;
-      if (conns.key_at(static_cast<int32_t>(pos), key)) {
-        const uint8_t why = !gone ? 0
-                            : (e.tcp[0] == kTcpReset || e.tcp[1] == kTcpReset) ? kEndReset
-                            : (e.tcp[0] == kTcpFinSent && e.tcp[1] == kTcpFinSent) ? kEndClosed
-                                                                                    : kEndTimeout;
-        flow_of_entry(key, e, gone ? FlowEvent::kEnd : FlowEvent::kUpdate, why, now_ms);
-        e.reported_ms = now_ms;
-      }
+      const uint8_t why = !gone ? 0
+                          : (e.tcp[0] == kTcpReset || e.tcp[1] == kTcpReset) ? kEndReset
+                          : (e.tcp[0] == kTcpFinSent && e.tcp[1] == kTcpFinSent) ? kEndClosed
+                                                                                  : kEndTimeout;
+      flow_of_entry(conns.key(p), e, gone ? FlowEvent::kEnd : FlowEvent::kUpdate, why, now_ms);
+      e.reported_ms = now_ms;
     }
-    if (gone) {
-      conns.remove(static_cast<int32_t>(pos), id_);
-      count(WorkerCounter::conn_expired);
-    }
+    if (gone && conns.remove(p, id_)) count(WorkerCounter::conn_expired);
   }
 }
 

@@ -4,8 +4,8 @@
 // connections in bulk, classify the misses per address family in one call
 // each, apply verdicts, transmit, then sweep a few connection slots for
 // expiry and report a quiescent state. Nothing here allocates, locks (but
-// rte_hash's writer path for new and ending connections, and the TX lock of
-// a queue two workers must share), or logs per packet.
+// the connection table's per-bucket lock while a connection is added, and
+// the TX lock of a queue two workers must share), or logs per packet.
 #pragma once
 
 #include <atomic>
