@@ -2,7 +2,12 @@
 """Benchmark traffic: writes a pcap of minimal frames, one per flow.
 
   gen_pcap.py --trace CLASSBENCH_TRACE OUT.pcap [--count N] [--udp]
-      headers of a ClassBench trace (the rule set's own traffic)
+              [--distinct [--allowed-by POLICY]]
+      headers of a ClassBench trace (the rule set's own traffic); with
+      --distinct, N distinct flows: the trace again and again with the
+      source port moved each round, and with --allowed-by only the flows
+      that POLICY allows (`bulkhead policy eval`), so a capture of a
+      million connections still exercises the rule set
   gen_pcap.py --flows N OUT.pcap [--ipv6] [--size BYTES] [--replies]
       N distinct UDP flows from 10.0.0.0/8 (or fd00::/8) to a server range;
       with --replies each request is followed by its reply (both on the
@@ -13,8 +18,14 @@ Frames carry valid IPv4 header checksums; L4 checksums are left zero (the
 dataplane does not verify them). Sizes are Ethernet frames without FCS.
 """
 import argparse
+import os
 import socket
 import struct
+import sys
+import subprocess
+
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def eth(v6):
@@ -60,6 +71,37 @@ def write(path, frames):
             f.write(fr)
 
 
+def allowed(policy, flows):
+    """The verdicts of `bulkhead policy eval` for (src, dst, sport, dport, proto) tuples."""
+    cli = os.path.join(os.environ.get("BULKHEAD_BUILD_DIR", os.path.join(TOP, "build")), "tools", "bulkhead",
+                       "bulkhead")
+    text = "".join(f"{proto} {socket.inet_ntoa(struct.pack('!I', src))} {sport} "
+                   f"{socket.inet_ntoa(struct.pack('!I', dst))} {dport}\n" for src, dst, sport, dport, proto in flows)
+    out = subprocess.run([cli, "policy", "eval", policy, "--tuples", "-"], input=text, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    return [line.startswith("allow") for line in out]
+
+
+def distinct_flows(headers, count, policy):
+    """`count` distinct flows: the headers round after round, the source port moved by a different step each
+    round; only those `policy` allows when one is given."""
+    seen, kept = set(), []
+    for rnd in range(1000):
+        batch = []
+        for src, dst, sport, dport, proto in headers:
+            f = (src, dst, (sport + rnd * 7919) & 0xFFFF, dport, proto)
+            key = (min(f[0], f[1]), max(f[0], f[1]), f[4]) + ((f[2], f[3]) if f[0] <= f[1] else (f[3], f[2]))
+            if key not in seen:
+                seen.add(key)
+                batch.append(f)
+        if policy:
+            batch = [f for f, ok in zip(batch, allowed(policy, batch)) if ok]
+        kept.extend(batch)
+        if len(kept) >= count:
+            return kept[:count]
+    sys.exit(f"only {len(kept)} distinct flows from this trace")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -70,20 +112,23 @@ def main():
     ap.add_argument("--ipv6", action="store_true")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--replies", action="store_true")
+    ap.add_argument("--distinct", action="store_true", help="with --trace: --count distinct flows")
+    ap.add_argument("--allowed-by", help="with --distinct: keep only flows this policy allows")
     a = ap.parse_args()
     frames = []
     if a.trace:
+        headers = []
         with open(a.trace) as f:
             for line in f:
                 p = line.split()
                 if len(p) < 5:
                     continue
                 src, dst, sport, dport, proto = (int(x) for x in p[:5])
-                proto = 17 if a.udp else proto
-                frames.append(frame4(struct.pack("!I", src), struct.pack("!I", dst), proto, sport & 0xFFFF,
-                                     dport & 0xFFFF, a.size))
-                if len(frames) >= a.count:
-                    break
+                headers.append((src, dst, sport & 0xFFFF, dport & 0xFFFF, 17 if a.udp else proto))
+        if a.distinct:
+            headers = distinct_flows(headers, a.count, a.allowed_by)
+        for src, dst, sport, dport, proto in headers[:a.count]:
+            frames.append(frame4(struct.pack("!I", src), struct.pack("!I", dst), proto, sport, dport, a.size))
     elif a.flows:
         for i in range(a.flows):
             if a.ipv6:

@@ -39,7 +39,8 @@ def panel(x0, title, xlabel, points, xfmt):
 def main():
     rows = list(csv.DictReader(open(sys.argv[1])))
     rules = sorted((RULES[r["variant"]], float(r["mpps"])) for r in rows if r["scenario"] == "rules")
-    flows = sorted((FLOWS[r["variant"]], float(r["mpps"])) for r in rows if r["scenario"] == "flows")
+    flows = sorted((FLOWS[r["variant"]], float(r["mpps"])) for r in rows
+                   if r["scenario"] == "flows" and r["variant"] in FLOWS)
     svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="720" height="270" font-family="sans-serif">',
            '<rect width="100%" height="100%" fill="white"/>',
            panel(0, "Established traffic vs rule count", "ClassBench acl1 rules", rules, lambda x: f"{x:,}"),

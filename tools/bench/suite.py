@@ -311,6 +311,11 @@ def main():
     if want("flows"):
         s.forwarding("flows", "64K flows", s.pcap("flows-64k", "--flows", "65536"), allow, 131071)
         s.forwarding("flows", "1M flows", s.pcap("flows-1m", "--flows", "1048576"), allow, 1179647)
+        # The goal's own case: 10K rules and a million connections, flows
+        # from acl1_10k's trace that its rules allow.
+        s.forwarding("flows", "acl1_10k, 1M flows",
+                     s.pcap("acl10k-1m", "--trace", os.path.join(DATA, "acl1_10k_trace_generated"), "--count",
+                            "1048576", "--udp", "--distinct", "--allowed-by", acl10k), acl10k, 1179647)
     if want("ipv6"):
         s.forwarding("ipv6", "64K IPv6 flows", s.pcap("flows6-64k", "--flows", "65536", "--ipv6"), allow, 131071)
     if want("audit"):
