@@ -282,5 +282,34 @@ TEST(DataplaneBinary, NoRuleSetFailsClosedOrOpenByOption) {
   }
 }
 
+TEST(DataplaneBinary, AMillionConnectionTableFitsBesideASmallEalHeap) {
+  // -m 512 cannot hold a million-connection table (about 113 MB): without
+  // hugepages the table takes memory of its own, and says how much.
+  TempDir dir;
+  std::vector<Frame> in;
+  for (uint16_t port = 1000; port < 1200; ++port)
+    in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = port, .dport = 53}));
+  const auto in0 = dir.file("in0.pcap"), out0 = dir.file("out0.pcap");
+  const auto in1 = dir.file("in1.pcap"), out1 = dir.file("out1.pcap");
+  write_pcap(in0, in);
+  write_pcap(in1, {});
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal_pcap(in0, out0, in1, out1),
+                      {"--policy", dir.file("policy.yaml", kPolicy), "--mbufs", "2048", "--conn-max", "1048576"});
+  ASSERT_TRUE(dp.wait_ready(30s)) << dp.log();
+  EXPECT_TRUE(dp.wait_counter("/bulkhead/stats", "rx_packets", in.size(), 10s));
+  const std::string ct = dp.telemetry("/bulkhead/conntrack");
+  EXPECT_EQ(dp.stop(), 0);
+  uint64_t connections = 0, slots = 0, table = 0, outside = 0;
+  ASSERT_TRUE(json_u64(ct, "connections", connections) && json_u64(ct, "slots", slots) &&
+              json_u64(ct, "table_bytes", table) && json_u64(ct, "outside_eal_heap_bytes", outside))
+      << ct;
+  EXPECT_EQ(connections, in.size());
+  EXPECT_GE(slots, 1048576u);
+  EXPECT_LE(slots, 1048576u + 1048576u / 8 + 32) << "an eighth more slots than connections";
+  EXPECT_GE(outside, slots * 96) << "the slots are outside the EAL heap";
+  EXPECT_LE(table, 128u * 1048576u) << "at most 128 bytes per connection";
+  EXPECT_EQ(read_pcap(out1).size(), in.size());
+}
+
 }  // namespace
 }  // namespace bulkhead::test
