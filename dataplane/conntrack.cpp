@@ -118,6 +118,9 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
   }
   t->nbuckets_ = static_cast<uint32_t>(nbuckets);
   t->nslots_ = t->nbuckets_ * kBucketSlots;
+  // Never around the whole table: an entry's distance from home must be
+  // less than one lap for the counts of entries passing a bucket to add up.
+  t->probe_limit_ = std::min(kMaxProbe, t->nbuckets_);
   t->retire_cap_ = kRetireCapacity;
   const size_t bucket_bytes = sizeof(Bucket) * t->nbuckets_;
   const size_t slot_bytes = sizeof(Slot) * t->nslots_;
@@ -151,7 +154,7 @@ uint32_t ConnTable::hash(const ConnKey& key) const noexcept { return rte_hash_cr
 
 
 int32_t ConnTable::find(const ConnKey& key, uint32_t b, uint16_t sig) const noexcept {
-  for (uint32_t d = 0; d < kMaxProbe; ++d, b = next(b)) {
+  for (uint32_t d = 0; d < probe_limit_; ++d, b = next(b)) {
     const Bucket& bk = buckets_[b];
     uint32_t m = match(bk.sig, sig);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);  // the key was written before its signature
@@ -226,6 +229,12 @@ uint64_t ConnTable::count() const noexcept {
   return ins - rem;
 }
 
+uint64_t ConnTable::passed_total() const noexcept {
+  uint64_t n = 0;
+  for (uint32_t b = 0; b < nbuckets_; ++b) n += __atomic_load_n(&buckets_[b].passed, __ATOMIC_RELAXED);
+  return n;
+}
+
 uint64_t ConnTable::retiring() const noexcept {
   uint64_t n = 0;
   for (uint32_t w = 0; w < workers_; ++w)
@@ -243,7 +252,7 @@ int32_t ConnTable::insert(const ConnKey& key, uint32_t worker) noexcept {
   int32_t pos = find(key, b0, sig);
   if (pos < 0 && count() < max_) {
     uint32_t b = b0;
-    for (uint32_t d = 0; d < kMaxProbe && pos < 0; ++d, b = next(b)) {
+    for (uint32_t d = 0; d < probe_limit_ && pos < 0; ++d, b = next(b)) {
       Bucket& bk = buckets_[b];
       for (uint32_t m = match(bk.sig, kSigFree); m != 0; m &= m - 1) {
         const uint32_t k = static_cast<uint32_t>(__builtin_ctz(m));

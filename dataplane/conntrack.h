@@ -125,6 +125,9 @@ class ConnTable {
   // Slots removed and not yet free (waiting for a grace period).
   uint64_t retiring() const noexcept;
   uint64_t memory_bytes() const noexcept { return memory_bytes_; }
+  // Sum over buckets of the entries stored past them (0 when every entry is
+  // in its home bucket); a full scan, for tests and diagnostics.
+  uint64_t passed_total() const noexcept;
   // Bytes of the table backed by transparent huge pages (when the EAL has
   // no hugepages).
   uint64_t huge_bytes() const noexcept { return slot_memory_.huge_bytes() + bucket_memory_.huge_bytes(); }
@@ -132,7 +135,8 @@ class ConnTable {
   uint64_t mapped_bytes() const noexcept { return slot_memory_.mapped_bytes() + bucket_memory_.mapped_bytes(); }
 
   static constexpr uint32_t kBucketSlots = 16;
-  // A key is stored at most this many buckets past its home.
+  // A key is stored at most this many buckets past its home (fewer in a
+  // table of fewer buckets).
   static constexpr uint32_t kMaxProbe = 128;
 
  private:
@@ -180,6 +184,7 @@ class ConnTable {
   rte_rcu_qsbr* qsbr_ = nullptr;
   uint32_t nbuckets_ = 0;
   uint32_t nslots_ = 0;
+  uint32_t probe_limit_ = 0;
   uint32_t max_ = 0;
   uint32_t workers_ = 0;
   uint32_t seed_ = 0;

@@ -153,6 +153,39 @@ TEST(ConnTable, AFullReclamationQueueRefusesRemovalsUntilAGracePeriod) {
   EXPECT_TRUE(t->remove(pos[removed], 0));
 }
 
+TEST(ConnTable, ASmallTableFilledAndEmptiedAgainAndAgainStaysExact) {
+  // Six buckets: entries that overflow their home wrap around the table,
+  // and slots waiting for a grace period take room from new ones.
+  Qsbr q(1);
+  constexpr uint32_t kMax = 64;
+  auto t = make_table(kMax, 1, q);
+  ASSERT_TRUE(t);
+  uint32_t overflowed = 0;
+  for (uint32_t round = 0; round < 50; ++round) {
+    std::vector<int32_t> pos;
+    for (uint32_t n = 0; n < kMax; ++n) {
+      const int32_t p = t->insert(key_of(round * 1000 + n), 0);
+      if (p < 0) break;  // the slots of the last round may still be retiring
+      t->entry(p).in_use = 1;
+      pos.push_back(p);
+    }
+    ASSERT_GE(pos.size(), kMax / 2) << "round " << round;
+    for (uint32_t n = 0; n < pos.size(); ++n) ASSERT_EQ(lookup(*t, key_of(round * 1000 + n)), pos[n]);
+    if (t->passed_total() > 0) ++overflowed;
+    for (const int32_t p : pos) ASSERT_TRUE(t->remove(p, 0));
+    EXPECT_EQ(t->count(), 0u);
+    ASSERT_EQ(t->passed_total(), 0u) << "every overflow undone (round " << round << ")";
+    for (uint32_t n = 0; n < pos.size(); ++n) ASSERT_LT(lookup(*t, key_of(round * 1000 + n)), 0);
+    if (round % 2 == 1) {  // every other round, the removed slots come back
+      t->reclaim(0);
+      q.quiescent(0);
+      t->reclaim(0);
+      EXPECT_EQ(t->retiring(), 0u);
+    }
+  }
+  EXPECT_GT(overflowed, 0u) << "no round had entries past their home bucket";
+}
+
 TEST(ConnTable, ReadersNeverSeeAWrongKeyWhileWritersChurn) {
   Qsbr q(2);
   constexpr uint32_t kStable = 20'000, kChurn = 20'000;
