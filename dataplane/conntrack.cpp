@@ -229,6 +229,11 @@ uint64_t ConnTable::count() const noexcept {
   return ins - rem;
 }
 
+uint32_t ConnTable::occupied(uint32_t bucket) const noexcept {
+  const uint16_t* sig = buckets_[bucket].sig;
+  return ~(match(sig, kSigFree) | match(sig, kSigClaimed)) & ((1u << kBucketSlots) - 1);
+}
+
 uint64_t ConnTable::passed_total() const noexcept {
   uint64_t n = 0;
   for (uint32_t b = 0; b < nbuckets_; ++b) n += __atomic_load_n(&buckets_[b].passed, __ATOMIC_RELAXED);

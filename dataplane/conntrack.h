@@ -119,6 +119,9 @@ class ConnTable {
   const ConnKey& key(int32_t pos) const noexcept { return slots_[pos].key; }
 
   uint32_t slots() const noexcept { return nslots_; }
+  uint32_t buckets() const noexcept { return nbuckets_; }
+  // One bit per slot of `bucket` that holds a key (a published signature).
+  uint32_t occupied(uint32_t bucket) const noexcept;
   uint32_t max_connections() const noexcept { return max_; }
   // Live connections (sum of per-worker inserts minus removes).
   uint64_t count() const noexcept;

@@ -526,33 +526,38 @@ uint16_t Worker::transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n)
 
 void Worker::sweep(uint32_t now_ms) noexcept {
   // Paced by time, not by passes: a busy worker makes hundreds of passes a
-  // millisecond, and each slot checked is a likely cache miss.
+  // millisecond, and each slot checked is a likely cache miss. The share is
+  // walked bucket by bucket: a bucket's signatures say which slots hold a
+  // connection, so free slots cost nothing.
   ConnTable& conns = *shared_.conns;
   conns.reclaim(id_);
   const uint32_t elapsed = now_ms - last_sweep_ms_;
   if (elapsed == 0) return;
   last_sweep_ms_ = now_ms;
-  const uint32_t slots = conns.slots();
-  const Timeouts& t = shared_.config->timeouts;
-  const uint64_t share = slots / workers_ + 1;
+  const uint32_t buckets = conns.buckets();
+  const uint64_t share = buckets / workers_ + 1;
   const uint64_t budget = std::min<uint64_t>(share * elapsed / shared_.config->sweep_period_ms + 1,
-                                             shared_.config->sweep_per_poll);
+                                             shared_.config->sweep_per_poll / ConnTable::kBucketSlots + 1);
   for (uint64_t k = 0; k < budget; ++k) {
-    const uint64_t pos = static_cast<uint64_t>(sweep_cursor_) * workers_ + id_;
-    if (pos >= slots) {
+    const uint64_t b = static_cast<uint64_t>(sweep_cursor_) * workers_ + id_;
+    if (b >= buckets) {
       sweep_cursor_ = 0;
       break;
     }
-    const auto p = static_cast<int32_t>(pos);
-    ConnEntry& e = conns.entry(p);
-    if (!__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE)) {
-      ++sweep_cursor_;
-      continue;
-    }
-    const bool gone = expired(e, now_ms, t);
-    // The reclamation queue is full: this slot is looked at again next time.
-    if (gone && conns.retire_full(id_)) break;
+    if (!sweep_bucket(static_cast<uint32_t>(b), now_ms)) break;  // looked at again next time
     ++sweep_cursor_;
+  }
+}
+
+bool Worker::sweep_bucket(uint32_t bucket, uint32_t now_ms) noexcept {
+  ConnTable& conns = *shared_.conns;
+  const Timeouts& t = shared_.config->timeouts;
+  for (uint32_t m = conns.occupied(bucket); m != 0; m &= m - 1) {
+    const auto p = static_cast<int32_t>(bucket * ConnTable::kBucketSlots + static_cast<uint32_t>(__builtin_ctz(m)));
+    ConnEntry& e = conns.entry(p);
+    if (!__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE)) continue;
+    const bool gone = expired(e, now_ms, t);
+    if (gone && conns.retire_full(id_)) return false;  // the reclamation queue is full
     if (flow_ring_ != nullptr && sampled(p) &&
         (gone || static_cast<int32_t>(now_ms - e.reported_ms) >= static_cast<int32_t>(shared_.flow_update_ms))) {
       const uint8_t why = !gone ? 0
@@ -564,6 +569,7 @@ void Worker::sweep(uint32_t now_ms) noexcept {
     }
     if (gone && conns.remove(p, id_)) count(WorkerCounter::conn_expired);
   }
+  return true;
 }
 
 void Worker::flow_event(FlowEvent& ev) noexcept {

@@ -150,6 +150,9 @@ class Worker {
   // Flow events. Sampling keeps a connection's events together (by slot).
   bool sampled(int32_t pos) const noexcept { return shared_.flow_sample <= 1 || pos % shared_.flow_sample == 0; }
   void flow_event(FlowEvent& ev) noexcept;
+  // Expires and reports the connections of one bucket of the connection
+  // table; false when the table's reclamation queue filled up.
+  bool sweep_bucket(uint32_t bucket, uint32_t now_ms) noexcept;
   void flow_of_entry(const ConnKey& key, const ConnEntry& e, uint8_t kind, uint8_t end_reason, uint32_t now_ms) noexcept;
 
   uint32_t id_;
