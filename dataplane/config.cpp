@@ -74,7 +74,7 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("icmp-timeout", po::value(&t_s.icmp_ms)->default_value(t_s.icmp_ms / 1000), "seconds")
     ("other-timeout", po::value(&t_s.other_ms)->default_value(t_s.other_ms / 1000), "seconds")
     ("sweep-period", po::value(&c.sweep_period_ms)->default_value(c.sweep_period_ms), "milliseconds in which each worker checks its whole share of the connection table for expiry")
-    ("sweep-per-poll", po::value(&c.sweep_per_poll)->default_value(c.sweep_per_poll), "most connection slots checked in one loop pass")
+    ("sweep-per-poll", po::value(&c.sweep_per_poll)->default_value(c.sweep_per_poll), "most connection slots checked in one loop pass (whole buckets of 16)")
     ("idle-sleep", po::value(&c.idle_sleep_us)->default_value(c.idle_sleep_us), "microseconds a worker sleeps between polls after a millisecond without packets (0: always poll)")
     ("stats-interval", po::value(&c.stats_interval_s)->default_value(0), "log a counters line every N seconds (0: never)")
     ("pid-file", po::value(&c.pid_file), "write the process id to FILE")

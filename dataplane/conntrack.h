@@ -19,7 +19,7 @@
 // Each direction of a connection always arrives on the same RX queue (RSS is
 // deterministic per tuple, and a queue belongs to one worker), so the fields
 // indexed by direction have a single writer. Expiry is incremental: each
-// worker examines a few slots of its own share per loop pass.
+// worker examines a few buckets of its own share per loop pass.
 #pragma once
 
 #include <cstdint>
