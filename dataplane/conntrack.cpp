@@ -132,7 +132,7 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
                                                   RTE_CACHE_LINE_SIZE));
   if (t->buckets_ == nullptr || t->slots_ == nullptr || t->retired_ == nullptr) {
     error = "cannot allocate the connection table for " + std::to_string(max_connections) +
-            " connections (lower --conn-max or raise -m)";
+            " connections (lower --conn-max, or give the dataplane more memory)";
     return nullptr;
   }
   uint64_t bytes = bucket_bytes + slot_bytes + sizeof(Retired) * t->workers_;
@@ -151,7 +151,6 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
 }
 
 uint32_t ConnTable::hash(const ConnKey& key) const noexcept { return rte_hash_crc(&key, sizeof(key), seed_); }
-
 
 int32_t ConnTable::find(const ConnKey& key, uint32_t b, uint16_t sig) const noexcept {
   for (uint32_t d = 0; d < probe_limit_; ++d, b = next(b)) {
