@@ -289,13 +289,18 @@ def main():
         sys.exit(0 if ratio >= threshold else 1)
 
     allow = s.allow_all()
+
+    def acl10k_1m():
+        """A million distinct flows from acl1_10k's trace that its rules allow."""
+        return s.pcap("acl10k-1m", "--trace", os.path.join(DATA, "acl1_10k_trace_generated"), "--count", "1048576",
+                      "--udp", "--distinct", "--allowed-by", acl10k)
     if want("established"):
         s.forwarding("established", "acl1_10k, 64K flows", est, acl10k, 131071)
     if want("new-flows"):
         s.new_flows("allow-udp, 1M new flows", s.pcap("flows-1m", "--flows", "1048576"), 1048576, allow, 1179647)
-        s.new_flows("acl1_10k, 100K new flows",
-                    s.pcap("acl10k-trace-100k", "--trace", os.path.join(DATA, "acl1_10k_trace_generated"),
-                           "--count", "100000", "--udp"), 90000, acl10k, 131071)
+        # A million distinct flows that acl1_10k allows: every one classified
+        # by the 10K rules and inserted (a first pass of about 0.7 s).
+        s.new_flows("acl1_10k, 1M new flows", acl10k_1m(), 1048576, acl10k, 1179647)
         args, cp = s.flow_collector()
         try:
             s.new_flows("allow-udp, 1M new flows, flow records exported", s.pcap("flows-1m", "--flows", "1048576"),
@@ -313,9 +318,7 @@ def main():
         s.forwarding("flows", "1M flows", s.pcap("flows-1m", "--flows", "1048576"), allow, 1179647)
         # The goal's own case: 10K rules and a million connections, flows
         # from acl1_10k's trace that its rules allow.
-        s.forwarding("flows", "acl1_10k, 1M flows",
-                     s.pcap("acl10k-1m", "--trace", os.path.join(DATA, "acl1_10k_trace_generated"), "--count",
-                            "1048576", "--udp", "--distinct", "--allowed-by", acl10k), acl10k, 1179647)
+        s.forwarding("flows", "acl1_10k, 1M flows", acl10k_1m(), acl10k, 1179647)
     if want("ipv6"):
         s.forwarding("ipv6", "64K IPv6 flows", s.pcap("flows6-64k", "--flows", "65536", "--ipv6"), allow, 131071)
     if want("audit"):
