@@ -8,11 +8,16 @@
       source port moved each round, and with --allowed-by only the flows
       that POLICY allows (`bulkhead policy eval`), so a capture of a
       million connections still exercises the rule set
-  gen_pcap.py --flows N OUT.pcap [--ipv6] [--size BYTES] [--replies]
+  gen_pcap.py --flows N OUT.pcap [--ipv6] [--size BYTES | --imix] [--replies | --tcp]
       N distinct UDP flows from 10.0.0.0/8 (or fd00::/8) to a server range;
       with --replies each request is followed by its reply (both on the
       one port: a replayed capture of two-way traffic, so that stateful
-      peers such as a conntrack pipeline see established connections)
+      peers such as a conntrack pipeline see established connections);
+      with --imix frame sizes cycle 64, 594, 1518 bytes as 7:4:1; with
+      --tcp each flow is a TCP connection: SYN, SYN-ACK, ACK, then a data
+      segment each way (one packet in five opens a connection), 64
+      connections interleaved so that each packet comes 64 packets (two
+      bursts) after its connection's last
 
 Frames carry valid IPv4 header checksums; L4 checksums are left zero (the
 dataplane does not verify them). Sizes are Ethernet frames without FCS.
@@ -39,26 +44,30 @@ def csum(data):
     return ~s & 0xFFFF
 
 
-def l4(proto, sport, dport, pad):
+IMIX = [64] * 7 + [594] * 4 + [1518]
+SYN, ACK, SYN_ACK = 0x02, 0x10, 0x12
+
+
+def l4(proto, sport, dport, pad, flags=SYN):
     if proto == 6:
-        return struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, 0x02, 65535, 0, 0) + pad
+        return struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 65535, 0, 0) + pad
     if proto in (17, 132):
         return struct.pack("!HHHH", sport, dport, 8 + len(pad), 0) + pad
     return struct.pack("!HHHH", sport, dport, 0, 0) + pad
 
 
-def frame4(src, dst, proto, sport, dport, size):
+def frame4(src, dst, proto, sport, dport, size, flags=SYN):
     pad = b"\x00" * max(0, size - 14 - 20 - (20 if proto == 6 else 8))
-    body = l4(proto, sport, dport, pad)
+    body = l4(proto, sport, dport, pad, flags)
     hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, proto, 0, src, dst)
     hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
     f = eth(False) + hdr + body
     return f + b"\x00" * max(0, 60 - len(f))
 
 
-def frame6(src, dst, proto, sport, dport, size):
+def frame6(src, dst, proto, sport, dport, size, flags=SYN):
     pad = b"\x00" * max(0, size - 14 - 40 - (20 if proto == 6 else 8))
-    body = l4(proto, sport, dport, pad)
+    body = l4(proto, sport, dport, pad, flags)
     hdr = struct.pack("!IHBB16s16s", 6 << 28, len(body), proto, 64, src, dst)
     return eth(True) + hdr + body
 
@@ -69,6 +78,23 @@ def write(path, frames):
         for i, fr in enumerate(frames):
             f.write(struct.pack("<IIII", 1700000000, i % 1000000, len(fr), len(fr)))
             f.write(fr)
+
+
+def tcp_connections(conns, size, stride=64):
+    """Each connection's handshake and a data segment each way, `stride` connections interleaved: step k of
+    connection j comes after step k of the `stride` connections before it."""
+    steps = [(False, SYN), (True, SYN_ACK), (False, ACK), (False, ACK | 0x08), (True, ACK | 0x08)]
+    frames = []
+    for base in range(0, len(conns), stride):
+        group = conns[base:base + stride]
+        for reply, flags in steps:
+            for make, src, dst, sport in group:
+                n = len(frames)
+                if reply:
+                    frames.append(make(dst, src, 6, 443, sport, size(n), flags))
+                else:
+                    frames.append(make(src, dst, 6, sport, 443, size(n), flags))
+    return frames
 
 
 def allowed(policy, flows):
@@ -112,6 +138,8 @@ def main():
     ap.add_argument("--ipv6", action="store_true")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--replies", action="store_true")
+    ap.add_argument("--imix", action="store_true", help="frame sizes 64, 594, 1518 as 7:4:1")
+    ap.add_argument("--tcp", action="store_true", help="with --flows: TCP connections with their handshakes")
     ap.add_argument("--distinct", action="store_true", help="with --trace: --count distinct flows")
     ap.add_argument("--allowed-by", help="with --distinct: keep only flows this policy allows")
     a = ap.parse_args()
@@ -130,6 +158,8 @@ def main():
         for src, dst, sport, dport, proto in headers[:a.count]:
             frames.append(frame4(struct.pack("!I", src), struct.pack("!I", dst), proto, sport, dport, a.size))
     elif a.flows:
+        size = (lambda n: IMIX[n % len(IMIX)]) if a.imix else (lambda n: a.size)
+        conns = []
         for i in range(a.flows):
             if a.ipv6:
                 src = socket.inet_pton(socket.AF_INET6, "fd00:1::") [:12] + struct.pack("!I", i)
@@ -139,9 +169,14 @@ def main():
                 src = struct.pack("!I", (10 << 24) | (1 << 16) | (i & 0xFFFF))
                 dst = struct.pack("!I", (10 << 24) | (2 << 16) | ((i >> 16) & 0xFF))
                 make, sport = frame4, 1024 + (i >> 8) % 60000
-            frames.append(make(src, dst, 17, sport, 53, a.size))
+            if a.tcp:
+                conns.append((make, src, dst, sport))
+                continue
+            frames.append(make(src, dst, 17, sport, 53, size(len(frames))))
             if a.replies:
-                frames.append(make(dst, src, 17, 53, sport, a.size))
+                frames.append(make(dst, src, 17, 53, sport, size(len(frames))))
+        if conns:
+            frames = tcp_connections(conns, size)
     else:
         ap.error("give --trace or --flows")
     write(a.out, frames)

@@ -8,7 +8,8 @@ Scenarios (64-byte frames unless said; one worker, -l 0,1):
   established   UDP flows already in the table, ClassBench rules
   new-flows     every packet opens a connection: connections per second
                 (also with flow records exported to a control plane)
-  mix           half the packets open connections, half are hits
+  mix           TCP connections with their handshakes, first pass: one
+                packet in five opens a connection, the rest are hits
   rules         rule count sweep over the ClassBench sets (1K, 10K, 50K)
   flows         concurrent flow sweep (64K -> 1M)
   ipv6          established IPv6 flows
@@ -92,17 +93,17 @@ class Suite:
         print(f"{scenario:12} {variant:28} {row['mpps']:>7} Mpps  testpmd {row['testpmd_mpps']!s:>6}  "
               f"ratio {row['ratio']!s:>5}  cycles/pkt {row['cycles_per_packet']!s:>5}  {note}", flush=True)
 
-    def forwarding(self, scenario, variant, pcap, policy, mbufs, extra=(), testpmd=True, lcores="0,1"):
+    def forwarding(self, scenario, variant, pcap, policy, mbufs, extra=(), testpmd=True, lcores="0,1", mbuf_size=256):
         got, ref, cyc = [], [], []
         for run in range(self.runs):
             if testpmd:
                 pre = f"bhs_tp{os.getpid()}_{len(self.rows)}_{run}"
                 cmd = ["dpdk-testpmd", *tp.eal(pre, pcap, lcores), "--", "--forward-mode=io", "--stats-period",
-                       "100", f"--total-num-mbufs={mbufs}", "--mbuf-size=256", "--nb-cores=1"]
+                       "100", f"--total-num-mbufs={mbufs}", f"--mbuf-size={mbuf_size}", "--nb-cores=1"]
                 ref.append(tp.measure(cmd, pre, self.warmup, self.window)[0])
             pre = f"bhs_dp{os.getpid()}_{len(self.rows)}_{run}"
             cmd = [DP, *tp.eal(pre, pcap, lcores), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
-                   "256", "--conn-max", str(max(262144, mbufs)), *extra]
+                   str(mbuf_size), "--conn-max", str(max(262144, mbufs)), *extra]
             pps, c = tp.measure(cmd, pre, self.warmup, self.window, tp.stats)
             got.append(pps)
             cyc.append(c or 0)
@@ -131,7 +132,19 @@ class Suite:
 
     def new_flows(self, variant, pcap, flows, policy, mbufs, extra=()):
         """Connections per second over the first pass of a capture of unique flows."""
-        rates = []
+        conns, _, cyc = self.first_pass(pcap, flows, policy, mbufs, extra)
+        self.record("new-flows", variant, conns, 0, cyc, "connections/s")
+        return conns
+
+    def mix(self, variant, pcap, flows, policy, mbufs):
+        """Packets and connections per second over the first pass of a capture where connections open and
+        carry on side by side."""
+        conns, pps, cyc = self.first_pass(pcap, flows, policy, mbufs)
+        self.record("mix", variant, pps, 0, cyc, f"{conns / 1e6:.2f} M connections/s")
+
+    def first_pass(self, pcap, flows, policy, mbufs, extra=()):
+        """Medians of connections/s, packets/s and cycles/packet from 10% to 90% of the capture's flows opened."""
+        rates, pkts, cycles = [], [], []
         for run in range(self.runs):
             pre = f"bhs_nf{os.getpid()}_{len(self.rows)}_{run}"
             cmd = [DP, *tp.eal(pre, pcap, "0,1"), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
@@ -158,12 +171,12 @@ class Suite:
                 lo = next(x for x in samples if x[1] >= flows * 0.1)
                 hi = next(x for x in samples if x[1] >= flows * 0.9)
                 rates.append((hi[1] - lo[1]) / (hi[0] - lo[0]))
-                cyc = (hi[2] - lo[2]) / max(1, hi[3] - lo[3])
+                pkts.append((hi[3] - lo[3]) / (hi[0] - lo[0]))
+                cycles.append((hi[2] - lo[2]) / max(1, hi[3] - lo[3]))
             finally:
                 p.terminate()
                 p.wait(10)
-        self.record("new-flows", variant, statistics.median(rates), 0, cyc, "connections/s")
-        return statistics.median(rates)
+        return statistics.median(rates), statistics.median(pkts), statistics.median(cycles)
 
     def workers(self, pcap_a, pcap_b, policy, mbufs):
         """One worker against two, each port pair fed by its own capture."""
@@ -308,6 +321,15 @@ def main():
         finally:
             cp.terminate()
             cp.wait(10)
+    if want("mix"):
+        tcp = s.path("allow-tcp.yaml")
+        with open(tcp, "w") as f:
+            f.write("version: 1\nrules:\n  - { id: tcp, proto: tcp, action: allow }\n")
+        s.mix("TCP with handshakes, 200K connections", s.pcap("tcp-200k", "--flows", "204800", "--tcp"), 204800,
+              tcp, 1179647)
+    if want("imix"):
+        s.forwarding("imix", "64K flows, IMIX sizes", s.pcap("flows-64k-imix", "--flows", "65536", "--imix"), allow,
+                     131071, mbuf_size=2176)
     if want("rules"):
         for name, trace in (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
                             ("acl1_50k", "acl1_50k_trace_generated")):
