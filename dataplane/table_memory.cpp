@@ -44,9 +44,11 @@ TableMemory TableMemory::allocate(const char* name, size_t bytes) noexcept {
     m.data_ = rte_malloc(name, bytes, 64);
     if (m.data_ == nullptr) return m;
   } else {
-    // Over-map by one huge page so the table can start on a boundary.
+    // Over-map by one huge page so the table can start on a boundary. No
+    // MAP_NORESERVE: a table the machine cannot hold fails here, cleanly,
+    // rather than when it is written through.
     const size_t len = (bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
-    void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return m;
     m.mapped_ = p;
     m.mapped_bytes_ = len;
