@@ -152,15 +152,28 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
 
 uint32_t ConnTable::hash(const ConnKey& key) const noexcept { return rte_hash_crc(&key, sizeof(key), seed_); }
 
+int32_t ConnTable::find_in(uint32_t b, uint32_t candidates, const ConnKey& key) const noexcept {
+  for (; candidates != 0; candidates &= candidates - 1) {
+    const auto pos = static_cast<int32_t>(b * kBucketSlots + static_cast<uint32_t>(__builtin_ctz(candidates)));
+    if (keys_equal(slots_[pos].key, key)) return pos;
+  }
+  return -1;
+}
+
+template <int kForWrite>
+void ConnTable::prefetch_slot(uint32_t b, uint32_t candidates) const noexcept {
+  const auto* p = reinterpret_cast<const char*>(&slots_[b * kBucketSlots + __builtin_ctz(candidates)]);
+  __builtin_prefetch(p, kForWrite);
+  __builtin_prefetch(p + sizeof(Slot) - 1, kForWrite);  // a slot spans two cache lines
+}
+
 int32_t ConnTable::find(const ConnKey& key, uint32_t b, uint16_t sig) const noexcept {
   for (uint32_t d = 0; d < probe_limit_; ++d, b = next(b)) {
     const Bucket& bk = buckets_[b];
-    uint32_t m = match(bk.sig, sig);
+    const uint32_t m = match(bk.sig, sig);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);  // the key was written before its signature
-    for (; m != 0; m &= m - 1) {
-      const int32_t pos = static_cast<int32_t>(b * kBucketSlots + static_cast<uint32_t>(__builtin_ctz(m)));
-      if (keys_equal(slots_[pos].key, key)) return pos;
-    }
+    const int32_t pos = find_in(b, m, key);
+    if (pos >= 0) return pos;
     if (__atomic_load_n(&bk.passed, __ATOMIC_ACQUIRE) == 0) return -1;
   }
   return -1;
@@ -184,23 +197,12 @@ void ConnTable::lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* pos
     }
     for (uint32_t i = 0; i < m; ++i) {
       first[i] = match(buckets_[home_of[i]].sig, sig_of[i]);
-      if (first[i] != 0) {  // the slot spans two cache lines
-        const auto* p = reinterpret_cast<const char*>(&slots_[home_of[i] * kBucketSlots + __builtin_ctz(first[i])]);
-        rte_prefetch0(p);
-        rte_prefetch0(p + sizeof(Slot) - 1);
-      }
+      if (first[i] != 0) prefetch_slot<0>(home_of[i], first[i]);
     }
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < m; ++i) {
       const ConnKey& key = *keys[base + i];
-      int32_t found = -1;
-      for (uint32_t mm = first[i]; mm != 0; mm &= mm - 1) {
-        const int32_t pos = static_cast<int32_t>(home_of[i] * kBucketSlots + static_cast<uint32_t>(__builtin_ctz(mm)));
-        if (keys_equal(slots_[pos].key, key)) {
-          found = pos;
-          break;
-        }
-      }
+      int32_t found = find_in(home_of[i], first[i], key);
       if (found < 0 && __atomic_load_n(&buckets_[home_of[i]].passed, __ATOMIC_ACQUIRE) != 0)
         found = find(key, next(home_of[i]), sig_of[i]);
       if (found < 0) {
@@ -208,11 +210,7 @@ void ConnTable::lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* pos
         // claim, for writing, so its stores (and the locked instructions
         // that wait for them) do not wait for memory.
         const uint32_t free = match(buckets_[home_of[i]].sig, kSigFree);
-        if (free != 0) {
-          const auto* p = reinterpret_cast<const char*>(&slots_[home_of[i] * kBucketSlots + __builtin_ctz(free)]);
-          __builtin_prefetch(p, 1);
-          __builtin_prefetch(p + sizeof(Slot) - 1, 1);
-        }
+        if (free != 0) prefetch_slot<1>(home_of[i], free);
       }
       positions[base + i] = found;
     }
@@ -280,8 +278,8 @@ int32_t ConnTable::insert(const ConnKey& key, uint32_t worker) noexcept {
 }
 
 bool ConnTable::remove(int32_t pos, uint32_t worker) noexcept {
+  if (retire_full(worker)) return false;
   Retired& r = retired_[worker];
-  if (r.tail - r.head >= retire_cap_) return false;
   Slot& s = slots_[pos];
   const uint32_t h = hash(s.key);
   const uint32_t b = static_cast<uint32_t>(pos) / kBucketSlots;

@@ -176,8 +176,14 @@ class ConnTable {
     const auto s = static_cast<uint16_t>(h);
     return s < 2 ? static_cast<uint16_t>(s + 2) : s;
   }
-  // Finds `key` starting at its home bucket; -1 when absent.
+  // Finds `key` starting at bucket `b` and following the entries that
+  // passed it; -1 when absent.
   int32_t find(const ConnKey& key, uint32_t b, uint16_t sig) const noexcept;
+  // The slot of bucket `b` among `candidates` (one bit per slot) holding `key`, or -1.
+  int32_t find_in(uint32_t b, uint32_t candidates, const ConnKey& key) const noexcept;
+  // Fetches both cache lines of the first candidate slot of bucket `b`.
+  template <int kForWrite>
+  void prefetch_slot(uint32_t b, uint32_t candidates) const noexcept;
 
   TableMemory bucket_memory_;
   TableMemory slot_memory_;
