@@ -18,6 +18,8 @@
       segment each way (one packet in five opens a connection), 64
       connections interleaved so that each packet comes 64 packets (two
       bursts) after its connection's last
+  --repeat K writes the frames K times over: few flows in a capture as
+  long as a larger one's (the same replay cost for the reference)
 
 Frames carry valid IPv4 header checksums; L4 checksums are left zero (the
 dataplane does not verify them). Sizes are Ethernet frames without FCS.
@@ -142,6 +144,8 @@ def main():
     ap.add_argument("--tcp", action="store_true", help="with --flows: TCP connections with their handshakes")
     ap.add_argument("--distinct", action="store_true", help="with --trace: --count distinct flows")
     ap.add_argument("--allowed-by", help="with --distinct: keep only flows this policy allows")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="the frames this many times over: few flows in a capture as long as a larger one's")
     a = ap.parse_args()
     frames = []
     if a.trace:
@@ -179,6 +183,7 @@ def main():
             frames = tcp_connections(conns, size)
     else:
         ap.error("give --trace or --flows")
+    frames *= a.repeat
     write(a.out, frames)
     print(f"{a.out}: {len(frames)} frames")
 
