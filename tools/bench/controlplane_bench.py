@@ -26,6 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "tools", "lab"))
+import procs  # noqa: E402
 import telemetry  # noqa: E402
 
 BUILD = os.environ.get("BULKHEAD_BUILD_DIR", os.path.join(TOP, "build"))
@@ -85,13 +86,7 @@ class Fleet:
                                          env=self.env).stdout)
 
     def close(self):
-        for p in reversed(self.procs):
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        procs.stop(*self.procs)
 
 
 def pct(v, q):

@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 
+import procs
 import telemetry
 
 VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
@@ -170,14 +171,7 @@ class OvsPeer:
         return (hi[1] - lo[1]) / (hi[0] - lo[0]), cycles
 
     def __exit__(self, *exc):
-        for p in reversed(self.procs):
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        procs.stop(*self.procs, timeout=15)
         shutil.rmtree(self.dir, ignore_errors=True)
         shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
         return False

@@ -39,6 +39,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(TOP, "tools", "lab"))
 import ovs_peer  # noqa: E402
+import procs  # noqa: E402
 import telemetry  # noqa: E402
 import throughput as tp  # noqa: E402
 
@@ -175,8 +176,7 @@ class Suite:
                 pkts.append((hi[3] - lo[3]) / (hi[0] - lo[0]))
                 cycles.append((hi[2] - lo[2]) / max(1, hi[3] - lo[3]))
             finally:
-                p.terminate()
-                p.wait(10)
+                procs.stop(p)
         return statistics.median(rates), statistics.median(pkts), statistics.median(cycles)
 
     def workers(self, pcap_a, pcap_b, policy, mbufs):
@@ -198,8 +198,7 @@ class Suite:
                 a1, t1 = tp.stats(pre)["rx_packets"], time.time()
                 results[n] = (a1 - a0) / (t1 - t0)
             finally:
-                p.terminate()
-                p.wait(10)
+                procs.stop(p)
             self.record("workers", f"{n} worker{'s' if n > 1 else ''}, 2 ports", results[n], 0, 0,
                         "" if n == 1 else f"scaling {results[2] / results[1]:.2f}x")
 
@@ -251,8 +250,7 @@ class Suite:
             ct = telemetry.query(pre, "/bulkhead/conntrack")["/bulkhead/conntrack"]
             return heap + ct["outside_eal_heap_bytes"]
         finally:
-            p.terminate()
-            p.wait(10)
+            procs.stop(p)
 
     def memory(self):
         pol = self.allow_all()
@@ -320,8 +318,7 @@ def main():
             s.new_flows("allow-udp, 1M new flows, flow records exported", s.pcap("flows-1m", "--flows", "1048576"),
                         1048576, allow, 1179647, args)
         finally:
-            cp.terminate()
-            cp.wait(10)
+            procs.stop(cp)
     if want("mix"):
         tcp = s.path("allow-tcp.yaml")
         with open(tcp, "w") as f:

@@ -19,6 +19,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lab"))
+import procs  # noqa: E402
 import telemetry  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -74,11 +75,7 @@ def measure(cmd, prefix, warmup, window, extra_stats=None):
             cpp = (b1["busy_cycles"] - b0["busy_cycles"]) / max(1, b1["rx_packets"] - b0["rx_packets"])
         return pps, cpp
     finally:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
+        procs.stop(p)
 
 
 def stats(prefix):

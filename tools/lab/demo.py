@@ -20,6 +20,7 @@ CLI = os.path.join(BUILD, "tools", "bulkhead", "bulkhead")
 CONTROLPLANE = os.path.join(BUILD, "controlplane", "bulkhead-controlplane")
 
 sys.path.insert(0, HERE)
+import procs  # noqa: E402
 import telemetry  # noqa: E402
 
 
@@ -159,8 +160,7 @@ def learning_story(work):
             mark = "" if passed == expect else "   <-- unexpected"
             print(f"  {'PASSED ' if passed else 'BLOCKED'} {text}{mark}")
     finally:
-        cp.terminate()
-        cp.wait(10)
+        procs.stop(cp)
     return ok
 
 
