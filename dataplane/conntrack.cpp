@@ -107,7 +107,7 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
   t->workers_ = workers == 0 ? 1 : workers;
   t->qsbr_ = qsbr;
   for (uint64_t& k : t->hash_key_) k = rte_rand();  // bucket placement an outsider cannot predict
-  t->hash_key_[5] |= 1;
+  t->hash_key_[5] |= 1;  // odd: the last word's product keeps all of the word
   // An eighth more slots than connections keeps the probe chains short
   // when the table is full.
   const uint64_t want = static_cast<uint64_t>(max_connections) + max_connections / 8 + kBucketSlots;

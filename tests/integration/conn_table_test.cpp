@@ -186,11 +186,14 @@ TEST(ConnTable, KeysDifferingOnlyInTheirPortsSpreadOut) {
   constexpr uint32_t kMax = 65'536;
   auto t = make_table(kMax, 1, q);
   ASSERT_TRUE(t);
-  ConnKey key = key_of(1);
+  auto key = [](uint32_t n) {
+    ConnKey k = key_of(1);
+    k.port_a = static_cast<uint16_t>(n);
+    k.port_b = static_cast<uint16_t>(n >> 8 | 0x100);
+    return k;
+  };
   for (uint32_t n = 0; n < kMax; ++n) {
-    key.port_a = static_cast<uint16_t>(n);
-    key.port_b = static_cast<uint16_t>(n >> 8 | 0x100);
-    const int32_t pos = t->insert(key, 0);
+    const int32_t pos = t->insert(key(n), 0);
     ASSERT_GE(pos, 0) << "key " << n;
     t->entry(pos).in_use = 1;
   }
@@ -198,11 +201,7 @@ TEST(ConnTable, KeysDifferingOnlyInTheirPortsSpreadOut) {
   // passings in all; keys bunched into one region run into the millions,
   // or fail to get in.
   EXPECT_LT(t->passed_total(), 20'000u);
-  for (uint32_t n = 0; n < kMax; n += 97) {
-    key.port_a = static_cast<uint16_t>(n);
-    key.port_b = static_cast<uint16_t>(n >> 8 | 0x100);
-    ASSERT_GE(lookup(*t, key), 0) << "key " << n;
-  }
+  for (uint32_t n = 0; n < kMax; n += 97) ASSERT_GE(lookup(*t, key(n)), 0) << "key " << n;
 }
 
 TEST(ConnTable, RemovedSlotsWaitForEveryWorkerBeforeReuse) {
