@@ -22,6 +22,11 @@ Scenarios (64-byte frames unless said; one worker, -l 0,1):
                 package is absent
   memory        bytes per tracked connection and per compiled rule, from
                 the EAL heap's own statistics
+  floor         what any connection tracker can reach here: io forwarding
+                plus only a table's memory accesses (bulkhead-bench-floor),
+                against testpmd on the same capture of 1M flows
+  classifier    rte_acl alone: DPDK's dpdk-test-acl on the ClassBench sets
+                and their traces, 32 keys a call (the dataplane's burst)
 
 --quick runs the established scenario alone (about a minute) and fails when
 its ratio to testpmd falls below tools/bench/quick_threshold.
@@ -29,6 +34,7 @@ its ratio to testpmd falls below tools/bench/quick_threshold.
 import argparse
 import csv
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -46,6 +52,7 @@ import throughput as tp  # noqa: E402
 BUILD = tp.BUILD
 CLI = os.path.join(BUILD, "tools", "bulkhead", "bulkhead")
 DP = os.path.join(BUILD, "dataplane", "bulkhead-dataplane")
+FLOOR = os.path.join(BUILD, "tools", "bench", "bulkhead-bench-floor")
 DATA = os.path.normpath(os.path.join(TOP, "..", "shared", "data", "classbench"))
 
 
@@ -94,15 +101,19 @@ class Suite:
         print(f"{scenario:12} {variant:28} {row['mpps']:>7} Mpps  testpmd {row['testpmd_mpps']!s:>6}  "
               f"ratio {row['ratio']!s:>5}  cycles/pkt {row['cycles_per_packet']!s:>5}  {note}", flush=True)
 
+    def testpmd(self, pcap, mbufs, mbuf_size=256, lcores="0,1", run=0):
+        """The ceiling: dpdk-testpmd io forwarding on the vdevs the dataplane uses."""
+        pre = f"bhs_tp{os.getpid()}_{len(self.rows)}_{run}"
+        cmd = ["dpdk-testpmd", *tp.eal(pre, pcap, lcores), "--", "--forward-mode=io", "--stats-period", "100",
+               f"--total-num-mbufs={mbufs}", f"--mbuf-size={mbuf_size}", "--nb-cores=1"]
+        return tp.measure(cmd, pre, self.warmup, self.window)[0]
+
     def forwarding(self, scenario, variant, pcap, policy, mbufs, extra=(), testpmd=True, lcores="0,1", mbuf_size=256,
                    conn_max=None):
         got, ref, cyc = [], [], []
         for run in range(self.runs):
             if testpmd:
-                pre = f"bhs_tp{os.getpid()}_{len(self.rows)}_{run}"
-                cmd = ["dpdk-testpmd", *tp.eal(pre, pcap, lcores), "--", "--forward-mode=io", "--stats-period",
-                       "100", f"--total-num-mbufs={mbufs}", f"--mbuf-size={mbuf_size}", "--nb-cores=1"]
-                ref.append(tp.measure(cmd, pre, self.warmup, self.window)[0])
+                ref.append(self.testpmd(pcap, mbufs, mbuf_size, lcores, run))
             pre = f"bhs_dp{os.getpid()}_{len(self.rows)}_{run}"
             cmd = [DP, *tp.eal(pre, pcap, lcores), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
                    str(mbuf_size), "--conn-max", str(conn_max or max(262144, mbufs)), *extra]
@@ -234,6 +245,54 @@ class Suite:
         self.record("new-flows", "ovs-dpdk, allow-udp, 128K new flows", ovs, 0, statistics.median(cyc),
                     f"connections/s; bulkhead / ovs-dpdk = {new / ovs:.1f}x")
 
+    def floor(self, pcap, entries, mbufs, policy):
+        """io forwarding plus only the memory accesses of a table of `entries` connections, and the dataplane
+        itself, each against testpmd in the same run: what bounds any connection tracker on this machine."""
+        variants = (("io forwarding alone", ["--rounds", "0"]),
+                    ("+ 1 line a packet", ["--rounds", "1", "--lines", "1"]),
+                    ("+ bucket, then 2-line slot", ["--rounds", "2", "--lines", "2"]))
+        got, ref, dp, cyc = {name: [] for name, _ in variants}, [], [], []
+        for run in range(self.runs):
+            ref.append(self.testpmd(pcap, mbufs, run=run))
+            for k, (name, args) in enumerate(variants):
+                pre = f"bhs_fl{os.getpid()}_{len(self.rows)}_{run}_{k}"
+                cmd = [FLOOR, *tp.eal(pre, pcap, "0,1"), "--", "--mbufs", str(mbufs), "--entries", str(entries), *args]
+                got[name].append(tp.measure(cmd, pre, self.warmup, self.window)[0])
+            pre = f"bhs_fl{os.getpid()}_{len(self.rows)}_{run}_dp"
+            cmd = [DP, *tp.eal(pre, pcap, "0,1"), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
+                   "256", "--conn-max", str(mbufs)]
+            pps, c = tp.measure(cmd, pre, self.warmup, self.window, tp.stats)
+            dp.append(pps)
+            cyc.append(c or 0)
+        r = statistics.median(ref)
+        for name, _ in variants:
+            self.record("floor", f"{entries >> 10}K entries, {name}", statistics.median(got[name]), r, 0)
+        self.record("floor", f"bulkhead-dataplane, {entries >> 10}K flows", statistics.median(dp), r,
+                    statistics.median(cyc))
+
+    def classifier(self, name, trace):
+        """Classifications per second of rte_acl alone on a ClassBench set and its trace, from DPDK's own test
+        program, in bursts of 32 with the algorithm rte_acl picks (as the dataplane runs it)."""
+        trace = os.path.join(DATA, trace)
+        with open(trace) as f:
+            tuples = sum(1 for _ in f)
+        got, cyc = [], []
+        for run in range(self.runs):
+            pre = f"bhs_acl{os.getpid()}_{len(self.rows)}_{run}"
+            # --tracenum covers the whole trace: dpdk-test-acl writes past its
+            # buffer when the file holds more tuples than it was told.
+            out = subprocess.run(["dpdk-test-acl", "--no-huge", "-m", "1024", "--no-pci", "-l", "1", "--file-prefix",
+                                  pre, "--", f"--rulesf={os.path.join(DATA, name)}", f"--tracef={trace}",
+                                  f"--tracenum={tuples}", "--tracestep=32", "--iter=20", "--verbose=1"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=300)
+            m = re.search(r"([0-9.]+) cycles/pkt, ([0-9.]+) pkt/sec", out.stdout)
+            if out.returncode != 0 or not m:
+                raise RuntimeError(f"dpdk-test-acl failed on {name} (exit status {out.returncode})")
+            cyc.append(float(m.group(1)))
+            got.append(float(m.group(2)))
+        self.record("classifier", f"rte_acl alone, {name}", statistics.median(got), 0, statistics.median(cyc),
+                    "classifications/s (dpdk-test-acl)")
+
     def heap_alloc(self, policy, conn_max):
         pre = f"bhs_mem{os.getpid()}_{conn_max}_{os.path.basename(policy)}"
         cmd = [DP, "--no-huge", "-m", "4096", "--no-pci", "-l", "0,1", "--file-prefix", pre,
@@ -356,6 +415,12 @@ def main():
         s.peer(allow)
     if want("memory"):
         s.memory()
+    if want("floor"):
+        s.floor(s.pcap("flows-1m", "--flows", "1048576"), 1048576, 1179647, allow)
+    if want("classifier"):
+        for name, trace in (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
+                            ("acl1_50k", "acl1_50k_trace_generated")):
+            s.classifier(name, trace)
     if a.csv:
         s.write_csv(a.csv)
         print(f"wrote {a.csv}")
