@@ -14,6 +14,10 @@ Scenarios (64-byte frames unless said; one worker, -l 0,1):
   flows         concurrent flow sweep (64K -> 1M)
   ipv6          established IPv6 flows
   imix          established traffic with IMIX frame sizes
+  segments      a realistic segment policy: the one the learner proposes
+                from the enterprise traffic model's first period, on its
+                second period (TCP handshakes and closes, UDP, scans),
+                established
   audit         established traffic, audit mode, every flow would be denied
   workers       one against two workers, two pcap ports
   peer          Open vSwitch with DPDK (conntrack security-group pipeline)
@@ -148,6 +152,20 @@ class Suite:
         conns, _, cyc = self.first_pass(pcap, flows, policy, mbufs, extra)
         self.record("new-flows", variant, conns, 0, cyc, "connections/s")
         return conns
+
+    def segments(self):
+        """The enterprise traffic model's second period, and the policy `bulkhead learn propose` makes from its
+        first: tiers from the inventory, the internet as a segment, some 30 rules."""
+        d = self.path("enterprise")
+        pcap, policy = os.path.join(d, "period2.pcap"), os.path.join(d, "learned.yaml")
+        if not os.path.exists(policy):
+            sh(sys.executable, os.path.join(TOP, "tools", "learn", "enterprise.py"), "--out", d, "--seed", "7",
+               "--flows", "40000", "--hours", "1")
+            subprocess.run([CLI, "learn", "propose", "--pcap", os.path.join(d, "period1.pcap"), "--inventory",
+                            os.path.join(d, "inventory.yaml"), "-o", policy + ".new"], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            os.rename(policy + ".new", policy)
+        return pcap, policy
 
     def mix(self, variant, pcap, flows, policy, mbufs):
         """Packets and connections per second over the first pass of a capture where connections open and
@@ -387,6 +405,11 @@ def main():
     if want("imix"):
         s.forwarding("imix", "64K flows, IMIX sizes", s.pcap("flows-64k-imix", "--flows", "65536", "--imix"), allow,
                      131071, mbuf_size=2176)
+    if want("segments"):
+        pcap, policy = s.segments()
+        # Frames of up to 1,454 bytes (254 on average): 2 KiB buffers, as for IMIX.
+        s.forwarding("segments", "learned policy, enterprise period 2", pcap, policy, 400000, mbuf_size=2176,
+                     conn_max=262144)
     if want("rules"):
         for name, trace in (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
                             ("acl1_50k", "acl1_50k_trace_generated")):
