@@ -203,7 +203,8 @@ int32_t ConnTable::find(const ConnKey& key, uint32_t b, uint16_t sig) const noex
   return -1;
 }
 
-void ConnTable::lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* positions) const noexcept {
+void ConnTable::lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* positions,
+                            uint32_t* hashes) const noexcept {
   constexpr uint32_t kChunk = 64;
   uint32_t home_of[kChunk];
   uint16_t sig_of[kChunk];
@@ -215,6 +216,7 @@ void ConnTable::lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* pos
     // each; only then compare keys.
     for (uint32_t i = 0; i < m; ++i) {
       const uint32_t h = hash(*keys[base + i]);
+      if (hashes != nullptr) hashes[base + i] = h;
       home_of[i] = home(h);
       sig_of[i] = signature(h);
       rte_prefetch0(&buckets_[home_of[i]]);
@@ -268,8 +270,7 @@ uint64_t ConnTable::retiring() const noexcept {
   return n;
 }
 
-int32_t ConnTable::insert(const ConnKey& key, uint32_t worker) noexcept {
-  const uint32_t h = hash(key);
+int32_t ConnTable::insert(const ConnKey& key, uint32_t h, uint32_t worker) noexcept {
   const uint32_t b0 = home(h);
   const uint16_t sig = signature(h);
   Bucket& hb = buckets_[b0];

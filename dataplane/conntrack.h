@@ -95,11 +95,16 @@ class ConnTable {
   static std::unique_ptr<ConnTable> create(uint32_t max_connections, uint32_t workers, rte_rcu_qsbr* qsbr,
                                            std::string& error);
 
-  // Bulk lookup: positions[i] >= 0 on a hit, negative on a miss.
-  void lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* positions) const noexcept;
+  // Bulk lookup: positions[i] >= 0 on a hit, negative on a miss. With
+  // `hashes`, also each key's hash, so that inserting a missed key need not
+  // hash it again.
+  void lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* positions,
+                   uint32_t* hashes = nullptr) const noexcept;
   // Inserts, or finds the key already there; returns its slot, or -1 when
   // the table is full. A new slot's entry has in_use == 0.
-  int32_t insert(const ConnKey& key, uint32_t worker) noexcept;
+  int32_t insert(const ConnKey& key, uint32_t worker) noexcept { return insert(key, hash(key), worker); }
+  // The same, with the key's hash from lookup_bulk().
+  int32_t insert(const ConnKey& key, uint32_t key_hash, uint32_t worker) noexcept;
   // Removes the connection at `pos` (the caller owns the sweep share or the
   // decision); safe against concurrent readers. False when `worker`'s queue
   // of slots waiting for a grace period is full: the connection stays, to be

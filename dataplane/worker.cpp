@@ -206,6 +206,8 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
   uint8_t dir[kBurst];
   uint16_t lookup_idx[kBurst];
   int32_t positions[kBurst];
+  uint32_t hashes[kBurst];
+  uint32_t hash_of[kBurst];     // by packet: its key's hash, for an insert
   uint16_t nl = 0;
 
   // Stage 1: parse the burst, prefetching the frames ahead.
@@ -263,7 +265,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
 
   // Stage 3: one bulk lookup for the burst (it leaves the slots of the hits,
   // key and state side by side, in cache).
-  if (nl > 0) conns.lookup_bulk(key_ptrs, nl, positions);
+  if (nl > 0) conns.lookup_bulk(key_ptrs, nl, positions, hashes);
 
   // Stage 4: tracked packets pass (after a re-check if the rule set changed);
   // the rest are queued for classification.
@@ -282,6 +284,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
     const int32_t pos = positions[j];
     const uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
     reuse[i] = -1;
+    hash_of[i] = hashes[j];
     if (pos >= 0 && __atomic_load_n(&conns.entry(pos).in_use, __ATOMIC_ACQUIRE)) {
       ConnEntry& e = conns.entry(pos);
       if (m.has_inner) {  // an ICMP error about a tracked connection
@@ -420,7 +423,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
     int32_t pos = reuse[i];
     bool fresh = true;
     if (pos < 0) {
-      pos = conns.insert(keys[i], id_);
+      pos = conns.insert(keys[i], hash_of[i], id_);
       if (pos < 0) {
         if (enforce) {
           action[i] = kDrop;
