@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -309,6 +310,47 @@ TEST(DataplaneBinary, AMillionConnectionTableFitsBesideASmallEalHeap) {
   EXPECT_GE(outside, slots * 96) << "the slots are outside the EAL heap";
   EXPECT_LE(table, 128u * 1048576u) << "at most 128 bytes per connection";
   EXPECT_EQ(read_pcap(out1).size(), in.size());
+}
+
+// What DPDK's own telemetry client prints for `command` against a running
+// process (it reads commands from standard input).
+std::string dpdk_telemetry(const std::string& prefix, const std::string& command) {
+  const std::string cmd = "echo '" + command + "' | dpdk-telemetry.py -f '" + prefix + "' 2>&1";
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
+TEST(DataplaneBinary, DpdkTelemetryClientReadsPortCounters) {
+  // Anyone can check the ports from outside while the dataplane runs, with
+  // the tool DPDK ships, not only with the project's own client.
+  if (system("command -v dpdk-telemetry.py >/dev/null") != 0) GTEST_SKIP() << "dpdk-telemetry.py not installed";
+  TempDir dir;
+  std::vector<Frame> in;
+  for (uint16_t port = 1000; port < 1100; ++port)  // allowed
+    in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = port, .dport = 53}));
+  for (uint16_t port = 1000; port < 1030; ++port)  // denied
+    in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = port, .dport = 54}));
+  const auto in0 = dir.file("in0.pcap"), out0 = dir.file("out0.pcap");
+  const auto in1 = dir.file("in1.pcap"), out1 = dir.file("out1.pcap");
+  write_pcap(in0, in);
+  write_pcap(in1, {});
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal_pcap(in0, out0, in1, out1),
+                      {"--policy", dir.file("policy.yaml", kPolicy), "--mbufs", "2048"});
+  ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
+  ASSERT_TRUE(dp.wait_counter("/bulkhead/stats", "tx_packets", 100, 10s)) << dp.log();
+  const std::string rx = dpdk_telemetry(dp.prefix(), "/ethdev/stats,0");
+  const std::string tx = dpdk_telemetry(dp.prefix(), "/ethdev/stats,1");
+  EXPECT_EQ(dp.stop(), 0);
+  uint64_t ipackets = 0, opackets = 0;
+  ASSERT_TRUE(json_u64(rx, "ipackets", ipackets)) << rx;
+  ASSERT_TRUE(json_u64(tx, "opackets", opackets)) << tx;
+  EXPECT_EQ(ipackets, in.size()) << "every frame received on port 0";
+  EXPECT_EQ(opackets, 100u) << "the allowed frames sent on port 1, the denied ones not";
 }
 
 }  // namespace
