@@ -75,7 +75,7 @@ bool parse(int argc, char** argv, Options& o) {
       std::fprintf(stderr, "bulkhead-bench-floor: %s: not a number: %s\n", argv[i - 1], argv[i]);
       return false;
     }
-    if (a == "--entries" && v > 0 && v <= (uint64_t{1} << 32)) o.entries = v;
+    if (a == "--entries" && v > 0 && v <= (uint64_t{1} << 30)) o.entries = v;  // entries * lines < 2^32
     else if (a == "--rounds" && v <= 8) o.rounds = static_cast<unsigned>(v);
     else if (a == "--lines" && v >= 1 && v <= 4) o.lines = static_cast<unsigned>(v);
     else if (a == "--mbufs" && v > 0 && v < (1ull << 32)) o.mbufs = static_cast<unsigned>(v);
