@@ -34,12 +34,21 @@ rules:
 )";
 
 
-std::vector<std::string> eal_pcap(const std::string& in0, const std::string& out0, const std::string& in1,
-                                  const std::string& out1) {
-  return {"--no-huge", "-m", "512", "--no-pci", "-l", "0,1", "--log-level=bulkhead.dataplane:info",
-          "--vdev=net_pcap0,rx_pcap=" + in0 + ",tx_pcap=" + out0,
-          "--vdev=net_pcap1,rx_pcap=" + in1 + ",tx_pcap=" + out1};
-}
+// Pcap ports for frames sent one way: port 0 reads `frames`, port 1 reads
+// nothing, and each writes what it sends to a file of its own.
+struct OneWayPcaps {
+  std::string in0, out0, in1, out1;
+  OneWayPcaps(const TempDir& dir, const std::vector<Frame>& frames, const std::string& out1_name = "out1.pcap")
+      : in0(dir.file("in0.pcap")), out0(dir.file("out0.pcap")), in1(dir.file("in1.pcap")), out1(dir.file(out1_name)) {
+    write_pcap(in0, frames);
+    write_pcap(in1, {});
+  }
+  std::vector<std::string> eal() const {
+    return {"--no-huge", "-m", "512", "--no-pci", "-l", "0,1", "--log-level=bulkhead.dataplane:info",
+            "--vdev=net_pcap0,rx_pcap=" + in0 + ",tx_pcap=" + out0,
+            "--vdev=net_pcap1,rx_pcap=" + in1 + ",tx_pcap=" + out1};
+  }
+};
 
 // Sends `frames` into port 0, returns what left by port 1 after the
 // dataplane handled all of them.
@@ -51,13 +60,10 @@ struct PcapRun {
 
 PcapRun run_pcap(const std::string& policy, const std::vector<Frame>& frames, std::vector<std::string> extra = {}) {
   TempDir dir;
-  const auto in0 = dir.file("in0.pcap"), out0 = dir.file("out0.pcap");
-  const auto in1 = dir.file("in1.pcap"), out1 = dir.file("out1.pcap");
-  write_pcap(in0, frames);
-  write_pcap(in1, {});
+  const OneWayPcaps pcaps(dir, frames);
   std::vector<std::string> app{"--policy", dir.file("policy.yaml", policy), "--mbufs", "4096"};
   app.insert(app.end(), extra.begin(), extra.end());
-  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal_pcap(in0, out0, in1, out1), app);
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), pcaps.eal(), app);
   PcapRun r;
   if (!dp.wait_ready(20s)) {
     ADD_FAILURE() << "dataplane did not start:\n" << dp.log();
@@ -67,7 +73,7 @@ PcapRun run_pcap(const std::string& policy, const std::vector<Frame>& frames, st
   r.drops = dp.telemetry("/bulkhead/drops");
   EXPECT_EQ(dp.stop(), 0);
   r.log = dp.log();
-  r.out = read_pcap(out1);
+  r.out = read_pcap(pcaps.out1);
   return r;
 }
 
@@ -264,13 +270,10 @@ TEST(DataplaneBinary, NoRuleSetFailsClosedOrOpenByOption) {
       build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp, .sport = 41000, .dport = 5432}),
       build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 1, .dport = 2})};
   for (const bool open : {false, true}) {
-    const auto in0 = dir.file("in0.pcap"), out1 = dir.file(open ? "out-open.pcap" : "out-closed.pcap");
-    const auto in1 = dir.file("in1.pcap"), out0 = dir.file("out0.pcap");
-    write_pcap(in0, in);
-    write_pcap(in1, {});
+    const OneWayPcaps pcaps(dir, in, open ? "out-open.pcap" : "out-closed.pcap");
     std::vector<std::string> app = {"--state-dir", state, "--mbufs", "2048"};
     if (open) app.insert(app.end(), {"--no-policy", "fail-open"});
-    DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal_pcap(in0, out0, in1, out1), app);
+    DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), pcaps.eal(), app);
     ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
     EXPECT_TRUE(dp.wait_counter("/bulkhead/stats", "rx_packets", in.size(), 10s));
     const std::string drops = dp.telemetry("/bulkhead/drops");
@@ -279,7 +282,7 @@ TEST(DataplaneBinary, NoRuleSetFailsClosedOrOpenByOption) {
     uint64_t v = 0;
     EXPECT_TRUE(json_u64(drops, "no_policy", v));
     EXPECT_EQ(v, open ? 0u : in.size());
-    EXPECT_EQ(read_pcap(out1).size(), open ? in.size() : 0u);
+    EXPECT_EQ(read_pcap(pcaps.out1).size(), open ? in.size() : 0u);
   }
 }
 
@@ -290,11 +293,8 @@ TEST(DataplaneBinary, AMillionConnectionTableFitsBesideASmallEalHeap) {
   std::vector<Frame> in;
   for (uint16_t port = 1000; port < 1200; ++port)
     in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = port, .dport = 53}));
-  const auto in0 = dir.file("in0.pcap"), out0 = dir.file("out0.pcap");
-  const auto in1 = dir.file("in1.pcap"), out1 = dir.file("out1.pcap");
-  write_pcap(in0, in);
-  write_pcap(in1, {});
-  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal_pcap(in0, out0, in1, out1),
+  const OneWayPcaps pcaps(dir, in);
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), pcaps.eal(),
                       {"--policy", dir.file("policy.yaml", kPolicy), "--mbufs", "2048", "--conn-max", "1048576"});
   ASSERT_TRUE(dp.wait_ready(30s)) << dp.log();
   EXPECT_TRUE(dp.wait_counter("/bulkhead/stats", "rx_packets", in.size(), 10s));
@@ -309,7 +309,7 @@ TEST(DataplaneBinary, AMillionConnectionTableFitsBesideASmallEalHeap) {
   EXPECT_LE(slots, 1048576u + 1048576u / 8 + 32) << "an eighth more slots than connections";
   EXPECT_GE(outside, slots * 96) << "the slots are outside the EAL heap";
   EXPECT_LE(table, 128u * 1048576u) << "at most 128 bytes per connection";
-  EXPECT_EQ(read_pcap(out1).size(), in.size());
+  EXPECT_EQ(read_pcap(pcaps.out1).size(), in.size());
 }
 
 // What DPDK's own telemetry client prints for `command` against a running
@@ -335,11 +335,8 @@ TEST(DataplaneBinary, DpdkTelemetryClientReadsPortCounters) {
     in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = port, .dport = 53}));
   for (uint16_t port = 1000; port < 1030; ++port)  // denied
     in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = port, .dport = 54}));
-  const auto in0 = dir.file("in0.pcap"), out0 = dir.file("out0.pcap");
-  const auto in1 = dir.file("in1.pcap"), out1 = dir.file("out1.pcap");
-  write_pcap(in0, in);
-  write_pcap(in1, {});
-  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal_pcap(in0, out0, in1, out1),
+  const OneWayPcaps pcaps(dir, in);
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), pcaps.eal(),
                       {"--policy", dir.file("policy.yaml", kPolicy), "--mbufs", "2048"});
   ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
   ASSERT_TRUE(dp.wait_counter("/bulkhead/stats", "tx_packets", 100, 10s)) << dp.log();
