@@ -112,16 +112,20 @@ class Suite:
                f"--total-num-mbufs={mbufs}", f"--mbuf-size={mbuf_size}", "--nb-cores=1"]
         return tp.measure(cmd, pre, self.warmup, self.window)[0]
 
+    def dataplane(self, pcap, policy, mbufs, mbuf_size=256, lcores="0,1", conn_max=262144, extra=(), run=0):
+        """Packets per second and cycles per packet of bulkhead-dataplane on the vdevs testpmd uses."""
+        pre = f"bhs_dp{os.getpid()}_{len(self.rows)}_{run}"
+        cmd = [DP, *tp.eal(pre, pcap, lcores), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
+               str(mbuf_size), "--conn-max", str(conn_max), *extra]
+        return tp.measure(cmd, pre, self.warmup, self.window, tp.stats)
+
     def forwarding(self, scenario, variant, pcap, policy, mbufs, extra=(), testpmd=True, lcores="0,1", mbuf_size=256,
                    conn_max=None):
         got, ref, cyc = [], [], []
         for run in range(self.runs):
             if testpmd:
                 ref.append(self.testpmd(pcap, mbufs, mbuf_size, lcores, run))
-            pre = f"bhs_dp{os.getpid()}_{len(self.rows)}_{run}"
-            cmd = [DP, *tp.eal(pre, pcap, lcores), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
-                   str(mbuf_size), "--conn-max", str(conn_max or max(262144, mbufs)), *extra]
-            pps, c = tp.measure(cmd, pre, self.warmup, self.window, tp.stats)
+            pps, c = self.dataplane(pcap, policy, mbufs, mbuf_size, lcores, conn_max or max(262144, mbufs), extra, run)
             got.append(pps)
             cyc.append(c or 0)
         self.record(scenario, variant, statistics.median(got), statistics.median(ref) if ref else 0,
@@ -276,10 +280,7 @@ class Suite:
                 pre = f"bhs_fl{os.getpid()}_{len(self.rows)}_{run}_{k}"
                 cmd = [FLOOR, *tp.eal(pre, pcap, "0,1"), "--", "--mbufs", str(mbufs), "--entries", str(entries), *args]
                 got[name].append(tp.measure(cmd, pre, self.warmup, self.window)[0])
-            pre = f"bhs_fl{os.getpid()}_{len(self.rows)}_{run}_dp"
-            cmd = [DP, *tp.eal(pre, pcap, "0,1"), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
-                   "256", "--conn-max", str(mbufs)]
-            pps, c = tp.measure(cmd, pre, self.warmup, self.window, tp.stats)
+            pps, c = self.dataplane(pcap, policy, mbufs, conn_max=mbufs, run=run)
             dp.append(pps)
             cyc.append(c or 0)
         r = statistics.median(ref)
