@@ -1,5 +1,7 @@
 #include "packet.h"
 
+#include <cstring>
+
 namespace bulkhead::dataplane {
 namespace {
 
@@ -144,10 +146,8 @@ void parse_packet(const uint8_t* frame, uint32_t len, PacketMeta& m) noexcept {
     if (total < ihl || total > avail) return set_drop(m, DropReason::bad_ipv4_total_length);
     t.family = 4;
     proto = ip[9];
-    for (int i = 0; i < 4; ++i) {
-      t.src[i] = ip[12 + i];
-      t.dst[i] = ip[16 + i];
-    }
+    std::memcpy(t.src, ip + 12, 4);
+    std::memcpy(t.dst, ip + 16, 4);
     t.proto = proto;
     m.l3_length = static_cast<uint16_t>(total);
     l3_end = total;
@@ -170,10 +170,8 @@ void parse_packet(const uint8_t* frame, uint32_t len, PacketMeta& m) noexcept {
     const uint32_t payload = be16(ip + 4);
     if (40 + payload > avail) return set_drop(m, DropReason::bad_ipv6_payload_length);
     t.family = 6;
-    for (int i = 0; i < 16; ++i) {
-      t.src[i] = ip[8 + i];
-      t.dst[i] = ip[24 + i];
-    }
+    std::memcpy(t.src, ip + 8, 16);
+    std::memcpy(t.dst, ip + 24, 16);
     m.l3_length = static_cast<uint16_t>(40 + payload);
     l3_end = 40 + payload;
     uint8_t next = ip[6];
