@@ -4,11 +4,6 @@
 # unchanged and in order, and refuse options it cannot honour.
 source "$(dirname "$0")/lib.sh" floor
 floor="$build/tools/bench/bulkhead-bench-floor"
-# Frame count and a digest of the frames in order.
-frames() { python3 -c "import hashlib,sys,struct; d=open(sys.argv[1],'rb').read(); o=24; n=0; h=hashlib.sha256()
-while o + 16 <= len(d):
-    k = struct.unpack('<I', d[o+8:o+12])[0]; h.update(d[o+16:o+16+k]); o += 16 + k; n += 1
-print(n, h.hexdigest())" "$1"; }
 
 cd "$work"
 python3 "$src/tools/bench/gen_pcap.py" --flows 4096 in.pcap >/dev/null || exit 1
@@ -26,7 +21,7 @@ done
 kill -TERM "$pid"
 wait "$pid"
 check "stops cleanly on SIGTERM" [ $? = 0 ]
-check "every frame forwarded unchanged and in order" [ "$(frames out.pcap)" = "$(frames in.pcap)" ]
+check "every frame forwarded unchanged and in order" [ "$(pcap_frames out.pcap)" = "$(pcap_frames in.pcap)" ]
 check "says what it measures" grep -q "2 round(s) into 1024 entries" floor.log
 
 "$floor" --no-huge -m 256 --no-pci -l 0,1 --file-prefix "bhfloor$$b" --vdev=net_null0 --vdev=net_null1 \

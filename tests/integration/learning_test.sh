@@ -6,9 +6,6 @@
 # dataplane booted on that generation then passes the same capture with no
 # drop, and blocks a capture of new flows (a scan, one-off connections).
 source "$(dirname "$0")/lib.sh" learn
-packets_in() { python3 -c "import sys,struct; d=open(sys.argv[1],'rb').read(); o=24; n=0
-while o < len(d): o += 16 + struct.unpack('<I', d[o+8:o+12])[0]; n += 1
-print(n)" "$1"; }
 
 cd "$work"
 python3 "$src/tools/learn/enterprise.py" --out train --seed 11 --flows 1500 --hours 1 --no-anomalies >/dev/null
@@ -42,7 +39,7 @@ dataplane learner train/period1.pcap --policy learn.yaml --controlplane "tcp://1
   --controlplane-key cp.pub --key dp.key --id learner --state-dir state \
   --flow-export "tcp://127.0.0.1:$((port + 1))" --udp-timeout 1 --tcp-closed-timeout 1 --tcp-fin-timeout 1 \
   --tcp-syn-timeout 1 --tcp-established-timeout 2 --sweep-period 100
-n_train=$(packets_in train/period1.pcap)
+n_train=$(pcap_frames train/period1.pcap | cut -d' ' -f1)
 conns=$(python3 -c "import json; print(len(json.load(open('train/truth.json'))['periods'][0]['flows']))")
 check "the learning dataplane read the whole capture ($n_train packets)" wait_rx learner "$n_train"
 records() { "$cli" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['flow_store']['records'])"; }
@@ -85,7 +82,7 @@ check "the replay read the whole capture" wait_rx replay "$n_train"
 total=$(tel "replay$$" /bulkhead/drops | python3 -c "import json,sys; print(sum(json.load(sys.stdin)['/bulkhead/drops'].values()))")
 check "the learned policy drops none of the learned traffic ($total dropped)" [ "$total" = 0 ]
 check "and enforces it" [ "$(tel "replay$$" /bulkhead/policy mode)" = enforce ]
-n_new=$(packets_in new/period1.pcap)
+n_new=$(pcap_frames new/period1.pcap | cut -d' ' -f1)
 dataplane fresh new/period1.pcap --state-dir state2
 check "the new capture was read" wait_rx fresh "$n_new"
 denied=$(drops fresh policy_deny)

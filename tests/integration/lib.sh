@@ -20,3 +20,9 @@ pass() { echo "PASS $*"; }
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
 tel() { python3 "$src/tools/lab/telemetry.py" "$@"; }
+# The frames of a pcap file: their count, and a digest of their bytes in
+# order ("COUNT DIGEST").
+pcap_frames() { python3 -c "import hashlib,sys,struct; d=open(sys.argv[1],'rb').read(); o=24; n=0; h=hashlib.sha256()
+while o + 16 <= len(d):
+    k = struct.unpack('<I', d[o+8:o+12])[0]; h.update(d[o+16:o+16+k]); o += 16 + k; n += 1
+print(n, h.hexdigest())" "$1"; }
