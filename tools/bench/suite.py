@@ -272,6 +272,8 @@ class Suite:
         itself, each against testpmd in the same run: what bounds any connection tracker on this machine."""
         variants = (("io forwarding alone", ["--rounds", "0"]),
                     ("+ 1 line a packet", ["--rounds", "1", "--lines", "1"]),
+                    ("+ 2 lines, one round (a slot the hash names)", ["--rounds", "1", "--lines", "2"]),
+                    ("+ 3 lines, one round (bucket and slot together)", ["--rounds", "1", "--lines", "3"]),
                     ("+ bucket, then 2-line slot", ["--rounds", "2", "--lines", "2"]))
         got, ref, dp, cyc = {name: [] for name, _ in variants}, [], [], []
         for run in range(self.runs):
@@ -345,7 +347,7 @@ class Suite:
 
     def write_csv(self, path):
         with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(self.rows[0].keys()))
+            w = csv.DictWriter(f, fieldnames=list(self.rows[0].keys()), lineterminator="\n")
             w.writeheader()
             w.writerows(self.rows)
 
