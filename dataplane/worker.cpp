@@ -5,7 +5,6 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
-#include <rte_hash_crc.h>
 #include <rte_prefetch.h>
 
 #include "log.h"
@@ -25,12 +24,12 @@ enum : uint8_t { kPending = 0, kPass = 1, kDrop = 2, kLaterFragment = 3, kFollow
 
 // The connections this burst is about to open, by key: a later packet of
 // the same connection follows instead of being judged as another opener.
+// Keys are placed by the connection table's own (keyed) hash of them.
 class BurstOpeners {
  public:
-  // True when an earlier packet of the burst was registered with `key`;
-  // otherwise registers packet `i`.
-  bool follows(const ConnKey* keys, uint16_t i) noexcept {
-    const uint32_t h = rte_hash_crc(&keys[i], sizeof(ConnKey), 0);
+  // True when an earlier packet of the burst was registered with the key
+  // of packet `i`, whose table hash is `h`; otherwise registers packet `i`.
+  bool follows(const ConnKey* keys, uint16_t i, uint32_t h) noexcept {
     for (uint32_t slot = h & (kSlots - 1);; slot = (slot + 1) & (kSlots - 1)) {
       if (index_[slot] == 0) {
         index_[slot] = static_cast<uint8_t>(i + 1);
@@ -346,7 +345,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
       }
       reuse[i] = pos;  // expired, not yet swept: judged as new, re-using its slot
     }
-    if (!m.has_inner && openers.follows(keys, i)) {
+    if (!m.has_inner && openers.follows(keys, i, hash_of[i])) {
       action[i] = kFollow;
       ++nfollow;
       continue;
