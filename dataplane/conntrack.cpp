@@ -10,7 +10,6 @@
 #include <rte_malloc.h>
 #include <rte_pause.h>
 #include <rte_prefetch.h>
-#include <rte_random.h>
 #include <rte_rcu_qsbr.h>
 
 namespace bulkhead::dataplane {
@@ -106,8 +105,7 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
   t->max_ = max_connections;
   t->workers_ = workers == 0 ? 1 : workers;
   t->qsbr_ = qsbr;
-  for (uint64_t& k : t->hash_key_) k = rte_rand();  // bucket placement an outsider cannot predict
-  t->hash_key_[5] |= 1;  // odd: the last word's product keeps all of the word
+  t->hash_ = KeyedHash::random();  // bucket placement an outsider cannot predict
   // An eighth more slots than connections keeps the probe chains short
   // when the table is full.
   const uint64_t want = static_cast<uint64_t>(max_connections) + max_connections / 8 + kBucketSlots;
@@ -150,30 +148,10 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
   return t;
 }
 
-// NH, the universal hash of UMAC, over the key's five words (and a secret
-// sixth): a sum of 128-bit products of word pairs, each word offset by a
-// secret. Two distinct keys give the same sum only by chance, whatever the
-// keys, as long as the secrets are unknown. A CRC, even seeded, would not
-// do: it is linear, so keys whose difference has a zero CRC collide under
-// every seed, and anyone can compute such keys and fill one bucket chain.
-// The sum's halves are folded and mixed once more (the finaliser of
-// MurmurHash3): keys that differ in one word (IPv4 keys differing in their
-// ports) change the sum almost linearly, which no bucket index should see.
-__extension__ typedef unsigned __int128 u128;  // the compiler's, not ISO's: the hash needs the full product
-
 uint32_t ConnTable::hash(const ConnKey& key) const noexcept {
   uint64_t w[5];
   std::memcpy(w, &key, sizeof(w));
-  const u128 sum = static_cast<u128>(w[0] + hash_key_[0]) * (w[1] + hash_key_[1]) +
-                   static_cast<u128>(w[2] + hash_key_[2]) * (w[3] + hash_key_[3]) +
-                   static_cast<u128>(w[4] + hash_key_[4]) * hash_key_[5];
-  uint64_t x = static_cast<uint64_t>(sum >> 64) ^ static_cast<uint64_t>(sum);
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return static_cast<uint32_t>(x);
+  return hash_(w);
 }
 
 int32_t ConnTable::find_in(uint32_t b, uint32_t candidates, const ConnKey& key) const noexcept {

@@ -27,6 +27,7 @@
 #include <string>
 
 #include "config.h"
+#include "keyed_hash.h"
 #include "packet.h"
 #include "table_memory.h"
 
@@ -201,7 +202,7 @@ class ConnTable {
   uint32_t probe_limit_ = 0;
   uint32_t max_ = 0;
   uint32_t workers_ = 0;
-  uint64_t hash_key_[6] = {};  // secret offsets of the key hash
+  KeyedHash hash_;
   uint32_t retire_cap_ = 0;
   uint64_t memory_bytes_ = 0;
 };

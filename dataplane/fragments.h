@@ -3,14 +3,16 @@
 //
 // One small direct-mapped table per worker: no sharing, no locks. A newer
 // datagram that hashes to the same slot replaces the older one; its later
-// fragments then count as fragment_unknown. Entries live 2 seconds, like a
-// reassembly timer that never holds packets.
+// fragments then count as fragment_unknown. The slot comes from a keyed
+// hash, so a sender cannot aim a fragment at another datagram's slot.
+// Entries live 2 seconds, like a reassembly timer that never holds packets.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <cstring>
 
+#include "keyed_hash.h"
 #include "packet.h"
 
 namespace bulkhead::dataplane {
@@ -18,6 +20,8 @@ namespace bulkhead::dataplane {
 class FragmentTable {
  public:
   enum Verdict : uint8_t { kUnknown = 0, kPass = 1, kDrop = 2 };
+
+  FragmentTable() noexcept : hash_(KeyedHash::random()) {}
 
   void record(const PacketMeta& m, bool pass, uint32_t now_ms) noexcept {
     Slot& s = slots_[index(m)];
@@ -51,18 +55,17 @@ class FragmentTable {
     uint8_t verdict;
   };
 
-  static uint32_t index(const PacketMeta& m) noexcept {
-    uint32_t h = m.frag_id * 2654435761u;
-    for (int i = 0; i < 16; i += 4) {
-      uint32_t a, b;
-      std::memcpy(&a, m.tuple.src + i, 4);
-      std::memcpy(&b, m.tuple.dst + i, 4);
-      h = (h ^ a) * 16777619u;
-      h = (h ^ b) * 16777619u;
-    }
-    return (h ^ (h >> 15)) & (kSlots - 1);
+  // The datagram's addresses, identification and protocol as the hash's
+  // five words.
+  uint32_t index(const PacketMeta& m) const noexcept {
+    uint64_t w[5];
+    std::memcpy(w, m.tuple.src, 16);
+    std::memcpy(w + 2, m.tuple.dst, 16);
+    w[4] = uint64_t{m.frag_id} << 8 | m.tuple.proto;
+    return hash_(w) & (kSlots - 1);
   }
 
+  KeyedHash hash_;
   std::array<Slot, kSlots> slots_{};
 };
 
