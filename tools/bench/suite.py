@@ -58,6 +58,10 @@ CLI = os.path.join(BUILD, "tools", "bulkhead", "bulkhead")
 DP = os.path.join(BUILD, "dataplane", "bulkhead-dataplane")
 FLOOR = os.path.join(BUILD, "tools", "bench", "bulkhead-bench-floor")
 DATA = os.path.normpath(os.path.join(TOP, "..", "shared", "data", "classbench"))
+# The ClassBench rule sets the suite sweeps, each with the trace of headers
+# that exercises it.
+CLASSBENCH_SETS = (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
+                   ("acl1_50k", "acl1_50k_trace_generated"))
 
 
 def sh(*cmd):
@@ -414,8 +418,7 @@ def main():
         s.forwarding("segments", "learned policy, enterprise period 2", pcap, policy, 400000, mbuf_size=2176,
                      conn_max=262144)
     if want("rules"):
-        for name, trace in (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
-                            ("acl1_50k", "acl1_50k_trace_generated")):
+        for name, trace in CLASSBENCH_SETS:
             pc = s.pcap(f"{name}-udp", "--trace", os.path.join(DATA, trace), "--count", "65536", "--udp")
             s.forwarding("rules", f"{name}", pc, s.policy(name), 131071, testpmd=False)
     if want("flows"):
@@ -444,8 +447,7 @@ def main():
     if want("floor"):
         s.floor(s.pcap("flows-1m", "--flows", "1048576"), 1048576, 1179647, allow)
     if want("classifier"):
-        for name, trace in (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
-                            ("acl1_50k", "acl1_50k_trace_generated")):
+        for name, trace in CLASSBENCH_SETS:
             s.classifier(name, trace)
     if a.csv:
         s.write_csv(a.csv)
