@@ -45,7 +45,7 @@ std::unique_ptr<FlowCollector> FlowCollector::create(zmq::context_t& ctx, const 
     error = "cannot listen for flow records on " + cfg.listen + ": " + e.what();
     return nullptr;
   }
-  c->thread_ = rules::start_thread_without_signals([p = c.get()] { p->loop(); });
+  c->thread_ = common::start_thread_without_signals([p = c.get()] { p->loop(); });
   return c;
 }
 

@@ -22,7 +22,7 @@
 
 #include "bulkhead.pb.h"
 #include "flows/flow_store.h"
-#include "rules/threads.h"
+#include "common/threads.h"
 
 namespace bulkhead::controlplane {
 

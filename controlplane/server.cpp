@@ -6,7 +6,7 @@
 #include <iostream>
 
 #include "rules/analysis.h"
-#include "rules/keys.h"
+#include "common/keys.h"
 #include "rules/load.h"
 #include "rule_change.h"
 
@@ -55,11 +55,11 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
   s->store_ = PolicyStore::open(cfg.store_dir, error, &warnings);
   if (!s->store_) return nullptr;
   for (const auto& w : warnings) std::cerr << "bulkhead-controlplane: " << w << '\n';
-  rules::CurveKeys own;
-  if (!rules::read_curve_keys(cfg.key_file, true, own, error)) return nullptr;
+  common::CurveKeys own;
+  if (!common::read_curve_keys(cfg.key_file, true, own, error)) return nullptr;
   for (const auto& f : cfg.dataplane_keys) {
-    rules::CurveKeys k;
-    if (!rules::read_curve_keys(f, false, k, error)) return nullptr;
+    common::CurveKeys k;
+    if (!common::read_curve_keys(f, false, k, error)) return nullptr;
     s->allowed_.insert(k.public_key);
   }
   if (s->allowed_.empty()) {
@@ -70,7 +70,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
     // The ZAP handler must be bound before any CURVE socket accepts peers.
     s->zap_ = std::make_unique<zmq::socket_t>(s->ctx_, zmq::socket_type::rep);
     s->zap_->bind("inproc://zeromq.zap.01");
-    s->zap_thread_ = rules::start_thread_without_signals([p = s.get()] { p->zap_loop(); });
+    s->zap_thread_ = common::start_thread_without_signals([p = s.get()] { p->zap_loop(); });
     s->dataplanes_ = std::make_unique<zmq::socket_t>(s->ctx_, zmq::socket_type::router);
     s->dataplanes_->set(zmq::sockopt::curve_server, 1);
     s->dataplanes_->set(zmq::sockopt::curve_secretkey, own.secret_key);

@@ -14,7 +14,7 @@
 #include <map>
 #include <sstream>
 
-#include "rules/atomic_file.h"
+#include "common/file_write.h"
 #include "rules/load.h"
 
 namespace bulkhead::controlplane {
@@ -115,7 +115,7 @@ bool PolicyStore::write(const pb::StoredGeneration& g, std::string& error) {
     error = "cannot encode generation " + std::to_string(g.number());
     return false;
   }
-  return rules::write_file_atomic(generation_file(dir_, g.number()), data, error);
+  return common::write_file(generation_file(dir_, g.number()), data, error);
 }
 
 void PolicyStore::audit(const pb::StoredGeneration& g) {

@@ -2,15 +2,15 @@
 
 #include <unistd.h>
 
-#include "rules/keys.h"
+#include "common/keys.h"
 
 namespace bulkhead::dataplane {
 
 bool load_channel_identity(const std::string& server_key_file, const std::string& key_file, const std::string& id,
                            ChannelIdentity& out, std::string& error) {
-  rules::CurveKeys server, own;
-  if (!rules::read_curve_keys(server_key_file, false, server, error)) return false;
-  if (!rules::read_curve_keys(key_file, true, own, error)) return false;
+  common::CurveKeys server, own;
+  if (!common::read_curve_keys(server_key_file, false, server, error)) return false;
+  if (!common::read_curve_keys(key_file, true, own, error)) return false;
   out.server_public = server.public_key;
   out.public_key = own.public_key;
   out.secret_key = own.secret_key;

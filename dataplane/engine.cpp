@@ -10,7 +10,7 @@
 #include <rte_launch.h>
 #include <rte_malloc.h>
 
-#include "rules/atomic_file.h"
+#include "common/file_write.h"
 #include "rules/load.h"
 #include "rules/match.h"
 
@@ -298,7 +298,7 @@ std::string ruleset_path(const std::string& dir) { return dir + "/ruleset.pb"; }
 void Engine::persist(const pb::CompiledRuleSet& compiled) noexcept {
   if (cfg_.state_dir.empty()) return;
   std::string data, error;
-  if (!compiled.SerializeToString(&data) || !rules::write_file_atomic(ruleset_path(cfg_.state_dir), data, error))
+  if (!compiled.SerializeToString(&data) || !common::write_file(ruleset_path(cfg_.state_dir), data, error))
     BH_LOG(ERR, "cannot keep the rule set: %s", error.empty() ? "encoding failed" : error.c_str());
 }
 

@@ -6,7 +6,7 @@
 #include "bulkhead.pb.h"
 #include "engine.h"
 #include "log.h"
-#include "rules/threads.h"
+#include "common/threads.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -29,7 +29,7 @@ std::unique_ptr<FlowExporter> FlowExporter::start(const FlowExportConfig& cfg, E
   std::unique_ptr<FlowExporter> x(new FlowExporter(engine));
   x->cfg_ = cfg;
   if (!load_channel_identity(cfg.server_key_file, cfg.key_file, cfg.id, x->who_, error)) return nullptr;
-  x->thread_ = rules::start_thread_without_signals([p = x.get()] { p->run(); });
+  x->thread_ = common::start_thread_without_signals([p = x.get()] { p->run(); });
   return x;
 }
 

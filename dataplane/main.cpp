@@ -17,6 +17,7 @@
 #include <rte_lcore.h>
 
 #include "config.h"
+#include "common/file_write.h"
 #include "engine.h"
 #include "flow_export.h"
 #include "log.h"
@@ -98,7 +99,10 @@ int run(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGHUP, on_signal);
-  if (!cfg->pid_file.empty()) std::ofstream(cfg->pid_file) << getpid() << '\n';
+  if (!cfg->pid_file.empty() && !bulkhead::common::write_file(cfg->pid_file, std::to_string(getpid()) + "\n", error, 0644)) {
+    stop_ports(ports);
+    return fail(error);
+  }
 
   if (!engine->launch(lcores, error)) {
     stop_ports(ports);

@@ -8,7 +8,7 @@
 #include "channel.h"
 #include "engine.h"
 #include "log.h"
-#include "rules/threads.h"
+#include "common/threads.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -38,7 +38,7 @@ std::unique_ptr<Updater> Updater::start(const UpdaterConfig& cfg, Engine& engine
   std::unique_ptr<Updater> u(new Updater(engine));
   u->cfg_ = cfg;
   if (!load_channel_identity(cfg.server_key_file, cfg.key_file, cfg.id, u->who_, error)) return nullptr;
-  u->thread_ = rules::start_thread_without_signals([p = u.get()] { p->run(); });
+  u->thread_ = common::start_thread_without_signals([p = u.get()] { p->run(); });
   return u;
 }
 

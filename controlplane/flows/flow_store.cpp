@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "rules/atomic_file.h"
+#include "common/file_write.h"
 
 namespace bulkhead::flows {
 namespace {
@@ -266,7 +266,7 @@ bool FlowStore::save(const std::string& path, int64_t now_ms, std::string& error
     error = "cannot encode the flow snapshot";
     return false;
   }
-  return rules::write_file_atomic(path, bytes, error);
+  return common::write_file(path, bytes, error);
 }
 
 bool FlowStore::load(const std::string& path, std::string& error) {

@@ -142,10 +142,29 @@ expect_run "--min-flows 0 is a usage error" 2 "min-flows" -- "$cli" learn propos
 expect_run "--mode must be a mode" 2 "--mode" -- "$cli" learn propose --pcap "$work/tm/period1.pcap" --mode chaos
 expect_run "learn without a control plane says where it looked" 2 "control plane" -- env BULKHEAD_CONTROLPLANE="ipc://$work/none.sock" "$cli" learn propose --since 1h
 
+# Output files: -o never replaces what is not a regular file.
+mkfifo "$work/fifo"
+cat "$work/fifo" >"$work/from_fifo" &
+reader=$!
+expect_run "-o to a FIFO writes through it" 0 "" -- "$cli" policy fmt "$work/p.yaml" -o "$work/fifo"
+wait "$reader"
+[ -p "$work/fifo" ] && grep -q "web-to-db" "$work/from_fifo" && pass "the FIFO is still a FIFO and carried the policy" || fail "FIFO replaced or empty"
+expect_run "-o - writes standard output" 0 "web-to-db" -- "$cli" policy fmt "$work/p.yaml" -o -
+expect_run "eval --pass/--drop to a device and a file" 0 "" -- "$cli" policy eval "$work/p.yaml" --pcap "$work/tm/period1.pcap" --pass /dev/null --drop "$work/drop.pcap"
+[ -s "$work/drop.pcap" ] && [ -z "$(ls -A "$work" | grep '\.tmp\.')" ] && pass "the drop capture is in place, no temporary file left" || fail "drop.pcap missing or a temporary file left"
+mkdir "$work/adir"
+expect_run "-o to a directory is refused" 2 "not a regular file" -- "$cli" policy fmt "$work/p.yaml" -o "$work/adir"
+ln -s "$work/target.yaml" "$work/link.yaml"; cp "$work/p.yaml" "$work/target.yaml"
+expect_run "-o through a symlink" 0 "" -- "$cli" policy fmt "$work/p.yaml" -o "$work/link.yaml"
+[ -L "$work/link.yaml" ] && grep -q "web-to-db" "$work/target.yaml" && pass "the symlink stays and its target is written" || fail "symlink replaced"
+
 # Shell completion.
 comp=$(bash -c "source '$(dirname "$0")/../../tools/completion/bulkhead.bash'; COMP_WORDS=(bulkhead rule ad); COMP_CWORD=2; _bulkhead; echo \${COMPREPLY[@]}")
 [ "$comp" = "add" ] && pass "bash completion completes commands" || fail "completion gave '$comp'"
 comp=$(bash -c "source '$(dirname "$0")/../../tools/completion/bulkhead.bash'; COMP_WORDS=(bulkhead policy eval p.yaml --tu); COMP_CWORD=4; _bulkhead; echo \${COMPREPLY[@]}")
 [ "$comp" = "--tuples" ] && pass "bash completion completes options" || fail "completion gave '$comp'"
+
+# Every run above that wrote to /dev/null must have left it a device.
+[ -c /dev/null ] && pass "/dev/null is still a character device" || fail "/dev/null is no longer a character device"
 
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }

@@ -1,5 +1,5 @@
 // CurveZMQ key pairs and key files for tests of the control and flow
-// channels (the files in the format of rules/keys.h).
+// channels (the files in the format of common/keys.h).
 #pragma once
 
 #include <zmq.h>

@@ -1,6 +1,6 @@
 #include "cli.h"
 
-#include "rules/atomic_file.h"
+#include "common/file_write.h"
 
 #include <unistd.h>
 
@@ -95,9 +95,9 @@ std::string read_input(const std::string& path) {
   return ss.str();
 }
 
-void write_file_atomic(const std::string& path, const std::string& content) {
+void write_file_atomic(const std::string& path, const std::string& content, mode_t mode) {
   std::string error;
-  if (!rules::write_file_atomic(path, content, error)) throw UsageError(error);
+  if (!common::write_file(path, content, error, mode)) throw UsageError(error);
 }
 
 }  // namespace bulkhead::cli

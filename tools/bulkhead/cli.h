@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bulkhead.pb.h"
+#include "common/file_write.h"
 
 namespace bulkhead::cli {
 
@@ -74,7 +75,9 @@ bool parse_command(const std::vector<std::string>& args, boost::program_options:
 // Reads a whole file ("-": standard input); throws UsageError.
 std::string read_input(const std::string& path);
 
-// Writes `content` to `path` atomically (temporary file, then rename).
-void write_file_atomic(const std::string& path, const std::string& content);
+// Writes `content` to `path` as common::write_file does ("-": standard
+// output; a device or FIFO in place; a regular file atomically); throws
+// UsageError.
+void write_file_atomic(const std::string& path, const std::string& content, mode_t mode = common::kDefaultFileMode);
 
 }  // namespace bulkhead::cli

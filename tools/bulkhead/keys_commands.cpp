@@ -25,12 +25,8 @@ int cmd_generate(const std::vector<std::string>& args) {
   if (zmq_curve_keypair(pub, sec) != 0) throw UsageError("this libzmq cannot make CURVE keys");
   struct stat st {};
   if (::stat((name + ".key").c_str(), &st) == 0) throw UsageError(name + ".key exists; not overwritten");
-  const mode_t old = ::umask(077);
-  write_file_atomic(name + ".key", std::string("public = ") + pub + "\nsecret = " + sec + "\n");
-  ::umask(old);
-  write_file_atomic(name + ".pub", std::string("public = ") + pub + "\n");
-  ::chmod((name + ".key").c_str(), 0600);
-  ::chmod((name + ".pub").c_str(), 0644);
+  write_file_atomic(name + ".key", std::string("public = ") + pub + "\nsecret = " + sec + "\n", 0600);
+  write_file_atomic(name + ".pub", std::string("public = ") + pub + "\n", 0644);
   if (vm.count("json"))
     std::cout << "{\"key\":" << json_string(name + ".key") << ",\"pub\":" << json_string(name + ".pub")
               << ",\"public\":" << json_string(pub) << "}\n";

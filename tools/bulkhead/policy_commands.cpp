@@ -1,5 +1,6 @@
 // `bulkhead policy ...`: offline commands on policy files.
 #include <pcap/pcap.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -13,6 +14,8 @@
 #include "classbench.h"
 #include "classifier.h"
 #include "cli.h"
+
+#include <unistd.h>
 #include "flow.h"
 #include "packet.h"
 #include "rules/analysis.h"
@@ -267,13 +270,33 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
     pcap_close(p);
     throw UsageError(in + ": not an Ethernet capture");
   }
-  const std::string pass_tmp = pass_out.empty() ? "" : pass_out + ".tmp";
-  const std::string drop_tmp = drop_out.empty() ? "" : drop_out + ".tmp";
-  pcap_dumper_t* pass_d = pass_tmp.empty() ? nullptr : pcap_dump_open(p, pass_tmp.c_str());
-  pcap_dumper_t* drop_d = drop_tmp.empty() ? nullptr : pcap_dump_open(p, drop_tmp.c_str());
-  if ((!pass_tmp.empty() && !pass_d) || (!drop_tmp.empty() && !drop_d)) {
-    pcap_close(p);
-    throw UsageError("cannot write the output pcaps");
+  // The capture's frames go to --pass/--drop files as they are judged;
+  // each file is put in place only when the whole capture was read.
+  common::OutputFile pass_file, drop_file;
+  auto open_dump = [&](const std::string& path, common::OutputFile& f) -> pcap_dumper_t* {
+    if (path.empty()) return nullptr;
+    std::string error;
+    FILE* stream = nullptr;
+    if (f.open(path, error)) {
+      const int fd = ::dup(f.fd());
+      stream = fd < 0 ? nullptr : ::fdopen(fd, "wb");
+      if (stream == nullptr && fd >= 0) ::close(fd);
+    }
+    pcap_dumper_t* d = stream ? pcap_dump_fopen(p, stream) : nullptr;
+    if (d == nullptr) {
+      if (stream) std::fclose(stream);
+      pcap_close(p);
+      throw UsageError(error.empty() ? "cannot write " + path : error);
+    }
+    return d;
+  };
+  pcap_dumper_t* pass_d = open_dump(pass_out, pass_file);
+  pcap_dumper_t* drop_d = nullptr;
+  try {
+    drop_d = open_dump(drop_out, drop_file);
+  } catch (...) {
+    if (pass_d) pcap_dump_close(pass_d);
+    throw;
   }
   std::vector<uint64_t> hits(static_cast<size_t>(set.rules_size()) + 1, 0);
   std::map<std::string, uint64_t> malformed;
@@ -306,13 +329,10 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
   if (pass_d) pcap_dump_close(pass_d);
   if (drop_d) pcap_dump_close(drop_d);
   pcap_close(p);
-  if (truncated) {
-    if (!pass_tmp.empty()) std::remove(pass_tmp.c_str());
-    if (!drop_tmp.empty()) std::remove(drop_tmp.c_str());
-    throw UsageError(in + ": " + read_error);
-  }
-  if (!pass_tmp.empty()) std::rename(pass_tmp.c_str(), pass_out.c_str());
-  if (!drop_tmp.empty()) std::rename(drop_tmp.c_str(), drop_out.c_str());
+  if (truncated) throw UsageError(in + ": " + read_error);
+  std::string error;
+  if ((!pass_out.empty() && !pass_file.commit(error)) || (!drop_out.empty() && !drop_file.commit(error)))
+    throw UsageError(error);
   uint64_t bad = 0;
   for (const auto& [k, v] : malformed) bad += v;
   if (json) {

@@ -9,7 +9,7 @@
 #include <thread>
 #include <utility>
 
-namespace bulkhead::rules {
+namespace bulkhead::common {
 
 // Starts `f` on a thread of its own with every signal blocked.
 template <class F>
@@ -22,4 +22,4 @@ std::thread start_thread_without_signals(F&& f) {
   return t;
 }
 
-}  // namespace bulkhead::rules
+}  // namespace bulkhead::common

@@ -1,8 +1,8 @@
-#include "keys.h"
+#include "common/keys.h"
 
 #include <fstream>
 
-namespace bulkhead::rules {
+namespace bulkhead::common {
 namespace {
 
 bool z85_key(const std::string& s) {
@@ -53,4 +53,4 @@ bool read_curve_keys(const std::string& path, bool need_secret, CurveKeys& keys,
   return true;
 }
 
-}  // namespace bulkhead::rules
+}  // namespace bulkhead::common

@@ -7,7 +7,7 @@
 
 #include <string>
 
-namespace bulkhead::rules {
+namespace bulkhead::common {
 
 struct CurveKeys {
   std::string public_key;  // Z85, 40 characters
@@ -18,4 +18,4 @@ struct CurveKeys {
 // `need_secret` demands the secret half.
 bool read_curve_keys(const std::string& path, bool need_secret, CurveKeys& keys, std::string& error);
 
-}  // namespace bulkhead::rules
+}  // namespace bulkhead::common
