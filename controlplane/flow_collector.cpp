@@ -1,21 +1,17 @@
-#include "flow_collector.h"
+#include "controlplane/flow_collector.h"
 
 #include <iostream>
 
 #include <google/protobuf/arena.h>
 
-#include "flows/record.h"
+#include "common/time.h"
+#include "controlplane/flows/record.h"
 
 namespace bulkhead::controlplane {
 namespace {
 
 constexpr uint32_t kBatchVersion = 1;
 constexpr auto kComplainEvery = std::chrono::seconds(5);
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -135,8 +131,8 @@ void FlowCollector::save() {
   if (cfg_.snapshot_path.empty()) return;
   std::string error;
   std::lock_guard lock(mu_);
-  store_.expire(now_ms());
-  if (!store_.save(cfg_.snapshot_path, now_ms(), error))
+  store_.expire(common::now_unix_ms());
+  if (!store_.save(cfg_.snapshot_path, common::now_unix_ms(), error))
     std::cerr << "bulkhead-controlplane: cannot save the flow store: " << error << '\n';
 }
 

@@ -20,9 +20,9 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "bulkhead.pb.h"
-#include "flows/flow_store.h"
 #include "common/threads.h"
+#include "controlplane/flows/flow_store.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::controlplane {
 

@@ -7,8 +7,9 @@
 
 #include <boost/program_options.hpp>
 
+#include "controlplane/server.h"
+#include "common/time.h"
 #include "rules/parser.h"
-#include "server.h"
 
 namespace {
 
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
     }
     po::notify(vm);
     int64_t retention = 0;
-    if (!bulkhead::rules::parse_duration(vm["flow-retention"].as<std::string>(), retention)) {
+    if (!bulkhead::common::parse_duration(vm["flow-retention"].as<std::string>(), retention)) {
       std::cerr << "bulkhead-controlplane: --flow-retention: not a duration (e.g. 30d, 12h)\n";
       return 1;
     }

@@ -1,4 +1,4 @@
-#include "rule_change.h"
+#include "controlplane/rule_change.h"
 
 #include <string_view>
 #include <unordered_map>

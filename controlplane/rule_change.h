@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "bulkhead.pb.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::controlplane {
 

@@ -1,14 +1,14 @@
-#include "server.h"
+#include "controlplane/server.h"
 
 #include <sys/stat.h>
 
 #include <ctime>
 #include <iostream>
 
-#include "rules/analysis.h"
 #include "common/keys.h"
+#include "controlplane/rule_change.h"
+#include "rules/analysis.h"
 #include "rules/load.h"
-#include "rule_change.h"
 
 namespace bulkhead::controlplane {
 namespace {

@@ -19,9 +19,9 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "bulkhead.pb.h"
-#include "flow_collector.h"
-#include "store.h"
+#include "controlplane/flow_collector.h"
+#include "controlplane/store.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::controlplane {
 

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "bulkhead.pb.h"
+#include "proto/bulkhead.pb.h"
 #include "rules/diagnostic.h"
 
 namespace bulkhead::controlplane {

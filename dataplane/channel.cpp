@@ -1,4 +1,4 @@
-#include "channel.h"
+#include "dataplane/channel.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "dataplane/config.h"
 
 #include <boost/program_options.hpp>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "conntrack.h"
+#include "dataplane/conntrack.h"
 
 #include <algorithm>
 #include <cstring>
@@ -11,6 +11,8 @@
 #include <rte_pause.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
+
+#include "common/protocols.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -319,7 +321,7 @@ void ConnTable::reclaim(uint32_t worker) noexcept {
 
 uint32_t conn_timeout_ms(const ConnEntry& e, const Timeouts& t) noexcept {
   switch (e.proto) {
-    case kProtoTcp: {
+    case common::kProtoTcp: {
       const uint8_t o = e.tcp[e.orig_dir], r = e.tcp[e.orig_dir ^ 1];
       if (o == kTcpReset || r == kTcpReset) return t.tcp_closed_ms;
       if (o == kTcpFinSent && r == kTcpFinSent) return t.tcp_closed_ms;
@@ -327,10 +329,10 @@ uint32_t conn_timeout_ms(const ConnEntry& e, const Timeouts& t) noexcept {
       if (r < kTcpSynSent || o < kTcpEstablished) return t.tcp_syn_ms;
       return t.tcp_established_ms;
     }
-    case kProtoUdp:
+    case common::kProtoUdp:
       return t.udp_ms;
-    case kProtoIcmp:
-    case kProtoIcmpv6:
+    case common::kProtoIcmp:
+    case common::kProtoIcmpv6:
       return t.icmp_ms;
     default:
       return t.other_ms;
@@ -341,24 +343,24 @@ void tcp_track(ConnEntry& e, uint8_t dir, uint8_t flags) noexcept {
   uint8_t& s = e.tcp[dir];
   const uint8_t peer = e.tcp[dir ^ 1];
   e.flags_seen[dir] |= flags;
-  if (flags & kTcpRst) {
+  if (flags & common::kTcpRst) {
     s = kTcpReset;
     return;
   }
-  if (flags & kTcpFin) {
+  if (flags & common::kTcpFin) {
     s = kTcpFinSent;
     return;
   }
-  if (flags & kTcpSyn) {
+  if (flags & common::kTcpSyn) {
     // A fresh SYN from the opener of a closed connection reuses the tuple.
-    if (!(flags & kTcpAck) && (s == kTcpReset || s == kTcpFinSent) && dir == e.orig_dir) {
+    if (!(flags & common::kTcpAck) && (s == kTcpReset || s == kTcpFinSent) && dir == e.orig_dir) {
       e.tcp[dir ^ 1] = kTcpNone;
     }
     if (s < kTcpSynSent || s >= kTcpFinSent) s = kTcpSynSent;
-    if ((flags & kTcpAck) && peer >= kTcpSynSent) s = kTcpEstablished;  // SYN-ACK
+    if ((flags & common::kTcpAck) && peer >= kTcpSynSent) s = kTcpEstablished;  // SYN-ACK
     return;
   }
-  if ((flags & kTcpAck) && s == kTcpSynSent && peer >= kTcpSynSent) s = kTcpEstablished;
+  if ((flags & common::kTcpAck) && s == kTcpSynSent && peer >= kTcpSynSent) s = kTcpEstablished;
   else if (s == kTcpNone) s = kTcpEstablished;  // mid-stream pick-up (--tcp-loose)
 }
 

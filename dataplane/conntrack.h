@@ -26,10 +26,11 @@
 #include <memory>
 #include <string>
 
-#include "config.h"
-#include "keyed_hash.h"
-#include "packet.h"
-#include "table_memory.h"
+#include "common/protocols.h"
+#include "dataplane/config.h"
+#include "dataplane/keyed_hash.h"
+#include "dataplane/packet.h"
+#include "dataplane/table_memory.h"
 
 struct rte_rcu_qsbr;
 
@@ -215,9 +216,9 @@ void tcp_track(ConnEntry& e, uint8_t dir, uint8_t flags) noexcept;
 
 // True for flag combinations no valid TCP segment carries.
 inline bool tcp_flags_invalid(uint8_t flags) noexcept {
-  const uint8_t f = flags & (kTcpSyn | kTcpFin | kTcpRst | kTcpAck);
-  return f == 0 || (f & (kTcpSyn | kTcpFin)) == (kTcpSyn | kTcpFin) ||
-         (f & (kTcpSyn | kTcpRst)) == (kTcpSyn | kTcpRst);
+  const uint8_t f = flags & (common::kTcpSyn | common::kTcpFin | common::kTcpRst | common::kTcpAck);
+  return f == 0 || (f & (common::kTcpSyn | common::kTcpFin)) == (common::kTcpSyn | common::kTcpFin) ||
+         (f & (common::kTcpSyn | common::kTcpRst)) == (common::kTcpSyn | common::kTcpRst);
 }
 
 }  // namespace bulkhead::dataplane

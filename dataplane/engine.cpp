@@ -1,4 +1,4 @@
-#include "engine.h"
+#include "dataplane/engine.h"
 
 #include <chrono>
 #include <cstring>

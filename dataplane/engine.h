@@ -16,15 +16,15 @@
 #include <rte_ring.h>
 #include <rte_rcu_qsbr.h>
 
-#include "bulkhead.pb.h"
-#include "config.h"
-#include "conntrack.h"
-#include "log.h"
-#include "ports.h"
-#include "ruleset.h"
+#include "dataplane/config.h"
+#include "dataplane/conntrack.h"
+#include "dataplane/log.h"
+#include "dataplane/ports.h"
+#include "dataplane/ruleset.h"
+#include "dataplane/swap.h"
+#include "dataplane/worker.h"
+#include "proto/bulkhead.pb.h"
 #include "rules/segment_index.h"
-#include "swap.h"
-#include "worker.h"
 
 namespace bulkhead::dataplane {
 

@@ -1,12 +1,12 @@
-#include "flow_export.h"
+#include "dataplane/flow_export.h"
 
 #include <chrono>
 #include <zmq.hpp>
 
-#include "bulkhead.pb.h"
-#include "engine.h"
-#include "log.h"
 #include "common/threads.h"
+#include "dataplane/engine.h"
+#include "dataplane/log.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::dataplane {
 namespace {

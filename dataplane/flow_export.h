@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-#include "channel.h"
+#include "dataplane/channel.h"
 
 namespace bulkhead::dataplane {
 

@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "keyed_hash.h"
-#include "packet.h"
+#include "dataplane/keyed_hash.h"
+#include "dataplane/packet.h"
 
 namespace bulkhead::dataplane {
 

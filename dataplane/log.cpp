@@ -1,4 +1,4 @@
-#include "log.h"
+#include "dataplane/log.h"
 
 namespace bulkhead::dataplane {
 

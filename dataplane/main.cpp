@@ -16,14 +16,14 @@
 #include <rte_eal.h>
 #include <rte_lcore.h>
 
-#include "config.h"
 #include "common/file_write.h"
-#include "engine.h"
-#include "flow_export.h"
-#include "log.h"
-#include "ports.h"
-#include "telemetry.h"
-#include "updater.h"
+#include "dataplane/config.h"
+#include "dataplane/engine.h"
+#include "dataplane/flow_export.h"
+#include "dataplane/log.h"
+#include "dataplane/ports.h"
+#include "dataplane/telemetry.h"
+#include "dataplane/updater.h"
 
 namespace {
 

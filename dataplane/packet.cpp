@@ -1,6 +1,8 @@
-#include "packet.h"
+#include "dataplane/packet.h"
 
 #include <cstring>
+
+#include "common/protocols.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -23,7 +25,7 @@ inline void set_drop(PacketMeta& m, DropReason r) noexcept {
 }
 
 bool icmp_error(uint8_t proto, uint8_t type) noexcept {
-  if (proto == kProtoIcmp) return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+  if (proto == common::kProtoIcmp) return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
   return type >= 1 && type <= 4;
 }
 
@@ -34,25 +36,25 @@ enum class L4 { ok, truncated, bad_offset };
 
 L4 read_l4(const uint8_t* p, uint32_t avail, uint8_t proto, FlowTuple& t, uint8_t& tcp_flags) noexcept {
   switch (proto) {
-    case kProtoTcp:
+    case common::kProtoTcp:
       if (avail < 20) return L4::truncated;
       t.sport = be16(p);
       t.dport = be16(p + 2);
       if ((p[12] >> 4) < 5 || (p[12] >> 4) * 4u > avail) return L4::bad_offset;
       tcp_flags = p[13];
       return L4::ok;
-    case kProtoUdp:
+    case common::kProtoUdp:
       if (avail < 8) return L4::truncated;
       t.sport = be16(p);
       t.dport = be16(p + 2);
       return L4::ok;
-    case kProtoSctp:
+    case common::kProtoSctp:
       if (avail < 12) return L4::truncated;
       t.sport = be16(p);
       t.dport = be16(p + 2);
       return L4::ok;
-    case kProtoIcmp:
-    case kProtoIcmpv6:
+    case common::kProtoIcmp:
+    case common::kProtoIcmpv6:
       if (avail < 8) return L4::truncated;
       t.sport = p[0];
       t.dport = p[1];
@@ -91,10 +93,10 @@ bool read_quoted(const uint8_t* p, uint32_t avail, uint8_t family, FlowTuple& in
   }
   inner.family = family;
   inner.proto = proto;
-  if (proto == kProtoTcp || proto == kProtoUdp || proto == kProtoSctp) {
+  if (proto == common::kProtoTcp || proto == common::kProtoUdp || proto == common::kProtoSctp) {
     inner.sport = be16(p + l4);
     inner.dport = be16(p + l4 + 2);
-  } else if (proto == kProtoIcmp || proto == kProtoIcmpv6) {
+  } else if (proto == common::kProtoIcmp || proto == common::kProtoIcmpv6) {
     inner.sport = p[l4];
     inner.dport = p[l4 + 1];
   }
@@ -220,7 +222,7 @@ void parse_packet(const uint8_t* frame, uint32_t len, PacketMeta& m) noexcept {
   if (proto == 59 || proto == 50) {  // no next header, ESP: nothing to read
     m.l4_offset = 0;
   }
-  if ((proto == kProtoIcmp && t.family == 4) || (proto == kProtoIcmpv6 && t.family == 6)) {
+  if ((proto == common::kProtoIcmp && t.family == 4) || (proto == common::kProtoIcmpv6 && t.family == 6)) {
     if (icmp_error(proto, static_cast<uint8_t>(t.sport)) && l4avail > 8)
       m.has_inner = read_quoted(ip + l4off + 8, l4avail - 8, t.family, m.inner);
   }

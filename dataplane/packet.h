@@ -9,22 +9,12 @@
 #include <cstdint>
 #include <cstring>
 
-#include "counters.h"
+#include "common/protocols.h"
+#include "dataplane/counters.h"
 
 namespace bulkhead::dataplane {
 
-inline constexpr uint8_t kProtoIcmp = 1;
-inline constexpr uint8_t kProtoTcp = 6;
-inline constexpr uint8_t kProtoUdp = 17;
-inline constexpr uint8_t kProtoSctp = 132;
-inline constexpr uint8_t kProtoIcmpv6 = 58;
 
-// TCP flag bits as on the wire.
-inline constexpr uint8_t kTcpFin = 0x01;
-inline constexpr uint8_t kTcpSyn = 0x02;
-inline constexpr uint8_t kTcpRst = 0x04;
-inline constexpr uint8_t kTcpPsh = 0x08;
-inline constexpr uint8_t kTcpAck = 0x10;
 
 // The lookup tuple of a packet. Addresses are in network byte order; an IPv4
 // address occupies the first 4 bytes and the rest stay zero. Ports are in

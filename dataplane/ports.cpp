@@ -1,4 +1,4 @@
-#include "ports.h"
+#include "dataplane/ports.h"
 
 #include <algorithm>
 #include <atomic>
@@ -7,7 +7,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
-#include "log.h"
+#include "dataplane/log.h"
 
 namespace bulkhead::dataplane {
 namespace {

@@ -14,8 +14,8 @@
 #include <rte_mempool.h>
 #include <rte_spinlock.h>
 
-#include "config.h"
-#include "worker.h"
+#include "dataplane/config.h"
+#include "dataplane/worker.h"
 
 namespace bulkhead::dataplane {
 

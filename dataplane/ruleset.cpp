@@ -1,4 +1,4 @@
-#include "ruleset.h"
+#include "dataplane/ruleset.h"
 
 #include <arpa/inet.h>
 
@@ -14,7 +14,7 @@
 
 #include <rte_errno.h>
 
-#include "log.h"
+#include "dataplane/log.h"
 
 namespace bulkhead::dataplane {
 namespace {

@@ -16,8 +16,8 @@
 
 #include <rte_acl.h>
 
-#include "bulkhead.pb.h"
-#include "packet.h"
+#include "dataplane/packet.h"
+#include "proto/bulkhead.pb.h"
 
 struct rte_rib;
 struct rte_rib6;

@@ -14,7 +14,7 @@
 
 #include <rte_rcu_qsbr.h>
 
-#include "ruleset.h"
+#include "dataplane/ruleset.h"
 
 namespace bulkhead::dataplane {
 

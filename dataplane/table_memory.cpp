@@ -1,4 +1,4 @@
-#include "table_memory.h"
+#include "dataplane/table_memory.h"
 
 #include <sys/mman.h>
 

@@ -1,4 +1,4 @@
-#include "telemetry.h"
+#include "dataplane/telemetry.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -7,9 +7,9 @@
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
-#include "engine.h"
-#include "flow_export.h"
-#include "updater.h"
+#include "dataplane/engine.h"
+#include "dataplane/flow_export.h"
+#include "dataplane/updater.h"
 
 namespace bulkhead::dataplane {
 namespace {

@@ -1,14 +1,14 @@
-#include "updater.h"
+#include "dataplane/updater.h"
 
 #include <chrono>
 #include <string>
 #include <zmq.hpp>
 
-#include "bulkhead.pb.h"
-#include "channel.h"
-#include "engine.h"
-#include "log.h"
 #include "common/threads.h"
+#include "dataplane/channel.h"
+#include "dataplane/engine.h"
+#include "dataplane/log.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::dataplane {
 namespace {

@@ -20,8 +20,8 @@
 #include <string>
 #include <thread>
 
-#include "bulkhead.pb.h"
-#include "channel.h"
+#include "dataplane/channel.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::dataplane {
 

@@ -1,4 +1,4 @@
-#include "worker.h"
+#include "dataplane/worker.h"
 
 #include <algorithm>
 #include <cstring>
@@ -7,7 +7,8 @@
 #include <rte_ethdev.h>
 #include <rte_prefetch.h>
 
-#include "log.h"
+#include "common/protocols.h"
+#include "dataplane/log.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -46,21 +47,21 @@ class BurstOpeners {
   uint32_t hash_[kSlots];
 };
 
-bool is_icmp(uint8_t proto) noexcept { return proto == kProtoIcmp || proto == kProtoIcmpv6; }
+bool is_icmp(uint8_t proto) noexcept { return proto == common::kProtoIcmp || proto == common::kProtoIcmpv6; }
 
 bool is_echo(const FlowTuple& t) noexcept {
-  if (t.proto == kProtoIcmp) return t.sport == 8 || t.sport == 0;
-  if (t.proto == kProtoIcmpv6) return t.sport == 128 || t.sport == 129;
+  if (t.proto == common::kProtoIcmp) return t.sport == 8 || t.sport == 0;
+  if (t.proto == common::kProtoIcmpv6) return t.sport == 128 || t.sport == 129;
   return false;
 }
 
 bool is_echo_request(const FlowTuple& t) noexcept {
-  return (t.proto == kProtoIcmp && t.sport == 8) || (t.proto == kProtoIcmpv6 && t.sport == 128);
+  return (t.proto == common::kProtoIcmp && t.sport == 8) || (t.proto == common::kProtoIcmpv6 && t.sport == 128);
 }
 
 // Router/neighbour solicitation and advertisement, redirect: IPv6's ARP.
 bool is_neighbour_discovery(const FlowTuple& t) noexcept {
-  return t.proto == kProtoIcmpv6 && t.sport >= 133 && t.sport <= 137;
+  return t.proto == common::kProtoIcmpv6 && t.sport >= 133 && t.sport <= 137;
 }
 
 uint32_t newest(const ConnEntry& e) noexcept {
@@ -79,7 +80,7 @@ bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t) noexcept {
 // UDP and others have none to tell, so the records leave the sides to the
 // control plane's orientation.
 uint8_t opens_connection(const PacketMeta& m) noexcept {
-  if (m.tuple.proto == kProtoTcp) return (m.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
+  if (m.tuple.proto == common::kProtoTcp) return (m.tcp_flags & (common::kTcpSyn | common::kTcpAck)) == common::kTcpSyn;
   return is_echo_request(m.tuple);
 }
 
@@ -297,7 +298,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
           FlowTuple orig;
           tuple_from_key(keys[i], e.orig_dir, orig);
           if (e.icmp_echo) {
-            orig.sport = orig.proto == kProtoIcmp ? 8 : 128;
+            orig.sport = orig.proto == common::kProtoIcmp ? 8 : 128;
             orig.dport = 0;
           }
           const uint32_t rule = rs.classify(orig);
@@ -322,7 +323,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
           }
           e.epoch = rs.epoch();
         }
-        if (m.tuple.proto == kProtoTcp) {
+        if (m.tuple.proto == common::kProtoTcp) {
           if (enforce && tcp_flags_invalid(m.tcp_flags)) {
             action[i] = kDrop;
             reason[i] = DropReason::tcp_invalid;
@@ -350,8 +351,8 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
       ++nfollow;
       continue;
     }
-    if (m.tuple.proto == kProtoTcp && enforce && !m.has_inner) {
-      const bool syn_only = (m.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) == kTcpSyn;
+    if (m.tuple.proto == common::kProtoTcp && enforce && !m.has_inner) {
+      const bool syn_only = (m.tcp_flags & (common::kTcpSyn | common::kTcpAck | common::kTcpRst | common::kTcpFin)) == common::kTcpSyn;
       if (tcp_flags_invalid(m.tcp_flags) || (!syn_only && !cfg.tcp_loose)) {
         action[i] = kDrop;
         reason[i] = DropReason::tcp_invalid;
@@ -458,7 +459,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
     e.last_seen_ms[d] = now_ms;
     e.packets[d] += 1;
     e.bytes[d] += len;
-    if (m.tuple.proto == kProtoTcp) tcp_track(e, d, m.tcp_flags);
+    if (m.tuple.proto == common::kProtoTcp) tcp_track(e, d, m.tcp_flags);
     if (fresh) __atomic_store_n(&e.in_use, 1, __ATOMIC_RELEASE);
     if (record) {
       FlowEvent ev{};
@@ -584,7 +585,7 @@ void Worker::flow_of_entry(const ConnKey& key, const ConnEntry& e, uint8_t kind,
   FlowEvent ev{};
   tuple_from_key(key, e.orig_dir, ev.tuple);
   if (e.icmp_echo) {
-    ev.tuple.sport = ev.tuple.proto == kProtoIcmp ? 8 : 128;
+    ev.tuple.sport = ev.tuple.proto == common::kProtoIcmp ? 8 : 128;
     ev.tuple.dport = 0;
   }
   const uint8_t o = e.orig_dir, r = static_cast<uint8_t>(1 - e.orig_dir);

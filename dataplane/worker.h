@@ -16,11 +16,11 @@
 #include <rte_ring.h>
 #include <rte_spinlock.h>
 
-#include "config.h"
-#include "conntrack.h"
-#include "counters.h"
-#include "fragments.h"
-#include "swap.h"
+#include "dataplane/config.h"
+#include "dataplane/conntrack.h"
+#include "dataplane/counters.h"
+#include "dataplane/fragments.h"
+#include "dataplane/swap.h"
 
 namespace bulkhead::dataplane {
 

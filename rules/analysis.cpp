@@ -1,11 +1,11 @@
-#include "analysis.h"
+#include "rules/analysis.h"
 
 #include <algorithm>
 #include <array>
 #include <set>
 #include <unordered_set>
 
-#include "prefix.h"
+#include "rules/prefix.h"
 
 namespace bulkhead::rules {
 namespace {

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "bulkhead.pb.h"
-#include "match.h"
+#include "proto/bulkhead.pb.h"
+#include "rules/match.h"
 
 namespace bulkhead::rules {
 

@@ -1,9 +1,10 @@
-#include "compiler.h"
+#include "rules/compiler.h"
 
 #include <algorithm>
 #include <unordered_map>
 
-#include "sha256.h"
+#include "common/protocols.h"
+#include "rules/sha256.h"
 
 namespace bulkhead::rules {
 namespace {
@@ -112,8 +113,8 @@ Result<pb::CompiledRuleSet> compile(const Policy& policy) {
     bool v6 = from.has(6) && to.has(6);
     out->set_any_proto(r.any_proto);
     out->set_proto(r.any_proto ? 0 : r.proto);
-    if (!r.any_proto && r.proto == kIpProtoIcmp) v6 = false;
-    if (!r.any_proto && r.proto == kIpProtoIcmpv6) v4 = false;
+    if (!r.any_proto && r.proto == common::kProtoIcmp) v6 = false;
+    if (!r.any_proto && r.proto == common::kProtoIcmpv6) v4 = false;
     out->set_v4(v4);
     out->set_v6(v6);
     if (!v4 && !v6)

@@ -4,9 +4,9 @@
 // protocol and port ranges, in match order.
 #pragma once
 
-#include "bulkhead.pb.h"
-#include "diagnostic.h"
-#include "policy.h"
+#include "proto/bulkhead.pb.h"
+#include "rules/diagnostic.h"
+#include "rules/policy.h"
 
 namespace bulkhead::rules {
 

@@ -1,4 +1,4 @@
-#include "diagnostic.h"
+#include "rules/diagnostic.h"
 
 namespace bulkhead::rules {
 

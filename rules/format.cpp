@@ -1,10 +1,11 @@
-#include "format.h"
+#include "rules/format.h"
 
 #include <ctime>
 #include <sstream>
 #include <vector>
 
-#include "parser.h"
+#include "common/time.h"
+#include "rules/parser.h"
 
 namespace bulkhead::rules {
 namespace {
@@ -37,15 +38,6 @@ std::string ports_text(const std::vector<PortRange>& r) {
     for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + items[i];
     return s;
   }() + "]";
-}
-
-std::string time_text(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::vector<std::string> lines_of(std::string_view text) {
@@ -139,7 +131,7 @@ std::string format_rule(const RuleDef& r) {
   }
   s += std::string(", action: ") + (r.action == Action::allow ? "allow" : "deny");
   if (r.log) s += ", log: true";
-  if (r.expires_at != 0) s += ", expires: " + time_text(r.expires_at);
+  if (r.expires_at != 0) s += ", expires: " + common::format_iso8601(r.expires_at);
   if (!r.description.empty()) s += ", description: \"" + r.description + "\"";
   return s + " }";
 }

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "diagnostic.h"
-#include "policy.h"
+#include "rules/diagnostic.h"
+#include "rules/policy.h"
 
 namespace bulkhead::rules {
 

@@ -1,7 +1,7 @@
-#include "load.h"
+#include "rules/load.h"
 
-#include "compiler.h"
-#include "parser.h"
+#include "rules/compiler.h"
+#include "rules/parser.h"
 
 namespace bulkhead::rules {
 namespace {

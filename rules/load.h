@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "bulkhead.pb.h"
-#include "diagnostic.h"
+#include "proto/bulkhead.pb.h"
+#include "rules/diagnostic.h"
 
 namespace bulkhead::rules {
 

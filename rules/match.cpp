@@ -1,9 +1,10 @@
-#include "match.h"
+#include "rules/match.h"
 
 #include <cstring>
 
-#include "policy.h"
-#include "prefix.h"
+#include "common/protocols.h"
+#include "rules/policy.h"
+#include "rules/prefix.h"
 
 namespace bulkhead::rules {
 namespace {
@@ -41,11 +42,11 @@ bool ranges_hold(const google::protobuf::RepeatedPtrField<pb::PortRange>& r, uin
 
 std::string proto_name(uint8_t proto) {
   switch (proto) {
-    case kIpProtoTcp: return "tcp";
-    case kIpProtoUdp: return "udp";
-    case kIpProtoIcmp: return "icmp";
-    case kIpProtoIcmpv6: return "icmpv6";
-    case kIpProtoSctp: return "sctp";
+    case common::kProtoTcp: return "tcp";
+    case common::kProtoUdp: return "udp";
+    case common::kProtoIcmp: return "icmp";
+    case common::kProtoIcmpv6: return "icmpv6";
+    case common::kProtoSctp: return "sctp";
     default: return std::to_string(proto);
   }
 }
@@ -54,7 +55,7 @@ std::string format_tuple(const Tuple& t) {
   const std::string src = format_address(t.family, t.src);
   const std::string dst = format_address(t.family, t.dst);
   const std::string p = proto_name(t.proto);
-  if (t.proto == kIpProtoIcmp || t.proto == kIpProtoIcmpv6)
+  if (t.proto == common::kProtoIcmp || t.proto == common::kProtoIcmpv6)
     return p + " " + src + " -> " + dst + " type " + std::to_string(t.sport) + " code " + std::to_string(t.dport);
   if (t.family == 6)
     return p + " [" + src + "]:" + std::to_string(t.sport) + " -> [" + dst + "]:" + std::to_string(t.dport);

@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "bulkhead.pb.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::rules {
 

@@ -1,4 +1,4 @@
-#include "parser.h"
+#include "rules/parser.h"
 
 #include <algorithm>
 #include <charconv>
@@ -9,7 +9,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "yaml_doc.h"
+#include "common/protocols.h"
+#include "common/time.h"
+#include "rules/yaml_doc.h"
 
 namespace bulkhead::rules {
 namespace {
@@ -23,28 +25,28 @@ struct IcmpName {
 };
 
 constexpr IcmpName kIcmpNames[] = {
-    {kIpProtoIcmp, "echo-reply", 0},
-    {kIpProtoIcmp, "destination-unreachable", 3},
-    {kIpProtoIcmp, "source-quench", 4},
-    {kIpProtoIcmp, "redirect", 5},
-    {kIpProtoIcmp, "echo-request", 8},
-    {kIpProtoIcmp, "router-advertisement", 9},
-    {kIpProtoIcmp, "router-solicitation", 10},
-    {kIpProtoIcmp, "time-exceeded", 11},
-    {kIpProtoIcmp, "parameter-problem", 12},
-    {kIpProtoIcmp, "timestamp-request", 13},
-    {kIpProtoIcmp, "timestamp-reply", 14},
-    {kIpProtoIcmpv6, "destination-unreachable", 1},
-    {kIpProtoIcmpv6, "packet-too-big", 2},
-    {kIpProtoIcmpv6, "time-exceeded", 3},
-    {kIpProtoIcmpv6, "parameter-problem", 4},
-    {kIpProtoIcmpv6, "echo-request", 128},
-    {kIpProtoIcmpv6, "echo-reply", 129},
-    {kIpProtoIcmpv6, "router-solicitation", 133},
-    {kIpProtoIcmpv6, "router-advertisement", 134},
-    {kIpProtoIcmpv6, "neighbor-solicitation", 135},
-    {kIpProtoIcmpv6, "neighbor-advertisement", 136},
-    {kIpProtoIcmpv6, "redirect", 137},
+    {common::kProtoIcmp, "echo-reply", 0},
+    {common::kProtoIcmp, "destination-unreachable", 3},
+    {common::kProtoIcmp, "source-quench", 4},
+    {common::kProtoIcmp, "redirect", 5},
+    {common::kProtoIcmp, "echo-request", 8},
+    {common::kProtoIcmp, "router-advertisement", 9},
+    {common::kProtoIcmp, "router-solicitation", 10},
+    {common::kProtoIcmp, "time-exceeded", 11},
+    {common::kProtoIcmp, "parameter-problem", 12},
+    {common::kProtoIcmp, "timestamp-request", 13},
+    {common::kProtoIcmp, "timestamp-reply", 14},
+    {common::kProtoIcmpv6, "destination-unreachable", 1},
+    {common::kProtoIcmpv6, "packet-too-big", 2},
+    {common::kProtoIcmpv6, "time-exceeded", 3},
+    {common::kProtoIcmpv6, "parameter-problem", 4},
+    {common::kProtoIcmpv6, "echo-request", 128},
+    {common::kProtoIcmpv6, "echo-reply", 129},
+    {common::kProtoIcmpv6, "router-solicitation", 133},
+    {common::kProtoIcmpv6, "router-advertisement", 134},
+    {common::kProtoIcmpv6, "neighbor-solicitation", 135},
+    {common::kProtoIcmpv6, "neighbor-advertisement", 136},
+    {common::kProtoIcmpv6, "redirect", 137},
 };
 
 bool valid_name(std::string_view s) {
@@ -455,11 +457,11 @@ class Parser {
           if (s == "any") rule.any_proto = true;
           else {
             rule.any_proto = false;
-            if (s == "tcp") rule.proto = kIpProtoTcp;
-            else if (s == "udp") rule.proto = kIpProtoUdp;
-            else if (s == "icmp") rule.proto = kIpProtoIcmp;
-            else if (s == "icmpv6") rule.proto = kIpProtoIcmpv6;
-            else if (s == "sctp") rule.proto = kIpProtoSctp;
+            if (s == "tcp") rule.proto = common::kProtoTcp;
+            else if (s == "udp") rule.proto = common::kProtoUdp;
+            else if (s == "icmp") rule.proto = common::kProtoIcmp;
+            else if (s == "icmpv6") rule.proto = common::kProtoIcmpv6;
+            else if (s == "sctp") rule.proto = common::kProtoSctp;
             else if (!parse_uint(s, rule.proto, 255)) {
               error(pr, "proto must be tcp, udp, icmp, icmpv6, sctp, any or a number 0-255, not '" + s + "'");
               ok = false;
@@ -467,9 +469,9 @@ class Parser {
             // A protocol written as a number is the raw form: its ports
             // match the lookup key literally (ClassBench rules need it).
             const bool numeric = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-            ports_allowed = numeric || rule.proto == kIpProtoTcp || rule.proto == kIpProtoUdp ||
-                            rule.proto == kIpProtoSctp;
-            icmp = rule.proto == kIpProtoIcmp || rule.proto == kIpProtoIcmpv6;
+            ports_allowed = numeric || rule.proto == common::kProtoTcp || rule.proto == common::kProtoUdp ||
+                            rule.proto == common::kProtoSctp;
+            icmp = rule.proto == common::kProtoIcmp || rule.proto == common::kProtoIcmpv6;
           }
         }
       }
@@ -508,7 +510,7 @@ class Parser {
       if (const auto l = r["log"]) boolean(l, "log", rule.log);
       if (const auto e = r["expires"]) {
         std::string s;
-        if (scalar(e, "expires", s) && !parse_time(s, rule.expires_at))
+        if (scalar(e, "expires", s) && !common::parse_time(s, rule.expires_at))
           error(e, "expires must be a UTC time like 2026-11-24T10:00:00Z or unix seconds, not '" + s + "'");
       }
       if (const auto d = r["description"]) scalar(d, "description", rule.description);
@@ -537,30 +539,6 @@ const char* icmp_type_name(uint8_t proto, uint8_t type) {
   for (const auto& n : kIcmpNames)
     if (n.proto == proto && n.type == type) return n.name;
   return nullptr;
-}
-
-bool parse_duration(std::string_view text, int64_t& seconds) {
-  if (text.size() < 2) return false;
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, v);
-  if (ec != std::errc() || p != text.data() + text.size() - 1 || v <= 0) return false;
-  switch (text.back()) {
-    case 's': seconds = v; return true;
-    case 'm': seconds = v * 60; return true;
-    case 'h': seconds = v * 3600; return true;
-    case 'd': seconds = v * 86400; return true;
-    default: return false;
-  }
-}
-
-bool parse_time(std::string_view text, int64_t& unix_seconds) {
-  if (parse_uint(text, unix_seconds, INT64_MAX)) return true;
-  std::tm tm{};
-  const std::string s(text);
-  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  if (end == nullptr || *end != '\0') return false;
-  unix_seconds = static_cast<int64_t>(timegm(&tm));
-  return true;
 }
 
 Result<Policy> parse_policy(std::string_view text, std::string_view source_name) {

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "diagnostic.h"
-#include "policy.h"
+#include "rules/diagnostic.h"
+#include "rules/policy.h"
 
 namespace bulkhead::rules {
 
@@ -19,11 +19,6 @@ Result<Policy> parse_policy_file(const std::string& path);
 // optionally `version: 1`), checked the same way. The result has no rules.
 Result<Policy> parse_inventory(std::string_view text, std::string_view source_name);
 Result<Policy> parse_inventory_file(const std::string& path);
-
-// Parses "2h", "30m", "45s", "1d" into seconds; false when malformed.
-bool parse_duration(std::string_view text, int64_t& seconds);
-// Parses an RFC 3339 UTC time ("2026-11-24T10:00:00Z") or unix seconds.
-bool parse_time(std::string_view text, int64_t& unix_seconds);
 
 // ICMP type names of a protocol (icmp or icmpv6); -1 when unknown.
 int icmp_type_by_name(uint8_t proto, std::string_view name);

@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "prefix.h"
+#include "common/protocols.h"
+#include "rules/prefix.h"
 
 namespace bulkhead::rules {
 
@@ -74,12 +75,5 @@ struct Policy {
   std::vector<SegmentDef> segments;
   std::vector<RuleDef> rules;
 };
-
-// Protocol names the language knows.
-inline constexpr uint8_t kIpProtoIcmp = 1;
-inline constexpr uint8_t kIpProtoTcp = 6;
-inline constexpr uint8_t kIpProtoUdp = 17;
-inline constexpr uint8_t kIpProtoIcmpv6 = 58;
-inline constexpr uint8_t kIpProtoSctp = 132;
 
 }  // namespace bulkhead::rules

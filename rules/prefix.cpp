@@ -1,4 +1,4 @@
-#include "prefix.h"
+#include "rules/prefix.h"
 
 #include <arpa/inet.h>
 

@@ -1,4 +1,4 @@
-#include "segment_index.h"
+#include "rules/segment_index.h"
 
 #include <algorithm>
 #include <cstring>

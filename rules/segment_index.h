@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "bulkhead.pb.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::rules {
 

@@ -1,4 +1,4 @@
-#include "sha256.h"
+#include "rules/sha256.h"
 
 #include <array>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "yaml_doc.h"
+#include "rules/yaml_doc.h"
 
 #include <yaml.h>
 

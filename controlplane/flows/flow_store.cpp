@@ -1,16 +1,15 @@
-#include "flow_store.h"
+#include "controlplane/flows/flow_store.h"
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "common/file_write.h"
+#include "common/protocols.h"
 
-namespace bulkhead::flows {
+namespace bulkhead::controlplane::flows {
 namespace {
 
-constexpr uint8_t kTcp = 6;
-constexpr uint32_t kTcpSyn = 0x02;
 constexpr size_t kMaxNames = 65535;
 
 uint64_t mix(uint64_t x) {
@@ -23,7 +22,7 @@ uint64_t mix(uint64_t x) {
 // A reply came back: for TCP the SYN was answered by a SYN-ACK, for the
 // rest any packet came back.
 bool answered(const pb::FlowRecord& r) {
-  if (r.protocol() == kTcp) return (r.tcp_flags_in() & kTcpSyn) != 0 || (!r.opener_known() && r.packets_in() > 0);
+  if (r.protocol() == common::kProtoTcp) return (r.tcp_flags_in() & common::kTcpSyn) != 0 || (!r.opener_known() && r.packets_in() > 0);
   return r.packets_in() > 0;
 }
 
@@ -286,4 +285,4 @@ bool FlowStore::load(const std::string& path, std::string& error) {
   return true;
 }
 
-}  // namespace bulkhead::flows
+}  // namespace bulkhead::controlplane::flows

@@ -19,9 +19,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "bulkhead.pb.h"
+#include "proto/bulkhead.pb.h"
 
-namespace bulkhead::flows {
+namespace bulkhead::controlplane::flows {
 
 struct FlowStoreOptions {
   size_t capacity = 2'000'000;
@@ -110,4 +110,4 @@ class FlowStore {
   int64_t oldest_ms_ = 0, newest_ms_ = 0;
 };
 
-}  // namespace bulkhead::flows
+}  // namespace bulkhead::controlplane::flows

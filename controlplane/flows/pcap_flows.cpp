@@ -1,4 +1,4 @@
-#include "pcap_flows.h"
+#include "controlplane/flows/pcap_flows.h"
 
 #include <pcap/pcap.h>
 
@@ -7,10 +7,11 @@
 #include <memory>
 #include <unordered_map>
 
-#include "packet.h"
-#include "record.h"
+#include "common/protocols.h"
+#include "controlplane/flows/record.h"
+#include "dataplane/packet.h"
 
-namespace bulkhead::flows {
+namespace bulkhead::controlplane::flows {
 namespace {
 
 using dataplane::FlowTuple;
@@ -71,7 +72,7 @@ class Assembler {
       return;
     }
     FlowTuple t = m.tuple;
-    const bool icmp = t.proto == dataplane::kProtoIcmp || t.proto == dataplane::kProtoIcmpv6;
+    const bool icmp = t.proto == common::kProtoIcmp || t.proto == common::kProtoIcmpv6;
     bool echo_request = false;
     if (icmp) {
       const uint8_t type = static_cast<uint8_t>(t.sport);
@@ -105,11 +106,11 @@ class Assembler {
       Conn c;
       c.opener = t;
       c.start_ms = ts_ms;
-      if (t.proto == dataplane::kProtoTcp) {
-        const uint8_t f = m.tcp_flags & (dataplane::kTcpSyn | dataplane::kTcpAck);
-        if (f == dataplane::kTcpSyn) {
+      if (t.proto == common::kProtoTcp) {
+        const uint8_t f = m.tcp_flags & (common::kTcpSyn | common::kTcpAck);
+        if (f == common::kTcpSyn) {
           c.opener_known = true;
-        } else if (f == (dataplane::kTcpSyn | dataplane::kTcpAck)) {  // the answer came first
+        } else if (f == (common::kTcpSyn | common::kTcpAck)) {  // the answer came first
           reverse(c.opener);
           c.opener_known = true;
         }
@@ -125,11 +126,11 @@ class Assembler {
     c.last_ms = ts_ms;
     c.packets[dir] += 1;
     c.bytes[dir] += len;
-    if (t.proto == dataplane::kProtoTcp) {
+    if (t.proto == common::kProtoTcp) {
       c.flags[dir] |= m.tcp_flags;
-      if (m.tcp_flags & dataplane::kTcpFin) c.fin[dir] = true;
-      if (m.tcp_flags & dataplane::kTcpRst) c.rst = true;
-      if (c.rst || (c.fin[0] && c.fin[1] && (m.tcp_flags & dataplane::kTcpAck) && !(m.tcp_flags & dataplane::kTcpFin))) {
+      if (m.tcp_flags & common::kTcpFin) c.fin[dir] = true;
+      if (m.tcp_flags & common::kTcpRst) c.rst = true;
+      if (c.rst || (c.fin[0] && c.fin[1] && (m.tcp_flags & common::kTcpAck) && !(m.tcp_flags & common::kTcpFin))) {
         finish(c, c.rst ? pb::FlowRecord::RESET : pb::FlowRecord::CLOSED);
         open_.erase(it);
       }
@@ -153,7 +154,7 @@ class Assembler {
 
   static bool idle_out(const Conn& c, int64_t now) {
     int64_t limit = kUdpIdleMs;
-    if (c.opener.proto == dataplane::kProtoTcp) limit = (c.fin[0] || c.fin[1]) ? kTcpClosingIdleMs : kTcpIdleMs;
+    if (c.opener.proto == common::kProtoTcp) limit = (c.fin[0] || c.fin[1]) ? kTcpClosingIdleMs : kTcpIdleMs;
     return now - c.last_ms > limit;
   }
 
@@ -175,8 +176,8 @@ class Assembler {
     r.set_src(reinterpret_cast<const char*>(c.opener.src), len);
     r.set_dst(reinterpret_cast<const char*>(c.opener.dst), len);
     r.set_protocol(c.opener.proto);
-    const bool icmp = c.opener.proto == dataplane::kProtoIcmp || c.opener.proto == dataplane::kProtoIcmpv6;
-    r.set_src_port(icmp ? (c.opener.proto == dataplane::kProtoIcmp ? 8 : 128) : c.opener.sport);
+    const bool icmp = c.opener.proto == common::kProtoIcmp || c.opener.proto == common::kProtoIcmpv6;
+    r.set_src_port(icmp ? (c.opener.proto == common::kProtoIcmp ? 8 : 128) : c.opener.sport);
     r.set_dst_port(icmp ? 0 : c.opener.dport);
     r.set_verdict(pb::FlowRecord::ALLOWED);
     r.set_mode("learn");
@@ -246,4 +247,4 @@ bool read_pcaps(const std::vector<std::string>& files, const RecordSink& sink, P
   return true;
 }
 
-}  // namespace bulkhead::flows
+}  // namespace bulkhead::controlplane::flows

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "bulkhead.pb.h"
+#include "proto/bulkhead.pb.h"
 
-namespace bulkhead::flows {
+namespace bulkhead::controlplane::flows {
 
 struct PcapStats {
   uint64_t packets = 0;
@@ -36,4 +36,4 @@ using RecordSink = std::function<void(std::vector<pb::FlowRecord>&)>;
 bool read_pcaps(const std::vector<std::string>& files, const RecordSink& sink, PcapStats& stats,
                 std::string& error);
 
-}  // namespace bulkhead::flows
+}  // namespace bulkhead::controlplane::flows

@@ -1,15 +1,16 @@
-#include "record.h"
+#include "controlplane/flows/record.h"
 
 #include <algorithm>
 #include <array>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/protocols.h"
 #include "rules/match.h"
 #include "rules/policy.h"
 #include "rules/prefix.h"
 
-namespace bulkhead::flows {
+namespace bulkhead::controlplane::flows {
 namespace {
 
 constexpr int64_t kYear2000Ms = 946684800000;
@@ -73,7 +74,7 @@ std::string endpoint(const std::string& addr, uint32_t proto, uint32_t port) {
 }
 
 bool has_ports(uint32_t proto) {
-  return proto == rules::kIpProtoTcp || proto == rules::kIpProtoUdp || proto == rules::kIpProtoSctp;
+  return proto == common::kProtoTcp || proto == common::kProtoUdp || proto == common::kProtoSctp;
 }
 
 }  // namespace
@@ -247,7 +248,7 @@ std::string to_json(const pb::FlowRecord& r, const std::string& dataplane) {
     j.num("bytes_out", r.bytes_out());
     j.num("packets_in", r.packets_in());
     j.num("bytes_in", r.bytes_in());
-    if (r.protocol() == rules::kIpProtoTcp) {
+    if (r.protocol() == common::kProtoTcp) {
       j.num("tcp_flags_out", r.tcp_flags_out());
       j.num("tcp_flags_in", r.tcp_flags_in());
     }
@@ -277,4 +278,4 @@ std::string to_json(const pb::FlowAggregate& a) {
   return j.done();
 }
 
-}  // namespace bulkhead::flows
+}  // namespace bulkhead::controlplane::flows

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "bulkhead.pb.h"
+#include "proto/bulkhead.pb.h"
 
-namespace bulkhead::flows {
+namespace bulkhead::controlplane::flows {
 
 // Refuses a record no dataplane writes: unknown kind or verdict, addresses
 // that are not both 4 or both 16 bytes, ports or protocol out of range,
@@ -46,4 +46,4 @@ const char* end_reason_name(pb::FlowRecord::EndReason r);
 std::string to_json(const pb::FlowRecord& r, const std::string& dataplane);
 std::string to_json(const pb::FlowAggregate& a);
 
-}  // namespace bulkhead::flows
+}  // namespace bulkhead::controlplane::flows

@@ -1,4 +1,4 @@
-#include "learner.h"
+#include "controlplane/learn/learner.h"
 
 #include <algorithm>
 #include <array>
@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "common/protocols.h"
+#include "common/time.h"
 #include "rules/load.h"
 #include "rules/match.h"
 #include "rules/parser.h"
@@ -16,7 +18,7 @@
 #include "rules/prefix.h"
 #include "rules/segment_index.h"
 
-namespace bulkhead::learn {
+namespace bulkhead::controlplane::learn {
 namespace {
 
 using Addr = std::array<uint8_t, 16>;
@@ -62,9 +64,9 @@ struct Group {
 };
 
 bool has_ports(uint8_t proto) {
-  return proto == rules::kIpProtoTcp || proto == rules::kIpProtoUdp || proto == rules::kIpProtoSctp;
+  return proto == common::kProtoTcp || proto == common::kProtoUdp || proto == common::kProtoSctp;
 }
-bool is_icmp(uint8_t proto) { return proto == rules::kIpProtoIcmp || proto == rules::kIpProtoIcmpv6; }
+bool is_icmp(uint8_t proto) { return proto == common::kProtoIcmp || proto == common::kProtoIcmpv6; }
 
 bool is_private(uint8_t family, const Addr& a) {
   if (family == 4)
@@ -82,7 +84,7 @@ const char* service_name(uint8_t proto, uint16_t port) {
       {9200, "elasticsearch"}, {11211, "memcached"}, {27017, "mongodb"}};
   static const std::map<uint16_t, const char*> udp = {{53, "dns"}, {67, "dhcp"}, {123, "ntp"}, {161, "snmp"},
                                                       {514, "syslog"}, {1812, "radius"}, {4789, "vxlan"}};
-  const auto& m = proto == rules::kIpProtoUdp ? udp : tcp;
+  const auto& m = proto == common::kProtoUdp ? udp : tcp;
   if (!has_ports(proto)) return nullptr;
   auto it = m.find(port);
   return it == m.end() ? nullptr : it->second;
@@ -96,14 +98,7 @@ std::string service_text(uint32_t code) {
   return rules::proto_name(proto) + "/" + std::to_string(port);
 }
 
-std::string iso_time(int64_t ms) {
-  const time_t t = static_cast<time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string iso_time(int64_t ms) { return common::format_iso8601(ms / 1000); }
 
 std::string with_commas(uint64_t v) {
   std::string s = std::to_string(v);
@@ -368,7 +363,7 @@ class Learner {
     const auto& by_service = g.traffic;
     auto generic = [&](uint32_t c) {
       const uint16_t port = static_cast<uint16_t>(c & 0xFFFF);
-      return servers && (c >> 16) == rules::kIpProtoTcp &&
+      return servers && (c >> 16) == common::kProtoTcp &&
              (port == 22 || port == 9100 || port == 873 || port == 3389 || port == 5985);
     };
     auto rank = [&](uint32_t x) {
@@ -659,4 +654,4 @@ std::string format_report(const Proposal& p) {
   return s;
 }
 
-}  // namespace bulkhead::learn
+}  // namespace bulkhead::controlplane::learn

@@ -33,9 +33,9 @@
 #include <string>
 #include <vector>
 
-#include "bulkhead.pb.h"
+#include "proto/bulkhead.pb.h"
 
-namespace bulkhead::learn {
+namespace bulkhead::controlplane::learn {
 
 struct LearnOptions {
   uint64_t min_flows = 3;
@@ -75,4 +75,4 @@ Proposal propose(const std::vector<pb::FlowAggregate>& flows, const pb::Compiled
 // The report as text, for people.
 std::string format_report(const Proposal& p);
 
-}  // namespace bulkhead::learn
+}  // namespace bulkhead::controlplane::learn

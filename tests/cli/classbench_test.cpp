@@ -14,9 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "dataplane_process.h"
-#include "packet_builder.h"
-#include "pcap_io.h"
+#include "common/protocols.h"
+#include "tests/common/packet_builder.h"
+#include "tests/common/pcap_io.h"
+#include "tests/integration/dataplane_process.h"
 
 namespace bulkhead::test {
 namespace {
@@ -107,7 +108,7 @@ std::vector<std::string> lines(const std::string& s) {
   return out;
 }
 
-const std::string kCli = build_path("tools/bulkhead/bulkhead");
+const std::string kCli = build_path("tools/cli/bulkhead");
 
 class ClassBench : public ::testing::TestWithParam<const char*> {};
 
@@ -162,7 +163,7 @@ std::vector<Frame> frames_of(const std::vector<Header>& headers, std::vector<Hea
     seen.insert({h.src, h.dst, h.sport, h.dport, h.proto});
     out.push_back(build_packet({.src = ip(h.src), .dst = ip(h.dst), .proto = static_cast<uint8_t>(h.proto),
                                 .sport = static_cast<uint16_t>(h.sport), .dport = static_cast<uint16_t>(h.dport),
-                                .tcp_flags = kSyn}));
+                                .tcp_flags = common::kTcpSyn}));
     used.push_back(h);
   }
   return out;

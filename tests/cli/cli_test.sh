@@ -2,7 +2,7 @@
 # The bulkhead CLI on constructed policies: outputs, JSON, exit codes, and
 # one clear error line for every kind of bad input.
 set -uo pipefail
-cli="${BULKHEAD_BUILD_DIR:-build}/tools/bulkhead/bulkhead"
+cli="${BULKHEAD_BUILD_DIR:-build}/tools/cli/bulkhead"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace bulkhead::test {
 

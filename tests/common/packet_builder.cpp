@@ -1,10 +1,12 @@
-#include "packet_builder.h"
+#include "tests/common/packet_builder.h"
 
 #include <arpa/inet.h>
 
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
+
+#include "common/protocols.h"
 
 namespace bulkhead::test {
 namespace {
@@ -54,30 +56,30 @@ Addr parse(const std::string& s) {
 Frame l4(const PacketSpec& s, bool v6) {
   Frame f;
   switch (s.proto) {
-    case kTcp:
+    case common::kProtoTcp:
       append16(f, s.sport);
       append16(f, s.dport);
       for (int i = 0; i < 4; ++i) f.push_back(0x01);  // seq
-      for (int i = 0; i < 4; ++i) f.push_back((s.tcp_flags & kAck) ? 0x02 : 0);  // ack
+      for (int i = 0; i < 4; ++i) f.push_back((s.tcp_flags & common::kTcpAck) ? 0x02 : 0);  // ack
       f.push_back(5 << 4);
       f.push_back(s.tcp_flags);
       append16(f, 65535);
       append16(f, 0);
       append16(f, 0);
       break;
-    case kUdp:
+    case common::kProtoUdp:
       append16(f, s.sport);
       append16(f, s.dport);
       append16(f, static_cast<uint16_t>(8 + s.payload_len));
       append16(f, 0);
       break;
-    case kSctp:
+    case common::kProtoSctp:
       append16(f, s.sport);
       append16(f, s.dport);
       for (int i = 0; i < 8; ++i) f.push_back(0);
       break;
-    case kIcmp:
-    case kIcmpv6: {
+    case common::kProtoIcmp:
+    case common::kProtoIcmpv6: {
       f.push_back(s.icmp_type);
       f.push_back(s.icmp_code);
       append16(f, 0);
@@ -123,10 +125,10 @@ Frame build_packet(const PacketSpec& s) {
   // Checksum over the pseudo-header (which a later fragment cannot carry:
   // its payload is opaque bytes, so leave it as built).
   const bool later_fragment = s.fragment_offset != 0;
-  if (!later_fragment && (s.proto == kTcp || s.proto == kUdp || s.proto == kIcmp || s.proto == kIcmpv6)) {
-    const size_t at = s.proto == kTcp ? 16 : s.proto == kUdp ? 6 : 2;
+  if (!later_fragment && (s.proto == common::kProtoTcp || s.proto == common::kProtoUdp || s.proto == common::kProtoIcmp || s.proto == common::kProtoIcmpv6)) {
+    const size_t at = s.proto == common::kProtoTcp ? 16 : s.proto == common::kProtoUdp ? 6 : 2;
     uint32_t acc = 0;
-    if (s.proto != kIcmp) {
+    if (s.proto != common::kProtoIcmp) {
       const size_t n = v6 ? 16 : 4;
       acc = sum(src.b, n, acc);
       acc = sum(dst.b, n, acc);
@@ -135,7 +137,7 @@ Frame build_packet(const PacketSpec& s) {
     }
     acc = sum(body.data(), body.size(), acc);
     uint16_t c = fold(acc);
-    if (s.proto == kUdp && c == 0) c = 0xffff;
+    if (s.proto == common::kProtoUdp && c == 0) c = 0xffff;
     put16(body, at, c);
   }
 
@@ -202,12 +204,12 @@ PacketSpec reversed(PacketSpec s) {
 
 std::vector<Frame> tcp_handshake(const PacketSpec& client) {
   PacketSpec syn = client;
-  syn.proto = kTcp;
-  syn.tcp_flags = kSyn;
+  syn.proto = common::kProtoTcp;
+  syn.tcp_flags = common::kTcpSyn;
   PacketSpec synack = reversed(syn);
-  synack.tcp_flags = kSyn | kAck;
+  synack.tcp_flags = common::kTcpSyn | common::kTcpAck;
   PacketSpec ack = syn;
-  ack.tcp_flags = kAck;
+  ack.tcp_flags = common::kTcpAck;
   return {build_packet(syn), build_packet(synack), build_packet(ack)};
 }
 

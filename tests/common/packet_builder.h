@@ -2,29 +2,20 @@
 // bytes out, with valid IPv4, TCP, UDP, ICMP and ICMPv6 checksums so real
 // stacks accept the packets too.
 //
-//   auto f = build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp,
-//                          .sport = 41000, .dport = 5432, .tcp_flags = kSyn});
+//   auto f = build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp,
+//                          .sport = 41000, .dport = 5432, .tcp_flags = common::kTcpSyn});
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
+#include "common/protocols.h"
 
 namespace bulkhead::test {
 
 using Frame = std::vector<uint8_t>;
 
-inline constexpr uint8_t kIcmp = 1;
-inline constexpr uint8_t kTcp = 6;
-inline constexpr uint8_t kUdp = 17;
-inline constexpr uint8_t kIcmpv6 = 58;
-inline constexpr uint8_t kSctp = 132;
 
-inline constexpr uint8_t kFin = 0x01;
-inline constexpr uint8_t kSyn = 0x02;
-inline constexpr uint8_t kRst = 0x04;
-inline constexpr uint8_t kPsh = 0x08;
-inline constexpr uint8_t kAck = 0x10;
 
 struct Ipv6Ext {
   uint8_t type;        // 0 hop-by-hop, 43 routing, 60 destination options, 51 AH, 44 fragment
@@ -34,10 +25,10 @@ struct Ipv6Ext {
 struct PacketSpec {
   std::string src = "10.0.1.10";
   std::string dst = "10.0.2.20";
-  uint8_t proto = kUdp;
+  uint8_t proto = common::kProtoUdp;
   uint16_t sport = 40000;
   uint16_t dport = 53;
-  uint8_t tcp_flags = kSyn;
+  uint8_t tcp_flags = common::kTcpSyn;
   uint8_t icmp_type = 8;   // for ICMP/ICMPv6
   uint8_t icmp_code = 0;
   uint16_t icmp_id = 0x1234;

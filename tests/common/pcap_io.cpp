@@ -1,4 +1,4 @@
-#include "pcap_io.h"
+#include "tests/common/pcap_io.h"
 
 #include <pcap/pcap.h>
 

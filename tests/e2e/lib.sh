@@ -38,7 +38,7 @@ lab_up() { "$lab" up "$name"; }
 # (flow records on $cp_port + 1 when "flows" is given). Stopped at exit.
 start_controlplane() {
   build=${BULKHEAD_BUILD_DIR:-$top/build}
-  cli="$build/tools/bulkhead/bulkhead"
+  cli="$build/tools/cli/bulkhead"
   (cd "$work" && "$cli" keys generate cp >/dev/null && "$cli" keys generate dp >/dev/null) || return 1
   cp_port=$((20000 + $$ % 20000))
   export BULKHEAD_CONTROLPLANE="ipc://$work/cli.sock"

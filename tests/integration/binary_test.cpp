@@ -11,10 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "dataplane_process.h"
-#include "packet_builder.h"
-#include "pcap_io.h"
-#include "temp_dir.h"
+#include "common/protocols.h"
+#include "tests/common/packet_builder.h"
+#include "tests/common/pcap_io.h"
+#include "tests/common/temp_dir.h"
+#include "tests/integration/dataplane_process.h"
 
 namespace bulkhead::test {
 namespace {
@@ -134,13 +135,13 @@ struct GoldenCase {
 };
 
 Frame tcp_syn(const char* src, const char* dst, uint16_t sport, uint16_t dport) {
-  return build_packet({.src = src, .dst = dst, .proto = kTcp, .sport = sport, .dport = dport});
+  return build_packet({.src = src, .dst = dst, .proto = common::kProtoTcp, .sport = sport, .dport = dport});
 }
 
 std::vector<GoldenCase> golden_cases() {
   const Frame allowed = tcp_syn("10.0.1.5", "10.0.2.9", 41000, 5432);
   const Frame denied = tcp_syn("10.0.1.5", "10.0.2.9", 41001, 22);
-  PacketSpec frag = {.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53,
+  PacketSpec frag = {.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53,
                      .payload_len = 64, .more_fragments = true};
   PacketSpec frag_later = frag;
   frag_later.more_fragments = false;
@@ -155,26 +156,26 @@ std::vector<GoldenCase> golden_cases() {
   bad_ihl[14] = 0x44;
   return {
       {"rule_kinds",
-       {allowed, denied, build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53}),
-        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kIcmp, .icmp_type = 8}),
-        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kIcmp, .icmp_type = 13}),
-        build_packet({.src = "10.0.3.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53})},
+       {allowed, denied, build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53}),
+        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 8}),
+        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 13}),
+        build_packet({.src = "10.0.3.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53})},
        {0, 2, 3},
        {},
        {{"policy_deny", 3}}},
       {"ipv6_extension_headers",
-       {build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kTcp, .sport = 1, .dport = 5432,
+       {build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 1, .dport = 5432,
                       .ipv6_ext = {{0, 8}, {43, 16}, {60, 8}}}),
-        build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kTcp, .sport = 1, .dport = 5433,
+        build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 1, .dport = 5433,
                       .ipv6_ext = {{51, 16}}}),
-        build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kIcmpv6, .icmp_type = 128,
+        build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoIcmpv6, .icmp_type = 128,
                       .ipv6_ext = {{0, 8}, {60, 8}}})},
        {0, 2}},
       {"vlan_tags",
-       {build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53, .vlans = {7}}),
-        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53,
+       {build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53, .vlans = {7}}),
+        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53,
                       .vlans = {7, 8}}),
-        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 54, .vlans = {7}})},
+        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 54, .vlans = {7}})},
        {0, 1}},
       {"fragments", {build_packet(frag), build_packet(frag_later), build_packet(frag_denied),
                      build_packet(frag_denied_later)},
@@ -267,8 +268,8 @@ TEST(DataplaneBinary, NoRuleSetFailsClosedOrOpenByOption) {
   std::filesystem::create_directories(state);
   std::ofstream(state + "/ruleset.pb") << "this is not a rule set";
   const std::vector<Frame> in = {
-      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp, .sport = 41000, .dport = 5432}),
-      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 1, .dport = 2})};
+      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000, .dport = 5432}),
+      build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 1, .dport = 2})};
   for (const bool open : {false, true}) {
     const OneWayPcaps pcaps(dir, in, open ? "out-open.pcap" : "out-closed.pcap");
     std::vector<std::string> app = {"--state-dir", state, "--mbufs", "2048"};
@@ -292,7 +293,7 @@ TEST(DataplaneBinary, AMillionConnectionTableFitsBesideASmallEalHeap) {
   TempDir dir;
   std::vector<Frame> in;
   for (uint16_t port = 1000; port < 1200; ++port)
-    in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = port, .dport = 53}));
+    in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = port, .dport = 53}));
   const OneWayPcaps pcaps(dir, in);
   DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), pcaps.eal(),
                       {"--policy", dir.file("policy.yaml", kPolicy), "--mbufs", "2048", "--conn-max", "1048576"});
@@ -332,9 +333,9 @@ TEST(DataplaneBinary, DpdkTelemetryClientReadsPortCounters) {
   TempDir dir;
   std::vector<Frame> in;
   for (uint16_t port = 1000; port < 1100; ++port)  // allowed
-    in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = port, .dport = 53}));
+    in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = port, .dport = 53}));
   for (uint16_t port = 1000; port < 1030; ++port)  // denied
-    in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = port, .dport = 54}));
+    in.push_back(build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = port, .dport = 54}));
   const OneWayPcaps pcaps(dir, in);
   DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), pcaps.eal(),
                       {"--policy", dir.file("policy.yaml", kPolicy), "--mbufs", "2048"});

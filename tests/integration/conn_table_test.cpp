@@ -12,8 +12,8 @@
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
-#include "conntrack.h"
-#include "harness.h"
+#include "dataplane/conntrack.h"
+#include "tests/integration/harness.h"
 
 namespace bulkhead::test {
 namespace {

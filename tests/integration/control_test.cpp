@@ -8,12 +8,12 @@
 #include <optional>
 #include <zmq.hpp>
 
-#include "bulkhead.pb.h"
-#include "curve_keys.h"
-#include "dataplane_process.h"
-#include "rule_change.h"
+#include "controlplane/rule_change.h"
+#include "proto/bulkhead.pb.h"
 #include "rules/load.h"
-#include "temp_dir.h"
+#include "tests/common/curve_keys.h"
+#include "tests/common/temp_dir.h"
+#include "tests/integration/dataplane_process.h"
 
 namespace bulkhead::test {
 namespace {

@@ -1,4 +1,4 @@
-#include "dataplane_process.h"
+#include "tests/integration/dataplane_process.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -6,7 +6,7 @@
 
 #include <optional>
 
-#include "server_fixture.h"
+#include "tests/integration/server_fixture.h"
 
 namespace bulkhead::test {
 namespace {

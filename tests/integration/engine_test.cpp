@@ -9,13 +9,14 @@
 #include <random>
 #include <thread>
 
-#include "flows/record.h"
-#include "harness.h"
+#include "common/protocols.h"
+#include "controlplane/flows/record.h"
+#include "controlplane/rule_change.h"
 #include "rules/load.h"
 #include "rules/match.h"
 #include "rules/prefix.h"
-#include "rule_change.h"
-#include "packet_builder.h"
+#include "tests/common/packet_builder.h"
+#include "tests/integration/harness.h"
 
 namespace bulkhead::test {
 namespace {
@@ -44,12 +45,12 @@ rules:
 )";
 
 PacketSpec tcp(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
-               uint8_t flags = kSyn) {
-  return PacketSpec{.src = src, .dst = dst, .proto = kTcp, .sport = sport, .dport = dport, .tcp_flags = flags};
+               uint8_t flags = common::kTcpSyn) {
+  return PacketSpec{.src = src, .dst = dst, .proto = common::kProtoTcp, .sport = sport, .dport = dport, .tcp_flags = flags};
 }
 
 PacketSpec udp(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport) {
-  return PacketSpec{.src = src, .dst = dst, .proto = kUdp, .sport = sport, .dport = dport};
+  return PacketSpec{.src = src, .dst = dst, .proto = common::kProtoUdp, .sport = sport, .dport = dport};
 }
 
 size_t forwarded(Harness& h, int port, const PacketSpec& s) { return h.pass(port, build_packet(s)).size(); }
@@ -90,15 +91,15 @@ INSTANTIATE_TEST_SUITE_P(
         VerdictCase{"segment_except_internet", tcp("10.0.1.5", "203.0.113.10", 41000, 443), true, "web-egress-https"},
         VerdictCase{"except_keeps_internal_out", tcp("10.0.1.5", "192.168.1.1", 41000, 443), false, "-"},
         VerdictCase{"icmp_type_allowed",
-                    PacketSpec{.src = "192.168.1.10", .dst = "10.0.2.9", .proto = kIcmp, .icmp_type = 8}, true, "ping"},
+                    PacketSpec{.src = "192.168.1.10", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 8}, true, "ping"},
         VerdictCase{"icmp_other_type_denied",
-                    PacketSpec{.src = "192.168.1.10", .dst = "10.0.2.9", .proto = kIcmp, .icmp_type = 13}, false, "-"},
+                    PacketSpec{.src = "192.168.1.10", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 13}, false, "-"},
         VerdictCase{"icmpv6_echo_allowed",
-                    PacketSpec{.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kIcmpv6, .icmp_type = 128}, true,
+                    PacketSpec{.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoIcmpv6, .icmp_type = 128}, true,
                     "ping6"},
         VerdictCase{"ipv6_tcp_allowed", tcp("fd00:1::5", "fd00:2::9", 41000, 5432), true, "web-to-db"},
         VerdictCase{"ipv6_segment_mismatch_denied", tcp("fd00:3::5", "fd00:2::9", 41000, 5432), false, "-"},
-        VerdictCase{"sctp_any_port", PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kSctp, .sport = 9,
+        VerdictCase{"sctp_any_port", PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoSctp, .sport = 9,
                                                 .dport = 3868},
                     true, "sctp-any"},
         VerdictCase{"protocol_number_and_host_literal",
@@ -109,24 +110,24 @@ INSTANTIATE_TEST_SUITE_P(
         VerdictCase{"source_port_below_range_denied", udp("192.168.1.10", "10.0.2.9", 123, 123), false, "-"},
         VerdictCase{"explicit_deny_rule", tcp("203.0.113.7", "10.0.2.9", 41000, 22), false, "no-ssh-from-internet"},
         VerdictCase{"vlan_tagged_allowed",
-                    PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53,
+                    PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53,
                                .vlans = {100}},
                     true, "web-dns"},
         VerdictCase{"qinq_tagged_denied",
-                    PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 54,
+                    PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 54,
                                .vlans = {10, 20}},
                     false, "-"},
         VerdictCase{"ipv4_options_skipped",
-                    PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kUdp, .sport = 5353, .dport = 53,
+                    PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53,
                                .ipv4_options_len = 8},
                     true, "web-dns"},
         VerdictCase{"ipv6_extension_chain_walked",
-                    PacketSpec{.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kTcp, .sport = 41000, .dport = 5432,
-                               .tcp_flags = kSyn, .ipv6_ext = {{0, 8}, {43, 16}, {60, 8}, {51, 16}}},
+                    PacketSpec{.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 41000, .dport = 5432,
+                               .tcp_flags = common::kTcpSyn, .ipv6_ext = {{0, 8}, {43, 16}, {60, 8}, {51, 16}}},
                     true, "web-to-db"},
         VerdictCase{"ipv6_extension_chain_denied_port",
-                    PacketSpec{.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kTcp, .sport = 41000, .dport = 5433,
-                               .tcp_flags = kSyn, .ipv6_ext = {{0, 8}, {60, 16}}},
+                    PacketSpec{.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 41000, .dport = 5433,
+                               .tcp_flags = common::kTcpSyn, .ipv6_ext = {{0, 8}, {60, 16}}},
                     false, "-"}),
     [](const auto& info) { return std::string(info.param.name); });
 
@@ -141,7 +142,7 @@ TEST(Engine, RepliesOfAnAllowedConnectionPassBothWays) {
   EXPECT_EQ(h.pass(1, hs[1]).size(), 1u) << "SYN-ACK of an admitted connection";
   EXPECT_EQ(h.pass(0, hs[2]).size(), 1u);
   auto data = reversed(c);
-  data.tcp_flags = kAck | kPsh;
+  data.tcp_flags = common::kTcpAck | common::kTcpPsh;
   data.payload_len = 100;
   EXPECT_EQ(forwarded(h, 1, data), 1u);
   EXPECT_EQ(h.events(WorkerCounter::conn_new), 1u);
@@ -156,7 +157,7 @@ TEST(Engine, ServerCannotOpenAConnectionOnlyTheClientMayOpen) {
   // The app side opening towards web port 5432: no rule allows app -> web.
   EXPECT_EQ(forwarded(h, 1, tcp("10.0.2.9", "10.0.1.5", 5432, 41000)), 0u);
   // A SYN-ACK with no connection behind it is not a new connection.
-  EXPECT_EQ(forwarded(h, 1, tcp("10.0.2.9", "10.0.1.5", 5432, 41000, kSyn | kAck)), 0u);
+  EXPECT_EQ(forwarded(h, 1, tcp("10.0.2.9", "10.0.1.5", 5432, 41000, common::kTcpSyn | common::kTcpAck)), 0u);
   EXPECT_EQ(h.drops(DropReason::tcp_invalid), 1u);
   EXPECT_EQ(h.drops(DropReason::policy_deny), 1u);
 }
@@ -164,18 +165,18 @@ TEST(Engine, ServerCannotOpenAConnectionOnlyTheClientMayOpen) {
 TEST(Engine, MidStreamTcpWithoutConnectionIsDroppedUnlessLoose) {
   {
     Harness h(kPolicy);
-    EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, kAck)), 0u);
+    EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck)), 0u);
     EXPECT_EQ(h.drops(DropReason::tcp_invalid), 1u);
   }
   {
     Harness h(kPolicy, 1, [](dataplane::Config& c) { c.tcp_loose = true; });
-    EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, kAck)), 1u);
+    EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck)), 1u);
   }
 }
 
 TEST(Engine, InvalidTcpFlagsDropped) {
   Harness h(kPolicy);
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, kSyn | kFin)), 0u);
+  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpSyn | common::kTcpFin)), 0u);
   EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, 0)), 0u);
   EXPECT_EQ(h.drops(DropReason::tcp_invalid), 2u);
 }
@@ -191,7 +192,7 @@ TEST(Engine, UdpRequestAndResponse) {
 
 TEST(Engine, IcmpEchoReplyMatchesByIdentifier) {
   Harness h(kPolicy);
-  PacketSpec req{.src = "192.168.1.10", .dst = "10.0.2.9", .proto = kIcmp, .icmp_type = 8, .icmp_id = 77};
+  PacketSpec req{.src = "192.168.1.10", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 8, .icmp_id = 77};
   EXPECT_EQ(forwarded(h, 0, req), 1u);
   PacketSpec rep = reversed(req);
   rep.icmp_type = 0;
@@ -205,7 +206,7 @@ TEST(Engine, IcmpErrorQuotingATrackedConnectionPasses) {
   const auto c = tcp("10.0.1.5", "10.0.2.9", 41000, 5432);
   const Frame syn = build_packet(c);
   ASSERT_EQ(h.pass(0, syn).size(), 1u);
-  PacketSpec err{.src = "10.0.2.1", .dst = "10.0.1.5", .proto = kIcmp, .icmp_type = 3, .icmp_code = 4,
+  PacketSpec err{.src = "10.0.2.1", .dst = "10.0.1.5", .proto = common::kProtoIcmp, .icmp_type = 3, .icmp_code = 4,
                  .quote = &syn};
   EXPECT_EQ(forwarded(h, 1, err), 1u);
   EXPECT_EQ(h.events(WorkerCounter::icmp_related), 1u);
@@ -268,7 +269,7 @@ TEST(Engine, LaterFragmentsFollowTheirFirstFragment) {
 
 TEST(Engine, Ipv6FragmentsFollowToo) {
   Harness h(kPolicy);
-  PacketSpec first{.src = "fd00:1::5", .dst = "fd00:2::9", .proto = kUdp, .sport = 5353, .dport = 53,
+  PacketSpec first{.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53,
                    .payload_len = 64, .ipv6_ext = {{44, 8}}, .more_fragments = true};
   PacketSpec later = first;
   later.more_fragments = false;
@@ -309,7 +310,7 @@ TEST(Engine, AuditModeForwardsButCountsWouldDrop) {
   const auto denied = tcp("10.0.1.5", "10.0.2.9", 41000, 22);
   EXPECT_EQ(forwarded(h, 0, denied), 1u);
   auto reply = reversed(denied);
-  reply.tcp_flags = kSyn | kAck;
+  reply.tcp_flags = common::kTcpSyn | common::kTcpAck;
   EXPECT_EQ(forwarded(h, 1, reply), 1u);
   EXPECT_EQ(h.events(WorkerCounter::audit_would_drop), 2u);
   EXPECT_EQ(h.drops(DropReason::policy_deny), 0u);
@@ -342,7 +343,7 @@ TEST(Engine, ReloadChangesVerdictsAndRevokesAdmittedConnections) {
   revoke.replace(revoke.find("ports: [5432]"), 13, "ports: [22]");
   ASSERT_TRUE(h.reload(revoke));
   auto data = c;
-  data.tcp_flags = kAck;
+  data.tcp_flags = common::kTcpAck;
   EXPECT_EQ(forwarded(h, 0, data), 0u) << "the revoked rule's connection is cut";
   EXPECT_EQ(h.drops(DropReason::connection_revoked), 1u);
   EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41001, 22)), 1u) << "the new rule applies";
@@ -489,11 +490,11 @@ TEST(Engine, FlowRecordsOfAConnectionFromStartToEnd) {
   h.pass(1, hs[1]);
   h.pass(0, hs[2]);
   auto fin = c;
-  fin.tcp_flags = kFin | kAck;
+  fin.tcp_flags = common::kTcpFin | common::kTcpAck;
   h.pass(0, build_packet(fin));
   h.pass(1, build_packet(reversed(fin)));
   auto ack = c;
-  ack.tcp_flags = kAck;
+  ack.tcp_flags = common::kTcpAck;
   h.pass(0, build_packet(ack));
   EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41001, 22)), 0u);  // denied
 
@@ -512,7 +513,7 @@ TEST(Engine, FlowRecordsOfAConnectionFromStartToEnd) {
   EXPECT_EQ(recs[1].dst_port(), 22u);
   EXPECT_TRUE(recs[1].rule_id().empty());  // the default action
   std::string why;
-  for (const auto& r : recs) EXPECT_TRUE(flows::validate(r, why)) << why;
+  for (const auto& r : recs) EXPECT_TRUE(controlplane::flows::validate(r, why)) << why;
 
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   h.run();
@@ -522,7 +523,7 @@ TEST(Engine, FlowRecordsOfAConnectionFromStartToEnd) {
   EXPECT_EQ(recs[0].end_reason(), pb::FlowRecord::CLOSED);
   EXPECT_EQ(recs[0].packets_out(), 4u);
   EXPECT_EQ(recs[0].packets_in(), 2u);
-  EXPECT_NE(recs[0].tcp_flags_in() & kSyn, 0u);
+  EXPECT_NE(recs[0].tcp_flags_in() & common::kTcpSyn, 0u);
   EXPECT_GE(recs[0].time_ms(), recs[0].start_ms());
   EXPECT_EQ(h.events(WorkerCounter::flow_records), 3u);
 }

@@ -8,9 +8,9 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "bulkhead.pb.h"
-#include "flows/record.h"
-#include "server_fixture.h"
+#include "controlplane/flows/record.h"
+#include "proto/bulkhead.pb.h"
+#include "tests/integration/server_fixture.h"
 
 namespace bulkhead::test {
 namespace {
@@ -23,8 +23,8 @@ pb::FlowRecord record(const char* src, const char* dst, uint32_t dport) {
   r.set_time_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch()).count());  // within retention
   std::string s, d;
-  flows::parse_address(src, s);
-  flows::parse_address(dst, d);
+  controlplane::flows::parse_address(src, s);
+  controlplane::flows::parse_address(dst, d);
   r.set_src(s);
   r.set_dst(d);
   r.set_protocol(6);

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "engine.h"
+#include "dataplane/engine.h"
 
 struct rte_ring;
 struct rte_mempool;

@@ -4,7 +4,7 @@
 set -uo pipefail
 build=$(cd "${BULKHEAD_BUILD_DIR:-build}" && pwd)
 src=$(cd "${BULKHEAD_SOURCE_DIR:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
-cli="$build/tools/bulkhead/bulkhead"
+cli="$build/tools/cli/bulkhead"
 work=$(mktemp -d "/tmp/bh-${1:-test}-XXXXXX")
 port=$((20000 + $$ % 20000))
 pids=()

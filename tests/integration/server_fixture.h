@@ -9,10 +9,10 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "bulkhead.pb.h"
-#include "curve_keys.h"
-#include "server.h"
-#include "temp_dir.h"
+#include "controlplane/server.h"
+#include "proto/bulkhead.pb.h"
+#include "tests/common/curve_keys.h"
+#include "tests/common/temp_dir.h"
 
 namespace bulkhead::test {
 

@@ -34,7 +34,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "table_memory.h"
+#include "dataplane/table_memory.h"
 
 namespace {
 

@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "flow_collector.h"
-#include "flows/flow_store.h"
-#include "learner.h"
+#include "controlplane/flow_collector.h"
+#include "controlplane/flows/flow_store.h"
+#include "controlplane/learn/learner.h"
 
 namespace {
 
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   // 1. Aggregation alone.
   std::vector<double> store_rate;
   for (int r = 0; r < repeat; ++r) {
-    bulkhead::flows::FlowStore store;
+    bulkhead::controlplane::flows::FlowStore store;
     const auto t = Clock::now();
     for (const auto& rec : recs) store.ingest(rec);
     store_rate.push_back(static_cast<double>(records) / seconds_since(t));
@@ -152,12 +152,12 @@ int main(int argc, char** argv) {
 
   // 3. The learner over `flows` distinct aggregates, and queries of the
   // store that holds them.
-  bulkhead::flows::FlowStore store;
+  bulkhead::controlplane::flows::FlowStore store;
   for (const auto& rec : recs) store.ingest(rec);
   std::vector<double> query_host_s, query_port_s;
   size_t port_hits = 0;
   for (int r = 0; r < repeat; ++r) {
-    bulkhead::flows::FlowQuery q;
+    bulkhead::controlplane::flows::FlowQuery q;
     q.host = ip(ks[static_cast<size_t>(r)].src);
     auto t = Clock::now();
     (void)store.query(q);
@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
   size_t rules = 0;
   for (int r = 0; r < repeat; ++r) {
     const auto t = Clock::now();
-    const auto p = bulkhead::learn::propose(aggs, nullptr, {});
+    const auto p = bulkhead::controlplane::learn::propose(aggs, nullptr, {});
     propose_s.push_back(seconds_since(t));
     rules = p.rules;
   }

@@ -12,7 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include "temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace bulkhead::common {
 namespace {

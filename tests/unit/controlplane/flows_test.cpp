@@ -5,14 +5,15 @@
 
 #include <fstream>
 
-#include "flows/flow_store.h"
-#include "flows/pcap_flows.h"
-#include "flows/record.h"
+#include "common/protocols.h"
+#include "controlplane/flows/flow_store.h"
+#include "controlplane/flows/pcap_flows.h"
+#include "controlplane/flows/record.h"
 #include "tests/common/packet_builder.h"
 #include "tests/common/pcap_io.h"
 #include "tests/common/temp_dir.h"
 
-namespace bulkhead::flows {
+namespace bulkhead::controlplane::flows {
 namespace {
 
 constexpr int64_t kT0 = 1'790'000'000'000;  // 2026
@@ -257,21 +258,21 @@ TEST(PcapFlows, AssemblesConnectionsFromACapture) {
   using namespace bulkhead::test;
   test::TempDir dir;
   std::vector<Frame> frames;
-  PacketSpec c{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = kTcp, .sport = 41000, .dport = 5432};
+  PacketSpec c{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000, .dport = 5432};
   for (auto& f : tcp_handshake(c)) frames.push_back(f);
   PacketSpec data = c;
-  data.tcp_flags = kAck | kPsh;
+  data.tcp_flags = common::kTcpAck | common::kTcpPsh;
   data.payload_len = 100;
   frames.push_back(build_packet(data));
   PacketSpec fin = c;
-  fin.tcp_flags = kFin | kAck;
+  fin.tcp_flags = common::kTcpFin | common::kTcpAck;
   frames.push_back(build_packet(fin));
   frames.push_back(build_packet(reversed(fin)));
   PacketSpec last = c;
-  last.tcp_flags = kAck;
+  last.tcp_flags = common::kTcpAck;
   frames.push_back(build_packet(last));
   // A DNS reply whose query is not in the capture: oriented by its port.
-  frames.push_back(build_packet({.src = "10.0.3.53", .dst = "10.0.1.5", .proto = kUdp, .sport = 53, .dport = 45000}));
+  frames.push_back(build_packet({.src = "10.0.3.53", .dst = "10.0.1.5", .proto = common::kProtoUdp, .sport = 53, .dport = 45000}));
   // Garbage and a truncated frame are counted, not fatal.
   frames.push_back(Frame(10, 0xab));
   frames.push_back(truncated(build_packet(c), 30));

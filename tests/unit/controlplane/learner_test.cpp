@@ -4,14 +4,14 @@
 // what was learned and nothing else.
 #include <gtest/gtest.h>
 
-#include "flows/record.h"
-#include "learner.h"
+#include "controlplane/flows/record.h"
+#include "controlplane/learn/learner.h"
 #include "rules/load.h"
 #include "rules/match.h"
 #include "rules/prefix.h"
 #include "tests/common/temp_dir.h"
 
-namespace bulkhead::learn {
+namespace bulkhead::controlplane::learn {
 namespace {
 
 constexpr int64_t kT0 = 1'790'000'000'000;

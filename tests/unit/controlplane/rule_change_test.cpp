@@ -1,7 +1,7 @@
 // A generation as a change of another (controlplane/rule_change.h).
 #include <gtest/gtest.h>
 
-#include "rule_change.h"
+#include "controlplane/rule_change.h"
 #include "rules/load.h"
 
 namespace bulkhead::controlplane {

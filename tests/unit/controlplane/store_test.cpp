@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "store.h"
+#include "controlplane/store.h"
 
 namespace bulkhead::controlplane {
 namespace {

@@ -2,7 +2,8 @@
 // machine per direction, and the timeout each state gets.
 #include <gtest/gtest.h>
 
-#include "conntrack.h"
+#include "common/protocols.h"
+#include "dataplane/conntrack.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -10,7 +11,7 @@ namespace {
 FlowTuple tuple(uint8_t a, uint16_t pa, uint8_t b, uint16_t pb) {
   FlowTuple t{};
   t.family = 4;
-  t.proto = kProtoTcp;
+  t.proto = common::kProtoTcp;
   t.src[0] = 10;
   t.src[3] = a;
   t.dst[0] = 10;
@@ -38,7 +39,7 @@ TEST(ConnKey, BothDirectionsShareOneKey) {
 
 ConnEntry fresh(uint8_t orig) {
   ConnEntry e{};
-  e.proto = kProtoTcp;
+  e.proto = common::kProtoTcp;
   e.orig_dir = orig;
   return e;
 }
@@ -67,25 +68,25 @@ constexpr Timeouts kT{};
 INSTANTIATE_TEST_SUITE_P(
     States, Tcp,
     ::testing::Values(
-        TcpCase{"syn_sent", {{0, kTcpSyn}}, kT.tcp_syn_ms},
-        TcpCase{"syn_ack_not_yet_acked", {{0, kTcpSyn}, {1, kTcpSyn | kTcpAck}}, kT.tcp_syn_ms},
-        TcpCase{"established", {{0, kTcpSyn}, {1, kTcpSyn | kTcpAck}, {0, kTcpAck}}, kT.tcp_established_ms},
-        TcpCase{"one_side_fin", {{0, kTcpSyn}, {1, kTcpSyn | kTcpAck}, {0, kTcpAck}, {0, kTcpFin | kTcpAck}},
+        TcpCase{"syn_sent", {{0, common::kTcpSyn}}, kT.tcp_syn_ms},
+        TcpCase{"syn_ack_not_yet_acked", {{0, common::kTcpSyn}, {1, common::kTcpSyn | common::kTcpAck}}, kT.tcp_syn_ms},
+        TcpCase{"established", {{0, common::kTcpSyn}, {1, common::kTcpSyn | common::kTcpAck}, {0, common::kTcpAck}}, kT.tcp_established_ms},
+        TcpCase{"one_side_fin", {{0, common::kTcpSyn}, {1, common::kTcpSyn | common::kTcpAck}, {0, common::kTcpAck}, {0, common::kTcpFin | common::kTcpAck}},
                 kT.tcp_fin_ms},
-        TcpCase{"both_fin", {{0, kTcpSyn}, {1, kTcpSyn | kTcpAck}, {0, kTcpAck}, {0, kTcpFin}, {1, kTcpFin}},
+        TcpCase{"both_fin", {{0, common::kTcpSyn}, {1, common::kTcpSyn | common::kTcpAck}, {0, common::kTcpAck}, {0, common::kTcpFin}, {1, common::kTcpFin}},
                 kT.tcp_closed_ms},
-        TcpCase{"reset", {{0, kTcpSyn}, {1, kTcpRst}}, kT.tcp_closed_ms},
+        TcpCase{"reset", {{0, common::kTcpSyn}, {1, common::kTcpRst}}, kT.tcp_closed_ms},
         TcpCase{"reopened_after_close",
-                {{0, kTcpSyn}, {1, kTcpSyn | kTcpAck}, {0, kTcpAck}, {0, kTcpRst}, {0, kTcpSyn}}, kT.tcp_syn_ms},
-        TcpCase{"mid_stream_pickup", {{0, kTcpAck}, {1, kTcpAck}}, kT.tcp_established_ms}),
+                {{0, common::kTcpSyn}, {1, common::kTcpSyn | common::kTcpAck}, {0, common::kTcpAck}, {0, common::kTcpRst}, {0, common::kTcpSyn}}, kT.tcp_syn_ms},
+        TcpCase{"mid_stream_pickup", {{0, common::kTcpAck}, {1, common::kTcpAck}}, kT.tcp_established_ms}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Timeouts, PerProtocol) {
   Timeouts t;
   ConnEntry e{};
-  e.proto = kProtoUdp;
+  e.proto = common::kProtoUdp;
   EXPECT_EQ(conn_timeout_ms(e, t), t.udp_ms);
-  e.proto = kProtoIcmp;
+  e.proto = common::kProtoIcmp;
   EXPECT_EQ(conn_timeout_ms(e, t), t.icmp_ms);
   e.proto = 47;
   EXPECT_EQ(conn_timeout_ms(e, t), t.other_ms);
@@ -93,12 +94,12 @@ TEST(Timeouts, PerProtocol) {
 
 TEST(TcpFlags, InvalidCombinations) {
   EXPECT_TRUE(tcp_flags_invalid(0));
-  EXPECT_TRUE(tcp_flags_invalid(kTcpSyn | kTcpFin));
-  EXPECT_TRUE(tcp_flags_invalid(kTcpSyn | kTcpRst));
-  EXPECT_FALSE(tcp_flags_invalid(kTcpSyn));
-  EXPECT_FALSE(tcp_flags_invalid(kTcpSyn | kTcpAck));
-  EXPECT_FALSE(tcp_flags_invalid(kTcpFin | kTcpAck | kTcpPsh));
-  EXPECT_FALSE(tcp_flags_invalid(kTcpRst));
+  EXPECT_TRUE(tcp_flags_invalid(common::kTcpSyn | common::kTcpFin));
+  EXPECT_TRUE(tcp_flags_invalid(common::kTcpSyn | common::kTcpRst));
+  EXPECT_FALSE(tcp_flags_invalid(common::kTcpSyn));
+  EXPECT_FALSE(tcp_flags_invalid(common::kTcpSyn | common::kTcpAck));
+  EXPECT_FALSE(tcp_flags_invalid(common::kTcpFin | common::kTcpAck | common::kTcpPsh));
+  EXPECT_FALSE(tcp_flags_invalid(common::kTcpRst));
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Validation of control-channel pushes, without sockets.
 #include <gtest/gtest.h>
 
-#include "updater.h"
+#include "dataplane/updater.h"
 
 namespace bulkhead::dataplane {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <set>
 
-#include "keyed_hash.h"
+#include "dataplane/keyed_hash.h"
 
 namespace bulkhead::dataplane {
 namespace {

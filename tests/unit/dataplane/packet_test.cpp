@@ -4,8 +4,9 @@
 
 #include <random>
 
-#include "packet.h"
-#include "packet_builder.h"
+#include "common/protocols.h"
+#include "dataplane/packet.h"
+#include "tests/common/packet_builder.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -31,44 +32,44 @@ Frame with(Frame f, size_t at, uint8_t v) {
   return f;
 }
 
-const Frame kUdp4 = build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = test::kUdp, .sport = 5353, .dport = 53});
+const Frame kUdp4 = build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53});
 const Frame kTcp6 = build_packet(
-    {.src = "fd00:1::5", .dst = "fd00:2::9", .proto = test::kTcp, .sport = 41000, .dport = 443, .tcp_flags = test::kSyn});
+    {.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 41000, .dport = 443, .tcp_flags = common::kTcpSyn});
 
 std::vector<ParseCase> cases() {
-  using test::kIcmp;
-  using test::kIcmpv6;
-  using test::kTcp;
-  using test::kUdp;
+  using common::kProtoIcmp;
+  using common::kProtoIcmpv6;
+  using common::kProtoTcp;
+  using common::kProtoUdp;
   return {
-      {"udp4", kUdp4, PacketKind::ip, DropReason::count, kUdp, 5353, 53},
-      {"tcp6", kTcp6, PacketKind::ip, DropReason::count, kTcp, 41000, 443},
-      {"sctp4", build_packet({.proto = test::kSctp, .sport = 1, .dport = 2}), PacketKind::ip, DropReason::count,
-       test::kSctp, 1, 2},
-      {"icmp_type_code_as_ports", build_packet({.proto = kIcmp, .icmp_type = 3, .icmp_code = 1}), PacketKind::ip,
-       DropReason::count, kIcmp, 3, 1},
-      {"icmpv6_echo", build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = kIcmpv6, .icmp_type = 128}),
-       PacketKind::ip, DropReason::count, kIcmpv6, 128, 0},
+      {"udp4", kUdp4, PacketKind::ip, DropReason::count, common::kProtoUdp, 5353, 53},
+      {"tcp6", kTcp6, PacketKind::ip, DropReason::count, common::kProtoTcp, 41000, 443},
+      {"sctp4", build_packet({.proto = common::kProtoSctp, .sport = 1, .dport = 2}), PacketKind::ip, DropReason::count,
+       common::kProtoSctp, 1, 2},
+      {"icmp_type_code_as_ports", build_packet({.proto = common::kProtoIcmp, .icmp_type = 3, .icmp_code = 1}), PacketKind::ip,
+       DropReason::count, common::kProtoIcmp, 3, 1},
+      {"icmpv6_echo", build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = common::kProtoIcmpv6, .icmp_type = 128}),
+       PacketKind::ip, DropReason::count, common::kProtoIcmpv6, 128, 0},
       {"gre_has_no_ports", build_packet({.proto = 47}), PacketKind::ip, DropReason::count, 47, 0, 0},
-      {"vlan", build_packet({.proto = kUdp, .sport = 1, .dport = 2, .vlans = {5}}), PacketKind::ip, DropReason::count,
-       kUdp, 1, 2},
-      {"qinq", build_packet({.proto = kUdp, .sport = 1, .dport = 2, .vlans = {5, 6}}), PacketKind::ip,
-       DropReason::count, kUdp, 1, 2},
-      {"ipv4_options", build_packet({.proto = kUdp, .sport = 1, .dport = 2, .ipv4_options_len = 12}), PacketKind::ip,
-       DropReason::count, kUdp, 1, 2},
-      {"ipv6_ext_chain", build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = kTcp, .sport = 1, .dport = 2,
+      {"vlan", build_packet({.proto = common::kProtoUdp, .sport = 1, .dport = 2, .vlans = {5}}), PacketKind::ip, DropReason::count,
+       common::kProtoUdp, 1, 2},
+      {"qinq", build_packet({.proto = common::kProtoUdp, .sport = 1, .dport = 2, .vlans = {5, 6}}), PacketKind::ip,
+       DropReason::count, common::kProtoUdp, 1, 2},
+      {"ipv4_options", build_packet({.proto = common::kProtoUdp, .sport = 1, .dport = 2, .ipv4_options_len = 12}), PacketKind::ip,
+       DropReason::count, common::kProtoUdp, 1, 2},
+      {"ipv6_ext_chain", build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = common::kProtoTcp, .sport = 1, .dport = 2,
                                        .ipv6_ext = {{0, 8}, {43, 24}, {51, 12}, {60, 8}}}),
-       PacketKind::ip, DropReason::count, kTcp, 1, 2},
-      {"ipv4_first_fragment", build_packet({.proto = kUdp, .sport = 1, .dport = 2, .more_fragments = true}),
-       PacketKind::ip, DropReason::count, kUdp, 1, 2, true, true},
-      {"ipv4_later_fragment", build_packet({.proto = kUdp, .sport = 1, .dport = 2, .fragment_offset = 64}),
-       PacketKind::ip, DropReason::count, kUdp, 0, 0, true, false},
-      {"ipv6_later_fragment", build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = kUdp, .sport = 1, .dport = 2,
+       PacketKind::ip, DropReason::count, common::kProtoTcp, 1, 2},
+      {"ipv4_first_fragment", build_packet({.proto = common::kProtoUdp, .sport = 1, .dport = 2, .more_fragments = true}),
+       PacketKind::ip, DropReason::count, common::kProtoUdp, 1, 2, true, true},
+      {"ipv4_later_fragment", build_packet({.proto = common::kProtoUdp, .sport = 1, .dport = 2, .fragment_offset = 64}),
+       PacketKind::ip, DropReason::count, common::kProtoUdp, 0, 0, true, false},
+      {"ipv6_later_fragment", build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = common::kProtoUdp, .sport = 1, .dport = 2,
                                             .ipv6_ext = {{44, 8}}, .fragment_offset = 64}),
-       PacketKind::ip, DropReason::count, kUdp, 0, 0, true, false},
-      {"ipv6_atomic_fragment_is_whole", build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = kUdp, .sport = 1,
+       PacketKind::ip, DropReason::count, common::kProtoUdp, 0, 0, true, false},
+      {"ipv6_atomic_fragment_is_whole", build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = common::kProtoUdp, .sport = 1,
                                                      .dport = 2, .ipv6_ext = {{44, 8}}}),
-       PacketKind::ip, DropReason::count, kUdp, 1, 2, false, false},
+       PacketKind::ip, DropReason::count, common::kProtoUdp, 1, 2, false, false},
       {"arp_is_non_ip", test::arp_request("10.0.0.1", "10.0.0.2"), PacketKind::non_ip},
       {"runt_frame", test::truncated(kUdp4, 13), PacketKind::drop, DropReason::truncated_l2},
       {"three_vlan_tags", build_packet({.vlans = {1, 2}}) /* patched below */, PacketKind::drop,
@@ -84,17 +85,17 @@ std::vector<ParseCase> cases() {
       {"ipv6_bad_version", with(kTcp6, 14, 0x40), PacketKind::drop, DropReason::bad_ipv6_version},
       {"ipv6_payload_past_frame", with(kTcp6, 18, 0x7f), PacketKind::drop, DropReason::bad_ipv6_payload_length},
       {"ipv6_ext_header_past_packet",
-       with(build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = kUdp, .ipv6_ext = {{60, 8}}}), 14 + 40 + 1, 200),
+       with(build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = common::kProtoUdp, .ipv6_ext = {{60, 8}}}), 14 + 40 + 1, 200),
        PacketKind::drop, DropReason::bad_ipv6_ext_header},
       {"ipv6_ext_chain_too_long",
-       build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = kUdp,
+       build_packet({.src = "fd00::1", .dst = "fd00::2", .proto = common::kProtoUdp,
                      .ipv6_ext = {{60, 8}, {60, 8}, {60, 8}, {60, 8}, {60, 8}, {60, 8}, {60, 8}, {60, 8}, {60, 8}}}),
        PacketKind::drop, DropReason::ipv6_ext_chain_too_long},
       {"udp_header_cut", with(with(kUdp4, 16, 0), 17, 20 + 4), PacketKind::drop, DropReason::truncated_l4},
       {"tcp_offset_below_5", with(kTcp6, 14 + 40 + 12, 0x40), PacketKind::drop, DropReason::bad_tcp_offset},
       {"tcp_offset_past_packet", with(kTcp6, 14 + 40 + 12, 0xf0), PacketKind::drop, DropReason::bad_tcp_offset},
       {"tiny_first_fragment",
-       with(with(build_packet({.proto = kTcp, .more_fragments = true}), 16, 0), 17, 20 + 8), PacketKind::drop,
+       with(with(build_packet({.proto = common::kProtoTcp, .more_fragments = true}), 16, 0), 17, 20 + 8), PacketKind::drop,
        DropReason::bad_fragment},
   };
 }
@@ -138,21 +139,21 @@ TEST(Parse, AddressesAndVlanCount) {
 }
 
 TEST(Parse, IcmpErrorsCarryTheQuotedTuple) {
-  const Frame inner4 = build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = test::kTcp, .sport = 41000,
+  const Frame inner4 = build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000,
                                      .dport = 5432});
-  const Frame err4 = build_packet({.src = "10.0.2.1", .dst = "10.0.1.5", .proto = test::kIcmp, .icmp_type = 3,
+  const Frame err4 = build_packet({.src = "10.0.2.1", .dst = "10.0.1.5", .proto = common::kProtoIcmp, .icmp_type = 3,
                                    .quote = &inner4});
   PacketMeta m;
   parse_packet(err4.data(), static_cast<uint32_t>(err4.size()), m);
   ASSERT_TRUE(m.has_inner);
-  EXPECT_EQ(m.inner.proto, test::kTcp);
+  EXPECT_EQ(m.inner.proto, common::kProtoTcp);
   EXPECT_EQ(m.inner.sport, 41000);
   EXPECT_EQ(m.inner.dport, 5432);
   EXPECT_EQ(m.inner.src[3], 5);
 
-  const Frame inner6 = build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = test::kUdp, .sport = 1,
+  const Frame inner6 = build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoUdp, .sport = 1,
                                      .dport = 53});
-  const Frame err6 = build_packet({.src = "fd00:2::1", .dst = "fd00:1::5", .proto = test::kIcmpv6, .icmp_type = 1,
+  const Frame err6 = build_packet({.src = "fd00:2::1", .dst = "fd00:1::5", .proto = common::kProtoIcmpv6, .icmp_type = 1,
                                    .quote = &inner6});
   parse_packet(err6.data(), static_cast<uint32_t>(err6.size()), m);
   ASSERT_TRUE(m.has_inner);
@@ -160,7 +161,7 @@ TEST(Parse, IcmpErrorsCarryTheQuotedTuple) {
   EXPECT_EQ(m.inner.dport, 53);
 
   // An echo request is not an error: nothing quoted.
-  const Frame echo = build_packet({.proto = test::kIcmp, .icmp_type = 8});
+  const Frame echo = build_packet({.proto = common::kProtoIcmp, .icmp_type = 8});
   parse_packet(echo.data(), static_cast<uint32_t>(echo.size()), m);
   EXPECT_FALSE(m.has_inner);
 }

@@ -136,16 +136,6 @@ TEST(Parser, MissingFileIsAnError) {
   EXPECT_NE(r.diagnostics[0].str().find("/nonexistent/policy.yaml: error: cannot open"), std::string::npos);
 }
 
-TEST(Parser, Durations) {
-  int64_t s = 0;
-  EXPECT_TRUE(parse_duration("2h", s));
-  EXPECT_EQ(s, 7200);
-  EXPECT_TRUE(parse_duration("45s", s));
-  EXPECT_EQ(s, 45);
-  EXPECT_FALSE(parse_duration("2x", s));
-  EXPECT_FALSE(parse_duration("h", s));
-}
-
 }  // namespace
 }  // namespace bulkhead::rules
 

@@ -5,7 +5,7 @@
 
 #include <boost/program_options/errors.hpp>
 
-#include "cli.h"
+#include "tools/cli/cli.h"
 
 namespace {
 

@@ -11,16 +11,16 @@
 #include <map>
 #include <sstream>
 
-#include "classbench.h"
-#include "classifier.h"
-#include "cli.h"
+#include "tools/cli/classbench.h"
+#include "tools/cli/classifier.h"
+#include "tools/cli/cli.h"
 
 #include <unistd.h>
-#include "flow.h"
-#include "packet.h"
+#include "dataplane/packet.h"
 #include "rules/analysis.h"
 #include "rules/load.h"
 #include "rules/match.h"
+#include "tools/cli/flow.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;

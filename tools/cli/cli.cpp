@@ -1,5 +1,6 @@
-#include "cli.h"
+#include "tools/cli/cli.h"
 
+#include "common/time.h"
 #include "common/file_write.h"
 
 #include <unistd.h>
@@ -20,12 +21,7 @@ std::vector<Command>& registry() {
 
 std::string format_time(int64_t unix_seconds) {
   if (unix_seconds == 0) return "-";
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
+  return common::format_readable(unix_seconds);
 }
 
 std::string json_string(std::string_view s) {

@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include "bulkhead.pb.h"
-#include "ruleset.h"
+#include "dataplane/ruleset.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::cli {
 

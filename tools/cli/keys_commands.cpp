@@ -5,7 +5,7 @@
 #include <iostream>
 #include <zmq.h>
 
-#include "cli.h"
+#include "tools/cli/cli.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;

@@ -7,11 +7,12 @@
 #include <iostream>
 #include <sstream>
 
-#include "cli.h"
 #include "rules/analysis.h"
+#include "common/time.h"
 #include "rules/format.h"
 #include "rules/load.h"
 #include "rules/parser.h"
+#include "tools/cli/cli.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;
@@ -254,14 +255,9 @@ int cmd_add(const std::vector<std::string>& args) {
   if (vm.count("log")) line += ", log: true";
   if (!expires.empty()) {
     int64_t at = 0, seconds = 0;
-    if (rules::parse_duration(expires, seconds)) at = static_cast<int64_t>(std::time(nullptr)) + seconds;
-    else if (!rules::parse_time(expires, at)) throw UsageError("--expires: '" + expires + "' is neither a duration (2h) nor a UTC time");
-    std::time_t tt = static_cast<std::time_t>(at);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    line += std::string(", expires: ") + buf;
+    if (common::parse_duration(expires, seconds)) at = static_cast<int64_t>(std::time(nullptr)) + seconds;
+    else if (!common::parse_time(expires, at)) throw UsageError("--expires: '" + expires + "' is neither a duration (2h) nor a UTC time");
+    line += ", expires: " + common::format_iso8601(at);
   }
   if (!description.empty()) line += ", description: \"" + description + "\"";
   line += " }";

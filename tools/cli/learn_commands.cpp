@@ -8,26 +8,22 @@
 #include <iostream>
 #include <map>
 
-#include "bulkhead.pb.h"
-#include "classifier.h"
-#include "cli.h"
-#include "flows/flow_store.h"
-#include "flows/pcap_flows.h"
-#include "flows/record.h"
-#include "learner.h"
+#include "controlplane/flows/flow_store.h"
+#include "common/time.h"
+#include "controlplane/flows/pcap_flows.h"
+#include "controlplane/flows/record.h"
+#include "controlplane/learn/learner.h"
+#include "controlplane/store.h"
+#include "proto/bulkhead.pb.h"
 #include "rules/load.h"
 #include "rules/match.h"
 #include "rules/parser.h"
-#include "store.h"
+#include "tools/cli/classifier.h"
+#include "tools/cli/cli.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 
 // Where flows come from, and which: options every command here shares.
@@ -35,8 +31,8 @@ int64_t now_ms() {
 // ("2026-11-24T10:00:00Z", unix seconds); unix ms.
 int64_t moment(const std::string& text, const char* option) {
   int64_t v = 0;
-  if (rules::parse_duration(text, v)) return now_ms() - v * 1000;
-  if (rules::parse_time(text, v)) return v * 1000;
+  if (common::parse_duration(text, v)) return common::now_unix_ms() - v * 1000;
+  if (common::parse_time(text, v)) return v * 1000;
   throw UsageError(std::string("--") + option + ": '" + text +
                    "' is neither a duration (1h, 24h, 7d) nor a time (2026-11-24T10:00:00Z)");
 }
@@ -58,15 +54,15 @@ struct FlowSource {
 
   std::string note;  // what the flows came from, for people
 
-  std::vector<pb::FlowAggregate> load(flows::FlowQuery q) {
+  std::vector<pb::FlowAggregate> load(controlplane::flows::FlowQuery q) {
     if (!pcaps.empty()) {
-      flows::FlowStoreOptions opt;
+      controlplane::flows::FlowStoreOptions opt;
       opt.capacity = 50'000'000;
       opt.retention_ms = INT64_MAX / 4;
-      flows::FlowStore store(opt);
-      flows::PcapStats stats;
+      controlplane::flows::FlowStore store(opt);
+      controlplane::flows::PcapStats stats;
       std::string error;
-      if (!flows::read_pcaps(pcaps, [&](std::vector<pb::FlowRecord>& batch) { for (const auto& r : batch) store.ingest(r); },
+      if (!controlplane::flows::read_pcaps(pcaps, [&](std::vector<pb::FlowRecord>& batch) { for (const auto& r : batch) store.ingest(r); },
                              stats, error))
         throw UsageError(error);
       note = std::to_string(stats.files) + (stats.files == 1 ? " capture (" : " captures (") +
@@ -110,7 +106,7 @@ int cmd_flows(const std::vector<std::string>& args) {
   FlowSource src;
   src.add_options(o, "1h");
   std::string host;
-  flows::FlowQuery q;
+  controlplane::flows::FlowQuery q;
   o.add_options()("denied", "only flows denied (or that would be, in audit and learn mode)")(
       "host", po::value(&host), "only flows from or to this address")("segment", po::value(&q.segment),
                                                                         "only flows from or to this segment")(
@@ -124,10 +120,10 @@ int cmd_flows(const std::vector<std::string>& args) {
                      "destination, protocol and service port; busiest first."))
     return kExitOk;
   q.denied_only = vm.count("denied") > 0;
-  if (!host.empty() && !flows::parse_address(host, q.host)) throw UsageError("--host: '" + host + "' is not an address");
+  if (!host.empty() && !controlplane::flows::parse_address(host, q.host)) throw UsageError("--host: '" + host + "' is not an address");
   auto list = src.load(q);
   if (vm.count("json")) {
-    for (const auto& a : list) std::cout << flows::to_json(a) << '\n';
+    for (const auto& a : list) std::cout << controlplane::flows::to_json(a) << '\n';
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows;
@@ -136,8 +132,8 @@ int cmd_flows(const std::vector<std::string>& args) {
     if (a.allowed()) verdicts += std::to_string(a.allowed()) + " allowed";
     if (a.would_deny()) verdicts += std::string(verdicts.empty() ? "" : ", ") + std::to_string(a.would_deny()) + " would-deny";
     if (a.denied()) verdicts += std::string(verdicts.empty() ? "" : ", ") + std::to_string(a.denied()) + " denied";
-    rows.push_back({flows::format_address(a.src()) + (a.src_segment().empty() ? "" : " (" + a.src_segment() + ")"),
-                    flows::format_address(a.dst()) + (a.dst_segment().empty() ? "" : " (" + a.dst_segment() + ")"),
+    rows.push_back({controlplane::flows::format_address(a.src()) + (a.src_segment().empty() ? "" : " (" + a.src_segment() + ")"),
+                    controlplane::flows::format_address(a.dst()) + (a.dst_segment().empty() ? "" : " (" + a.dst_segment() + ")"),
                     service(a), std::to_string(a.flows()), verdicts, std::to_string(a.bytes()), format_time(a.first_ms() / 1000),
                     format_time(a.last_ms() / 1000)});
   }
@@ -150,7 +146,7 @@ int cmd_flows(const std::vector<std::string>& args) {
 // Options of `learn propose|diff|accept`.
 struct LearnArgs {
   FlowSource source;
-  learn::LearnOptions opt;
+  controlplane::learn::LearnOptions opt;
   std::string inventory, out, report_file;
 
   void add_options(po::options_description& o) {
@@ -166,7 +162,7 @@ struct LearnArgs {
         "report", po::value(&report_file), "write the report to FILE instead of standard error");
   }
 
-  learn::Proposal run(const po::variables_map& vm) {
+  controlplane::learn::Proposal run(const po::variables_map& vm) {
     if (opt.mode != "enforce" && opt.mode != "audit" && opt.mode != "learn")
       throw UsageError("--mode: '" + opt.mode + "' is not enforce, audit or learn");
     if (opt.min_flows == 0) throw UsageError("--min-flows: at least 1");
@@ -181,8 +177,8 @@ struct LearnArgs {
     }
     const auto flows = source.load({});
     opt.source_note = source.note;
-    auto p = learn::propose(flows, inv ? &*inv : nullptr, opt);
-    const std::string report = learn::format_report(p);
+    auto p = controlplane::learn::propose(flows, inv ? &*inv : nullptr, opt);
+    const std::string report = controlplane::learn::format_report(p);
     if (report_file.empty()) std::cerr << report;
     else write_file_atomic(report_file, report);
     return p;
@@ -360,7 +356,7 @@ int cmd_simulate(const std::vector<std::string>& args) {
   std::sort(blocked.begin(), blocked.end(), by_flows);
   std::sort(opened.begin(), opened.end(), by_flows);
   auto describe = [](const pb::FlowAggregate& a) {
-    return flows::format_address(a.src()) + " -> " + flows::format_address(a.dst()) + " " + service(a);
+    return controlplane::flows::format_address(a.src()) + " -> " + controlplane::flows::format_address(a.dst()) + " " + service(a);
   };
   if (vm.count("json")) {
     std::cout << "{\"flows\":" << flows.size() << ",\"connections\":" << total << ",\"rules\":[";
@@ -372,10 +368,10 @@ int cmd_simulate(const std::vector<std::string>& args) {
     std::cout << "],\"compared_with\":" << json_string(running_name) << ",\"newly_blocked\":" << blocked_conns
               << ",\"newly_allowed\":" << opened_conns << ",\"blocked\":[";
     for (size_t i = 0; i < blocked.size() && (list == 0 || i < list); ++i)
-      std::cout << (i ? "," : "") << flows::to_json(*blocked[i].first);
+      std::cout << (i ? "," : "") << controlplane::flows::to_json(*blocked[i].first);
     std::cout << "],\"allowed\":[";
     for (size_t i = 0; i < opened.size() && (list == 0 || i < list); ++i)
-      std::cout << (i ? "," : "") << flows::to_json(*opened[i].first);
+      std::cout << (i ? "," : "") << controlplane::flows::to_json(*opened[i].first);
     std::cout << "]}\n";
     return blocked.empty() ? kExitOk : kExitNo;
   }

@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "bulkhead.pb.h"
 #include "common/file_write.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::cli {
 

@@ -1,4 +1,4 @@
-#include "classifier.h"
+#include "tools/cli/classifier.h"
 
 #include <unistd.h>
 
@@ -9,8 +9,8 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
-#include "cli.h"
 #include "rules/load.h"
+#include "tools/cli/cli.h"
 
 namespace bulkhead::cli {
 namespace {

@@ -10,8 +10,8 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "bulkhead.pb.h"
-#include "cli.h"
+#include "proto/bulkhead.pb.h"
+#include "tools/cli/cli.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;

@@ -1,10 +1,10 @@
-#include "classbench.h"
+#include "tools/cli/classbench.h"
 
 #include <arpa/inet.h>
 
 #include <charconv>
 
-#include "cli.h"
+#include "tools/cli/cli.h"
 
 namespace bulkhead::cli {
 namespace {

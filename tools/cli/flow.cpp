@@ -1,9 +1,10 @@
-#include "flow.h"
+#include "tools/cli/flow.h"
 
 #include <algorithm>
 #include <charconv>
 #include <vector>
 
+#include "common/protocols.h"
 #include "rules/prefix.h"
 
 namespace bulkhead::cli {
@@ -72,11 +73,11 @@ bool parse_endpoint(std::string_view s, uint8_t& family, std::array<uint8_t, 16>
 }  // namespace
 
 std::optional<uint8_t> parse_proto(std::string_view s) {
-  if (s == "tcp") return rules::kIpProtoTcp;
-  if (s == "udp") return rules::kIpProtoUdp;
-  if (s == "icmp") return rules::kIpProtoIcmp;
-  if (s == "icmpv6") return rules::kIpProtoIcmpv6;
-  if (s == "sctp") return rules::kIpProtoSctp;
+  if (s == "tcp") return common::kProtoTcp;
+  if (s == "udp") return common::kProtoUdp;
+  if (s == "icmp") return common::kProtoIcmp;
+  if (s == "icmpv6") return common::kProtoIcmpv6;
+  if (s == "sctp") return common::kProtoSctp;
   unsigned v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v > 255) return std::nullopt;
@@ -96,8 +97,8 @@ bool parse_flow(std::string_view text, rules::Tuple& t, std::string& error) {
   }
   t = rules::Tuple{};
   t.proto = *proto;
-  const bool icmp = t.proto == rules::kIpProtoIcmp || t.proto == rules::kIpProtoIcmpv6;
-  const bool ports = t.proto == rules::kIpProtoTcp || t.proto == rules::kIpProtoUdp || t.proto == rules::kIpProtoSctp;
+  const bool icmp = t.proto == common::kProtoIcmp || t.proto == common::kProtoIcmpv6;
+  const bool ports = t.proto == common::kProtoTcp || t.proto == common::kProtoUdp || t.proto == common::kProtoSctp;
   uint8_t f1 = 0, f2 = 0;
   if (!parse_endpoint(tok[1], f1, t.src, t.sport, ports, error) ||
       !parse_endpoint(tok[3], f2, t.dst, t.dport, ports, error))
