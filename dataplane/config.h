@@ -9,21 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/connection.h"
+
 namespace bulkhead::dataplane {
 
 enum class FragmentPolicy : uint8_t { follow, drop };
 enum class ModeOverride : uint8_t { from_policy, enforce, audit, learn };
-
-// Timeouts in milliseconds, per connection state.
-struct Timeouts {
-  uint32_t tcp_syn_ms = 30'000;
-  uint32_t tcp_established_ms = 7'200'000;
-  uint32_t tcp_fin_ms = 60'000;
-  uint32_t tcp_closed_ms = 10'000;
-  uint32_t udp_ms = 60'000;
-  uint32_t icmp_ms = 10'000;
-  uint32_t other_ms = 60'000;
-};
 
 struct PortPair {
   uint16_t a;

@@ -28,6 +28,7 @@
 
 #include "common/protocols.h"
 #include "dataplane/config.h"
+#include "dataplane/connection.h"
 #include "dataplane/keyed_hash.h"
 #include "dataplane/packet.h"
 #include "dataplane/table_memory.h"
@@ -35,56 +36,6 @@
 struct rte_rcu_qsbr;
 
 namespace bulkhead::dataplane {
-
-// Direction-free key: the lower (address, port) endpoint first; compared as
-// five 8-byte words.
-struct ConnKey {
-  uint8_t a[16];
-  uint8_t b[16];
-  uint16_t port_a;
-  uint16_t port_b;
-  uint8_t proto;
-  uint8_t family;
-  uint8_t pad[2];
-};
-static_assert(sizeof(ConnKey) == 40);
-
-// Per-direction TCP progress.
-enum TcpDirState : uint8_t { kTcpNone = 0, kTcpSynSent, kTcpEstablished, kTcpFinSent, kTcpReset };
-
-// How a connection was let in.
-enum ConnVerdict : uint8_t {
-  kConnAllowed = 0,      // a rule (or the default) allows it
-  kConnAuditDenied = 1,  // audit mode: would have been dropped
-  kConnLearned = 2,      // learn mode: policy would deny, forwarded anyway
-};
-
-struct ConnEntry {
-  uint32_t last_seen_ms[2];  // per direction; coarse clock
-  uint32_t created_ms;
-  uint32_t epoch;            // rule-set epoch it was last checked under
-  uint32_t rule;             // deciding rule index under `epoch` (kNoRule: default)
-  uint32_t packets[2];
-  uint32_t reported_ms;      // last flow record sent for it (start or update)
-  uint64_t bytes[2];
-  uint8_t in_use;
-  uint8_t orig_dir;          // direction (0/1) of the packet that opened it
-  uint8_t tcp[2];            // TcpDirState per direction
-  uint8_t flags_seen[2];
-  uint8_t proto;
-  uint8_t verdict : 2;       // ConnVerdict
-  uint8_t icmp_echo : 1;     // ICMP echo: key ports are the identifier
-  uint8_t opener_known : 1;  // the opening packet was seen (TCP: a SYN; ICMP: a request)
-};
-static_assert(sizeof(ConnEntry) == 56);
-
-// Canonicalises `t` into `key`; returns the packet's direction (0: the
-// packet's source is endpoint a). ICMP echo uses the identifier as both
-// ports so request and reply meet.
-uint8_t make_conn_key(const FlowTuple& t, ConnKey& key) noexcept;
-
-// Rebuilds the tuple of direction `dir` from a key.
-void tuple_from_key(const ConnKey& key, uint8_t dir, FlowTuple& t) noexcept;
 
 class ConnTable {
  public:
@@ -207,18 +158,5 @@ class ConnTable {
   uint32_t retire_cap_ = 0;
   uint64_t memory_bytes_ = 0;
 };
-
-// Timeout (ms) that applies to a connection in its current state.
-uint32_t conn_timeout_ms(const ConnEntry& e, const Timeouts& t) noexcept;
-
-// Applies one TCP packet of direction `dir` to the entry's state.
-void tcp_track(ConnEntry& e, uint8_t dir, uint8_t flags) noexcept;
-
-// True for flag combinations no valid TCP segment carries.
-inline bool tcp_flags_invalid(uint8_t flags) noexcept {
-  const uint8_t f = flags & (common::kTcpSyn | common::kTcpFin | common::kTcpRst | common::kTcpAck);
-  return f == 0 || (f & (common::kTcpSyn | common::kTcpFin)) == (common::kTcpSyn | common::kTcpFin) ||
-         (f & (common::kTcpSyn | common::kTcpRst)) == (common::kTcpSyn | common::kTcpRst);
-}
 
 }  // namespace bulkhead::dataplane

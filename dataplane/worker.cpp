@@ -47,43 +47,6 @@ class BurstOpeners {
   uint32_t hash_[kSlots];
 };
 
-bool is_icmp(uint8_t proto) noexcept { return proto == common::kProtoIcmp || proto == common::kProtoIcmpv6; }
-
-bool is_echo(const FlowTuple& t) noexcept {
-  if (t.proto == common::kProtoIcmp) return t.sport == 8 || t.sport == 0;
-  if (t.proto == common::kProtoIcmpv6) return t.sport == 128 || t.sport == 129;
-  return false;
-}
-
-bool is_echo_request(const FlowTuple& t) noexcept {
-  return (t.proto == common::kProtoIcmp && t.sport == 8) || (t.proto == common::kProtoIcmpv6 && t.sport == 128);
-}
-
-// Router/neighbour solicitation and advertisement, redirect: IPv6's ARP.
-bool is_neighbour_discovery(const FlowTuple& t) noexcept {
-  return t.proto == common::kProtoIcmpv6 && t.sport >= 133 && t.sport <= 137;
-}
-
-uint32_t newest(const ConnEntry& e) noexcept {
-  const uint32_t a = e.last_seen_ms[0], b = e.last_seen_ms[1];
-  return static_cast<int32_t>(a - b) >= 0 ? a : b;
-}
-
-// Another worker may have stamped the entry after this pass read the clock,
-// so the age can be slightly negative: that is "just seen", not 49 days old.
-bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t) noexcept {
-  const int32_t age = static_cast<int32_t>(now_ms - newest(e));
-  return age > 0 && static_cast<uint32_t>(age) > conn_timeout_ms(e, t);
-}
-
-// The opening packet of a connection: a TCP SYN, an ICMP echo request.
-// UDP and others have none to tell, so the records leave the sides to the
-// control plane's orientation.
-uint8_t opens_connection(const PacketMeta& m) noexcept {
-  if (m.tuple.proto == common::kProtoTcp) return (m.tcp_flags & (common::kTcpSyn | common::kTcpAck)) == common::kTcpSyn;
-  return is_echo_request(m.tuple);
-}
-
 // pb::FlowRecord::EndReason values.
 constexpr uint8_t kEndTimeout = 1, kEndClosed = 2, kEndReset = 3, kEndRevoked = 4;
 
@@ -248,16 +211,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
         continue;
       }
     }
-    ct[i] = m.has_inner ? m.inner : m.tuple;
-    if (!m.has_inner && is_echo(m.tuple)) {
-      // Echo request and reply meet on the identifier.
-      const uint8_t* frame = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
-      if (m.l4_offset + 8u <= rte_pktmbuf_data_len(pkts[i])) {
-        const uint16_t ident = static_cast<uint16_t>(frame[m.l4_offset + 4] << 8 | frame[m.l4_offset + 5]);
-        ct[i].sport = ident;
-        ct[i].dport = ident;
-      }
-    }
+    ct[i] = connection_tuple(m, rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]));
     dir[i] = make_conn_key(ct[i], keys[i]);
     key_ptrs[nl] = &keys[i];
     lookup_idx[nl++] = i;
@@ -416,7 +370,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
     action[i] = kPass;
     if (m.is_fragment) frags_.record(m, true, now_ms);
     // ICMP errors and ICMP other than echo requests never open a connection.
-    if (m.has_inner || (is_icmp(m.tuple.proto) && !is_echo_request(m.tuple))) {
+    if (never_opens(m)) {
       count(WorkerCounter::allowed_stateless);
       continue;
     }

@@ -1,0 +1,148 @@
+// What a connection is: the one definition the worker tracks packets by and
+// the offline capture reader (controlplane/flows/pcap_flows.cpp) reads
+// captures by, so a capture is judged the way the wire is.
+//
+//  * its key: the tuple made direction-free (the lower address/port endpoint
+//    first); ICMP echo request and reply meet on the echo identifier;
+//  * which packet opens it (a TCP SYN, an ICMP echo request; UDP and other
+//    protocols have no opener to tell) and which never do (ICMP errors and
+//    ICMP other than echo requests);
+//  * its state (ConnEntry): per-direction TCP progress, last-seen times and
+//    counters, and the timeout that follows from them.
+//
+// Pure: no DPDK, no allocation; safe from any thread on its own data. Who
+// may write which field of a ConnEntry held in the shared table is said in
+// dataplane/conntrack.h.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/packet.h"
+
+namespace bulkhead::dataplane {
+
+// Direction-free key: the lower (address, port) endpoint first; compared as
+// five 8-byte words.
+struct ConnKey {
+  uint8_t a[16];
+  uint8_t b[16];
+  uint16_t port_a;
+  uint16_t port_b;
+  uint8_t proto;
+  uint8_t family;
+  uint8_t pad[2];
+};
+static_assert(sizeof(ConnKey) == 40);
+
+// Canonicalises `t` into `key`; returns the packet's direction (0: the
+// packet's source is endpoint a).
+uint8_t make_conn_key(const FlowTuple& t, ConnKey& key) noexcept;
+
+// Rebuilds the tuple of direction `dir` from a key.
+void tuple_from_key(const ConnKey& key, uint8_t dir, FlowTuple& t) noexcept;
+
+// ICMP echo request or reply.
+inline bool is_echo(const FlowTuple& t) noexcept {
+  if (t.proto == common::kProtoIcmp) return t.sport == 8 || t.sport == 0;
+  if (t.proto == common::kProtoIcmpv6) return t.sport == 128 || t.sport == 129;
+  return false;
+}
+
+inline bool is_echo_request(const FlowTuple& t) noexcept {
+  return (t.proto == common::kProtoIcmp && t.sport == 8) || (t.proto == common::kProtoIcmpv6 && t.sport == 128);
+}
+
+inline bool is_icmp(uint8_t proto) noexcept { return proto == common::kProtoIcmp || proto == common::kProtoIcmpv6; }
+
+// Router/neighbour solicitation and advertisement, redirect: IPv6's ARP,
+// forwarded like non-IP frames.
+inline bool is_neighbour_discovery(const FlowTuple& t) noexcept {
+  return t.proto == common::kProtoIcmpv6 && t.sport >= 133 && t.sport <= 137;
+}
+
+// The tuple a packet is tracked by: the quoted packet's for an ICMP error,
+// the packet's own otherwise, with an echo's identifier as both ports.
+// `frame` is the frame `m` was parsed from.
+FlowTuple connection_tuple(const PacketMeta& m, const uint8_t* frame, uint32_t len) noexcept;
+
+// The opening packet of a connection: a TCP SYN (without ACK), an ICMP
+// echo request.
+inline bool opens_connection(const PacketMeta& m) noexcept {
+  if (m.tuple.proto == common::kProtoTcp)
+    return (m.tcp_flags & (common::kTcpSyn | common::kTcpAck)) == common::kTcpSyn;
+  return is_echo_request(m.tuple);
+}
+
+// ICMP errors and ICMP other than echo requests pass (when allowed) without
+// opening a connection.
+inline bool never_opens(const PacketMeta& m) noexcept {
+  return m.has_inner || (is_icmp(m.tuple.proto) && !is_echo_request(m.tuple));
+}
+
+// A direction's TCP progress.
+enum TcpDirState : uint8_t { kTcpNone = 0, kTcpSynSent, kTcpEstablished, kTcpFinSent, kTcpReset };
+
+// How a connection was let in.
+enum ConnVerdict : uint8_t {
+  kConnAllowed = 0,      // a rule (or the default) allows it
+  kConnAuditDenied = 1,  // audit mode: would have been dropped
+  kConnLearned = 2,      // learn mode: policy would deny, forwarded anyway
+};
+
+struct ConnEntry {
+  uint32_t last_seen_ms[2];  // per direction; coarse clock
+  uint32_t created_ms;
+  uint32_t epoch;            // rule-set epoch it was last checked under
+  uint32_t rule;             // deciding rule index under `epoch` (kNoRule: default)
+  uint32_t packets[2];
+  uint32_t reported_ms;      // last flow record sent for it (start or update)
+  uint64_t bytes[2];
+  uint8_t in_use;
+  uint8_t orig_dir;          // direction (0/1) of the packet that opened it
+  uint8_t tcp[2];            // TcpDirState per direction
+  uint8_t flags_seen[2];
+  uint8_t proto;
+  uint8_t verdict : 2;       // ConnVerdict
+  uint8_t icmp_echo : 1;     // ICMP echo: key ports are the identifier
+  uint8_t opener_known : 1;  // the opening packet was seen (TCP: a SYN; ICMP: a request)
+};
+static_assert(sizeof(ConnEntry) == 56);
+
+// Timeouts in milliseconds, per connection state.
+struct Timeouts {
+  uint32_t tcp_syn_ms = 30'000;
+  uint32_t tcp_established_ms = 7'200'000;
+  uint32_t tcp_fin_ms = 60'000;
+  uint32_t tcp_closed_ms = 10'000;
+  uint32_t udp_ms = 60'000;
+  uint32_t icmp_ms = 10'000;
+  uint32_t other_ms = 60'000;
+};
+
+// Timeout (ms) that applies to a connection in its current state.
+uint32_t conn_timeout_ms(const ConnEntry& e, const Timeouts& t) noexcept;
+
+// The later of the two directions' last-seen times.
+inline uint32_t newest(const ConnEntry& e) noexcept {
+  const uint32_t a = e.last_seen_ms[0], b = e.last_seen_ms[1];
+  return static_cast<int32_t>(a - b) >= 0 ? a : b;
+}
+
+// Another worker may have stamped the entry after this pass read the clock,
+// so the age can be slightly negative: that is "just seen", not 49 days old.
+inline bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t) noexcept {
+  const int32_t age = static_cast<int32_t>(now_ms - newest(e));
+  return age > 0 && static_cast<uint32_t>(age) > conn_timeout_ms(e, t);
+}
+
+// Applies one TCP packet of direction `dir` to the entry's state.
+void tcp_track(ConnEntry& e, uint8_t dir, uint8_t flags) noexcept;
+
+// True for flag combinations no valid TCP segment carries.
+inline bool tcp_flags_invalid(uint8_t flags) noexcept {
+  const uint8_t f = flags & (common::kTcpSyn | common::kTcpFin | common::kTcpRst | common::kTcpAck);
+  return f == 0 || (f & (common::kTcpSyn | common::kTcpFin)) == (common::kTcpSyn | common::kTcpFin) ||
+         (f & (common::kTcpSyn | common::kTcpRst)) == (common::kTcpSyn | common::kTcpRst);
+}
+
+}  // namespace bulkhead::dataplane
