@@ -62,7 +62,7 @@ std::unique_ptr<Engine> Engine::create(const Config& cfg, uint32_t workers, std:
   e->shared_.rules = e->holder_.get();
   e->shared_.conns = e->conns_.get();
   e->shared_.qsbr = e->qsbr_;
-  e->shared_.tsc_per_ms = std::max<uint64_t>(rte_get_tsc_hz() / 1000, 1);
+  e->shared_.clock = &e->clock_;
   e->shared_.workers = workers;
   for (uint32_t w = 0; w < workers; ++w) {
     const std::string name = "bh_log" + std::to_string(w);
@@ -86,9 +86,6 @@ std::unique_ptr<Engine> Engine::create(const Config& cfg, uint32_t workers, std:
   }
   e->shared_.flow_sample = cfg.flow_sample;
   e->shared_.flow_update_ms = cfg.flow_update_s * 1000;
-  e->unix_ms_at_start_ = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch()).count();
-  e->clock_ms_at_start_ = static_cast<uint32_t>(rte_get_tsc_cycles() / e->shared_.tsc_per_ms);
   return e;
 }
 
@@ -140,7 +137,7 @@ bool Engine::apply(pb::CompiledRuleSet compiled, std::string& error, Keep keep) 
     fail(error);
     return false;
   }
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const int64_t now = clock_.unix_seconds();
   // The active set cannot be freed meanwhile: only an apply (serialised
   // here) publishes and retires sets.
   auto rs = RuleSet::build(compiled, effective_mode(compiled), next_epoch_, worker_count_, now, error,
@@ -208,7 +205,7 @@ bool Engine::apply_change(pb::PushRuleSet& push, std::string& error, Keep keep) 
     for (uint32_t k = piece.base().first(); k < piece.base().first() + piece.base().count(); ++k)
       next.mutable_rules()->AddAllocated(base[k]);
   }
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const int64_t now = clock_.unix_seconds();
   auto rs = RuleSet::change(next, *current, base_of, effective_mode(next), next_epoch_, now, error);
   if (!rs && error.empty())  // a full build is the better answer
     rs = RuleSet::build(next, effective_mode(next), next_epoch_, worker_count_, now, error, current);
@@ -232,7 +229,7 @@ bool Engine::apply_change(pb::PushRuleSet& push, std::string& error, Keep keep) 
 }
 
 void Engine::commit(std::unique_ptr<RuleSet> rs, pb::CompiledRuleSet compiled, Keep keep) {
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const int64_t now = clock_.unix_seconds();
   ++next_epoch_;
   rs->set_same_rules_as_previous(holder_->acquire() != nullptr &&
                                  compiled.source_sha256() == active_compiled_.source_sha256() &&
@@ -267,7 +264,7 @@ void Engine::compact() noexcept {
   std::lock_guard<std::mutex> serial(apply_mu_);
   RuleSet* current = holder_->acquire();
   if (current == nullptr || !current->compactable()) return;
-  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const int64_t now = clock_.unix_seconds();
   // A rule that expired since is the housekeeping's rebuild (a new epoch,
   // so that connections are re-checked), not this one.
   if (current->next_expiry() != 0 && now >= current->next_expiry()) return;
@@ -355,7 +352,7 @@ void Engine::stop() noexcept {
 void Engine::housekeeping() noexcept {
   RuleSet* rs = holder_->acquire();
   // Time-bound rules stop matching when they expire, by this clock.
-  if (rs != nullptr && rs->next_expiry() != 0 && std::time(nullptr) >= rs->next_expiry()) {
+  if (rs != nullptr && rs->next_expiry() != 0 && clock_.unix_seconds() >= rs->next_expiry()) {
     std::string error;
     pb::CompiledRuleSet compiled;
     {
@@ -403,8 +400,8 @@ std::shared_ptr<const Engine::FlowContext> Engine::flow_context(uint32_t epoch) 
 
 void Engine::convert(const FlowEvent& ev, const FlowContext* ctx, pb::FlowRecord& r) const {
   const size_t len = ev.tuple.family == 6 ? 16 : 4;
-  const uint32_t now = static_cast<uint32_t>(rte_get_tsc_cycles() / shared_.tsc_per_ms);
-  const int64_t now_unix = unix_ms_at_start_ + static_cast<int64_t>(now - clock_ms_at_start_);
+  const uint32_t now = clock_.now_ms();
+  const int64_t now_unix = clock_.unix_ms();
   // Event times are in the recent past of the worker clock.
   auto unix_of = [&](uint32_t t) { return now_unix - static_cast<int64_t>(static_cast<uint32_t>(now - t)); };
   r.set_kind(static_cast<pb::FlowRecord::Kind>(ev.kind));

@@ -16,6 +16,7 @@
 #include <rte_ring.h>
 #include <rte_rcu_qsbr.h>
 
+#include "dataplane/clock.h"
 #include "dataplane/config.h"
 #include "dataplane/conntrack.h"
 #include "dataplane/log.h"
@@ -91,6 +92,8 @@ class Engine {
   RuleSetHolder& rules() noexcept { return *holder_; }
   ConnTable& conns() noexcept { return *conns_; }
   const Config& config() const noexcept { return cfg_; }
+  // The workers' and the rule expiry's clocks; tests move them forward.
+  Clock& clock() noexcept { return clock_; }
   const PolicyStatus& policy_status() const noexcept { return status_; }
   std::mutex& status_mutex() noexcept { return status_mu_; }
 
@@ -122,6 +125,7 @@ class Engine {
   void fail(const std::string& error);
 
   Config cfg_;
+  Clock clock_;
   uint32_t worker_count_ = 0;
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::unique_ptr<ConnTable> conns_;
@@ -132,8 +136,6 @@ class Engine {
   std::vector<rte_ring*> flow_rings_;
   std::mutex flow_mu_;  // flow_contexts_
   std::map<uint32_t, std::shared_ptr<const FlowContext>> flow_contexts_;  // the last few epochs
-  int64_t unix_ms_at_start_ = 0;
-  uint32_t clock_ms_at_start_ = 0;
   std::vector<unsigned> launched_;
   pb::CompiledRuleSet active_compiled_;  // kept to rebuild when a rule expires
   bool keep_pending_ = false;            // active_compiled_ not yet in the state directory

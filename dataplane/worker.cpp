@@ -82,7 +82,7 @@ void Worker::run() noexcept {
     const uint64_t now = rte_get_tsc_cycles();
     if (busy) {
       last_busy = now;
-    } else if (now - last_busy > shared_.tsc_per_ms) {
+    } else if (now - last_busy > shared_.clock->tsc_per_ms()) {
       // Offline while asleep: a rule swap's grace period does not wait for
       // a worker that holds no rule set.
       rte_rcu_qsbr_thread_offline(shared_.qsbr, id_);
@@ -104,7 +104,7 @@ void Worker::poll_once() noexcept {
 
 bool Worker::pass() noexcept {
   const uint64_t start = rte_get_tsc_cycles();
-  const uint32_t now_ms = static_cast<uint32_t>(start / shared_.tsc_per_ms);
+  const uint32_t now_ms = shared_.clock->ms(start);
   bool busy = false;
   // The rule set is read once per pass: every burst of the pass sees one set.
   RuleSet* rs = shared_.rules->acquire();

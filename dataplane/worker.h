@@ -16,6 +16,7 @@
 #include <rte_ring.h>
 #include <rte_spinlock.h>
 
+#include "dataplane/clock.h"
 #include "dataplane/config.h"
 #include "dataplane/conntrack.h"
 #include "dataplane/counters.h"
@@ -110,7 +111,7 @@ struct Shared {
   ConnTable* conns;
   rte_rcu_qsbr* qsbr;
   std::atomic<bool> stop{false};
-  uint64_t tsc_per_ms;
+  const Clock* clock;
   uint32_t workers;
   uint32_t flow_sample = 1;          // record 1 in N connections
   uint32_t flow_update_ms = 60'000;  // long connections: an update this often

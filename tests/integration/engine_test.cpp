@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
-#include <thread>
 
 #include "common/protocols.h"
 #include "controlplane/flows/record.h"
@@ -224,7 +223,7 @@ TEST(Engine, ConnectionsExpireByTimeout) {
   const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
   ASSERT_EQ(forwarded(h, 0, q), 1u);
   EXPECT_EQ(h.engine().conns().count(), 1u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  h.engine().clock().advance(300);
   h.run();
   EXPECT_EQ(h.engine().conns().count(), 0u);
   EXPECT_EQ(h.events(WorkerCounter::conn_expired), 1u);
@@ -382,7 +381,7 @@ TEST(Engine, ExpiredTimeBoundRuleStopsMatching) {
   ASSERT_TRUE(h.loaded()) << h.error();
   const auto hs = tcp_handshake(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
   ASSERT_EQ(h.pass(0, hs[0]).size(), 1u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  h.engine().clock().advance(2000);
   h.engine().housekeeping();
   EXPECT_EQ(h.pass(1, hs[1]).size(), 0u) << "the expired rule's connection is cut";
   EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41002, 5432)), 0u);
@@ -397,7 +396,7 @@ TEST(Engine, ExpiredRuleConnectionsMayFinishByOption) {
   ASSERT_TRUE(h.loaded()) << h.error();
   const auto hs = tcp_handshake(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
   ASSERT_EQ(h.pass(0, hs[0]).size(), 1u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  h.engine().clock().advance(2000);
   h.engine().housekeeping();
   EXPECT_EQ(h.pass(1, hs[1]).size(), 1u) << "the admitted connection finishes";
   EXPECT_EQ(h.pass(0, hs[2]).size(), 1u);
@@ -515,7 +514,7 @@ TEST(Engine, FlowRecordsOfAConnectionFromStartToEnd) {
   std::string why;
   for (const auto& r : recs) EXPECT_TRUE(controlplane::flows::validate(r, why)) << why;
 
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  h.engine().clock().advance(200);
   h.run();
   recs = drain(h);
   ASSERT_EQ(recs.size(), 1u);
