@@ -26,7 +26,6 @@
 
 namespace bulkhead::controlplane {
 
-
 struct CollectorConfig {
   std::string listen;                  // e.g. tcp://0.0.0.0:7301
   std::string secret_key;              // this control plane's CURVE secret key (raw 32 bytes)

@@ -14,8 +14,6 @@
 
 namespace bulkhead::dataplane {
 
-
-
 // The lookup tuple of a packet. Addresses are in network byte order; an IPv4
 // address occupies the first 4 bytes and the rest stay zero. Ports are in
 // host order. For ICMP/ICMPv6, sport is the type and dport the code (the

@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Summarises a `meson test` run as one line: "N passed, N failed[, N skipped]".
+"""Summarises `meson test` runs as one line: "N passed, N failed[, N skipped]".
+
+usage: test_summary.py [--failed N] JUNIT JSONLOG [JUNIT JSONLOG ...] (one
+pair per build directory that ran tests; --failed adds N failures for passes
+that could not run their tests at all, a build that failed say).
 
 GoogleTest binaries report every test case (read from meson's JUnit log);
 script tests count as one case each. Exits 1 when anything failed.
@@ -9,15 +13,13 @@ import sys
 import xml.etree.ElementTree as ET
 
 
-def main() -> int:
-    junit, jsonlog = sys.argv[1], sys.argv[2]
+def count(junit, jsonlog):
     passed = failed = skipped = 0
     try:
         root = ET.parse(junit).getroot()
     except (OSError, ET.ParseError) as e:
         print(f"no test log: {e}")
-        print("0 passed, 1 failed")
-        return 1
+        return 0, 1, 0
     for suite in root.iter("testsuite"):
         cases = list(suite.iter("testcase"))
         for case in cases:
@@ -39,6 +41,23 @@ def main() -> int:
                         failed += 1
     except OSError:
         pass
+    return passed, failed, skipped
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    extra = 0
+    if args[:1] == ["--failed"]:
+        extra = int(args[1])
+        args = args[2:]
+    if len(args) % 2:
+        print("usage: test_summary.py JUNIT JSONLOG [JUNIT JSONLOG ...]")
+        print("0 passed, 1 failed")
+        return 1
+    passed, failed, skipped = 0, extra, 0
+    for i in range(0, len(args), 2):
+        p, f, s = count(args[i], args[i + 1])
+        passed, failed, skipped = passed + p, failed + f, skipped + s
     line = f"{passed} passed, {failed} failed"
     if skipped:
         line += f", {skipped} skipped"

@@ -9,13 +9,12 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
 #include "common/protocols.h"
 
 namespace bulkhead::test {
 
 using Frame = std::vector<uint8_t>;
-
-
 
 struct Ipv6Ext {
   uint8_t type;        // 0 hop-by-hop, 43 routing, 60 destination options, 51 AH, 44 fragment

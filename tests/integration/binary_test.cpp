@@ -34,7 +34,6 @@ rules:
   - { id: ping6, from: web, to: app, proto: icmpv6, icmp_types: [echo-request], action: allow }
 )";
 
-
 // Pcap ports for frames sent one way: port 0 reads `frames`, port 1 reads
 // nothing, and each writes what it sends to a file of its own.
 struct OneWayPcaps {

@@ -71,7 +71,6 @@ namespace {
 
 pb::CliResponse call(const std::string& endpoint, const pb::CliRequest& req) { return controlplane_call(endpoint, req); }
 
-
 int report(const pb::CliResponse& r, bool json) {
   if (json) return -1;  // caller prints
   for (const auto& e : r.errors()) std::cerr << e << '\n';

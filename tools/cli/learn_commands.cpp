@@ -25,7 +25,6 @@ namespace bulkhead::cli {
 namespace po = boost::program_options;
 namespace {
 
-
 // Where flows come from, and which: options every command here shares.
 // A moment given as a duration back from now ("2h", "7d") or as a time
 // ("2026-11-24T10:00:00Z", unix seconds); unix ms.
