@@ -4,7 +4,7 @@
 #include <unordered_map>
 
 #include "common/protocols.h"
-#include "rules/sha256.h"
+#include "common/sha256.h"
 
 namespace bulkhead::rules {
 namespace {
@@ -61,7 +61,7 @@ Result<pb::CompiledRuleSet> compile(const Policy& policy) {
   set.set_mode(policy.mode == PolicyMode::audit ? pb::MODE_AUDIT
                : policy.mode == PolicyMode::learn ? pb::MODE_LEARN : pb::MODE_ENFORCE);
   set.set_source_name(policy.source_name);
-  set.set_source_sha256(sha256_hex(policy.source_text));
+  set.set_source_sha256(common::sha256_hex(policy.source_text));
 
   std::unordered_map<std::string, std::vector<Prefix>> segments;
   for (const auto& s : policy.segments) {
