@@ -390,46 +390,12 @@ void Engine::housekeeping() noexcept {
   }
 }
 
-std::shared_ptr<const Engine::FlowContext> Engine::flow_context(uint32_t epoch) {
+std::shared_ptr<const FlowContext> Engine::flow_context(uint32_t epoch) {
   std::lock_guard<std::mutex> lock(flow_mu_);
   auto it = flow_contexts_.find(epoch);
   if (it != flow_contexts_.end()) return it->second;
   // Older than every kept epoch: the oldest kept is the closest.
   return flow_contexts_.empty() ? nullptr : flow_contexts_.begin()->second;
-}
-
-void Engine::convert(const FlowEvent& ev, const FlowContext* ctx, pb::FlowRecord& r) const {
-  const size_t len = ev.tuple.family == 6 ? 16 : 4;
-  const uint32_t now = clock_.now_ms();
-  const int64_t now_unix = clock_.unix_ms();
-  // Event times are in the recent past of the worker clock.
-  auto unix_of = [&](uint32_t t) { return now_unix - static_cast<int64_t>(static_cast<uint32_t>(now - t)); };
-  r.set_kind(static_cast<pb::FlowRecord::Kind>(ev.kind));
-  r.set_time_ms(unix_of(ev.time_ms));
-  r.set_start_ms(unix_of(ev.start_ms));
-  r.set_src(reinterpret_cast<const char*>(ev.tuple.src), len);
-  r.set_dst(reinterpret_cast<const char*>(ev.tuple.dst), len);
-  r.set_protocol(ev.tuple.proto);
-  r.set_src_port(ev.tuple.sport);
-  r.set_dst_port(ev.tuple.dport);
-  r.set_verdict(static_cast<pb::FlowRecord::Verdict>(ev.verdict));
-  r.set_opener_known(ev.opener_known != 0);
-  r.set_packets_out(ev.packets[0]);
-  r.set_bytes_out(ev.bytes[0]);
-  r.set_packets_in(ev.packets[1]);
-  r.set_bytes_in(ev.bytes[1]);
-  r.set_tcp_flags_out(ev.flags[0]);
-  r.set_tcp_flags_in(ev.flags[1]);
-  r.set_end_reason(static_cast<pb::FlowRecord::EndReason>(ev.end_reason));
-  if (ctx == nullptr) {
-    r.set_mode(mode_name(Mode::enforce));
-    return;
-  }
-  r.set_mode(mode_name(ctx->mode));
-  r.set_generation(ctx->generation);
-  if (ev.rule != kNoRule && ev.rule < ctx->rule_ids.size()) r.set_rule_id(ctx->rule_ids[ev.rule]);
-  r.set_src_segment(ctx->segments.name(ctx->segments.find(ev.tuple.family, ev.tuple.src)));
-  r.set_dst_segment(ctx->segments.name(ctx->segments.find(ev.tuple.family, ev.tuple.dst)));
 }
 
 size_t Engine::drain_flows(std::vector<pb::FlowRecord>& out, size_t max) {
@@ -447,7 +413,7 @@ size_t Engine::drain_flows(std::vector<pb::FlowRecord>& out, size_t max) {
           ctx = flow_context(evs[k].epoch);
           ctx_epoch = evs[k].epoch;
         }
-        convert(evs[k], ctx.get(), out.emplace_back());
+        make_flow_record(evs[k], ctx.get(), clock_.now_ms(), clock_.unix_ms(), out.emplace_back());
       }
       added += n;
       if (n < want) break;

@@ -19,6 +19,7 @@
 #include "dataplane/clock.h"
 #include "dataplane/config.h"
 #include "dataplane/conntrack.h"
+#include "dataplane/flow_record.h"
 #include "dataplane/log.h"
 #include "dataplane/ports.h"
 #include "dataplane/ruleset.h"
@@ -109,15 +110,7 @@ class Engine {
 
  private:
   Engine() = default;
-  // What a flow record needs to know of the rule set that judged it.
-  struct FlowContext {
-    uint64_t generation;
-    Mode mode;
-    std::vector<std::string> rule_ids;
-    rules::SegmentIndex segments;
-  };
   std::shared_ptr<const FlowContext> flow_context(uint32_t epoch);
-  void convert(const FlowEvent& ev, const FlowContext* ctx, pb::FlowRecord& r) const;
   Mode effective_mode(const pb::CompiledRuleSet& compiled) const noexcept;
   void persist(const pb::CompiledRuleSet& compiled) noexcept;
   // Publishes a built set for `compiled` (apply_mu_ held).

@@ -381,15 +381,6 @@ bool change_acl(const pb::CompiledRuleSet& set, const std::vector<AclShard>& pre
 
 }  // namespace
 
-const char* mode_name(Mode m) noexcept {
-  switch (m) {
-    case Mode::enforce: return "enforce";
-    case Mode::audit: return "audit";
-    case Mode::learn: return "learn";
-  }
-  return "?";
-}
-
 void make_acl_key(const FlowTuple& t, AclKey4& k) noexcept {
   k.proto = t.proto;
   k.pad[0] = k.pad[1] = k.pad[2] = 0;

@@ -17,16 +17,13 @@
 #include <rte_acl.h>
 
 #include "dataplane/packet.h"
+#include "dataplane/verdict.h"
 #include "proto/bulkhead.pb.h"
 
 struct rte_rib;
 struct rte_rib6;
 
 namespace bulkhead::dataplane {
-
-enum class Mode : uint8_t { enforce = 0, audit = 1, learn = 2 };
-
-const char* mode_name(Mode m) noexcept;
 
 // The key a packet is classified with, laid out for rte_acl: every field in
 // network byte order, the protocol first (rte_acl wants a 1-byte first field).
@@ -67,7 +64,6 @@ struct RuleInfo {
   bool expired;        // already expired when this set was built: never matches
 };
 
-inline constexpr uint32_t kNoRule = UINT32_MAX;
 // A classifier entry's rule that a change removed or replaced: the entry
 // stays in its context until the next full build, and a lookup whose best
 // entry is one finds the best live entry of that context by a scan.

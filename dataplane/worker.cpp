@@ -47,9 +47,6 @@ class BurstOpeners {
   uint32_t hash_[kSlots];
 };
 
-// pb::FlowRecord::EndReason values.
-constexpr uint8_t kEndTimeout = 1, kEndClosed = 2, kEndReset = 3, kEndRevoked = 4;
-
 }  // namespace
 
 const char* worker_counter_name(WorkerCounter c) noexcept {
@@ -263,7 +260,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
           const bool finishing = !allowed && cfg.expired_finish && rs.same_rules_as_previous() &&
                                  rs.rule_expired(e.rule);
           if (enforce && !allowed && !finishing) {
-            if (flow_ring_ != nullptr && sampled(pos)) flow_of_entry(keys[i], e, FlowEvent::kEnd, kEndRevoked, now_ms);
+            if (flow_ring_ != nullptr && sampled(pos)) flow_of_entry(keys[i], e, pb::FlowRecord::END, pb::FlowRecord::REVOKED, now_ms);
             // With the table's reclamation queue full the entry stays, and
             // the connection's next packet is judged again.
             if (conns.remove(pos, id_)) count(WorkerCounter::conn_revoked);
@@ -357,8 +354,8 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
           ev.start_ms = ev.time_ms = now_ms;
           ev.packets[0] = 1;
           ev.bytes[0] = len;
-          ev.kind = FlowEvent::kDenied;
-          ev.verdict = FlowEvent::kDeny;
+          ev.kind = pb::FlowRecord::DENIED;
+          ev.verdict = pb::FlowRecord::DENY;
           ev.opener_known = opens_connection(m);
           ev.flags[0] = m.tcp_flags;
           flow_event(ev);
@@ -391,7 +388,7 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
     ConnEntry& e = conns.entry(pos);
     const uint8_t d = dir[i];
     const bool record = flow_ring_ != nullptr && fresh && sampled(pos);
-    if (record && reuse[i] >= 0) flow_of_entry(keys[i], e, FlowEvent::kEnd, kEndTimeout, now_ms);
+    if (record && reuse[i] >= 0) flow_of_entry(keys[i], e, pb::FlowRecord::END, pb::FlowRecord::TIMEOUT, now_ms);
     if (fresh) {
       e.last_seen_ms[0] = e.last_seen_ms[1] = now_ms;
       e.created_ms = now_ms;
@@ -421,8 +418,8 @@ void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bo
       ev.rule = rule;
       ev.epoch = rs.epoch();
       ev.start_ms = ev.time_ms = now_ms;
-      ev.kind = FlowEvent::kStart;
-      ev.verdict = allowed ? FlowEvent::kAllowed : FlowEvent::kWouldDeny;
+      ev.kind = pb::FlowRecord::START;
+      ev.verdict = allowed ? pb::FlowRecord::ALLOWED : pb::FlowRecord::WOULD_DENY;
       ev.opener_known = e.opener_known;
       ev.flags[0] = m.tcp_flags;
       flow_event(ev);
@@ -518,10 +515,10 @@ bool Worker::sweep_bucket(uint32_t bucket, uint32_t now_ms) noexcept {
     if (flow_ring_ != nullptr && sampled(p) &&
         (gone || static_cast<int32_t>(now_ms - e.reported_ms) >= static_cast<int32_t>(shared_.flow_update_ms))) {
       const uint8_t why = !gone ? 0
-                          : (e.tcp[0] == kTcpReset || e.tcp[1] == kTcpReset) ? kEndReset
-                          : (e.tcp[0] == kTcpFinSent && e.tcp[1] == kTcpFinSent) ? kEndClosed
-                                                                                  : kEndTimeout;
-      flow_of_entry(conns.key(p), e, gone ? FlowEvent::kEnd : FlowEvent::kUpdate, why, now_ms);
+                          : (e.tcp[0] == kTcpReset || e.tcp[1] == kTcpReset) ? pb::FlowRecord::RESET
+                          : (e.tcp[0] == kTcpFinSent && e.tcp[1] == kTcpFinSent) ? pb::FlowRecord::CLOSED
+                                                                                  : pb::FlowRecord::TIMEOUT;
+      flow_of_entry(conns.key(p), e, gone ? pb::FlowRecord::END : pb::FlowRecord::UPDATE, why, now_ms);
       e.reported_ms = now_ms;
     }
     if (gone && conns.remove(p, id_)) count(WorkerCounter::conn_expired);
@@ -546,7 +543,7 @@ void Worker::flow_of_entry(const ConnKey& key, const ConnEntry& e, uint8_t kind,
   ev.rule = e.rule;
   ev.epoch = e.epoch;
   ev.start_ms = e.created_ms;
-  ev.time_ms = kind == FlowEvent::kEnd ? newest(e) : now_ms;
+  ev.time_ms = kind == pb::FlowRecord::END ? newest(e) : now_ms;
   ev.packets[0] = e.packets[o];
   ev.packets[1] = e.packets[r];
   ev.bytes[0] = e.bytes[o];
@@ -554,7 +551,7 @@ void Worker::flow_of_entry(const ConnKey& key, const ConnEntry& e, uint8_t kind,
   ev.flags[0] = e.flags_seen[o];
   ev.flags[1] = e.flags_seen[r];
   ev.kind = kind;
-  ev.verdict = e.verdict == kConnAllowed ? FlowEvent::kAllowed : FlowEvent::kWouldDeny;
+  ev.verdict = e.verdict == kConnAllowed ? pb::FlowRecord::ALLOWED : pb::FlowRecord::WOULD_DENY;
   ev.end_reason = end_reason;
   ev.opener_known = e.opener_known;
   flow_event(ev);

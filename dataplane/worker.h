@@ -20,6 +20,7 @@
 #include "dataplane/config.h"
 #include "dataplane/conntrack.h"
 #include "dataplane/counters.h"
+#include "dataplane/flow_record.h"
 #include "dataplane/fragments.h"
 #include "dataplane/swap.h"
 
@@ -82,26 +83,6 @@ struct LogRecord {
   uint32_t epoch;
   uint8_t allowed;  // verdict of the rule set
   uint8_t mode;     // Mode
-};
-
-// What a worker tells the flow exporter: a connection opened, is still
-// going, ended, or a packet was denied. The tuple is the opener's view
-// (source = the side that opened it); counters are [opener->, <-opener].
-struct FlowEvent {
-  enum Kind : uint8_t { kStart = 1, kUpdate = 2, kEnd = 3, kDenied = 4 };  // as pb::FlowRecord::Kind
-  enum Verdict : uint8_t { kAllowed = 1, kDeny = 2, kWouldDeny = 3 };       // as pb::FlowRecord::Verdict
-  FlowTuple tuple;
-  uint32_t rule;
-  uint32_t epoch;
-  uint32_t start_ms;  // worker clock
-  uint32_t time_ms;
-  uint32_t packets[2];
-  uint64_t bytes[2];
-  uint8_t kind;
-  uint8_t verdict;
-  uint8_t end_reason;  // pb::FlowRecord::EndReason
-  uint8_t opener_known;
-  uint8_t flags[2];
 };
 
 // Shared state of all workers. Owned by main; outlives the workers.

@@ -1,0 +1,39 @@
+#include "dataplane/flow_record.h"
+
+namespace bulkhead::dataplane {
+
+void make_flow_record(const FlowEvent& ev, const FlowContext* ctx, uint32_t clock_now_ms, int64_t unix_now_ms,
+                      pb::FlowRecord& r) {
+  const size_t len = ev.tuple.family == 6 ? 16 : 4;
+  auto unix_of = [&](uint32_t t) {
+    return unix_now_ms - static_cast<int64_t>(static_cast<uint32_t>(clock_now_ms - t));
+  };
+  r.set_kind(static_cast<pb::FlowRecord::Kind>(ev.kind));
+  r.set_time_ms(unix_of(ev.time_ms));
+  r.set_start_ms(unix_of(ev.start_ms));
+  r.set_src(reinterpret_cast<const char*>(ev.tuple.src), len);
+  r.set_dst(reinterpret_cast<const char*>(ev.tuple.dst), len);
+  r.set_protocol(ev.tuple.proto);
+  r.set_src_port(ev.tuple.sport);
+  r.set_dst_port(ev.tuple.dport);
+  r.set_verdict(static_cast<pb::FlowRecord::Verdict>(ev.verdict));
+  r.set_opener_known(ev.opener_known != 0);
+  r.set_packets_out(ev.packets[0]);
+  r.set_bytes_out(ev.bytes[0]);
+  r.set_packets_in(ev.packets[1]);
+  r.set_bytes_in(ev.bytes[1]);
+  r.set_tcp_flags_out(ev.flags[0]);
+  r.set_tcp_flags_in(ev.flags[1]);
+  r.set_end_reason(static_cast<pb::FlowRecord::EndReason>(ev.end_reason));
+  if (ctx == nullptr) {
+    r.set_mode(mode_name(Mode::enforce));
+    return;
+  }
+  r.set_mode(mode_name(ctx->mode));
+  r.set_generation(ctx->generation);
+  if (ev.rule != kNoRule && ev.rule < ctx->rule_ids.size()) r.set_rule_id(ctx->rule_ids[ev.rule]);
+  r.set_src_segment(ctx->segments.name(ctx->segments.find(ev.tuple.family, ev.tuple.src)));
+  r.set_dst_segment(ctx->segments.name(ctx->segments.find(ev.tuple.family, ev.tuple.dst)));
+}
+
+}  // namespace bulkhead::dataplane

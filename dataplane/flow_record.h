@@ -1,0 +1,55 @@
+// Flow records: what the dataplane reports about connections and denied
+// packets, built in one place.
+//
+// A worker puts a FlowEvent on its ring (fixed size, no allocation); the
+// exporter's thread turns it into a pb::FlowRecord with make_flow_record()
+// under the FlowContext of the rule set that judged it (rule ids, segments,
+// generation). The offline capture reader (controlplane/flows/pcap_flows)
+// builds its records through the same function, so a record from a capture
+// and one from the wire cannot differ in shape. Pure: no DPDK.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/packet.h"
+#include "dataplane/verdict.h"
+#include "proto/bulkhead.pb.h"
+#include "rules/segment_index.h"
+
+namespace bulkhead::dataplane {
+
+// A connection opened, is still going, ended, or a packet was denied. The
+// tuple is the opener's view (source = the side that opened it); counters
+// are [opener->, <-opener]. Times are on the worker clock (ms, wrapping).
+struct FlowEvent {
+  FlowTuple tuple;
+  uint32_t rule;
+  uint32_t epoch;
+  uint32_t start_ms;
+  uint32_t time_ms;
+  uint32_t packets[2];
+  uint64_t bytes[2];
+  uint8_t kind;        // pb::FlowRecord::Kind
+  uint8_t verdict;     // pb::FlowRecord::Verdict
+  uint8_t end_reason;  // pb::FlowRecord::EndReason
+  uint8_t opener_known;
+  uint8_t flags[2];
+};
+
+// What a record needs to know of the rule set that judged it.
+struct FlowContext {
+  uint64_t generation = 0;
+  Mode mode = Mode::enforce;
+  std::vector<std::string> rule_ids;
+  rules::SegmentIndex segments;
+};
+
+// Fills `r` from `ev`. Event times are in the recent past of the clock
+// that reads `clock_now_ms` at the unix time `unix_now_ms`. Without a
+// context the record has no rule id, segments or generation.
+void make_flow_record(const FlowEvent& ev, const FlowContext* ctx, uint32_t clock_now_ms, int64_t unix_now_ms,
+                      pb::FlowRecord& r);
+
+}  // namespace bulkhead::dataplane
