@@ -47,8 +47,22 @@ bool parse_pairs(const std::string& text, std::vector<PortPair>& pairs, std::str
   return true;
 }
 
+// The connection timeouts, each an option in seconds.
+struct TimeoutOption {
+  const char* name;
+  uint32_t Timeouts::*field;
+};
+constexpr TimeoutOption kTimeoutOptions[] = {
+    {"tcp-syn-timeout", &Timeouts::tcp_syn_ms},       {"tcp-established-timeout", &Timeouts::tcp_established_ms},
+    {"tcp-fin-timeout", &Timeouts::tcp_fin_ms},       {"tcp-closed-timeout", &Timeouts::tcp_closed_ms},
+    {"udp-timeout", &Timeouts::udp_ms},               {"icmp-timeout", &Timeouts::icmp_ms},
+    {"other-timeout", &Timeouts::other_ms},
+};
+constexpr size_t kTimeouts = sizeof(kTimeoutOptions) / sizeof(kTimeoutOptions[0]);
+
 po::options_description make_options(Config& c, std::string& pairs, std::string& mode, std::string& frags,
-                                     std::string& expired, std::string& no_policy, Timeouts& t_s) {
+                                     std::string& expired, std::string& no_policy, uint32_t (&timeout_s)[kTimeouts],
+                                     uint32_t& denied_interval_s) {
   po::options_description o("bulkhead-dataplane [EAL options] -- [options]");
   // clang-format off
   o.add_options()
@@ -66,13 +80,6 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("tcp-loose", po::bool_switch(&c.tcp_loose), "accept TCP without SYN as a new connection (mid-stream pick-up)")
     ("expired-connections", po::value(&expired)->default_value("cut"), "when a time-bound rule expires, its connections are cut | finish")
     ("no-promiscuous", "leave ports out of promiscuous mode")
-    ("tcp-syn-timeout", po::value(&t_s.tcp_syn_ms)->default_value(t_s.tcp_syn_ms / 1000), "seconds")
-    ("tcp-established-timeout", po::value(&t_s.tcp_established_ms)->default_value(t_s.tcp_established_ms / 1000), "seconds")
-    ("tcp-fin-timeout", po::value(&t_s.tcp_fin_ms)->default_value(t_s.tcp_fin_ms / 1000), "seconds")
-    ("tcp-closed-timeout", po::value(&t_s.tcp_closed_ms)->default_value(t_s.tcp_closed_ms / 1000), "seconds")
-    ("udp-timeout", po::value(&t_s.udp_ms)->default_value(t_s.udp_ms / 1000), "seconds")
-    ("icmp-timeout", po::value(&t_s.icmp_ms)->default_value(t_s.icmp_ms / 1000), "seconds")
-    ("other-timeout", po::value(&t_s.other_ms)->default_value(t_s.other_ms / 1000), "seconds")
     ("sweep-period", po::value(&c.sweep_period_ms)->default_value(c.sweep_period_ms), "milliseconds in which each worker checks its whole share of the connection table for expiry")
     ("sweep-per-poll", po::value(&c.sweep_per_poll)->default_value(c.sweep_per_poll), "most connection slots checked in one loop pass (whole buckets of 16)")
     ("idle-sleep", po::value(&c.idle_sleep_us)->default_value(c.idle_sleep_us), "microseconds a worker sleeps between polls after a millisecond without packets (0: always poll)")
@@ -87,8 +94,15 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("flow-export", po::value(&c.flow_export), "send flow records to the control plane at ENDPOINT (CURVE, the control channel's keys), e.g. tcp://10.0.0.1:7301")
     ("flow-sample", po::value(&c.flow_sample)->default_value(c.flow_sample), "record 1 in N connections (and denied packets)")
     ("flow-update", po::value(&c.flow_update_s)->default_value(c.flow_update_s), "seconds between update records of a long connection")
-    ("flow-ring", po::value(&c.flow_ring)->default_value(c.flow_ring), "flow records buffered per worker (a power of two)");
+    ("flow-ring", po::value(&c.flow_ring)->default_value(c.flow_ring), "flow records buffered per worker (a power of two)")
+    ("flow-denied-interval", po::value(&denied_interval_s)->default_value(c.denied_interval_ms / 1000), "seconds one record of denied packets gathers packets of the same source, destination, protocol, port and rule")
+    ("flow-denied-rate", po::value(&c.denied_rate)->default_value(c.denied_rate), "records of denied packets a second, at most, per worker");
   // clang-format on
+  const Timeouts defaults;
+  for (size_t k = 0; k < kTimeouts; ++k) {
+    const auto& t = kTimeoutOptions[k];
+    o.add_options()(t.name, po::value(&timeout_s[k])->default_value(defaults.*t.field / 1000), "seconds");
+  }
   return o;
 }
 
@@ -97,8 +111,9 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
 std::optional<Config> parse_config(int argc, char** argv, std::string& error, bool& help_shown) {
   Config c;
   std::string pairs, mode, frags, expired, no_policy;
-  Timeouts seconds;  // parsed in seconds, converted below
-  auto desc = make_options(c, pairs, mode, frags, expired, no_policy, seconds);
+  uint32_t timeout_s[kTimeouts] = {};
+  uint32_t denied_interval_s = 0;
+  auto desc = make_options(c, pairs, mode, frags, expired, no_policy, timeout_s, denied_interval_s);
   help_shown = false;
   try {
     po::variables_map vm;
@@ -190,15 +205,22 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
   // Ages are compared as signed 32-bit milliseconds (workers' clocks are
   // read at slightly different moments), which bounds a timeout below 24.8 days.
   const uint32_t max_s = 20 * 24 * 3600;
-  for (uint32_t* s : {&seconds.tcp_syn_ms, &seconds.tcp_established_ms, &seconds.tcp_fin_ms,
-                      &seconds.tcp_closed_ms, &seconds.udp_ms, &seconds.icmp_ms, &seconds.other_ms}) {
-    if (*s == 0 || *s > max_s) {
-      error = "timeouts must be between 1 and " + std::to_string(max_s) + " seconds";
+  for (size_t k = 0; k < kTimeouts; ++k) {
+    if (timeout_s[k] == 0 || timeout_s[k] > max_s) {
+      error = std::string("--") + kTimeoutOptions[k].name + ": between 1 and " + std::to_string(max_s) + " seconds";
       return std::nullopt;
     }
-    *s *= 1000;
+    c.timeouts.*kTimeoutOptions[k].field = timeout_s[k] * 1000;
   }
-  c.timeouts = seconds;
+  if (denied_interval_s == 0 || denied_interval_s > 3600) {
+    error = "--flow-denied-interval: between 1 and 3600 seconds";
+    return std::nullopt;
+  }
+  c.denied_interval_ms = denied_interval_s * 1000;
+  if (c.denied_rate == 0) {
+    error = "--flow-denied-rate: at least 1";
+    return std::nullopt;
+  }
   if (c.sweep_per_poll == 0) c.sweep_per_poll = 1;
   if (c.sweep_period_ms == 0) c.sweep_period_ms = 1;
   return c;

@@ -60,6 +60,11 @@ struct Config {
   uint32_t flow_sample = 1;        // 1 in N connections
   uint32_t flow_update_s = 60;     // long connections: an update record this often
   uint32_t flow_ring = 16'384;     // records per worker ring (a power of two)
+  // Denied packets: one record per (source, destination, protocol,
+  // destination port, rule) and interval, at most `denied_rate` records a
+  // second per worker.
+  uint32_t denied_interval_ms = 10'000;
+  uint32_t denied_rate = 10'000;
 };
 
 // Parses the application arguments (argv after the EAL's). On error returns

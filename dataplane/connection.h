@@ -80,33 +80,68 @@ inline bool never_opens(const PacketMeta& m) noexcept {
 }
 
 // A direction's TCP progress.
-enum TcpDirState : uint8_t { kTcpNone = 0, kTcpSynSent, kTcpEstablished, kTcpFinSent, kTcpReset };
+enum class TcpState : uint8_t { none = 0, syn_sent, established, fin_sent, reset };
 
 // How a connection was let in.
-enum ConnVerdict : uint8_t {
-  kConnAllowed = 0,      // a rule (or the default) allows it
-  kConnAuditDenied = 1,  // audit mode: would have been dropped
-  kConnLearned = 2,      // learn mode: policy would deny, forwarded anyway
+enum class ConnVerdict : uint8_t {
+  allowed = 0,       // a rule (or the default) allows it
+  audit_denied = 1,  // audit mode: would have been dropped
+  learned = 2,       // learn mode: policy would deny, forwarded anyway
 };
 
+// ConnEntry::in_use: the entry's life in the shared table.
+inline constexpr uint8_t kEntryFree = 0;     // not a connection (being filled, or removed)
+inline constexpr uint8_t kEntryLive = 1;     // a connection: packets may update it
+inline constexpr uint8_t kEntryClaimed = 2;  // a connection one thread is folding or ending
+
+// A connection's state. Who writes what (a direction d is always received
+// by the same worker: RSS is deterministic per tuple and a queue belongs to
+// one worker):
+//
+//   last_seen_ms[d], packets[d], bytes[d], tcp[d], flags_seen[d]
+//       the worker that receives direction d; others may read them.
+//   created_ms, orig_dir, proto, icmp_echo, opener_known
+//       the worker that admits the connection, before it publishes
+//       in_use = live (release); read-only afterwards.
+//   epoch, rule, verdict
+//       the thread that holds the entry's claim (a re-check under a newer
+//       rule set, by a packet's worker or the sweep), with relaxed atomic
+//       stores; read by every worker.
+//   reported_ms
+//       the worker that sweeps the entry's bucket.
+//   in_use
+//       published live by the admitting worker; moved live -> claimed by a
+//       compare-and-swap of whichever thread folds the connection's traffic
+//       into the rule counters or ends it, so that only one does; set free
+//       by the table when the slot is removed.
 struct ConnEntry {
-  uint32_t last_seen_ms[2];  // per direction; coarse clock
+  uint32_t last_seen_ms[2];  // per direction; the worker clock
   uint32_t created_ms;
   uint32_t epoch;            // rule-set epoch it was last checked under
   uint32_t rule;             // deciding rule index under `epoch` (kNoRule: default)
   uint32_t packets[2];
   uint32_t reported_ms;      // last flow record sent for it (start or update)
   uint64_t bytes[2];
-  uint8_t in_use;
-  uint8_t orig_dir;          // direction (0/1) of the packet that opened it
-  uint8_t tcp[2];            // TcpDirState per direction
+  uint8_t in_use;            // kEntryFree / kEntryLive / kEntryClaimed
+  uint8_t verdict;           // ConnVerdict
+  uint8_t tcp[2];            // per direction: TcpState, and the round bit (tcp_state())
   uint8_t flags_seen[2];
   uint8_t proto;
-  uint8_t verdict : 2;       // ConnVerdict
+  uint8_t orig_dir : 1;      // direction (0/1) of the packet that opened it
   uint8_t icmp_echo : 1;     // ICMP echo: key ports are the identifier
   uint8_t opener_known : 1;  // the opening packet was seen (TCP: a SYN; ICMP: a request)
 };
 static_assert(sizeof(ConnEntry) == 56);
+
+inline ConnVerdict conn_verdict(const ConnEntry& e) noexcept {
+  return static_cast<ConnVerdict>(__atomic_load_n(&e.verdict, __ATOMIC_RELAXED));
+}
+
+// A direction's TCP state. The opener reopening a closed connection (a new
+// SYN on the same tuple) starts a new round; the responder's state of an
+// earlier round reads as none, so no worker ever writes the other
+// direction's byte.
+TcpState tcp_state(const ConnEntry& e, uint8_t dir) noexcept;
 
 // Timeouts in milliseconds, per connection state.
 struct Timeouts {
@@ -135,8 +170,13 @@ inline bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t) noex
   return age > 0 && static_cast<uint32_t>(age) > conn_timeout_ms(e, t);
 }
 
-// Applies one TCP packet of direction `dir` to the entry's state.
+// Applies one TCP packet of direction `dir` to the entry's state; writes
+// only the fields of direction `dir`.
 void tcp_track(ConnEntry& e, uint8_t dir, uint8_t flags) noexcept;
+
+// Why a connection ended, from its TCP state: pb::FlowRecord::EndReason's
+// CLOSED (FIN both ways), RESET, or TIMEOUT.
+int end_reason(const ConnEntry& e) noexcept;
 
 // True for flag combinations no valid TCP segment carries.
 inline bool tcp_flags_invalid(uint8_t flags) noexcept {

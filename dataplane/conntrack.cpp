@@ -78,16 +78,18 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
   const size_t slot_bytes = sizeof(Slot) * t->nslots_;
   t->bucket_memory_ = TableMemory::allocate("bh_conn_buckets", bucket_bytes);
   t->slot_memory_ = TableMemory::allocate("bh_conn_slots", slot_bytes);
+  t->fold_memory_ = TableMemory::allocate("bh_conn_folded", sizeof(uint64_t) * t->nslots_);
   t->buckets_ = static_cast<Bucket*>(t->bucket_memory_.data());
   t->slots_ = static_cast<Slot*>(t->slot_memory_.data());
+  t->folded_ = static_cast<uint64_t*>(t->fold_memory_.data());
   t->retired_ = static_cast<Retired*>(rte_zmalloc("bh_conn_retired", sizeof(Retired) * t->workers_,
                                                   RTE_CACHE_LINE_SIZE));
-  if (t->buckets_ == nullptr || t->slots_ == nullptr || t->retired_ == nullptr) {
+  if (t->buckets_ == nullptr || t->slots_ == nullptr || t->folded_ == nullptr || t->retired_ == nullptr) {
     error = "cannot allocate the connection table for " + std::to_string(max_connections) +
             " connections (lower --conn-max, or give the dataplane more memory)";
     return nullptr;
   }
-  uint64_t bytes = bucket_bytes + slot_bytes + sizeof(Retired) * t->workers_;
+  uint64_t bytes = bucket_bytes + slot_bytes + sizeof(uint64_t) * t->nslots_ + sizeof(Retired) * t->workers_;
   for (uint32_t w = 0; w < t->workers_; ++w) {
     Retired& r = t->retired_[w];
     r.pos = static_cast<uint32_t*>(rte_malloc("bh_conn_retired_pos", sizeof(uint32_t) * t->retire_cap_, 0));
@@ -246,7 +248,7 @@ bool ConnTable::remove(int32_t pos, uint32_t worker) noexcept {
   if (!__atomic_compare_exchange_n(&buckets_[b].sig[static_cast<uint32_t>(pos) % kBucketSlots], &expect, kSigClaimed,
                                    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
     return true;
-  __atomic_store_n(&s.entry.in_use, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&s.entry.in_use, kEntryFree, __ATOMIC_RELEASE);
   for (uint32_t x = home(h); x != b; x = next(x)) __atomic_fetch_sub(&buckets_[x].passed, 1u, __ATOMIC_RELEASE);
   r.pos[r.tail % retire_cap_] = static_cast<uint32_t>(pos);
   __atomic_store_n(&r.tail, r.tail + 1, __ATOMIC_RELAXED);
@@ -263,9 +265,8 @@ void ConnTable::reclaim(uint32_t worker) noexcept {
   }
   while (r.head != r.stamped && rte_rcu_qsbr_check(qsbr_, r.token[r.head % retire_cap_], false) == 1) {
     const uint32_t pos = r.pos[r.head % retire_cap_];
-    // A packet that found the connection just before it was removed may
-    // have re-opened it in place; the next owner starts from nothing.
-    slots_[pos].entry.in_use = 0;
+    slots_[pos].entry.in_use = kEntryFree;
+    folded_[pos] = 0;  // the next connection here starts with nothing folded
     __atomic_store_n(&buckets_[pos / kBucketSlots].sig[pos % kBucketSlots], kSigFree, __ATOMIC_RELEASE);
     __atomic_store_n(&r.head, r.head + 1, __ATOMIC_RELAXED);
   }

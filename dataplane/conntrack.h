@@ -1,12 +1,12 @@
 // The connection table shared by all workers.
 //
 // A bucketised open-addressing table of our own, keyed by a canonical
-// (direction-free) tuple. Each slot holds the key and the connection's state
-// side by side (96 bytes), so a lookup touches the bucket's signature line
-// and the slot, and a new connection writes one slot. Buckets are 16 slots
-// wide; a key lives in its home bucket or, when that is full, in one of the
-// next few (each bucket counts the entries that passed it, so a miss stops
-// at the first bucket nothing passed).
+// (direction-free) tuple (dataplane/connection.h). Each slot holds the key
+// and the connection's state side by side (96 bytes), so a lookup touches
+// the bucket's signature line and the slot, and a new connection writes one
+// slot. Buckets are 16 slots wide; a key lives in its home bucket or, when
+// that is full, in one of the next few (each bucket counts the entries that
+// passed it, so a miss stops at the first bucket nothing passed).
 //
 // Readers never lock. Writers claim a free slot with a compare-and-swap and
 // publish the key's signature last; inserts of keys with the same home
@@ -16,10 +16,12 @@
 // it was removed may still read it safely; each worker keeps its own queue
 // of slots waiting for that.
 //
-// Each direction of a connection always arrives on the same RX queue (RSS is
-// deterministic per tuple, and a queue belongs to one worker), so the fields
-// indexed by direction have a single writer. Expiry is incremental: each
-// worker examines a few buckets of its own share per loop pass.
+// Who writes which field of an entry is said at ConnEntry. Beside each
+// slot the table keeps a fold word: how much of the connection's traffic
+// is already in the rule counters. Only a thread that holds the entry's
+// claim (claim(): in_use live -> claimed) reads or writes it, so the
+// traffic is folded exactly once. Expiry is incremental: each worker
+// examines a few buckets of its own share per loop pass.
 #pragma once
 
 #include <cstdint>
@@ -54,7 +56,7 @@ class ConnTable {
   void lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* positions,
                    uint32_t* hashes = nullptr) const noexcept;
   // Inserts, or finds the key already there; returns its slot, or -1 when
-  // the table is full. A new slot's entry has in_use == 0.
+  // the table is full. A new slot's entry has in_use == kEntryFree.
   int32_t insert(const ConnKey& key, uint32_t worker) noexcept { return insert(key, hash(key), worker); }
   // The same, with the key's hash from lookup_bulk().
   int32_t insert(const ConnKey& key, uint32_t key_hash, uint32_t worker) noexcept;
@@ -71,6 +73,18 @@ class ConnTable {
   // period token, and frees those whose grace period is over. Called once
   // per loop pass, outside any lookup.
   void reclaim(uint32_t worker) noexcept;
+
+  // Takes the entry's claim (live -> claimed); false when it is not live
+  // or another thread holds it. release() gives it back (claimed -> live);
+  // remove() ends it.
+  bool claim(int32_t pos) noexcept {
+    uint8_t expect = kEntryLive;
+    return __atomic_compare_exchange_n(&slots_[pos].entry.in_use, &expect, kEntryClaimed, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_RELAXED);
+  }
+  void release(int32_t pos) noexcept { __atomic_store_n(&slots_[pos].entry.in_use, kEntryLive, __ATOMIC_RELEASE); }
+  // The slot's fold word (only under the claim); zero for a new connection.
+  uint64_t& folded(int32_t pos) noexcept { return folded_[pos]; }
 
   ConnEntry& entry(int32_t pos) noexcept { return slots_[pos].entry; }
   const ConnEntry& entry(int32_t pos) const noexcept { return slots_[pos].entry; }
@@ -91,9 +105,13 @@ class ConnTable {
   uint64_t passed_total() const noexcept;
   // Bytes of the table backed by transparent huge pages (when the EAL has
   // no hugepages).
-  uint64_t huge_bytes() const noexcept { return slot_memory_.huge_bytes() + bucket_memory_.huge_bytes(); }
+  uint64_t huge_bytes() const noexcept {
+    return slot_memory_.huge_bytes() + bucket_memory_.huge_bytes() + fold_memory_.huge_bytes();
+  }
   // Bytes of the table mapped outside the EAL heap.
-  uint64_t mapped_bytes() const noexcept { return slot_memory_.mapped_bytes() + bucket_memory_.mapped_bytes(); }
+  uint64_t mapped_bytes() const noexcept {
+    return slot_memory_.mapped_bytes() + bucket_memory_.mapped_bytes() + fold_memory_.mapped_bytes();
+  }
 
   static constexpr uint32_t kBucketSlots = 16;
   // A key is stored at most this many buckets past its home (fewer in a
@@ -145,6 +163,8 @@ class ConnTable {
 
   TableMemory bucket_memory_;
   TableMemory slot_memory_;
+  TableMemory fold_memory_;
+  uint64_t* folded_ = nullptr;
   Bucket* buckets_ = nullptr;
   Slot* slots_ = nullptr;
   Retired* retired_ = nullptr;

@@ -241,7 +241,9 @@ void Engine::commit(std::unique_ptr<RuleSet> rs, pb::CompiledRuleSet compiled, K
          rs->epoch(), compiled.rules_size(), rs->acl_rules4(), rs->acl_rules6(), rs->acl_contexts4(),
          rs->acl_contexts6(), rs->acl_contexts_reused(), rs->compactable() ? ", built as a change" : "",
          mode_name(rs->mode()), static_cast<double>(rs->build_ns()) / 1e6);
-  if (!flow_rings_.empty()) {
+  {
+    // Flow records and rule log lines name rules and segments by the set
+    // that judged them, even after it is replaced.
     auto ctx = std::make_shared<FlowContext>();
     ctx->generation = compiled.generation();
     ctx->mode = rs->mode();
@@ -368,18 +370,18 @@ void Engine::housekeeping() noexcept {
     for (int k = 0; k < 256 && rte_ring_sc_dequeue_elem(ring, &rec, sizeof(rec)) == 0; ++k) {
       uint64_t suppressed = 0;
       if (!log_limit_.allow(suppressed)) continue;
-      std::lock_guard<std::mutex> lock(holder_->readers());
-      rs = holder_->acquire();
-      const bool known = rs != nullptr && rs->epoch() == rec.epoch && rec.rule < rs->rules().size();
+      // Names come from the rule set that judged the record.
+      const auto ctx = flow_context(rec.epoch);
+      const bool known = ctx != nullptr && rec.rule < ctx->rule_ids.size();
       const std::string rule = rec.rule == kNoRule ? std::string("default")
-                               : known ? rs->rules()[rec.rule].id : "#" + std::to_string(rec.rule);
+                               : known ? ctx->rule_ids[rec.rule] : "#" + std::to_string(rec.rule);
       const char* verdict = rec.allowed ? "allow"
                           : rec.mode == static_cast<uint8_t>(Mode::enforce) ? "deny" : "would-deny";
       std::string segs;
-      if (rs != nullptr) {
-        const int s = rs->segment_of(rec.tuple, true), d = rs->segment_of(rec.tuple, false);
-        segs = " (" + (s >= 0 ? rs->segment_name(s) : std::string("-")) + " -> " +
-               (d >= 0 ? rs->segment_name(d) : std::string("-")) + ")";
+      if (ctx != nullptr) {
+        const std::string& s = ctx->segments.name(ctx->segments.find(rec.tuple.family, rec.tuple.src));
+        const std::string& d = ctx->segments.name(ctx->segments.find(rec.tuple.family, rec.tuple.dst));
+        segs = " (" + (s.empty() ? std::string("-") : s) + " -> " + (d.empty() ? std::string("-") : d) + ")";
       }
       if (suppressed > 0)
         BH_LOG(INFO, "rule %s: %s %s%s [%lu lines suppressed]", rule.c_str(), verdict,

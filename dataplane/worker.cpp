@@ -8,44 +8,38 @@
 #include <rte_prefetch.h>
 
 #include "common/protocols.h"
-#include "dataplane/log.h"
 
 namespace bulkhead::dataplane {
 namespace {
 
 constexpr uint16_t kPrefetchAhead = 4;
 
-// kLaterFragment: a later fragment whose first fragment may be in this very
-// burst; resolved after the burst's first fragments have their verdicts.
-// kFollow: a packet of a connection that an earlier packet of this burst
-// opens (a reply in the same burst, on a one-armed port or a replayed
-// capture); judged in a second round, once that connection exists, before
-// the burst is sent in arrival order.
-enum : uint8_t { kPending = 0, kPass = 1, kDrop = 2, kLaterFragment = 3, kFollow = 4 };
+template <class T>
+T load(const T& v) noexcept {
+  return __atomic_load_n(&v, __ATOMIC_RELAXED);
+}
 
-// The connections this burst is about to open, by key: a later packet of
-// the same connection follows instead of being judged as another opener.
-// Keys are placed by the connection table's own (keyed) hash of them.
-class BurstOpeners {
- public:
-  // True when an earlier packet of the burst was registered with the key
-  // of packet `i`, whose table hash is `h`; otherwise registers packet `i`.
-  bool follows(const ConnKey* keys, uint16_t i, uint32_t h) noexcept {
-    for (uint32_t slot = h & (kSlots - 1);; slot = (slot + 1) & (kSlots - 1)) {
-      if (index_[slot] == 0) {
-        index_[slot] = static_cast<uint8_t>(i + 1);
-        hash_[slot] = h;
-        return false;
-      }
-      if (hash_[slot] == h && std::memcmp(&keys[index_[slot] - 1], &keys[i], sizeof(ConnKey)) == 0) return true;
-    }
+template <class T>
+void store(T& v, T x) noexcept {
+  __atomic_store_n(&v, x, __ATOMIC_RELAXED);
+}
+
+ConnVerdict verdict_of(bool allowed, Mode mode) noexcept {
+  if (allowed) return ConnVerdict::allowed;
+  return mode == Mode::audit ? ConnVerdict::audit_denied : ConnVerdict::learned;
+}
+
+// The tuple the connection in `key` was opened with (for a re-check): ICMP
+// echo keys carry the identifier in both ports, the rules see a request.
+FlowTuple opening_tuple(const ConnKey& key, const ConnEntry& e) noexcept {
+  FlowTuple t;
+  tuple_from_key(key, e.orig_dir, t);
+  if (e.icmp_echo) {
+    t.sport = t.proto == common::kProtoIcmp ? 8 : 128;
+    t.dport = 0;
   }
-
- private:
-  static constexpr uint32_t kSlots = 2 * kBurst;  // twice the burst: probes stay short
-  uint8_t index_[kSlots] = {};
-  uint32_t hash_[kSlots];
-};
+  return t;
+}
 
 }  // namespace
 
@@ -62,15 +56,24 @@ Worker::Worker(uint32_t id, Shared& shared, std::vector<QueueAssignment> queues,
                rte_ring* flow_ring)
     : id_(id),
       shared_(shared),
+      cfg_(*shared.config),
+      conns_(*shared.conns),
       queues_(std::move(queues)),
       log_ring_(log_ring),
       flow_ring_(flow_ring),
-      workers_(shared.workers) {}
+      sample_all_(shared.flow_sample <= 1),
+      sample_below_(shared.flow_sample <= 1 ? UINT32_MAX
+                                            : static_cast<uint32_t>((uint64_t{1} << 32) / shared.flow_sample)),
+      workers_(shared.workers),
+      denied_(shared.config->denied_interval_ms, shared.config->denied_rate) {}
+
+// ---------------------------------------------------------------------------
+// The loop.
 
 void Worker::run() noexcept {
   rte_rcu_qsbr_thread_register(shared_.qsbr, id_);
   rte_rcu_qsbr_thread_online(shared_.qsbr, id_);
-  const uint32_t sleep_us = shared_.config->idle_sleep_us;
+  const uint32_t sleep_us = cfg_.idle_sleep_us;
   uint64_t last_busy = rte_get_tsc_cycles();
   while (!shared_.stop.load(std::memory_order_relaxed)) {
     const bool busy = pass();
@@ -101,29 +104,28 @@ void Worker::poll_once() noexcept {
 
 bool Worker::pass() noexcept {
   const uint64_t start = rte_get_tsc_cycles();
-  const uint32_t now_ms = shared_.clock->ms(start);
+  const uint32_t now = shared_.clock->ms(start);
   bool busy = false;
   // The rule set is read once per pass: every burst of the pass sees one set.
   RuleSet* rs = shared_.rules->acquire();
   for (const auto& q : queues_) {
-    rte_mbuf* pkts[kBurst];
-    const uint16_t n = rte_eth_rx_burst(q.rx_port, q.rx_queue, pkts, kBurst);
+    const uint16_t n = rte_eth_rx_burst(q.rx_port, q.rx_queue, burst_.pkts, kBurst);
     if (n == 0) continue;
     busy = true;
     if (rs == nullptr) {  // no rule set at all: fail closed, or open by option
       count(WorkerCounter::rx_packets, n);
-      if (shared_.config->fail_open) {
-        count(WorkerCounter::forwarded_no_policy, transmit(q, pkts, n));
+      if (cfg_.fail_open) {
+        count(WorkerCounter::forwarded_no_policy, transmit(q, burst_.pkts, n));
       } else {
         stats_.drops[static_cast<unsigned>(DropReason::no_policy)] += n;
-        rte_pktmbuf_free_bulk(pkts, n);
+        rte_pktmbuf_free_bulk(burst_.pkts, n);
       }
       continue;
     }
-    process(q, pkts, n, *rs, now_ms);
+    process(q, n, *rs, now);
   }
   count(WorkerCounter::polls);
-  sweep(now_ms);
+  sweep(rs, now);
   if (busy) {
     count(WorkerCounter::busy_polls);
     count(WorkerCounter::busy_cycles, rte_get_tsc_cycles() - start);
@@ -131,334 +133,663 @@ bool Worker::pass() noexcept {
   return busy;
 }
 
-void Worker::process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms) noexcept {
-  uint8_t action[kBurst];
-  DropReason reason[kBurst];
-  judge(pkts, n, rs, now_ms, false, action, reason);
+void Worker::process(const QueueAssignment& q, uint16_t n, RuleSet& rs, uint32_t now) noexcept {
+  burst_.n = n;
+  const bool record = flow_ring_ != nullptr;
+  switch (rs.mode()) {
+    case Mode::enforce:
+      return record ? run_stages<Mode::enforce, true>(q, rs, now) : run_stages<Mode::enforce, false>(q, rs, now);
+    case Mode::audit:
+      return record ? run_stages<Mode::audit, true>(q, rs, now) : run_stages<Mode::audit, false>(q, rs, now);
+    case Mode::learn:
+      return record ? run_stages<Mode::learn, true>(q, rs, now) : run_stages<Mode::learn, false>(q, rs, now);
+  }
+}
 
-  // Stage 7: transmit what passes, free what drops, in arrival order.
+template <Mode kMode, bool kRecord>
+void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noexcept {
+  parse_burst();
+  triage();
+  look_up();
+  update_hits<kMode>(rs, now);
+  classify(rs, burst_.batch);
+  settle_rechecks<kMode, kRecord>(rs, now);
+  admit<kMode, kRecord>(rs, now);
+  follow<kMode, kRecord>(rs, now);
+  follow_fragments<kMode>(now);
+  transmit_burst(q);
+}
+
+// ---------------------------------------------------------------------------
+// The stages.
+
+// Parses every frame, prefetching the frames ahead.
+void Worker::parse_burst() noexcept {
+  Burst& b = burst_;
+  for (uint16_t i = 0; i < b.n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i], void*));
+  uint64_t rx_bytes = 0;
+  for (uint16_t i = 0; i < b.n; ++i) {
+    if (i + kPrefetchAhead < b.n) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i + kPrefetchAhead], void*));
+    parse_packet(rte_pktmbuf_mtod(b.pkts[i], const uint8_t*), rte_pktmbuf_data_len(b.pkts[i]), b.meta[i]);
+    b.len[i] = rte_pktmbuf_pkt_len(b.pkts[i]);
+    rx_bytes += b.len[i];
+  }
+  count(WorkerCounter::rx_packets, b.n);
+  count(WorkerCounter::parsed, b.n);
+  count(WorkerCounter::rx_bytes, rx_bytes);
+}
+
+// Settles what needs no connection (malformed, non-IP, fragments by option)
+// and makes the connection key of everything else.
+void Worker::triage() noexcept {
+  Burst& b = burst_;
+  b.nlookup = 0;
+  b.nfollow = 0;
+  b.batch.clear();
+  b.groups.clear();
+  for (uint16_t i = 0; i < b.n; ++i) {
+    const PacketMeta& m = b.meta[i];
+    b.fate[i] = Fate::pending;
+    if (m.kind == PacketKind::drop) {
+      set_drop(i, m.drop_reason);
+      continue;
+    }
+    if (m.kind == PacketKind::non_ip || is_neighbour_discovery(m.tuple)) {
+      b.fate[i] = Fate::pass;
+      count(WorkerCounter::forwarded_non_ip);
+      continue;
+    }
+    if (m.is_fragment) {
+      if (cfg_.fragments == FragmentPolicy::drop) {
+        set_drop(i, DropReason::fragment_policy);
+        continue;
+      }
+      if (!m.first_fragment) {
+        b.fate[i] = Fate::later_fragment;
+        continue;
+      }
+    }
+    const FlowTuple ct = connection_tuple(m, rte_pktmbuf_mtod(b.pkts[i], const uint8_t*),
+                                          rte_pktmbuf_data_len(b.pkts[i]));
+    b.dir[i] = make_conn_key(ct, b.keys[i]);
+    b.lookup_keys[b.nlookup] = &b.keys[i];
+    b.lookup_of[b.nlookup++] = i;
+  }
+}
+
+// One bulk lookup for the burst; it leaves the slots of the hits, key and
+// state side by side, in cache.
+void Worker::look_up() noexcept {
+  Burst& b = burst_;
+  if (b.nlookup == 0) return;
+  int32_t pos[kBurst];
+  uint32_t hashes[kBurst];
+  conns_.lookup_bulk(b.lookup_keys, b.nlookup, pos, hashes);
+  for (uint16_t j = 0; j < b.nlookup; ++j) {
+    const uint16_t i = b.lookup_of[j];
+    b.pos[i] = pos[j];
+    b.hash[i] = hashes[j];
+    b.reuse[i] = false;
+  }
+}
+
+// Packets of live connections pass after their state update. Connections
+// admitted under an older rule set and the first packet of each new
+// connection go to the classification batch; the burst's later packets of
+// those connections follow their first.
+template <Mode kMode>
+void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
+  Burst& b = burst_;
+  for (uint16_t j = 0; j < b.nlookup; ++j) {
+    const uint16_t i = b.lookup_of[j];
+    const PacketMeta& m = b.meta[i];
+    const int32_t pos = b.pos[i];
+    if (pos >= 0 && __atomic_load_n(&conns_.entry(pos).in_use, __ATOMIC_ACQUIRE) != kEntryFree) {
+      ConnEntry& e = conns_.entry(pos);
+      if (m.has_inner) {  // an ICMP error about a tracked connection
+        b.fate[i] = Fate::pass;
+        count(WorkerCounter::icmp_related);
+        continue;
+      }
+      if (!expired(e, now, cfg_.timeouts)) {
+        if (load(e.epoch) == rs.epoch()) {
+          hit<kMode>(i, e, now);
+          continue;
+        }
+        const int l = b.groups.find(b.keys, i, b.hash[i]);
+        if (l >= 0) {
+          b.fate[i] = Fate::follow;
+          b.leader[i] = static_cast<uint16_t>(l);
+          b.followers[b.nfollow++] = i;
+          continue;
+        }
+        b.groups.add(i, b.hash[i]);
+        b.fate[i] = Fate::recheck;
+        b.batch.add(opening_tuple(b.keys[i], e), i);
+        continue;
+      }
+      b.reuse[i] = true;  // expired, not yet swept: judged as new, may reopen its slot
+    }
+    if (m.has_inner) {  // an ICMP error quoting nothing tracked: judged alone, never a connection
+      b.batch.add(m.tuple, i);
+      continue;
+    }
+    const int l = b.groups.find(b.keys, i, b.hash[i]);
+    if (l >= 0) {
+      b.fate[i] = Fate::follow;
+      b.leader[i] = static_cast<uint16_t>(l);
+      b.followers[b.nfollow++] = i;
+      continue;
+    }
+    if (invalid_opener<kMode>(i)) {
+      set_drop(i, DropReason::tcp_invalid);
+      continue;
+    }
+    b.groups.add(i, b.hash[i]);
+    b.batch.add(m.tuple, i);
+  }
+}
+
+// One classification per address family for the batch.
+void Worker::classify(const RuleSet& rs, ClassifyBatch& batch) noexcept {
+  uint32_t out[kBurst];
+  if (batch.n4 > 0) {
+    rs.classify4(batch.p4, batch.n4, out);
+    for (uint16_t k = 0; k < batch.n4; ++k) burst_.rule[batch.of4[k]] = out[k];
+    count(WorkerCounter::classify_calls);
+  }
+  if (batch.n6 > 0) {
+    rs.classify6(batch.p6, batch.n6, out);
+    for (uint16_t k = 0; k < batch.n6; ++k) burst_.rule[batch.of6[k]] = out[k];
+    count(WorkerCounter::classify_calls);
+  }
+  count(WorkerCounter::classified, batch.n4 + batch.n6);
+}
+
+// A connection of an older rule set continues if the new set still allows
+// its opening tuple; otherwise it is cut here (enforce).
+template <Mode kMode, bool kRecord>
+void Worker::settle_rechecks(RuleSet& rs, uint32_t now) noexcept {
+  Burst& b = burst_;
+  for (uint16_t j = 0; j < b.nlookup; ++j) {
+    const uint16_t i = b.lookup_of[j];
+    if (b.fate[i] != Fate::recheck) continue;
+    const int32_t pos = b.pos[i];
+    ConnEntry& e = conns_.entry(pos);
+    const uint32_t rule = b.rule[i];
+    const bool allowed = rs.allows(rule);
+    count(WorkerCounter::conn_rechecked);
+    // A connection of a time-bound rule that just expired may finish
+    // (--expired-connections finish): the set differs from the last only
+    // by the expiry, so the old rule index still names that rule.
+    const bool finishing = !allowed && cfg_.expired_finish && rs.same_rules_as_previous() &&
+                           rs.rule_expired(load(e.rule));
+    if (kMode == Mode::enforce && !allowed && !finishing) {
+      revoke(i, pos, e, rs, now);
+      continue;
+    }
+    // The traffic so far counts for the rule that admitted it; then the
+    // connection goes on under the new set. The claim keeps the rule and
+    // epoch consistent for whoever folds; when another thread holds it,
+    // the connection stays as it was and its next packet checks again.
+    if (conns_.claim(pos)) {
+      fold(pos, e, rs);
+      if (!finishing) {
+        store(e.rule, rule);
+        store(e.verdict, static_cast<uint8_t>(verdict_of(allowed, kMode)));
+      }
+      store(e.epoch, rs.epoch());
+      conns_.release(pos);
+    }
+    hit<kMode>(i, e, now);
+  }
+}
+
+// Verdicts for the classified first packets: an allowed one opens its
+// connection, a denied one is dropped (enforce) or flagged.
+template <Mode kMode, bool kRecord>
+void Worker::admit(RuleSet& rs, uint32_t now) noexcept {
+  Burst& b = burst_;
+  for (uint16_t j = 0; j < b.nlookup; ++j) {
+    const uint16_t i = b.lookup_of[j];
+    if (b.fate[i] != Fate::pending) continue;
+    const PacketMeta& m = b.meta[i];
+    const uint32_t rule = b.rule[i];
+    const bool allowed = rs.allows(rule);
+    if (rs.logs(rule)) log_connection(m.tuple, rule, allowed, rs);
+    if (!allowed) {
+      if constexpr (kMode == Mode::enforce) {
+        deny<kMode, kRecord>(i, rule, rs, now);
+        continue;
+      }
+      count(kMode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
+    }
+    b.fate[i] = Fate::pass;
+    if (m.is_fragment) frags_.record(m, true, now);
+    if (never_opens(m)) {
+      pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
+      continue;
+    }
+    open_connection<kMode, kRecord>(i, rule, allowed, rs, now);
+  }
+}
+
+// The burst's later packets of the connections its first packets led. A
+// follower of a connection that now exists is one of its packets; one with
+// the same tuple as a leader that opened nothing shares its verdict; only a
+// reply to such a leader needs a classification of its own, and those are
+// classified together, in one more round. No packet is parsed, looked up
+// or classified twice.
+template <Mode kMode, bool kRecord>
+void Worker::follow(RuleSet& rs, uint32_t now) noexcept {
+  Burst& b = burst_;
+  if (b.nfollow == 0) return;
+  count(WorkerCounter::followed, b.nfollow);
+  // Round one: followers whose leader settled them.
+  uint16_t reply_leader[kBurst];  // by leader: the first reply that needs a classification
+  std::fill_n(reply_leader, b.n, UINT16_MAX);
+  uint16_t later[kBurst];  // followers of round two's leaders, in order
+  uint16_t nlater = 0;
+  b.batch.clear();
+  for (uint16_t k = 0; k < b.nfollow; ++k) {
+    const uint16_t i = b.followers[k];
+    const uint16_t l = b.leader[i];
+    const bool opened = b.fate[l] == Fate::pass && b.pos[l] >= 0 &&
+                        __atomic_load_n(&conns_.entry(b.pos[l]).in_use, __ATOMIC_ACQUIRE) != kEntryFree;
+    if (opened || b.dir[i] == b.dir[l] || (b.fate[l] == Fate::drop && b.reason[l] == DropReason::connection_revoked)) {
+      settle_follower<kMode, kRecord>(i, rs, now);
+      continue;
+    }
+    // A reply to a leader that opened nothing.
+    if (reply_leader[l] != UINT16_MAX) {
+      b.leader[i] = reply_leader[l];
+      later[nlater++] = i;
+      continue;
+    }
+    if (invalid_opener<kMode>(i)) {
+      set_drop(i, DropReason::tcp_invalid);
+      continue;
+    }
+    reply_leader[l] = i;
+    b.fate[i] = Fate::pending;
+    b.batch.add(b.meta[i].tuple, i);
+  }
+  if (b.batch.empty()) return;
+  // Round two: the replies, classified together, then their followers
+  // (which have the reply's tuple: never a third round).
+  classify(rs, b.batch);
+  for (uint16_t k = 0; k < b.nfollow; ++k) {
+    const uint16_t i = b.followers[k];
+    if (b.fate[i] != Fate::pending) continue;
+    const PacketMeta& m = b.meta[i];
+    const uint32_t rule = b.rule[i];
+    const bool allowed = rs.allows(rule);
+    if (rs.logs(rule)) log_connection(m.tuple, rule, allowed, rs);
+    if (!allowed) {
+      if constexpr (kMode == Mode::enforce) {
+        deny<kMode, kRecord>(i, rule, rs, now);
+        continue;
+      }
+      count(kMode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
+    }
+    b.fate[i] = Fate::pass;
+    if (m.is_fragment) frags_.record(m, true, now);
+    if (never_opens(m)) {
+      pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
+      continue;
+    }
+    open_connection<kMode, kRecord>(i, rule, allowed, rs, now);
+  }
+  for (uint16_t k = 0; k < nlater; ++k) settle_follower<kMode, kRecord>(later[k], rs, now);
+}
+
+// Later fragments follow the verdict their first fragment got (in an
+// earlier burst or this one).
+template <Mode kMode>
+void Worker::follow_fragments(uint32_t now) noexcept {
+  Burst& b = burst_;
+  for (uint16_t i = 0; i < b.n; ++i) {
+    if (b.fate[i] != Fate::later_fragment) continue;
+    const auto v = frags_.lookup(b.meta[i], now);
+    if (v == FragmentTable::kPass || kMode != Mode::enforce) {
+      b.fate[i] = Fate::pass;
+      count(WorkerCounter::fragments_followed);
+    } else {
+      set_drop(i, v == FragmentTable::kDrop ? DropReason::policy_deny : DropReason::fragment_unknown);
+    }
+  }
+}
+
+// Transmits what passes, frees what drops, in arrival order.
+void Worker::transmit_burst(const QueueAssignment& q) noexcept {
+  Burst& b = burst_;
   rte_mbuf* tx[kBurst];
   rte_mbuf* dropped[kBurst];
   uint16_t ntx = 0, ndrop = 0;
-  for (uint16_t i = 0; i < n; ++i) {
-    if (action[i] == kPass) {
-      tx[ntx++] = pkts[i];
+  for (uint16_t i = 0; i < b.n; ++i) {
+    if (b.fate[i] == Fate::pass) {
+      tx[ntx++] = b.pkts[i];
     } else {
-      dropped[ndrop++] = pkts[i];
-      drop(reason[i]);
+      dropped[ndrop++] = b.pkts[i];
+      ++stats_.drops[static_cast<unsigned>(b.reason[i])];
     }
   }
   if (ndrop > 0) rte_pktmbuf_free_bulk(dropped, ndrop);
   if (ntx > 0) transmit(q, tx, ntx);
 }
 
-void Worker::judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bool again, uint8_t* action,
-                   DropReason* reason) noexcept {
-  const Config& cfg = *shared_.config;
-  ConnTable& conns = *shared_.conns;
-  const Mode mode = rs.mode();
-  const bool enforce = mode == Mode::enforce;
+// ---------------------------------------------------------------------------
+// One packet.
 
-  PacketMeta meta[kBurst];
-  FlowTuple ct[kBurst];         // tuple the connection is tracked by
-  ConnKey keys[kBurst];
-  const ConnKey* key_ptrs[kBurst];
-  uint8_t dir[kBurst];
-  uint16_t lookup_idx[kBurst];
-  int32_t positions[kBurst];
-  uint32_t hashes[kBurst];
-  uint32_t hash_of[kBurst];     // by packet: its key's hash, for an insert
-  uint16_t nl = 0;
-
-  // Stage 1: parse the burst, prefetching the frames ahead.
-  for (uint16_t i = 0; i < n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
-  uint64_t rx_bytes = 0;
-  for (uint16_t i = 0; i < n; ++i) {
-    if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
-    parse_packet(rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]), meta[i]);
-    rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
+template <Mode kMode>
+void Worker::hit(uint16_t i, ConnEntry& e, uint32_t now) noexcept {
+  Burst& b = burst_;
+  const PacketMeta& m = b.meta[i];
+  const uint8_t d = b.dir[i];
+  if (m.tuple.proto == common::kProtoTcp) {
+    if (kMode == Mode::enforce && tcp_flags_invalid(m.tcp_flags)) {
+      set_drop(i, DropReason::tcp_invalid);
+      return;
+    }
+    tcp_track(e, d, m.tcp_flags);
   }
-  if (!again) {
-    count(WorkerCounter::rx_packets, n);
-    count(WorkerCounter::rx_bytes, rx_bytes);
+  e.last_seen_ms[d] = now;
+  e.packets[d] += 1;
+  e.bytes[d] += b.len[i];
+  if constexpr (kMode != Mode::enforce) {
+    const auto v = conn_verdict(e);
+    if (v == ConnVerdict::audit_denied) count(WorkerCounter::audit_would_drop);
+    else if (v == ConnVerdict::learned) count(WorkerCounter::learn_would_drop);
   }
+  if (m.is_fragment) frags_.record(m, true, now);
+  count(WorkerCounter::conn_hits);
+  b.fate[i] = Fate::pass;
+}
 
-  // Stage 2: triage; build connection keys for what needs a lookup.
-  for (uint16_t i = 0; i < n; ++i) {
-    const PacketMeta& m = meta[i];
-    action[i] = kPending;
-    if (m.kind == PacketKind::drop) {
-      action[i] = kDrop;
-      reason[i] = m.drop_reason;
-      continue;
-    }
-    if (m.kind == PacketKind::non_ip || is_neighbour_discovery(m.tuple)) {
-      action[i] = kPass;
-      count(WorkerCounter::forwarded_non_ip);
-      continue;
-    }
-    if (m.is_fragment) {
-      if (cfg.fragments == FragmentPolicy::drop) {
-        action[i] = kDrop;
-        reason[i] = DropReason::fragment_policy;
-        continue;
-      }
-      if (!m.first_fragment) {
-        action[i] = kLaterFragment;
-        continue;
-      }
-    }
-    ct[i] = connection_tuple(m, rte_pktmbuf_mtod(pkts[i], const uint8_t*), rte_pktmbuf_data_len(pkts[i]));
-    dir[i] = make_conn_key(ct[i], keys[i]);
-    key_ptrs[nl] = &keys[i];
-    lookup_idx[nl++] = i;
-  }
+template <Mode kMode>
+bool Worker::invalid_opener(uint16_t i) const noexcept {
+  if constexpr (kMode != Mode::enforce) return false;
+  const PacketMeta& m = burst_.meta[i];
+  if (m.tuple.proto != common::kProtoTcp || m.has_inner) return false;
+  const bool syn_only = (m.tcp_flags & (common::kTcpSyn | common::kTcpAck | common::kTcpRst | common::kTcpFin)) ==
+                        common::kTcpSyn;
+  return tcp_flags_invalid(m.tcp_flags) || (!syn_only && !cfg_.tcp_loose);
+}
 
-  // Stage 3: one bulk lookup for the burst (it leaves the slots of the hits,
-  // key and state side by side, in cache).
-  if (nl > 0) conns.lookup_bulk(key_ptrs, nl, positions, hashes);
+template <Mode kMode, bool kRecord>
+void Worker::deny(uint16_t i, uint32_t rule, RuleSet& rs, uint32_t now) noexcept {
+  Burst& b = burst_;
+  const PacketMeta& m = b.meta[i];
+  set_drop(i, DropReason::policy_deny);
+  RuleCounter& rc = rs.counter(id_, rule);
+  rc.packets += 1;
+  rc.bytes += b.len[i];
+  if (m.is_fragment) frags_.record(m, false, now);
+  if constexpr (kRecord)
+    denied_.add(m, rule, rs.epoch(), b.len[i], now, opens_connection(m), [this](const FlowEvent& ev) { flow_event(ev); });
+}
 
-  // Stage 4: tracked packets pass (after a re-check if the rule set changed);
-  // the rest are queued for classification.
-  AclKey4 k4[kBurst];
-  AclKey6 k6[kBurst];
-  const AclKey4* k4p[kBurst];
-  const AclKey6* k6p[kBurst];
-  uint16_t m4[kBurst], m6[kBurst];
-  int32_t reuse[kBurst];  // slot of an expired entry to re-initialise, or -1
-  uint16_t n4 = 0, n6 = 0;
-  BurstOpeners openers;
-  uint16_t nfollow = 0;
-  for (uint16_t j = 0; j < nl; ++j) {
-    const uint16_t i = lookup_idx[j];
-    const PacketMeta& m = meta[i];
-    const int32_t pos = positions[j];
-    const uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
-    reuse[i] = -1;
-    hash_of[i] = hashes[j];
-    if (pos >= 0 && __atomic_load_n(&conns.entry(pos).in_use, __ATOMIC_ACQUIRE)) {
-      ConnEntry& e = conns.entry(pos);
-      if (m.has_inner) {  // an ICMP error about a tracked connection
-        action[i] = kPass;
-        count(WorkerCounter::icmp_related);
-        continue;
-      }
-      if (!expired(e, now_ms, cfg.timeouts)) {
-        if (e.epoch != rs.epoch()) {
-          count(WorkerCounter::conn_rechecked);
-          FlowTuple orig;
-          tuple_from_key(keys[i], e.orig_dir, orig);
-          if (e.icmp_echo) {
-            orig.sport = orig.proto == common::kProtoIcmp ? 8 : 128;
-            orig.dport = 0;
-          }
-          const uint32_t rule = rs.classify(orig);
-          const bool allowed = rs.allows(rule);
-          // A connection of a time-bound rule that just expired may finish
-          // (--expired-connections finish): the set differs from the last
-          // only by the expiry, so the old rule index still names that rule.
-          const bool finishing = !allowed && cfg.expired_finish && rs.same_rules_as_previous() &&
-                                 rs.rule_expired(e.rule);
-          if (enforce && !allowed && !finishing) {
-            if (flow_ring_ != nullptr && sampled(pos)) flow_of_entry(keys[i], e, pb::FlowRecord::END, pb::FlowRecord::REVOKED, now_ms);
-            // With the table's reclamation queue full the entry stays, and
-            // the connection's next packet is judged again.
-            if (conns.remove(pos, id_)) count(WorkerCounter::conn_revoked);
-            action[i] = kDrop;
-            reason[i] = DropReason::connection_revoked;
-            continue;
-          }
-          if (!finishing) {
-            e.rule = rule;
-            e.verdict = allowed ? kConnAllowed : (mode == Mode::audit ? kConnAuditDenied : kConnLearned);
-          }
-          e.epoch = rs.epoch();
-        }
-        if (m.tuple.proto == common::kProtoTcp) {
-          if (enforce && tcp_flags_invalid(m.tcp_flags)) {
-            action[i] = kDrop;
-            reason[i] = DropReason::tcp_invalid;
-            continue;
-          }
-          tcp_track(e, dir[i], m.tcp_flags);
-        }
-        const uint8_t d = dir[i];
-        e.last_seen_ms[d] = now_ms;
-        e.packets[d] += 1;
-        e.bytes[d] += len;
-        RuleCounter& rc = rs.counter(id_, e.rule);
-        rc.packets += 1;
-        rc.bytes += len;
-        if (e.verdict == kConnAuditDenied) count(WorkerCounter::audit_would_drop);
-        else if (e.verdict == kConnLearned) count(WorkerCounter::learn_would_drop);
-        count(WorkerCounter::conn_hits);
-        action[i] = kPass;
-        continue;
-      }
-      reuse[i] = pos;  // expired, not yet swept: judged as new, re-using its slot
-    }
-    if (!m.has_inner && openers.follows(keys, i, hash_of[i])) {
-      action[i] = kFollow;
-      ++nfollow;
-      continue;
-    }
-    if (m.tuple.proto == common::kProtoTcp && enforce && !m.has_inner) {
-      const bool syn_only = (m.tcp_flags & (common::kTcpSyn | common::kTcpAck | common::kTcpRst | common::kTcpFin)) == common::kTcpSyn;
-      if (tcp_flags_invalid(m.tcp_flags) || (!syn_only && !cfg.tcp_loose)) {
-        action[i] = kDrop;
-        reason[i] = DropReason::tcp_invalid;
-        continue;
-      }
-    }
-    if (m.tuple.family == 4) {
-      make_acl_key(m.tuple, k4[n4]);
-      k4p[n4] = &k4[n4];
-      m4[n4++] = i;
-    } else {
-      make_acl_key(m.tuple, k6[n6]);
-      k6p[n6] = &k6[n6];
-      m6[n6++] = i;
-    }
-  }
+void Worker::pass_untracked(uint16_t i, uint32_t rule, RuleSet& rs, WorkerCounter why) noexcept {
+  RuleCounter& rc = rs.counter(id_, rule);
+  rc.packets += 1;
+  rc.bytes += burst_.len[i];
+  count(why);
+}
 
-  // Stage 5: one classification per address family.
-  uint32_t r4[kBurst], r6[kBurst];
-  uint32_t rule_of[kBurst];
-  if (n4 > 0) rs.classify4(k4p, n4, r4);
-  if (n6 > 0) rs.classify6(k6p, n6, r6);
-  for (uint16_t j = 0; j < n4; ++j) rule_of[m4[j]] = r4[j];
-  for (uint16_t j = 0; j < n6; ++j) rule_of[m6[j]] = r6[j];
-  count(WorkerCounter::classified, n4 + n6);
-
-  // Stage 6: verdicts for the classified packets, admitting connections.
-  for (uint16_t i = 0; i < n; ++i) {
-    if (action[i] != kPending) continue;
-    const PacketMeta& m = meta[i];
-    const uint32_t rule = rule_of[i];
-    const bool allowed = rs.allows(rule);
-    const uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
-    RuleCounter& rc = rs.counter(id_, rule);
-    rc.packets += 1;
-    rc.bytes += len;
-    if (rs.logs(rule)) log_connection(m.tuple, rule, allowed, rs);
-    if (!allowed) {
-      if (enforce) {
-        action[i] = kDrop;
-        reason[i] = DropReason::policy_deny;
-        if (m.is_fragment) frags_.record(m, false, now_ms);
-        if (flow_ring_ != nullptr && (shared_.flow_sample <= 1 || denied_seq_++ % shared_.flow_sample == 0)) {
-          FlowEvent ev{};
-          ev.tuple = m.tuple;
-          ev.rule = rule;
-          ev.epoch = rs.epoch();
-          ev.start_ms = ev.time_ms = now_ms;
-          ev.packets[0] = 1;
-          ev.bytes[0] = len;
-          ev.kind = pb::FlowRecord::DENIED;
-          ev.verdict = pb::FlowRecord::DENY;
-          ev.opener_known = opens_connection(m);
-          ev.flags[0] = m.tcp_flags;
-          flow_event(ev);
-        }
-        continue;
-      }
-      count(mode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
+template <Mode kMode, bool kRecord>
+void Worker::open_connection(uint16_t i, uint32_t rule, bool allowed, RuleSet& rs, uint32_t now) noexcept {
+  Burst& b = burst_;
+  const PacketMeta& m = b.meta[i];
+  int32_t pos = b.pos[i];
+  if (b.reuse[i]) {
+    // An expired connection the sweep has not removed yet: its slot is
+    // reopened, its traffic folded first. A claim held elsewhere means
+    // another thread is ending it right now.
+    if (!conns_.claim(pos)) {
+      b.pos[i] = -1;
+      pass_untracked(i, rule, rs, WorkerCounter::conn_busy);
+      return;
     }
-    action[i] = kPass;
-    if (m.is_fragment) frags_.record(m, true, now_ms);
-    // ICMP errors and ICMP other than echo requests never open a connection.
-    if (never_opens(m)) {
-      count(WorkerCounter::allowed_stateless);
-      continue;
-    }
-    int32_t pos = reuse[i];
-    bool fresh = true;
+    ConnEntry& old = conns_.entry(pos);
+    fold(pos, old, rs);
+    if (kRecord && sampled(pos)) record_connection(pos, old, pb::FlowRecord::END, pb::FlowRecord::TIMEOUT, now);
+    __atomic_store_n(&conns_.folded(pos), uint64_t{0}, __ATOMIC_RELAXED);
+  } else {
+    pos = conns_.insert(b.keys[i], b.hash[i], id_);
+    b.pos[i] = pos;
     if (pos < 0) {
-      pos = conns.insert(keys[i], hash_of[i], id_);
-      if (pos < 0) {
-        if (enforce) {
-          action[i] = kDrop;
-          reason[i] = DropReason::conn_table_full;
-        }
-        continue;
-      }
-      // A second packet of a flow first seen in this same burst.
-      fresh = !__atomic_load_n(&conns.entry(pos).in_use, __ATOMIC_ACQUIRE);
+      if (kMode == Mode::enforce) set_drop(i, DropReason::conn_table_full);
+      else pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
+      return;
     }
-    ConnEntry& e = conns.entry(pos);
-    const uint8_t d = dir[i];
-    const bool record = flow_ring_ != nullptr && fresh && sampled(pos);
-    if (record && reuse[i] >= 0) flow_of_entry(keys[i], e, pb::FlowRecord::END, pb::FlowRecord::TIMEOUT, now_ms);
-    if (fresh) {
-      e.last_seen_ms[0] = e.last_seen_ms[1] = now_ms;
-      e.created_ms = now_ms;
-      e.epoch = rs.epoch();
-      e.rule = rule;
-      e.packets[0] = e.packets[1] = 0;
-      e.bytes[0] = e.bytes[1] = 0;
-      e.orig_dir = d;
-      e.tcp[0] = e.tcp[1] = kTcpNone;
-      e.flags_seen[0] = e.flags_seen[1] = 0;
-      e.verdict = allowed ? kConnAllowed : (mode == Mode::audit ? kConnAuditDenied : kConnLearned);
-      e.proto = m.tuple.proto;
-      e.icmp_echo = is_echo(m.tuple);
-      e.opener_known = opens_connection(m);
-      e.reported_ms = now_ms;
-      rc.connections += 1;
-      count(WorkerCounter::conn_new);
-    }
-    e.last_seen_ms[d] = now_ms;
-    e.packets[d] += 1;
-    e.bytes[d] += len;
-    if (m.tuple.proto == common::kProtoTcp) tcp_track(e, d, m.tcp_flags);
-    if (fresh) __atomic_store_n(&e.in_use, 1, __ATOMIC_RELEASE);
-    if (record) {
-      FlowEvent ev{};
-      ev.tuple = m.tuple;
-      ev.rule = rule;
-      ev.epoch = rs.epoch();
-      ev.start_ms = ev.time_ms = now_ms;
-      ev.kind = pb::FlowRecord::START;
-      ev.verdict = allowed ? pb::FlowRecord::ALLOWED : pb::FlowRecord::WOULD_DENY;
-      ev.opener_known = e.opener_known;
-      ev.flags[0] = m.tcp_flags;
-      flow_event(ev);
+    ConnEntry& e = conns_.entry(pos);
+    if (__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE) != kEntryFree) {
+      // Another worker opened it a moment ago: this is one of its packets.
+      hit<kMode>(i, e, now);
+      return;
     }
   }
+  ConnEntry& e = conns_.entry(pos);
+  const uint8_t d = b.dir[i];
+  e.last_seen_ms[0] = e.last_seen_ms[1] = now;
+  e.created_ms = now;
+  e.epoch = rs.epoch();
+  e.rule = rule;
+  e.packets[0] = e.packets[1] = 0;
+  e.bytes[0] = e.bytes[1] = 0;
+  e.orig_dir = d;
+  e.tcp[0] = e.tcp[1] = 0;
+  e.flags_seen[0] = e.flags_seen[1] = 0;
+  e.verdict = static_cast<uint8_t>(verdict_of(allowed, kMode));
+  e.proto = m.tuple.proto;
+  e.icmp_echo = is_echo(m.tuple);
+  e.opener_known = opens_connection(m);
+  e.reported_ms = now;
+  e.packets[d] = 1;
+  e.bytes[d] = b.len[i];
+  if (m.tuple.proto == common::kProtoTcp) tcp_track(e, d, m.tcp_flags);
+  __atomic_store_n(&e.in_use, kEntryLive, __ATOMIC_RELEASE);
+  rs.counter(id_, rule).connections += 1;
+  count(WorkerCounter::conn_new);
+  if (kRecord && sampled(pos)) record_connection(pos, e, pb::FlowRecord::START, 0, now);
+}
 
-  // Later fragments follow the verdict their first fragment got (in an
-  // earlier burst or this one).
-  for (uint16_t i = 0; i < n; ++i) {
-    if (action[i] != kLaterFragment) continue;
-    const auto v = frags_.lookup(meta[i], now_ms);
-    if (v == FragmentTable::kPass || !enforce) {
-      action[i] = kPass;
-      count(WorkerCounter::fragments_followed);
+template <Mode kMode, bool kRecord>
+void Worker::settle_follower(uint16_t i, RuleSet& rs, uint32_t now) noexcept {
+  Burst& b = burst_;
+  const uint16_t l = b.leader[i];
+  const PacketMeta& m = b.meta[i];
+  b.pos[i] = b.pos[l];
+  if (b.fate[l] == Fate::pass && b.pos[l] >= 0) {
+    ConnEntry& e = conns_.entry(b.pos[l]);
+    if (__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE) != kEntryFree) {
+      hit<kMode>(i, e, now);
+      return;
+    }
+  }
+  if (b.fate[l] == Fate::drop && b.reason[l] == DropReason::connection_revoked) {
+    set_drop(i, DropReason::connection_revoked);
+    return;
+  }
+  // The leader's tuple, and it opened nothing: its verdict, without
+  // classifying again (but a TCP packet no connection may start with is
+  // still refused as such).
+  if (invalid_opener<kMode>(i)) {
+    set_drop(i, DropReason::tcp_invalid);
+    return;
+  }
+  const uint32_t rule = b.rule[l];
+  b.rule[i] = rule;
+  if (b.fate[l] == Fate::drop) {
+    if (b.reason[l] == DropReason::policy_deny) {
+      deny<kMode, kRecord>(i, rule, rs, now);
     } else {
-      action[i] = kDrop;
-      reason[i] = v == FragmentTable::kDrop ? DropReason::policy_deny : DropReason::fragment_unknown;
+      set_drop(i, b.reason[l]);
     }
+    return;
   }
+  if constexpr (kMode != Mode::enforce)
+    if (!rs.allows(rule))
+      count(kMode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
+  b.fate[i] = Fate::pass;
+  if (m.is_fragment) frags_.record(m, true, now);
+  pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
+}
 
-  // Packets that followed an opener of this burst are judged now that its
-  // connection exists. Each round settles at least the first packet of
-  // every connection, so this ends within the burst's length.
-  if (nfollow == 0) return;
-  rte_mbuf* follow[kBurst];
-  uint16_t at[kBurst];
-  uint16_t nf = 0;
-  for (uint16_t i = 0; i < n; ++i)
-    if (action[i] == kFollow) {
-      at[nf] = i;
-      follow[nf++] = pkts[i];
-    }
-  uint8_t follow_action[kBurst];
-  DropReason follow_reason[kBurst];
-  judge(follow, nf, rs, now_ms, true, follow_action, follow_reason);
-  for (uint16_t k = 0; k < nf; ++k) {
-    action[at[k]] = follow_action[k];
-    reason[at[k]] = follow_reason[k];
+// ---------------------------------------------------------------------------
+// Connections and the rule counters.
+
+void Worker::revoke(uint16_t i, int32_t pos, ConnEntry& e, RuleSet& rs, uint32_t now) noexcept {
+  set_drop(i, DropReason::connection_revoked);
+  // Another thread holding the claim is folding or ending it; this packet
+  // is dropped either way and the next one is judged again.
+  if (!conns_.claim(pos)) return;
+  fold(pos, e, rs);
+  if (flow_ring_ != nullptr && sampled(pos)) record_connection(pos, e, pb::FlowRecord::END, pb::FlowRecord::REVOKED, now);
+  // With the table's reclamation queue full the entry stays, and the
+  // connection's next packet is judged again.
+  if (conns_.remove(pos, id_)) count(WorkerCounter::conn_revoked);
+  else conns_.release(pos);
+}
+
+uint64_t Worker::unfolded(int32_t pos, const ConnEntry& e) const noexcept {
+  const uint32_t packets = load(e.packets[0]) + load(e.packets[1]);
+  const auto bytes = static_cast<uint32_t>(load(e.bytes[0]) + load(e.bytes[1]));
+  const uint64_t w = __atomic_load_n(&conns_.folded(pos), __ATOMIC_RELAXED);
+  return uint64_t{static_cast<uint32_t>(bytes - static_cast<uint32_t>(w >> 32))} << 32 |
+         static_cast<uint32_t>(packets - static_cast<uint32_t>(w));
+}
+
+// The fold word holds the packets and the low 32 bits of the bytes already
+// counted: a fold adds the difference, exact while a connection moves less
+// than 4 GiB between two folds (the sweep folds every live connection
+// once per --sweep-period).
+void Worker::fold(int32_t pos, const ConnEntry& e, RuleSet& rs) noexcept {
+  const uint64_t delta = unfolded(pos, e);
+  if (delta == 0) return;
+  const uint32_t packets = load(e.packets[0]) + load(e.packets[1]);
+  const auto bytes = static_cast<uint32_t>(load(e.bytes[0]) + load(e.bytes[1]));
+  const uint32_t rule = rs.counting_rule(load(e.epoch), load(e.rule));
+  if (rule != RuleSet::kUnmapped) {
+    RuleCounter& rc = rs.counter(id_, rule);
+    rc.packets += static_cast<uint32_t>(delta);
+    rc.bytes += delta >> 32;
+  } else {
+    count(WorkerCounter::unattributed_packets, static_cast<uint32_t>(delta));
   }
+  __atomic_store_n(&conns_.folded(pos), uint64_t{bytes} << 32 | packets, __ATOMIC_RELAXED);
+}
+
+bool Worker::recheck_idle(int32_t pos, ConnEntry& e, RuleSet& rs) noexcept {
+  const uint32_t rule = rs.classify(opening_tuple(conns_.key(pos), e));
+  const bool allowed = rs.allows(rule);
+  count(WorkerCounter::conn_rechecked);
+  if (!allowed && rs.mode() == Mode::enforce) return false;  // its next packet cuts it
+  store(e.rule, rule);
+  store(e.verdict, static_cast<uint8_t>(verdict_of(allowed, rs.mode())));
+  store(e.epoch, rs.epoch());
+  return true;
+}
+
+void Worker::sweep(RuleSet* rs, uint32_t now) noexcept {
+  if (flow_ring_ != nullptr) denied_.flush(now, [this](const FlowEvent& ev) { flow_event(ev); });
+  stats_.events[static_cast<unsigned>(WorkerCounter::flow_records_suppressed)] = denied_.suppressed();
+  // Paced by time, not by passes: a busy worker makes hundreds of passes a
+  // millisecond, and each slot checked is a likely cache miss. The share is
+  // walked bucket by bucket: a bucket's signatures say which slots hold a
+  // connection, so free slots cost nothing.
+  conns_.reclaim(id_);
+  const uint32_t elapsed = now - last_sweep_ms_;
+  if (elapsed == 0) return;
+  last_sweep_ms_ = now;
+  const uint32_t buckets = conns_.buckets();
+  const uint64_t share = buckets / workers_ + 1;
+  const uint64_t budget = std::min({share * elapsed / cfg_.sweep_period_ms + 1,
+                                     uint64_t{cfg_.sweep_per_poll / ConnTable::kBucketSlots + 1}, share});
+  for (uint64_t k = 0; k < budget; ++k) {
+    uint64_t bucket = static_cast<uint64_t>(sweep_cursor_) * workers_ + id_;
+    if (bucket >= buckets) {  // the end of the share: on from its start
+      sweep_cursor_ = 0;
+      bucket = id_;
+      if (bucket >= buckets) break;
+    }
+    if (!sweep_bucket(static_cast<uint32_t>(bucket), rs, now)) break;  // looked at again next time
+    ++sweep_cursor_;
+  }
+}
+
+bool Worker::sweep_bucket(uint32_t bucket, RuleSet* rs, uint32_t now) noexcept {
+  const Timeouts& t = cfg_.timeouts;
+  for (uint32_t m = conns_.occupied(bucket); m != 0; m &= m - 1) {
+    const auto p = static_cast<int32_t>(bucket * ConnTable::kBucketSlots + static_cast<uint32_t>(__builtin_ctz(m)));
+    ConnEntry& e = conns_.entry(p);
+    if (__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE) != kEntryLive) continue;  // free, or another thread is on it
+    const bool record = flow_ring_ != nullptr && sampled(p);
+    if (expired(e, now, t)) {
+      if (conns_.retire_full(id_)) return false;  // the reclamation queue is full
+      if (!conns_.claim(p)) continue;
+      if (rs != nullptr) fold(p, e, *rs);
+      if (record) record_connection(p, e, pb::FlowRecord::END, end_reason(e), now);
+      if (conns_.remove(p, id_)) count(WorkerCounter::conn_expired);
+      else conns_.release(p);
+      continue;
+    }
+    // Fold what the connection carried since the last visit. One admitted
+    // under an older set is brought up to the current one first, if the
+    // current one lets it continue.
+    if (rs != nullptr && unfolded(p, e) != 0 && conns_.claim(p)) {
+      fold(p, e, *rs);
+      if (load(e.epoch) != rs->epoch()) recheck_idle(p, e, *rs);
+      conns_.release(p);
+    }
+    if (record && static_cast<int32_t>(now - e.reported_ms) >= static_cast<int32_t>(shared_.flow_update_ms)) {
+      record_connection(p, e, pb::FlowRecord::UPDATE, 0, now);
+      e.reported_ms = now;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Records and transmission.
+
+void Worker::record_connection(int32_t pos, const ConnEntry& e, uint8_t kind, int end_reason, uint32_t now) noexcept {
+  FlowEvent ev{};
+  ev.tuple = opening_tuple(conns_.key(pos), e);
+  const uint8_t o = e.orig_dir, r = static_cast<uint8_t>(1 - e.orig_dir);
+  ev.rule = load(e.rule);
+  ev.epoch = load(e.epoch);
+  ev.start_ms = e.created_ms;
+  ev.time_ms = kind == pb::FlowRecord::END ? newest(e) : now;
+  if (kind != pb::FlowRecord::START) {
+    ev.packets[0] = load(e.packets[o]);
+    ev.packets[1] = load(e.packets[r]);
+    ev.bytes[0] = load(e.bytes[o]);
+    ev.bytes[1] = load(e.bytes[r]);
+  }
+  ev.flags[0] = load(e.flags_seen[o]);
+  ev.flags[1] = load(e.flags_seen[r]);
+  ev.kind = kind;
+  ev.verdict = conn_verdict(e) == ConnVerdict::allowed ? pb::FlowRecord::ALLOWED : pb::FlowRecord::WOULD_DENY;
+  ev.end_reason = static_cast<uint8_t>(end_reason);
+  ev.opener_known = e.opener_known;
+  flow_event(ev);
+}
+
+void Worker::flow_event(const FlowEvent& ev) noexcept {
+  if (rte_ring_sp_enqueue_elem(flow_ring_, const_cast<FlowEvent*>(&ev), sizeof(ev)) == 0) count(WorkerCounter::flow_records);
+  else count(WorkerCounter::flow_records_lost);
+}
+
+void Worker::log_connection(const FlowTuple& t, uint32_t rule, bool allowed, const RuleSet& rs) noexcept {
+  if (log_ring_ == nullptr) return;
+  LogRecord rec;
+  rec.tuple = t;
+  rec.rule = rule;
+  rec.epoch = rs.epoch();
+  rec.allowed = allowed;
+  rec.mode = static_cast<uint8_t>(rs.mode());
+  if (rte_ring_sp_enqueue_elem(log_ring_, &rec, sizeof(rec)) != 0) count(WorkerCounter::log_records_lost);
 }
 
 uint16_t Worker::transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n) noexcept {
@@ -476,96 +807,6 @@ uint16_t Worker::transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n)
     rte_pktmbuf_free_bulk(pkts + sent, n - sent);
   }
   return sent;
-}
-
-void Worker::sweep(uint32_t now_ms) noexcept {
-  // Paced by time, not by passes: a busy worker makes hundreds of passes a
-  // millisecond, and each slot checked is a likely cache miss. The share is
-  // walked bucket by bucket: a bucket's signatures say which slots hold a
-  // connection, so free slots cost nothing.
-  ConnTable& conns = *shared_.conns;
-  conns.reclaim(id_);
-  const uint32_t elapsed = now_ms - last_sweep_ms_;
-  if (elapsed == 0) return;
-  last_sweep_ms_ = now_ms;
-  const uint32_t buckets = conns.buckets();
-  const uint64_t share = buckets / workers_ + 1;
-  const uint64_t budget = std::min<uint64_t>(share * elapsed / shared_.config->sweep_period_ms + 1,
-                                             shared_.config->sweep_per_poll / ConnTable::kBucketSlots + 1);
-  for (uint64_t k = 0; k < budget; ++k) {
-    const uint64_t b = static_cast<uint64_t>(sweep_cursor_) * workers_ + id_;
-    if (b >= buckets) {
-      sweep_cursor_ = 0;
-      break;
-    }
-    if (!sweep_bucket(static_cast<uint32_t>(b), now_ms)) break;  // looked at again next time
-    ++sweep_cursor_;
-  }
-}
-
-bool Worker::sweep_bucket(uint32_t bucket, uint32_t now_ms) noexcept {
-  ConnTable& conns = *shared_.conns;
-  const Timeouts& t = shared_.config->timeouts;
-  for (uint32_t m = conns.occupied(bucket); m != 0; m &= m - 1) {
-    const auto p = static_cast<int32_t>(bucket * ConnTable::kBucketSlots + static_cast<uint32_t>(__builtin_ctz(m)));
-    ConnEntry& e = conns.entry(p);
-    if (!__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE)) continue;
-    const bool gone = expired(e, now_ms, t);
-    if (gone && conns.retire_full(id_)) return false;  // the reclamation queue is full
-    if (flow_ring_ != nullptr && sampled(p) &&
-        (gone || static_cast<int32_t>(now_ms - e.reported_ms) >= static_cast<int32_t>(shared_.flow_update_ms))) {
-      const uint8_t why = !gone ? 0
-                          : (e.tcp[0] == kTcpReset || e.tcp[1] == kTcpReset) ? pb::FlowRecord::RESET
-                          : (e.tcp[0] == kTcpFinSent && e.tcp[1] == kTcpFinSent) ? pb::FlowRecord::CLOSED
-                                                                                  : pb::FlowRecord::TIMEOUT;
-      flow_of_entry(conns.key(p), e, gone ? pb::FlowRecord::END : pb::FlowRecord::UPDATE, why, now_ms);
-      e.reported_ms = now_ms;
-    }
-    if (gone && conns.remove(p, id_)) count(WorkerCounter::conn_expired);
-  }
-  return true;
-}
-
-void Worker::flow_event(FlowEvent& ev) noexcept {
-  if (rte_ring_sp_enqueue_elem(flow_ring_, &ev, sizeof(ev)) == 0) count(WorkerCounter::flow_records);
-  else count(WorkerCounter::flow_records_lost);
-}
-
-void Worker::flow_of_entry(const ConnKey& key, const ConnEntry& e, uint8_t kind, uint8_t end_reason,
-                           uint32_t now_ms) noexcept {
-  FlowEvent ev{};
-  tuple_from_key(key, e.orig_dir, ev.tuple);
-  if (e.icmp_echo) {
-    ev.tuple.sport = ev.tuple.proto == common::kProtoIcmp ? 8 : 128;
-    ev.tuple.dport = 0;
-  }
-  const uint8_t o = e.orig_dir, r = static_cast<uint8_t>(1 - e.orig_dir);
-  ev.rule = e.rule;
-  ev.epoch = e.epoch;
-  ev.start_ms = e.created_ms;
-  ev.time_ms = kind == pb::FlowRecord::END ? newest(e) : now_ms;
-  ev.packets[0] = e.packets[o];
-  ev.packets[1] = e.packets[r];
-  ev.bytes[0] = e.bytes[o];
-  ev.bytes[1] = e.bytes[r];
-  ev.flags[0] = e.flags_seen[o];
-  ev.flags[1] = e.flags_seen[r];
-  ev.kind = kind;
-  ev.verdict = e.verdict == kConnAllowed ? pb::FlowRecord::ALLOWED : pb::FlowRecord::WOULD_DENY;
-  ev.end_reason = end_reason;
-  ev.opener_known = e.opener_known;
-  flow_event(ev);
-}
-
-void Worker::log_connection(const FlowTuple& t, uint32_t rule, bool allowed, const RuleSet& rs) noexcept {
-  if (log_ring_ == nullptr) return;
-  LogRecord rec;
-  rec.tuple = t;
-  rec.rule = rule;
-  rec.epoch = rs.epoch();
-  rec.allowed = allowed;
-  rec.mode = static_cast<uint8_t>(rs.mode());
-  if (rte_ring_sp_enqueue_elem(log_ring_, &rec, sizeof(rec)) != 0) count(WorkerCounter::log_records_lost);
 }
 
 }  // namespace bulkhead::dataplane

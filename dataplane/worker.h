@@ -1,11 +1,18 @@
 // The worker: one run-to-completion loop per lcore.
 //
-// Each pass: receive a burst per owned queue, parse the whole burst, look up
-// connections in bulk, classify the misses per address family in one call
-// each, apply verdicts, transmit, then sweep a few connection slots for
-// expiry and report a quiescent state. Nothing here allocates, locks (but
-// the connection table's per-bucket lock while a connection is added, and
-// the TX lock of a queue two workers must share), or logs per packet.
+// Each pass receives a burst per owned queue and moves it through the
+// stages of dataplane/worker.cpp, in order: parse, triage, look up
+// connections, update hits, classify (first packets and re-checks, one
+// rte_acl_classify per address family), settle re-checks, admit, follow
+// (the burst's later packets of the connections it opened, in at most one
+// more round), follow fragments, transmit. Then it sweeps a few buckets of
+// its share of the connection table (expiry, folding traffic into the rule
+// counters, flow records) and reports a quiescent state.
+//
+// Nothing here allocates, locks (but the connection table's per-bucket lock
+// while a connection is added, and the TX lock of a queue two workers must
+// share), or logs per packet. The loop is compiled once per mode and per
+// flow recording on or off, so neither is tested per packet.
 #pragma once
 
 #include <atomic>
@@ -16,17 +23,17 @@
 #include <rte_ring.h>
 #include <rte_spinlock.h>
 
+#include "dataplane/burst.h"
 #include "dataplane/clock.h"
 #include "dataplane/config.h"
 #include "dataplane/conntrack.h"
 #include "dataplane/counters.h"
+#include "dataplane/denied_records.h"
 #include "dataplane/flow_record.h"
 #include "dataplane/fragments.h"
 #include "dataplane/swap.h"
 
 namespace bulkhead::dataplane {
-
-inline constexpr uint16_t kBurst = 32;
 
 // One RX queue a worker polls and where its packets leave.
 struct QueueAssignment {
@@ -42,21 +49,27 @@ struct QueueAssignment {
   X(rx_packets, "packets received")                                    \
   X(rx_bytes, "bytes received")                                        \
   X(tx_packets, "packets transmitted")                                 \
+  X(parsed, "packets parsed (once each)")                             \
   X(forwarded_non_ip, "non-IP frames and IPv6 neighbour discovery forwarded")\
   X(conn_hits, "packets of tracked connections")                      \
   X(conn_new, "connections admitted")                                  \
   X(conn_expired, "connections expired by timeout")                    \
   X(conn_rechecked, "connections re-checked under a newer rule set")   \
   X(conn_revoked, "connections cut because the rule set no longer allows them") \
+  X(conn_busy, "packets forwarded untracked: their connection's entry was being ended by another worker") \
   X(classified, "packets classified against the rule set")            \
+  X(classify_calls, "classifier calls (one per address family and round of a burst)") \
+  X(followed, "packets that followed an earlier packet of their burst") \
   X(allowed_stateless, "packets allowed without a connection (ICMP errors, fragments)") \
   X(icmp_related, "ICMP errors passed because they quote a tracked connection") \
   X(fragments_followed, "later fragments that followed their first fragment") \
   X(audit_would_drop, "packets forwarded in audit mode that enforce would drop") \
   X(learn_would_drop, "packets forwarded in learn mode that enforce would drop") \
+  X(unattributed_packets, "packets of connections whose rule was gone when their traffic was folded") \
   X(log_records_lost, "rule log records lost to a full ring")          \
   X(flow_records, "flow records handed to the exporter")              \
   X(flow_records_lost, "flow records lost to a full ring")            \
+  X(flow_records_suppressed, "denied-packet records not made: over the record rate") \
   X(forwarded_no_policy, "packets forwarded with no rule set (--no-policy fail-open)") \
   X(polls, "loop passes")                                              \
   X(busy_polls, "loop passes that received packets")                   \
@@ -71,6 +84,8 @@ enum class WorkerCounter : uint16_t {
 inline constexpr unsigned kWorkerCounterCount = static_cast<unsigned>(WorkerCounter::count);
 const char* worker_counter_name(WorkerCounter c) noexcept;
 
+// Written only by its worker; read by the main lcore and telemetry with
+// relaxed loads.
 struct alignas(64) WorkerStats {
   uint64_t events[kWorkerCounterCount];
   uint64_t drops[kDropReasonCount];
@@ -85,14 +100,16 @@ struct LogRecord {
   uint8_t mode;     // Mode
 };
 
-// Shared state of all workers. Owned by main; outlives the workers.
+// Shared state of all workers. Owned by the engine; outlives the workers.
+// Every field but `stop` is set before the workers start and read-only
+// while they run.
 struct Shared {
   const Config* config;
   RuleSetHolder* rules;
   ConnTable* conns;
   rte_rcu_qsbr* qsbr;
-  std::atomic<bool> stop{false};
   const Clock* clock;
+  std::atomic<bool> stop{false};  // set by the main lcore
   uint32_t workers;
   uint32_t flow_sample = 1;          // record 1 in N connections
   uint32_t flow_update_ms = 60'000;  // long connections: an update this often
@@ -116,37 +133,97 @@ class Worker {
  private:
   // One pass over the queues; true when any packet was received.
   bool pass() noexcept;
-  void process(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms) noexcept;
-  // Stages 1-6: a verdict per packet (kPass, or kDrop with a reason).
-  // `again`: packets held back by an earlier round of the same burst
-  // (already counted as received).
-  void judge(rte_mbuf** pkts, uint16_t n, RuleSet& rs, uint32_t now_ms, bool again, uint8_t* action,
-             DropReason* reason) noexcept;
-  void sweep(uint32_t now_ms) noexcept;
+  // The burst in burst_ (n packets from q), judged and sent.
+  void process(const QueueAssignment& q, uint16_t n, RuleSet& rs, uint32_t now) noexcept;
+  template <Mode kMode, bool kRecord>
+  void run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noexcept;
+
+  // The stages, in the order they run.
+  void parse_burst() noexcept;
+  void triage() noexcept;
+  void look_up() noexcept;
+  template <Mode kMode>
+  void update_hits(const RuleSet& rs, uint32_t now) noexcept;
+  void classify(const RuleSet& rs, ClassifyBatch& batch) noexcept;
+  template <Mode kMode, bool kRecord>
+  void settle_rechecks(RuleSet& rs, uint32_t now) noexcept;
+  template <Mode kMode, bool kRecord>
+  void admit(RuleSet& rs, uint32_t now) noexcept;
+  template <Mode kMode, bool kRecord>
+  void follow(RuleSet& rs, uint32_t now) noexcept;
+  template <Mode kMode>
+  void follow_fragments(uint32_t now) noexcept;
+  void transmit_burst(const QueueAssignment& q) noexcept;
+
+  // Per packet i of the burst.
+  // A packet of a live connection: TCP state, last seen, counters.
+  template <Mode kMode>
+  void hit(uint16_t i, ConnEntry& e, uint32_t now) noexcept;
+  // A miss that would open a connection but fails TCP's checks (enforce).
+  template <Mode kMode>
+  bool invalid_opener(uint16_t i) const noexcept;
+  // An allowed first packet: opens (or reopens) its connection.
+  template <Mode kMode, bool kRecord>
+  void open_connection(uint16_t i, uint32_t rule, bool allowed, RuleSet& rs, uint32_t now) noexcept;
+  // A later packet of the same burst, its leader settled.
+  template <Mode kMode, bool kRecord>
+  void settle_follower(uint16_t i, RuleSet& rs, uint32_t now) noexcept;
+  // The verdict of classified packet i that does not open a connection.
+  template <Mode kMode, bool kRecord>
+  void deny(uint16_t i, uint32_t rule, RuleSet& rs, uint32_t now) noexcept;
+  void pass_untracked(uint16_t i, uint32_t rule, RuleSet& rs, WorkerCounter why) noexcept;
+
+  // Connections and the rule counters.
+  void revoke(uint16_t i, int32_t pos, ConnEntry& e, RuleSet& rs, uint32_t now) noexcept;
+  // Adds the connection's traffic not yet counted to its rule's counters
+  // (the caller holds the entry's claim).
+  void fold(int32_t pos, const ConnEntry& e, RuleSet& rs) noexcept;
+  // The traffic of `e` not yet folded: packets, bytes (low 32 bits).
+  uint64_t unfolded(int32_t pos, const ConnEntry& e) const noexcept;
+
+  void sweep(RuleSet* rs, uint32_t now) noexcept;
+  // Expires, folds and reports the connections of one bucket of the
+  // connection table; false when the table's reclamation queue filled up.
+  bool sweep_bucket(uint32_t bucket, RuleSet* rs, uint32_t now) noexcept;
+  // Brings a connection admitted under an older rule set up to `rs` (the
+  // caller holds its claim), if `rs` lets it continue; false otherwise
+  // (its next packet cuts it).
+  bool recheck_idle(int32_t pos, ConnEntry& e, RuleSet& rs) noexcept;
+
   // Sends on the queue's TX port (under its lock when shared), counts what
   // left, frees and counts what the queue refused; returns the number sent.
   uint16_t transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n) noexcept;
+
   void count(WorkerCounter c, uint64_t v = 1) noexcept { stats_.events[static_cast<unsigned>(c)] += v; }
-  void drop(DropReason r) noexcept { ++stats_.drops[static_cast<unsigned>(r)]; }
+  void set_drop(uint16_t i, DropReason r) noexcept {
+    burst_.fate[i] = Fate::drop;
+    burst_.reason[i] = r;
+  }
   void log_connection(const FlowTuple& t, uint32_t rule, bool allowed, const RuleSet& rs) noexcept;
-  // Flow events. Sampling keeps a connection's events together (by slot).
-  bool sampled(int32_t pos) const noexcept { return shared_.flow_sample <= 1 || pos % shared_.flow_sample == 0; }
-  void flow_event(FlowEvent& ev) noexcept;
-  // Expires and reports the connections of one bucket of the connection
-  // table; false when the table's reclamation queue filled up.
-  bool sweep_bucket(uint32_t bucket, uint32_t now_ms) noexcept;
-  void flow_of_entry(const ConnKey& key, const ConnEntry& e, uint8_t kind, uint8_t end_reason, uint32_t now_ms) noexcept;
+
+  // Flow records. Sampling keeps a connection's records together (by slot).
+  bool sampled(int32_t pos) const noexcept {
+    return sample_all_ || static_cast<uint32_t>(static_cast<uint32_t>(pos) * 2654435761u) < sample_below_;
+  }
+  // A connection's record: START (no counts yet), UPDATE or END.
+  void record_connection(int32_t pos, const ConnEntry& e, uint8_t kind, int end_reason, uint32_t now) noexcept;
+  void flow_event(const FlowEvent& ev) noexcept;
 
   uint32_t id_;
   Shared& shared_;
+  const Config& cfg_;
+  ConnTable& conns_;
   std::vector<QueueAssignment> queues_;
   rte_ring* log_ring_;
   rte_ring* flow_ring_;
-  uint32_t denied_seq_ = 0;
+  bool sample_all_;
+  uint32_t sample_below_;  // a slot is sampled when its hash is below this
   uint32_t sweep_cursor_ = 0;
   uint32_t last_sweep_ms_ = 0;
   uint32_t workers_;
+  Burst burst_;
   FragmentTable frags_;
+  DeniedRecords denied_;
   WorkerStats stats_{};
 };
 

@@ -12,7 +12,7 @@ printf 'version: 1\ndefaults: { action: deny, mode: learn }\n' >"$policy"
 mkdir -p "$work/state"
 # shellcheck disable=SC2046
 dp_start $(controlplane_args) --state-dir "$work/state" --flow-export "tcp://127.0.0.1:$((cp_port + 1))" \
-  --udp-timeout 1 --tcp-closed-timeout 1 --tcp-fin-timeout 1 --sweep-period 200 || exit 1
+  --udp-timeout 1 --tcp-closed-timeout 1 --tcp-fin-timeout 1 --sweep-period 200 --flow-denied-interval 1 || exit 1
 
 # What the workloads do while the dataplane learns: everything passes.
 for i in 1 2 3 4; do
@@ -40,6 +40,6 @@ expect ok tcp 10.0.1.10 10.0.2.20 5432 "learned: web reaches the database"
 expect ok udp 10.0.1.10 10.0.2.20 53 "learned: DNS answers"
 expect blocked tcp 10.0.1.10 10.0.2.20 22 "never learned: ssh to the app host is blocked"
 expect blocked http 10.0.1.10 203.0.113.10 443 "never seen: the internet host is blocked"
-for _ in $(seq 30); do "$cli" flows --since 1h --denied --json | grep -q '"dst_port":22' && break; sleep 0.2; done
+for _ in $(seq 50); do "$cli" flows --since 1h --denied --json | grep -q '"dst_port":22' && break; sleep 0.2; done
 check "the blocked attempt is a denied flow in the store" sh -c "'$cli' flows --since 1h --denied --json | grep -q '\"denied\":[1-9]'"
 finish

@@ -474,12 +474,19 @@ std::vector<pb::FlowRecord> drain(Harness& h) {
   return out;
 }
 
+const pb::FlowRecord* find_kind(const std::vector<pb::FlowRecord>& recs, pb::FlowRecord::Kind kind) {
+  for (const auto& r : recs)
+    if (r.kind() == kind) return &r;
+  return nullptr;
+}
+
 TEST(Engine, FlowRecordsOfAConnectionFromStartToEnd) {
   Harness h(kPolicy, 1, [](dataplane::Config& c) {
     c.record_flows = true;
     c.timeouts.tcp_closed_ms = 100;
     c.sweep_period_ms = 1;
     c.sweep_per_poll = 1 << 20;
+    c.denied_interval_ms = 100;
   });
   ASSERT_TRUE(h.loaded()) << h.error();
   ASSERT_TRUE(h.engine().records_flows());
@@ -498,7 +505,7 @@ TEST(Engine, FlowRecordsOfAConnectionFromStartToEnd) {
   EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41001, 22)), 0u);  // denied
 
   auto recs = drain(h);
-  ASSERT_EQ(recs.size(), 2u);
+  ASSERT_EQ(recs.size(), 1u) << "the denied packet's record waits for its interval";
   EXPECT_EQ(recs[0].kind(), pb::FlowRecord::START);
   EXPECT_EQ(recs[0].rule_id(), "web-to-db");
   EXPECT_EQ(recs[0].src_segment(), "web");
@@ -507,24 +514,77 @@ TEST(Engine, FlowRecordsOfAConnectionFromStartToEnd) {
   EXPECT_EQ(recs[0].mode(), "enforce");
   EXPECT_TRUE(recs[0].opener_known());
   EXPECT_EQ(recs[0].dst_port(), 5432u);
-  EXPECT_EQ(recs[1].kind(), pb::FlowRecord::DENIED);
-  EXPECT_EQ(recs[1].verdict(), pb::FlowRecord::DENY);
-  EXPECT_EQ(recs[1].dst_port(), 22u);
-  EXPECT_TRUE(recs[1].rule_id().empty());  // the default action
   std::string why;
-  for (const auto& r : recs) EXPECT_TRUE(controlplane::flows::validate(r, why)) << why;
+  EXPECT_TRUE(controlplane::flows::validate(recs[0], why)) << why;
 
   h.engine().clock().advance(200);
   h.run();
   recs = drain(h);
-  ASSERT_EQ(recs.size(), 1u);
-  EXPECT_EQ(recs[0].kind(), pb::FlowRecord::END);
-  EXPECT_EQ(recs[0].end_reason(), pb::FlowRecord::CLOSED);
-  EXPECT_EQ(recs[0].packets_out(), 4u);
-  EXPECT_EQ(recs[0].packets_in(), 2u);
-  EXPECT_NE(recs[0].tcp_flags_in() & common::kTcpSyn, 0u);
-  EXPECT_GE(recs[0].time_ms(), recs[0].start_ms());
+  ASSERT_EQ(recs.size(), 2u);
+  const pb::FlowRecord* denied = find_kind(recs, pb::FlowRecord::DENIED);
+  ASSERT_NE(denied, nullptr);
+  EXPECT_EQ(denied->verdict(), pb::FlowRecord::DENY);
+  EXPECT_EQ(denied->dst_port(), 22u);
+  EXPECT_EQ(denied->packets_out(), 1u);
+  EXPECT_TRUE(denied->rule_id().empty());  // the default action
+  const pb::FlowRecord* end = find_kind(recs, pb::FlowRecord::END);
+  ASSERT_NE(end, nullptr);
+  EXPECT_EQ(end->end_reason(), pb::FlowRecord::CLOSED);
+  EXPECT_EQ(end->packets_out(), 4u);
+  EXPECT_EQ(end->packets_in(), 2u);
+  EXPECT_NE(end->tcp_flags_in() & common::kTcpSyn, 0u);
+  EXPECT_GE(end->time_ms(), end->start_ms());
+  for (const auto& r : recs) EXPECT_TRUE(controlplane::flows::validate(r, why)) << why;
   EXPECT_EQ(h.events(WorkerCounter::flow_records), 3u);
+}
+
+TEST(Engine, DeniedPacketsBecomeOneRecordPerSourceDestinationPortAndInterval) {
+  Harness h(kPolicy, 1, [](dataplane::Config& c) {
+    c.record_flows = true;
+    c.denied_interval_ms = 1000;
+  });
+  ASSERT_TRUE(h.loaded()) << h.error();
+  // 300 denied SYNs from 3 source ports of one host to one port, and 10 to
+  // another port: two records, whatever the source ports.
+  for (int k = 0; k < 300; ++k) h.send(0, build_packet(tcp("10.0.1.5", "10.0.2.9", 40000 + k % 3, 22)));
+  for (int k = 0; k < 10; ++k) h.send(0, build_packet(tcp("10.0.1.5", "10.0.2.9", 40000, 23)));
+  h.run();
+  EXPECT_EQ(h.drops(DropReason::policy_deny), 310u);
+  EXPECT_TRUE(drain(h).empty()) << "records wait for the end of their interval";
+  h.engine().clock().advance(1100);
+  h.run();
+  const auto recs = drain(h);
+  ASSERT_EQ(recs.size(), 2u);
+  uint64_t to22 = 0, to23 = 0;
+  for (const auto& r : recs) {
+    EXPECT_EQ(r.kind(), pb::FlowRecord::DENIED);
+    (r.dst_port() == 22 ? to22 : to23) += r.packets_out();
+    EXPECT_GE(r.time_ms(), r.start_ms());
+  }
+  EXPECT_EQ(to22, 300u);
+  EXPECT_EQ(to23, 10u);
+}
+
+TEST(Engine, DeniedRecordsArePacedAndWhatIsNotMadeIsCounted) {
+  Harness h(kPolicy, 1, [](dataplane::Config& c) {
+    c.record_flows = true;
+    c.denied_interval_ms = 1000;
+    c.denied_rate = 50;
+  });
+  ASSERT_TRUE(h.loaded()) << h.error();
+  // 2,000 denied SYNs, each from its own source: more keys than the table
+  // holds, so records leave as their slots are taken, 50 a second at most.
+  for (int k = 0; k < 2000; ++k) {
+    const std::string src = "10.0.1." + std::to_string(k % 250);
+    h.send(0, build_packet(tcp(src.c_str(), "10.0.2.9", static_cast<uint16_t>(1000 + k / 250), 22 + k % 7)));
+    if (k % 500 == 499) h.run();
+  }
+  h.run();
+  EXPECT_EQ(h.drops(DropReason::policy_deny), 2000u);
+  const auto recs = drain(h);
+  EXPECT_LE(recs.size(), 50u);
+  EXPECT_GT(h.events(WorkerCounter::flow_records_suppressed), 0u);
+  EXPECT_EQ(h.events(WorkerCounter::flow_records_lost), 0u);
 }
 
 TEST(Engine, FlowRecordsInLearnModeCarryTheWouldBeVerdict) {

@@ -51,7 +51,12 @@ class Harness {
   dataplane::Engine& engine() { return *engine_; }
   uint64_t drops(dataplane::DropReason r);
   uint64_t events(dataplane::WorkerCounter c);
+  // A rule's counters as telemetry shows them one sweep period later
+  // (settle() first).
   dataplane::RuleCounter rule(const std::string& id);
+  // Moves the clock one sweep period on while the workers sweep, so every
+  // connection's traffic is folded into the rule counters.
+  void settle();
 
  private:
   std::string policy_path_;

@@ -1,0 +1,45 @@
+// Inside the classifier (acl_build.cpp, acl_change.cpp): compiled rules
+// expanded into rte_acl entries, and entries built into contexts. Not for
+// use outside dataplane/acl_*.cpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/acl_context.h"
+
+namespace bulkhead::dataplane::acl {
+
+// Guard against policies whose cross products (src x dst x ports) explode.
+inline constexpr uint64_t kMaxEntries = 4'000'000;
+
+// Appends the entries of rule `index` (of `rule_count`) for the entry's
+// family; userdata = index + 1. `total` guards the whole set's expansion.
+template <class AclRule>
+bool expand_rule(const pb::CompiledRule& r, uint32_t index, uint32_t rule_count, std::vector<AclRule>& out,
+                 uint64_t& total, std::string& error);
+
+// A context over `count` entries (built, or shared from `previous` when
+// one has the same entries); numbers the rules locally first.
+template <class AclRule>
+bool make_shard(AclRule* entries, size_t count, const std::vector<AclShard>* previous, uint32_t& reused,
+                AclShard& shard, std::string& error);
+
+// An rte_acl context over entries already numbered locally.
+template <class AclRule>
+std::shared_ptr<AclContext> build_context(const AclRule* entries, size_t count, std::string& error);
+
+extern template bool expand_rule<AclRule4>(const pb::CompiledRule&, uint32_t, uint32_t, std::vector<AclRule4>&,
+                                           uint64_t&, std::string&);
+extern template bool expand_rule<AclRule6>(const pb::CompiledRule&, uint32_t, uint32_t, std::vector<AclRule6>&,
+                                           uint64_t&, std::string&);
+extern template bool make_shard<AclRule4>(AclRule4*, size_t, const std::vector<AclShard>*, uint32_t&, AclShard&,
+                                          std::string&);
+extern template bool make_shard<AclRule6>(AclRule6*, size_t, const std::vector<AclShard>*, uint32_t&, AclShard&,
+                                          std::string&);
+extern template std::shared_ptr<AclContext> build_context<AclRule4>(const AclRule4*, size_t, std::string&);
+extern template std::shared_ptr<AclContext> build_context<AclRule6>(const AclRule6*, size_t, std::string&);
+
+}  // namespace bulkhead::dataplane::acl

@@ -1,0 +1,73 @@
+#include "dataplane/acl_key.h"
+
+#include <algorithm>
+#include <cstddef>
+
+namespace bulkhead::dataplane {
+namespace {
+
+rte_acl_field_def field(uint8_t type, uint8_t size, uint8_t index, uint8_t input, uint32_t offset) {
+  rte_acl_field_def d{};
+  d.type = type;
+  d.size = size;
+  d.field_index = index;
+  d.input_index = input;
+  d.offset = offset;
+  return d;
+}
+
+// A MASK field holds a prefix: value and its length in bits.
+bool prefixes_overlap(const rte_acl_field& a, const rte_acl_field& b) noexcept {
+  const uint32_t bits = std::min(a.mask_range.u32, b.mask_range.u32);
+  if (bits == 0) return true;
+  const uint32_t mask = bits >= 32 ? ~0u : ~(~0u >> bits);
+  return (a.value.u32 & mask) == (b.value.u32 & mask);
+}
+
+bool ranges_overlap(const rte_acl_field& a, const rte_acl_field& b) noexcept {
+  return a.value.u16 <= b.mask_range.u16 && b.value.u16 <= a.mask_range.u16;
+}
+
+bool protos_overlap(const rte_acl_field& a, const rte_acl_field& b) noexcept {
+  const uint8_t both = a.mask_range.u8 & b.mask_range.u8;
+  return (a.value.u8 & both) == (b.value.u8 & both);
+}
+
+}  // namespace
+
+void acl_config(rte_acl_config& cfg, bool v6) noexcept {
+  cfg = {};
+  cfg.num_categories = 1;
+  if (!v6) {
+    cfg.num_fields = kAclFields4;
+    cfg.defs[0] = field(RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(AclKey4, proto));
+    cfg.defs[1] = field(RTE_ACL_FIELD_TYPE_MASK, 4, 1, 1, offsetof(AclKey4, src));
+    cfg.defs[2] = field(RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, offsetof(AclKey4, dst));
+    cfg.defs[3] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, offsetof(AclKey4, sport));
+    cfg.defs[4] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, offsetof(AclKey4, dport));
+    return;
+  }
+  cfg.num_fields = kAclFields6;
+  cfg.defs[0] = field(RTE_ACL_FIELD_TYPE_BITMASK, 1, 0, 0, offsetof(AclKey6, proto));
+  for (uint8_t i = 0; i < 4; ++i) {
+    cfg.defs[1 + i] = field(RTE_ACL_FIELD_TYPE_MASK, 4, 1 + i, 1 + i, offsetof(AclKey6, src) + 4 * i);
+    cfg.defs[5 + i] = field(RTE_ACL_FIELD_TYPE_MASK, 4, 5 + i, 5 + i, offsetof(AclKey6, dst) + 4 * i);
+  }
+  cfg.defs[9] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9, offsetof(AclKey6, sport));
+  cfg.defs[10] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 10, 9, offsetof(AclKey6, dport));
+}
+
+bool entries_overlap(const AclRule4& a, const AclRule4& b) noexcept {
+  return protos_overlap(a.field[0], b.field[0]) && prefixes_overlap(a.field[1], b.field[1]) &&
+         prefixes_overlap(a.field[2], b.field[2]) && ranges_overlap(a.field[3], b.field[3]) &&
+         ranges_overlap(a.field[4], b.field[4]);
+}
+
+bool entries_overlap(const AclRule6& a, const AclRule6& b) noexcept {
+  if (!protos_overlap(a.field[0], b.field[0])) return false;
+  for (unsigned w = 1; w <= 8; ++w)
+    if (!prefixes_overlap(a.field[w], b.field[w])) return false;
+  return ranges_overlap(a.field[9], b.field[9]) && ranges_overlap(a.field[10], b.field[10]);
+}
+
+}  // namespace bulkhead::dataplane

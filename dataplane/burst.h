@@ -1,0 +1,118 @@
+// One burst's state as it moves through the worker's stages
+// (dataplane/worker.cpp): what was parsed, the connection keys and what
+// the table said about them, the classification batch, and each packet's
+// fate. One instance per worker, reused burst after burst; only that
+// worker touches it. Arrays are indexed by the packet's place in the burst
+// unless their comment says otherwise.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include <rte_mbuf.h>
+
+#include "dataplane/acl_key.h"
+#include "dataplane/connection.h"
+#include "dataplane/counters.h"
+#include "dataplane/packet.h"
+
+namespace bulkhead::dataplane {
+
+inline constexpr uint16_t kBurst = 32;
+
+// Where a packet stands. The stages move every packet to pass or drop.
+enum class Fate : uint8_t {
+  pending,         // a connection's first packet in this burst: to classify
+  recheck,         // of a connection admitted under an older rule set: to classify again
+  follow,          // another packet of a connection an earlier packet of this burst leads
+  later_fragment,  // follows its datagram's first fragment
+  pass,
+  drop,
+};
+
+// The packets of one burst that go to one rte_acl_classify call per address
+// family: keys, and the packet each key belongs to.
+struct ClassifyBatch {
+  AclKey4 k4[kBurst];
+  AclKey6 k6[kBurst];
+  const AclKey4* p4[kBurst];
+  const AclKey6* p6[kBurst];
+  uint16_t of4[kBurst];
+  uint16_t of6[kBurst];
+  uint16_t n4 = 0;
+  uint16_t n6 = 0;
+
+  void clear() noexcept { n4 = n6 = 0; }
+  bool empty() const noexcept { return n4 + n6 == 0; }
+  void add(const FlowTuple& t, uint16_t packet) noexcept {
+    if (t.family == 4) {
+      make_acl_key(t, k4[n4]);
+      p4[n4] = &k4[n4];
+      of4[n4++] = packet;
+    } else {
+      make_acl_key(t, k6[n6]);
+      p6[n6] = &k6[n6];
+      of6[n6++] = packet;
+    }
+  }
+};
+
+// The connections this burst touches more than once, by key: the first
+// packet with a key leads, and the later ones follow it. Probed with the
+// connection table's own (keyed) hash of the key.
+class BurstGroups {
+ public:
+  void clear() noexcept { std::memset(index_, 0, sizeof(index_)); }
+  // The earlier packet registered with the key of packet `i` (hash `h`),
+  // or -1.
+  int find(const ConnKey* keys, uint16_t i, uint32_t h) const noexcept {
+    for (uint32_t slot = h & (kSlots - 1); index_[slot] != 0; slot = (slot + 1) & (kSlots - 1)) {
+      const uint16_t j = static_cast<uint16_t>(index_[slot] - 1);
+      if (hash_[slot] == h && std::memcmp(&keys[j], &keys[i], sizeof(ConnKey)) == 0) return j;
+    }
+    return -1;
+  }
+  // Registers packet `i` as the leader of its key (not registered yet).
+  void add(uint16_t i, uint32_t h) noexcept {
+    uint32_t slot = h & (kSlots - 1);
+    while (index_[slot] != 0) slot = (slot + 1) & (kSlots - 1);
+    index_[slot] = static_cast<uint8_t>(i + 1);
+    hash_[slot] = h;
+  }
+
+ private:
+  static constexpr uint32_t kSlots = 2 * kBurst;  // twice the burst: probes stay short
+  uint8_t index_[kSlots] = {};
+  uint32_t hash_[kSlots];
+};
+
+struct Burst {
+  uint16_t n = 0;
+  rte_mbuf* pkts[kBurst];
+  PacketMeta meta[kBurst];
+  uint32_t len[kBurst];  // bytes on the wire
+  Fate fate[kBurst];
+  DropReason reason[kBurst];  // when fate == drop
+
+  // Connection lookup: the packets that have a connection key.
+  ConnKey keys[kBurst];
+  uint8_t dir[kBurst];      // the packet's direction in its key
+  uint16_t leader[kBurst];  // for fate == follow: the packet it follows
+  int32_t pos[kBurst];      // the table slot found, or created; < 0 none
+  uint32_t hash[kBurst];    // the key's table hash, for an insert
+  bool reuse[kBurst];       // pos holds an expired connection this packet may reopen
+  const ConnKey* lookup_keys[kBurst];  // by lookup
+  uint16_t lookup_of[kBurst];          // by lookup: its packet
+  uint16_t nlookup = 0;
+
+  // Classification of first packets and re-checks.
+  ClassifyBatch batch;
+  uint32_t rule[kBurst];  // the rule that decided, for classified packets
+  BurstGroups groups;
+
+  // Packets that follow a leader, in arrival order.
+  uint16_t followers[kBurst];
+  uint16_t nfollow = 0;
+};
+
+}  // namespace bulkhead::dataplane
