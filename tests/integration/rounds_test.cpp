@@ -230,5 +230,20 @@ TEST(Rounds, ARevokedConnectionsTrafficStaysWithItsRule) {
   EXPECT_EQ(h.rule("web-dns").packets, 10u);
 }
 
+TEST(Rounds, LaterFragmentsOfAnEstablishedConnectionFollowItsFirstFragment) {
+  Harness h(kPolicy);
+  ASSERT_EQ(h.pass(0, build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53))).size(), 1u);  // opens it
+  PacketSpec first = udp("10.0.1.5", "10.0.2.9", 5353, 53, 64);
+  first.more_fragments = true;
+  first.fragment_id = 77;
+  PacketSpec later = first;
+  later.more_fragments = false;
+  later.fragment_offset = 72;
+  EXPECT_EQ(h.pass(0, build_packet(first)).size(), 1u) << "a hit of the connection";
+  EXPECT_EQ(h.pass(0, build_packet(later)).size(), 1u) << "follows the first fragment's verdict";
+  EXPECT_EQ(h.events(WorkerCounter::fragments_followed), 1u);
+  EXPECT_EQ(h.drops(DropReason::fragment_unknown), 0u);
+}
+
 }  // namespace
 }  // namespace bulkhead::test
