@@ -1,6 +1,6 @@
-// The dataplane binary on real pcap files (net_pcap): golden cases sent
-// through one direction and compared with what comes out of the other port;
-// start-up errors; SIGHUP reloads.
+// The dataplane binary on real pcap files (net_pcap): start-up errors,
+// SIGHUP reloads, kept rule sets, telemetry. The golden send/expect cases are
+// in golden_test.cpp.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -50,33 +50,6 @@ struct OneWayPcaps {
   }
 };
 
-// Sends `frames` into port 0, returns what left by port 1 after the
-// dataplane handled all of them.
-struct PcapRun {
-  std::vector<Frame> out;
-  std::string log;
-  std::string drops;
-};
-
-PcapRun run_pcap(const std::string& policy, const std::vector<Frame>& frames, std::vector<std::string> extra = {}) {
-  TempDir dir;
-  const OneWayPcaps pcaps(dir, frames);
-  std::vector<std::string> app{"--policy", dir.file("policy.yaml", policy), "--mbufs", "4096"};
-  app.insert(app.end(), extra.begin(), extra.end());
-  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), pcaps.eal(), app);
-  PcapRun r;
-  if (!dp.wait_ready(20s)) {
-    ADD_FAILURE() << "dataplane did not start:\n" << dp.log();
-    return r;
-  }
-  EXPECT_TRUE(dp.wait_counter("/bulkhead/stats", "rx_packets", frames.size(), 10s)) << dp.log();
-  r.drops = dp.telemetry("/bulkhead/drops");
-  EXPECT_EQ(dp.stop(), 0);
-  r.log = dp.log();
-  r.out = read_pcap(pcaps.out1);
-  return r;
-}
-
 TEST(DataplaneBinary, RefusesBrokenPolicyWithLocation) {
   TempDir dir;
   const auto policy = dir.file("bad.yaml", "version: 1\nrules:\n  - { id: a, from: nowhere, action: allow }\n");
@@ -121,94 +94,6 @@ TEST(DataplaneBinary, RefusesBadOptionsAndMissingPorts) {
     EXPECT_NE(dp.log().find("no worker lcore"), std::string::npos) << dp.log();
   }
 }
-
-// Golden cases: frames written to a send pcap enter port 0 of the real
-// binary (net_pcap); the frames that must leave port 1, in order, form the
-// expect pcap. Each case keeps both pcaps in its own folder while it runs.
-struct GoldenCase {
-  const char* name;
-  std::vector<Frame> send;
-  std::vector<size_t> expect;  // indices into send
-  std::vector<std::string> args = {};
-  std::vector<std::pair<const char*, uint64_t>> drops = {};
-};
-
-Frame tcp_syn(const char* src, const char* dst, uint16_t sport, uint16_t dport) {
-  return build_packet({.src = src, .dst = dst, .proto = common::kProtoTcp, .sport = sport, .dport = dport});
-}
-
-std::vector<GoldenCase> golden_cases() {
-  const Frame allowed = tcp_syn("10.0.1.5", "10.0.2.9", 41000, 5432);
-  const Frame denied = tcp_syn("10.0.1.5", "10.0.2.9", 41001, 22);
-  PacketSpec frag = {.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53,
-                     .payload_len = 64, .more_fragments = true};
-  PacketSpec frag_later = frag;
-  frag_later.more_fragments = false;
-  frag_later.fragment_offset = 72;
-  PacketSpec frag_denied = frag;
-  frag_denied.dport = 99;
-  frag_denied.fragment_id = 9;
-  PacketSpec frag_denied_later = frag_denied;
-  frag_denied_later.more_fragments = false;
-  frag_denied_later.fragment_offset = 72;
-  Frame bad_ihl = allowed;
-  bad_ihl[14] = 0x44;
-  return {
-      {"rule_kinds",
-       {allowed, denied, build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53}),
-        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 8}),
-        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 13}),
-        build_packet({.src = "10.0.3.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53})},
-       {0, 2, 3},
-       {},
-       {{"policy_deny", 3}}},
-      {"ipv6_extension_headers",
-       {build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 1, .dport = 5432,
-                      .ipv6_ext = {{0, 8}, {43, 16}, {60, 8}}}),
-        build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 1, .dport = 5433,
-                      .ipv6_ext = {{51, 16}}}),
-        build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoIcmpv6, .icmp_type = 128,
-                      .ipv6_ext = {{0, 8}, {60, 8}}})},
-       {0, 2}},
-      {"vlan_tags",
-       {build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53, .vlans = {7}}),
-        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53,
-                      .vlans = {7, 8}}),
-        build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 54, .vlans = {7}})},
-       {0, 1}},
-      {"fragments", {build_packet(frag), build_packet(frag_later), build_packet(frag_denied),
-                     build_packet(frag_denied_later)},
-       {0, 1}},
-      {"fragments_dropped_by_option", {build_packet(frag), build_packet(frag_later)}, {}, {"--fragments", "drop"},
-       {{"fragment_policy", 2}}},
-      {"malformed",
-       {truncated(allowed, 13), truncated(allowed, 30), bad_ihl, arp_request("10.0.1.5", "10.0.2.9"), allowed},
-       {3, 4},
-       {},
-       {{"truncated_l2", 1}, {"truncated_ipv4", 1}, {"bad_ipv4_ihl", 1}}},
-      {"audit_mode", {allowed, denied}, {0, 1}, {"--mode", "audit"}},
-      {"learn_mode", {allowed, denied, tcp_syn("10.0.9.9", "10.0.8.8", 1, 2)}, {0, 1, 2}, {"--mode", "learn"}},
-  };
-}
-
-class Golden : public ::testing::TestWithParam<GoldenCase> {};
-
-TEST_P(Golden, SendAndExpectPcaps) {
-  const GoldenCase& c = GetParam();
-  std::vector<Frame> expect;
-  for (size_t i : c.expect) expect.push_back(c.send[i]);
-  const PcapRun r = run_pcap(kPolicy, c.send, c.args);
-  EXPECT_EQ(r.out.size(), expect.size()) << r.log;
-  EXPECT_EQ(r.out, expect);
-  for (const auto& [reason, count] : c.drops) {
-    uint64_t v = 0;
-    EXPECT_TRUE(json_u64(r.drops, reason, v)) << r.drops;
-    EXPECT_EQ(v, count) << reason;
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Cases, Golden, ::testing::ValuesIn(golden_cases()),
-                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(DataplaneBinary, SighupReloadsAndRefusesBrokenFiles) {
   TempDir dir;

@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 namespace bulkhead::test {
 namespace {
 
@@ -102,13 +104,54 @@ std::string DataplaneProcess::telemetry(const std::string& command) const {
   return reply;
 }
 
-bool json_u64(const std::string& json, const std::string& key, uint64_t& value) {
-  const std::string needle = "\"" + key + "\":";
-  const auto pos = json.find(needle);
-  if (pos == std::string::npos) return false;
-  char* end = nullptr;
-  value = std::strtoull(json.c_str() + pos + needle.size(), &end, 10);
-  return end != json.c_str() + pos + needle.size();
+namespace {
+
+// The first unsigned integer named `key` in `j` or in any object inside it.
+bool find_u64(const nlohmann::json& j, const std::string& key, uint64_t& value) {
+  if (j.is_object()) {
+    const auto it = j.find(key);
+    if (it != j.end() && it->is_number_unsigned()) {
+      value = it->get<uint64_t>();
+      return true;
+    }
+  }
+  if (j.is_structured())
+    for (const auto& v : j)
+      if (find_u64(v, key, value)) return true;
+  return false;
+}
+
+}  // namespace
+
+bool json_u64(const std::string& text, const std::string& key, uint64_t& value) {
+  // `text` may hold several JSON objects with other output between them
+  // (dpdk-telemetry.py prints its greeting first): each top-level object is
+  // parsed in turn.
+  size_t start = text.find('{');
+  while (start != std::string::npos) {
+    int depth = 0;
+    bool in_string = false;
+    size_t end = start;
+    for (; end < text.size(); ++end) {
+      const char c = text[end];
+      if (in_string) {
+        if (c == '\\') ++end;
+        else if (c == '"') in_string = false;
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        break;
+      }
+    }
+    if (end >= text.size()) return false;
+    const auto j = nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(start),
+                                         text.begin() + static_cast<std::ptrdiff_t>(end) + 1, nullptr, false);
+    if (!j.is_discarded() && find_u64(j, key, value)) return true;
+    start = text.find('{', end + 1);
+  }
+  return false;
 }
 
 bool DataplaneProcess::wait_counter(const std::string& command, const std::string& key, uint64_t value,

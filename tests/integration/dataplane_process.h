@@ -40,7 +40,9 @@ class DataplaneProcess {
   int status_ = -1;
 };
 
-// Extracts the unsigned integer after "key": in a flat telemetry reply.
+// The first unsigned integer named `key` in the JSON objects of `text` (a
+// telemetry reply, or a tool's output holding several objects), read with a
+// JSON parser; false when there is none.
 bool json_u64(const std::string& json, const std::string& key, uint64_t& value);
 
 // Path of a built program, from the BULKHEAD_BUILD_DIR environment variable.
