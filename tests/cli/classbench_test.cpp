@@ -2,6 +2,11 @@
 // scan of the ClassBench file, written here independently: for every header
 // of the trace both must name the same first matching rule. Then the pcap
 // form of eval against the tuple form, and against the dataplane itself.
+//
+// A set in ClassBench's format is generated here (prefixes of every length,
+// exact ports, ranges and wildcards, protocols and wildcards; a trace half
+// aimed inside rules), so the comparison runs everywhere; the published
+// ClassBench sets in ../shared/data/classbench join it where they exist.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -9,6 +14,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -17,6 +23,7 @@
 #include "common/protocols.h"
 #include "tests/common/packet_builder.h"
 #include "tests/common/pcap_io.h"
+#include "tests/common/temp_dir.h"
 #include "tests/integration/dataplane_process.h"
 
 namespace bulkhead::test {
@@ -88,6 +95,89 @@ std::string ip(uint32_t a) {
   return buf;
 }
 
+// A rule set and trace in ClassBench's formats, from a fixed seed.
+void write_generated_set(const std::string& rules_path, const std::string& trace_path) {
+  std::mt19937 rng(20261206);
+  auto uniform = [&](uint32_t lo, uint32_t hi) { return std::uniform_int_distribution<uint32_t>(lo, hi)(rng); };
+  auto range = [&](uint32_t& lo, uint32_t& hi) {
+    switch (uniform(0, 3)) {
+      case 0: lo = 0, hi = 65535; break;                                  // any
+      case 1: lo = hi = uniform(0, 2000); break;                           // one port
+      case 2: lo = uniform(0, 1023), hi = lo + uniform(1, 3000); break;  // a range
+      default: lo = 1024, hi = 65535; break;                              // the unprivileged ports
+    }
+  };
+  auto prefix_len = [&] { const uint32_t r = uniform(0, 9); return r == 0 ? 0u : r < 3 ? uniform(8, 23) : uniform(24, 32); };
+  std::vector<Rule> rules;
+  std::ofstream out(rules_path);
+  for (int i = 0; i < 2000; ++i) {
+    Rule r{};
+    const uint32_t sl = prefix_len(), dl = prefix_len();
+    r.smask = sl == 0 ? 0 : 0xffffffffu << (32 - sl);
+    r.dmask = dl == 0 ? 0 : 0xffffffffu << (32 - dl);
+    // Few distinct networks, so prefixes nest and overlap.
+    r.src = (0x0a000000u | uniform(0, 15) << 16 | uniform(0, 65535)) & r.smask;
+    r.dst = (0xac100000u | uniform(0, 15) << 8 | uniform(0, 255)) & r.dmask;
+    range(r.slo, r.shi);
+    range(r.dlo, r.dhi);
+    const uint32_t p = uniform(0, 5);
+    r.proto = p == 0 ? 0 : p < 3 ? 6 : p < 5 ? 17 : 1;
+    r.pmask = p == 0 ? 0 : 0xff;
+    rules.push_back(r);
+    char line[160];
+    std::snprintf(line, sizeof line, "@%s/%u\t%s/%u\t%u : %u\t%u : %u\t0x%02X/0x%02X\t0x0000/0x0000\t\n",
+                  ip(r.src).c_str(), sl, ip(r.dst).c_str(), dl, r.slo, r.shi, r.dlo, r.dhi, r.proto, r.pmask);
+    out << line;
+  }
+  std::ofstream trace(trace_path);
+  for (int i = 0; i < 5000; ++i) {
+    Header h{};
+    if (i % 2 == 0) {  // inside a rule (which may still be shadowed by an earlier one)
+      const Rule& r = rules[uniform(0, static_cast<uint32_t>(rules.size() - 1))];
+      h.src = r.src | (uniform(0, UINT32_MAX) & ~r.smask);
+      h.dst = r.dst | (uniform(0, UINT32_MAX) & ~r.dmask);
+      h.sport = uniform(r.slo, r.shi);
+      h.dport = uniform(r.dlo, r.dhi);
+      h.proto = r.pmask ? r.proto : (uniform(0, 1) ? 6 : 17);
+    } else {
+      h.src = 0x0a000000u | uniform(0, 0xfffff);
+      h.dst = 0xac100000u | uniform(0, 0xfff);
+      h.sport = uniform(0, 65535);
+      h.dport = uniform(0, 3000);
+      h.proto = uniform(0, 1) ? 6 : 17;
+    }
+    trace << h.src << '\t' << h.dst << '\t' << h.sport << '\t' << h.dport << '\t' << h.proto << "\t0\t" << i << '\n';
+  }
+}
+
+struct SetFiles {
+  std::string rules, trace;
+};
+
+SetFiles published_set(const std::string& name) {
+  SetFiles f{data_dir() + "/" + name, data_dir() + "/" + name + "_trace"};
+  if (!exists(f.trace)) f.trace += "_generated";
+  return f;
+}
+
+// The files of set `name`: "generated" is written into `tmp`.
+SetFiles set_files(const std::string& name, const TempDir& tmp) {
+  if (name != "generated") return published_set(name);
+  SetFiles f{tmp.file("generated"), tmp.file("generated_trace")};
+  write_generated_set(f.rules, f.trace);
+  return f;
+}
+
+// "generated", then those of `published` whose rules and trace exist.
+std::vector<std::string> sets(std::initializer_list<const char*> published) {
+  std::vector<std::string> out{"generated"};
+  for (const char* name : published) {
+    const SetFiles f = published_set(name);
+    if (exists(f.rules) && exists(f.trace)) out.push_back(name);
+  }
+  return out;
+}
+
 std::string run(const std::string& cmd, int* status = nullptr) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -110,30 +200,26 @@ std::vector<std::string> lines(const std::string& s) {
 
 const std::string kCli = build_path("tools/cli/bulkhead");
 
-class ClassBench : public ::testing::TestWithParam<const char*> {};
+class ClassBench : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ClassBench, EvalNamesTheSameFirstMatchAsALinearScan) {
-  const std::string set = GetParam();
-  const std::string rules_path = data_dir() + "/" + set;
-  std::string trace_path = rules_path + "_trace";
-  if (!exists(trace_path)) trace_path = rules_path + "_trace_generated";
-  if (!exists(rules_path) || !exists(trace_path)) GTEST_SKIP() << "ClassBench data not found at " << data_dir();
-
-  const std::string tmp = "/tmp/bh_cb_" + std::to_string(getpid()) + "_" + set;
+  const TempDir tmp;
+  const SetFiles set = set_files(GetParam(), tmp);
+  const std::string policy = tmp.file("policy.yaml"), tuples = tmp.file("tuples");
   int status = -1;
-  run(kCli + " policy import-classbench " + rules_path + " -o " + tmp + ".yaml", &status);
+  run(kCli + " policy import-classbench " + set.rules + " -o " + policy, &status);
   ASSERT_EQ(status, 0);
 
-  const auto rules = read_rules(rules_path);
-  const auto headers = read_trace(trace_path, 20000);
+  const auto rules = read_rules(set.rules);
+  const auto headers = read_trace(set.trace, 20000);
   ASSERT_GT(rules.size(), 500u);
   ASSERT_GT(headers.size(), 1000u);
   {
-    std::ofstream t(tmp + ".tuples");
+    std::ofstream t(tuples);
     for (const auto& h : headers)
       t << h.proto << ' ' << ip(h.src) << ' ' << h.sport << '\t' << ip(h.dst) << ' ' << h.dport << '\n';
   }
-  const auto got = lines(run(kCli + " policy eval " + tmp + ".yaml --tuples " + tmp + ".tuples", &status));
+  const auto got = lines(run(kCli + " policy eval " + policy + " --tuples " + tuples, &status));
   ASSERT_EQ(status, 0);
   ASSERT_EQ(got.size(), headers.size());
   size_t mismatches = 0, allowed = 0;
@@ -145,12 +231,11 @@ TEST_P(ClassBench, EvalNamesTheSameFirstMatchAsALinearScan) {
   }
   EXPECT_EQ(mismatches, 0u);
   EXPECT_GT(allowed, headers.size() / 2) << "the trace should exercise the rules";
-  std::remove((tmp + ".yaml").c_str());
-  std::remove((tmp + ".tuples").c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Sets, ClassBench,
-                         ::testing::Values("acl1_1k", "fw1_1k", "ipc1_1k", "acl1_10k", "fw1_10k", "ipc1_10k"));
+                         ::testing::ValuesIn(sets({"acl1_1k", "fw1_1k", "ipc1_1k", "acl1_10k", "fw1_10k", "ipc1_10k"})),
+                         [](const auto& info) { return info.param; });
 
 // TCP and UDP headers of a trace as SYN / datagram frames; the reverse of an
 // earlier header is left out, since the dataplane would pass it as a reply.
@@ -169,15 +254,17 @@ std::vector<Frame> frames_of(const std::vector<Header>& headers, std::vector<Hea
   return out;
 }
 
-TEST(EvalPcap, SameVerdictsAsTuplesAndAsTheDataplane) {
-  const std::string rules_path = data_dir() + "/fw1_1k";
-  if (!exists(rules_path)) GTEST_SKIP() << "ClassBench data not found";
-  const std::string tmp = "/tmp/bh_evp_" + std::to_string(getpid());
+class EvalPcap : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EvalPcap, SameVerdictsAsTuplesAndAsTheDataplane) {
+  const TempDir dir;
+  const SetFiles set = set_files(GetParam(), dir);
+  const std::string tmp = dir.path() + "/run";
   int status = -1;
-  run(kCli + " policy import-classbench " + rules_path + " -o " + tmp + ".yaml", &status);
+  run(kCli + " policy import-classbench " + set.rules + " -o " + tmp + ".yaml", &status);
   ASSERT_EQ(status, 0);
   std::vector<Header> used;
-  const auto frames = frames_of(read_trace(rules_path + "_trace", 3000), used);
+  const auto frames = frames_of(read_trace(set.trace, 3000), used);
   ASSERT_GT(frames.size(), 1000u);
   write_pcap(tmp + ".pcap", frames);
 
@@ -186,7 +273,7 @@ TEST(EvalPcap, SameVerdictsAsTuplesAndAsTheDataplane) {
           ".drop.pcap",
       &status);
   ASSERT_EQ(status, 0);
-  const auto rules = read_rules(rules_path);
+  const auto rules = read_rules(set.rules);
   std::vector<Frame> want_pass;
   for (size_t i = 0; i < used.size(); ++i)
     if (linear_scan(rules, used[i])[0] == 'a') want_pass.push_back(frames[i]);
@@ -210,9 +297,10 @@ TEST(EvalPcap, SameVerdictsAsTuplesAndAsTheDataplane) {
   const auto dp_pass = read_pcap(tmp + ".dp1.pcap");
   EXPECT_EQ(dp_pass.size(), pass.size());
   EXPECT_TRUE(dp_pass == pass) << "the dataplane and policy eval disagree";
-  for (const char* ext : {".yaml", ".pcap", ".pass.pcap", ".drop.pcap", ".empty.pcap", ".dp0.pcap", ".dp1.pcap"})
-    std::remove((tmp + ext).c_str());
 }
+
+INSTANTIATE_TEST_SUITE_P(Sets, EvalPcap, ::testing::ValuesIn(sets({"fw1_1k"})),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace bulkhead::test
