@@ -27,6 +27,13 @@ class KeyedHash {
     h.secret_[5] |= 1;  // odd: the last word's product keeps all of the word
     return h;
   }
+  // A hash with the given secrets (tests; the last one is made odd).
+  static KeyedHash with_secrets(const uint64_t (&secrets)[6]) noexcept {
+    KeyedHash h;
+    for (int i = 0; i < 6; ++i) h.secret_[i] = secrets[i];
+    h.secret_[5] |= 1;
+    return h;
+  }
 
   uint32_t operator()(const uint64_t (&w)[5]) const noexcept {
     const u128 sum = static_cast<u128>(w[0] + secret_[0]) * (w[1] + secret_[1]) +

@@ -1,7 +1,9 @@
 // The keyed hash both connection and fragment tables place entries with.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <set>
 
 #include "dataplane/keyed_hash.h"
@@ -18,13 +20,31 @@ void ipv4_words(uint32_t src, uint32_t dst, uint16_t sport, uint64_t (&w)[5]) {
   w[4] = uint64_t{sport} | uint64_t{443} << 16 | uint64_t{6} << 32;
 }
 
-TEST(KeyedHash, SameSecretsSameValue) {
-  const KeyedHash h = KeyedHash::random();
-  const KeyedHash copy = h;
+TEST(KeyedHash, IsNhFoldedAndFinalised) {
+  // The construction the header documents, computed here from its parts
+  // for known secrets and words: NH's sum of products of offset word pairs,
+  // the 128-bit sum's halves folded, then MurmurHash3's finaliser.
+  const uint64_t secrets[6] = {0x0123456789abcdefull, 0xfedcba9876543210ull, 0x0f1e2d3c4b5a6978ull,
+                               0x8796a5b4c3d2e1f0ull, 0x1122334455667788ull, 0x99aabbccddeeff00ull};
+  const KeyedHash h = KeyedHash::with_secrets(secrets);
   uint64_t w[5];
   ipv4_words(0x0a000001, 0x0a000002, 41000, w);
-  EXPECT_EQ(h(w), h(w));
-  EXPECT_EQ(h(w), copy(w));
+  __extension__ typedef unsigned __int128 u128;
+  const uint64_t odd = secrets[5] | 1;
+  const u128 sum = u128{w[0] + secrets[0]} * (w[1] + secrets[1]) + u128{w[2] + secrets[2]} * (w[3] + secrets[3]) +
+                   u128{w[4] + secrets[4]} * odd;
+  uint64_t x = static_cast<uint64_t>(sum >> 64) ^ static_cast<uint64_t>(sum);
+  x = (x ^ (x >> 33)) * 0xff51afd7ed558ccdull;
+  x = (x ^ (x >> 33)) * 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  EXPECT_EQ(h(w), static_cast<uint32_t>(x));
+  // Any other secret gives another value.
+  for (int i = 0; i < 6; ++i) {
+    uint64_t other[6];
+    std::copy(std::begin(secrets), std::end(secrets), other);
+    other[i] ^= uint64_t{1} << 40;
+    EXPECT_NE(KeyedHash::with_secrets(other)(w), h(w)) << "secret " << i;
+  }
 }
 
 TEST(KeyedHash, FreshSecretsPlaceKeysAnew) {
