@@ -91,6 +91,7 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("controlplane-key", po::value(&c.controlplane_key), "the control plane's public key file (the only server accepted)")
     ("key", po::value(&c.key), "this dataplane's key pair file (bulkhead keys generate)")
     ("id", po::value(&c.id), "this dataplane's name on the control channel (default: host name)")
+    ("controlplane-max-message", po::value(&c.controlplane_max_message)->default_value(c.controlplane_max_message), "largest control message accepted, in bytes (a larger one is dropped with its connection)")
     ("flow-export", po::value(&c.flow_export), "send flow records to the control plane at ENDPOINT (CURVE, the control channel's keys), e.g. tcp://10.0.0.1:7301")
     ("flow-sample", po::value(&c.flow_sample)->default_value(c.flow_sample), "record 1 in N connections (and denied packets)")
     ("flow-update", po::value(&c.flow_update_s)->default_value(c.flow_update_s), "seconds between update records of a long connection")

@@ -53,6 +53,7 @@ struct Config {
   std::string controlplane_key;
   std::string key;
   std::string id;
+  uint64_t controlplane_max_message = 256u << 20;  // bytes; a larger frame closes the connection
   // Flow records (empty endpoint: not exported). Recorded when exported, or
   // when a test asks for them (record_flows) to drain them itself.
   std::string flow_export;

@@ -11,6 +11,7 @@
 #include <rte_malloc.h>
 
 #include "common/file_write.h"
+#include "dataplane/control_message.h"
 #include "rules/load.h"
 #include "rules/match.h"
 
@@ -132,8 +133,7 @@ void Engine::fail(const std::string& error) {
 
 bool Engine::apply(pb::CompiledRuleSet compiled, std::string& error, Keep keep) {
   std::lock_guard<std::mutex> serial(apply_mu_);
-  if (compiled.format_version() != 1) {
-    error = "rule set format version " + std::to_string(compiled.format_version()) + " is not supported";
+  if (!validate_rule_set(compiled, error)) {
     fail(error);
     return false;
   }
@@ -206,9 +206,14 @@ bool Engine::apply_change(pb::PushRuleSet& push, std::string& error, Keep keep) 
       next.mutable_rules()->AddAllocated(base[k]);
   }
   const int64_t now = clock_.unix_seconds();
-  auto rs = RuleSet::change(next, *current, base_of, effective_mode(next), next_epoch_, now, error);
-  if (!rs && error.empty())  // a full build is the better answer
-    rs = RuleSet::build(next, effective_mode(next), next_epoch_, worker_count_, now, error, current);
+  // The assembled set is checked like a whole one (a new rule may repeat a
+  // base rule's id).
+  std::unique_ptr<RuleSet> rs;
+  if (validate_rule_set(next, error)) {
+    rs = RuleSet::change(next, *current, base_of, effective_mode(next), next_epoch_, now, error);
+    if (!rs && error.empty())  // a full build is the better answer
+      rs = RuleSet::build(next, effective_mode(next), next_epoch_, worker_count_, now, error, current);
+  }
   if (!rs) {
     std::vector<pb::CompiledRule*> back(base_of.size());
     next.mutable_rules()->ExtractSubrange(0, static_cast<int>(back.size()), back.data());

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <zmq.hpp>
 
-#include "common/threads.h"
 #include "dataplane/engine.h"
 #include "dataplane/log.h"
 #include "proto/bulkhead.pb.h"
@@ -29,25 +28,21 @@ std::unique_ptr<FlowExporter> FlowExporter::start(const FlowExportConfig& cfg, E
   std::unique_ptr<FlowExporter> x(new FlowExporter(engine));
   x->cfg_ = cfg;
   if (!load_channel_identity(cfg.server_key_file, cfg.key_file, cfg.id, x->who_, error)) return nullptr;
-  x->thread_ = common::start_thread_without_signals([p = x.get()] { p->run(); });
+  x->thread_.start([p = x.get()] { p->run(); });
   return x;
 }
 
-void FlowExporter::stop() {
-  stop_.store(true);
-  if (thread_.joinable()) thread_.join();
-}
+void FlowExporter::stop() { thread_.stop(); }
 
 void FlowExporter::run() {
   zmq::context_t ctx(1);
-  zmq::socket_t sock(ctx, zmq::socket_type::push);
-  set_curve_client(sock, who_);
+  CurveClient client(ctx, zmq::socket_type::push, who_, "flow export", stats_.channel);
+  zmq::socket_t& sock = client.socket();
   sock.set(zmq::sockopt::sndhwm, 64);
   sock.set(zmq::sockopt::linger, 1000);
-  try {
-    sock.connect(cfg_.endpoint);
-  } catch (const zmq::error_t& e) {
-    BH_LOG(ERR, "flow export: cannot connect to %s: %s", cfg_.endpoint.c_str(), e.what());
+  std::string error;
+  if (!client.connect(cfg_.endpoint, error)) {
+    BH_LOG(ERR, "flow export: cannot connect to %s: %s", cfg_.endpoint.c_str(), error.c_str());
     return;
   }
   RateLimit limit(1, 10);
@@ -89,7 +84,8 @@ void FlowExporter::run() {
     }
   };
   while (true) {
-    const bool stopping = stop_.load();
+    client.watch();
+    const bool stopping = thread_.stopping();
     const size_t before = records.size();
     engine_.drain_flows(records, cfg_.batch_records - records.size());
     if (before == 0 && !records.empty()) first_at = std::chrono::steady_clock::now();

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "dataplane/channel.h"
 
@@ -36,6 +35,7 @@ struct FlowExportStats {
   std::atomic<uint64_t> records_sent{0};
   std::atomic<uint64_t> batches_sent{0};
   std::atomic<uint64_t> records_unsent{0};  // in batches the socket refused
+  ChannelCounters channel;
 };
 
 class FlowExporter {
@@ -53,9 +53,8 @@ class FlowExporter {
   FlowExportConfig cfg_;
   ChannelIdentity who_;
   Engine& engine_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
   FlowExportStats stats_;
+  ChannelThread thread_;  // last: stopped before the rest goes
 };
 
 }  // namespace bulkhead::dataplane

@@ -110,7 +110,8 @@ int run(int argc, char** argv) {
   }
   std::unique_ptr<Updater> updater;
   if (!cfg->controlplane.empty()) {
-    updater = Updater::start(UpdaterConfig{cfg->controlplane, cfg->controlplane_key, cfg->key, cfg->id}, *engine, error);
+    updater = Updater::start(UpdaterConfig{cfg->controlplane, cfg->controlplane_key, cfg->key, cfg->id,
+                                           cfg->controlplane_max_message}, *engine, error);
     if (!updater) {
       engine->stop();
       stop_ports(ports);

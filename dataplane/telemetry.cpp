@@ -215,6 +215,8 @@ int handle_control(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "rejected_stale", s.rejected_stale);
   rte_tel_data_add_dict_u64(d, "rejected_invalid", s.rejected_invalid);
   rte_tel_data_add_dict_u64(d, "last_apply_us", s.last_apply_us);
+  rte_tel_data_add_dict_u64(d, "handshake_failures", s.channel.handshake_failures);
+  rte_tel_data_add_dict_u64(d, "connections_lost", s.channel.connections_lost);
   return 0;
 }
 
@@ -232,6 +234,8 @@ int handle_flows(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(d, "records_sent", s.records_sent);
     rte_tel_data_add_dict_u64(d, "batches_sent", s.batches_sent);
     rte_tel_data_add_dict_u64(d, "records_unsent", s.records_unsent);
+    rte_tel_data_add_dict_u64(d, "handshake_failures", s.channel.handshake_failures);
+    rte_tel_data_add_dict_u64(d, "connections_lost", s.channel.connections_lost);
   }
   return 0;
 }

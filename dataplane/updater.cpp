@@ -4,7 +4,6 @@
 #include <string>
 #include <zmq.hpp>
 
-#include "common/threads.h"
 #include "dataplane/channel.h"
 #include "dataplane/engine.h"
 #include "dataplane/log.h"
@@ -17,47 +16,28 @@ constexpr auto kCompactAfter = std::chrono::milliseconds(200);
 
 }  // namespace
 
-PushCheck check_push(const void* data, size_t size, uint64_t running, pb::ControlMessage& m, std::string& reason) {
-  if (size > static_cast<size_t>(INT32_MAX) || !m.ParseFromArray(data, static_cast<int>(size)) ||
-      m.version() != kControlVersion || !m.has_push() || !m.push().has_rule_set()) {
-    reason = "malformed message (not a version " + std::to_string(kControlVersion) + " rule set push)";
-    return PushCheck::malformed;
-  }
-  const uint64_t g = m.push().rule_set().generation();
-  if (g <= running) {
-    reason = "generation " + std::to_string(g) + " is not newer than the running " + std::to_string(running) +
-             " (replayed or reordered)";
-    return PushCheck::stale;
-  }
-  return PushCheck::accept;
-}
-
 Updater::~Updater() { stop(); }
 
 std::unique_ptr<Updater> Updater::start(const UpdaterConfig& cfg, Engine& engine, std::string& error) {
   std::unique_ptr<Updater> u(new Updater(engine));
   u->cfg_ = cfg;
   if (!load_channel_identity(cfg.server_key_file, cfg.key_file, cfg.id, u->who_, error)) return nullptr;
-  u->thread_ = common::start_thread_without_signals([p = u.get()] { p->run(); });
+  u->thread_.start([p = u.get()] { p->run(); });
   return u;
 }
 
-void Updater::stop() {
-  stop_.store(true);
-  if (thread_.joinable()) thread_.join();
-}
+void Updater::stop() { thread_.stop(); }
 
 void Updater::run() {
   zmq::context_t ctx(1);
-  zmq::socket_t sock(ctx, zmq::socket_type::dealer);
-  set_curve_client(sock, who_);
+  CurveClient client(ctx, zmq::socket_type::dealer, who_, "control channel", stats_.channel);
+  zmq::socket_t& sock = client.socket();
   sock.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg_.max_message_bytes));
   sock.set(zmq::sockopt::linger, 0);
   sock.set(zmq::sockopt::routing_id, who_.id);
-  try {
-    sock.connect(cfg_.endpoint);
-  } catch (const zmq::error_t& e) {
-    BH_LOG(ERR, "control channel: cannot connect to %s: %s", cfg_.endpoint.c_str(), e.what());
+  std::string connect_error;
+  if (!client.connect(cfg_.endpoint, connect_error)) {
+    BH_LOG(ERR, "control channel: cannot connect to %s: %s", cfg_.endpoint.c_str(), connect_error.c_str());
     return;
   }
   RateLimit limit(10, 1);
@@ -98,7 +78,8 @@ void Updater::run() {
   auto last_hello = std::chrono::steady_clock::time_point{};
   // A set applied as a change is rebuilt in full once pushes pause.
   auto compact_at = std::chrono::steady_clock::time_point::max();
-  while (!stop_.load()) {
+  while (!thread_.stopping()) {
+    client.watch();
     if (std::chrono::steady_clock::now() >= compact_at) {
       engine_.compact();
       compact_at = std::chrono::steady_clock::time_point::max();
@@ -131,7 +112,7 @@ void Updater::run() {
     const bool as_change = m.push().base_generation() != 0;
     if (as_change ? !engine_.apply_change(*m.mutable_push(), error, Engine::Keep::later)
                   : !engine_.apply(std::move(*m.mutable_push()->mutable_rule_set()), error, Engine::Keep::later)) {
-      refuse(generation, "cannot build it: " + error, stats_.rejected_invalid);
+      refuse(generation, "not enforced: " + error, stats_.rejected_invalid);
       continue;
     }
     const auto us = static_cast<uint64_t>(

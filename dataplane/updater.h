@@ -9,8 +9,10 @@
 // its grace period: an Ack means every worker enforces the generation. The
 // set is written to the state directory after the Ack; a set built as a
 // change is rebuilt in full once pushes pause.
-// Malformed, oversized or stale messages are counted and logged at a limited
-// rate; the active rule set never changes because of them. When the control
+// Malformed, oversized, stale or invalid messages (control_message.h) are
+// refused with a Nack, counted and logged at a limited rate; the active rule
+// set never changes because of them. A failed CURVE handshake (the wrong
+// server key, or this dataplane's key not admitted) is counted and logged. When the control
 // plane is away, nothing changes: enforcement goes on, the socket reconnects.
 #pragma once
 
@@ -18,24 +20,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "dataplane/channel.h"
+#include "dataplane/control_message.h"
 #include "proto/bulkhead.pb.h"
 
 namespace bulkhead::dataplane {
 
 class Engine;
-
-inline constexpr uint32_t kControlVersion = 1;
-
-enum class PushCheck { accept, malformed, stale };
-
-// Checks one received frame: a version-1 ControlMessage carrying a rule set
-// whose generation is higher than `running`. Fills `message` and, when the
-// push is refused, `reason`. Pure: no I/O, no state.
-PushCheck check_push(const void* data, size_t size, uint64_t running, pb::ControlMessage& message,
-                     std::string& reason);
 
 struct UpdaterConfig {
   std::string endpoint;         // e.g. tcp://10.0.0.1:7300
@@ -52,6 +44,7 @@ struct UpdaterStats {
   std::atomic<uint64_t> rejected_stale{0};
   std::atomic<uint64_t> rejected_invalid{0};
   std::atomic<uint64_t> last_apply_us{0};
+  ChannelCounters channel;
 };
 
 class Updater {
@@ -69,9 +62,8 @@ class Updater {
   UpdaterConfig cfg_;
   ChannelIdentity who_;
   Engine& engine_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
   UpdaterStats stats_;
+  ChannelThread thread_;  // last: stopped before the rest goes
 };
 
 }  // namespace bulkhead::dataplane

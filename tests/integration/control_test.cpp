@@ -1,11 +1,13 @@
 // The dataplane's control channel against a real ZeroMQ ROUTER socket with
 // CurveZMQ, standing in for the control plane: hello, push, acknowledgement,
-// refusals of replayed, stale and malformed messages, the server key check,
-// and the generation kept across a restart.
+// refusals of replayed, stale and malformed messages, a hostile control plane
+// that holds the real server key, the server key check, and the generation
+// kept across a restart.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <optional>
+#include <regex>
 #include <zmq.hpp>
 
 #include "controlplane/rule_change.h"
@@ -54,6 +56,13 @@ class FakeControlPlane {
   void send_raw(const std::string& bytes) {
     sock_.send(zmq::buffer(peer_), zmq::send_flags::sndmore);
     sock_.send(zmq::buffer(bytes));
+  }
+
+  void send_change(const pb::PushRuleSet& change) {
+    pb::ControlMessage m;
+    m.set_version(1);
+    *m.mutable_push() = change;
+    send_raw(m.SerializeAsString());
   }
 
   void push(const pb::CompiledRuleSet& set) {
@@ -164,6 +173,113 @@ TEST(ControlChannel, PushAcknowledgeRefuseAndRestore) {
   EXPECT_EQ(ack->ack().generation(), 7u);
 }
 
+
+// A control plane holding the real server key is still outside input:
+// every malformed, oversized or contradictory push is refused with a Nack
+// and counted, and the running set stays.
+TEST(ControlChannel, AHostileControlPlaneCannotBreakTheRunningSet) {
+  TempDir dir;
+  const KeyPair server = keypair(), dp_keys = keypair();
+  FakeControlPlane cp(server);
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal(),
+                      {"--controlplane", cp.endpoint(), "--controlplane-key", key_file(dir, "cp.pub", server, false),
+                       "--key", key_file(dir, "dp.key", dp_keys, true), "--id", "dp-h", "--mbufs", "2048",
+                       "--controlplane-max-message", "65536"});
+  ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
+  ASSERT_TRUE(cp.next(pb::ControlMessage::kHello, 10s)) << dp.log();
+  uint64_t v = 0;
+  auto refused = [&](const char* what, const char* says) {
+    auto nack = cp.next(pb::ControlMessage::kNack, 10s);
+    ASSERT_TRUE(nack) << what << "\n" << dp.log();
+    EXPECT_NE(nack->nack().reason().find(says), std::string::npos) << what << ": " << nack->nack().reason();
+  };
+
+  // A change to a set never sent: nothing runs yet.
+  const auto g5 = rule_set(5, 3), g6 = rule_set(6, 4);
+  pb::PushRuleSet change;
+  ASSERT_TRUE(controlplane::make_change(g5, controlplane::encode_rules(g5), g6, controlplane::encode_rules(g6), change));
+  cp.send_change(change);
+  refused("a change before any set", "generation 0 is enforced");
+
+  cp.push(g5);
+  ASSERT_TRUE(cp.next(pb::ControlMessage::kAck, 10s)) << dp.log();
+
+  // Whole sets that contradict themselves or hold what no compiler makes.
+  auto spoiled = [&](uint64_t generation, auto spoil) {
+    pb::CompiledRuleSet s = rule_set(generation, 3);
+    spoil(s);
+    return s;
+  };
+  cp.push(spoiled(7, [](pb::CompiledRuleSet& s) { s.mutable_rules(2)->set_id("r0"); }));
+  refused("a rule named twice", "used twice");
+  cp.push(spoiled(8, [](pb::CompiledRuleSet& s) { s.mutable_rules(0)->mutable_dports(0)->set_hi(999999); }));
+  refused("a port past 65535", "port range");
+  cp.push(spoiled(9, [](pb::CompiledRuleSet& s) {
+    auto* p = s.mutable_rules(1)->add_src();
+    p->set_addr(std::string("\x0a\x00\x00\x01", 4));
+    p->set_prefix_len(8);
+  }));
+  refused("host bits set", "host bits");
+  cp.push(spoiled(10, [](pb::CompiledRuleSet& s) { s.set_format_version(9); }));
+  refused("another format", "format version 9");
+
+  // Changes of the running generation 5 that contradict it.
+  pb::PushRuleSet past_end = change;
+  past_end.mutable_pieces(0)->mutable_base()->set_count(40);
+  cp.send_change(past_end);
+  refused("indexes past the end", "outside the 3");
+  pb::PushRuleSet twice = change;
+  auto* again = twice.add_pieces()->mutable_base();
+  again->set_first(0);
+  again->set_count(1);
+  cp.send_change(twice);
+  refused("a base rule named twice", "twice");
+  pb::PushRuleSet dup_id = change;
+  dup_id.mutable_pieces(dup_id.pieces_size() - 1)->mutable_rule()->set_id("r1");
+  cp.send_change(dup_id);
+  refused("a new rule with a base rule's id", "used twice");
+  pb::PushRuleSet wrong_base = change;
+  wrong_base.set_base_generation(4);
+  cp.send_change(wrong_base);
+  refused("a change of another base", "generation 5 is enforced");
+  pb::PushRuleSet with_rules = change;
+  *with_rules.mutable_rule_set()->add_rules() = g6.rules(0);
+  cp.send_change(with_rules);
+  refused("a change with rules outside its pieces", "outside its pieces");
+
+  // Malformed: not protobuf, and a valid push of another channel version.
+  cp.send_raw(std::string("\xff\xff\xff\xff not a message", 20));
+  refused("garbage", "malformed");
+  pb::ControlMessage v2;
+  v2.set_version(2);
+  *v2.mutable_push()->mutable_rule_set() = rule_set(11, 1);
+  cp.send_raw(v2.SerializeAsString());
+  refused("version 2", "malformed");
+
+  const std::string control = dp.telemetry("/bulkhead/control");
+  EXPECT_TRUE(json_u64(control, "rejected_invalid", v) && v == 9u) << control;
+  EXPECT_TRUE(json_u64(control, "rejected_malformed", v) && v == 3u) << control;
+  EXPECT_TRUE(json_u64(control, "applied", v) && v == 1u) << control;
+
+  // Oversized: past --controlplane-max-message the transport drops the
+  // frame with its connection; the dataplane reconnects and says Hello.
+  std::string huge(100000, 'x');
+  cp.send_raw(huge);
+  ASSERT_TRUE(cp.next(pb::ControlMessage::kHello, 10s)) << "reconnected after the oversized frame\n" << dp.log();
+  EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/control"), "connections_lost", v) && v == 1u);
+
+  // Through all of it, generation 5 with its 3 rules stayed in force, and
+  // the one good change still applies.
+  EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/policy"), "generation", v) && v == 5u);
+  EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/policy"), "rules", v) && v == 3u);
+  cp.send_change(change);
+  auto ack = cp.next(pb::ControlMessage::kAck, 10s);
+  ASSERT_TRUE(ack) << dp.log();
+  EXPECT_EQ(ack->ack().generation(), 6u);
+  EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/policy"), "rules", v) && v == 4u);
+  EXPECT_EQ(dp.stop(), 0);
+}
+
 TEST(ControlChannel, OnlyTheConfiguredControlPlaneIsAccepted) {
   TempDir dir;
   const KeyPair server = keypair(), impostor = keypair(), dp_keys = keypair();
@@ -175,6 +291,13 @@ TEST(ControlChannel, OnlyTheConfiguredControlPlaneIsAccepted) {
                        "--key", key_file(dir, "dp.key", dp_keys, true), "--mbufs", "2048"});
   ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
   EXPECT_FALSE(cp.next(pb::ControlMessage::kHello, 3s));
+  // It says why, once per 10 seconds however often it retries, and counts.
+  EXPECT_TRUE(dp.wait_counter("/bulkhead/control", "handshake_failures", 2, 10s))
+      << dp.telemetry("/bulkhead/control") << dp.log();
+  const std::string log = dp.log();
+  const std::regex line("handshake with tcp://127\\.0\\.0\\.1:[0-9]+ failed .*--controlplane-key");
+  const auto lines = std::distance(std::sregex_iterator(log.begin(), log.end(), line), std::sregex_iterator());
+  EXPECT_EQ(lines, 1) << log;
   EXPECT_EQ(dp.stop(), 0);
 }
 

@@ -1,0 +1,39 @@
+// What the dataplane accepts from the control channel, checked before
+// anything is built: a push must be a version-1 ControlMessage carrying a
+// rule set newer than the running one, whole or as a well-formed change,
+// and every rule set it leads to must be one the compiler could have made
+// (valid enums, prefixes with their host bits clear, ordered port ranges,
+// one rule per id, one segment per name). A control plane holding the real
+// server key is still outside input: whatever it sends is checked here.
+//
+// Pure functions: no I/O, no DPDK, no state; any thread may call them.
+// Their cost is linear in the message.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "proto/bulkhead.pb.h"
+
+namespace bulkhead::dataplane {
+
+inline constexpr uint32_t kControlVersion = 1;
+// Longest rule id or segment name accepted (the policy language's are far
+// shorter); anything longer is not something the compiler made.
+inline constexpr size_t kMaxNameBytes = 256;
+
+enum class PushCheck { accept, malformed, stale };
+
+// Checks one received frame: a version-1 ControlMessage carrying a rule set
+// whose generation is higher than `running`, whole (no pieces) or as a
+// change (a base generation, pieces, and no rules of its own). Fills
+// `message` and, when the push is refused, `reason`.
+PushCheck check_push(const void* data, size_t size, uint64_t running, pb::ControlMessage& message,
+                     std::string& reason);
+
+// True when `set` is a rule set the compiler could have produced; false
+// with the first problem in `error` ("rule 3 (id web): ...").
+bool validate_rule_set(const pb::CompiledRuleSet& set, std::string& error);
+
+}  // namespace bulkhead::dataplane
