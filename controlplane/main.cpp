@@ -1,6 +1,8 @@
 // bulkhead-controlplane: keeps the versioned policy and distributes it.
 //
 //   bulkhead-controlplane --config FILE | --store DIR --key cp.key --dataplane-key dp.pub ...
+#include <sys/stat.h>
+
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -32,7 +34,8 @@ int main(int argc, char** argv) {
     ("listen", po::value(&cfg.listen)->default_value(cfg.listen), "endpoint for dataplanes (CURVE)")
     ("key", po::value(&cfg.key_file)->required(), "this control plane's key pair file")
     ("dataplane-key", po::value(&cfg.dataplane_keys)->composing(), "public key file of an admitted dataplane (repeat)")
-    ("cli", po::value(&cfg.cli)->default_value(cfg.cli), "endpoint for the bulkhead CLI (ipc:// path, mode 0600)")
+    ("cli", po::value(&cfg.cli)->default_value(cfg.cli), "endpoint for the bulkhead CLI: ipc:// path (mode 0600), or tcp:// with CURVE and --cli-key")
+    ("cli-key", po::value(&cfg.cli_keys)->composing(), "public key file of an operator admitted on a tcp:// CLI endpoint (repeat); NAME.pub is recorded as author \"key NAME\"")
     ("flow-listen", po::value(&cfg.flow_listen), "endpoint for dataplanes' flow records (CURVE), e.g. tcp://0.0.0.0:7301")
     ("flow-log", po::value(&cfg.flow_log), "append every flow record to FILE as a JSON line (for a SIEM)")
     ("flow-capacity", po::value(&cfg.flow_capacity)->default_value(cfg.flow_capacity), "flow aggregates kept at most")
@@ -64,6 +67,9 @@ int main(int argc, char** argv) {
     std::cerr << "bulkhead-controlplane: " << e.what() << " (see --help)\n";
     return 1;
   }
+  // Nothing the daemon writes (generations, audit log, flow store and log)
+  // is for every user of the machine to read.
+  ::umask(027);
   std::string error;
   auto server = Server::create(cfg, error);
   if (!server) {

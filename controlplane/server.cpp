@@ -1,11 +1,15 @@
 #include "controlplane/server.h"
 
+#include <pwd.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <ctime>
 #include <iostream>
 
 #include "common/keys.h"
+#include "common/text.h"
+#include "common/threads.h"
 #include "controlplane/rule_change.h"
 #include "rules/analysis.h"
 #include "rules/load.h"
@@ -15,7 +19,14 @@ namespace {
 
 constexpr uint32_t kVersion = 1;
 constexpr auto kConnectedWithin = std::chrono::seconds(3);
+// A connection that said something this recently is live: a second
+// connection with its key is refused meanwhile (Hellos come every second).
+constexpr auto kRouteLiveWithin = std::chrono::milliseconds(2500);
 constexpr auto kRepushAfter = std::chrono::seconds(2);
+constexpr size_t kPushedKept = 32;
+constexpr size_t kMessagesPerWake = 256;
+constexpr const char* kDataplaneDomain = "bulkhead";
+constexpr const char* kCliDomain = "bulkhead-cli";
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -46,6 +57,54 @@ std::string ipc_path(const std::string& endpoint) {
   return endpoint.rfind("ipc://", 0) == 0 ? endpoint.substr(6) : std::string();
 }
 
+// "dp1" for ".../dp1.pub": how a key is named in status and logs.
+std::string key_name(const std::string& file) {
+  std::string base = file.substr(file.rfind('/') + 1);
+  if (base.size() > 4 && base.compare(base.size() - 4, 4, ".pub") == 0) base.resize(base.size() - 4);
+  return base;
+}
+
+// Reads admitted public key files into `out` (key -> name).
+bool read_admitted(const std::vector<std::string>& files, std::map<std::string, std::string>& out,
+                   std::string& error) {
+  for (const auto& f : files) {
+    common::CurveKeys k;
+    if (!common::read_curve_keys(f, false, k, error)) return false;
+    if (!out.emplace(k.public_key, key_name(f)).second) {
+      error = f + ": the same key as " + out[k.public_key] + "; each key is one dataplane";
+      return false;
+    }
+  }
+  return true;
+}
+
+// A connection property of a received message, or null (zmq::message_t's
+// gets() throws when the property is absent).
+const char* property(zmq::message_t& m, const char* name) { return zmq_msg_gets(m.handle(), name); }
+
+// The authenticated author of a CLI request: the peer's uid on the ipc
+// socket (ZeroMQ reads it with SO_PEERCRED into the Peer-Address
+// "host:UID:GID:PID"), or the operator key ZAP admitted.
+std::string cli_author(zmq::message_t& body) {
+  const char* user = property(body, "User-Id");
+  if (user != nullptr && *user) return user;
+  const char* peer = property(body, "Peer-Address");
+  if (peer == nullptr) return {};
+  const std::string p = peer;
+  const auto c3 = p.rfind(':');
+  const auto c2 = c3 == std::string::npos || c3 == 0 ? std::string::npos : p.rfind(':', c3 - 1);
+  const auto c1 = c2 == std::string::npos || c2 == 0 ? std::string::npos : p.rfind(':', c2 - 1);
+  if (c1 == std::string::npos) return {};
+  const std::string uid_text = p.substr(c1 + 1, c2 - c1 - 1);
+  if (uid_text.empty() || uid_text.find_first_not_of("0123456789") != std::string::npos) return {};
+  const auto uid = static_cast<uid_t>(std::stoul(uid_text));
+  std::string name;
+  passwd pw{}, *found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found != nullptr) name = found->pw_name;
+  return "uid " + uid_text + (name.empty() ? std::string() : " (" + name + ")");
+}
+
 }  // namespace
 
 std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& error) {
@@ -57,14 +116,22 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
   for (const auto& w : warnings) std::cerr << "bulkhead-controlplane: " << w << '\n';
   common::CurveKeys own;
   if (!common::read_curve_keys(cfg.key_file, true, own, error)) return nullptr;
-  for (const auto& f : cfg.dataplane_keys) {
-    common::CurveKeys k;
-    if (!common::read_curve_keys(f, false, k, error)) return nullptr;
-    s->allowed_.insert(k.public_key);
-  }
+  if (!read_admitted(cfg.dataplane_keys, s->allowed_, error)) return nullptr;
+  if (!read_admitted(cfg.cli_keys, s->cli_allowed_, error)) return nullptr;
   if (s->allowed_.empty()) {
     error = "no dataplane keys configured (--dataplane-key FILE): no dataplane could connect";
     return nullptr;
+  }
+  const bool remote_cli = cfg.cli.rfind("tcp://", 0) == 0;
+  if (remote_cli && s->cli_allowed_.empty()) {
+    error = "a tcp:// CLI endpoint needs the operators' keys (--cli-key FILE)";
+    return nullptr;
+  }
+  for (const auto& [key, name] : s->allowed_) {
+    Dataplane& dp = s->known_[key];
+    dp.key = key;
+    dp.info.set_public_key(key);
+    dp.info.set_key_name(name);
   }
   try {
     // The ZAP handler must be bound before any CURVE socket accepts peers.
@@ -74,10 +141,13 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
     s->dataplanes_ = std::make_unique<zmq::socket_t>(s->ctx_, zmq::socket_type::router);
     s->dataplanes_->set(zmq::sockopt::curve_server, 1);
     s->dataplanes_->set(zmq::sockopt::curve_secretkey, own.secret_key);
-    s->dataplanes_->set(zmq::sockopt::zap_domain, "bulkhead");
+    s->dataplanes_->set(zmq::sockopt::zap_domain, kDataplaneDomain);
     s->dataplanes_->set(zmq::sockopt::maxmsgsize, int64_t{1} << 20);
-    s->dataplanes_->set(zmq::sockopt::router_handover, 1);
     s->dataplanes_->set(zmq::sockopt::linger, 0);
+    // No handover: a routing id is never taken from a live connection. Dead
+    // connections are found by heartbeats and closed.
+    s->dataplanes_->set(zmq::sockopt::heartbeat_ivl, 1000);
+    s->dataplanes_->set(zmq::sockopt::heartbeat_timeout, 5000);
     s->dataplanes_->bind(cfg.listen);
     if (!cfg.flow_listen.empty()) {
       CollectorConfig fc;
@@ -93,6 +163,11 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
     s->cli_ = std::make_unique<zmq::socket_t>(s->ctx_, zmq::socket_type::router);
     s->cli_->set(zmq::sockopt::maxmsgsize, int64_t{512} << 20);
     s->cli_->set(zmq::sockopt::linger, 0);
+    if (remote_cli) {
+      s->cli_->set(zmq::sockopt::curve_server, 1);
+      s->cli_->set(zmq::sockopt::curve_secretkey, own.secret_key);
+      s->cli_->set(zmq::sockopt::zap_domain, kCliDomain);
+    }
     const std::string path = ipc_path(cfg.cli);
     if (!path.empty()) {
       const auto slash = path.rfind('/');
@@ -120,8 +195,12 @@ Server::~Server() {
   if (!path.empty()) ::unlink(path.c_str());
 }
 
-// ZAP (RFC 27): admit CURVE clients whose public key was configured.
+// ZAP (RFC 27): admit CURVE clients whose public key was configured, each
+// socket (domain) with its own keys. The user id ZAP returns is what every
+// message of the connection carries: the dataplane's key, or the operator
+// key's name.
 void Server::zap_loop() {
+  common::LogLimit limit(5, std::chrono::seconds(10));
   while (!zap_stop_) {
     zmq::pollitem_t items[] = {{static_cast<void*>(*zap_), 0, ZMQ_POLLIN, 0}};
     if (poll_interrupted(items, 1, std::chrono::milliseconds(100))) continue;
@@ -130,20 +209,47 @@ void Server::zap_loop() {
     do {
       parts.emplace_back();
       if (!zap_->recv(parts.back())) break;
-    } while (parts.back().more());
+    } while (parts.back().more() && parts.size() < 16);
     if (parts.size() < 6) continue;
     const std::string request_id = parts[1].to_string();
+    const std::string domain = parts[2].to_string();
+    const std::string address = parts[3].to_string();
     const std::string mechanism = parts[5].to_string();
-    std::string key = parts.size() > 6 ? z85(parts[6].to_string()) : "";
-    const bool ok = mechanism == "CURVE" && allowed_.count(key) > 0;
+    const std::string key = parts.size() > 6 ? z85(parts[6].to_string()) : "";
+    const auto& admitted = domain == kCliDomain ? cli_allowed_ : allowed_;
+    const auto it = mechanism == "CURVE" ? admitted.find(key) : admitted.end();
+    const bool ok = it != admitted.end();
+    const std::string user = !ok ? std::string() : domain == kCliDomain ? "key " + it->second : key;
     zap_->send(zmq::str_buffer("1.0"), zmq::send_flags::sndmore);
     zap_->send(zmq::buffer(request_id), zmq::send_flags::sndmore);
     zap_->send(zmq::buffer(std::string(ok ? "200" : "400")), zmq::send_flags::sndmore);
     zap_->send(zmq::buffer(std::string(ok ? "OK" : "key not admitted")), zmq::send_flags::sndmore);
-    zap_->send(zmq::buffer(ok ? key : std::string()), zmq::send_flags::sndmore);
+    zap_->send(zmq::buffer(user), zmq::send_flags::sndmore);
     zap_->send(zmq::str_buffer(""), zmq::send_flags::none);
-    if (!ok) std::cerr << "bulkhead-controlplane: refused a dataplane with key " << (key.empty() ? "(none)" : key) << '\n';
+    uint64_t suppressed = 0;
+    if (!ok && limit.allow(suppressed))
+      std::cerr << "bulkhead-controlplane: refused a " << (domain == kCliDomain ? "CLI client" : "dataplane")
+                << " from " << common::escaped(address) << " with key " << (key.empty() ? "(none)" : key)
+                << (suppressed ? " (" + std::to_string(suppressed) + " refusals not shown)" : "") << '\n';
   }
+}
+
+void Server::note(const std::string& line) {
+  uint64_t suppressed = 0;
+  if (log_limit_.allow(suppressed))
+    std::cerr << "bulkhead-controlplane: " << line
+              << (suppressed ? " (" + std::to_string(suppressed) + " lines not shown)" : "") << '\n';
+}
+
+void Server::refuse(Dataplane* dp, const std::string& why) {
+  ++refused_messages_;
+  if (dp != nullptr) {
+    dp->info.set_refused_messages(dp->info.refused_messages() + 1);
+    dp->info.set_last_refusal(why);
+  }
+  note("refused a message" +
+       (dp ? " from the dataplane with key " + dp->info.key_name() + " (" + dp->key + ")" : std::string()) + ": " +
+       why);
 }
 
 void Server::adopt(pb::CompiledRuleSet set) {
@@ -182,9 +288,9 @@ const pb::PushRuleSet* Server::change_for(const Dataplane& dp) {
   return change_ ? &*change_ : nullptr;
 }
 
-void Server::push(const std::string& id, Dataplane& dp, int64_t sent_at_ns) {
+void Server::push(Dataplane& dp, int64_t sent_at_ns) {
   const pb::CompiledRuleSet* set = current_set();
-  if (set == nullptr) return;
+  if (set == nullptr || dp.route.empty()) return;
   const uint64_t current = set->generation();
   pb::ControlMessage m;
   m.set_version(kVersion);
@@ -193,63 +299,164 @@ void Server::push(const std::string& id, Dataplane& dp, int64_t sent_at_ns) {
   else *m.mutable_push()->mutable_rule_set() = *set;
   m.mutable_push()->set_sent_at_ns(sent_at_ns);
   const std::string data = m.SerializeAsString();
-  dataplanes_->send(zmq::buffer(id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  dataplanes_->send(zmq::buffer(dp.route), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   dataplanes_->send(zmq::buffer(data), zmq::send_flags::dontwait);
   dp.pushed = current;
   dp.pushed_at = std::chrono::steady_clock::now();
   dp.pushed_change = change != nullptr;
+  dp.pushed_generations.insert(current);
+  while (dp.pushed_generations.size() > kPushedKept) dp.pushed_generations.erase(dp.pushed_generations.begin());
+}
+
+bool Server::connected(const Dataplane& dp, std::chrono::steady_clock::time_point now) const {
+  return dp.last_seen != std::chrono::steady_clock::time_point{} && now - dp.last_seen < kConnectedWithin;
 }
 
 void Server::push_all() {
   // The acknowledgement latency counts from here.
   const int64_t started = steady_ns();
   const auto now = std::chrono::steady_clock::now();
-  for (auto& [id, dp] : known_)
-    if (now - dp.last_seen < kConnectedWithin) push(id, dp, started);
+  for (auto& [key, dp] : known_)
+    if (connected(dp, now)) push(dp, started);
 }
 
-void Server::on_dataplane(const std::string& id, const std::string& user, const std::string& address,
+uint64_t Server::dataplanes_newest(std::string* who) const {
+  uint64_t newest = 0;
+  for (const auto& [key, dp] : known_) {
+    if (dp.info.generation() > newest) {
+      newest = dp.info.generation();
+      if (who) *who = dp.info.id().empty() ? dp.info.key_name() : dp.info.id();
+    }
+  }
+  return newest;
+}
+
+std::string Server::store_behind() const {
+  std::string who;
+  const uint64_t newest = dataplanes_newest(&who);
+  const uint64_t current = store_->current();
+  if (newest <= current) return {};
+  return "the store's newest generation is " + std::to_string(current) + " but dataplane " + common::escaped(who) +
+         " runs generation " + std::to_string(newest) +
+         ": the dataplanes refuse every generation up to it. Number past it with `bulkhead renumber` (the store's "
+         "current policy) or `bulkhead apply FILE --renumber`";
+}
+
+void Server::on_dataplane(const std::string& route, const std::string& key, const std::string& address,
                           const pb::ControlMessage& m) {
-  Dataplane& dp = known_[id];
-  if (!address.empty()) dp.info.set_address(address);
+  const auto found = known_.find(key);
+  if (found == known_.end()) {
+    refuse(nullptr, "a key that is not configured (" + common::escaped(key) + ")");
+    return;
+  }
+  Dataplane& dp = found->second;
   const auto now = std::chrono::steady_clock::now();
+  // One connection per key: a second one while the first is live is
+  // refused, never allowed to take the first one's place unseen.
+  if (!dp.route.empty() && dp.route != route && now - dp.last_seen < kRouteLiveWithin) {
+    refuse(&dp, "a second connection" + (address.empty() ? std::string() : " from " + common::escaped(address)) +
+                    " while its connection from " + common::escaped(dp.info.address()) + " is live");
+    return;
+  }
+  if (m.has_hello()) {
+    std::string name = m.hello().dataplane_id();
+    if (name.empty()) name = dp.info.key_name();
+    const auto owner = names_.find(name);
+    if (owner != names_.end() && owner->second != key) {
+      refuse(&dp, "it calls itself " + common::escaped(name) + ", the name of the dataplane with key " +
+                      known_[owner->second].info.key_name());
+      return;
+    }
+    if (dp.info.id() != name) {
+      if (!dp.info.id().empty()) names_.erase(dp.info.id());
+      names_[name] = key;
+      dp.info.set_id(name);
+    }
+  }
+  if (m.has_ack() && dp.pushed_generations.count(m.ack().generation()) == 0) {
+    refuse(&dp, "an Ack of generation " + std::to_string(m.ack().generation()) + ", which was never pushed to it");
+    return;
+  }
+  if (dp.route != route) {
+    if (!dp.route.empty()) dp.pushed = 0;  // a new connection: what went to the old one may be lost
+    dp.route = route;
+  }
+  if (!address.empty()) dp.info.set_address(address);
   dp.last_seen = now;
-  dp.info.set_id(id);
-  if (!user.empty()) dp.info.set_public_key(user);
   dp.info.set_last_seen(unix_now());
+  const uint64_t current = store_->current();
   if (m.has_hello()) {
     dp.info.set_generation(m.hello().generation());
     dp.info.set_uptime_s(m.hello().uptime_s());
     dp.info.set_rejected_messages(m.hello().rejected_messages());
-    const uint64_t current = store_->current();
     // A dataplane behind (new, restarted, or a push lost) gets the current
-    // generation at once, and again if no Ack came.
-    if (m.hello().generation() < current && (dp.pushed != current || now - dp.pushed_at > kRepushAfter))
-      push(id, dp, steady_ns());
+    // generation at once, and again if no Ack came — unless it refused it.
+    if (m.hello().generation() < current && dp.refused != current &&
+        (dp.pushed != current || now - dp.pushed_at > kRepushAfter))
+      push(dp, steady_ns());
   } else if (m.has_ack()) {
     dp.info.set_generation(m.ack().generation());
     dp.info.set_acked_at(unix_now());
     dp.info.set_apply_us(m.ack().apply_us());
     const int64_t sent = m.ack().sent_at_ns();
-    const int64_t now_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
     if (sent > 0 && now_ns > sent) dp.info.set_ack_latency_us(static_cast<uint64_t>((now_ns - sent) / 1000));
   } else if (m.has_nack()) {
+    const uint64_t g = m.nack().generation();
     dp.info.set_generation(m.nack().running_generation());
-    dp.info.set_last_nack("generation " + std::to_string(m.nack().generation()) + ": " + m.nack().reason());
-    // A change it could not take (it runs another base, or the change did
-    // not build): the whole set, at once.
-    if (dp.pushed_change && m.nack().generation() == dp.pushed && dp.pushed == store_->current()) {
+    dp.info.set_last_nack("generation " + std::to_string(g) + ": " + common::escaped(m.nack().reason(), 512));
+    if (dp.pushed_change && g == dp.pushed && dp.pushed == current) {
+      // A change it could not take (it runs another base, or the change
+      // did not build): the whole set, at once.
       dp.refused_change = dp.pushed;
-      push(id, dp, steady_ns());
+      push(dp, steady_ns());
+    } else if (g != 0 && dp.pushed_generations.count(g) != 0) {
+      dp.refused = g;
+      dp.refusal = common::escaped(m.nack().reason(), 512);
     }
+  }
+  const std::string behind = store_behind();
+  const uint64_t newest = dataplanes_newest();
+  if (!behind.empty() && newest != behind_reported_) {
+    behind_reported_ = newest;
+    note(behind);
   }
 }
 
-pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
+void Server::fill_status(pb::CliResponse& r) {
+  const auto now = std::chrono::steady_clock::now();
+  const uint64_t current = store_->current();
+  for (auto& [key, dp] : known_) {
+    auto* x = r.add_dataplanes();
+    *x = dp.info;
+    const bool up = connected(dp, now);
+    x->set_connected(up);
+    if (!up) {
+      x->set_state(pb::UNREACHABLE);
+      x->set_reason(dp.last_seen == std::chrono::steady_clock::time_point{}
+                        ? std::string("never connected since the control plane started")
+                        : "no Hello for " +
+                              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - dp.last_seen).count()) +
+                              " s");
+    } else if (dp.info.generation() == current) {
+      x->set_state(pb::ENFORCED);
+    } else if (dp.refused == current && current != 0) {
+      x->set_state(pb::REFUSED);
+      x->set_reason(dp.refusal);
+    } else {
+      x->set_state(pb::PENDING);
+    }
+  }
+  r.set_dataplanes_newest(dataplanes_newest());
+  r.set_store_behind(store_behind());
+  r.set_refused_messages(refused_messages_);
+}
+
+pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& author) {
   pb::CliResponse r;
   r.set_current(store_->current());
-  const std::string author = req.author().empty() ? "unknown" : req.author();
+  ChangeOptions change;
+  change.claimed_author = req.author().substr(0, 256);
   if (req.version() != kVersion) {
     r.add_errors("unsupported request version " + std::to_string(req.version()));
     return r;
@@ -278,7 +485,8 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
       for (const auto& d : compiled.diagnostics)
         (d.severity == rules::Diagnostic::Severity::error ? r.add_errors(d.str()) : r.add_warnings(d.str()));
       if (!compiled.ok() || !analyse(*compiled.value, a.force())) return r;
-      auto g = store_->apply(a.source_text(), a.source_name(), author, a.message());
+      if (a.renumber()) change.number_past = dataplanes_newest();
+      auto g = store_->apply(a.source_text(), a.source_name(), author, a.message(), change);
       if (!g.ok()) {
         for (const auto& d : g.diagnostics) r.add_errors(d.str());
         return r;
@@ -290,7 +498,29 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
       break;
     }
     case pb::CliRequest::kRollback: {
-      auto g = store_->rollback(req.rollback().generation(), author, req.rollback().message());
+      auto g = store_->rollback(req.rollback().generation(), author, req.rollback().message(), change);
+      if (!g.ok()) {
+        for (const auto& d : g.diagnostics) r.add_errors(d.message);
+        return r;
+      }
+      r.set_ok(true);
+      r.set_generation(g.value->number());
+      adopt(std::move(*g.value->mutable_compiled()));
+      distribute_ = true;
+      break;
+    }
+    case pb::CliRequest::kRenumber: {
+      const uint64_t newest = dataplanes_newest();
+      if (newest <= store_->current()) {
+        r.add_errors("the store is not behind its dataplanes (they run up to generation " + std::to_string(newest) +
+                     ", the store's current is " + std::to_string(store_->current()) + "): nothing to renumber");
+        return r;
+      }
+      auto g = store_->renumber(newest, author,
+                                req.renumber().message().empty()
+                                    ? "renumbered past generation " + std::to_string(newest) + " run by the dataplanes"
+                                    : req.renumber().message(),
+                                change);
       if (!g.ok()) {
         for (const auto& d : g.diagnostics) r.add_errors(d.message);
         return r;
@@ -311,12 +541,17 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
         x->set_sha256(h.sha256);
         x->set_rules(h.rules);
         x->set_rollback_of(h.rollback_of);
+        x->set_claimed_author(h.claimed_author);
+        x->set_renumbered_from(h.renumbered_from);
       }
       r.set_ok(true);
       break;
     case pb::CliRequest::kDiff: {
       const uint64_t to = req.diff().to() ? req.diff().to() : store_->current();
-      const uint64_t from = req.diff().from() ? req.diff().from() : (to > 1 ? to - 1 : 0);
+      uint64_t from = req.diff().from();
+      if (from == 0)  // the generation before `to` (numbers may jump after a renumbering)
+        for (const auto& h : store_->history())
+          if (h.number < to) from = h.number;
       const auto d = store_->diff(from, to);
       if (!d) {
         r.add_errors("no such generations: " + std::to_string(from) + " and " + std::to_string(to));
@@ -327,12 +562,7 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
       break;
     }
     case pb::CliRequest::kStatus: {
-      const auto now = std::chrono::steady_clock::now();
-      for (auto& [id, dp] : known_) {
-        auto* x = r.add_dataplanes();
-        *x = dp.info;
-        x->set_connected(now - dp.last_seen < kConnectedWithin);
-      }
+      fill_status(r);
       if (flows_) *r.mutable_flow_store() = flows_->info();
       r.set_ok(true);
       break;
@@ -372,7 +602,75 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req) {
     default:
       r.add_errors("empty request");
   }
+  // Every reply says where the store stands against its dataplanes.
+  r.set_current(store_->current());
+  if (r.store_behind().empty()) r.set_store_behind(store_behind());
   return r;
+}
+
+// Reads one whole message (every frame) from `sock`: false when none is
+// waiting. `frames` gets the first `keep` frames; `count` all of them.
+namespace {
+bool read_message(zmq::socket_t& sock, std::vector<zmq::message_t>& frames, size_t keep, size_t& count) {
+  frames.clear();
+  count = 0;
+  zmq::message_t part;
+  while (true) {
+    if (!sock.recv(part, zmq::recv_flags::dontwait)) return count > 0;
+    ++count;
+    const bool more = part.more();
+    if (frames.size() < keep) frames.push_back(std::move(part));
+    if (!more) return true;
+  }
+}
+}  // namespace
+
+void Server::read_dataplane_message() {
+  std::vector<zmq::message_t> frames;
+  size_t count = 0;
+  if (!read_message(*dataplanes_, frames, 2, count)) return;
+  const std::string route = frames[0].to_string();
+  const char* user = frames.size() > 1 ? property(frames[1], "User-Id") : nullptr;
+  const std::string key = user ? user : "";
+  const auto sender = known_.find(key);
+  if (count != 2) {
+    // A message is [routing id][body]; more frames are not read as more
+    // messages, whatever they hold.
+    refuse(sender == known_.end() ? nullptr : &sender->second,
+           "a message of " + std::to_string(count - 1) + " frames (1 expected)");
+    return;
+  }
+  zmq::message_t& body = frames[1];
+  const char* address = property(body, "Peer-Address");
+  pb::ControlMessage m;
+  if (!m.ParseFromArray(body.data(), static_cast<int>(body.size())) || m.version() != kVersion ||
+      m.has_push() || m.body_case() == pb::ControlMessage::BODY_NOT_SET) {
+    refuse(sender == known_.end() ? nullptr : &sender->second,
+           "a malformed message (" + std::to_string(body.size()) + " bytes, not a version " +
+               std::to_string(kVersion) + " Hello, Ack or Nack)");
+    return;
+  }
+  on_dataplane(route, key, address ? address : "", m);
+}
+
+void Server::read_cli_message() {
+  std::vector<zmq::message_t> frames;
+  size_t count = 0;
+  if (!read_message(*cli_, frames, 3, count)) return;
+  // A REQ client's request: [routing id][empty delimiter][body].
+  if (count != 3 || frames[1].size() != 0) {
+    note("refused a CLI message of " + std::to_string(count) + " frames (a request is 3)");
+    return;
+  }
+  const std::string author = cli_author(frames[2]);
+  pb::CliRequest req;
+  pb::CliResponse resp;
+  if (author.empty()) resp.add_errors("the control plane cannot tell who sent this request; refused");
+  else if (req.ParseFromArray(frames[2].data(), static_cast<int>(frames[2].size()))) resp = on_cli(req, author);
+  else resp.add_errors("malformed request");
+  cli_->send(frames[0], zmq::send_flags::sndmore);
+  cli_->send(zmq::message_t(), zmq::send_flags::sndmore);
+  cli_->send(zmq::buffer(resp.SerializeAsString()), zmq::send_flags::none);
 }
 
 void Server::run(const std::atomic<bool>& stop) {
@@ -380,33 +678,13 @@ void Server::run(const std::atomic<bool>& stop) {
     zmq::pollitem_t items[] = {{static_cast<void*>(*dataplanes_), 0, ZMQ_POLLIN, 0},
                                {static_cast<void*>(*cli_), 0, ZMQ_POLLIN, 0}};
     if (poll_interrupted(items, 2, std::chrono::milliseconds(200))) continue;
-    if (items[0].revents & ZMQ_POLLIN) {
-      zmq::message_t id, body;
-      if (dataplanes_->recv(id, zmq::recv_flags::dontwait) && id.more() &&
-          dataplanes_->recv(body, zmq::recv_flags::dontwait)) {
-        pb::ControlMessage m;
-        const char* user = body.gets("User-Id");
-        const char* address = body.gets("Peer-Address");
-        if (m.ParseFromArray(body.data(), static_cast<int>(body.size())) && m.version() == kVersion)
-          on_dataplane(id.to_string(), user ? user : "", address ? address : "", m);
-        else
-          std::cerr << "bulkhead-controlplane: malformed message from " << id.to_string() << '\n';
+    if (items[0].revents & ZMQ_POLLIN)
+      for (size_t i = 0; i < kMessagesPerWake; ++i) {
+        if (!(dataplanes_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
+        read_dataplane_message();
       }
-    }
     if (items[1].revents & ZMQ_POLLIN) {
-      std::vector<zmq::message_t> parts;
-      do {
-        parts.emplace_back();
-        if (!cli_->recv(parts.back(), zmq::recv_flags::dontwait)) break;
-      } while (parts.back().more());
-      if (parts.size() >= 2) {
-        pb::CliRequest req;
-        pb::CliResponse resp;
-        if (req.ParseFromArray(parts.back().data(), static_cast<int>(parts.back().size()))) resp = on_cli(req);
-        else resp.add_errors("malformed request");
-        for (size_t k = 0; k + 1 < parts.size(); ++k) cli_->send(parts[k], zmq::send_flags::sndmore);
-        cli_->send(zmq::buffer(resp.SerializeAsString()), zmq::send_flags::none);
-      }
+      read_cli_message();
       // A new generation goes out once the request is answered and its
       // working state freed: nothing then stands between the push and
       // reading the acknowledgements.

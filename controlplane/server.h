@@ -1,11 +1,21 @@
 // The control plane daemon's core: the policy store, the dataplanes it
 // knows, the ZeroMQ sockets (ROUTER with CURVE for dataplanes, admitted by a
 // ZAP handler against the configured dataplane keys; ROUTER for the CLI on
-// an ipc socket with file permissions), the flow collector, and the loop
-// that serves them.
+// an ipc socket with file permissions, or on tcp with CURVE and admitted
+// operator keys), the flow collector, and the loop that serves them.
+//
+// A dataplane is its CurveZMQ key: everything known about it (the name it
+// announces, its generation, what was pushed to it) hangs on the key ZAP
+// authenticated, never on the routing id its connection uses. A name
+// another key already uses is refused; a second connection with a key whose
+// first one is live is refused (dead ones are closed by ZMTP heartbeats);
+// an Ack counts only for a generation pushed to that key. Each configured
+// key is reported as enforcing the current generation, refusing it (with
+// the reason), or unreachable. Every message that can be refused is counted
+// and logged at a limited rate, with the peer's identity escaped.
 //
 // Threading: run() owns everything on the calling thread; the ZAP handler
-// runs on a thread of its own and only reads the immutable key set; the
+// runs on a thread of its own and only reads the immutable key sets; the
 // flow collector has its own thread and lock.
 #pragma once
 
@@ -19,6 +29,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "common/rate_limit.h"
 #include "controlplane/flow_collector.h"
 #include "controlplane/store.h"
 #include "proto/bulkhead.pb.h"
@@ -31,6 +42,7 @@ struct ServerConfig {
   std::string key_file;                     // this control plane's key pair
   std::vector<std::string> dataplane_keys;  // public key files admitted
   std::string cli = "ipc:///run/bulkhead/controlplane.sock";
+  std::vector<std::string> cli_keys;        // public key files of remote operators (a tcp:// CLI endpoint)
   std::string flow_listen;                  // "": no flow collection
   std::string flow_log;                     // JSON lines of every flow record ("": none)
   size_t flow_capacity = 2'000'000;         // aggregates kept
@@ -48,18 +60,30 @@ class Server {
 
  private:
   struct Dataplane {
+    std::string key;       // Z85 public key: who it is
     pb::DataplaneInfo info;
-    std::chrono::steady_clock::time_point last_seen;
-    uint64_t pushed = 0;  // generation last pushed
+    std::string route;     // routing id of its connection ("": none yet)
+    std::chrono::steady_clock::time_point last_seen{};  // {}: never
+    uint64_t pushed = 0;   // generation last pushed
     std::chrono::steady_clock::time_point pushed_at;
     bool pushed_change = false;   // the last push was a change, not the whole set
     uint64_t refused_change = 0;  // a generation whose change it refused: it gets the whole set
+    std::set<uint64_t> pushed_generations;  // the last few pushed to it: the Acks it may send
+    uint64_t refused = 0;  // a generation it refused whole, and why
+    std::string refusal;
   };
 
   Server() = default;
   void zap_loop();
-  void on_dataplane(const std::string& id, const std::string& user, const std::string& address,
+  // One message from the dataplanes' socket (all its frames), or the CLI's.
+  void read_dataplane_message();
+  void read_cli_message();
+  void on_dataplane(const std::string& route, const std::string& key, const std::string& address,
                     const pb::ControlMessage& m);
+  // Counts and logs (rate-limited) a refused dataplane message; `dp` when
+  // the sender's key is known.
+  void refuse(Dataplane* dp, const std::string& why);
+  void note(const std::string& line);
   // The compiled set of the store's current generation (cached), or null.
   const pb::CompiledRuleSet* current_set();
   // Makes `set` the cached current one; the one before becomes the base of
@@ -69,19 +93,30 @@ class Server {
   // runs that one, or null.
   const pb::PushRuleSet* change_for(const Dataplane& dp);
   // `sent_at_ns`: when this generation's distribution started (steady clock).
-  void push(const std::string& id, Dataplane& dp, int64_t sent_at_ns);
+  void push(Dataplane& dp, int64_t sent_at_ns);
   void push_all();
-  pb::CliResponse on_cli(const pb::CliRequest& req);
+  bool connected(const Dataplane& dp, std::chrono::steady_clock::time_point now) const;
+  // The newest generation any dataplane reported, and the dataplane.
+  uint64_t dataplanes_newest(std::string* who = nullptr) const;
+  // Empty, or what to do because the store is behind its dataplanes.
+  std::string store_behind() const;
+  void fill_status(pb::CliResponse& r);
+  pb::CliResponse on_cli(const pb::CliRequest& req, const std::string& author);
 
   ServerConfig cfg_;
   std::unique_ptr<PolicyStore> store_;
-  std::set<std::string> allowed_;  // Z85 public keys of admitted dataplanes
+  std::map<std::string, std::string> allowed_;      // Z85 key -> key file name, dataplanes
+  std::map<std::string, std::string> cli_allowed_;  // Z85 key -> key file name, remote operators
   zmq::context_t ctx_{1};
   std::unique_ptr<zmq::socket_t> zap_, dataplanes_, cli_;
   std::unique_ptr<FlowCollector> flows_;
   std::thread zap_thread_;
   std::atomic<bool> zap_stop_{false};
-  std::map<std::string, Dataplane> known_;
+  std::map<std::string, Dataplane> known_;        // by key: every configured dataplane
+  std::map<std::string, std::string> names_;      // announced id -> the key that uses it
+  uint64_t refused_messages_ = 0;
+  common::LogLimit log_limit_{10, std::chrono::seconds(1)};
+  uint64_t behind_reported_ = 0;  // the dataplanes' newest generation last reported as past the store
   std::optional<pb::CompiledRuleSet> current_set_;
   std::vector<std::string> current_rules_;  // encoded (rule_change.h) when a change was made
   std::optional<pb::CompiledRuleSet> previous_set_;  // the set current before

@@ -14,11 +14,17 @@
 #include <map>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "common/file_write.h"
 #include "rules/load.h"
 
 namespace bulkhead::controlplane {
 namespace {
+
+constexpr mode_t kAuditMode = 0640;
+
+std::string audit_path(const std::string& dir) { return dir + "/audit.log"; }
 
 std::string generation_file(const std::string& dir, uint64_t n) {
   char name[32];
@@ -27,8 +33,9 @@ std::string generation_file(const std::string& dir, uint64_t n) {
 }
 
 GenerationSummary summary(const pb::StoredGeneration& g) {
-  return {g.number(), g.applied_at(), g.author(), g.message(), g.compiled().source_sha256(),
-          static_cast<uint32_t>(g.compiled().rules_size()), g.rollback_of()};
+  return {g.number(),     g.applied_at(), g.author(), g.message(), g.compiled().source_sha256(),
+          static_cast<uint32_t>(g.compiled().rules_size()), g.rollback_of(), g.claimed_author(),
+          g.renumbered_from()};
 }
 
 std::vector<std::string> lines(const std::string& s) {
@@ -104,6 +111,10 @@ std::unique_ptr<PolicyStore> PolicyStore::open(const std::string& dir, std::stri
     found[g.number()] = summary(g);
   }
   ::closedir(dh);
+  // An audit log from before it was kept private loses its world bits.
+  struct stat st {};
+  if (::lstat(audit_path(dir).c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07))
+    ::chmod(audit_path(dir).c_str(), kAuditMode);
   for (auto& [n, sum] : found) s->index_.push_back(sum);
   s->current_ = found.empty() ? 0 : found.rbegin()->first;
   return s;
@@ -119,42 +130,68 @@ bool PolicyStore::write(const pb::StoredGeneration& g, std::string& error) {
 }
 
 void PolicyStore::audit(const pb::StoredGeneration& g) {
-  std::ofstream log(dir_ + "/audit.log", std::ios::app);
-  auto esc = [](const std::string& s) {
-    std::string o;
-    for (char c : s) {
-      if (c == '"' || c == '\\') o += '\\';
-      if (static_cast<unsigned char>(c) < 0x20) continue;
-      o += c;
-    }
-    return o;
-  };
-  log << "{\"generation\":" << g.number() << ",\"applied_at\":" << g.applied_at() << ",\"author\":\""
-      << esc(g.author()) << "\",\"message\":\"" << esc(g.message()) << "\",\"sha256\":\""
-      << g.compiled().source_sha256() << "\",\"rules\":" << g.compiled().rules_size()
-      << ",\"rollback_of\":" << g.rollback_of() << "}\n";
+  nlohmann::ordered_json line = {{"generation", g.number()},
+                                 {"applied_at", g.applied_at()},
+                                 {"author", g.author()},
+                                 {"claimed_author", g.claimed_author()},
+                                 {"message", g.message()},
+                                 {"sha256", g.compiled().source_sha256()},
+                                 {"rules", g.compiled().rules_size()},
+                                 {"rollback_of", g.rollback_of()},
+                                 {"renumbered_from", g.renumbered_from()}};
+  // Invalid UTF-8 in a message is replaced, never a reason to lose the line.
+  const std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  const std::string path = audit_path(dir_);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kAuditMode);
+  if (fd < 0) return;
+  ::fchmod(fd, kAuditMode);
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0 && errno != EINTR) break;
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
 }
 
 rules::Result<pb::StoredGeneration> PolicyStore::apply(std::string_view source, std::string_view source_name,
-                                                       std::string_view author, std::string_view message) {
-  return store(source, source_name, author, message, 0);
+                                                       std::string_view author, std::string_view message,
+                                                       const ChangeOptions& options) {
+  return store(source, source_name, author, message, 0, 0, options);
+}
+
+rules::Result<pb::StoredGeneration> PolicyStore::renumber(uint64_t past, std::string_view author,
+                                                          std::string_view message, const ChangeOptions& options) {
+  rules::Result<pb::StoredGeneration> out;
+  auto cur = current_ ? get(current_) : std::nullopt;
+  if (!cur) {
+    out.diagnostics.push_back({rules::Diagnostic::Severity::error, "", 0, 0,
+                               "the store holds no generation to renumber: apply a policy with --renumber"});
+    return out;
+  }
+  ChangeOptions o = options;
+  o.number_past = std::max(o.number_past, past);
+  return store(cur->source_text(), cur->source_name(), author, message, 0, current_, o);
 }
 
 rules::Result<pb::StoredGeneration> PolicyStore::store(std::string_view source, std::string_view source_name,
                                                        std::string_view author, std::string_view message,
-                                                       uint64_t rollback_of) {
+                                                       uint64_t rollback_of, uint64_t renumbered_from,
+                                                       const ChangeOptions& options) {
   rules::Result<pb::StoredGeneration> out;
   auto compiled = rules::load_policy(source, source_name);
   out.diagnostics = compiled.diagnostics;
   if (!compiled.ok()) return out;
   pb::StoredGeneration g;
-  g.set_number(current_ + 1);
+  g.set_number(std::max(current_, options.number_past) + 1);
   g.set_applied_at(static_cast<int64_t>(std::time(nullptr)));
   g.set_author(std::string(author));
   g.set_message(std::string(message));
   g.set_source_name(std::string(source_name));
   g.set_source_text(std::string(source));
   g.set_rollback_of(rollback_of);
+  g.set_claimed_author(options.claimed_author);
+  g.set_renumbered_from(renumbered_from);
   *g.mutable_compiled() = std::move(*compiled.value);
   g.mutable_compiled()->set_generation(g.number());
   std::string error;
@@ -170,7 +207,7 @@ rules::Result<pb::StoredGeneration> PolicyStore::store(std::string_view source, 
 }
 
 rules::Result<pb::StoredGeneration> PolicyStore::rollback(uint64_t number, std::string_view author,
-                                                          std::string_view message) {
+                                                          std::string_view message, const ChangeOptions& options) {
   rules::Result<pb::StoredGeneration> out;
   auto old = get(number);
   if (!old) {
@@ -178,7 +215,7 @@ rules::Result<pb::StoredGeneration> PolicyStore::rollback(uint64_t number, std::
                                "no generation " + std::to_string(number) + " (current is " + std::to_string(current_) + ")"});
     return out;
   }
-  return store(old->source_text(), old->source_name(), author, message, number);
+  return store(old->source_text(), old->source_name(), author, message, number, 0, options);
 }
 
 std::optional<pb::StoredGeneration> PolicyStore::get(uint64_t number) const {

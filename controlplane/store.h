@@ -3,7 +3,8 @@
 // with what message. Generations only grow; a rollback is a new generation
 // with an old one's content. The store survives restarts: each generation is
 // one file written atomically (temporary file, fsync, rename), and an
-// append-only audit log records every change.
+// append-only audit log (one JSON line per change, mode 0640: never
+// world-readable) records every change and who made it.
 //
 // Thread-safety: one PolicyStore per directory and process; callers
 // serialise access (the control plane's main loop owns it).
@@ -29,6 +30,16 @@ struct GenerationSummary {
   std::string sha256;
   uint32_t rules = 0;
   uint64_t rollback_of = 0;
+  std::string claimed_author;
+  uint64_t renumbered_from = 0;
+};
+
+// Who made a change beyond its authenticated author, and how to number it.
+struct ChangeOptions {
+  std::string claimed_author;  // what the client said of itself, kept beside the author
+  // The new generation is numbered past this one too (0: just the next
+  // one): a store behind its dataplanes numbers past what they run.
+  uint64_t number_past = 0;
 };
 
 // What changed between two generations, rule by rule.
@@ -58,10 +69,18 @@ class PolicyStore {
   // Validates and compiles `source`; when it is valid, stores it as the next
   // generation (its compiled form carries that number) and returns it.
   // Invalid sources return their diagnostics and store nothing.
+  // `author` is the authenticated author.
   rules::Result<pb::StoredGeneration> apply(std::string_view source, std::string_view source_name,
-                                            std::string_view author, std::string_view message);
+                                            std::string_view author, std::string_view message,
+                                            const ChangeOptions& options = {});
   // Stores the content of generation `number` as a new generation.
-  rules::Result<pb::StoredGeneration> rollback(uint64_t number, std::string_view author, std::string_view message);
+  rules::Result<pb::StoredGeneration> rollback(uint64_t number, std::string_view author, std::string_view message,
+                                               const ChangeOptions& options = {});
+  // Stores the current generation's content again as generation `past` + 1
+  // (when that is beyond the current one): the store numbers past a
+  // generation its dataplanes run. Fails on an empty store.
+  rules::Result<pb::StoredGeneration> renumber(uint64_t past, std::string_view author, std::string_view message,
+                                               const ChangeOptions& options = {});
 
   uint64_t current() const { return current_; }
   std::optional<pb::StoredGeneration> get(uint64_t number) const;
@@ -73,7 +92,8 @@ class PolicyStore {
  private:
   PolicyStore() = default;
   rules::Result<pb::StoredGeneration> store(std::string_view source, std::string_view source_name,
-                                            std::string_view author, std::string_view message, uint64_t rollback_of);
+                                            std::string_view author, std::string_view message, uint64_t rollback_of,
+                                            uint64_t renumbered_from, const ChangeOptions& options);
   bool write(const pb::StoredGeneration& g, std::string& error);
   void audit(const pb::StoredGeneration& g);
 

@@ -4,6 +4,8 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "common/text.h"
+
 namespace bulkhead::dataplane {
 namespace {
 
@@ -52,12 +54,7 @@ bool valid_name(const std::string& name, std::string& error) {
   return true;
 }
 
-// A piece of text from the message, safe to put in a log line or a Nack.
-std::string shown(const std::string& s) {
-  std::string out;
-  for (char c : s.substr(0, 64)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  return out;
-}
+std::string shown(const std::string& s) { return common::escaped(s); }
 
 bool valid_rule(const pb::CompiledRule& r, std::string& error) {
   if (!valid_name(r.id(), error)) return false;

@@ -34,7 +34,8 @@ void Updater::run() {
   zmq::socket_t& sock = client.socket();
   sock.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg_.max_message_bytes));
   sock.set(zmq::sockopt::linger, 0);
-  sock.set(zmq::sockopt::routing_id, who_.id);
+  // No routing id of its own: the control plane knows it by its key, and
+  // its name travels in the Hello.
   std::string connect_error;
   if (!client.connect(cfg_.endpoint, connect_error)) {
     BH_LOG(ERR, "control channel: cannot connect to %s: %s", cfg_.endpoint.c_str(), connect_error.c_str());

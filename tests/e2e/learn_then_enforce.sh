@@ -8,7 +8,8 @@ lab_up || exit 1
 start_controlplane flows || exit 1
 cd "$work"
 printf 'version: 1\ndefaults: { action: deny, mode: learn }\n' >"$policy"
-"$cli" apply "$policy" -m "learn" --wait 0 >/dev/null || exit 1
+# Stored before the dataplane runs: exit 1 (not enforced yet), never 2.
+"$cli" apply "$policy" -m "learn" --wait 0 >/dev/null; [ $? = 1 ] || exit 1
 mkdir -p "$work/state"
 # shellcheck disable=SC2046
 dp_start $(controlplane_args) --state-dir "$work/state" --flow-export "tcp://127.0.0.1:$((cp_port + 1))" \

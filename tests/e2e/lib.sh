@@ -49,7 +49,7 @@ start_controlplane() {
     --cli "$BULKHEAD_CONTROLPLANE" >"$work/cp.log" 2>&1 &
   cp_pid=$!
   trap 'kill $cp_pid 2>/dev/null; cleanup' EXIT
-  for _ in $(seq 50); do "$cli" status >/dev/null 2>&1 && return 0; sleep 0.1; done
+  for _ in $(seq 50); do "$cli" history >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "control plane did not start:"; cat "$work/cp.log"
   return 1
 }

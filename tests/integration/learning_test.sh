@@ -17,8 +17,9 @@ export BULKHEAD_CONTROLPLANE="ipc://$work/cli.sock"
   --cli "$BULKHEAD_CONTROLPLANE" >cp.log 2>&1 &
 pids+=($!)
 printf 'version: 1\ndefaults: { action: deny, mode: learn }\n' >learn.yaml
-for _ in $(seq 50); do "$cli" status >/dev/null 2>&1 && break; sleep 0.1; done
-"$cli" apply learn.yaml -m "learn first" --wait 0 >/dev/null || fail "apply the learn-mode policy"
+for _ in $(seq 50); do "$cli" history >/dev/null 2>&1 && break; sleep 0.1; done
+# Stored before any dataplane runs: exit 1 (not enforced yet), never 2.
+"$cli" apply learn.yaml -m "learn first" --wait 0 >/dev/null; [ $? = 1 ] || fail "apply the learn-mode policy"
 
 dataplane() {  # prefix capture extra...
   local prefix=$1 capture=$2; shift 2
@@ -45,7 +46,7 @@ check "the learning dataplane read the whole capture ($n_train packets)" wait_rx
 records() { "$cli" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['flow_store']['records'])"; }
 for _ in $(seq 100); do [ "$(records)" -ge $((2 * conns)) ] && break; sleep 0.1; done
 check "the flow store received a start and an end per connection ($(records) of $((2 * conns)))" [ "$(records)" -ge $((2 * conns)) ]
-check "no record was refused or lost" [ "$("$cli" status --json | python3 -c "import json,sys; f=json.load(sys.stdin)['flow_store']; print(f['rejected_records'] + f['rejected_batches'] + f['lost_by_dataplanes'])")" = 0 ]
+check "no record was refused or lost" [ "$("$cli" status --json | python3 -c "import json,sys; f=json.load(sys.stdin)['flow_store']; print(int(f['rejected_records']) + int(f['rejected_batches']) + int(f['lost_by_dataplanes']))")" = 0 ]
 grep -q '"event":"end"' flows.jsonl && grep -q '"verdict":"would-deny"' flows.jsonl && pass "flow records are logged as JSON lines" || fail "flows.jsonl: $(head -2 flows.jsonl)"
 n_window=$("$cli" flows --since 2026-01-01T00:00:00Z --until 2026-01-02T00:00:00Z --json --top 0 | wc -l)
 check "a time window before the traffic holds no flow" [ "$n_window" = 0 ]

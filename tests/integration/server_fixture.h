@@ -1,6 +1,7 @@
 // A real control plane (controlplane::Server) running in the test's
 // process on real sockets: the CLI endpoint on ipc, the dataplane and flow
-// endpoints on loopback with CurveZMQ and one admitted dataplane key.
+// endpoints on loopback with CurveZMQ and two admitted dataplane keys (dp
+// and dp2; dp2 is "unreachable" unless a test connects with it).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -21,9 +22,10 @@ class ServerTest : public ::testing::Test {
   void SetUp() override {
     server_keys_ = keypair();
     dp_keys_ = keypair();
+    dp2_keys_ = keypair();
     cfg_.store_dir = dir_.path() + "/store";
     cfg_.key_file = key_file(dir_, "cp.key", server_keys_, true);
-    cfg_.dataplane_keys = {key_file(dir_, "dp.pub", dp_keys_, false)};
+    cfg_.dataplane_keys = {key_file(dir_, "dp.pub", dp_keys_, false), key_file(dir_, "dp2.pub", dp2_keys_, false)};
     cfg_.listen = "tcp://127.0.0.1:" + std::to_string(21000 + getpid() % 20000);
     cfg_.flow_listen = "tcp://127.0.0.1:" + std::to_string(21001 + getpid() % 20000);
     cfg_.cli = "ipc://" + dir_.path() + "/cli.sock";
@@ -58,11 +60,18 @@ class ServerTest : public ::testing::Test {
     return s;
   }
 
-  pb::CliResponse ask(pb::CliRequest req) {
+  // One request to the CLI endpoint (`curve`: a remote operator's keys).
+  pb::CliResponse ask(pb::CliRequest req, const KeyPair* curve = nullptr, const std::string& endpoint = "") {
     req.set_version(1);
     zmq::socket_t s(ctx_, zmq::socket_type::req);
+    if (curve != nullptr) {
+      s.set(zmq::sockopt::curve_serverkey, server_keys_.pub);
+      s.set(zmq::sockopt::curve_publickey, curve->pub);
+      s.set(zmq::sockopt::curve_secretkey, curve->sec);
+    }
     s.set(zmq::sockopt::rcvtimeo, 5000);
-    s.connect(cfg_.cli);
+    s.set(zmq::sockopt::linger, 0);
+    s.connect(endpoint.empty() ? cfg_.cli : endpoint);
     s.send(zmq::buffer(req.SerializeAsString()));
     zmq::message_t reply;
     EXPECT_TRUE(s.recv(reply));
@@ -72,7 +81,7 @@ class ServerTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  KeyPair server_keys_, dp_keys_;
+  KeyPair server_keys_, dp_keys_, dp2_keys_;
   controlplane::ServerConfig cfg_;
   std::unique_ptr<controlplane::Server> server_;
   std::atomic<bool> stop_{false};

@@ -49,12 +49,13 @@ std::string controlplane_endpoint(const std::string& flag);
 // reached or answers nonsense.
 pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest req);
 
-// Stores `text` as the next generation through the control plane, waits up
-// to `wait` seconds for every connected dataplane to enforce it, and prints
-// the outcome; returns the exit code (0 enforced, 1 not everywhere in time,
-// 2 refused).
+// Stores `text` as the next generation through the control plane (numbered
+// past the dataplanes' newest with `renumber`), waits up to `wait` seconds
+// for every configured dataplane to enforce or refuse it, and prints each
+// one's state; returns the exit code (0 enforced by every configured
+// dataplane, 1 not, 2 refused).
 int apply_source(const std::string& endpoint, const std::string& name, const std::string& text,
-                 const std::string& message, bool force, double wait, bool json);
+                 const std::string& message, bool force, double wait, bool json, bool renumber = false);
 void register_learn_commands();
 
 // "2026-11-24 10:00:00Z" for unix seconds; "-" for 0.

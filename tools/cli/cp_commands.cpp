@@ -1,15 +1,24 @@
 // Commands that talk to the control plane: apply, history, diff, rollback,
-// status. They share the CLI's structure; the endpoint comes from
-// --controlplane, else $BULKHEAD_CONTROLPLANE, else the local ipc socket.
+// renumber, status. They share the CLI's structure; the endpoint comes from
+// --controlplane, else $BULKHEAD_CONTROLPLANE, else the local ipc socket. A
+// tcp:// endpoint is reached with CurveZMQ: $BULKHEAD_CLI_KEY names this
+// operator's key pair, $BULKHEAD_CONTROLPLANE_KEY the control plane's
+// public key.
+//
+// --json prints the control plane's reply as protobuf's JSON mapping
+// (field names as in proto/bulkhead.proto; 64-bit numbers are strings).
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <google/protobuf/util/json_util.h>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <zmq.hpp>
 
+#include "common/keys.h"
 #include "proto/bulkhead.pb.h"
 #include "tools/cli/cli.h"
 
@@ -27,6 +36,23 @@ void add_common(po::options_description& o) {
   o.add_options()("controlplane", po::value<std::string>(), "control plane CLI endpoint")("json", "machine-readable output");
 }
 
+// The CurveZMQ client settings for a remote control plane.
+void set_curve(zmq::socket_t& s, const std::string& endpoint) {
+  const char* own = std::getenv("BULKHEAD_CLI_KEY");
+  const char* server = std::getenv("BULKHEAD_CONTROLPLANE_KEY");
+  if (!own || !*own || !server || !*server)
+    throw UsageError("the control plane at " + endpoint +
+                     " is remote: set BULKHEAD_CLI_KEY (your key pair file) and BULKHEAD_CONTROLPLANE_KEY (its public "
+                     "key file)");
+  common::CurveKeys mine, theirs;
+  std::string error;
+  if (!common::read_curve_keys(own, true, mine, error) || !common::read_curve_keys(server, false, theirs, error))
+    throw UsageError(error);
+  s.set(zmq::sockopt::curve_serverkey, theirs.public_key);
+  s.set(zmq::sockopt::curve_publickey, mine.public_key);
+  s.set(zmq::sockopt::curve_secretkey, mine.secret_key);
+}
+
 }  // namespace
 
 std::string controlplane_endpoint(const std::string& flag) {
@@ -42,6 +68,8 @@ pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest re
     throw UsageError("control plane not running (no socket at " + endpoint.substr(6) +
                      "; --controlplane or $BULKHEAD_CONTROLPLANE names another)");
   req.set_version(1);
+  // Only a claim: the control plane records who it knows sent the request
+  // (the socket's peer uid, or the operator key) and keeps this beside it.
   const char* user = std::getenv("USER");
   req.set_author(std::string(user ? user : "uid" + std::to_string(getuid())) + "@" + [] {
     char h[256] = {};
@@ -54,6 +82,7 @@ pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest re
   s.set(zmq::sockopt::rcvtimeo, 30000);
   s.set(zmq::sockopt::sndtimeo, 5000);
   try {
+    if (endpoint.rfind("tcp://", 0) == 0) set_curve(s, endpoint);
     s.connect(endpoint);
     if (!s.send(zmq::buffer(req.SerializeAsString()))) throw UsageError("control plane not reachable at " + endpoint);
     zmq::message_t reply;
@@ -71,21 +100,45 @@ namespace {
 
 pb::CliResponse call(const std::string& endpoint, const pb::CliRequest& req) { return controlplane_call(endpoint, req); }
 
-int report(const pb::CliResponse& r, bool json) {
-  if (json) return -1;  // caller prints
-  for (const auto& e : r.errors()) std::cerr << e << '\n';
-  for (const auto& w : r.warnings()) std::cerr << "warning: " << w << '\n';
-  return r.ok() ? kExitOk : kExitUsage;
+// A reply as JSON (protobuf's mapping, every field present).
+nlohmann::ordered_json message_json(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions o;
+  o.always_print_primitive_fields = true;
+  o.preserve_proto_field_names = true;
+  std::string text;
+  if (!google::protobuf::util::MessageToJsonString(m, &text, o).ok()) throw UsageError("cannot print the reply as JSON");
+  return nlohmann::ordered_json::parse(text);
+}
+
+void print_json(const nlohmann::ordered_json& j) {
+  std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+}
+
+const char* state_name(pb::DataplaneState s) {
+  switch (s) {
+    case pb::ENFORCED: return "enforced";
+    case pb::PENDING: return "pending";
+    case pb::REFUSED: return "refused";
+    case pb::UNREACHABLE: return "unreachable";
+    default: return "-";
+  }
 }
 
 void print_status(const pb::CliResponse& r) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : r.dataplanes())
-    rows.push_back({d.id(), d.address().empty() ? "-" : d.address(), d.connected() ? "yes" : "no", std::to_string(d.generation()), format_time(d.acked_at()),
+    rows.push_back({d.id().empty() ? "-" : d.id(), d.key_name(), state_name(d.state()), std::to_string(d.generation()),
+                    d.address().empty() ? "-" : d.address(), format_time(d.acked_at()),
                     d.ack_latency_us() ? std::to_string(d.ack_latency_us() / 1000.0).substr(0, 6) + " ms" : "-",
-                    std::to_string(d.rejected_messages()), d.last_nack().empty() ? "-" : d.last_nack()});
+                    std::to_string(d.rejected_messages()) + "/" + std::to_string(d.refused_messages()),
+                    d.reason().empty() ? (d.last_nack().empty() ? "-" : "last refusal: " + d.last_nack()) : d.reason()});
   std::cout << "current generation " << r.current() << '\n';
-  print_table(std::cout, {"dataplane", "address", "connected", "generation", "acked", "ack latency", "rejected", "last refusal"}, rows);
+  print_table(std::cout,
+              {"dataplane", "key", "state", "generation", "address", "acked", "ack latency", "refused (by it/of it)",
+               "why"},
+              rows);
+  if (!r.store_behind().empty()) std::cout << "STORE BEHIND: " << r.store_behind() << '\n';
+  if (r.refused_messages()) std::cout << r.refused_messages() << " dataplane messages refused (see the control plane's log)\n";
   if (r.has_flow_store()) {
     const auto& f = r.flow_store();
     std::cout << "flow store: " << f.aggregates() << " flows (capacity " << f.capacity() << "), " << f.records()
@@ -94,72 +147,76 @@ void print_status(const pb::CliResponse& r) {
   }
 }
 
-std::string status_json(const pb::CliResponse& r) {
-  std::string s = "{\"current\":" + std::to_string(r.current()) + ",\"dataplanes\":[";
-  for (int i = 0; i < r.dataplanes_size(); ++i) {
-    const auto& d = r.dataplanes(i);
-    s += std::string(i ? "," : "") + "{\"id\":" + json_string(d.id()) + ",\"address\":" + json_string(d.address()) +
-         ",\"connected\":" + (d.connected() ? "true" : "false") +
-         ",\"generation\":" + std::to_string(d.generation()) + ",\"acked_at\":" + std::to_string(d.acked_at()) +
-         ",\"ack_latency_us\":" + std::to_string(d.ack_latency_us()) + ",\"apply_us\":" + std::to_string(d.apply_us()) +
-         ",\"rejected_messages\":" + std::to_string(d.rejected_messages()) + ",\"last_nack\":" + json_string(d.last_nack()) + "}";
-  }
-  s += "]";
-  if (r.has_flow_store()) {
-    const auto& f = r.flow_store();
-    s += ",\"flow_store\":{\"aggregates\":" + std::to_string(f.aggregates()) + ",\"capacity\":" +
-         std::to_string(f.capacity()) + ",\"records\":" + std::to_string(f.records()) +
-         ",\"rejected_records\":" + std::to_string(f.rejected_records()) + ",\"rejected_batches\":" +
-         std::to_string(f.rejected_batches()) + ",\"lost_by_dataplanes\":" + std::to_string(f.lost_by_dataplanes()) +
-         ",\"evicted\":" + std::to_string(f.evicted()) + "}";
-  }
-  return s + "}";
+pb::CliResponse status(const std::string& ep) {
+  pb::CliRequest q;
+  q.mutable_status();
+  return call(ep, q);
 }
 
-// Waits until every connected dataplane enforces `generation`.
-bool wait_for(const std::string& ep, uint64_t generation, double seconds) {
+// Waits until every configured dataplane has decided on `generation`:
+// enforces it, refused it, or is unreachable. Returns the last status.
+pb::CliResponse wait_for(const std::string& ep, uint64_t generation, double seconds) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    pb::CliRequest q;
-    q.mutable_status();
-    const auto r = call(ep, q);
-    bool all = true;
+  while (true) {
+    pb::CliResponse r = status(ep);
+    bool decided = r.current() == generation;
     for (const auto& d : r.dataplanes())
-      if (d.connected() && d.generation() < generation) all = false;
-    if (all) return true;
+      if (d.state() == pb::PENDING) decided = false;
+    if (decided || r.current() != generation || std::chrono::steady_clock::now() >= end) return r;
     // Acknowledgements take milliseconds; the local status call is cheap.
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  return false;
+}
+
+bool all_enforce(const pb::CliResponse& st, uint64_t generation) {
+  if (st.current() != generation || st.dataplanes_size() == 0) return false;
+  for (const auto& d : st.dataplanes())
+    if (d.state() != pb::ENFORCED) return false;
+  return true;
+}
+
+// After a new generation was stored: waits, then tells the truth about
+// every configured dataplane. 0 when every one enforces it, else 1.
+int report_distribution(const std::string& ep, const pb::CliResponse& r, double wait, bool json,
+                        const std::string& done) {
+  const auto st = wait > 0 ? wait_for(ep, r.generation(), wait) : status(ep);
+  const bool enforced = all_enforce(st, r.generation());
+  if (json) {
+    // The reply that stored the generation, with the outcome beside it.
+    nlohmann::ordered_json j = message_json(r);
+    j["enforced"] = enforced;
+    j["status"] = message_json(st);
+    print_json(j);
+    return enforced ? kExitOk : kExitNo;
+  }
+  int n_enforced = 0;
+  for (const auto& d : st.dataplanes()) n_enforced += d.state() == pb::ENFORCED;
+  std::cout << done << " generation " << r.generation() << ": enforced by " << n_enforced << " of "
+            << st.dataplanes_size() << " dataplanes" << (enforced ? "" : " (NOT enforced everywhere)") << '\n';
+  print_status(st);
+  return enforced ? kExitOk : kExitNo;
 }
 
 }  // namespace
 
 int apply_source(const std::string& ep, const std::string& name, const std::string& text, const std::string& message,
-                 bool force, double wait, bool json) {
+                 bool force, double wait, bool json, bool renumber) {
   pb::CliRequest q;
   q.mutable_apply()->set_source_name(name);
   q.mutable_apply()->set_source_text(text);
   q.mutable_apply()->set_message(message);
   q.mutable_apply()->set_force(force);
+  q.mutable_apply()->set_renumber(renumber);
   const auto r = call(ep, q);
-  if (!json) report(r, false);
   if (!r.ok()) {
-    if (json) std::cout << "{\"ok\":false,\"errors\":" << r.errors_size() << "}\n";
+    if (json) print_json(message_json(r));
+    else
+      for (const auto& e : r.errors()) std::cerr << e << '\n';
     return kExitUsage;
   }
-  const bool enforced = wait <= 0 || wait_for(ep, r.generation(), wait);
-  pb::CliRequest s;
-  s.mutable_status();
-  const auto st = call(ep, s);
-  if (json) {
-    std::cout << "{\"ok\":true,\"generation\":" << r.generation() << ",\"enforced\":" << (enforced ? "true" : "false")
-              << ",\"status\":" << status_json(st) << "}\n";
-  } else {
-    std::cout << "applied generation " << r.generation() << (enforced ? "" : " (not yet enforced everywhere)") << '\n';
-    print_status(st);
-  }
-  return enforced ? kExitOk : kExitNo;
+  if (!json)
+    for (const auto& w : r.warnings()) std::cerr << "warning: " << w << '\n';
+  return report_distribution(ep, r, wait, json, "applied");
 }
 
 namespace {
@@ -169,76 +226,93 @@ int cmd_apply(const std::vector<std::string>& args) {
   std::string file, message;
   double wait = 10;
   o.add_options()("file", po::value(&file)->required(), "policy file")("message,m", po::value(&message), "why")(
-      "force", "apply even when the analysis finds errors")("wait", po::value(&wait)->default_value(10),
-                                                             "seconds to wait for every connected dataplane to enforce it (0: do not wait)");
+      "force", "apply even when the analysis finds errors")(
+      "renumber", "number the generation past the newest one any dataplane runs (a store behind its dataplanes)")(
+      "wait", po::value(&wait)->default_value(10),
+      "seconds to wait for every dataplane to enforce or refuse it (0: do not wait)");
   add_common(o);
   po::variables_map vm;
-  if (!parse_command(args, o, vm, "usage: bulkhead apply FILE [-m MESSAGE] [--force] [--wait S] [--controlplane EP]\n\n"
+  if (!parse_command(args, o, vm, "usage: bulkhead apply FILE [-m MESSAGE] [--force] [--renumber] [--wait S] [--json] [--controlplane EP]\n\n"
                                   "Validates, analyses and stores the policy as the next generation, then every "
-                                  "dataplane enforces it. Exit 0 applied (and enforced), 1 not enforced everywhere "
-                                  "in time, 2 refused."))
+                                  "dataplane enforces it; prints each configured dataplane as enforced, refused (and "
+                                  "why) or unreachable. Exit 0 stored and enforced by every configured dataplane, 1 "
+                                  "stored but not enforced by every one within --wait, 2 refused."))
     return kExitOk;
   return apply_source(endpoint_of(vm), file, read_input(file), message, vm.count("force") > 0, wait,
-                      vm.count("json") > 0);
+                      vm.count("json") > 0, vm.count("renumber") > 0);
 }
 
-int cmd_simple(const std::vector<std::string>& args, const char* which) {
+int cmd_simple(const std::vector<std::string>& args, const std::string& which) {
   po::options_description o("options");
   add_common(o);
   uint64_t a = 0, b = 0;
   std::string message;
-  if (std::string(which) == "diff") o.add_options()("file", po::value(&a), "from generation")("to", po::value(&b), "to generation");
-  if (std::string(which) == "rollback")
+  double wait = 10;
+  if (which == "diff") o.add_options()("file", po::value(&a), "from generation")("to", po::value(&b), "to generation");
+  if (which == "rollback")
     o.add_options()("file", po::value(&a)->required(), "generation to restore")("message,m", po::value(&message), "why");
+  if (which == "renumber") o.add_options()("message,m", po::value(&message), "why");
+  if (which == "rollback" || which == "renumber")
+    o.add_options()("wait", po::value(&wait)->default_value(10),
+                    "seconds to wait for every dataplane to enforce or refuse it (0: do not wait)");
   po::variables_map vm;
-  const std::string usage = std::string("usage: bulkhead ") + which +
-                            (std::string(which) == "diff" ? " [FROM] [--to TO]" : std::string(which) == "rollback" ? " GEN [-m MESSAGE]" : "") +
-                            " [--json] [--controlplane EP]";
+  const std::string usage =
+      "usage: bulkhead " + which +
+      (which == "diff"       ? " [FROM] [--to TO]"
+       : which == "rollback" ? " GEN [-m MESSAGE] [--wait S]"
+       : which == "renumber" ? " [-m MESSAGE] [--wait S]\n\nStores the current policy again as a generation numbered "
+                               "past the newest one any dataplane runs: the way back for a store that is behind its "
+                               "dataplanes (lost, or restored from an old copy). Exit codes as for apply."
+                             : "") +
+      (which == "renumber" ? "" : " [--json] [--controlplane EP]");
   if (!parse_command(args, o, vm, usage.c_str())) return kExitOk;
   pb::CliRequest q;
-  const std::string w = which;
-  if (w == "history") q.mutable_history();
-  else if (w == "status") q.mutable_status();
-  else if (w == "diff") {
+  if (which == "history") q.mutable_history();
+  else if (which == "status") q.mutable_status();
+  else if (which == "renumber") q.mutable_renumber()->set_message(message);
+  else if (which == "diff") {
     q.mutable_diff()->set_from(a);
     q.mutable_diff()->set_to(b);
   } else {
     q.mutable_rollback()->set_generation(a);
     q.mutable_rollback()->set_message(message.empty() ? "rollback to generation " + std::to_string(a) : message);
   }
-  const auto r = call(endpoint_of(vm), q);
+  const std::string ep = endpoint_of(vm);
+  const auto r = call(ep, q);
   const bool json = vm.count("json") > 0;
   if (!r.ok()) {
-    for (const auto& e : r.errors()) std::cerr << e << '\n';
+    if (json) print_json(message_json(r));
+    else
+      for (const auto& e : r.errors()) std::cerr << e << '\n';
     return kExitUsage;
   }
-  if (w == "history") {
-    if (json) {
-      std::cout << "[";
-      for (int i = 0; i < r.history_size(); ++i) {
-        const auto& h = r.history(i);
-        std::cout << (i ? "," : "") << "{\"generation\":" << h.number() << ",\"applied_at\":" << h.applied_at()
-                  << ",\"author\":" << json_string(h.author()) << ",\"message\":" << json_string(h.message())
-                  << ",\"rules\":" << h.rules() << ",\"sha256\":" << json_string(h.sha256())
-                  << ",\"rollback_of\":" << h.rollback_of() << "}";
-      }
-      std::cout << "]\n";
-    } else {
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& h : r.history())
-        rows.push_back({std::to_string(h.number()), format_time(h.applied_at()), h.author(), std::to_string(h.rules()),
-                        h.message() + (h.rollback_of() ? " (rollback of " + std::to_string(h.rollback_of()) + ")" : "")});
-      print_table(std::cout, {"generation", "applied", "by", "rules", "message"}, rows);
-    }
-  } else if (w == "status") {
-    if (json) std::cout << status_json(r) << '\n';
-    else print_status(r);
-  } else if (w == "diff") {
-    if (json) std::cout << "{\"diff\":" << json_string(r.diff_text()) << "}\n";
-    else std::cout << r.diff_text();
+  if (which == "rollback" || which == "renumber")
+    return report_distribution(ep, r, wait, json,
+                               which == "rollback" ? "generation " + std::to_string(r.generation()) +
+                                                         " restores generation " + std::to_string(a) + "; stored"
+                                                   : "renumbered: stored");
+  // status: 0 only when every configured dataplane enforces the current
+  // generation.
+  const int status_exit = all_enforce(r, r.current()) ? kExitOk : kExitNo;
+  if (json) {
+    print_json(message_json(r));
+    return which == "status" ? status_exit : kExitOk;
+  }
+  if (which == "history") {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& h : r.history())
+      rows.push_back({std::to_string(h.number()), format_time(h.applied_at()),
+                      h.author() + (h.claimed_author().empty() ? "" : " as " + h.claimed_author()),
+                      std::to_string(h.rules()),
+                      h.message() + (h.rollback_of() ? " (rollback of " + std::to_string(h.rollback_of()) + ")" : "") +
+                          (h.renumbered_from() ? " (renumbered from " + std::to_string(h.renumbered_from()) + ")"
+                                               : "")});
+    print_table(std::cout, {"generation", "applied", "by", "rules", "message"}, rows);
+  } else if (which == "status") {
+    print_status(r);
+    return status_exit;
   } else {
-    if (json) std::cout << "{\"ok\":true,\"generation\":" << r.generation() << "}\n";
-    else std::cout << "generation " << r.generation() << " restores generation " << a << '\n';
+    std::cout << r.diff_text();
   }
   return kExitOk;
 }
@@ -254,7 +328,9 @@ void register_controlplane_commands() {
                [](const std::vector<std::string>& a) { return cmd_simple(a, "diff"); }});
   r.push_back({"rollback", "", "restore an earlier generation as a new one",
                [](const std::vector<std::string>& a) { return cmd_simple(a, "rollback"); }});
-  r.push_back({"status", "", "the dataplanes: connected, generation, acknowledgement latency, refusals",
+  r.push_back({"renumber", "", "number the store past the generation its dataplanes run (a store behind them)",
+               [](const std::vector<std::string>& a) { return cmd_simple(a, "renumber"); }});
+  r.push_back({"status", "", "each configured dataplane: enforced, pending, refused or unreachable, and why",
                [](const std::vector<std::string>& a) { return cmd_simple(a, "status"); }});
 }
 

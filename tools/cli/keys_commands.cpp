@@ -3,6 +3,7 @@
 
 #include <boost/program_options.hpp>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <zmq.h>
 
 #include "tools/cli/cli.h"
@@ -28,8 +29,9 @@ int cmd_generate(const std::vector<std::string>& args) {
   write_file_atomic(name + ".key", std::string("public = ") + pub + "\nsecret = " + sec + "\n", 0600);
   write_file_atomic(name + ".pub", std::string("public = ") + pub + "\n", 0644);
   if (vm.count("json"))
-    std::cout << "{\"key\":" << json_string(name + ".key") << ",\"pub\":" << json_string(name + ".pub")
-              << ",\"public\":" << json_string(pub) << "}\n";
+    std::cout << nlohmann::ordered_json({{"key", name + ".key"}, {"pub", name + ".pub"}, {"public", pub}})
+                     .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+              << '\n';
   else
     std::cout << "wrote " << name << ".key (secret) and " << name << ".pub; public key " << pub << '\n';
   return kExitOk;
