@@ -10,6 +10,7 @@
 #include "common/keys.h"
 #include "common/text.h"
 #include "common/threads.h"
+#include "controlplane/dataplane_message.h"
 #include "controlplane/rule_change.h"
 #include "rules/analysis.h"
 #include "rules/load.h"
@@ -17,7 +18,7 @@
 namespace bulkhead::controlplane {
 namespace {
 
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = kChannelVersion;
 constexpr auto kConnectedWithin = std::chrono::seconds(3);
 // A connection that said something this recently is live: a second
 // connection with its key is refused meanwhile (Hellos come every second).
@@ -89,19 +90,13 @@ std::string cli_author(zmq::message_t& body) {
   const char* user = property(body, "User-Id");
   if (user != nullptr && *user) return user;
   const char* peer = property(body, "Peer-Address");
-  if (peer == nullptr) return {};
-  const std::string p = peer;
-  const auto c3 = p.rfind(':');
-  const auto c2 = c3 == std::string::npos || c3 == 0 ? std::string::npos : p.rfind(':', c3 - 1);
-  const auto c1 = c2 == std::string::npos || c2 == 0 ? std::string::npos : p.rfind(':', c2 - 1);
-  if (c1 == std::string::npos) return {};
-  const std::string uid_text = p.substr(c1 + 1, c2 - c1 - 1);
-  if (uid_text.empty() || uid_text.find_first_not_of("0123456789") != std::string::npos) return {};
-  const auto uid = static_cast<uid_t>(std::stoul(uid_text));
+  const auto uid = peer ? peer_uid(peer) : std::nullopt;
+  if (!uid) return {};
+  const std::string uid_text = std::to_string(*uid);
   std::string name;
   passwd pw{}, *found = nullptr;
   char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found != nullptr) name = found->pw_name;
+  if (getpwuid_r(static_cast<uid_t>(*uid), &pw, buf, sizeof(buf), &found) == 0 && found != nullptr) name = found->pw_name;
   return "uid " + uid_text + (name.empty() ? std::string() : " (" + name + ")");
 }
 
@@ -633,23 +628,14 @@ void Server::read_dataplane_message() {
   const char* user = frames.size() > 1 ? property(frames[1], "User-Id") : nullptr;
   const std::string key = user ? user : "";
   const auto sender = known_.find(key);
-  if (count != 2) {
-    // A message is [routing id][body]; more frames are not read as more
-    // messages, whatever they hold.
-    refuse(sender == known_.end() ? nullptr : &sender->second,
-           "a message of " + std::to_string(count - 1) + " frames (1 expected)");
-    return;
-  }
-  zmq::message_t& body = frames[1];
-  const char* address = property(body, "Peer-Address");
   pb::ControlMessage m;
-  if (!m.ParseFromArray(body.data(), static_cast<int>(body.size())) || m.version() != kVersion ||
-      m.has_push() || m.body_case() == pb::ControlMessage::BODY_NOT_SET) {
-    refuse(sender == known_.end() ? nullptr : &sender->second,
-           "a malformed message (" + std::to_string(body.size()) + " bytes, not a version " +
-               std::to_string(kVersion) + " Hello, Ack or Nack)");
+  std::string why;
+  if (!decode_dataplane_message(count - 1, frames.size() > 1 ? frames[1].data() : nullptr,
+                                frames.size() > 1 ? frames[1].size() : 0, m, why)) {
+    refuse(sender == known_.end() ? nullptr : &sender->second, why);
     return;
   }
+  const char* address = property(frames[1], "Peer-Address");
   on_dataplane(route, key, address ? address : "", m);
 }
 

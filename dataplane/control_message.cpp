@@ -114,6 +114,33 @@ PushCheck check_push(const void* data, size_t size, uint64_t running, pb::Contro
   return PushCheck::accept;
 }
 
+bool map_change(const pb::PushRuleSet& push, uint32_t base_rules, std::vector<uint32_t>& base_of,
+                std::vector<bool>& taken, std::string& error) {
+  base_of.clear();
+  taken.assign(base_rules, false);
+  for (const auto& piece : push.pieces()) {
+    if (piece.has_rule()) {
+      base_of.push_back(kChangeNewRule);
+      continue;
+    }
+    const uint64_t first = piece.base().first(), count = piece.base().count();
+    if (!piece.has_base() || first + count > base_rules) {
+      error = "a change names base rules outside the " + std::to_string(base_rules) + " of generation " +
+              std::to_string(push.base_generation());
+      return false;
+    }
+    for (uint64_t k = first; k < first + count; ++k) {
+      if (taken[k]) {
+        error = "a change names base rule " + std::to_string(k) + " twice";
+        return false;
+      }
+      taken[k] = true;
+      base_of.push_back(static_cast<uint32_t>(k));
+    }
+  }
+  return true;
+}
+
 bool validate_rule_set(const pb::CompiledRuleSet& set, std::string& error) {
   if (set.format_version() != 1) {
     error = "rule set format version " + std::to_string(set.format_version()) + " is not supported";

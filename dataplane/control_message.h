@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "proto/bulkhead.pb.h"
 
@@ -35,5 +36,16 @@ PushCheck check_push(const void* data, size_t size, uint64_t running, pb::Contro
 // True when `set` is a rule set the compiler could have produced; false
 // with the first problem in `error` ("rule 3 (id web): ...").
 bool validate_rule_set(const pb::CompiledRuleSet& set, std::string& error);
+
+// Marks a new rule in a change's mapping.
+inline constexpr uint32_t kChangeNewRule = UINT32_MAX;
+
+// Walks a change's pieces against a base set of `base_rules` rules: fills
+// `base_of` (for each rule of the new set, the base rule it is, or
+// kChangeNewRule) and `taken` (which base rules stay). False with `error`
+// when a run reaches past the base or names a base rule twice. Linear in
+// the new set's size.
+bool map_change(const pb::PushRuleSet& push, uint32_t base_rules, std::vector<uint32_t>& base_of,
+                std::vector<bool>& taken, std::string& error);
 
 }  // namespace bulkhead::dataplane

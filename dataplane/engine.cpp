@@ -167,29 +167,12 @@ bool Engine::apply_change(pb::PushRuleSet& push, std::string& error, Keep keep) 
   // Which base rule each rule of the new set is (kNewRule: its own).
   const auto base_n = static_cast<uint32_t>(active_compiled_.rules_size());
   std::vector<uint32_t> base_of;
-  std::vector<bool> taken(base_n, false);
-  for (const auto& piece : push.pieces()) {
-    if (piece.has_rule()) {
-      base_of.push_back(kNewRule);
-      continue;
-    }
-    const uint64_t first = piece.base().first(), count = piece.base().count();
-    if (!piece.has_base() || first + count > base_n) {
-      error = "a change names base rules outside the " + std::to_string(base_n) + " of generation " +
-              std::to_string(running);
-      fail(error);
-      return false;
-    }
-    for (uint64_t k = first; k < first + count; ++k) {
-      if (taken[k]) {
-        error = "a change names base rule " + std::to_string(k) + " twice";
-        fail(error);
-        return false;
-      }
-      taken[k] = true;
-      base_of.push_back(static_cast<uint32_t>(k));
-    }
+  std::vector<bool> taken;
+  if (!map_change(push, base_n, base_of, taken, error)) {
+    fail(error);
+    return false;
   }
+  static_assert(kChangeNewRule == kNewRule);
   // The new set takes the base rules out of the active one (no copies); on
   // failure they go back.
   std::vector<pb::CompiledRule*> base(base_n);

@@ -72,11 +72,22 @@ int run(int argc, char** argv) {
 
   auto engine = Engine::create(*cfg, workers, error);
   if (!engine) return fail(error);
-  // The policy file first; the kept rule set when the file is missing or
-  // broken; with neither, a state directory means start without rules
-  // (fail closed or open), and no state directory means a setup error.
+  // A dataplane of a control plane boots on the generation it was last
+  // given (kept in the state directory), before any port forwards: the
+  // policy file is older news. Otherwise the policy file first; the kept
+  // rule set when the file is missing or broken; with neither, a state
+  // directory means start without rules (fail closed or open), and no
+  // state directory means a setup error.
   bool loaded = false;
-  if (!cfg->policy_path.empty()) {
+  if (!cfg->controlplane.empty() && !cfg->state_dir.empty() && !cfg->policy_path.empty()) {
+    std::string kept_error;
+    loaded = engine->load_persisted(kept_error) && engine->rules().acquire()->generation() > 0;
+    if (loaded)
+      BH_LOG(NOTICE, "enforcing the rule set kept in %s (generation %lu from the control plane); %s not loaded",
+             cfg->state_dir.c_str(), static_cast<unsigned long>(engine->rules().acquire()->generation()),
+             cfg->policy_path.c_str());
+  }
+  if (!loaded && !cfg->policy_path.empty()) {
     loaded = engine->load_policy_file(cfg->policy_path, error);
     if (!loaded && cfg->state_dir.empty()) return fail("policy not loaded:\n" + error);
     if (!loaded) BH_LOG(ERR, "policy not loaded:\n%s", error.c_str());

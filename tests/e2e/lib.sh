@@ -42,17 +42,33 @@ start_controlplane() {
   (cd "$work" && "$cli" keys generate cp >/dev/null && "$cli" keys generate dp >/dev/null) || return 1
   cp_port=$((20000 + $$ % 20000))
   export BULKHEAD_CONTROLPLANE="ipc://$work/cli.sock"
-  local flows=()
-  [ "${1:-}" = flows ] && flows=(--flow-listen "tcp://127.0.0.1:$((cp_port + 1))")
-  "$build/controlplane/bulkhead-controlplane" --store "$work/store" --key "$work/cp.key" \
-    --dataplane-key "$work/dp.pub" --listen "tcp://127.0.0.1:$cp_port" "${flows[@]}" \
-    --cli "$BULKHEAD_CONTROLPLANE" >"$work/cp.log" 2>&1 &
-  cp_pid=$!
+  cp_flows=()
+  [ "${1:-}" = flows ] && cp_flows=(--flow-listen "tcp://127.0.0.1:$((cp_port + 1))")
   trap 'kill $cp_pid 2>/dev/null; cleanup' EXIT
+  restart_controlplane
+}
+# Starts the control plane again (after a kill) on the same store, keys and
+# endpoints; its output is appended to $work/cp.log.
+restart_controlplane() {
+  "$build/controlplane/bulkhead-controlplane" --store "$work/store" --key "$work/cp.key" \
+    --dataplane-key "$work/dp.pub" --listen "tcp://127.0.0.1:$cp_port" "${cp_flows[@]}" \
+    --cli "$BULKHEAD_CONTROLPLANE" >>"$work/cp.log" 2>&1 &
+  cp_pid=$!
   for _ in $(seq 50); do "$cli" history >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "control plane did not start:"; cat "$work/cp.log"
   return 1
 }
+# traffic SECONDS OUT: real clients (tests/e2e/traffic.py) from web to the
+# app's echo port across the dataplane, in the background; JSON in OUT.
+traffic() {
+  ip netns exec "bhl-$name-in" python3 "$top/tests/e2e/traffic.py" 10.0.1.10 10.0.2.20 5432 "$1" >"$2" 2>&1 &
+  traffic_pid=$!
+}
+# json_get FILE EXPRESSION: evaluates a Python expression over the JSON in
+# FILE (as `d`).
+json_get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+# dp_generation: the generation the lab's dataplane enforces.
+dp_generation() { "$lab" telemetry "$name" /bulkhead/policy generation 2>/dev/null; }
 # The dataplane options that connect it to that control plane.
 controlplane_args() {
   echo --controlplane "tcp://127.0.0.1:$cp_port" --controlplane-key "$work/cp.pub" --key "$work/dp.key" --id lab
