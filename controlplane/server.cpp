@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "common/keys.h"
+#include "common/protobuf_log.h"
 #include "common/text.h"
 #include "common/threads.h"
 #include "controlplane/dataplane_message.h"
@@ -103,6 +104,7 @@ std::string cli_author(zmq::message_t& body) {
 }  // namespace
 
 std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& error) {
+  common::limit_protobuf_logs("bulkhead-controlplane");
   std::unique_ptr<Server> s(new Server());
   s->cfg_ = cfg;
   std::vector<std::string> warnings;

@@ -4,6 +4,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "common/protobuf_log.h"
 #include "dataplane/channel.h"
 #include "dataplane/engine.h"
 #include "dataplane/log.h"
@@ -19,6 +20,7 @@ constexpr auto kCompactAfter = std::chrono::milliseconds(200);
 Updater::~Updater() { stop(); }
 
 std::unique_ptr<Updater> Updater::start(const UpdaterConfig& cfg, Engine& engine, std::string& error) {
+  common::limit_protobuf_logs("bulkhead-dataplane");
   std::unique_ptr<Updater> u(new Updater(engine));
   u->cfg_ = cfg;
   if (!load_channel_identity(cfg.server_key_file, cfg.key_file, cfg.id, u->who_, error)) return nullptr;

@@ -295,7 +295,13 @@ TEST_F(Distribution, MessagesOfTheWrongShapeAreRefusedWholeAndLogsAreBounded) {
   other->send(zmq::buffer(fake_ack.SerializeAsString()), zmq::send_flags::none);
 
   constexpr int kGarbage = 20000;
-  for (int i = 0; i < kGarbage; ++i) other->send(zmq::buffer(std::string("\xff\x01 garbage \x1b[31m", 14)));
+  pb::ControlMessage bad_name;  // protobuf itself logs each string of invalid UTF-8
+  bad_name.set_version(1);
+  bad_name.mutable_hello()->set_dataplane_id("ok");
+  std::string invalid_utf8 = bad_name.SerializeAsString();
+  invalid_utf8[invalid_utf8.size() - 1] = '\xff';
+  for (int i = 0; i < kGarbage; ++i)
+    other->send(zmq::buffer(i % 2 ? std::string("\xff\x01 garbage \x1b[31m", 14) : invalid_utf8));
   uint64_t refused = 0;
   for (int i = 0; i < 500 && refused < kGarbage + 1; ++i) {
     refused = status().refused_messages();
