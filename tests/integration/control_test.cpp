@@ -248,7 +248,7 @@ TEST(ControlChannel, AHostileControlPlaneCannotBreakTheRunningSet) {
   refused("a change with rules outside its pieces", "outside its pieces");
 
   // Malformed: not protobuf, and a valid push of another channel version.
-  cp.send_raw(std::string("\xff\xff\xff\xff not a message", 20));
+  cp.send_raw(std::string("\xff\xff\xff\xff not a message", 18));
   refused("garbage", "malformed");
   pb::ControlMessage v2;
   v2.set_version(2);

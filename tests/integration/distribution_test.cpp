@@ -301,7 +301,7 @@ TEST_F(Distribution, MessagesOfTheWrongShapeAreRefusedWholeAndLogsAreBounded) {
   std::string invalid_utf8 = bad_name.SerializeAsString();
   invalid_utf8[invalid_utf8.size() - 1] = '\xff';
   for (int i = 0; i < kGarbage; ++i)
-    other->send(zmq::buffer(i % 2 ? std::string("\xff\x01 garbage \x1b[31m", 14) : invalid_utf8));
+    other->send(zmq::buffer(i % 2 ? std::string("\xff\x01 garbage \x1b[31m", 16) : invalid_utf8));
   uint64_t refused = 0;
   for (int i = 0; i < 500 && refused < kGarbage + 1; ++i) {
     refused = status().refused_messages();
