@@ -13,6 +13,12 @@ inline constexpr uint8_t kProtoUdp = 17;
 inline constexpr uint8_t kProtoIcmpv6 = 58;
 inline constexpr uint8_t kProtoSctp = 132;
 
+// Protocols whose header starts with source and destination ports.
+inline constexpr bool has_ports(uint8_t proto) noexcept {
+  return proto == kProtoTcp || proto == kProtoUdp || proto == kProtoSctp;
+}
+inline constexpr bool is_icmp(uint8_t proto) noexcept { return proto == kProtoIcmp || proto == kProtoIcmpv6; }
+
 // TCP flag bits of the header's 13th byte.
 inline constexpr uint8_t kTcpFin = 0x01;
 inline constexpr uint8_t kTcpSyn = 0x02;

@@ -13,6 +13,11 @@ namespace {
 constexpr uint32_t kBatchVersion = 1;
 constexpr auto kComplainEvery = std::chrono::seconds(5);
 
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 std::unique_ptr<FlowCollector> FlowCollector::create(zmq::context_t& ctx, const CollectorConfig& cfg,
@@ -22,11 +27,8 @@ std::unique_ptr<FlowCollector> FlowCollector::create(zmq::context_t& ctx, const 
   c->store_ = flows::FlowStore(cfg.store);
   if (!cfg.snapshot_path.empty() && !c->store_.load(cfg.snapshot_path, error)) return nullptr;
   if (!cfg.jsonl_path.empty()) {
-    c->jsonl_.open(cfg.jsonl_path, std::ios::app);
-    if (!c->jsonl_) {
-      error = "cannot open " + cfg.jsonl_path + " for the flow log";
-      return nullptr;
-    }
+    c->log_ = flows::FlowLog::open(cfg.jsonl_path, cfg.log, error);
+    if (!c->log_) return nullptr;
   }
   try {
     c->socket_ = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pull);
@@ -99,14 +101,19 @@ void FlowCollector::receive(const void* data, size_t size) {
   flows::orient(records, false);
   std::lock_guard lock(mu_);
   store_.add_lost(batch->lost());
+  store_.add_suppressed(batch->suppressed());
   if (rejected > 0) {
     store_.count_rejected(rejected, 0);
-    complain(std::to_string(rejected) + " malformed records from " + batch->dataplane_id().substr(0, 64) + " (" + why + ")");
+    complain(std::to_string(rejected) + " malformed records from " + flows::dump(batch->dataplane_id().substr(0, 64)) +
+             " (" + why + ")");
   }
   for (const auto& r : records) store_.ingest(r);
-  if (jsonl_.is_open()) {
-    for (const auto& r : records) jsonl_ << flows::to_json(r, batch->dataplane_id()) << '\n';
-    jsonl_.flush();
+  if (log_) {
+    const uint64_t lost = log_->info().dropped_errors();
+    log_->write(records, batch->dataplane_id(), steady_ms(), common::now_unix_ms());
+    if (log_->info().dropped_errors() != lost)
+      complain("flow log: " + std::to_string(log_->info().dropped_errors() - lost) + " records lost (" +
+               log_->info().last_error() + ")");
   }
 }
 
@@ -119,6 +126,10 @@ void FlowCollector::loop() {
       zmq::message_t m;
       if (!socket_->recv(m, zmq::recv_flags::dontwait)) break;
       receive(m.data(), m.size());
+    }
+    if (log_) {
+      std::lock_guard lock(mu_);
+      log_->tick(steady_ms(), common::now_unix_ms());
     }
     if (std::chrono::steady_clock::now() - last_save >= cfg_.save_period) {
       save();
@@ -143,7 +154,9 @@ std::vector<pb::FlowAggregate> FlowCollector::query(const flows::FlowQuery& q) {
 
 pb::FlowStoreInfo FlowCollector::info() {
   std::lock_guard lock(mu_);
-  return store_.info();
+  pb::FlowStoreInfo i = store_.info();
+  if (log_) *i.mutable_log() = log_->info();
+  return i;
 }
 
 }  // namespace bulkhead::controlplane

@@ -1,9 +1,10 @@
 // The control plane's flow collector: a PULL socket (CURVE, the dataplane
 // keys admitted by the server's ZAP handler) that receives FlowBatch
 // messages from dataplanes, checks every record, orients it, and adds it to
-// the flow store; optionally appends each record as a JSON line for a SIEM.
-// The store is saved to disk every `save_period` and on stop, and restored
-// at start.
+// the flow store; optionally appends each record as a JSON line for a SIEM
+// to the flow log, whose size and rate are capped (flows/flow_log.h). The
+// store is saved to disk every `save_period` and on stop, and restored at
+// start.
 //
 // Threading: the collector runs on a thread of its own; the server's CLI
 // loop queries the store through query()/info(), which take the same lock.
@@ -13,7 +14,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "common/threads.h"
+#include "controlplane/flows/flow_log.h"
 #include "controlplane/flows/flow_store.h"
 #include "proto/bulkhead.pb.h"
 
@@ -30,7 +31,8 @@ struct CollectorConfig {
   std::string listen;                  // e.g. tcp://0.0.0.0:7301
   std::string secret_key;              // this control plane's CURVE secret key (raw 32 bytes)
   std::string snapshot_path;           // where the store is kept
-  std::string jsonl_path;              // "": no JSON lines
+  std::string jsonl_path;              // the flow log ("": none)
+  flows::FlowLogOptions log;
   flows::FlowStoreOptions store;
   std::chrono::seconds save_period{60};
   size_t max_message_bytes = 16 << 20;
@@ -44,6 +46,7 @@ class FlowCollector {
   ~FlowCollector();
 
   std::vector<pb::FlowAggregate> query(const flows::FlowQuery& q);
+  // The store's counters, and the flow log's when there is one.
   pb::FlowStoreInfo info();
   // Ingests one encoded FlowBatch as if it had arrived (tests, benchmarks).
   void receive(const void* data, size_t size);
@@ -58,7 +61,7 @@ class FlowCollector {
   std::unique_ptr<zmq::socket_t> socket_;
   std::mutex mu_;
   flows::FlowStore store_;
-  std::ofstream jsonl_;
+  std::unique_ptr<flows::FlowLog> log_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::chrono::steady_clock::time_point last_complaint_{};

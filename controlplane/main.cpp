@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   using bulkhead::controlplane::Server;
   using bulkhead::controlplane::ServerConfig;
   ServerConfig cfg;
+  uint64_t flow_log_mib = cfg.flow_log_limits.max_file_bytes >> 20;
   po::options_description o("bulkhead-controlplane [options]");
   // clang-format off
   o.add_options()
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
     ("cli-key", po::value(&cfg.cli_keys)->composing(), "public key file of an operator admitted on a tcp:// CLI endpoint (repeat); NAME.pub is recorded as author \"key NAME\"")
     ("flow-listen", po::value(&cfg.flow_listen), "endpoint for dataplanes' flow records (CURVE), e.g. tcp://0.0.0.0:7301")
     ("flow-log", po::value(&cfg.flow_log), "append every flow record to FILE as a JSON line (for a SIEM)")
+    ("flow-log-size", po::value(&flow_log_mib)->default_value(flow_log_mib), "rotate the flow log at this many MiB")
+    ("flow-log-files", po::value(&cfg.flow_log_limits.keep_files)->default_value(cfg.flow_log_limits.keep_files), "rotated flow logs kept (FILE.1 ... FILE.N)")
+    ("flow-log-rate", po::value(&cfg.flow_log_limits.rate)->default_value(cfg.flow_log_limits.rate), "flow log lines a second, at most, of connection records and of denied records each")
     ("flow-capacity", po::value(&cfg.flow_capacity)->default_value(cfg.flow_capacity), "flow aggregates kept at most")
     ("flow-retention", po::value<std::string>()->default_value("30d"), "drop flow aggregates not seen for this long");
   // clang-format on
@@ -63,6 +67,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     cfg.flow_retention_s = retention;
+    cfg.flow_log_limits.max_file_bytes = flow_log_mib > (UINT64_MAX >> 20) ? UINT64_MAX : flow_log_mib << 20;
+    if (const std::string why = bulkhead::controlplane::flows::check(cfg.flow_log_limits); !why.empty()) {
+      std::cerr << "bulkhead-controlplane: " << why << '\n';
+      return 1;
+    }
   } catch (const po::error& e) {
     std::cerr << "bulkhead-controlplane: " << e.what() << " (see --help)\n";
     return 1;

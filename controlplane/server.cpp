@@ -152,6 +152,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
       fc.secret_key = own.secret_key;
       fc.snapshot_path = cfg.store_dir + "/flows.pb";
       fc.jsonl_path = cfg.flow_log;
+      fc.log = cfg.flow_log_limits;
       fc.store.capacity = cfg.flow_capacity;
       fc.store.retention_ms = cfg.flow_retention_s * 1000;
       s->flows_ = FlowCollector::create(s->ctx_, fc, error);

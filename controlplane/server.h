@@ -45,6 +45,7 @@ struct ServerConfig {
   std::vector<std::string> cli_keys;        // public key files of remote operators (a tcp:// CLI endpoint)
   std::string flow_listen;                  // "": no flow collection
   std::string flow_log;                     // JSON lines of every flow record ("": none)
+  flows::FlowLogOptions flow_log_limits;    // its size and rate caps
   size_t flow_capacity = 2'000'000;         // aggregates kept
   int64_t flow_retention_s = 30 * 24 * 3600;
 };

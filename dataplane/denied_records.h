@@ -28,8 +28,9 @@ class DeniedRecords {
   DeniedRecords(uint32_t interval_ms, uint32_t rate) noexcept
       : hash_(KeyedHash::random()), interval_ms_(interval_ms), rate_(rate), tokens_(rate) {}
 
-  // Counts one denied packet. `emit(const FlowEvent&)` returns false when
-  // the ring is full; `lost()` counts records that could not leave.
+  // Counts one denied packet. `emit(const FlowEvent&)` puts a record on
+  // the worker's flow ring (the worker counts those the ring refuses,
+  // flow_records_lost); suppressed() counts those the rate never made.
   template <class Emit>
   void add(const PacketMeta& m, uint32_t rule, uint32_t epoch, uint32_t len, uint32_t now_ms, bool opener,
            Emit&& emit) noexcept {

@@ -16,6 +16,10 @@ uint64_t ring_losses(const Engine& engine) {
   return engine.totals().events[static_cast<unsigned>(WorkerCounter::flow_records_lost)];
 }
 
+uint64_t denied_suppressed(const Engine& engine) {
+  return engine.totals().events[static_cast<unsigned>(WorkerCounter::flow_records_suppressed)];
+}
+
 }  // namespace
 
 FlowExporter::~FlowExporter() { stop(); }
@@ -48,16 +52,18 @@ void FlowExporter::run() {
   RateLimit limit(1, 10);
   pb::FlowBatch batch;
   std::vector<pb::FlowRecord> records;
-  uint64_t sequence = 0, lost_reported = 0, unsent = 0;
+  uint64_t sequence = 0, lost_reported = 0, unsent = 0, suppressed_reported = 0;
   auto first_at = std::chrono::steady_clock::now();
   auto send = [&] {
     const uint64_t ring_lost = ring_losses(engine_);
+    const uint64_t suppressed = denied_suppressed(engine_);
     batch.Clear();
     batch.set_version(kBatchVersion);
     batch.set_dataplane_id(who_.id);
     batch.set_sequence(++sequence);
     batch.set_sample(cfg_.sample);
     batch.set_lost(ring_lost - lost_reported + unsent);
+    batch.set_suppressed(suppressed - suppressed_reported);
     batch.mutable_records()->Reserve(static_cast<int>(records.size()));
     for (auto& r : records) *batch.add_records() = std::move(r);
     const size_t n = records.size();
@@ -71,14 +77,15 @@ void FlowExporter::run() {
     }
     if (sent) {
       lost_reported = ring_lost;
+      suppressed_reported = suppressed;
       unsent = 0;
       stats_.records_sent += n;
       ++stats_.batches_sent;
     } else {
       unsent += n;
       stats_.records_unsent += n;
-      uint64_t suppressed = 0;
-      if (limit.allow(suppressed))
+      uint64_t lines = 0;
+      if (limit.allow(lines))
         BH_LOG(WARNING, "flow export: the control plane at %s is not taking records; %lu dropped so far",
                cfg_.endpoint.c_str(), static_cast<unsigned long>(stats_.records_unsent.load()));
     }

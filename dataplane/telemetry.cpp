@@ -228,6 +228,8 @@ int handle_flows(const char*, const char*, rte_tel_data* d) {
     const WorkerStats t = g_engine->totals();
     rte_tel_data_add_dict_u64(d, "recorded", t.events[static_cast<unsigned>(WorkerCounter::flow_records)]);
     rte_tel_data_add_dict_u64(d, "lost_ring_full", t.events[static_cast<unsigned>(WorkerCounter::flow_records_lost)]);
+    rte_tel_data_add_dict_u64(d, "denied_suppressed",
+                              t.events[static_cast<unsigned>(WorkerCounter::flow_records_suppressed)]);
   }
   if (g_exporter != nullptr) {
     const FlowExportStats& s = g_exporter->stats();

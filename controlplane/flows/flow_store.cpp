@@ -125,6 +125,7 @@ void FlowStore::ingest(const pb::FlowRecord& r) {
       a.packets += r.packets_out() + r.packets_in();
       a.bytes += r.bytes_out() + r.bytes_in();
       if (answered(r)) ++a.answered;
+      else ++a.unanswered;
       break;
     default:
       break;
@@ -162,6 +163,7 @@ void FlowStore::fill(const Key& k, const Agg& v, pb::FlowAggregate& out) const {
   out.set_would_deny(v.would_deny);
   out.set_learnable(v.learnable);
   out.set_answered(v.answered);
+  out.set_unanswered(v.unanswered);
   out.set_src_port(v.src_port);
 }
 
@@ -207,6 +209,7 @@ pb::FlowStoreInfo FlowStore::info() const {
   i.set_rejected_batches(rejected_batches_);
   i.set_evicted(evicted_);
   i.set_lost_by_dataplanes(lost_);
+  i.set_suppressed_by_dataplanes(suppressed_);
   i.set_oldest_ms(oldest_ms_);
   i.set_newest_ms(newest_ms_);
   return i;
@@ -245,6 +248,7 @@ bool FlowStore::restore(const pb::FlowSnapshot& s, std::string& error) {
     v.would_deny = a.would_deny();
     v.learnable = a.learnable();
     v.answered = a.answered();
+    v.unanswered = a.unanswered();
     v.first_ms = a.first_ms();
     v.last_ms = a.last_ms();
     v.src_segment = fresh.intern(a.src_segment());

@@ -2,8 +2,8 @@
 // destination address, protocol, destination port).
 //
 // Each aggregate keeps connection counts by verdict, how many of them the
-// learner may learn from (not denied in enforce mode) and how many were
-// answered, packets and bytes (counted when a connection ends), and first
+// learner may learn from (not denied in enforce mode), how many ended
+// answered and how many ended with nothing back, packets and bytes (counted when a connection ends), and first
 // and last seen. Memory is bounded: at most `capacity` aggregates; an
 // aggregate not seen for `retention` is dropped, and when the store is full
 // the least recently seen sixteenth is evicted to make room (counted). The
@@ -61,6 +61,7 @@ class FlowStore {
   size_t size() const noexcept { return map_.size(); }
   pb::FlowStoreInfo info() const;
   void add_lost(uint64_t n) noexcept { lost_ += n; }
+  void add_suppressed(uint64_t n) noexcept { suppressed_ += n; }
   void count_rejected(uint64_t records, uint64_t batches) noexcept {
     rejected_records_ += records;
     rejected_batches_ += batches;
@@ -88,7 +89,7 @@ class FlowStore {
   };
   struct Agg {
     uint64_t flows = 0, packets = 0, bytes = 0;
-    uint64_t allowed = 0, denied = 0, would_deny = 0, learnable = 0, answered = 0;
+    uint64_t allowed = 0, denied = 0, would_deny = 0, learnable = 0, answered = 0, unanswered = 0;
     int64_t first_ms = 0, last_ms = 0;
     uint16_t src_segment = 0, dst_segment = 0;  // interned; 0: none
     uint16_t src_port = 0;
@@ -106,7 +107,7 @@ class FlowStore {
   std::unordered_map<Key, Agg, KeyHash> map_;
   std::vector<std::string> names_{""};
   std::unordered_map<std::string, uint16_t> name_ids_;
-  uint64_t records_ = 0, rejected_records_ = 0, rejected_batches_ = 0, evicted_ = 0, lost_ = 0;
+  uint64_t records_ = 0, rejected_records_ = 0, rejected_batches_ = 0, evicted_ = 0, lost_ = 0, suppressed_ = 0;
   int64_t oldest_ms_ = 0, newest_ms_ = 0;
 };
 

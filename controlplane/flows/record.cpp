@@ -5,6 +5,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <nlohmann/json.hpp>
+
 #include "common/protocols.h"
 #include "rules/match.h"
 #include "rules/policy.h"
@@ -19,51 +21,6 @@ constexpr uint16_t kEphemeralLow = 32768;
 
 bool port_ok(uint32_t p) { return p <= 65535; }
 
-void json_escape(std::string& out, const std::string& s) {
-  out += '"';
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\u00";
-      out += hex[(c >> 4) & 0xF];
-      out += hex[c & 0xF];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
-struct Json {
-  std::string s = "{";
-  void key(const char* k) {
-    if (s.size() > 1) s += ',';
-    s += '"';
-    s += k;
-    s += "\":";
-  }
-  void str(const char* k, const std::string& v) {
-    key(k);
-    json_escape(s, v);
-  }
-  void num(const char* k, uint64_t v) {
-    key(k);
-    s += std::to_string(v);
-  }
-  void inum(const char* k, int64_t v) {
-    key(k);
-    s += std::to_string(v);
-  }
-  void boolean(const char* k, bool v) {
-    key(k);
-    s += v ? "true" : "false";
-  }
-  std::string done() { return s + "}"; }
-};
-
 // An endpoint of a flow: address bytes, protocol, port.
 std::string endpoint(const std::string& addr, uint32_t proto, uint32_t port) {
   std::string k = addr;
@@ -71,10 +28,6 @@ std::string endpoint(const std::string& addr, uint32_t proto, uint32_t port) {
   k += static_cast<char>(port >> 8);
   k += static_cast<char>(port & 0xFF);
   return k;
-}
-
-bool has_ports(uint32_t proto) {
-  return proto == common::kProtoTcp || proto == common::kProtoUdp || proto == common::kProtoSctp;
 }
 
 }  // namespace
@@ -152,7 +105,7 @@ size_t orient(Records& records, bool by_peers) {
   constexpr size_t kCap = 64;
   std::unordered_map<std::string, std::unordered_set<std::string>> peers;
   for (const auto& r : records) {
-    if (!by_peers || r.opener_known() || !has_ports(r.protocol())) continue;
+    if (!by_peers || r.opener_known() || !common::has_ports(static_cast<uint8_t>(r.protocol()))) continue;
     auto& a = peers[endpoint(r.src(), r.protocol(), r.src_port())];
     if (a.size() < kCap) a.insert(r.dst());
     auto& b = peers[endpoint(r.dst(), r.protocol(), r.dst_port())];
@@ -160,7 +113,7 @@ size_t orient(Records& records, bool by_peers) {
   }
   size_t swapped = 0;
   for (auto& r : records) {
-    if (r.opener_known() || !has_ports(r.protocol())) continue;
+    if (r.opener_known() || !common::has_ports(static_cast<uint8_t>(r.protocol()))) continue;
     const uint32_t sp = r.src_port(), dp = r.dst_port();
     bool src_is_service = false;
     if ((sp < 1024) != (dp < 1024)) {
@@ -226,56 +179,69 @@ const char* end_reason_name(pb::FlowRecord::EndReason r) {
   }
 }
 
-std::string to_json(const pb::FlowRecord& r, const std::string& dataplane) {
-  Json j;
-  j.inum("time_ms", r.time_ms());
-  j.str("event", kind_name(r.kind()));
-  j.str("dataplane", dataplane);
-  j.str("src", format_address(r.src()));
-  j.num("src_port", r.src_port());
-  j.str("dst", format_address(r.dst()));
-  j.num("dst_port", r.dst_port());
-  j.str("proto", rules::proto_name(static_cast<uint8_t>(r.protocol())));
-  if (!r.src_segment().empty()) j.str("src_segment", r.src_segment());
-  if (!r.dst_segment().empty()) j.str("dst_segment", r.dst_segment());
-  j.str("verdict", verdict_name(r.verdict()));
-  j.str("rule", r.rule_id().empty() ? "(default)" : r.rule_id());
-  j.str("mode", r.mode());
-  j.num("generation", r.generation());
-  if (r.kind() == pb::FlowRecord::UPDATE || r.kind() == pb::FlowRecord::END) {
-    j.inum("start_ms", r.start_ms());
-    j.num("packets_out", r.packets_out());
-    j.num("bytes_out", r.bytes_out());
-    j.num("packets_in", r.packets_in());
-    j.num("bytes_in", r.bytes_in());
+nlohmann::ordered_json json_object(const pb::FlowRecord& r, const std::string& dataplane) {
+  nlohmann::ordered_json j;
+  j["time_ms"] = r.time_ms();
+  j["event"] = kind_name(r.kind());
+  j["dataplane"] = dataplane;
+  j["src"] = format_address(r.src());
+  j["src_port"] = r.src_port();
+  j["dst"] = format_address(r.dst());
+  j["dst_port"] = r.dst_port();
+  j["proto"] = rules::proto_name(static_cast<uint8_t>(r.protocol()));
+  if (!r.src_segment().empty()) j["src_segment"] = r.src_segment();
+  if (!r.dst_segment().empty()) j["dst_segment"] = r.dst_segment();
+  j["verdict"] = verdict_name(r.verdict());
+  j["rule"] = r.rule_id().empty() ? "(default)" : r.rule_id();
+  j["mode"] = r.mode();
+  j["generation"] = r.generation();
+  if (r.kind() == pb::FlowRecord::UPDATE || r.kind() == pb::FlowRecord::END || r.kind() == pb::FlowRecord::DENIED) {
+    j["start_ms"] = r.start_ms();
+    j["packets_out"] = r.packets_out();
+    j["bytes_out"] = r.bytes_out();
+    if (r.kind() != pb::FlowRecord::DENIED) {
+      j["packets_in"] = r.packets_in();
+      j["bytes_in"] = r.bytes_in();
+    }
     if (r.protocol() == common::kProtoTcp) {
-      j.num("tcp_flags_out", r.tcp_flags_out());
-      j.num("tcp_flags_in", r.tcp_flags_in());
+      j["tcp_flags_out"] = r.tcp_flags_out();
+      if (r.kind() != pb::FlowRecord::DENIED) j["tcp_flags_in"] = r.tcp_flags_in();
     }
   }
-  if (r.kind() == pb::FlowRecord::END) j.str("end_reason", end_reason_name(r.end_reason()));
-  return j.done();
+  if (r.kind() == pb::FlowRecord::END) j["end_reason"] = end_reason_name(r.end_reason());
+  return j;
 }
 
-std::string to_json(const pb::FlowAggregate& a) {
-  Json j;
-  j.str("src", format_address(a.src()));
-  j.str("dst", format_address(a.dst()));
-  j.str("proto", rules::proto_name(static_cast<uint8_t>(a.protocol())));
-  j.num("dst_port", a.dst_port());
-  if (!a.src_segment().empty()) j.str("src_segment", a.src_segment());
-  if (!a.dst_segment().empty()) j.str("dst_segment", a.dst_segment());
-  j.num("flows", a.flows());
-  j.num("packets", a.packets());
-  j.num("bytes", a.bytes());
-  j.inum("first_ms", a.first_ms());
-  j.inum("last_ms", a.last_ms());
-  j.num("allowed", a.allowed());
-  j.num("denied", a.denied());
-  j.num("would_deny", a.would_deny());
-  j.num("learnable", a.learnable());
-  j.num("answered", a.answered());
-  return j.done();
+nlohmann::ordered_json json_object(const pb::FlowAggregate& a) {
+  nlohmann::ordered_json j;
+  j["src"] = format_address(a.src());
+  j["dst"] = format_address(a.dst());
+  j["proto"] = rules::proto_name(static_cast<uint8_t>(a.protocol()));
+  j["dst_port"] = a.dst_port();
+  if (!a.src_segment().empty()) j["src_segment"] = a.src_segment();
+  if (!a.dst_segment().empty()) j["dst_segment"] = a.dst_segment();
+  j["flows"] = a.flows();
+  j["packets"] = a.packets();
+  j["bytes"] = a.bytes();
+  j["first_ms"] = a.first_ms();
+  j["last_ms"] = a.last_ms();
+  j["allowed"] = a.allowed();
+  j["denied"] = a.denied();
+  j["would_deny"] = a.would_deny();
+  j["learnable"] = a.learnable();
+  j["answered"] = a.answered();
+  j["unanswered"] = a.unanswered();
+  return j;
 }
+
+std::string dump(const nlohmann::ordered_json& j) {
+  // Names from outside (rule ids, segments) are UTF-8 by protobuf's rules;
+  // anything else is replaced rather than thrown over.
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::string to_json(const pb::FlowRecord& r, const std::string& dataplane) { return dump(json_object(r, dataplane)); }
+
+std::string to_json(const pb::FlowAggregate& a) { return dump(json_object(a)); }
 
 }  // namespace bulkhead::controlplane::flows

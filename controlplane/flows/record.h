@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "proto/bulkhead.pb.h"
 
 namespace bulkhead::controlplane::flows {
@@ -42,7 +44,12 @@ const char* kind_name(pb::FlowRecord::Kind k);
 const char* verdict_name(pb::FlowRecord::Verdict v);
 const char* end_reason_name(pb::FlowRecord::EndReason r);
 
-// One JSON object, no newline.
+// A record or an aggregate as a JSON object (keys in a fixed order: the
+// flow log's and `bulkhead flows --json`'s format, docs/learning.md), and
+// as one line of text (no newline).
+nlohmann::ordered_json json_object(const pb::FlowRecord& r, const std::string& dataplane);
+nlohmann::ordered_json json_object(const pb::FlowAggregate& a);
+std::string dump(const nlohmann::ordered_json& j);
 std::string to_json(const pb::FlowRecord& r, const std::string& dataplane);
 std::string to_json(const pb::FlowAggregate& a);
 

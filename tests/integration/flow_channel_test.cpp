@@ -2,9 +2,13 @@
 // PUSH sockets with CurveZMQ deliver flow batches; malformed batches,
 // unknown versions and bad records are refused and counted; a key that
 // was not admitted delivers nothing; the store is queried through the CLI
-// endpoint and survives a restart.
+// endpoint and survives a restart; a flood meets the flow log's caps and
+// status counts what they kept out.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <zmq.hpp>
 
@@ -110,6 +114,60 @@ TEST_F(FlowChannel, TheStoreSurvivesARestart) {
   const auto r = ask(q);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.flows_size(), 2);
+}
+
+TEST_F(FlowChannel, AFloodMeetsTheFlowLogsCapsAndStatusCountsWhatTheyKeptOut) {
+  stop();
+  cfg_.flow_log = dir_.path() + "/flows.jsonl";
+  cfg_.flow_log_limits.rate = 50;
+  start();
+  // 2,000 denied records, each from its own source, and a dataplane that
+  // says its rate kept 12,345 more from being made.
+  std::vector<pb::FlowRecord> flood;
+  for (int i = 0; i < 2000; ++i) {
+    auto r = record(("10.9." + std::to_string(i / 250) + "." + std::to_string(i % 250)).c_str(), "10.0.2.9", 22);
+    r.set_kind(pb::FlowRecord::DENIED);
+    r.set_verdict(pb::FlowRecord::DENY);
+    r.set_packets_out(1);
+    flood.push_back(std::move(r));
+  }
+  pb::FlowBatch b;
+  b.set_version(1);
+  b.set_dataplane_id("dp1");
+  b.set_sequence(1);
+  b.set_suppressed(12345);
+  for (auto& r : flood) *b.add_records() = std::move(r);
+  auto push = pusher(dp_keys_);
+  push->send(zmq::buffer(b.SerializeAsString()));
+  ASSERT_TRUE(wait_records(2000));
+  // And ten connections: the denied flood did not take their share.
+  std::vector<pb::FlowRecord> conns;
+  for (int i = 0; i < 10; ++i) conns.push_back(record("10.0.1.5", "10.0.2.9", 5432));
+  push->send(zmq::buffer(batch(conns)));
+  ASSERT_TRUE(wait_records(2010));
+  const auto i = info();
+  EXPECT_EQ(i.records(), 2010u) << "the store counts every valid record; the caps are the log's";
+  EXPECT_EQ(i.suppressed_by_dataplanes(), 12345u);
+  ASSERT_TRUE(i.has_log());
+  EXPECT_EQ(i.log().path(), cfg_.flow_log);
+  EXPECT_EQ(i.log().rate(), 50u);
+  EXPECT_EQ(i.log().dropped_rate(), 1950u);
+  EXPECT_EQ(i.log().dropped_errors(), 0u);
+  std::ifstream in(cfg_.flow_log);
+  std::string line;
+  uint64_t denied = 0, starts = 0, told = 0;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["event"] == "denied") ++denied;
+    if (j["event"] == "start") ++starts;
+    if (j["event"] == "dropped") told += j["records"].get<uint64_t>();
+  }
+  EXPECT_EQ(denied, 50u);
+  EXPECT_EQ(starts, 10u);
+  EXPECT_EQ(told, 1950u) << "the log says where its gap is";
+  struct stat st;
+  ASSERT_EQ(::stat(cfg_.flow_log.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0007, 0u) << "not for every local user";
 }
 
 TEST_F(FlowChannel, WithoutFlowListenTheCliSaysSo) {

@@ -47,13 +47,24 @@ records() { "$cli" status --json | python3 -c "import json,sys; print(json.load(
 for _ in $(seq 100); do [ "$(records)" -ge $((2 * conns)) ] && break; sleep 0.1; done
 check "the flow store received a start and an end per connection ($(records) of $((2 * conns)))" [ "$(records)" -ge $((2 * conns)) ]
 check "no record was refused or lost" [ "$("$cli" status --json | python3 -c "import json,sys; f=json.load(sys.stdin)['flow_store']; print(int(f['rejected_records']) + int(f['rejected_batches']) + int(f['lost_by_dataplanes']))")" = 0 ]
-grep -q '"event":"end"' flows.jsonl && grep -q '"verdict":"would-deny"' flows.jsonl && pass "flow records are logged as JSON lines" || fail "flows.jsonl: $(head -2 flows.jsonl)"
+python3 - flows.jsonl <<'EOF' && pass "flow records are logged as JSON lines" || fail "flows.jsonl: $(head -2 flows.jsonl)"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert any(j["event"] == "end" for j in lines) and any(j["verdict"] == "would-deny" for j in lines)
+EOF
+check "the flow log is not for every local user" [ "$(stat -c %a flows.jsonl)" = 640 ]
+python3 - "$("$cli" status --json)" "$(wc -l <flows.jsonl)" <<'EOF' && pass "status shows the flow log's lines, and that its caps kept nothing out" || fail "status: flow_store.log"
+import json, sys
+log = json.loads(sys.argv[1])["flow_store"]["log"]
+assert 0 < int(log["records"]) <= int(sys.argv[2]) and int(log["dropped_rate"]) == 0 and int(log["dropped_errors"]) == 0, log
+EOF
 n_window=$("$cli" flows --since 2026-01-01T00:00:00Z --until 2026-01-02T00:00:00Z --json --top 0 | wc -l)
 check "a time window before the traffic holds no flow" [ "$n_window" = 0 ]
 n_window=$("$cli" flows --since 1h --until "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" --json --top 0 | wc -l)
 check "a window around it holds them ($n_window)" [ "$n_window" -gt 100 ]
 out=$("$cli" flows --since 1h --port 5432 --json)
-grep -q '"dst_port":5432' <<<"$out" && pass "bulkhead flows filters by port" || fail "flows --port: $out"
+python3 -c "import json,sys; v=[json.loads(l) for l in sys.argv[1].splitlines()]; assert v and all(j['dst_port'] == 5432 for j in v)" "$out" \
+  && pass "bulkhead flows filters by port" || fail "flows --port: $out"
 
 # 2. Propose from the store, check, accept.
 # --min-flows 1: every connection of this clean capture is evidence enough,

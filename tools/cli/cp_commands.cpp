@@ -143,7 +143,16 @@ void print_status(const pb::CliResponse& r) {
     const auto& f = r.flow_store();
     std::cout << "flow store: " << f.aggregates() << " flows (capacity " << f.capacity() << "), " << f.records()
               << " records received, " << f.rejected_records() << " records and " << f.rejected_batches()
-              << " batches refused, " << f.lost_by_dataplanes() << " lost by dataplanes, " << f.evicted() << " evicted\n";
+              << " batches refused, " << f.lost_by_dataplanes() << " lost by dataplanes, " << f.evicted() << " evicted, "
+              << f.suppressed_by_dataplanes() << " denied-packet records not made (over the dataplanes' rate)\n";
+    if (f.has_log()) {
+      const auto& l = f.log();
+      std::cout << "flow log " << l.path() << ": " << l.records() << " records written, " << l.dropped_rate()
+                << " dropped over the rate cap (" << l.rate() << " a second per class), " << l.dropped_errors()
+                << " lost to write errors, " << l.rotations() << " rotations (" << (l.max_file_bytes() >> 20)
+                << " MiB files, " << l.keep_files() << " kept)" << (l.last_error().empty() ? "" : "; last error: " + l.last_error())
+                << '\n';
+    }
   }
 }
 

@@ -1,11 +1,19 @@
 // Flow records and the flow store: validation of what arrives, orientation
 // of records whose opener was not seen, aggregation, queries, the memory
-// bound, persistence, and flows assembled from real capture files.
+// bound, persistence; the flow log's caps; and flows assembled from real
+// capture files the way the dataplane tracks them.
 #include <gtest/gtest.h>
+#include <pcap/pcap.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "common/protocols.h"
+#include "controlplane/flows/flow_log.h"
 #include "controlplane/flows/flow_store.h"
 #include "controlplane/flows/pcap_flows.h"
 #include "controlplane/flows/record.h"
@@ -109,13 +117,32 @@ TEST(FlowRecord, JsonLineNamesEverything) {
   auto r = record("10.0.0.1", "10.0.0.2", 6, 40000, 443, pb::FlowRecord::END);
   r.set_packets_out(3);
   r.set_end_reason(pb::FlowRecord::CLOSED);
-  r.set_rule_id("web \"in\"");
-  const std::string j = to_json(r, "dp1");
-  EXPECT_NE(j.find("\"event\":\"end\""), std::string::npos);
-  EXPECT_NE(j.find("\"dst\":\"10.0.0.2\""), std::string::npos);
-  EXPECT_NE(j.find("\"end_reason\":\"closed\""), std::string::npos);
-  EXPECT_NE(j.find("web \\\"in\\\""), std::string::npos);
-  EXPECT_EQ(j.find('\n'), std::string::npos);
+  r.set_rule_id("web \"in\"\n\x01");
+  const std::string line = to_json(r, "dp\\1");
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  const auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["event"], "end");
+  EXPECT_EQ(j["dst"], "10.0.0.2");
+  EXPECT_EQ(j["dst_port"], 443);
+  EXPECT_EQ(j["proto"], "tcp");
+  EXPECT_EQ(j["packets_out"], 3);
+  EXPECT_EQ(j["end_reason"], "closed");
+  EXPECT_EQ(j["rule"], "web \"in\"\n\x01") << "names come back exactly as they were";
+  EXPECT_EQ(j["dataplane"], "dp\\1");
+  EXPECT_EQ(line.rfind("{\"time_ms\":", 0), 0u) << "keys in their documented order";
+}
+
+TEST(FlowRecord, DeniedRecordsCarryThePacketsTheyStandFor) {
+  auto r = record("10.0.0.1", "10.0.0.2", 6, 40000, 22, pb::FlowRecord::DENIED);
+  r.set_verdict(pb::FlowRecord::DENY);
+  r.set_packets_out(300);
+  r.set_bytes_out(18000);
+  const auto j = nlohmann::json::parse(to_json(r, "dp1"));
+  EXPECT_EQ(j["event"], "denied");
+  EXPECT_EQ(j["verdict"], "denied");
+  EXPECT_EQ(j["packets_out"], 300);
+  EXPECT_EQ(j["bytes_out"], 18000);
+  EXPECT_FALSE(j.contains("packets_in"));
 }
 
 TEST(FlowStore, AggregatesConnectionsByServiceWithVerdicts) {
@@ -155,6 +182,32 @@ TEST(FlowStore, AggregatesConnectionsByServiceWithVerdicts) {
   EXPECT_EQ(s.info().records(), 8u);
   EXPECT_EQ(s.info().oldest_ms(), kT0);
   EXPECT_EQ(s.info().newest_ms(), kT0 + 30);
+}
+
+TEST(FlowStore, CountsConnectionsThatEndedUnanswered) {
+  FlowStore s;
+  for (int i = 0; i < 4; ++i) {
+    s.ingest(record("10.0.0.1", "10.0.0.2", 6, 40000 + i, 22, pb::FlowRecord::START));
+    auto end = record("10.0.0.1", "10.0.0.2", 6, 40000 + i, 22, pb::FlowRecord::END, kT0 + 30'000);
+    end.set_packets_out(3);  // SYN, SYN, SYN: nothing back
+    end.set_tcp_flags_out(common::kTcpSyn);
+    s.ingest(end);
+  }
+  auto answered = record("10.0.0.1", "10.0.0.2", 6, 41000, 22, pb::FlowRecord::END, kT0 + 1000);
+  answered.set_packets_out(5);
+  answered.set_packets_in(4);
+  answered.set_tcp_flags_in(common::kTcpSyn | common::kTcpAck);
+  s.ingest(answered);
+  const auto all = s.query({});
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].unanswered(), 4u);
+  EXPECT_EQ(all[0].answered(), 1u);
+  test::TempDir dir;
+  std::string error;
+  ASSERT_TRUE(s.save(dir.file("f.pb"), kT0, error)) << error;
+  FlowStore t;
+  ASSERT_TRUE(t.load(dir.file("f.pb"), error)) << error;
+  EXPECT_EQ(t.query({})[0].unanswered(), 4u) << "kept across a restart";
 }
 
 TEST(FlowStore, QueriesFilterByWindowVerdictHostSegmentAndPort) {
@@ -253,6 +306,179 @@ TEST(FlowStore, SurvivesARestartAndRefusesDamagedFiles) {
   EXPECT_FALSE(t.restore(bad, error));
   EXPECT_EQ(t.size(), 2u);  // untouched
 }
+
+// --- the flow log -----------------------------------------------------------
+
+std::vector<pb::FlowRecord> connections(int n, int64_t t = kT0) {
+  std::vector<pb::FlowRecord> v;
+  for (int i = 0; i < n; ++i)
+    v.push_back(record("10.0.0.1", "10.0.0.2", 6, static_cast<uint32_t>(40000 + i % 20000), 443, pb::FlowRecord::START, t));
+  return v;
+}
+
+std::vector<pb::FlowRecord> denied(int n) {
+  std::vector<pb::FlowRecord> v;
+  for (int i = 0; i < n; ++i) {
+    auto r = record(("10.9." + std::to_string(i / 250 % 250) + "." + std::to_string(i % 250)).c_str(), "10.0.0.2", 6,
+                    40000, 22, pb::FlowRecord::DENIED);
+    r.set_verdict(pb::FlowRecord::DENY);
+    v.push_back(r);
+  }
+  return v;
+}
+
+// Every line of a file, parsed; a line that is not JSON fails the test.
+std::vector<nlohmann::json> lines_of(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    EXPECT_NO_THROW(out.push_back(nlohmann::json::parse(line))) << path << ": " << line;
+  }
+  return out;
+}
+
+uint64_t file_size(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+TEST(FlowLog, StaysUnderItsSizeCapByRotatingAndKeepsNFiles) {
+  test::TempDir dir;
+  const std::string path = dir.file("flows.jsonl");
+  FlowLogOptions opt;
+  opt.max_file_bytes = 1 << 20;
+  opt.keep_files = 2;
+  opt.rate = 1'000'000;
+  std::string error;
+  auto log = FlowLog::open(path, opt, error);
+  ASSERT_TRUE(log) << error;
+  // About 12 MB of lines, in batches as the collector writes them.
+  int64_t now = 1000;
+  for (int b = 0; b < 40; ++b) log->write(connections(1024), "dp1", now += 1000, kT0);
+  const auto& i = log->info();
+  EXPECT_EQ(i.records(), 40u * 1024);
+  EXPECT_EQ(i.dropped_rate() + i.dropped_errors(), 0u);
+  EXPECT_GE(i.rotations(), 5u);
+  for (const std::string& f : {path, path + ".1", path + ".2"}) {
+    ASSERT_TRUE(std::filesystem::exists(f)) << f;
+    EXPECT_LE(file_size(f), opt.max_file_bytes) << f;
+    EXPECT_GT(lines_of(f).size(), 1000u) << f << ": whole lines, each a JSON object";
+  }
+  EXPECT_FALSE(std::filesystem::exists(path + ".3")) << "only keep_files rotated files stay";
+  uint64_t disk = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) disk += e.file_size();
+  EXPECT_LE(disk, (opt.keep_files + 1) * opt.max_file_bytes);
+}
+
+TEST(FlowLog, RateCapDropsWhatIsOverItCountsItAndSaysWhereTheGapIs) {
+  test::TempDir dir;
+  const std::string path = dir.file("flows.jsonl");
+  FlowLogOptions opt;
+  opt.rate = 100;
+  std::string error;
+  auto log = FlowLog::open(path, opt, error);
+  ASSERT_TRUE(log) << error;
+  // A flood of denied records does not take the connections' share.
+  log->write(denied(5000), "dp1", 10'000, kT0);
+  log->write(connections(60), "dp1", 10'000, kT0);
+  EXPECT_EQ(log->info().records(), 100u + 60u + 1u) << "100 denied, 60 connections, one line telling the gap";
+  EXPECT_EQ(log->info().dropped_rate(), 4900u);
+  // Half a second later: 50 more tokens, and the gap is told again only a
+  // second after the last time.
+  log->write(denied(5000), "dp1", 10'500, kT0 + 500);
+  EXPECT_EQ(log->info().dropped_rate(), 4900u + 4950u);
+  log->tick(11'000, kT0 + 1000);
+  const auto lines = lines_of(path);
+  ASSERT_EQ(lines.size(), 100u + 60u + 50u + 2u);
+  uint64_t told = 0, denied_lines = 0, gaps = 0;
+  for (const auto& j : lines) {
+    if (j["event"] == "dropped") {
+      ++gaps;
+      EXPECT_EQ(j["class"], "denied");
+      EXPECT_EQ(j["reason"], "rate");
+      told += j["records"].get<uint64_t>();
+    } else if (j["event"] == "denied") {
+      ++denied_lines;
+    }
+  }
+  EXPECT_EQ(gaps, 2u);
+  EXPECT_EQ(told, 4900u + 4950u) << "every record kept out is told";
+  EXPECT_EQ(denied_lines, 150u);
+}
+
+TEST(FlowLog, IsNotForEveryLocalUser) {
+  test::TempDir dir;
+  std::string error;
+  auto fresh = FlowLog::open(dir.file("new.jsonl"), {}, error);
+  ASSERT_TRUE(fresh) << error;
+  struct stat st;
+  ASSERT_EQ(::stat(dir.file("new.jsonl").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0007, 0u);
+  const std::string old = dir.file("old.jsonl", "{}\n");
+  ::chmod(old.c_str(), 0644);
+  auto reopened = FlowLog::open(old, {}, error);
+  ASSERT_TRUE(reopened) << error;
+  ASSERT_EQ(::stat(old.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+}
+
+TEST(FlowLog, AFileMovedAwayIsReopenedAtItsPath) {
+  test::TempDir dir;
+  const std::string path = dir.file("flows.jsonl");
+  std::string error;
+  auto log = FlowLog::open(path, {}, error);
+  ASSERT_TRUE(log) << error;
+  log->write(connections(3), "dp1", 1000, kT0);
+  std::filesystem::rename(path, path + ".old");  // logrotate without copytruncate
+  log->write(connections(2), "dp1", 2000, kT0);
+  EXPECT_EQ(lines_of(path + ".old").size(), 3u);
+  EXPECT_EQ(lines_of(path).size(), 2u);
+}
+
+TEST(FlowLog, AFifoIsWrittenInPlaceAndNeverBlocks) {
+  test::TempDir dir;
+  const std::string path = dir.file("siem.fifo");
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  std::string error;
+  // No reader yet: the log opens, and what it cannot write is counted.
+  auto log = FlowLog::open(path, {}, error);
+  ASSERT_TRUE(log) << error;
+  log->write(connections(5), "dp1", 1000, kT0);
+  EXPECT_EQ(log->info().dropped_errors(), 5u);
+  EXPECT_FALSE(log->info().last_error().empty());
+  // A reader: the lines go through it, and the FIFO stays a FIFO.
+  const int reader = ::open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  log->write(connections(4), "dp1", 2000, kT0);
+  char buf[8192];
+  const ssize_t n = ::read(reader, buf, sizeof(buf));
+  ::close(reader);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::count(buf, buf + n, '\n'), 4);
+  EXPECT_EQ(log->info().records(), 4u);
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+}
+
+TEST(FlowLog, RefusesWhatCannotBeALogAndCapsThatAreNot) {
+  test::TempDir dir;
+  std::string error;
+  EXPECT_FALSE(FlowLog::open(dir.path(), {}, error));
+  EXPECT_NE(error.find(dir.path()), std::string::npos) << error;
+  EXPECT_FALSE(FlowLog::open(dir.path() + "/no/such/dir/flows.jsonl", {}, error));
+  FlowLogOptions o;
+  o.rate = 0;
+  EXPECT_NE(check(o).find("--flow-log-rate"), std::string::npos);
+  o = {};
+  o.max_file_bytes = 1000;
+  EXPECT_NE(check(o).find("--flow-log-size"), std::string::npos);
+  EXPECT_FALSE(FlowLog::open(dir.file("x.jsonl"), o, error));
+  EXPECT_EQ(check({}), "");
+}
+
+// --- captures ----------------------------------------------------------------
 
 TEST(PcapFlows, AssemblesConnectionsFromACapture) {
   using namespace bulkhead::test;

@@ -1,0 +1,111 @@
+// The flow log (`bulkhead-controlplane --flow-log FILE`): every flow record
+// as one JSON line for a SIEM, within caps no flood can pass.
+//
+//  * Size. Before a line would take the file past `max_file_bytes`, the file
+//    is rotated: FILE.1 ... FILE.N-1 move up one (FILE.N, the oldest, is
+//    replaced), FILE becomes FILE.1 and a new FILE starts. The log never
+//    takes more than (keep_files + 1) x max_file_bytes of disk. Only a
+//    regular file is rotated: a FIFO or a character device is written in
+//    place, never renamed.
+//  * Rate. At most `rate` records a second of each class, connection
+//    records (start, update, end) and denied-packet records, so a flood of
+//    denied packets never crowds the connections out. What the rate keeps
+//    out is counted, and a line {"event":"dropped",...} tells the log's
+//    reader, at most once a second per class, how many records are missing
+//    and since when.
+//  * Errors. A write that fails (disk full, a FIFO with no reader) loses the
+//    lines of that write, counted, with the reason kept for `status`; the
+//    log never blocks the collector.
+//  * A file moved away or removed (logrotate) is reopened at the path on the
+//    next write. New files get mode 0640, and an existing log loses any
+//    permission for others: flow records are not for every local user.
+//
+// Thread-safety: none; the collector calls it under its lock.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proto/bulkhead.pb.h"
+
+namespace bulkhead::controlplane::flows {
+
+struct FlowLogOptions {
+  uint64_t max_file_bytes = 256ull << 20;
+  uint32_t keep_files = 4;
+  uint32_t rate = 5'000;  // records a second, per class
+};
+
+// "" when the options are usable; otherwise what is wrong, naming the
+// option of bulkhead-controlplane.
+std::string check(const FlowLogOptions& options);
+
+class FlowLog {
+ public:
+  // Opens `path` for appending (creating it); nullptr with `error` when it
+  // cannot be, or is neither a regular file, a FIFO nor a character device.
+  // A FIFO with no reader yet is not an error: it is opened when it has one.
+  static std::unique_ptr<FlowLog> open(const std::string& path, const FlowLogOptions& options, std::string& error);
+  ~FlowLog();
+  FlowLog(const FlowLog&) = delete;
+  FlowLog& operator=(const FlowLog&) = delete;
+
+  // Writes the records the caps let through, in order, as sent by
+  // `dataplane`. `now_ms` is a monotonic clock (the rate), `unix_ms` the
+  // time the "dropped" lines carry.
+  template <class Records>
+  void write(const Records& records, const std::string& dataplane, int64_t now_ms, int64_t unix_ms) {
+    begin(now_ms, unix_ms);
+    for (const auto& r : records) add(r, dataplane);
+    markers(now_ms, unix_ms);
+    emit();
+  }
+  // Writes the "dropped" lines that are due; the collector calls it a few
+  // times a second so that the last gap of a flood is told even when no
+  // record follows it.
+  void tick(int64_t now_ms, int64_t unix_ms);
+
+  const pb::FlowLogInfo& info() const noexcept { return info_; }
+
+ private:
+  enum Class { kConnections = 0, kDenied = 1 };
+  struct Bucket {
+    int64_t milli_tokens = 0;   // tokens x 1000
+    uint64_t missing = 0;       // dropped since the last "dropped" line
+    int64_t missing_since = 0;  // unix ms of the first of them
+    int64_t told_ms = 0;        // monotonic ms of the last "dropped" line
+  };
+
+  FlowLog(std::string path, const FlowLogOptions& options);
+  bool reopen(std::string& error);
+  // Refills the rate's tokens; notes the time of this write.
+  void begin(int64_t now_ms, int64_t unix_ms);
+  void add(const pb::FlowRecord& r, const std::string& dataplane);
+  void markers(int64_t now_ms, int64_t unix_ms);
+  void line(std::string text);
+  void emit();
+  // Writes buf_[from, to) at the end of the file; false when it failed
+  // (the lines are counted lost).
+  bool put(size_t from, size_t to, size_t lines);
+  bool rotate();
+  void fail(const std::string& what, int err);
+
+  std::string path_;
+  FlowLogOptions opt_;
+  int fd_ = -1;
+  bool regular_ = true;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  Bucket buckets_[2];
+  int64_t refilled_ms_ = -1;
+  int64_t unix_ms_ = 0;      // of the current write, for record-less lines
+  std::string buf_;          // the lines of the current write
+  std::vector<size_t> ends_;  // where each of them ends in buf_
+  pb::FlowLogInfo info_;
+};
+
+}  // namespace bulkhead::controlplane::flows
