@@ -158,7 +158,8 @@ std::string format_policy(const Policy& p) {
       else o << "{ cidrs: " << cidrs(s.cidrs) << ", except: " << cidrs(s.except) << " }\n";
     }
   }
-  o << "\nrules:\n";
+  // An empty list is written as one: `rules:` alone would be null.
+  o << "\nrules:" << (p.rules.empty() ? " []\n" : "\n");
   for (const auto& r : p.rules) o << "  - " << format_rule(r) << '\n';
   return o.str();
 }

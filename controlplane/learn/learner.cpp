@@ -1,102 +1,21 @@
+// The learner's output: an Inference (inference.h) written as a policy
+// (a rules::Policy, printed by rules::format_policy like `bulkhead policy
+// fmt` prints any policy) and as a report for people.
 #include "controlplane/learn/learner.h"
 
-#include <algorithm>
-#include <array>
-#include <cstring>
-#include <ctime>
-#include <map>
 #include <set>
 #include <stdexcept>
-#include <unordered_map>
 
 #include "common/protocols.h"
 #include "common/time.h"
+#include "controlplane/learn/inference.h"
+#include "rules/format.h"
 #include "rules/load.h"
 #include "rules/match.h"
-#include "rules/parser.h"
 #include "rules/policy.h"
-#include "rules/prefix.h"
-#include "rules/segment_index.h"
 
 namespace bulkhead::controlplane::learn {
 namespace {
-
-using Addr = std::array<uint8_t, 16>;
-
-constexpr int kUngrouped = -1;
-
-struct AddrHash {
-  size_t operator()(const std::pair<Addr, uint8_t>& a) const noexcept {
-    uint64_t x, y;
-    std::memcpy(&x, a.first.data(), 8);
-    std::memcpy(&y, a.first.data() + 8, 8);
-    x = (x ^ (y * 0x9E3779B97F4A7C15ull) ^ a.second) * 0xff51afd7ed558ccdull;
-    return static_cast<size_t>(x ^ (x >> 29));
-  }
-};
-
-struct Host {
-  Addr addr{};
-  uint8_t family = 4;
-  bool internal = false;
-  bool scanner = false;
-  int group = kUngrouped;
-  std::vector<uint32_t> offered;  // service codes (proto << 16 | port), sorted unique
-  std::vector<uint32_t> used;
-};
-
-struct Edge {
-  uint32_t src, dst;
-  uint8_t proto;
-  uint16_t port;  // service port; ICMP: the type
-  uint64_t flows;
-  int64_t first, last;
-};
-
-struct Group {
-  std::string name;
-  bool servers = false;                 // inferred: grouped by what they offer (else by what they use)
-  std::map<uint32_t, uint64_t> traffic; // inferred: connections per service, to it (servers) or from it
-  std::string suffix;  // the subnet, to tell groups of the same name apart
-  std::vector<uint32_t> hosts;
-  std::vector<std::string> cidrs;
-  std::string why;
-};
-
-bool has_ports(uint8_t proto) {
-  return proto == common::kProtoTcp || proto == common::kProtoUdp || proto == common::kProtoSctp;
-}
-bool is_icmp(uint8_t proto) { return proto == common::kProtoIcmp || proto == common::kProtoIcmpv6; }
-
-bool is_private(uint8_t family, const Addr& a) {
-  if (family == 4)
-    return a[0] == 10 || (a[0] == 172 && (a[1] & 0xF0) == 16) || (a[0] == 192 && a[1] == 168) ||
-           (a[0] == 100 && (a[1] & 0xC0) == 64) || (a[0] == 169 && a[1] == 254) || a[0] == 127;
-  return (a[0] & 0xFE) == 0xFC || (a[0] == 0xFE && (a[1] & 0xC0) == 0x80);
-}
-
-const char* service_name(uint8_t proto, uint16_t port) {
-  static const std::map<uint16_t, const char*> tcp = {
-      {22, "ssh"}, {25, "smtp"}, {53, "dns"}, {80, "http"}, {88, "kerberos"}, {389, "ldap"}, {443, "https"},
-      {445, "smb"}, {587, "smtp"}, {636, "ldaps"}, {873, "rsync"}, {993, "imaps"}, {1433, "mssql"},
-      {1521, "oracle"}, {2049, "nfs"}, {3306, "mysql"}, {3389, "rdp"}, {5432, "postgres"}, {5672, "amqp"},
-      {6379, "redis"}, {8080, "http-alt"}, {8443, "https-alt"}, {9092, "kafka"}, {9100, "metrics"},
-      {9200, "elasticsearch"}, {11211, "memcached"}, {27017, "mongodb"}};
-  static const std::map<uint16_t, const char*> udp = {{53, "dns"}, {67, "dhcp"}, {123, "ntp"}, {161, "snmp"},
-                                                      {514, "syslog"}, {1812, "radius"}, {4789, "vxlan"}};
-  const auto& m = proto == common::kProtoUdp ? udp : tcp;
-  if (!has_ports(proto)) return nullptr;
-  auto it = m.find(port);
-  return it == m.end() ? nullptr : it->second;
-}
-
-std::string service_text(uint32_t code) {
-  const auto proto = static_cast<uint8_t>(code >> 16);
-  const auto port = static_cast<uint16_t>(code & 0xFFFF);
-  if (is_icmp(proto)) return rules::proto_name(proto);
-  if (!has_ports(proto)) return rules::proto_name(proto);
-  return rules::proto_name(proto) + "/" + std::to_string(port);
-}
 
 std::string iso_time(int64_t ms) { return common::format_iso8601(ms / 1000); }
 
@@ -106,513 +25,118 @@ std::string with_commas(uint64_t v) {
   return s;
 }
 
-std::string format_host(const Host& h) { return rules::format_address(h.family, h.addr); }
-
-// YAML scalar for an address or CIDR: IPv6 needs quotes.
-std::string yaml_cidr(const std::string& s) { return s.find(':') != std::string::npos ? "\"" + s + "\"" : s; }
-
-std::string sanitize(std::string s) {
-  for (char& c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-      c = '-';
-  return s;
-}
-
-// A compiled prefix as a Prefix value.
-rules::Prefix prefix_of(const pb::Prefix& pfx) {
-  rules::Prefix p;
-  p.family = pfx.addr().size() == 16 ? 6 : 4;
-  std::copy_n(pfx.addr().begin(), std::min<size_t>(pfx.addr().size(), 16), p.addr.begin());
-  p.len = static_cast<uint8_t>(pfx.prefix_len());
-  return p;
+std::string plural(uint64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
 // A rule side's label in a rule id: a segment name as it is, addresses as "hosts".
-std::string id_part(const std::string& label) {
-  return label.find_first_of(" .:") == std::string::npos ? sanitize(label) : "hosts";
+std::string id_part(const InferredSide& side) { return side.segment.empty() ? "hosts" : safe_name(side.segment); }
+
+std::vector<rules::AddressItem> address_items(const InferredSide& side) {
+  std::vector<rules::AddressItem> items;
+  if (!side.segment.empty()) {
+    rules::AddressItem it;
+    it.kind = rules::AddressItem::Kind::segment;
+    it.text = side.segment;
+    items.push_back(std::move(it));
+    return items;
+  }
+  for (const auto& p : side.addresses) {
+    rules::AddressItem it;
+    it.kind = rules::AddressItem::Kind::literal;
+    it.prefix = p;
+    it.text = rules::format_prefix(p);
+    items.push_back(std::move(it));
+  }
+  return items;
 }
 
-// The subnet a host is grouped within: /24 for IPv4, /64 for IPv6.
-rules::Prefix subnet_of(const Host& h) {
-  rules::Prefix p;
-  p.family = h.family;
-  p.len = h.family == 4 ? 24 : 64;
-  const unsigned bytes = p.len / 8;
-  std::copy_n(h.addr.begin(), bytes, p.addr.begin());
+// Contiguous ports as one range; never wider than what was seen.
+std::vector<rules::PortRange> port_ranges(const std::set<uint16_t>& ports) {
+  std::vector<rules::PortRange> runs;
+  for (uint16_t p : ports) {
+    if (!runs.empty() && runs.back().hi + 1 == p) runs.back().hi = p;
+    else runs.push_back({p, p});
+  }
+  return runs;
+}
+
+std::string evidence(const InferredRule& r) {
+  return with_commas(r.flows) + " connections, " + plural(r.clients, "client", "clients") + ", " +
+         plural(r.servers, "server", "servers") + ", first " + iso_time(r.first_ms) + ", last " + iso_time(r.last_ms);
+}
+
+// The comment block at the top: what it was learned from, and why each
+// inferred segment holds its hosts (format_policy keeps a leading comment).
+std::string header(const Inference& in, uint64_t flows_used, const LearnOptions& opt) {
+  std::string h = "# Proposed by bulkhead learn";
+  if (!opt.source_note.empty()) h += " from " + opt.source_note;
+  h += ".\n# " + with_commas(in.flows_total) + " connections observed";
+  if (in.first_ms != 0) h += ", " + iso_time(in.first_ms) + " to " + iso_time(in.last_ms);
+  h += "; " + with_commas(flows_used) + " behind the rules below.\n";
+  h += "# Segments: " + std::string(in.from_inventory ? "from the inventory" : "inferred from the traffic") +
+       ". Review, then apply with `bulkhead learn accept` or `bulkhead apply`.\n";
+  for (const auto& s : in.segments)
+    if (s.why != "inventory") h += "#   " + s.name + ": " + (s.hosts > 0 ? plural(s.hosts, "host", "hosts") + ": " : "") + s.why + "\n";
+  h += "# Each rule's evidence is in its description.\n";
+  return h;
+}
+
+rules::Policy as_policy(const Inference& in, const LearnOptions& opt, uint64_t& flows_used) {
+  rules::Policy p;
+  p.default_action = rules::Action::deny;
+  p.mode = opt.mode == "audit" ? rules::PolicyMode::audit : opt.mode == "learn" ? rules::PolicyMode::learn
+                                                                                : rules::PolicyMode::enforce;
+  for (const auto& s : in.segments) {
+    rules::SegmentDef d;
+    d.name = s.name;
+    d.cidrs = s.cidrs;
+    d.except = s.except;
+    p.segments.push_back(std::move(d));
+  }
+  std::set<std::string> ids;
+  flows_used = 0;
+  for (const auto& r : in.rules) {
+    rules::RuleDef d;
+    std::string id = id_part(r.from) + "-to-" + id_part(r.to) + "-" + safe_name(rules::proto_name(r.proto));
+    if (common::has_ports(r.proto) && r.ports.size() == 1) id += "-" + std::to_string(*r.ports.begin());
+    d.id = id;
+    for (int n = 2; ids.count(d.id); ++n) d.id = id + "-" + std::to_string(n);
+    ids.insert(d.id);
+    d.from = address_items(r.from);
+    d.to = address_items(r.to);
+    d.any_proto = false;
+    d.proto = r.proto;
+    d.proto_text = rules::proto_name(r.proto);
+    if (common::has_ports(r.proto)) d.ports = port_ranges(r.ports);
+    if (common::is_icmp(r.proto))
+      for (uint16_t t : r.ports) d.icmp_types.push_back(static_cast<uint8_t>(t));
+    d.action = rules::Action::allow;
+    d.description = "learned: " + evidence(r);
+    p.rules.push_back(std::move(d));
+    flows_used += r.flows;
+  }
+  p.source_text = header(in, flows_used, opt);
   return p;
 }
-
-class Learner {
- public:
-  Learner(const pb::CompiledRuleSet* inventory, const LearnOptions& opt) : opt_(opt) {
-    if (inventory != nullptr) {
-      inventory_ = inventory;
-      index_ = rules::SegmentIndex(*inventory);
-    }
-  }
-
-  Proposal run(const std::vector<pb::FlowAggregate>& flows) {
-    load(flows);
-    find_scanners();
-    if (inventory_ != nullptr) group_by_inventory();
-    else infer_groups();
-    build_rules();
-    write_policy();
-    return std::move(p_);
-  }
-
- private:
-  uint32_t host_id(const std::string& bytes) {
-    std::pair<Addr, uint8_t> key{};
-    std::memcpy(key.first.data(), bytes.data(), std::min<size_t>(bytes.size(), 16));
-    key.second = bytes.size() == 16 ? 6 : 4;
-    auto [it, fresh] = host_ids_.try_emplace(key, static_cast<uint32_t>(hosts_.size()));
-    if (fresh) {
-      Host h;
-      h.addr = key.first;
-      h.family = key.second;
-      h.internal = is_private(h.family, h.addr);
-      hosts_.push_back(std::move(h));
-    }
-    return it->second;
-  }
-
-  void load(const std::vector<pb::FlowAggregate>& flows) {
-    edges_.reserve(flows.size());
-    host_ids_.reserve(flows.size() / 2 + 16);
-    for (const auto& a : flows) {
-      p_.flows_total += a.flows();
-      if (a.first_ms() != 0 && (p_.first_ms == 0 || a.first_ms() < p_.first_ms)) p_.first_ms = a.first_ms();
-      p_.last_ms = std::max(p_.last_ms, a.last_ms());
-      if (a.learnable() == 0) {
-        p_.flows_denied += a.flows();
-        continue;
-      }
-      p_.flows_denied += a.flows() - std::min(a.flows(), a.learnable());
-      Edge e;
-      e.src = host_id(a.src());
-      e.dst = host_id(a.dst());
-      e.proto = static_cast<uint8_t>(a.protocol());
-      e.port = is_icmp(e.proto) ? static_cast<uint16_t>(a.src_port()) : has_ports(e.proto) ? static_cast<uint16_t>(a.dst_port()) : 0;
-      e.flows = a.learnable();
-      e.first = a.first_ms();
-      e.last = a.last_ms();
-      edges_.push_back(e);
-      answered_.push_back(a.answered() > 0 || a.packets() == 0);
-    }
-  }
-
-  void find_scanners() {
-    struct Tally {
-      uint32_t targets = 0, unanswered = 0;
-      uint32_t most_ports = 0;  // the most ports of one destination host with <= 2 connections each
-    };
-    std::vector<Tally> by_src(hosts_.size());
-    std::unordered_map<uint64_t, uint32_t> light_ports;  // (source, destination) -> such ports
-    light_ports.reserve(edges_.size());
-    for (size_t i = 0; i < edges_.size(); ++i) {
-      const Edge& e = edges_[i];
-      Tally& t = by_src[e.src];
-      ++t.targets;
-      if (!answered_[i]) ++t.unanswered;
-      if (e.flows <= 2 && has_ports(e.proto))
-        t.most_ports = std::max(t.most_ports, ++light_ports[static_cast<uint64_t>(e.src) << 32 | e.dst]);
-    }
-    for (uint32_t src = 0; src < by_src.size(); ++src) {
-      const Tally& t = by_src[src];
-      if (t.targets == 0) continue;
-      const uint32_t most_ports = t.most_ports;
-      const bool sweep = t.targets >= opt_.scan_targets && t.unanswered * 2 > t.targets;
-      const bool port_scan = most_ports >= opt_.scan_ports;
-      if (!sweep && !port_scan) continue;
-      hosts_[src].scanner = true;
-      scanner_lines_.push_back(format_host(hosts_[src]) + ": scan-like (" + std::to_string(t.targets) + " targets, " +
-                               std::to_string(t.unanswered) + " unanswered" +
-                               (port_scan ? ", " + std::to_string(most_ports) + " ports of one host" : "") +
-                               "): nothing learned from it");
-    }
-    std::sort(scanner_lines_.begin(), scanner_lines_.end());
-    std::vector<Edge> kept;
-    kept.reserve(edges_.size());
-    for (const Edge& e : edges_) {
-      if (hosts_[e.src].scanner) p_.flows_scan += e.flows;
-      else kept.push_back(e);
-    }
-    edges_.swap(kept);
-  }
-
-  void group_by_inventory() {
-    groups_.resize(index_.names().size());
-    for (size_t g = 0; g < groups_.size(); ++g) {
-      groups_[g].name = index_.names()[g];
-      groups_[g].why = "inventory";
-    }
-    for (uint32_t i = 0; i < hosts_.size(); ++i) {
-      Host& h = hosts_[i];
-      h.group = index_.find(h.family, h.addr);
-      if (h.group >= 0) groups_[static_cast<size_t>(h.group)].hosts.push_back(i);
-    }
-  }
-
-  void infer_groups() {
-    // What each internal host offers and uses.
-    for (const Edge& e : edges_) {
-      const uint32_t code = static_cast<uint32_t>(e.proto) << 16 | e.port;
-      hosts_[e.dst].offered.push_back(code);
-      hosts_[e.src].used.push_back(code);
-    }
-    for (Host& h : hosts_) {
-      std::sort(h.offered.begin(), h.offered.end());
-      h.offered.erase(std::unique(h.offered.begin(), h.offered.end()), h.offered.end());
-      std::sort(h.used.begin(), h.used.end());
-      h.used.erase(std::unique(h.used.begin(), h.used.end()), h.used.end());
-    }
-    // Per subnet, cluster hosts whose signatures overlap (Jaccard >= 1/2).
-    std::map<rules::Prefix, std::vector<uint32_t>> subnets;
-    std::map<rules::Prefix, size_t> subnet_population;
-    // A scan-like host still belongs with its peers as a destination: only
-    // what it sent was left out.
-    for (uint32_t i = 0; i < hosts_.size(); ++i) {
-      if (!hosts_[i].internal) continue;
-      if (hosts_[i].offered.empty() && hosts_[i].used.empty()) continue;
-      subnets[subnet_of(hosts_[i])].push_back(i);
-    }
-    for (const auto& [net, members] : subnets) {
-      struct Cluster {
-        bool servers;
-        std::vector<uint32_t> signature;
-        std::vector<uint32_t> hosts;
-      };
-      std::vector<Cluster> clusters;
-      for (uint32_t i : members) {
-        const Host& h = hosts_[i];
-        const bool server = !h.offered.empty();
-        const auto& sig = server ? h.offered : h.used;
-        Cluster* home = nullptr;
-        for (auto& c : clusters) {
-          if (c.servers != server) continue;
-          std::vector<uint32_t> both;
-          std::set_intersection(sig.begin(), sig.end(), c.signature.begin(), c.signature.end(), std::back_inserter(both));
-          const size_t either = sig.size() + c.signature.size() - both.size();
-          if (both.size() * 2 >= either) {
-            home = &c;
-            break;
-          }
-        }
-        if (home == nullptr) {
-          clusters.push_back(Cluster{server, {}, {}});
-          home = &clusters.back();
-        }
-        std::vector<uint32_t> merged;
-        std::set_union(sig.begin(), sig.end(), home->signature.begin(), home->signature.end(), std::back_inserter(merged));
-        home->signature = std::move(merged);
-        home->hosts.push_back(i);
-      }
-      for (auto& c : clusters) {
-        Group g;
-        g.hosts = c.hosts;
-        std::string services;
-        for (size_t k = 0; k < c.signature.size() && k < 6; ++k) services += (k ? ", " : "") + service_text(c.signature[k]);
-        if (c.signature.size() > 6) services += ", …";
-        g.why = (c.servers ? "offer " : "use ") + services;
-        g.servers = c.servers;
-        const std::string net_text = rules::format_prefix(net);
-        if (opt_.subnets && clusters.size() == 1 && c.hosts.size() >= 2) {
-          g.cidrs.push_back(net_text);
-          g.why += "; every host seen in " + net_text;
-        } else {
-          for (uint32_t i : c.hosts) g.cidrs.push_back(format_host(hosts_[i]));
-          g.why += "; in " + net_text;
-        }
-        g.suffix = sanitize(net_text.substr(0, net_text.find('/')));
-        const int id = static_cast<int>(groups_.size());
-        for (uint32_t i : c.hosts) hosts_[i].group = id;
-        groups_.push_back(std::move(g));
-      }
-    }
-    // Names from the traffic each group serves or makes.
-    for (const Edge& e : edges_) {
-      const uint32_t code = static_cast<uint32_t>(e.proto) << 16 | e.port;
-      if (const int g = hosts_[e.dst].group; g >= 0 && groups_[static_cast<size_t>(g)].servers)
-        groups_[static_cast<size_t>(g)].traffic[code] += e.flows;
-      if (const int g = hosts_[e.src].group; g >= 0 && !groups_[static_cast<size_t>(g)].servers)
-        groups_[static_cast<size_t>(g)].traffic[code] += e.flows;
-    }
-    for (auto& g : groups_) g.name = g.servers ? service_label(g) : service_label(g) + "-clients";
-    // Readable, unique names: the subnet is added only where the name alone
-    // is not unique.
-    std::map<std::string, int> base_count;
-    for (const auto& g : groups_) ++base_count[g.name];
-    std::set<std::string> used;
-    for (auto& g : groups_) {
-      std::string name = base_count[g.name] == 1 ? g.name : g.name + "-" + g.suffix;
-      std::string unique = name;
-      for (int n = 2; used.count(unique) || unique == "any" || unique == "internet"; ++n) unique = name + "-" + std::to_string(n);
-      used.insert(unique);
-      g.name = unique;
-    }
-  }
-
-  // A name from the service that brings the group (servers) or takes from
-  // it (clients) the most connections, preferring for servers a named
-  // application service over the administrative ones every server offers
-  // (ssh, metrics, backups).
-  std::string service_label(const Group& g) {
-    const bool servers = g.servers;
-    if (g.traffic.empty()) return "hosts";
-    const auto& by_service = g.traffic;
-    auto generic = [&](uint32_t c) {
-      const uint16_t port = static_cast<uint16_t>(c & 0xFFFF);
-      return servers && (c >> 16) == common::kProtoTcp &&
-             (port == 22 || port == 9100 || port == 873 || port == 3389 || port == 5985);
-    };
-    auto rank = [&](uint32_t x) {
-      return std::tuple(!generic(x), service_name(static_cast<uint8_t>(x >> 16), static_cast<uint16_t>(x & 0xFFFF)) != nullptr,
-                        by_service.at(x));
-    };
-    uint32_t best = by_service.begin()->first;
-    for (const auto& [c, n] : by_service)
-      if (rank(c) > rank(best)) best = c;
-    const auto proto = static_cast<uint8_t>(best >> 16);
-    const auto port = static_cast<uint16_t>(best & 0xFFFF);
-    if (const char* n = service_name(proto, port)) return n;
-    return sanitize(rules::proto_name(proto)) + (has_ports(proto) ? std::to_string(port) : "") + (servers ? "-servers" : "");
-  }
-
-  struct Candidate {
-    uint64_t flows = 0;
-    int64_t first = 0, last = 0;
-    std::vector<uint32_t> srcs, dsts;  // sorted and unique once every edge is in
-  };
-  struct CandidateKey {
-    int src_group, dst_group;
-    uint32_t service;  // proto << 16 | port
-    bool operator==(const CandidateKey&) const = default;
-  };
-  struct CandidateKeyHash {
-    size_t operator()(const CandidateKey& k) const noexcept {
-      uint64_t x = (static_cast<uint64_t>(static_cast<uint32_t>(k.src_group)) << 32 | static_cast<uint32_t>(k.dst_group)) *
-                   0x9E3779B97F4A7C15ull;
-      return static_cast<size_t>(x ^ (x >> 31) ^ (static_cast<uint64_t>(k.service) * 0xff51afd7ed558ccdull));
-    }
-  };
-  struct RuleOut {
-    std::string from, to;  // YAML values
-    std::string from_label, to_label;
-    uint8_t proto;
-    std::set<uint16_t> ports;
-    uint64_t flows = 0;
-    size_t clients = 0, servers = 0;
-    int64_t first = 0, last = 0;
-  };
-
-  // The YAML value of a side: its group, `internet`, or its addresses.
-  std::string side_text(int group, const std::vector<uint32_t>& hosts, std::string& label) {
-    if (group != kUngrouped) {
-      label = groups_[static_cast<size_t>(group)].name;
-      return label;
-    }
-    const bool all_public = std::all_of(hosts.begin(), hosts.end(), [&](uint32_t h) { return !hosts_[h].internal; });
-    if (all_public && hosts.size() >= opt_.public_peers) {
-      uses_internet_ = true;
-      label = "internet";
-      return label;
-    }
-    std::vector<std::string> addrs;
-    for (uint32_t h : hosts) addrs.push_back(format_host(hosts_[h]));
-    std::sort(addrs.begin(), addrs.end());
-    label = addrs.size() == 1 ? addrs[0] : std::to_string(addrs.size()) + " hosts";
-    std::string s = "[";
-    for (size_t i = 0; i < addrs.size(); ++i) s += (i ? ", " : "") + yaml_cidr(addrs[i]);
-    return s + "]";
-  }
-
-  void build_rules() {
-    std::unordered_map<CandidateKey, Candidate, CandidateKeyHash> by_key;
-    for (const Edge& e : edges_) {
-      Candidate& c = by_key[{hosts_[e.src].group, hosts_[e.dst].group, static_cast<uint32_t>(e.proto) << 16 | e.port}];
-      c.flows += e.flows;
-      c.first = c.first == 0 ? e.first : std::min(c.first, e.first);
-      c.last = std::max(c.last, e.last);
-      c.srcs.push_back(e.src);
-      c.dsts.push_back(e.dst);
-    }
-    // In a stable order, so the same flows always give the same policy.
-    std::vector<std::pair<CandidateKey, Candidate>> cands(std::make_move_iterator(by_key.begin()),
-                                                          std::make_move_iterator(by_key.end()));
-    std::sort(cands.begin(), cands.end(), [](const auto& a, const auto& b) {
-      return std::tie(a.first.src_group, a.first.dst_group, a.first.service) <
-             std::tie(b.first.src_group, b.first.dst_group, b.first.service);
-    });
-    for (auto& [key, c] : cands) {
-      for (auto* v : {&c.srcs, &c.dsts}) {
-        std::sort(v->begin(), v->end());
-        v->erase(std::unique(v->begin(), v->end()), v->end());
-      }
-    }
-    std::map<std::tuple<std::string, std::string, uint8_t>, RuleOut> merged;
-    std::vector<std::pair<uint64_t, std::string>> below;
-    for (auto& [key, c] : cands) {
-      const int sg = key.src_group, dg = key.dst_group;
-      const auto proto = static_cast<uint8_t>(key.service >> 16);
-      const auto port = static_cast<uint16_t>(key.service & 0xFFFF);
-      if (c.flows < opt_.min_flows) {
-        p_.flows_below_threshold += c.flows;
-        std::string from, to;
-        side_text(sg, c.srcs, from);
-        side_text(dg, c.dsts, to);
-        below.emplace_back(c.flows, rules::proto_name(proto) + " " + from + " -> " + to +
-                                        (has_ports(proto) ? ":" + std::to_string(port) : "") + ": " +
-                                        std::to_string(c.flows) + (c.flows == 1 ? " connection" : " connections") +
-                                        " (fewer than " + std::to_string(opt_.min_flows) + "), not learned");
-        continue;
-      }
-      RuleOut r;
-      r.proto = proto;
-      r.from = side_text(sg, c.srcs, r.from_label);
-      r.to = side_text(dg, c.dsts, r.to_label);
-      RuleOut& m = merged.try_emplace({r.from, r.to, proto}, r).first->second;
-      if (has_ports(proto) || is_icmp(proto)) m.ports.insert(port);
-      m.flows += c.flows;
-      m.clients += c.srcs.size();
-      m.servers = std::max(m.servers, c.dsts.size());
-      m.first = m.first == 0 ? c.first : std::min(m.first, c.first);
-      m.last = std::max(m.last, c.last);
-      p_.flows_used += c.flows;
-    }
-    std::sort(below.begin(), below.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    for (auto& s : scanner_lines_) p_.not_learned.push_back(std::move(s));
-    for (auto& [n, s] : below) p_.not_learned.push_back(std::move(s));
-    if (p_.flows_denied > 0)
-      p_.not_learned.push_back(with_commas(p_.flows_denied) + " connections denied in enforce mode: never learned");
-    for (auto& [k, r] : merged) rules_.push_back(std::move(r));
-    std::sort(rules_.begin(), rules_.end(), [](const RuleOut& a, const RuleOut& b) { return a.flows > b.flows; });
-  }
-
-  std::string ports_text(const RuleOut& r) {
-    std::vector<std::pair<uint16_t, uint16_t>> runs;
-    for (uint16_t p : r.ports) {
-      if (!runs.empty() && runs.back().second + 1 == p) runs.back().second = p;
-      else runs.emplace_back(p, p);
-    }
-    std::string s = "[";
-    for (size_t i = 0; i < runs.size(); ++i) {
-      s += i ? ", " : "";
-      s += runs[i].first == runs[i].second ? std::to_string(runs[i].first)
-                                           : "\"" + std::to_string(runs[i].first) + "-" + std::to_string(runs[i].second) + "\"";
-    }
-    return s + "]";
-  }
-
-  void write_policy() {
-    std::string out;
-    out += "# Proposed by bulkhead learn";
-    if (!opt_.source_note.empty()) out += " from " + opt_.source_note;
-    out += ".\n# " + with_commas(p_.flows_total) + " connections observed";
-    if (p_.first_ms != 0) out += ", " + iso_time(p_.first_ms) + " to " + iso_time(p_.last_ms);
-    out += "; " + with_commas(p_.flows_used) + " behind the rules below.\n";
-    out += "# Segments: " + std::string(inventory_ != nullptr ? "from the inventory" : "inferred from the traffic") +
-           ". Review, then apply with `bulkhead learn accept` or `bulkhead apply`.\n";
-    out += "version: 1\n";
-    out += "defaults: { action: deny, mode: " + opt_.mode + " }\n";
-    std::set<std::string> referenced;
-    for (const auto& r : rules_) {
-      referenced.insert(r.from_label);
-      referenced.insert(r.to_label);
-    }
-    out += "segments:\n";
-    size_t nseg = 0;
-    if (inventory_ != nullptr) {
-      for (const auto& seg : inventory_->segments()) {
-        std::vector<std::string> cidrs;
-        for (const auto& pfx : seg.prefixes()) {
-          cidrs.push_back(rules::format_prefix(prefix_of(pfx)));
-        }
-        if (cidrs.empty()) continue;
-        out += "  " + seg.name() + ": [";
-        for (size_t i = 0; i < cidrs.size(); ++i) out += (i ? ", " : "") + yaml_cidr(cidrs[i]);
-        out += "]\n";
-        ++nseg;
-      }
-      for (const auto& g : groups_) {
-        SegmentReport s{g.name, {}, g.hosts.size(), "inventory"};
-        if (!g.hosts.empty()) p_.segments.push_back(std::move(s));
-      }
-    } else {
-      for (const auto& g : groups_) {
-        if (!referenced.count(g.name)) continue;
-        out += "  " + g.name + ": [";
-        for (size_t i = 0; i < g.cidrs.size(); ++i) out += (i ? ", " : "") + yaml_cidr(g.cidrs[i]);
-        out += "]   # " + std::to_string(g.hosts.size()) + (g.hosts.size() == 1 ? " host: " : " hosts: ") + g.why + "\n";
-        p_.segments.push_back(SegmentReport{g.name, g.cidrs, g.hosts.size(), g.why});
-        ++nseg;
-      }
-    }
-    if (uses_internet_) {
-      out += "  internet:   # every address but private space";
-      out += inventory_ != nullptr ? " and the inventory\n" : "\n";
-      out += "    cidrs: [0.0.0.0/0, \"::/0\"]\n";
-      out += "    except: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 169.254.0.0/16, 127.0.0.0/8, "
-             "\"fc00::/7\", \"fe80::/10\"";
-      if (inventory_ != nullptr)
-        for (const auto& seg : inventory_->segments())
-          for (const auto& pfx : seg.prefixes()) {
-            const rules::Prefix p = prefix_of(pfx);
-            if (!is_private(p.family, p.addr)) out += ", " + yaml_cidr(rules::format_prefix(p));
-          }
-      out += "]\n";
-      ++nseg;
-    }
-    if (nseg == 0) out.resize(out.size() - std::string("segments:\n").size());
-    out += rules_.empty() ? "rules: []\n" : "rules:\n";
-    std::set<std::string> ids;
-    for (const auto& r : rules_) {
-      std::string id = id_part(r.from_label) + "-to-" + id_part(r.to_label) + "-" + sanitize(rules::proto_name(r.proto));
-      if (has_ports(r.proto) && r.ports.size() == 1) id += "-" + std::to_string(*r.ports.begin());
-      std::string unique = id;
-      for (int n = 2; ids.count(unique); ++n) unique = id + "-" + std::to_string(n);
-      ids.insert(unique);
-      const std::string evidence = with_commas(r.flows) + " connections, " + std::to_string(r.clients) +
-                                   (r.clients == 1 ? " client, " : " clients, ") + std::to_string(r.servers) +
-                                   (r.servers == 1 ? " server, " : " servers, ") + "first " + iso_time(r.first) +
-                                   ", last " + iso_time(r.last);
-      out += "  # " + evidence + "\n";
-      out += "  - { id: " + unique + ", from: " + r.from + ", to: " + r.to + ", proto: " + rules::proto_name(r.proto);
-      if (has_ports(r.proto)) out += ", ports: " + ports_text(r);
-      if (is_icmp(r.proto)) {
-        out += ", icmp_types: [";
-        size_t i = 0;
-        for (uint16_t t : r.ports) {
-          const char* n = rules::icmp_type_name(r.proto, static_cast<uint8_t>(t));
-          out += (i++ ? ", " : "") + (n != nullptr && *n != '\0' ? std::string(n) : std::to_string(t));
-        }
-        out += "]";
-      }
-      out += ", action: allow, description: \"learned: " + evidence + "\" }\n";
-      ++p_.rules;
-    }
-    p_.policy = std::move(out);
-  }
-
-  LearnOptions opt_;
-  const pb::CompiledRuleSet* inventory_ = nullptr;
-  rules::SegmentIndex index_;
-  std::unordered_map<std::pair<Addr, uint8_t>, uint32_t, AddrHash> host_ids_;
-  std::vector<Host> hosts_;
-  std::vector<Edge> edges_;
-  std::vector<bool> answered_;
-  std::vector<Group> groups_;
-  std::vector<std::string> scanner_lines_;
-  std::vector<RuleOut> rules_;
-  bool uses_internet_ = false;
-  Proposal p_;
-};
 
 }  // namespace
 
 Proposal propose(const std::vector<pb::FlowAggregate>& flows, const pb::CompiledRuleSet* inventory,
                  const LearnOptions& options) {
-  Proposal p = Learner(inventory, options).run(flows);
+  Inference in = infer(flows, inventory, options);
+  Proposal p;
+  p.policy = rules::format_policy(as_policy(in, options, p.flows_used));
+  p.segments = std::move(in.reported);
+  p.not_learned = std::move(in.not_learned);
+  p.rules = in.rules.size();
+  p.flows_total = in.flows_total;
+  p.flows_scan = in.flows_scan;
+  p.flows_unanswered = in.flows_unanswered;
+  p.flows_below_threshold = in.flows_below_threshold;
+  p.flows_denied = in.flows_denied;
+  p.first_ms = in.first_ms;
+  p.last_ms = in.last_ms;
   // The proposal must be a policy the rest of the product accepts as it is.
   auto check = rules::load_policy(p.policy, "proposal");
   if (!check.ok()) {
@@ -629,9 +153,9 @@ std::string format_report(const Proposal& p) {
        with_commas(p.flows_used) + " of " + with_commas(p.flows_total) + " connections";
   if (p.first_ms != 0) s += " (" + iso_time(p.first_ms) + " to " + iso_time(p.last_ms) + ")";
   s += "\n";
-  s += "not learned: " + with_commas(p.flows_scan) + " from scan-like sources, " +
-       with_commas(p.flows_below_threshold) + " below the evidence threshold, " + with_commas(p.flows_denied) +
-       " denied in enforce mode\n";
+  s += "not learned: " + with_commas(p.flows_scan) + " from scan-like sources, " + with_commas(p.flows_unanswered) +
+       " attempts never answered, " + with_commas(p.flows_below_threshold) + " below the evidence threshold, " +
+       with_commas(p.flows_denied) + " denied in enforce mode\n";
   if (!p.segments.empty()) {
     s += "segments:\n";
     for (const auto& g : p.segments) {

@@ -8,8 +8,14 @@
 // together, and what was seen but not learned (scan-like sources, one-off
 // flows, connections the running policy denied in enforce mode).
 //
+// Inference (inference.h) and output (learner.cpp) are apart: the evidence
+// is weighed into segments and rules first, then written as a rules::Policy
+// that rules::format_policy prints.
+//
 // How it decides (docs/learning.md):
-//  - Only learnable connections count: those not denied in enforce mode.
+//  - Only learnable connections count: those not denied in enforce mode,
+//    and, for TCP and ICMP echo, not ended unanswered: attempts no server
+//    ever answered (a SYN without a SYN-ACK) are reported, never learned.
 //  - A source is scan-like when it tried at least `scan_targets` distinct
 //    (host, protocol, port) targets and most of them never answered, or
 //    touched `scan_ports` ports of one host with a connection or two each;
@@ -25,7 +31,8 @@
 //    private and inventory space).
 //  - A (source segment, destination segment, protocol, port) becomes a rule
 //    with at least `min_flows` connections; ports of one segment pair merge
-//    into one rule; never an any-port rule.
+//    into one rule; never an any-port rule. A rule's evidence counts its
+//    connections and its distinct client and server addresses.
 // Thread-safety: pure function of its inputs.
 #pragma once
 
@@ -62,6 +69,7 @@ struct Proposal {
   uint64_t flows_used = 0;                // connections behind the rules
   uint64_t flows_total = 0;
   uint64_t flows_scan = 0;
+  uint64_t flows_unanswered = 0;          // attempts never answered (TCP, ICMP echo)
   uint64_t flows_below_threshold = 0;
   uint64_t flows_denied = 0;              // denied in enforce mode
   int64_t first_ms = 0, last_ms = 0;

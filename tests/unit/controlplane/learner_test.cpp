@@ -1,13 +1,16 @@
-// The learner on crafted flow aggregates: evidence thresholds, scan-like
+// The learner on crafted flow aggregates: evidence thresholds, exact
+// evidence (distinct clients; unanswered attempts never learned), scan-like
 // sources, denied flows, service-side grouping and naming, inventories,
-// public services, and that every proposal is a valid policy that allows
-// what was learned and nothing else.
+// public services, and that every proposal is a valid policy in canonical
+// form that allows what was learned and nothing else.
 #include <gtest/gtest.h>
 
 #include "controlplane/flows/record.h"
 #include "controlplane/learn/learner.h"
+#include "rules/format.h"
 #include "rules/load.h"
 #include "rules/match.h"
+#include "rules/parser.h"
 #include "rules/prefix.h"
 #include "tests/common/temp_dir.h"
 
@@ -35,6 +38,33 @@ pb::FlowAggregate flow(const std::string& src, const std::string& dst, uint32_t 
   a.set_first_ms(kT0);
   a.set_last_ms(kT0 + 3'600'000);
   return a;
+}
+
+// The proposal parsed back into the policy model.
+rules::Policy parsed(const Proposal& p) {
+  auto r = rules::parse_policy(p.policy, "proposal");
+  EXPECT_TRUE(r.ok()) << p.policy;
+  return r.ok() ? *r.value : rules::Policy{};
+}
+
+// The texts of a side of the rule allowing `port` (empty when none does).
+std::vector<std::string> side_of(const Proposal& p, uint16_t port, bool from) {
+  for (const auto& r : parsed(p).rules)
+    for (const auto& range : r.ports)
+      if (range.lo <= port && port <= range.hi) {
+        std::vector<std::string> v;
+        for (const auto& it : from ? r.from : r.to) v.push_back(it.text);
+        return v;
+      }
+  return {};
+}
+
+// The description of the rule allowing `port`.
+std::string description_of(const Proposal& p, uint16_t port) {
+  for (const auto& r : parsed(p).rules)
+    for (const auto& range : r.ports)
+      if (range.lo <= port && port <= range.hi) return r.description;
+  return {};
 }
 
 // The verdict of the proposal for one flow, by the reference matcher.
@@ -151,7 +181,7 @@ TEST(Learner, FewExternalPeersStayIndividualAddresses) {
   v.push_back(flow("10.0.2.1", "203.0.113.10", 6, 443, 30));
   v.push_back(flow("10.0.2.2", "203.0.113.10", 6, 443, 30));
   const auto p = propose(v, nullptr, {});
-  EXPECT_NE(p.policy.find("to: [203.0.113.10]"), std::string::npos) << p.policy;
+  EXPECT_EQ(side_of(p, 443, false), std::vector<std::string>{"203.0.113.10"}) << p.policy;
   EXPECT_EQ(p.policy.find("internet"), std::string::npos);
   EXPECT_FALSE(allows(p, "10.0.2.1", "203.0.113.11", 6, 443));
 }
@@ -166,9 +196,11 @@ TEST(Learner, UsesTheInventorysSegments) {
   v.push_back(flow("10.0.3.1", "10.0.9.53", 17, 53, 10));
   v.push_back(flow("10.0.7.7", "10.0.9.53", 17, 53, 10));  // outside every inventory segment
   const auto p = propose(v, &*compiled.value, {});
-  EXPECT_NE(p.policy.find("from: frontend, to: backend"), std::string::npos) << p.policy;
-  EXPECT_NE(p.policy.find("from: backend, to: backend"), std::string::npos) << p.policy;
-  EXPECT_NE(p.policy.find("from: [10.0.7.7], to: dns"), std::string::npos) << p.policy;
+  EXPECT_EQ(side_of(p, 8080, true), std::vector<std::string>{"frontend"}) << p.policy;
+  EXPECT_EQ(side_of(p, 8080, false), std::vector<std::string>{"backend"}) << p.policy;
+  EXPECT_EQ(side_of(p, 5432, true), std::vector<std::string>{"backend"}) << p.policy;
+  EXPECT_EQ(side_of(p, 53, true), std::vector<std::string>{"10.0.7.7"}) << p.policy;
+  EXPECT_EQ(side_of(p, 53, false), std::vector<std::string>{"dns"}) << p.policy;
   EXPECT_TRUE(allows(p, "10.0.1.200", "10.0.3.7", 6, 8080));  // any frontend host to any backend host
   EXPECT_FALSE(allows(p, "10.0.7.8", "10.0.9.53", 17, 53));
 }
@@ -193,6 +225,89 @@ TEST(Learner, IcmpEchoAndIpv6AreLearnedToo) {
   EXPECT_TRUE(allows(p, "10.0.4.1", "10.0.4.2", 1, 0));
   EXPECT_TRUE(allows(p, "fd00:1::5", "fd00:2::9", 6, 443));
   EXPECT_FALSE(allows(p, "fd00:2::9", "fd00:1::5", 6, 443));
+}
+
+TEST(Learner, ClientsCountsDistinctClientAddresses) {
+  // 50 hosts each use ports 22 and 5432 of one server: one rule, 50
+  // clients (not 100: one per host and port).
+  std::vector<pb::FlowAggregate> v;
+  for (int h = 1; h <= 50; ++h)
+    for (uint32_t port : {22u, 5432u}) v.push_back(flow("10.0.1." + std::to_string(h), "10.0.2.9", 6, port, 4));
+  const auto p = propose(v, nullptr, {});
+  ASSERT_EQ(p.rules, 1u) << p.policy;
+  const std::string d = description_of(p, 5432);
+  EXPECT_NE(d.find("400 connections, 50 clients, 1 server"), std::string::npos) << d;
+}
+
+TEST(Learner, AttemptsNeverAnsweredAreReportedNotLearned) {
+  auto v = three_tier();
+  // 200 SYNs to tcp/22 that no server answered: each ended unanswered.
+  auto ssh = flow("10.0.1.1", "10.0.3.1", 6, 22, 200);
+  ssh.set_answered(0);
+  ssh.set_unanswered(200);
+  v.push_back(ssh);
+  const auto p = propose(v, nullptr, {});
+  EXPECT_FALSE(allows(p, "10.0.1.1", "10.0.3.1", 6, 22)) << p.policy;
+  EXPECT_EQ(p.flows_unanswered, 200u);
+  EXPECT_EQ(p.flows_used + p.flows_unanswered + p.flows_below_threshold + p.flows_scan + p.flows_denied, p.flows_total);
+  bool reported = false;
+  for (const auto& l : p.not_learned) reported |= l.find(":22: 200 attempts never answered") != std::string::npos;
+  EXPECT_TRUE(reported) << format_report(p);
+  EXPECT_NE(format_report(p).find("200 attempts never answered"), std::string::npos);
+  // The unanswered attempts are no evidence for the host's group either:
+  // the database still offers only postgres.
+  EXPECT_EQ(p.segments.size(), 3u);
+}
+
+TEST(Learner, OnlyTheAnsweredPartOfAServiceIsEvidence) {
+  auto v = three_tier();
+  auto mixed = flow("10.0.1.1", "10.0.3.1", 6, 443, 10);
+  mixed.set_answered(2);
+  mixed.set_unanswered(8);
+  v.push_back(mixed);
+  LearnOptions opt;
+  opt.min_flows = 3;
+  const auto p = propose(v, nullptr, opt);
+  EXPECT_FALSE(allows(p, "10.0.1.1", "10.0.3.1", 6, 443)) << "2 answered of 10: below the threshold of 3";
+  EXPECT_EQ(p.flows_unanswered, 8u);
+  EXPECT_EQ(p.flows_below_threshold, 2u);
+}
+
+TEST(Learner, SilenceIsNoRefusalForOneWayUdp) {
+  std::vector<pb::FlowAggregate> v;
+  for (int h = 1; h <= 3; ++h) {
+    auto syslog = flow("10.0.1." + std::to_string(h), "10.0.9.5", 17, 514, 20);
+    syslog.set_answered(0);
+    syslog.set_unanswered(20);  // syslog never answers
+    v.push_back(syslog);
+  }
+  const auto p = propose(v, nullptr, {});
+  EXPECT_TRUE(allows(p, "10.0.1.2", "10.0.9.5", 17, 514)) << p.policy;
+  EXPECT_EQ(p.flows_unanswered, 0u);
+}
+
+TEST(Learner, TheProposalIsInCanonicalFormWithItsEvidence) {
+  test::TempDir dir;
+  const std::string inv = dir.file("inventory.yaml", "segments:\n  frontend: [10.0.1.0/24]\n  backend: [10.0.2.0/23]\n");
+  auto compiled = rules::load_inventory_file(inv);
+  ASSERT_TRUE(compiled.ok());
+  const pb::CompiledRuleSet* inventories[] = {nullptr, &*compiled.value};
+  for (const pb::CompiledRuleSet* inventory : inventories) {
+    LearnOptions opt;
+    opt.mode = "audit";
+    opt.source_note = "a test";
+    const auto p = propose(three_tier(), inventory, opt);
+    // What `bulkhead policy fmt` would write is what the learner wrote.
+    auto pol = parsed(p);
+    pol.source_text = p.policy;
+    EXPECT_EQ(rules::format_policy(pol), p.policy);
+    EXPECT_EQ(pol.mode, rules::PolicyMode::audit);
+    EXPECT_EQ(p.policy.rfind("# Proposed by bulkhead learn from a test.", 0), 0u) << p.policy;
+    for (const auto& r : pol.rules) {
+      EXPECT_EQ(r.action, rules::Action::allow);
+      EXPECT_EQ(r.description.rfind("learned: ", 0), 0u) << r.description;
+    }
+  }
 }
 
 TEST(Learner, NoFlowsIsAnEmptyDenyPolicy) {
