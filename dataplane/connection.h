@@ -52,7 +52,7 @@ inline bool is_echo_request(const FlowTuple& t) noexcept {
   return (t.proto == common::kProtoIcmp && t.sport == 8) || (t.proto == common::kProtoIcmpv6 && t.sport == 128);
 }
 
-inline bool is_icmp(uint8_t proto) noexcept { return proto == common::kProtoIcmp || proto == common::kProtoIcmpv6; }
+using common::is_icmp;
 
 // Router/neighbour solicitation and advertisement, redirect: IPv6's ARP,
 // forwarded like non-IP frames.
@@ -173,6 +173,19 @@ inline bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t) noex
 // Applies one TCP packet of direction `dir` to the entry's state; writes
 // only the fields of direction `dir`.
 void tcp_track(ConnEntry& e, uint8_t dir, uint8_t flags) noexcept;
+
+// The tuple connection `key` was opened with: the direction of its first
+// packet; an echo's, whose key ports are the identifier, as the rules see a
+// request (type 8 or 128, code 0).
+inline FlowTuple opened_tuple(const ConnKey& key, const ConnEntry& e) noexcept {
+  FlowTuple t;
+  tuple_from_key(key, e.orig_dir, t);
+  if (e.icmp_echo) {
+    t.sport = t.proto == common::kProtoIcmp ? 8 : 128;
+    t.dport = 0;
+  }
+  return t;
+}
 
 // Why a connection ended, from its TCP state: pb::FlowRecord::EndReason's
 // CLOSED (FIN both ways), RESET, or TIMEOUT.

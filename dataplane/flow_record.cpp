@@ -1,6 +1,38 @@
 #include "dataplane/flow_record.h"
 
 namespace bulkhead::dataplane {
+namespace {
+
+template <class T>
+T load(const T& v) noexcept {
+  return __atomic_load_n(&v, __ATOMIC_RELAXED);
+}
+
+}  // namespace
+
+FlowEvent connection_event(const ConnKey& key, const ConnEntry& e, uint8_t kind, int end_reason,
+                           uint32_t now_ms) noexcept {
+  FlowEvent ev{};
+  ev.tuple = opened_tuple(key, e);
+  const uint8_t o = e.orig_dir, r = static_cast<uint8_t>(1 - e.orig_dir);
+  ev.rule = load(e.rule);
+  ev.epoch = load(e.epoch);
+  ev.start_ms = e.created_ms;
+  ev.time_ms = kind == pb::FlowRecord::END ? newest(e) : now_ms;
+  if (kind != pb::FlowRecord::START) {
+    ev.packets[0] = load(e.packets[o]);
+    ev.packets[1] = load(e.packets[r]);
+    ev.bytes[0] = load(e.bytes[o]);
+    ev.bytes[1] = load(e.bytes[r]);
+  }
+  ev.flags[0] = load(e.flags_seen[o]);
+  ev.flags[1] = load(e.flags_seen[r]);
+  ev.kind = kind;
+  ev.verdict = conn_verdict(e) == ConnVerdict::allowed ? pb::FlowRecord::ALLOWED : pb::FlowRecord::WOULD_DENY;
+  ev.end_reason = static_cast<uint8_t>(end_reason);
+  ev.opener_known = e.opener_known;
+  return ev;
+}
 
 void make_flow_record(const FlowEvent& ev, const FlowContext* ctx, uint32_t clock_now_ms, int64_t unix_now_ms,
                       pb::FlowRecord& r) {

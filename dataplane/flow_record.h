@@ -1,8 +1,9 @@
 // Flow records: what the dataplane reports about connections and denied
 // packets, built in one place.
 //
-// A worker puts a FlowEvent on its ring (fixed size, no allocation); the
-// exporter's thread turns it into a pb::FlowRecord with make_flow_record()
+// A worker puts a FlowEvent on its ring (fixed size, no allocation),
+// made by connection_event() for a connection; the exporter's thread turns
+// it into a pb::FlowRecord with make_flow_record()
 // under the FlowContext of the rule set that judged it (rule ids, segments,
 // generation). The offline capture reader (controlplane/flows/pcap_flows)
 // builds its records through the same function, so a record from a capture
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/connection.h"
 #include "dataplane/packet.h"
 #include "dataplane/verdict.h"
 #include "proto/bulkhead.pb.h"
@@ -37,6 +39,14 @@ struct FlowEvent {
   uint8_t opener_known;
   uint8_t flags[2];
 };
+
+// The event of connection `key` (kind START, UPDATE or END; `end_reason`
+// for an END) at `now_ms` on the worker clock: the opener's tuple, its rule
+// and verdict, counters and flags [opener->, <-opener] (none in a START).
+// Reads the fields other threads write with relaxed atomic loads, so a
+// worker may call it on an entry of the shared table.
+FlowEvent connection_event(const ConnKey& key, const ConnEntry& e, uint8_t kind, int end_reason,
+                           uint32_t now_ms) noexcept;
 
 // What a record needs to know of the rule set that judged it.
 struct FlowContext {

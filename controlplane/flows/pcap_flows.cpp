@@ -1,200 +1,250 @@
 #include "controlplane/flows/pcap_flows.h"
 
 #include <pcap/pcap.h>
+#include <sodium.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
-#include <memory>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "common/protocols.h"
 #include "controlplane/flows/record.h"
+#include "dataplane/flow_record.h"
 #include "dataplane/packet.h"
 
 namespace bulkhead::controlplane::flows {
-namespace {
 
+using dataplane::ConnEntry;
+using dataplane::ConnKey;
 using dataplane::FlowTuple;
 using dataplane::PacketKind;
 using dataplane::PacketMeta;
 
+namespace {
+
 constexpr size_t kBatch = 65536;
 constexpr size_t kMaxOpen = 2'000'000;
-constexpr int64_t kUdpIdleMs = 120'000;
-constexpr int64_t kTcpIdleMs = 3'600'000;
-constexpr int64_t kTcpClosingIdleMs = 10'000;
+constexpr int64_t kForcedIdleMs = 30'000;
+// A connection's records carry its times through the dataplane's 32-bit
+// clock (dataplane/flow_record.h): one that lives longer than 24 days is
+// ended and begun again, so its times stay exact.
+constexpr int64_t kMaxLifeMs = int64_t{1} << 31;
+// The longest frame a cut one is read as: the largest IP packet behind two
+// VLAN tags.
+constexpr uint32_t kMaxFrame = 65535 + 22;
 
-struct ConnKey {
-  uint8_t a[16], b[16];
-  uint16_t pa, pb;
-  uint8_t proto, family;
-  bool operator==(const ConnKey& o) const noexcept { return std::memcmp(this, &o, sizeof(ConnKey)) == 0; }
-};
-
-struct ConnKeyHash {
+// The connection table's hash, keyed with a secret of this process (a
+// capture cannot aim its keys at one bucket): libsodium's SipHash.
+struct KeyHash {
+  unsigned char secret[crypto_shorthash_KEYBYTES];
+  KeyHash() { randombytes_buf(secret, sizeof(secret)); }
   size_t operator()(const ConnKey& k) const noexcept {
-    uint64_t h = 1469598103934665603ull;
-    const auto* p = reinterpret_cast<const uint8_t*>(&k);
-    for (size_t i = 0; i < sizeof(ConnKey); ++i) h = (h ^ p[i]) * 1099511628211ull;
+    uint64_t h;
+    crypto_shorthash(reinterpret_cast<unsigned char*>(&h), reinterpret_cast<const unsigned char*>(&k), sizeof(k),
+                     secret);
     return static_cast<size_t>(h);
   }
 };
-
-struct Conn {
-  FlowTuple opener;          // as the first packet (or the SYN) had it
-  bool opener_known = false;
-  int64_t start_ms = 0, last_ms = 0;
-  uint64_t packets[2] = {}, bytes[2] = {};  // [from opener, to opener]
-  uint8_t flags[2] = {};
-  bool fin[2] = {};
-  bool rst = false;
+struct KeyEqual {
+  bool operator()(const ConnKey& a, const ConnKey& b) const noexcept { return std::memcmp(&a, &b, sizeof(a)) == 0; }
 };
 
-bool same_endpoint(const uint8_t* addr, uint16_t port, const FlowTuple& t) {
-  return std::memcmp(addr, t.src, 16) == 0 && port == t.sport;
+// The bytes of a packet's L4 header its connection is named by: ports
+// (TCP also its flags, ICMP echo its identifier).
+uint32_t l4_needed(const FlowTuple& t) {
+  switch (t.proto) {
+    case common::kProtoTcp: return 14;
+    case common::kProtoUdp:
+    case common::kProtoSctp: return 4;
+    case common::kProtoIcmp:
+    case common::kProtoIcmpv6: return dataplane::is_echo(t) ? 6 : 2;
+    default: return 0;
+  }
 }
 
-class Assembler {
- public:
-  Assembler(const RecordSink& sink, PcapStats& stats) : sink_(sink), stats_(stats) {}
+}  // namespace
 
-  void packet(const uint8_t* data, uint32_t len, int64_t ts_ms) {
+class CaptureReader::Assembler {
+ public:
+  Assembler(RecordSink sink, PcapStats& stats, const dataplane::Timeouts& timeouts)
+      : sink_(std::move(sink)), stats_(stats), timeouts_(timeouts), scratch_(kMaxFrame, 0) {
+    ctx_.mode = dataplane::Mode::learn;
+  }
+
+  // One frame: `caplen` bytes captured of `wire_len` on the wire.
+  void packet(const uint8_t* data, uint32_t caplen, uint32_t wire_len, int64_t ts_ms) {
     ++stats_.packets;
     now_ms_ = std::max(now_ms_, ts_ms);
     PacketMeta m;
-    dataplane::parse_packet(data, len, m);
-    if (m.kind == PacketKind::drop) {
+    const uint8_t* frame = data;
+    uint32_t len = caplen;
+    dataplane::parse_packet(data, caplen, m);
+    if (caplen < wire_len) {
+      if (!judge_cut(data, caplen, wire_len, m, frame, len)) return;
+    } else if (m.kind == PacketKind::drop) {
       ++stats_.malformed;
       return;
     }
-    if (m.kind != PacketKind::ip || m.has_inner || (m.is_fragment && !m.first_fragment)) {
+    if (m.kind != PacketKind::ip || (m.is_fragment && !m.first_fragment)) {
       ++stats_.not_tracked;
       return;
     }
-    FlowTuple t = m.tuple;
-    const bool icmp = t.proto == common::kProtoIcmp || t.proto == common::kProtoIcmpv6;
-    bool echo_request = false;
-    if (icmp) {
-      const uint8_t type = static_cast<uint8_t>(t.sport);
-      echo_request = type == 8 || type == 128;
-      const bool echo = echo_request || type == 0 || type == 129;
-      if (!echo || m.l4_offset + 8u > len) {
-        ++stats_.not_tracked;
-        return;
-      }
-      const uint16_t ident = static_cast<uint16_t>(data[m.l4_offset + 4] << 8 | data[m.l4_offset + 5]);
-      t.sport = t.dport = ident;
-    }
-    ConnKey k;
-    std::memset(&k, 0, sizeof(k));
-    const bool src_low = std::memcmp(t.src, t.dst, 16) < 0 || (std::memcmp(t.src, t.dst, 16) == 0 && t.sport <= t.dport);
-    std::memcpy(k.a, src_low ? t.src : t.dst, 16);
-    std::memcpy(k.b, src_low ? t.dst : t.src, 16);
-    k.pa = src_low ? t.sport : t.dport;
-    k.pb = src_low ? t.dport : t.sport;
-    k.proto = t.proto;
-    k.family = t.family;
-
-    auto it = open_.find(k);
-    if (it != open_.end() && idle_out(it->second, ts_ms)) {
-      finish(it->second, pb::FlowRecord::TIMEOUT);
-      open_.erase(it);
-      it = open_.end();
-    }
-    if (it == open_.end()) {
-      if (open_.size() >= kMaxOpen) flush_idle(ts_ms);
-      Conn c;
-      c.opener = t;
-      c.start_ms = ts_ms;
-      if (t.proto == common::kProtoTcp) {
-        const uint8_t f = m.tcp_flags & (common::kTcpSyn | common::kTcpAck);
-        if (f == common::kTcpSyn) {
-          c.opener_known = true;
-        } else if (f == (common::kTcpSyn | common::kTcpAck)) {  // the answer came first
-          reverse(c.opener);
-          c.opener_known = true;
-        }
-      } else if (icmp) {
-        if (!echo_request) reverse(c.opener);
-        c.opener_known = true;
-      }
-      it = open_.emplace(k, c).first;
-      ++stats_.connections;
-    }
-    Conn& c = it->second;
-    const int dir = same_endpoint(t.src, t.sport, c.opener) ? 0 : 1;
-    c.last_ms = ts_ms;
-    c.packets[dir] += 1;
-    c.bytes[dir] += len;
-    if (t.proto == common::kProtoTcp) {
-      c.flags[dir] |= m.tcp_flags;
-      if (m.tcp_flags & common::kTcpFin) c.fin[dir] = true;
-      if (m.tcp_flags & common::kTcpRst) c.rst = true;
-      if (c.rst || (c.fin[0] && c.fin[1] && (m.tcp_flags & common::kTcpAck) && !(m.tcp_flags & common::kTcpFin))) {
-        finish(c, c.rst ? pb::FlowRecord::RESET : pb::FlowRecord::CLOSED);
-        open_.erase(it);
-      }
-    }
+    track(m, frame, len, std::max(wire_len, caplen), ts_ms);
+    if (frame == scratch_.data()) std::memset(scratch_.data(), 0, caplen);  // zeros again past the next cut
   }
 
-  void close_all() {
-    for (auto& [k, c] : open_) finish(c, idle_out(c, now_ms_) ? pb::FlowRecord::TIMEOUT : pb::FlowRecord::END_UNSPECIFIED);
+  bool read(pcap_t* p, const std::string& name, std::string& error) {
+    if (pcap_datalink(p) != DLT_EN10MB) {
+      error = name + ": link type " + std::to_string(pcap_datalink(p)) + " is not Ethernet";
+      return false;
+    }
+    ++stats_.files;
+    pcap_pkthdr* h = nullptr;
+    const u_char* data = nullptr;
+    int rc;
+    while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
+      const int64_t ts = static_cast<int64_t>(h->ts.tv_sec) * 1000 + h->ts.tv_usec / 1000;
+      packet(data, h->caplen, h->len, ts);
+    }
+    if (rc == PCAP_ERROR) {
+      // A capture cut short mid-record: refused whole, so nothing is
+      // learned from half a file.
+      error = name + ": " + pcap_geterr(p);
+      return false;
+    }
+    return true;
+  }
+
+  void finish() {
+    for (auto& [k, c] : open_) {
+      const int why = dataplane::end_reason(c.e);
+      // Still open when the captures end: the dataplane would end it later.
+      const bool over = why != pb::FlowRecord::TIMEOUT || idle_out(c, now_ms_);
+      end(k, c, over ? why : pb::FlowRecord::END_UNSPECIFIED);
+    }
     open_.clear();
     flush();
   }
 
  private:
-  static void reverse(FlowTuple& t) {
-    uint8_t a[16];
-    std::memcpy(a, t.src, 16);
-    std::memcpy(t.src, t.dst, 16);
-    std::memcpy(t.dst, a, 16);
-    std::swap(t.sport, t.dport);
+  struct Conn {
+    ConnEntry e{};  // the dataplane's state of it; its times are the capture's, low 32 bits
+    int64_t start_ms = 0, last_ms = 0;
+  };
+
+  // A frame cut by the snapshot length. Its bytes are read as the frame
+  // on the wire with zeros where the capture stopped; it is taken when
+  // every header byte that names its connection was captured. A refusal
+  // that the captured bytes alone give too is the packet's own (malformed);
+  // any other is the cut's (headers_cut).
+  bool judge_cut(const uint8_t* data, uint32_t caplen, uint32_t wire_len, PacketMeta& m, const uint8_t*& frame,
+                 uint32_t& len) {
+    const PacketMeta captured = m;
+    if (captured.kind != PacketKind::ip) {
+      std::memcpy(scratch_.data(), data, caplen);
+      len = std::min(wire_len, kMaxFrame);
+      dataplane::parse_packet(scratch_.data(), len, m);
+      frame = scratch_.data();
+    }
+    auto skip = [&](uint64_t& counter) {
+      ++counter;
+      if (frame == scratch_.data()) std::memset(scratch_.data(), 0, caplen);
+      return false;
+    };
+    if (m.kind == PacketKind::drop) {
+      const bool own = captured.kind == PacketKind::drop && captured.drop_reason == m.drop_reason;
+      return skip(own ? stats_.malformed : stats_.headers_cut);
+    }
+    if (m.kind == PacketKind::ip) {
+      uint32_t needed;
+      if (m.is_fragment && !m.first_fragment) needed = m.l3_offset + (m.tuple.family == 4 ? 20u : 40u);
+      else if (m.l4_offset == 0) needed = m.l3_offset + (m.tuple.family == 4 ? 20u : 40u);
+      else needed = m.l4_offset + l4_needed(m.tuple);
+      // An ICMP error's quote may be cut anywhere: it opens nothing.
+      if (needed > caplen || m.has_inner) return skip(needed > caplen ? stats_.headers_cut : stats_.not_tracked);
+    }
+    ++stats_.truncated;
+    return true;
   }
 
-  static bool idle_out(const Conn& c, int64_t now) {
-    int64_t limit = kUdpIdleMs;
-    if (c.opener.proto == common::kProtoTcp) limit = (c.fin[0] || c.fin[1]) ? kTcpClosingIdleMs : kTcpIdleMs;
-    return now - c.last_ms > limit;
+  // Idle past the dataplane's timeout for its state (ages in 64 bits: a
+  // capture may hold gaps of weeks).
+  bool idle_out(const Conn& c, int64_t now) const {
+    return now - c.last_ms > static_cast<int64_t>(dataplane::conn_timeout_ms(c.e, timeouts_));
   }
 
-  void flush_idle(int64_t now) {
+  void track(const PacketMeta& m, const uint8_t* frame, uint32_t len, uint32_t bytes, int64_t ts) {
+    const FlowTuple t = dataplane::connection_tuple(m, frame, len);
+    ConnKey key;
+    const uint8_t dir = dataplane::make_conn_key(t, key);
+    auto it = open_.find(key);
+    if (it != open_.end()) {
+      // A capture's clock may step back (frames of several queues): a
+      // connection's time never does.
+      ts = std::max(ts, it->second.last_ms);
+      if (idle_out(it->second, ts)) {
+        end(it->first, it->second, dataplane::end_reason(it->second.e));
+        open_.erase(it);
+        it = open_.end();
+      } else if (ts - it->second.start_ms >= kMaxLifeMs) {
+        end(it->first, it->second, pb::FlowRecord::END_UNSPECIFIED);
+        open_.erase(it);
+        it = open_.end();
+      }
+    }
+    if (it == open_.end()) {
+      if (dataplane::never_opens(m)) {
+        ++stats_.not_tracked;
+        return;
+      }
+      if (open_.size() >= kMaxOpen) make_room(ts);
+      Conn c;
+      c.start_ms = ts;
+      c.e.created_ms = c.e.last_seen_ms[0] = c.e.last_seen_ms[1] = static_cast<uint32_t>(ts);
+      c.e.rule = dataplane::kNoRule;
+      c.e.orig_dir = dir;
+      c.e.proto = t.proto;
+      c.e.icmp_echo = dataplane::is_echo(m.tuple);
+      c.e.opener_known = dataplane::opens_connection(m);
+      c.e.verdict = static_cast<uint8_t>(dataplane::ConnVerdict::allowed);
+      it = open_.emplace(key, c).first;
+      ++stats_.connections;
+      // This one's START goes out when it ends, beside its END (the batch
+      // that orients them holds both).
+    }
+    Conn& c = it->second;
+    c.last_ms = ts;
+    c.e.last_seen_ms[dir] = static_cast<uint32_t>(ts);
+    c.e.packets[dir] += 1;
+    c.e.bytes[dir] += bytes;
+    if (m.tuple.proto == common::kProtoTcp) dataplane::tcp_track(c.e, dir, m.tcp_flags);
+  }
+
+  // Two million connections open: the idle ones end first, then all.
+  void make_room(int64_t now) {
     std::erase_if(open_, [&](auto& kv) {
-      if (now - kv.second.last_ms <= 30'000) return false;
-      finish(kv.second, pb::FlowRecord::TIMEOUT);
+      if (now - kv.second.last_ms <= kForcedIdleMs) return false;
+      end(kv.first, kv.second, pb::FlowRecord::END_UNSPECIFIED);
       return true;
     });
     if (open_.size() < kMaxOpen) return;
-    for (auto& [k, c] : open_) finish(c, pb::FlowRecord::TIMEOUT);
+    for (auto& [k, c] : open_) end(k, c, pb::FlowRecord::END_UNSPECIFIED);
     open_.clear();
   }
 
-  void finish(const Conn& c, pb::FlowRecord::EndReason why) {
-    const size_t len = c.opener.family == 6 ? 16 : 4;
-    pb::FlowRecord r;
-    r.set_time_ms(c.start_ms);
-    r.set_src(reinterpret_cast<const char*>(c.opener.src), len);
-    r.set_dst(reinterpret_cast<const char*>(c.opener.dst), len);
-    r.set_protocol(c.opener.proto);
-    const bool icmp = c.opener.proto == common::kProtoIcmp || c.opener.proto == common::kProtoIcmpv6;
-    r.set_src_port(icmp ? (c.opener.proto == common::kProtoIcmp ? 8 : 128) : c.opener.sport);
-    r.set_dst_port(icmp ? 0 : c.opener.dport);
-    r.set_verdict(pb::FlowRecord::ALLOWED);
-    r.set_mode("learn");
-    r.set_opener_known(c.opener_known);
-    r.set_start_ms(c.start_ms);
-    r.set_kind(pb::FlowRecord::START);
-    batch_.push_back(r);
-    r.set_kind(pb::FlowRecord::END);
-    r.set_time_ms(c.last_ms);
-    r.set_packets_out(c.packets[0]);
-    r.set_bytes_out(c.bytes[0]);
-    r.set_packets_in(c.packets[1]);
-    r.set_bytes_in(c.bytes[1]);
-    r.set_tcp_flags_out(c.flags[0]);
-    r.set_tcp_flags_in(c.flags[1]);
-    r.set_end_reason(why);
-    batch_.push_back(std::move(r));
+  // The connection's START and END, as the dataplane's exporter makes
+  // them. The worker clock is the capture's time, its low 32 bits, read at
+  // the newest packet: the times come back exact, as on the wire, for a
+  // connection shorter than 49 days.
+  void end(const ConnKey& key, const Conn& c, int why) {
+    const auto clock_now = static_cast<uint32_t>(c.last_ms);
+    for (uint8_t kind : {pb::FlowRecord::START, pb::FlowRecord::END}) {
+      const dataplane::FlowEvent ev =
+          dataplane::connection_event(key, c.e, kind, kind == pb::FlowRecord::END ? why : 0, c.e.created_ms);
+      dataplane::make_flow_record(ev, &ctx_, clock_now, c.last_ms, batch_.emplace_back());
+    }
     if (batch_.size() >= kBatch) flush();
   }
 
@@ -205,45 +255,67 @@ class Assembler {
     batch_.clear();
   }
 
-  const RecordSink& sink_;
+  RecordSink sink_;
   PcapStats& stats_;
-  std::unordered_map<ConnKey, Conn, ConnKeyHash> open_;
+  dataplane::Timeouts timeouts_;
+  dataplane::FlowContext ctx_;
+  std::vector<uint8_t> scratch_;  // zeros but while a cut frame is read
+  std::unordered_map<ConnKey, Conn, KeyHash, KeyEqual> open_;
   std::vector<pb::FlowRecord> batch_;
   int64_t now_ms_ = 0;
 };
 
+CaptureReader::CaptureReader(RecordSink sink, PcapStats& stats, const dataplane::Timeouts& timeouts)
+    : assembler_(std::make_unique<Assembler>(std::move(sink), stats, timeouts)) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium cannot start");
+}
+
+CaptureReader::~CaptureReader() = default;
+
+namespace {
+
+using PcapHandle = std::unique_ptr<pcap_t, decltype(&pcap_close)>;
+
 }  // namespace
+
+bool CaptureReader::read_file(const std::string& path, std::string& error) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  PcapHandle p(pcap_open_offline(path.c_str(), errbuf), pcap_close);
+  if (!p) {
+    error = path + ": " + errbuf;
+    return false;
+  }
+  return assembler_->read(p.get(), path, error);
+}
+
+bool CaptureReader::read_bytes(const void* data, size_t size, const std::string& name, std::string& error) {
+  if (size == 0) {
+    error = name + ": empty, not a capture";
+    return false;
+  }
+  FILE* f = fmemopen(const_cast<void*>(data), size, "rb");
+  if (f == nullptr) {
+    error = name + ": " + std::strerror(errno);
+    return false;
+  }
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  PcapHandle p(pcap_fopen_offline(f, errbuf), pcap_close);  // owns f from here
+  if (!p) {
+    std::fclose(f);
+    error = name + ": " + errbuf;
+    return false;
+  }
+  return assembler_->read(p.get(), name, error);
+}
+
+void CaptureReader::finish() { assembler_->finish(); }
 
 bool read_pcaps(const std::vector<std::string>& files, const RecordSink& sink, PcapStats& stats,
                 std::string& error) {
-  Assembler assembler(sink, stats);
-  for (const auto& file : files) {
-    char errbuf[PCAP_ERRBUF_SIZE] = {};
-    std::unique_ptr<pcap_t, decltype(&pcap_close)> p(pcap_open_offline(file.c_str(), errbuf), pcap_close);
-    if (!p) {
-      error = file + ": " + errbuf;
-      return false;
-    }
-    if (pcap_datalink(p.get()) != DLT_EN10MB) {
-      error = file + ": link type " + std::to_string(pcap_datalink(p.get())) + " is not Ethernet";
-      return false;
-    }
-    ++stats.files;
-    pcap_pkthdr* h = nullptr;
-    const u_char* data = nullptr;
-    int rc;
-    while ((rc = pcap_next_ex(p.get(), &h, &data)) == 1) {
-      const int64_t ts = static_cast<int64_t>(h->ts.tv_sec) * 1000 + h->ts.tv_usec / 1000;
-      assembler.packet(data, h->caplen, ts);
-    }
-    if (rc == PCAP_ERROR) {
-      // A capture cut short mid-record: refused whole, so nothing is
-      // learned from half a file.
-      error = file + ": " + pcap_geterr(p.get());
-      return false;
-    }
-  }
-  assembler.close_all();
+  CaptureReader reader(sink, stats);
+  for (const auto& file : files)
+    if (!reader.read_file(file, error)) return false;
+  reader.finish();
   return true;
 }
 

@@ -66,6 +66,8 @@ struct FlowSource {
         throw UsageError(error);
       note = std::to_string(stats.files) + (stats.files == 1 ? " capture (" : " captures (") +
              std::to_string(stats.packets) + " packets, " + std::to_string(stats.connections) + " connections" +
+             (stats.truncated ? ", " + std::to_string(stats.truncated) + " cut by the snapshot length" : "") +
+             (stats.headers_cut ? ", " + std::to_string(stats.headers_cut) + " cut inside their headers and skipped" : "") +
              (stats.malformed ? ", " + std::to_string(stats.malformed) + " malformed packets skipped" : "") + ")";
       q.since_ms = 0;
       return store.query(q);
@@ -358,20 +360,24 @@ int cmd_simulate(const std::vector<std::string>& args) {
     return controlplane::flows::format_address(a.src()) + " -> " + controlplane::flows::format_address(a.dst()) + " " + service(a);
   };
   if (vm.count("json")) {
-    std::cout << "{\"flows\":" << flows.size() << ",\"connections\":" << total << ",\"rules\":[";
+    nlohmann::ordered_json out;
+    out["flows"] = flows.size();
+    out["connections"] = total;
+    out["rules"] = nlohmann::ordered_json::array();
     for (size_t i = 0; i < per_rule.size(); ++i) {
       const std::string id = i + 1 == per_rule.size() ? "(default)" : candidate.rules(static_cast<int>(i)).id();
-      std::cout << (i ? "," : "") << "{\"id\":" << json_string(id) << ",\"allowed\":" << per_rule[i].allowed
-                << ",\"denied\":" << per_rule[i].denied << ",\"flows\":" << per_rule[i].flows << "}";
+      out["rules"].push_back(
+          {{"id", id}, {"allowed", per_rule[i].allowed}, {"denied", per_rule[i].denied}, {"flows", per_rule[i].flows}});
     }
-    std::cout << "],\"compared_with\":" << json_string(running_name) << ",\"newly_blocked\":" << blocked_conns
-              << ",\"newly_allowed\":" << opened_conns << ",\"blocked\":[";
-    for (size_t i = 0; i < blocked.size() && (list == 0 || i < list); ++i)
-      std::cout << (i ? "," : "") << controlplane::flows::to_json(*blocked[i].first);
-    std::cout << "],\"allowed\":[";
-    for (size_t i = 0; i < opened.size() && (list == 0 || i < list); ++i)
-      std::cout << (i ? "," : "") << controlplane::flows::to_json(*opened[i].first);
-    std::cout << "]}\n";
+    out["compared_with"] = running_name;
+    out["newly_blocked"] = blocked_conns;
+    out["newly_allowed"] = opened_conns;
+    for (const auto& [key, v] : {std::pair{"blocked", &blocked}, std::pair{"allowed", &opened}}) {
+      out[key] = nlohmann::ordered_json::array();
+      for (size_t i = 0; i < v->size() && (list == 0 || i < list); ++i)
+        out[key].push_back(controlplane::flows::json_object(*(*v)[i].first));
+    }
+    std::cout << controlplane::flows::dump(out) << '\n';
     return blocked.empty() ? kExitOk : kExitNo;
   }
   std::cout << flows.size() << " flows (" << total << " connections) from " << src.note << " against " << file << "\n";

@@ -550,5 +550,188 @@ TEST(PcapFlows, FilesThatAreNotCapturesAreErrorsNamingTheFile) {
   EXPECT_NE(error.find("cut.pcap"), std::string::npos);
 }
 
+// A frame of a capture: when it was seen, and how much of it was kept.
+struct Captured {
+  test::Frame frame;
+  int64_t ms = kT0;
+  uint32_t caplen = 0;  // 0: all of it
+};
+
+// Writes a classic pcap with libpcap itself, timestamps and snapshot
+// lengths as given.
+void write_capture(const std::string& path, const std::vector<Captured>& frames, int snaplen = 65535) {
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, snaplen);
+  ASSERT_NE(dead, nullptr);
+  pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
+  ASSERT_NE(d, nullptr) << pcap_geterr(dead);
+  for (const auto& c : frames) {
+    pcap_pkthdr h{};
+    h.ts.tv_sec = c.ms / 1000;
+    h.ts.tv_usec = static_cast<suseconds_t>(c.ms % 1000 * 1000);
+    h.len = static_cast<bpf_u_int32>(c.frame.size());
+    h.caplen = c.caplen == 0 ? h.len : std::min<bpf_u_int32>(c.caplen, h.len);
+    pcap_dump(reinterpret_cast<u_char*>(d), &h, c.frame.data());
+  }
+  pcap_dump_close(d);
+  pcap_close(dead);
+}
+
+struct Read {
+  std::vector<pb::FlowRecord> records;
+  PcapStats stats;
+  std::vector<const pb::FlowRecord*> of(pb::FlowRecord::Kind kind) const {
+    std::vector<const pb::FlowRecord*> v;
+    for (const auto& r : records)
+      if (r.kind() == kind) v.push_back(&r);
+    return v;
+  }
+};
+
+Read read_capture(const std::vector<Captured>& frames) {
+  test::TempDir dir;
+  write_capture(dir.file("c.pcap"), frames);
+  Read out;
+  std::string error;
+  EXPECT_TRUE(read_pcaps({dir.file("c.pcap")},
+                         [&](std::vector<pb::FlowRecord>& b) { out.records.insert(out.records.end(), b.begin(), b.end()); },
+                         out.stats, error))
+      << error;
+  return out;
+}
+
+TEST(PcapFlows, SnaplenCutCapturesAreJudgedOnTheHeadersTheyHold) {
+  using namespace bulkhead::test;
+  PacketSpec c{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000, .dport = 5432};
+  std::vector<Captured> frames;
+  int64_t t = kT0;
+  for (auto& f : tcp_handshake(c)) frames.push_back({f, t += 10, 54});
+  PacketSpec data = c;
+  data.tcp_flags = common::kTcpAck | common::kTcpPsh;
+  data.payload_len = 1400;
+  for (int i = 0; i < 100; ++i) frames.push_back({build_packet(data), t += 10, 54});  // Ethernet, IPv4, TCP: all of it
+  PacketSpec reply = reversed(data);
+  for (int i = 0; i < 20; ++i) frames.push_back({build_packet(reply), t += 10, 50});  // TCP cut after its flags
+  frames.push_back({build_packet(data), t += 10, 40});  // cut before the flags: its connection's state is unknown
+  PacketSpec dns{.src = "fd00:1::5", .dst = "fd00:2::53", .proto = common::kProtoUdp, .sport = 5353, .dport = 53,
+                 .payload_len = 300};
+  frames.push_back({build_packet(dns), t += 10, 14 + 40 + 8});
+  PacketSpec bad = data;
+  frames.push_back({truncated(build_packet(bad), 30), t += 10, 0});  // whole as captured, and too short: malformed
+  const Read r = read_capture(frames);
+  EXPECT_EQ(r.stats.packets, frames.size());
+  EXPECT_EQ(r.stats.malformed, 1u);
+  EXPECT_EQ(r.stats.headers_cut, 1u);
+  EXPECT_EQ(r.stats.truncated, 3u + 100u + 20u + 1u);
+  EXPECT_EQ(r.stats.connections, 2u);
+  const auto ends = r.of(pb::FlowRecord::END);
+  ASSERT_EQ(ends.size(), 2u);
+  const pb::FlowRecord* tcp = ends[0]->protocol() == 6 ? ends[0] : ends[1];
+  EXPECT_TRUE(tcp->opener_known());
+  EXPECT_EQ(format_address(tcp->src()), "10.0.1.5");
+  EXPECT_EQ(tcp->dst_port(), 5432u);
+  EXPECT_EQ(tcp->packets_out(), 2u + 100u);
+  EXPECT_EQ(tcp->packets_in(), 1u + 20u);
+  const uint64_t data_len = build_packet(data).size();
+  EXPECT_EQ(tcp->bytes_out(), 2 * build_packet(c).size() + 100 * data_len) << "bytes as on the wire";
+  EXPECT_NE(tcp->tcp_flags_in() & common::kTcpSyn, 0u);
+  const pb::FlowRecord* udp = tcp == ends[0] ? ends[1] : ends[0];
+  EXPECT_EQ(udp->dst_port(), 53u);
+  EXPECT_EQ(format_address(udp->dst()), "fd00:2::53");
+}
+
+TEST(PcapFlows, ConnectionsEndByTheDataplanesTimeouts) {
+  using namespace bulkhead::test;
+  const dataplane::Timeouts dp;  // the dataplane's defaults
+  PacketSpec q{.src = "10.0.1.5", .dst = "10.0.3.53", .proto = common::kProtoUdp, .sport = 5353, .dport = 53};
+  PacketSpec syn{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000, .dport = 22};
+  PacketSpec ack = syn;
+  ack.tcp_flags = common::kTcpAck;
+  std::vector<Captured> frames;
+  // UDP: a gap just inside the UDP timeout, then one just past it.
+  frames.push_back({build_packet(q), kT0});
+  frames.push_back({build_packet(reversed(q)), kT0 + dp.udp_ms - 1000});
+  frames.push_back({build_packet(q), kT0 + 2 * dp.udp_ms + 1000});
+  // TCP: established, then idle for an hour and a half, inside the
+  // dataplane's established timeout (two hours): still one connection.
+  int64_t t = kT0;
+  for (auto& f : tcp_handshake(syn)) frames.push_back({f, t += 1});
+  frames.push_back({build_packet(ack), t + dp.tcp_established_ms * 3 / 4});
+  std::sort(frames.begin(), frames.end(), [](const auto& a, const auto& b) { return a.ms < b.ms; });
+  const Read r = read_capture(frames);
+  EXPECT_EQ(r.stats.connections, 3u);
+  uint64_t udp_ends = 0, timeouts = 0;
+  for (const auto* e : r.of(pb::FlowRecord::END)) {
+    if (e->protocol() == 17) ++udp_ends;
+    if (e->end_reason() == pb::FlowRecord::TIMEOUT) ++timeouts;
+    if (e->protocol() == 6) {
+      EXPECT_EQ(e->packets_out(), 3u);
+      EXPECT_EQ(e->end_reason(), pb::FlowRecord::END_UNSPECIFIED) << "still open when the capture ended";
+      EXPECT_EQ(e->time_ms() - e->start_ms(), static_cast<int64_t>(dp.tcp_established_ms * 3 / 4) + 2);
+    }
+  }
+  EXPECT_EQ(udp_ends, 2u) << "the query a second past the UDP timeout is a new connection";
+  EXPECT_EQ(timeouts, 2u) << "both UDP exchanges were over long before the capture ended";
+}
+
+TEST(PcapFlows, EchoRequestAndReplyMeetOnTheIdentifierAndRepliesOpenNothing) {
+  using namespace bulkhead::test;
+  PacketSpec req{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 8, .icmp_id = 77};
+  PacketSpec rep = reversed(req);
+  rep.icmp_type = 0;
+  PacketSpec stray = rep;
+  stray.icmp_id = 78;
+  const Read r = read_capture({{build_packet(req), kT0}, {build_packet(rep), kT0 + 1}, {build_packet(stray), kT0 + 2}});
+  EXPECT_EQ(r.stats.connections, 1u);
+  EXPECT_EQ(r.stats.not_tracked, 1u) << "a reply with no request opens no connection, as on the wire";
+  const auto ends = r.of(pb::FlowRecord::END);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0]->src_port(), 8u) << "recorded as the rules see an echo: type 8";
+  EXPECT_EQ(ends[0]->packets_in(), 1u);
+  EXPECT_TRUE(ends[0]->opener_known());
+}
+
+TEST(PcapFlows, RecordsAreTheDataplanesAndPassTheCollectorsChecks) {
+  using namespace bulkhead::test;
+  PacketSpec syn{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000, .dport = 22};
+  std::vector<Captured> frames;
+  for (int i = 0; i < 3; ++i) frames.push_back({build_packet(syn), kT0 + i * 1000});  // never answered
+  const Read r = read_capture(frames);
+  ASSERT_EQ(r.records.size(), 2u);
+  std::string why;
+  for (const auto& rec : r.records) {
+    EXPECT_TRUE(validate(rec, why)) << why;
+    EXPECT_EQ(rec.mode(), "learn");
+    EXPECT_EQ(rec.verdict(), pb::FlowRecord::ALLOWED);
+  }
+  const auto* end = r.of(pb::FlowRecord::END)[0];
+  EXPECT_EQ(end->packets_out(), 3u);
+  EXPECT_EQ(end->packets_in(), 0u);
+  FlowStore store;
+  for (const auto& rec : r.records) store.ingest(rec);
+  EXPECT_EQ(store.query({})[0].unanswered(), 1u) << "a SYN no one answered";
+}
+
+TEST(PcapFlows, ACaptureInMemoryReadsAsTheSameFile) {
+  using namespace bulkhead::test;
+  test::TempDir dir;
+  PacketSpec c{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000, .dport = 5432};
+  std::vector<Captured> frames;
+  for (auto& f : tcp_handshake(c)) frames.push_back({f, kT0});
+  write_capture(dir.file("m.pcap"), frames);
+  std::ifstream in(dir.file("m.pcap"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  PcapStats stats;
+  std::vector<pb::FlowRecord> got;
+  CaptureReader reader([&](std::vector<pb::FlowRecord>& b) { got.insert(got.end(), b.begin(), b.end()); }, stats);
+  std::string error;
+  ASSERT_TRUE(reader.read_bytes(bytes.data(), bytes.size(), "memory", error)) << error;
+  EXPECT_FALSE(reader.read_bytes(bytes.data(), 10, "short", error));
+  EXPECT_NE(error.find("short"), std::string::npos);
+  EXPECT_FALSE(reader.read_bytes(bytes.data(), 0, "empty", error));
+  reader.finish();
+  EXPECT_EQ(stats.connections, 1u);
+  EXPECT_EQ(got.size(), 2u);
+}
+
 }  // namespace
 }  // namespace bulkhead::flows
