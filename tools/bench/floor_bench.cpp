@@ -27,12 +27,12 @@
 #include <rte_prefetch.h>
 
 #include <atomic>
+#include <boost/program_options.hpp>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <string_view>
+#include <string>
 
 #include "dataplane/table_memory.h"
 
@@ -62,29 +62,42 @@ std::atomic<bool> stop{false};
 
 void on_signal(int) { stop.store(true, std::memory_order_relaxed); }
 
+// The options after EAL's: `argv[0]` is the program's name. False (with
+// a line naming the option) when one is unknown, not a number, or out of
+// its range.
 bool parse(int argc, char** argv, Options& o) {
-  for (int i = 0; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "bulkhead-bench-floor: %s needs a value\n", argv[i]);
-      return false;
-    }
-    char* end = nullptr;
-    const unsigned long long v = std::strtoull(argv[++i], &end, 10);
-    if (end == argv[i] || *end != '\0') {
-      std::fprintf(stderr, "bulkhead-bench-floor: %s: not a number: %s\n", argv[i - 1], argv[i]);
-      return false;
-    }
-    if (a == "--entries" && v > 0 && v <= (uint64_t{1} << 30)) o.entries = v;  // entries * lines < 2^32
-    else if (a == "--rounds" && v <= 8) o.rounds = static_cast<unsigned>(v);
-    else if (a == "--lines" && v >= 1 && v <= 4) o.lines = static_cast<unsigned>(v);
-    else if (a == "--mbufs" && v > 0 && v < (1ull << 32)) o.mbufs = static_cast<unsigned>(v);
-    else if (a == "--mbuf-size" && v >= RTE_PKTMBUF_HEADROOM + 64 && v <= 65535) o.mbuf_size = static_cast<unsigned>(v);
-    else {
-      std::fprintf(stderr, "bulkhead-bench-floor: bad option or value: %s %s\n", argv[i - 1], argv[i]);
-      return false;
-    }
+  namespace po = boost::program_options;
+  uint64_t entries = o.entries, rounds = o.rounds, lines = o.lines, mbufs = o.mbufs, mbuf_size = o.mbuf_size;
+  po::options_description desc("bulkhead-bench-floor options");
+  desc.add_options()("entries", po::value(&entries), "table entries")("rounds", po::value(&rounds),
+                                                                        "dependent accesses per packet (0-8)")(
+      "lines", po::value(&lines), "cache lines per entry (1-4)")("mbufs", po::value(&mbufs), "mbufs in the pool")(
+      "mbuf-size", po::value(&mbuf_size), "bytes per mbuf");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::fprintf(stderr, "bulkhead-bench-floor: %s\n", e.what());
+    return false;
   }
+  // Unsigned values are read as 64 bits: "-1" becomes 2^64 - 1 and fails
+  // its range like any other value too large.
+  auto bad = [&](const char* name) {
+    std::fprintf(stderr, "bulkhead-bench-floor: bad option or value: --%s %s\n", name,
+                 vm[name].empty() ? "" : std::to_string(vm[name].as<uint64_t>()).c_str());
+    return false;
+  };
+  if (entries == 0 || entries > (uint64_t{1} << 30)) return bad("entries");  // entries * lines < 2^32
+  if (rounds > 8) return bad("rounds");
+  if (lines < 1 || lines > 4) return bad("lines");
+  if (mbufs == 0 || mbufs >= (uint64_t{1} << 32)) return bad("mbufs");
+  if (mbuf_size < RTE_PKTMBUF_HEADROOM + 64 || mbuf_size > 65535) return bad("mbuf-size");
+  o.entries = entries;
+  o.rounds = static_cast<unsigned>(rounds);
+  o.lines = static_cast<unsigned>(lines);
+  o.mbufs = static_cast<unsigned>(mbufs);
+  o.mbuf_size = static_cast<unsigned>(mbuf_size);
   return true;
 }
 
@@ -206,7 +219,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   Options o;
-  const int status = parse(argc - used - 1, argv + used + 1, o) ? run(o) : 2;
+  const int status = parse(argc - used, argv + used, o) ? run(o) : 2;
   rte_eal_cleanup();
   return status;
 }

@@ -1,7 +1,7 @@
 // bulkhead-bench-flows: the flow store's ingest rate and the learner's
 // speed, on one core.
 //
-//   bulkhead-bench-flows [--flows N] [--records N] [--repeat K]
+//   bulkhead-bench-flows [--flows N] [--records N] [--repeat K] [--flood-seconds S]
 //
 // 1. store: records straight into a FlowStore (aggregation alone);
 // 2. collector: encoded FlowBatch messages of 1,024 records through the
@@ -10,12 +10,19 @@
 // 3. propose: the learner over N distinct flow aggregates (segments
 //    inferred, the proposal compiled to check it); and the time of two
 //    store queries (by host; by port, busiest 20) over them.
-// Each figure is the median of K runs.
+// 4. flood: a flood of denied packets as a dataplane without aggregation
+//    would report it (a record per packet, each from its own source) into
+//    the collector with a flow log, for S seconds with the log's caps lifted
+//    and S seconds with its default caps: how fast the log grows, and what
+//    the caps count as dropped.
+// Each figure of 1-3 is the median of K runs.
+#include <boost/program_options.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <filesystem>
+#include <iostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -88,15 +95,119 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+struct Flood {
+  double seconds = 0;
+  uint64_t offered = 0;
+  bulkhead::pb::FlowLogInfo log;
+  uint64_t disk = 0;  // bytes of every log file at the end
+};
+
+// Denied SYNs from 10.128/9, each record its own source, as encoded batches.
+std::vector<std::string> flood_batches(int64_t t0) {
+  std::vector<std::string> batches;
+  for (uint32_t b = 0; b < 64; ++b) {
+    bulkhead::pb::FlowBatch batch;
+    batch.set_version(1);
+    batch.set_dataplane_id("bench");
+    batch.set_sequence(b + 1);
+    for (uint32_t i = 0; i < 1024; ++i) {
+      FlowRecord& r = *batch.add_records();
+      r.set_kind(FlowRecord::DENIED);
+      r.set_time_ms(t0);
+      r.set_start_ms(t0);
+      r.set_src(ip(0x0A800000u | (b * 1024 + i)));
+      r.set_dst(ip(0x0A020001u));
+      r.set_protocol(6);
+      r.set_src_port(40000 + i % 20000);
+      r.set_dst_port(22);
+      r.set_verdict(FlowRecord::DENY);
+      r.set_mode("enforce");
+      r.set_opener_known(true);
+      r.set_rule_id("default");
+      r.set_dst_segment("servers");
+      r.set_packets_out(1);
+      r.set_bytes_out(60);
+      r.set_tcp_flags_out(0x02);
+    }
+    batches.push_back(batch.SerializeAsString());
+  }
+  return batches;
+}
+
+// The flood for `seconds` into a collector whose flow log is in `dir`.
+Flood flood(const std::vector<std::string>& batches, const bulkhead::controlplane::flows::FlowLogOptions& caps,
+            double seconds, const std::string& dir, const std::string& name) {
+  zmq::context_t ctx(1);
+  bulkhead::controlplane::CollectorConfig cfg;
+  cfg.listen = "inproc://flood-" + name;
+  char keys_pub[41], keys_sec[41];
+  zmq_curve_keypair(keys_pub, keys_sec);
+  cfg.secret_key = keys_sec;
+  cfg.jsonl_path = dir + "/" + name + ".jsonl";
+  cfg.log = caps;
+  std::string error;
+  auto c = bulkhead::controlplane::FlowCollector::create(ctx, cfg, error);
+  if (!c) {
+    std::fprintf(stderr, "collector: %s\n", error.c_str());
+    std::exit(1);
+  }
+  Flood f;
+  const auto t = Clock::now();
+  for (size_t i = 0; seconds_since(t) < seconds; ++i) {
+    const std::string& b = batches[i % batches.size()];
+    c->receive(b.data(), b.size());
+    f.offered += 1024;
+  }
+  f.seconds = seconds_since(t);
+  f.log = c->info().log();
+  c.reset();
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().rfind(name + ".jsonl", 0) == 0) f.disk += e.file_size();
+  return f;
+}
+
+void print_flood(const char* what, const Flood& f) {
+  std::printf("  %-13s %6.2f M records/s offered; log grew %7.2f MB/s (%llu records, %llu dropped over the rate, "
+              "%llu rotations, %.1f MB on disk at the end)\n",
+              what, static_cast<double>(f.offered) / f.seconds / 1e6, static_cast<double>(f.log.bytes()) / f.seconds / 1e6,
+              static_cast<unsigned long long>(f.log.records()), static_cast<unsigned long long>(f.log.dropped_rate()),
+              static_cast<unsigned long long>(f.log.rotations()), static_cast<double>(f.disk) / 1e6);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  namespace po = boost::program_options;
   size_t flows = 1'000'000, records = 4'000'000;
   int repeat = 3;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--flows")) flows = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--records")) records = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[i + 1]);
+  double flood_seconds = 3;
+  po::options_description desc("bulkhead-bench-flows options");
+  desc.add_options()("help,h", "this help")("flows", po::value(&flows)->default_value(flows),
+                                             "distinct (client, server, port) keys")(
+      "records", po::value(&records)->default_value(records), "records ingested (a start and an end per connection)")(
+      "repeat", po::value(&repeat)->default_value(repeat), "runs of each figure; the median is shown")(
+      "flood-seconds", po::value(&flood_seconds)->default_value(flood_seconds),
+      "seconds of each flood run (0: no flood runs)");
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    if (vm.count("help")) {
+      std::printf("usage: bulkhead-bench-flows [options]\n");
+      desc.print(std::cout);
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::fprintf(stderr, "bulkhead-bench-flows: %s\n", e.what());
+    return 2;
+  }
+  // Sizes read as unsigned take "-1" as 2^64 - 1: every bound is checked.
+  if (flows < 1 || flows > 100'000'000 || records < 2 || records > 1'000'000'000 || repeat < 1 || repeat > 100 ||
+      !(flood_seconds >= 0 && flood_seconds <= 600)) {
+    std::fprintf(stderr,
+                 "bulkhead-bench-flows: --flows 1 to 100,000,000, --records 2 to 1,000,000,000, --repeat 1 to 100, "
+                 "--flood-seconds 0 to 600\n");
+    return 2;
   }
   std::mt19937 rng(7);
   const auto ks = keys(flows, rng);
@@ -184,5 +295,27 @@ int main(int argc, char** argv) {
   std::printf("propose             %.2f s for %zu distinct flows (%zu rules)\n", median(propose_s), aggs.size(), rules);
   std::printf("query by host       %.1f ms over %zu aggregates\n", median(query_host_s) * 1e3, aggs.size());
   std::printf("query by port, top  %.1f ms (%zu shown)\n", median(query_port_s) * 1e3, port_hits);
+
+  // 4. A denied flood into the flow log, with its caps lifted and as shipped.
+  if (flood_seconds > 0) {
+    char tmpl[] = "/tmp/bh_flood_XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) {
+      std::perror("bulkhead-bench-flows: mkdtemp");
+      return 1;
+    }
+    const std::string dir = tmpl;
+    const auto batches = flood_batches(t0);
+    bulkhead::controlplane::flows::FlowLogOptions lifted;
+    lifted.rate = 10'000'000;
+    lifted.max_file_bytes = 1ull << 40;
+    const Flood before = flood(batches, lifted, flood_seconds, dir, "lifted");
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directory(dir);
+    const Flood after = flood(batches, {}, flood_seconds, dir, "capped");
+    std::filesystem::remove_all(dir);
+    std::printf("flood of denied records, one per packet, each from its own source (%.0f s each):\n", flood_seconds);
+    print_flood("caps lifted", before);
+    print_flood("default caps", after);
+  }
   return 0;
 }
