@@ -27,7 +27,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   sleep 0.5
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 tel() { python3 "$top/tools/lab/telemetry.py" "$@"; }
@@ -60,7 +60,13 @@ run() {  # shape capture config
     --flow-export "tcp://127.0.0.1:$((port + 1))" "${dp_caps[@]}" >dp.log 2>&1 &
   pids+=($!)
   local dp=$!
-  for _ in $(seq 100); do tel "flood$$" /bulkhead/drops policy_deny >/dev/null 2>&1 && break; sleep 0.1; done
+  local d
+  for _ in $(seq 100); do
+    d=$(tel "flood$$" /bulkhead/drops policy_deny 2>/dev/null)
+    [[ "$d" =~ ^[1-9][0-9]*$ ]] && break
+    sleep 0.1
+  done
+  sleep 1  # past the start
   local d0 r0
   d0=$(tel "flood$$" /bulkhead/drops policy_deny)
   r0=$("$cli" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['flow_store']['records'])")
