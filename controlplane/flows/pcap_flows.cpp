@@ -52,14 +52,15 @@ struct KeyEqual {
 };
 
 // The bytes of a packet's L4 header its connection is named by: ports
-// (TCP also its flags, ICMP echo its identifier).
+// (TCP also its flags; an ICMP echo its identifier, read by
+// connection_tuple() only from a whole 8-byte header).
 uint32_t l4_needed(const FlowTuple& t) {
   switch (t.proto) {
     case common::kProtoTcp: return 14;
     case common::kProtoUdp:
     case common::kProtoSctp: return 4;
     case common::kProtoIcmp:
-    case common::kProtoIcmpv6: return dataplane::is_echo(t) ? 6 : 2;
+    case common::kProtoIcmpv6: return dataplane::is_echo(t) ? 8 : 2;
     default: return 0;
   }
 }
@@ -162,8 +163,13 @@ class CaptureReader::Assembler {
       if (m.is_fragment && !m.first_fragment) needed = m.l3_offset + (m.tuple.family == 4 ? 20u : 40u);
       else if (m.l4_offset == 0) needed = m.l3_offset + (m.tuple.family == 4 ? 20u : 40u);
       else needed = m.l4_offset + l4_needed(m.tuple);
-      // An ICMP error's quote may be cut anywhere: it opens nothing.
-      if (needed > caplen || m.has_inner) return skip(needed > caplen ? stats_.headers_cut : stats_.not_tracked);
+      if (needed > caplen) return skip(stats_.headers_cut);
+      // An ICMP error's quote may be cut anywhere, and it opens nothing:
+      // it is not tracked.
+      if (m.has_inner) {
+        ++stats_.truncated;
+        return skip(stats_.not_tracked);
+      }
     }
     ++stats_.truncated;
     return true;

@@ -179,16 +179,19 @@ def generate(period, n, scanner, oneoffs, anomalies=True):
         period.connection("one-off", src, dst, port, period.when())
 
 
-def write_pcap(path, packets):
+def write_pcap(path, packets, snaplen=65535):
+    """Frames cut to `snaplen` bytes, as `tcpdump -s SNAPLEN` keeps them:
+    the record holds the captured length and the length on the wire."""
     packets.sort(key=lambda p: p[0])
     size = 0
     with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1))
         for t, data in packets:
             sec = int(t)
-            f.write(struct.pack("<IIII", sec, int((t - sec) * 1e6), len(data), len(data)))
-            f.write(data)
-            size += len(data)
+            kept = data[:snaplen]
+            f.write(struct.pack("<IIII", sec, int((t - sec) * 1e6), len(kept), len(data)))
+            f.write(kept)
+            size += len(kept)
     return size
 
 
@@ -206,7 +209,11 @@ def main():
     ap.add_argument("--flows", type=int, default=10000, help="connections per period (default 10000)")
     ap.add_argument("--hours", type=float, default=24)
     ap.add_argument("--no-anomalies", action="store_true", help="leave out the scans and one-off flows")
+    ap.add_argument("--snaplen", type=int, default=65535,
+                    help="keep at most this many bytes of each frame, as tcpdump -s does (default: all)")
     a = ap.parse_args()
+    if not 14 <= a.snaplen <= 65535:
+        ap.error("--snaplen: between 14 and 65535")
     os.makedirs(a.out, exist_ok=True)
     rng = random.Random(a.seed)
     seconds = int(a.hours * 3600)
@@ -221,7 +228,7 @@ def main():
         period = Period(rng, START + i * seconds, seconds)
         generate(period, a.flows, scanners[i], oneoffs[i], anomalies=not a.no_anomalies)
         name = "period%d.pcap" % (i + 1)
-        size = write_pcap(os.path.join(a.out, name), period.packets)
+        size = write_pcap(os.path.join(a.out, name), period.packets, a.snaplen)
         truth["periods"].append({"pcap": name, "flows": period.flows})
         print("%s: %d connections, %d packets, %d bytes" % (name, len(period.flows), len(period.packets), size))
     with open(os.path.join(a.out, "truth.json"), "w") as f:

@@ -86,7 +86,7 @@ def judge(bulkhead, policy, truth, work):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bulkhead", default=os.path.join(HERE, "..", "..", "build", "tools", "bulkhead", "bulkhead"))
+    ap.add_argument("--bulkhead", default=os.path.join(HERE, "..", "..", "build", "tools", "cli", "bulkhead"))
     ap.add_argument("--work")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--flows", type=int, default=10000)
