@@ -1,16 +1,27 @@
-// Writes the seed corpora of the fuzz targets, one file per input in
-// OUT_DIR: frames built with the same packet builder as the golden cases
-// (packet); control-channel pushes of a policy and of changes between its
-// versions, as the control plane makes them (push); the dataplanes'
-// Hello, Ack and Nack messages (dataplane).
-// usage: make_seeds packet OUT_DIR | push OUT_DIR POLICY.yaml | dataplane OUT_DIR
+// Writes the seed corpora of the fuzz targets, one file per seed in OUT_DIR,
+// from the project's own cases:
+//   packet      frames built with the golden cases' packet builder;
+//   capture     captures of those frames (whole, cut by a snapshot length,
+//               a handshake with its reply) as pcap files;
+//   flow_batch  FlowBatch messages of the records the capture reader makes
+//               of those captures, as a dataplane would send them, and one
+//               of every record kind;
+//   push        control-channel pushes of a policy and of changes between
+//               its versions, as the control plane makes them;
+//   dataplane   the dataplanes' Hello, Ack and Nack messages.
+// usage: make_seeds packet|capture|flow_batch|dataplane OUT_DIR
+//        make_seeds push OUT_DIR POLICY.yaml
+#include <pcap/pcap.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "controlplane/flows/pcap_flows.h"
 #include "controlplane/rule_change.h"
 #include "proto/bulkhead.pb.h"
 #include "rules/load.h"
@@ -46,6 +57,116 @@ std::vector<Frame> packet_seeds() {
       arp_request("10.0.1.5", "10.0.2.9"),
   };
   return v;
+}
+
+constexpr int64_t kT0 = 1'790'000'000'000;
+
+// A capture of `frames`, each cut to `snaplen` bytes (0: whole), a
+// millisecond apart.
+std::string capture(const std::vector<Frame>& frames, uint32_t snaplen) {
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+  pcap_dumper_t* d = pcap_dump_fopen(dead, f);
+  int64_t t = kT0;
+  for (const Frame& fr : frames) {
+    pcap_pkthdr h{};
+    t += 1;
+    h.ts.tv_sec = t / 1000;
+    h.ts.tv_usec = static_cast<suseconds_t>(t % 1000 * 1000);
+    h.len = static_cast<bpf_u_int32>(fr.size());
+    h.caplen = snaplen == 0 ? h.len : std::min<bpf_u_int32>(h.len, snaplen);
+    pcap_dump(reinterpret_cast<u_char*>(d), &h, fr.data());
+  }
+  pcap_dump_close(d);  // closes f
+  pcap_close(dead);
+  std::string out(buf, len);
+  std::free(buf);
+  return out;
+}
+
+std::vector<std::string> capture_seeds() {
+  const auto frames = packet_seeds();
+  const PacketSpec c{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000, .dport = 5432};
+  std::vector<Frame> conversation = tcp_handshake(c);
+  PacketSpec data = c;
+  data.tcp_flags = common::kTcpAck | common::kTcpPsh;
+  data.payload_len = 600;
+  conversation.push_back(build_packet(data));
+  conversation.push_back(build_packet(reversed(data)));
+  PacketSpec fin = c;
+  fin.tcp_flags = common::kTcpFin | common::kTcpAck;
+  conversation.push_back(build_packet(fin));
+  conversation.push_back(build_packet(reversed(fin)));
+  PacketSpec req{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 8};
+  PacketSpec rep = reversed(req);
+  rep.icmp_type = 0;
+  conversation.push_back(build_packet(req));
+  conversation.push_back(build_packet(rep));
+  return {capture(frames, 0), capture(frames, 54), capture(conversation, 0), capture(conversation, 50),
+          capture({}, 0)};
+}
+
+std::vector<std::string> flow_batch_seeds() {
+  std::vector<std::string> out;
+  uint64_t sequence = 0;
+  for (const std::string& cap : capture_seeds()) {
+    bulkhead::pb::FlowBatch b;
+    b.set_version(1);
+    b.set_dataplane_id("dp1");
+    b.set_sequence(++sequence);
+    bulkhead::controlplane::flows::PcapStats stats;
+    bulkhead::controlplane::flows::CaptureReader reader(
+        [&](std::vector<bulkhead::pb::FlowRecord>& records) {
+          for (auto& r : records) *b.add_records() = std::move(r);
+        },
+        stats);
+    std::string error;
+    if (reader.read_bytes(cap.data(), cap.size(), "seed", error)) reader.finish();
+    out.push_back(b.SerializeAsString());
+  }
+  // One of every kind, verdict and end reason, IPv4 and IPv6, with what a
+  // dataplane adds (rule, segments, generation, lost and suppressed counts).
+  bulkhead::pb::FlowBatch b;
+  b.set_version(1);
+  b.set_dataplane_id("dp2");
+  b.set_sequence(1);
+  b.set_lost(3);
+  b.set_suppressed(7);
+  b.set_sample(1);
+  for (int kind = bulkhead::pb::FlowRecord::START; kind <= bulkhead::pb::FlowRecord::DENIED; ++kind) {
+    for (bool six : {false, true}) {
+      auto& r = *b.add_records();
+      r.set_kind(static_cast<bulkhead::pb::FlowRecord::Kind>(kind));
+      r.set_time_ms(kT0 + 1000);
+      r.set_start_ms(kT0);
+      r.set_src(six ? std::string(15, '\0') + "\x01" : std::string("\x0a\x00\x01\x05", 4));
+      r.set_dst(six ? std::string(15, '\0') + "\x02" : std::string("\x0a\x00\x02\x09", 4));
+      r.set_protocol(kind == bulkhead::pb::FlowRecord::UPDATE ? 17 : 6);
+      r.set_src_port(41000);
+      r.set_dst_port(kind == bulkhead::pb::FlowRecord::DENIED ? 22 : 5432);
+      r.set_verdict(kind == bulkhead::pb::FlowRecord::DENIED ? bulkhead::pb::FlowRecord::DENY
+                                                              : bulkhead::pb::FlowRecord::WOULD_DENY);
+      r.set_mode(kind == bulkhead::pb::FlowRecord::DENIED ? "enforce" : "audit");
+      r.set_rule_id("web-to-db");
+      r.set_src_segment("web");
+      r.set_dst_segment("db");
+      r.set_generation(12);
+      r.set_opener_known(true);
+      r.set_packets_out(5);
+      r.set_bytes_out(500);
+      r.set_packets_in(4);
+      r.set_bytes_in(4000);
+      r.set_tcp_flags_out(0x1b);
+      r.set_tcp_flags_in(0x1b);
+      if (kind == bulkhead::pb::FlowRecord::END) r.set_end_reason(bulkhead::pb::FlowRecord::CLOSED);
+    }
+  }
+  out.push_back(b.SerializeAsString());
+  b.set_version(2);  // a version this release refuses
+  out.push_back(b.SerializeAsString());
+  return out;
 }
 
 std::string read_text(const std::string& path) {
@@ -115,33 +236,34 @@ std::vector<std::string> dataplane_seeds() {
   return out;
 }
 
-bool write_all(const std::string& dir, const char* stem, const std::vector<std::string>& inputs) {
+bool write_all(const std::string& dir, const char* prefix, const std::vector<std::string>& seeds) {
   int i = 0;
-  for (const auto& s : inputs) {
-    std::ofstream out(dir + "/" + stem + std::to_string(i++), std::ios::binary);
+  for (const std::string& s : seeds) {
+    std::ofstream out(dir + "/" + prefix + std::to_string(i++), std::ios::binary);
     out.write(s.data(), static_cast<std::streamsize>(s.size()));
     if (!out) return false;
   }
-  return !inputs.empty();
+  return !seeds.empty();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string what = argc >= 3 ? argv[1] : "";
-  if (!((what == "packet" && argc == 3) || (what == "push" && argc == 4) || (what == "dataplane" && argc == 3))) {
-    std::fprintf(stderr, "usage: make_seeds packet OUT_DIR | push OUT_DIR POLICY.yaml | dataplane OUT_DIR\n");
+  const bool ok = what == "push" ? argc == 4
+                                 : argc == 3 && (what == "packet" || what == "capture" || what == "flow_batch" ||
+                                                 what == "dataplane");
+  if (!ok) {
+    std::fprintf(stderr, "usage: make_seeds packet|capture|flow_batch|dataplane OUT_DIR | push OUT_DIR POLICY.yaml\n");
     return 2;
   }
   const std::string dir = argv[2];
   ::mkdir(dir.c_str(), 0755);
+  if (what == "capture") return write_all(dir, "capture", capture_seeds()) ? 0 : 1;
+  if (what == "flow_batch") return write_all(dir, "batch", flow_batch_seeds()) ? 0 : 1;
   if (what == "push") return write_all(dir, "push", push_seeds(argv[3])) ? 0 : 1;
   if (what == "dataplane") return write_all(dir, "message", dataplane_seeds()) ? 0 : 1;
-  int i = 0;
-  for (const Frame& f : packet_seeds()) {
-    std::ofstream out(dir + "/frame" + std::to_string(i++), std::ios::binary);
-    out.write(reinterpret_cast<const char*>(f.data()), static_cast<std::streamsize>(f.size()));
-    if (!out) return 1;
-  }
-  return 0;
+  std::vector<std::string> frames;
+  for (const Frame& f : packet_seeds()) frames.emplace_back(f.begin(), f.end());
+  return write_all(dir, "frame", frames) ? 0 : 1;
 }
