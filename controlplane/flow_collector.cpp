@@ -12,6 +12,7 @@ namespace {
 
 constexpr uint32_t kBatchVersion = 1;
 constexpr auto kComplainEvery = std::chrono::seconds(5);
+constexpr size_t kMaxIdBytes = 255;  // a host name's length
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -82,6 +83,14 @@ void FlowCollector::receive(const void* data, size_t size) {
     std::lock_guard lock(mu_);
     store_.count_rejected(0, 1);
     complain("a batch of version " + std::to_string(batch->version()) + " refused");
+    return;
+  }
+  // The id is written into every line of the flow log: a long one would
+  // make a small batch cost a great deal.
+  if (batch->dataplane_id().size() > kMaxIdBytes) {
+    std::lock_guard lock(mu_);
+    store_.count_rejected(0, 1);
+    complain("a batch with a dataplane id of " + std::to_string(batch->dataplane_id().size()) + " bytes refused");
     return;
   }
   // Keep the valid records, in order, at the front.

@@ -5,8 +5,9 @@
 // policy language — default deny, one allow rule per service that the
 // evidence supports, each rule's evidence in its description — and a
 // report of how it decided: the segments and why their members belong
-// together, and what was seen but not learned (scan-like sources, one-off
-// flows, connections the running policy denied in enforce mode).
+// together, and what was seen but not learned (scan-like sources, attempts
+// never answered, one-off flows, connections the running policy denied in
+// enforce mode).
 //
 // Inference (inference.h) and output (learner.cpp) are apart: the evidence
 // is weighed into segments and rules first, then written as a rules::Policy

@@ -78,11 +78,15 @@ TEST_F(FlowChannel, AdmittedDataplaneDeliversAndBadInputIsCounted) {
   push->send(zmq::buffer(batch({record("10.0.1.5", "10.0.2.9", 5432)}, 9)));
   auto bad = record("10.0.1.7", "10.0.2.9", 5432);
   bad.set_protocol(999);
+  pb::FlowBatch long_id;
+  long_id.ParseFromString(batch({record("10.0.1.8", "10.0.2.9", 5432)}));
+  long_id.set_dataplane_id(std::string(300, 'd'));  // written into every log line: refused
+  push->send(zmq::buffer(long_id.SerializeAsString()));
   push->send(zmq::buffer(batch({bad, record("10.0.1.7", "10.0.2.9", 22)})));
   ASSERT_TRUE(wait_records(3));
   const auto i = info();
   EXPECT_EQ(i.records(), 3u);
-  EXPECT_EQ(i.rejected_batches(), 2u);
+  EXPECT_EQ(i.rejected_batches(), 3u);
   EXPECT_EQ(i.rejected_records(), 1u);
 
   pb::CliRequest q;
