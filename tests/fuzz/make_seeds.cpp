@@ -2,14 +2,15 @@
 // from the project's own cases:
 //   packet      frames built with the golden cases' packet builder;
 //   capture     captures of those frames (whole, cut by a snapshot length,
-//               a handshake with its reply) as pcap files;
+//               a conversation) as pcap files, and, given GOLDEN_DIR, the
+//               golden cases' own send.pcap and expect.pcap files;
 //   flow_batch  FlowBatch messages of the records the capture reader makes
-//               of those captures, as a dataplane would send them, and one
-//               of every record kind;
+//               of those captures (the golden ones too), as a dataplane
+//               would send them, and one of every record kind;
 //   push        control-channel pushes of a policy and of changes between
 //               its versions, as the control plane makes them;
 //   dataplane   the dataplanes' Hello, Ack and Nack messages.
-// usage: make_seeds packet|capture|flow_batch|dataplane OUT_DIR
+// usage: make_seeds packet|capture|flow_batch|dataplane OUT_DIR [GOLDEN_DIR]
 //        make_seeds push OUT_DIR POLICY.yaml
 #include <pcap/pcap.h>
 #include <sys/stat.h>
@@ -17,7 +18,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -108,10 +111,28 @@ std::vector<std::string> capture_seeds() {
           capture({}, 0)};
 }
 
-std::vector<std::string> flow_batch_seeds() {
+// The golden cases' captures, whole: CASE/send.pcap and CASE/expect.pcap.
+std::vector<std::string> golden_captures(const std::string& golden) {
+  std::vector<std::string> out;
+  std::vector<std::filesystem::path> files;
+  for (const auto& c : std::filesystem::directory_iterator(golden))
+    for (const char* name : {"send.pcap", "expect.pcap"})
+      if (std::filesystem::is_regular_file(c.path() / name)) files.push_back(c.path() / name);
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out.push_back(ss.str());
+  }
+  return out;
+}
+
+std::vector<std::string> flow_batch_seeds(std::vector<std::string> captures) {
   std::vector<std::string> out;
   uint64_t sequence = 0;
-  for (const std::string& cap : capture_seeds()) {
+  for (const std::string& cap : capture_seeds()) captures.push_back(cap);
+  for (const std::string& cap : captures) {
     bulkhead::pb::FlowBatch b;
     b.set_version(1);
     b.set_dataplane_id("dp1");
@@ -251,16 +272,24 @@ bool write_all(const std::string& dir, const char* prefix, const std::vector<std
 int main(int argc, char** argv) {
   const std::string what = argc >= 3 ? argv[1] : "";
   const bool ok = what == "push" ? argc == 4
-                                 : argc == 3 && (what == "packet" || what == "capture" || what == "flow_batch" ||
-                                                 what == "dataplane");
+                                 : (argc == 3 || argc == 4) && (what == "packet" || what == "capture" ||
+                                                                what == "flow_batch" || what == "dataplane");
   if (!ok) {
-    std::fprintf(stderr, "usage: make_seeds packet|capture|flow_batch|dataplane OUT_DIR | push OUT_DIR POLICY.yaml\n");
+    std::fprintf(stderr,
+                 "usage: make_seeds packet|capture|flow_batch|dataplane OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml\n");
     return 2;
   }
   const std::string dir = argv[2];
   ::mkdir(dir.c_str(), 0755);
-  if (what == "capture") return write_all(dir, "capture", capture_seeds()) ? 0 : 1;
-  if (what == "flow_batch") return write_all(dir, "batch", flow_batch_seeds()) ? 0 : 1;
+  if (what == "capture") {
+    // Not named *.pcap: the fuzz runner would split those into frames.
+    if (argc == 4 && !write_all(dir, "golden", golden_captures(argv[3]))) return 1;
+    return write_all(dir, "capture", capture_seeds()) ? 0 : 1;
+  }
+  if (what == "flow_batch")
+    return write_all(dir, "batch", flow_batch_seeds(argc == 4 ? golden_captures(argv[3]) : std::vector<std::string>{}))
+               ? 0
+               : 1;
   if (what == "push") return write_all(dir, "push", push_seeds(argv[3])) ? 0 : 1;
   if (what == "dataplane") return write_all(dir, "message", dataplane_seeds()) ? 0 : 1;
   std::vector<std::string> frames;
