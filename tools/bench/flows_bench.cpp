@@ -167,7 +167,7 @@ Flood flood(const std::vector<std::string>& batches, const bulkhead::controlplan
 }
 
 void print_flood(const char* what, const Flood& f) {
-  std::printf("  %-13s %6.2f M records/s offered; log grew %7.2f MB/s (%llu records, %llu dropped over the rate, "
+  std::printf("  %-13s %6.2f M records/s offered; log grew %7.2f MB/s (%llu lines, %llu dropped over the rate, "
               "%llu rotations, %.1f MB on disk at the end)\n",
               what, static_cast<double>(f.offered) / f.seconds / 1e6, static_cast<double>(f.log.bytes()) / f.seconds / 1e6,
               static_cast<unsigned long long>(f.log.records()), static_cast<unsigned long long>(f.log.dropped_rate()),

@@ -147,7 +147,7 @@ void print_status(const pb::CliResponse& r) {
               << f.suppressed_by_dataplanes() << " denied-packet records not made (over the dataplanes' rate)\n";
     if (f.has_log()) {
       const auto& l = f.log();
-      std::cout << "flow log " << l.path() << ": " << l.records() << " records written, " << l.dropped_rate()
+      std::cout << "flow log " << l.path() << ": " << l.records() << " lines written, " << l.dropped_rate()
                 << " dropped over the rate cap (" << l.rate() << " a second per class), " << l.dropped_errors()
                 << " lost to write errors, " << l.rotations() << " rotations (" << (l.max_file_bytes() >> 20)
                 << " MiB files, " << l.keep_files() << " kept)" << (l.last_error().empty() ? "" : "; last error: " + l.last_error())
