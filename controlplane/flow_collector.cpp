@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include <google/protobuf/arena.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include "common/time.h"
 #include "controlplane/flows/record.h"
@@ -73,7 +74,13 @@ void FlowCollector::receive(const void* data, size_t size) {
   // at once, not one allocation each.
   google::protobuf::Arena arena;
   auto* batch = google::protobuf::Arena::CreateMessage<pb::FlowBatch>(&arena);
-  if (size > cfg_.max_message_bytes || !batch->ParseFromArray(data, static_cast<int>(size))) {
+  // Protobuf logs a line of its own for every string that is not UTF-8:
+  // a refusal is told by complain(), rate-limited, instead.
+  const bool parsed = [&] {
+    google::protobuf::LogSilencer quiet;
+    return size <= cfg_.max_message_bytes && batch->ParseFromArray(data, static_cast<int>(size));
+  }();
+  if (!parsed) {
     std::lock_guard lock(mu_);
     store_.count_rejected(0, 1);
     complain("a malformed batch refused");

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -172,6 +173,27 @@ TEST_F(FlowChannel, AFloodMeetsTheFlowLogsCapsAndStatusCountsWhatTheyKeptOut) {
   struct stat st;
   ASSERT_EQ(::stat(cfg_.flow_log.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0007, 0u) << "not for every local user";
+}
+
+TEST_F(FlowChannel, RefusalsAreToldAtMostOnceEveryFewSeconds) {
+  // Fifty batches whose strings are not UTF-8: protobuf refuses them, and
+  // would log a line of its own for each.
+  auto r = record("10.0.1.5", "10.0.2.9", 5432);
+  r.set_mode("audit");
+  std::string bytes = batch({r});
+  const auto at = bytes.find("audit");
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, 2, "\xff\xfe");
+  auto push = pusher(dp_keys_);
+  testing::internal::CaptureStderr();
+  for (int i = 0; i < 50; ++i) push->send(zmq::buffer(bytes));
+  push->send(zmq::buffer(batch({record("10.0.1.5", "10.0.2.9", 443)})));
+  const bool arrived = wait_records(1);
+  const std::string err = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(arrived);
+  EXPECT_EQ(info().rejected_batches(), 50u);
+  EXPECT_LE(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_EQ(err.find("UTF-8"), std::string::npos) << err;
 }
 
 TEST_F(FlowChannel, WithoutFlowListenTheCliSaysSo) {
