@@ -32,7 +32,19 @@ namespace bulkhead::dataplane {
   X(conn_table_full, "connection table full: new connection refused")       \
   X(tcp_invalid, "TCP packet not valid for the connection state")           \
   X(no_policy, "no rule set loaded and fail-closed")                         \
-  X(tx_full, "transmit queue full")
+  X(tx_full, "transmit queue full")                                          \
+  X(not_for_appliance, "one-armed: not IPv4 or ARP to the appliance's address") \
+  X(appliance_local, "one-armed: to the appliance, but no tunnel, ARP or health check") \
+  X(outer_fragment, "one-armed: a fragmented outer IPv4 packet")            \
+  X(tunnel_truncated, "tunnel header cut short, or UDP length below it or past the packet") \
+  X(geneve_bad_version, "GENEVE version is not 0")                          \
+  X(geneve_bad_option, "GENEVE option past the header's options, or a known option of the wrong length") \
+  X(geneve_critical_option, "GENEVE option with the critical bit that the appliance does not know") \
+  X(geneve_missing_option, "GENEVE packet without an option the load balancer always sends") \
+  X(geneve_oam, "GENEVE control (OAM) packet")                              \
+  X(geneve_bad_protocol, "GENEVE inner protocol neither IPv4 nor IPv6")     \
+  X(vxlan_bad_flags, "VXLAN header without the VNI flag")                   \
+  X(vxlan_unknown_vni, "VXLAN VNI not the one of its tunnel")
 
 enum class DropReason : uint8_t {
 #define BULKHEAD_X(name, desc) name,

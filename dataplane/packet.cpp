@@ -3,21 +3,17 @@
 #include <cstring>
 
 #include "common/protocols.h"
+#include "dataplane/wire.h"
 
 namespace bulkhead::dataplane {
 namespace {
 
-constexpr uint16_t kEthIpv4 = 0x0800;
-constexpr uint16_t kEthIpv6 = 0x86dd;
-constexpr uint16_t kEthVlan = 0x8100;
-constexpr uint16_t kEthQinQ = 0x88a8;
-constexpr unsigned kMaxVlans = 2;
-constexpr unsigned kMaxIpv6ExtHeaders = 8;
+using wire::be16;
+using wire::be32;
+using wire::kEthIpv4;
+using wire::kEthIpv6;
 
-inline uint16_t be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t be32(const uint8_t* p) noexcept {
-  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 | p[3];
-}
+constexpr unsigned kMaxIpv6ExtHeaders = 8;
 
 inline void set_drop(PacketMeta& m, DropReason r) noexcept {
   m.kind = PacketKind::drop;
@@ -103,9 +99,7 @@ bool read_quoted(const uint8_t* p, uint32_t avail, uint8_t family, FlowTuple& in
   return true;
 }
 
-}  // namespace
-
-void parse_packet(const uint8_t* frame, uint32_t len, PacketMeta& m) noexcept {
+void reset(PacketMeta& m) noexcept {
   std::memset(&m.tuple, 0, sizeof(m.tuple));
   m.kind = PacketKind::ip;
   m.drop_reason = DropReason::count;
@@ -115,22 +109,37 @@ void parse_packet(const uint8_t* frame, uint32_t len, PacketMeta& m) noexcept {
   m.is_fragment = m.first_fragment = false;
   m.frag_id = 0;
   m.has_inner = false;
+}
 
-  if (len < 14) return set_drop(m, DropReason::truncated_l2);
-  uint32_t off = 12;
-  uint16_t ethertype = be16(frame + off);
-  while (ethertype == kEthVlan || ethertype == kEthQinQ) {
-    if (m.vlan_count == kMaxVlans) return set_drop(m, DropReason::vlan_too_deep);
-    if (off + 6 > len) return set_drop(m, DropReason::truncated_l2);
-    ++m.vlan_count;
-    off += 4;
-    ethertype = be16(frame + off);
+// The IP packet of `ethertype` at frame + off.
+void parse_l3(const uint8_t* frame, uint32_t len, uint32_t off, uint16_t ethertype, PacketMeta& m) noexcept;
+
+}  // namespace
+
+void parse_packet(const uint8_t* frame, uint32_t len, PacketMeta& m) noexcept {
+  reset(m);
+  const wire::L2 l2 = wire::read_l2(frame, len);
+  m.vlan_count = l2.vlans;
+  if (l2.drop != DropReason::count) return set_drop(m, l2.drop);
+  if (l2.ethertype != kEthIpv4 && l2.ethertype != kEthIpv6) {
+    m.kind = PacketKind::non_ip;
+    return;
   }
-  off += 2;
+  parse_l3(frame, len, l2.l3_offset, l2.ethertype, m);
+}
+
+void parse_ip_packet(const uint8_t* packet, uint32_t len, uint16_t ethertype, PacketMeta& m) noexcept {
+  reset(m);
   if (ethertype != kEthIpv4 && ethertype != kEthIpv6) {
     m.kind = PacketKind::non_ip;
     return;
   }
+  parse_l3(packet, len, 0, ethertype, m);
+}
+
+namespace {
+
+void parse_l3(const uint8_t* frame, uint32_t len, uint32_t off, uint16_t ethertype, PacketMeta& m) noexcept {
   m.l3_offset = static_cast<uint16_t>(off);
   const uint8_t* ip = frame + off;
   const uint32_t avail = len - off;
@@ -228,4 +237,5 @@ void parse_packet(const uint8_t* frame, uint32_t len, PacketMeta& m) noexcept {
   }
 }
 
+}  // namespace
 }  // namespace bulkhead::dataplane

@@ -31,6 +31,7 @@ enum class PacketKind : uint8_t {
   ip,       // IPv4/IPv6 packet with a tuple to classify
   non_ip,   // ARP, LLDP and other non-IP frames: forwarded as they are
   drop,     // malformed: PacketMeta::drop_reason says why
+  answer,   // an answer of the appliance's own (one-armed insertion: ARP): sent as it is
 };
 
 struct PacketMeta {
@@ -60,5 +61,10 @@ struct PacketMeta {
 // Parse an Ethernet frame of `len` bytes. Always returns with meta filled
 // for the returned kind; never reads outside [frame, frame + len).
 void parse_packet(const uint8_t* frame, uint32_t len, PacketMeta& meta) noexcept;
+
+// Parse an IP packet of `len` bytes with no link-layer header (the packet a
+// GENEVE tunnel carries), its protocol given as an Ethernet type (0x0800,
+// 0x86dd; anything else is non_ip). Offsets in meta are from `packet`.
+void parse_ip_packet(const uint8_t* packet, uint32_t len, uint16_t ethertype, PacketMeta& meta) noexcept;
 
 }  // namespace bulkhead::dataplane

@@ -70,7 +70,7 @@ Frame l4(const PacketSpec& s, bool v6) {
     case common::kProtoUdp:
       append16(f, s.sport);
       append16(f, s.dport);
-      append16(f, static_cast<uint16_t>(8 + s.payload_len));
+      append16(f, static_cast<uint16_t>(8 + (s.payload.empty() ? s.payload_len : s.payload.size())));
       append16(f, 0);
       break;
     case common::kProtoSctp:
@@ -101,6 +101,10 @@ Frame l4(const PacketSpec& s, bool v6) {
       break;
   }
   (void)v6;
+  if (!s.payload.empty()) {
+    f.insert(f.end(), s.payload.begin(), s.payload.end());
+    return f;
+  }
   for (uint16_t i = 0; i < s.payload_len; ++i) f.push_back(static_cast<uint8_t>('a' + i % 26));
   return f;
 }
@@ -125,7 +129,8 @@ Frame build_packet(const PacketSpec& s) {
   // Checksum over the pseudo-header (which a later fragment cannot carry:
   // its payload is opaque bytes, so leave it as built).
   const bool later_fragment = s.fragment_offset != 0;
-  if (!later_fragment && (s.proto == common::kProtoTcp || s.proto == common::kProtoUdp || s.proto == common::kProtoIcmp || s.proto == common::kProtoIcmpv6)) {
+  const bool no_checksum = s.proto == common::kProtoUdp && !s.udp_checksum;
+  if (!later_fragment && !no_checksum && (s.proto == common::kProtoTcp || s.proto == common::kProtoUdp || s.proto == common::kProtoIcmp || s.proto == common::kProtoIcmpv6)) {
     const size_t at = s.proto == common::kProtoTcp ? 16 : s.proto == common::kProtoUdp ? 6 : 2;
     uint32_t acc = 0;
     if (s.proto != common::kProtoIcmp) {
@@ -218,23 +223,36 @@ Frame truncated(Frame f, size_t len) {
   return f;
 }
 
-Frame arp_request(const std::string& sender_ip, const std::string& target_ip) {
+namespace {
+
+Frame arp(uint16_t op, const std::string& sender_mac, const std::string& sender_ip, const std::string& target_mac,
+          const std::string& target_ip, const std::string& to_mac) {
   Frame f;
-  mac(f, "ff:ff:ff:ff:ff:ff");
-  mac(f, "02:00:00:00:00:01");
+  mac(f, to_mac);
+  mac(f, sender_mac);
   append16(f, 0x0806);
   append16(f, 1);
   append16(f, 0x0800);
   f.push_back(6);
   f.push_back(4);
-  append16(f, 1);
-  mac(f, "02:00:00:00:00:01");
+  append16(f, op);
+  mac(f, sender_mac);
   const Addr s = parse(sender_ip), t = parse(target_ip);
   f.insert(f.end(), s.b, s.b + 4);
-  mac(f, "00:00:00:00:00:00");
+  mac(f, target_mac);
   f.insert(f.end(), t.b, t.b + 4);
   while (f.size() < 60) f.push_back(0);
   return f;
+}
+
+}  // namespace
+
+Frame arp_request(const std::string& sender_ip, const std::string& target_ip) {
+  return arp(1, "02:00:00:00:00:01", sender_ip, "00:00:00:00:00:00", target_ip, "ff:ff:ff:ff:ff:ff");
+}
+
+Frame arp_reply(const std::string& mac, const std::string& ip, const std::string& asker_ip) {
+  return arp(2, mac, ip, "02:00:00:00:00:01", asker_ip, "02:00:00:00:00:01");
 }
 
 }  // namespace bulkhead::test

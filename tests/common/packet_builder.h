@@ -44,6 +44,10 @@ struct PacketSpec {
   uint8_t ttl = 64;
   std::string src_mac = "02:00:00:00:00:01";
   std::string dst_mac = "02:00:00:00:00:02";
+  // When not empty: the payload, in place of payload_len letters (a tunnel
+  // header and the packet it carries, say).
+  std::vector<uint8_t> payload = {};
+  bool udp_checksum = true;  // false: UDP checksum 0
 };
 
 Frame build_packet(const PacketSpec& spec);
@@ -56,5 +60,7 @@ std::vector<Frame> tcp_handshake(const PacketSpec& client);
 
 Frame truncated(Frame f, size_t len);
 Frame arp_request(const std::string& sender_ip, const std::string& target_ip);
+// The reply to arp_request(asker_ip, ...) from `mac` at `ip`.
+Frame arp_reply(const std::string& mac, const std::string& ip, const std::string& asker_ip);
 
 }  // namespace bulkhead::test

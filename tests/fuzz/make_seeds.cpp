@@ -1,6 +1,8 @@
 // Writes the seed corpora of the fuzz targets, one file per seed in OUT_DIR,
 // from the project's own cases:
 //   packet      frames built with the golden cases' packet builder;
+//   encap       those frames inside GENEVE (AWS, GCP and unknown options)
+//               and VXLAN, as cloud load balancers send them, and ARP;
 //   capture     captures of those frames (whole, cut by a snapshot length,
 //               a conversation) as pcap files, and, given GOLDEN_DIR, the
 //               golden cases' own send.pcap and expect.pcap files;
@@ -10,7 +12,7 @@
 //   push        control-channel pushes of a policy and of changes between
 //               its versions, as the control plane makes them;
 //   dataplane   the dataplanes' Hello, Ack and Nack messages.
-// usage: make_seeds packet|capture|flow_batch|dataplane OUT_DIR [GOLDEN_DIR]
+// usage: make_seeds packet|encap|capture|flow_batch|dataplane OUT_DIR [GOLDEN_DIR]
 //        make_seeds push OUT_DIR POLICY.yaml
 #include <pcap/pcap.h>
 #include <sys/stat.h>
@@ -29,6 +31,7 @@
 #include "proto/bulkhead.pb.h"
 #include "rules/load.h"
 #include "tests/common/packet_builder.h"
+#include "tests/common/tunnel_builder.h"
 
 using namespace bulkhead;
 using namespace bulkhead::test;
@@ -59,6 +62,26 @@ std::vector<Frame> packet_seeds() {
                     .quote = &syn}),
       arp_request("10.0.1.5", "10.0.2.9"),
   };
+  return v;
+}
+
+std::vector<Frame> encap_seeds() {
+  std::vector<Frame> v;
+  const auto aws = aws_options(0x0a0b0c0d01020304, 0x1122334455667788, 7);
+  auto with_unknown = aws;
+  with_unknown.push_back({0x0777, 5, {1, 2, 3, 4}});
+  for (const Frame& inner : packet_seeds()) {
+    const int type = inner[12] << 8 | inner[13];
+    if (type != 0x0800 && type != 0x86dd) continue;  // untagged IP frames only
+    v.push_back(geneve_frame({.options = aws}, inner));
+    v.push_back(vxlan_frame({.dport = 10800, .vni = 800}, inner));
+  }
+  const Frame syn = packet_seeds()[0];
+  v.push_back(geneve_frame({.options = with_unknown}, syn));
+  v.push_back(geneve_frame({.options = {{0x0132, 0x81, {0, 0, 0, 1}}}}, syn));
+  v.push_back(geneve_frame({}, syn));
+  v.push_back(vxlan_frame({.dport = 10801, .vni = 801}, syn));
+  v.push_back(arp_request("10.100.0.10", "10.100.0.5"));
   return v;
 }
 
@@ -272,11 +295,11 @@ bool write_all(const std::string& dir, const char* prefix, const std::vector<std
 int main(int argc, char** argv) {
   const std::string what = argc >= 3 ? argv[1] : "";
   const bool ok = what == "push" ? argc == 4
-                                 : (argc == 3 || argc == 4) && (what == "packet" || what == "capture" ||
+                                 : (argc == 3 || argc == 4) && (what == "packet" || what == "encap" || what == "capture" ||
                                                                 what == "flow_batch" || what == "dataplane");
   if (!ok) {
     std::fprintf(stderr,
-                 "usage: make_seeds packet|capture|flow_batch|dataplane OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml\n");
+                 "usage: make_seeds packet|encap|capture|flow_batch|dataplane OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml\n");
     return 2;
   }
   const std::string dir = argv[2];
@@ -293,6 +316,6 @@ int main(int argc, char** argv) {
   if (what == "push") return write_all(dir, "push", push_seeds(argv[3])) ? 0 : 1;
   if (what == "dataplane") return write_all(dir, "message", dataplane_seeds()) ? 0 : 1;
   std::vector<std::string> frames;
-  for (const Frame& f : packet_seeds()) frames.emplace_back(f.begin(), f.end());
+  for (const Frame& f : what == "encap" ? encap_seeds() : packet_seeds()) frames.emplace_back(f.begin(), f.end());
   return write_all(dir, "frame", frames) ? 0 : 1;
 }

@@ -1,0 +1,111 @@
+// One-armed insertion behind a cloud load balancer: what the outer headers
+// of a frame say, and the rewrites that send an answer back.
+//
+// In `geneve` and `vxlan` insertion every frame that reaches a port is
+// addressed to the appliance's own IPv4 address on that port: a tunnelled
+// packet from the load balancer (GENEVE, RFC 8926, as AWS Gateway Load
+// Balancer and GCP send it; VXLAN, RFC 7348, as Azure Gateway Load Balancer
+// sends it), an ARP request for the address, or a health check. read_outer()
+// sorts a frame into one of those, or gives the reason to drop it; the
+// tunnelled packet inside is then parsed by parse_packet() like any other.
+//
+// GENEVE options are walked generically (any number, any length within the
+// header's option length); the AWS options (class 0x0108: 1 endpoint id,
+// 2 attachment id, 3 flow cookie) are read, every other option is left as
+// it is, and the echo carries all of them back untouched. An option this
+// appliance does not know that has the critical bit set is dropped, as
+// RFC 8926 section 3.5 requires of a tunnel endpoint.
+//
+// Pure: no DPDK, no allocation, never reads or writes outside [frame,
+// frame + len). Any thread, on its own frames.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/counters.h"
+#include "dataplane/wire.h"
+
+namespace bulkhead::dataplane::insertion {
+
+enum class Insertion : uint8_t { inline_pair, geneve, vxlan };
+
+// Which options a GENEVE load balancer sends, and so which are required
+// and which one names the tenant.
+enum class GeneveProfile : uint8_t {
+  aws,      // class 0x0108 endpoint id, attachment id and cookie required; tenant = endpoint id
+  gcp,      // class 0x0132 options known (echoed even when critical); tenant = VNI
+  generic,  // no option required; tenant = VNI
+};
+
+inline constexpr uint16_t kGenevePort = 6081;
+inline constexpr uint16_t kAwsOptionClass = 0x0108;
+inline constexpr uint16_t kGcpOptionClass = 0x0132;
+inline constexpr uint8_t kAwsEndpointId = 1;
+inline constexpr uint8_t kAwsAttachmentId = 2;
+inline constexpr uint8_t kAwsFlowCookie = 3;
+using wire::kEthArp;
+using wire::kEthIpv4;
+using wire::kEthIpv6;
+using wire::kEthTransparent;
+
+// One VXLAN tunnel of an Azure Gateway Load Balancer pool: its UDP port and
+// VNI. What arrives on one tunnel of the pair leaves on the other.
+struct VxlanTunnel {
+  uint16_t port;
+  uint32_t vni;
+};
+
+// What read_outer() looks for on one port. Set up once; read-only.
+struct OuterConfig {
+  Insertion insertion = Insertion::geneve;
+  GeneveProfile profile = GeneveProfile::aws;
+  uint8_t address[4] = {};      // the appliance's address on the port (network order)
+  uint16_t health_port = 80;    // TCP health checks to the address
+  uint16_t geneve_port = kGenevePort;
+  VxlanTunnel vxlan[2] = {{10800, 800}, {10801, 801}};  // external, internal
+};
+
+enum class Outer : uint8_t {
+  tunnel,  // a tunnelled packet: the inner one starts at Encap::inner_offset
+  arp,     // an ARP request for the appliance's address
+  health,  // TCP to the appliance's health port
+  drop,    // Encap::drop_reason says why
+};
+
+// What read_outer() found. Offsets are from the frame's start.
+struct Encap {
+  Outer kind;
+  DropReason drop_reason;     // for Outer::drop
+  uint16_t outer_l3;          // the outer IPv4 header (ARP: the ARP payload)
+  uint16_t outer_l4;          // the outer UDP (tunnel) or TCP (health) header
+  uint16_t inner_offset;      // GENEVE: the inner IP header; VXLAN: the inner Ethernet header
+  uint16_t inner_length;      // bytes of the inner packet, by the outer UDP length
+  uint16_t inner_ethertype;   // kEthIpv4 / kEthIpv6 (GENEVE) or kEthTransparent (VXLAN)
+  uint32_t vni;
+  uint8_t tunnel;             // VXLAN: 0 external, 1 internal
+  uint8_t options;            // GENEVE options walked
+  uint8_t unknown_options;    // of those, not read by this appliance (echoed as they are)
+  bool has_endpoint_id;
+  bool has_attachment_id;
+  bool has_cookie;
+  uint64_t endpoint_id;       // AWS GWLB endpoint id (the option's 8 bytes, big-endian)
+  uint64_t attachment_id;
+  uint32_t cookie;
+};
+
+// Sorts `frame` (`len` bytes, from the Ethernet header) for one port.
+void read_outer(const uint8_t* frame, uint32_t len, const OuterConfig& cfg, Encap& e) noexcept;
+
+// Turns a tunnelled frame read by read_outer() into its echo toward the load
+// balancer, in place: Ethernet and outer IP source and destination swapped,
+// the tunnel header and every option kept byte for byte (VXLAN: the other
+// tunnel's port and VNI), UDP source port kept, UDP checksum 0 (RFC 8926 and
+// RFC 7348 allow it over IPv4). The IPv4 header checksum stays right: a swap
+// does not change its sum.
+void echo(uint8_t* frame, const Encap& e, const OuterConfig& cfg) noexcept;
+
+// Turns an ARP request read by read_outer() (Outer::arp) into the reply from
+// `mac`, in place.
+void answer_arp(uint8_t* frame, const Encap& e, const uint8_t (&mac)[6]) noexcept;
+
+}  // namespace bulkhead::dataplane::insertion
