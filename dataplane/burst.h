@@ -87,10 +87,17 @@ class BurstGroups {
 };
 
 struct Burst {
+  // The frame of packet i as the parse stage read it.
+  const uint8_t* frame(uint16_t i) const noexcept { return rte_pktmbuf_mtod(pkts[i], const uint8_t*) + view[i]; }
+  uint32_t frame_len(uint16_t i) const noexcept { return rte_pktmbuf_data_len(pkts[i]) - view[i]; }
+
   uint16_t n = 0;
   rte_mbuf* pkts[kBurst];
   PacketMeta meta[kBurst];
   uint32_t len[kBurst];  // bytes on the wire
+  // Where the packet judged starts in the frame: 0, or (one-armed
+  // insertion) the tunnelled packet's offset; meta's offsets are from there.
+  uint16_t view[kBurst];
   Fate fate[kBurst];
   DropReason reason[kBurst];  // when fate == drop
 

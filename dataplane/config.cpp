@@ -1,7 +1,11 @@
 #include "dataplane/config.h"
 
+#include <arpa/inet.h>
+
 #include <boost/program_options.hpp>
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -47,6 +51,99 @@ bool parse_pairs(const std::string& text, std::vector<PortPair>& pairs, std::str
   return true;
 }
 
+// "PORT:VNI" -> a VXLAN tunnel
+bool parse_tunnel(const std::string& text, const char* option, insertion::VxlanTunnel& t, std::string& error) {
+  const auto colon = text.find(':');
+  uint16_t port = 0;
+  unsigned vni = 0;
+  const std::string_view v = colon == std::string::npos ? std::string_view{} : std::string_view(text).substr(colon + 1);
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), vni);
+  if (colon == std::string::npos || !parse_u16(std::string_view(text).substr(0, colon), port) || port == 0 ||
+      ec != std::errc() || p != v.data() + v.size() || vni > 0xffffff) {
+    error = std::string("--") + option + ": '" + text + "' is not UDP-PORT:VNI (VNI below 2^24)";
+    return false;
+  }
+  t = {port, vni};
+  return true;
+}
+
+// The one-armed options: --insertion, --ports, --address, the tunnels.
+struct InsertionText {
+  std::string mode = "inline";
+  std::string ports = "0";
+  std::vector<std::string> addresses;
+  std::string profile = "aws";
+  std::string vxlan_external = "10800:800";
+  std::string vxlan_internal = "10801:801";
+};
+
+bool parse_insertion(const InsertionText& text, InsertionConfig& c, std::string& error) {
+  using insertion::Insertion;
+  if (text.mode == "inline") c.mode = Insertion::inline_pair;
+  else if (text.mode == "geneve") c.mode = Insertion::geneve;
+  else if (text.mode == "vxlan") c.mode = Insertion::vxlan;
+  else {
+    error = "--insertion: '" + text.mode + "' is not inline, geneve or vxlan";
+    return false;
+  }
+  if (text.profile == "aws") c.profile = insertion::GeneveProfile::aws;
+  else if (text.profile == "gcp") c.profile = insertion::GeneveProfile::gcp;
+  else if (text.profile == "generic") c.profile = insertion::GeneveProfile::generic;
+  else {
+    error = "--geneve-profile: '" + text.profile + "' is not aws, gcp or generic";
+    return false;
+  }
+  if (!parse_tunnel(text.vxlan_external, "vxlan-external", c.vxlan[0], error) ||
+      !parse_tunnel(text.vxlan_internal, "vxlan-internal", c.vxlan[1], error))
+    return false;
+  if (c.vxlan[0].port == c.vxlan[1].port) {
+    error = "--vxlan-external and --vxlan-internal: the two tunnels need two UDP ports";
+    return false;
+  }
+  if (!c.one_armed()) {
+    if (!text.addresses.empty()) {
+      error = "--address: only with --insertion geneve or vxlan";
+      return false;
+    }
+    return true;
+  }
+  c.ports.clear();
+  std::stringstream ss(text.ports);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    uint16_t p = 0;
+    if (!parse_u16(item, p)) {
+      error = "--ports: '" + item + "' is not a port id";
+      return false;
+    }
+    for (uint16_t q : c.ports) {
+      if (q == p) {
+        error = "--ports: port " + item + " given twice";
+        return false;
+      }
+    }
+    c.ports.push_back(p);
+  }
+  if (c.ports.empty()) {
+    error = "--ports: no port given";
+    return false;
+  }
+  if (text.addresses.size() != c.ports.size()) {
+    error = "--insertion " + text.mode + ": one --address per port (" + std::to_string(c.ports.size()) + " port" +
+            (c.ports.size() == 1 ? "" : "s") + ", " + std::to_string(text.addresses.size()) + " given)";
+    return false;
+  }
+  for (const auto& a : text.addresses) {
+    std::array<uint8_t, 4> b{};
+    if (inet_pton(AF_INET, a.c_str(), b.data()) != 1) {
+      error = "--address: '" + a + "' is not an IPv4 address";
+      return false;
+    }
+    c.addresses.push_back(b);
+  }
+  return true;
+}
+
 // The connection timeouts, each an option in seconds.
 struct TimeoutOption {
   const char* name;
@@ -62,7 +159,7 @@ constexpr size_t kTimeouts = sizeof(kTimeoutOptions) / sizeof(kTimeoutOptions[0]
 
 po::options_description make_options(Config& c, std::string& pairs, std::string& mode, std::string& frags,
                                      std::string& expired, std::string& no_policy, uint32_t (&timeout_s)[kTimeouts],
-                                     uint32_t& denied_interval_s) {
+                                     uint32_t& denied_interval_s, InsertionText& ins) {
   po::options_description o("bulkhead-dataplane [EAL options] -- [options]");
   // clang-format off
   o.add_options()
@@ -97,7 +194,15 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("flow-update", po::value(&c.flow_update_s)->default_value(c.flow_update_s), "seconds between update records of a long connection")
     ("flow-ring", po::value(&c.flow_ring)->default_value(c.flow_ring), "flow records buffered per worker (a power of two)")
     ("flow-denied-interval", po::value(&denied_interval_s)->default_value(c.denied_interval_ms / 1000), "seconds one record of denied packets gathers packets of the same source, destination, protocol, port and rule")
-    ("flow-denied-rate", po::value(&c.denied_rate)->default_value(c.denied_rate), "records of denied packets a second, at most, per worker");
+    ("flow-denied-rate", po::value(&c.denied_rate)->default_value(c.denied_rate), "records of denied packets a second, at most, per worker")
+    ("insertion", po::value(&ins.mode)->default_value(ins.mode), "inline (port pairs) | geneve (AWS, GCP) | vxlan (Azure): one-armed behind a cloud load balancer")
+    ("ports", po::value(&ins.ports)->default_value(ins.ports), "one-armed: the ports, each answering on itself, e.g. 0,1")
+    ("address", po::value(&ins.addresses)->composing(), "one-armed: the appliance's IPv4 address on each port, in --ports order (repeat per port)")
+    ("geneve-profile", po::value(&ins.profile)->default_value(ins.profile), "GENEVE options: aws (endpoint id, attachment id, cookie required; tenant = endpoint id) | gcp | generic (tenant = VNI)")
+    ("geneve-port", po::value(&c.insertion.geneve_port)->default_value(c.insertion.geneve_port), "GENEVE UDP port")
+    ("vxlan-external", po::value(&ins.vxlan_external)->default_value(ins.vxlan_external), "Azure external tunnel UDP-PORT:VNI")
+    ("vxlan-internal", po::value(&ins.vxlan_internal)->default_value(ins.vxlan_internal), "Azure internal tunnel UDP-PORT:VNI")
+    ("health-port", po::value(&c.insertion.health_port)->default_value(c.insertion.health_port), "one-armed: TCP port of the health checks to the appliance's address");
   // clang-format on
   const Timeouts defaults;
   for (size_t k = 0; k < kTimeouts; ++k) {
@@ -109,15 +214,28 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
 
 }  // namespace
 
+insertion::OuterConfig InsertionConfig::outer(size_t k) const noexcept {
+  insertion::OuterConfig o;
+  o.insertion = mode;
+  o.profile = profile;
+  std::memcpy(o.address, addresses[k].data(), 4);
+  o.health_port = health_port;
+  o.geneve_port = geneve_port;
+  o.vxlan[0] = vxlan[0];
+  o.vxlan[1] = vxlan[1];
+  return o;
+}
+
 std::optional<Config> parse_config(int argc, char** argv, std::string& error, bool& help_shown) {
   Config c;
   std::string pairs, mode, frags, expired, no_policy;
   uint32_t timeout_s[kTimeouts] = {};
   uint32_t denied_interval_s = 0;
-  auto desc = make_options(c, pairs, mode, frags, expired, no_policy, timeout_s, denied_interval_s);
+  InsertionText ins;
+  auto desc = make_options(c, pairs, mode, frags, expired, no_policy, timeout_s, denied_interval_s, ins);
+  po::variables_map vm;
   help_shown = false;
   try {
-    po::variables_map vm;
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
     if (vm.count("help")) {
       std::cout << desc << '\n';
@@ -175,6 +293,11 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
     return std::nullopt;
   }
   if (!parse_pairs(pairs, c.pairs, error)) return std::nullopt;
+  if (!parse_insertion(ins, c.insertion, error)) return std::nullopt;
+  if (c.insertion.one_armed() && !vm["pairs"].defaulted()) {
+    error = "--pairs: not with --insertion " + ins.mode + " (every port of --ports is one-armed)";
+    return std::nullopt;
+  }
   if (mode == "policy") c.mode = ModeOverride::from_policy;
   else if (mode == "enforce") c.mode = ModeOverride::enforce;
   else if (mode == "audit") c.mode = ModeOverride::audit;
@@ -212,6 +335,16 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
       return std::nullopt;
     }
     c.timeouts.*kTimeoutOptions[k].field = timeout_s[k] * 1000;
+  }
+  // Behind a cloud load balancer a flow lives as long as the balancer keeps
+  // it: AWS's idle timeout is 350 s for TCP (up to 6,000 s) and 120 s for
+  // UDP. Timeouts left at their defaults follow the longest of those.
+  if (c.insertion.one_armed()) {
+    // Frames of 8,568 bytes (an 8,500-byte packet in GENEVE) in one buffer.
+    if (vm["mbuf-size"].defaulted()) c.mbuf_data_size = kJumboMbufSize;
+    if (vm["tcp-established-timeout"].defaulted())
+      c.timeouts.tcp_established_ms = std::max<uint32_t>(c.timeouts.tcp_established_ms, kCloudTcpIdleMs);
+    if (vm["udp-timeout"].defaulted()) c.timeouts.udp_ms = std::max<uint32_t>(c.timeouts.udp_ms, kCloudUdpIdleMs);
   }
   if (denied_interval_s == 0 || denied_interval_s > 3600) {
     error = "--flow-denied-interval: between 1 and 3600 seconds";

@@ -4,12 +4,14 @@
 // Parsed once on the main lcore at start-up; read-only afterwards.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "dataplane/connection.h"
+#include "dataplane/insertion/encap.h"
 
 namespace bulkhead::dataplane {
 
@@ -21,9 +23,35 @@ struct PortPair {
   uint16_t b;
 };
 
+// The idle timeouts of the clouds' load balancers (AWS Gateway Load
+// Balancer: TCP 350 s by default, 6,000 s at most; UDP 120 s): one-armed
+// insertion's defaults are at least these.
+inline constexpr uint32_t kCloudTcpIdleMs = 6'000'000;
+inline constexpr uint32_t kCloudUdpIdleMs = 120'000;
+// One-armed insertion's packet buffers hold a 9,216-byte frame whole
+// (headroom included): AWS and GCP carry 8,500-byte packets in GENEVE.
+inline constexpr uint16_t kJumboMbufSize = 9216 + 128;
+inline constexpr uint16_t kJumboMtu = 9001;
+
+// One-armed insertion behind a cloud load balancer (docs/cloud.md).
+struct InsertionConfig {
+  insertion::Insertion mode = insertion::Insertion::inline_pair;
+  std::vector<uint16_t> ports{0};           // each one-armed: what arrives leaves by the same port
+  std::vector<std::array<uint8_t, 4>> addresses;  // the appliance's address on each of `ports`
+  insertion::GeneveProfile profile = insertion::GeneveProfile::aws;
+  uint16_t geneve_port = insertion::kGenevePort;
+  insertion::VxlanTunnel vxlan[2] = {{10800, 800}, {10801, 801}};  // external, internal
+  uint16_t health_port = 80;
+
+  bool one_armed() const noexcept { return mode != insertion::Insertion::inline_pair; }
+  // The outer-header settings of ports[k].
+  insertion::OuterConfig outer(size_t k) const noexcept;
+};
+
 struct Config {
   std::string policy_path;
   std::vector<PortPair> pairs{{0, 1}};
+  InsertionConfig insertion;
   uint32_t mbufs = 16'383;
   uint16_t mbuf_data_size = 2048 + 128;  // RTE_MBUF_DEFAULT_BUF_SIZE
   uint16_t rx_desc = 1024;

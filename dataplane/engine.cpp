@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <rte_cycles.h>
+#include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_malloc.h>
 
@@ -315,6 +316,16 @@ bool Engine::load_persisted(std::string& error) {
 
 void Engine::attach(PortsSetup& ports) {
   workers_.clear();
+  if (cfg_.insertion.one_armed()) {
+    std::vector<std::array<uint8_t, 6>> macs;
+    for (uint16_t p : cfg_.insertion.ports) {
+      rte_ether_addr a{};
+      rte_eth_macaddr_get(p, &a);
+      macs.push_back(std::to_array(a.addr_bytes));
+    }
+    appliance_ = std::make_unique<insertion::Appliance>(cfg_.insertion, macs);
+    shared_.appliance = appliance_.get();
+  }
   for (uint32_t w = 0; w < worker_count_; ++w)
     workers_.push_back(std::make_unique<Worker>(w, shared_, ports.per_worker[w], log_rings_[w],
                                                 flow_rings_.empty() ? nullptr : flow_rings_[w]));

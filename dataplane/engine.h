@@ -20,6 +20,7 @@
 #include "dataplane/config.h"
 #include "dataplane/conntrack.h"
 #include "dataplane/flow_record.h"
+#include "dataplane/insertion/stage.h"
 #include "dataplane/log.h"
 #include "dataplane/ports.h"
 #include "dataplane/ruleset.h"
@@ -123,6 +124,7 @@ class Engine {
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::unique_ptr<ConnTable> conns_;
   std::unique_ptr<RuleSetHolder> holder_;
+  std::unique_ptr<insertion::Appliance> appliance_;  // one-armed insertion's ports
   Shared shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<rte_ring*> log_rings_;

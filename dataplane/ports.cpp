@@ -41,6 +41,7 @@ bool configure_port(const Config& cfg, const PortPlan& plan, rte_mempool* pool, 
     conf.rx_adv_conf.rss_conf.rss_hf =
         info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
   }
+  if (cfg.insertion.one_armed()) conf.rxmode.mtu = std::min<uint32_t>(kJumboMtu, info.max_mtu);
   if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
   rc = rte_eth_dev_configure(plan.port, plan.rxq, plan.txq, &conf);
@@ -87,23 +88,32 @@ bool configure_port(const Config& cfg, const PortPlan& plan, rte_mempool* pool, 
 bool setup_ports(const Config& cfg, uint32_t workers, PortsSetup& out, std::string& error) {
   const uint16_t available = rte_eth_dev_count_avail();
   std::vector<PortPlan> plans;
-  for (const auto& pair : cfg.pairs) {
-    for (auto [p, peer] : {std::pair{pair.a, pair.b}, std::pair{pair.b, pair.a}}) {
-      if (!rte_eth_dev_is_valid_port(p)) {
-        error = "port " + std::to_string(p) + " does not exist (" + std::to_string(available) +
-                " ports available; add devices with -a or --vdev)";
-        return false;
-      }
-      rte_eth_dev_info info{};
-      if (rte_eth_dev_info_get(p, &info) != 0) {
-        error = "port " + std::to_string(p) + ": cannot read device info";
-        return false;
-      }
-      PortPlan plan{p, peer, 1, 1};
-      plan.rxq = static_cast<uint16_t>(std::clamp<uint32_t>(workers, 1, std::max<uint16_t>(info.max_rx_queues, 1)));
-      plan.txq = static_cast<uint16_t>(std::clamp<uint32_t>(workers, 1, std::max<uint16_t>(info.max_tx_queues, 1)));
-      plans.push_back(plan);
+  // (port, where its packets leave): both ways of each pair, or, one-armed,
+  // each port to itself.
+  std::vector<std::pair<uint16_t, uint16_t>> ways;
+  if (cfg.insertion.one_armed()) {
+    for (uint16_t p : cfg.insertion.ports) ways.emplace_back(p, p);
+  } else {
+    for (const auto& pair : cfg.pairs) {
+      ways.emplace_back(pair.a, pair.b);
+      ways.emplace_back(pair.b, pair.a);
     }
+  }
+  for (auto [p, peer] : ways) {
+    if (!rte_eth_dev_is_valid_port(p)) {
+      error = "port " + std::to_string(p) + " does not exist (" + std::to_string(available) +
+              " ports available; add devices with -a or --vdev)";
+      return false;
+    }
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(p, &info) != 0) {
+      error = "port " + std::to_string(p) + ": cannot read device info";
+      return false;
+    }
+    PortPlan plan{p, peer, 1, 1};
+    plan.rxq = static_cast<uint16_t>(std::clamp<uint32_t>(workers, 1, std::max<uint16_t>(info.max_rx_queues, 1)));
+    plan.txq = static_cast<uint16_t>(std::clamp<uint32_t>(workers, 1, std::max<uint16_t>(info.max_tx_queues, 1)));
+    plans.push_back(plan);
   }
 
   static std::atomic<uint32_t> pool_seq{0};

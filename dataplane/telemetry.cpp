@@ -203,6 +203,51 @@ int handle_ports(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+const char* insertion_name(insertion::Insertion i) {
+  switch (i) {
+    case insertion::Insertion::geneve: return "geneve";
+    case insertion::Insertion::vxlan: return "vxlan";
+    case insertion::Insertion::inline_pair: break;
+  }
+  return "inline";
+}
+
+// /bulkhead/insertion: inline or one-armed, the tunnels and their counters.
+int handle_insertion(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  const InsertionConfig& c = g_engine->config().insertion;
+  rte_tel_data_add_dict_string(d, "insertion", insertion_name(c.mode));
+  if (!c.one_armed()) return 0;
+  if (c.mode == insertion::Insertion::geneve) {
+    rte_tel_data_add_dict_string(d, "geneve_profile", c.profile == insertion::GeneveProfile::aws   ? "aws"
+                                                      : c.profile == insertion::GeneveProfile::gcp ? "gcp"
+                                                                                                   : "generic");
+    add_u64(d, "geneve_port", c.geneve_port);
+  } else {
+    add_u64(d, "vxlan_external_port", c.vxlan[0].port);
+    add_u64(d, "vxlan_external_vni", c.vxlan[0].vni);
+    add_u64(d, "vxlan_internal_port", c.vxlan[1].port);
+    add_u64(d, "vxlan_internal_vni", c.vxlan[1].vni);
+  }
+  add_u64(d, "health_port", c.health_port);
+  for (size_t k = 0; k < c.ports.size() && k < c.addresses.size(); ++k) {
+    const auto& a = c.addresses[k];
+    const std::string name = "port" + std::to_string(c.ports[k]) + "_address";
+    const std::string text = std::to_string(a[0]) + "." + std::to_string(a[1]) + "." + std::to_string(a[2]) + "." +
+                             std::to_string(a[3]);
+    rte_tel_data_add_dict_string(d, name.c_str(), text.c_str());
+  }
+  const WorkerStats t = g_engine->totals();
+  for (WorkerCounter w : {WorkerCounter::tunnel_received, WorkerCounter::vxlan_external_received,
+                          WorkerCounter::vxlan_internal_received, WorkerCounter::tunnel_echoed,
+                          WorkerCounter::geneve_unknown_options, WorkerCounter::arp_answered})
+    add_u64(d, worker_counter_name(w), t.events[static_cast<unsigned>(w)]);
+  for (DropReason r = DropReason::not_for_appliance; r < DropReason::count;
+       r = static_cast<DropReason>(static_cast<unsigned>(r) + 1))
+    add_u64(d, drop_reason_name(r), t.drops[static_cast<unsigned>(r)]);
+  return 0;
+}
+
 Updater* g_updater = nullptr;
 
 int handle_control(const char*, const char*, rte_tel_data* d) {
@@ -268,6 +313,8 @@ void register_telemetry(Engine* engine) {
   rte_telemetry_register_cmd("/bulkhead/policy", handle_policy, "Active rule set and reload status. No parameters");
   rte_telemetry_register_cmd("/bulkhead/conntrack", handle_conntrack, "Connection table. No parameters");
   rte_telemetry_register_cmd("/bulkhead/ports", handle_ports, "Per-port counters as columns. No parameters");
+  rte_telemetry_register_cmd("/bulkhead/insertion", handle_insertion,
+                             "Insertion (inline, geneve, vxlan), the tunnels and their counters. No parameters");
 }
 
 }  // namespace bulkhead::dataplane

@@ -8,6 +8,7 @@
 #include <rte_prefetch.h>
 
 #include "common/protocols.h"
+#include "dataplane/insertion/stage.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -148,7 +149,8 @@ void Worker::process(const QueueAssignment& q, uint16_t n, RuleSet& rs, uint32_t
 
 template <Mode kMode, bool kRecord>
 void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noexcept {
-  parse_burst();
+  if (shared_.appliance != nullptr) open_tunnels(q);
+  else parse_burst();
   triage();
   look_up();
   update_hits<kMode>(rs, now);
@@ -157,6 +159,7 @@ void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noe
   admit<kMode, kRecord>(rs, now);
   follow<kMode, kRecord>(rs, now);
   follow_fragments<kMode>(now);
+  if (shared_.appliance != nullptr) close_tunnels(q);
   transmit_burst(q);
 }
 
@@ -171,12 +174,33 @@ void Worker::parse_burst() noexcept {
   for (uint16_t i = 0; i < b.n; ++i) {
     if (i + kPrefetchAhead < b.n) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i + kPrefetchAhead], void*));
     parse_packet(rte_pktmbuf_mtod(b.pkts[i], const uint8_t*), rte_pktmbuf_data_len(b.pkts[i]), b.meta[i]);
+    b.view[i] = 0;
     b.len[i] = rte_pktmbuf_pkt_len(b.pkts[i]);
     rx_bytes += b.len[i];
   }
   count(WorkerCounter::rx_packets, b.n);
   count(WorkerCounter::parsed, b.n);
   count(WorkerCounter::rx_bytes, rx_bytes);
+}
+
+// One-armed insertion: the parse stage of a burst from the load balancer
+// (dataplane/insertion/stage.h).
+void Worker::open_tunnels(const QueueAssignment& q) noexcept {
+  Burst& b = burst_;
+  insertion::ReceiveCounts n;
+  insertion::open_tunnels(b, encap_, shared_.appliance->port(q.rx_port), n);
+  count(WorkerCounter::rx_packets, b.n);
+  count(WorkerCounter::parsed, b.n);
+  count(WorkerCounter::rx_bytes, n.bytes);
+  count(WorkerCounter::tunnel_received, n.tunnelled);
+  count(WorkerCounter::vxlan_external_received, n.by_tunnel[0]);
+  count(WorkerCounter::vxlan_internal_received, n.by_tunnel[1]);
+  count(WorkerCounter::geneve_unknown_options, n.unknown_options);
+  count(WorkerCounter::arp_answered, n.arp_answered);
+}
+
+void Worker::close_tunnels(const QueueAssignment& q) noexcept {
+  count(WorkerCounter::tunnel_echoed, insertion::close_tunnels(burst_, encap_, shared_.appliance->port(q.rx_port)));
 }
 
 // Settles what needs no connection (malformed, non-IP, fragments by option)
@@ -194,6 +218,10 @@ void Worker::triage() noexcept {
       set_drop(i, m.drop_reason);
       continue;
     }
+    if (m.kind == PacketKind::answer) {
+      b.fate[i] = Fate::pass;
+      continue;
+    }
     if (m.kind == PacketKind::non_ip || is_neighbour_discovery(m.tuple)) {
       b.fate[i] = Fate::pass;
       count(WorkerCounter::forwarded_non_ip);
@@ -209,8 +237,7 @@ void Worker::triage() noexcept {
         continue;
       }
     }
-    const FlowTuple ct = connection_tuple(m, rte_pktmbuf_mtod(b.pkts[i], const uint8_t*),
-                                          rte_pktmbuf_data_len(b.pkts[i]));
+    const FlowTuple ct = connection_tuple(m, b.frame(i), b.frame_len(i));
     b.dir[i] = make_conn_key(ct, b.keys[i]);
     b.lookup_keys[b.nlookup] = &b.keys[i];
     b.lookup_of[b.nlookup++] = i;

@@ -5,7 +5,10 @@
 // connections, update hits, classify (first packets and re-checks, one
 // rte_acl_classify per address family), settle re-checks, admit, follow
 // (the burst's later packets of the connections it opened, in at most one
-// more round), follow fragments, transmit. Then it sweeps a few buckets of
+// more round), follow fragments, transmit. In one-armed insertion the
+// parse stage is open_tunnels (outer headers, ARP, then the tunnelled
+// packet) and close_tunnels turns what passes into echoes before transmit
+// (dataplane/insertion/stage.h). Then it sweeps a few buckets of
 // its share of the connection table (expiry, folding traffic into the rule
 // counters, flow records) and reports a quiescent state.
 //
@@ -31,9 +34,14 @@
 #include "dataplane/denied_records.h"
 #include "dataplane/flow_record.h"
 #include "dataplane/fragments.h"
+#include "dataplane/insertion/encap.h"
 #include "dataplane/swap.h"
 
 namespace bulkhead::dataplane {
+
+namespace insertion {
+class Appliance;
+}
 
 // One RX queue a worker polls and where its packets leave.
 struct QueueAssignment {
@@ -71,6 +79,12 @@ struct QueueAssignment {
   X(flow_records_lost, "flow records lost to a full ring")            \
   X(flow_records_suppressed, "denied-packet records not made: over the record rate") \
   X(forwarded_no_policy, "packets forwarded with no rule set (--no-policy fail-open)") \
+  X(tunnel_received, "one-armed: tunnelled packets received from the load balancer") \
+  X(vxlan_external_received, "VXLAN: packets received on the external tunnel") \
+  X(vxlan_internal_received, "VXLAN: packets received on the internal tunnel") \
+  X(tunnel_echoed, "one-armed: tunnelled packets sent back to the load balancer") \
+  X(geneve_unknown_options, "GENEVE options passed through unread")   \
+  X(arp_answered, "one-armed: ARP requests for the appliance's address answered") \
   X(polls, "loop passes")                                              \
   X(busy_polls, "loop passes that received packets")                   \
   X(busy_cycles, "TSC cycles spent in passes that received packets")
@@ -109,6 +123,7 @@ struct Shared {
   ConnTable* conns;
   rte_rcu_qsbr* qsbr;
   const Clock* clock;
+  const insertion::Appliance* appliance = nullptr;  // one-armed insertion's ports; nullptr inline
   std::atomic<bool> stop{false};  // set by the main lcore
   uint32_t workers;
   uint32_t flow_sample = 1;          // record 1 in N connections
@@ -140,6 +155,8 @@ class Worker {
 
   // The stages, in the order they run.
   void parse_burst() noexcept;
+  void open_tunnels(const QueueAssignment& q) noexcept;  // one-armed: in place of parse_burst
+  void close_tunnels(const QueueAssignment& q) noexcept;  // one-armed: before transmit_burst
   void triage() noexcept;
   void look_up() noexcept;
   template <Mode kMode>
@@ -222,6 +239,7 @@ class Worker {
   uint32_t last_sweep_ms_ = 0;
   uint32_t workers_;
   Burst burst_;
+  insertion::Encap encap_[kBurst];  // one-armed: what each packet's outer headers said
   FragmentTable frags_;
   DeniedRecords denied_;
   WorkerStats stats_{};

@@ -1,6 +1,7 @@
 #include "tests/integration/golden/cases.h"
 
 #include "common/protocols.h"
+#include "tests/common/tunnel_builder.h"
 
 namespace bulkhead::test {
 namespace {
@@ -21,8 +22,188 @@ Frame tcp_syn(const char* src, const char* dst, uint16_t sport, uint16_t dport) 
   return build_packet({.src = src, .dst = dst, .proto = common::kProtoTcp, .sport = sport, .dport = dport});
 }
 
+// The SYN-ACK answering tcp_syn("10.0.1.5", "10.0.2.9", 41000, 5432).
+Frame reversed_syn_ack() {
+  return build_packet({.src = "10.0.2.9", .dst = "10.0.1.5", .proto = common::kProtoTcp, .sport = 5432, .dport = 41000,
+                       .tcp_flags = common::kTcpSyn | common::kTcpAck, .src_mac = "02:00:00:00:00:02",
+                       .dst_mac = "02:00:00:00:00:01"});
+}
+
 Frame udp(const char* src, const char* dst, uint16_t sport, uint16_t dport, std::vector<uint16_t> vlans = {}) {
   return build_packet({.src = src, .dst = dst, .proto = common::kProtoUdp, .sport = sport, .dport = dport, .vlans = vlans});
+}
+
+// One-armed insertion behind a cloud load balancer: the appliance is
+// 10.100.0.5 on port 0, the balancer 10.100.0.10.
+const std::vector<std::string> kGeneveArgs = {"--insertion", "geneve", "--address", "10.100.0.5"};
+const std::vector<std::string> kVxlanArgs = {"--insertion", "vxlan", "--address", "10.100.0.5"};
+// net_pcap's MAC address for its first port.
+const char* kPcapMac = "02:70:63:61:70:00";
+
+const auto kAws = aws_options(0x0a0b0c0d01020304, 0x1122334455667788, 0xc00c1e);
+
+std::vector<GeneveOption> aws_cookie(uint32_t cookie) { return aws_options(0x0a0b0c0d01020304, 0x1122334455667788, cookie); }
+
+std::vector<GeneveOption> plus(std::vector<GeneveOption> v, GeneveOption o) {
+  v.push_back(std::move(o));
+  return v;
+}
+
+// A frame from the balancer, and the echo the appliance must send back.
+Frame geneve_in(const Frame& inner, std::vector<GeneveOption> options = kAws) {
+  return geneve_frame({.options = std::move(options)}, inner);
+}
+Frame geneve_back(const Frame& inner, std::vector<GeneveOption> options = kAws) {
+  return geneve_frame({.options = std::move(options), .echo = true}, inner);
+}
+
+// Outer offsets of an AWS GENEVE frame: Ethernet 14, IPv4 20, UDP 8, GENEVE 8 and options 12 + 12 + 8.
+constexpr size_t kAwsInner = 14 + 20 + 8 + 8 + 32;
+
+std::vector<GoldenCase> cloud_cases() {
+  const Frame syn = tcp_syn("10.0.1.5", "10.0.2.9", 41000, 5432);
+  const Frame denied = tcp_syn("10.0.1.5", "10.0.2.9", 41001, 22);
+  const Frame dns = udp("10.0.1.5", "10.0.2.9", 5353, 53);
+  const PacketSpec client{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41002,
+                          .dport = 5432};
+  const auto hs = tcp_handshake(client);
+  PacketSpec data_spec = client;
+  data_spec.tcp_flags = common::kTcpAck | common::kTcpPsh;
+  data_spec.payload_len = 100;
+  const Frame data = build_packet(data_spec);
+  PacketSpec mid = client;
+  mid.sport = 41003;
+  mid.tcp_flags = common::kTcpAck | common::kTcpPsh;
+  const Frame midflow = build_packet(mid);
+  const Frame syn6 = build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 1,
+                                   .dport = 5432});
+  const Frame denied6 = build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 1,
+                                      .dport = 5433});
+  const Frame jumbo = build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41004,
+                                    .dport = 5432, .payload_len = 8500 - 40});
+  const GeneveOption unknown{0x0777, 5, {1, 2, 3, 4, 5, 6, 7, 8}};
+  const GeneveOption critical{0x0777, 0x85, {1, 2, 3, 4}};
+
+  Frame option_past = geneve_in(syn);
+  option_past[14 + 20 + 8 + 8 + 3] = 0x1f;  // the first option's length past the options
+  Frame short_udp = geneve_in(syn);
+  short_udp[14 + 20 + 4] = 0;  // UDP length 6
+  short_udp[14 + 20 + 5] = 6;
+  Frame inner_cut = geneve_in(syn);
+  inner_cut[kAwsInner + 3] += 20;  // the inner IPv4 total length 20 bytes past what the tunnel holds
+
+  const Frame to_health = build_packet({.src = "10.100.0.10", .dst = "10.100.0.5", .proto = common::kProtoTcp,
+                                        .sport = 33000, .dport = 80});
+  const Frame other_udp = build_packet({.src = "10.100.0.10", .dst = "10.100.0.5", .proto = common::kProtoUdp,
+                                        .sport = 33000, .dport = 53});
+  const Frame elsewhere = geneve_frame({.appliance = "10.100.0.6", .options = kAws}, syn);
+
+  return {
+      {"geneve_allow_deny",
+       "GENEVE insertion: an allowed inner packet goes back in the same GENEVE bytes, addresses swapped; a denied one is dropped",
+       kPolicy,
+       {geneve_in(syn), geneve_in(denied), geneve_in(dns)},
+       {},
+       kGeneveArgs,
+       {{"policy_deny", 1}},
+       {geneve_back(syn), geneve_back(dns)},
+       0},
+      {"geneve_inner_ipv6",
+       "an IPv6 packet inside IPv4 GENEVE is judged by the IPv6 rules",
+       kPolicy,
+       {geneve_in(syn6), geneve_in(denied6)},
+       {},
+       kGeneveArgs,
+       {{"policy_deny", 1}},
+       {geneve_back(syn6)},
+       0},
+      {"geneve_cookie_change",
+       "a connection's packets keep their own flow cookie: the echo carries the cookie of the packet it answers, never an earlier one",
+       kPolicy,
+       {geneve_in(hs[0], aws_cookie(1)), geneve_in(hs[1], aws_cookie(1)), geneve_in(hs[2], aws_cookie(2)),
+        geneve_in(data, aws_cookie(3))},
+       {},
+       kGeneveArgs,
+       {},
+       {geneve_back(hs[0], aws_cookie(1)), geneve_back(hs[1], aws_cookie(1)), geneve_back(hs[2], aws_cookie(2)),
+        geneve_back(data, aws_cookie(3))},
+       0},
+      {"geneve_unknown_option",
+       "an option the appliance does not know (not critical) goes back untouched",
+       kPolicy,
+       {geneve_in(syn, plus(kAws, unknown))},
+       {},
+       kGeneveArgs,
+       {},
+       {geneve_back(syn, plus(kAws, unknown))},
+       0},
+      {"geneve_missing_option",
+       "without the flow cookie, AWS GENEVE is dropped and counted",
+       kPolicy,
+       {geneve_in(syn, {kAws[0], kAws[1]}), geneve_in(dns)},
+       {},
+       kGeneveArgs,
+       {{"geneve_missing_option", 1}},
+       {geneve_back(dns)},
+       0},
+      {"geneve_critical_option",
+       "an unknown option with the critical bit is dropped (RFC 8926 3.5), counted",
+       kPolicy,
+       {geneve_in(syn, plus(kAws, critical)), geneve_in(dns)},
+       {},
+       kGeneveArgs,
+       {{"geneve_critical_option", 1}},
+       {geneve_back(dns)},
+       0},
+      {"geneve_malformed",
+       "option length past the packet, version 1, a UDP length below the header and an inner packet cut short are dropped by reason; a good one after them passes",
+       kPolicy,
+       {option_past, geneve_frame({.options = kAws, .version = 1}, syn), short_udp, inner_cut, geneve_in(dns)},
+       {},
+       kGeneveArgs,
+       {{"geneve_bad_option", 1}, {"geneve_bad_version", 1}, {"tunnel_truncated", 1}, {"bad_ipv4_total_length", 1}},
+       {geneve_back(dns)},
+       0},
+      {"geneve_jumbo",
+       "an 8,500-byte inner packet (8,568 bytes of outer IPv4) passes whole, unfragmented",
+       kPolicy,
+       {geneve_in(jumbo)},
+       {},
+       kGeneveArgs,
+       {},
+       {geneve_back(jumbo)},
+       0},
+      {"geneve_strict",
+       "a mid-flow TCP packet of no known connection is dropped by default (strict)",
+       kPolicy,
+       {geneve_in(midflow), geneve_in(syn)},
+       {},
+       kGeneveArgs,
+       {{"tcp_invalid", 1}},
+       {geneve_back(syn)},
+       0},
+      {"geneve_appliance_address",
+       "ARP for the appliance's address is answered; other UDP and health-port TCP to it, and GENEVE to another address, are never forwarded",
+       kPolicy,
+       {arp_request("10.100.0.10", "10.100.0.5"), arp_request("10.100.0.10", "10.100.0.6"), other_udp, to_health,
+        elsewhere, geneve_in(dns)},
+       {},
+       kGeneveArgs,
+       {{"not_for_appliance", 2}, {"appliance_local", 2}},
+       {arp_reply(kPcapMac, "10.100.0.5", "10.100.0.10"), geneve_back(dns)},
+       0},
+      {"vxlan_azure",
+       "VXLAN insertion: what arrives on the external tunnel leaves on the internal one and back; the inner frame is judged and kept",
+       kPolicy,
+       {vxlan_frame({.dport = 10800, .vni = 800}, syn), vxlan_frame({.dport = 10801, .vni = 801}, reversed_syn_ack()),
+        vxlan_frame({.dport = 10800, .vni = 800}, denied), vxlan_frame({.dport = 10800, .vni = 801}, dns)},
+       {},
+       kVxlanArgs,
+       {{"policy_deny", 1}, {"vxlan_unknown_vni", 1}},
+       {vxlan_frame({.dport = 10801, .vni = 801, .echo = true}, syn),
+        vxlan_frame({.dport = 10800, .vni = 800, .echo = true}, reversed_syn_ack())},
+       0},
+  };
 }
 
 }  // namespace
@@ -43,7 +224,7 @@ std::vector<GoldenCase> golden_cases() {
   frag_denied_later.fragment_offset = 72;
   Frame bad_ihl = allowed;
   bad_ihl[14] = 0x44;
-  return {
+  std::vector<GoldenCase> cases = {
       {"rule_kinds",
        "TCP, UDP and ICMP rules allow what they name; other ports, ICMP types and sources are denied",
        kPolicy,
@@ -102,6 +283,8 @@ std::vector<GoldenCase> golden_cases() {
        {0, 1, 2},
        {"--mode", "learn"}},
   };
+  for (auto& c : cloud_cases()) cases.push_back(std::move(c));
+  return cases;
 }
 
 nlohmann::ordered_json case_json(const GoldenCase& c) {
@@ -110,7 +293,15 @@ nlohmann::ordered_json case_json(const GoldenCase& c) {
   j["args"] = c.args;
   j["drops"] = nlohmann::ordered_json::object();
   for (const auto& [reason, count] : c.drops) j["drops"][reason] = count;
+  if (c.out_port != 1) j["out_port"] = c.out_port;
   return j;
+}
+
+std::vector<Frame> expected_frames(const GoldenCase& c) {
+  if (!c.answers.empty()) return c.answers;
+  std::vector<Frame> out;
+  for (size_t i : c.expect) out.push_back(c.send.at(i));
+  return out;
 }
 
 }  // namespace bulkhead::test

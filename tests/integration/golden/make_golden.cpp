@@ -2,10 +2,12 @@
 //
 //   CASE/policy.yaml   the policy the dataplane runs
 //   CASE/send.pcap     the frames that enter port 0
-//   CASE/expect.pcap   the frames that must leave port 1, in order
+//   CASE/expect.pcap   the frames that must leave port 1 (or 0), in order
 //   CASE/case.json     {"proves": what the case shows,
 //                       "args": extra dataplane options,
-//                       "drops": {reason: count} expected in /bulkhead/drops}
+//                       "drops": {reason: count} expected in /bulkhead/drops,
+//                       "out_port": 0 when the frames leave by port 0
+//                                   (one-armed insertion), else absent}
 //
 // The folders are committed, so a person can open the pcaps in Wireshark and
 // golden_test replays them through the real binary. This program is how they
@@ -38,9 +40,7 @@ int main(int argc, char** argv) {
       std::filesystem::create_directories(dir);
       std::ofstream(dir / "policy.yaml") << c.policy;
       write_pcap(dir / "send.pcap", c.send);
-      std::vector<Frame> expect;
-      for (size_t i : c.expect) expect.push_back(c.send.at(i));
-      write_pcap(dir / "expect.pcap", expect);
+      write_pcap(dir / "expect.pcap", expected_frames(c));
       std::ofstream(dir / "case.json") << case_json(c).dump(2) << '\n';
     }
   } catch (const std::exception& e) {

@@ -1,0 +1,78 @@
+#include "dataplane/insertion/stage.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <rte_prefetch.h>
+
+namespace bulkhead::dataplane::insertion {
+namespace {
+
+constexpr uint16_t kPrefetchAhead = 4;
+
+void settle_drop(PacketMeta& m, DropReason r) noexcept {
+  m.kind = PacketKind::drop;
+  m.drop_reason = r;
+}
+
+}  // namespace
+
+Appliance::Appliance(const InsertionConfig& cfg, const std::vector<std::array<uint8_t, 6>>& macs)
+    : insertion_(cfg.mode) {
+  uint16_t top = 0;
+  for (uint16_t p : cfg.ports) top = std::max(top, p);
+  ports_.resize(size_t{top} + 1);
+  for (size_t k = 0; k < cfg.ports.size() && k < cfg.addresses.size(); ++k) {
+    PortSetup& s = ports_[cfg.ports[k]];
+    s.outer = cfg.outer(k);
+    if (k < macs.size()) std::memcpy(s.mac, macs[k].data(), 6);
+  }
+}
+
+void open_tunnels(Burst& b, Encap* encap, const PortSetup& port, ReceiveCounts& n) noexcept {
+  for (uint16_t i = 0; i < b.n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i], void*));
+  for (uint16_t i = 0; i < b.n; ++i) {
+    if (i + kPrefetchAhead < b.n) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i + kPrefetchAhead], void*));
+    uint8_t* frame = rte_pktmbuf_mtod(b.pkts[i], uint8_t*);
+    const uint32_t len = rte_pktmbuf_data_len(b.pkts[i]);
+    Encap& e = encap[i];
+    PacketMeta& m = b.meta[i];
+    b.len[i] = rte_pktmbuf_pkt_len(b.pkts[i]);
+    b.view[i] = 0;
+    n.bytes += b.len[i];
+    read_outer(frame, len, port.outer, e);
+    switch (e.kind) {
+      case Outer::tunnel:
+        b.view[i] = e.inner_offset;
+        if (e.inner_ethertype == kEthTransparent) parse_packet(frame + e.inner_offset, e.inner_length, m);
+        else parse_ip_packet(frame + e.inner_offset, e.inner_length, e.inner_ethertype, m);
+        ++n.tunnelled;
+        ++n.by_tunnel[e.tunnel & 1];
+        n.unknown_options += e.unknown_options;
+        break;
+      case Outer::arp:
+        answer_arp(frame, e, port.mac);
+        m.kind = PacketKind::answer;
+        ++n.arp_answered;
+        break;
+      case Outer::health:
+        settle_drop(m, DropReason::appliance_local);
+        break;
+      case Outer::drop:
+        settle_drop(m, e.drop_reason);
+        break;
+    }
+  }
+}
+
+uint16_t close_tunnels(Burst& b, const Encap* encap, const PortSetup& port) noexcept {
+  uint16_t echoed = 0;
+  for (uint16_t i = 0; i < b.n; ++i) {
+    if (b.fate[i] != Fate::pass || encap[i].kind != Outer::tunnel) continue;
+    echo(rte_pktmbuf_mtod(b.pkts[i], uint8_t*), encap[i], port.outer);
+    ++echoed;
+  }
+  return echoed;
+}
+
+}  // namespace bulkhead::dataplane::insertion
