@@ -128,6 +128,15 @@ bool parse_insertion(const InsertionText& text, InsertionConfig& c, std::string&
     error = "--ports: no port given";
     return false;
   }
+  if (c.health_path.empty() || c.health_path[0] != '/' || c.health_path.size() > 63 ||
+      c.health_path.find_first_of(" \t\r\n") != std::string::npos) {
+    error = "--health-path: '" + c.health_path + "' is not a path of at most 63 characters starting with /";
+    return false;
+  }
+  if (c.health_port == 0) {
+    error = "--health-port: not 0";
+    return false;
+  }
   if (text.addresses.size() != c.ports.size()) {
     error = "--insertion " + text.mode + ": one --address per port (" + std::to_string(c.ports.size()) + " port" +
             (c.ports.size() == 1 ? "" : "s") + ", " + std::to_string(text.addresses.size()) + " given)";
@@ -202,7 +211,8 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("geneve-port", po::value(&c.insertion.geneve_port)->default_value(c.insertion.geneve_port), "GENEVE UDP port")
     ("vxlan-external", po::value(&ins.vxlan_external)->default_value(ins.vxlan_external), "Azure external tunnel UDP-PORT:VNI")
     ("vxlan-internal", po::value(&ins.vxlan_internal)->default_value(ins.vxlan_internal), "Azure internal tunnel UDP-PORT:VNI")
-    ("health-port", po::value(&c.insertion.health_port)->default_value(c.insertion.health_port), "one-armed: TCP port of the health checks to the appliance's address");
+    ("health-port", po::value(&c.insertion.health_port)->default_value(c.insertion.health_port), "one-armed: TCP port of the health checks to the appliance's address")
+    ("health-path", po::value(&c.insertion.health_path)->default_value(c.insertion.health_path), "one-armed: HTTP health checks of this path (and of /) are answered 200");
   // clang-format on
   const Timeouts defaults;
   for (size_t k = 0; k < kTimeouts; ++k) {
@@ -220,6 +230,9 @@ insertion::OuterConfig InsertionConfig::outer(size_t k) const noexcept {
   o.profile = profile;
   std::memcpy(o.address, addresses[k].data(), 4);
   o.health_port = health_port;
+  o.health_path_len = static_cast<uint8_t>(std::min(health_path.size(), sizeof(o.health_path) - 1));
+  std::memcpy(o.health_path, health_path.data(), o.health_path_len);
+  o.health_path[o.health_path_len] = '\0';
   o.geneve_port = geneve_port;
   o.vxlan[0] = vxlan[0];
   o.vxlan[1] = vxlan[1];

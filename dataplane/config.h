@@ -42,6 +42,7 @@ struct InsertionConfig {
   uint16_t geneve_port = insertion::kGenevePort;
   insertion::VxlanTunnel vxlan[2] = {{10800, 800}, {10801, 801}};  // external, internal
   uint16_t health_port = 80;
+  std::string health_path = "/";  // HTTP checks of it (and of /) are answered 200
 
   bool one_armed() const noexcept { return mode != insertion::Insertion::inline_pair; }
   // The outer-header settings of ports[k].

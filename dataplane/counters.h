@@ -44,7 +44,9 @@ namespace bulkhead::dataplane {
   X(geneve_oam, "GENEVE control (OAM) packet")                              \
   X(geneve_bad_protocol, "GENEVE inner protocol neither IPv4 nor IPv6")     \
   X(vxlan_bad_flags, "VXLAN header without the VNI flag")                   \
-  X(vxlan_unknown_vni, "VXLAN VNI not the one of its tunnel")
+  X(vxlan_unknown_vni, "VXLAN VNI not the one of its tunnel")               \
+  X(health_quiet, "health-check segment that needs no answer (an ACK, a RST)") \
+  X(health_unhealthy, "health check not answered: a worker has stopped running its loop")
 
 enum class DropReason : uint8_t {
 #define BULKHEAD_X(name, desc) name,

@@ -325,6 +325,8 @@ void Engine::attach(PortsSetup& ports) {
     }
     appliance_ = std::make_unique<insertion::Appliance>(cfg_.insertion, macs);
     shared_.appliance = appliance_.get();
+    heartbeats_ = std::make_unique<Heartbeat[]>(worker_count_);
+    shared_.heartbeats = heartbeats_.get();
   }
   for (uint32_t w = 0; w < worker_count_; ++w)
     workers_.push_back(std::make_unique<Worker>(w, shared_, ports.per_worker[w], log_rings_[w],

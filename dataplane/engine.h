@@ -125,6 +125,7 @@ class Engine {
   std::unique_ptr<ConnTable> conns_;
   std::unique_ptr<RuleSetHolder> holder_;
   std::unique_ptr<insertion::Appliance> appliance_;  // one-armed insertion's ports
+  std::unique_ptr<Heartbeat[]> heartbeats_;          // one-armed: the workers' signs of life
   Shared shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<rte_ring*> log_rings_;

@@ -41,7 +41,17 @@ bool configure_port(const Config& cfg, const PortPlan& plan, rte_mempool* pool, 
     conf.rx_adv_conf.rss_conf.rss_hf =
         info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
   }
-  if (cfg.insertion.one_armed()) conf.rxmode.mtu = std::min<uint32_t>(kJumboMtu, info.max_mtu);
+  if (cfg.insertion.one_armed()) {
+    // Jumbo frames where the device takes them (the clouds' 8,500-byte
+    // inner packets); otherwise the device's own largest.
+    const uint32_t by_frame = info.max_rx_pktlen > RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN
+                                  ? info.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN
+                                  : 0;
+    conf.rxmode.mtu = std::min<uint32_t>({kJumboMtu, info.max_mtu, by_frame});
+    if (conf.rxmode.mtu < kJumboMtu)
+      BH_LOG(NOTICE, "port %u: MTU %u (the device's largest): tunnelled packets above %u bytes will not pass",
+             plan.port, conf.rxmode.mtu, conf.rxmode.mtu > 68 ? conf.rxmode.mtu - 68 : 0);
+  }
   if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
   rc = rte_eth_dev_configure(plan.port, plan.rxq, plan.txq, &conf);

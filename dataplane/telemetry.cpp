@@ -240,7 +240,8 @@ int handle_insertion(const char*, const char*, rte_tel_data* d) {
   const WorkerStats t = g_engine->totals();
   for (WorkerCounter w : {WorkerCounter::tunnel_received, WorkerCounter::vxlan_external_received,
                           WorkerCounter::vxlan_internal_received, WorkerCounter::tunnel_echoed,
-                          WorkerCounter::geneve_unknown_options, WorkerCounter::arp_answered})
+                          WorkerCounter::geneve_unknown_options, WorkerCounter::arp_answered,
+                          WorkerCounter::health_answered})
     add_u64(d, worker_counter_name(w), t.events[static_cast<unsigned>(w)]);
   for (DropReason r = DropReason::not_for_appliance; r < DropReason::count;
        r = static_cast<DropReason>(static_cast<unsigned>(r) + 1))

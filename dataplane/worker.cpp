@@ -109,6 +109,7 @@ bool Worker::pass() noexcept {
   bool busy = false;
   // The rule set is read once per pass: every burst of the pass sees one set.
   RuleSet* rs = shared_.rules->acquire();
+  if (shared_.heartbeats != nullptr) shared_.heartbeats[id_].ms.store(now, std::memory_order_relaxed);
   for (const auto& q : queues_) {
     const uint16_t n = rte_eth_rx_burst(q.rx_port, q.rx_queue, burst_.pkts, kBurst);
     if (n == 0) continue;
@@ -149,7 +150,7 @@ void Worker::process(const QueueAssignment& q, uint16_t n, RuleSet& rs, uint32_t
 
 template <Mode kMode, bool kRecord>
 void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noexcept {
-  if (shared_.appliance != nullptr) open_tunnels(q);
+  if (shared_.appliance != nullptr) open_tunnels(q, now);
   else parse_burst();
   triage();
   look_up();
@@ -185,10 +186,10 @@ void Worker::parse_burst() noexcept {
 
 // One-armed insertion: the parse stage of a burst from the load balancer
 // (dataplane/insertion/stage.h).
-void Worker::open_tunnels(const QueueAssignment& q) noexcept {
+void Worker::open_tunnels(const QueueAssignment& q, uint32_t now) noexcept {
   Burst& b = burst_;
   insertion::ReceiveCounts n;
-  insertion::open_tunnels(b, encap_, shared_.appliance->port(q.rx_port), n);
+  insertion::open_tunnels(b, encap_, shared_.appliance->port(q.rx_port), workers_alive(now), n);
   count(WorkerCounter::rx_packets, b.n);
   count(WorkerCounter::parsed, b.n);
   count(WorkerCounter::rx_bytes, n.bytes);
@@ -197,6 +198,15 @@ void Worker::open_tunnels(const QueueAssignment& q) noexcept {
   count(WorkerCounter::vxlan_internal_received, n.by_tunnel[1]);
   count(WorkerCounter::geneve_unknown_options, n.unknown_options);
   count(WorkerCounter::arp_answered, n.arp_answered);
+  count(WorkerCounter::health_answered, n.health_answered);
+}
+
+bool Worker::workers_alive(uint32_t now) const noexcept {
+  for (uint32_t w = 0; w < workers_; ++w) {
+    const uint32_t beat = shared_.heartbeats[w].ms.load(std::memory_order_relaxed);
+    if (static_cast<int32_t>(now - beat) > static_cast<int32_t>(kHeartbeatStaleMs)) return false;
+  }
+  return true;
 }
 
 void Worker::close_tunnels(const QueueAssignment& q) noexcept {

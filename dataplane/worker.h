@@ -85,6 +85,7 @@ struct QueueAssignment {
   X(tunnel_echoed, "one-armed: tunnelled packets sent back to the load balancer") \
   X(geneve_unknown_options, "GENEVE options passed through unread")   \
   X(arp_answered, "one-armed: ARP requests for the appliance's address answered") \
+  X(health_answered, "one-armed: health-check segments answered")     \
   X(polls, "loop passes")                                              \
   X(busy_polls, "loop passes that received packets")                   \
   X(busy_cycles, "TSC cycles spent in passes that received packets")
@@ -114,6 +115,15 @@ struct LogRecord {
   uint8_t mode;     // Mode
 };
 
+// A worker's sign of life: the worker clock (ms) of its last loop pass.
+// Written by its worker every pass; read by the others (health checks are
+// answered only while every worker's is recent).
+struct alignas(64) Heartbeat {
+  std::atomic<uint32_t> ms{0};
+};
+// A worker whose last pass is older than this counts as stopped.
+inline constexpr uint32_t kHeartbeatStaleMs = 500;
+
 // Shared state of all workers. Owned by the engine; outlives the workers.
 // Every field but `stop` is set before the workers start and read-only
 // while they run.
@@ -124,6 +134,7 @@ struct Shared {
   rte_rcu_qsbr* qsbr;
   const Clock* clock;
   const insertion::Appliance* appliance = nullptr;  // one-armed insertion's ports; nullptr inline
+  Heartbeat* heartbeats = nullptr;                   // one per worker
   std::atomic<bool> stop{false};  // set by the main lcore
   uint32_t workers;
   uint32_t flow_sample = 1;          // record 1 in N connections
@@ -155,8 +166,10 @@ class Worker {
 
   // The stages, in the order they run.
   void parse_burst() noexcept;
-  void open_tunnels(const QueueAssignment& q) noexcept;  // one-armed: in place of parse_burst
+  void open_tunnels(const QueueAssignment& q, uint32_t now) noexcept;  // one-armed: in place of parse_burst
   void close_tunnels(const QueueAssignment& q) noexcept;  // one-armed: before transmit_burst
+  // Every worker passed through its loop within kHeartbeatStaleMs of `now`.
+  bool workers_alive(uint32_t now) const noexcept;
   void triage() noexcept;
   void look_up() noexcept;
   template <Mode kMode>

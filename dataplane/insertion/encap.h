@@ -61,6 +61,8 @@ struct OuterConfig {
   GeneveProfile profile = GeneveProfile::aws;
   uint8_t address[4] = {};      // the appliance's address on the port (network order)
   uint16_t health_port = 80;    // TCP health checks to the address
+  char health_path[64] = "/";   // HTTP checks of this path (and of /) are answered 200
+  uint8_t health_path_len = 1;
   uint16_t geneve_port = kGenevePort;
   VxlanTunnel vxlan[2] = {{10800, 800}, {10801, 801}};  // external, internal
 };

@@ -1,5 +1,7 @@
 #include "dataplane/insertion/stage.h"
 
+#include "dataplane/insertion/health.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -29,7 +31,7 @@ Appliance::Appliance(const InsertionConfig& cfg, const std::vector<std::array<ui
   }
 }
 
-void open_tunnels(Burst& b, Encap* encap, const PortSetup& port, ReceiveCounts& n) noexcept {
+void open_tunnels(Burst& b, Encap* encap, const PortSetup& port, bool healthy, ReceiveCounts& n) noexcept {
   for (uint16_t i = 0; i < b.n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i], void*));
   for (uint16_t i = 0; i < b.n; ++i) {
     if (i + kPrefetchAhead < b.n) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i + kPrefetchAhead], void*));
@@ -55,9 +57,25 @@ void open_tunnels(Burst& b, Encap* encap, const PortSetup& port, ReceiveCounts& 
         m.kind = PacketKind::answer;
         ++n.arp_answered;
         break;
-      case Outer::health:
-        settle_drop(m, DropReason::appliance_local);
+      case Outer::health: {
+        uint32_t answer_len = len;
+        const uint32_t capacity = b.pkts[i]->nb_segs == 1 ? len + rte_pktmbuf_tailroom(b.pkts[i]) : len;
+        switch (answer_health(frame, answer_len, capacity, e, port.outer, healthy)) {
+          case HealthAnswer::answered:
+            b.pkts[i]->data_len = static_cast<uint16_t>(answer_len);
+            b.pkts[i]->pkt_len = answer_len;
+            m.kind = PacketKind::answer;
+            ++n.health_answered;
+            break;
+          case HealthAnswer::quiet:
+            settle_drop(m, DropReason::health_quiet);
+            break;
+          case HealthAnswer::unhealthy:
+            settle_drop(m, DropReason::health_unhealthy);
+            break;
+        }
         break;
+      }
       case Outer::drop:
         settle_drop(m, e.drop_reason);
         break;

@@ -3,8 +3,9 @@
 // transmit.
 //
 //   open_tunnels   reads every frame's outer headers (encap.h); answers an
-//                  ARP request for the appliance's address in place (the
-//                  answer leaves like a passed packet); parses a tunnelled
+//                  ARP request for the appliance's address and health checks
+//                  (health.h) in place (the answer leaves like a passed
+//                  packet); parses a tunnelled
 //                  packet's inner packet, which every later stage judges
 //                  (Burst::view says where it starts); gives everything else
 //                  a drop reason.
@@ -48,11 +49,13 @@ struct ReceiveCounts {
   uint32_t tunnelled = 0;
   uint32_t by_tunnel[2] = {};  // VXLAN: external, internal
   uint32_t arp_answered = 0;
+  uint32_t health_answered = 0;
   uint32_t unknown_options = 0;
   uint64_t bytes = 0;
 };
 
-void open_tunnels(Burst& b, Encap* encap, const PortSetup& port, ReceiveCounts& counts) noexcept;
+// `healthy`: every worker is running its loop (health checks are answered).
+void open_tunnels(Burst& b, Encap* encap, const PortSetup& port, bool healthy, ReceiveCounts& counts) noexcept;
 
 // Returns the number of echoes made.
 uint16_t close_tunnels(Burst& b, const Encap* encap, const PortSetup& port) noexcept;

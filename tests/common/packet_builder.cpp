@@ -59,8 +59,10 @@ Frame l4(const PacketSpec& s, bool v6) {
     case common::kProtoTcp:
       append16(f, s.sport);
       append16(f, s.dport);
-      for (int i = 0; i < 4; ++i) f.push_back(0x01);  // seq
-      for (int i = 0; i < 4; ++i) f.push_back((s.tcp_flags & common::kTcpAck) ? 0x02 : 0);  // ack
+      append16(f, static_cast<uint16_t>(s.tcp_seq >> 16));
+      append16(f, static_cast<uint16_t>(s.tcp_seq));
+      append16(f, (s.tcp_flags & common::kTcpAck) ? static_cast<uint16_t>(s.tcp_ack >> 16) : 0);
+      append16(f, (s.tcp_flags & common::kTcpAck) ? static_cast<uint16_t>(s.tcp_ack) : 0);
       f.push_back(5 << 4);
       f.push_back(s.tcp_flags);
       append16(f, 65535);

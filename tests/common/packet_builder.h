@@ -48,6 +48,8 @@ struct PacketSpec {
   // header and the packet it carries, say).
   std::vector<uint8_t> payload = {};
   bool udp_checksum = true;  // false: UDP checksum 0
+  uint32_t tcp_seq = 0x01010101;
+  uint32_t tcp_ack = 0x02020202;  // written when tcp_flags has ACK (0 otherwise)
 };
 
 Frame build_packet(const PacketSpec& spec);

@@ -1,5 +1,5 @@
-// The one-armed insertion's outer-header reader on arbitrary frames, under
-// each insertion and GENEVE profile: it must never read outside the frame
+// The one-armed insertion's outer-header reader (and the health-check
+// answers) on arbitrary frames, under each insertion and GENEVE profile: it must never read outside the frame
 // (the input is copied into an allocation of exactly its size), a tunnel's
 // inner packet must lie inside the frame and parse without reading past it,
 // and an echo read back with the addresses the other way round must carry
@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "dataplane/insertion/encap.h"
+#include "dataplane/insertion/health.h"
 #include "dataplane/packet.h"
 
 using namespace bulkhead::dataplane;
@@ -23,6 +24,18 @@ void check(const uint8_t* data, uint32_t len, const OuterConfig& cfg) {
   Encap e;
   read_outer(frame.get(), len, cfg, e);
   if (e.kind == Outer::drop && e.drop_reason >= DropReason::count) std::abort();
+  if (e.kind == Outer::health) {
+    // The answer is written in place, in an allocation of exactly the
+    // capacity it is given.
+    const uint32_t capacity = len + 128;
+    std::unique_ptr<uint8_t[]> room(new uint8_t[capacity]);
+    std::memcpy(room.get(), frame.get(), len);
+    uint32_t answer_len = len;
+    if (answer_health(room.get(), answer_len, capacity, e, cfg, true) == HealthAnswer::answered &&
+        (answer_len > capacity || answer_len < 60))
+      std::abort();
+    return;
+  }
   if (e.kind != Outer::tunnel) return;
   if (uint32_t{e.inner_offset} + e.inner_length > len) std::abort();
   if (e.unknown_options > e.options) std::abort();

@@ -2,7 +2,8 @@
 // from the project's own cases:
 //   packet      frames built with the golden cases' packet builder;
 //   encap       those frames inside GENEVE (AWS, GCP and unknown options)
-//               and VXLAN, as cloud load balancers send them, and ARP;
+//               and VXLAN, as cloud load balancers send them, ARP and
+//               health checks;
 //   capture     captures of those frames (whole, cut by a snapshot length,
 //               a conversation) as pcap files, and, given GOLDEN_DIR, the
 //               golden cases' own send.pcap and expect.pcap files;
@@ -82,6 +83,12 @@ std::vector<Frame> encap_seeds() {
   v.push_back(geneve_frame({}, syn));
   v.push_back(vxlan_frame({.dport = 10801, .vni = 801}, syn));
   v.push_back(arp_request("10.100.0.10", "10.100.0.5"));
+  const std::string get = "GET / HTTP/1.1\r\n\r\n";
+  for (uint8_t flags : {common::kTcpSyn, uint8_t(common::kTcpAck | common::kTcpPsh), uint8_t(common::kTcpAck | common::kTcpFin)})
+    v.push_back(build_packet({.src = "10.100.0.10", .dst = "10.100.0.5", .proto = common::kProtoTcp, .sport = 33000,
+                              .dport = 80, .tcp_flags = flags,
+                              .payload = flags & common::kTcpPsh ? std::vector<uint8_t>(get.begin(), get.end())
+                                                                 : std::vector<uint8_t>{}}));
   return v;
 }
 

@@ -1,6 +1,7 @@
 #include "tests/integration/golden/cases.h"
 
 #include "common/protocols.h"
+#include "dataplane/insertion/health.h"
 #include "tests/common/tunnel_builder.h"
 
 namespace bulkhead::test {
@@ -92,13 +93,56 @@ std::vector<GoldenCase> cloud_cases() {
   Frame inner_cut = geneve_in(syn);
   inner_cut[kAwsInner + 3] += 20;  // the inner IPv4 total length 20 bytes past what the tunnel holds
 
-  const Frame to_health = build_packet({.src = "10.100.0.10", .dst = "10.100.0.5", .proto = common::kProtoTcp,
-                                        .sport = 33000, .dport = 80});
+  const Frame other_tcp = build_packet({.src = "10.100.0.10", .dst = "10.100.0.5", .proto = common::kProtoTcp,
+                                        .sport = 33000, .dport = 22});
   const Frame other_udp = build_packet({.src = "10.100.0.10", .dst = "10.100.0.5", .proto = common::kProtoUdp,
                                         .sport = 33000, .dport = 53});
   const Frame elsewhere = geneve_frame({.appliance = "10.100.0.6", .options = kAws}, syn);
 
+  // Health checks from the balancer at 10.100.0.10 (TCP and HTTP to port 80).
+  const auto lb = [](uint16_t sport, uint8_t flags, uint32_t seq, uint32_t ack, std::string request = "") {
+    return build_packet({.src = "10.100.0.10", .dst = "10.100.0.5", .proto = common::kProtoTcp, .sport = sport,
+                         .dport = 80, .tcp_flags = flags, .src_mac = "02:00:00:00:0a:0a", .dst_mac = kPcapMac,
+                         .payload = std::vector<uint8_t>(request.begin(), request.end()), .tcp_seq = seq,
+                         .tcp_ack = ack});
+  };
+  const auto us = [](uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack, std::string answer = "") {
+    return build_packet({.src = "10.100.0.5", .dst = "10.100.0.10", .proto = common::kProtoTcp, .sport = 80,
+                         .dport = dport, .tcp_flags = flags, .src_mac = kPcapMac, .dst_mac = "02:00:00:00:0a:0a",
+                         .payload = std::vector<uint8_t>(answer.begin(), answer.end()), .tcp_seq = seq,
+                         .tcp_ack = ack});
+  };
+  constexpr uint32_t kBalancer = 0x0a64000a;  // 10.100.0.10
+  using dataplane::insertion::health_isn;
+  const uint32_t isn1 = health_isn(kBalancer, 33001), isn2 = health_isn(kBalancer, 33002),
+                 isn3 = health_isn(kBalancer, 33003);
+  const std::string get = "GET / HTTP/1.1\r\nHost: 10.100.0.5\r\n\r\n";
+  const std::string get_other = "GET /other HTTP/1.1\r\n\r\n";
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+  const std::string not_found = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  constexpr uint8_t kAck = common::kTcpAck, kSyn = common::kTcpSyn, kFin = common::kTcpFin, kPsh = common::kTcpPsh,
+                    kRst = common::kTcpRst;
+  const auto n = [](const std::string& t) { return static_cast<uint32_t>(t.size()); };
+
   return {
+      {"health_checks",
+       "TCP and HTTP health checks to the appliance's address and health port are answered from the dataplane: SYN-ACK, 200 for / and 404 for other paths with the connection closed, FIN answered; bare ACKs and RSTs need no answer",
+       kPolicy,
+       {// HTTP: handshake, GET /, the balancer's ACK and FIN after ours.
+        lb(33001, kSyn, 1000, 0), lb(33001, kAck, 1001, isn1 + 1), lb(33001, kAck | kPsh, 1001, isn1 + 1, get),
+        lb(33001, kAck | kFin, 1001 + n(get), isn1 + 2 + n(ok)),
+        // HTTP: another path.
+        lb(33002, kSyn, 5000, 0), lb(33002, kAck | kPsh, 5001, isn2 + 1, get_other),
+        // TCP: connect, then close first; then a RST.
+        lb(33003, kSyn, 7000, 0), lb(33003, kAck | kFin, 7001, isn3 + 1), lb(33003, kRst, 7002, 0)},
+       {},
+       kGeneveArgs,
+       {{"health_quiet", 2}},
+       {us(33001, kSyn | kAck, isn1, 1001), us(33001, kAck | kPsh | kFin, isn1 + 1, 1001 + n(get), ok),
+        us(33001, kAck, isn1 + 2 + n(ok), 1002 + n(get)),
+        us(33002, kSyn | kAck, isn2, 5001), us(33002, kAck | kPsh | kFin, isn2 + 1, 5001 + n(get_other), not_found),
+        us(33003, kSyn | kAck, isn3, 7001), us(33003, kAck | kFin, isn3 + 1, 7002)},
+       0},
       {"geneve_allow_deny",
        "GENEVE insertion: an allowed inner packet goes back in the same GENEVE bytes, addresses swapped; a denied one is dropped",
        kPolicy,
@@ -183,9 +227,9 @@ std::vector<GoldenCase> cloud_cases() {
        {geneve_back(syn)},
        0},
       {"geneve_appliance_address",
-       "ARP for the appliance's address is answered; other UDP and health-port TCP to it, and GENEVE to another address, are never forwarded",
+       "ARP for the appliance's address is answered; other UDP and TCP to it (not the health port), and GENEVE to another address, are never forwarded",
        kPolicy,
-       {arp_request("10.100.0.10", "10.100.0.5"), arp_request("10.100.0.10", "10.100.0.6"), other_udp, to_health,
+       {arp_request("10.100.0.10", "10.100.0.5"), arp_request("10.100.0.10", "10.100.0.6"), other_udp, other_tcp,
         elsewhere, geneve_in(dns)},
        {},
        kGeneveArgs,
