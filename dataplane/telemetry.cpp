@@ -239,7 +239,7 @@ int handle_insertion(const char*, const char*, rte_tel_data* d) {
   }
   const WorkerStats t = g_engine->totals();
   for (WorkerCounter w : {WorkerCounter::tunnel_received, WorkerCounter::vxlan_external_received,
-                          WorkerCounter::vxlan_internal_received, WorkerCounter::tunnel_echoed,
+                          WorkerCounter::vxlan_internal_received,
                           WorkerCounter::geneve_unknown_options, WorkerCounter::arp_answered,
                           WorkerCounter::health_answered})
     add_u64(d, worker_counter_name(w), t.events[static_cast<unsigned>(w)]);

@@ -160,7 +160,6 @@ void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noe
   admit<kMode, kRecord>(rs, now);
   follow<kMode, kRecord>(rs, now);
   follow_fragments<kMode>(now);
-  if (shared_.appliance != nullptr) close_tunnels(q);
   transmit_burst(q);
 }
 
@@ -189,7 +188,7 @@ void Worker::parse_burst() noexcept {
 void Worker::open_tunnels(const QueueAssignment& q, uint32_t now) noexcept {
   Burst& b = burst_;
   insertion::ReceiveCounts n;
-  insertion::open_tunnels(b, encap_, shared_.appliance->port(q.rx_port), workers_alive(now), n);
+  insertion::open_tunnels(b, shared_.appliance->port(q.rx_port), workers_alive(now), n);
   count(WorkerCounter::rx_packets, b.n);
   count(WorkerCounter::parsed, b.n);
   count(WorkerCounter::rx_bytes, n.bytes);
@@ -209,9 +208,6 @@ bool Worker::workers_alive(uint32_t now) const noexcept {
   return true;
 }
 
-void Worker::close_tunnels(const QueueAssignment& q) noexcept {
-  count(WorkerCounter::tunnel_echoed, insertion::close_tunnels(burst_, encap_, shared_.appliance->port(q.rx_port)));
-}
 
 // Settles what needs no connection (malformed, non-IP, fragments by option)
 // and makes the connection key of everything else.

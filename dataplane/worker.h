@@ -6,9 +6,8 @@
 // rte_acl_classify per address family), settle re-checks, admit, follow
 // (the burst's later packets of the connections it opened, in at most one
 // more round), follow fragments, transmit. In one-armed insertion the
-// parse stage is open_tunnels (outer headers, ARP, then the tunnelled
-// packet) and close_tunnels turns what passes into echoes before transmit
-// (dataplane/insertion/stage.h). Then it sweeps a few buckets of
+// parse stage is open_tunnels (outer headers, ARP and health checks, the
+// echo, then the tunnelled packet: dataplane/insertion/stage.h). Then it sweeps a few buckets of
 // its share of the connection table (expiry, folding traffic into the rule
 // counters, flow records) and reports a quiescent state.
 //
@@ -34,7 +33,6 @@
 #include "dataplane/denied_records.h"
 #include "dataplane/flow_record.h"
 #include "dataplane/fragments.h"
-#include "dataplane/insertion/encap.h"
 #include "dataplane/swap.h"
 
 namespace bulkhead::dataplane {
@@ -82,7 +80,6 @@ struct QueueAssignment {
   X(tunnel_received, "one-armed: tunnelled packets received from the load balancer") \
   X(vxlan_external_received, "VXLAN: packets received on the external tunnel") \
   X(vxlan_internal_received, "VXLAN: packets received on the internal tunnel") \
-  X(tunnel_echoed, "one-armed: tunnelled packets sent back to the load balancer") \
   X(geneve_unknown_options, "GENEVE options passed through unread")   \
   X(arp_answered, "one-armed: ARP requests for the appliance's address answered") \
   X(health_answered, "one-armed: health-check segments answered")     \
@@ -167,7 +164,6 @@ class Worker {
   // The stages, in the order they run.
   void parse_burst() noexcept;
   void open_tunnels(const QueueAssignment& q, uint32_t now) noexcept;  // one-armed: in place of parse_burst
-  void close_tunnels(const QueueAssignment& q) noexcept;  // one-armed: before transmit_burst
   // Every worker passed through its loop within kHeartbeatStaleMs of `now`.
   bool workers_alive(uint32_t now) const noexcept;
   void triage() noexcept;
@@ -252,7 +248,6 @@ class Worker {
   uint32_t last_sweep_ms_ = 0;
   uint32_t workers_;
   Burst burst_;
-  insertion::Encap encap_[kBurst];  // one-armed: what each packet's outer headers said
   FragmentTable frags_;
   DeniedRecords denied_;
   WorkerStats stats_{};

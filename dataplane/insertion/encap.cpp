@@ -66,6 +66,20 @@ void read_geneve_options(const uint8_t* p, uint32_t n, const OuterConfig& cfg, E
   }
 }
 
+// The options exactly as AWS Gateway Load Balancer sends them, in its
+// order: endpoint id, attachment id, flow cookie (32 bytes). Read at once;
+// any other layout takes the generic walk, which reads this one the same.
+constexpr uint32_t kAwsOptionsLength = 32;
+bool read_aws_layout(const uint8_t* p, Encap& e) noexcept {
+  if (be32(p) != 0x01080102u || be32(p + 12) != 0x01080202u || be32(p + 24) != 0x01080301u) return false;
+  e.endpoint_id = be64(p + 4);
+  e.attachment_id = be64(p + 16);
+  e.cookie = be32(p + 28);
+  e.has_endpoint_id = e.has_attachment_id = e.has_cookie = true;
+  e.options = 3;
+  return true;
+}
+
 void read_geneve(const uint8_t* p, uint32_t n, const OuterConfig& cfg, Encap& e) noexcept {
   if (n < kGeneveHeader) return drop(e, DropReason::tunnel_truncated);
   if ((p[0] >> 6) != 0) return drop(e, DropReason::geneve_bad_version);
@@ -74,8 +88,10 @@ void read_geneve(const uint8_t* p, uint32_t n, const OuterConfig& cfg, Encap& e)
   if (p[1] & 0x80) return drop(e, DropReason::geneve_oam);
   e.inner_ethertype = be16(p + 2);
   e.vni = be24(p + 4);
-  read_geneve_options(p + kGeneveHeader, opt_len, cfg, e);
-  if (e.kind == Outer::drop) return;
+  if (opt_len != kAwsOptionsLength || !read_aws_layout(p + kGeneveHeader, e)) {
+    read_geneve_options(p + kGeneveHeader, opt_len, cfg, e);
+    if (e.kind == Outer::drop) return;
+  }
   if (e.inner_ethertype != kEthIpv4 && e.inner_ethertype != kEthIpv6)
     return drop(e, DropReason::geneve_bad_protocol);
   if (cfg.profile == GeneveProfile::aws && !(e.has_endpoint_id && e.has_attachment_id && e.has_cookie))

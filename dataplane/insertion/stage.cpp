@@ -31,13 +31,13 @@ Appliance::Appliance(const InsertionConfig& cfg, const std::vector<std::array<ui
   }
 }
 
-void open_tunnels(Burst& b, Encap* encap, const PortSetup& port, bool healthy, ReceiveCounts& n) noexcept {
+void open_tunnels(Burst& b, const PortSetup& port, bool healthy, ReceiveCounts& n) noexcept {
   for (uint16_t i = 0; i < b.n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i], void*));
   for (uint16_t i = 0; i < b.n; ++i) {
     if (i + kPrefetchAhead < b.n) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i + kPrefetchAhead], void*));
     uint8_t* frame = rte_pktmbuf_mtod(b.pkts[i], uint8_t*);
     const uint32_t len = rte_pktmbuf_data_len(b.pkts[i]);
-    Encap& e = encap[i];
+    Encap e;
     PacketMeta& m = b.meta[i];
     b.len[i] = rte_pktmbuf_pkt_len(b.pkts[i]);
     b.view[i] = 0;
@@ -48,6 +48,10 @@ void open_tunnels(Burst& b, Encap* encap, const PortSetup& port, bool healthy, R
         b.view[i] = e.inner_offset;
         if (e.inner_ethertype == kEthTransparent) parse_packet(frame + e.inner_offset, e.inner_length, m);
         else parse_ip_packet(frame + e.inner_offset, e.inner_length, e.inner_ethertype, m);
+        // The echo is made now, while the headers are in cache: only the
+        // outer headers change, which no later stage reads, and a packet
+        // the policy denies is dropped whatever they say.
+        echo(frame, e, port.outer);
         ++n.tunnelled;
         ++n.by_tunnel[e.tunnel & 1];
         n.unknown_options += e.unknown_options;
@@ -81,16 +85,6 @@ void open_tunnels(Burst& b, Encap* encap, const PortSetup& port, bool healthy, R
         break;
     }
   }
-}
-
-uint16_t close_tunnels(Burst& b, const Encap* encap, const PortSetup& port) noexcept {
-  uint16_t echoed = 0;
-  for (uint16_t i = 0; i < b.n; ++i) {
-    if (b.fate[i] != Fate::pass || encap[i].kind != Outer::tunnel) continue;
-    echo(rte_pktmbuf_mtod(b.pkts[i], uint8_t*), encap[i], port.outer);
-    ++echoed;
-  }
-  return echoed;
 }
 
 }  // namespace bulkhead::dataplane::insertion

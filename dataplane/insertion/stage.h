@@ -1,19 +1,14 @@
-// One-armed insertion's two stages of the worker loop (dataplane/worker.cpp):
-// open_tunnels() in place of the parse stage, close_tunnels() just before
-// transmit.
-//
-//   open_tunnels   reads every frame's outer headers (encap.h); answers an
-//                  ARP request for the appliance's address and health checks
-//                  (health.h) in place (the answer leaves like a passed
-//                  packet); parses a tunnelled
-//                  packet's inner packet, which every later stage judges
-//                  (Burst::view says where it starts); gives everything else
-//                  a drop reason.
-//   close_tunnels  turns every passed tunnelled packet into its echo toward
-//                  the load balancer.
+// One-armed insertion's stage of the worker loop (dataplane/worker.cpp):
+// open_tunnels() runs in place of the parse stage. It reads every frame's
+// outer headers (encap.h); answers an ARP request for the appliance's
+// address and the health checks (health.h) in place (the answer leaves like
+// a passed packet); turns a tunnelled frame into its echo toward the load
+// balancer and parses the packet inside, which every later stage judges
+// (Burst::view says where it starts) — so what passes leaves as its echo,
+// and what is denied is dropped; everything else gets a drop reason.
 //
 // The per-port settings (Appliance) are built once at start-up and read-only
-// afterwards; the stages run on a worker's own burst and allocate nothing.
+// afterwards; the stage runs on a worker's own burst and allocates nothing.
 #pragma once
 
 #include <cstdint>
@@ -55,9 +50,6 @@ struct ReceiveCounts {
 };
 
 // `healthy`: every worker is running its loop (health checks are answered).
-void open_tunnels(Burst& b, Encap* encap, const PortSetup& port, bool healthy, ReceiveCounts& counts) noexcept;
-
-// Returns the number of echoes made.
-uint16_t close_tunnels(Burst& b, const Encap* encap, const PortSetup& port) noexcept;
+void open_tunnels(Burst& b, const PortSetup& port, bool healthy, ReceiveCounts& counts) noexcept;
 
 }  // namespace bulkhead::dataplane::insertion

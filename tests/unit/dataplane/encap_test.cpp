@@ -169,6 +169,22 @@ TEST(ReadOuter, ReadsTheAwsOptionsAndFindsTheInnerPacket) {
   }
 }
 
+TEST(ReadOuter, ReadsAwsOptionsInAnyOrderAlike) {
+  // AWS's own order is read at once, any other by the generic walk.
+  for (auto opts : {kAws, std::vector<GeneveOption>{kAws[2], kAws[0], kAws[1]}}) {
+    const Frame f = geneve_frame({.options = opts}, kInner);
+    Encap e;
+    read_outer(f.data(), static_cast<uint32_t>(f.size()), config(), e);
+    ASSERT_EQ(e.kind, Outer::tunnel);
+    EXPECT_EQ(e.endpoint_id, 0x0a0b0c0d01020304u);
+    EXPECT_EQ(e.attachment_id, 0x1122334455667788u);
+    EXPECT_EQ(e.cookie, 0xc00c1eu);
+    EXPECT_EQ(e.options, 3);
+    EXPECT_EQ(e.unknown_options, 0);
+    EXPECT_EQ(e.inner_offset, kGeneve + 8 + 32);
+  }
+}
+
 TEST(Echo, IsTheSameGeneveBytesSentBack) {
   const auto opts = plus(kAws, {0x0777, 5, {1, 2, 3, 4}});
   Frame f = geneve_frame({.vni = 5, .options = opts}, kInner);
