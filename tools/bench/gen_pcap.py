@@ -20,6 +20,8 @@
       bursts) after its connection's last
   --repeat K writes the frames K times over: few flows in a capture as
   long as a larger one's (the same replay cost for the reference)
+  --geneve wraps each frame's IP packet as AWS Gateway Load Balancer sends
+  it to an appliance at 10.100.0.5 (GENEVE with its three options)
 
 Frames carry valid IPv4 header checksums; L4 checksums are left zero (the
 dataplane does not verify them). Sizes are Ethernet frames without FCS.
@@ -29,6 +31,7 @@ import os
 import socket
 import struct
 import sys
+import zlib
 import subprocess
 
 
@@ -72,6 +75,22 @@ def frame6(src, dst, proto, sport, dport, size, flags=SYN):
     body = l4(proto, sport, dport, pad, flags)
     hdr = struct.pack("!IHBB16s16s", 6 << 28, len(body), proto, 64, src, dst)
     return eth(True) + hdr + body
+
+
+def geneve(frame):
+    """`frame`'s IP packet as AWS Gateway Load Balancer sends it to an appliance at 10.100.0.5: IPv4, UDP 6081,
+    GENEVE with the endpoint id, attachment id and flow cookie options (docs/cloud.md)."""
+    ip = frame[14:]
+    ip = ip[:struct.unpack("!H", ip[2:4])[0]] if ip[0] >> 4 == 4 else ip[:40 + struct.unpack("!H", ip[4:6])[0]]
+    opts = (struct.pack("!HBB", 0x0108, 1, 2) + struct.pack("!Q", 0x0A0B0C0D01020304) +
+            struct.pack("!HBB", 0x0108, 2, 2) + struct.pack("!Q", 0x1122334455667788) +
+            struct.pack("!HBB", 0x0108, 3, 1) + struct.pack("!I", zlib.crc32(ip[:20])))
+    g = struct.pack("!BBHI", len(opts) // 4, 0, 0x0800 if ip[0] >> 4 == 4 else 0x86DD, 0) + opts + ip
+    udp = struct.pack("!HHHH", 50000, 6081, 8 + len(g), 0) + g
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                      socket.inet_aton("10.100.0.10"), socket.inet_aton("10.100.0.5"))
+    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    return eth(False) + hdr + udp
 
 
 def write(path, frames):
@@ -146,6 +165,8 @@ def main():
     ap.add_argument("--allowed-by", help="with --distinct: keep only flows this policy allows")
     ap.add_argument("--repeat", type=int, default=1,
                     help="the frames this many times over: few flows in a capture as long as a larger one's")
+    ap.add_argument("--geneve", action="store_true",
+                    help="each frame's IP packet in AWS GENEVE to an appliance at 10.100.0.5 (one-armed insertion)")
     a = ap.parse_args()
     frames = []
     if a.trace:
@@ -183,6 +204,8 @@ def main():
             frames = tcp_connections(conns, size)
     else:
         ap.error("give --trace or --flows")
+    if a.geneve:
+        frames = [geneve(f) for f in frames]
     frames *= a.repeat
     write(a.out, frames)
     print(f"{a.out}: {len(frames)} frames")
