@@ -142,15 +142,21 @@ TEST(ReadOuter, Cases) {
   }
 }
 
+// Reads `f`, which must be a tunnel with kAws's three options.
+Encap read_aws(const Frame& f) {
+  Encap e;
+  read_outer(f.data(), static_cast<uint32_t>(f.size()), config(), e);
+  EXPECT_EQ(e.kind, Outer::tunnel);
+  EXPECT_EQ(e.endpoint_id, 0x0a0b0c0d01020304u);
+  EXPECT_EQ(e.attachment_id, 0x1122334455667788u);
+  EXPECT_EQ(e.cookie, 0xc00c1eu);
+  return e;
+}
+
 TEST(ReadOuter, ReadsTheAwsOptionsAndFindsTheInnerPacket) {
   for (const Frame& inner : {kInner, kInner6}) {
     const Frame f = geneve_frame({.vni = 77, .options = plus(kAws, {0x0777, 5, {9, 9, 9, 9, 9, 9, 9, 9}})}, inner);
-    Encap e;
-    read_outer(f.data(), static_cast<uint32_t>(f.size()), config(), e);
-    ASSERT_EQ(e.kind, Outer::tunnel);
-    EXPECT_EQ(e.endpoint_id, 0x0a0b0c0d01020304u);
-    EXPECT_EQ(e.attachment_id, 0x1122334455667788u);
-    EXPECT_EQ(e.cookie, 0xc00c1eu);
+    const Encap e = read_aws(f);
     EXPECT_EQ(e.vni, 77u);
     EXPECT_EQ(e.options, 4);
     EXPECT_EQ(e.unknown_options, 1);
@@ -173,12 +179,7 @@ TEST(ReadOuter, ReadsAwsOptionsInAnyOrderAlike) {
   // AWS's own order is read at once, any other by the generic walk.
   for (auto opts : {kAws, std::vector<GeneveOption>{kAws[2], kAws[0], kAws[1]}}) {
     const Frame f = geneve_frame({.options = opts}, kInner);
-    Encap e;
-    read_outer(f.data(), static_cast<uint32_t>(f.size()), config(), e);
-    ASSERT_EQ(e.kind, Outer::tunnel);
-    EXPECT_EQ(e.endpoint_id, 0x0a0b0c0d01020304u);
-    EXPECT_EQ(e.attachment_id, 0x1122334455667788u);
-    EXPECT_EQ(e.cookie, 0xc00c1eu);
+    const Encap e = read_aws(f);
     EXPECT_EQ(e.options, 3);
     EXPECT_EQ(e.unknown_options, 0);
     EXPECT_EQ(e.inner_offset, kGeneve + 8 + 32);
