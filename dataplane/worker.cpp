@@ -30,18 +30,6 @@ ConnVerdict verdict_of(bool allowed, Mode mode) noexcept {
   return mode == Mode::audit ? ConnVerdict::audit_denied : ConnVerdict::learned;
 }
 
-// The tuple the connection in `key` was opened with (for a re-check): ICMP
-// echo keys carry the identifier in both ports, the rules see a request.
-FlowTuple opening_tuple(const ConnKey& key, const ConnEntry& e) noexcept {
-  FlowTuple t;
-  tuple_from_key(key, e.orig_dir, t);
-  if (e.icmp_echo) {
-    t.sport = t.proto == common::kProtoIcmp ? 8 : 128;
-    t.dport = 0;
-  }
-  return t;
-}
-
 }  // namespace
 
 const char* worker_counter_name(WorkerCounter c) noexcept {
@@ -298,7 +286,7 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
         }
         b.groups.add(i, b.hash[i]);
         b.fate[i] = Fate::recheck;
-        b.batch.add(opening_tuple(b.keys[i], e), i);
+        b.batch.add(opened_tuple(b.keys[i], e), i);
         continue;
       }
       b.reuse[i] = true;  // expired, not yet swept: judged as new, may reopen its slot
@@ -714,7 +702,7 @@ void Worker::fold(int32_t pos, const ConnEntry& e, RuleSet& rs) noexcept {
 }
 
 bool Worker::recheck_idle(int32_t pos, ConnEntry& e, RuleSet& rs) noexcept {
-  const uint32_t rule = rs.classify(opening_tuple(conns_.key(pos), e));
+  const uint32_t rule = rs.classify(opened_tuple(conns_.key(pos), e));
   const bool allowed = rs.allows(rule);
   count(WorkerCounter::conn_rechecked);
   if (!allowed && rs.mode() == Mode::enforce) return false;  // its next packet cuts it
@@ -787,26 +775,7 @@ bool Worker::sweep_bucket(uint32_t bucket, RuleSet* rs, uint32_t now) noexcept {
 // Records and transmission.
 
 void Worker::record_connection(int32_t pos, const ConnEntry& e, uint8_t kind, int end_reason, uint32_t now) noexcept {
-  FlowEvent ev{};
-  ev.tuple = opening_tuple(conns_.key(pos), e);
-  const uint8_t o = e.orig_dir, r = static_cast<uint8_t>(1 - e.orig_dir);
-  ev.rule = load(e.rule);
-  ev.epoch = load(e.epoch);
-  ev.start_ms = e.created_ms;
-  ev.time_ms = kind == pb::FlowRecord::END ? newest(e) : now;
-  if (kind != pb::FlowRecord::START) {
-    ev.packets[0] = load(e.packets[o]);
-    ev.packets[1] = load(e.packets[r]);
-    ev.bytes[0] = load(e.bytes[o]);
-    ev.bytes[1] = load(e.bytes[r]);
-  }
-  ev.flags[0] = load(e.flags_seen[o]);
-  ev.flags[1] = load(e.flags_seen[r]);
-  ev.kind = kind;
-  ev.verdict = conn_verdict(e) == ConnVerdict::allowed ? pb::FlowRecord::ALLOWED : pb::FlowRecord::WOULD_DENY;
-  ev.end_reason = static_cast<uint8_t>(end_reason);
-  ev.opener_known = e.opener_known;
-  flow_event(ev);
+  flow_event(connection_event(conns_.key(pos), e, kind, end_reason, now));
 }
 
 void Worker::flow_event(const FlowEvent& ev) noexcept {
