@@ -111,7 +111,7 @@ void tcp_track(ConnEntry& e, uint8_t dir, uint8_t flags) noexcept {
   uint8_t round = load(e.tcp[opener ? dir : e.orig_dir]) & kRoundBit;
   TcpState s = tcp_state(e, dir);
   TcpState peer = tcp_state(e, dir ^ 1);
-  e.flags_seen[dir] |= flags;
+  __atomic_store_n(&e.flags_seen[dir], static_cast<uint8_t>(e.flags_seen[dir] | flags), __ATOMIC_RELAXED);
   if (flags & common::kTcpRst) {
     s = TcpState::reset;
   } else if (flags & common::kTcpFin) {

@@ -94,38 +94,54 @@ inline constexpr uint8_t kEntryFree = 0;     // not a connection (being filled, 
 inline constexpr uint8_t kEntryLive = 1;     // a connection: packets may update it
 inline constexpr uint8_t kEntryClaimed = 2;  // a connection one thread is folding or ending
 
-// A connection's state. Who writes what (a direction d is always received
-// by the same worker: RSS is deterministic per tuple and a queue belongs to
-// one worker):
+// A connection's state, as held in the shared table (dataplane/conntrack.h).
 //
-//   last_seen_ms[d], packets[d], bytes[d], tcp[d], flags_seen[d]
-//       the worker that receives direction d; others may read them.
-//   created_ms, orig_dir, proto, icmp_echo, opener_known
-//       the worker that admits the connection, before it publishes
-//       in_use = live (release); read-only afterwards.
-//   epoch, rule, verdict
-//       the thread that holds the entry's claim (a re-check under a newer
-//       rule set, by a packet's worker or the sweep), with relaxed atomic
-//       stores; read by every worker.
-//   reported_ms
-//       the worker that sweeps the entry's bucket.
-//   in_use
-//       published live by the admitting worker; moved live -> claimed by a
-//       compare-and-swap of whichever thread folds the connection's traffic
-//       into the rule counters or ends it, so that only one does; set free
-//       by the table when the slot is removed.
+// Who writes and who reads each field, in the manner of Open vSwitch's
+// lib/conntrack-private.h. "The admitting worker" is the one whose
+// ConnTable::insert() made the slot: only it fills the entry, and only
+// before it publishes in_use = live with a release store; an entry is
+// never filled again in place (a connection that reopens an expired one
+// is ended and gets a slot of its own). A direction d is received by one
+// worker (RSS is deterministic per tuple and a queue belongs to one
+// worker); were the same direction to reach two workers, an increment of
+// its counters could be lost, never an invariant. Fields other threads
+// write are read with relaxed atomic loads and written with relaxed
+// atomic stores (whole, never torn); a field with one writer is read by
+// that writer plainly.
 struct ConnEntry {
-  uint32_t last_seen_ms[2];  // per direction; the worker clock
+  // --- Per direction d: written by the worker that receives d (hit(),
+  // tcp_track()); read by every worker (expiry, the other direction's TCP
+  // tracking), the sweeping worker (folds, records) and the re-checker.
+  uint32_t last_seen_ms[2];  // the worker clock
+  // --- Immutable once published: written by the admitting worker.
   uint32_t created_ms;
+  // --- Under the claim: written by the admitting worker, then only by the
+  // thread holding the entry's claim (a re-check under a newer rule set,
+  // by a packet's worker or the sweep); read by every worker.
   uint32_t epoch;            // rule-set epoch it was last checked under
   uint32_t rule;             // deciding rule index under `epoch` (kNoRule: default)
+  // --- Per direction d (as last_seen_ms).
   uint32_t packets[2];
+  // --- Written by the admitting worker, then only by the worker whose
+  // sweep share holds the slot's bucket; read by that worker only.
   uint32_t reported_ms;      // last flow record sent for it (start or update)
+  // --- Per direction d (as last_seen_ms).
   uint64_t bytes[2];
-  uint8_t in_use;            // kEntryFree / kEntryLive / kEntryClaimed
+  // --- The entry's life: kEntryFree while the admitting worker fills it,
+  // then kEntryLive (release store); live -> claimed by the compare-and-swap
+  // of the one thread that folds its traffic, re-checks or ends it
+  // (ConnTable::claim), claimed -> live by that thread (release), or -> free
+  // by ConnTable::remove. Read (acquire) by every worker before any other
+  // field.
+  uint8_t in_use;
+  // --- Under the claim (as epoch and rule).
   uint8_t verdict;           // ConnVerdict
-  uint8_t tcp[2];            // per direction: TcpState, and the round bit (tcp_state())
-  uint8_t flags_seen[2];
+  // --- Per direction d (as last_seen_ms); read by every worker through
+  // tcp_state(), which reads the other direction's state of an earlier
+  // round as none, so tcp_track() never writes the other direction's byte.
+  uint8_t tcp[2];            // TcpState, and the round bit
+  uint8_t flags_seen[2];     // TCP flags seen
+  // --- Immutable once published: written by the admitting worker.
   uint8_t proto;
   uint8_t orig_dir : 1;      // direction (0/1) of the packet that opened it
   uint8_t icmp_echo : 1;     // ICMP echo: key ports are the identifier
@@ -159,7 +175,8 @@ uint32_t conn_timeout_ms(const ConnEntry& e, const Timeouts& t) noexcept;
 
 // The later of the two directions' last-seen times.
 inline uint32_t newest(const ConnEntry& e) noexcept {
-  const uint32_t a = e.last_seen_ms[0], b = e.last_seen_ms[1];
+  const uint32_t a = __atomic_load_n(&e.last_seen_ms[0], __ATOMIC_RELAXED);
+  const uint32_t b = __atomic_load_n(&e.last_seen_ms[1], __ATOMIC_RELAXED);
   return static_cast<int32_t>(a - b) >= 0 ? a : b;
 }
 

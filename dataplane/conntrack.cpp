@@ -17,10 +17,7 @@
 namespace bulkhead::dataplane {
 namespace {
 
-// Slots a worker may have waiting for a grace period. Each pass frees what
-// every worker has passed over, so this bounds a burst of removals (a mass
-// expiry, a revoking reload) while a worker is slow to report, not the table.
-constexpr uint32_t kRetireCapacity = 16384;
+constexpr uint32_t kRetireMask = ConnTable::kRetireCapacity - 1;
 
 constexpr uint16_t kSigFree = 0;
 constexpr uint16_t kSigClaimed = 1;
@@ -73,7 +70,6 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
   // Never around the whole table: an entry's distance from home must be
   // less than one lap for the counts of entries passing a bucket to add up.
   t->probe_limit_ = std::min(kMaxProbe, t->nbuckets_);
-  t->retire_cap_ = kRetireCapacity;
   const size_t bucket_bytes = sizeof(Bucket) * t->nbuckets_;
   const size_t slot_bytes = sizeof(Slot) * t->nslots_;
   t->bucket_memory_ = TableMemory::allocate("bh_conn_buckets", bucket_bytes);
@@ -92,13 +88,13 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
   uint64_t bytes = bucket_bytes + slot_bytes + sizeof(uint64_t) * t->nslots_ + sizeof(Retired) * t->workers_;
   for (uint32_t w = 0; w < t->workers_; ++w) {
     Retired& r = t->retired_[w];
-    r.pos = static_cast<uint32_t*>(rte_malloc("bh_conn_retired_pos", sizeof(uint32_t) * t->retire_cap_, 0));
-    r.token = static_cast<uint64_t*>(rte_malloc("bh_conn_retired_token", sizeof(uint64_t) * t->retire_cap_, 0));
+    r.pos = static_cast<uint32_t*>(rte_malloc("bh_conn_retired_pos", sizeof(uint32_t) * kRetireCapacity, 0));
+    r.token = static_cast<uint64_t*>(rte_malloc("bh_conn_retired_token", sizeof(uint64_t) * kRetireCapacity, 0));
     if (r.pos == nullptr || r.token == nullptr) {
       error = "cannot allocate the connection table's reclamation queues";
       return nullptr;
     }
-    bytes += (sizeof(uint32_t) + sizeof(uint64_t)) * t->retire_cap_;
+    bytes += (sizeof(uint32_t) + sizeof(uint64_t)) * kRetireCapacity;
   }
   t->memory_bytes_ = bytes;
   return t;
@@ -204,13 +200,14 @@ uint64_t ConnTable::retiring() const noexcept {
   return n;
 }
 
-int32_t ConnTable::insert(const ConnKey& key, uint32_t h, uint32_t worker) noexcept {
+int32_t ConnTable::insert(const ConnKey& key, uint32_t h, uint32_t worker, bool* created) noexcept {
   const uint32_t b0 = home(h);
   const uint16_t sig = signature(h);
   Bucket& hb = buckets_[b0];
   while (__atomic_exchange_n(&hb.lock, 1u, __ATOMIC_ACQUIRE) != 0)
     while (__atomic_load_n(&hb.lock, __ATOMIC_RELAXED) != 0) rte_pause();
   int32_t pos = find(key, b0, sig);
+  if (created != nullptr) *created = false;
   if (pos < 0 && count() < max_) {
     uint32_t b = b0;
     for (uint32_t d = 0; d < probe_limit_ && pos < 0; ++d, b = next(b)) {
@@ -228,6 +225,7 @@ int32_t ConnTable::insert(const ConnKey& key, uint32_t h, uint32_t worker) noexc
         __atomic_store_n(&bk.sig[k], sig, __ATOMIC_RELEASE);
         Retired& r = retired_[worker];
         __atomic_store_n(&r.inserted, r.inserted + 1, __ATOMIC_RELAXED);
+        if (created != nullptr) *created = true;
         break;
       }
     }
@@ -250,7 +248,7 @@ bool ConnTable::remove(int32_t pos, uint32_t worker) noexcept {
     return true;
   __atomic_store_n(&s.entry.in_use, kEntryFree, __ATOMIC_RELEASE);
   for (uint32_t x = home(h); x != b; x = next(x)) __atomic_fetch_sub(&buckets_[x].passed, 1u, __ATOMIC_RELEASE);
-  r.pos[r.tail % retire_cap_] = static_cast<uint32_t>(pos);
+  r.pos[r.tail & kRetireMask] = static_cast<uint32_t>(pos);
   __atomic_store_n(&r.tail, r.tail + 1, __ATOMIC_RELAXED);
   __atomic_store_n(&r.removed, r.removed + 1, __ATOMIC_RELAXED);
   return true;
@@ -261,11 +259,11 @@ void ConnTable::reclaim(uint32_t worker) noexcept {
   if (r.head == r.tail) return;
   if (r.stamped != r.tail) {
     const uint64_t token = rte_rcu_qsbr_start(qsbr_);
-    for (; r.stamped != r.tail; ++r.stamped) r.token[r.stamped % retire_cap_] = token;
+    for (; r.stamped != r.tail; ++r.stamped) r.token[r.stamped & kRetireMask] = token;
   }
-  while (r.head != r.stamped && rte_rcu_qsbr_check(qsbr_, r.token[r.head % retire_cap_], false) == 1) {
-    const uint32_t pos = r.pos[r.head % retire_cap_];
-    slots_[pos].entry.in_use = kEntryFree;
+  while (r.head != r.stamped && rte_rcu_qsbr_check(qsbr_, r.token[r.head & kRetireMask], false) == 1) {
+    const uint32_t pos = r.pos[r.head & kRetireMask];
+    __atomic_store_n(&slots_[pos].entry.in_use, kEntryFree, __ATOMIC_RELAXED);
     folded_[pos] = 0;  // the next connection here starts with nothing folded
     __atomic_store_n(&buckets_[pos / kBucketSlots].sig[pos % kBucketSlots], kSigFree, __ATOMIC_RELEASE);
     __atomic_store_n(&r.head, r.head + 1, __ATOMIC_RELAXED);

@@ -16,12 +16,26 @@
 // it was removed may still read it safely; each worker keeps its own queue
 // of slots waiting for that.
 //
-// Who writes which field of an entry is said at ConnEntry. Beside each
-// slot the table keeps a fold word: how much of the connection's traffic
-// is already in the rule counters. Only a thread that holds the entry's
-// claim (claim(): in_use live -> claimed) reads or writes it, so the
-// traffic is folded exactly once. Expiry is incremental: each worker
-// examines a few buckets of its own share per loop pass.
+// Who writes and who reads each field of an entry is said at ConnEntry
+// (dataplane/connection.h). The rules the table itself keeps:
+//
+//   * Only the thread whose insert() made a slot (`created`) fills its
+//     entry, and publishes it live last. A key found with its entry still
+//     free is being filled by another thread: that thread's packet is not
+//     one of the connection's yet (the worker passes it untracked).
+//   * A live entry is never filled again: a connection is ended (claim,
+//     remove) and a new one gets a new slot.
+//   * Beside each slot, a fold word: how much of the connection's traffic is
+//     already in the rule counters. Only the thread that holds the entry's
+//     claim (claim(): in_use live -> claimed) reads or writes it, so the
+//     traffic is folded exactly once; reclaim() zeroes it for the slot's
+//     next connection.
+//   * Each worker's reclamation queue (its removed slots waiting for a grace
+//     period) is written and read by that worker only; count() and
+//     retiring() sum the queues' counters with relaxed loads from any thread.
+//
+// Expiry is incremental: each worker examines a few buckets of its own
+// share per loop pass.
 #pragma once
 
 #include <cstdint>
@@ -56,10 +70,15 @@ class ConnTable {
   void lookup_bulk(const ConnKey* const* keys, uint32_t n, int32_t* positions,
                    uint32_t* hashes = nullptr) const noexcept;
   // Inserts, or finds the key already there; returns its slot, or -1 when
-  // the table is full. A new slot's entry has in_use == kEntryFree.
-  int32_t insert(const ConnKey& key, uint32_t worker) noexcept { return insert(key, hash(key), worker); }
+  // the table is full. A new slot's entry has in_use == kEntryFree, and
+  // `*created` (when given) says whether this call made it: only the thread
+  // that made a slot fills its entry and publishes it. A key found with an
+  // entry still free is being filled by another thread right now.
+  int32_t insert(const ConnKey& key, uint32_t worker, bool* created = nullptr) noexcept {
+    return insert(key, hash(key), worker, created);
+  }
   // The same, with the key's hash from lookup_bulk().
-  int32_t insert(const ConnKey& key, uint32_t key_hash, uint32_t worker) noexcept;
+  int32_t insert(const ConnKey& key, uint32_t key_hash, uint32_t worker, bool* created = nullptr) noexcept;
   // Removes the connection at `pos` (the caller owns the sweep share or the
   // decision); safe against concurrent readers. False when `worker`'s queue
   // of slots waiting for a grace period is full: the connection stays, to be
@@ -67,7 +86,7 @@ class ConnTable {
   bool remove(int32_t pos, uint32_t worker) noexcept;
   // True when `worker` cannot remove another connection before reclaim().
   bool retire_full(uint32_t worker) const noexcept {
-    return retired_[worker].tail - retired_[worker].head >= retire_cap_;
+    return retired_[worker].tail - retired_[worker].head >= kRetireCapacity;
   }
   // Stamps the slots `worker` removed since the last call with one grace
   // period token, and frees those whose grace period is over. Called once
@@ -117,6 +136,13 @@ class ConnTable {
   // A key is stored at most this many buckets past its home (fewer in a
   // table of fewer buckets).
   static constexpr uint32_t kMaxProbe = 128;
+  // Slots a worker may have waiting for a grace period (a power of two:
+  // its queue is a ring indexed by a mask). Each pass frees what every
+  // worker has passed over, so this bounds a burst of removals (a mass
+  // expiry, a revoking reload) while a worker is slow to report, not the
+  // table.
+  static constexpr uint32_t kRetireCapacity = 16384;
+  static_assert((kRetireCapacity & (kRetireCapacity - 1)) == 0);
 
  private:
   ConnTable() = default;
@@ -175,7 +201,6 @@ class ConnTable {
   uint32_t max_ = 0;
   uint32_t workers_ = 0;
   KeyedHash hash_;
-  uint32_t retire_cap_ = 0;
   uint64_t memory_bytes_ = 0;
 };
 

@@ -107,7 +107,7 @@ bool Worker::pass() noexcept {
       if (cfg_.fail_open) {
         count(WorkerCounter::forwarded_no_policy, transmit(q, burst_.pkts, n));
       } else {
-        stats_.drops[static_cast<unsigned>(DropReason::no_policy)] += n;
+        count_drop(DropReason::no_policy, n);
         rte_pktmbuf_free_bulk(burst_.pkts, n);
       }
       continue;
@@ -492,7 +492,7 @@ void Worker::transmit_burst(const QueueAssignment& q) noexcept {
       tx[ntx++] = b.pkts[i];
     } else {
       dropped[ndrop++] = b.pkts[i];
-      ++stats_.drops[static_cast<unsigned>(b.reason[i])];
+      count_drop(b.reason[i]);
     }
   }
   if (ndrop > 0) rte_pktmbuf_free_bulk(dropped, ndrop);
@@ -514,9 +514,11 @@ void Worker::hit(uint16_t i, ConnEntry& e, uint32_t now) noexcept {
     }
     tcp_track(e, d, m.tcp_flags);
   }
-  e.last_seen_ms[d] = now;
-  e.packets[d] += 1;
-  e.bytes[d] += b.len[i];
+  // This direction's fields have one writer, this worker; other threads
+  // read them (expiry, folds, records), so they are stored whole.
+  store(e.last_seen_ms[d], now);
+  store(e.packets[d], e.packets[d] + 1);
+  store(e.bytes[d], e.bytes[d] + b.len[i]);
   if constexpr (kMode != Mode::enforce) {
     const auto v = conn_verdict(e);
     if (v == ConnVerdict::audit_denied) count(WorkerCounter::audit_would_drop);
@@ -561,34 +563,40 @@ template <Mode kMode, bool kRecord>
 void Worker::open_connection(uint16_t i, uint32_t rule, bool allowed, RuleSet& rs, uint32_t now) noexcept {
   Burst& b = burst_;
   const PacketMeta& m = b.meta[i];
-  int32_t pos = b.pos[i];
   if (b.reuse[i]) {
-    // An expired connection the sweep has not removed yet: its slot is
-    // reopened, its traffic folded first. A claim held elsewhere means
-    // another thread is ending it right now.
-    if (!conns_.claim(pos)) {
+    // An expired connection the sweep has not removed yet: ended here as
+    // the sweep would end it, and opened afresh in a slot of its own. Never
+    // rewritten in place: the worker of its other direction may be
+    // updating it at this moment. A claim held elsewhere means another
+    // thread is folding or ending it right now.
+    const int32_t old = b.pos[i];
+    if (!end_connection(old, conns_.entry(old), &rs, end_reason(conns_.entry(old)), now)) {
       b.pos[i] = -1;
       pass_untracked(i, rule, rs, WorkerCounter::conn_busy);
       return;
     }
-    ConnEntry& old = conns_.entry(pos);
-    fold(pos, old, rs);
-    if (kRecord && sampled(pos)) record_connection(pos, old, pb::FlowRecord::END, pb::FlowRecord::TIMEOUT, now);
-    __atomic_store_n(&conns_.folded(pos), uint64_t{0}, __ATOMIC_RELAXED);
-  } else {
-    pos = conns_.insert(b.keys[i], b.hash[i], id_);
-    b.pos[i] = pos;
-    if (pos < 0) {
-      if (kMode == Mode::enforce) set_drop(i, DropReason::conn_table_full);
-      else pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
-      return;
-    }
+    count(WorkerCounter::conn_expired);
+  }
+  bool created = false;
+  const int32_t pos = conns_.insert(b.keys[i], b.hash[i], id_, &created);
+  b.pos[i] = pos;
+  if (pos < 0) {
+    if (kMode == Mode::enforce) set_drop(i, DropReason::conn_table_full);
+    else pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
+    return;
+  }
+  if (!created) {
     ConnEntry& e = conns_.entry(pos);
     if (__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE) != kEntryFree) {
       // Another worker opened it a moment ago: this is one of its packets.
       hit<kMode>(i, e, now);
       return;
     }
+    // Another worker is filling it right now, and only the thread that
+    // made a slot fills it: this packet passes as judged, untracked.
+    b.pos[i] = -1;
+    pass_untracked(i, rule, rs, WorkerCounter::conn_busy);
+    return;
   }
   ConnEntry& e = conns_.entry(pos);
   const uint8_t d = b.dir[i];
@@ -662,15 +670,22 @@ void Worker::settle_follower(uint16_t i, RuleSet& rs, uint32_t now) noexcept {
 
 void Worker::revoke(uint16_t i, int32_t pos, ConnEntry& e, RuleSet& rs, uint32_t now) noexcept {
   set_drop(i, DropReason::connection_revoked);
-  // Another thread holding the claim is folding or ending it; this packet
-  // is dropped either way and the next one is judged again.
-  if (!conns_.claim(pos)) return;
-  fold(pos, e, rs);
-  if (flow_ring_ != nullptr && sampled(pos)) record_connection(pos, e, pb::FlowRecord::END, pb::FlowRecord::REVOKED, now);
-  // With the table's reclamation queue full the entry stays, and the
-  // connection's next packet is judged again.
-  if (conns_.remove(pos, id_)) count(WorkerCounter::conn_revoked);
-  else conns_.release(pos);
+  // When another thread holds the claim (folding or ending it), or the
+  // table's reclamation queue is full, this packet is dropped all the same
+  // and the connection's next packet is judged again.
+  if (end_connection(pos, e, &rs, pb::FlowRecord::REVOKED, now)) count(WorkerCounter::conn_revoked);
+}
+
+bool Worker::end_connection(int32_t pos, const ConnEntry& e, RuleSet* rs, int reason, uint32_t now) noexcept {
+  if (!conns_.claim(pos)) return false;
+  if (conns_.retire_full(id_)) {
+    conns_.release(pos);
+    return false;
+  }
+  if (rs != nullptr) fold(pos, e, *rs);
+  if (flow_ring_ != nullptr && sampled(pos)) record_connection(pos, e, pb::FlowRecord::END, reason, now);
+  conns_.remove(pos, id_);
+  return true;
 }
 
 uint64_t Worker::unfolded(int32_t pos, const ConnEntry& e) const noexcept {
@@ -714,7 +729,7 @@ bool Worker::recheck_idle(int32_t pos, ConnEntry& e, RuleSet& rs) noexcept {
 
 void Worker::sweep(RuleSet* rs, uint32_t now) noexcept {
   if (flow_ring_ != nullptr) denied_.flush(now, [this](const FlowEvent& ev) { flow_event(ev); });
-  stats_.events[static_cast<unsigned>(WorkerCounter::flow_records_suppressed)] = denied_.suppressed();
+  store(stats_.events[static_cast<unsigned>(WorkerCounter::flow_records_suppressed)], denied_.suppressed());
   // Paced by time, not by passes: a busy worker makes hundreds of passes a
   // millisecond, and each slot checked is a likely cache miss. The share is
   // walked bucket by bucket: a bucket's signatures say which slots hold a
@@ -748,11 +763,7 @@ bool Worker::sweep_bucket(uint32_t bucket, RuleSet* rs, uint32_t now) noexcept {
     const bool record = flow_ring_ != nullptr && sampled(p);
     if (expired(e, now, t)) {
       if (conns_.retire_full(id_)) return false;  // the reclamation queue is full
-      if (!conns_.claim(p)) continue;
-      if (rs != nullptr) fold(p, e, *rs);
-      if (record) record_connection(p, e, pb::FlowRecord::END, end_reason(e), now);
-      if (conns_.remove(p, id_)) count(WorkerCounter::conn_expired);
-      else conns_.release(p);
+      if (end_connection(p, e, rs, end_reason(e), now)) count(WorkerCounter::conn_expired);
       continue;
     }
     // Fold what the connection carried since the last visit. One admitted
@@ -765,7 +776,7 @@ bool Worker::sweep_bucket(uint32_t bucket, RuleSet* rs, uint32_t now) noexcept {
     }
     if (record && static_cast<int32_t>(now - e.reported_ms) >= static_cast<int32_t>(shared_.flow_update_ms)) {
       record_connection(p, e, pb::FlowRecord::UPDATE, 0, now);
-      e.reported_ms = now;
+      store(e.reported_ms, now);
     }
   }
   return true;
@@ -805,7 +816,7 @@ uint16_t Worker::transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n)
   }
   count(WorkerCounter::tx_packets, sent);
   if (sent < n) {
-    stats_.drops[static_cast<unsigned>(DropReason::tx_full)] += n - sent;
+    count_drop(DropReason::tx_full, n - sent);
     rte_pktmbuf_free_bulk(pkts + sent, n - sent);
   }
   return sent;

@@ -96,14 +96,16 @@ enum class WorkerCounter : uint16_t {
 inline constexpr unsigned kWorkerCounterCount = static_cast<unsigned>(WorkerCounter::count);
 const char* worker_counter_name(WorkerCounter c) noexcept;
 
-// Written only by its worker; read by the main lcore and telemetry with
-// relaxed loads.
+// Written only by its worker, with relaxed stores (Worker::count); read by
+// the main lcore and telemetry with relaxed loads.
 struct alignas(64) WorkerStats {
   uint64_t events[kWorkerCounterCount];
   uint64_t drops[kDropReasonCount];
 };
 
-// What a worker tells the main lcore about connections of logged rules.
+// What a worker tells the main lcore about connections of logged rules:
+// put on the worker's own log ring (single producer: that worker; single
+// consumer: the main lcore).
 struct LogRecord {
   FlowTuple tuple;
   uint32_t rule;
@@ -122,17 +124,32 @@ struct alignas(64) Heartbeat {
 inline constexpr uint32_t kHeartbeatStaleMs = 500;
 
 // Shared state of all workers. Owned by the engine; outlives the workers.
-// Every field but `stop` is set before the workers start and read-only
-// while they run.
+// Who writes and who reads each field:
 struct Shared {
+  // Set before the workers start, read-only while they run (every worker).
   const Config* config;
+  // The active rule set: published by the main lcore or the control
+  // channel's thread (release store); each worker reads it once per pass
+  // (acquire) and reports a quiescent state after the pass, before the
+  // writer frees a set it replaced. A set's per-rule counter rows: each
+  // written by its own worker only (dataplane/rule_counters.h).
   RuleSetHolder* rules;
+  // Entries: see ConnEntry (dataplane/connection.h) and ConnTable.
   ConnTable* conns;
+  // Each worker reports its own quiescent state; the rule-set writer and
+  // ConnTable::reclaim() read it.
   rte_rcu_qsbr* qsbr;
+  // Read by every worker; its offset (tests' advance()) is an atomic any
+  // thread may move.
   const Clock* clock;
-  const insertion::Appliance* appliance = nullptr;  // one-armed insertion's ports; nullptr inline
-  Heartbeat* heartbeats = nullptr;                   // one per worker
-  std::atomic<bool> stop{false};  // set by the main lcore
+  // Set before the workers start, read-only while they run: one-armed
+  // insertion's ports (nullptr inline).
+  const insertion::Appliance* appliance = nullptr;
+  // One per worker: written by its worker every pass; read by the others.
+  Heartbeat* heartbeats = nullptr;
+  // Written by the main lcore; read by every worker (relaxed).
+  std::atomic<bool> stop{false};
+  // Set before the workers start, read-only while they run.
   uint32_t workers;
   uint32_t flow_sample = 1;          // record 1 in N connections
   uint32_t flow_update_ms = 60'000;  // long connections: an update this often
@@ -201,6 +218,11 @@ class Worker {
 
   // Connections and the rule counters.
   void revoke(uint16_t i, int32_t pos, ConnEntry& e, RuleSet& rs, uint32_t now) noexcept;
+  // Ends the connection at `pos`: takes its claim, folds its traffic (with
+  // a rule set), sends its END record (`reason`) and retires its slot.
+  // False, and the connection stays as it was, when another thread holds
+  // the claim or the table's reclamation queue is full.
+  bool end_connection(int32_t pos, const ConnEntry& e, RuleSet* rs, int reason, uint32_t now) noexcept;
   // Adds the connection's traffic not yet counted to its rule's counters
   // (the caller holds the entry's claim).
   void fold(int32_t pos, const ConnEntry& e, RuleSet& rs) noexcept;
@@ -220,7 +242,12 @@ class Worker {
   // left, frees and counts what the queue refused; returns the number sent.
   uint16_t transmit(const QueueAssignment& q, rte_mbuf** pkts, uint16_t n) noexcept;
 
-  void count(WorkerCounter c, uint64_t v = 1) noexcept { stats_.events[static_cast<unsigned>(c)] += v; }
+  // Counters are stored whole (relaxed): telemetry reads them meanwhile.
+  void count(WorkerCounter c, uint64_t v = 1) noexcept { bump(stats_.events[static_cast<unsigned>(c)], v); }
+  void count_drop(DropReason r, uint64_t v = 1) noexcept { bump(stats_.drops[static_cast<unsigned>(r)], v); }
+  static void bump(uint64_t& counter, uint64_t v) noexcept {
+    __atomic_store_n(&counter, counter + v, __ATOMIC_RELAXED);
+  }
   void set_drop(uint16_t i, DropReason r) noexcept {
     burst_.fate[i] = Fate::drop;
     burst_.reason[i] = r;

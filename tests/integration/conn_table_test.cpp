@@ -355,9 +355,15 @@ TEST(ConnTable, TwoWritersAddingTheSameKeysStoreEachOnce) {
   auto t = make_table(kKeys, 2, q);
   ASSERT_TRUE(t);
   std::vector<int32_t> got[2];
+  std::vector<char> made[2];
   auto add = [&](uint32_t w) {
     got[w].resize(kKeys);
-    for (uint32_t n = 0; n < kKeys; ++n) got[w][n] = t->insert(key_of(n), w);
+    made[w].resize(kKeys);
+    for (uint32_t n = 0; n < kKeys; ++n) {
+      bool created = false;
+      got[w][n] = t->insert(key_of(n), w, &created);
+      made[w][n] = created;
+    }
   };
   std::thread a(add, 0), b(add, 1);
   a.join();
@@ -365,8 +371,22 @@ TEST(ConnTable, TwoWritersAddingTheSameKeysStoreEachOnce) {
   for (uint32_t n = 0; n < kKeys; ++n) {
     ASSERT_GE(got[0][n], 0);
     ASSERT_EQ(got[0][n], got[1][n]) << "key " << n;
+    ASSERT_EQ(made[0][n] + made[1][n], 1) << "key " << n << ": exactly one writer made it, and only it fills it";
   }
   EXPECT_EQ(t->count(), kKeys);
+}
+
+TEST(ConnTable, AKeyFoundWhileItsMakerFillsItIsNotMadeAgain) {
+  Qsbr q(2);
+  auto t = make_table(1024, 2, q);
+  ASSERT_TRUE(t);
+  bool created = false;
+  const int32_t p = t->insert(key_of(5), 0, &created);
+  ASSERT_GE(p, 0);
+  EXPECT_TRUE(created);
+  EXPECT_EQ(t->insert(key_of(5), 1, &created), p);
+  EXPECT_FALSE(created) << "the second writer finds the slot the first is filling";
+  EXPECT_EQ(t->entry(p).in_use, dataplane::kEntryFree) << "and the entry is still the maker's to publish";
 }
 
 }  // namespace
