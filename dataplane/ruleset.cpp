@@ -37,6 +37,7 @@ bool RuleSet::build_common(const pb::CompiledRuleSet& compiled, Mode mode, uint3
       if (r.expires_at() <= now_unix) {
         active[i] = false;  // expired: kept for counters and names, never matched
         rules_.back().expired = true;
+        flags_.back() |= kExpired;
       } else if (next_expiry_ == 0 || r.expires_at() < next_expiry_) {
         next_expiry_ = r.expires_at();
       }

@@ -108,7 +108,7 @@ class RuleSet {
   // rules in both, so connections can be traced to the rule that admitted them.
   bool same_rules_as_previous() const noexcept { return same_rules_; }
   void set_same_rules_as_previous(bool v) noexcept { same_rules_ = v; }
-  bool rule_expired(uint32_t rule) const noexcept { return rule < rules_.size() && rules_[rule].expired; }
+  bool rule_expired(uint32_t rule) const noexcept { return rule < flags_.size() && (flags_[rule] & kExpired) != 0; }
 
   // The rule of this set a connection's traffic counts for, given the
   // epoch and rule it was last checked under: its own rule under this set,
@@ -127,35 +127,42 @@ class RuleSet {
 
   static constexpr uint8_t kAllow = 1;
   static constexpr uint8_t kLog = 2;
+  static constexpr uint8_t kExpired = 4;  // already expired when the set was built
 
   // Everything but the classifier: rules, verdicts, counters.
   bool build_common(const pb::CompiledRuleSet& compiled, Mode mode, uint32_t epoch, uint32_t workers,
                     int64_t now_unix, std::vector<bool>& active, std::string& error);
 
+  // What the fast path reads, per burst or per packet, together: the
+  // classifier, the rules' verdict bits, the counter rows, the epoch and
+  // the map of the previous set's rules (folds). Nothing here holds a
+  // string.
   AclFamily acl4_;
   AclFamily acl6_;
-  uint32_t acl_reused_ = 0;
-  std::vector<uint8_t> flags_;  // per rule: kAllow, kLog (what the fast path reads)
-  std::vector<RuleInfo> rules_;
+  std::vector<uint8_t> flags_;  // per rule: kAllow, kLog, kExpired
   RuleCounters counters_;
-  uint32_t workers_ = 0;
   uint32_t epoch_ = 0;
   Mode mode_ = Mode::enforce;
   bool default_allow_ = false;
+  bool same_rules_ = false;
+  // The set this one replaced: its epoch, and for each of its rules the
+  // same rule here (kUnmapped: none).
+  uint32_t previous_epoch_ = 0;
+  std::vector<uint32_t> from_previous_;
+
+  // Everyone else's: names, times, sources, how it was built.
+  std::vector<RuleInfo> rules_;
+  uint32_t acl_reused_ = 0;
+  uint32_t workers_ = 0;
   uint64_t generation_ = 0;
   std::string source_name_;
   std::string source_sha256_;
   int64_t next_expiry_ = 0;
   uint64_t build_ns_ = 0;
-  bool same_rules_ = false;
   bool compactable_ = false;
   // Built as a change: the rule each rule was in the set of `base_epoch_`.
   std::vector<uint32_t> base_of_;
   uint32_t base_epoch_ = 0;
-  // The set this one replaced: its epoch, and for each of its rules the
-  // same rule here (kUnmapped: none).
-  uint32_t previous_epoch_ = 0;
-  std::vector<uint32_t> from_previous_;
   void map_previous(const RuleSet& previous, const std::vector<uint32_t>* new_of);
 };
 
