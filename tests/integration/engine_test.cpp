@@ -11,11 +11,15 @@
 #include "common/protocols.h"
 #include "controlplane/flows/record.h"
 #include "controlplane/rule_change.h"
+#include "dataplane/connection.h"
+#include "dataplane/conntrack.h"
+#include "dataplane/packet.h"
 #include "rules/load.h"
 #include "rules/match.h"
 #include "rules/prefix.h"
 #include "tests/common/packet_builder.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/steps.h"
 
 namespace bulkhead::test {
 namespace {
@@ -132,86 +136,112 @@ INSTANTIATE_TEST_SUITE_P(
 
 // --- state ---------------------------------------------------------------------
 
+using C = WorkerCounter;
+using D = DropReason;
+
+Frame frame(const PacketSpec& s) { return build_packet(s); }
+
+PacketSpec with_flags(PacketSpec s, uint8_t flags, uint16_t payload = 0) {
+  s.tcp_flags = flags;
+  s.payload_len = payload;
+  return s;
+}
+
 TEST(Engine, RepliesOfAnAllowedConnectionPassBothWays) {
   Harness h(kPolicy);
-  ASSERT_TRUE(h.loaded()) << h.error();
   const auto c = tcp("10.0.1.5", "10.0.2.9", 41000, 5432);
   const auto hs = tcp_handshake(c);
-  EXPECT_EQ(h.pass(0, hs[0]).size(), 1u);
-  EXPECT_EQ(h.pass(1, hs[1]).size(), 1u) << "SYN-ACK of an admitted connection";
-  EXPECT_EQ(h.pass(0, hs[2]).size(), 1u);
-  auto data = reversed(c);
-  data.tcp_flags = common::kTcpAck | common::kTcpPsh;
-  data.payload_len = 100;
-  EXPECT_EQ(forwarded(h, 1, data), 1u);
-  EXPECT_EQ(h.events(WorkerCounter::conn_new), 1u);
-  EXPECT_EQ(h.events(WorkerCounter::conn_hits), 3u);
+  run_steps(h, {
+      {.name = "SYN opens", .port = 0, .frame = hs[0], .pass = true,
+       .events = {{C::conn_new, 1}, {C::classified, 1}}},
+      {.name = "SYN-ACK of the admitted connection", .port = 1, .frame = hs[1], .pass = true,
+       .events = {{C::conn_hits, 1}, {C::classified, 0}}},
+      {.name = "ACK", .port = 0, .frame = hs[2], .pass = true, .events = {{C::conn_hits, 1}}},
+      {.name = "data from the server", .port = 1,
+       .frame = frame(with_flags(reversed(c), common::kTcpAck | common::kTcpPsh, 100)), .pass = true,
+       .events = {{C::conn_hits, 1}, {C::classified, 0}}},
+  });
   EXPECT_EQ(h.rule("web-to-db").packets, 4u);
   EXPECT_EQ(h.rule("web-to-db").connections, 1u);
 }
 
 TEST(Engine, ServerCannotOpenAConnectionOnlyTheClientMayOpen) {
   Harness h(kPolicy);
-  ASSERT_TRUE(h.loaded());
-  // The app side opening towards web port 5432: no rule allows app -> web.
-  EXPECT_EQ(forwarded(h, 1, tcp("10.0.2.9", "10.0.1.5", 5432, 41000)), 0u);
-  // A SYN-ACK with no connection behind it is not a new connection.
-  EXPECT_EQ(forwarded(h, 1, tcp("10.0.2.9", "10.0.1.5", 5432, 41000, common::kTcpSyn | common::kTcpAck)), 0u);
-  EXPECT_EQ(h.drops(DropReason::tcp_invalid), 1u);
-  EXPECT_EQ(h.drops(DropReason::policy_deny), 1u);
+  run_steps(h, {
+      // No rule allows app -> web.
+      {.name = "the server side's SYN", .port = 1, .frame = frame(tcp("10.0.2.9", "10.0.1.5", 5432, 41000)),
+       .pass = false, .drops = {{D::policy_deny, 1}}},
+      {.name = "a SYN-ACK with no connection behind it", .port = 1,
+       .frame = frame(tcp("10.0.2.9", "10.0.1.5", 5432, 41000, common::kTcpSyn | common::kTcpAck)), .pass = false,
+       .events = {{C::classified, 0}}, .drops = {{D::tcp_invalid, 1}}},
+  });
 }
 
 TEST(Engine, MidStreamTcpWithoutConnectionIsDroppedUnlessLoose) {
+  const Frame ack = frame(tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck));
   {
     Harness h(kPolicy);
-    EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck)), 0u);
-    EXPECT_EQ(h.drops(DropReason::tcp_invalid), 1u);
+    run_steps(h, {{.name = "an ACK of no connection", .port = 0, .frame = ack, .pass = false,
+                   .drops = {{D::tcp_invalid, 1}}}});
   }
   {
     Harness h(kPolicy, 1, [](dataplane::Config& c) { c.tcp_loose = true; });
-    EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck)), 1u);
+    run_steps(h, {{.name = "picked up mid-stream (--tcp-loose)", .port = 0, .frame = ack, .pass = true,
+                   .events = {{C::conn_new, 1}}}});
   }
 }
 
 TEST(Engine, InvalidTcpFlagsDropped) {
   Harness h(kPolicy);
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpSyn | common::kTcpFin)), 0u);
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432, 0)), 0u);
-  EXPECT_EQ(h.drops(DropReason::tcp_invalid), 2u);
+  run_steps(h, {
+      {.name = "SYN+FIN", .port = 0, .frame = frame(tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpSyn | common::kTcpFin)),
+       .pass = false, .drops = {{D::tcp_invalid, 1}}},
+      {.name = "no flags", .port = 0, .frame = frame(tcp("10.0.1.5", "10.0.2.9", 41000, 5432, 0)), .pass = false,
+       .drops = {{D::tcp_invalid, 1}}},
+  });
 }
 
 TEST(Engine, UdpRequestAndResponse) {
   Harness h(kPolicy);
   const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
-  EXPECT_EQ(forwarded(h, 0, q), 1u);
-  EXPECT_EQ(forwarded(h, 1, reversed(q)), 1u);
-  // A datagram from the server's port to another client port is new: denied.
-  EXPECT_EQ(forwarded(h, 1, udp("10.0.2.9", "10.0.1.5", 53, 5354)), 0u);
+  run_steps(h, {
+      {.name = "request", .port = 0, .frame = frame(q), .pass = true, .events = {{C::conn_new, 1}}},
+      {.name = "response", .port = 1, .frame = frame(reversed(q)), .pass = true, .events = {{C::conn_hits, 1}}},
+      {.name = "from the server's port to another client port: new, denied", .port = 1,
+       .frame = frame(udp("10.0.2.9", "10.0.1.5", 53, 5354)), .pass = false, .drops = {{D::policy_deny, 1}}},
+  });
 }
 
 TEST(Engine, IcmpEchoReplyMatchesByIdentifier) {
   Harness h(kPolicy);
   PacketSpec req{.src = "192.168.1.10", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 8, .icmp_id = 77};
-  EXPECT_EQ(forwarded(h, 0, req), 1u);
   PacketSpec rep = reversed(req);
   rep.icmp_type = 0;
-  EXPECT_EQ(forwarded(h, 1, rep), 1u);
-  rep.icmp_id = 78;
-  EXPECT_EQ(forwarded(h, 1, rep), 0u) << "a reply to an echo nobody sent";
+  PacketSpec stray = rep;
+  stray.icmp_id = 78;
+  run_steps(h, {
+      {.name = "echo request", .port = 0, .frame = frame(req), .pass = true, .events = {{C::conn_new, 1}}},
+      {.name = "its reply", .port = 1, .frame = frame(rep), .pass = true, .events = {{C::conn_hits, 1}}},
+      {.name = "a reply to an echo nobody sent", .port = 1, .frame = frame(stray), .pass = false,
+       .drops = {{D::policy_deny, 1}}},
+  });
 }
 
 TEST(Engine, IcmpErrorQuotingATrackedConnectionPasses) {
   Harness h(kPolicy);
-  const auto c = tcp("10.0.1.5", "10.0.2.9", 41000, 5432);
-  const Frame syn = build_packet(c);
-  ASSERT_EQ(h.pass(0, syn).size(), 1u);
+  const Frame syn = frame(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
+  const Frame other = frame(tcp("10.0.1.5", "10.0.2.9", 41001, 5432));
   PacketSpec err{.src = "10.0.2.1", .dst = "10.0.1.5", .proto = common::kProtoIcmp, .icmp_type = 3, .icmp_code = 4,
                  .quote = &syn};
-  EXPECT_EQ(forwarded(h, 1, err), 1u);
-  EXPECT_EQ(h.events(WorkerCounter::icmp_related), 1u);
-  const Frame other = build_packet(tcp("10.0.1.5", "10.0.2.9", 41001, 5432));
-  err.quote = &other;
-  EXPECT_EQ(forwarded(h, 1, err), 0u) << "quotes a connection that does not exist";
+  PacketSpec err_other = err;
+  err_other.quote = &other;
+  run_steps(h, {
+      {.name = "SYN opens", .port = 0, .frame = syn, .pass = true},
+      {.name = "an ICMP error quoting it", .port = 1, .frame = frame(err), .pass = true,
+       .events = {{C::icmp_related, 1}}},
+      {.name = "an ICMP error quoting a connection that does not exist", .port = 1, .frame = frame(err_other),
+       .pass = false, .events = {{C::icmp_related, 0}}, .drops = {{D::policy_deny, 1}}},
+  });
 }
 
 TEST(Engine, ConnectionsExpireByTimeout) {
@@ -221,13 +251,13 @@ TEST(Engine, ConnectionsExpireByTimeout) {
     c.sweep_per_poll = 1 << 20;
   });
   const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
-  ASSERT_EQ(forwarded(h, 0, q), 1u);
-  EXPECT_EQ(h.engine().conns().count(), 1u);
-  h.engine().clock().advance(300);
-  h.run();
+  run_steps(h, {
+      {.name = "request", .port = 0, .frame = frame(q), .pass = true, .events = {{C::conn_new, 1}}},
+      {.name = "a reply after the timeout is a new, denied flow", .port = 1, .frame = frame(reversed(q)),
+       .pass = false, .events = {{C::conn_expired, 1}, {C::conn_hits, 0}}, .drops = {{D::policy_deny, 1}},
+       .advance_ms = 300},
+  });
   EXPECT_EQ(h.engine().conns().count(), 0u);
-  EXPECT_EQ(h.events(WorkerCounter::conn_expired), 1u);
-  EXPECT_EQ(forwarded(h, 1, reversed(q)), 0u) << "reply after expiry is a new, denied flow";
 }
 
 TEST(Engine, FullTableRefusesNewConnectionsKeepsEstablished) {
@@ -333,19 +363,21 @@ TEST(Engine, ReloadChangesVerdictsAndRevokesAdmittedConnections) {
   Harness h(kPolicy);
   const auto c = tcp("10.0.1.5", "10.0.2.9", 41000, 5432);
   const auto hs = tcp_handshake(c);
-  ASSERT_EQ(h.pass(0, hs[0]).size(), 1u);
-  ASSERT_EQ(h.pass(1, hs[1]).size(), 1u);
-  ASSERT_EQ(h.pass(0, hs[2]).size(), 1u);
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 22)), 0u);
-
   std::string revoke = kPolicy;
   revoke.replace(revoke.find("ports: [5432]"), 13, "ports: [22]");
-  ASSERT_TRUE(h.reload(revoke));
-  auto data = c;
-  data.tcp_flags = common::kTcpAck;
-  EXPECT_EQ(forwarded(h, 0, data), 0u) << "the revoked rule's connection is cut";
-  EXPECT_EQ(h.drops(DropReason::connection_revoked), 1u);
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41001, 22)), 1u) << "the new rule applies";
+  run_steps(h, {
+      {.name = "SYN", .port = 0, .frame = hs[0], .pass = true},
+      {.name = "SYN-ACK", .port = 1, .frame = hs[1], .pass = true},
+      {.name = "ACK", .port = 0, .frame = hs[2], .pass = true},
+      {.name = "port 22 is not allowed yet", .port = 0, .frame = frame(tcp("10.0.1.5", "10.0.2.9", 41000, 22)),
+       .pass = false, .drops = {{D::policy_deny, 1}}},
+      {.name = "after the reload the revoked rule's connection is cut", .port = 0,
+       .frame = frame(with_flags(c, common::kTcpAck)), .pass = false,
+       .events = {{C::conn_rechecked, 1}, {C::conn_revoked, 1}}, .drops = {{D::connection_revoked, 1}},
+       .reload = revoke.c_str()},
+      {.name = "the new rule applies", .port = 0, .frame = frame(tcp("10.0.1.5", "10.0.2.9", 41001, 22)),
+       .pass = true, .events = {{C::conn_new, 1}}},
+  });
   // Counters of kept rules survive the reload.
   EXPECT_EQ(h.rule("web-to-db").packets, 4u);
 }
@@ -353,13 +385,14 @@ TEST(Engine, ReloadChangesVerdictsAndRevokesAdmittedConnections) {
 TEST(Engine, ReloadKeepsConnectionsTheNewPolicyStillAllows) {
   Harness h(kPolicy);
   const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
-  ASSERT_EQ(forwarded(h, 0, q), 1u);
   std::string changed = kPolicy;
   changed.replace(changed.find("ports: [5432]"), 13, "ports: [5433]");
-  ASSERT_TRUE(h.reload(changed));
-  EXPECT_EQ(forwarded(h, 1, reversed(q)), 1u);
-  EXPECT_EQ(h.events(WorkerCounter::conn_rechecked), 1u);
-  EXPECT_EQ(h.drops(DropReason::connection_revoked), 0u);
+  run_steps(h, {
+      {.name = "request", .port = 0, .frame = frame(q), .pass = true},
+      {.name = "the reply after a reload that still allows it", .port = 1, .frame = frame(reversed(q)),
+       .pass = true, .events = {{C::conn_rechecked, 1}, {C::conn_hits, 1}, {C::conn_revoked, 0}},
+       .reload = changed.c_str()},
+  });
 }
 
 TEST(Engine, BrokenReloadKeepsThePreviousPolicy) {
@@ -437,6 +470,60 @@ TEST(Engine, AnEntryStampedAfterThisPassReadTheClockIsNotExpired) {
   EXPECT_EQ(forwarded(h, 1, reversed(q)), 1u) << "the reply passes";
   EXPECT_EQ(h.events(WorkerCounter::conn_expired), 0u);
   EXPECT_EQ(h.engine().conns().count(), 1u);
+}
+
+// The connection table's key of a frame, as the worker makes it.
+dataplane::ConnKey key_of_frame(const Frame& f) {
+  dataplane::PacketMeta m;
+  dataplane::parse_packet(f.data(), static_cast<uint32_t>(f.size()), m);
+  dataplane::ConnKey key;
+  dataplane::make_conn_key(dataplane::connection_tuple(m, f.data(), static_cast<uint32_t>(f.size())), key);
+  return key;
+}
+
+int32_t live_slot(dataplane::ConnTable& conns) {
+  for (uint32_t p = 0; p < conns.slots(); ++p)
+    if (conns.entry(static_cast<int32_t>(p)).in_use == dataplane::kEntryLive) return static_cast<int32_t>(p);
+  return -1;
+}
+
+TEST(Engine, AConnectionAnotherWorkerIsFillingIsNotFilledTwice) {
+  Harness h(kPolicy, 2);
+  const Frame q = build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53));
+  // Worker 1 has made the connection's slot and not yet published it: its
+  // entry is free with the key in place.
+  bool created = false;
+  const int32_t pos = h.engine().conns().insert(key_of_frame(q), 1, &created);
+  ASSERT_TRUE(created);
+  EXPECT_EQ(h.pass(0, q).size(), 1u) << "allowed: it passes, untracked";
+  EXPECT_EQ(h.events(WorkerCounter::conn_busy), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::conn_new), 0u);
+  EXPECT_EQ(h.engine().conns().entry(pos).in_use, dataplane::kEntryFree) << "only its maker fills it";
+  EXPECT_EQ(h.rule("web-dns").packets, 1u);
+}
+
+TEST(Engine, AnExpiredConnectionReopenedBeforeTheSweepGetsASlotOfItsOwn) {
+  Harness h(kPolicy, 1, [](dataplane::Config& c) {
+    c.timeouts.udp_ms = 200;
+    c.sweep_period_ms = 1u << 30;  // the sweep does not come round in this test
+  });
+  const Frame q = build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53));
+  for (int k = 0; k < 10; ++k) h.send(0, q);
+  h.run();
+  ASSERT_EQ(h.received(1).size(), 10u);
+  const int32_t old = live_slot(h.engine().conns());
+  ASSERT_GE(old, 0);
+  h.engine().clock().advance(300);
+  // The next pass judges the packet before it sweeps: the connection is
+  // expired and still in the table.
+  EXPECT_EQ(h.pass(0, q).size(), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::conn_new), 2u);
+  EXPECT_EQ(h.events(WorkerCounter::conn_expired), 1u) << "the old one ended as the sweep would end it";
+  EXPECT_NE(h.engine().conns().entry(old).in_use, dataplane::kEntryLive)
+      << "its slot is retired, never filled again in place: the other direction's worker may be writing it";
+  EXPECT_EQ(h.engine().conns().count(), 1u);
+  EXPECT_EQ(h.rule("web-dns").packets, 11u) << "the old connection's traffic was folded before it ended";
+  EXPECT_EQ(h.rule("web-dns").connections, 2u);
 }
 
 // --- one-armed bursts and flow records ---------------------------------------

@@ -108,6 +108,26 @@ TEST(Rounds, FollowersOfAnAdmittedOpenerAreHitsOfItsConnection) {
   EXPECT_EQ(h.engine().conns().count(), 1u);
 }
 
+TEST(Rounds, RepliesInTheBurstOfAnAdmittedOpenerAreHitsWithoutAClassification) {
+  Harness h(kPolicy);
+  Delta d(h);
+  // The request opens; the replies (the other direction: their own key
+  // direction, the same connection) follow it and find it open.
+  std::vector<Frame> burst{build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53, 10))};
+  for (int k = 0; k < 15; ++k) {
+    burst.push_back(build_packet(udp("10.0.2.9", "10.0.1.5", 53, 5353, 10)));
+    burst.push_back(build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53, 10)));
+  }
+  EXPECT_EQ(one_burst(h, burst), 31u);
+  EXPECT_EQ(d.of(WorkerCounter::parsed, d.parsed), 31u);
+  EXPECT_EQ(d.of(WorkerCounter::classified, d.classified), 1u) << "the opener only";
+  EXPECT_EQ(d.of(WorkerCounter::classify_calls, d.calls), 1u);
+  EXPECT_EQ(d.of(WorkerCounter::followed, d.followed), 30u);
+  EXPECT_EQ(d.of(WorkerCounter::conn_hits, d.hits), 30u);
+  EXPECT_EQ(h.events(WorkerCounter::conn_new), 1u);
+  EXPECT_EQ(h.rule("web-dns").packets, 31u) << "every packet, folded from the connection";
+}
+
 TEST(Rounds, AHandshakeInOneBurstOpensOneConnectionInOrder) {
   Harness h(kPolicy);
   const auto hs = tcp_handshake(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
