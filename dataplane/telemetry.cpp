@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
@@ -31,6 +32,7 @@ int handle_stats(const char*, const char*, rte_tel_data* d) {
   add_u64(d, "dropped", dropped);
   add_u64(d, "connections", g_engine->conns().count());
   add_u64(d, "workers", g_engine->worker_count());
+  add_u64(d, "tsc_hz", rte_get_tsc_hz());  // busy_cycles' unit
   return 0;
 }
 

@@ -30,7 +30,7 @@ import procs  # noqa: E402
 import telemetry  # noqa: E402
 
 BUILD = os.environ.get("BULKHEAD_BUILD_DIR", os.path.join(TOP, "build"))
-CLI = os.path.join(BUILD, "tools", "bulkhead", "bulkhead")
+CLI = os.path.join(BUILD, "tools", "cli", "bulkhead")
 CP = os.path.join(BUILD, "controlplane", "bulkhead-controlplane")
 DP = os.path.join(BUILD, "dataplane", "bulkhead-dataplane")
 DATA = os.path.normpath(os.path.join(TOP, "..", "shared", "data", "classbench"))
@@ -41,15 +41,17 @@ def run(*cmd, **kw):
 
 
 class Fleet:
-    def __init__(self, work, n, vdevs_for=None, extra=()):
+    def __init__(self, work, n, vdevs_for=None, extra=(), pin=None):
+        """`pin`: CPUs (taskset's list) the control plane and the CLI run on, off a worker's core."""
         self.work, self.procs, self.n = work, [], n
+        self.pin = ["taskset", "-c", pin] if pin else []
         os.chdir(work)
         for k in ["cp"] + [f"dp{i}" for i in range(n)]:
             run(CLI, "keys", "generate", k)
         self.port = 21000 + os.getpid() % 20000
         self.env = dict(os.environ, BULKHEAD_CONTROLPLANE=f"ipc://{work}/cli.sock")
         keys = sum([["--dataplane-key", f"dp{i}.pub"] for i in range(n)], [])
-        self.procs.append(subprocess.Popen([CP, "--store", "store", "--key", "cp.key", *keys, "--listen",
+        self.procs.append(subprocess.Popen([*self.pin, CP, "--store", "store", "--key", "cp.key", *keys, "--listen",
                                             f"tcp://127.0.0.1:{self.port}", "--cli", self.env["BULKHEAD_CONTROLPLANE"]],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         self.prefixes = []
@@ -81,7 +83,7 @@ class Fleet:
         return json.loads(run(CLI, "status", "--json", env=self.env))
 
     def apply(self, path, force=True):
-        args = [CLI, "apply", path, "--wait", "60", "--json"] + (["--force"] if force else [])
+        args = [*self.pin, CLI, "apply", path, "--wait", "60", "--json"] + (["--force"] if force else [])
         return json.loads(subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                          env=self.env).stdout)
 

@@ -18,6 +18,15 @@
       segment each way (one packet in five opens a connection), 64
       connections interleaved so that each packet comes 64 packets (two
       bursts) after its connection's last
+  gen_pcap.py --syn-flood N OUT.pcap [--same]
+      N TCP SYNs of distinct 5-tuples from 10.0.0.0/8 to 10.2.0.0/16 port
+      22; with --same, one 5-tuple N times (a retransmitted or replayed
+      opener: every packet of a burst has its first's key)
+  gen_pcap.py --follow N OUT.pcap
+      N UDP flows from 10.0.0.0/8 to 10.2.0.0/16 port 53, each as four
+      packets in a row: request, reply, request, reply; every packet after
+      a flow's first follows it within the burst (against a policy that
+      denies the flow, the reply is classified in a second round)
   --repeat K writes the frames K times over: few flows in a capture as
   long as a larger one's (the same replay cost for the reference)
   --geneve wraps each frame's IP packet as AWS Gateway Load Balancer sends
@@ -120,7 +129,7 @@ def tcp_connections(conns, size, stride=64):
 
 def allowed(policy, flows):
     """The verdicts of `bulkhead policy eval` for (src, dst, sport, dport, proto) tuples."""
-    cli = os.path.join(os.environ.get("BULKHEAD_BUILD_DIR", os.path.join(TOP, "build")), "tools", "bulkhead",
+    cli = os.path.join(os.environ.get("BULKHEAD_BUILD_DIR", os.path.join(TOP, "build")), "tools", "cli",
                        "bulkhead")
     text = "".join(f"{proto} {socket.inet_ntoa(struct.pack('!I', src))} {sport} "
                    f"{socket.inet_ntoa(struct.pack('!I', dst))} {dport}\n" for src, dst, sport, dport, proto in flows)
@@ -163,6 +172,9 @@ def main():
     ap.add_argument("--tcp", action="store_true", help="with --flows: TCP connections with their handshakes")
     ap.add_argument("--distinct", action="store_true", help="with --trace: --count distinct flows")
     ap.add_argument("--allowed-by", help="with --distinct: keep only flows this policy allows")
+    ap.add_argument("--syn-flood", type=int, help="N TCP SYNs to port 22")
+    ap.add_argument("--same", action="store_true", help="with --syn-flood: one 5-tuple N times")
+    ap.add_argument("--follow", type=int, help="N UDP flows, each request, reply, request, reply in a row")
     ap.add_argument("--repeat", type=int, default=1,
                     help="the frames this many times over: few flows in a capture as long as a larger one's")
     ap.add_argument("--geneve", action="store_true",
@@ -202,8 +214,22 @@ def main():
                 frames.append(make(dst, src, 17, 53, sport, size(len(frames))))
         if conns:
             frames = tcp_connections(conns, size)
+    elif a.syn_flood:
+        for i in range(a.syn_flood):
+            k = 0 if a.same else i
+            src = struct.pack("!I", (10 << 24) | (1 << 16) | (k & 0xFFFF))
+            dst = struct.pack("!I", (10 << 24) | (2 << 16) | ((k >> 16) & 0xFF))
+            frames.append(frame4(src, dst, 6, 1024 + (k >> 8) % 60000, 22, a.size))
+    elif a.follow:
+        for i in range(a.follow):
+            src = struct.pack("!I", (10 << 24) | (1 << 16) | (i & 0xFFFF))
+            dst = struct.pack("!I", (10 << 24) | (2 << 16) | ((i >> 16) & 0xFF))
+            sport = 1024 + (i >> 8) % 60000
+            for _ in range(2):
+                frames.append(frame4(src, dst, 17, sport, 53, a.size))
+                frames.append(frame4(dst, src, 17, 53, sport, a.size))
     else:
-        ap.error("give --trace or --flows")
+        ap.error("give --trace, --flows, --syn-flood or --follow")
     if a.geneve:
         frames = [geneve(f) for f in frames]
     frames *= a.repeat

@@ -31,9 +31,24 @@ Scenarios (64-byte frames unless said; one worker, -l 0,1):
                 against testpmd on the same capture of 1M flows
   classifier    rte_acl alone: DPDK's dpdk-test-acl on the ClassBench sets
                 and their traces, 32 keys a call (the dataplane's burst)
+  adversarial   bursts that must cost no more than ordinary ones, enforce
+                mode, every packet denied by the same default rule:
+                distinct SYNs (the reference), one SYN's 5-tuple repeated,
+                and flows whose packets follow their first within the burst
+                (request, reply, request, reply)
+  push          the rate in the 2 s after a one-rule change of acl1_10k is
+                pushed by the control plane and acknowledged, against the
+                2 s before it, with traffic of acl1_10k's trace
+                (established); the control plane runs on core 0
 
---quick runs the established scenario alone (about a minute) and fails when
-its ratio to testpmd falls below tools/bench/quick_threshold.
+Every row with cycles per packet also shows the dataplane's own work: its
+busy cycles per packet less testpmd io's cycles per packet (TSC Hz over its
+rate) on the same capture in the same run.
+
+--quick runs the established scenario and the identical-SYN adversarial
+pair (about two minutes) and fails when the established ratio to testpmd,
+or identical denied SYNs against distinct ones, falls below its line in
+tools/bench/quick_threshold.
 """
 import argparse
 import csv
@@ -54,10 +69,13 @@ import telemetry  # noqa: E402
 import throughput as tp  # noqa: E402
 
 BUILD = tp.BUILD
-CLI = os.path.join(BUILD, "tools", "bulkhead", "bulkhead")
+CLI = os.path.join(BUILD, "tools", "cli", "bulkhead")
 DP = os.path.join(BUILD, "dataplane", "bulkhead-dataplane")
 FLOOR = os.path.join(BUILD, "tools", "bench", "bulkhead-bench-floor")
-DATA = os.path.normpath(os.path.join(TOP, "..", "shared", "data", "classbench"))
+# The ClassBench sets: beside the checkout by default, or where
+# BULKHEAD_CLASSBENCH says (a worktree elsewhere).
+DATA = os.environ.get("BULKHEAD_CLASSBENCH",
+                      os.path.normpath(os.path.join(TOP, "..", "shared", "data", "classbench")))
 # The ClassBench rule sets the suite sweeps, each with the trace of headers
 # that exercises it.
 CLASSBENCH_SETS = (("acl1_1k", "acl1_1k_trace"), ("acl1_10k", "acl1_10k_trace_generated"),
@@ -72,6 +90,7 @@ class Suite:
     def __init__(self, out, runs, warmup, window):
         self.out, self.runs, self.warmup, self.window = out, runs, warmup, window
         self.rows = []
+        self.tsc_hz = None  # the dataplane's TSC rate, from its telemetry
         os.makedirs(out, exist_ok=True)
 
     def path(self, name):
@@ -101,13 +120,33 @@ class Suite:
             f.write("version: 1\ndefaults: { action: deny, mode: audit }\nrules: []\n")
         return p
 
-    def record(self, scenario, variant, pps, ref, cycles, note=""):
+    def stats(self, prefix):
+        """The dataplane's /bulkhead/stats, remembering its TSC rate."""
+        s = tp.stats(prefix)
+        if s and s.get("tsc_hz"):
+            self.tsc_hz = s["tsc_hz"]
+        return s
+
+    def own_work(self, cycles, io_pps):
+        """Cycles per packet of the dataplane's own: its busy cycles per packet less testpmd io's cycles per
+        packet on the same capture (testpmd polls without pause: TSC Hz over its rate)."""
+        if not cycles or not io_pps or not self.tsc_hz:
+            return None
+        return cycles - self.tsc_hz / io_pps
+
+    def record(self, scenario, variant, pps, ref, cycles, note="", io=None):
+        """One row. `ref` is testpmd's rate on the same capture (a ratio is shown); `io`, when the row's rate is
+        not packets (connections/s), is testpmd's packet rate for the own-work figure alone."""
+        own = self.own_work(cycles, io or ref)
         row = {"scenario": scenario, "variant": variant, "mpps": round(pps / 1e6, 2),
                "testpmd_mpps": round(ref / 1e6, 2) if ref else "", "ratio": round(pps / ref, 2) if ref else "",
-               "cycles_per_packet": round(cycles) if cycles else "", "note": note}
+               "cycles_per_packet": round(cycles) if cycles else "", "note": note,
+               "own_cycles_per_packet": round(own) if own is not None else ""}
         self.rows.append(row)
         print(f"{scenario:12} {variant:28} {row['mpps']:>7} Mpps  testpmd {row['testpmd_mpps']!s:>6}  "
-              f"ratio {row['ratio']!s:>5}  cycles/pkt {row['cycles_per_packet']!s:>5}  {note}", flush=True)
+              f"ratio {row['ratio']!s:>5}  cycles/pkt {row['cycles_per_packet']!s:>5}  "
+              f"own {row['own_cycles_per_packet']!s:>5}  {note}", flush=True)
+        return own
 
     def testpmd(self, pcap, mbufs, mbuf_size=256, lcores="0,1", run=0):
         """The ceiling: dpdk-testpmd io forwarding on the vdevs the dataplane uses."""
@@ -121,7 +160,7 @@ class Suite:
         pre = f"bhs_dp{os.getpid()}_{len(self.rows)}_{run}"
         cmd = [DP, *tp.eal(pre, pcap, lcores), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
                str(mbuf_size), "--conn-max", str(conn_max), *extra]
-        return tp.measure(cmd, pre, self.warmup, self.window, tp.stats)
+        return tp.measure(cmd, pre, self.warmup, self.window, self.stats)
 
     def forwarding(self, scenario, variant, pcap, policy, mbufs, extra=(), testpmd=True, lcores="0,1", mbuf_size=256,
                    conn_max=None):
@@ -155,11 +194,16 @@ class Suite:
                 "--key", os.path.join(keys, "dp.key")]
         return args, cp
 
+    def io_reference(self, pcap, mbufs):
+        """testpmd io's rate on a capture (median of the runs), for the own work of a first-pass row."""
+        return statistics.median(self.testpmd(pcap, mbufs, run=run) for run in range(self.runs))
+
     def new_flows(self, variant, pcap, flows, policy, mbufs, extra=()):
-        """Connections per second over the first pass of a capture of unique flows."""
+        """Connections per second over the first pass of a capture of unique flows; returns them and the own
+        work per connection (every packet opens one)."""
         conns, _, cyc = self.first_pass(pcap, flows, policy, mbufs, extra)
-        self.record("new-flows", variant, conns, 0, cyc, "connections/s")
-        return conns
+        own = self.record("new-flows", variant, conns, 0, cyc, "connections/s", io=self.io_reference(pcap, mbufs))
+        return conns, own
 
     def segments(self):
         """The enterprise traffic model's second period, and the policy `bulkhead learn propose` makes from its
@@ -179,7 +223,7 @@ class Suite:
         """Packets and connections per second over the first pass of a capture where connections open and
         carry on side by side."""
         conns, pps, cyc = self.first_pass(pcap, flows, policy, mbufs)
-        self.record("mix", variant, pps, 0, cyc, f"{conns / 1e6:.2f} M connections/s")
+        self.record("mix", variant, pps, 0, cyc, f"{conns / 1e6:.2f} M connections/s", io=self.io_reference(pcap, mbufs))
 
     def first_pass(self, pcap, flows, policy, mbufs, extra=()):
         """Medians of connections/s, packets/s and cycles/packet from 10% to 90% of the capture's flows opened."""
@@ -196,7 +240,7 @@ class Suite:
                 end = time.time() + 30
                 while time.time() < end:
                     try:
-                        s = tp.stats(pre)
+                        s = self.stats(pre)
                     except OSError:
                         s = None
                     if not s:  # not registered until the dataplane is ready
@@ -260,7 +304,7 @@ class Suite:
                     f"bulkhead / ovs-dpdk = {pps / ovs:.1f}x")
         flows = 131072  # OVS's packet pool (262,144 buffers) must hold the capture
         unique = self.pcap("flows-128k", "--flows", str(flows))
-        new = self.new_flows("bulkhead, allow-udp, 128K new flows", unique, flows, allow, 262143)
+        new, _ = self.new_flows("bulkhead, allow-udp, 128K new flows", unique, flows, allow, 262143)
         got, cyc = [], []
         for _ in range(self.runs):
             with ovs_peer.OvsPeer(unique) as o:
@@ -316,7 +360,79 @@ class Suite:
             cyc.append(float(m.group(1)))
             got.append(float(m.group(2)))
         self.record("classifier", f"rte_acl alone, {name}", statistics.median(got), 0, statistics.median(cyc),
-                    "classifications/s (dpdk-test-acl)")
+                    "classifications/s (dpdk-test-acl); cycles per key")
+        return statistics.median(cyc)
+
+    def adversarial(self, quick=False):
+        """Denied bursts that a naive loop judges once per packet and round: each against distinct denied SYNs
+        under the same (default deny) rule, in the same run. Returns identical ÷ distinct."""
+        deny = self.path("deny-enforce.yaml")
+        with open(deny, "w") as f:
+            f.write("version: 1\ndefaults: { action: deny, mode: enforce }\nrules: []\n")
+        cases = [("distinct denied SYNs", self.pcap("syn-distinct-64k", "--syn-flood", "65536")),
+                 ("identical denied SYNs (one 5-tuple)", self.pcap("syn-same-64k", "--syn-flood", "65536", "--same"))]
+        if not quick:
+            cases.append(("denied UDP, 3 followers each within the burst", self.pcap("follow-16k", "--follow", "16384")))
+        rates = {}
+        for variant, pcap in cases:
+            pps, _ = self.forwarding("adversarial", variant, pcap, deny, 131071)
+            rates[variant] = pps
+        base = rates[cases[0][0]]
+        for variant, _ in cases[1:]:
+            print(f"adversarial  {variant} ÷ distinct denied SYNs = {rates[variant] / base:.2f} (goal ≥ 0.90)")
+        return rates[cases[1][0]] / base
+
+    def push(self, policy, pcap):
+        """Packets per second in the 2 s after the control plane has pushed a one-rule change of `policy` (its
+        first rule removed) and the dataplane acknowledged it, against the 2 s before the push, with the capture's
+        traffic: every established connection re-checked under the new set, the set rebuilt in full 200 ms after
+        the push. The control plane and the CLI run on core 0, off the worker's core, so that compiling and
+        diffing 10K rules (seconds on this machine) is not counted against the dataplane."""
+        import controlplane_bench as cpb
+        import tempfile
+        with open(policy) as f:
+            text = f.read()
+        lines = text.splitlines(keepends=True)
+        first = next(i for i, line in enumerate(lines) if line.lstrip().startswith("- "))
+        changed = "".join(lines[:first] + lines[first + 1:])
+        before_r, during_r, after_r = [], [], []
+        for run in range(self.runs):
+            cwd = os.getcwd()  # the fleet works in its own directory
+            with tempfile.TemporaryDirectory() as work:
+                a, b = os.path.join(work, "a.yaml"), os.path.join(work, "b.yaml")
+                with open(a, "w") as f:
+                    f.write(text)
+                with open(b, "w") as f:
+                    f.write(changed)
+                fleet = cpb.Fleet(work, 1, lambda i: [f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+                                                      "--vdev=net_null0,no-rx=1"], pin="0")
+                try:
+                    pre = fleet.prefixes[0]
+                    fleet.apply(a)
+                    time.sleep(self.warmup)
+                    s0, t0 = tp.rx(pre), time.time()
+                    time.sleep(2)
+                    s1, t1 = tp.rx(pre), time.time()
+                    if s1 == s0:
+                        raise RuntimeError("no traffic passes under acl1_10k")
+                    r = fleet.apply(b)
+                    if not r.get("enforced"):
+                        raise RuntimeError(f"the change was not enforced: {r}")
+                    s2, t2 = tp.rx(pre), time.time()
+                    time.sleep(2)
+                    s3, t3 = tp.rx(pre), time.time()
+                    before_r.append((s1 - s0) / (t1 - t0))
+                    during_r.append((s2 - s1) / (t2 - t1))
+                    after_r.append((s3 - s2) / (t3 - t2))
+                finally:
+                    fleet.close()
+                    os.chdir(cwd)
+        before, during, after = (statistics.median(x) for x in (before_r, during_r, after_r))
+        self.record("push", "acl1_10k, 2 s before a one-rule push", before, 0, 0)
+        self.record("push", "acl1_10k, while the push is made", during, 0, 0,
+                    f"÷ before = {during / before:.2f} (the control plane compiling on the other core)")
+        self.record("push", "acl1_10k, 2 s after its acknowledgement", after, 0, 0,
+                    f"after ÷ before = {after / before:.2f} (goal ≥ 0.90)")
 
     def heap_alloc(self, policy, conn_max):
         pre = f"bhs_mem{os.getpid()}_{conn_max}_{os.path.basename(policy)}"
@@ -345,9 +461,11 @@ class Suite:
         per_rule = (m2 - m1) / (9761 - 878)
         print(f"memory       bytes per tracked connection {per_conn:.0f}; bytes per compiled rule (acl1) {per_rule:.0f}")
         self.rows.append({"scenario": "memory", "variant": "bytes per connection", "mpps": round(per_conn),
-                          "testpmd_mpps": "", "ratio": "", "cycles_per_packet": "", "note": "EAL heap Alloc_size + table mapping"})
+                          "testpmd_mpps": "", "ratio": "", "cycles_per_packet": "", "note": "EAL heap Alloc_size + table mapping",
+                          "own_cycles_per_packet": ""})
         self.rows.append({"scenario": "memory", "variant": "bytes per rule (acl1)", "mpps": round(per_rule),
-                          "testpmd_mpps": "", "ratio": "", "cycles_per_packet": "", "note": "EAL heap Alloc_size"})
+                          "testpmd_mpps": "", "ratio": "", "cycles_per_packet": "", "note": "EAL heap Alloc_size",
+                          "own_cycles_per_packet": ""})
 
     def write_csv(self, path):
         with open(path, "w", newline="") as f:
@@ -378,11 +496,15 @@ def main():
                  "--udp")
     if a.quick:
         pps, ref = s.forwarding("established", "acl1_10k, 64K flows", est, acl10k, 131071)
+        same = s.adversarial(quick=True)
         with open(os.path.join(HERE, "quick_threshold")) as f:
-            threshold = float(f.read().split()[0])
-        ratio = pps / ref
-        print(f"quick: ratio {ratio:.2f}, threshold {threshold:.2f}")
-        sys.exit(0 if ratio >= threshold else 1)
+            lines = (line.split() for line in f if line.strip() and not line.startswith("#"))
+            threshold = {k: float(v) for k, v in lines}
+        ok = True
+        for name, got in (("established", pps / ref), ("adversarial", same)):
+            print(f"quick: {name} {got:.2f}, threshold {threshold[name]:.2f}")
+            ok = ok and got >= threshold[name]
+        sys.exit(0 if ok else 1)
 
     allow = s.allow_all()
 
@@ -395,8 +517,13 @@ def main():
     if want("new-flows"):
         s.new_flows("allow-udp, 1M new flows", s.pcap("flows-1m", "--flows", "1048576"), 1048576, allow, 1179647)
         # A million distinct flows that acl1_10k allows: every one classified
-        # by the 10K rules and inserted (a first pass of about 0.7 s).
-        s.new_flows("acl1_10k, 1M new flows", acl10k_1m(), 1048576, acl10k, 1179647)
+        # by the 10K rules and inserted (a first pass of about 0.7 s), and
+        # against it rte_acl alone on the same set's trace.
+        _, own = s.new_flows("acl1_10k, 1M new flows", acl10k_1m(), 1048576, acl10k, 1179647)
+        per_key = s.classifier("acl1_10k", "acl1_10k_trace_generated")
+        if own is not None:
+            print(f"new-flows    own work per new connection ÷ dpdk-test-acl cycles per key = {own / per_key:.2f} "
+                  f"(goal ≤ 2)")
         args, cp = s.flow_collector()
         try:
             s.new_flows("allow-udp, 1M new flows, flow records exported", s.pcap("flows-1m", "--flows", "1048576"),
@@ -420,7 +547,7 @@ def main():
     if want("rules"):
         for name, trace in CLASSBENCH_SETS:
             pc = s.pcap(f"{name}-udp", "--trace", os.path.join(DATA, trace), "--count", "65536", "--udp")
-            s.forwarding("rules", f"{name}", pc, s.policy(name), 131071, testpmd=False)
+            s.forwarding("rules", f"{name}", pc, s.policy(name), 131071)
     if want("flows"):
         s.forwarding("flows", "64K flows", s.pcap("flows-64k", "--flows", "65536"), allow, 131071)
         s.forwarding("flows", "1M flows", s.pcap("flows-1m", "--flows", "1048576"), allow, 1179647)
@@ -442,6 +569,10 @@ def main():
                   allow, 262143)
     if want("peer"):
         s.peer(allow)
+    if want("adversarial"):
+        s.adversarial()
+    if want("push"):
+        s.push(acl10k, est)
     if want("memory"):
         s.memory()
     if want("floor"):

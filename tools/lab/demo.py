@@ -16,7 +16,7 @@ NAME = "demo"
 POLICY = os.path.join(TOP, "docs", "examples", "lab-policy.yaml")
 
 BUILD = os.environ.get("BULKHEAD_BUILD_DIR", os.path.join(TOP, "build"))
-CLI = os.path.join(BUILD, "tools", "bulkhead", "bulkhead")
+CLI = os.path.join(BUILD, "tools", "cli", "bulkhead")
 CONTROLPLANE = os.path.join(BUILD, "controlplane", "bulkhead-controlplane")
 
 sys.path.insert(0, HERE)
