@@ -1,9 +1,10 @@
-// A log line's allowance, for the daemons' threads outside the fast path
-// (the control plane, helper threads): at most `burst` lines in each
-// `period`, counting what was held back so the next line can say so.
-// The dataplane's workers use their own TSC-based one (dataplane/log.h).
+// A log line's allowance: at most `burst` lines in each window of `period`,
+// counting what was held back so the next line can say so.
 //
-// One thread at a time per object.
+// WindowLimit is the logic over any clock's ticks; LogLimit reads the steady
+// clock, for the daemons' threads outside the fast path (the control plane,
+// helper threads). The dataplane's workers read the TSC
+// (dataplane/log.h's RateLimit). One thread at a time per object.
 #pragma once
 
 #include <chrono>
@@ -11,14 +12,14 @@
 
 namespace bulkhead::common {
 
-class LogLimit {
+class WindowLimit {
  public:
-  LogLimit(uint32_t burst, std::chrono::steady_clock::duration period) : burst_(burst), period_(period) {}
+  WindowLimit(uint32_t burst, uint64_t period) noexcept : burst_(burst), period_(period) {}
 
-  // True when a line may be written now; `suppressed` is then the number
-  // of lines held back since the last one allowed.
-  bool allow(uint64_t& suppressed) {
-    const auto now = std::chrono::steady_clock::now();
+  // True when a line may be written at `now` (in the period's ticks);
+  // `suppressed` is then the number of lines held back since the last one
+  // allowed.
+  bool allow(uint64_t now, uint64_t& suppressed) noexcept {
     if (now - window_start_ >= period_) {
       window_start_ = now;
       used_ = 0;
@@ -35,10 +36,24 @@ class LogLimit {
 
  private:
   uint32_t burst_;
-  std::chrono::steady_clock::duration period_;
-  std::chrono::steady_clock::time_point window_start_{};
   uint32_t used_ = 0;
+  uint64_t period_;
+  uint64_t window_start_ = 0;
   uint64_t suppressed_ = 0;
+};
+
+class LogLimit {
+ public:
+  LogLimit(uint32_t burst, std::chrono::steady_clock::duration period) noexcept
+      : limit_(burst, static_cast<uint64_t>(period.count())) {}
+
+  bool allow(uint64_t& suppressed) noexcept {
+    return limit_.allow(static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()),
+                        suppressed);
+  }
+
+ private:
+  WindowLimit limit_;
 };
 
 }  // namespace bulkhead::common

@@ -476,6 +476,19 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
     }
     return !errors || force;
   };
+  // A generation the store wrote becomes the running one and goes to every
+  // dataplane; a refusal is the reply's errors.
+  auto take = [&](rules::Result<pb::StoredGeneration>& g) {
+    if (!g.ok()) {
+      for (const auto& d : g.diagnostics) r.add_errors(d.file.empty() ? d.message : d.str());
+      return false;
+    }
+    r.set_ok(true);
+    r.set_generation(g.value->number());
+    adopt(std::move(*g.value->mutable_compiled()));
+    distribute_ = true;
+    return true;
+  };
   switch (req.command_case()) {
     case pb::CliRequest::kApply: {
       const auto& a = req.apply();
@@ -485,26 +498,12 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
       if (!compiled.ok() || !analyse(*compiled.value, a.force())) return r;
       if (a.renumber()) change.number_past = dataplanes_newest();
       auto g = store_->apply(a.source_text(), a.source_name(), author, a.message(), change);
-      if (!g.ok()) {
-        for (const auto& d : g.diagnostics) r.add_errors(d.str());
-        return r;
-      }
-      r.set_ok(true);
-      r.set_generation(g.value->number());
-      adopt(std::move(*g.value->mutable_compiled()));
-      distribute_ = true;
+      if (!take(g)) return r;
       break;
     }
     case pb::CliRequest::kRollback: {
       auto g = store_->rollback(req.rollback().generation(), author, req.rollback().message(), change);
-      if (!g.ok()) {
-        for (const auto& d : g.diagnostics) r.add_errors(d.message);
-        return r;
-      }
-      r.set_ok(true);
-      r.set_generation(g.value->number());
-      adopt(std::move(*g.value->mutable_compiled()));
-      distribute_ = true;
+      if (!take(g)) return r;
       break;
     }
     case pb::CliRequest::kRenumber: {
@@ -519,14 +518,7 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
                                     ? "renumbered past generation " + std::to_string(newest) + " run by the dataplanes"
                                     : req.renumber().message(),
                                 change);
-      if (!g.ok()) {
-        for (const auto& d : g.diagnostics) r.add_errors(d.message);
-        return r;
-      }
-      r.set_ok(true);
-      r.set_generation(g.value->number());
-      adopt(std::move(*g.value->mutable_compiled()));
-      distribute_ = true;
+      if (!take(g)) return r;
       break;
     }
     case pb::CliRequest::kHistory:

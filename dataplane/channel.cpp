@@ -14,15 +14,14 @@ std::atomic<uint32_t> g_monitor_seq{0};
 
 }  // namespace
 
-bool load_channel_identity(const std::string& server_key_file, const std::string& key_file, const std::string& id,
-                           ChannelIdentity& out, std::string& error) {
+bool load_channel_identity(const ChannelConfig& cfg, ChannelIdentity& out, std::string& error) {
   common::CurveKeys server, own;
-  if (!common::read_curve_keys(server_key_file, false, server, error)) return false;
-  if (!common::read_curve_keys(key_file, true, own, error)) return false;
+  if (!common::read_curve_keys(cfg.server_key_file, false, server, error)) return false;
+  if (!common::read_curve_keys(cfg.key_file, true, own, error)) return false;
   out.server_public = server.public_key;
   out.public_key = own.public_key;
   out.secret_key = own.secret_key;
-  out.id = id;
+  out.id = cfg.id;
   if (out.id.empty()) {
     char host[256] = {};
     gethostname(host, sizeof(host) - 1);

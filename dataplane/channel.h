@@ -21,6 +21,14 @@
 
 namespace bulkhead::dataplane {
 
+// Where a socket connects and with which keys, as configured.
+struct ChannelConfig {
+  std::string endpoint;         // e.g. tcp://10.0.0.1:7300
+  std::string server_key_file;  // the control plane's public key
+  std::string key_file;         // this dataplane's key pair
+  std::string id;               // dataplane identity (default: host name)
+};
+
 struct ChannelIdentity {
   std::string server_public;  // the control plane's public key (Z85)
   std::string public_key;     // this dataplane's key pair (Z85)
@@ -29,8 +37,7 @@ struct ChannelIdentity {
 };
 
 // Reads the key files; false with `error` when one is missing or malformed.
-bool load_channel_identity(const std::string& server_key_file, const std::string& key_file, const std::string& id,
-                           ChannelIdentity& out, std::string& error);
+bool load_channel_identity(const ChannelConfig& cfg, ChannelIdentity& out, std::string& error);
 
 // What a CurveClient counts; read by telemetry from any thread.
 struct ChannelCounters {

@@ -31,7 +31,7 @@ std::unique_ptr<FlowExporter> FlowExporter::start(const FlowExportConfig& cfg, E
   }
   std::unique_ptr<FlowExporter> x(new FlowExporter(engine));
   x->cfg_ = cfg;
-  if (!load_channel_identity(cfg.server_key_file, cfg.key_file, cfg.id, x->who_, error)) return nullptr;
+  if (!load_channel_identity(cfg.channel, x->who_, error)) return nullptr;
   x->thread_.start([p = x.get()] { p->run(); });
   return x;
 }
@@ -45,8 +45,8 @@ void FlowExporter::run() {
   sock.set(zmq::sockopt::sndhwm, 64);
   sock.set(zmq::sockopt::linger, 1000);
   std::string error;
-  if (!client.connect(cfg_.endpoint, error)) {
-    BH_LOG(ERR, "flow export: cannot connect to %s: %s", cfg_.endpoint.c_str(), error.c_str());
+  if (!client.connect(cfg_.channel.endpoint, error)) {
+    BH_LOG(ERR, "flow export: cannot connect to %s: %s", cfg_.channel.endpoint.c_str(), error.c_str());
     return;
   }
   RateLimit limit(1, 10);
@@ -87,7 +87,7 @@ void FlowExporter::run() {
       uint64_t lines = 0;
       if (limit.allow(lines))
         BH_LOG(WARNING, "flow export: the control plane at %s is not taking records; %lu dropped so far",
-               cfg_.endpoint.c_str(), static_cast<unsigned long>(stats_.records_unsent.load()));
+               cfg_.channel.endpoint.c_str(), static_cast<unsigned long>(stats_.records_unsent.load()));
     }
   };
   while (true) {

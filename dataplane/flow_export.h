@@ -22,10 +22,7 @@ namespace bulkhead::dataplane {
 class Engine;
 
 struct FlowExportConfig {
-  std::string endpoint;         // e.g. tcp://10.0.0.1:7301
-  std::string server_key_file;  // the control plane's public key
-  std::string key_file;         // this dataplane's key pair
-  std::string id;               // dataplane identity (default: host name)
+  ChannelConfig channel;        // endpoint e.g. tcp://10.0.0.1:7301
   uint32_t sample = 1;
   size_t batch_records = 1024;  // a batch leaves when this full...
   uint32_t batch_ms = 200;      // ...or this old

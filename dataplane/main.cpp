@@ -121,7 +121,7 @@ int run(int argc, char** argv) {
   }
   std::unique_ptr<Updater> updater;
   if (!cfg->controlplane.empty()) {
-    updater = Updater::start(UpdaterConfig{cfg->controlplane, cfg->controlplane_key, cfg->key, cfg->id,
+    updater = Updater::start(UpdaterConfig{{cfg->controlplane, cfg->controlplane_key, cfg->key, cfg->id},
                                            cfg->controlplane_max_message}, *engine, error);
     if (!updater) {
       engine->stop();
@@ -133,7 +133,7 @@ int run(int argc, char** argv) {
   std::unique_ptr<FlowExporter> exporter;
   if (!cfg->flow_export.empty()) {
     exporter = FlowExporter::start(
-        FlowExportConfig{cfg->flow_export, cfg->controlplane_key, cfg->key, cfg->id, cfg->flow_sample}, *engine, error);
+        FlowExportConfig{{cfg->flow_export, cfg->controlplane_key, cfg->key, cfg->id}, cfg->flow_sample}, *engine, error);
     if (!exporter) {
       if (updater) updater->stop();
       engine->stop();

@@ -23,7 +23,7 @@ std::unique_ptr<Updater> Updater::start(const UpdaterConfig& cfg, Engine& engine
   common::limit_protobuf_logs("bulkhead-dataplane");
   std::unique_ptr<Updater> u(new Updater(engine));
   u->cfg_ = cfg;
-  if (!load_channel_identity(cfg.server_key_file, cfg.key_file, cfg.id, u->who_, error)) return nullptr;
+  if (!load_channel_identity(cfg.channel, u->who_, error)) return nullptr;
   u->thread_.start([p = u.get()] { p->run(); });
   return u;
 }
@@ -39,8 +39,8 @@ void Updater::run() {
   // No routing id of its own: the control plane knows it by its key, and
   // its name travels in the Hello.
   std::string connect_error;
-  if (!client.connect(cfg_.endpoint, connect_error)) {
-    BH_LOG(ERR, "control channel: cannot connect to %s: %s", cfg_.endpoint.c_str(), connect_error.c_str());
+  if (!client.connect(cfg_.channel.endpoint, connect_error)) {
+    BH_LOG(ERR, "control channel: cannot connect to %s: %s", cfg_.channel.endpoint.c_str(), connect_error.c_str());
     return;
   }
   RateLimit limit(10, 1);

@@ -30,10 +30,7 @@ namespace bulkhead::dataplane {
 class Engine;
 
 struct UpdaterConfig {
-  std::string endpoint;         // e.g. tcp://10.0.0.1:7300
-  std::string server_key_file;  // the control plane's public key
-  std::string key_file;         // this dataplane's key pair
-  std::string id;               // dataplane identity (default: host name)
+  ChannelConfig channel;
   size_t max_message_bytes = 256u << 20;
 };
 

@@ -58,10 +58,10 @@ restart_controlplane() {
   echo "control plane did not start:"; cat "$work/cp.log"
   return 1
 }
-# traffic SECONDS OUT: real clients (tests/e2e/traffic.py) from web to the
+# traffic SECONDS OUT: real clients (tools/lab/client.py traffic) from web to the
 # app's echo port across the dataplane, in the background; JSON in OUT.
 traffic() {
-  ip netns exec "bhl-$name-in" python3 "$top/tests/e2e/traffic.py" 10.0.1.10 10.0.2.20 5432 "$1" >"$2" 2>&1 &
+  ip netns exec "bhl-$name-in" python3 "$top/tools/lab/client.py" traffic 10.0.1.10 10.0.2.20 5432 "$1" >"$2" 2>&1 &
   traffic_pid=$!
 }
 # json_get FILE EXPRESSION: evaluates a Python expression over the JSON in

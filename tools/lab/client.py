@@ -7,7 +7,16 @@
                                           wait for file FLAG, check an echo again on
                                           the same connection and write ok/blocked
                                           to RESULT (for reload tests)
+  client.py traffic SRC DST PORT SECONDS  for SECONDS, keep one TCP connection echoing a
+                                          line every 20 ms (a held connection must
+                                          survive every fault) and open a new one every
+                                          100 ms (new connections must keep being
+                                          allowed); print one JSON line at the end:
+                                          {"echoes", "echoes_lost", "held", "new_ok",
+                                          "new_failed"} (for the fault tests)
+Runs only between the lab's own namespaces; stops by itself.
 """
+import json
 import os
 import socket
 import sys
@@ -31,11 +40,16 @@ def echo(sock, text):
     return data.decode().strip() == text
 
 
+def connect(src, dst, port):
+    s = socket.socket(family(dst), socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.bind((src, 0))
+    s.connect((dst, port))
+    return s
+
+
 def tcp(src, dst, port):
-    with socket.socket(family(dst), socket.SOCK_STREAM) as s:
-        s.settimeout(TIMEOUT)
-        s.bind((src, 0))
-        s.connect((dst, port))
+    with connect(src, dst, port) as s:
         return echo(s, "hello from " + src)
 
 
@@ -49,10 +63,7 @@ def udp(src, dst, port):
 
 
 def hold(src, dst, port, flag, result):
-    with socket.socket(family(dst), socket.SOCK_STREAM) as s:
-        s.settimeout(TIMEOUT)
-        s.bind((src, 0))
-        s.connect((dst, port))
+    with connect(src, dst, port) as s:
         if not echo(s, "first"):
             return False
         print("connected", flush=True)
@@ -68,8 +79,44 @@ def hold(src, dst, port, flag, result):
         return True
 
 
+def traffic(src, dst, port, seconds):
+    out = {"echoes": 0, "echoes_lost": 0, "held": True, "new_ok": 0, "new_failed": 0}
+    held = connect(src, dst, port)
+    end = time.time() + seconds
+    next_new = time.time()
+    n = 0
+    while time.time() < end:
+        n += 1
+        out["echoes"] += 1
+        try:
+            if not echo(held, "line %d" % n):
+                out["echoes_lost"] += 1
+        except OSError:
+            out["echoes_lost"] += 1
+            out["held"] = False
+            try:
+                held.close()
+                held = connect(src, dst, port)
+            except OSError:
+                pass
+        if time.time() >= next_new:
+            next_new += 0.1
+            try:
+                with connect(src, dst, port) as s:
+                    ok = echo(s, "new")
+            except OSError:
+                ok = False
+            out["new_ok" if ok else "new_failed"] += 1
+        time.sleep(0.02)
+    held.close()
+    print(json.dumps(out), flush=True)
+
+
 def main():
     kind = sys.argv[1]
+    if kind == "traffic":
+        traffic(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        return
     try:
         if kind == "tcp":
             ok = tcp(sys.argv[2], sys.argv[3], int(sys.argv[4]))

@@ -5,9 +5,8 @@
 #include "tests/common/tunnel_builder.h"
 
 namespace bulkhead::test {
-namespace {
 
-const char* kPolicy = R"(version: 1
+const char* const kGoldenPolicy = R"(version: 1
 defaults: { action: deny, mode: enforce }
 segments:
   web: [10.0.1.0/24, "fd00:1::/64"]
@@ -18,6 +17,8 @@ rules:
   - { id: ping, from: web, to: app, proto: icmp, icmp_types: [echo-request], action: allow }
   - { id: ping6, from: web, to: app, proto: icmpv6, icmp_types: [echo-request], action: allow }
 )";
+
+namespace {
 
 Frame tcp_syn(const char* src, const char* dst, uint16_t sport, uint16_t dport) {
   return build_packet({.src = src, .dst = dst, .proto = common::kProtoTcp, .sport = sport, .dport = dport});
@@ -271,7 +272,7 @@ std::vector<GoldenCase> golden_cases() {
   std::vector<GoldenCase> cases = {
       {"rule_kinds",
        "TCP, UDP and ICMP rules allow what they name; other ports, ICMP types and sources are denied",
-       kPolicy,
+       kGoldenPolicy,
        {allowed, denied, udp("10.0.1.5", "10.0.2.9", 5353, 53),
         build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 8}),
         build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 13}),
@@ -281,7 +282,7 @@ std::vector<GoldenCase> golden_cases() {
        {{"policy_deny", 3}}},
       {"ipv6_extension_headers",
        "the IPv6 extension-header chain (hop-by-hop, routing, destination options, AH) is walked to the transport header",
-       kPolicy,
+       kGoldenPolicy,
        {build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 1, .dport = 5432,
                       .ipv6_ext = {{0, 8}, {43, 16}, {60, 8}}}),
         build_packet({.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 1, .dport = 5433,
@@ -291,38 +292,38 @@ std::vector<GoldenCase> golden_cases() {
        {0, 2}},
       {"vlan_tags",
        "frames with one 802.1Q tag or 802.1ad+802.1Q tags are judged on the packet inside and leave tagged",
-       kPolicy,
+       kGoldenPolicy,
        {udp("10.0.1.5", "10.0.2.9", 5353, 53, {7}), udp("10.0.1.5", "10.0.2.9", 5353, 53, {7, 8}),
         udp("10.0.1.5", "10.0.2.9", 5353, 54, {7})},
        {0, 1}},
       {"fragments",
        "a later IPv4 fragment follows the verdict of its datagram's first fragment",
-       kPolicy,
+       kGoldenPolicy,
        {build_packet(frag), build_packet(frag_later), build_packet(frag_denied), build_packet(frag_denied_later)},
        {0, 1}},
       {"fragments_dropped_by_option",
        "--fragments drop drops every fragment, allowed or not",
-       kPolicy,
+       kGoldenPolicy,
        {build_packet(frag), build_packet(frag_later)},
        {},
        {"--fragments", "drop"},
        {{"fragment_policy", 2}}},
       {"malformed",
        "truncated and malformed frames are dropped by reason; ARP passes; a good frame after them still passes",
-       kPolicy,
+       kGoldenPolicy,
        {truncated(allowed, 13), truncated(allowed, 30), bad_ihl, arp_request("10.0.1.5", "10.0.2.9"), allowed},
        {3, 4},
        {},
        {{"truncated_l2", 1}, {"truncated_ipv4", 1}, {"bad_ipv4_ihl", 1}}},
       {"audit_mode",
        "audit mode forwards what enforce would drop",
-       kPolicy,
+       kGoldenPolicy,
        {allowed, denied},
        {0, 1},
        {"--mode", "audit"}},
       {"learn_mode",
        "learn mode forwards everything, even traffic no segment names",
-       kPolicy,
+       kGoldenPolicy,
        {allowed, denied, tcp_syn("10.0.9.9", "10.0.8.8", 1, 2)},
        {0, 1, 2},
        {"--mode", "learn"}},

@@ -34,6 +34,10 @@ std::vector<Frame> expected_frames(const GoldenCase& c);
 
 std::vector<GoldenCase> golden_cases();
 
+// The policy most cases run: segments web and app (IPv4 and IPv6), allowed
+// tcp/5432, udp/53 and echo requests from web to app, the rest denied.
+extern const char* const kGoldenPolicy;
+
 // case.json of a case: proves, args, drops (and out_port when it is 0).
 nlohmann::ordered_json case_json(const GoldenCase& c);
 
