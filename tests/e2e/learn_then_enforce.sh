@@ -12,7 +12,7 @@ printf 'version: 1\ndefaults: { action: deny, mode: learn }\n' >"$policy"
 "$cli" apply "$policy" -m "learn" --wait 0 >/dev/null; [ $? = 1 ] || exit 1
 mkdir -p "$work/state"
 # shellcheck disable=SC2046
-dp_start $(controlplane_args) --state-dir "$work/state" --flow-export "tcp://127.0.0.1:$((cp_port + 1))" \
+dp_start $(controlplane_args) --state-dir "$work/state" --flow-export "tcp://127.0.0.1:$flow_port" \
   --udp-timeout 1 --tcp-closed-timeout 1 --tcp-fin-timeout 1 --sweep-period 200 --flow-denied-interval 1 || exit 1
 
 # What the workloads do while the dataplane learns: everything passes.

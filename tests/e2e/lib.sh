@@ -35,15 +35,16 @@ lab_up() { "$lab" up "$name"; }
 
 # A control plane for the lab on loopback: keys cp and dp in $work, the CLI
 # socket in $BULKHEAD_CONTROLPLANE, dataplane endpoint tcp://127.0.0.1:$cp_port
-# (flow records on $cp_port + 1 when "flows" is given). Stopped at exit.
+# (flow records on $flow_port when "flows" is given), both ports free ones
+# the kernel picked. Stopped at exit.
 start_controlplane() {
   build=${BULKHEAD_BUILD_DIR:-$top/build}
   cli="$build/tools/cli/bulkhead"
   (cd "$work" && "$cli" keys generate cp >/dev/null && "$cli" keys generate dp >/dev/null) || return 1
-  cp_port=$((20000 + $$ % 20000))
+  { read -r cp_port; read -r flow_port; } < <(python3 "$top/tests/common/free_ports.py" 2)
   export BULKHEAD_CONTROLPLANE="ipc://$work/cli.sock"
   cp_flows=()
-  [ "${1:-}" = flows ] && cp_flows=(--flow-listen "tcp://127.0.0.1:$((cp_port + 1))")
+  [ "${1:-}" = flows ] && cp_flows=(--flow-listen "tcp://127.0.0.1:$flow_port")
   trap 'kill $cp_pid 2>/dev/null; cleanup' EXIT
   restart_controlplane
 }

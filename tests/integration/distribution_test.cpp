@@ -356,7 +356,7 @@ TEST_F(Distribution, TheAuthorIsWhoTheControlPlaneKnowsSentIt) {
   // A remote operator on tcp with CURVE is its key's name.
   stop();
   const KeyPair ops = keypair(), stranger = keypair();
-  cfg_.cli = "tcp://127.0.0.1:" + std::to_string(21002 + getpid() % 20000);
+  cfg_.cli = "tcp://127.0.0.1:" + std::to_string(free_tcp_ports(1)[0]);
   cfg_.cli_keys = {key_file(dir_, "ops-alice.pub", ops, false)};
   start();
   q.mutable_apply()->set_source_text(policy(2));

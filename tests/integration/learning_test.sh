@@ -13,7 +13,7 @@ python3 "$src/tools/learn/enterprise.py" --out new --seed 12 --flows 300 --hours
 for k in cp dp; do "$cli" keys generate "$k" >/dev/null || exit 1; done
 export BULKHEAD_CONTROLPLANE="ipc://$work/cli.sock"
 "$build/controlplane/bulkhead-controlplane" --store store --key cp.key --dataplane-key dp.pub \
-  --listen "tcp://127.0.0.1:$port" --flow-listen "tcp://127.0.0.1:$((port + 1))" --flow-log flows.jsonl \
+  --listen "tcp://127.0.0.1:$port" --flow-listen "tcp://127.0.0.1:$port2" --flow-log flows.jsonl \
   --cli "$BULKHEAD_CONTROLPLANE" >cp.log 2>&1 &
 pids+=($!)
 printf 'version: 1\ndefaults: { action: deny, mode: learn }\n' >learn.yaml
@@ -38,7 +38,7 @@ drops() { tel "$1$$" /bulkhead/drops "$2"; }
 mkdir -p state
 dataplane learner train/period1.pcap --policy learn.yaml --controlplane "tcp://127.0.0.1:$port" \
   --controlplane-key cp.pub --key dp.key --id learner --state-dir state \
-  --flow-export "tcp://127.0.0.1:$((port + 1))" --udp-timeout 1 --tcp-closed-timeout 1 --tcp-fin-timeout 1 \
+  --flow-export "tcp://127.0.0.1:$port2" --udp-timeout 1 --tcp-closed-timeout 1 --tcp-fin-timeout 1 \
   --tcp-syn-timeout 1 --tcp-established-timeout 2 --sweep-period 100
 n_train=$(pcap_frames train/period1.pcap | cut -d' ' -f1)
 conns=$(python3 -c "import json; print(len(json.load(open('train/truth.json'))['periods'][0]['flows']))")

@@ -6,7 +6,8 @@ build=$(cd "${BULKHEAD_BUILD_DIR:-build}" && pwd)
 src=$(cd "${BULKHEAD_SOURCE_DIR:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
 cli="$build/tools/cli/bulkhead"
 work=$(mktemp -d "/tmp/bh-${1:-test}-XXXXXX")
-port=$((20000 + $$ % 20000))
+# Two loopback ports the kernel picked, for a control plane's listeners.
+{ read -r port; read -r port2; } < <(python3 "$src/tests/common/free_ports.py" 2)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done

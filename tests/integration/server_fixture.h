@@ -13,6 +13,7 @@
 #include "controlplane/server.h"
 #include "proto/bulkhead.pb.h"
 #include "tests/common/curve_keys.h"
+#include "tests/common/free_ports.h"
 #include "tests/common/temp_dir.h"
 
 namespace bulkhead::test {
@@ -26,8 +27,9 @@ class ServerTest : public ::testing::Test {
     cfg_.store_dir = dir_.path() + "/store";
     cfg_.key_file = key_file(dir_, "cp.key", server_keys_, true);
     cfg_.dataplane_keys = {key_file(dir_, "dp.pub", dp_keys_, false), key_file(dir_, "dp2.pub", dp2_keys_, false)};
-    cfg_.listen = "tcp://127.0.0.1:" + std::to_string(21000 + getpid() % 20000);
-    cfg_.flow_listen = "tcp://127.0.0.1:" + std::to_string(21001 + getpid() % 20000);
+    const auto ports = free_tcp_ports(2);
+    cfg_.listen = "tcp://127.0.0.1:" + std::to_string(ports[0]);
+    cfg_.flow_listen = "tcp://127.0.0.1:" + std::to_string(ports[1]);
     cfg_.cli = "ipc://" + dir_.path() + "/cli.sock";
     start();
   }
