@@ -120,6 +120,11 @@ struct Burst {
   // Packets that follow a leader, in arrival order.
   uint16_t followers[kBurst];
   uint16_t nfollow = 0;
+
+  // How many packets each later stage has to settle, counted as their fate
+  // is set, so a stage with none (a burst of hits) is skipped whole.
+  uint16_t nrecheck = 0;    // fate == recheck, by update_hits
+  uint16_t nfragments = 0;  // fate == later_fragment, by triage
 };
 
 }  // namespace bulkhead::dataplane

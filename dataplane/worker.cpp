@@ -203,6 +203,8 @@ void Worker::triage() noexcept {
   Burst& b = burst_;
   b.nlookup = 0;
   b.nfollow = 0;
+  b.nrecheck = 0;
+  b.nfragments = 0;
   b.batch.clear();
   b.groups.clear();
   for (uint16_t i = 0; i < b.n; ++i) {
@@ -228,6 +230,7 @@ void Worker::triage() noexcept {
       }
       if (!m.first_fragment) {
         b.fate[i] = Fate::later_fragment;
+        ++b.nfragments;
         continue;
       }
     }
@@ -286,6 +289,7 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
         }
         b.groups.add(i, b.hash[i]);
         b.fate[i] = Fate::recheck;
+        ++b.nrecheck;
         b.batch.add(opened_tuple(b.keys[i], e), i);
         continue;
       }
@@ -332,6 +336,7 @@ void Worker::classify(const RuleSet& rs, ClassifyBatch& batch) noexcept {
 template <Mode kMode, bool kRecord>
 void Worker::settle_rechecks(RuleSet& rs, uint32_t now) noexcept {
   Burst& b = burst_;
+  if (b.nrecheck == 0) return;
   for (uint16_t j = 0; j < b.nlookup; ++j) {
     const uint16_t i = b.lookup_of[j];
     if (b.fate[i] != Fate::recheck) continue;
@@ -371,6 +376,7 @@ void Worker::settle_rechecks(RuleSet& rs, uint32_t now) noexcept {
 template <Mode kMode, bool kRecord>
 void Worker::admit(RuleSet& rs, uint32_t now) noexcept {
   Burst& b = burst_;
+  if (b.batch.n4 + b.batch.n6 == b.nrecheck) return;  // nothing classified is a first packet
   for (uint16_t j = 0; j < b.nlookup; ++j) {
     const uint16_t i = b.lookup_of[j];
     if (b.fate[i] != Fate::pending) continue;
@@ -469,6 +475,7 @@ void Worker::follow(RuleSet& rs, uint32_t now) noexcept {
 template <Mode kMode>
 void Worker::follow_fragments(uint32_t now) noexcept {
   Burst& b = burst_;
+  if (b.nfragments == 0) return;
   for (uint16_t i = 0; i < b.n; ++i) {
     if (b.fate[i] != Fate::later_fragment) continue;
     const auto v = frags_.lookup(b.meta[i], now);
