@@ -98,6 +98,11 @@ struct Burst {
   // Where the packet judged starts in the frame: 0, or (one-armed
   // insertion) the tunnelled packet's offset; meta's offsets are from there.
   uint16_t view[kBurst];
+  // One-armed insertion (set by open_tunnels; not read inline): the
+  // packet's tenant tag (ConnKey::tenant), and whether a mid-flow TCP
+  // packet of no known connection may open one (pickup).
+  uint16_t tenant[kBurst];
+  bool pickup[kBurst];
   Fate fate[kBurst];
   DropReason reason[kBurst];  // when fate == drop
 

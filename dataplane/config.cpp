@@ -75,7 +75,38 @@ struct InsertionText {
   std::string profile = "aws";
   std::string vxlan_external = "10800:800";
   std::string vxlan_internal = "10801:801";
+  std::vector<std::string> tenants;
+  std::string pickup = "strict";
 };
+
+// "NAME:endpoint=0xHEX[:pickup|strict]" or "NAME:vni=N[:...]"
+bool parse_tenant(const std::string& text, TenantConfig& t, std::string& error) {
+  std::vector<std::string> parts;
+  std::stringstream ss(text);
+  for (std::string p; std::getline(ss, p, ':');) parts.push_back(p);
+  const auto bad = [&](const std::string& why) {
+    error = "--tenant: '" + text + "': " + why + " (NAME:endpoint=0xHEX or NAME:vni=N, then :pickup or :strict)";
+    return false;
+  };
+  if (parts.size() < 2 || parts.size() > 3) return bad("not two or three fields");
+  t.name = parts[0];
+  if (t.name.empty() || t.name.size() > 63 || t.name.find_first_of(" \t=,") != std::string::npos)
+    return bad("the name is empty, too long or has a space, '=' or ','");
+  const std::string& id = parts[1];
+  const bool endpoint = id.rfind("endpoint=0x", 0) == 0, vni = id.rfind("vni=", 0) == 0;
+  if (!endpoint && !vni) return bad("no endpoint=0x... or vni=...");
+  const std::string_view digits = std::string_view(id).substr(endpoint ? 11 : 4);
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), t.id, endpoint ? 16 : 10);
+  if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size() || (vni && t.id > 0xffffff))
+    return bad("the id is not a 64-bit hex number or a 24-bit VNI");
+  t.by_endpoint = endpoint;
+  if (parts.size() == 3) {
+    if (parts[2] == "pickup") t.pickup = true;
+    else if (parts[2] == "strict") t.pickup = false;
+    else return bad("'" + parts[2] + "' is not pickup or strict");
+  }
+  return true;
+}
 
 bool parse_insertion(const InsertionText& text, InsertionConfig& c, std::string& error) {
   using insertion::Insertion;
@@ -101,8 +132,8 @@ bool parse_insertion(const InsertionText& text, InsertionConfig& c, std::string&
     return false;
   }
   if (!c.one_armed()) {
-    if (!text.addresses.empty()) {
-      error = "--address: only with --insertion geneve or vxlan";
+    if (!text.addresses.empty() || !text.tenants.empty()) {
+      error = std::string(text.addresses.empty() ? "--tenant" : "--address") + ": only with --insertion geneve or vxlan";
       return false;
     }
     return true;
@@ -136,6 +167,29 @@ bool parse_insertion(const InsertionText& text, InsertionConfig& c, std::string&
   if (c.health_port == 0) {
     error = "--health-port: not 0";
     return false;
+  }
+  if (text.pickup == "pickup") c.pickup = true;
+  else if (text.pickup == "strict") c.pickup = false;
+  else {
+    error = "--pickup: '" + text.pickup + "' is not strict or pickup";
+    return false;
+  }
+  // Tenant tags are 1..N in --tenant order (ConnKey::tenant); unlisted
+  // endpoints get tags of 0x8000 and above.
+  if (text.tenants.size() > 1024) {
+    error = "--tenant: at most 1024 tenants";
+    return false;
+  }
+  for (const auto& t : text.tenants) {
+    TenantConfig tc;
+    if (!parse_tenant(t, tc, error)) return false;
+    for (const auto& o : c.tenants) {
+      if (o.name == tc.name || (o.by_endpoint == tc.by_endpoint && o.id == tc.id)) {
+        error = "--tenant: '" + t + "' repeats the name or id of '" + o.name + "'";
+        return false;
+      }
+    }
+    c.tenants.push_back(tc);
   }
   if (text.addresses.size() != c.ports.size()) {
     error = "--insertion " + text.mode + ": one --address per port (" + std::to_string(c.ports.size()) + " port" +
@@ -212,7 +266,9 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("vxlan-external", po::value(&ins.vxlan_external)->default_value(ins.vxlan_external), "Azure external tunnel UDP-PORT:VNI")
     ("vxlan-internal", po::value(&ins.vxlan_internal)->default_value(ins.vxlan_internal), "Azure internal tunnel UDP-PORT:VNI")
     ("health-port", po::value(&c.insertion.health_port)->default_value(c.insertion.health_port), "one-armed: TCP port of the health checks to the appliance's address")
-    ("health-path", po::value(&c.insertion.health_path)->default_value(c.insertion.health_path), "one-armed: HTTP health checks of this path (and of /) are answered 200");
+    ("health-path", po::value(&c.insertion.health_path)->default_value(c.insertion.health_path), "one-armed: HTTP health checks of this path (and of /) are answered 200")
+    ("tenant", po::value(&ins.tenants)->composing(), "one-armed: NAME:endpoint=0xHEX or NAME:vni=N, then :pickup or :strict (repeat per tenant): the name flow records carry, and its mid-flow policy")
+    ("pickup", po::value(&ins.pickup)->default_value(ins.pickup), "one-armed: mid-flow TCP of no known connection for tenants not listed: strict (dropped) | pickup (judged as an opener, then tracked)");
   // clang-format on
   const Timeouts defaults;
   for (size_t k = 0; k < kTimeouts; ++k) {

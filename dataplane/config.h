@@ -33,6 +33,16 @@ inline constexpr uint32_t kCloudUdpIdleMs = 120'000;
 inline constexpr uint16_t kJumboMbufSize = 9216 + 128;
 inline constexpr uint16_t kJumboMtu = 9001;
 
+// A tenant of one-armed insertion: the load-balancer endpoint (AWS GWLB
+// endpoint id) or VNI its traffic comes under, and what it does with a
+// mid-flow TCP packet of no known connection.
+struct TenantConfig {
+  std::string name;
+  bool by_endpoint = true;  // id is an endpoint id (else a VNI)
+  uint64_t id = 0;
+  bool pickup = false;      // pickup: judged as if it opened the connection; strict: dropped
+};
+
 // One-armed insertion behind a cloud load balancer (docs/cloud.md).
 struct InsertionConfig {
   insertion::Insertion mode = insertion::Insertion::inline_pair;
@@ -43,6 +53,8 @@ struct InsertionConfig {
   insertion::VxlanTunnel vxlan[2] = {{10800, 800}, {10801, 801}};  // external, internal
   uint16_t health_port = 80;
   std::string health_path = "/";  // HTTP checks of it (and of /) are answered 200
+  std::vector<TenantConfig> tenants;
+  bool pickup = false;  // the tenants not listed: pickup (true) or strict
 
   bool one_armed() const noexcept { return mode != insertion::Insertion::inline_pair; }
   // The outer-header settings of ports[k].

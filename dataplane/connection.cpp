@@ -27,7 +27,7 @@ uint8_t make_conn_key(const FlowTuple& t, ConnKey& key) noexcept {
   uint16_t sp = t.sport, dp = t.dport;
   key.proto = t.proto;
   key.family = t.family;
-  std::memset(key.pad, 0, sizeof(key.pad));
+  key.tenant = 0;
   if (endpoint_cmp(t.src, sp, t.dst, dp) <= 0) {
     std::memcpy(key.a, t.src, 16);
     std::memcpy(key.b, t.dst, 16);

@@ -21,8 +21,9 @@
 
 namespace bulkhead::dataplane {
 
-// Direction-free key: the lower (address, port) endpoint first; compared as
-// five 8-byte words.
+// Direction-free key: the lower (address, port) endpoint first, and the
+// tenant (one-armed insertion: the same 5-tuple under two load-balancer
+// endpoints is two connections; 0 inline); compared as five 8-byte words.
 struct ConnKey {
   uint8_t a[16];
   uint8_t b[16];
@@ -30,12 +31,12 @@ struct ConnKey {
   uint16_t port_b;
   uint8_t proto;
   uint8_t family;
-  uint8_t pad[2];
+  uint16_t tenant;
 };
 static_assert(sizeof(ConnKey) == 40);
 
-// Canonicalises `t` into `key`; returns the packet's direction (0: the
-// packet's source is endpoint a).
+// Canonicalises `t` into `key` (tenant 0); returns the packet's direction
+// (0: the packet's source is endpoint a).
 uint8_t make_conn_key(const FlowTuple& t, ConnKey& key) noexcept;
 
 // Rebuilds the tuple of direction `dir` from a key.

@@ -416,7 +416,9 @@ size_t Engine::drain_flows(std::vector<pb::FlowRecord>& out, size_t max) {
           ctx = flow_context(evs[k].epoch);
           ctx_epoch = evs[k].epoch;
         }
-        make_flow_record(evs[k], ctx.get(), clock_.now_ms(), clock_.unix_ms(), out.emplace_back());
+        pb::FlowRecord& r = out.emplace_back();
+        make_flow_record(evs[k], ctx.get(), clock_.now_ms(), clock_.unix_ms(), r);
+        if (appliance_ != nullptr && evs[k].tenant != 0) r.set_tenant(appliance_->tenant_name(evs[k].tenant));
       }
       added += n;
       if (n < want) break;

@@ -14,6 +14,7 @@ FlowEvent connection_event(const ConnKey& key, const ConnEntry& e, uint8_t kind,
                            uint32_t now_ms) noexcept {
   FlowEvent ev{};
   ev.tuple = opened_tuple(key, e);
+  ev.tenant = key.tenant;
   const uint8_t o = e.orig_dir, r = static_cast<uint8_t>(1 - e.orig_dir);
   ev.rule = load(e.rule);
   ev.epoch = load(e.epoch);

@@ -38,6 +38,7 @@ struct FlowEvent {
   uint8_t end_reason;  // pb::FlowRecord::EndReason
   uint8_t opener_known;
   uint8_t flags[2];
+  uint16_t tenant;     // ConnKey::tenant
 };
 
 // The event of connection `key` (kind START, UPDATE or END; `end_reason`

@@ -176,7 +176,7 @@ void Worker::parse_burst() noexcept {
 void Worker::open_tunnels(const QueueAssignment& q, uint32_t now) noexcept {
   Burst& b = burst_;
   insertion::ReceiveCounts n;
-  insertion::open_tunnels(b, shared_.appliance->port(q.rx_port), workers_alive(now), n);
+  insertion::open_tunnels(b, *shared_.appliance, shared_.appliance->port(q.rx_port), workers_alive(now), n);
   count(WorkerCounter::rx_packets, b.n);
   count(WorkerCounter::parsed, b.n);
   count(WorkerCounter::rx_bytes, n.bytes);
@@ -236,6 +236,7 @@ void Worker::triage() noexcept {
     }
     const FlowTuple ct = connection_tuple(m, b.frame(i), b.frame_len(i));
     b.dir[i] = make_conn_key(ct, b.keys[i]);
+    if (shared_.appliance != nullptr) b.keys[i].tenant = b.tenant[i];
     b.lookup_keys[b.nlookup] = &b.keys[i];
     b.lookup_of[b.nlookup++] = i;
   }
@@ -543,7 +544,8 @@ bool Worker::invalid_opener(uint16_t i) const noexcept {
   if (m.tuple.proto != common::kProtoTcp || m.has_inner) return false;
   const bool syn_only = (m.tcp_flags & (common::kTcpSyn | common::kTcpAck | common::kTcpRst | common::kTcpFin)) ==
                         common::kTcpSyn;
-  return tcp_flags_invalid(m.tcp_flags) || (!syn_only && !cfg_.tcp_loose);
+  const bool pickup = cfg_.tcp_loose || (shared_.appliance != nullptr && burst_.pickup[i]);
+  return tcp_flags_invalid(m.tcp_flags) || (!syn_only && !pickup);
 }
 
 template <Mode kMode, bool kRecord>
@@ -627,6 +629,7 @@ void Worker::open_connection(uint16_t i, uint32_t rule, bool allowed, RuleSet& r
   __atomic_store_n(&e.in_use, kEntryLive, __ATOMIC_RELEASE);
   rs.counter(id_, rule).connections += 1;
   count(WorkerCounter::conn_new);
+  if (m.tuple.proto == common::kProtoTcp && !e.opener_known) count(WorkerCounter::tcp_picked_up);
   if (kRecord && sampled(pos)) record_connection(pos, e, pb::FlowRecord::START, 0, now);
 }
 

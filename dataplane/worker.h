@@ -83,6 +83,7 @@ struct QueueAssignment {
   X(geneve_unknown_options, "GENEVE options passed through unread")   \
   X(arp_answered, "one-armed: ARP requests for the appliance's address answered") \
   X(health_answered, "one-armed: health-check segments answered")     \
+  X(tcp_picked_up, "TCP connections opened mid-flow (no SYN seen): --tcp-loose, or a one-armed tenant's pickup") \
   X(polls, "loop passes")                                              \
   X(busy_polls, "loop passes that received packets")                   \
   X(busy_cycles, "TSC cycles spent in passes that received packets")

@@ -184,6 +184,7 @@ nlohmann::ordered_json json_object(const pb::FlowRecord& r, const std::string& d
   j["time_ms"] = r.time_ms();
   j["event"] = kind_name(r.kind());
   j["dataplane"] = dataplane;
+  if (!r.tenant().empty()) j["tenant"] = r.tenant();
   j["src"] = format_address(r.src());
   j["src_port"] = r.src_port();
   j["dst"] = format_address(r.dst());

@@ -3,6 +3,7 @@
 #include "dataplane/insertion/health.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include <rte_prefetch.h>
@@ -20,7 +21,15 @@ void settle_drop(PacketMeta& m, DropReason r) noexcept {
 }  // namespace
 
 Appliance::Appliance(const InsertionConfig& cfg, const std::vector<std::array<uint8_t, 6>>& macs)
-    : insertion_(cfg.mode) {
+    : insertion_(cfg.mode),
+      profile_(cfg.profile),
+      vxlan_vni_(cfg.vxlan[0].vni),
+      default_pickup_(cfg.pickup),
+      tenants_(cfg.tenants) {
+  const bool by_endpoint = insertion_ == Insertion::geneve && profile_ == GeneveProfile::aws;
+  for (size_t k = 0; k < tenants_.size(); ++k)
+    if (tenants_[k].by_endpoint == by_endpoint) by_id_.push_back({tenants_[k].id, static_cast<uint16_t>(k + 1)});
+  std::sort(by_id_.begin(), by_id_.end());
   uint16_t top = 0;
   for (uint16_t p : cfg.ports) top = std::max(top, p);
   ports_.resize(size_t{top} + 1);
@@ -31,7 +40,26 @@ Appliance::Appliance(const InsertionConfig& cfg, const std::vector<std::array<ui
   }
 }
 
-void open_tunnels(Burst& b, const PortSetup& port, bool healthy, ReceiveCounts& n) noexcept {
+uint16_t Appliance::tenant_of(const Encap& e) const noexcept {
+  uint64_t id;
+  if (insertion_ == Insertion::vxlan) id = vxlan_vni_;
+  else if (profile_ == GeneveProfile::aws) id = e.endpoint_id;
+  else id = e.vni;
+  const auto it = std::lower_bound(by_id_.begin(), by_id_.end(), ById{id, 0});
+  if (it != by_id_.end() && it->id == id) return it->tag;
+  return static_cast<uint16_t>(0x8000u | ((id ^ id >> 15 ^ id >> 30 ^ id >> 45 ^ id >> 60) & 0x7fffu));
+}
+
+std::string Appliance::tenant_name(uint16_t tag) const {
+  if (tag == 0) return {};
+  if (tag <= tenants_.size()) return tenants_[tag - 1].name;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "unlisted-%04x", tag & 0x7fffu);
+  return buf;
+}
+
+void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, bool healthy,
+                  ReceiveCounts& n) noexcept {
   for (uint16_t i = 0; i < b.n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i], void*));
   for (uint16_t i = 0; i < b.n; ++i) {
     if (i + kPrefetchAhead < b.n) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i + kPrefetchAhead], void*));
@@ -41,11 +69,15 @@ void open_tunnels(Burst& b, const PortSetup& port, bool healthy, ReceiveCounts& 
     PacketMeta& m = b.meta[i];
     b.len[i] = rte_pktmbuf_pkt_len(b.pkts[i]);
     b.view[i] = 0;
+    b.tenant[i] = 0;
+    b.pickup[i] = false;
     n.bytes += b.len[i];
     read_outer(frame, len, port.outer, e);
     switch (e.kind) {
       case Outer::tunnel:
         b.view[i] = e.inner_offset;
+        b.tenant[i] = appliance.tenant_of(e);
+        b.pickup[i] = appliance.pickup(b.tenant[i]);
         if (e.inner_ethertype == kEthTransparent) parse_packet(frame + e.inner_offset, e.inner_length, m);
         else parse_ip_packet(frame + e.inner_offset, e.inner_length, e.inner_ethertype, m);
         // The echo is made now, while the headers are in cache: only the

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "dataplane/burst.h"
@@ -34,9 +35,31 @@ class Appliance {
   const PortSetup& port(uint16_t id) const noexcept { return ports_[id]; }
   Insertion insertion() const noexcept { return insertion_; }
 
+  // The tenant tag (ConnKey::tenant) of a tunnelled packet: 1..N for the
+  // --tenant list, by the endpoint id (GENEVE, AWS profile) or the VNI
+  // (other GENEVE profiles; VXLAN: the external tunnel's, which names the
+  // pair); 0x8000 and above, folded from the id, for any other.
+  uint16_t tenant_of(const Encap& e) const noexcept;
+  // Whether a mid-flow TCP packet of no known connection may open one.
+  bool pickup(uint16_t tag) const noexcept {
+    return tag >= 1 && tag <= tenants_.size() ? tenants_[tag - 1].pickup : default_pickup_;
+  }
+  // The name flow records carry: the --tenant name, or "unlisted-XXXX".
+  std::string tenant_name(uint16_t tag) const;
+
  private:
+  struct ById {
+    uint64_t id;
+    uint16_t tag;
+    bool operator<(const ById& o) const noexcept { return id < o.id; }
+  };
   Insertion insertion_;
+  GeneveProfile profile_;
+  uint32_t vxlan_vni_;
+  bool default_pickup_;
   std::vector<PortSetup> ports_;
+  std::vector<TenantConfig> tenants_;
+  std::vector<ById> by_id_;  // the tenants of this insertion's kind of id, sorted
 };
 
 // What open_tunnels() saw in one burst.
@@ -50,6 +73,7 @@ struct ReceiveCounts {
 };
 
 // `healthy`: every worker is running its loop (health checks are answered).
-void open_tunnels(Burst& b, const PortSetup& port, bool healthy, ReceiveCounts& counts) noexcept;
+void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, bool healthy,
+                  ReceiveCounts& counts) noexcept;
 
 }  // namespace bulkhead::dataplane::insertion

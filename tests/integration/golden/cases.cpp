@@ -84,6 +84,7 @@ std::vector<GoldenCase> cloud_cases() {
   const Frame jumbo = build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41004,
                                     .dport = 5432, .payload_len = 8500 - 40});
   const GeneveOption unknown{0x0777, 5, {1, 2, 3, 4, 5, 6, 7, 8}};
+  const auto other_endpoint = aws_options(0x0a0b0c0d01020399, 0x1122334455667788, 0xc00c1e);
   const GeneveOption critical{0x0777, 0x85, {1, 2, 3, 4}};
 
   Frame option_past = geneve_in(syn);
@@ -236,6 +237,25 @@ std::vector<GoldenCase> cloud_cases() {
        kGeneveArgs,
        {{"not_for_appliance", 2}, {"appliance_local", 2}},
        {arp_reply(kPcapMac, "10.100.0.5", "10.100.0.10"), geneve_back(dns)},
+       0},
+      {"geneve_tenants",
+       "the same inner 5-tuple under two GWLB endpoints is two connections: a mid-flow ACK under the second endpoint finds none (strict) while the first endpoint's passes",
+       kGoldenPolicy,
+       {geneve_in(hs[0]), geneve_in(hs[1]), geneve_in(hs[2]), geneve_in(hs[2], other_endpoint)},
+       {},
+       kGeneveArgs,
+       {{"tcp_invalid", 1}},
+       {geneve_back(hs[0]), geneve_back(hs[1]), geneve_back(hs[2])},
+       0},
+      {"geneve_pickup",
+       "a mid-flow TCP packet of no known connection: picked up (judged as an opener, then tracked) for a tenant with pickup, dropped for one with strict",
+       kGoldenPolicy,
+       {geneve_in(midflow), geneve_in(midflow, other_endpoint), geneve_in(data, other_endpoint)},
+       {},
+       {"--insertion", "geneve", "--address", "10.100.0.5", "--tenant", "blue:endpoint=0x0a0b0c0d01020304:pickup",
+        "--tenant", "red:endpoint=0x0a0b0c0d01020399:strict"},
+       {{"tcp_invalid", 2}},
+       {geneve_back(midflow)},
        0},
       {"vxlan_azure",
        "VXLAN insertion: what arrives on the external tunnel leaves on the internal one and back; the inner frame is judged and kept",

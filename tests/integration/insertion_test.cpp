@@ -1,0 +1,86 @@
+// One-armed insertion in the real engine on net_ring ports: tenants in the
+// connection key and in the flow records, and pickup per tenant.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "common/protocols.h"
+#include "tests/common/packet_builder.h"
+#include "tests/common/tunnel_builder.h"
+#include "tests/integration/harness.h"
+
+namespace bulkhead::test {
+namespace {
+
+using dataplane::DropReason;
+using dataplane::WorkerCounter;
+
+const char* kPolicy = R"(version: 1
+defaults: { action: deny, mode: enforce }
+segments:
+  web: [10.0.1.0/24]
+  app: [10.0.2.0/24]
+rules:
+  - { id: web-to-db, from: web, to: app, proto: tcp, ports: [5432], action: allow }
+)";
+
+constexpr uint64_t kBlue = 0x0a0b0c0d01020304, kOther = 0x0a0b0c0d01020399;
+
+// GENEVE insertion on the harness's first port, at 10.100.0.5, with one
+// listed tenant (blue, pickup) and flow records.
+void geneve(dataplane::Config& c) {
+  c.insertion.mode = dataplane::insertion::Insertion::geneve;
+  c.insertion.ports = {c.pairs[0].a};
+  c.insertion.addresses = {{10, 100, 0, 5}};
+  c.insertion.tenants = {{"blue", true, kBlue, true}};
+  c.record_flows = true;
+}
+
+Frame from(uint64_t endpoint, const PacketSpec& inner) {
+  return geneve_frame({.options = aws_options(endpoint, 7, 1)}, build_packet(inner));
+}
+
+const PacketSpec kSyn{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000,
+                      .dport = 5432};
+
+TEST(Insertion, TheSameFiveTupleUnderTwoEndpointsIsTwoConnectionsWithTheirTenants) {
+  Harness h(kPolicy, 1, geneve);
+  ASSERT_TRUE(h.loaded()) << h.error();
+  h.send(0, from(kBlue, kSyn));
+  h.send(0, from(kOther, kSyn));
+  h.run();
+  EXPECT_EQ(h.received(0).size(), 2u);
+  EXPECT_EQ(h.events(WorkerCounter::conn_new), 2u);
+  std::vector<pb::FlowRecord> recs;
+  h.engine().drain_flows(recs, 100);
+  std::vector<std::string> tenants;
+  for (const auto& r : recs)
+    if (r.kind() == pb::FlowRecord::START) tenants.push_back(r.tenant());
+  std::sort(tenants.begin(), tenants.end());
+  ASSERT_EQ(tenants.size(), 2u);
+  EXPECT_EQ(tenants[0], "blue");
+  EXPECT_EQ(tenants[1].rfind("unlisted-", 0), 0u) << tenants[1];
+}
+
+TEST(Insertion, MidFlowTcpIsPickedUpOnlyForATenantWithPickup) {
+  Harness h(kPolicy, 1, geneve);
+  ASSERT_TRUE(h.loaded()) << h.error();
+  PacketSpec mid = kSyn;
+  mid.tcp_flags = common::kTcpAck | common::kTcpPsh;
+  h.send(0, from(kBlue, mid));   // blue: pickup
+  h.send(0, from(kOther, mid));  // unlisted: strict (the default)
+  h.run();
+  EXPECT_EQ(h.received(0).size(), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::tcp_picked_up), 1u);
+  EXPECT_EQ(h.drops(DropReason::tcp_invalid), 1u);
+  // The picked-up connection is tracked: its next packet is a hit.
+  h.send(0, from(kBlue, mid));
+  h.run();
+  EXPECT_EQ(h.received(0).size(), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::conn_hits), 1u);
+}
+
+}  // namespace
+}  // namespace bulkhead::test
