@@ -372,6 +372,31 @@ void Worker::settle_rechecks(RuleSet& rs, uint32_t now) noexcept {
   }
 }
 
+// A classified first packet: its rule's verdict, then a connection, a
+// stateless pass or a drop.
+template <Mode kMode, bool kRecord>
+void Worker::admit_one(uint16_t i, RuleSet& rs, uint32_t now) noexcept {
+  Burst& b = burst_;
+  const PacketMeta& m = b.meta[i];
+  const uint32_t rule = b.rule[i];
+  const bool allowed = rs.allows(rule);
+  if (rs.logs(rule)) log_connection(m.tuple, rule, allowed, rs);
+  if (!allowed) {
+    if constexpr (kMode == Mode::enforce) {
+      deny<kMode, kRecord>(i, rule, rs, now);
+      return;
+    }
+    count(kMode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
+  }
+  b.fate[i] = Fate::pass;
+  if (m.is_fragment) frags_.record(m, true, now);
+  if (never_opens(m)) {
+    pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
+    return;
+  }
+  open_connection<kMode, kRecord>(i, rule, allowed, rs, now);
+}
+
 // Verdicts for the classified first packets: an allowed one opens its
 // connection, a denied one is dropped (enforce) or flagged.
 template <Mode kMode, bool kRecord>
@@ -381,24 +406,7 @@ void Worker::admit(RuleSet& rs, uint32_t now) noexcept {
   for (uint16_t j = 0; j < b.nlookup; ++j) {
     const uint16_t i = b.lookup_of[j];
     if (b.fate[i] != Fate::pending) continue;
-    const PacketMeta& m = b.meta[i];
-    const uint32_t rule = b.rule[i];
-    const bool allowed = rs.allows(rule);
-    if (rs.logs(rule)) log_connection(m.tuple, rule, allowed, rs);
-    if (!allowed) {
-      if constexpr (kMode == Mode::enforce) {
-        deny<kMode, kRecord>(i, rule, rs, now);
-        continue;
-      }
-      count(kMode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
-    }
-    b.fate[i] = Fate::pass;
-    if (m.is_fragment) frags_.record(m, true, now);
-    if (never_opens(m)) {
-      pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
-      continue;
-    }
-    open_connection<kMode, kRecord>(i, rule, allowed, rs, now);
+    admit_one<kMode, kRecord>(i, rs, now);
   }
 }
 
@@ -449,24 +457,7 @@ void Worker::follow(RuleSet& rs, uint32_t now) noexcept {
   for (uint16_t k = 0; k < b.nfollow; ++k) {
     const uint16_t i = b.followers[k];
     if (b.fate[i] != Fate::pending) continue;
-    const PacketMeta& m = b.meta[i];
-    const uint32_t rule = b.rule[i];
-    const bool allowed = rs.allows(rule);
-    if (rs.logs(rule)) log_connection(m.tuple, rule, allowed, rs);
-    if (!allowed) {
-      if constexpr (kMode == Mode::enforce) {
-        deny<kMode, kRecord>(i, rule, rs, now);
-        continue;
-      }
-      count(kMode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
-    }
-    b.fate[i] = Fate::pass;
-    if (m.is_fragment) frags_.record(m, true, now);
-    if (never_opens(m)) {
-      pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
-      continue;
-    }
-    open_connection<kMode, kRecord>(i, rule, allowed, rs, now);
+    admit_one<kMode, kRecord>(i, rs, now);
   }
   for (uint16_t k = 0; k < nlater; ++k) settle_follower<kMode, kRecord>(later[k], rs, now);
 }

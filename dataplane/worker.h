@@ -206,6 +206,10 @@ class Worker {
   // A miss that would open a connection but fails TCP's checks (enforce).
   template <Mode kMode>
   bool invalid_opener(uint16_t i) const noexcept;
+  // A classified first packet: its rule's verdict, then a connection, a
+  // stateless pass or a drop.
+  template <Mode kMode, bool kRecord>
+  void admit_one(uint16_t i, RuleSet& rs, uint32_t now) noexcept;
   // An allowed first packet: opens (or reopens) its connection.
   template <Mode kMode, bool kRecord>
   void open_connection(uint16_t i, uint32_t rule, bool allowed, RuleSet& rs, uint32_t now) noexcept;
