@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
     ("flow-log-files", po::value(&cfg.flow_log_limits.keep_files)->default_value(cfg.flow_log_limits.keep_files), "rotated flow logs kept (FILE.1 ... FILE.N)")
     ("flow-log-rate", po::value(&cfg.flow_log_limits.rate)->default_value(cfg.flow_log_limits.rate), "flow log lines a second, at most, of connection records and of denied records each")
     ("flow-capacity", po::value(&cfg.flow_capacity)->default_value(cfg.flow_capacity), "flow aggregates kept at most")
-    ("flow-retention", po::value<std::string>()->default_value("30d"), "drop flow aggregates not seen for this long");
+    ("flow-retention", po::value<std::string>()->default_value("30d"), "drop flow aggregates not seen for this long")
+    ("metrics-listen", po::value(&cfg.metrics_listen), "serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9401)");
   // clang-format on
   try {
     po::variables_map vm;

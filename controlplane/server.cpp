@@ -27,6 +27,8 @@ constexpr auto kRouteLiveWithin = std::chrono::milliseconds(2500);
 constexpr auto kRepushAfter = std::chrono::seconds(2);
 constexpr size_t kPushedKept = 32;
 constexpr size_t kMessagesPerWake = 256;
+// How stale the served metrics may be, at most (plus one poll).
+constexpr auto kMetricsPeriod = std::chrono::milliseconds(250);
 constexpr const char* kDataplaneDomain = "bulkhead";
 constexpr const char* kCliDomain = "bulkhead-cli";
 
@@ -179,10 +181,23 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
     error = std::string("cannot set up the sockets: ") + e.what();
     return nullptr;
   }
+  if (!cfg.metrics_listen.empty()) {
+    Server* raw = s.get();
+    s->metrics_ = common::MetricsServer::start(cfg.metrics_listen, [raw] {
+      std::lock_guard<std::mutex> lock(raw->metrics_mu_);
+      return raw->metrics_text_;
+    }, error);
+    if (!s->metrics_) {
+      error = "--metrics-listen: " + error;
+      return nullptr;
+    }
+    s->refresh_metrics();
+  }
   return s;
 }
 
 Server::~Server() {
+  metrics_.reset();
   flows_.reset();
   zap_stop_ = true;
   if (zap_thread_.joinable()) zap_thread_.join();
@@ -302,6 +317,7 @@ void Server::push(Dataplane& dp, int64_t sent_at_ns) {
   dp.pushed = current;
   dp.pushed_at = std::chrono::steady_clock::now();
   dp.pushed_change = change != nullptr;
+  ++(change != nullptr ? pushes_change_ : pushes_full_);
   dp.pushed_generations.insert(current);
   while (dp.pushed_generations.size() > kPushedKept) dp.pushed_generations.erase(dp.pushed_generations.begin());
 }
@@ -398,8 +414,13 @@ void Server::on_dataplane(const std::string& route, const std::string& key, cons
     dp.info.set_apply_us(m.ack().apply_us());
     const int64_t sent = m.ack().sent_at_ns();
     const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
-    if (sent > 0 && now_ns > sent) dp.info.set_ack_latency_us(static_cast<uint64_t>((now_ns - sent) / 1000));
+    ++acks_;
+    if (sent > 0 && now_ns > sent) {
+      dp.info.set_ack_latency_us(static_cast<uint64_t>((now_ns - sent) / 1000));
+      apply_latency_.observe(static_cast<double>(now_ns - sent) / 1e9);
+    }
   } else if (m.has_nack()) {
+    ++nacks_;
     const uint64_t g = m.nack().generation();
     dp.info.set_generation(m.nack().running_generation());
     dp.info.set_last_nack("generation " + std::to_string(g) + ": " + common::escaped(m.nack().reason(), 512));
@@ -659,6 +680,7 @@ void Server::run(const std::atomic<bool>& stop) {
     zmq::pollitem_t items[] = {{static_cast<void*>(*dataplanes_), 0, ZMQ_POLLIN, 0},
                                {static_cast<void*>(*cli_), 0, ZMQ_POLLIN, 0}};
     if (poll_interrupted(items, 2, std::chrono::milliseconds(200))) continue;
+    if (metrics_ && std::chrono::steady_clock::now() - metrics_at_ >= kMetricsPeriod) refresh_metrics();
     if (items[0].revents & ZMQ_POLLIN)
       for (size_t i = 0; i < kMessagesPerWake; ++i) {
         if (!(dataplanes_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;

@@ -29,6 +29,8 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "common/metrics_server.h"
+#include "common/prometheus.h"
 #include "common/rate_limit.h"
 #include "controlplane/flow_collector.h"
 #include "controlplane/store.h"
@@ -48,6 +50,7 @@ struct ServerConfig {
   flows::FlowLogOptions flow_log_limits;    // its size and rate caps
   size_t flow_capacity = 2'000'000;         // aggregates kept
   int64_t flow_retention_s = 30 * 24 * 3600;
+  std::string metrics_listen;               // Prometheus /metrics on ADDR:PORT ("": none)
 };
 
 class Server {
@@ -102,6 +105,9 @@ class Server {
   // Empty, or what to do because the store is behind its dataplanes.
   std::string store_behind() const;
   void fill_status(pb::CliResponse& r);
+  // Renders the metrics (controlplane/metrics.cpp) for the metrics thread
+  // to serve; on run()'s thread, at most every kMetricsPeriod.
+  void refresh_metrics();
   pb::CliResponse on_cli(const pb::CliRequest& req, const std::string& author);
 
   ServerConfig cfg_;
@@ -124,6 +130,15 @@ class Server {
   std::vector<std::string> previous_rules_;
   std::optional<pb::PushRuleSet> change_;  // current_set_ as a change of previous_set_
   bool distribute_ = false;  // a CLI request made a new generation: push it after the reply
+  // Metrics: written by run()'s thread; the text is what the metrics
+  // thread serves (metrics_mu_).
+  uint64_t pushes_full_ = 0, pushes_change_ = 0, acks_ = 0, nacks_ = 0;
+  common::prometheus::Histogram apply_latency_{
+      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
+  std::chrono::steady_clock::time_point metrics_at_{};
+  std::mutex metrics_mu_;
+  std::string metrics_text_;
+  std::unique_ptr<common::MetricsServer> metrics_;  // last: stopped first
 };
 
 }  // namespace bulkhead::controlplane

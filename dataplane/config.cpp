@@ -10,6 +10,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/metrics_server.h"
+
 namespace bulkhead::dataplane {
 namespace po = boost::program_options;
 
@@ -258,6 +260,8 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("flow-ring", po::value(&c.flow_ring)->default_value(c.flow_ring), "flow records buffered per worker (a power of two)")
     ("flow-denied-interval", po::value(&denied_interval_s)->default_value(c.denied_interval_ms / 1000), "seconds one record of denied packets gathers packets of the same source, destination, protocol, port and rule")
     ("flow-denied-rate", po::value(&c.denied_rate)->default_value(c.denied_rate), "records of denied packets a second, at most, per worker")
+    ("metrics-listen", po::value(&c.metrics_listen), "serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9400)")
+    ("metrics-max-rules", po::value(&c.metrics_max_rules)->default_value(c.metrics_max_rules), "per-rule series for at most this many rules; the rest are summed as rule=\"_other\"")
     ("insertion", po::value(&ins.mode)->default_value(ins.mode), "inline (port pairs) | geneve (AWS, GCP) | vxlan (Azure): one-armed behind a cloud load balancer")
     ("ports", po::value(&ins.ports)->default_value(ins.ports), "one-armed: the ports, each answering on itself, e.g. 0,1")
     ("address", po::value(&ins.addresses)->composing(), "one-armed: the appliance's IPv4 address on each port, in --ports order (repeat per port)")
@@ -422,6 +426,10 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
   c.denied_interval_ms = denied_interval_s * 1000;
   if (c.denied_rate == 0) {
     error = "--flow-denied-rate: at least 1";
+    return std::nullopt;
+  }
+  if (common::HostPort hp; !c.metrics_listen.empty() && !common::parse_host_port(c.metrics_listen, hp, error)) {
+    error = "--metrics-listen: " + error;
     return std::nullopt;
   }
   if (c.sweep_per_poll == 0) c.sweep_per_poll = 1;

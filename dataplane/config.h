@@ -107,6 +107,10 @@ struct Config {
   // second per worker.
   uint32_t denied_interval_ms = 10'000;
   uint32_t denied_rate = 10'000;
+  // Prometheus /metrics on ADDR:PORT ("": not served), and the most rules
+  // with series of their own.
+  std::string metrics_listen;
+  uint32_t metrics_max_rules = 1000;
 };
 
 // Parses the application arguments (argv after the EAL's). On error returns

@@ -17,10 +17,12 @@
 #include <rte_lcore.h>
 
 #include "common/file_write.h"
+#include "common/metrics_server.h"
 #include "dataplane/config.h"
 #include "dataplane/engine.h"
 #include "dataplane/flow_export.h"
 #include "dataplane/log.h"
+#include "dataplane/metrics.h"
 #include "dataplane/ports.h"
 #include "dataplane/telemetry.h"
 #include "dataplane/updater.h"
@@ -142,6 +144,19 @@ int run(int argc, char** argv) {
     }
     register_flow_telemetry(exporter.get());
   }
+  // Prometheus /metrics, served by a helper thread (off the workers' lcores).
+  std::unique_ptr<bulkhead::common::MetricsServer> metrics;
+  if (!cfg->metrics_listen.empty()) {
+    const MetricsSources sources{engine.get(), updater.get(), exporter.get(), cfg->metrics_max_rules};
+    metrics = bulkhead::common::MetricsServer::start(cfg->metrics_listen, [sources] { return render_metrics(sources); }, error);
+    if (!metrics) {
+      if (updater) updater->stop();
+      engine->stop();
+      if (exporter) exporter->stop();
+      stop_ports(ports);
+      return fail("--metrics-listen: " + error);
+    }
+  }
   std::printf("bulkhead-dataplane: ready: %zu ports, %u workers, %s\n", ports.ports.size(), workers,
               loaded ? ("policy generation " + std::to_string(engine->rules().acquire()->generation()) + " from " +
                         (engine->rules().acquire()->source_name().empty() ? std::string("the kept rule set")
@@ -170,6 +185,7 @@ int run(int argc, char** argv) {
     usleep(5000);
   }
   BH_LOG(NOTICE, "stopping");
+  metrics.reset();  // it reads the updater, the exporter and the engine
   if (updater) updater->stop();
   engine->stop();
   if (exporter) exporter->stop();  // after the workers: their last records leave too
