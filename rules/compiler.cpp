@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/protocols.h"
 #include "common/sha256.h"
@@ -44,7 +45,18 @@ struct Side {
   bool has(uint8_t family) const {
     return any || std::any_of(prefixes.begin(), prefixes.end(), [&](const Prefix& p) { return p.family == family; });
   }
+  uint64_t count(uint8_t family) const {
+    if (any) return 1;
+    return static_cast<uint64_t>(
+        std::count_if(prefixes.begin(), prefixes.end(), [&](const Prefix& p) { return p.family == family; }));
+  }
 };
+
+// The classifier entries a compiled rule stands for.
+uint64_t entries(const Side& from, const Side& to, const pb::CompiledRule& r) {
+  const uint64_t pairs = (r.v4() ? from.count(4) * to.count(4) : 0) + (r.v6() ? from.count(6) * to.count(6) : 0);
+  return pairs * std::max(1, r.sports_size()) * std::max(1, r.dports_size());
+}
 
 }  // namespace
 
@@ -71,6 +83,7 @@ Result<pb::CompiledRuleSet> compile(const Policy& policy) {
     auto* seg = set.add_segments();
     seg->set_name(s.name);
     seg->set_line(s.loc.line);
+    seg->set_column(s.loc.column);
     for (const auto& p : resolved) add_prefix(seg->mutable_prefixes(), p);
     segments.emplace(s.name, std::move(resolved));
   }
@@ -78,11 +91,13 @@ Result<pb::CompiledRuleSet> compile(const Policy& policy) {
   auto resolve = [&](const std::vector<AddressItem>& items) {
     Side side;
     if (items.empty()) side.any = true;
+    std::unordered_set<std::string_view> named;  // a segment named twice is added once
     for (const auto& it : items) {
       switch (it.kind) {
         case AddressItem::Kind::any: side.any = true; break;
         case AddressItem::Kind::literal: side.prefixes.push_back(it.prefix); break;
         case AddressItem::Kind::segment: {
+          if (!named.insert(it.text).second) break;
           const auto& p = segments.at(it.text);
           side.prefixes.insert(side.prefixes.end(), p.begin(), p.end());
           break;
@@ -94,6 +109,7 @@ Result<pb::CompiledRuleSet> compile(const Policy& policy) {
     return side;
   };
 
+  uint64_t total_entries = 0;
   for (const auto& r : policy.rules) {
     auto* out = set.add_rules();
     out->set_id(r.id);
@@ -126,6 +142,13 @@ Result<pb::CompiledRuleSet> compile(const Policy& policy) {
     add_ranges(out->mutable_sports(), sports);
     add_ranges(out->mutable_dports(), r.ports);
     out->set_expires_at(r.expires_at);
+    total_entries += entries(from, to, *out);
+    if (total_entries > kMaxClassifierEntries) {
+      diag(Diagnostic::Severity::error, r.loc,
+           "the rules up to '" + r.id + "' stand for more than " + std::to_string(kMaxClassifierEntries) +
+               " classifier entries (source x destination prefixes x port ranges); narrow or split them");
+      break;
+    }
   }
 
   if (!result.has_errors()) result.value = std::move(set);

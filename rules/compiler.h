@@ -12,6 +12,13 @@ namespace bulkhead::rules {
 
 inline constexpr uint32_t kFormatVersion = 1;
 
+// A rule stands for (source x destination prefixes of each family) x
+// source port ranges x destination port ranges classifier entries; a
+// policy whose rules add up to more is refused with an error naming the
+// rule where the sum passes it (the dataplane's classifier refuses the
+// same, dataplane/acl_entries.h).
+inline constexpr uint64_t kMaxClassifierEntries = 4'000'000;
+
 Result<pb::CompiledRuleSet> compile(const Policy& policy);
 
 }  // namespace bulkhead::rules

@@ -5,11 +5,11 @@
 #include <ctime>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "common/protocols.h"
+#include "common/text.h"
 #include "common/time.h"
 #include "rules/yaml_doc.h"
 
@@ -73,6 +73,58 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
+// Text from the file inside an error message: quoted, escaped, cut short.
+std::string quoted(std::string_view s) { return "'" + common::escaped(s) + "'"; }
+
+std::string at(Location l) { return std::to_string(l.line) + ":" + std::to_string(l.column); }
+
+// The edit distance of `a` and `b` when it is at most `limit`, else
+// limit + 1: only a band around the diagonal is computed, so a comparison
+// costs O(length x limit) whatever the strings.
+size_t bounded_distance(std::string_view a, std::string_view b, size_t limit) {
+  if (a.size() > b.size() + limit || b.size() > a.size() + limit) return limit + 1;
+  const size_t big = limit + 1;
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = std::min(j, big);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    const size_t lo = i > limit ? i - limit : 1, hi = std::min(b.size(), i + limit);
+    cur[0] = std::min(i, big);
+    if (lo > 1) cur[lo - 1] = big;
+    for (size_t j = lo; j <= hi; ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1] ? 1u : 0u), big});
+    if (hi < b.size()) cur[hi + 1] = big;
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// "unknown segment 'dbs' (did you mean 'db'?)": at most three names within
+// two edits, or every name when there are only a few; never a list that
+// grows with the policy.
+std::string unknown_segment(std::string_view name, const std::vector<std::string>& known) {
+  constexpr size_t kShowAll = 8, kSuggestions = 3, kDistance = 2;
+  std::string msg = "unknown segment " + quoted(name);
+  if (known.empty()) return msg + " (no segments are defined)";
+  if (known.size() <= kShowAll) {
+    std::vector<std::string> sorted = known;
+    std::sort(sorted.begin(), sorted.end());
+    return msg + " (defined: " + join(sorted) + ")";
+  }
+  std::vector<std::pair<size_t, const std::string*>> near;
+  for (const auto& k : known) {
+    const size_t d = bounded_distance(name, k, kDistance);
+    if (d <= kDistance) near.emplace_back(d, &k);
+  }
+  std::sort(near.begin(), near.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : *a.second < *b.second;
+  });
+  if (near.empty()) return msg + " (" + std::to_string(known.size()) + " segments are defined; none is close)";
+  msg += " (did you mean ";
+  for (size_t i = 0; i < near.size() && i < kSuggestions; ++i)
+    msg += (i == 0 ? "'" : i + 1 == std::min(near.size(), kSuggestions) ? " or '" : ", '") + *near[i].second + "'";
+  return msg + "?)";
+}
+
 class Parser {
  public:
   Parser(std::string_view text, std::string_view file, bool inventory = false)
@@ -83,29 +135,30 @@ class Parser {
     Policy policy;
     policy.source_name = file_;
     policy.source_text = text_;
-    if (!bounded(result)) return result;
+    if (text_.size() > kPolicyLimits.max_bytes) {
+      error(Location{}, too_large());
+      return finish(result, std::move(policy));
+    }
     yaml::ReadError read_error;
-    doc_ = yaml::read(text_, read_error);
+    yaml::ReadLimits read_limits;
+    read_limits.max_depth = kPolicyLimits.max_depth;
+    doc_ = yaml::read(text_, read_error, read_limits);
     if (!doc_) {
       error(Location{read_error.mark.line + 1, read_error.mark.column + 1}, "YAML syntax: " + read_error.message);
-      result.diagnostics = std::move(diags_);
-      return result;
+      return finish(result, std::move(policy));
     }
     const Node root = doc_->root();
     if (!root.IsMap()) {
       error(root, inventory_ ? "an inventory is a map with the key segments"
                              : "a policy is a map with keys version, defaults, segments, rules");
-      result.diagnostics = std::move(diags_);
-      return result;
+      return finish(result, std::move(policy));
     }
     if (inventory_) {
       check_keys(root, {"version", "segments"}, "inventory");
       if (root["version"]) parse_version(root["version"], root, policy);
       if (!root["segments"]) error(root, "an inventory needs a 'segments:' map");
       parse_segments(root["segments"], policy);
-      result.diagnostics = std::move(diags_);
-      if (!result.has_errors()) result.value = std::move(policy);
-      return result;
+      return finish(result, std::move(policy));
     }
     check_keys(root, {"version", "defaults", "segments", "rules"}, "policy");
     bool after = false;
@@ -124,64 +177,35 @@ class Parser {
     parse_defaults(root["defaults"], policy);
     parse_segments(root["segments"], policy);
     parse_rules(root["rules"], policy);
-    std::stable_sort(diags_.begin(), diags_.end(), [](const Diagnostic& a, const Diagnostic& b) {
-      return a.line != b.line ? a.line < b.line : a.column < b.column;
-    });
-    result.diagnostics = std::move(diags_);
-    if (!result.has_errors()) result.value = std::move(policy);
-    return result;
+    return finish(result, std::move(policy));
+  }
+
+  static std::string too_large() {
+    return "the file is larger than " + std::to_string(kPolicyLimits.max_bytes >> 20) +
+           " MiB, the most a policy file may hold";
   }
 
  private:
-  // Policies are shallow: refuse deep nesting (a hostile file's way to make
-  // any tree walk expensive) and absurd sizes before reading the YAML.
-  static constexpr size_t kMaxBytes = 256u << 20;
-  static constexpr int kMaxDepth = 32;
-
-  bool bounded(Result<Policy>& result) {
-    if (text_.size() > kMaxBytes) {
-      error(Location{}, "policy file larger than " + std::to_string(kMaxBytes >> 20) + " MiB");
-      result.diagnostics = std::move(diags_);
-      return false;
-    }
-    int depth = 0;
-    uint32_t line = 1, col = 0;
-    char quote = 0;
-    bool comment = false, seen_text = false;
-    for (char c : text_) {
-      ++col;
-      if (c == '\n') {
-        ++line;
-        col = 0;
-        comment = seen_text = false;
-        continue;
-      }
-      // Block nesting shows as indentation deeper than any policy needs.
-      if (!seen_text && c != ' ' && c != '\t') {
-        seen_text = true;
-        if (col > 4 * kMaxDepth) {
-          error(Location{line, col}, "indentation deeper than any policy needs (" + std::to_string(col - 1) + " columns)");
-          result.diagnostics = std::move(diags_);
-          return false;
-        }
-      }
-      if (comment) continue;
-      if (quote) {
-        if (c == quote) quote = 0;
-        continue;
-      }
-      if (c == '"' || c == '\'') quote = c;
-      else if (c == '#') comment = true;
-      else if (c == '[' || c == '{') depth++;
-      else if ((c == ']' || c == '}') && depth > 0) depth--;
-      if (depth > kMaxDepth) {
-        error(Location{line, col}, "nesting deeper than " + std::to_string(kMaxDepth) + " levels");
-        result.diagnostics = std::move(diags_);
-        return false;
-      }
-    }
-    return true;
+  // Diagnostics in file order, at most kPolicyLimits.max_diagnostics, then
+  // one saying how many more there were.
+  Result<Policy>& finish(Result<Policy>& result, Policy policy) {
+    std::stable_sort(diags_.begin(), diags_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+      return a.line != b.line ? a.line < b.line : a.column < b.column;
+    });
+    const bool failed = errors_ > 0;
+    if (unreported_ > 0)
+      diags_.push_back(Diagnostic{failed ? Diagnostic::Severity::error : Diagnostic::Severity::warning,
+                                  std::string(file_), 0, 0,
+                                  std::to_string(unreported_) + " more problems not shown (the first " +
+                                      std::to_string(kPolicyLimits.max_diagnostics) + " are)"});
+    result.diagnostics = std::move(diags_);
+    if (!failed) result.value = std::move(policy);
+    return result;
   }
+
+  // False when no more diagnostics are reported: the caller may skip the
+  // work of building one.
+  bool reporting() const { return diags_.size() < kPolicyLimits.max_diagnostics; }
 
   static Location loc(const Node& n) {
     if (!n) return {};
@@ -189,24 +213,36 @@ class Parser {
     return Location{m.line + 1, m.column + 1};
   }
 
-  void error(Location l, std::string msg) {
-    diags_.push_back(Diagnostic{Diagnostic::Severity::error, std::string(file_), l.line, l.column, std::move(msg)});
+  void report(Diagnostic::Severity severity, Location l, std::string msg) {
+    if (severity == Diagnostic::Severity::error) ++errors_;
+    if (!reporting()) {
+      ++unreported_;
+      return;
+    }
+    diags_.push_back(Diagnostic{severity, std::string(file_), l.line, l.column, std::move(msg)});
   }
+  void error(Location l, std::string msg) { report(Diagnostic::Severity::error, l, std::move(msg)); }
   void error(const Node& n, std::string msg) { error(loc(n), std::move(msg)); }
-  void warning(const Node& n, std::string msg) {
-    const Location l = loc(n);
-    diags_.push_back(Diagnostic{Diagnostic::Severity::warning, std::string(file_), l.line, l.column, std::move(msg)});
-  }
 
+  // Every key of `map` is one of `allowed`, written once.
   void check_keys(const Node& map, const std::vector<std::string>& allowed, const char* what) {
+    std::vector<Location> seen(allowed.size());
     for (const auto& kv : map) {
       if (!kv.first.IsScalar()) {
         error(kv.first, std::string("keys of ") + what + " must be plain names");
         continue;
       }
-      const auto key = kv.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-        error(kv.first, "unknown key '" + key + "' in " + what + " (allowed: " + join(allowed) + ")");
+      const auto& key = kv.first.Scalar();
+      const auto it = std::find(allowed.begin(), allowed.end(), key);
+      if (it == allowed.end()) {
+        error(kv.first, "unknown key " + quoted(key) + " in " + what + " (allowed: " + join(allowed) + ")");
+        continue;
+      }
+      Location& first = seen[static_cast<size_t>(it - allowed.begin())];
+      if (first.line > 0)
+        error(kv.first, "duplicate key '" + key + "' in " + what + " (first at " + at(first) + ")");
+      else
+        first = loc(kv.first);
     }
   }
 
@@ -225,7 +261,7 @@ class Parser {
     if (s == "true" || s == "yes" || s == "on") out = true;
     else if (s == "false" || s == "no" || s == "off") out = false;
     else {
-      error(n, std::string(what) + " must be true or false, not '" + s + "'");
+      error(n, std::string(what) + " must be true or false, not " + quoted(s));
       return false;
     }
     return true;
@@ -239,7 +275,7 @@ class Parser {
     std::string s;
     if (!scalar(n, "version", s)) return;
     if (!parse_uint(s, p.version, 1000) || p.version != 1)
-      error(n, "unsupported policy version '" + s + "' (this release reads version 1)");
+      error(n, "unsupported policy version " + quoted(s) + " (this release reads version 1)");
   }
 
   bool parse_action(const Node& n, Action& out) {
@@ -248,7 +284,7 @@ class Parser {
     if (s == "allow") out = Action::allow;
     else if (s == "deny") out = Action::deny;
     else {
-      error(n, "action must be allow or deny, not '" + s + "'");
+      error(n, "action must be allow or deny, not " + quoted(s));
       return false;
     }
     return true;
@@ -268,15 +304,24 @@ class Parser {
         if (s == "enforce") p.mode = PolicyMode::enforce;
         else if (s == "audit") p.mode = PolicyMode::audit;
         else if (s == "learn") p.mode = PolicyMode::learn;
-        else error(m, "mode must be enforce, audit or learn, not '" + s + "'");
+        else error(m, "mode must be enforce, audit or learn, not " + quoted(s));
       }
     }
+  }
+
+  // Counts a CIDR written in the file; false past the limit (reported once).
+  bool count_prefix(const Node& n) {
+    if (++prefixes_ <= kPolicyLimits.max_prefixes) return true;
+    if (prefixes_ == kPolicyLimits.max_prefixes + 1)
+      error(n, "more than " + std::to_string(kPolicyLimits.max_prefixes) +
+                   " CIDRs in one policy (segments' cidrs and except, and rule literals)");
+    return false;
   }
 
   void cidr_list(const Node& n, std::vector<Prefix>& out, const char* what) {
     auto one = [&](const Node& item) {
       std::string s, err;
-      if (!scalar(item, what, s)) return;
+      if (!scalar(item, what, s) || !count_prefix(item)) return;
       if (auto p = parse_prefix(s, err)) out.push_back(*p);
       else error(item, err);
     };
@@ -295,18 +340,24 @@ class Parser {
       error(n, "segments must be a map of name: [CIDR, ...]");
       return;
     }
+    if (n.size() > kPolicyLimits.max_segments) {
+      error(n, std::to_string(n.size()) + " segments; a policy holds at most " +
+                   std::to_string(kPolicyLimits.max_segments));
+      return;
+    }
     for (const auto& kv : n) {
       SegmentDef seg;
       seg.loc = loc(kv.first);
       seg.name = kv.first.IsScalar() ? kv.first.Scalar() : "";
       if (!valid_name(seg.name) || seg.name == "any") {
-        error(kv.first, "segment name '" + seg.name + "' must be 1-64 letters, digits, '.', '_' or '-', and not 'any'");
+        error(kv.first, "segment name " + quoted(seg.name) + " must be 1-64 letters, digits, '.', '_' or '-', and not 'any'");
         continue;
       }
-      if (!segment_index_.emplace(seg.name, p.segments.size()).second) {
-        error(kv.first, "duplicate segment '" + seg.name + "'");
+      if (auto [it, fresh] = segment_index_.emplace(seg.name, p.segments.size()); !fresh) {
+        error(kv.first, "duplicate segment '" + seg.name + "' (first at " + at(p.segments[it->second].loc) + ")");
         continue;
       }
+      segment_names_.push_back(seg.name);
       const Node& v = kv.second;
       if (v.IsMap()) {
         check_keys(v, {"cidrs", "except"}, "segment");
@@ -339,17 +390,13 @@ class Parser {
           error(node, err);
           return;
         }
+        if (!count_prefix(node)) return;
         item.kind = AddressItem::Kind::literal;
         item.prefix = *pfx;
       } else {
         item.kind = AddressItem::Kind::segment;
         if (!segment_index_.count(s)) {
-          std::vector<std::string> known;
-          for (const auto& [name, idx] : segment_index_) known.push_back(name);
-          std::sort(known.begin(), known.end());
-          error(node, "unknown segment '" + s + "'" +
-                          (known.empty() ? std::string(" (no segments are defined)")
-                                         : " (defined: " + join(known) + ")"));
+          error(node, reporting() ? unknown_segment(s, segment_names_) : std::string());
           return;
         }
       }
@@ -369,11 +416,11 @@ class Parser {
     uint64_t v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
-      error(node, "'" + std::string(s) + "' is not a port number");
+      error(node, quoted(s) + " is not a port number");
       return false;
     }
     if (v > 65535) {
-      error(node, "port " + std::string(s) + " out of range (0-65535)");
+      error(node, "port " + common::escaped(s) + " out of range (0-65535)");
       return false;
     }
     out = static_cast<uint16_t>(v);
@@ -394,7 +441,7 @@ class Parser {
             !port_value(node, std::string_view(s).substr(dash + 1), r.hi))
           return;
         if (r.lo > r.hi) {
-          error(node, "port range '" + s + "' runs backwards");
+          error(node, "port range " + quoted(s) + " runs backwards");
           return;
         }
       }
@@ -416,6 +463,10 @@ class Parser {
       error(n, "rules must be a list");
       return;
     }
+    if (n.size() > kPolicyLimits.max_rules) {
+      error(n, std::to_string(n.size()) + " rules; a policy holds at most " + std::to_string(kPolicyLimits.max_rules));
+      return;
+    }
     std::unordered_map<std::string, Location> ids;
     for (const auto& r : n) {
       if (!r.IsMap()) {
@@ -431,7 +482,7 @@ class Parser {
       if (const auto id = r["id"]) {
         if (scalar(id, "id", rule.id)) {
           if (!valid_name(rule.id)) {
-            error(id, "rule id '" + rule.id + "' must be 1-64 letters, digits, '.', '_' or '-'");
+            error(id, "rule id " + quoted(rule.id) + " must be 1-64 letters, digits, '.', '_' or '-'");
             ok = false;
           } else if (auto [it, fresh] = ids.emplace(rule.id, loc(id)); !fresh) {
             error(id, "duplicate rule id '" + rule.id + "' (first at line " + std::to_string(it->second.line) + ")");
@@ -444,7 +495,7 @@ class Parser {
       }
       if (const auto a = r["action"]) ok = parse_action(a, rule.action) && ok;
       else {
-        error(r, "rule '" + rule.id + "' has no action (allow or deny)");
+        error(r, "rule " + quoted(rule.id) + " has no action (allow or deny)");
         ok = false;
       }
       if (const auto f = r["from"]) address_items(f, rule.from, "from");
@@ -463,7 +514,7 @@ class Parser {
             else if (s == "icmpv6") rule.proto = common::kProtoIcmpv6;
             else if (s == "sctp") rule.proto = common::kProtoSctp;
             else if (!parse_uint(s, rule.proto, 255)) {
-              error(pr, "proto must be tcp, udp, icmp, icmpv6, sctp, any or a number 0-255, not '" + s + "'");
+              error(pr, "proto must be tcp, udp, icmp, icmpv6, sctp, any or a number 0-255, not " + quoted(s));
               ok = false;
             }
             // A protocol written as a number is the raw form: its ports
@@ -479,8 +530,8 @@ class Parser {
         const auto pn = r[key];
         if (!pn) continue;
         if (!ports_allowed) {
-          error(pn, std::string(key) + " apply only to tcp, udp, sctp, any or a protocol number, not '" +
-                      rule.proto_text + "' (use icmp_types for ICMP)");
+          error(pn, std::string(key) + " apply only to tcp, udp, sctp, any or a protocol number, not " +
+                      quoted(rule.proto_text) + " (use icmp_types for ICMP)");
           ok = false;
           continue;
         }
@@ -500,7 +551,7 @@ class Parser {
               return;
             }
             const int by_name = icmp_type_by_name(rule.proto, s);
-            if (by_name < 0) error(node, "unknown " + rule.proto_text + " type '" + s + "'");
+            if (by_name < 0) error(node, "unknown " + rule.proto_text + " type " + quoted(s));
             else rule.icmp_types.push_back(static_cast<uint8_t>(by_name));
           };
           if (it.IsSequence()) for (const auto& x : it) one(x);
@@ -510,8 +561,13 @@ class Parser {
       if (const auto l = r["log"]) boolean(l, "log", rule.log);
       if (const auto e = r["expires"]) {
         std::string s;
-        if (scalar(e, "expires", s) && !common::parse_time(s, rule.expires_at))
-          error(e, "expires must be a UTC time like 2026-11-24T10:00:00Z or unix seconds, not '" + s + "'");
+        // 0 is no time anyone means, and in the model it stands for "never":
+        // a rule written to expire must never become permanent.
+        if (scalar(e, "expires", s) && (!common::parse_time(s, rule.expires_at) || rule.expires_at == 0)) {
+          rule.expires_at = 0;
+          error(e, "expires must be a UTC time like 2026-11-24T10:00:00Z or unix seconds after 1970-01-01, not " +
+                       quoted(s));
+        }
       }
       if (const auto d = r["description"]) scalar(d, "description", rule.description);
       (void)ok;
@@ -525,6 +581,10 @@ class Parser {
   bool inventory_ = false;
   std::vector<Diagnostic> diags_;
   std::unordered_map<std::string, size_t> segment_index_;
+  std::vector<std::string> segment_names_;  // in file order
+  size_t prefixes_ = 0;                     // CIDRs written, against the limit
+  size_t errors_ = 0;                       // reported or not
+  size_t unreported_ = 0;                   // diagnostics past the limit
 };
 
 }  // namespace
@@ -551,6 +611,8 @@ Result<Policy> parse_inventory(std::string_view text, std::string_view source_na
 
 namespace {
 
+// Reads at most one byte past the size limit: the parser refuses a longer
+// file without the rest of it ever being held in memory.
 Result<Policy> parse_file(const std::string& path, bool inventory) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -559,9 +621,11 @@ Result<Policy> parse_file(const std::string& path, bool inventory) {
                                        inventory ? "cannot open the inventory file" : "cannot open the policy file"});
     return r;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return inventory ? parse_inventory(ss.str(), path) : parse_policy(ss.str(), path);
+  std::string text;
+  char buf[65536];
+  while (text.size() <= kPolicyLimits.max_bytes && in.read(buf, sizeof(buf)).gcount() > 0)
+    text.append(buf, static_cast<size_t>(in.gcount()));
+  return inventory ? parse_inventory(text, path) : parse_policy(text, path);
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 // Parser of policy files (YAML) into the Policy model, with validation of
 // everything that can be checked locally: keys, types, CIDRs, ports,
-// protocols, ICMP types, duplicate ids and segments, unknown segments.
-// All errors are collected, in file order. Thread-safe (no shared state).
+// protocols, ICMP types, duplicate keys, ids and segments, unknown
+// segments, and the limits below. Errors are collected in file order, at
+// most kPolicyLimits.max_diagnostics of them (then one line saying how many
+// more there were). Thread-safe (no shared state).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -11,6 +15,20 @@
 #include "rules/policy.h"
 
 namespace bulkhead::rules {
+
+// What one policy (or inventory) file may hold; each limit passed is an
+// error naming it. They bound what a hostile file can cost every reader:
+// a policy at all of them validates, analysis included, in the time
+// docs/policy.md states.
+struct PolicyLimits {
+  size_t max_bytes = 16u << 20;        // the file
+  size_t max_rules = 50'000;
+  size_t max_segments = 10'000;
+  size_t max_prefixes = 200'000;       // CIDRs written: segments' cidrs and except, and rule literals
+  uint32_t max_depth = 32;             // YAML collections open at once
+  size_t max_diagnostics = 50;         // errors and warnings reported of one file
+};
+inline constexpr PolicyLimits kPolicyLimits;
 
 Result<Policy> parse_policy(std::string_view text, std::string_view source_name);
 Result<Policy> parse_policy_file(const std::string& path);

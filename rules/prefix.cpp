@@ -8,8 +8,6 @@
 namespace bulkhead::rules {
 namespace {
 
-bool bit(const std::array<uint8_t, 16>& a, unsigned i) { return (a[i / 8] >> (7 - i % 8)) & 1; }
-
 void set_bit(std::array<uint8_t, 16>& a, unsigned i, bool v) {
   const uint8_t m = static_cast<uint8_t>(1u << (7 - i % 8));
   if (v) a[i / 8] |= m; else a[i / 8] &= static_cast<uint8_t>(~m);
@@ -28,28 +26,32 @@ std::pair<Prefix, Prefix> split(const Prefix& p) {
   return {lo, hi};
 }
 
-void subtract_one(const Prefix& p, const Prefix& r, std::vector<Prefix>& out) {
-  if (p.family != r.family) {
+// Order of normalised sets: family, then address, then length.
+bool before(const Prefix& a, const Prefix& b) {
+  if (a.family != b.family) return a.family < b.family;
+  if (a.addr != b.addr) return a.addr < b.addr;
+  return a.len < b.len;
+}
+
+// p minus the disjoint, sorted prefixes remove[lo, hi), all of p's family
+// and each inside p or containing it. Splits p only along the way to a
+// removed prefix, so the cost is O((hi - lo) x address bits).
+void carve(const Prefix& p, const std::vector<Prefix>& remove, size_t lo, size_t hi, std::vector<Prefix>& out) {
+  if (lo == hi) {
     out.push_back(p);
     return;
   }
-  if (contains(r, p)) return;
-  if (!contains(p, r)) {
-    out.push_back(p);
-    return;
-  }
-  // r lies strictly inside p: walk down towards r, keeping the siblings.
-  Prefix cur = p;
-  while (cur.len < r.len) {
-    auto [lo, hi] = split(cur);
-    if (bit(r.addr, cur.len)) {
-      out.push_back(lo);
-      cur = hi;
-    } else {
-      out.push_back(hi);
-      cur = lo;
-    }
-  }
+  if (contains(remove[lo], p)) return;  // disjoint: only the first can contain p
+  const std::pair<Prefix, Prefix> halves = split(p);
+  const Prefix& low = halves.first;
+  const Prefix& high = halves.second;
+  // The removed prefixes in the high half start at the first address in it.
+  const size_t mid = static_cast<size_t>(
+      std::partition_point(remove.begin() + static_cast<long>(lo), remove.begin() + static_cast<long>(hi),
+                           [&](const Prefix& r) { return r.addr < high.addr; }) -
+      remove.begin());
+  carve(low, remove, lo, mid, out);
+  carve(high, remove, mid, hi, out);
 }
 
 }  // namespace
@@ -153,13 +155,19 @@ std::vector<Prefix> normalise(std::vector<Prefix> set) {
 }
 
 std::vector<Prefix> subtract(const std::vector<Prefix>& set, const std::vector<Prefix>& remove) {
-  std::vector<Prefix> cur = normalise(set);
-  for (const auto& r : remove) {
-    std::vector<Prefix> next;
-    for (const auto& p : cur) subtract_one(p, r, next);
-    cur = std::move(next);
+  const std::vector<Prefix> cur = normalise(set), rem = normalise(remove);
+  std::vector<Prefix> out;
+  for (const auto& p : cur) {
+    // The removed prefixes that meet p: the one just before p's first
+    // address may contain it; the ones from p's first address up to its
+    // last lie inside it.
+    size_t lo = static_cast<size_t>(std::lower_bound(rem.begin(), rem.end(), p, before) - rem.begin());
+    if (lo > 0 && contains(rem[lo - 1], p)) --lo;
+    size_t hi = lo;
+    while (hi < rem.size() && (contains(p, rem[hi]) || contains(rem[hi], p))) ++hi;
+    carve(p, rem, lo, hi, out);
   }
-  return normalise(cur);
+  return normalise(out);
 }
 
 }  // namespace bulkhead::rules

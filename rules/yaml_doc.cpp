@@ -20,7 +20,7 @@ bool null_text(const yaml_event_t& e) {
 
 class Reader {
  public:
-  explicit Reader(uint64_t max_expanded) : max_expanded_(max_expanded) {}
+  explicit Reader(const ReadLimits& limits) : limits_(limits) {}
 
   std::unique_ptr<Document> run(std::string_view text, ReadError& error) {
     yaml_parser_t parser;
@@ -74,8 +74,12 @@ class Reader {
 
   bool on_event(const yaml_event_t& e, ReadError& error, bool& done) {
     switch (e.type) {
-      case YAML_DOCUMENT_END_EVENT:
-        done = true;  // the first document only
+      case YAML_DOCUMENT_START_EVENT:
+        if (documents_++ > 0) {
+          error.mark = mark_of(e.start_mark);
+          error.message = "a second YAML document starts here; a file holds one";
+          return false;
+        }
         return true;
       case YAML_STREAM_END_EVENT:
         done = true;
@@ -102,6 +106,11 @@ class Reader {
                       : e.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE;
         const auto* anchor = reinterpret_cast<const char*>(seq ? e.data.sequence_start.anchor
                                                                 : e.data.mapping_start.anchor);
+        if (stack_.size() >= limits_.max_depth) {
+          error.mark = it.mark;
+          error.message = "nesting deeper than " + std::to_string(limits_.max_depth) + " levels";
+          return false;
+        }
         const uint32_t index = add(std::move(it), nullptr, 1);
         stack_.push_back(Open{index, {}});
         if (anchor != nullptr) pending_anchor_.emplace_back(index, anchor);
@@ -117,9 +126,9 @@ class Reader {
         uint64_t expanded = 1;
         for (uint32_t c : open.children) expanded += expanded_[c];
         expanded_[open.item] = expanded;
-        if (expanded > max_expanded_) {
+        if (expanded > limits_.max_expanded) {
           error.mark = it.mark;
-          error.message = "aliases expand this document past " + std::to_string(max_expanded_) + " nodes";
+          error.message = "aliases expand this document past " + std::to_string(limits_.max_expanded) + " nodes";
           return false;
         }
         doc_->children.insert(doc_->children.end(), open.children.begin(), open.children.end());
@@ -147,7 +156,8 @@ class Reader {
     }
   }
 
-  uint64_t max_expanded_;
+  ReadLimits limits_;
+  uint32_t documents_ = 0;
   Document* doc_ = nullptr;
   std::vector<Open> stack_;
   std::vector<uint64_t> expanded_;  // per item: nodes it stands for, aliases expanded
@@ -201,8 +211,8 @@ Node::Entry Node::Iterator::operator*() const noexcept {
   return e;
 }
 
-std::unique_ptr<Document> read(std::string_view text, ReadError& error, uint64_t max_expanded) {
-  return Reader(max_expanded).run(text, error);
+std::unique_ptr<Document> read(std::string_view text, ReadError& error, const ReadLimits& limits) {
+  return Reader(limits).run(text, error);
 }
 
 }  // namespace bulkhead::rules::yaml

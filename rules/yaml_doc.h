@@ -2,9 +2,12 @@
 // the policy parser walks. Every node keeps where it was written.
 //
 // libyaml's event parser reads a 10,000-rule policy in about 22 ms and does
-// not recurse, so hostile nesting cannot exhaust the stack. Aliases are
-// resolved by reference; a document whose aliases would expand past a
-// bound (the "billion laughs") is refused.
+// not recurse. Nesting is bounded on the parser's own events: the reader
+// stops at the first collection deeper than `max_depth`, before libyaml has
+// read further (its scanner costs grow with the nesting it holds open).
+// Aliases are resolved by reference; a document whose aliases would expand
+// past a bound (the "billion laughs") is refused. A stream of more than one
+// document is refused: a second document would otherwise be ignored.
 //
 // Node: truthiness for "defined", IsMap/IsSequence/IsScalar/IsNull,
 // Scalar(), size(), operator[](key), iteration (a map's entries have
@@ -100,8 +103,14 @@ struct ReadError {
   std::string message;
 };
 
-// Reads the first document of `text`. Returns nullptr and fills `error` on
-// a syntax error, or when aliases expand past `max_expanded` nodes.
-std::unique_ptr<Document> read(std::string_view text, ReadError& error, uint64_t max_expanded = 10'000'000);
+struct ReadLimits {
+  uint32_t max_depth = 32;              // collections open at once
+  uint64_t max_expanded = 10'000'000;   // nodes, aliases expanded
+};
+
+// Reads the one document of `text`. Returns nullptr and fills `error` on a
+// syntax error, a second document, nesting deeper than the limit, or
+// aliases that expand past it.
+std::unique_ptr<Document> read(std::string_view text, ReadError& error, const ReadLimits& limits = {});
 
 }  // namespace bulkhead::rules::yaml
