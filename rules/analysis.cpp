@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <set>
 #include <unordered_set>
 
@@ -74,8 +75,12 @@ Interval prefix_interval(const pb::Prefix& p, int family) {
 u128 family_max(int family) { return family == 4 ? (u128{1} << 32) - 1 : ~u128{0}; }
 
 // The boxes of one rule in one family (empty if the rule does not apply).
-Region rule_region(const pb::CompiledRule& r, int family) {
+// A rule of more than `limit` boxes is given its bounding box alone, and
+// `approximate` says so: it may stand for what it holds, never for what it
+// covers.
+Region rule_region(const pb::CompiledRule& r, int family, size_t limit, bool& approximate) {
   Region out;
+  approximate = false;
   if (family == 4 ? !r.v4() : !r.v6()) return out;
   const size_t addr_len = family == 4 ? 4 : 16;
   auto side = [&](const google::protobuf::RepeatedPtrField<pb::Prefix>& s) {
@@ -93,6 +98,17 @@ Region rule_region(const pb::CompiledRule& r, int family) {
   };
   const auto src = side(r.src()), dst = side(r.dst()), sp = ports(r.sports()), dp = ports(r.dports());
   const Interval proto = r.any_proto() ? Interval{0, 255} : Interval{r.proto(), r.proto()};
+  if (src.empty() || dst.empty()) return out;
+  if (static_cast<long double>(src.size()) * dst.size() * sp.size() * dp.size() > limit) {
+    approximate = true;
+    Box b{proto, src.front(), dst.front(), sp.front(), dp.front()};
+    for (const auto& a : src) b[kSrc] = {std::min(b[kSrc].lo, a.lo), std::max(b[kSrc].hi, a.hi)};
+    for (const auto& a : dst) b[kDst] = {std::min(b[kDst].lo, a.lo), std::max(b[kDst].hi, a.hi)};
+    for (const auto& a : sp) b[kSport] = {std::min(b[kSport].lo, a.lo), std::max(b[kSport].hi, a.hi)};
+    for (const auto& a : dp) b[kDport] = {std::min(b[kDport].lo, a.lo), std::max(b[kDport].hi, a.hi)};
+    out.push_back(b);
+    return out;
+  }
   for (const auto& a : src)
     for (const auto& b : dst)
       for (const auto& c : sp)
@@ -134,6 +150,7 @@ struct RuleRegions {
   Box bound[2];
   bool has[2] = {false, false};
   bool single[2] = {false, false};  // the region is its bounding box
+  bool approximate[2] = {false, false};  // too many boxes: the bounding box stands in
 };
 
 // The rules whose bounding boxes (of one family) meet a query box, found
@@ -195,6 +212,7 @@ bool subtract_rule(Region& pieces, const RuleRegions& j, int f, size_t limit, bo
       ++k;
       continue;
     }
+    if (j.approximate[f]) return false;  // what it covers is not known exactly
     hit = true;
     Region cur{piece};
     for (const auto& jb : j.region[f]) {
@@ -262,6 +280,423 @@ bool broad(const google::protobuf::RepeatedPtrField<pb::Prefix>& side) {
   return v4 >= (u128{1} << 31) - 1 || v6 >= (u128{1} << 127) - 1;
 }
 
+// The analysis of one rule set: what every finding kind reads, computed
+// once, and one function per kind. Rules are indexed in match order.
+//
+// Time: a rule that expires is counted on only while it lives. Rule j can
+// stand in for rule i (cover it, or take over its flows) only when j lives
+// at least as long as i; so a rule that expires never makes a permanent
+// rule look shadowed or redundant.
+class Analysis {
+ public:
+  Analysis(const pb::CompiledRuleSet& set, const AnalysisOptions& opt)
+      : set_(set), opt_(opt), n_(set.rules_size()), regions_(size(n_)), until_(size(n_)), expired_(size(n_)),
+        effective_(size(n_)), exact_(size(n_), {false, false}), shadowed_(size(n_)), unknown_(size(n_)) {}
+
+  std::vector<Finding> run() {
+    expired_rules();
+    build_regions();
+    shadowed_rules();
+    redundant_rules();
+    conflicts();
+    too_broad_rules();
+    dead_segments();
+    std::stable_sort(out_.begin(), out_.end(), [](const Finding& a, const Finding& b) {
+      const uint32_t la = a.lines.empty() ? 0 : a.lines[0], lb = b.lines.empty() ? 0 : b.lines[0];
+      const uint32_t ca = a.columns.empty() ? 0 : a.columns[0], cb = b.columns.empty() ? 0 : b.columns[0];
+      return la != lb ? la < lb : ca < cb;
+    });
+    return std::move(out_);
+  }
+
+ private:
+  static size_t size(int n) { return static_cast<size_t>(n); }
+  const pb::CompiledRule& rule(int i) const { return set_.rules(i); }
+  bool allow(int i) const { return rule(i).action() == pb::ACTION_ALLOW; }
+  const RuleRegions& region(int i) const { return regions_[size(i)]; }
+  // j can stand in for i for as long as i lives.
+  bool outlives(int j, int i) const { return until_[size(j)] >= until_[size(i)]; }
+  bool skipped(int i) const { return expired_[size(i)] || shadowed_[size(i)]; }
+
+  // A finding about rules `ids` (the subject first), each at its place.
+  void add(Finding::Severity severity, Finding::Kind kind, const std::vector<int>& ids, std::string message,
+           std::vector<std::string> examples = {}) {
+    Finding f{severity, kind, {}, {}, {}, std::move(message), std::move(examples)};
+    for (int i : ids) {
+      f.rules.push_back(rule(i).id());
+      f.lines.push_back(rule(i).location().line());
+      f.columns.push_back(rule(i).location().column());
+    }
+    out_.push_back(std::move(f));
+  }
+
+  // Rules that no longer match.
+  void expired_rules() {
+    for (int i = 0; i < n_; ++i) {
+      const int64_t at = rule(i).expires_at();
+      until_[size(i)] = at == 0 ? std::numeric_limits<int64_t>::max() : at;
+      expired_[size(i)] = at != 0 && opt_.now_unix >= at;
+      if (expired_[size(i)])
+        add(Finding::Severity::warning, Finding::Kind::expired_rule, {i},
+            "rule '" + rule(i).id() + "' expired and no longer matches; remove it");
+    }
+  }
+
+  // Each live rule's boxes, and for each rule and family the other rules
+  // whose bounds meet its bound (in rule order): every pairwise question
+  // below is about those alone.
+  void build_regions() {
+    for (int i = 0; i < n_; ++i) {
+      if (expired_[size(i)]) continue;
+      auto& rr = regions_[size(i)];
+      for (int f = 0; f < 2; ++f) {
+        rr.region[f] = rule_region(rule(i), f == 0 ? 4 : 6, opt_.max_pieces, rr.approximate[f]);
+        rr.has[f] = !rr.region[f].empty();
+        if (rr.has[f]) rr.bound[f] = bounds(rr.region[f]);
+        rr.single[f] = rr.region[f].size() == 1;
+      }
+    }
+    for (int f = 0; f < 2; ++f) {
+      const BoundIndex index(regions_, f);
+      near_[f].resize(size(n_));
+      for (int i = 0; i < n_; ++i)
+        if (region(i).has[f]) near_[f][size(i)] = index.meeting(region(i).bound[f]);
+    }
+  }
+
+  // The earlier rules that meet rule i in family f and live as long as it.
+  std::vector<int> earlier(int i, int f) const {
+    std::vector<int> v;
+    for (int j : near_[f][size(i)]) {
+      if (j >= i) break;
+      if (outlives(j, i)) v.push_back(j);
+    }
+    return v;
+  }
+
+  // Whether an earlier rule (that lives as long as i) holds p, a point of i.
+  bool earlier_hold(int i, int f, const Point& p) const {
+    for (int j : earlier(i, f))
+      if (rule_holds(region(j), f, p)) return true;
+    return false;
+  }
+
+  // Rule i's exact effective region in family f: its space minus every
+  // earlier rule that lives as long as it, earlier rules largest first.
+  // False when the pieces grow past the limit. `covering` collects the
+  // rules that took part of it.
+  bool exact_effective(int i, int f, std::set<int>* covering) {
+    auto volume = [&](int j) {
+      long double v = 1;
+      for (const auto& b : region(j).region[f])
+        for (int d = 0; d < kDims; ++d) v *= static_cast<long double>(b[d].hi - b[d].lo) + 1;
+      return v;
+    };
+    std::vector<std::pair<long double, int>> by_volume;
+    for (int j : earlier(i, f)) by_volume.push_back({-volume(j), j});
+    std::sort(by_volume.begin(), by_volume.end());
+    Region pieces = region(i).region[f];
+    for (const auto& [v, j] : by_volume) {
+      if (pieces.empty()) break;
+      bool hit = false;
+      if (!subtract_rule(pieces, region(j), f, opt_.max_pieces, hit)) return false;
+      if (hit && covering) covering->insert(j);
+    }
+    effective_[size(i)][f] = std::move(pieces);
+    exact_[size(i)][f] = true;
+    return true;
+  }
+
+  // Shadowed: earlier rules cover the rule entirely. What each rule decides
+  // is a witness point when one is found quickly (no region arithmetic,
+  // which keeps 10K-rule sets fast), else its exact effective region.
+  void shadowed_rules() {
+    for (int i = 0; i < n_; ++i) {
+      const auto& ri = region(i);
+      if (expired_[size(i)] || (!ri.has[0] && !ri.has[1])) continue;
+      if (ri.approximate[0] || ri.approximate[1]) {
+        unknown_[size(i)] = true;
+        add(Finding::Severity::info, Finding::Kind::incomplete, {i},
+            "rule '" + rule(i).id() + "': more than " + std::to_string(opt_.max_pieces) +
+                " address and port combinations; not analysed exactly");
+        continue;
+      }
+      bool decided_something = false;
+      for (int f = 0; f < 2 && !decided_something; ++f) {
+        if (!ri.has[f]) continue;
+        for (const auto& p : candidates(ri.region[f]))
+          if (rule_holds(ri, f, p) && !earlier_hold(i, f, p)) {
+            effective_[size(i)][f] = {point_box(p)};
+            decided_something = true;
+            break;
+          }
+      }
+      if (decided_something) continue;
+      std::set<int> covering;
+      bool complete = true, empty = true;
+      for (int f = 0; f < 2 && complete; ++f) {
+        if (!ri.has[f]) continue;
+        complete = exact_effective(i, f, &covering);
+        if (complete && !effective_[size(i)][f].empty()) empty = false;
+      }
+      if (!complete) {
+        unknown_[size(i)] = true;
+        add(Finding::Severity::info, Finding::Kind::incomplete, {i},
+            "rule '" + rule(i).id() + "': overlaps too fragmented to analyse exactly");
+        continue;
+      }
+      if (!empty) continue;
+      shadowed_[size(i)] = true;
+      std::vector<int> ids{i};
+      bool other_action = false;
+      std::string by;
+      for (int j : covering) {
+        ids.push_back(j);
+        other_action = other_action || allow(j) != allow(i);
+        if (ids.size() <= 6) by += (ids.size() > 2 ? ", " : "") + rule(j).id();
+      }
+      if (ids.size() > 6) by += ", ...";
+      const int f = ri.has[0] ? 0 : 1;
+      add(other_action ? Finding::Severity::error : Finding::Severity::warning, Finding::Kind::shadowed, ids,
+          "rule '" + rule(i).id() + "' can never match: earlier rules (" + by + ") cover it entirely" +
+              (other_action ? ", some with the opposite action" : ""),
+          {example(ri.region[f].front(), f == 0 ? 4 : 6)});
+    }
+  }
+
+  // The verdict of the first later rule holding p (a point of rule i), or
+  // the default action's.
+  bool later_verdict(int i, int f, const Point& p) const {
+    for (int j : near_[f][size(i)])
+      if (j > i && rule_holds(region(j), f, p)) return allow(j);
+    return set_.default_action() == pb::ACTION_ALLOW;
+  }
+
+  // Later rules meeting rule i in either family, in rule order.
+  std::vector<int> later_near(int i) const {
+    std::vector<int> v;
+    for (int f = 0; f < 2; ++f)
+      for (int j : near_[f][size(i)])
+        if (j > i) v.push_back(j);
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
+  }
+
+  // A later rule of the same action that holds all of rule i and lives as
+  // long as it, with no rule of the other action touching i in between; -1
+  // when there is none.
+  int later_container(int i) const {
+    const auto& ri = region(i);
+    for (int j : later_near(i)) {
+      const auto& rj = region(j);
+      bool holds_all = outlives(j, i), touches = false;
+      for (int f = 0; f < 2; ++f) {
+        if (!ri.has[f]) continue;
+        if (!rj.has[f] || rj.approximate[f]) {
+          holds_all = false;
+          touches = touches || (rj.has[f] && intersects(ri.bound[f], rj.bound[f]));
+          continue;
+        }
+        touches = touches || intersects(ri.bound[f], rj.bound[f]);
+        bool in = false;
+        for (const auto& jb : rj.region[f]) in = in || contains(jb, ri.bound[f]);
+        holds_all = holds_all && in;
+      }
+      if (allow(j) != allow(i)) {
+        if (touches) return -1;
+      } else if (holds_all) {
+        return j;
+      }
+    }
+    return -1;
+  }
+
+  // Redundant: removing the rule changes no verdict at any time it lives —
+  // everything it decides would be decided the same way by the rules after
+  // it that live as long (or by the default). `taker` names one of them.
+  bool takes_over(int i, std::string& taker) {
+    const auto& ri = region(i);
+    const bool default_allow = set_.default_action() == pb::ACTION_ALLOW;
+    bool any = false;
+    for (int f = 0; f < 2; ++f) {
+      if (!ri.has[f]) continue;
+      if (!exact_[size(i)][f] && !exact_effective(i, f, nullptr)) return false;
+      Region pieces = effective_[size(i)][f];
+      if (pieces.empty()) continue;
+      any = true;
+      for (int j : near_[f][size(i)]) {
+        if (j <= i) continue;
+        if (pieces.empty()) break;
+        const auto& rj = region(j);
+        bool touches = false;
+        for (const auto& p : pieces)
+          if (intersects(p, rj.bound[f]))
+            for (const auto& jb : rj.region[f]) touches = touches || intersects(p, jb);
+        if (!touches) continue;
+        if (allow(j) != allow(i)) return false;
+        // A shorter-lived rule of the same action decides the same while it
+        // lives; after that the flows go on past it, as if it were not there.
+        if (!outlives(j, i)) continue;
+        bool hit = false;
+        if (!subtract_rule(pieces, rj, f, opt_.max_pieces, hit)) return false;
+        if (hit && taker.empty()) taker = rule(j).id();
+      }
+      if (!pieces.empty() && default_allow != allow(i)) return false;
+    }
+    return any;
+  }
+
+  void redundant_rules() {
+    for (int i = 0; i < n_; ++i) {
+      if (skipped(i) || unknown_[size(i)]) continue;
+      const auto& ri = region(i);
+      if (!ri.has[0] && !ri.has[1]) continue;
+      // A witness whose verdict would change settles it at once.
+      bool changes = false;
+      for (int f = 0; f < 2 && !changes; ++f) {
+        if (!ri.has[f] || exact_[size(i)][f] || effective_[size(i)][f].empty()) continue;
+        Point p;
+        for (int d = 0; d < kDims; ++d) p[d] = effective_[size(i)][f].front()[d].lo;
+        changes = later_verdict(i, f, p) != allow(i);
+      }
+      if (changes) continue;
+      std::string taker;
+      if (const int j = later_container(i); j >= 0) taker = rule(j).id();
+      else if (!takes_over(i, taker)) continue;
+      add(Finding::Severity::warning, Finding::Kind::redundant, {i},
+          "rule '" + rule(i).id() + "' is redundant: without it every flow it decides gets the same verdict (" +
+              (taker.empty() ? std::string("from the default action") : "from later rules, e.g. '" + taker + "'") +
+              ")");
+    }
+  }
+
+  // A partial overlap of rules i (earlier) and j of opposite actions in
+  // family f: an example both match (i decides it) and one only j decides.
+  bool partial_overlap(int i, int j, int f, Box& both) const {
+    const auto& ri = region(i);
+    const auto& rj = region(j);
+    if (!ri.has[f] || !rj.has[f] || ri.approximate[f] || rj.approximate[f] ||
+        !intersects(ri.bound[f], rj.bound[f]) || effective_[size(j)][f].empty())
+      return false;
+    bool found = false;
+    for (const auto& a : ri.region[f]) {
+      for (const auto& b : rj.region[f])
+        if (intersects(a, b)) {
+          both = intersection(a, b);
+          found = true;
+          break;
+        }
+      if (found) break;
+    }
+    if (!found) return false;
+    // An earlier exception carved out of a broader rule is not a conflict.
+    for (const auto& a : ri.region[f]) {
+      bool in = false;
+      for (const auto& b : rj.region[f]) in = in || contains(b, a);
+      if (!in) return true;
+    }
+    return false;
+  }
+
+  // Conflicting partial overlaps between allow and deny rules.
+  void conflicts() {
+    size_t count = 0;
+    for (int j = 0; j < n_; ++j) {
+      if (skipped(j)) continue;
+      std::vector<int> before;  // earlier rules meeting j in either family, in rule order
+      for (int f = 0; f < 2; ++f)
+        for (int i : near_[f][size(j)])
+          if (i < j) before.push_back(i);
+      std::sort(before.begin(), before.end());
+      before.erase(std::unique(before.begin(), before.end()), before.end());
+      for (int i : before) {
+        if (allow(i) == allow(j) || expired_[size(i)]) continue;
+        for (int f = 0; f < 2; ++f) {
+          Box both;
+          if (!partial_overlap(i, j, f, both)) continue;
+          if (++count > opt_.max_conflicts) break;
+          const int family = f == 0 ? 4 : 6;
+          add(Finding::Severity::warning, Finding::Kind::conflict, {j, i},
+              "rules '" + rule(i).id() + "' (" + (allow(i) ? "allow" : "deny") + ") and '" + rule(j).id() + "' (" +
+                  (allow(j) ? "allow" : "deny") + ") partially overlap: the earlier one wins where both match",
+              {example(both, family) + " is " + (allow(i) ? "allowed" : "denied") + " by " + rule(i).id(),
+               example(effective_[size(j)][f].front(), family) + " is " + (allow(j) ? "allowed" : "denied") +
+                   " by " + rule(j).id()});
+          break;
+        }
+      }
+    }
+    if (count > opt_.max_conflicts)
+      out_.push_back({Finding::Severity::info, Finding::Kind::conflict, {}, {}, {},
+                      std::to_string(count - opt_.max_conflicts) + " more conflicting overlaps not listed", {}});
+  }
+
+  // Allows of every protocol or port, from broad sources, or reaching
+  // administrative and database ports from them.
+  void too_broad_rules() {
+    for (int i = 0; i < n_; ++i) {
+      const auto& r = rule(i);
+      if (!allow(i) || skipped(i)) continue;
+      const bool broad_src = broad(r.src());
+      const bool all_ports =
+          r.dports().empty() && (r.any_proto() || r.proto() == 6 || r.proto() == 17 || r.proto() == 132);
+      std::vector<std::string> why;
+      if (r.any_proto() && r.dports().empty() && r.sports().empty()) why.push_back("allows every protocol");
+      else if (all_ports) why.push_back("allows every destination port");
+      if (broad_src) {
+        why.push_back(r.src().empty() ? "from any source" : "from a source of half the address space or more");
+        for (uint16_t p : opt_.sensitive_ports) {
+          bool open = r.dports().empty();
+          for (const auto& d : r.dports()) open = open || (p >= d.lo() && p <= d.hi());
+          const bool tcpish = r.any_proto() || r.proto() == 6 || r.proto() == 17;
+          if (open && tcpish) {
+            why.push_back("reaches administrative or database port " + std::to_string(p) +
+                          (r.dports().empty() ? " (and every other)" : ""));
+            break;
+          }
+        }
+      }
+      if (why.empty() || (why.size() == 1 && broad_src && why[0].rfind("from", 0) == 0 && !r.dports().empty()))
+        continue;  // a broad source to a few ordinary ports is a normal public service
+      std::string msg = "rule '" + r.id() + "' is too broad: ";
+      for (size_t k = 0; k < why.size(); ++k) msg += (k ? ", " : "") + why[k];
+      add(Finding::Severity::warning, Finding::Kind::too_broad, {i}, msg);
+    }
+  }
+
+  // Segments no rule uses, and segments left empty by their exceptions.
+  void dead_segments() {
+    std::unordered_set<std::string> used;
+    for (const auto& r : set_.rules()) {
+      for (const auto& name : r.from_names()) used.insert(name);
+      for (const auto& name : r.to_names()) used.insert(name);
+    }
+    for (const auto& s : set_.segments()) {
+      auto segment = [&](Finding::Kind kind, std::string message) {
+        out_.push_back({Finding::Severity::warning, kind, {}, {s.line()}, {s.column()}, std::move(message), {}});
+      };
+      if (s.prefixes().empty()) segment(Finding::Kind::empty_segment, "segment '" + s.name() + "' is empty after except");
+      if (!used.count(s.name())) segment(Finding::Kind::unused_segment, "segment '" + s.name() + "' is not used by any rule");
+    }
+  }
+
+  const pb::CompiledRuleSet& set_;
+  const AnalysisOptions& opt_;
+  const int n_;
+  std::vector<RuleRegions> regions_;
+  std::vector<int64_t> until_;  // when each rule stops matching (the largest int64: never)
+  std::vector<bool> expired_;
+  std::vector<std::vector<int>> near_[2];
+  // What each rule decides: a witness point, or (exact_) its whole
+  // effective region.
+  std::vector<std::array<Region, 2>> effective_;
+  std::vector<std::array<bool, 2>> exact_;
+  std::vector<bool> shadowed_;
+  std::vector<bool> unknown_;  // not analysed exactly
+  std::vector<Finding> out_;
+};
+
 }  // namespace
 
 const char* finding_kind_name(Finding::Kind k) {
@@ -278,344 +713,27 @@ const char* finding_kind_name(Finding::Kind k) {
   return "?";
 }
 
+const char* severity_name(Finding::Severity s) {
+  switch (s) {
+    case Finding::Severity::error: return "error";
+    case Finding::Severity::warning: return "warning";
+    case Finding::Severity::info: return "note";
+  }
+  return "?";
+}
+
+std::string Finding::str(std::string_view file) const {
+  std::string s(file);
+  if (!lines.empty() && lines[0] > 0) {
+    s += ':' + std::to_string(lines[0]);
+    if (!columns.empty() && columns[0] > 0) s += ':' + std::to_string(columns[0]);
+  }
+  s += std::string(": ") + severity_name(severity) + ": [" + finding_kind_name(kind) + "] " + message;
+  return s;
+}
+
 std::vector<Finding> analyse(const pb::CompiledRuleSet& set, const AnalysisOptions& opt) {
-  std::vector<Finding> out;
-  const int n = set.rules_size();
-  auto line = [&](int i) { return set.rules(i).location().line(); };
-  auto allow = [&](int i) { return set.rules(i).action() == pb::ACTION_ALLOW; };
-  const bool default_allow = set.default_action() == pb::ACTION_ALLOW;
-
-  std::vector<RuleRegions> regions(static_cast<size_t>(n));
-  std::vector<bool> expired(static_cast<size_t>(n), false);
-  for (int i = 0; i < n; ++i) {
-    const auto& r = set.rules(i);
-    expired[static_cast<size_t>(i)] = r.expires_at() != 0 && opt.now_unix >= r.expires_at();
-    if (expired[static_cast<size_t>(i)]) {
-      out.push_back({Finding::Severity::warning, Finding::Kind::expired_rule, {r.id()}, {line(i)},
-                     "rule '" + r.id() + "' expired and no longer matches; remove it", {}});
-      continue;
-    }
-    for (int f = 0; f < 2; ++f) {
-      auto& rr = regions[static_cast<size_t>(i)];
-      rr.region[f] = rule_region(r, f == 0 ? 4 : 6);
-      rr.has[f] = !rr.region[f].empty();
-      if (rr.has[f]) rr.bound[f] = bounds(rr.region[f]);
-      rr.single[f] = rr.region[f].size() == 1;
-    }
-  }
-
-  // For each rule and family, the other rules whose bounds meet its bound
-  // (in rule order): every pairwise question below is about those alone.
-  std::vector<std::vector<int>> near[2];
-  for (int f = 0; f < 2; ++f) {
-    const BoundIndex index(regions, f);
-    near[f].resize(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i)
-      if (regions[static_cast<size_t>(i)].has[f]) near[f][static_cast<size_t>(i)] = index.meeting(regions[static_cast<size_t>(i)].bound[f]);
-  }
-
-  // What each rule decides: a witness point it decides when one is found
-  // quickly; otherwise its exact effective region (its space minus every
-  // earlier rule's), computed with earlier rules largest first.
-  std::vector<std::array<Region, 2>> effective(static_cast<size_t>(n));
-  std::vector<std::array<bool, 2>> exact(static_cast<size_t>(n), {false, false});
-  std::vector<bool> shadowed(static_cast<size_t>(n), false);
-  std::vector<bool> unknown(static_cast<size_t>(n), false);
-  auto earlier_hold = [&](int i, int f, const Point& p) {  // p lies in rule i
-    for (int j : near[f][static_cast<size_t>(i)]) {
-      if (j >= i) break;
-      if (rule_holds(regions[static_cast<size_t>(j)], f, p)) return true;
-    }
-    return false;
-  };
-  auto exact_effective = [&](int i, int f, std::set<int>* covering) {
-    const auto& ri = regions[static_cast<size_t>(i)];
-    std::vector<int> order;
-    for (int j : near[f][static_cast<size_t>(i)]) {
-      if (j >= i) break;
-      order.push_back(j);
-    }
-    auto volume = [&](int j) {
-      long double v = 1;
-      for (const auto& b : regions[static_cast<size_t>(j)].region[f])
-        for (int d = 0; d < kDims; ++d) v *= static_cast<long double>(b[d].hi - b[d].lo) + 1;
-      return v;
-    };
-    std::vector<std::pair<long double, int>> by_volume;
-    for (int j : order) by_volume.push_back({-volume(j), j});
-    std::sort(by_volume.begin(), by_volume.end());
-    Region pieces = ri.region[f];
-    for (const auto& [v, j] : by_volume) {
-      if (pieces.empty()) break;
-      bool hit = false;
-      if (!subtract_rule(pieces, regions[static_cast<size_t>(j)], f, opt.max_pieces, hit)) return false;
-      if (hit && covering) covering->insert(j);
-    }
-    effective[static_cast<size_t>(i)][f] = std::move(pieces);
-    exact[static_cast<size_t>(i)][f] = true;
-    return true;
-  };
-
-  for (int i = 0; i < n; ++i) {
-    const auto& ri = regions[static_cast<size_t>(i)];
-    if (expired[static_cast<size_t>(i)] || (!ri.has[0] && !ri.has[1])) continue;
-    bool decided_something = false;
-    for (int f = 0; f < 2 && !decided_something; ++f) {
-      if (!ri.has[f]) continue;
-      for (const auto& p : candidates(ri.region[f]))
-        if (rule_holds(ri, f, p) && !earlier_hold(i, f, p)) {
-          effective[static_cast<size_t>(i)][f] = {point_box(p)};
-          decided_something = true;
-          break;
-        }
-    }
-    if (decided_something) continue;
-    std::set<int> covering;
-    bool complete = true, empty = true;
-    for (int f = 0; f < 2; ++f) {
-      if (!ri.has[f]) continue;
-      if (!exact_effective(i, f, &covering)) {
-        complete = false;
-        break;
-      }
-      if (!effective[static_cast<size_t>(i)][f].empty()) empty = false;
-    }
-    const auto& r = set.rules(i);
-    if (!complete) {
-      unknown[static_cast<size_t>(i)] = true;
-      out.push_back({Finding::Severity::info, Finding::Kind::incomplete, {r.id()}, {line(i)},
-                     "rule '" + r.id() + "': overlaps too fragmented to analyse exactly", {}});
-      continue;
-    }
-    if (!empty) continue;
-    shadowed[static_cast<size_t>(i)] = true;
-    Finding fnd{Finding::Severity::warning, Finding::Kind::shadowed, {r.id()}, {line(i)}, "", {}};
-    bool other_action = false;
-    for (int j : covering) {
-      fnd.rules.push_back(set.rules(j).id());
-      fnd.lines.push_back(line(j));
-      other_action = other_action || allow(j) != allow(i);
-    }
-    std::string by;
-    for (size_t k = 1; k < fnd.rules.size() && k <= 5; ++k) by += (k > 1 ? ", " : "") + fnd.rules[k];
-    if (fnd.rules.size() > 6) by += ", ...";
-    if (other_action) {
-      fnd.severity = Finding::Severity::error;
-      fnd.message = "rule '" + r.id() + "' can never match: earlier rules (" + by +
-                    ") cover it entirely, some with the opposite action";
-    } else {
-      fnd.message = "rule '" + r.id() + "' can never match: earlier rules (" + by + ") cover it entirely";
-    }
-    fnd.examples.push_back(example(ri.region[ri.has[0] ? 0 : 1].front(), ri.has[0] ? 4 : 6));
-    out.push_back(std::move(fnd));
-  }
-
-  // Redundant: removing the rule changes no verdict — everything it decides
-  // would be decided the same way by the rules after it (or the default).
-  auto later_verdict = [&](int i, int f, const Point& p) {  // allow? of the first later rule holding p (in rule i)
-    for (int j : near[f][static_cast<size_t>(i)])
-      if (j > i && rule_holds(regions[static_cast<size_t>(j)], f, p)) return allow(j);
-    return default_allow;
-  };
-  // Later rules meeting rule i in either family, in rule order.
-  auto later_near = [&](int i) {
-    std::vector<int> v;
-    for (int f = 0; f < 2; ++f)
-      for (int j : near[f][static_cast<size_t>(i)])
-        if (j > i) v.push_back(j);
-    std::sort(v.begin(), v.end());
-    v.erase(std::unique(v.begin(), v.end()), v.end());
-    return v;
-  };
-  for (int i = 0; i < n; ++i) {
-    if (shadowed[static_cast<size_t>(i)] || expired[static_cast<size_t>(i)] || unknown[static_cast<size_t>(i)])
-      continue;
-    const auto& ri = regions[static_cast<size_t>(i)];
-    if (!ri.has[0] && !ri.has[1]) continue;
-    // A witness whose verdict would change settles it at once.
-    bool changes = false;
-    for (int f = 0; f < 2 && !changes; ++f) {
-      if (!ri.has[f] || exact[static_cast<size_t>(i)][f] || effective[static_cast<size_t>(i)][f].empty()) continue;
-      Point p;
-      for (int d = 0; d < kDims; ++d) p[d] = effective[static_cast<size_t>(i)][f].front()[d].lo;
-      changes = later_verdict(i, f, p) != allow(i);
-    }
-    if (changes) continue;
-    // A later rule of the same action that holds the whole rule, with no
-    // rule of the other action touching it in between, settles it too.
-    int container = -1;
-    bool blocked = false;
-    // Rules that do not meet it neither hold it nor touch it.
-    for (int j : later_near(i)) {
-      if (container >= 0 || blocked) break;
-      const auto& rj = regions[static_cast<size_t>(j)];
-      bool holds_all = true, touches = false;
-      for (int f = 0; f < 2; ++f) {
-        if (!ri.has[f]) continue;
-        if (!rj.has[f]) {
-          holds_all = false;
-          continue;
-        }
-        touches = touches || intersects(ri.bound[f], rj.bound[f]);
-        bool in = false;
-        for (const auto& jb : rj.region[f]) in = in || contains(jb, ri.bound[f]);
-        holds_all = holds_all && in;
-      }
-      if (allow(j) != allow(i)) blocked = touches;
-      else if (holds_all) container = j;
-    }
-    if (container >= 0) {
-      const auto& r = set.rules(i);
-      out.push_back({Finding::Severity::warning, Finding::Kind::redundant, {r.id()}, {line(i)},
-                     "rule '" + r.id() + "' is redundant: without it every flow it decides gets the same verdict " +
-                         "(from later rules, e.g. '" + set.rules(container).id() + "')",
-                     {}});
-      continue;
-    }
-    bool redundant = true, any = false;
-    std::string taker;
-    for (int f = 0; f < 2 && redundant; ++f) {
-      if (!ri.has[f]) continue;
-      if (!exact[static_cast<size_t>(i)][f] && !exact_effective(i, f, nullptr)) {
-        redundant = false;
-        break;
-      }
-      Region pieces = effective[static_cast<size_t>(i)][f];
-      if (pieces.empty()) continue;
-      any = true;
-      for (int j : near[f][static_cast<size_t>(i)]) {
-        if (j <= i) continue;
-        if (pieces.empty() || !redundant) break;
-        const auto& rj = regions[static_cast<size_t>(j)];
-        bool touches = false;
-        for (const auto& p : pieces)
-          if (intersects(p, rj.bound[f]))
-            for (const auto& jb : rj.region[f]) touches = touches || intersects(p, jb);
-        if (!touches) continue;
-        if (allow(j) != allow(i)) {
-          redundant = false;
-          break;
-        }
-        bool hit = false;
-        if (!subtract_rule(pieces, rj, f, opt.max_pieces, hit)) redundant = false;
-        if (hit && taker.empty()) taker = set.rules(j).id();
-      }
-      if (redundant && !pieces.empty() && default_allow != allow(i)) redundant = false;
-    }
-    if (redundant && any) {
-      const auto& r = set.rules(i);
-      out.push_back({Finding::Severity::warning, Finding::Kind::redundant, {r.id()}, {line(i)},
-                     "rule '" + r.id() + "' is redundant: without it every flow it decides gets the same verdict (" +
-                         (taker.empty() ? std::string("from the default action") : "from later rules, e.g. '" + taker + "'") +
-                         ")",
-                     {}});
-    }
-  }
-
-  // Conflicting partial overlaps between allow and deny rules.
-  size_t conflicts = 0;
-  for (int j = 0; j < n; ++j) {
-    if (shadowed[static_cast<size_t>(j)] || expired[static_cast<size_t>(j)]) continue;
-    std::vector<int> earlier;  // earlier rules meeting j in either family, in rule order
-    for (int f = 0; f < 2; ++f)
-      for (int i : near[f][static_cast<size_t>(j)])
-        if (i < j) earlier.push_back(i);
-    std::sort(earlier.begin(), earlier.end());
-    earlier.erase(std::unique(earlier.begin(), earlier.end()), earlier.end());
-    for (int i : earlier) {
-      if (allow(i) == allow(j) || expired[static_cast<size_t>(i)]) continue;
-      for (int f = 0; f < 2; ++f) {
-        const auto& ri = regions[static_cast<size_t>(i)];
-        const auto& rj = regions[static_cast<size_t>(j)];
-        if (!ri.has[f] || !rj.has[f] || !intersects(ri.bound[f], rj.bound[f])) continue;
-        // A point both match (decided by i, the earlier) and a point only j
-        // decides; containment either way is not a partial overlap.
-        const Box* both = nullptr;
-        Box both_box;
-        for (const auto& a : ri.region[f]) {
-          for (const auto& b : rj.region[f])
-            if (intersects(a, b)) {
-              both_box = intersection(a, b);
-              both = &both_box;
-              break;
-            }
-          if (both) break;
-        }
-        if (!both) continue;
-        bool i_inside_j = true;
-        for (const auto& a : ri.region[f]) {
-          bool in = false;
-          for (const auto& b : rj.region[f]) in = in || contains(b, a);
-          i_inside_j = i_inside_j && in;
-        }
-        if (i_inside_j) continue;  // an earlier exception carved out of a broader rule
-        const auto& eff = effective[static_cast<size_t>(j)][f];
-        if (eff.empty()) continue;
-        if (++conflicts > opt.max_conflicts) break;
-        const auto& a = set.rules(i);
-        const auto& b = set.rules(j);
-        out.push_back({Finding::Severity::warning, Finding::Kind::conflict, {b.id(), a.id()}, {line(j), line(i)},
-                       "rules '" + a.id() + "' (" + (allow(i) ? "allow" : "deny") + ") and '" + b.id() + "' (" +
-                           (allow(j) ? "allow" : "deny") + ") partially overlap: the earlier one wins where both match",
-                       {example(*both, f == 0 ? 4 : 6) + " is " + (allow(i) ? "allowed" : "denied") + " by " + a.id(),
-                        example(eff.front(), f == 0 ? 4 : 6) + " is " + (allow(j) ? "allowed" : "denied") + " by " +
-                            b.id()}});
-        break;
-      }
-    }
-  }
-  if (conflicts > opt.max_conflicts)
-    out.push_back({Finding::Severity::info, Finding::Kind::conflict, {}, {},
-                   std::to_string(conflicts - opt.max_conflicts) + " more conflicting overlaps not listed", {}});
-
-  // Too broad allows.
-  for (int i = 0; i < n; ++i) {
-    const auto& r = set.rules(i);
-    if (!allow(i) || shadowed[static_cast<size_t>(i)] || expired[static_cast<size_t>(i)]) continue;
-    const bool broad_src = broad(r.src());
-    const bool all_ports = r.dports().empty() && (r.any_proto() || r.proto() == 6 || r.proto() == 17 || r.proto() == 132);
-    std::vector<std::string> why;
-    if (r.any_proto() && r.dports().empty() && r.sports().empty()) why.push_back("allows every protocol");
-    else if (all_ports) why.push_back("allows every destination port");
-    if (broad_src) {
-      why.push_back(r.src().empty() ? "from any source" : "from a source of half the address space or more");
-      for (uint16_t p : opt.sensitive_ports) {
-        bool open = r.dports().empty();
-        for (const auto& d : r.dports()) open = open || (p >= d.lo() && p <= d.hi());
-        const bool tcpish = r.any_proto() || r.proto() == 6 || r.proto() == 17;
-        if (open && tcpish) {
-          why.push_back("reaches administrative or database port " + std::to_string(p) +
-                        (r.dports().empty() ? " (and every other)" : ""));
-          break;
-        }
-      }
-    }
-    if (why.empty() || (why.size() == 1 && broad_src && why[0].rfind("from", 0) == 0 && !r.dports().empty()))
-      continue;  // a broad source to a few ordinary ports is a normal public service
-    std::string msg = "rule '" + r.id() + "' is too broad: ";
-    for (size_t k = 0; k < why.size(); ++k) msg += (k ? ", " : "") + why[k];
-    out.push_back({Finding::Severity::warning, Finding::Kind::too_broad, {r.id()}, {line(i)}, msg, {}});
-  }
-
-  // Dead references.
-  std::unordered_set<std::string> used;
-  for (const auto& r : set.rules()) {
-    for (const auto& nme : r.from_names()) used.insert(nme);
-    for (const auto& nme : r.to_names()) used.insert(nme);
-  }
-  for (const auto& s : set.segments()) {
-    if (s.prefixes().empty())
-      out.push_back({Finding::Severity::warning, Finding::Kind::empty_segment, {}, {s.line()},
-                     "segment '" + s.name() + "' is empty after except", {}});
-    if (!used.count(s.name()))
-      out.push_back({Finding::Severity::warning, Finding::Kind::unused_segment, {}, {s.line()},
-                     "segment '" + s.name() + "' is not used by any rule", {}});
-  }
-  std::stable_sort(out.begin(), out.end(), [](const Finding& a, const Finding& b) {
-    const uint32_t la = a.lines.empty() ? 0 : a.lines[0], lb = b.lines.empty() ? 0 : b.lines[0];
-    return la < lb;
-  });
-  return out;
+  return Analysis(set, opt).run();
 }
 
 }  // namespace bulkhead::rules

@@ -6,12 +6,16 @@
 // no heuristics: which rules can never match (shadowed), which can be
 // removed without changing any verdict (redundant), which allow and deny
 // rules partially overlap (with an example flow of each outcome), which
-// allows are too broad, and which segments and rules are dead. Pure and
+// allows are too broad, and which segments and rules are dead. Rules that
+// expire are counted on only while they live: one never makes a rule that
+// outlives it shadowed or redundant. A rule of more than `max_pieces` boxes
+// is reported as not analysed (incomplete) rather than expanded. Pure and
 // thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proto/bulkhead.pb.h"
@@ -27,11 +31,17 @@ struct Finding {
   Kind kind = Kind::shadowed;
   std::vector<std::string> rules;   // ids: the subject first, then the others involved
   std::vector<uint32_t> lines;      // source lines, same order (segment findings: its line)
+  std::vector<uint32_t> columns;    // source columns, same order
   std::string message;
   std::vector<std::string> examples;  // example flows ("tcp 10.0.1.5:1 -> 10.0.2.9:5432")
+
+  // "FILE:LINE:COL: warning: [kind] MESSAGE", as parse errors are written.
+  std::string str(std::string_view file) const;
 };
 
 const char* finding_kind_name(Finding::Kind k);
+// "error", "warning" or "note".
+const char* severity_name(Finding::Severity s);
 
 struct AnalysisOptions {
   int64_t now_unix = 0;

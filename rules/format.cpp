@@ -1,7 +1,11 @@
 #include "rules/format.h"
 
+#include <yaml.h>
+
+#include <algorithm>
 #include <ctime>
 #include <sstream>
+#include <stdexcept>
 #include <vector>
 
 #include "common/time.h"
@@ -10,12 +14,17 @@
 namespace bulkhead::rules {
 namespace {
 
-std::string quoted_if_needed(const std::string& s) {
-  // IPv6 literals and ranges carry ':' or '-' that flow YAML would misread.
-  if (s.find(':') != std::string::npos || s.find(' ') != std::string::npos || s.find('#') != std::string::npos ||
-      s.find(',') != std::string::npos || s.empty())
-    return "\"" + s + "\"";
-  return s;
+bool plain_safe(std::string_view s) {
+  if (s.empty() || s.front() == '-' || s == "null" || s == "Null" || s == "NULL") return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '/' || c == '-';
+  });
+}
+
+int append_output(void* out, unsigned char* buffer, size_t size) {
+  static_cast<std::string*>(out)->append(reinterpret_cast<const char*>(buffer), size);
+  return 1;
 }
 
 std::string prefix_text(const Prefix& p) {
@@ -104,17 +113,42 @@ std::string indent_of(const Policy& p, const std::vector<std::string>& lines) {
 
 }  // namespace
 
+std::string yaml_scalar(std::string_view text) {
+  if (plain_safe(text)) return std::string(text);
+  // A document of one double-quoted scalar, never folded.
+  std::string out;
+  yaml_emitter_t emitter;
+  yaml_event_t event;
+  if (!yaml_emitter_initialize(&emitter)) throw std::runtime_error("cannot start the YAML writer");
+  yaml_emitter_set_output(&emitter, append_output, &out);
+  yaml_emitter_set_width(&emitter, -1);
+  yaml_emitter_set_unicode(&emitter, 1);
+  auto* value = reinterpret_cast<yaml_char_t*>(const_cast<char*>(text.data()));
+  bool ok = yaml_stream_start_event_initialize(&event, YAML_UTF8_ENCODING) && yaml_emitter_emit(&emitter, &event) &&
+            yaml_document_start_event_initialize(&event, nullptr, nullptr, nullptr, 1) &&
+            yaml_emitter_emit(&emitter, &event) &&
+            yaml_scalar_event_initialize(&event, nullptr, nullptr, value, static_cast<int>(text.size()), 1, 1,
+                                         YAML_DOUBLE_QUOTED_SCALAR_STYLE) &&
+            yaml_emitter_emit(&emitter, &event) && yaml_document_end_event_initialize(&event, 1) &&
+            yaml_emitter_emit(&emitter, &event) && yaml_stream_end_event_initialize(&event) &&
+            yaml_emitter_emit(&emitter, &event);
+  yaml_emitter_delete(&emitter);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  if (!ok || out.size() < 2 || out.front() != '"') throw std::invalid_argument("text that is not UTF-8");
+  return out;
+}
+
 std::string format_rule(const RuleDef& r) {
-  std::string s = "{ id: " + r.id;
+  std::string s = "{ id: " + yaml_scalar(r.id);
   auto side = [](const std::vector<AddressItem>& items) {
     std::vector<std::string> v;
     for (const auto& it : items)
-      v.push_back(it.kind == AddressItem::Kind::literal ? quoted_if_needed(prefix_text(it.prefix)) : it.text);
+      v.push_back(yaml_scalar(it.kind == AddressItem::Kind::literal ? prefix_text(it.prefix) : it.text));
     return list(v);
   };
   if (!r.from.empty()) s += ", from: " + side(r.from);
   if (!r.to.empty()) s += ", to: " + side(r.to);
-  if (!r.any_proto) s += ", proto: " + (r.proto_text.empty() ? std::to_string(r.proto) : r.proto_text);
+  if (!r.any_proto) s += ", proto: " + yaml_scalar(r.proto_text.empty() ? std::to_string(r.proto) : r.proto_text);
   if (!r.ports.empty()) s += ", ports: " + ports_text(r.ports);
   if (!r.sports.empty()) s += ", sports: " + ports_text(r.sports);
   if (!r.icmp_types.empty()) {
@@ -132,7 +166,7 @@ std::string format_rule(const RuleDef& r) {
   s += std::string(", action: ") + (r.action == Action::allow ? "allow" : "deny");
   if (r.log) s += ", log: true";
   if (r.expires_at != 0) s += ", expires: " + common::format_iso8601(r.expires_at);
-  if (!r.description.empty()) s += ", description: \"" + r.description + "\"";
+  if (!r.description.empty()) s += ", description: " + yaml_scalar(r.description);
   return s + " }";
 }
 
@@ -150,10 +184,10 @@ std::string format_policy(const Policy& p) {
     for (const auto& s : p.segments) {
       auto cidrs = [](const std::vector<Prefix>& v) {
         std::string x = "[";
-        for (size_t i = 0; i < v.size(); ++i) x += (i ? ", " : "") + quoted_if_needed(prefix_text(v[i]));
+        for (size_t i = 0; i < v.size(); ++i) x += (i ? ", " : "") + yaml_scalar(prefix_text(v[i]));
         return x + "]";
       };
-      o << "  " << s.name << ": ";
+      o << "  " << yaml_scalar(s.name) << ": ";
       if (s.except.empty()) o << cidrs(s.cidrs) << '\n';
       else o << "{ cidrs: " << cidrs(s.cidrs) << ", except: " << cidrs(s.except) << " }\n";
     }

@@ -17,6 +17,13 @@ namespace bulkhead::rules {
 std::string format_policy(const Policy& policy);
 std::string format_rule(const RuleDef& rule);
 
+// One YAML scalar that reads back as `text`, in a flow collection or out of
+// one: plain when it is made only of letters, digits, '.', '_', '/' and
+// '-' (not first) and is not a word YAML reads as null; otherwise
+// double-quoted with libyaml's escapes. Every string the formatter writes
+// goes through it. Throws std::invalid_argument when `text` is not UTF-8.
+std::string yaml_scalar(std::string_view text);
+
 // Text edits. Each returns the new source text or an error message; the
 // caller validates the result before writing anything.
 struct EditResult {

@@ -85,7 +85,7 @@ rules:
   - { id: web-db, from: web, to: db, proto: tcp, ports: [5432], action: allow }
   - { id: db-open, to: 10.0.3.0/24, proto: tcp, ports: [5432], action: allow }
 YAML
-expect_run "validate reports a rule shadowed by the opposite action (exit 1)" 1 "a.yaml:8: error: \[shadowed\] rule 'web-db' can never match.*deny-db at line 7" -- "$cli" policy validate "$work/a.yaml"
+expect_run "validate reports a rule shadowed by the opposite action (exit 1)" 1 "a.yaml:8:5: error: \[shadowed\] rule 'web-db' can never match.*\(see deny-db at 7:5\)" -- "$cli" policy validate "$work/a.yaml"
 expect_run "validate reports too-broad allows" 1 "\[too-broad\] rule 'db-open'.*port 5432" -- "$cli" policy validate "$work/a.yaml"
 expect_run "validate reports unused segments" 1 "\[unused-segment\] segment 'spare'" -- "$cli" policy validate "$work/a.yaml"
 expect_run "validate --json carries findings" 1 '"kind":"shadowed","rules":\["web-db","deny-db"\]' -- "$cli" policy validate "$work/a.yaml" --json
@@ -105,7 +105,25 @@ expect_run "rule add a just-in-time rule" 0 "added rule jit at position 1" -- "$
 expect_run "rule list shows its expiry" 0 "jit +allow .* in 1[12][0-9] min" -- "$cli" rule list "$work/e.yaml"
 out=$(printf 'tcp 10.0.1.7 1 10.0.2.9 22\n' | "$cli" policy eval "$work/e.yaml" --tuples -)
 [ "$out" = "allow jit" ] && pass "the JIT rule applies" || fail "jit eval: $out"
-expect_run "rule add with an absolute expiry in the past is flagged" 0 "expired-rule" -- "$cli" rule add "$work/e.yaml" --id old --to db --proto udp --ports 9 --expires 2020-01-01T00:00:00Z
+cp "$work/e.yaml" "$work/e.before"
+# An --expires that is not a time to come is an error, never a permanent
+# rule (unix 0 stood for "never"; '' used to be ignored; the big values
+# overflowed a signed sum).
+for bad in 0 '' 2020-01-01T00:00:00Z 999999999999999999d 9223372036854775807s 9223372036854775807 -5m 1.5h; do
+  expect_run "rule add --expires '$bad' is refused" 2 "--expires: .*(has passed|neither a duration)" -- "$cli" rule add "$work/e.yaml" --id bad --to db --proto udp --ports 9 --expires "$bad"
+done
+cmp -s "$work/e.yaml" "$work/e.before" && pass "no refused --expires wrote a rule" || fail "a refused --expires changed the file"
+expect_run "rule add with an absolute expiry to come" 0 "added rule old" -- "$cli" rule add "$work/e.yaml" --id old --to db --proto udp --ports 9 --expires 2099-01-01T00:00:00Z
+printf 'version: 1
+rules:
+  - { id: gone, proto: udp, ports: [9], action: allow, expires: 2020-01-01T00:00:00Z }
+' >"$work/x.yaml"
+expect_run "validate flags an expired rule" 0 "x.yaml:3:5: warning: \[expired-rule\]" -- "$cli" policy validate "$work/x.yaml"
+printf 'version: 1
+rules:
+  - { id: zero, proto: udp, ports: [9], action: allow, expires: 0 }
+' >"$work/z.yaml"
+expect_run "validate refuses expires: 0" 2 "z.yaml:3:65: error: expires must be" -- "$cli" policy validate "$work/z.yaml"
 expect_run "rule move" 0 "moved rule old to position 0" -- "$cli" rule move "$work/e.yaml" --id old --position 0
 expect_run "rule remove --json" 0 '"ok":true.*"rule":"old"' -- "$cli" rule remove "$work/e.yaml" --id old --json
 cp "$work/e.yaml" "$work/e.before"

@@ -11,16 +11,15 @@
 #include <map>
 #include <sstream>
 
-#include "tools/cli/classbench.h"
-#include "tools/cli/classifier.h"
-#include "tools/cli/cli.h"
-
-#include <unistd.h>
 #include "dataplane/packet.h"
 #include "rules/analysis.h"
 #include "rules/load.h"
 #include "rules/match.h"
+#include "tools/cli/classbench.h"
+#include "tools/cli/classifier.h"
+#include "tools/cli/cli.h"
 #include "tools/cli/flow.h"
+#include "tools/cli/json_out.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;
@@ -43,8 +42,31 @@ std::string rule_id(const pb::CompiledRuleSet& set, uint32_t rule) {
 
 // --- validate ----------------------------------------------------------------
 
-const char* severity_name(rules::Finding::Severity s) {
-  return s == rules::Finding::Severity::error ? "error" : s == rules::Finding::Severity::warning ? "warning" : "note";
+Json validate_json(const std::string& file, const rules::Result<pb::CompiledRuleSet>& r,
+                   const std::vector<rules::Finding>& findings) {
+  Json j;
+  j["file"] = file;
+  j["valid"] = r.ok();
+  if (r.ok()) {
+    j["rules"] = r.value->rules_size();
+    j["segments"] = r.value->segments_size();
+  }
+  j["diagnostics"] = Json::array();
+  for (const auto& d : r.diagnostics)
+    j["diagnostics"].push_back({{"severity", d.severity == rules::Diagnostic::Severity::error ? "error" : "warning"},
+                                {"line", d.line},
+                                {"column", d.column},
+                                {"message", d.message}});
+  j["findings"] = Json::array();
+  for (const auto& f : findings)
+    j["findings"].push_back({{"severity", rules::severity_name(f.severity)},
+                             {"kind", rules::finding_kind_name(f.kind)},
+                             {"rules", f.rules},
+                             {"lines", f.lines},
+                             {"columns", f.columns},
+                             {"message", f.message},
+                             {"examples", f.examples}});
+  return j;
 }
 
 int cmd_validate(const std::vector<std::string>& args) {
@@ -72,36 +94,13 @@ int cmd_validate(const std::vector<std::string>& args) {
     else if (f.severity == rules::Finding::Severity::warning) ++warnings;
   }
   if (vm.count("json")) {
-    std::cout << "{\"file\":" << json_string(file) << ",\"valid\":" << (r.ok() ? "true" : "false");
-    if (r.ok()) std::cout << ",\"rules\":" << r.value->rules_size() << ",\"segments\":" << r.value->segments_size();
-    std::cout << ",\"diagnostics\":[";
-    for (size_t i = 0; i < r.diagnostics.size(); ++i) {
-      const auto& d = r.diagnostics[i];
-      std::cout << (i ? "," : "") << "{\"severity\":\""
-                << (d.severity == rules::Diagnostic::Severity::error ? "error" : "warning") << "\",\"line\":" << d.line
-                << ",\"column\":" << d.column << ",\"message\":" << json_string(d.message) << "}";
-    }
-    std::cout << "],\"findings\":[";
-    for (size_t i = 0; i < findings.size(); ++i) {
-      const auto& f = findings[i];
-      std::cout << (i ? "," : "") << "{\"severity\":\"" << severity_name(f.severity) << "\",\"kind\":\""
-                << rules::finding_kind_name(f.kind) << "\",\"rules\":[";
-      for (size_t k = 0; k < f.rules.size(); ++k) std::cout << (k ? "," : "") << json_string(f.rules[k]);
-      std::cout << "],\"lines\":[";
-      for (size_t k = 0; k < f.lines.size(); ++k) std::cout << (k ? "," : "") << f.lines[k];
-      std::cout << "],\"message\":" << json_string(f.message) << ",\"examples\":[";
-      for (size_t k = 0; k < f.examples.size(); ++k) std::cout << (k ? "," : "") << json_string(f.examples[k]);
-      std::cout << "]}";
-    }
-    std::cout << "]}\n";
+    std::cout << json_text(validate_json(file, r, findings)) << '\n';
   } else {
     for (const auto& d : r.diagnostics) std::cerr << d.str() << '\n';
     for (const auto& f : findings) {
-      std::cerr << file;
-      if (!f.lines.empty() && f.lines[0] > 0) std::cerr << ':' << f.lines[0];
-      std::cerr << ": " << severity_name(f.severity) << ": [" << rules::finding_kind_name(f.kind) << "] " << f.message;
+      std::cerr << f.str(file);
       for (size_t k = 1; k < f.rules.size() && k < f.lines.size() && k <= 5; ++k)
-        std::cerr << (k == 1 ? " (see " : ", ") << f.rules[k] << " at line " << f.lines[k];
+        std::cerr << (k == 1 ? " (see " : ", ") << f.rules[k] << " at " << f.lines[k] << ':' << f.columns[k];
       if (f.rules.size() > 1 && f.lines.size() > 1) std::cerr << ')';
       std::cerr << '\n';
       for (const auto& e : f.examples) std::cerr << "    e.g. " << e << '\n';
@@ -146,16 +145,19 @@ int cmd_explain(const std::vector<std::string>& args) {
   const int decided = reference;
   const int considered = decided < 0 ? set.rules_size() : decided;
   if (vm.count("json")) {
-    std::cout << "{\"flow\":" << json_string(format_flow(t)) << ",\"verdict\":\"" << (allowed ? "allow" : "deny")
-              << "\",\"rule\":" << (decided < 0 ? "null" : json_string(set.rules(decided).id()))
-              << ",\"line\":" << (decided < 0 ? 0 : set.rules(decided).location().line())
-              << ",\"source_segment\":" << (src_seg ? json_string(*src_seg) : "null")
-              << ",\"destination_segment\":" << (dst_seg ? json_string(*dst_seg) : "null") << ",\"not_matched\":[";
+    Json j;
+    j["flow"] = format_flow(t);
+    j["verdict"] = allowed ? "allow" : "deny";
+    j["rule"] = decided < 0 ? Json() : Json(set.rules(decided).id());
+    j["line"] = decided < 0 ? 0 : set.rules(decided).location().line();
+    j["source_segment"] = src_seg ? Json(*src_seg) : Json();
+    j["destination_segment"] = dst_seg ? Json(*dst_seg) : Json();
+    j["not_matched"] = Json::array();
     for (int i = 0; i < considered; ++i)
-      std::cout << (i ? "," : "") << "{\"rule\":" << json_string(set.rules(i).id())
-                << ",\"line\":" << set.rules(i).location().line() << ",\"because\":"
-                << json_string(rules::mismatch_name(rules::match_rule(set.rules(i), t, now))) << "}";
-    std::cout << "]}\n";
+      j["not_matched"].push_back({{"rule", set.rules(i).id()},
+                                  {"line", set.rules(i).location().line()},
+                                  {"because", rules::mismatch_name(rules::match_rule(set.rules(i), t, now))}});
+    std::cout << json_text(j) << '\n';
   } else {
     std::cout << "flow:        " << format_flow(t) << '\n'
               << "verdict:     " << (allowed ? "allow" : "deny") << '\n'
@@ -246,9 +248,9 @@ int eval_tuples(const std::string& file, const std::string& tuples_path, bool js
   for (uint32_t rule : result) {
     const bool allow = rs->allows(rule);
     if (json) {
-      out += allow ? "{\"verdict\":\"allow\",\"rule\":" : "{\"verdict\":\"deny\",\"rule\":";
-      out += rule == dataplane::kNoRule ? std::string("null") : json_string(rule_id(set, rule));
-      out += "}\n";
+      out += json_text({{"verdict", allow ? "allow" : "deny"},
+                        {"rule", rule == dataplane::kNoRule ? Json() : Json(rule_id(set, rule))}});
+      out += '\n';
     } else {
       out += allow ? "allow " : "deny ";
       out += rule_id(set, rule);
@@ -336,20 +338,15 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
   uint64_t bad = 0;
   for (const auto& [k, v] : malformed) bad += v;
   if (json) {
-    std::cout << "{\"packets\":" << total << ",\"allowed\":" << allowed << ",\"denied\":" << denied
-              << ",\"non_ip\":" << non_ip << ",\"malformed\":{";
-    bool first = true;
-    for (const auto& [k, v] : malformed) {
-      std::cout << (first ? "" : ",") << json_string(k) << ":" << v;
-      first = false;
-    }
-    std::cout << "},\"rules\":[";
+    Json j{{"packets", total}, {"allowed", allowed}, {"denied", denied}, {"non_ip", non_ip}};
+    j["malformed"] = Json::object();
+    for (const auto& [k, v] : malformed) j["malformed"][k] = v;
+    j["rules"] = Json::array();
     for (size_t i = 0; i < hits.size(); ++i) {
       const bool dflt = i + 1 == hits.size();
-      std::cout << (i ? "," : "") << "{\"rule\":" << (dflt ? "null" : json_string(set.rules(static_cast<int>(i)).id()))
-                << ",\"hits\":" << hits[i] << "}";
+      j["rules"].push_back({{"rule", dflt ? Json() : Json(set.rules(static_cast<int>(i)).id())}, {"hits", hits[i]}});
     }
-    std::cout << "]}\n";
+    std::cout << json_text(j) << '\n';
   } else {
     std::cout << total << " packets: " << allowed << " allowed, " << denied << " denied, " << non_ip
               << " non-IP (forwarded), " << bad << " malformed (dropped)\n";
@@ -410,8 +407,7 @@ int cmd_import_classbench(const std::vector<std::string>& args) {
   write_file_atomic(out, policy);
   const auto rules = static_cast<size_t>(std::count(policy.begin(), policy.end(), '\n')) - 5;
   if (vm.count("json"))
-    std::cout << "{\"ok\":true,\"source\":" << json_string(file) << ",\"output\":" << json_string(out)
-              << ",\"rules\":" << rules << "}\n";
+    std::cout << json_text({{"ok", true}, {"source", file}, {"output", out}, {"rules", rules}}) << '\n';
   return kExitOk;
 }
 

@@ -8,11 +8,13 @@
 #include <sstream>
 
 #include "rules/analysis.h"
+#include "common/text.h"
 #include "common/time.h"
 #include "rules/format.h"
 #include "rules/load.h"
 #include "rules/parser.h"
 #include "tools/cli/cli.h"
+#include "tools/cli/json_out.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;
@@ -75,8 +77,7 @@ int commit_edit(const std::string& path, const std::string& text, bool force, co
     if (f.severity == rules::Finding::Severity::info) continue;
     const bool err = f.severity == rules::Finding::Severity::error;
     errors += err;
-    std::cerr << path << (f.lines.empty() ? "" : ":" + std::to_string(f.lines[0])) << (err ? ": error: [" : ": warning: [")
-              << rules::finding_kind_name(f.kind) << "] " << f.message << '\n';
+    std::cerr << f.str(path) << '\n';
   }
   if (errors > 0 && !force) {
     std::cerr << "bulkhead: the edit leaves rules shadowed by the opposite action; nothing was written (--force writes it)\n";
@@ -84,8 +85,8 @@ int commit_edit(const std::string& path, const std::string& text, bool force, co
   }
   write_file_atomic(path, text);
   if (json)
-    std::cout << "{\"ok\":true,\"file\":" << json_string(path) << ",\"rule\":" << json_string(id)
-              << ",\"done\":" << json_string(done) << ",\"rules\":" << r.value->rules_size() << "}\n";
+    std::cout << json_text({{"ok", true}, {"file", path}, {"rule", id}, {"done", done}, {"rules", r.value->rules_size()}})
+              << '\n';
   else
     std::cout << done << '\n';
   return kExitOk;
@@ -107,11 +108,25 @@ int commit_edit(const Target& target, const std::string& text, bool force, const
     return kExitUsage;
   }
   if (json)
-    std::cout << "{\"ok\":true,\"rule\":" << json_string(id) << ",\"done\":" << json_string(done)
-              << ",\"generation\":" << r.generation() << "}\n";
+    std::cout << json_text({{"ok", true}, {"rule", id}, {"done", done}, {"generation", r.generation()}}) << '\n';
   else
     std::cout << done << ": generation " << r.generation() << '\n';
   return kExitOk;
+}
+
+// When a rule given --expires TEXT stops matching: TEXT is a duration from
+// `now` or a UTC time after it. Anything else is an error, so that no typing
+// slip writes a rule that never expires (or one already expired).
+int64_t expiry_time(const std::string& text, int64_t now) {
+  int64_t seconds = 0, at = 0;
+  if (common::parse_duration(text, seconds)) return now + seconds;  // at most 100 years: no overflow
+  if (!common::parse_time(text, at))
+    throw UsageError("--expires: " + (text.empty() ? std::string("an empty value") : "'" + common::escaped(text) + "'") +
+                     " is neither a duration (30m, 2h, 7d; at most " +
+                     std::to_string(common::kMaxDurationSeconds / 86400) + "d) nor a UTC time (2026-11-24T18:00:00Z)");
+  if (at <= now)
+    throw UsageError("--expires: " + common::format_iso8601(at) + " has passed; give a later time or a duration");
+  return at;
 }
 
 size_t index_of(const rules::Policy& p, const std::string& id) {
@@ -168,14 +183,15 @@ int cmd_list(const std::vector<std::string>& args) {
   const auto p = parse_or_throw(target.text, target.name);
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   if (vm.count("json")) {
-    std::cout << "[";
+    Json list = Json::array();
     for (size_t i = 0; i < p.rules.size(); ++i)
-      std::cout << (i ? "," : "") << "{\"position\":" << i << ",\"id\":" << json_string(p.rules[i].id)
-                << ",\"line\":" << p.rules[i].loc.line << ",\"rule\":" << json_string(rules::format_rule(p.rules[i]))
-                << ",\"expires_at\":" << p.rules[i].expires_at
-                << ",\"expired\":" << (p.rules[i].expires_at != 0 && now >= p.rules[i].expires_at ? "true" : "false")
-                << "}";
-    std::cout << "]\n";
+      list.push_back({{"position", i},
+                      {"id", p.rules[i].id},
+                      {"line", p.rules[i].loc.line},
+                      {"rule", rules::format_rule(p.rules[i])},
+                      {"expires_at", p.rules[i].expires_at},
+                      {"expired", p.rules[i].expires_at != 0 && now >= p.rules[i].expires_at}});
+    std::cout << json_text(list) << '\n';
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows;
@@ -228,38 +244,42 @@ int cmd_add(const std::vector<std::string>& args) {
     return kExitOk;
   const Target target = open_target(vm);
   const auto p = parse_or_throw(target.text, target.name);
-  auto list = [](const std::vector<std::string>& v) {
-    if (v.size() == 1) return v[0].find(':') != std::string::npos ? "\"" + v[0] + "\"" : v[0];
+  // Every value is one YAML scalar, so no option can add keys or items of
+  // its own to the rule.
+  auto scalar = [](const std::string& option, const std::string& value) {
+    try {
+      return rules::yaml_scalar(value);
+    } catch (const std::invalid_argument&) {
+      throw UsageError("--" + option + ": the value is not UTF-8");
+    }
+  };
+  auto list = [&](const char* option, const std::vector<std::string>& v) {
+    if (v.size() == 1) return scalar(option, v[0]);
     std::string s = "[";
-    for (size_t i = 0; i < v.size(); ++i)
-      s += (i ? ", " : "") + (v[i].find(':') != std::string::npos ? "\"" + v[i] + "\"" : v[i]);
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + scalar(option, v[i]);
     return s + "]";
   };
-  auto port_list = [](const std::string& csv) {
+  auto port_list = [&](const char* option, const std::string& csv) {
     std::string s = "[";
     std::stringstream ss(csv);
     bool first = true;
     for (std::string item; std::getline(ss, item, ',');) {
-      s += (first ? "" : ", ") + (item.find('-') != std::string::npos ? "\"" + item + "\"" : item);
+      s += (first ? "" : ", ") + scalar(option, item);
       first = false;
     }
     return s + "]";
   };
-  std::string line = "{ id: " + id;
-  if (!from.empty()) line += ", from: " + list(from);
-  if (!to.empty()) line += ", to: " + list(to);
-  if (!proto.empty()) line += ", proto: " + proto;
-  if (!ports.empty()) line += ", ports: " + port_list(ports);
-  if (!sports.empty()) line += ", sports: " + port_list(sports);
-  line += ", action: " + action;
+  std::string line = "{ id: " + scalar("id", id);
+  if (!from.empty()) line += ", from: " + list("from", from);
+  if (!to.empty()) line += ", to: " + list("to", to);
+  if (!proto.empty()) line += ", proto: " + scalar("proto", proto);
+  if (!ports.empty()) line += ", ports: " + port_list("ports", ports);
+  if (!sports.empty()) line += ", sports: " + port_list("sports", sports);
+  line += ", action: " + scalar("action", action);
   if (vm.count("log")) line += ", log: true";
-  if (!expires.empty()) {
-    int64_t at = 0, seconds = 0;
-    if (common::parse_duration(expires, seconds)) at = static_cast<int64_t>(std::time(nullptr)) + seconds;
-    else if (!common::parse_time(expires, at)) throw UsageError("--expires: '" + expires + "' is neither a duration (2h) nor a UTC time");
-    line += ", expires: " + common::format_iso8601(at);
-  }
-  if (!description.empty()) line += ", description: \"" + description + "\"";
+  if (vm.count("expires"))
+    line += ", expires: " + common::format_iso8601(expiry_time(expires, static_cast<int64_t>(std::time(nullptr))));
+  if (!description.empty()) line += ", description: " + scalar("description", description);
   line += " }";
   size_t at = p.rules.size();
   if (!before.empty()) at = index_of(p, before);

@@ -130,6 +130,61 @@ TEST(Analysis, DeadReferences) {
   EXPECT_NE(of(f, Finding::Kind::empty_segment)[0]->message.find("'gone'"), std::string::npos);
 }
 
+TEST(Analysis, ARuleThatExpiresDoesNotShadowAPermanentOne) {
+  // now = 1000; the broad rule lives until 5000.
+  const auto f = run("  - { id: jit, from: web, to: db, proto: tcp, action: allow, expires: 5000 }\n"
+                     "  - { id: db, from: web, to: db, proto: tcp, ports: [5432], action: allow }\n");
+  EXPECT_TRUE(of(f, Finding::Kind::shadowed).empty()) << f[0].str("p.yaml");
+  // A permanent rule still shadows one that expires.
+  const auto g = run("  - { id: db, from: web, to: db, proto: tcp, action: allow }\n"
+                     "  - { id: jit, from: web, to: db, proto: tcp, ports: [5432], action: allow, expires: 5000 }\n");
+  const auto s = of(g, Finding::Kind::shadowed);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0]->rules[0], "jit");
+}
+
+TEST(Analysis, ARuleThatExpiresDoesNotMakeAPermanentOneRedundant) {
+  const auto f = run("  - { id: db, from: web, to: db, proto: tcp, ports: [5432], action: allow }\n"
+                     "  - { id: jit, from: web, to: db, proto: tcp, action: allow, expires: 5000 }\n");
+  EXPECT_TRUE(of(f, Finding::Kind::redundant).empty()) << f[0].str("p.yaml");
+  // One that expires later than the rule it covers does.
+  const auto g = run("  - { id: db, from: web, to: db, proto: tcp, ports: [5432], action: allow, expires: 3000 }\n"
+                     "  - { id: jit, from: web, to: db, proto: tcp, action: allow, expires: 5000 }\n");
+  const auto r = of(g, Finding::Kind::redundant);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0]->rules[0], "db");
+}
+
+TEST(Analysis, FindingsCarryFileLineAndColumn) {
+  const auto f = run("  - { id: deny-db, to: db, action: deny }\n"
+                     "  -   { id: web-db, from: web, to: db, proto: tcp, ports: [5432], action: allow }\n",
+                     "  spare: [10.0.9.0/24]\n");
+  const auto s = of(f, Finding::Kind::shadowed);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0]->columns, (std::vector<uint32_t>{7, 5}));
+  EXPECT_EQ(s[0]->str("p.yaml").rfind("p.yaml:9:7: error: [shadowed] rule 'web-db' can never match", 0), 0u)
+      << s[0]->str("p.yaml");
+  const auto u = of(f, Finding::Kind::unused_segment);
+  ASSERT_EQ(u.size(), 1u);
+  EXPECT_EQ(u[0]->str("p.yaml"), "p.yaml:6:3: warning: [unused-segment] segment 'spare' is not used by any rule");
+}
+
+TEST(Analysis, ARuleOfTooManyCombinationsIsNotExpanded) {
+  std::string many = "[";
+  for (int i = 0; i < 100; ++i) many += (i ? ", " : "") + std::string("10.0.1.") + std::to_string(i * 2);
+  many += "]";
+  // 100 x 100 addresses x 2 port ranges: 20,000 boxes past a limit of 2,000.
+  const auto f = run("  - { id: wide, from: " + many + ", to: " + many +
+                     ", proto: tcp, ports: [1, 3], action: deny }\n"
+                     "  - { id: after, from: 10.0.1.0, to: 10.0.1.0, proto: tcp, ports: [1], action: allow }\n");
+  const auto inc = of(f, Finding::Kind::incomplete);
+  ASSERT_EQ(inc.size(), 2u);
+  EXPECT_EQ(inc[0]->rules[0], "wide");
+  // What its bounding box covers is not taken for what it covers.
+  EXPECT_EQ(inc[1]->rules[0], "after");
+  EXPECT_TRUE(of(f, Finding::Kind::shadowed).empty());
+}
+
 TEST(Analysis, CleanPolicyHasNoFindings) {
   const auto f = run("  - { id: a, from: web, to: db, proto: tcp, ports: [5432], action: allow }\n"
                      "  - { id: b, from: web, to: db, proto: udp, ports: [53], action: allow }\n");
