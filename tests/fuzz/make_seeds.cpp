@@ -12,9 +12,16 @@
 //               would send them, and one of every record kind;
 //   push        control-channel pushes of a policy and of changes between
 //               its versions, as the control plane makes them;
-//   dataplane   the dataplanes' Hello, Ack and Nack messages.
-// usage: make_seeds packet|encap|capture|flow_batch|dataplane OUT_DIR [GOLDEN_DIR]
+//   dataplane   the dataplanes' Hello, Ack and Nack messages;
+//   policy      the golden cases' policies and POLICY.yaml, and policies
+//               that probe the reader's limits (duplicate keys, several
+//               documents, nesting after an apostrophe, unknown segments,
+//               expiries, aliases, text that needs escaping);
+//   tuple       the flows of the golden captures as `policy eval` tuple
+//               lines and `policy explain` flow strings.
+// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple OUT_DIR [GOLDEN_DIR]
 //        make_seeds push OUT_DIR POLICY.yaml
+//        make_seeds policy OUT_DIR GOLDEN_DIR POLICY.yaml
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 
@@ -31,6 +38,8 @@
 #include "controlplane/rule_change.h"
 #include "proto/bulkhead.pb.h"
 #include "rules/load.h"
+#include "rules/match.h"
+#include "rules/prefix.h"
 #include "tests/common/packet_builder.h"
 #include "tests/common/tunnel_builder.h"
 
@@ -287,6 +296,68 @@ std::vector<std::string> dataplane_seeds() {
   return out;
 }
 
+std::vector<std::string> policy_seeds(const std::string& golden, const std::string& policy_path) {
+  std::vector<std::string> out;
+  std::vector<std::filesystem::path> files;
+  for (const auto& c : std::filesystem::directory_iterator(golden))
+    if (std::filesystem::is_regular_file(c.path() / "policy.yaml")) files.push_back(c.path() / "policy.yaml");
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) out.push_back(read_text(f));
+  out.push_back(read_text(policy_path));
+  const std::string head = "version: 1\nsegments:\n  web: [10.0.1.0/24, \"fd00:1::/64\"]\n  db: 10.0.2.0/24\nrules:\n";
+  out.push_back(head + "  - { id: a, from: web, to: db, action: allow, action: deny }\n");
+  out.push_back(head + "  - { id: a, action: allow }\nrules: []\n");
+  out.push_back(head + "---\n" + head);
+  out.push_back(head + "  - id: a\n    description: it's\n    from: " + std::string(40, '[') + "\n");
+  out.push_back(head + "  - { id: a, from: wbe, to: [dbs, any], action: allow }\n");
+  out.push_back(head + "  - { id: a, to: db, action: allow, expires: 0 }\n  - { id: b, to: db, action: deny, expires: "
+                       "2030-01-01T00:00:00Z }\n  - { id: c, to: db, action: deny, expires: 9223372036854775807 }\n");
+  out.push_back("version: 1\nsegments:\n  web: &w [10.0.1.0/24]\n  db: *w\nrules:\n  - &r { id: a, from: web, "
+                "action: allow }\n");
+  out.push_back(head + "  - { id: a, to: db, action: allow, description: \"say \\\"hi\\\" \\\\ #1,\\n: [x]\" }\n");
+  out.push_back(head + "  - { id: a, from: web, to: db, proto: tcp, ports: [22, \"1000-2000\"], sports: 53, log: true, "
+                       "action: allow }\n  - { id: p, to: web, proto: icmp, icmp_types: [echo-request, 3], action: "
+                       "allow }\ndefaults: { action: allow, mode: audit }\n");
+  out.push_back("version: 1\nsegments:\n  inet: { cidrs: [\"0.0.0.0/0\", \"::/0\"], except: [10.0.0.0/8, 10.1.2.3, "
+                "\"fd00::/8\"] }\nrules:\n  - { id: a, to: inet, action: allow }\n");
+  return out;
+}
+
+// Each flow of the golden captures as a tuple line ("6 10.0.1.5 41000
+// 10.0.2.9 5432") and as a flow string ("tcp 10.0.1.5:41000 -> ...").
+std::vector<std::string> tuple_seeds(const std::vector<std::string>& captures) {
+  std::vector<std::string> out;
+  for (const std::string& cap : captures) {
+    std::string lines, flows;
+    controlplane::flows::PcapStats stats;
+    controlplane::flows::CaptureReader reader(
+        [&](std::vector<pb::FlowRecord>& records) {
+          for (const auto& r : records) {
+            if (r.kind() != pb::FlowRecord::START) continue;
+            rules::Tuple t;
+            t.family = r.src().size() == 4 ? 4 : 6;
+            std::copy(r.src().begin(), r.src().end(), t.src.begin());
+            std::copy(r.dst().begin(), r.dst().end(), t.dst.begin());
+            t.proto = static_cast<uint8_t>(r.protocol());
+            t.sport = static_cast<uint16_t>(r.src_port());
+            t.dport = static_cast<uint16_t>(r.dst_port());
+            lines += std::to_string(t.proto) + " " + rules::format_address(t.family, t.src) + " " +
+                     std::to_string(t.sport) + "\t" + rules::format_address(t.family, t.dst) + " " +
+                     std::to_string(t.dport) + "\n";
+            flows += rules::format_tuple(t) + "\n";
+          }
+        },
+        stats);
+    std::string error;
+    if (reader.read_bytes(cap.data(), cap.size(), "seed", error)) reader.finish();
+    if (!lines.empty()) out.push_back(lines);
+    if (!flows.empty()) out.push_back(flows);
+  }
+  out.push_back("tcp 10.0.1.5 41000 10.0.2.9 5432\nudp fd00:1::5 1 fd00:2::9 53\nicmp 10.0.1.5 8 10.0.2.9 0\n");
+  out.push_back("icmp 10.0.1.5 -> 10.0.2.9 type 8 code 0\nudp [fd00::1]:53 -> [fd00::2]:53\n47 10.0.0.1 -> 10.0.0.2\n");
+  return out;
+}
+
 bool write_all(const std::string& dir, const char* prefix, const std::vector<std::string>& seeds) {
   int i = 0;
   for (const std::string& s : seeds) {
@@ -301,12 +372,15 @@ bool write_all(const std::string& dir, const char* prefix, const std::vector<std
 
 int main(int argc, char** argv) {
   const std::string what = argc >= 3 ? argv[1] : "";
-  const bool ok = what == "push" ? argc == 4
-                                 : (argc == 3 || argc == 4) && (what == "packet" || what == "encap" || what == "capture" ||
-                                                                what == "flow_batch" || what == "dataplane");
+  const bool ok = what == "push"     ? argc == 4
+                  : what == "policy" ? argc == 5
+                                     : (argc == 3 || argc == 4) && (what == "packet" || what == "encap" ||
+                                                                    what == "capture" || what == "flow_batch" ||
+                                                                    what == "dataplane" || what == "tuple");
   if (!ok) {
     std::fprintf(stderr,
-                 "usage: make_seeds packet|encap|capture|flow_batch|dataplane OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml\n");
+                 "usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple OUT_DIR [GOLDEN_DIR] | push "
+                 "OUT_DIR POLICY.yaml | policy OUT_DIR GOLDEN_DIR POLICY.yaml\n");
     return 2;
   }
   const std::string dir = argv[2];
@@ -322,6 +396,9 @@ int main(int argc, char** argv) {
                : 1;
   if (what == "push") return write_all(dir, "push", push_seeds(argv[3])) ? 0 : 1;
   if (what == "dataplane") return write_all(dir, "message", dataplane_seeds()) ? 0 : 1;
+  if (what == "policy") return write_all(dir, "policy", policy_seeds(argv[3], argv[4])) ? 0 : 1;
+  if (what == "tuple")
+    return write_all(dir, "tuples", tuple_seeds(argc == 4 ? golden_captures(argv[3]) : capture_seeds())) ? 0 : 1;
   std::vector<std::string> frames;
   for (const Frame& f : what == "encap" ? encap_seeds() : packet_seeds()) frames.emplace_back(f.begin(), f.end());
   return write_all(dir, "frame", frames) ? 0 : 1;
