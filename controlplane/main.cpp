@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
     ("cli-key", po::value(&cfg.cli_keys)->composing(), "public key file of an operator admitted on a tcp:// CLI endpoint (repeat); NAME.pub is recorded as author \"key NAME\"")
     ("flow-listen", po::value(&cfg.flow_listen), "endpoint for dataplanes' flow records (CURVE), e.g. tcp://0.0.0.0:7301")
     ("flow-log", po::value(&cfg.flow_log), "append every flow record to FILE as a JSON line (for a SIEM)")
+    ("flow-log-format", po::value<std::string>()->default_value("native"), "flow log lines as native | ecs (Elastic Common Schema) | ocsf (OCSF Network Activity)")
     ("flow-log-size", po::value(&flow_log_mib)->default_value(flow_log_mib), "rotate the flow log at this many MiB")
     ("flow-log-files", po::value(&cfg.flow_log_limits.keep_files)->default_value(cfg.flow_log_limits.keep_files), "rotated flow logs kept (FILE.1 ... FILE.N)")
     ("flow-log-rate", po::value(&cfg.flow_log_limits.rate)->default_value(cfg.flow_log_limits.rate), "flow log lines a second, at most, of connection records and of denied records each")
@@ -68,6 +69,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     cfg.flow_retention_s = retention;
+    if (!bulkhead::controlplane::flows::parse_log_format(vm["flow-log-format"].as<std::string>(),
+                                                         cfg.flow_log_limits.format)) {
+      std::cerr << "bulkhead-controlplane: --flow-log-format: not native, ecs or ocsf\n";
+      return 1;
+    }
     cfg.flow_log_limits.max_file_bytes = flow_log_mib > (UINT64_MAX >> 20) ? UINT64_MAX : flow_log_mib << 20;
     if (const std::string why = bulkhead::controlplane::flows::check(cfg.flow_log_limits); !why.empty()) {
       std::cerr << "bulkhead-controlplane: " << why << '\n';

@@ -105,7 +105,7 @@ void FlowLog::add(const pb::FlowRecord& r, const std::string& dataplane) {
     return;
   }
   b.milli_tokens -= 1000;
-  line(to_json(r, dataplane));
+  line(format_record(r, dataplane, opt_.format));
 }
 
 void FlowLog::markers(int64_t now_ms, int64_t unix_ms) {

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "controlplane/flows/siem.h"
 #include "proto/bulkhead.pb.h"
 
 namespace bulkhead::controlplane::flows {
@@ -38,6 +39,7 @@ struct FlowLogOptions {
   uint64_t max_file_bytes = 256ull << 20;
   uint32_t keep_files = 4;
   uint32_t rate = 5'000;  // records a second, per class
+  LogFormat format = LogFormat::native;  // each record's shape; "dropped" lines stay native
 };
 
 // "" when the options are usable; otherwise what is wrong, naming the
