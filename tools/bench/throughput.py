@@ -82,17 +82,22 @@ def stats(prefix):
     return telemetry.query(prefix, "/bulkhead/stats")["/bulkhead/stats"]
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def run_arguments(ap, window=5):
+    """The options of a measured dataplane run (metrics_cost.py has them too)."""
     ap.add_argument("--pcap", required=True)
     ap.add_argument("--policy", required=True)
     ap.add_argument("--mbufs", type=int, default=262143)
     ap.add_argument("--warmup", type=float, default=3)
-    ap.add_argument("--window", type=float, default=5)
+    ap.add_argument("--window", type=float, default=window)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lcores", default="0,1")
-    ap.add_argument("--skip-testpmd", action="store_true")
     ap.add_argument("extra", nargs="*")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    run_arguments(ap)
+    ap.add_argument("--skip-testpmd", action="store_true")
     a = ap.parse_args()
     dp = os.path.join(BUILD, "dataplane", "bulkhead-dataplane")
     ref, got, cycles = [], [], []
