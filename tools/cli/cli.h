@@ -61,9 +61,6 @@ void register_learn_commands();
 // "2026-11-24 10:00:00Z" for unix seconds; "-" for 0.
 std::string format_time(int64_t unix_seconds);
 
-// JSON string literal with escapes.
-std::string json_string(std::string_view s);
-
 // Prints rows as an aligned text table with a header.
 void print_table(std::ostream& out, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows);
