@@ -110,7 +110,7 @@ HealthAnswer answer_health(uint8_t* frame, uint32_t& len, uint32_t capacity, con
   put16(tcp + 14, 65535);
   put16(tcp + 16, 0);
   put16(tcp + 18, 0);
-  std::memcpy(tcp + 20, body.data(), body.size());
+  if (!body.empty()) std::memcpy(tcp + 20, body.data(), body.size());  // an empty view may hold no pointer
   const auto* hdr = reinterpret_cast<const rte_ipv4_hdr*>(ip);
   put16(ip + 10, rte_be_to_cpu_16(rte_ipv4_cksum(hdr)));
   put16(tcp + 16, rte_be_to_cpu_16(rte_ipv4_udptcp_cksum(hdr, tcp)));
