@@ -73,7 +73,7 @@ want=$'allow web-to-db\nallow web-to-db\ndeny block-one\nallow dns\ndeny -'
 [ "$out" = "$want" ] && pass "eval --tuples: one verdict per line" || fail "eval --tuples gave: $out"
 out=$("$cli" policy eval "$work/p.yaml" --tuples - <"$work/t.txt" | wc -l)
 [ "$out" = 5 ] && pass "eval reads stdin" || fail "eval from stdin gave $out lines"
-expect_json "eval --json" 0 "docs == [{'verdict': 'deny', 'rule': None}]" -- "$cli" policy eval "$work/p.yaml" --tuples "$work/t.txt" --json
+expect_json "eval --json" 0 "[(x['verdict'], x['rule']) for x in docs] == [('allow', 'web-to-db'), ('allow', 'web-to-db'), ('deny', 'block-one'), ('allow', 'dns'), ('deny', None)]" -- "$cli" policy eval "$work/p.yaml" --tuples "$work/t.txt" --json
 printf 'tcp 10.0.1.5 1 10.0.2.9 22\ntcp 10.0.1.5 x 10.0.2.9 22\n' >"$work/bad.txt"
 out=$("$cli" policy eval "$work/p.yaml" --tuples "$work/bad.txt" 2>"$work/err"); rc=$?
 [ $rc = 2 ] && [ -z "$out" ] && grep -q "bad.txt:2: 'x' is not a port" "$work/err" && pass "eval names the bad line and prints nothing" || fail "eval bad line: rc=$rc out=$out err=$(cat "$work/err")"
