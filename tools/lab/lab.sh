@@ -112,7 +112,10 @@ dp_start() {
     --vdev="net_af_packet0,iface=bh${n}i0,qpairs=1" --vdev="net_af_packet1,iface=bh${n}o0,qpairs=1" \
     -- --policy "$policy" --pid-file "$s/dp.pid" "$@" </dev/null >"$s/dp.log" 2>&1 &
   echo $! >"$s/dp.launcher"
-  for _ in $(seq 200); do
+  # Up to 30 s: a loaded machine (tests side by side, a sanitizer build)
+  # can take more than 10 s to bring up the EAL; a dataplane that exits
+  # ends the wait at once.
+  for _ in $(seq 600); do
     grep -q "ready:" "$s/dp.log" 2>/dev/null && return 0
     kill -0 "$(cat "$s/dp.launcher")" 2>/dev/null || break
     sleep 0.05
