@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 
 namespace bulkhead::common {
@@ -22,6 +23,15 @@ std::string format(int64_t unix_seconds, const char* pattern) {
 }  // namespace
 
 std::string format_iso8601(int64_t unix_seconds) { return format(unix_seconds, "%Y-%m-%dT%H:%M:%SZ"); }
+
+std::string format_iso8601_ms(int64_t unix_ms) {
+  const int64_t s = unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000;
+  std::string t = format_iso8601(s);
+  char frac[6];
+  std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(unix_ms - s * 1000));
+  t.insert(t.size() - 1, frac);
+  return t;
+}
 
 std::string format_readable(int64_t unix_seconds) { return format(unix_seconds, "%Y-%m-%d %H:%M:%SZ"); }
 

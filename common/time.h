@@ -16,6 +16,9 @@ inline constexpr int64_t kMaxDurationSeconds = 100LL * 365 * 86400;
 
 // "2026-11-24T10:00:00Z".
 std::string format_iso8601(int64_t unix_seconds);
+// "2026-11-24T10:00:00.123Z": milliseconds, as SIEM records and RFC 5424
+// syslog timestamps carry them.
+std::string format_iso8601_ms(int64_t unix_ms);
 // "2026-11-24 10:00:00Z".
 std::string format_readable(int64_t unix_seconds);
 

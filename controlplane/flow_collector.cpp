@@ -32,6 +32,10 @@ std::unique_ptr<FlowCollector> FlowCollector::create(zmq::context_t& ctx, const 
     c->log_ = flows::FlowLog::open(cfg.jsonl_path, cfg.log, error);
     if (!c->log_) return nullptr;
   }
+  if (cfg.syslog) {
+    c->syslog_ = flows::SyslogSink::open(*cfg.syslog, cfg.syslog_options, error);
+    if (!c->syslog_) return nullptr;
+  }
   try {
     c->socket_ = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pull);
     c->socket_->set(zmq::sockopt::curve_server, 1);
@@ -131,6 +135,7 @@ void FlowCollector::receive(const void* data, size_t size) {
       complain("flow log: " + std::to_string(log_->info().dropped_errors() - lost) + " records lost (" +
                log_->info().last_error() + ")");
   }
+  if (syslog_) syslog_->send(records, batch->dataplane_id());
 }
 
 void FlowCollector::loop() {
@@ -172,6 +177,7 @@ pb::FlowStoreInfo FlowCollector::info() {
   std::lock_guard lock(mu_);
   pb::FlowStoreInfo i = store_.info();
   if (log_) *i.mutable_log() = log_->info();
+  if (syslog_) *i.mutable_syslog() = syslog_->info();
   return i;
 }
 

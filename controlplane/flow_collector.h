@@ -2,7 +2,8 @@
 // keys admitted by the server's ZAP handler) that receives FlowBatch
 // messages from dataplanes, checks every record, orients it, and adds it to
 // the flow store; optionally appends each record as a JSON line for a SIEM
-// to the flow log, whose size and rate are capped (flows/flow_log.h). The
+// to the flow log, whose size and rate are capped (flows/flow_log.h), and
+// as a syslog message to a collector (flows/syslog_sink.h). The
 // store is saved to disk every `save_period` and on stop, and restored at
 // start.
 //
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
@@ -23,6 +25,7 @@
 #include "common/threads.h"
 #include "controlplane/flows/flow_log.h"
 #include "controlplane/flows/flow_store.h"
+#include "controlplane/flows/syslog_sink.h"
 #include "proto/bulkhead.pb.h"
 
 namespace bulkhead::controlplane {
@@ -33,6 +36,8 @@ struct CollectorConfig {
   std::string snapshot_path;           // where the store is kept
   std::string jsonl_path;              // the flow log ("": none)
   flows::FlowLogOptions log;
+  std::optional<flows::SyslogTarget> syslog;  // the syslog collector (none: no syslog)
+  flows::SyslogOptions syslog_options;
   flows::FlowStoreOptions store;
   std::chrono::seconds save_period{60};
   size_t max_message_bytes = 16 << 20;
@@ -46,7 +51,8 @@ class FlowCollector {
   ~FlowCollector();
 
   std::vector<pb::FlowAggregate> query(const flows::FlowQuery& q);
-  // The store's counters, and the flow log's when there is one.
+  // The store's counters, and the flow log's and the syslog sink's when
+  // there are.
   pb::FlowStoreInfo info();
   // Ingests one encoded FlowBatch as if it had arrived (tests, benchmarks).
   void receive(const void* data, size_t size);
@@ -62,6 +68,7 @@ class FlowCollector {
   std::mutex mu_;
   flows::FlowStore store_;
   std::unique_ptr<flows::FlowLog> log_;
+  std::unique_ptr<flows::SyslogSink> syslog_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::chrono::steady_clock::time_point last_complaint_{};

@@ -41,8 +41,13 @@ int main(int argc, char** argv) {
     ("flow-log", po::value(&cfg.flow_log), "append every flow record to FILE as a JSON line (for a SIEM)")
     ("flow-log-format", po::value<std::string>()->default_value("native"), "flow log lines as native | ecs (Elastic Common Schema) | ocsf (OCSF Network Activity)")
     ("flow-log-size", po::value(&flow_log_mib)->default_value(flow_log_mib), "rotate the flow log at this many MiB")
+    ("flow-log-rotate", po::value<std::string>()->default_value("0"), "also rotate the flow log when a new period of this length starts (e.g. 1h, 1d: at hh:00 and 00:00 UTC); 0: by size only")
     ("flow-log-files", po::value(&cfg.flow_log_limits.keep_files)->default_value(cfg.flow_log_limits.keep_files), "rotated flow logs kept (FILE.1 ... FILE.N)")
     ("flow-log-rate", po::value(&cfg.flow_log_limits.rate)->default_value(cfg.flow_log_limits.rate), "flow log lines a second, at most, of connection records and of denied records each")
+    ("flow-syslog", po::value<std::string>(), "also send every flow record to a syslog collector at udp://HOST:PORT or tcp://HOST:PORT, one RFC 5424 message each (TCP: octet-counted frames), its payload the record in --flow-log-format")
+    ("flow-syslog-facility", po::value<std::string>()->default_value("local0"), "syslog facility of those messages: user, daemon, auth, authpriv, local0 ... local7")
+    ("flow-syslog-queue", po::value(&cfg.flow_syslog_options.queue)->default_value(cfg.flow_syslog_options.queue), "messages held while the collector is slow or away; more are lost, counted")
+    ("flow-syslog-hostname", po::value(&cfg.flow_syslog_options.hostname), "HOSTNAME field of those messages (default: this machine's name)")
     ("flow-capacity", po::value(&cfg.flow_capacity)->default_value(cfg.flow_capacity), "flow aggregates kept at most")
     ("flow-retention", po::value<std::string>()->default_value("30d"), "drop flow aggregates not seen for this long")
     ("metrics-listen", po::value(&cfg.metrics_listen), "serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9401)");
@@ -72,6 +77,35 @@ int main(int argc, char** argv) {
     if (!bulkhead::controlplane::flows::parse_log_format(vm["flow-log-format"].as<std::string>(),
                                                          cfg.flow_log_limits.format)) {
       std::cerr << "bulkhead-controlplane: --flow-log-format: not native, ecs or ocsf\n";
+      return 1;
+    }
+    if (const std::string every = vm["flow-log-rotate"].as<std::string>(); every != "0") {
+      if (!bulkhead::common::parse_duration(every, cfg.flow_log_limits.rotate_every_s)) {
+        std::cerr << "bulkhead-controlplane: --flow-log-rotate: not a duration (e.g. 1h, 1d) or 0\n";
+        return 1;
+      }
+    }
+    if (vm.count("flow-syslog")) {
+      bulkhead::controlplane::flows::SyslogTarget target;
+      std::string why;
+      if (!bulkhead::controlplane::flows::parse_syslog_target(vm["flow-syslog"].as<std::string>(), target, why)) {
+        std::cerr << "bulkhead-controlplane: --flow-syslog: " << why << '\n';
+        return 1;
+      }
+      if (cfg.flow_listen.empty()) {
+        std::cerr << "bulkhead-controlplane: --flow-syslog needs --flow-listen (the flow records it sends)\n";
+        return 1;
+      }
+      cfg.flow_syslog = target;
+    }
+    if (!bulkhead::controlplane::flows::parse_syslog_facility(vm["flow-syslog-facility"].as<std::string>(),
+                                                              cfg.flow_syslog_options.facility)) {
+      std::cerr << "bulkhead-controlplane: --flow-syslog-facility: not user, daemon, auth, authpriv or local0 ... local7\n";
+      return 1;
+    }
+    cfg.flow_syslog_options.format = cfg.flow_log_limits.format;
+    if (const std::string why = bulkhead::controlplane::flows::check(cfg.flow_syslog_options); !why.empty()) {
+      std::cerr << "bulkhead-controlplane: " << why << '\n';
       return 1;
     }
     cfg.flow_log_limits.max_file_bytes = flow_log_mib > (UINT64_MAX >> 20) ? UINT64_MAX : flow_log_mib << 20;

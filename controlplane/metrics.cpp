@@ -71,6 +71,10 @@ void Server::refresh_metrics() {
     w.sample({{"cause", "malformed"}}, d(f.rejected_records()));
     w.sample({{"cause", "log_rate"}}, d(f.log().dropped_rate()));
     w.sample({{"cause", "log_error"}}, d(f.log().dropped_errors()));
+    if (f.has_syslog()) {
+      w.sample({{"cause", "syslog_queue"}}, d(f.syslog().dropped_queue()));
+      w.sample({{"cause", "syslog_error"}}, d(f.syslog().dropped_errors()));
+    }
     w.single("bulkhead_controlplane_flow_batches_rejected_total", Type::counter, "Flow record batches refused as malformed",
              d(f.rejected_batches()));
     w.single("bulkhead_controlplane_flow_records_lost_by_dataplanes_total", Type::counter,
@@ -82,6 +86,14 @@ void Server::refresh_metrics() {
              "Flow aggregates evicted to stay within the capacity", d(f.evicted()));
     w.single("bulkhead_controlplane_flow_log_bytes_total", Type::counter, "Bytes written to the flow log",
              d(f.log().bytes()));
+    if (f.has_syslog()) {
+      w.single("bulkhead_controlplane_flow_syslog_messages_total", Type::counter,
+               "Flow records sent to the syslog collector", d(f.syslog().messages()));
+      w.single("bulkhead_controlplane_flow_syslog_queued", Type::gauge,
+               "Flow records waiting to be sent to the syslog collector", d(f.syslog().queued()));
+      w.single("bulkhead_controlplane_flow_syslog_connected", Type::gauge,
+               "1 while the syslog collector is connected (TCP; UDP: always)", f.syslog().connected() ? 1 : 0);
+    }
   }
   std::string text = w.take();
   std::lock_guard<std::mutex> lock(metrics_mu_);

@@ -155,6 +155,8 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
       fc.snapshot_path = cfg.store_dir + "/flows.pb";
       fc.jsonl_path = cfg.flow_log;
       fc.log = cfg.flow_log_limits;
+      fc.syslog = cfg.flow_syslog;
+      fc.syslog_options = cfg.flow_syslog_options;
       fc.store.capacity = cfg.flow_capacity;
       fc.store.retention_ms = cfg.flow_retention_s * 1000;
       s->flows_ = FlowCollector::create(s->ctx_, fc, error);

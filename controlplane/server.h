@@ -48,6 +48,8 @@ struct ServerConfig {
   std::string flow_listen;                  // "": no flow collection
   std::string flow_log;                     // JSON lines of every flow record ("": none)
   flows::FlowLogOptions flow_log_limits;    // its size and rate caps
+  std::optional<flows::SyslogTarget> flow_syslog;  // every flow record to a syslog collector (none: no)
+  flows::SyslogOptions flow_syslog_options;
   size_t flow_capacity = 2'000'000;         // aggregates kept
   int64_t flow_retention_s = 30 * 24 * 3600;
   std::string metrics_listen;               // Prometheus /metrics on ADDR:PORT ("": none)

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/time.h"
 #include "controlplane/flows/record.h"
 
 namespace bulkhead::controlplane::flows {
@@ -19,6 +20,7 @@ constexpr uint64_t kMinFileBytes = 1ull << 20;
 constexpr uint64_t kMaxFileBytes = 1ull << 40;
 constexpr uint32_t kMaxKeep = 1000;
 constexpr uint32_t kMaxRate = 10'000'000;
+constexpr int64_t kMinRotateEvery = 60;
 
 const char* class_name(int c) { return c == 0 ? "connections" : "denied"; }
 
@@ -28,6 +30,8 @@ std::string check(const FlowLogOptions& o) {
   if (o.max_file_bytes < kMinFileBytes || o.max_file_bytes > kMaxFileBytes)
     return "--flow-log-size: between 1 and " + std::to_string(kMaxFileBytes >> 20) + " MiB";
   if (o.keep_files > kMaxKeep) return "--flow-log-files: at most " + std::to_string(kMaxKeep);
+  if (o.rotate_every_s != 0 && (o.rotate_every_s < kMinRotateEvery || o.rotate_every_s > common::kMaxDurationSeconds))
+    return "--flow-log-rotate: at least " + std::to_string(kMinRotateEvery) + "s (or 0: by size only)";
   if (o.rate == 0 || o.rate > kMaxRate) return "--flow-log-rate: between 1 and " + std::to_string(kMaxRate) + " records a second";
   return {};
 }
@@ -141,15 +145,40 @@ void FlowLog::fail(const std::string& what, int err) {
   info_.set_last_error(what + ": " + std::strerror(err));
 }
 
+void FlowLog::rotate_on_time() {
+  if (opt_.rotate_every_s <= 0 || !regular_ || fd_ < 0) return;
+  const int64_t span = opt_.rotate_every_s * 1000;
+  auto period_of = [span](int64_t ms) { return ms >= 0 ? ms / span : (ms - span + 1) / span; };
+  const int64_t period = period_of(unix_ms_);
+  if (period == period_) return;
+  struct stat st;
+  if (::fstat(fd_, &st) != 0 || st.st_size == 0) {
+    period_ = period;  // nothing to turn over
+    return;
+  }
+  // A file found at start (or reopened) belongs to the period it was last
+  // written in: yesterday's log turns over on today's first line.
+  if (period_ < 0) period_ = period_of(int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1'000'000);
+  if (period == period_) return;
+  // A failed rotation is in last_error; the lines go on into the file as
+  // they can, and the next period tries again.
+  (void)rotate();
+  period_ = period;
+}
+
 void FlowLog::emit() {
-  if (ends_.empty()) return;
+  // With time rotation an idle file turns over too: the tick comes here.
+  if (ends_.empty() && opt_.rotate_every_s <= 0) return;
   // Moved away or removed since the last write (logrotate): a new file at
   // the path.
   struct stat st;
   if (fd_ < 0 || (regular_ && (::stat(path_.c_str(), &st) != 0 || st.st_dev != dev_ || st.st_ino != ino_))) {
     std::string error;
     if (!reopen(error)) info_.set_last_error("cannot open " + path_ + ": " + error);
+    period_ = -1;
   }
+  rotate_on_time();
+  if (ends_.empty()) return;
   size_t first = 0;  // the first line not yet written
   while (first < ends_.size()) {
     if (fd_ < 0) {
@@ -236,6 +265,7 @@ bool FlowLog::rotate() {
   struct stat st;
   if (::fstat(fd_, &st) != 0 || st.st_size > 0) return false;
   info_.set_rotations(info_.rotations() + 1);
+  period_ = -1;
   return true;
 }
 

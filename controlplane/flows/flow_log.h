@@ -7,6 +7,11 @@
 //    takes more than (keep_files + 1) x max_file_bytes of disk. Only a
 //    regular file is rotated: a FIFO or a character device is written in
 //    place, never renamed.
+//  * Time. With `rotate_every_s`, a file that holds lines is also rotated
+//    when the wall clock enters a new period (periods are whole multiples
+//    of the interval since the epoch: an hourly log turns at hh:00 UTC), on
+//    the first write or tick of the new period; a line goes whole into one
+//    file, so rotation never loses or splits a record.
 //  * Rate. At most `rate` records a second of each class, connection
 //    records (start, update, end) and denied-packet records, so a flood of
 //    denied packets never crowds the connections out. What the rate keeps
@@ -39,6 +44,7 @@ struct FlowLogOptions {
   uint64_t max_file_bytes = 256ull << 20;
   uint32_t keep_files = 4;
   uint32_t rate = 5'000;  // records a second, per class
+  int64_t rotate_every_s = 0;  // also rotate when a new period of this length starts (0: by size only)
   LogFormat format = LogFormat::native;  // each record's shape; "dropped" lines stay native
 };
 
@@ -94,6 +100,9 @@ class FlowLog {
   // (the lines are counted lost).
   bool put(size_t from, size_t to, size_t lines);
   bool rotate();
+  // Rotates a file that holds lines when the period of unix_ms_ is not the
+  // one the file was started in.
+  void rotate_on_time();
   void fail(const std::string& what, int err);
 
   std::string path_;
@@ -105,6 +114,7 @@ class FlowLog {
   Bucket buckets_[2];
   int64_t refilled_ms_ = -1;
   int64_t unix_ms_ = 0;      // of the current write, for record-less lines
+  int64_t period_ = -1;      // the time period of the current file (-1: not known yet)
   std::string buf_;          // the lines of the current write
   std::vector<size_t> ends_;  // where each of them ends in buf_
   pb::FlowLogInfo info_;

@@ -1,6 +1,5 @@
 #include "controlplane/flows/siem.h"
 
-#include <cstdio>
 
 #include "common/protocols.h"
 #include "common/time.h"
@@ -14,16 +13,6 @@ namespace {
 constexpr const char* kProduct = "Bulkhead";
 constexpr const char* kEcsVersion = "8.11.0";
 constexpr const char* kOcsfVersion = "1.1.0";
-
-// "2026-11-24T10:00:00.123Z"
-std::string timestamp_ms(int64_t unix_ms) {
-  const int64_t s = unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000;
-  std::string t = common::format_iso8601(s);
-  char frac[6];
-  std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(unix_ms - s * 1000));
-  t.insert(t.size() - 1, frac);
-  return t;
-}
 
 std::string cid(const pb::FlowRecord& r) {
   return community_id(r.src(), r.dst(), static_cast<uint8_t>(r.protocol()), static_cast<uint16_t>(r.src_port()),
@@ -75,7 +64,7 @@ const char* log_format_name(LogFormat f) {
 nlohmann::ordered_json ecs_object(const pb::FlowRecord& r, const std::string& dataplane) {
   using J = nlohmann::ordered_json;
   J j;
-  j["@timestamp"] = timestamp_ms(r.time_ms());
+  j["@timestamp"] = common::format_iso8601_ms(r.time_ms());
   J event;
   event["kind"] = "event";
   event["category"] = J::array({"network"});
@@ -89,8 +78,8 @@ nlohmann::ordered_json ecs_object(const pb::FlowRecord& r, const std::string& da
   event["type"] = type;
   event["action"] = ecs_action(r.kind());
   event["outcome"] = blocked(r) ? "failure" : "success";
-  if (has_counts(r)) event["start"] = timestamp_ms(r.start_ms());
-  if (r.kind() == pb::FlowRecord::END) event["end"] = timestamp_ms(r.time_ms());
+  if (has_counts(r)) event["start"] = common::format_iso8601_ms(r.start_ms());
+  if (r.kind() == pb::FlowRecord::END) event["end"] = common::format_iso8601_ms(r.time_ms());
   j["event"] = event;
   const auto side = [&](const std::string& addr, uint32_t port, const std::string& segment, uint64_t packets,
                         uint64_t bytes) {

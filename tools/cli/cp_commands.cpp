@@ -153,6 +153,14 @@ void print_status(const pb::CliResponse& r) {
                 << " MiB files, " << l.keep_files() << " kept)" << (l.last_error().empty() ? "" : "; last error: " + l.last_error())
                 << '\n';
     }
+    if (f.has_syslog()) {
+      const auto& s = f.syslog();
+      std::cout << "flow syslog " << s.target() << ": " << s.messages() << " messages sent, " << s.dropped_queue()
+                << " dropped with the queue full (" << s.queue_limit() << "), " << s.dropped_errors()
+                << " lost to send errors, " << s.queued() << " queued, "
+                << (s.connected() ? "connected" : "not connected")
+                << (s.last_error().empty() ? "" : "; last error: " + s.last_error()) << '\n';
+    }
   }
 }
 

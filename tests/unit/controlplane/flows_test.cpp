@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "common/protocols.h"
@@ -369,6 +370,94 @@ TEST(FlowLog, StaysUnderItsSizeCapByRotatingAndKeepsNFiles) {
   uint64_t disk = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) disk += e.file_size();
   EXPECT_LE(disk, (opt.keep_files + 1) * opt.max_file_bytes);
+}
+
+// Every line of FILE.N ... FILE.1, FILE, oldest first.
+std::vector<std::vector<nlohmann::json>> rotated_files(const std::string& path, uint32_t keep) {
+  std::vector<std::vector<nlohmann::json>> out;
+  for (uint32_t i = keep; i >= 1; --i)
+    if (std::filesystem::exists(path + "." + std::to_string(i))) out.push_back(lines_of(path + "." + std::to_string(i)));
+  out.push_back(lines_of(path));
+  return out;
+}
+
+TEST(FlowLog, RotatesBySizeAndTimeWithoutLosingOrSplittingARecord) {
+  test::TempDir dir;
+  const std::string path = dir.file("flows.jsonl");
+  FlowLogOptions opt;
+  opt.max_file_bytes = 1 << 20;
+  opt.keep_files = 100;
+  opt.rate = 1'000'000;
+  opt.rotate_every_s = 3600;
+  std::string error;
+  auto log = FlowLog::open(path, opt, error);
+  ASSERT_TRUE(log) << error;
+  // Three hours (from 10:00 UTC) of 100 batches of 300 records, every
+  // record told apart by its time: several MB an hour, so each hour's
+  // file also turns over by size.
+  const int64_t hour0 = kT0 / 3'600'000 * 3'600'000 + 10 * 3'600'000;
+  int64_t id = 0;
+  for (int h = 0; h < 3; ++h) {
+    for (int b = 0; b < 100; ++b) {
+      const int64_t unix_ms = hour0 + h * 3'600'000 + b * 30'000;
+      std::vector<pb::FlowRecord> batch = connections(300, unix_ms);
+      for (auto& r : batch) r.set_time_ms(hour0 + id++);
+      log->write(batch, "dp1", unix_ms, unix_ms);
+    }
+  }
+  EXPECT_EQ(log->info().records(), static_cast<uint64_t>(id));
+  const uint64_t rotations = log->info().rotations();
+  EXPECT_GE(rotations, 8u) << "two size rotations an hour, and one for each new hour";
+  // A quiet minute into the fourth hour: the tick turns the third hour's
+  // file over though no record came.
+  log->tick(0, hour0 + 3 * 3'600'000 + 60'000);
+  EXPECT_EQ(log->info().rotations(), rotations + 1);
+  EXPECT_EQ(file_size(path), 0u);
+
+  const auto files = rotated_files(path, opt.keep_files);
+  EXPECT_EQ(files.size(), rotations + 2);
+  int64_t next = 0;
+  std::set<int64_t> hours_seen;
+  for (const auto& lines : files) {
+    for (const auto& j : lines) {
+      ASSERT_EQ(j["time_ms"].get<int64_t>(), hour0 + next) << "every record once, in order";
+      ++next;
+    }
+    if (!lines.empty()) {
+      // A file holds one hour: the record ids of a file's first and last
+      // lines were written in the same hour (300 x 100 records an hour).
+      const int64_t first = lines.front()["time_ms"].get<int64_t>() - hour0;
+      const int64_t last = lines.back()["time_ms"].get<int64_t>() - hour0;
+      EXPECT_EQ(first / 30'000, last / 30'000) << "a file spans two hours";
+      hours_seen.insert(first / 30'000);
+    }
+  }
+  EXPECT_EQ(next, id) << "no record lost";
+  EXPECT_EQ(hours_seen.size(), 3u);
+}
+
+TEST(FlowLog, ALogFoundFromAnEarlierPeriodTurnsOverOnTheFirstWrite) {
+  test::TempDir dir;
+  const std::string path = dir.file("flows.jsonl", "{\"event\":\"yesterday\"}\n");
+  // Last written a day before the records that come now.
+  const timespec times[2] = {{(kT0 - 86'400'000) / 1000, 0}, {(kT0 - 86'400'000) / 1000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  FlowLogOptions opt;
+  opt.rotate_every_s = 86400;
+  std::string error;
+  auto log = FlowLog::open(path, opt, error);
+  ASSERT_TRUE(log) << error;
+  log->write(connections(3), "dp1", 1000, kT0);
+  ASSERT_EQ(lines_of(path + ".1").size(), 1u);
+  EXPECT_EQ(lines_of(path + ".1")[0]["event"], "yesterday");
+  EXPECT_EQ(lines_of(path).size(), 3u);
+  // The same day again: no rotation.
+  log->write(connections(2), "dp1", 2000, kT0 + 1000);
+  EXPECT_EQ(lines_of(path).size(), 5u);
+  EXPECT_EQ(log->info().rotations(), 1u);
+  FlowLogOptions bad;
+  bad.rotate_every_s = 10;
+  EXPECT_NE(check(bad).find("--flow-log-rotate"), std::string::npos);
 }
 
 TEST(FlowLog, RateCapDropsWhatIsOverItCountsItAndSaysWhereTheGapIs) {
