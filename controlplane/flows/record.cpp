@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/protocols.h"
+#include "controlplane/flows/community_id.h"
 #include "rules/match.h"
 #include "rules/policy.h"
 #include "rules/prefix.h"
@@ -150,6 +151,11 @@ bool parse_address(const std::string& text, std::string& bytes) {
   return true;
 }
 
+std::string community_id(const pb::FlowRecord& r) {
+  return community_id(r.src(), r.dst(), static_cast<uint8_t>(r.protocol()), static_cast<uint16_t>(r.src_port()),
+                      static_cast<uint16_t>(r.dst_port()));
+}
+
 const char* kind_name(pb::FlowRecord::Kind k) {
   switch (k) {
     case pb::FlowRecord::START: return "start";
@@ -190,6 +196,7 @@ nlohmann::ordered_json json_object(const pb::FlowRecord& r, const std::string& d
   j["dst"] = format_address(r.dst());
   j["dst_port"] = r.dst_port();
   j["proto"] = rules::proto_name(static_cast<uint8_t>(r.protocol()));
+  j["community_id"] = community_id(r);
   if (!r.src_segment().empty()) j["src_segment"] = r.src_segment();
   if (!r.dst_segment().empty()) j["dst_segment"] = r.dst_segment();
   j["verdict"] = verdict_name(r.verdict());

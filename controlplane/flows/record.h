@@ -40,6 +40,10 @@ std::string format_address(const std::string& bytes);
 // Parses an address into 4 or 16 bytes; false when it is not one.
 bool parse_address(const std::string& text, std::string& bytes);
 
+// The record's flow's Community ID (community_id.h): "1:..." , one for both
+// directions; "" for addresses that are not both 4 or both 16 bytes.
+std::string community_id(const pb::FlowRecord& r);
+
 const char* kind_name(pb::FlowRecord::Kind k);
 const char* verdict_name(pb::FlowRecord::Verdict v);
 const char* end_reason_name(pb::FlowRecord::EndReason r);

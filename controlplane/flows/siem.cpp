@@ -3,7 +3,6 @@
 
 #include "common/protocols.h"
 #include "common/time.h"
-#include "controlplane/flows/community_id.h"
 #include "controlplane/flows/record.h"
 #include "rules/match.h"
 
@@ -13,11 +12,6 @@ namespace {
 constexpr const char* kProduct = "Bulkhead";
 constexpr const char* kEcsVersion = "8.11.0";
 constexpr const char* kOcsfVersion = "1.1.0";
-
-std::string cid(const pb::FlowRecord& r) {
-  return community_id(r.src(), r.dst(), static_cast<uint8_t>(r.protocol()), static_cast<uint16_t>(r.src_port()),
-                      static_cast<uint16_t>(r.dst_port()));
-}
 
 bool has_counts(const pb::FlowRecord& r) { return r.kind() != pb::FlowRecord::START; }
 bool blocked(const pb::FlowRecord& r) { return r.verdict() == pb::FlowRecord::DENY; }
@@ -100,7 +94,7 @@ nlohmann::ordered_json ecs_object(const pb::FlowRecord& r, const std::string& da
   net["iana_number"] = std::to_string(r.protocol());
   net["type"] = r.src().size() == 16 ? "ipv6" : "ipv4";
   net["direction"] = ecs_direction(r);
-  net["community_id"] = cid(r);
+  net["community_id"] = community_id(r);
   if (has_counts(r)) {
     net["packets"] = r.packets_out() + r.packets_in();
     net["bytes"] = r.bytes_out() + r.bytes_in();
@@ -159,7 +153,7 @@ nlohmann::ordered_json ocsf_object(const pb::FlowRecord& r, const std::string& d
   conn["protocol_num"] = r.protocol();
   conn["protocol_name"] = rules::proto_name(static_cast<uint8_t>(r.protocol()));
   conn["protocol_ver_id"] = r.src().size() == 16 ? 6 : 4;
-  conn["community_uid"] = cid(r);
+  conn["community_uid"] = community_id(r);
   if (r.protocol() == common::kProtoTcp && has_counts(r)) conn["tcp_flags"] = r.tcp_flags_out() | r.tcp_flags_in();
   j["connection_info"] = conn;
   if (has_counts(r)) {

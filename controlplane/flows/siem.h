@@ -1,7 +1,7 @@
 // Flow records in the shapes SIEMs read (`bulkhead-controlplane
 // --flow-log-format`): native (record.h's own JSON), ECS (Elastic Common
 // Schema: source.*, destination.*, network.*, event.*, rule.*) and OCSF
-// Network Activity (class 4001). One JSON object per record; ECS and OCSF
+// Network Activity (class 4001). One JSON object per record; all three
 // carry the flow's Community ID (community_id.h). Field lists and an example
 // line of each: docs/operations.md. Pure; any thread.
 #pragma once

@@ -4,7 +4,9 @@
 // for, with the values of the record.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -184,10 +186,78 @@ TEST(SiemFormats, OcsfFieldsAndValues) {
 TEST(SiemFormats, NativeIsTheRecordsOwnJson) {
   const auto r = sample(pb::FlowRecord::END, pb::FlowRecord::ALLOWED);
   EXPECT_EQ(format_record(r, "dp1", LogFormat::native), to_json(r, "dp1"));
+  // With the Community ID the other formats carry, so the three join.
+  const auto j = nlohmann::json::parse(format_record(r, "dp1", LogFormat::native));
+  EXPECT_EQ(j["community_id"], "1:wCb3OG7yAFWelaUydu0D+125CLM=");
   LogFormat f;
   EXPECT_TRUE(parse_log_format("ocsf", f));
   EXPECT_EQ(f, LogFormat::ocsf);
   EXPECT_FALSE(parse_log_format("cef", f));
+}
+
+// The example lines of docs/operations.md ("Flow log formats") are what
+// the code prints for the record they describe, and hold the fields the
+// doc lists: a change of format shows here, with the line to put there.
+TEST(SiemFormats, TheDocumentedExampleLinesAreTheCodesOwn) {
+  const char* source = std::getenv("BULKHEAD_SOURCE_DIR");
+  ASSERT_NE(source, nullptr) << "BULKHEAD_SOURCE_DIR (meson test sets it)";
+  std::ifstream in(std::string(source) + "/docs/operations.md");
+  ASSERT_TRUE(in) << "docs/operations.md";
+  std::set<std::string> doc;
+  for (std::string line; std::getline(in, line);) doc.insert(line);
+
+  pb::FlowRecord r;
+  r.set_kind(pb::FlowRecord::END);
+  r.set_time_ms(1'795'500'061'726);
+  r.set_start_ms(1'795'500'051'726);
+  std::string s, d;
+  ASSERT_TRUE(parse_address("10.0.1.11", s));
+  ASSERT_TRUE(parse_address("10.0.2.5", d));
+  r.set_src(s);
+  r.set_dst(d);
+  r.set_protocol(6);
+  r.set_src_port(41126);
+  r.set_dst_port(5432);
+  r.set_src_segment("web");
+  r.set_dst_segment("db");
+  r.set_verdict(pb::FlowRecord::ALLOWED);
+  r.set_rule_id("web-to-db");
+  r.set_mode("enforce");
+  r.set_generation(7);
+  r.set_packets_out(12);
+  r.set_bytes_out(1840);
+  r.set_packets_in(10);
+  r.set_bytes_in(9620);
+  r.set_tcp_flags_out(0x1b);
+  r.set_tcp_flags_in(0x1b);
+  r.set_end_reason(pb::FlowRecord::CLOSED);
+
+  const struct {
+    LogFormat format;
+    std::vector<std::string> fields;
+  } cases[] = {
+      {LogFormat::native, {"time_ms", "event", "dataplane", "src", "src_port", "dst", "dst_port", "proto",
+                           "community_id", "src_segment", "dst_segment", "verdict", "rule", "mode", "generation",
+                           "start_ms", "packets_out", "bytes_out", "packets_in", "bytes_in", "tcp_flags_out",
+                           "tcp_flags_in", "end_reason"}},
+      {LogFormat::ecs, [] {
+         auto f = kEcsAlways;
+         f.insert(f.end(), kEcsCounts.begin(), kEcsCounts.end());
+         return f;
+       }()},
+      {LogFormat::ocsf, [] {
+         auto f = kOcsfAlways;
+         f.insert(f.end(), kOcsfCounts.begin(), kOcsfCounts.end());
+         return f;
+       }()},
+  };
+  for (const auto& c : cases) {
+    const std::string line = format_record(r, "dp1", c.format);
+    EXPECT_TRUE(doc.count(line)) << "docs/operations.md lacks the " << log_format_name(c.format)
+                                 << " example line; the code prints:\n" << line;
+    const auto j = nlohmann::json::parse(line);
+    expect_fields(j, c.fields, log_format_name(c.format));
+  }
 }
 
 TEST(SiemFormats, TheFlowLogWritesTheChosenFormatOneObjectPerLine) {
