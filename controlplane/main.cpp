@@ -30,27 +30,27 @@ int main(int argc, char** argv) {
   // clang-format off
   o.add_options()
     ("help,h", "show this help")
-    ("config", po::value<std::string>(), "read options from FILE (key = value lines)")
-    ("store", po::value(&cfg.store_dir)->required(), "policy store directory")
+    ("config", po::value<std::string>(), "read options from FILE (name = value lines, the names below; none by default)")
+    ("store", po::value(&cfg.store_dir)->required(), "policy store directory: generations, audit log, flow store (required)")
     ("listen", po::value(&cfg.listen)->default_value(cfg.listen), "endpoint for dataplanes (CURVE)")
-    ("key", po::value(&cfg.key_file)->required(), "this control plane's key pair file")
-    ("dataplane-key", po::value(&cfg.dataplane_keys)->composing(), "public key file of an admitted dataplane (repeat)")
+    ("key", po::value(&cfg.key_file)->required(), "this control plane's key pair file, from bulkhead keys generate (required)")
+    ("dataplane-key", po::value(&cfg.dataplane_keys)->composing(), "public key file of an admitted dataplane (repeat; none by default: no dataplane admitted)")
     ("cli", po::value(&cfg.cli)->default_value(cfg.cli), "endpoint for the bulkhead CLI: ipc:// path (mode 0600), or tcp:// with CURVE and --cli-key")
-    ("cli-key", po::value(&cfg.cli_keys)->composing(), "public key file of an operator admitted on a tcp:// CLI endpoint (repeat); NAME.pub is recorded as author \"key NAME\"")
-    ("flow-listen", po::value(&cfg.flow_listen), "endpoint for dataplanes' flow records (CURVE), e.g. tcp://0.0.0.0:7301")
-    ("flow-log", po::value(&cfg.flow_log), "append every flow record to FILE as a JSON line (for a SIEM)")
+    ("cli-key", po::value(&cfg.cli_keys)->composing(), "public key file of an operator admitted on a tcp:// CLI endpoint (repeat); NAME.pub is recorded as author \"key NAME\" (none by default)")
+    ("flow-listen", po::value(&cfg.flow_listen), "endpoint for dataplanes' flow records (CURVE), e.g. tcp://0.0.0.0:7301 (none by default: no flow collection; the --flow-log and --flow-syslog options need it)")
+    ("flow-log", po::value(&cfg.flow_log), "append every flow record to FILE as a JSON line, for a SIEM (none by default: no flow log)")
     ("flow-log-format", po::value<std::string>()->default_value("native"), "flow log lines as native | ecs (Elastic Common Schema) | ocsf (OCSF Network Activity)")
     ("flow-log-size", po::value(&flow_log_mib)->default_value(flow_log_mib), "rotate the flow log at this many MiB")
     ("flow-log-rotate", po::value<std::string>()->default_value("0"), "also rotate the flow log when a new period of this length starts (e.g. 1h, 1d: at hh:00 and 00:00 UTC); 0: by size only")
     ("flow-log-files", po::value(&cfg.flow_log_limits.keep_files)->default_value(cfg.flow_log_limits.keep_files), "rotated flow logs kept (FILE.1 ... FILE.N)")
     ("flow-log-rate", po::value(&cfg.flow_log_limits.rate)->default_value(cfg.flow_log_limits.rate), "flow log lines a second, at most, of connection records and of denied records each")
-    ("flow-syslog", po::value<std::string>(), "also send every flow record to a syslog collector at udp://HOST:PORT or tcp://HOST:PORT, one RFC 5424 message each (TCP: octet-counted frames), its payload the record in --flow-log-format")
+    ("flow-syslog", po::value<std::string>(), "also send every flow record to a syslog collector at udp://HOST:PORT or tcp://HOST:PORT, one RFC 5424 message each (TCP: octet-counted frames), its payload the record in --flow-log-format (none by default)")
     ("flow-syslog-facility", po::value<std::string>()->default_value("local0"), "syslog facility of those messages: user, daemon, auth, authpriv, local0 ... local7")
     ("flow-syslog-queue", po::value(&cfg.flow_syslog_options.queue)->default_value(cfg.flow_syslog_options.queue), "messages held while the collector is slow or away; more are lost, counted")
     ("flow-syslog-hostname", po::value(&cfg.flow_syslog_options.hostname), "HOSTNAME field of those messages (default: this machine's name)")
     ("flow-capacity", po::value(&cfg.flow_capacity)->default_value(cfg.flow_capacity), "flow aggregates kept at most")
     ("flow-retention", po::value<std::string>()->default_value("30d"), "drop flow aggregates not seen for this long")
-    ("metrics-listen", po::value(&cfg.metrics_listen), "serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9401)");
+    ("metrics-listen", po::value(&cfg.metrics_listen), "serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9401 (none by default: no metrics endpoint)");
   // clang-format on
   try {
     po::variables_map vm;

@@ -213,12 +213,16 @@ bool parse_insertion(const InsertionText& text, InsertionConfig& c, std::string&
 struct TimeoutOption {
   const char* name;
   uint32_t Timeouts::*field;
+  const char* help;
 };
 constexpr TimeoutOption kTimeoutOptions[] = {
-    {"tcp-syn-timeout", &Timeouts::tcp_syn_ms},       {"tcp-established-timeout", &Timeouts::tcp_established_ms},
-    {"tcp-fin-timeout", &Timeouts::tcp_fin_ms},       {"tcp-closed-timeout", &Timeouts::tcp_closed_ms},
-    {"udp-timeout", &Timeouts::udp_ms},               {"icmp-timeout", &Timeouts::icmp_ms},
-    {"other-timeout", &Timeouts::other_ms},
+    {"tcp-syn-timeout", &Timeouts::tcp_syn_ms, "seconds a TCP connection is kept idle before its handshake completes"},
+    {"tcp-established-timeout", &Timeouts::tcp_established_ms, "seconds an established TCP connection is kept idle"},
+    {"tcp-fin-timeout", &Timeouts::tcp_fin_ms, "seconds a TCP connection is kept idle once a side has sent FIN"},
+    {"tcp-closed-timeout", &Timeouts::tcp_closed_ms, "seconds a TCP connection is kept after both FINs or a RST"},
+    {"udp-timeout", &Timeouts::udp_ms, "seconds a UDP flow is kept idle"},
+    {"icmp-timeout", &Timeouts::icmp_ms, "seconds an ICMP echo (or other ICMP flow) is kept idle"},
+    {"other-timeout", &Timeouts::other_ms, "seconds a flow of any other protocol is kept idle"},
 };
 constexpr size_t kTimeouts = sizeof(kTimeoutOptions) / sizeof(kTimeoutOptions[0]);
 
@@ -229,8 +233,8 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
   // clang-format off
   o.add_options()
     ("help,h", "show this help")
-    ("config", po::value<std::string>(), "read options from FILE (key = value lines)")
-    ("policy", po::value(&c.policy_path), "policy file to enforce (reloaded on SIGHUP)")
+    ("config", po::value<std::string>(), "read options from FILE (name = value lines, the names below; none by default)")
+    ("policy", po::value(&c.policy_path), "policy file to enforce, reloaded on SIGHUP (none: the rule set kept in --state-dir, else --no-policy)")
     ("pairs", po::value(&pairs)->default_value("0:1"), "port pairs A:B[,C:D]: what enters A leaves by B and back")
     ("mbufs", po::value(&c.mbufs)->default_value(c.mbufs), "packet buffers in the pool")
     ("mbuf-size", po::value(&c.mbuf_data_size)->default_value(c.mbuf_data_size), "data room per packet buffer, bytes")
@@ -246,38 +250,38 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("sweep-per-poll", po::value(&c.sweep_per_poll)->default_value(c.sweep_per_poll), "most connection slots checked in one loop pass (whole buckets of 16)")
     ("idle-sleep", po::value(&c.idle_sleep_us)->default_value(c.idle_sleep_us), "microseconds a worker sleeps between polls after a millisecond without packets (0: always poll)")
     ("stats-interval", po::value(&c.stats_interval_s)->default_value(0), "log a counters line every N seconds (0: never)")
-    ("pid-file", po::value(&c.pid_file), "write the process id to FILE")
-    ("state-dir", po::value(&c.state_dir), "keep the last good compiled rule set in DIR and boot with it when the policy is missing or broken")
+    ("pid-file", po::value(&c.pid_file), "write the process id to FILE (none by default)")
+    ("state-dir", po::value(&c.state_dir), "keep the last good compiled rule set in DIR and boot with it when the policy is missing or broken (none by default: nothing kept)")
     ("no-policy", po::value(&no_policy)->default_value("fail-closed"), "with no rule set at all: fail-closed (drop) | fail-open (forward)")
-    ("controlplane", po::value(&c.controlplane), "control plane endpoint, e.g. tcp://10.0.0.1:7300")
-    ("controlplane-key", po::value(&c.controlplane_key), "the control plane's public key file (the only server accepted)")
-    ("key", po::value(&c.key), "this dataplane's key pair file (bulkhead keys generate)")
+    ("controlplane", po::value(&c.controlplane), "control plane endpoint, e.g. tcp://10.0.0.1:7300 (none by default: the policy file alone)")
+    ("controlplane-key", po::value(&c.controlplane_key), "the control plane's public key file, the only server accepted (needed with --controlplane)")
+    ("key", po::value(&c.key), "this dataplane's key pair file, from bulkhead keys generate (needed with --controlplane and --flow-export)")
     ("id", po::value(&c.id), "this dataplane's name on the control channel (default: host name)")
     ("controlplane-max-message", po::value(&c.controlplane_max_message)->default_value(c.controlplane_max_message), "largest control message accepted, in bytes (a larger one is dropped with its connection)")
-    ("flow-export", po::value(&c.flow_export), "send flow records to the control plane at ENDPOINT (CURVE, the control channel's keys), e.g. tcp://10.0.0.1:7301")
+    ("flow-export", po::value(&c.flow_export), "send flow records to the control plane at ENDPOINT (CURVE, the control channel's keys), e.g. tcp://10.0.0.1:7301 (none by default: no flow records)")
     ("flow-sample", po::value(&c.flow_sample)->default_value(c.flow_sample), "record 1 in N connections (and denied packets)")
     ("flow-update", po::value(&c.flow_update_s)->default_value(c.flow_update_s), "seconds between update records of a long connection")
     ("flow-ring", po::value(&c.flow_ring)->default_value(c.flow_ring), "flow records buffered per worker (a power of two)")
     ("flow-denied-interval", po::value(&denied_interval_s)->default_value(c.denied_interval_ms / 1000), "seconds one record of denied packets gathers packets of the same source, destination, protocol, port and rule")
     ("flow-denied-rate", po::value(&c.denied_rate)->default_value(c.denied_rate), "records of denied packets a second, at most, per worker")
-    ("metrics-listen", po::value(&c.metrics_listen), "serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9400)")
+    ("metrics-listen", po::value(&c.metrics_listen), "serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9400 (none by default: no metrics endpoint)")
     ("metrics-max-rules", po::value(&c.metrics_max_rules)->default_value(c.metrics_max_rules), "per-rule series for at most this many rules; the rest are summed as rule=\"_other\"")
     ("insertion", po::value(&ins.mode)->default_value(ins.mode), "inline (port pairs) | geneve (AWS, GCP) | vxlan (Azure): one-armed behind a cloud load balancer")
     ("ports", po::value(&ins.ports)->default_value(ins.ports), "one-armed: the ports, each answering on itself, e.g. 0,1")
-    ("address", po::value(&ins.addresses)->composing(), "one-armed: the appliance's IPv4 address on each port, in --ports order (repeat per port)")
+    ("address", po::value(&ins.addresses)->composing(), "one-armed: the appliance's IPv4 address on each port, in --ports order (repeat per port; needed with geneve and vxlan)")
     ("geneve-profile", po::value(&ins.profile)->default_value(ins.profile), "GENEVE options: aws (endpoint id, attachment id, cookie required; tenant = endpoint id) | gcp | generic (tenant = VNI)")
     ("geneve-port", po::value(&c.insertion.geneve_port)->default_value(c.insertion.geneve_port), "GENEVE UDP port")
     ("vxlan-external", po::value(&ins.vxlan_external)->default_value(ins.vxlan_external), "Azure external tunnel UDP-PORT:VNI")
     ("vxlan-internal", po::value(&ins.vxlan_internal)->default_value(ins.vxlan_internal), "Azure internal tunnel UDP-PORT:VNI")
     ("health-port", po::value(&c.insertion.health_port)->default_value(c.insertion.health_port), "one-armed: TCP port of the health checks to the appliance's address")
     ("health-path", po::value(&c.insertion.health_path)->default_value(c.insertion.health_path), "one-armed: HTTP health checks of this path (and of /) are answered 200")
-    ("tenant", po::value(&ins.tenants)->composing(), "one-armed: NAME:endpoint=0xHEX or NAME:vni=N, then :pickup or :strict (repeat per tenant): the name flow records carry, and its mid-flow policy")
+    ("tenant", po::value(&ins.tenants)->composing(), "one-armed: NAME:endpoint=0xHEX or NAME:vni=N, then :pickup or :strict (repeat per tenant): the name flow records carry, and its mid-flow policy (none by default: every tenant unnamed, --pickup)")
     ("pickup", po::value(&ins.pickup)->default_value(ins.pickup), "one-armed: mid-flow TCP of no known connection for tenants not listed: strict (dropped) | pickup (judged as an opener, then tracked)");
   // clang-format on
   const Timeouts defaults;
   for (size_t k = 0; k < kTimeouts; ++k) {
     const auto& t = kTimeoutOptions[k];
-    o.add_options()(t.name, po::value(&timeout_s[k])->default_value(defaults.*t.field / 1000), "seconds");
+    o.add_options()(t.name, po::value(&timeout_s[k])->default_value(defaults.*t.field / 1000), t.help);
   }
   return o;
 }

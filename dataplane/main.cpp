@@ -54,8 +54,20 @@ void print_stats(bulkhead::dataplane::Engine& engine) {
          static_cast<unsigned long>(t.events[static_cast<unsigned>(WorkerCounter::conn_new)]));
 }
 
+// `bulkhead-dataplane --help`: the EAL answers it before it sets anything
+// up, with its own options and then, through this hook, the dataplane's.
+void print_options(const char*) {
+  char name[] = "bulkhead-dataplane", help[] = "--help";
+  char* args[] = {name, help, nullptr};
+  std::string error;
+  bool shown = false;
+  (void)bulkhead::dataplane::parse_config(2, args, error, shown);
+  std::fflush(stdout);
+}
+
 int run(int argc, char** argv) {
   using namespace bulkhead::dataplane;
+  rte_set_application_usage_hook(print_options);
   const int eal = rte_eal_init(argc, argv);
   if (eal < 0) return fail(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
   argc -= eal;
