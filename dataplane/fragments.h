@@ -19,7 +19,7 @@ namespace bulkhead::dataplane {
 
 class FragmentTable {
  public:
-  enum Verdict : uint8_t { kUnknown = 0, kPass = 1, kDrop = 2 };
+  enum class Verdict : uint8_t { unknown = 0, pass = 1, drop = 2 };
 
   FragmentTable() noexcept : hash_(KeyedHash::random()) {}
 
@@ -29,17 +29,17 @@ class FragmentTable {
     std::memcpy(s.dst, m.tuple.dst, 16);
     s.id = m.frag_id;
     s.proto = m.tuple.proto;
-    s.verdict = pass ? kPass : kDrop;
+    s.verdict = pass ? Verdict::pass : Verdict::drop;
     s.expires_ms = now_ms + kLifetimeMs;
   }
 
   Verdict lookup(const PacketMeta& m, uint32_t now_ms) const noexcept {
     const Slot& s = slots_[index(m)];
-    if (s.verdict == kUnknown || s.id != m.frag_id || s.proto != m.tuple.proto ||
+    if (s.verdict == Verdict::unknown || s.id != m.frag_id || s.proto != m.tuple.proto ||
         static_cast<int32_t>(s.expires_ms - now_ms) < 0 || std::memcmp(s.src, m.tuple.src, 16) != 0 ||
         std::memcmp(s.dst, m.tuple.dst, 16) != 0)
-      return kUnknown;
-    return static_cast<Verdict>(s.verdict);
+      return Verdict::unknown;
+    return s.verdict;
   }
 
  private:
@@ -52,7 +52,7 @@ class FragmentTable {
     uint32_t id;
     uint32_t expires_ms;
     uint8_t proto;
-    uint8_t verdict;
+    Verdict verdict;
   };
 
   // The datagram's addresses, identification and protocol as the hash's

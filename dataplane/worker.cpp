@@ -471,11 +471,11 @@ void Worker::follow_fragments(uint32_t now) noexcept {
   for (uint16_t i = 0; i < b.n; ++i) {
     if (b.fate[i] != Fate::later_fragment) continue;
     const auto v = frags_.lookup(b.meta[i], now);
-    if (v == FragmentTable::kPass || kMode != Mode::enforce) {
+    if (v == FragmentTable::Verdict::pass || kMode != Mode::enforce) {
       b.fate[i] = Fate::pass;
       count(WorkerCounter::fragments_followed);
     } else {
-      set_drop(i, v == FragmentTable::kDrop ? DropReason::policy_deny : DropReason::fragment_unknown);
+      set_drop(i, v == FragmentTable::Verdict::drop ? DropReason::policy_deny : DropReason::fragment_unknown);
     }
   }
 }

@@ -102,7 +102,7 @@ void FlowLog::begin(int64_t now_ms, int64_t unix_ms) {
 }
 
 void FlowLog::add(const pb::FlowRecord& r, const std::string& dataplane) {
-  Bucket& b = buckets_[r.kind() == pb::FlowRecord::DENIED ? kDenied : kConnections];
+  Bucket& b = buckets_[r.kind() == pb::FlowRecord::DENIED ? denied : connections];
   if (b.milli_tokens < 1000) {
     if (b.missing++ == 0) b.missing_since = unix_ms_;
     info_.set_dropped_rate(info_.dropped_rate() + 1);

@@ -80,7 +80,7 @@ class FlowLog {
   const pb::FlowLogInfo& info() const noexcept { return info_; }
 
  private:
-  enum Class { kConnections = 0, kDenied = 1 };
+  enum Class : uint8_t { connections = 0, denied = 1 };  // index of buckets_
   struct Bucket {
     int64_t milli_tokens = 0;   // tokens x 1000
     uint64_t missing = 0;       // dropped since the last "dropped" line
