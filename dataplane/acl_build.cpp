@@ -178,8 +178,8 @@ bool expand_rule(const pb::CompiledRule& r, uint32_t index, uint32_t rule_count,
   const auto sp = ranges(r.sports());
   const auto dp = ranges(r.dports());
   total += static_cast<uint64_t>(srcs.size()) * dsts.size() * sp.size() * dp.size();
-  if (total > kMaxEntries) {
-    error = "rule set expands to more than " + std::to_string(kMaxEntries) + " classifier entries (rule '" +
+  if (total > rules::kMaxClassifierEntries) {
+    error = "rule set expands to more than " + std::to_string(rules::kMaxClassifierEntries) + " classifier entries (rule '" +
             r.id() + "' and earlier)";
     return false;
   }

@@ -9,11 +9,9 @@
 #include <vector>
 
 #include "dataplane/acl_context.h"
+#include "rules/compiler.h"  // kMaxClassifierEntries: the compiler refuses the same
 
 namespace bulkhead::dataplane::acl {
-
-// Guard against policies whose cross products (src x dst x ports) explode.
-inline constexpr uint64_t kMaxEntries = 4'000'000;
 
 // Appends the entries of rule `index` (of `rule_count`) for the entry's
 // family; userdata = index + 1. `total` guards the whole set's expansion.
