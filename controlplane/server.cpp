@@ -488,8 +488,9 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
     bool errors = false;
     for (const auto& f : rules::analyse(set, opt)) {
       if (f.severity == rules::Finding::Severity::info) continue;
-      const std::string line = set.source_name() + (f.lines.empty() ? "" : ":" + std::to_string(f.lines[0])) + ": [" +
-                               rules::finding_kind_name(f.kind) + "] " + f.message;
+      // file:line:column: severity: [kind] message; an error applied by
+      // force stays named an error, among the warnings.
+      const std::string line = f.str(set.source_name());
       if (f.severity == rules::Finding::Severity::error) {
         errors = true;
         (force ? r.add_warnings(line) : r.add_errors(line));
