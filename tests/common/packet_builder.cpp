@@ -202,6 +202,18 @@ Frame build_packet(const PacketSpec& s) {
   return f;
 }
 
+PacketSpec tcp_spec(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
+                    uint8_t flags) {
+  return PacketSpec{.src = src, .dst = dst, .proto = common::kProtoTcp, .sport = sport, .dport = dport,
+                    .tcp_flags = flags};
+}
+
+PacketSpec udp_spec(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
+                    uint16_t payload) {
+  return PacketSpec{.src = src, .dst = dst, .proto = common::kProtoUdp, .sport = sport, .dport = dport,
+                    .payload_len = payload};
+}
+
 PacketSpec reversed(PacketSpec s) {
   std::swap(s.src, s.dst);
   std::swap(s.sport, s.dport);

@@ -54,6 +54,13 @@ struct PacketSpec {
 
 Frame build_packet(const PacketSpec& spec);
 
+// The specs the stateful tests write most: a TCP segment (a SYN unless
+// `flags` says otherwise) and a UDP datagram with `payload` letters.
+PacketSpec tcp_spec(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
+                    uint8_t flags = common::kTcpSyn);
+PacketSpec udp_spec(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
+                    uint16_t payload = 0);
+
 // The same flow seen from the other side (addresses and ports swapped).
 PacketSpec reversed(PacketSpec spec);
 

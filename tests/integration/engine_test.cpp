@@ -47,15 +47,6 @@ rules:
   - { id: no-ssh-from-internet, from: internet, to: any, proto: tcp, ports: [22], action: deny }
 )";
 
-PacketSpec tcp(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
-               uint8_t flags = common::kTcpSyn) {
-  return PacketSpec{.src = src, .dst = dst, .proto = common::kProtoTcp, .sport = sport, .dport = dport, .tcp_flags = flags};
-}
-
-PacketSpec udp(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport) {
-  return PacketSpec{.src = src, .dst = dst, .proto = common::kProtoUdp, .sport = sport, .dport = dport};
-}
-
 size_t forwarded(Harness& h, int port, const PacketSpec& s) { return h.pass(port, build_packet(s)).size(); }
 
 // --- stateless verdicts: one packet, one rule kind -------------------------
@@ -86,13 +77,13 @@ TEST_P(Verdicts, FirstPacketJudgedByTheRightRule) {
 INSTANTIATE_TEST_SUITE_P(
     RuleKinds, Verdicts,
     ::testing::Values(
-        VerdictCase{"tcp_port_allowed", tcp("10.0.1.5", "10.0.2.9", 41000, 5432), true, "web-to-db"},
-        VerdictCase{"tcp_port_range_allowed", tcp("10.0.1.5", "10.0.2.9", 41000, 8081), true, "web-to-http"},
-        VerdictCase{"tcp_other_port_default_deny", tcp("10.0.1.5", "10.0.2.9", 41000, 22), false, "-"},
-        VerdictCase{"udp_allowed", udp("10.0.1.5", "10.0.2.9", 5353, 53), true, "web-dns"},
-        VerdictCase{"udp_wrong_proto_for_tcp_rule", udp("10.0.1.5", "10.0.2.9", 5353, 5432), false, "-"},
-        VerdictCase{"segment_except_internet", tcp("10.0.1.5", "203.0.113.10", 41000, 443), true, "web-egress-https"},
-        VerdictCase{"except_keeps_internal_out", tcp("10.0.1.5", "192.168.1.1", 41000, 443), false, "-"},
+        VerdictCase{"tcp_port_allowed", tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432), true, "web-to-db"},
+        VerdictCase{"tcp_port_range_allowed", tcp_spec("10.0.1.5", "10.0.2.9", 41000, 8081), true, "web-to-http"},
+        VerdictCase{"tcp_other_port_default_deny", tcp_spec("10.0.1.5", "10.0.2.9", 41000, 22), false, "-"},
+        VerdictCase{"udp_allowed", udp_spec("10.0.1.5", "10.0.2.9", 5353, 53), true, "web-dns"},
+        VerdictCase{"udp_wrong_proto_for_tcp_rule", udp_spec("10.0.1.5", "10.0.2.9", 5353, 5432), false, "-"},
+        VerdictCase{"segment_except_internet", tcp_spec("10.0.1.5", "203.0.113.10", 41000, 443), true, "web-egress-https"},
+        VerdictCase{"except_keeps_internal_out", tcp_spec("10.0.1.5", "192.168.1.1", 41000, 443), false, "-"},
         VerdictCase{"icmp_type_allowed",
                     PacketSpec{.src = "192.168.1.10", .dst = "10.0.2.9", .proto = common::kProtoIcmp, .icmp_type = 8}, true, "ping"},
         VerdictCase{"icmp_other_type_denied",
@@ -100,8 +91,8 @@ INSTANTIATE_TEST_SUITE_P(
         VerdictCase{"icmpv6_echo_allowed",
                     PacketSpec{.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoIcmpv6, .icmp_type = 128}, true,
                     "ping6"},
-        VerdictCase{"ipv6_tcp_allowed", tcp("fd00:1::5", "fd00:2::9", 41000, 5432), true, "web-to-db"},
-        VerdictCase{"ipv6_segment_mismatch_denied", tcp("fd00:3::5", "fd00:2::9", 41000, 5432), false, "-"},
+        VerdictCase{"ipv6_tcp_allowed", tcp_spec("fd00:1::5", "fd00:2::9", 41000, 5432), true, "web-to-db"},
+        VerdictCase{"ipv6_segment_mismatch_denied", tcp_spec("fd00:3::5", "fd00:2::9", 41000, 5432), false, "-"},
         VerdictCase{"sctp_any_port", PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoSctp, .sport = 9,
                                                 .dport = 3868},
                     true, "sctp-any"},
@@ -109,9 +100,9 @@ INSTANTIATE_TEST_SUITE_P(
                     PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = 47}, true, "proto-47"},
         VerdictCase{"host_literal_other_host_denied",
                     PacketSpec{.src = "10.0.1.6", .dst = "10.0.2.9", .proto = 47}, false, "-"},
-        VerdictCase{"source_port_range_allowed", udp("192.168.1.10", "10.0.2.9", 40000, 123), true, "high-sports"},
-        VerdictCase{"source_port_below_range_denied", udp("192.168.1.10", "10.0.2.9", 123, 123), false, "-"},
-        VerdictCase{"explicit_deny_rule", tcp("203.0.113.7", "10.0.2.9", 41000, 22), false, "no-ssh-from-internet"},
+        VerdictCase{"source_port_range_allowed", udp_spec("192.168.1.10", "10.0.2.9", 40000, 123), true, "high-sports"},
+        VerdictCase{"source_port_below_range_denied", udp_spec("192.168.1.10", "10.0.2.9", 123, 123), false, "-"},
+        VerdictCase{"explicit_deny_rule", tcp_spec("203.0.113.7", "10.0.2.9", 41000, 22), false, "no-ssh-from-internet"},
         VerdictCase{"vlan_tagged_allowed",
                     PacketSpec{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53,
                                .vlans = {100}},
@@ -149,7 +140,7 @@ PacketSpec with_flags(PacketSpec s, uint8_t flags, uint16_t payload = 0) {
 
 TEST(Engine, RepliesOfAnAllowedConnectionPassBothWays) {
   Harness h(kPolicy);
-  const auto c = tcp("10.0.1.5", "10.0.2.9", 41000, 5432);
+  const auto c = tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432);
   const auto hs = tcp_handshake(c);
   run_steps(h, {
       {.name = "SYN opens", .port = 0, .frame = hs[0], .pass = true,
@@ -169,16 +160,16 @@ TEST(Engine, ServerCannotOpenAConnectionOnlyTheClientMayOpen) {
   Harness h(kPolicy);
   run_steps(h, {
       // No rule allows app -> web.
-      {.name = "the server side's SYN", .port = 1, .frame = frame(tcp("10.0.2.9", "10.0.1.5", 5432, 41000)),
+      {.name = "the server side's SYN", .port = 1, .frame = frame(tcp_spec("10.0.2.9", "10.0.1.5", 5432, 41000)),
        .pass = false, .drops = {{D::policy_deny, 1}}},
       {.name = "a SYN-ACK with no connection behind it", .port = 1,
-       .frame = frame(tcp("10.0.2.9", "10.0.1.5", 5432, 41000, common::kTcpSyn | common::kTcpAck)), .pass = false,
+       .frame = frame(tcp_spec("10.0.2.9", "10.0.1.5", 5432, 41000, common::kTcpSyn | common::kTcpAck)), .pass = false,
        .events = {{C::classified, 0}}, .drops = {{D::tcp_invalid, 1}}},
   });
 }
 
 TEST(Engine, MidStreamTcpWithoutConnectionIsDroppedUnlessLoose) {
-  const Frame ack = frame(tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck));
+  const Frame ack = frame(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck));
   {
     Harness h(kPolicy);
     run_steps(h, {{.name = "an ACK of no connection", .port = 0, .frame = ack, .pass = false,
@@ -194,21 +185,21 @@ TEST(Engine, MidStreamTcpWithoutConnectionIsDroppedUnlessLoose) {
 TEST(Engine, InvalidTcpFlagsDropped) {
   Harness h(kPolicy);
   run_steps(h, {
-      {.name = "SYN+FIN", .port = 0, .frame = frame(tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpSyn | common::kTcpFin)),
+      {.name = "SYN+FIN", .port = 0, .frame = frame(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpSyn | common::kTcpFin)),
        .pass = false, .drops = {{D::tcp_invalid, 1}}},
-      {.name = "no flags", .port = 0, .frame = frame(tcp("10.0.1.5", "10.0.2.9", 41000, 5432, 0)), .pass = false,
+      {.name = "no flags", .port = 0, .frame = frame(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432, 0)), .pass = false,
        .drops = {{D::tcp_invalid, 1}}},
   });
 }
 
 TEST(Engine, UdpRequestAndResponse) {
   Harness h(kPolicy);
-  const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
+  const auto q = udp_spec("10.0.1.5", "10.0.2.9", 5353, 53);
   run_steps(h, {
       {.name = "request", .port = 0, .frame = frame(q), .pass = true, .events = {{C::conn_new, 1}}},
       {.name = "response", .port = 1, .frame = frame(reversed(q)), .pass = true, .events = {{C::conn_hits, 1}}},
       {.name = "from the server's port to another client port: new, denied", .port = 1,
-       .frame = frame(udp("10.0.2.9", "10.0.1.5", 53, 5354)), .pass = false, .drops = {{D::policy_deny, 1}}},
+       .frame = frame(udp_spec("10.0.2.9", "10.0.1.5", 53, 5354)), .pass = false, .drops = {{D::policy_deny, 1}}},
   });
 }
 
@@ -229,8 +220,8 @@ TEST(Engine, IcmpEchoReplyMatchesByIdentifier) {
 
 TEST(Engine, IcmpErrorQuotingATrackedConnectionPasses) {
   Harness h(kPolicy);
-  const Frame syn = frame(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
-  const Frame other = frame(tcp("10.0.1.5", "10.0.2.9", 41001, 5432));
+  const Frame syn = frame(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432));
+  const Frame other = frame(tcp_spec("10.0.1.5", "10.0.2.9", 41001, 5432));
   PacketSpec err{.src = "10.0.2.1", .dst = "10.0.1.5", .proto = common::kProtoIcmp, .icmp_type = 3, .icmp_code = 4,
                  .quote = &syn};
   PacketSpec err_other = err;
@@ -250,7 +241,7 @@ TEST(Engine, ConnectionsExpireByTimeout) {
     c.sweep_period_ms = 1;
     c.sweep_per_poll = 1 << 20;
   });
-  const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
+  const auto q = udp_spec("10.0.1.5", "10.0.2.9", 5353, 53);
   run_steps(h, {
       {.name = "request", .port = 0, .frame = frame(q), .pass = true, .events = {{C::conn_new, 1}}},
       {.name = "a reply after the timeout is a new, denied flow", .port = 1, .frame = frame(reversed(q)),
@@ -262,17 +253,17 @@ TEST(Engine, ConnectionsExpireByTimeout) {
 
 TEST(Engine, FullTableRefusesNewConnectionsKeepsEstablished) {
   Harness h(kPolicy, 1, [](dataplane::Config& c) { c.conn_max = 1024; });
-  for (uint16_t p = 0; p < 1024; ++p) ASSERT_EQ(forwarded(h, 0, udp("10.0.1.5", "10.0.2.9", 10000 + p, 53)), 1u);
-  EXPECT_EQ(forwarded(h, 0, udp("10.0.1.5", "10.0.2.9", 20000, 53)), 0u);
+  for (uint16_t p = 0; p < 1024; ++p) ASSERT_EQ(forwarded(h, 0, udp_spec("10.0.1.5", "10.0.2.9", 10000 + p, 53)), 1u);
+  EXPECT_EQ(forwarded(h, 0, udp_spec("10.0.1.5", "10.0.2.9", 20000, 53)), 0u);
   EXPECT_EQ(h.drops(DropReason::conn_table_full), 1u);
-  EXPECT_EQ(forwarded(h, 1, reversed(udp("10.0.1.5", "10.0.2.9", 10000, 53))), 1u);
+  EXPECT_EQ(forwarded(h, 1, reversed(udp_spec("10.0.1.5", "10.0.2.9", 10000, 53))), 1u);
 }
 
 // --- fragments -------------------------------------------------------------
 
 TEST(Engine, LaterFragmentsFollowTheirFirstFragment) {
   Harness h(kPolicy);
-  PacketSpec first = udp("10.0.1.5", "10.0.2.9", 5353, 53);
+  PacketSpec first = udp_spec("10.0.1.5", "10.0.2.9", 5353, 53);
   first.more_fragments = true;
   first.payload_len = 64;
   PacketSpec later = first;
@@ -285,7 +276,7 @@ TEST(Engine, LaterFragmentsFollowTheirFirstFragment) {
   orphan.fragment_id = 999;
   EXPECT_EQ(forwarded(h, 0, orphan), 0u);
   EXPECT_EQ(h.drops(DropReason::fragment_unknown), 1u);
-  PacketSpec denied_first = udp("10.0.1.5", "10.0.2.9", 5353, 99);
+  PacketSpec denied_first = udp_spec("10.0.1.5", "10.0.2.9", 5353, 99);
   denied_first.more_fragments = true;
   denied_first.fragment_id = 7;
   PacketSpec denied_later = denied_first;
@@ -309,7 +300,7 @@ TEST(Engine, Ipv6FragmentsFollowToo) {
 
 TEST(Engine, FragmentsDroppedByOption) {
   Harness h(kPolicy, 1, [](dataplane::Config& c) { c.fragments = dataplane::FragmentPolicy::drop; });
-  PacketSpec first = udp("10.0.1.5", "10.0.2.9", 5353, 53);
+  PacketSpec first = udp_spec("10.0.1.5", "10.0.2.9", 5353, 53);
   first.more_fragments = true;
   EXPECT_EQ(forwarded(h, 0, first), 0u);
   EXPECT_EQ(h.drops(DropReason::fragment_policy), 1u);
@@ -319,7 +310,7 @@ TEST(Engine, FragmentsDroppedByOption) {
 
 TEST(Engine, MalformedPacketsDroppedByReasonArpForwarded) {
   Harness h(kPolicy);
-  const Frame ok = build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53));
+  const Frame ok = build_packet(udp_spec("10.0.1.5", "10.0.2.9", 5353, 53));
   EXPECT_EQ(h.pass(0, truncated(ok, 12)).size(), 0u);
   EXPECT_EQ(h.pass(0, truncated(ok, 30)).size(), 0u);
   Frame bad_version = ok;
@@ -336,21 +327,21 @@ TEST(Engine, MalformedPacketsDroppedByReasonArpForwarded) {
 
 TEST(Engine, AuditModeForwardsButCountsWouldDrop) {
   Harness h(kPolicy, 1, [](dataplane::Config& c) { c.mode = dataplane::ModeOverride::audit; });
-  const auto denied = tcp("10.0.1.5", "10.0.2.9", 41000, 22);
+  const auto denied = tcp_spec("10.0.1.5", "10.0.2.9", 41000, 22);
   EXPECT_EQ(forwarded(h, 0, denied), 1u);
   auto reply = reversed(denied);
   reply.tcp_flags = common::kTcpSyn | common::kTcpAck;
   EXPECT_EQ(forwarded(h, 1, reply), 1u);
   EXPECT_EQ(h.events(WorkerCounter::audit_would_drop), 2u);
   EXPECT_EQ(h.drops(DropReason::policy_deny), 0u);
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432)), 1u);
+  EXPECT_EQ(forwarded(h, 0, tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432)), 1u);
   EXPECT_EQ(h.events(WorkerCounter::audit_would_drop), 2u) << "allowed traffic is not flagged";
 }
 
 TEST(Engine, LearnModeForwardsEverythingAndRecords) {
   Harness h(kPolicy, 1, [](dataplane::Config& c) { c.mode = dataplane::ModeOverride::learn; });
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 22)), 1u);
-  EXPECT_EQ(forwarded(h, 0, udp("10.0.1.5", "10.0.2.9", 5353, 53)), 1u);
+  EXPECT_EQ(forwarded(h, 0, tcp_spec("10.0.1.5", "10.0.2.9", 41000, 22)), 1u);
+  EXPECT_EQ(forwarded(h, 0, udp_spec("10.0.1.5", "10.0.2.9", 5353, 53)), 1u);
   EXPECT_EQ(h.events(WorkerCounter::learn_would_drop), 1u);
   EXPECT_EQ(h.events(WorkerCounter::conn_new), 2u);
   EXPECT_EQ(h.rule("-").connections, 1u);
@@ -361,7 +352,7 @@ TEST(Engine, LearnModeForwardsEverythingAndRecords) {
 
 TEST(Engine, ReloadChangesVerdictsAndRevokesAdmittedConnections) {
   Harness h(kPolicy);
-  const auto c = tcp("10.0.1.5", "10.0.2.9", 41000, 5432);
+  const auto c = tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432);
   const auto hs = tcp_handshake(c);
   std::string revoke = kPolicy;
   revoke.replace(revoke.find("ports: [5432]"), 13, "ports: [22]");
@@ -369,13 +360,13 @@ TEST(Engine, ReloadChangesVerdictsAndRevokesAdmittedConnections) {
       {.name = "SYN", .port = 0, .frame = hs[0], .pass = true},
       {.name = "SYN-ACK", .port = 1, .frame = hs[1], .pass = true},
       {.name = "ACK", .port = 0, .frame = hs[2], .pass = true},
-      {.name = "port 22 is not allowed yet", .port = 0, .frame = frame(tcp("10.0.1.5", "10.0.2.9", 41000, 22)),
+      {.name = "port 22 is not allowed yet", .port = 0, .frame = frame(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 22)),
        .pass = false, .drops = {{D::policy_deny, 1}}},
       {.name = "after the reload the revoked rule's connection is cut", .port = 0,
        .frame = frame(with_flags(c, common::kTcpAck)), .pass = false,
        .events = {{C::conn_rechecked, 1}, {C::conn_revoked, 1}}, .drops = {{D::connection_revoked, 1}},
        .reload = revoke.c_str()},
-      {.name = "the new rule applies", .port = 0, .frame = frame(tcp("10.0.1.5", "10.0.2.9", 41001, 22)),
+      {.name = "the new rule applies", .port = 0, .frame = frame(tcp_spec("10.0.1.5", "10.0.2.9", 41001, 22)),
        .pass = true, .events = {{C::conn_new, 1}}},
   });
   // Counters of kept rules survive the reload.
@@ -384,7 +375,7 @@ TEST(Engine, ReloadChangesVerdictsAndRevokesAdmittedConnections) {
 
 TEST(Engine, ReloadKeepsConnectionsTheNewPolicyStillAllows) {
   Harness h(kPolicy);
-  const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
+  const auto q = udp_spec("10.0.1.5", "10.0.2.9", 5353, 53);
   std::string changed = kPolicy;
   changed.replace(changed.find("ports: [5432]"), 13, "ports: [5433]");
   run_steps(h, {
@@ -401,8 +392,8 @@ TEST(Engine, BrokenReloadKeepsThePreviousPolicy) {
   EXPECT_FALSE(h.reload("version: 1\nrules:\n  - { id: x, from: nowhere, action: allow }\n", &error));
   EXPECT_NE(error.find(":3:"), std::string::npos) << error;
   EXPECT_EQ(h.engine().policy_status().load_failures, 1u);
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 5432)), 1u);
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41000, 22)), 0u);
+  EXPECT_EQ(forwarded(h, 0, tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432)), 1u);
+  EXPECT_EQ(forwarded(h, 0, tcp_spec("10.0.1.5", "10.0.2.9", 41000, 22)), 0u);
 }
 
 TEST(Engine, ExpiredTimeBoundRuleStopsMatching) {
@@ -412,12 +403,12 @@ TEST(Engine, ExpiredTimeBoundRuleStopsMatching) {
                  "ports: [5432], action: allow, expires: " + std::to_string(soon) + " }");
   Harness h(policy);
   ASSERT_TRUE(h.loaded()) << h.error();
-  const auto hs = tcp_handshake(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
+  const auto hs = tcp_handshake(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432));
   ASSERT_EQ(h.pass(0, hs[0]).size(), 1u);
   h.engine().clock().advance(2000);
   h.engine().housekeeping();
   EXPECT_EQ(h.pass(1, hs[1]).size(), 0u) << "the expired rule's connection is cut";
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41002, 5432)), 0u);
+  EXPECT_EQ(forwarded(h, 0, tcp_spec("10.0.1.5", "10.0.2.9", 41002, 5432)), 0u);
 }
 
 TEST(Engine, ExpiredRuleConnectionsMayFinishByOption) {
@@ -427,13 +418,13 @@ TEST(Engine, ExpiredRuleConnectionsMayFinishByOption) {
                  "ports: [5432], action: allow, expires: " + std::to_string(soon) + " }");
   Harness h(policy, 1, [](dataplane::Config& c) { c.expired_finish = true; });
   ASSERT_TRUE(h.loaded()) << h.error();
-  const auto hs = tcp_handshake(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
+  const auto hs = tcp_handshake(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432));
   ASSERT_EQ(h.pass(0, hs[0]).size(), 1u);
   h.engine().clock().advance(2000);
   h.engine().housekeeping();
   EXPECT_EQ(h.pass(1, hs[1]).size(), 1u) << "the admitted connection finishes";
   EXPECT_EQ(h.pass(0, hs[2]).size(), 1u);
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41002, 5432)), 0u) << "but no new connection opens";
+  EXPECT_EQ(forwarded(h, 0, tcp_spec("10.0.1.5", "10.0.2.9", 41002, 5432)), 0u) << "but no new connection opens";
   EXPECT_EQ(h.drops(DropReason::connection_revoked), 0u);
 }
 
@@ -442,7 +433,7 @@ TEST(Engine, ExpiredRuleConnectionsMayFinishByOption) {
 TEST(Engine, TwoWorkersShareConnectionState) {
   Harness h(kPolicy, 2);
   ASSERT_EQ(h.engine().worker_count(), 2u);
-  const auto hs = tcp_handshake(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
+  const auto hs = tcp_handshake(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432));
   // Port 0 is polled by worker 0, port 1 by worker 1: the directions of the
   // connection are handled by different workers.
   EXPECT_EQ(h.pass(0, hs[0]).size(), 1u);
@@ -458,7 +449,7 @@ TEST(Engine, AnEntryStampedAfterThisPassReadTheClockIsNotExpired) {
   // Worker 1 reads its clock, then worker 0 admits a connection: worker 1's
   // "now" is older than the entry. It must still see the connection as live.
   Harness h(kPolicy, 2);
-  const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
+  const auto q = udp_spec("10.0.1.5", "10.0.2.9", 5353, 53);
   ASSERT_EQ(forwarded(h, 0, q), 1u);
   auto& conns = h.engine().conns();
   for (uint32_t p = 0; p < conns.slots(); ++p) {
@@ -489,7 +480,7 @@ int32_t live_slot(dataplane::ConnTable& conns) {
 
 TEST(Engine, AConnectionAnotherWorkerIsFillingIsNotFilledTwice) {
   Harness h(kPolicy, 2);
-  const Frame q = build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53));
+  const Frame q = build_packet(udp_spec("10.0.1.5", "10.0.2.9", 5353, 53));
   // Worker 1 has made the connection's slot and not yet published it: its
   // entry is free with the key in place.
   bool created = false;
@@ -507,7 +498,7 @@ TEST(Engine, AnExpiredConnectionReopenedBeforeTheSweepGetsASlotOfItsOwn) {
     c.timeouts.udp_ms = 200;
     c.sweep_period_ms = 1u << 30;  // the sweep does not come round in this test
   });
-  const Frame q = build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53));
+  const Frame q = build_packet(udp_spec("10.0.1.5", "10.0.2.9", 5353, 53));
   for (int k = 0; k < 10; ++k) h.send(0, q);
   h.run();
   ASSERT_EQ(h.received(1).size(), 10u);
@@ -533,10 +524,10 @@ TEST(Engine, RepliesInTheSameBurstFollowTheirOpenerInOrder) {
   // a capture is replayed: a reply can share its opener's burst.
   Harness h(kPolicy);
   ASSERT_TRUE(h.loaded());
-  const auto c = tcp("10.0.1.5", "10.0.2.9", 41000, 5432);
+  const auto c = tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432);
   const auto hs = tcp_handshake(c);
-  const auto q = udp("10.0.1.5", "10.0.2.9", 5353, 53);
-  const std::vector<Frame> burst = {hs[0], build_packet(udp("10.0.1.6", "10.0.2.9", 5000, 53)), hs[1], hs[2],
+  const auto q = udp_spec("10.0.1.5", "10.0.2.9", 5353, 53);
+  const std::vector<Frame> burst = {hs[0], build_packet(udp_spec("10.0.1.6", "10.0.2.9", 5000, 53)), hs[1], hs[2],
                                     build_packet(q), build_packet(reversed(q))};
   for (const auto& f : burst) h.send(0, f);
   h.run();
@@ -548,7 +539,7 @@ TEST(Engine, RepliesInTheSameBurstFollowTheirOpenerInOrder) {
 
 TEST(Engine, RetransmittedDeniedSynsInOneBurstAreAllDenied) {
   Harness h(kPolicy);
-  const auto syn = build_packet(tcp("10.0.1.5", "10.0.2.9", 41000, 22));
+  const auto syn = build_packet(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 22));
   for (int i = 0; i < 3; ++i) h.send(0, syn);
   h.run();
   EXPECT_TRUE(h.received(1).empty());
@@ -577,7 +568,7 @@ TEST(Engine, FlowRecordsOfAConnectionFromStartToEnd) {
   });
   ASSERT_TRUE(h.loaded()) << h.error();
   ASSERT_TRUE(h.engine().records_flows());
-  const auto c = tcp("10.0.1.5", "10.0.2.9", 41000, 5432);
+  const auto c = tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432);
   const auto hs = tcp_handshake(c);
   h.pass(0, hs[0]);
   h.pass(1, hs[1]);
@@ -589,7 +580,7 @@ TEST(Engine, FlowRecordsOfAConnectionFromStartToEnd) {
   auto ack = c;
   ack.tcp_flags = common::kTcpAck;
   h.pass(0, build_packet(ack));
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41001, 22)), 0u);  // denied
+  EXPECT_EQ(forwarded(h, 0, tcp_spec("10.0.1.5", "10.0.2.9", 41001, 22)), 0u);  // denied
 
   auto recs = drain(h);
   ASSERT_EQ(recs.size(), 1u) << "the denied packet's record waits for its interval";
@@ -633,8 +624,8 @@ TEST(Engine, DeniedPacketsBecomeOneRecordPerSourceDestinationPortAndInterval) {
   ASSERT_TRUE(h.loaded()) << h.error();
   // 300 denied SYNs from 3 source ports of one host to one port, and 10 to
   // another port: two records, whatever the source ports.
-  for (int k = 0; k < 300; ++k) h.send(0, build_packet(tcp("10.0.1.5", "10.0.2.9", 40000 + k % 3, 22)));
-  for (int k = 0; k < 10; ++k) h.send(0, build_packet(tcp("10.0.1.5", "10.0.2.9", 40000, 23)));
+  for (int k = 0; k < 300; ++k) h.send(0, build_packet(tcp_spec("10.0.1.5", "10.0.2.9", 40000 + k % 3, 22)));
+  for (int k = 0; k < 10; ++k) h.send(0, build_packet(tcp_spec("10.0.1.5", "10.0.2.9", 40000, 23)));
   h.run();
   EXPECT_EQ(h.drops(DropReason::policy_deny), 310u);
   EXPECT_TRUE(drain(h).empty()) << "records wait for the end of their interval";
@@ -663,7 +654,7 @@ TEST(Engine, DeniedRecordsArePacedAndWhatIsNotMadeIsCounted) {
   // holds, so records leave as their slots are taken, 50 a second at most.
   for (int k = 0; k < 2000; ++k) {
     const std::string src = "10.0.1." + std::to_string(k % 250);
-    h.send(0, build_packet(tcp(src.c_str(), "10.0.2.9", static_cast<uint16_t>(1000 + k / 250), 22 + k % 7)));
+    h.send(0, build_packet(tcp_spec(src.c_str(), "10.0.2.9", static_cast<uint16_t>(1000 + k / 250), 22 + k % 7)));
     if (k % 500 == 499) h.run();
   }
   h.run();
@@ -679,8 +670,8 @@ TEST(Engine, FlowRecordsInLearnModeCarryTheWouldBeVerdict) {
     c.record_flows = true;
     c.mode = dataplane::ModeOverride::learn;
   });
-  EXPECT_EQ(forwarded(h, 0, tcp("10.0.1.5", "10.0.2.9", 41001, 22)), 1u);
-  EXPECT_EQ(forwarded(h, 0, udp("10.0.1.5", "10.0.2.9", 5353, 53)), 1u);
+  EXPECT_EQ(forwarded(h, 0, tcp_spec("10.0.1.5", "10.0.2.9", 41001, 22)), 1u);
+  EXPECT_EQ(forwarded(h, 0, udp_spec("10.0.1.5", "10.0.2.9", 5353, 53)), 1u);
   const auto recs = drain(h);
   ASSERT_EQ(recs.size(), 2u);
   EXPECT_EQ(recs[0].verdict(), pb::FlowRecord::WOULD_DENY);
@@ -695,7 +686,7 @@ TEST(Engine, AFullFlowRingLosesRecordsNotPackets) {
     c.flow_ring = 256;
   });
   for (int i = 0; i < 400; ++i)
-    EXPECT_EQ(forwarded(h, 0, udp("10.0.1.5", "10.0.2.9", static_cast<uint16_t>(10000 + i), 53)), 1u);
+    EXPECT_EQ(forwarded(h, 0, udp_spec("10.0.1.5", "10.0.2.9", static_cast<uint16_t>(10000 + i), 53)), 1u);
   EXPECT_EQ(h.events(WorkerCounter::flow_records), 256u);
   EXPECT_EQ(h.events(WorkerCounter::flow_records_lost), 144u);
   EXPECT_EQ(drain(h).size(), 256u);

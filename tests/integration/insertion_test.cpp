@@ -9,6 +9,7 @@
 #include "common/protocols.h"
 #include "tests/common/packet_builder.h"
 #include "tests/common/tunnel_builder.h"
+#include "tests/integration/golden/cases.h"
 #include "tests/integration/harness.h"
 
 namespace bulkhead::test {
@@ -16,15 +17,6 @@ namespace {
 
 using dataplane::DropReason;
 using dataplane::WorkerCounter;
-
-const char* kPolicy = R"(version: 1
-defaults: { action: deny, mode: enforce }
-segments:
-  web: [10.0.1.0/24]
-  app: [10.0.2.0/24]
-rules:
-  - { id: web-to-db, from: web, to: app, proto: tcp, ports: [5432], action: allow }
-)";
 
 constexpr uint64_t kBlue = 0x0a0b0c0d01020304, kOther = 0x0a0b0c0d01020399;
 
@@ -46,7 +38,7 @@ const PacketSpec kSyn{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kPr
                       .dport = 5432};
 
 TEST(Insertion, TheSameFiveTupleUnderTwoEndpointsIsTwoConnectionsWithTheirTenants) {
-  Harness h(kPolicy, 1, geneve);
+  Harness h(kGoldenPolicy, 1, geneve);
   ASSERT_TRUE(h.loaded()) << h.error();
   h.send(0, from(kBlue, kSyn));
   h.send(0, from(kOther, kSyn));
@@ -65,7 +57,7 @@ TEST(Insertion, TheSameFiveTupleUnderTwoEndpointsIsTwoConnectionsWithTheirTenant
 }
 
 TEST(Insertion, MidFlowTcpIsPickedUpOnlyForATenantWithPickup) {
-  Harness h(kPolicy, 1, geneve);
+  Harness h(kGoldenPolicy, 1, geneve);
   ASSERT_TRUE(h.loaded()) << h.error();
   PacketSpec mid = kSyn;
   mid.tcp_flags = common::kTcpAck | common::kTcpPsh;

@@ -31,18 +31,6 @@ rules:
   - { id: no-telnet, from: web, to: app, proto: tcp, ports: [23], action: deny }
 )";
 
-PacketSpec tcp(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
-               uint8_t flags = common::kTcpSyn) {
-  return PacketSpec{.src = src, .dst = dst, .proto = common::kProtoTcp, .sport = sport, .dport = dport,
-                    .tcp_flags = flags};
-}
-
-PacketSpec udp(const std::string& src, const std::string& dst, uint16_t sport, uint16_t dport,
-               uint16_t payload = 0) {
-  return PacketSpec{.src = src, .dst = dst, .proto = common::kProtoUdp, .sport = sport, .dport = dport,
-                    .payload_len = payload};
-}
-
 // Counters before and after one burst.
 struct Delta {
   Harness& h;
@@ -69,7 +57,7 @@ TEST(Rounds, IdenticalDeniedSynsAreClassifiedOnce) {
   Harness h(kPolicy);
   ASSERT_TRUE(h.loaded()) << h.error();
   Delta d(h);
-  const std::vector<Frame> burst(32, build_packet(tcp("10.0.1.5", "10.0.2.9", 41000, 22)));
+  const std::vector<Frame> burst(32, build_packet(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 22)));
   EXPECT_EQ(one_burst(h, burst), 0u);
   EXPECT_EQ(h.drops(DropReason::policy_deny), 32u);
   EXPECT_EQ(d.of(WorkerCounter::parsed, d.parsed), 32u) << "each packet parsed once";
@@ -81,7 +69,7 @@ TEST(Rounds, IdenticalDeniedSynsAreClassifiedOnce) {
 
 TEST(Rounds, IdenticalDeniedSynsOfAnExplicitRuleCountForIt) {
   Harness h(kPolicy);
-  const std::vector<Frame> burst(32, build_packet(tcp("10.0.1.5", "10.0.2.9", 41000, 23)));
+  const std::vector<Frame> burst(32, build_packet(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 23)));
   EXPECT_EQ(one_burst(h, burst), 0u);
   EXPECT_EQ(h.events(WorkerCounter::classified), 1u);
   EXPECT_EQ(h.rule("no-telnet").packets, 32u);
@@ -90,7 +78,7 @@ TEST(Rounds, IdenticalDeniedSynsOfAnExplicitRuleCountForIt) {
 
 TEST(Rounds, AcksWithoutAConnectionAreRefusedWithoutClassification) {
   Harness h(kPolicy);
-  const std::vector<Frame> burst(32, build_packet(tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck)));
+  const std::vector<Frame> burst(32, build_packet(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck)));
   EXPECT_EQ(one_burst(h, burst), 0u);
   EXPECT_EQ(h.drops(DropReason::tcp_invalid), 32u);
   EXPECT_EQ(h.events(WorkerCounter::classified), 0u);
@@ -99,8 +87,8 @@ TEST(Rounds, AcksWithoutAConnectionAreRefusedWithoutClassification) {
 TEST(Rounds, FollowersOfAnAdmittedOpenerAreHitsOfItsConnection) {
   Harness h(kPolicy);
   Delta d(h);
-  std::vector<Frame> burst{build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53, 10))};
-  for (int k = 0; k < 31; ++k) burst.push_back(build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53, 10)));
+  std::vector<Frame> burst{build_packet(udp_spec("10.0.1.5", "10.0.2.9", 5353, 53, 10))};
+  for (int k = 0; k < 31; ++k) burst.push_back(build_packet(udp_spec("10.0.1.5", "10.0.2.9", 5353, 53, 10)));
   EXPECT_EQ(one_burst(h, burst), 32u);
   EXPECT_EQ(d.of(WorkerCounter::classified, d.classified), 1u);
   EXPECT_EQ(h.events(WorkerCounter::conn_new), 1u);
@@ -113,10 +101,10 @@ TEST(Rounds, RepliesInTheBurstOfAnAdmittedOpenerAreHitsWithoutAClassification) {
   Delta d(h);
   // The request opens; the replies (the other direction: their own key
   // direction, the same connection) follow it and find it open.
-  std::vector<Frame> burst{build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53, 10))};
+  std::vector<Frame> burst{build_packet(udp_spec("10.0.1.5", "10.0.2.9", 5353, 53, 10))};
   for (int k = 0; k < 15; ++k) {
-    burst.push_back(build_packet(udp("10.0.2.9", "10.0.1.5", 53, 5353, 10)));
-    burst.push_back(build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53, 10)));
+    burst.push_back(build_packet(udp_spec("10.0.2.9", "10.0.1.5", 53, 5353, 10)));
+    burst.push_back(build_packet(udp_spec("10.0.1.5", "10.0.2.9", 5353, 53, 10)));
   }
   EXPECT_EQ(one_burst(h, burst), 31u);
   EXPECT_EQ(d.of(WorkerCounter::parsed, d.parsed), 31u);
@@ -130,8 +118,8 @@ TEST(Rounds, RepliesInTheBurstOfAnAdmittedOpenerAreHitsWithoutAClassification) {
 
 TEST(Rounds, AHandshakeInOneBurstOpensOneConnectionInOrder) {
   Harness h(kPolicy);
-  const auto hs = tcp_handshake(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
-  auto data = tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck | common::kTcpPsh);
+  const auto hs = tcp_handshake(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432));
+  auto data = tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck | common::kTcpPsh);
   data.payload_len = 100;
   // A one-armed port sees both directions: SYN, SYN-ACK, ACK, data.
   const std::vector<Frame> burst{hs[0], hs[1], hs[2], build_packet(data)};
@@ -148,8 +136,8 @@ TEST(Rounds, RepliesToADeniedOpenerAreClassifiedTogetherInOneMoreRound) {
   Delta d(h);
   // web -> app udp/5353 is denied; the reply direction app -> web udp/5353
   // is a rule of its own. Five replies follow the denied packet.
-  std::vector<Frame> burst{build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 5353))};
-  for (int k = 0; k < 5; ++k) burst.push_back(build_packet(udp("10.0.2.9", "10.0.1.5", 5353, 5353)));
+  std::vector<Frame> burst{build_packet(udp_spec("10.0.1.5", "10.0.2.9", 5353, 5353))};
+  for (int k = 0; k < 5; ++k) burst.push_back(build_packet(udp_spec("10.0.2.9", "10.0.1.5", 5353, 5353)));
   EXPECT_EQ(one_burst(h, burst), 5u);
   EXPECT_EQ(h.drops(DropReason::policy_deny), 1u);
   EXPECT_EQ(d.of(WorkerCounter::classified, d.classified), 2u) << "the denied one and the first reply";
@@ -166,8 +154,8 @@ rules: []
 )");
   Delta d(h);
   std::vector<Frame> burst;
-  for (uint16_t k = 0; k < 16; ++k) burst.push_back(build_packet(udp("10.0.1.5", "10.0.2.9", 1000 + k, 53)));
-  for (uint16_t k = 0; k < 16; ++k) burst.push_back(build_packet(udp("fd00:1::5", "fd00:2::9", 1000 + k, 53)));
+  for (uint16_t k = 0; k < 16; ++k) burst.push_back(build_packet(udp_spec("10.0.1.5", "10.0.2.9", 1000 + k, 53)));
+  for (uint16_t k = 0; k < 16; ++k) burst.push_back(build_packet(udp_spec("fd00:1::5", "fd00:2::9", 1000 + k, 53)));
   EXPECT_EQ(one_burst(h, burst), 32u);
   EXPECT_EQ(d.of(WorkerCounter::classified, d.classified), 32u);
   EXPECT_EQ(d.of(WorkerCounter::classify_calls, d.calls), 2u);
@@ -175,13 +163,13 @@ rules: []
 
 TEST(Rounds, StaleConnectionsAreReCheckedInOneBatch) {
   Harness h(kPolicy);
-  for (uint16_t k = 0; k < 20; ++k) ASSERT_EQ(h.pass(0, build_packet(udp("10.0.1.5", "10.0.2.9", 2000 + k, 53))).size(), 1u);
+  for (uint16_t k = 0; k < 20; ++k) ASSERT_EQ(h.pass(0, build_packet(udp_spec("10.0.1.5", "10.0.2.9", 2000 + k, 53))).size(), 1u);
   std::string same = kPolicy;
   same.replace(same.find("ports: [23]"), 11, "ports: [24]");  // a new rule set that still allows them
   ASSERT_TRUE(h.reload(same));
   Delta d(h);
   std::vector<Frame> burst;
-  for (uint16_t k = 0; k < 20; ++k) burst.push_back(build_packet(udp("10.0.1.5", "10.0.2.9", 2000 + k, 53)));
+  for (uint16_t k = 0; k < 20; ++k) burst.push_back(build_packet(udp_spec("10.0.1.5", "10.0.2.9", 2000 + k, 53)));
   EXPECT_EQ(one_burst(h, burst), 20u);
   EXPECT_EQ(h.events(WorkerCounter::conn_rechecked), 20u);
   EXPECT_EQ(d.of(WorkerCounter::classified, d.classified), 20u);
@@ -190,11 +178,11 @@ TEST(Rounds, StaleConnectionsAreReCheckedInOneBatch) {
 
 TEST(Rounds, PacketsOfOneStaleConnectionFollowItsReCheck) {
   Harness h(kPolicy);
-  ASSERT_EQ(h.pass(0, build_packet(udp("10.0.1.5", "10.0.2.9", 2000, 53))).size(), 1u);
+  ASSERT_EQ(h.pass(0, build_packet(udp_spec("10.0.1.5", "10.0.2.9", 2000, 53))).size(), 1u);
   std::string revoke = kPolicy;
   revoke.replace(revoke.find("ports: [53]"), 11, "ports: [54]");
   ASSERT_TRUE(h.reload(revoke));
-  const std::vector<Frame> burst(8, build_packet(udp("10.0.1.5", "10.0.2.9", 2000, 53)));
+  const std::vector<Frame> burst(8, build_packet(udp_spec("10.0.1.5", "10.0.2.9", 2000, 53)));
   EXPECT_EQ(one_burst(h, burst), 0u);
   EXPECT_EQ(h.drops(DropReason::connection_revoked), 8u);
   EXPECT_EQ(h.events(WorkerCounter::conn_revoked), 1u);
@@ -203,13 +191,13 @@ TEST(Rounds, PacketsOfOneStaleConnectionFollowItsReCheck) {
 
 TEST(Rounds, RuleCountersAfterTheFoldEqualTheTrafficSent) {
   Harness h(kPolicy);
-  const auto hs = tcp_handshake(tcp("10.0.1.5", "10.0.2.9", 41000, 5432));
+  const auto hs = tcp_handshake(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432));
   uint64_t bytes = 0;
   for (size_t k = 0; k < hs.size(); ++k) {
     ASSERT_EQ(h.pass(k == 1 ? 1 : 0, hs[k]).size(), 1u);
     bytes += hs[k].size();
   }
-  auto data = tcp("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck | common::kTcpPsh);
+  auto data = tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432, common::kTcpAck | common::kTcpPsh);
   data.payload_len = 200;
   const Frame f = build_packet(data);
   for (int k = 0; k < 97; ++k) {
@@ -227,12 +215,12 @@ TEST(Rounds, RuleCountersAfterTheFoldEqualTheTrafficSent) {
 
 TEST(Rounds, TheTrafficOfAConnectionRuleKeptAcrossAReloadCountsOnce) {
   Harness h(kPolicy);
-  for (int k = 0; k < 10; ++k) h.send(0, build_packet(udp("10.0.1.5", "10.0.2.9", 3000, 53)));
+  for (int k = 0; k < 10; ++k) h.send(0, build_packet(udp_spec("10.0.1.5", "10.0.2.9", 3000, 53)));
   h.run();
   std::string changed = kPolicy;
   changed.replace(changed.find("ports: [23]"), 11, "ports: [24]");
   ASSERT_TRUE(h.reload(changed));
-  for (int k = 0; k < 5; ++k) h.send(0, build_packet(udp("10.0.1.5", "10.0.2.9", 3000, 53)));
+  for (int k = 0; k < 5; ++k) h.send(0, build_packet(udp_spec("10.0.1.5", "10.0.2.9", 3000, 53)));
   h.run();
   EXPECT_EQ(h.rule("web-dns").packets, 15u);
   EXPECT_EQ(h.events(WorkerCounter::unattributed_packets), 0u);
@@ -240,20 +228,20 @@ TEST(Rounds, TheTrafficOfAConnectionRuleKeptAcrossAReloadCountsOnce) {
 
 TEST(Rounds, ARevokedConnectionsTrafficStaysWithItsRule) {
   Harness h(kPolicy);
-  for (int k = 0; k < 10; ++k) h.send(0, build_packet(udp("10.0.1.5", "10.0.2.9", 3000, 53)));
+  for (int k = 0; k < 10; ++k) h.send(0, build_packet(udp_spec("10.0.1.5", "10.0.2.9", 3000, 53)));
   h.run();
   EXPECT_EQ(h.received(1).size(), 10u);
   std::string revoke = kPolicy;
   revoke.replace(revoke.find("ports: [53]"), 11, "ports: [54]");  // web-dns kept, no longer port 53
   ASSERT_TRUE(h.reload(revoke));
-  EXPECT_EQ(h.pass(0, build_packet(udp("10.0.1.5", "10.0.2.9", 3000, 53))).size(), 0u);
+  EXPECT_EQ(h.pass(0, build_packet(udp_spec("10.0.1.5", "10.0.2.9", 3000, 53))).size(), 0u);
   EXPECT_EQ(h.rule("web-dns").packets, 10u);
 }
 
 TEST(Rounds, LaterFragmentsOfAnEstablishedConnectionFollowItsFirstFragment) {
   Harness h(kPolicy);
-  ASSERT_EQ(h.pass(0, build_packet(udp("10.0.1.5", "10.0.2.9", 5353, 53))).size(), 1u);  // opens it
-  PacketSpec first = udp("10.0.1.5", "10.0.2.9", 5353, 53, 64);
+  ASSERT_EQ(h.pass(0, build_packet(udp_spec("10.0.1.5", "10.0.2.9", 5353, 53))).size(), 1u);  // opens it
+  PacketSpec first = udp_spec("10.0.1.5", "10.0.2.9", 5353, 53, 64);
   first.more_fragments = true;
   first.fragment_id = 77;
   PacketSpec later = first;
