@@ -45,6 +45,9 @@ void register_controlplane_commands();
 // The control plane's CLI endpoint: `flag` when given, else
 // $BULKHEAD_CONTROLPLANE, else the local ipc socket.
 std::string controlplane_endpoint(const std::string& flag);
+// The --controlplane option's help, with that default.
+inline constexpr const char* kControlplaneHelp =
+    "control plane CLI endpoint (default: $BULKHEAD_CONTROLPLANE, else ipc:///run/bulkhead/controlplane.sock)";
 // One request to the control plane; throws UsageError when it cannot be
 // reached or answers nonsense.
 pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest req);

@@ -33,7 +33,7 @@ std::string endpoint_of(const po::variables_map& vm) {
 }
 
 void add_common(po::options_description& o) {
-  o.add_options()("controlplane", po::value<std::string>(), "control plane CLI endpoint")("json", "machine-readable output");
+  o.add_options()("controlplane", po::value<std::string>(), kControlplaneHelp)("json", "machine-readable output");
 }
 
 // The CurveZMQ client settings for a remote control plane.

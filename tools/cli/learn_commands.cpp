@@ -48,7 +48,7 @@ struct FlowSource {
         "since", po::value(&since)->default_value(default_since),
         "flows seen since then: a duration back (1h, 24h, 7d) or a time (control plane only)")(
         "until", po::value(&until), "and not after then (default: now), the same forms")(
-        "controlplane", po::value(&controlplane), "control plane CLI endpoint");
+        "controlplane", po::value(&controlplane), kControlplaneHelp);
   }
 
   std::string note;  // what the flows came from, for people

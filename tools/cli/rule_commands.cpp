@@ -39,7 +39,7 @@ struct Target {
 
 void add_target_options(po::options_description& o) {
   o.add_options()("file", po::value<std::string>(), "policy file; without it, the control plane's current policy")(
-      "controlplane", po::value<std::string>(), "control plane CLI endpoint (store mode)")(
+      "controlplane", po::value<std::string>(), kControlplaneHelp)(
       "message,m", po::value<std::string>(), "store mode: the message of the new generation");
 }
 
