@@ -130,6 +130,17 @@ struct Burst {
   // is set, so a stage with none (a burst of hits) is skipped whole.
   uint16_t nrecheck = 0;    // fate == recheck, by update_hits
   uint16_t nfragments = 0;  // fate == later_fragment, by triage
+
+  // When an earlier packet of this burst leads packet i's key, i follows
+  // it (and true); false when i is the first of its key.
+  bool follow_earlier(uint16_t i) noexcept {
+    const int l = groups.find(keys, i, hash[i]);
+    if (l < 0) return false;
+    fate[i] = Fate::follow;
+    leader[i] = static_cast<uint16_t>(l);
+    followers[nfollow++] = i;
+    return true;
+  }
 };
 
 }  // namespace bulkhead::dataplane

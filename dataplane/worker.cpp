@@ -281,13 +281,7 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
           hit<kMode>(i, e, now);
           continue;
         }
-        const int l = b.groups.find(b.keys, i, b.hash[i]);
-        if (l >= 0) {
-          b.fate[i] = Fate::follow;
-          b.leader[i] = static_cast<uint16_t>(l);
-          b.followers[b.nfollow++] = i;
-          continue;
-        }
+        if (b.follow_earlier(i)) continue;
         b.groups.add(i, b.hash[i]);
         b.fate[i] = Fate::recheck;
         ++b.nrecheck;
@@ -300,13 +294,7 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
       b.batch.add(m.tuple, i);
       continue;
     }
-    const int l = b.groups.find(b.keys, i, b.hash[i]);
-    if (l >= 0) {
-      b.fate[i] = Fate::follow;
-      b.leader[i] = static_cast<uint16_t>(l);
-      b.followers[b.nfollow++] = i;
-      continue;
-    }
+    if (b.follow_earlier(i)) continue;
     if (invalid_opener<kMode>(i)) {
       set_drop(i, DropReason::tcp_invalid);
       continue;
