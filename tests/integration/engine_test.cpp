@@ -397,7 +397,9 @@ TEST(Engine, BrokenReloadKeepsThePreviousPolicy) {
 }
 
 TEST(Engine, ExpiredTimeBoundRuleStopsMatching) {
-  const int64_t soon = static_cast<int64_t>(std::time(nullptr)) + 1;
+  // Ten seconds ahead: a slow start on a busy machine does not find it
+  // expired, and a half-open connection (30 s) outlives the jump.
+  const int64_t soon = static_cast<int64_t>(std::time(nullptr)) + 10;
   std::string policy = kPolicy;
   policy.replace(policy.find("ports: [5432], action: allow }"), 30,
                  "ports: [5432], action: allow, expires: " + std::to_string(soon) + " }");
@@ -405,14 +407,16 @@ TEST(Engine, ExpiredTimeBoundRuleStopsMatching) {
   ASSERT_TRUE(h.loaded()) << h.error();
   const auto hs = tcp_handshake(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432));
   ASSERT_EQ(h.pass(0, hs[0]).size(), 1u);
-  h.engine().clock().advance(2000);
+  h.engine().clock().advance(11'000);
   h.engine().housekeeping();
   EXPECT_EQ(h.pass(1, hs[1]).size(), 0u) << "the expired rule's connection is cut";
   EXPECT_EQ(forwarded(h, 0, tcp_spec("10.0.1.5", "10.0.2.9", 41002, 5432)), 0u);
 }
 
 TEST(Engine, ExpiredRuleConnectionsMayFinishByOption) {
-  const int64_t soon = static_cast<int64_t>(std::time(nullptr)) + 1;
+  // Ten seconds ahead: a slow start on a busy machine does not find it
+  // expired, and a half-open connection (30 s) outlives the jump.
+  const int64_t soon = static_cast<int64_t>(std::time(nullptr)) + 10;
   std::string policy = kPolicy;
   policy.replace(policy.find("ports: [5432], action: allow }"), 30,
                  "ports: [5432], action: allow, expires: " + std::to_string(soon) + " }");
@@ -420,7 +424,7 @@ TEST(Engine, ExpiredRuleConnectionsMayFinishByOption) {
   ASSERT_TRUE(h.loaded()) << h.error();
   const auto hs = tcp_handshake(tcp_spec("10.0.1.5", "10.0.2.9", 41000, 5432));
   ASSERT_EQ(h.pass(0, hs[0]).size(), 1u);
-  h.engine().clock().advance(2000);
+  h.engine().clock().advance(11'000);
   h.engine().housekeeping();
   EXPECT_EQ(h.pass(1, hs[1]).size(), 1u) << "the admitted connection finishes";
   EXPECT_EQ(h.pass(0, hs[2]).size(), 1u);
