@@ -7,16 +7,12 @@
 #include <string_view>
 
 #include "controlplane/flows/syslog_sink.h"
+#include "tests/fuzz/lines.h"
 
 using namespace bulkhead::controlplane::flows;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const auto line = text.substr(pos, end - pos);
+  bulkhead::test::for_each_line(data, size, [](std::string_view line) {
     SyslogTarget t, back;
     std::string why;
     if (parse_syslog_target(line, t, why)) {
@@ -29,7 +25,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     uint8_t facility = 0;
     if (parse_syslog_facility(line, facility) && facility > 23) std::abort();
-    pos = end + 1;
-  }
+  });
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "tests/fuzz/lines.h"
 #include "tools/cli/flow.h"
 
 using namespace bulkhead;
@@ -33,12 +34,7 @@ void round_trip(const rules::Tuple& t) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const auto line = text.substr(pos, end - pos);
+  bulkhead::test::for_each_line(data, size, [](std::string_view line) {
     for (auto* read : {&cli::parse_tuple_line, &cli::parse_flow}) {
       rules::Tuple t;
       std::string error;
@@ -49,7 +45,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::abort();
       }
     }
-    pos = end + 1;
-  }
+  });
   return 0;
 }
