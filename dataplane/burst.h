@@ -120,6 +120,7 @@ struct Burst {
   // Classification of first packets and re-checks.
   ClassifyBatch batch;
   uint32_t rule[kBurst];  // the rule that decided, for classified packets
+  uint32_t judged = 0;    // bit i: rule[i] holds packet i's deciding rule
   BurstGroups groups;
 
   // Packets that follow a leader, in arrival order.

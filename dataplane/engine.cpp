@@ -42,6 +42,7 @@ Engine::~Engine() {
   workers_.clear();
   holder_.reset();
   conns_.reset();
+  capture_.reset();
   for (auto* r : log_rings_) rte_ring_free(r);
   for (auto* r : flow_rings_) rte_ring_free(r);
   rte_free(qsbr_);
@@ -60,6 +61,9 @@ std::unique_ptr<Engine> Engine::create(const Config& cfg, uint32_t workers, std:
   e->conns_ = ConnTable::create(cfg.conn_max, workers, e->qsbr_, error);
   if (!e->conns_) return nullptr;
   e->holder_ = std::make_unique<RuleSetHolder>(e->qsbr_);
+  e->capture_ = CaptureTap::create(workers, error);
+  if (!e->capture_) return nullptr;
+  e->shared_.capture = e->capture_.get();
   e->shared_.config = &e->cfg_;
   e->shared_.rules = e->holder_.get();
   e->shared_.conns = e->conns_.get();

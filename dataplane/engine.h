@@ -16,6 +16,7 @@
 #include <rte_ring.h>
 #include <rte_rcu_qsbr.h>
 
+#include "dataplane/capture.h"
 #include "dataplane/clock.h"
 #include "dataplane/config.h"
 #include "dataplane/conntrack.h"
@@ -107,11 +108,18 @@ class Engine {
   // the rule set that judged them). Called by the exporter's thread, or by
   // tests; one caller at a time. Returns how many were added.
   size_t drain_flows(std::vector<pb::FlowRecord>& out, size_t max);
+  // Rule ids, segments and generation of the set with this epoch (or the
+  // oldest kept, for an older one); nullptr before any set. Any thread.
+  std::shared_ptr<const FlowContext> flow_context(uint32_t epoch);
+
+  // Packet capture: the workers' side (dataplane/capture.h). The capture
+  // thread arms and drains it; disarm() waits on this QSBR variable.
+  CaptureTap& capture() noexcept { return *capture_; }
+  rte_rcu_qsbr* qsbr() noexcept { return qsbr_; }
   bool records_flows() const noexcept { return !flow_rings_.empty(); }
 
  private:
   Engine() = default;
-  std::shared_ptr<const FlowContext> flow_context(uint32_t epoch);
   Mode effective_mode(const pb::CompiledRuleSet& compiled) const noexcept;
   void persist(const pb::CompiledRuleSet& compiled) noexcept;
   // Publishes a built set for `compiled` (apply_mu_ held).
@@ -124,6 +132,7 @@ class Engine {
   rte_rcu_qsbr* qsbr_ = nullptr;
   std::unique_ptr<ConnTable> conns_;
   std::unique_ptr<RuleSetHolder> holder_;
+  std::unique_ptr<CaptureTap> capture_;
   std::unique_ptr<insertion::Appliance> appliance_;  // one-armed insertion's ports
   std::unique_ptr<Heartbeat[]> heartbeats_;          // one-armed: the workers' signs of life
   Shared shared_;

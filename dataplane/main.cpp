@@ -18,6 +18,7 @@
 
 #include "common/file_write.h"
 #include "common/metrics_server.h"
+#include "dataplane/capture_server.h"
 #include "dataplane/config.h"
 #include "dataplane/engine.h"
 #include "dataplane/flow_export.h"
@@ -169,6 +170,9 @@ int run(int argc, char** argv) {
       return fail("--metrics-listen: " + error);
     }
   }
+  // `bulkhead capture` finds the capture socket by the EAL's file prefix.
+  auto capture = CaptureServer::start(*engine, "", error);
+  if (!capture) BH_LOG(ERR, "no packet capture: %s", error.c_str());
   std::printf("bulkhead-dataplane: ready: %zu ports, %u workers, %s\n", ports.ports.size(), workers,
               loaded ? ("policy generation " + std::to_string(engine->rules().acquire()->generation()) + " from " +
                         (engine->rules().acquire()->source_name().empty() ? std::string("the kept rule set")
@@ -198,6 +202,7 @@ int run(int argc, char** argv) {
   }
   BH_LOG(NOTICE, "stopping");
   metrics.reset();  // it reads the updater, the exporter and the engine
+  capture.reset();  // its client gets the totals; the workers are disarmed
   if (updater) updater->stop();
   engine->stop();
   if (exporter) exporter->stop();  // after the workers: their last records leave too

@@ -148,6 +148,7 @@ void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noe
   admit<kMode, kRecord>(rs, now);
   follow<kMode, kRecord>(rs, now);
   follow_fragments<kMode>(now);
+  if (const uint32_t arm = shared_.capture->armed(); arm != 0) capture_burst(q, rs, now, arm);
   transmit_burst(q);
 }
 
@@ -205,6 +206,7 @@ void Worker::triage() noexcept {
   b.nfollow = 0;
   b.nrecheck = 0;
   b.nfragments = 0;
+  b.judged = 0;
   b.batch.clear();
   b.groups.clear();
   for (uint16_t i = 0; i < b.n; ++i) {
@@ -309,12 +311,18 @@ void Worker::classify(const RuleSet& rs, ClassifyBatch& batch) noexcept {
   uint32_t out[kBurst];
   if (batch.n4 > 0) {
     rs.classify4(batch.p4, batch.n4, out);
-    for (uint16_t k = 0; k < batch.n4; ++k) burst_.rule[batch.of4[k]] = out[k];
+    for (uint16_t k = 0; k < batch.n4; ++k) {
+      burst_.rule[batch.of4[k]] = out[k];
+      burst_.judged |= 1u << batch.of4[k];
+    }
     count(WorkerCounter::classify_calls);
   }
   if (batch.n6 > 0) {
     rs.classify6(batch.p6, batch.n6, out);
-    for (uint16_t k = 0; k < batch.n6; ++k) burst_.rule[batch.of6[k]] = out[k];
+    for (uint16_t k = 0; k < batch.n6; ++k) {
+      burst_.rule[batch.of6[k]] = out[k];
+      burst_.judged |= 1u << batch.of6[k];
+    }
     count(WorkerCounter::classify_calls);
   }
   count(WorkerCounter::classified, batch.n4 + batch.n6);
@@ -466,6 +474,85 @@ void Worker::follow_fragments(uint32_t now) noexcept {
       set_drop(i, v == FragmentTable::Verdict::drop ? DropReason::policy_deny : DropReason::fragment_unknown);
     }
   }
+}
+
+// While a capture is armed (dataplane/capture.h): copies the packets its
+// filter matches onto this worker's capture ring, every fate settled, before
+// they leave or are freed. At most the capture's rate; a full ring loses
+// the copy, never the packet.
+void Worker::capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t now, uint32_t arm) noexcept {
+  const CaptureTap& tap = *shared_.capture;
+  const CaptureFilter& f = tap.filter();
+  Burst& b = burst_;
+  const uint64_t rate = tap.worker_rate();  // copies a second: thousandths of a copy a millisecond
+  const uint64_t most = std::max<uint64_t>(kBurst * 1000, rate * 100);  // a burst, or 100 ms of copies
+  if (arm != capture_arm_) {
+    capture_arm_ = arm;
+    capture_tokens_ = most;
+  } else {
+    capture_tokens_ = std::min(most, capture_tokens_ + uint64_t{now - capture_ms_} * rate);
+  }
+  capture_ms_ = now;
+  uint32_t looked_up = 0;  // the packets whose pos[] the lookup set
+  for (uint16_t j = 0; j < b.nlookup; ++j) looked_up |= 1u << b.lookup_of[j];
+  for (uint16_t i = 0; i < b.n; ++i) {
+    const bool dropped = b.fate[i] == Fate::drop;
+    if (f.drops_only && !dropped) continue;
+    if (f.reason && b.reason[i] != *f.reason) continue;
+    uint32_t epoch = 0, rule = 0;
+    if (f.rule) {
+      rule = rule_of(i, rs, looked_up, epoch);
+      if (!capture_rule_matches(rule, epoch, rs)) continue;
+    }
+    if (capture_tokens_ < 1000) {
+      count(WorkerCounter::capture_over_rate);
+      continue;
+    }
+    capture_tokens_ -= 1000;
+    if (!f.rule) rule = rule_of(i, rs, looked_up, epoch);
+    CaptureRecord& r = capture_record_;
+    const rte_mbuf* m = b.pkts[i];
+    r.tsc = rte_get_tsc_cycles();
+    r.rule = rule;
+    r.epoch = epoch;
+    r.length = rte_pktmbuf_pkt_len(m);
+    r.caplen = static_cast<uint16_t>(std::min(r.length, kCaptureSnap));
+    r.port = q.rx_port;
+    r.dropped = dropped;
+    r.reason = static_cast<uint8_t>(dropped ? b.reason[i] : DropReason::count);
+    r.mode = static_cast<uint8_t>(rs.mode());
+    const void* data = rte_pktmbuf_read(m, 0, r.caplen, r.data);
+    if (data != r.data && data != nullptr) std::memcpy(r.data, data, r.caplen);
+    if (rte_ring_sp_enqueue_elem(tap.ring(id_), &r, sizeof(r)) == 0) count(WorkerCounter::captured);
+    else count(WorkerCounter::capture_lost);
+  }
+}
+
+uint32_t Worker::rule_of(uint16_t i, const RuleSet& rs, uint32_t looked_up, uint32_t& epoch) const noexcept {
+  const Burst& b = burst_;
+  epoch = rs.epoch();
+  if ((b.judged >> i) & 1u) return b.rule[i];
+  // A packet of a tracked connection: the rule that admitted it, under the
+  // epoch it was admitted (or last checked) under.
+  if (((looked_up >> i) & 1u) && b.pos[i] >= 0 && !b.reuse[i]) {
+    const ConnEntry& e = conns_.entry(b.pos[i]);
+    if (__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE) != kEntryFree) {
+      epoch = load(e.epoch);
+      return load(e.rule);
+    }
+  }
+  return kCaptureNoRule;
+}
+
+bool Worker::capture_rule_matches(uint32_t rule, uint32_t epoch, const RuleSet& rs) const noexcept {
+  const uint64_t target = shared_.capture->rule_target();
+  if (static_cast<uint32_t>(target >> 32) == epoch) return rule == static_cast<uint32_t>(target);
+  // A set the capture thread has not looked at yet (a swap a moment ago):
+  // by the rule's id.
+  if (epoch != rs.epoch() || rule == kCaptureNoRule) return false;
+  const std::string& want = *shared_.capture->filter().rule;
+  if (rule == kNoRule) return want == kDefaultRuleName;
+  return rule < rs.rules().size() && rs.rules()[rule].id == want;
 }
 
 // Transmits what passes, frees what drops, in arrival order.
@@ -638,6 +725,7 @@ void Worker::settle_follower(uint16_t i, RuleSet& rs, uint32_t now) noexcept {
   }
   const uint32_t rule = b.rule[l];
   b.rule[i] = rule;
+  b.judged |= 1u << i;
   if (b.fate[l] == Fate::drop) {
     if (b.reason[l] == DropReason::policy_deny) {
       deny<kMode, kRecord>(i, rule, rs, now);

@@ -5,7 +5,7 @@
 // connections, update hits, classify (first packets and re-checks, one
 // rte_acl_classify per address family), settle re-checks, admit, follow
 // (the burst's later packets of the connections it opened, in at most one
-// more round), follow fragments, transmit. In one-armed insertion the
+// more round), follow fragments, capture (only while armed), transmit. In one-armed insertion the
 // parse stage is open_tunnels (outer headers, ARP and health checks, the
 // echo, then the tunnelled packet: dataplane/insertion/stage.h). Then it sweeps a few buckets of
 // its share of the connection table (expiry, folding traffic into the rule
@@ -26,6 +26,7 @@
 #include <rte_spinlock.h>
 
 #include "dataplane/burst.h"
+#include "dataplane/capture.h"
 #include "dataplane/clock.h"
 #include "dataplane/config.h"
 #include "dataplane/conntrack.h"
@@ -84,6 +85,9 @@ struct QueueAssignment {
   X(arp_answered, "one-armed: ARP requests for the appliance's address answered") \
   X(health_answered, "one-armed: health-check segments answered")     \
   X(tcp_picked_up, "TCP connections opened mid-flow (no SYN seen): --tcp-loose, or a one-armed tenant's pickup") \
+  X(captured, "packets copied for a capture (bulkhead capture)")       \
+  X(capture_lost, "capture copies lost to a full capture ring")        \
+  X(capture_over_rate, "packets a capture matched but did not copy: over its rate") \
   X(polls, "loop passes")                                              \
   X(busy_polls, "loop passes that received packets")                   \
   X(busy_cycles, "TSC cycles spent in passes that received packets")
@@ -148,6 +152,8 @@ struct Shared {
   const insertion::Appliance* appliance = nullptr;
   // One per worker: written by its worker every pass; read by the others.
   Heartbeat* heartbeats = nullptr;
+  // Packet capture: see CaptureTap (dataplane/capture.h) field by field.
+  CaptureTap* capture = nullptr;
   // Written by the main lcore; read by every worker (relaxed).
   std::atomic<bool> stop{false};
   // Set before the workers start, read-only while they run.
@@ -197,7 +203,14 @@ class Worker {
   void follow(RuleSet& rs, uint32_t now) noexcept;
   template <Mode kMode>
   void follow_fragments(uint32_t now) noexcept;
+  // While a capture is armed: copies the packets it asks for.
+  void capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t now, uint32_t arm) noexcept;
   void transmit_burst(const QueueAssignment& q) noexcept;
+
+  // The rule that decided packet i (a rule index under `epoch`, kNoRule,
+  // or kCaptureNoRule) as the capture reports it.
+  uint32_t rule_of(uint16_t i, const RuleSet& rs, uint32_t looked_up, uint32_t& epoch) const noexcept;
+  bool capture_rule_matches(uint32_t rule, uint32_t epoch, const RuleSet& rs) const noexcept;
 
   // Per packet i of the burst.
   // A packet of a live connection: TCP state, last seen, counters.
@@ -281,6 +294,12 @@ class Worker {
   uint32_t workers_;
   Burst burst_;
   FragmentTable frags_;
+  // The capture's rate: thousandths of a copy in hand, refilled by time;
+  // reset when a new capture is armed.
+  uint32_t capture_arm_ = 0;
+  uint32_t capture_ms_ = 0;
+  uint64_t capture_tokens_ = 0;
+  CaptureRecord capture_record_;  // the copy being made
   DeniedRecords denied_;
   WorkerStats stats_{};
 };

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   register_keys_commands();
   register_controlplane_commands();
   register_learn_commands();
+  register_capture_commands();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     usage(args.empty() ? std::cerr : std::cout);

@@ -7,7 +7,7 @@ _bulkhead() {
   group=${COMP_WORDS[1]:-}
   cmd=${COMP_WORDS[2]:-}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "policy rule keys apply history diff rollback status flows learn simulate --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "policy rule keys apply history diff rollback status flows learn simulate capture --help" -- "$cur"))
     return
   fi
   if [ "$COMP_CWORD" -eq 2 ]; then
@@ -17,6 +17,7 @@ _bulkhead() {
       keys) COMPREPLY=($(compgen -W "generate" -- "$cur")) ;;
       learn) COMPREPLY=($(compgen -W "propose diff accept" -- "$cur")) ;;
       apply|simulate) COMPREPLY=($(compgen -f -- "$cur")) ;;
+      capture) COMPREPLY=($(compgen -W "--prefix --drops --rule --reason --all --count --duration --rate -w --write --help" -- "$cur")) ;;
       flows) COMPREPLY=($(compgen -W "--since --until --denied --host --segment --port --top --json --pcap --controlplane --help" -- "$cur")) ;;
     esac
     return
@@ -25,6 +26,8 @@ _bulkhead() {
     --proto) COMPREPLY=($(compgen -W "tcp udp icmp icmpv6 sctp any" -- "$cur")); return ;;
     --action) COMPREPLY=($(compgen -W "allow deny" -- "$cur")); return ;;
     --tuples|--pcap|--pass|--drop|-o|--output|--inventory|--report|--against) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --reason) COMPREPLY=($(compgen -W "policy_deny connection_revoked conn_table_full tcp_invalid fragment_unknown fragment_policy truncated_l2 truncated_ipv4 truncated_ipv6 truncated_l4" -- "$cur")); return ;;
+    -w|--write) [ "$group" = capture ] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
     --mode) COMPREPLY=($(compgen -W "enforce audit learn" -- "$cur")); return ;;
   esac
   local opts=""
@@ -42,6 +45,7 @@ _bulkhead() {
     "learn diff") opts="--since --until --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report --controlplane --help" ;;
     "learn accept") opts="--since --until --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -m --message --wait --json --controlplane --help" ;;
     flows*) opts="--since --until --denied --host --segment --port --top --json --pcap --controlplane --help" ;;
+    capture*) opts="--prefix --drops --rule --reason --all --count --duration --rate -w --write --help" ;;
     simulate*) opts="--since --until --pcap --against --list --json --controlplane --help" ;;
   esac
   if [[ "$cur" == -* ]]; then
