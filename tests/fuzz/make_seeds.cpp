@@ -18,8 +18,11 @@
 //               documents, nesting after an apostrophe, unknown segments,
 //               expiries, aliases, text that needs escaping);
 //   tuple       the flows of the golden captures as `policy eval` tuple
-//               lines and `policy explain` flow strings.
-// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple OUT_DIR [GOLDEN_DIR]
+//               lines and `policy explain` flow strings;
+//   capture_request  the requests `bulkhead capture` sends (every filter);
+//   capture_reply    the dataplane's answers to it: datagrams, each behind
+//               a 2-byte length, from the golden builder's frames.
+// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply OUT_DIR [GOLDEN_DIR]
 //        make_seeds push OUT_DIR POLICY.yaml
 //        make_seeds policy OUT_DIR GOLDEN_DIR POLICY.yaml
 #include <pcap/pcap.h>
@@ -358,6 +361,68 @@ std::vector<std::string> tuple_seeds(const std::vector<std::string>& captures) {
   return out;
 }
 
+std::vector<std::string> capture_request_seeds() {
+  std::vector<std::string> out;
+  auto add = [&](bool drops, const std::string& rule, const std::string& reason, bool all, uint32_t duration_ms) {
+    pb::CaptureRequest r;
+    r.set_version(1);
+    r.set_drops(drops);
+    r.set_rule(rule);
+    r.set_reason(reason);
+    r.set_all(all);
+    r.set_count(all ? 100 : 1000);
+    r.set_rate(1000);
+    r.set_duration_ms(duration_ms);
+    out.push_back(r.SerializeAsString());
+  };
+  add(true, "", "", false, 0);
+  add(false, "web-dns", "", false, 0);
+  add(true, "no-telnet", "policy_deny", false, 30000);
+  add(false, "", "truncated_ipv4", false, 500);
+  add(false, "default", "", false, 0);
+  add(false, "", "", true, 0);
+  return out;
+}
+
+std::vector<std::string> capture_reply_seeds() {
+  auto framed = [](const std::vector<pb::CaptureMessage>& ms) {
+    std::string s;
+    for (const auto& m : ms) {
+      const std::string d = m.SerializeAsString();
+      s.push_back(static_cast<char>(d.size() >> 8));
+      s.push_back(static_cast<char>(d.size() & 0xff));
+      s += d;
+    }
+    return s;
+  };
+  pb::CaptureMessage started, packets, end, refused;
+  started.mutable_started()->set_filter("drops count=1000 rate=1000/s");
+  started.mutable_started()->set_snaplen(2016);
+  for (uint32_t p = 0; p < 2; ++p) {
+    auto* cp = started.mutable_started()->add_ports();
+    cp->set_port(p);
+    cp->set_name("net_ring" + std::to_string(p));
+  }
+  uint32_t k = 0;
+  for (const Frame& f : packet_seeds()) {
+    if (++k > 8) break;
+    auto* cp = packets.mutable_packets()->add_packets();
+    cp->set_unix_ns(1'800'000'000'000'000'000 + k);
+    cp->set_port(k % 2);
+    cp->set_length(static_cast<uint32_t>(f.size()));
+    cp->set_data(std::string(f.begin(), f.end()));
+    cp->set_dropped(k % 2 == 0);
+    cp->set_rule(k % 3 == 0 ? "default" : "web-dns");
+    if (k % 2 == 0) cp->set_reason("policy_deny");
+    cp->set_mode(k == 5 ? "audit" : "enforce");
+  }
+  end.mutable_end()->set_packets(8);
+  end.mutable_end()->set_lost(3);
+  end.mutable_end()->set_why("count reached");
+  refused.set_error("nothing to capture");
+  return {framed({started, packets, end}), framed({started, end}), framed({refused}), framed({packets})};
+}
+
 bool write_all(const std::string& dir, const char* prefix, const std::vector<std::string>& seeds) {
   int i = 0;
   for (const std::string& s : seeds) {
@@ -376,7 +441,9 @@ int main(int argc, char** argv) {
                   : what == "policy" ? argc == 5
                                      : (argc == 3 || argc == 4) && (what == "packet" || what == "encap" ||
                                                                     what == "capture" || what == "flow_batch" ||
-                                                                    what == "dataplane" || what == "tuple");
+                                                                    what == "dataplane" || what == "tuple" ||
+                                                                    what == "capture_request" ||
+                                                                    what == "capture_reply");
   if (!ok) {
     std::fprintf(stderr,
                  "usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple OUT_DIR [GOLDEN_DIR] | push "
@@ -395,6 +462,8 @@ int main(int argc, char** argv) {
                ? 0
                : 1;
   if (what == "push") return write_all(dir, "push", push_seeds(argv[3])) ? 0 : 1;
+  if (what == "capture_request") return write_all(dir, "request", capture_request_seeds()) ? 0 : 1;
+  if (what == "capture_reply") return write_all(dir, "reply", capture_reply_seeds()) ? 0 : 1;
   if (what == "dataplane") return write_all(dir, "message", dataplane_seeds()) ? 0 : 1;
   if (what == "policy") return write_all(dir, "policy", policy_seeds(argv[3], argv[4])) ? 0 : 1;
   if (what == "tuple")
