@@ -493,15 +493,22 @@ void Worker::capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t
     capture_tokens_ = std::min(most, capture_tokens_ + uint64_t{now - capture_ms_} * rate);
   }
   capture_ms_ = now;
-  uint32_t looked_up = 0;  // the packets whose pos[] the lookup set
-  for (uint16_t j = 0; j < b.nlookup; ++j) looked_up |= 1u << b.lookup_of[j];
+  uint32_t looked_up = 0;  // the packets whose pos[] the lookup set: made when first needed
+  bool looked_up_made = false;
+  auto rule_of_packet = [&](uint16_t i, uint32_t& epoch) {
+    if (!looked_up_made) {
+      for (uint16_t j = 0; j < b.nlookup; ++j) looked_up |= 1u << b.lookup_of[j];
+      looked_up_made = true;
+    }
+    return rule_of(i, rs, looked_up, epoch);
+  };
   for (uint16_t i = 0; i < b.n; ++i) {
     const bool dropped = b.fate[i] == Fate::drop;
     if (f.drops_only && !dropped) continue;
     if (f.reason && b.reason[i] != *f.reason) continue;
     uint32_t epoch = 0, rule = 0;
     if (f.rule) {
-      rule = rule_of(i, rs, looked_up, epoch);
+      rule = rule_of_packet(i, epoch);
       if (!capture_rule_matches(rule, epoch, rs)) continue;
     }
     if (capture_tokens_ < 1000) {
@@ -509,7 +516,7 @@ void Worker::capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t
       continue;
     }
     capture_tokens_ -= 1000;
-    if (!f.rule) rule = rule_of(i, rs, looked_up, epoch);
+    if (!f.rule) rule = rule_of_packet(i, epoch);
     CaptureRecord& r = capture_record_;
     const rte_mbuf* m = b.pkts[i];
     r.tsc = rte_get_tsc_cycles();
