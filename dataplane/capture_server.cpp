@@ -153,6 +153,7 @@ void CaptureServer::serve(int fd) {
   uint64_t sent = 0;
   std::shared_ptr<const FlowContext> ctx;
   uint32_t ctx_epoch = UINT32_MAX;
+  int idle_ms = 0;
   while (why.empty()) {
     if (stopping_.load()) {
       why = "dataplane stopping";
@@ -191,9 +192,13 @@ void CaptureServer::serve(int fd) {
     }
     const size_t got = tap.drain(recs.data(), std::min<uint64_t>(recs.size(), f.count - sent));
     if (got == 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      // Nothing matched lately: wake less often (the rings hold 256 copies a
+      // worker; a burst of matches brings the pace back to 1 ms).
+      idle_ms = std::min(idle_ms + 1, 10);
+      std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms));
       continue;
     }
+    idle_ms = 0;
     m.Clear();
     auto* batch = m.mutable_packets();
     const uint64_t tsc_now = rte_get_tsc_cycles();

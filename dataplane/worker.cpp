@@ -502,10 +502,15 @@ void Worker::capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t
     }
     return rule_of(i, rs, looked_up, epoch);
   };
+  // The filter in locals: the counters' stores below would make the
+  // compiler read it again for every packet.
+  const bool drops_only = f.drops_only;
+  const bool any_reason = !f.reason.has_value();
+  const DropReason reason = f.reason.value_or(DropReason::count);
   for (uint16_t i = 0; i < b.n; ++i) {
     const bool dropped = b.fate[i] == Fate::drop;
-    if (f.drops_only && !dropped) continue;
-    if (f.reason && b.reason[i] != *f.reason) continue;
+    if (drops_only && !dropped) continue;
+    if (!any_reason && b.reason[i] != reason) continue;
     uint32_t epoch = 0, rule = 0;
     if (f.rule) {
       rule = rule_of_packet(i, epoch);
