@@ -167,9 +167,26 @@ std::shared_ptr<AclContext> build_context(const AclRule* rules, size_t count, st
 
 // Appends the classifier entries of rule `index` (of `rule_count`) for one
 // family; userdata = index + 1. `total` guards the whole set's expansion.
+TenantValues::TenantValues(const pb::CompiledRuleSet& set) {
+  for (int k = 0; k < set.tenants_size(); ++k) {
+    const auto& t = set.tenants(k);
+    by_name_.emplace_back(t.name(), t.tag() != 0 ? t.tag() : static_cast<uint32_t>(k + 1));
+  }
+  std::sort(by_name_.begin(), by_name_.end());
+}
+
+uint32_t TenantValues::of(const pb::CompiledRule& r) const {
+  if (r.tenant().empty()) return 0;
+  const auto it = std::lower_bound(by_name_.begin(), by_name_.end(), r.tenant(),
+                                   [](const auto& e, const std::string& name) { return e.first < name; });
+  // A tenant the set does not list (validate_rule_set refuses such a set):
+  // a value no packet carries.
+  return it != by_name_.end() && it->first == r.tenant() ? it->second : kUnmatchedTenant;
+}
+
 template <class AclRule>
-bool expand_rule(const pb::CompiledRule& r, uint32_t index, uint32_t rule_count, std::vector<AclRule>& acl,
-                 uint64_t& total, std::string& error) {
+bool expand_rule(const pb::CompiledRule& r, uint32_t tenant, uint32_t index, uint32_t rule_count,
+                 std::vector<AclRule>& acl, uint64_t& total, std::string& error) {
   constexpr bool kV6 = std::is_same_v<AclRule, AclRule6>;
   const size_t addr_len = kV6 ? 16 : 4;
   if (kV6 ? !r.v6() : !r.v4()) return true;
@@ -204,6 +221,8 @@ bool expand_rule(const pb::CompiledRule& r, uint32_t index, uint32_t rule_count,
             x.field[9].mask_range.u16 = a.hi;
             x.field[10].value.u16 = b.lo;
             x.field[10].mask_range.u16 = b.hi;
+            x.field[kAclTenant6].value.u32 = tenant;
+            x.field[kAclTenant6].mask_range.u32 = tenant != 0 ? 32 : 0;
           } else {
             x.field[1].value.u32 = word(s.addr, 0);
             x.field[1].mask_range.u32 = s.len;
@@ -213,6 +232,8 @@ bool expand_rule(const pb::CompiledRule& r, uint32_t index, uint32_t rule_count,
             x.field[3].mask_range.u16 = a.hi;
             x.field[4].value.u16 = b.lo;
             x.field[4].mask_range.u16 = b.hi;
+            x.field[kAclTenant4].value.u32 = tenant;
+            x.field[kAclTenant4].mask_range.u32 = tenant != 0 ? 32 : 0;
           }
           acl.push_back(x);
         }
@@ -251,10 +272,10 @@ bool make_shard(AclRule* acl, size_t count, const std::vector<AclShard>* previou
   return shard.context != nullptr;
 }
 
-template bool expand_rule<AclRule4>(const pb::CompiledRule&, uint32_t, uint32_t, std::vector<AclRule4>&, uint64_t&,
-                                    std::string&);
-template bool expand_rule<AclRule6>(const pb::CompiledRule&, uint32_t, uint32_t, std::vector<AclRule6>&, uint64_t&,
-                                    std::string&);
+template bool expand_rule<AclRule4>(const pb::CompiledRule&, uint32_t, uint32_t, uint32_t, std::vector<AclRule4>&,
+                                    uint64_t&, std::string&);
+template bool expand_rule<AclRule6>(const pb::CompiledRule&, uint32_t, uint32_t, uint32_t, std::vector<AclRule6>&,
+                                    uint64_t&, std::string&);
 template bool make_shard<AclRule4>(AclRule4*, size_t, const std::vector<AclShard>*, uint32_t&, AclShard&,
                                    std::string&);
 template bool make_shard<AclRule6>(AclRule6*, size_t, const std::vector<AclShard>*, uint32_t&, AclShard&,
@@ -273,9 +294,11 @@ bool build_shards(const pb::CompiledRuleSet& set, const std::vector<bool>& activ
   const auto rule_count = static_cast<uint32_t>(set.rules_size());
   std::vector<AclRule> acl;
   uint64_t total = 0;
+  const acl::TenantValues tenants(set);
   for (uint32_t i = 0; i < rule_count; ++i) {
     if (!active[i]) continue;
-    if (!acl::expand_rule<AclRule>(set.rules(static_cast<int>(i)), i, rule_count, acl, total, error)) return false;
+    const auto& r = set.rules(static_cast<int>(i));
+    if (!acl::expand_rule<AclRule>(r, tenants.of(r), i, rule_count, acl, total, error)) return false;
   }
   out = AclFamily{};
   out.entries = static_cast<uint32_t>(acl.size());

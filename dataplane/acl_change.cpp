@@ -86,9 +86,11 @@ bool change_shards(const pb::CompiledRuleSet& set, const AclFamily& previous, co
     out.shards.push_back(std::move(shard));
   }
   uint64_t total = 0;
+  const acl::TenantValues tenants(set);
   for (uint32_t i = 0; i < n; ++i) {
     if (base_of[i] != kNewRule || !active[i]) continue;
-    if (!acl::expand_rule<AclRule>(set.rules(static_cast<int>(i)), i, n, overlay, total, error)) return false;
+    const auto& r = set.rules(static_cast<int>(i));
+    if (!acl::expand_rule<AclRule>(r, tenants.of(r), i, n, overlay, total, error)) return false;
     if (overlay.size() > kMaxOverlayEntries) return false;
   }
   out.entries += static_cast<uint32_t>(overlay.size());

@@ -13,11 +13,24 @@
 
 namespace bulkhead::dataplane::acl {
 
+// The classifier's tenant value of each rule of a set: 0 for a shared
+// rule (every tenant), else its tenant's tag (pb::Tenant::tag, or the
+// tenant's position + 1 where no dataplane filled the tag in).
+class TenantValues {
+ public:
+  explicit TenantValues(const pb::CompiledRuleSet& set);
+  uint32_t of(const pb::CompiledRule& r) const;
+
+ private:
+  std::vector<std::pair<std::string, uint32_t>> by_name_;  // sorted
+};
+
 // Appends the entries of rule `index` (of `rule_count`) for the entry's
-// family; userdata = index + 1. `total` guards the whole set's expansion.
+// family, for tenant value `tenant` (TenantValues); userdata = index + 1.
+// `total` guards the whole set's expansion.
 template <class AclRule>
-bool expand_rule(const pb::CompiledRule& r, uint32_t index, uint32_t rule_count, std::vector<AclRule>& out,
-                 uint64_t& total, std::string& error);
+bool expand_rule(const pb::CompiledRule& r, uint32_t tenant, uint32_t index, uint32_t rule_count,
+                 std::vector<AclRule>& out, uint64_t& total, std::string& error);
 
 // A context over `count` entries (built, or shared from `previous` when
 // one has the same entries); numbers the rules locally first.
@@ -29,10 +42,10 @@ bool make_shard(AclRule* entries, size_t count, const std::vector<AclShard>* pre
 template <class AclRule>
 std::shared_ptr<AclContext> build_context(const AclRule* entries, size_t count, std::string& error);
 
-extern template bool expand_rule<AclRule4>(const pb::CompiledRule&, uint32_t, uint32_t, std::vector<AclRule4>&,
-                                           uint64_t&, std::string&);
-extern template bool expand_rule<AclRule6>(const pb::CompiledRule&, uint32_t, uint32_t, std::vector<AclRule6>&,
-                                           uint64_t&, std::string&);
+extern template bool expand_rule<AclRule4>(const pb::CompiledRule&, uint32_t, uint32_t, uint32_t,
+                                           std::vector<AclRule4>&, uint64_t&, std::string&);
+extern template bool expand_rule<AclRule6>(const pb::CompiledRule&, uint32_t, uint32_t, uint32_t,
+                                           std::vector<AclRule6>&, uint64_t&, std::string&);
 extern template bool make_shard<AclRule4>(AclRule4*, size_t, const std::vector<AclShard>*, uint32_t&, AclShard&,
                                           std::string&);
 extern template bool make_shard<AclRule6>(AclRule6*, size_t, const std::vector<AclShard>*, uint32_t&, AclShard&,

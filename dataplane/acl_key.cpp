@@ -45,6 +45,7 @@ void acl_config(rte_acl_config& cfg, bool v6) noexcept {
     cfg.defs[2] = field(RTE_ACL_FIELD_TYPE_MASK, 4, 2, 2, offsetof(AclKey4, dst));
     cfg.defs[3] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 3, 3, offsetof(AclKey4, sport));
     cfg.defs[4] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 4, 3, offsetof(AclKey4, dport));
+    cfg.defs[5] = field(RTE_ACL_FIELD_TYPE_MASK, 4, kAclTenant4, 4, offsetof(AclKey4, tenant));
     return;
   }
   cfg.num_fields = kAclFields6;
@@ -55,19 +56,21 @@ void acl_config(rte_acl_config& cfg, bool v6) noexcept {
   }
   cfg.defs[9] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 9, 9, offsetof(AclKey6, sport));
   cfg.defs[10] = field(RTE_ACL_FIELD_TYPE_RANGE, 2, 10, 9, offsetof(AclKey6, dport));
+  cfg.defs[11] = field(RTE_ACL_FIELD_TYPE_MASK, 4, kAclTenant6, 10, offsetof(AclKey6, tenant));
 }
 
 bool entries_overlap(const AclRule4& a, const AclRule4& b) noexcept {
   return protos_overlap(a.field[0], b.field[0]) && prefixes_overlap(a.field[1], b.field[1]) &&
          prefixes_overlap(a.field[2], b.field[2]) && ranges_overlap(a.field[3], b.field[3]) &&
-         ranges_overlap(a.field[4], b.field[4]);
+         ranges_overlap(a.field[4], b.field[4]) && prefixes_overlap(a.field[kAclTenant4], b.field[kAclTenant4]);
 }
 
 bool entries_overlap(const AclRule6& a, const AclRule6& b) noexcept {
   if (!protos_overlap(a.field[0], b.field[0])) return false;
   for (unsigned w = 1; w <= 8; ++w)
     if (!prefixes_overlap(a.field[w], b.field[w])) return false;
-  return ranges_overlap(a.field[9], b.field[9]) && ranges_overlap(a.field[10], b.field[10]);
+  return ranges_overlap(a.field[9], b.field[9]) && ranges_overlap(a.field[10], b.field[10]) &&
+         prefixes_overlap(a.field[kAclTenant6], b.field[kAclTenant6]);
 }
 
 }  // namespace bulkhead::dataplane

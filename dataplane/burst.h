@@ -44,13 +44,14 @@ struct ClassifyBatch {
 
   void clear() noexcept { n4 = n6 = 0; }
   bool empty() const noexcept { return n4 + n6 == 0; }
-  void add(const FlowTuple& t, uint16_t packet) noexcept {
+  // `tenant`: the packet's ConnKey::tenant.
+  void add(const FlowTuple& t, uint16_t tenant, uint16_t packet) noexcept {
     if (t.family == 4) {
-      make_acl_key(t, k4[n4]);
+      make_acl_key(t, tenant, k4[n4]);
       p4[n4] = &k4[n4];
       of4[n4++] = packet;
     } else {
-      make_acl_key(t, k6[n6]);
+      make_acl_key(t, tenant, k6[n6]);
       p6[n6] = &k6[n6];
       of6[n6++] = packet;
     }

@@ -164,6 +164,24 @@ bool validate_rule_set(const pb::CompiledRuleSet& set, std::string& error) {
       return false;
     }
   }
+  std::unordered_set<std::string_view> tenants;
+  std::unordered_set<uint64_t> tenant_ids[2];  // endpoint ids, VNIs
+  for (int i = 0; i < set.tenants_size(); ++i) {
+    const auto& t = set.tenants(i);
+    std::string why;
+    if (!valid_name(t.name(), why)) {
+      error = "tenant " + std::to_string(i) + " (" + shown(t.name()) + "): " + why;
+      return false;
+    }
+    if (!pb::Tenant::Kind_IsValid(t.kind()) || (t.kind() == pb::Tenant::VNI && t.id() > 0xffffff)) {
+      error = "tenant " + shown(t.name()) + ": an unknown kind of id or a VNI past 24 bits";
+      return false;
+    }
+    if (!tenants.insert(t.name()).second || !tenant_ids[t.kind() == pb::Tenant::VNI].insert(t.id()).second) {
+      error = "tenant " + shown(t.name()) + " repeats the name or id of another";
+      return false;
+    }
+  }
   std::unordered_set<std::string_view> ids;
   ids.reserve(static_cast<size_t>(set.rules_size()));
   for (int i = 0; i < set.rules_size(); ++i) {
@@ -171,6 +189,10 @@ bool validate_rule_set(const pb::CompiledRuleSet& set, std::string& error) {
     std::string why;
     if (!valid_rule(r, why)) {
       error = "rule " + std::to_string(i) + " (" + shown(r.id()) + "): " + why;
+      return false;
+    }
+    if (!r.tenant().empty() && !tenants.count(r.tenant())) {
+      error = "rule " + std::to_string(i) + " (" + shown(r.id()) + "): tenant " + shown(r.tenant()) + " is not listed";
       return false;
     }
     if (!ids.insert(r.id()).second) {

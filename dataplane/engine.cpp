@@ -30,6 +30,13 @@ std::string format_tuple(const FlowTuple& t) {
   return rules::format_tuple(r);
 }
 
+bool same_tenants(const pb::CompiledRuleSet& a, const pb::CompiledRuleSet& b) {
+  if (a.tenants_size() != b.tenants_size()) return false;
+  for (int k = 0; k < a.tenants_size(); ++k)
+    if (a.tenants(k).name() != b.tenants(k).name() || a.tenants(k).tag() != b.tenants(k).tag()) return false;
+  return true;
+}
+
 int lcore_main(void* arg) {
   static_cast<Worker*>(arg)->run();
   return 0;
@@ -138,7 +145,7 @@ void Engine::fail(const std::string& error) {
 
 bool Engine::apply(pb::CompiledRuleSet compiled, std::string& error, Keep keep) {
   std::lock_guard<std::mutex> serial(apply_mu_);
-  if (!validate_rule_set(compiled, error)) {
+  if (!validate_rule_set(compiled, error) || !insertion::resolve_tenants(cfg_.insertion, compiled, error)) {
     fail(error);
     return false;
   }
@@ -197,8 +204,11 @@ bool Engine::apply_change(pb::PushRuleSet& push, std::string& error, Keep keep) 
   // The assembled set is checked like a whole one (a new rule may repeat a
   // base rule's id).
   std::unique_ptr<RuleSet> rs;
-  if (validate_rule_set(next, error)) {
-    rs = RuleSet::change(next, *current, base_of, effective_mode(next), next_epoch_, now, error);
+  if (validate_rule_set(next, error) && insertion::resolve_tenants(cfg_.insertion, next, error)) {
+    // The kept contexts hold the base rules' tenant values: tenants that
+    // changed need the full build.
+    if (same_tenants(next, active_compiled_))
+      rs = RuleSet::change(next, *current, base_of, effective_mode(next), next_epoch_, now, error);
     if (!rs && error.empty())  // a full build is the better answer
       rs = RuleSet::build(next, effective_mode(next), next_epoch_, worker_count_, now, error, current);
   }

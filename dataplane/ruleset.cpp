@@ -121,16 +121,16 @@ std::unique_ptr<RuleSet> RuleSet::change(const pb::CompiledRuleSet& compiled, co
   return rs;
 }
 
-uint32_t RuleSet::classify(const FlowTuple& t) const noexcept {
+uint32_t RuleSet::classify(const FlowTuple& t, uint16_t tenant) const noexcept {
   uint32_t r = kNoRule;
   if (t.family == 4) {
     AclKey4 k;
-    make_acl_key(t, k);
+    make_acl_key(t, tenant, k);
     const AclKey4* p = &k;
     classify4(&p, 1, &r);
   } else {
     AclKey6 k;
-    make_acl_key(t, k);
+    make_acl_key(t, tenant, k);
     const AclKey6* p = &k;
     classify6(&p, 1, &r);
   }

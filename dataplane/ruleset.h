@@ -73,8 +73,8 @@ class RuleSet {
   void classify6(const AclKey6* const* keys, uint32_t n, uint32_t* out) const noexcept {
     classify_family(acl6_, keys, n, out);
   }
-  // One tuple, either family.
-  uint32_t classify(const FlowTuple& t) const noexcept;
+  // One tuple, either family, of tenant tag `tenant` (ConnKey::tenant).
+  uint32_t classify(const FlowTuple& t, uint16_t tenant = 0) const noexcept;
 
   bool allows(uint32_t rule) const noexcept { return rule == kNoRule ? default_allow_ : (flags_[rule] & kAllow) != 0; }
   bool logs(uint32_t rule) const noexcept { return rule != kNoRule && (flags_[rule] & kLog) != 0; }

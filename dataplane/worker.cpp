@@ -287,13 +287,13 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
         b.groups.add(i, b.hash[i]);
         b.fate[i] = Fate::recheck;
         ++b.nrecheck;
-        b.batch.add(opened_tuple(b.keys[i], e), i);
+        b.batch.add(opened_tuple(b.keys[i], e), b.keys[i].tenant, i);
         continue;
       }
       b.reuse[i] = true;  // expired, not yet swept: judged as new, may reopen its slot
     }
     if (m.has_inner) {  // an ICMP error quoting nothing tracked: judged alone, never a connection
-      b.batch.add(m.tuple, i);
+      b.batch.add(m.tuple, b.keys[i].tenant, i);
       continue;
     }
     if (b.follow_earlier(i)) continue;
@@ -302,7 +302,7 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
       continue;
     }
     b.groups.add(i, b.hash[i]);
-    b.batch.add(m.tuple, i);
+    b.batch.add(m.tuple, b.keys[i].tenant, i);
   }
 }
 
@@ -444,7 +444,7 @@ void Worker::follow(RuleSet& rs, uint32_t now) noexcept {
     }
     reply_leader[l] = i;
     b.fate[i] = Fate::pending;
-    b.batch.add(b.meta[i].tuple, i);
+    b.batch.add(b.meta[i].tuple, b.keys[i].tenant, i);
   }
   if (b.batch.empty()) return;
   // Round two: the replies, classified together, then their followers
@@ -806,7 +806,8 @@ void Worker::fold(int32_t pos, const ConnEntry& e, RuleSet& rs) noexcept {
 }
 
 bool Worker::recheck_idle(int32_t pos, ConnEntry& e, RuleSet& rs) noexcept {
-  const uint32_t rule = rs.classify(opened_tuple(conns_.key(pos), e));
+  const ConnKey& key = conns_.key(pos);
+  const uint32_t rule = rs.classify(opened_tuple(key, e), key.tenant);
   const bool allowed = rs.allows(rule);
   count(WorkerCounter::conn_rechecked);
   if (!allowed && rs.mode() == Mode::enforce) return false;  // its next packet cuts it

@@ -4,6 +4,7 @@
 #include <array>
 #include <limits>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "rules/prefix.h"
@@ -17,7 +18,9 @@ struct Interval {
   u128 lo, hi;  // inclusive
 };
 
-enum Dim { kProto = 0, kSrc, kDst, kSport, kDport, kDims };
+// kTenant: 0 is traffic of no tenant (inline), k the policy's tenant k
+// (1-based); a shared rule spans them all, a tenant's rule its own alone.
+enum Dim { kProto = 0, kSrc, kDst, kSport, kDport, kTenant, kDims };
 using Box = std::array<Interval, kDims>;
 using Region = std::vector<Box>;
 
@@ -78,7 +81,7 @@ u128 family_max(int family) { return family == 4 ? (u128{1} << 32) - 1 : ~u128{0
 // A rule of more than `limit` boxes is given its bounding box alone, and
 // `approximate` says so: it may stand for what it holds, never for what it
 // covers.
-Region rule_region(const pb::CompiledRule& r, int family, size_t limit, bool& approximate) {
+Region rule_region(const pb::CompiledRule& r, Interval tenant, int family, size_t limit, bool& approximate) {
   Region out;
   approximate = false;
   if (family == 4 ? !r.v4() : !r.v6()) return out;
@@ -101,7 +104,7 @@ Region rule_region(const pb::CompiledRule& r, int family, size_t limit, bool& ap
   if (src.empty() || dst.empty()) return out;
   if (static_cast<long double>(src.size()) * dst.size() * sp.size() * dp.size() > limit) {
     approximate = true;
-    Box b{proto, src.front(), dst.front(), sp.front(), dp.front()};
+    Box b{proto, src.front(), dst.front(), sp.front(), dp.front(), tenant};
     for (const auto& a : src) b[kSrc] = {std::min(b[kSrc].lo, a.lo), std::max(b[kSrc].hi, a.hi)};
     for (const auto& a : dst) b[kDst] = {std::min(b[kDst].lo, a.lo), std::max(b[kDst].hi, a.hi)};
     for (const auto& a : sp) b[kSport] = {std::min(b[kSport].lo, a.lo), std::max(b[kSport].hi, a.hi)};
@@ -112,7 +115,7 @@ Region rule_region(const pb::CompiledRule& r, int family, size_t limit, bool& ap
   for (const auto& a : src)
     for (const auto& b : dst)
       for (const auto& c : sp)
-        for (const auto& d : dp) out.push_back(Box{proto, a, b, c, d});
+        for (const auto& d : dp) out.push_back(Box{proto, a, b, c, d, tenant});
   return out;
 }
 
@@ -126,7 +129,7 @@ Box bounds(const Region& r) {
   return b;
 }
 
-std::string example(const Box& b, int family) {
+std::string example(const pb::CompiledRuleSet& set, const Box& b, int family) {
   Tuple t;
   t.family = static_cast<uint8_t>(family);
   t.proto = static_cast<uint8_t>(b[kProto].lo);
@@ -142,6 +145,8 @@ std::string example(const Box& b, int family) {
   }
   t.sport = static_cast<uint16_t>(b[kSport].lo);
   t.dport = static_cast<uint16_t>(b[kDport].lo);
+  const auto k = static_cast<int>(b[kTenant].lo);
+  if (k >= 1 && k <= set.tenants_size()) return format_tuple(t) + " of tenant " + set.tenants(k - 1).name();
   return format_tuple(t);
 }
 
@@ -342,6 +347,17 @@ class Analysis {
     }
   }
 
+  // The tenants a rule judges (Dim kTenant).
+  Interval tenant_interval(const pb::CompiledRule& r) const {
+    if (r.tenant().empty()) return {0, static_cast<u128>(set_.tenants_size())};
+    if (tenant_index_.empty())
+      for (int k = 0; k < set_.tenants_size(); ++k) tenant_index_.emplace(set_.tenants(k).name(), k + 1);
+    const auto it = tenant_index_.find(r.tenant());
+    if (it == tenant_index_.end()) return {0, 0};  // a set the compiler did not make
+    return {static_cast<u128>(it->second), static_cast<u128>(it->second)};
+  }
+  mutable std::unordered_map<std::string, int> tenant_index_;
+
   // Each live rule's boxes, and for each rule and family the other rules
   // whose bounds meet its bound (in rule order): every pairwise question
   // below is about those alone.
@@ -350,7 +366,8 @@ class Analysis {
       if (expired_[size(i)]) continue;
       auto& rr = regions_[size(i)];
       for (int f = 0; f < 2; ++f) {
-        rr.region[f] = rule_region(rule(i), f == 0 ? 4 : 6, opt_.max_pieces, rr.approximate[f]);
+        rr.region[f] = rule_region(rule(i), tenant_interval(rule(i)), f == 0 ? 4 : 6, opt_.max_pieces,
+                                   rr.approximate[f]);
         rr.has[f] = !rr.region[f].empty();
         if (rr.has[f]) rr.bound[f] = bounds(rr.region[f]);
         rr.single[f] = rr.region[f].size() == 1;
@@ -460,7 +477,7 @@ class Analysis {
       add(other_action ? Finding::Severity::error : Finding::Severity::warning, Finding::Kind::shadowed, ids,
           "rule '" + rule(i).id() + "' can never match: earlier rules (" + by + ") cover it entirely" +
               (other_action ? ", some with the opposite action" : ""),
-          {example(ri.region[f].front(), f == 0 ? 4 : 6)});
+          {example(set_, ri.region[f].front(), f == 0 ? 4 : 6)});
     }
   }
 
@@ -611,7 +628,9 @@ class Analysis {
       std::sort(before.begin(), before.end());
       before.erase(std::unique(before.begin(), before.end()), before.end());
       for (int i : before) {
-        if (allow(i) == allow(j) || expired_[size(i)]) continue;
+        // A tenant's rule before a shared one overrides it for that tenant:
+        // what the tenant's rules are for, not a conflict.
+        if (allow(i) == allow(j) || expired_[size(i)] || rule(i).tenant() != rule(j).tenant()) continue;
         for (int f = 0; f < 2; ++f) {
           Box both;
           if (!partial_overlap(i, j, f, both)) continue;
@@ -620,8 +639,8 @@ class Analysis {
           add(Finding::Severity::warning, Finding::Kind::conflict, {j, i},
               "rules '" + rule(i).id() + "' (" + (allow(i) ? "allow" : "deny") + ") and '" + rule(j).id() + "' (" +
                   (allow(j) ? "allow" : "deny") + ") partially overlap: the earlier one wins where both match",
-              {example(both, family) + " is " + (allow(i) ? "allowed" : "denied") + " by " + rule(i).id(),
-               example(effective_[size(j)][f].front(), family) + " is " + (allow(j) ? "allowed" : "denied") +
+              {example(set_, both, family) + " is " + (allow(i) ? "allowed" : "denied") + " by " + rule(i).id(),
+               example(set_, effective_[size(j)][f].front(), family) + " is " + (allow(j) ? "allowed" : "denied") +
                    " by " + rule(j).id()});
           break;
         }

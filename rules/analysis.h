@@ -1,6 +1,8 @@
-// Exact analysis of a compiled rule set over its five-dimensional match
+// Exact analysis of a compiled rule set over its six-dimensional match
 // space (protocol, source address, destination address, source port,
-// destination port), per address family.
+// destination port, tenant), per address family. A tenant's rule covers
+// its tenant's traffic alone, so it never shadows a shared rule; a tenant's
+// rule that overrides a shared one is not reported as a conflict.
 //
 // Every rule is a union of boxes; region arithmetic on boxes answers, with
 // no heuristics: which rules can never match (shadowed), which can be

@@ -109,10 +109,28 @@ Result<pb::CompiledRuleSet> compile(const Policy& policy) {
     return side;
   };
 
+  // A tenant's rules come first, so that they decide its traffic before
+  // the shared ones; the classifier keeps the lowest rule index.
+  for (const auto& t : policy.tenants) {
+    auto* out = set.add_tenants();
+    out->set_name(t.name);
+    out->set_kind(t.by_endpoint ? pb::Tenant::ENDPOINT : pb::Tenant::VNI);
+    out->set_id(t.id);
+    out->mutable_location()->set_line(t.loc.line);
+    out->mutable_location()->set_column(t.loc.column);
+  }
+  std::vector<std::pair<const RuleDef*, const std::string*>> ordered;
+  static const std::string kShared;
+  for (const auto& t : policy.tenants)
+    for (const auto& r : t.rules) ordered.emplace_back(&r, &t.name);
+  for (const auto& r : policy.rules) ordered.emplace_back(&r, &kShared);
+
   uint64_t total_entries = 0;
-  for (const auto& r : policy.rules) {
+  for (const auto& [rp, tenant] : ordered) {
+    const RuleDef& r = *rp;
     auto* out = set.add_rules();
     out->set_id(r.id);
+    out->set_tenant(*tenant);
     out->set_action(r.action == Action::allow ? pb::ACTION_ALLOW : pb::ACTION_DENY);
     out->set_log(r.log);
     out->mutable_location()->set_line(r.loc.line);

@@ -1,7 +1,8 @@
 // Compiler from the Policy model to the compiled rule set (proto/), the
 // object every other part consumes: segments resolved to disjoint prefixes
 // (with `except` subtracted), rules with their address sets, families,
-// protocol and port ranges, in match order.
+// protocol and port ranges, in match order: each tenant's rules (docs/policy.md,
+// "Tenants"), then the shared rules.
 #pragma once
 
 #include "proto/bulkhead.pb.h"

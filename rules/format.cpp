@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <cstdio>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -195,6 +196,17 @@ std::string format_policy(const Policy& p) {
   // An empty list is written as one: `rules:` alone would be null.
   o << "\nrules:" << (p.rules.empty() ? " []\n" : "\n");
   for (const auto& r : p.rules) o << "  - " << format_rule(r) << '\n';
+  if (!p.tenants.empty()) {
+    o << "\ntenants:\n";
+    for (const auto& t : p.tenants) {
+      char id[24];
+      if (t.by_endpoint) std::snprintf(id, sizeof(id), "0x%016llx", static_cast<unsigned long long>(t.id));
+      else std::snprintf(id, sizeof(id), "%llu", static_cast<unsigned long long>(t.id));
+      o << "  " << yaml_scalar(t.name) << ":\n    " << (t.by_endpoint ? "endpoint: " : "vni: ") << id << '\n'
+        << "    rules:" << (t.rules.empty() ? " []\n" : "\n");
+      for (const auto& r : t.rules) o << "      - " << format_rule(r) << '\n';
+    }
+  }
   return o.str();
 }
 

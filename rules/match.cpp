@@ -65,6 +65,7 @@ std::string format_tuple(const Tuple& t) {
 const char* mismatch_name(Mismatch m) {
   switch (m) {
     case Mismatch::matched: return "matched";
+    case Mismatch::tenant: return "tenant";
     case Mismatch::family: return "address family";
     case Mismatch::source: return "source address";
     case Mismatch::destination: return "destination address";
@@ -78,6 +79,7 @@ const char* mismatch_name(Mismatch m) {
 
 Mismatch match_rule(const pb::CompiledRule& r, const Tuple& t, int64_t now_unix) {
   if (r.expires_at() != 0 && now_unix >= r.expires_at()) return Mismatch::expired;
+  if (!r.tenant().empty() && r.tenant() != t.tenant) return Mismatch::tenant;
   if (t.family == 4 ? !r.v4() : !r.v6()) return Mismatch::family;
   if (!r.any_proto() && r.proto() != t.proto) return Mismatch::protocol;
   if (!side_holds(r.src(), t.family, t.src)) return Mismatch::source;

@@ -20,6 +20,7 @@ struct Tuple {
   uint8_t proto = 0;
   uint16_t sport = 0;  // ICMP: type
   uint16_t dport = 0;  // ICMP: code
+  std::string tenant;  // one-armed insertion: the tenant it came under (empty: none, inline)
 };
 
 // "tcp", "udp", "icmp", "icmpv6", "sctp" or the number.
@@ -29,7 +30,7 @@ std::string proto_name(uint8_t proto);
 std::string format_tuple(const Tuple& t);
 
 // Why a rule did not match a tuple (or `matched`).
-enum class Mismatch { matched, family, source, destination, protocol, source_port, destination_port, expired };
+enum class Mismatch { matched, tenant, family, source, destination, protocol, source_port, destination_port, expired };
 const char* mismatch_name(Mismatch m);
 
 Mismatch match_rule(const pb::CompiledRule& rule, const Tuple& t, int64_t now_unix);

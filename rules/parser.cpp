@@ -150,7 +150,7 @@ class Parser {
     const Node root = doc_->root();
     if (!root.IsMap()) {
       error(root, inventory_ ? "an inventory is a map with the key segments"
-                             : "a policy is a map with keys version, defaults, segments, rules");
+                             : "a policy is a map with keys version, defaults, segments, rules, tenants");
       return finish(result, std::move(policy));
     }
     if (inventory_) {
@@ -160,7 +160,7 @@ class Parser {
       parse_segments(root["segments"], policy);
       return finish(result, std::move(policy));
     }
-    check_keys(root, {"version", "defaults", "segments", "rules"}, "policy");
+    check_keys(root, {"version", "defaults", "segments", "rules", "tenants"}, "policy");
     bool after = false;
     for (const auto& kv : root) {
       if (after) {
@@ -176,7 +176,8 @@ class Parser {
     parse_version(root["version"], root, policy);
     parse_defaults(root["defaults"], policy);
     parse_segments(root["segments"], policy);
-    parse_rules(root["rules"], policy);
+    parse_rules(root["rules"], policy.rules, "rules");
+    parse_tenants(root["tenants"], policy);
     return finish(result, std::move(policy));
   }
 
@@ -457,17 +458,91 @@ class Parser {
     }
   }
 
-  void parse_rules(const Node& n, Policy& p) {
+  // The `tenants:` map: name: { endpoint: 0xHEX | vni: N, rules: [...] }.
+  // Names and ids are unique; rule ids are unique across the whole policy.
+  void parse_tenants(const Node& n, Policy& p) {
+    if (!n) return;
+    if (!n.IsMap()) {
+      error(n, "tenants must be a map of name: { endpoint: 0xHEX or vni: N, rules: [...] }");
+      return;
+    }
+    if (n.size() > kPolicyLimits.max_tenants) {
+      error(n, std::to_string(n.size()) + " tenants; a policy holds at most " +
+                   std::to_string(kPolicyLimits.max_tenants));
+      return;
+    }
+    std::unordered_map<std::string, Location> names, endpoints, vnis;
+    for (const auto& kv : n) {
+      TenantDef t;
+      t.loc = loc(kv.first);
+      t.name = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      if (!valid_name(t.name)) {
+        error(kv.first, "tenant name " + quoted(t.name) + " must be 1-64 letters, digits, '.', '_' or '-'");
+        continue;
+      }
+      if (auto [it, fresh] = names.emplace(t.name, t.loc); !fresh) {
+        error(kv.first, "duplicate tenant '" + t.name + "' (first at " + at(it->second) + ")");
+        continue;
+      }
+      const Node& v = kv.second;
+      if (!v.IsMap()) {
+        error(v.IsNull() ? kv.first : v, "tenant '" + t.name + "' must be a map like { endpoint: 0x..., rules: [...] }");
+        continue;
+      }
+      check_keys(v, {"endpoint", "vni", "rules"}, "tenant");
+      const Node endpoint = v["endpoint"], vni = v["vni"];
+      if (endpoint && vni) {
+        error(vni, "tenant '" + t.name + "' has both an endpoint and a vni; it is one or the other");
+        continue;
+      }
+      if (!endpoint && !vni) {
+        error(kv.first, "tenant '" + t.name + "' needs an endpoint (0x and up to 16 hex digits) or a vni (0-16777215)");
+        continue;
+      }
+      std::string s;
+      t.by_endpoint = static_cast<bool>(endpoint);
+      const Node& id = endpoint ? endpoint : vni;
+      if (!scalar(id, t.by_endpoint ? "endpoint" : "vni", s)) continue;
+      bool ok;
+      if (t.by_endpoint) {
+        const std::string_view hex = std::string_view(s).substr(s.size() > 2 ? 2 : s.size());
+        ok = s.size() > 2 && s.size() <= 18 && (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'));
+        if (ok) {
+          auto [ptr, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), t.id, 16);
+          ok = ec == std::errc() && ptr == hex.data() + hex.size();
+        }
+        if (!ok) error(id, "endpoint " + quoted(s) + " is not 0x and 1-16 hex digits (the GWLB endpoint id)");
+      } else {
+        ok = parse_uint(s, t.id, 0xffffff);
+        if (!ok) error(id, "vni " + quoted(s) + " is not a number 0-16777215");
+      }
+      if (!ok) continue;
+      auto& seen = t.by_endpoint ? endpoints : vnis;
+      if (auto [it, fresh] = seen.emplace(std::to_string(t.id), loc(id)); !fresh) {
+        error(id, std::string("tenant '") + t.name + "' repeats the " + (t.by_endpoint ? "endpoint" : "vni") +
+                      " of the tenant at " + at(it->second));
+        continue;
+      }
+      if (const Node rules = v["rules"]) parse_rules(rules, t.rules, "tenant rules");
+      p.tenants.push_back(std::move(t));
+    }
+  }
+
+  // A list of rules (the shared `rules:` or a tenant's): ids are unique
+  // across the policy, and the count of all of them is bounded.
+  void parse_rules(const Node& n, std::vector<RuleDef>& rules, const char* what) {
     if (!n) return;
     if (!n.IsSequence()) {
-      error(n, "rules must be a list");
+      error(n, std::string(what) + " must be a list");
       return;
     }
-    if (n.size() > kPolicyLimits.max_rules) {
-      error(n, std::to_string(n.size()) + " rules; a policy holds at most " + std::to_string(kPolicyLimits.max_rules));
+    if (rule_count_ + n.size() > kPolicyLimits.max_rules) {
+      error(n, std::to_string(rule_count_ + n.size()) + " rules; a policy holds at most " +
+                   std::to_string(kPolicyLimits.max_rules));
       return;
     }
-    std::unordered_map<std::string, Location> ids;
+    rule_count_ += n.size();
+    std::unordered_map<std::string, Location>& ids = rule_ids_;
     for (const auto& r : n) {
       if (!r.IsMap()) {
         error(r, "a rule is a map like { id: ..., from: ..., to: ..., action: allow }");
@@ -571,7 +646,7 @@ class Parser {
       }
       if (const auto d = r["description"]) scalar(d, "description", rule.description);
       (void)ok;
-      p.rules.push_back(std::move(rule));
+      rules.push_back(std::move(rule));
     }
   }
 
@@ -583,6 +658,8 @@ class Parser {
   std::unordered_map<std::string, size_t> segment_index_;
   std::vector<std::string> segment_names_;  // in file order
   size_t prefixes_ = 0;                     // CIDRs written, against the limit
+  size_t rule_count_ = 0;                   // rules written, shared and tenants', against the limit
+  std::unordered_map<std::string, Location> rule_ids_;  // every rule's, shared and tenants'
   size_t errors_ = 0;                       // reported or not
   size_t unreported_ = 0;                   // diagnostics past the limit
 };

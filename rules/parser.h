@@ -1,7 +1,7 @@
 // Parser of policy files (YAML) into the Policy model, with validation of
 // everything that can be checked locally: keys, types, CIDRs, ports,
-// protocols, ICMP types, duplicate keys, ids and segments, unknown
-// segments, and the limits below. Errors are collected in file order, at
+// protocols, ICMP types, duplicate keys, ids, segments and tenants,
+// unknown segments, and the limits below. Errors are collected in file order, at
 // most kPolicyLimits.max_diagnostics of them (then one line saying how many
 // more there were). Thread-safe (no shared state).
 #pragma once
@@ -24,6 +24,7 @@ struct PolicyLimits {
   size_t max_bytes = 16u << 20;        // the file
   size_t max_rules = 50'000;
   size_t max_segments = 10'000;
+  size_t max_tenants = 1024;           // as many as a dataplane's --tenant list holds
   size_t max_prefixes = 200'000;       // CIDRs written: segments' cidrs and except, and rule literals
   uint32_t max_depth = 32;             // YAML collections open at once
   size_t max_diagnostics = 50;         // errors and warnings reported of one file

@@ -59,6 +59,17 @@ struct RuleDef {
   std::string description;
 };
 
+// A tenant of one-armed insertion: the traffic that comes under one load
+// balancer endpoint id (AWS GWLB) or VNI (VXLAN, GENEVE without AWS's
+// options), and the rules judged for it alone, before the shared ones.
+struct TenantDef {
+  std::string name;
+  bool by_endpoint = true;  // id is an endpoint id (else a VNI)
+  uint64_t id = 0;
+  Location loc;
+  std::vector<RuleDef> rules;
+};
+
 struct Policy {
   // Where the rules list sits in the source, for text-preserving edits:
   // the line of `rules:`, the line of the next top-level key (0: the list
@@ -73,7 +84,8 @@ struct Policy {
   Action default_action = Action::deny;
   PolicyMode mode = PolicyMode::enforce;
   std::vector<SegmentDef> segments;
-  std::vector<RuleDef> rules;
+  std::vector<RuleDef> rules;      // the shared rules: every packet's
+  std::vector<TenantDef> tenants;  // each with its own rules, judged first
 };
 
 }  // namespace bulkhead::rules

@@ -1,5 +1,6 @@
 #include "dataplane/insertion/stage.h"
 
+#include "dataplane/acl_key.h"
 #include "dataplane/insertion/health.h"
 
 #include <algorithm>
@@ -56,6 +57,31 @@ std::string Appliance::tenant_name(uint16_t tag) const {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "unlisted-%04x", tag & 0x7fffu);
   return buf;
+}
+
+bool resolve_tenants(const InsertionConfig& cfg, pb::CompiledRuleSet& set, std::string& error) {
+  const bool by_endpoint = cfg.mode == Insertion::geneve && cfg.profile == GeneveProfile::aws;
+  for (auto& t : *set.mutable_tenants()) {
+    t.set_tag(kUnmatchedTenant);
+    const bool endpoint = t.kind() == pb::Tenant::ENDPOINT;
+    if (!cfg.one_armed() || endpoint != by_endpoint) continue;
+    char id[40];
+    std::snprintf(id, sizeof(id), endpoint ? "endpoint=0x%016llx" : "vni=%llu", static_cast<unsigned long long>(t.id()));
+    const auto it = std::find_if(cfg.tenants.begin(), cfg.tenants.end(),
+                                 [&](const TenantConfig& c) { return c.by_endpoint == endpoint && c.id == t.id(); });
+    if (it == cfg.tenants.end()) {
+      error = "the policy's tenant '" + t.name() + "' (" + id + ") is not in this dataplane's --tenant list; add " +
+              "--tenant " + t.name() + ":" + id + ":strict (or :pickup)";
+      return false;
+    }
+    if (it->name != t.name()) {
+      error = "the policy's tenant '" + t.name() + "' (" + id + ") is --tenant '" + it->name +
+              "' here; the names must agree";
+      return false;
+    }
+    t.set_tag(static_cast<uint32_t>(it - cfg.tenants.begin() + 1));
+  }
+  return true;
 }
 
 void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, bool healthy,

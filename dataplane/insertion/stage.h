@@ -18,6 +18,7 @@
 #include "dataplane/burst.h"
 #include "dataplane/config.h"
 #include "dataplane/insertion/encap.h"
+#include "proto/bulkhead.pb.h"
 
 namespace bulkhead::dataplane::insertion {
 
@@ -61,6 +62,16 @@ class Appliance {
   std::vector<TenantConfig> tenants_;
   std::vector<ById> by_id_;  // the tenants of this insertion's kind of id, sorted
 };
+
+// Fills in the classifier's value of each tenant of a rule set (its
+// pb::Tenant::tag): the connection tenant tag the --tenant list gives the
+// tenant's endpoint id or VNI. A tenant of the kind of id this dataplane
+// does not key by (or any tenant, inline) gets a value no packet carries.
+// False, naming the tenant, when the policy's tenant is of this
+// dataplane's kind but not in its --tenant list, or is there under another
+// name: its traffic would share connection tags with other endpoints.
+// Main lcore or the control channel's thread, off the fast path.
+bool resolve_tenants(const InsertionConfig& cfg, pb::CompiledRuleSet& set, std::string& error);
 
 // What open_tunnels() saw in one burst.
 struct ReceiveCounts {

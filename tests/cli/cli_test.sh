@@ -67,6 +67,28 @@ expect_json "explain --json" 1 "d['verdict'] == 'deny' and d['rule'] is None" --
 expect_run "explain rejects a malformed flow" 2 "--flow: .*needs a port" -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5 -> 10.0.2.9:22"
 expect_run "explain rejects mixed families" 2 "different address families" -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5:1 -> [fd00::1]:22"
 
+# Tenants: the same flow judged under each tenant's own rules, then the shared ones.
+{ cat "$work/p.yaml"; cat <<'YAML'
+tenants:
+  blue:
+    endpoint: 0x0a0b0c0d01020304
+    rules:
+      - { id: blue-ssh, from: web, to: db, proto: tcp, ports: [22], action: allow }
+  red:
+    vni: 801
+    rules:
+      - { id: red-no-db, from: web, to: db, proto: tcp, ports: [5432], action: deny }
+YAML
+} >"$work/tenants.yaml"
+expect_run "validate counts the tenants" 0 "ok: 6 rules, 2 segments, 2 tenants, 0 analysis errors" -- "$cli" policy validate "$work/tenants.yaml"
+expect_run "explain under a tenant: its own allow" 0 "decided by:  rule blue-ssh" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:22" --tenant blue
+expect_run "explain under no tenant: the default" 1 "the default action" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:22"
+expect_run "explain under a tenant: its own deny first" 1 "decided by:  rule red-no-db" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432" --tenant red
+expect_run "explain says why another tenant's rule did not match" 0 "red-no-db +[0-9]+ +different tenant" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432" --tenant blue
+expect_json "explain --tenant --json" 0 "d['tenant'] == 'blue' and d['rule'] == 'web-to-db'" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432" --tenant blue --json
+expect_run "explain refuses an unknown tenant" 2 "no tenant 'green' .it defines blue, red." -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:22" --tenant green
+expect_run "fmt writes the tenants back" 0 "endpoint: 0x0a0b0c0d01020304" -- "$cli" policy fmt "$work/tenants.yaml"
+
 printf 'tcp 10.0.1.5 41000 10.0.2.9 5432\n6\t10.0.1.5\t1\t10.0.2.9\t6010\nudp 10.0.1.66 1 10.0.2.9 53\n17 fd00:1::5 1 fd00:2::9 53\ntcp 10.0.1.5 1 10.0.2.9 22\n' >"$work/t.txt"
 out=$("$cli" policy eval "$work/p.yaml" --tuples "$work/t.txt")
 want=$'allow web-to-db\nallow web-to-db\ndeny block-one\nallow dns\ndeny -'

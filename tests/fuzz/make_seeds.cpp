@@ -321,6 +321,13 @@ std::vector<std::string> policy_seeds(const std::string& golden, const std::stri
   out.push_back(head + "  - { id: a, from: web, to: db, proto: tcp, ports: [22, \"1000-2000\"], sports: 53, log: true, "
                        "action: allow }\n  - { id: p, to: web, proto: icmp, icmp_types: [echo-request, 3], action: "
                        "allow }\ndefaults: { action: allow, mode: audit }\n");
+  // Tenants: both kinds of id, a repeated id, a rule id shared with the
+  // shared rules, and a tenant with neither id.
+  out.push_back(head + "  - { id: a, to: db, action: allow }\ntenants:\n  blue:\n    endpoint: 0x0a0b0c0d01020304\n"
+                       "    rules:\n      - { id: b, from: web, to: db, proto: tcp, ports: [22], action: allow }\n"
+                       "  red: { vni: 801, rules: [ { id: c, to: db, action: deny } ] }\n");
+  out.push_back(head + "  - { id: a, action: allow }\ntenants:\n  blue: { vni: 5, rules: [ { id: a, action: deny } ] }\n"
+                       "  red: { vni: 5 }\n  green: { rules: [] }\n  x: { endpoint: 0xfffffffffffffffff, vni: 1 }\n");
   out.push_back("version: 1\nsegments:\n  inet: { cidrs: [\"0.0.0.0/0\", \"::/0\"], except: [10.0.0.0/8, 10.1.2.3, "
                 "\"fd00::/8\"] }\nrules:\n  - { id: a, to: inet, action: allow }\n");
   return out;

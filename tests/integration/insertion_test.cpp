@@ -1,5 +1,6 @@
 // One-armed insertion in the real engine on net_ring ports: tenants in the
-// connection key and in the flow records, and pickup per tenant.
+// connection key and in the flow records, pickup per tenant, and the
+// policy's tenants with rules of their own.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -72,6 +73,63 @@ TEST(Insertion, MidFlowTcpIsPickedUpOnlyForATenantWithPickup) {
   h.run();
   EXPECT_EQ(h.received(0).size(), 1u);
   EXPECT_EQ(h.events(WorkerCounter::conn_hits), 1u);
+}
+
+// kGoldenPolicy, with blue allowed ssh by its own rule and denied the database.
+const std::string kTenantPolicy = std::string(kGoldenPolicy) + R"(tenants:
+  blue:
+    endpoint: 0x0a0b0c0d01020304
+    rules:
+      - { id: blue-ssh, from: web, to: app, proto: tcp, ports: [22], action: allow }
+      - { id: blue-no-db, from: web, to: app, proto: tcp, ports: [5432], action: deny }
+)";
+
+TEST(Insertion, EachTenantIsJudgedByItsOwnRulesThenTheSharedOnes) {
+  Harness h(kTenantPolicy, 1, geneve);
+  ASSERT_TRUE(h.loaded()) << h.error();
+  PacketSpec ssh = kSyn;
+  ssh.dport = 22;
+  h.send(0, from(kBlue, kSyn));   // blue: its own deny
+  h.send(0, from(kOther, kSyn));  // unlisted: the shared allow
+  h.send(0, from(kBlue, ssh));    // blue: its own allow
+  h.send(0, from(kOther, ssh));   // unlisted: the default deny
+  h.run();
+  EXPECT_EQ(h.received(0).size(), 2u);
+  EXPECT_EQ(h.events(WorkerCounter::conn_new), 2u);
+  EXPECT_EQ(h.drops(DropReason::policy_deny), 2u);
+  std::vector<pb::FlowRecord> recs;
+  h.engine().drain_flows(recs, 100);
+  std::vector<std::string> seen;
+  for (const auto& r : recs)
+    if (r.kind() == pb::FlowRecord::START) seen.push_back(r.tenant() + " " + r.rule_id());
+  std::sort(seen.begin(), seen.end());
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], "blue blue-ssh");
+  EXPECT_EQ(seen[1].substr(seen[1].find(' ')), " web-to-db") << seen[1];
+}
+
+TEST(Insertion, APolicyTenantMissingFromTheTenantListIsRefused) {
+  Harness h(kGoldenPolicy, 1, geneve);
+  ASSERT_TRUE(h.loaded()) << h.error();
+  std::string error;
+  const std::string unlisted = std::string(kGoldenPolicy) +
+                               "tenants:\n  green: { endpoint: 0x0a0b0c0d01020399, rules: [ { id: g, action: allow } ] }\n";
+  EXPECT_FALSE(h.reload(unlisted, &error));
+  EXPECT_NE(error.find("--tenant green:endpoint=0x0a0b0c0d01020399"), std::string::npos) << error;
+  const std::string renamed = std::string(kGoldenPolicy) +
+                              "tenants:\n  azure: { endpoint: 0x0a0b0c0d01020304, rules: [ { id: g, action: allow } ] }\n";
+  EXPECT_FALSE(h.reload(renamed, &error));
+  EXPECT_NE(error.find("is --tenant 'blue' here"), std::string::npos) << error;
+  // A tenant keyed by a VNI is not this (AWS) dataplane's: its rules are inert.
+  const std::string other_kind = std::string(kGoldenPolicy) +
+                                 "tenants:\n  v: { vni: 800, rules: [ { id: v-all, action: allow } ] }\n";
+  EXPECT_TRUE(h.reload(other_kind, &error)) << error;
+  PacketSpec ssh = kSyn;
+  ssh.dport = 22;
+  h.send(0, from(kOther, ssh));
+  h.run();
+  EXPECT_EQ(h.received(0).size(), 0u);
+  EXPECT_EQ(h.drops(DropReason::policy_deny), 1u);
 }
 
 }  // namespace

@@ -50,6 +50,7 @@ Json validate_json(const std::string& file, const rules::Result<pb::CompiledRule
   if (r.ok()) {
     j["rules"] = r.value->rules_size();
     j["segments"] = r.value->segments_size();
+    j["tenants"] = r.value->tenants_size();
   }
   j["diagnostics"] = Json::array();
   for (const auto& d : r.diagnostics)
@@ -107,7 +108,8 @@ int cmd_validate(const std::vector<std::string>& args) {
     }
     if (r.ok())
       std::cout << file << ": ok: " << r.value->rules_size() << " rules, " << r.value->segments_size()
-                << " segments, " << analysis_errors << " analysis errors, " << warnings << " warnings\n";
+                << " segments, " << (r.value->tenants_size() > 0 ? std::to_string(r.value->tenants_size()) + " tenants, " : "")
+                << analysis_errors << " analysis errors, " << warnings << " warnings\n";
     else
       std::cout << file << ": " << errors << " errors, " << warnings << " warnings\n";
   }
@@ -119,22 +121,39 @@ int cmd_validate(const std::vector<std::string>& args) {
 
 int cmd_explain(const std::vector<std::string>& args) {
   po::options_description o("options");
-  std::string file, flow;
+  std::string file, flow, tenant;
   o.add_options()("file", po::value(&file)->required(), "policy file")(
       "flow", po::value(&flow)->required(),
       "the flow: \"tcp 10.0.1.5:41000 -> 10.0.2.9:5432\", \"udp [fd00::1]:53 -> [fd00::2]:53\", "
-      "\"icmp 10.0.1.5 -> 10.0.2.9 type 8 code 0\"")("json", "machine-readable output");
+      "\"icmp 10.0.1.5 -> 10.0.2.9 type 8 code 0\"")(
+      "tenant", po::value(&tenant), "the flow came under this tenant of the policy (one-armed insertion)")(
+      "json", "machine-readable output");
   po::variables_map vm;
-  if (!parse_command(args, o, vm, "usage: bulkhead policy explain FILE --flow FLOW [--json]\n\nShows the verdict for one "
-                          "flow, the rule that decided, the segments of each side, and why each earlier rule did "
-                          "not match. Exit 0 allowed, 1 denied."))
+  if (!parse_command(args, o, vm, "usage: bulkhead policy explain FILE --flow FLOW [--tenant NAME] [--json]\n\n"
+                          "Shows the verdict for one flow (under a tenant of the policy, with --tenant), the rule "
+                          "that decided, the segments of each side, and why each earlier rule did not match. Exit 0 "
+                          "allowed, 1 denied."))
     return kExitOk;
   rules::Tuple t;
   std::string error;
   if (!parse_flow(flow, t, error)) throw UsageError("--flow: " + error);
   const auto set = load_policy_or_throw(file, true);
+  // The classifier here knows a tenant by its position + 1 (pb::Tenant::tag
+  // left 0), as the tenants' rules were built.
+  uint16_t tenant_value = 0;
+  if (vm.count("tenant")) {
+    for (int k = 0; k < set.tenants_size() && tenant_value == 0; ++k)
+      if (set.tenants(k).name() == tenant) tenant_value = static_cast<uint16_t>(k + 1);
+    if (tenant_value == 0) {
+      std::string names;
+      for (const auto& x : set.tenants()) names += (names.empty() ? "" : ", ") + x.name();
+      throw UsageError("--tenant: the policy has no tenant '" + tenant + "'" +
+                       (names.empty() ? std::string(" (it defines none)") : " (it defines " + names + ")"));
+    }
+    t.tenant = tenant;
+  }
   const auto rs = build_classifier(set);
-  const uint32_t rule = rs->classify(to_flow(t));
+  const uint32_t rule = rs->classify(to_flow(t), tenant_value);
   const bool allowed = rs->allows(rule);
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   const int reference = rules::match_first(set, t, now);
@@ -147,6 +166,7 @@ int cmd_explain(const std::vector<std::string>& args) {
   if (vm.count("json")) {
     Json j;
     j["flow"] = format_flow(t);
+    j["tenant"] = t.tenant.empty() ? Json() : Json(t.tenant);
     j["verdict"] = allowed ? "allow" : "deny";
     j["rule"] = decided < 0 ? Json() : Json(set.rules(decided).id());
     j["line"] = decided < 0 ? 0 : set.rules(decided).location().line();
@@ -159,8 +179,9 @@ int cmd_explain(const std::vector<std::string>& args) {
                                   {"because", rules::mismatch_name(rules::match_rule(set.rules(i), t, now))}});
     std::cout << json_text(j) << '\n';
   } else {
-    std::cout << "flow:        " << format_flow(t) << '\n'
-              << "verdict:     " << (allowed ? "allow" : "deny") << '\n'
+    std::cout << "flow:        " << format_flow(t) << '\n';
+    if (!t.tenant.empty()) std::cout << "tenant:      " << t.tenant << '\n';
+    std::cout << "verdict:     " << (allowed ? "allow" : "deny") << '\n'
               << "decided by:  "
               << (decided < 0 ? std::string("the default action (no rule matched)")
                               : "rule " + set.rules(decided).id() + " (" + file + ":" +
@@ -202,11 +223,11 @@ void classify_batch(const dataplane::RuleSet& rs, const std::vector<rules::Tuple
     for (size_t i = base; i < in.size() && i < base + kBatch; ++i) {
       const auto f = to_flow(in[i]);
       if (f.family == 4) {
-        dataplane::make_acl_key(f, k4[n4]);
+        dataplane::make_acl_key(f, 0, k4[n4]);
         p4[n4] = &k4[n4];
         i4[n4++] = i;
       } else {
-        dataplane::make_acl_key(f, k6[n6]);
+        dataplane::make_acl_key(f, 0, k6[n6]);
         p6[n6] = &k6[n6];
         i6[n6++] = i;
       }

@@ -20,6 +20,18 @@ rules:
 
 namespace {
 
+// kGoldenPolicy with two tenants of their own rules (docs/policy.md).
+const std::string kTenantPolicy = std::string(kGoldenPolicy) + R"(tenants:
+  blue:
+    endpoint: 0x0a0b0c0d01020304
+    rules:
+      - { id: blue-ssh, from: web, to: app, proto: tcp, ports: [22], action: allow }
+  red:
+    endpoint: 0x0a0b0c0d01020399
+    rules:
+      - { id: red-no-db, from: web, to: app, proto: tcp, ports: [5432], action: deny }
+)";
+
 Frame tcp_syn(const char* src, const char* dst, uint16_t sport, uint16_t dport) {
   return build_packet({.src = src, .dst = dst, .proto = common::kProtoTcp, .sport = sport, .dport = dport});
 }
@@ -246,6 +258,16 @@ std::vector<GoldenCase> cloud_cases() {
        kGeneveArgs,
        {{"tcp_invalid", 1}},
        {geneve_back(hs[0]), geneve_back(hs[1]), geneve_back(hs[2])},
+       0},
+      {"geneve_tenant_policies",
+       "two tenants with the same 5-tuple and different policies: blue (one endpoint) is allowed tcp/22 by its own rule and tcp/5432 by the shared one; red (another endpoint) is denied tcp/5432 by its own rule and tcp/22 by the default",
+       kTenantPolicy,
+       {geneve_in(syn), geneve_in(syn, other_endpoint), geneve_in(denied), geneve_in(denied, other_endpoint)},
+       {},
+       {"--insertion", "geneve", "--address", "10.100.0.5", "--tenant", "blue:endpoint=0x0a0b0c0d01020304:strict",
+        "--tenant", "red:endpoint=0x0a0b0c0d01020399:strict"},
+       {{"policy_deny", 2}},
+       {geneve_back(syn), geneve_back(denied)},
        0},
       {"geneve_pickup",
        "a mid-flow TCP packet of no known connection: picked up (judged as an opener, then tracked) for a tenant with pickup, dropped for one with strict",
