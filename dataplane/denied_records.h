@@ -1,5 +1,5 @@
 // Flow records of denied packets, aggregated at the worker: one record per
-// (source, destination, protocol, destination port, rule) and interval,
+// (source, destination, protocol, destination port, rule, tenant) and interval,
 // with the packets and bytes it stands for, so a flood of denied packets
 // becomes a few records instead of one per packet.
 //
@@ -28,18 +28,20 @@ class DeniedRecords {
   DeniedRecords(uint32_t interval_ms, uint32_t rate) noexcept
       : hash_(KeyedHash::random()), interval_ms_(interval_ms), rate_(rate), tokens_(rate) {}
 
-  // Counts one denied packet. `emit(const FlowEvent&)` puts a record on
+  // Counts one denied packet of tenant tag `tenant` (ConnKey::tenant; 0
+  // inline). `emit(const FlowEvent&)` puts a record on
   // the worker's flow ring (the worker counts those the ring refuses,
   // flow_records_lost); suppressed() counts those the rate never made.
   template <class Emit>
-  void add(const PacketMeta& m, uint32_t rule, uint32_t epoch, uint32_t len, uint32_t now_ms, bool opener,
-           Emit&& emit) noexcept {
+  void add(const PacketMeta& m, uint16_t tenant, uint32_t rule, uint32_t epoch, uint32_t len, uint32_t now_ms,
+           bool opener, Emit&& emit) noexcept {
     const uint64_t w0 = load64(m.tuple.src), w1 = load64(m.tuple.src + 8);
     const uint64_t w2 = load64(m.tuple.dst), w3 = load64(m.tuple.dst + 8);
     const uint64_t w4 = uint64_t{rule} << 32 | uint64_t{m.tuple.dport} << 16 | uint64_t{m.tuple.proto} << 8 |
                         m.tuple.family;
-    const uint64_t words[5] = {w0, w1, w2, w3, w4};
-    Slot& s = slots_[hash_(words) & (kSlots - 1)];
+    const uint64_t words[kKeyWords] = {w0, w1, w2, w3, w4, tenant};
+    const uint64_t placed[5] = {w0, w1, w2, w3, w4 + uint64_t{tenant} * 0x9e3779b97f4a7c15ull};
+    Slot& s = slots_[hash_(placed) & (kSlots - 1)];
     if (s.used && std::memcmp(s.key, words, sizeof(words)) == 0) {
       s.ev.packets[0] += 1;
       s.ev.bytes[0] += len;
@@ -64,6 +66,7 @@ class DeniedRecords {
     s.ev.verdict = pb::FlowRecord::DENY;
     s.ev.opener_known = opener;
     s.ev.flags[0] = m.tcp_flags;
+    s.ev.tenant = tenant;
   }
 
   // Sends the records whose interval is over. Called from the sweep; a
@@ -85,9 +88,10 @@ class DeniedRecords {
 
  private:
   static constexpr uint32_t kSlots = 1024;
+  static constexpr size_t kKeyWords = 6;
 
   struct Slot {
-    uint64_t key[5];
+    uint64_t key[kKeyWords];
     FlowEvent ev;
     bool used = false;
   };

@@ -636,7 +636,8 @@ void Worker::deny(uint16_t i, uint32_t rule, RuleSet& rs, uint32_t now) noexcept
   rc.bytes += b.len[i];
   if (m.is_fragment) frags_.record(m, false, now);
   if constexpr (kRecord)
-    denied_.add(m, rule, rs.epoch(), b.len[i], now, opens_connection(m), [this](const FlowEvent& ev) { flow_event(ev); });
+    denied_.add(m, b.keys[i].tenant, rule, rs.epoch(), b.len[i], now, opens_connection(m),
+                [this](const FlowEvent& ev) { flow_event(ev); });
 }
 
 void Worker::pass_untracked(uint16_t i, uint32_t rule, RuleSet& rs, WorkerCounter why) noexcept {

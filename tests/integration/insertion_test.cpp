@@ -75,6 +75,34 @@ TEST(Insertion, MidFlowTcpIsPickedUpOnlyForATenantWithPickup) {
   EXPECT_EQ(h.events(WorkerCounter::conn_hits), 1u);
 }
 
+TEST(Insertion, DeniedRecordsCarryTheTenantAndAreKeptApartByIt) {
+  Harness h(kGoldenPolicy, 1, [](dataplane::Config& c) {
+    geneve(c);
+    c.denied_interval_ms = 100;
+  });
+  ASSERT_TRUE(h.loaded()) << h.error();
+  PacketSpec ssh = kSyn;
+  ssh.dport = 22;
+  h.send(0, from(kBlue, ssh));
+  h.send(0, from(kOther, ssh));  // the same 5-tuple, another endpoint
+  h.send(0, from(kOther, ssh));
+  h.run();
+  EXPECT_EQ(h.drops(DropReason::policy_deny), 3u);
+  h.engine().clock().advance(200);
+  h.run();
+  std::vector<pb::FlowRecord> recs;
+  h.engine().drain_flows(recs, 100);
+  std::vector<std::pair<std::string, uint64_t>> denied;
+  for (const auto& r : recs)
+    if (r.kind() == pb::FlowRecord::DENIED) denied.emplace_back(r.tenant(), r.packets_out());
+  std::sort(denied.begin(), denied.end());
+  ASSERT_EQ(denied.size(), 2u);
+  EXPECT_EQ(denied[0].first, "blue");
+  EXPECT_EQ(denied[0].second, 1u);
+  EXPECT_EQ(denied[1].first.rfind("unlisted-", 0), 0u) << denied[1].first;
+  EXPECT_EQ(denied[1].second, 2u);
+}
+
 // kGoldenPolicy, with blue allowed ssh by its own rule and denied the database.
 const std::string kTenantPolicy = std::string(kGoldenPolicy) + R"(tenants:
   blue:
