@@ -405,6 +405,18 @@ void Server::on_dataplane(const std::string& route, const std::string& key, cons
     dp.info.set_generation(m.hello().generation());
     dp.info.set_uptime_s(m.hello().uptime_s());
     dp.info.set_rejected_messages(m.hello().rejected_messages());
+    // What status shows of it, bounded: a dataplane's own words.
+    constexpr int kMaxCounters = 64;
+    constexpr size_t kMaxName = 64;
+    const auto& ins = m.hello().insertion();
+    auto* kept = dp.info.mutable_insertion();
+    kept->Clear();
+    kept->set_mode(ins.mode().substr(0, kMaxName));
+    for (int k = 0; k < ins.counters_size() && k < kMaxCounters; ++k) {
+      auto* c = kept->add_counters();
+      c->set_name(ins.counters(k).name().substr(0, kMaxName));
+      c->set_value(ins.counters(k).value());
+    }
     // A dataplane behind (new, restarted, or a push lost) gets the current
     // generation at once, and again if no Ack came — unless it refused it.
     if (m.hello().generation() < current && dp.refused != current &&

@@ -441,6 +441,20 @@ size_t Engine::drain_flows(std::vector<pb::FlowRecord>& out, size_t max) {
   return added;
 }
 
+std::vector<std::pair<const char*, uint64_t>> Engine::insertion_counters() const {
+  std::vector<std::pair<const char*, uint64_t>> out;
+  if (!cfg_.insertion.one_armed()) return out;
+  const WorkerStats t = totals();
+  for (WorkerCounter w : {WorkerCounter::tunnel_received, WorkerCounter::vxlan_external_received,
+                          WorkerCounter::vxlan_internal_received, WorkerCounter::geneve_unknown_options,
+                          WorkerCounter::arp_answered, WorkerCounter::health_answered})
+    out.emplace_back(worker_counter_name(w), t.events[static_cast<unsigned>(w)]);
+  for (DropReason r = DropReason::not_for_appliance; r < DropReason::count;
+       r = static_cast<DropReason>(static_cast<unsigned>(r) + 1))
+    out.emplace_back(drop_reason_name(r), t.drops[static_cast<unsigned>(r)]);
+  return out;
+}
+
 WorkerStats Engine::totals() const noexcept {
   WorkerStats t{};
   for (const auto& w : workers_) {

@@ -102,6 +102,10 @@ class Engine {
 
   // Sums of every worker's counters.
   WorkerStats totals() const noexcept;
+  // One-armed insertion's counters, as /bulkhead/insertion and the Hello
+  // report them: the tunnels' receive counts, ARP and health answers, and
+  // the drops of the insertion's own reasons (none inline).
+  std::vector<std::pair<const char*, uint64_t>> insertion_counters() const;
 
   // Flow records: moves up to `max` waiting flow events of every worker
   // into `out` as records (rule ids, segments and generation resolved under

@@ -205,20 +205,12 @@ int handle_ports(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-const char* insertion_name(insertion::Insertion i) {
-  switch (i) {
-    case insertion::Insertion::geneve: return "geneve";
-    case insertion::Insertion::vxlan: return "vxlan";
-    case insertion::Insertion::inline_pair: break;
-  }
-  return "inline";
-}
 
 // /bulkhead/insertion: inline or one-armed, the tunnels and their counters.
 int handle_insertion(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   const InsertionConfig& c = g_engine->config().insertion;
-  rte_tel_data_add_dict_string(d, "insertion", insertion_name(c.mode));
+  rte_tel_data_add_dict_string(d, "insertion", insertion::insertion_name(c.mode));
   if (!c.one_armed()) return 0;
   if (c.mode == insertion::Insertion::geneve) {
     rte_tel_data_add_dict_string(d, "geneve_profile", c.profile == insertion::GeneveProfile::aws   ? "aws"
@@ -239,15 +231,7 @@ int handle_insertion(const char*, const char*, rte_tel_data* d) {
                              std::to_string(a[3]);
     rte_tel_data_add_dict_string(d, name.c_str(), text.c_str());
   }
-  const WorkerStats t = g_engine->totals();
-  for (WorkerCounter w : {WorkerCounter::tunnel_received, WorkerCounter::vxlan_external_received,
-                          WorkerCounter::vxlan_internal_received,
-                          WorkerCounter::geneve_unknown_options, WorkerCounter::arp_answered,
-                          WorkerCounter::health_answered})
-    add_u64(d, worker_counter_name(w), t.events[static_cast<unsigned>(w)]);
-  for (DropReason r = DropReason::not_for_appliance; r < DropReason::count;
-       r = static_cast<DropReason>(static_cast<unsigned>(r) + 1))
-    add_u64(d, drop_reason_name(r), t.drops[static_cast<unsigned>(r)]);
+  for (const auto& [name, value] : g_engine->insertion_counters()) add_u64(d, name, value);
   return 0;
 }
 

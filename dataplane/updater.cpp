@@ -60,6 +60,12 @@ void Updater::run() {
     h->set_uptime_s(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()));
     h->set_rejected_messages(stats_.rejected_malformed + stats_.rejected_stale + stats_.rejected_invalid);
+    h->mutable_insertion()->set_mode(insertion::insertion_name(engine_.config().insertion.mode));
+    for (const auto& [name, value] : engine_.insertion_counters()) {
+      auto* c = h->mutable_insertion()->add_counters();
+      c->set_name(name);
+      c->set_value(value);
+    }
     send(m);
   };
   auto refuse = [&](uint64_t generation, const std::string& reason, std::atomic<uint64_t>& counter) {

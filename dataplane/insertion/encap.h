@@ -110,4 +110,15 @@ void echo(uint8_t* frame, const Encap& e, const OuterConfig& cfg) noexcept;
 // `mac`, in place.
 void answer_arp(uint8_t* frame, const Encap& e, const uint8_t (&mac)[6]) noexcept;
 
+// "inline", "geneve" or "vxlan", as the options, telemetry and the
+// control plane's status name the modes.
+inline const char* insertion_name(Insertion i) noexcept {
+  switch (i) {
+    case Insertion::geneve: return "geneve";
+    case Insertion::vxlan: return "vxlan";
+    case Insertion::inline_pair: break;
+  }
+  return "inline";
+}
+
 }  // namespace bulkhead::dataplane::insertion

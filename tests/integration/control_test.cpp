@@ -5,6 +5,8 @@
 // kept across a restart.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <fstream>
 #include <optional>
 #include <regex>
@@ -278,6 +280,25 @@ TEST(ControlChannel, AHostileControlPlaneCannotBreakTheRunningSet) {
   EXPECT_EQ(ack->ack().generation(), 6u);
   EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/policy"), "rules", v) && v == 4u);
   EXPECT_EQ(dp.stop(), 0);
+}
+
+TEST(ControlChannel, TheHelloSaysHowTheDataplaneIsInserted) {
+  TempDir dir;
+  const KeyPair server = keypair(), dp_keys = keypair();
+  FakeControlPlane cp(server);
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal(),
+                      {"--controlplane", cp.endpoint(), "--controlplane-key", key_file(dir, "cp.pub", server, false),
+                       "--key", key_file(dir, "dp.key", dp_keys, true), "--id", "dp-g", "--mbufs", "2048",
+                       "--insertion", "geneve", "--ports", "0", "--address", "10.100.0.5"});
+  ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
+  auto hello = cp.next(pb::ControlMessage::kHello, 10s);
+  ASSERT_TRUE(hello) << dp.log();
+  const auto& ins = hello->hello().insertion();
+  EXPECT_EQ(ins.mode(), "geneve");
+  std::vector<std::string> names;
+  for (const auto& c : ins.counters()) names.push_back(c.name());
+  for (const char* want : {"tunnel_received", "vxlan_external_received", "health_answered", "geneve_bad_version"})
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 }
 
 TEST(ControlChannel, OnlyTheConfiguredControlPlaneIsAccepted) {

@@ -30,6 +30,12 @@ connected() { "$cli" status --json | python3 -c "import json,sys; d=json.load(sy
 for _ in $(seq 100); do [ "$(connected 2>/dev/null)" = "dp1 dp2" ] && break; sleep 0.1; done
 check "both admitted dataplanes are connected" [ "$(connected)" = "dp1 dp2" ]
 check "the dataplane with another key is refused" grep -q "refused a dataplane" cp.log
+check "status --json: each dataplane says it is inline" python3 -c "
+import json, sys
+d = json.loads(sys.argv[1])
+assert sorted(x['insertion']['mode'] for x in d['dataplanes'] if x['connected']) == ['inline', 'inline'], d
+" "$("$cli" status --json)"
+check "status shows the insertion column" grep -q "insertion" <<<"$("$cli" status)"
 
 printf 'version: 1\nrules:\n  - { id: a, proto: tcp, ports: [80], action: allow }\n' >p1.yaml
 printf 'version: 1\nrules:\n  - { id: a, proto: tcp, ports: [80, 443], action: allow }\n  - { id: b, proto: udp, ports: [53], action: allow }\n' >p2.yaml

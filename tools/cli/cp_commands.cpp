@@ -19,6 +19,7 @@
 #include <zmq.hpp>
 
 #include "common/keys.h"
+#include "common/text.h"
 #include "proto/bulkhead.pb.h"
 #include "tools/cli/cli.h"
 
@@ -127,16 +128,31 @@ const char* state_name(pb::DataplaneState s) {
 void print_status(const pb::CliResponse& r) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : r.dataplanes())
-    rows.push_back({d.id().empty() ? "-" : d.id(), d.key_name(), state_name(d.state()), std::to_string(d.generation()),
+    rows.push_back({d.id().empty() ? "-" : d.id(), d.key_name(), state_name(d.state()),
+                    d.insertion().mode().empty() ? "-" : common::escaped(d.insertion().mode()),
+                    std::to_string(d.generation()),
                     d.address().empty() ? "-" : d.address(), format_time(d.acked_at()),
                     d.ack_latency_us() ? std::to_string(d.ack_latency_us() / 1000.0).substr(0, 6) + " ms" : "-",
                     std::to_string(d.rejected_messages()) + "/" + std::to_string(d.refused_messages()),
                     d.reason().empty() ? (d.last_nack().empty() ? "-" : "last refusal: " + d.last_nack()) : d.reason()});
   std::cout << "current generation " << r.current() << '\n';
   print_table(std::cout,
-              {"dataplane", "key", "state", "generation", "address", "acked", "ack latency", "refused (by it/of it)",
-               "why"},
+              {"dataplane", "key", "state", "insertion", "generation", "address", "acked", "ack latency",
+               "refused (by it/of it)", "why"},
               rows);
+  // One-armed dataplanes: each tunnel's receive count, and every other
+  // insertion counter that is not zero.
+  for (const auto& d : r.dataplanes()) {
+    if (d.insertion().counters_size() == 0) continue;
+    std::cout << "tunnels of " << common::escaped(d.id().empty() ? d.key_name() : d.id()) << " ("
+              << common::escaped(d.insertion().mode()) << "):";
+    for (const auto& c : d.insertion().counters()) {
+      const bool tunnel = c.name().size() > 9 && c.name().compare(c.name().size() - 9, 9, "_received") == 0;
+      if ((tunnel && (c.name() == "tunnel_received" || d.insertion().mode() == "vxlan")) || c.value() != 0)
+        std::cout << ' ' << common::escaped(c.name()) << '=' << c.value();
+    }
+    std::cout << '\n';
+  }
   if (!r.store_behind().empty()) std::cout << "STORE BEHIND: " << r.store_behind() << '\n';
   if (r.refused_messages()) std::cout << r.refused_messages() << " dataplane messages refused (see the control plane's log)\n";
   if (r.has_flow_store()) {
