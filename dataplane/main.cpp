@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -173,12 +174,15 @@ int run(int argc, char** argv) {
   // `bulkhead capture` finds the capture socket by the EAL's file prefix.
   auto capture = CaptureServer::start(*engine, "", error);
   if (!capture) BH_LOG(ERR, "no packet capture: %s", error.c_str());
-  std::printf("bulkhead-dataplane: ready: %zu ports, %u workers, %s\n", ports.ports.size(), workers,
-              loaded ? ("policy generation " + std::to_string(engine->rules().acquire()->generation()) + " from " +
-                        (engine->rules().acquire()->source_name().empty() ? std::string("the kept rule set")
-                                                                           : engine->rules().acquire()->source_name()))
-                           .c_str()
-                     : (cfg->fail_open ? "no rule set (fail-open)" : "no rule set (fail-closed)"));
+  // The control channel may already be swapping in a pushed set.
+  std::string running = cfg->fail_open ? "no rule set (fail-open)" : "no rule set (fail-closed)";
+  if (loaded) {
+    std::lock_guard<std::mutex> lock(engine->rules().readers());
+    const RuleSet* rs = engine->rules().acquire();
+    running = "policy generation " + std::to_string(rs->generation()) + " from " +
+              (rs->source_name().empty() ? std::string("the kept rule set") : rs->source_name());
+  }
+  std::printf("bulkhead-dataplane: ready: %zu ports, %u workers, %s\n", ports.ports.size(), workers, running.c_str());
   std::fflush(stdout);
 
   uint64_t last_stats = rte_get_tsc_cycles();

@@ -38,8 +38,17 @@ class RuleSetHolder {
     delete old;
   }
 
-  // For readers outside the fast path (telemetry, logging).
+  // For readers outside the fast path (telemetry, logging, the control
+  // channel): hold it while using what acquire() returned, or publish()
+  // may free the set under them.
   std::mutex& readers() noexcept { return readers_; }
+
+  // The active set's generation (0: none), for readers outside the fast path.
+  uint64_t generation() {
+    std::lock_guard<std::mutex> lock(readers_);
+    const RuleSet* rs = acquire();
+    return rs != nullptr ? rs->generation() : 0;
+  }
 
  private:
   std::atomic<RuleSet*> active_{nullptr};

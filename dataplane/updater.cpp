@@ -55,8 +55,7 @@ void Updater::run() {
     m.set_version(kControlVersion);
     auto* h = m.mutable_hello();
     h->set_dataplane_id(who_.id);
-    RuleSet* rs = engine_.rules().acquire();
-    h->set_generation(rs ? rs->generation() : 0);
+    h->set_generation(engine_.rules().generation());
     h->set_uptime_s(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()));
     h->set_rejected_messages(stats_.rejected_malformed + stats_.rejected_stale + stats_.rejected_invalid);
@@ -78,8 +77,7 @@ void Updater::run() {
     m.set_version(kControlVersion);
     auto* n = m.mutable_nack();
     n->set_generation(generation);
-    RuleSet* rs = engine_.rules().acquire();
-    n->set_running_generation(rs ? rs->generation() : 0);
+    n->set_running_generation(engine_.rules().generation());
     n->set_reason(reason);
     send(m);
   };
@@ -105,8 +103,7 @@ void Updater::run() {
     ++stats_.received;
     pb::ControlMessage m;
     std::string reason;
-    RuleSet* rs = engine_.rules().acquire();
-    const PushCheck check = check_push(msg.data(), msg.size(), rs ? rs->generation() : 0, m, reason);
+    const PushCheck check = check_push(msg.data(), msg.size(), engine_.rules().generation(), m, reason);
     if (check == PushCheck::malformed) {
       refuse(0, reason, stats_.rejected_malformed);
       continue;
