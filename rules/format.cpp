@@ -180,9 +180,11 @@ std::string format_policy(const Policy& p) {
   o << "version: " << p.version << '\n';
   o << "defaults: { action: " << (p.default_action == Action::allow ? "allow" : "deny") << ", mode: "
     << (p.mode == PolicyMode::audit ? "audit" : p.mode == PolicyMode::learn ? "learn" : "enforce") << " }\n";
-  if (!p.segments.empty()) {
+  auto written = [](const SegmentDef& s) { return !s.builtin; };
+  if (std::any_of(p.segments.begin(), p.segments.end(), written)) {
     o << "\nsegments:\n";
     for (const auto& s : p.segments) {
+      if (!written(s)) continue;
       auto cidrs = [](const std::vector<Prefix>& v) {
         std::string x = "[";
         for (size_t i = 0; i < v.size(); ++i) x += (i ? ", " : "") + yaml_scalar(prefix_text(v[i]));

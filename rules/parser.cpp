@@ -11,6 +11,7 @@
 #include "common/protocols.h"
 #include "common/text.h"
 #include "common/time.h"
+#include "rules/internet.h"
 #include "rules/yaml_doc.h"
 
 namespace bulkhead::rules {
@@ -176,6 +177,7 @@ class Parser {
     parse_version(root["version"], root, policy);
     parse_defaults(root["defaults"], policy);
     parse_segments(root["segments"], policy);
+    policy_ = &policy;
     parse_rules(root["rules"], policy.rules, "rules");
     parse_tenants(root["tenants"], policy);
     return finish(result, std::move(policy));
@@ -396,6 +398,11 @@ class Parser {
         item.prefix = *pfx;
       } else {
         item.kind = AddressItem::Kind::segment;
+        if (!segment_index_.count(s) && s == kInternetSegment && policy_) {
+          segment_index_.emplace(s, policy_->segments.size());
+          policy_->segments.push_back(internet_segment());
+          policy_->segments.back().loc = item.loc;
+        }
         if (!segment_index_.count(s)) {
           error(node, reporting() ? unknown_segment(s, segment_names_) : std::string());
           return;
@@ -657,6 +664,7 @@ class Parser {
   std::vector<Diagnostic> diags_;
   std::unordered_map<std::string, size_t> segment_index_;
   std::vector<std::string> segment_names_;  // in file order
+  Policy* policy_ = nullptr;                // while its rules are read: where a built-in segment goes
   size_t prefixes_ = 0;                     // CIDRs written, against the limit
   size_t rule_count_ = 0;                   // rules written, shared and tenants', against the limit
   std::unordered_map<std::string, Location> rule_ids_;  // every rule's, shared and tenants'

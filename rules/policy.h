@@ -40,6 +40,9 @@ struct SegmentDef {
   std::vector<Prefix> cidrs;
   std::vector<Prefix> except;
   Location loc;
+  // The built-in `internet` (rules/internet.h), added because a rule names
+  // it: never written back into the file.
+  bool builtin = false;
 };
 
 struct RuleDef {
