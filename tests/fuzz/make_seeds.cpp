@@ -21,8 +21,10 @@
 //               lines and `policy explain` flow strings;
 //   capture_request  the requests `bulkhead capture` sends (every filter);
 //   capture_reply    the dataplane's answers to it: datagrams, each behind
-//               a 2-byte length, from the golden builder's frames.
-// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply OUT_DIR [GOLDEN_DIR]
+//               a 2-byte length, from the golden builder's frames;
+//   dns         DNS queries and answers as resolvers write them (A, AAAA,
+//               CNAME chains, HTTPS hints, EDNS, NXDOMAIN, truncated).
+// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns OUT_DIR [GOLDEN_DIR]
 //        make_seeds push OUT_DIR POLICY.yaml
 //        make_seeds policy OUT_DIR GOLDEN_DIR POLICY.yaml
 #include <pcap/pcap.h>
@@ -38,6 +40,7 @@
 #include <vector>
 
 #include "controlplane/flows/pcap_flows.h"
+#include "tests/common/dns_builder.h"
 #include "controlplane/rule_change.h"
 #include "proto/bulkhead.pb.h"
 #include "rules/load.h"
@@ -430,6 +433,33 @@ std::vector<std::string> capture_reply_seeds() {
   return {framed({started, packets, end}), framed({started, end}), framed({refused}), framed({packets})};
 }
 
+std::vector<std::string> dns_seeds() {
+  using namespace bulkhead::test;
+  DnsSpec with_edns = dns_answer("api.example.com", {dns_a("api.example.com", "192.0.2.10"), dns_a("api.example.com", "192.0.2.11")});
+  with_edns.additional = {dns_raw("", 41, {}, 0)};
+  DnsSpec nxdomain = dns_answer("gone.example", {});
+  nxdomain.rcode = 3;
+  DnsSpec truncated = dns_answer("tc.example", {dns_a("tc.example", "192.0.2.6")});
+  truncated.truncated = true;
+  std::vector<DnsSpec> specs = {
+      dns_query("api.example.com"),
+      with_edns,
+      dns_answer("v6.example.com", {dns_aaaa("v6.example.com", "2001:db8::1")}, 28),
+      dns_answer("www.example.com", {dns_cname("www.example.com", "cdn.example.net"),
+                                     dns_cname("cdn.example.net", "edge.cdn.example"),
+                                     dns_a("edge.cdn.example", "198.51.100.7")}),
+      dns_answer("svc.example", {dns_raw("svc.example", 65, svcb_hints_rdata({"192.0.2.20"}, {"2001:db8::20"}))}, 65),
+      nxdomain,
+      truncated,
+  };
+  std::vector<std::string> out;
+  for (const DnsSpec& spec : specs) {
+    auto m = bulkhead::test::build_dns(spec);
+    out.emplace_back(m.begin(), m.end());
+  }
+  return out;
+}
+
 bool write_all(const std::string& dir, const char* prefix, const std::vector<std::string>& seeds) {
   int i = 0;
   for (const std::string& s : seeds) {
@@ -450,10 +480,10 @@ int main(int argc, char** argv) {
                                                                     what == "capture" || what == "flow_batch" ||
                                                                     what == "dataplane" || what == "tuple" ||
                                                                     what == "capture_request" ||
-                                                                    what == "capture_reply");
+                                                                    what == "capture_reply" || what == "dns");
   if (!ok) {
     std::fprintf(stderr,
-                 "usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple OUT_DIR [GOLDEN_DIR] | push "
+                 "usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns OUT_DIR [GOLDEN_DIR] | push "
                  "OUT_DIR POLICY.yaml | policy OUT_DIR GOLDEN_DIR POLICY.yaml\n");
     return 2;
   }
@@ -471,6 +501,7 @@ int main(int argc, char** argv) {
   if (what == "push") return write_all(dir, "push", push_seeds(argv[3])) ? 0 : 1;
   if (what == "capture_request") return write_all(dir, "request", capture_request_seeds()) ? 0 : 1;
   if (what == "capture_reply") return write_all(dir, "reply", capture_reply_seeds()) ? 0 : 1;
+  if (what == "dns") return write_all(dir, "message", dns_seeds()) ? 0 : 1;
   if (what == "dataplane") return write_all(dir, "message", dataplane_seeds()) ? 0 : 1;
   if (what == "policy") return write_all(dir, "policy", policy_seeds(argv[3], argv[4])) ? 0 : 1;
   if (what == "tuple")
