@@ -4,7 +4,7 @@
 //
 // Two ways in:
 //  - parse_client_hello(): one bare handshake message, as QUIC's CRYPTO
-//    stream carries it;
+//    stream carries it (dataplane/names/quic.h feeds it);
 //  - ClientHelloAssembler: the client's TCP payload, TLS records and all,
 //    fed segment by segment at their offsets; it joins the ClientHello
 //    across segments and records within a fixed buffer.
@@ -27,12 +27,13 @@ namespace bulkhead::dataplane::names {
 enum class HelloStatus : uint8_t {
   complete,   // read: sni()/has_sni/ech are valid
   need_more,  // nothing wrong so far; more bytes are needed
-  not_tls,    // the bytes are not a TLS handshake: no name will come
-  malformed,  // TLS that breaks its own rules: no name is trusted
+  not_tls,    // the bytes are not a TLS handshake (or, for QUIC, not a client
+              // Initial of a version read here): no name will come
+  malformed,  // TLS (or QUIC) that breaks its own rules: no name is trusted
   too_large,  // the ClientHello does not fit the reader's capacity: no name
 };
 
-// Why, as a counter label.
+// Why, as a counter label. TLS reasons first, then QUIC's.
 #define BULKHEAD_HELLO_REASONS(X)                                                              \
   X(ok, "a ClientHello was read")                                                              \
   X(truncated, "the bytes so far end inside the ClientHello")                                  \
@@ -52,7 +53,19 @@ enum class HelloStatus : uint8_t {
   X(duplicate_extension, "server_name, supported_versions or ECH given twice")                 \
   X(bad_server_name, "server_name is not exactly one host_name entry")                         \
   X(bad_host_name, "host_name empty, too long, or not a DNS name in ASCII")                    \
-  X(bad_supported_versions, "supported_versions list empty, odd or past its extension")
+  X(bad_supported_versions, "supported_versions list empty, odd or past its extension")        \
+  X(quic_short_header, "QUIC: not a long-header packet")                                       \
+  X(quic_unknown_version, "QUIC: a version other than 1 and 2")                                \
+  X(quic_not_initial, "QUIC: a long-header packet that is not an Initial")                     \
+  X(quic_fixed_bit, "QUIC: the fixed bit is 0")                                                \
+  X(quic_datagram_too_small, "QUIC: an Initial in a datagram under 1200 bytes")                \
+  X(quic_truncated, "QUIC: a header field or the packet length past the datagram")             \
+  X(quic_bad_cid, "QUIC: a connection id longer than 20 bytes")                                \
+  X(quic_bad_tag, "QUIC: the Initial's authentication tag does not verify")                    \
+  X(quic_reserved_bits, "QUIC: reserved header bits not 0")                                    \
+  X(quic_bad_frame, "QUIC: a frame not allowed in an Initial, or cut short")                   \
+  X(quic_bad_crypto_frame, "QUIC: a CRYPTO frame past the stream's 2^62 bytes")                \
+  X(quic_crypto_failed, "QUIC: the crypto library failed (not the packet's fault)")
 
 enum class HelloReason : uint8_t {
 #define BULKHEAD_X(name, desc) name,
