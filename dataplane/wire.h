@@ -1,7 +1,8 @@
 // Reading and writing header fields as they are on the wire (big-endian),
-// and the Ethernet header with its VLAN tags: the one home for what the
-// packet parser (dataplane/packet.h) and the tunnel reader
-// (dataplane/insertion/encap.h) both read.
+// and the Ethernet header with its VLAN tags (read by common/ethernet.h,
+// which the capture reader shares) as the dataplane's drop reasons name its
+// faults: the one home for what the packet parser (dataplane/packet.h) and
+// the tunnel reader (dataplane/insertion/encap.h) both read.
 //
 // Pure; no DPDK. Callers check lengths first: these functions read and
 // write exactly the bytes they name.
@@ -9,17 +10,18 @@
 
 #include <cstdint>
 
+#include "common/ethernet.h"
 #include "dataplane/counters.h"
 
 namespace bulkhead::dataplane::wire {
 
-inline constexpr uint16_t kEthIpv4 = 0x0800;
-inline constexpr uint16_t kEthIpv6 = 0x86dd;
-inline constexpr uint16_t kEthArp = 0x0806;
-inline constexpr uint16_t kEthVlan = 0x8100;
-inline constexpr uint16_t kEthQinQ = 0x88a8;
+inline constexpr uint16_t kEthIpv4 = common::kEthIpv4;
+inline constexpr uint16_t kEthIpv6 = common::kEthIpv6;
+inline constexpr uint16_t kEthArp = common::kEthArp;
+inline constexpr uint16_t kEthVlan = common::kEthVlan;
+inline constexpr uint16_t kEthQinQ = common::kEthQinQ;
 inline constexpr uint16_t kEthTransparent = 0x6558;  // an Ethernet frame (VXLAN's, GENEVE's payload)
-inline constexpr unsigned kMaxVlans = 2;
+inline constexpr unsigned kMaxVlans = common::kMaxVlans;
 
 inline uint16_t be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 inline uint32_t be24(const uint8_t* p) noexcept {
@@ -45,27 +47,15 @@ struct L2 {
 };
 
 inline L2 read_l2(const uint8_t* frame, uint32_t len) noexcept {
+  const common::VlanRead e = common::read_ethernet(frame, len);
   L2 l2;
-  if (len < 14) {
-    l2.drop = DropReason::truncated_l2;
-    return l2;
+  l2.vlans = e.vlans;
+  l2.ethertype = e.ethertype;
+  switch (e.status) {
+    case common::VlanRead::Status::ok: l2.l3_offset = e.offset; break;
+    case common::VlanRead::Status::truncated: l2.drop = DropReason::truncated_l2; break;
+    case common::VlanRead::Status::too_deep: l2.drop = DropReason::vlan_too_deep; break;
   }
-  uint32_t off = 12;
-  l2.ethertype = be16(frame + off);
-  while (l2.ethertype == kEthVlan || l2.ethertype == kEthQinQ) {
-    if (l2.vlans == kMaxVlans) {
-      l2.drop = DropReason::vlan_too_deep;
-      return l2;
-    }
-    if (off + 6 > len) {
-      l2.drop = DropReason::truncated_l2;
-      return l2;
-    }
-    ++l2.vlans;
-    off += 4;
-    l2.ethertype = be16(frame + off);
-  }
-  l2.l3_offset = off + 2;
   return l2;
 }
 
