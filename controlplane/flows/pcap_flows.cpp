@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "common/pcap_reader.h"
 #include "common/protocols.h"
 #include "controlplane/flows/record.h"
 #include "dataplane/flow_record.h"
@@ -31,9 +32,9 @@ constexpr int64_t kForcedIdleMs = 30'000;
 // clock (dataplane/flow_record.h): one that lives longer than 24 days is
 // ended and begun again, so its times stay exact.
 constexpr int64_t kMaxLifeMs = int64_t{1} << 31;
-// The longest frame a cut one is read as: the largest IP packet behind two
-// VLAN tags.
-constexpr uint32_t kMaxFrame = 65535 + 22;
+// The longest packet a cut one is read as: the largest IP packet (an IPv6
+// one, jumbograms aside).
+constexpr uint32_t kMaxPacket = 40 + 65535;
 
 // The connection table's hash, keyed with a secret of this process (a
 // capture cannot aim its keys at one bucket): libsodium's SipHash.
@@ -70,20 +71,41 @@ uint32_t l4_needed(const FlowTuple& t) {
 class CaptureReader::Assembler {
  public:
   Assembler(RecordSink sink, PcapStats& stats, const dataplane::Timeouts& timeouts)
-      : sink_(std::move(sink)), stats_(stats), timeouts_(timeouts), scratch_(kMaxFrame, 0) {
+      : sink_(std::move(sink)), stats_(stats), timeouts_(timeouts), scratch_(kMaxPacket, 0) {
     ctx_.mode = dataplane::Mode::learn;
   }
 
-  // One frame: `caplen` bytes captured of `wire_len` on the wire.
-  void packet(const uint8_t* data, uint32_t caplen, uint32_t wire_len, int64_t ts_ms) {
+  // One record of a capture of `link_type`.
+  void record(const common::CaptureRecord& r, int link_type) {
     ++stats_.packets;
+    const int64_t ts_ms = r.time_us / 1000;
     now_ms_ = std::max(now_ms_, ts_ms);
+    if (r.l3.link != common::LinkRead::ok) {
+      // Its link header could not be read: of a protocol that cannot be
+      // told (not IP), cut by the snapshot length, or too short.
+      ++(r.l3.link == common::LinkRead::unknown ? stats_.not_tracked
+         : r.caplen < r.wire_len                ? stats_.headers_cut
+                                                : stats_.malformed);
+      return;
+    }
+    // Bytes as the dataplane counts them, its Ethernet frame's: what a
+    // record of another link type would be on Ethernet.
+    const uint32_t bytes = link_type == DLT_EN10MB
+                               ? r.wire_len
+                               : r.packet_wire_len() + common::kEthHeader + common::kVlanTag * r.l3.vlans;
+    packet(r.packet(), r.packet_caplen(), r.packet_wire_len(), r.l3.ethertype, bytes, ts_ms);
+  }
+
+  // One IP packet of `ethertype`: `caplen` bytes captured of `wire_len` on
+  // the wire.
+  void packet(const uint8_t* data, uint32_t caplen, uint32_t wire_len, uint16_t ethertype, uint32_t bytes,
+              int64_t ts_ms) {
     PacketMeta m;
     const uint8_t* frame = data;
     uint32_t len = caplen;
-    dataplane::parse_packet(data, caplen, m);
+    dataplane::parse_ip_packet(data, caplen, ethertype, m);
     if (caplen < wire_len) {
-      if (!judge_cut(data, caplen, wire_len, m, frame, len)) return;
+      if (!judge_cut(data, caplen, wire_len, ethertype, m, frame, len)) return;
     } else if (m.kind == PacketKind::drop) {
       ++stats_.malformed;
       return;
@@ -92,27 +114,20 @@ class CaptureReader::Assembler {
       ++stats_.not_tracked;
       return;
     }
-    track(m, frame, len, std::max(wire_len, caplen), ts_ms);
-    if (frame == scratch_.data()) std::memset(scratch_.data(), 0, caplen);  // zeros again past the next cut
+    track(m, frame, len, bytes, ts_ms);
+    // Zeros again past the next cut.
+    if (frame == scratch_.data()) std::memset(scratch_.data(), 0, std::min(caplen, kMaxPacket));
   }
 
-  bool read(pcap_t* p, const std::string& name, std::string& error) {
-    if (pcap_datalink(p) != DLT_EN10MB) {
-      error = name + ": link type " + std::to_string(pcap_datalink(p)) + " is not Ethernet";
-      return false;
-    }
+  bool read(common::PcapReader& reader, std::string& error) {
     ++stats_.files;
-    pcap_pkthdr* h = nullptr;
-    const u_char* data = nullptr;
-    int rc;
-    while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
-      const int64_t ts = static_cast<int64_t>(h->ts.tv_sec) * 1000 + h->ts.tv_usec / 1000;
-      packet(data, h->caplen, h->len, ts);
-    }
-    if (rc == PCAP_ERROR) {
+    common::CaptureRecord r;
+    common::PcapReader::Next n;
+    while ((n = reader.next(r)) == common::PcapReader::Next::record) record(r, reader.link_type());
+    if (n == common::PcapReader::Next::error) {
       // A capture cut short mid-record: refused whole, so nothing is
       // learned from half a file.
-      error = name + ": " + pcap_geterr(p);
+      error = reader.error();
       return false;
     }
     return true;
@@ -135,23 +150,23 @@ class CaptureReader::Assembler {
     int64_t start_ms = 0, last_ms = 0;
   };
 
-  // A frame cut by the snapshot length. Its bytes are read as the frame
+  // A packet cut by the snapshot length. Its bytes are read as the packet
   // on the wire with zeros where the capture stopped; it is taken when
   // every header byte that names its connection was captured. A refusal
   // that the captured bytes alone give too is the packet's own (malformed);
   // any other is the cut's (headers_cut).
-  bool judge_cut(const uint8_t* data, uint32_t caplen, uint32_t wire_len, PacketMeta& m, const uint8_t*& frame,
-                 uint32_t& len) {
+  bool judge_cut(const uint8_t* data, uint32_t caplen, uint32_t wire_len, uint16_t ethertype, PacketMeta& m,
+                 const uint8_t*& frame, uint32_t& len) {
     const PacketMeta captured = m;
     if (captured.kind != PacketKind::ip) {
-      std::memcpy(scratch_.data(), data, caplen);
-      len = std::min(wire_len, kMaxFrame);
-      dataplane::parse_packet(scratch_.data(), len, m);
+      std::memcpy(scratch_.data(), data, std::min(caplen, kMaxPacket));
+      len = std::min(wire_len, kMaxPacket);
+      dataplane::parse_ip_packet(scratch_.data(), len, ethertype, m);
       frame = scratch_.data();
     }
     auto skip = [&](uint64_t& counter) {
       ++counter;
-      if (frame == scratch_.data()) std::memset(scratch_.data(), 0, caplen);
+      if (frame == scratch_.data()) std::memset(scratch_.data(), 0, std::min(caplen, kMaxPacket));
       return false;
     };
     if (m.kind == PacketKind::drop) {
@@ -278,40 +293,14 @@ CaptureReader::CaptureReader(RecordSink sink, PcapStats& stats, const dataplane:
 
 CaptureReader::~CaptureReader() = default;
 
-namespace {
-
-using PcapHandle = std::unique_ptr<pcap_t, decltype(&pcap_close)>;
-
-}  // namespace
-
 bool CaptureReader::read_file(const std::string& path, std::string& error) {
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  PcapHandle p(pcap_open_offline(path.c_str(), errbuf), pcap_close);
-  if (!p) {
-    error = path + ": " + errbuf;
-    return false;
-  }
-  return assembler_->read(p.get(), path, error);
+  common::PcapReader reader;
+  return reader.open(path, error) && assembler_->read(reader, error);
 }
 
 bool CaptureReader::read_bytes(const void* data, size_t size, const std::string& name, std::string& error) {
-  if (size == 0) {
-    error = name + ": empty, not a capture";
-    return false;
-  }
-  FILE* f = fmemopen(const_cast<void*>(data), size, "rb");
-  if (f == nullptr) {
-    error = name + ": " + std::strerror(errno);
-    return false;
-  }
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  PcapHandle p(pcap_fopen_offline(f, errbuf), pcap_close);  // owns f from here
-  if (!p) {
-    std::fclose(f);
-    error = name + ": " + errbuf;
-    return false;
-  }
-  return assembler_->read(p.get(), name, error);
+  common::PcapReader reader;
+  return reader.open_memory(data, size, name, error) && assembler_->read(reader, error);
 }
 
 void CaptureReader::finish() { assembler_->finish(); }

@@ -16,9 +16,17 @@
 // connection, with its length on the wire (`truncated`); one cut inside
 // those headers is skipped (`headers_cut`). Neither is malformed.
 //
-// Hostile captures are expected: a file that is not a capture, not
-// Ethernet, or cut in the middle of a record is an error naming the file;
-// malformed packets are counted and skipped; the connections held open are
+// Captures are read by common/pcap_reader.h: pcap or pcapng, plain or
+// gzip-compressed, of Ethernet, raw IP, Linux cooked (v1, v2) or BSD
+// loopback link types. A record whose link header cannot be read is a
+// packet skipped: not tracked when it names a protocol that cannot be told,
+// headers_cut when the snapshot length cut it, malformed otherwise. Bytes
+// are counted as the dataplane counts them, by the Ethernet frame: a record
+// of another link type counts as the Ethernet frame it would be.
+//
+// Hostile captures are expected: a file that is not a capture, of another
+// link type, cut in the middle of a record or with broken gzip data is an
+// error naming the file; malformed packets are counted and skipped; the connections held open are
 // bounded (the oldest are ended when there are two million), and the work
 // is proportional to the bytes read.
 //
@@ -57,7 +65,7 @@ class CaptureReader {
   CaptureReader(const CaptureReader&) = delete;
   CaptureReader& operator=(const CaptureReader&) = delete;
 
-  // Reads one capture (pcap or pcapng); connections continue from the
+  // Reads one capture (as above); connections continue from the
   // captures read before. False with `error` naming the file when it cannot
   // be read as a capture; the sink may have received records by then.
   bool read_file(const std::string& path, std::string& error);

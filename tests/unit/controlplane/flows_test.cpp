@@ -642,6 +642,58 @@ TEST(PcapFlows, FilesThatAreNotCapturesAreErrorsNamingTheFile) {
   EXPECT_NE(error.find("cut.pcap"), std::string::npos);
 }
 
+TEST(PcapFlows, EveryLinkTypeAndGzipMakeTheEthernetCapturesRecords) {
+  using namespace bulkhead::test;
+  test::TempDir dir;
+  PacketSpec c{.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000, .dport = 5432};
+  std::vector<Frame> frames = tcp_handshake(c);
+  PacketSpec data = c;
+  data.tcp_flags = common::kTcpAck | common::kTcpPsh;
+  data.payload_len = 300;
+  frames.push_back(build_packet(data));
+  PacketSpec tagged = reversed(data);
+  tagged.vlans = {100};
+  frames.push_back(build_packet(tagged));
+  auto records_of = [&](const std::string& path) {
+    std::vector<pb::FlowRecord> got;
+    PcapStats stats;
+    std::string error;
+    EXPECT_TRUE(read_pcaps({path}, [&](std::vector<pb::FlowRecord>& b) { got.insert(got.end(), b.begin(), b.end()); },
+                           stats, error))
+        << error;
+    EXPECT_EQ(stats.packets, frames.size());
+    EXPECT_EQ(stats.connections, 1u);
+    return got;
+  };
+  write_pcap(dir.file("eth.pcap"), frames);
+  const auto want = records_of(dir.file("eth.pcap"));
+  ASSERT_EQ(want.size(), 2u);
+  EXPECT_EQ(want[1].bytes_in(), frames[1].size() + build_packet(tagged).size()) << "the tag's bytes counted";
+  for (int link : {DLT_RAW, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_LOOP}) {
+    SCOPED_TRACE(link);
+    std::vector<Frame> records;
+    for (const Frame& f : frames) records.push_back(as_link(link, f));
+    const std::string path = dir.file("l" + std::to_string(link) + ".pcap");
+    write_pcap(path, records, link);
+    std::ifstream in(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(path + ".gz", std::ios::binary) << gzip(bytes);
+    for (const std::string& file : {path, path + ".gz"}) {
+      const auto got = records_of(file);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].packets_out(), want[i].packets_out());
+        EXPECT_EQ(got[i].tcp_flags_out(), want[i].tcp_flags_out());
+        // Counted as the Ethernet frame it would be: the tag where the link
+        // type keeps it.
+        const bool tags = link == DLT_LINUX_SLL || link == DLT_LINUX_SLL2;
+        EXPECT_EQ(got[i].bytes_in() + (tags ? 0 : 4 * (i == 1)), want[i].bytes_in());
+        EXPECT_EQ(got[i].bytes_out(), want[i].bytes_out());
+      }
+    }
+  }
+}
+
 // A frame of a capture: when it was seen, and how much of it was kept.
 struct Captured {
   test::Frame frame;
