@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/pcap_reader.h"
 #include "dataplane/packet.h"
 #include "rules/analysis.h"
 #include "rules/load.h"
@@ -286,15 +287,13 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
               const std::string& drop_out, bool json) {
   const auto set = load_policy_or_throw(file, true);
   const auto rs = build_classifier(set);
-  char err[PCAP_ERRBUF_SIZE];
-  pcap_t* p = pcap_open_offline(in.c_str(), err);
-  if (p == nullptr) throw UsageError(in + ": " + err);
-  if (pcap_datalink(p) != DLT_EN10MB) {
-    pcap_close(p);
-    throw UsageError(in + ": not an Ethernet capture");
-  }
-  // The capture's frames go to --pass/--drop files as they are judged;
-  // each file is put in place only when the whole capture was read.
+  common::PcapReader reader;
+  std::string open_error;
+  if (!reader.open(in, open_error)) throw UsageError(open_error);
+  pcap_t* p = reader.handle();
+  // The capture's records go to --pass/--drop files, in its own link type,
+  // as they are judged; each file is put in place only when the whole
+  // capture was read.
   common::OutputFile pass_file, drop_file;
   auto open_dump = [&](const std::string& path, common::OutputFile& f) -> pcap_dumper_t* {
     if (path.empty()) return nullptr;
@@ -308,7 +307,6 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
     pcap_dumper_t* d = stream ? pcap_dump_fopen(p, stream) : nullptr;
     if (d == nullptr) {
       if (stream) std::fclose(stream);
-      pcap_close(p);
       throw UsageError(error.empty() ? "cannot write " + path : error);
     }
     return d;
@@ -323,14 +321,17 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
   }
   std::vector<uint64_t> hits(static_cast<size_t>(set.rules_size()) + 1, 0);
   std::map<std::string, uint64_t> malformed;
-  uint64_t total = 0, allowed = 0, denied = 0, non_ip = 0;
-  pcap_pkthdr* h;
-  const u_char* data;
-  int rc;
-  while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
+  uint64_t total = 0, allowed = 0, denied = 0, non_ip = 0, unreadable = 0;
+  common::CaptureRecord rec;
+  common::PcapReader::Next next;
+  while ((next = reader.next(rec)) == common::PcapReader::Next::record) {
     ++total;
+    if (rec.l3.link != common::LinkRead::ok) {  // no packet to judge: in neither file
+      ++unreadable;
+      continue;
+    }
     dataplane::PacketMeta m;
-    dataplane::parse_packet(data, h->caplen, m);
+    dataplane::parse_ip_packet(rec.packet(), rec.packet_caplen(), rec.l3.ethertype, m);
     bool pass;
     if (m.kind == dataplane::PacketKind::non_ip) {
       ++non_ip;
@@ -345,21 +346,19 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
       ++(pass ? allowed : denied);
     }
     pcap_dumper_t* d = pass ? pass_d : drop_d;
-    if (d) pcap_dump(reinterpret_cast<u_char*>(d), h, data);
+    if (d) pcap_dump(reinterpret_cast<u_char*>(d), rec.header, rec.data);
   }
-  const bool truncated = rc == -1;
-  const std::string read_error = truncated ? pcap_geterr(p) : "";
   if (pass_d) pcap_dump_close(pass_d);
   if (drop_d) pcap_dump_close(drop_d);
-  pcap_close(p);
-  if (truncated) throw UsageError(in + ": " + read_error);
+  if (next == common::PcapReader::Next::error) throw UsageError(reader.error());
   std::string error;
   if ((!pass_out.empty() && !pass_file.commit(error)) || (!drop_out.empty() && !drop_file.commit(error)))
     throw UsageError(error);
   uint64_t bad = 0;
   for (const auto& [k, v] : malformed) bad += v;
   if (json) {
-    Json j{{"packets", total}, {"allowed", allowed}, {"denied", denied}, {"non_ip", non_ip}};
+    Json j{{"packets", total}, {"allowed", allowed}, {"denied", denied}, {"non_ip", non_ip},
+           {"link_unreadable", unreadable}};
     j["malformed"] = Json::object();
     for (const auto& [k, v] : malformed) j["malformed"][k] = v;
     j["rules"] = Json::array();
@@ -370,7 +369,9 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
     std::cout << json_text(j) << '\n';
   } else {
     std::cout << total << " packets: " << allowed << " allowed, " << denied << " denied, " << non_ip
-              << " non-IP (forwarded), " << bad << " malformed (dropped)\n";
+              << " non-IP (forwarded), " << bad << " malformed (dropped)";
+    if (unreadable > 0) std::cout << ", " << unreadable << " with a link header that cannot be read (skipped)";
+    std::cout << '\n';
     for (const auto& [k, v] : malformed) std::cout << "  malformed " << k << ": " << v << '\n';
     std::vector<std::vector<std::string>> rows;
     for (size_t i = 0; i < hits.size(); ++i) {
@@ -400,7 +401,8 @@ int cmd_eval(const std::vector<std::string>& args) {
              "       bulkhead policy eval FILE --pcap IN.pcap [--pass OUT.pcap] [--drop OUT.pcap] [--json]\n\n"
              "--tuples prints one line per input line: 'allow RULE_ID' or 'deny RULE_ID' ('-' when the default "
              "decided).\n--pcap judges every packet with the dataplane's parser and classifier (stateless: the "
-             "dataplane also passes replies of allowed connections)."))
+             "dataplane also passes replies of allowed connections). A capture is pcap or pcapng, plain or gzip-compressed, "
+             "of Ethernet, raw IP, Linux cooked (v1, v2) or BSD loopback; --pass and --drop keep its link type."))
     return kExitOk;
   if (tuples.empty() == pcap_in.empty()) throw UsageError("policy eval: give exactly one of --tuples or --pcap");
   if (!tuples.empty() && (!pass.empty() || !drop.empty())) throw UsageError("--pass and --drop go with --pcap");
