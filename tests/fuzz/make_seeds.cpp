@@ -23,8 +23,13 @@
 //   capture_reply    the dataplane's answers to it: datagrams, each behind
 //               a 2-byte length, from the golden builder's frames;
 //   dns         DNS queries and answers as resolvers write them (A, AAAA,
-//               CNAME chains, HTTPS hints, EDNS, NXDOMAIN, truncated).
-// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns OUT_DIR [GOLDEN_DIR]
+//               CNAME chains, HTTPS hints, EDNS, NXDOMAIN, truncated);
+//   tls         ClientHellos from the tests' builder as TLS client streams
+//               (one record, many records, no name, ECH, large) and bare;
+//   quic        QUIC client Initial datagrams (the RFC 9001 sample's
+//               ClientHello, versions 1 and 2, over one and two packets),
+//               and frames for the fuzz target's protecting mode.
+// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns|tls|quic OUT_DIR [GOLDEN_DIR]
 //        make_seeds push OUT_DIR POLICY.yaml
 //        make_seeds policy OUT_DIR GOLDEN_DIR POLICY.yaml
 #include <pcap/pcap.h>
@@ -41,6 +46,7 @@
 
 #include "controlplane/flows/pcap_flows.h"
 #include "tests/common/dns_builder.h"
+#include "tests/common/hello_builder.h"
 #include "controlplane/rule_change.h"
 #include "proto/bulkhead.pb.h"
 #include "rules/load.h"
@@ -460,6 +466,64 @@ std::vector<std::string> dns_seeds() {
   return out;
 }
 
+std::vector<test::HelloSpec> hello_specs() {
+  return {
+      {},
+      {.sni = "Mixed.Case.Example."},
+      {.sni = std::nullopt},
+      {.sni = "public.example.net", .ech = true},
+      {.versions = {0x0a0a, 0x0303}},
+      {.padding = 600},
+      {.no_extensions = true},
+      {.sni = "x", .extra = {{0x0010, {0, 3, 2, 'h', '2'}}}},
+  };
+}
+
+std::vector<std::string> tls_seeds() {
+  std::vector<std::string> out;
+  for (const test::HelloSpec& spec : hello_specs()) {
+    const test::Bytes hello = test::build_client_hello(spec);
+    for (size_t fragment : {16384, 100, 7}) {
+      const test::Bytes stream = test::tls_records(hello, fragment);
+      out.emplace_back(stream.begin(), stream.end());
+    }
+    out.emplace_back(hello.begin(), hello.end());
+  }
+  out.emplace_back("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+  return out;
+}
+
+// A datagram seed starts with an even mode byte; frames for the target to
+// protect itself with an odd one (bit 1: version 2), packets separated by
+// 0xff 0xfe.
+std::vector<std::string> quic_seeds() {
+  std::vector<std::string> out;
+  const auto datagram = [&out](const test::Bytes& d) {
+    out.push_back(std::string(1, '\0') + std::string(d.begin(), d.end()));
+  };
+  for (const test::HelloSpec& spec : hello_specs()) {
+    const test::Bytes hello = test::build_client_hello(spec);
+    for (uint32_t v : {dataplane::names::kQuicV1, dataplane::names::kQuicV2}) {
+      datagram(test::protect_initial({.version = v, .frames = test::crypto_frame(hello)}));
+      const test::Bytes head = test::crypto_frame(hello, 0, 40), tail = test::crypto_frame(hello, 40);
+      std::string frames(1, static_cast<char>(v == dataplane::names::kQuicV1 ? 1 : 3));
+      frames += std::string(tail.begin(), tail.end()) + "\xff\xfe" + std::string(head.begin(), head.end());
+      out.push_back(frames);
+    }
+  }
+  const test::Bytes hello = test::build_client_hello({});
+  test::Bytes coalesced = test::protect_initial({.frames = test::crypto_frame(hello, 0, 30), .pad_to = 0});
+  const test::Bytes rest = test::protect_initial({.packet_number = 1, .frames = test::crypto_frame(hello, 30)});
+  coalesced.insert(coalesced.end(), rest.begin(), rest.end());
+  datagram(coalesced);
+  // ACK, PING, PADDING and CONNECTION_CLOSE around the CRYPTO frame.
+  test::Bytes frames = {0x02, 0x05, 0x00, 0x01, 0x00, 0x01, 0x00, 0x01, 0x00, 0x1c, 0x00, 0x00, 0x01, 'x'};
+  const test::Bytes crypto = test::crypto_frame(hello);
+  frames.insert(frames.end(), crypto.begin(), crypto.end());
+  out.push_back(std::string(1, '\x01') + std::string(frames.begin(), frames.end()));
+  return out;
+}
+
 bool write_all(const std::string& dir, const char* prefix, const std::vector<std::string>& seeds) {
   int i = 0;
   for (const std::string& s : seeds) {
@@ -480,11 +544,12 @@ int main(int argc, char** argv) {
                                                                     what == "capture" || what == "flow_batch" ||
                                                                     what == "dataplane" || what == "tuple" ||
                                                                     what == "capture_request" ||
-                                                                    what == "capture_reply" || what == "dns");
+                                                                    what == "capture_reply" || what == "dns" ||
+                                                                    what == "tls" || what == "quic");
   if (!ok) {
     std::fprintf(stderr,
-                 "usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns OUT_DIR [GOLDEN_DIR] | push "
-                 "OUT_DIR POLICY.yaml | policy OUT_DIR GOLDEN_DIR POLICY.yaml\n");
+                 "usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|"
+                 "dns|tls|quic OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml | policy OUT_DIR GOLDEN_DIR POLICY.yaml\n");
     return 2;
   }
   const std::string dir = argv[2];
@@ -502,6 +567,8 @@ int main(int argc, char** argv) {
   if (what == "capture_request") return write_all(dir, "request", capture_request_seeds()) ? 0 : 1;
   if (what == "capture_reply") return write_all(dir, "reply", capture_reply_seeds()) ? 0 : 1;
   if (what == "dns") return write_all(dir, "message", dns_seeds()) ? 0 : 1;
+  if (what == "tls") return write_all(dir, "stream", tls_seeds()) ? 0 : 1;
+  if (what == "quic") return write_all(dir, "datagram", quic_seeds()) ? 0 : 1;
   if (what == "dataplane") return write_all(dir, "message", dataplane_seeds()) ? 0 : 1;
   if (what == "policy") return write_all(dir, "policy", policy_seeds(argv[3], argv[4])) ? 0 : 1;
   if (what == "tuple")
