@@ -149,11 +149,20 @@ void QuicHelloAssembler::check_hello() noexcept {
 QuicInitialReader::QuicInitialReader() noexcept {
   kdf_ = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
   kdf_ctx_ = kdf_ ? EVP_KDF_CTX_new(kdf_) : nullptr;
+  // The digest is set once: naming it with every derivation fetches it
+  // again each time, a quarter of the cost of deriving a connection's keys
+  // (about 7 us against 5 us here).
+  char digest[] = "SHA256";
+  const OSSL_PARAM set_digest[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end(),
+  };
+  const bool have_digest = kdf_ctx_ && EVP_KDF_CTX_set_params(kdf_ctx_, set_digest) == 1;
   gcm_ = EVP_CIPHER_CTX_new();
   ecb_ = EVP_CIPHER_CTX_new();
   // The ciphers are chosen once here; each packet only sets a key and a
   // nonce (a NULL cipher keeps the chosen one, with no new fetch).
-  ok_ = kdf_ctx_ && gcm_ && ecb_ && EVP_DecryptInit_ex(gcm_, EVP_aes_128_gcm(), nullptr, nullptr, nullptr) == 1 &&
+  ok_ = have_digest && gcm_ && ecb_ && EVP_DecryptInit_ex(gcm_, EVP_aes_128_gcm(), nullptr, nullptr, nullptr) == 1 &&
         EVP_EncryptInit_ex(ecb_, EVP_aes_128_ecb(), nullptr, nullptr, nullptr) == 1;
 }
 
@@ -182,9 +191,7 @@ bool QuicInitialReader::expand_label(const uint8_t* secret, const char* label, u
   i += label_len;
   info[i++] = 0;  // empty context
   int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-  char digest[] = "SHA256";
   const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
       OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(secret), kSecretLen),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, i),
@@ -200,10 +207,8 @@ bool QuicInitialReader::derive_keys(uint32_t version, const uint8_t* dcid, size_
   // id is empty (a server may choose one after a Retry): point it at the
   // salt with a length of 0.
   int mode = EVP_KDF_HKDF_MODE_EXTRACT_ONLY;
-  char digest[] = "SHA256";
   const uint8_t* salt = version == kQuicV1 ? kSaltV1 : kSaltV2;
   const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
       OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(dcid_len ? dcid : salt), dcid_len),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt), sizeof kSaltV1),
