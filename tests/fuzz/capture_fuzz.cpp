@@ -1,9 +1,10 @@
-// The capture reader on arbitrary files (pcap and pcapng, through
-// libpcap): a file is read or refused with its name, nothing crashes, and
-// what it reports adds up: every packet is counted once, as malformed,
-// cut inside its headers, not tracked, or as a packet of exactly one
-// connection, and every connection is a START and an END of one
-// well-formed tuple.
+// The capture reader on arbitrary files (pcap and pcapng, plain or
+// gzip-compressed, through libpcap and zlib; every link type
+// common/pcap_reader.h decodes, seeded with each): a file is read or
+// refused with its name, nothing crashes, and what it reports adds up:
+// every record is counted once, as malformed, cut inside its headers, not
+// tracked, or as a packet of exactly one connection, and every connection
+// is a START and an END of one well-formed tuple.
 #include <cstdint>
 #include <cstdlib>
 #include <string>

@@ -5,8 +5,10 @@
 //               and VXLAN, as cloud load balancers send them, ARP and
 //               health checks;
 //   capture     captures of those frames (whole, cut by a snapshot length,
-//               a conversation) as pcap files, and, given GOLDEN_DIR, the
-//               golden cases' own send.pcap and expect.pcap files;
+//               a conversation) as pcap files, the conversation in every
+//               link type the capture reader reads and compressed with
+//               gzip, and, given GOLDEN_DIR, the golden cases' own send.pcap
+//               and expect.pcap files;
 //   flow_batch  FlowBatch messages of the records the capture reader makes
 //               of those captures (the golden ones too), as a dataplane
 //               would send them, and one of every record kind;
@@ -53,6 +55,7 @@
 #include "rules/match.h"
 #include "rules/prefix.h"
 #include "tests/common/packet_builder.h"
+#include "tests/common/pcap_io.h"
 #include "tests/common/tunnel_builder.h"
 
 using namespace bulkhead;
@@ -116,15 +119,17 @@ std::vector<Frame> encap_seeds() {
 constexpr int64_t kT0 = 1'790'000'000'000;
 
 // A capture of `frames`, each cut to `snaplen` bytes (0: whole), a
-// millisecond apart.
-std::string capture(const std::vector<Frame>& frames, uint32_t snaplen) {
+// millisecond apart, in `link_type` (the frames' Ethernet headers replaced
+// by its own).
+std::string capture(const std::vector<Frame>& frames, uint32_t snaplen, int link_type = DLT_EN10MB) {
   char* buf = nullptr;
   size_t len = 0;
   FILE* f = open_memstream(&buf, &len);
-  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+  pcap_t* dead = pcap_open_dead(link_type, 65535);
   pcap_dumper_t* d = pcap_dump_fopen(dead, f);
   int64_t t = kT0;
-  for (const Frame& fr : frames) {
+  for (const Frame& ethernet : frames) {
+    const Frame fr = link_type == DLT_EN10MB ? ethernet : as_link(link_type, ethernet, t % 2 == 0);
     pcap_pkthdr h{};
     t += 1;
     h.ts.tv_sec = t / 1000;
@@ -158,8 +163,19 @@ std::vector<std::string> capture_seeds() {
   rep.icmp_type = 0;
   conversation.push_back(build_packet(req));
   conversation.push_back(build_packet(rep));
-  return {capture(frames, 0), capture(frames, 54), capture(conversation, 0), capture(conversation, 50),
-          capture({}, 0)};
+  std::vector<std::string> out = {capture(frames, 0), capture(frames, 54), capture(conversation, 0),
+                                  capture(conversation, 50), capture({}, 0)};
+  // The conversation in every other link type read, a tagged frame where
+  // the link type keeps tags, and compressed with gzip.
+  std::vector<Frame> tagged = conversation;
+  tagged.push_back(build_packet({.src = "fd00:1::5", .dst = "fd00:2::53", .vlans = {100, 200}}));
+  for (int link : {DLT_RAW, DLT_IPV4, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_NULL, DLT_LOOP})
+    out.push_back(capture(link == DLT_IPV4 ? conversation : tagged, 0, link));
+  PacketSpec v6{.src = "fd00:1::5", .dst = "fd00:2::53", .proto = common::kProtoUdp, .sport = 5353, .dport = 53};
+  out.push_back(capture({build_packet(v6), build_packet(reversed(v6))}, 0, DLT_IPV6));
+  out.push_back(gzip(capture(conversation, 0)));
+  out.push_back(gzip(capture(tagged, 50, DLT_LINUX_SLL2)));
+  return out;
 }
 
 // The golden cases' captures, whole: CASE/send.pcap and CASE/expect.pcap.
