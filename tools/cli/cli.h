@@ -61,6 +61,7 @@ int apply_source(const std::string& endpoint, const std::string& name, const std
                  const std::string& message, bool force, double wait, bool json, bool renumber = false);
 void register_learn_commands();
 void register_capture_commands();
+void register_names_commands();
 
 // "2026-11-24 10:00:00Z" for unix seconds; "-" for 0.
 std::string format_time(int64_t unix_seconds);

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   register_controlplane_commands();
   register_learn_commands();
   register_capture_commands();
+  register_names_commands();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     usage(args.empty() ? std::cerr : std::cout);

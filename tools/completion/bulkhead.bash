@@ -7,7 +7,7 @@ _bulkhead() {
   group=${COMP_WORDS[1]:-}
   cmd=${COMP_WORDS[2]:-}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "policy rule keys apply history diff rollback status flows learn simulate capture --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "policy rule keys apply history diff rollback status flows learn simulate capture names --help" -- "$cur"))
     return
   fi
   if [ "$COMP_CWORD" -eq 2 ]; then
@@ -19,6 +19,7 @@ _bulkhead() {
       apply|simulate) COMPREPLY=($(compgen -f -- "$cur")) ;;
       capture) COMPREPLY=($(compgen -W "--prefix --drops --rule --reason --all --count --duration --rate -w --write --help" -- "$cur")) ;;
       flows) COMPREPLY=($(compgen -W "--since --until --denied --host --segment --port --top --json --pcap --controlplane --help" -- "$cur")) ;;
+      names) COMPREPLY=($(compgen -W "--pcap --tls-port --json --help" -- "$cur")) ;;
     esac
     return
   fi
@@ -46,6 +47,7 @@ _bulkhead() {
     "learn accept") opts="--since --until --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -m --message --wait --json --controlplane --help" ;;
     flows*) opts="--since --until --denied --host --segment --port --top --json --pcap --controlplane --help" ;;
     capture*) opts="--prefix --drops --rule --reason --all --count --duration --rate -w --write --help" ;;
+    names*) opts="--pcap --tls-port --json --help" ;;
     simulate*) opts="--since --until --pcap --against --list --json --controlplane --help" ;;
   esac
   if [[ "$cur" == -* ]]; then

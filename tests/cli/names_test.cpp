@@ -1,0 +1,232 @@
+// `bulkhead names`: the DNS answers and server names a capture holds, read as
+// the dataplane reads them, in capture order, with why any would be ignored.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "rules/prefix.h"
+#include "tests/common/dns_builder.h"
+#include "tests/common/hello_builder.h"
+#include "tests/common/packet_builder.h"
+#include "tests/common/pcap_io.h"
+#include "tests/common/temp_dir.h"
+#include "tools/cli/capture_names.h"
+
+namespace bulkhead::cli {
+namespace {
+
+using test::Frame;
+
+constexpr const char* kClient = "10.0.1.5";
+constexpr const char* kResolver = "10.0.3.53";
+constexpr const char* kServer = "192.0.2.80";
+
+Frame udp(const char* src, const char* dst, uint16_t sport, uint16_t dport, std::vector<uint8_t> payload) {
+  test::PacketSpec s = test::udp_spec(src, dst, sport, dport);
+  s.payload = std::move(payload);
+  return test::build_packet(s);
+}
+
+Frame tcp(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq,
+          std::vector<uint8_t> payload = {}) {
+  test::PacketSpec s = test::tcp_spec(src, dst, sport, dport, flags);
+  s.tcp_seq = seq;
+  s.payload = std::move(payload);
+  return test::build_packet(s);
+}
+
+std::vector<uint8_t> query(const std::string& name, uint16_t id) {
+  auto spec = test::dns_query(name);
+  spec.id = id;
+  return test::build_dns(spec);
+}
+
+std::vector<uint8_t> answer(const std::string& name, uint16_t id, const std::vector<std::string>& addresses) {
+  std::vector<test::DnsRecordSpec> records;
+  for (const auto& a : addresses) records.push_back(test::dns_a(name, a, 60));
+  auto spec = test::dns_answer(name, records);
+  spec.id = id;
+  return test::build_dns(spec);
+}
+
+struct Found {
+  std::vector<DnsSeen> dns;
+  std::vector<SniSeen> sni;
+  NameFinderStats stats;
+};
+
+Found find(const std::vector<Frame>& frames) {
+  Found f;
+  NameFinder finder([&](const DnsSeen& d) { f.dns.push_back(d); }, [&](const SniSeen& s) { f.sni.push_back(s); });
+  int64_t t = 1'700'000'000'000'000;
+  for (const Frame& frame : frames) {
+    common::CaptureRecord r;
+    r.data = frame.data();
+    r.caplen = r.wire_len = uint32_t(frame.size());
+    r.time_us = t++;
+    r.l3 = common::read_link(1, frame.data(), r.caplen);
+    finder.feed(r);
+  }
+  f.stats = finder.stats();
+  return f;
+}
+
+std::string address(const DnsSeen& d) {
+  return d.address ? rules::format_address(d.address->family, d.address->addr) : "-";
+}
+
+TEST(Names, AnAnsweredQueryGivesEachAddress) {
+  auto f = find({udp(kClient, kResolver, 40000, 53, query("api.example.com", 7)),
+                 udp(kResolver, kClient, 53, 40000, answer("api.example.com", 7, {"192.0.2.10", "192.0.2.11"}))});
+  ASSERT_EQ(f.dns.size(), 2u);
+  EXPECT_EQ(address(f.dns[0]), "192.0.2.10");
+  EXPECT_EQ(address(f.dns[1]), "192.0.2.11");
+  EXPECT_EQ(f.dns[0].qname, "api.example.com");
+  EXPECT_EQ(f.dns[0].name, "api.example.com");
+  EXPECT_EQ(f.dns[0].address->ttl, 60u);
+  EXPECT_EQ(rules::format_address(f.dns[0].client.family, f.dns[0].client.addr), kClient);
+  EXPECT_EQ(f.dns[0].ignored, "");
+  EXPECT_EQ(f.dns[0].transport, "udp");
+}
+
+TEST(Names, AnswersWithoutTheirQueryAreShownAsUnsolicited) {
+  auto f = find({udp(kClient, kResolver, 40000, 53, query("api.example.com", 7)),
+                 udp(kResolver, kClient, 53, 40000, answer("api.example.com", 8, {"192.0.2.10"})),     // other id
+                 udp(kResolver, kClient, 53, 40001, answer("api.example.com", 7, {"192.0.2.10"})),     // other port
+                 udp(kResolver, kClient, 53, 40000, answer("api.example.com", 7, {"192.0.2.10"})),     // its answer
+                 udp(kResolver, kClient, 53, 40000, answer("api.example.com", 7, {"192.0.2.10"}))});   // a second one
+  ASSERT_EQ(f.dns.size(), 4u);
+  EXPECT_EQ(f.dns[0].ignored, "unsolicited");
+  EXPECT_EQ(f.dns[1].ignored, "unsolicited");
+  EXPECT_EQ(f.dns[2].ignored, "");
+  EXPECT_EQ(f.dns[3].ignored, "unsolicited");
+}
+
+TEST(Names, NegativeAndMalformedAnswersAreShown) {
+  auto nx = test::dns_answer("gone.example", {});
+  nx.rcode = 3;
+  nx.id = 1;
+  auto bad = answer("bad.example", 2, {"192.0.2.1"});
+  bad.resize(bad.size() - 2);
+  auto f = find({udp(kClient, kResolver, 40000, 53, query("gone.example", 1)),
+                 udp(kResolver, kClient, 53, 40000, test::build_dns(nx)),
+                 udp(kClient, kResolver, 40000, 53, query("v6.example", 3)),
+                 udp(kResolver, kClient, 53, 40000, answer("v6.example", 3, {})),
+                 udp(kResolver, kClient, 53, 40000, bad)});
+  ASSERT_EQ(f.dns.size(), 3u);
+  EXPECT_EQ(f.dns[0].ignored, "nxdomain");
+  EXPECT_FALSE(f.dns[0].address);
+  EXPECT_EQ(f.dns[1].ignored, "nodata");
+  EXPECT_EQ(f.dns[2].ignored, "malformed: truncated_answer");
+  EXPECT_EQ(f.stats.dns_malformed, 1u);
+}
+
+TEST(Names, DnsOverTcpIsReassembled) {
+  auto q = test::dns_tcp_framed(query("tcp.example", 9));
+  auto a = test::dns_tcp_framed(answer("tcp.example", 9, {"198.51.100.9"}));
+  std::vector<uint8_t> a1(a.begin(), a.begin() + 5), a2(a.begin() + 5, a.end());
+  const uint8_t psh_ack = common::kTcpPsh | common::kTcpAck;
+  auto f = find({tcp(kClient, kResolver, 41000, 53, common::kTcpSyn, 100),
+                 tcp(kResolver, kClient, 53, 41000, common::kTcpSyn | common::kTcpAck, 500),
+                 tcp(kClient, kResolver, 41000, 53, psh_ack, 101, q),
+                 tcp(kResolver, kClient, 53, 41000, psh_ack, 501, a1),
+                 tcp(kResolver, kClient, 53, 41000, psh_ack, 501, a1),  // a retransmission
+                 tcp(kResolver, kClient, 53, 41000, psh_ack, 506, a2)});
+  ASSERT_EQ(f.dns.size(), 1u);
+  EXPECT_EQ(address(f.dns[0]), "198.51.100.9");
+  EXPECT_EQ(f.dns[0].transport, "tcp");
+  EXPECT_EQ(f.dns[0].ignored, "");
+}
+
+TEST(Names, ClientHellosAcrossSegmentsAndInTheSyn) {
+  auto records = test::tls_records(test::build_client_hello({.sni = "www.example.com"}));
+  std::vector<uint8_t> r1(records.begin(), records.begin() + 30), r2(records.begin() + 30, records.end());
+  auto ech = test::tls_records(test::build_client_hello({.sni = "public.example", .ech = true}));
+  const uint8_t psh_ack = common::kTcpPsh | common::kTcpAck;
+  auto f = find({tcp(kClient, kServer, 50000, 443, common::kTcpSyn, 1000),
+                 tcp(kClient, kServer, 50000, 443, psh_ack, 1031, r2),  // out of order
+                 tcp(kClient, kServer, 50000, 443, psh_ack, 1001, r1),
+                 tcp(kClient, kServer, 50001, 443, common::kTcpSyn, 7000, ech)});  // TCP Fast Open
+  ASSERT_EQ(f.sni.size(), 2u);
+  EXPECT_EQ(f.sni[0].sni.value_or(""), "www.example.com");
+  EXPECT_FALSE(f.sni[0].ech);
+  EXPECT_EQ(f.sni[0].transport, "tcp");
+  EXPECT_EQ(f.sni[0].client.port, 50000);
+  EXPECT_EQ(f.sni[1].sni.value_or(""), "public.example");
+  EXPECT_TRUE(f.sni[1].ech);
+}
+
+TEST(Names, QuicInitialsGiveTheirServerName) {
+  auto hello = test::build_client_hello({.sni = "quic.example"});
+  auto v1 = test::protect_initial({.frames = test::crypto_frame(hello)});
+  auto v2 = test::protect_initial({.version = dataplane::names::kQuicV2, .frames = test::crypto_frame(hello)});
+  auto nameless = test::build_client_hello({.sni = std::nullopt});
+  auto none = test::protect_initial({.frames = test::crypto_frame(nameless)});
+  auto f = find({udp(kClient, kServer, 51000, 443, v1), udp(kClient, kServer, 51001, 443, v2),
+                 udp(kClient, kServer, 51002, 443, none)});
+  ASSERT_EQ(f.sni.size(), 3u);
+  EXPECT_EQ(f.sni[0].sni.value_or(""), "quic.example");
+  EXPECT_EQ(f.sni[0].transport, "quic");
+  EXPECT_EQ(f.sni[1].sni.value_or(""), "quic.example");
+  EXPECT_FALSE(f.sni[2].sni.has_value());
+}
+
+std::string run(const std::string& command, int& status) {
+  std::string out;
+  FILE* p = ::popen(command.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  status = ::pclose(p);
+  return out;
+}
+
+TEST(Names, TheCommandPrintsOneJsonObjectPerFinding) {
+  test::TempDir dir;
+  const std::string pcap = dir.file("names.pcap");
+  test::write_pcap(pcap, {udp(kClient, kResolver, 40000, 53, query("api.example.com", 7)),
+                          udp(kResolver, kClient, 53, 40000, answer("api.example.com", 7, {"192.0.2.10"})),
+                          tcp(kClient, kServer, 50000, 443, common::kTcpSyn, 1000,
+                              test::tls_records(test::build_client_hello({.sni = "api.example.com"})))});
+  int status = 0;
+  const std::string out =
+      run(std::string(BULKHEAD_BUILD_DIR) + "/tools/cli/bulkhead names --pcap " + pcap + " --json 2>/dev/null", status);
+  ASSERT_EQ(WEXITSTATUS(status), 0) << out;
+  std::vector<nlohmann::json> lines;
+  size_t at = 0;
+  for (size_t nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1)
+    lines.push_back(nlohmann::json::parse(out.substr(at, nl - at)));
+  ASSERT_EQ(lines.size(), 2u) << out;
+  EXPECT_EQ(lines[0]["kind"], "dns");
+  EXPECT_EQ(lines[0]["client"], kClient);
+  EXPECT_EQ(lines[0]["resolver"], kResolver);
+  EXPECT_EQ(lines[0]["qname"], "api.example.com");
+  EXPECT_EQ(lines[0]["name"], "api.example.com");
+  EXPECT_EQ(lines[0]["address"], "192.0.2.10");
+  EXPECT_EQ(lines[0]["ttl"], 60);
+  EXPECT_FALSE(lines[0].contains("ignored"));
+  EXPECT_NEAR(lines[0]["time"].get<double>(), 1.7e9, 1e9);
+  EXPECT_EQ(lines[1]["kind"], "sni");
+  EXPECT_EQ(lines[1]["server"], kServer);
+  EXPECT_EQ(lines[1]["sport"], 443);
+  EXPECT_EQ(lines[1]["cport"], 50000);
+  EXPECT_EQ(lines[1]["transport"], "tcp");
+  EXPECT_EQ(lines[1]["sni"], "api.example.com");
+  EXPECT_EQ(lines[1]["ech"], false);
+
+  const std::string table =
+      run(std::string(BULKHEAD_BUILD_DIR) + "/tools/cli/bulkhead names --pcap " + pcap + " 2>&1", status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(table.find("192.0.2.10"), std::string::npos) << table;
+  EXPECT_NE(table.find("1 ClientHellos"), std::string::npos) << table;
+  EXPECT_EQ(WEXITSTATUS(::system((std::string(BULKHEAD_BUILD_DIR) + "/tools/cli/bulkhead names --pcap " +
+                                  dir.path() + "/missing.pcap 2>/dev/null").c_str())),
+            2);
+}
+
+}  // namespace
+}  // namespace bulkhead::cli
