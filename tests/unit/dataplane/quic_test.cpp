@@ -1,10 +1,19 @@
 // The QUIC Initial reader: the sample packets of RFC 9001 and RFC 9369
-// (appendix A of each: keys, header protection, the client's Initial),
-// then Initials made by the test builder: CRYPTO frames out of order and
+// (appendix A of each: keys, header protection, the client's Initial), a
+// real client's first datagram (ngtcp2), then Initials made by the test
+// builder: CRYPTO frames out of order and
 // across packets and datagrams, coalesced packets, and every way a datagram
 // is refused (another version, not an Initial, too small, cut short, a bad
 // tag, a frame an Initial may not carry).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <memory>
 #include <random>
@@ -362,6 +371,57 @@ TEST_F(Quic, MutatedDatagramsEndCleanly) {
       ASSERT_EQ(conn_->hello().sni(), "example.com");
     }
   }
+}
+
+// The first datagram a real QUIC client sends: ngtcp2's example client
+// (Debian's ngtcp2-client, over GnuTLS) to a UDP socket of the test's own
+// that never answers; the client is stopped once it has sent.
+Bytes ngtcp2_first_datagram() {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    return {};
+  const std::string port = std::to_string(ntohs(a.sin_port));
+  // The name is given both ways (host and --sni) so that the client's
+  // choice between them does not matter; it sends "localhost" for an
+  // address either way.
+  const char* argv[] = {"gtlsclient", "-q", "--handshake-timeout=5s", "--sni=localhost", "127.0.0.1",
+                        port.c_str(), nullptr};
+  posix_spawn_file_actions_t io;
+  posix_spawn_file_actions_init(&io);
+  posix_spawn_file_actions_addopen(&io, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&io, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&io, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  Bytes got;
+  if (posix_spawnp(&pid, "gtlsclient", &io, nullptr, const_cast<char* const*>(argv), environ) == 0) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 10000) == 1) {
+      got.resize(65535);
+      const ssize_t n = recv(fd, got.data(), got.size(), 0);
+      got.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, nullptr, 0);
+  }
+  posix_spawn_file_actions_destroy(&io);
+  close(fd);
+  return got;
+}
+
+TEST_F(Quic, RealClientInitialFromNgtcp2) {
+  if (system("command -v gtlsclient >/dev/null 2>&1") != 0) GTEST_SKIP() << "no gtlsclient (ngtcp2-client)";
+  const Bytes d = ngtcp2_first_datagram();
+  ASSERT_GE(d.size(), kQuicMinInitialDatagram);
+  const QuicRead r = read(d);
+  EXPECT_EQ(r.status, HelloStatus::complete) << hello_reason_name(r.reason);
+  EXPECT_EQ(r.version, kQuicV1);
+  EXPECT_EQ(conn_->hello().sni(), "localhost");
+  EXPECT_EQ(conn_->hello().supported_version, 0x0304);
 }
 
 }  // namespace
