@@ -44,7 +44,9 @@ struct FlowSource {
 
   void add_options(po::options_description& o, const char* default_since) {
     since = default_since;
-    o.add_options()("pcap", po::value(&pcaps)->multitoken(), "read flows from these captures instead of the control plane")(
+    o.add_options()("pcap", po::value(&pcaps)->multitoken(),
+                    "read flows from these captures instead of the control plane (pcap or pcapng, plain or gzip; "
+                    "Ethernet, raw IP, Linux cooked, BSD loopback)")(
         "since", po::value(&since)->default_value(default_since),
         "flows seen since then: a duration back (1h, 24h, 7d) or a time (control plane only)")(
         "until", po::value(&until), "and not after then (default: now), the same forms")(

@@ -393,7 +393,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::string file, tuples, pcap_in, pass, drop;
   o.add_options()("file", po::value(&file)->required(), "policy file")(
       "tuples", po::value(&tuples), "file of lines 'PROTO SRC SPORT DST DPORT' (- for stdin)")(
-      "pcap", po::value(&pcap_in), "capture to evaluate")("pass", po::value(&pass), "write what would pass here")(
+      "pcap", po::value(&pcap_in), "capture to evaluate (pcap or pcapng, plain or gzip)")("pass", po::value(&pass), "write what would pass here")(
       "drop", po::value(&drop), "write what would be dropped here")("json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
