@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "dataplane/wire.h"
+
 namespace bulkhead::dataplane::names {
 namespace {
 
@@ -22,10 +24,8 @@ constexpr std::string_view kErrorTexts[] = {
 #undef BULKHEAD_DNS_ERROR_TEXT
 };
 
-uint16_t be16(const uint8_t* p) noexcept { return uint16_t(p[0] << 8 | p[1]); }
-uint32_t be32(const uint8_t* p) noexcept {
-  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
-}
+using wire::be16;
+using wire::be32;
 
 struct NameRead {
   DnsError error = DnsError::none;

@@ -30,8 +30,10 @@
 //               (one record, many records, no name, ECH, large) and bare;
 //   quic        QUIC client Initial datagrams (the RFC 9001 sample's
 //               ClientHello, versions 1 and 2, over one and two packets),
-//               and frames for the fuzz target's protecting mode.
-// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns|tls|quic OUT_DIR [GOLDEN_DIR]
+//               and frames for the fuzz target's protecting mode;
+//   names       captures of DNS over UDP and TCP, a ClientHello over TCP
+//               and QUIC Initials, as `bulkhead names` reads them.
+// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns|tls|quic|names OUT_DIR [GOLDEN_DIR]
 //        make_seeds push OUT_DIR POLICY.yaml
 //        make_seeds policy OUT_DIR GOLDEN_DIR POLICY.yaml
 #include <pcap/pcap.h>
@@ -509,6 +511,51 @@ std::vector<std::string> tls_seeds() {
   return out;
 }
 
+// Captures of what `bulkhead names` reads: a DNS query and its answer over
+// UDP, the same over TCP in two segments, a ClientHello over TCP in two
+// segments, and QUIC Initials of both versions.
+std::vector<std::string> names_seeds() {
+  using namespace bulkhead::test;
+  auto udp = [](const char* src, const char* dst, uint16_t sport, uint16_t dport, const std::vector<uint8_t>& p) {
+    PacketSpec s = udp_spec(src, dst, sport, dport);
+    s.payload = p;
+    return build_packet(s);
+  };
+  auto tcp = [](const char* src, const char* dst, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq,
+                const std::vector<uint8_t>& p) {
+    PacketSpec s = tcp_spec(src, dst, sport, dport, flags);
+    s.tcp_seq = seq;
+    s.payload = p;
+    return build_packet(s);
+  };
+  DnsSpec q = dns_query("api.example.com");
+  DnsSpec a = dns_answer("api.example.com", {dns_cname("api.example.com", "edge.example.net"),
+                                             dns_a("edge.example.net", "192.0.2.10")});
+  const auto query = build_dns(q), answer = build_dns(a);
+  const auto tq = dns_tcp_framed(query), ta = dns_tcp_framed(answer);
+  const uint8_t psh = common::kTcpPsh | common::kTcpAck;
+  std::vector<Frame> dns = {
+      udp("10.0.1.5", "10.0.3.53", 40000, 53, query), udp("10.0.3.53", "10.0.1.5", 53, 40000, answer),
+      tcp("10.0.1.5", "10.0.3.53", 41000, 53, common::kTcpSyn, 100, {}),
+      tcp("10.0.3.53", "10.0.1.5", 53, 41000, common::kTcpSyn | common::kTcpAck, 500, {}),
+      tcp("10.0.1.5", "10.0.3.53", 41000, 53, psh, 101, tq),
+      tcp("10.0.3.53", "10.0.1.5", 53, 41000, psh, 501, {ta.begin(), ta.begin() + 5}),
+      tcp("10.0.3.53", "10.0.1.5", 53, 41000, psh, 506, {ta.begin() + 5, ta.end()})};
+  const test::Bytes records = test::tls_records(test::build_client_hello({.sni = "api.example.com"}), 100);
+  std::vector<Frame> tls = {tcp("10.0.1.5", "192.0.2.10", 50000, 443, common::kTcpSyn, 1000, {}),
+                            tcp("10.0.1.5", "192.0.2.10", 50000, 443, psh, 1001, {records.begin(), records.begin() + 40}),
+                            tcp("10.0.1.5", "192.0.2.10", 50000, 443, psh, 1041, {records.begin() + 40, records.end()})};
+  const test::Bytes hello = test::build_client_hello({.sni = "quic.example"});
+  std::vector<Frame> quic;
+  for (uint32_t v : {dataplane::names::kQuicV1, dataplane::names::kQuicV2})
+    quic.push_back(udp("10.0.1.5", "192.0.2.10", 51000, 443,
+                       test::protect_initial({.version = v, .frames = test::crypto_frame(hello)})));
+  std::vector<Frame> all = dns;
+  all.insert(all.end(), tls.begin(), tls.end());
+  all.insert(all.end(), quic.begin(), quic.end());
+  return {capture(dns, 0), capture(tls, 0), capture(quic, 0), capture(all, 0)};
+}
+
 // A datagram seed starts with an even mode byte; frames for the target to
 // protect itself with an odd one (bit 1: version 2), packets separated by
 // 0xff 0xfe.
@@ -561,11 +608,11 @@ int main(int argc, char** argv) {
                                                                     what == "dataplane" || what == "tuple" ||
                                                                     what == "capture_request" ||
                                                                     what == "capture_reply" || what == "dns" ||
-                                                                    what == "tls" || what == "quic");
+                                                                    what == "tls" || what == "quic" || what == "names");
   if (!ok) {
     std::fprintf(stderr,
                  "usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|"
-                 "dns|tls|quic OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml | policy OUT_DIR GOLDEN_DIR POLICY.yaml\n");
+                 "dns|tls|quic|names OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml | policy OUT_DIR GOLDEN_DIR POLICY.yaml\n");
     return 2;
   }
   const std::string dir = argv[2];
@@ -584,6 +631,7 @@ int main(int argc, char** argv) {
   if (what == "capture_reply") return write_all(dir, "reply", capture_reply_seeds()) ? 0 : 1;
   if (what == "dns") return write_all(dir, "message", dns_seeds()) ? 0 : 1;
   if (what == "tls") return write_all(dir, "stream", tls_seeds()) ? 0 : 1;
+  if (what == "names") return write_all(dir, "capture", names_seeds()) ? 0 : 1;
   if (what == "quic") return write_all(dir, "datagram", quic_seeds()) ? 0 : 1;
   if (what == "dataplane") return write_all(dir, "message", dataplane_seeds()) ? 0 : 1;
   if (what == "policy") return write_all(dir, "policy", policy_seeds(argv[3], argv[4])) ? 0 : 1;

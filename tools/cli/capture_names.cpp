@@ -5,6 +5,7 @@
 
 #include "common/protocols.h"
 #include "dataplane/packet.h"
+#include "dataplane/wire.h"
 
 namespace bulkhead::cli {
 
@@ -16,10 +17,11 @@ struct NameFinder::Stream {
   bool broken = false;
 };
 
-// A connection under inspection for its ClientHello.
+// A connection under inspection for its ClientHello: one assembler, of
+// its transport's kind (each about 18 KiB).
 struct NameFinder::Hello {
-  names::ClientHelloAssembler tcp;
-  names::QuicHelloAssembler quic;
+  std::unique_ptr<names::ClientHelloAssembler> tcp;
+  std::unique_ptr<names::QuicHelloAssembler> quic;
   uint32_t first = 0;     // TCP: the sequence number of the first payload byte
   bool started = false;   // TCP: `first` is known
   bool reported = false;
@@ -27,8 +29,8 @@ struct NameFinder::Hello {
 
 namespace {
 
-uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+using dataplane::wire::be16;
+using dataplane::wire::be32;
 
 Endpoint endpoint(const uint8_t (&addr)[16], uint8_t family, uint16_t port) {
   Endpoint e;
@@ -136,8 +138,9 @@ void NameFinder::tls(int64_t time_us, const Endpoint& from, const Endpoint& to, 
   const bool opening = (flags & common::kTcpSyn) && !(flags & common::kTcpAck);
   Hello* h = hello_of(dir, opening || !payload.empty());
   if (h == nullptr) return;
+  if (!h->tcp) h->tcp = std::make_unique<names::ClientHelloAssembler>();
   if (opening) {
-    h->tcp.reset();
+    h->tcp->reset();
     h->reported = false;
     h->started = true;
     h->first = seq + 1;  // data in the SYN (TCP Fast Open) is the first payload byte on
@@ -148,9 +151,9 @@ void NameFinder::tls(int64_t time_us, const Endpoint& from, const Endpoint& to, 
     h->first = seq;
   }
   const uint64_t offset = uint32_t(seq + (opening ? 1 : 0) - h->first);
-  if (h->tcp.feed(offset, payload.data(), payload.size()) == names::HelloStatus::need_more) return;
+  if (h->tcp->feed(offset, payload.data(), payload.size()) == names::HelloStatus::need_more) return;
   h->reported = true;
-  report(time_us, dir, h->tcp.hello(), "tcp");
+  report(time_us, dir, h->tcp->hello(), "tcp");
 }
 
 void NameFinder::quic(int64_t time_us, const Endpoint& from, const Endpoint& to, std::span<const uint8_t> payload) {
@@ -158,10 +161,11 @@ void NameFinder::quic(int64_t time_us, const Endpoint& from, const Endpoint& to,
   const Direction dir{from, to};
   Hello* h = hello_of(dir, true);
   if (h->reported) return;
-  quic_reader_->read(payload.data(), payload.size(), h->quic);
-  if (!h->quic.hello().decided()) return;
+  if (!h->quic) h->quic = std::make_unique<names::QuicHelloAssembler>();
+  quic_reader_->read(payload.data(), payload.size(), *h->quic);
+  if (!h->quic->hello().decided()) return;
   h->reported = true;
-  report(time_us, dir, h->quic.hello(), "quic");
+  report(time_us, dir, h->quic->hello(), "quic");
 }
 
 void NameFinder::tcp(int64_t time_us, const Endpoint& from, const Endpoint& to, uint32_t seq, uint8_t flags,
