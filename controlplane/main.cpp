@@ -10,6 +10,7 @@
 #include <boost/program_options.hpp>
 
 #include "controlplane/server.h"
+#include "common/option_needs.h"
 #include "common/time.h"
 #include "rules/parser.h"
 
@@ -52,6 +53,13 @@ int main(int argc, char** argv) {
     ("flow-retention", po::value<std::string>()->default_value("30d"), "drop flow aggregates not seen for this long")
     ("metrics-listen", po::value(&cfg.metrics_listen), "serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9401 (none by default: no metrics endpoint)");
   // clang-format on
+  // An option the daemon cannot use, or cannot use as given, is a usage
+  // error (exit 2, which the service unit does not restart on); failing to
+  // set up what the options ask for is exit 1.
+  const auto usage_error = [](const std::string& message) {
+    std::cerr << "bulkhead-controlplane: " << message << " (see --help)\n";
+    return 2;
+  };
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, o), vm);
@@ -61,61 +69,50 @@ int main(int argc, char** argv) {
     }
     if (vm.count("config")) {
       std::ifstream in(vm["config"].as<std::string>());
-      if (!in) {
-        std::cerr << "bulkhead-controlplane: cannot read " << vm["config"].as<std::string>() << '\n';
-        return 1;
-      }
+      if (!in) return usage_error("--config: cannot read " + vm["config"].as<std::string>());
       po::store(po::parse_config_file(in, o), vm);
     }
     po::notify(vm);
+    const bool flow_syslog = vm.count("flow-syslog") != 0;
+    if (const std::string why = bulkhead::common::unmet_option_need(vm, {
+            {{"flow-log", "flow-syslog", "flow-capacity", "flow-retention"}, !cfg.flow_listen.empty(),
+             "--flow-listen (no flow record arrives)"},
+            {{"flow-log-size", "flow-log-rotate", "flow-log-files", "flow-log-rate"}, !cfg.flow_log.empty(), "--flow-log"},
+            {{"flow-log-format"}, !cfg.flow_log.empty() || flow_syslog, "--flow-log or --flow-syslog"},
+            {{"flow-syslog-facility", "flow-syslog-queue", "flow-syslog-hostname"}, flow_syslog, "--flow-syslog"},
+            {{"cli-key"}, cfg.cli.rfind("tcp://", 0) == 0, "a tcp:// --cli endpoint (ipc:// admits by file mode)"},
+        });
+        !why.empty())
+      return usage_error(why);
     int64_t retention = 0;
-    if (!bulkhead::common::parse_duration(vm["flow-retention"].as<std::string>(), retention)) {
-      std::cerr << "bulkhead-controlplane: --flow-retention: not a duration (e.g. 30d, 12h)\n";
-      return 1;
-    }
+    if (!bulkhead::common::parse_duration(vm["flow-retention"].as<std::string>(), retention))
+      return usage_error("--flow-retention: not a duration (e.g. 30d, 12h)");
     cfg.flow_retention_s = retention;
     if (!bulkhead::controlplane::flows::parse_log_format(vm["flow-log-format"].as<std::string>(),
-                                                         cfg.flow_log_limits.format)) {
-      std::cerr << "bulkhead-controlplane: --flow-log-format: not native, ecs or ocsf\n";
-      return 1;
-    }
+                                                         cfg.flow_log_limits.format))
+      return usage_error("--flow-log-format: not native, ecs or ocsf");
     if (const std::string every = vm["flow-log-rotate"].as<std::string>(); every != "0") {
-      if (!bulkhead::common::parse_duration(every, cfg.flow_log_limits.rotate_every_s)) {
-        std::cerr << "bulkhead-controlplane: --flow-log-rotate: not a duration (e.g. 1h, 1d) or 0\n";
-        return 1;
-      }
+      if (!bulkhead::common::parse_duration(every, cfg.flow_log_limits.rotate_every_s))
+        return usage_error("--flow-log-rotate: not a duration (e.g. 1h, 1d) or 0");
     }
-    if (vm.count("flow-syslog")) {
+    if (flow_syslog) {
       bulkhead::controlplane::flows::SyslogTarget target;
       std::string why;
-      if (!bulkhead::controlplane::flows::parse_syslog_target(vm["flow-syslog"].as<std::string>(), target, why)) {
-        std::cerr << "bulkhead-controlplane: --flow-syslog: " << why << '\n';
-        return 1;
-      }
-      if (cfg.flow_listen.empty()) {
-        std::cerr << "bulkhead-controlplane: --flow-syslog needs --flow-listen (the flow records it sends)\n";
-        return 1;
-      }
+      if (!bulkhead::controlplane::flows::parse_syslog_target(vm["flow-syslog"].as<std::string>(), target, why))
+        return usage_error("--flow-syslog: " + why);
       cfg.flow_syslog = target;
     }
     if (!bulkhead::controlplane::flows::parse_syslog_facility(vm["flow-syslog-facility"].as<std::string>(),
-                                                              cfg.flow_syslog_options.facility)) {
-      std::cerr << "bulkhead-controlplane: --flow-syslog-facility: not user, daemon, auth, authpriv or local0 ... local7\n";
-      return 1;
-    }
+                                                              cfg.flow_syslog_options.facility))
+      return usage_error("--flow-syslog-facility: not user, daemon, auth, authpriv or local0 ... local7");
     cfg.flow_syslog_options.format = cfg.flow_log_limits.format;
-    if (const std::string why = bulkhead::controlplane::flows::check(cfg.flow_syslog_options); !why.empty()) {
-      std::cerr << "bulkhead-controlplane: " << why << '\n';
-      return 1;
-    }
+    if (const std::string why = bulkhead::controlplane::flows::check(cfg.flow_syslog_options); !why.empty())
+      return usage_error(why);
     cfg.flow_log_limits.max_file_bytes = flow_log_mib > (UINT64_MAX >> 20) ? UINT64_MAX : flow_log_mib << 20;
-    if (const std::string why = bulkhead::controlplane::flows::check(cfg.flow_log_limits); !why.empty()) {
-      std::cerr << "bulkhead-controlplane: " << why << '\n';
-      return 1;
-    }
+    if (const std::string why = bulkhead::controlplane::flows::check(cfg.flow_log_limits); !why.empty())
+      return usage_error(why);
   } catch (const po::error& e) {
-    std::cerr << "bulkhead-controlplane: " << e.what() << " (see --help)\n";
-    return 1;
+    return usage_error(e.what());
   }
   // Nothing the daemon writes (generations, audit log, flow store and log)
   // is for every user of the machine to read.

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/metrics_server.h"
+#include "common/option_needs.h"
 
 namespace bulkhead::dataplane {
 namespace po = boost::program_options;
@@ -133,13 +134,7 @@ bool parse_insertion(const InsertionText& text, InsertionConfig& c, std::string&
     error = "--vxlan-external and --vxlan-internal: the two tunnels need two UDP ports";
     return false;
   }
-  if (!c.one_armed()) {
-    if (!text.addresses.empty() || !text.tenants.empty()) {
-      error = std::string(text.addresses.empty() ? "--tenant" : "--address") + ": only with --insertion geneve or vxlan";
-      return false;
-    }
-    return true;
-  }
+  if (!c.one_armed()) return true;  // its options are refused by parse_config when given
   c.ports.clear();
   std::stringstream ss(text.ports);
   std::string item;
@@ -332,6 +327,25 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
     if (vm.count("no-promiscuous")) c.promiscuous = false;
   } catch (const po::error& e) {
     error = e.what();
+    return std::nullopt;
+  }
+  // One-armed options with --insertion inline, flow-record tuning without
+  // --flow-export and the like would be ignored: refused instead.
+  const bool channel = !c.controlplane.empty() || !c.flow_export.empty();
+  const bool one_armed = ins.mode == "geneve" || ins.mode == "vxlan";
+  if (const std::string why = common::unmet_option_need(vm, {
+          {{"controlplane-max-message"}, !c.controlplane.empty(), "--controlplane"},
+          {{"controlplane-key", "key", "id"}, channel, "--controlplane or --flow-export"},
+          {{"flow-sample", "flow-update", "flow-ring", "flow-denied-interval", "flow-denied-rate"}, !c.flow_export.empty(),
+           "--flow-export"},
+          {{"metrics-max-rules"}, !c.metrics_listen.empty(), "--metrics-listen"},
+          {{"ports", "address", "tenant", "pickup", "health-port", "health-path"}, one_armed,
+           "--insertion geneve or vxlan"},
+          {{"geneve-profile", "geneve-port"}, ins.mode == "geneve", "--insertion geneve"},
+          {{"vxlan-external", "vxlan-internal"}, ins.mode == "vxlan", "--insertion vxlan"},
+      });
+      !why.empty()) {
+    error = why;
     return std::nullopt;
   }
   if (c.policy_path.empty() && c.state_dir.empty() && c.controlplane.empty()) {

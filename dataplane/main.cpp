@@ -39,9 +39,13 @@ void on_signal(int sig) {
   else g_stop = 1;
 }
 
-int fail(const std::string& message) {
+// Exit 2: the options cannot be used as given (the service unit does not
+// restart on it); exit 1: setting up what they ask for failed.
+constexpr int kExitUsage = 2;
+
+int fail(const std::string& message, int status = 1) {
   std::fprintf(stderr, "bulkhead-dataplane: %s\n", message.c_str());
-  return 1;
+  return status;
 }
 
 void print_stats(bulkhead::dataplane::Engine& engine) {
@@ -78,7 +82,7 @@ int run(int argc, char** argv) {
   std::string error;
   bool help = false;
   const auto cfg = parse_config(argc, argv, error, help);
-  if (!cfg) return help ? 0 : fail(error + " (see --help)");
+  if (!cfg) return help ? 0 : fail(error + " (see --help)", kExitUsage);
 
   std::vector<unsigned> lcores;
   unsigned lcore;

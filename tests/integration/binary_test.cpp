@@ -59,14 +59,14 @@ TEST(DataplaneBinary, RefusesBadOptionsAndMissingPorts) {
     DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"),
                         {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"},
                         {"--policy", policy, "--mode", "sometimes"});
-    EXPECT_EQ(dp.wait_exit(20s), 1);
+    EXPECT_EQ(dp.wait_exit(20s), 2) << "a usage error";
     EXPECT_NE(dp.log().find("--mode"), std::string::npos) << dp.log();
   }
   {
     DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"),
                         {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"},
                         {"--policy", policy, "--idle-sleep", "200000"});
-    EXPECT_EQ(dp.wait_exit(20s), 1);
+    EXPECT_EQ(dp.wait_exit(20s), 2) << "a usage error";
     EXPECT_NE(dp.log().find("--idle-sleep"), std::string::npos) << dp.log();
   }
   {
