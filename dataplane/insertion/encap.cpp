@@ -122,6 +122,30 @@ void read_arp(const uint8_t* p, uint32_t avail, const OuterConfig& cfg, Encap& e
 
 }  // namespace
 
+bool read_tunnel_payload(const uint8_t* payload, uint32_t len, Insertion kind, Tunnelled& out) noexcept {
+  // The readers above, told to take what any tunnel carries: the generic
+  // GENEVE profile (no option required; an unknown critical option refuses
+  // the packet, as at the dataplane's ports), the frame's own VNI.
+  OuterConfig cfg;
+  cfg.profile = GeneveProfile::generic;
+  cfg.insertion = kind;
+  Encap e{};  // as read_outer() starts: the readers mark a drop, or succeed
+  e.drop_reason = DropReason::count;
+  if (kind == Insertion::geneve) {
+    read_geneve(payload, len, cfg, e);
+  } else if (kind == Insertion::vxlan && len >= kVxlanHeader) {
+    read_vxlan(payload, len, VxlanTunnel{0, be24(payload + 4)}, e);
+  } else {
+    return false;
+  }
+  if (e.kind != Outer::tunnel) return false;
+  out.inner_offset = e.inner_offset - 8u;  // read_geneve and read_vxlan count from the UDP header
+  out.inner_length = e.inner_length;
+  out.inner_ethertype = e.inner_ethertype;
+  out.vni = e.vni;
+  return true;
+}
+
 void read_outer(const uint8_t* frame, uint32_t len, const OuterConfig& cfg, Encap& e) noexcept {
   e = Encap{};
   e.drop_reason = DropReason::count;

@@ -38,6 +38,7 @@ enum class GeneveProfile : uint8_t {
 };
 
 inline constexpr uint16_t kGenevePort = 6081;
+inline constexpr uint16_t kVxlanPort = 4789;  // IANA's; Azure's pools use their own (10800, 10801)
 inline constexpr uint16_t kAwsOptionClass = 0x0108;
 inline constexpr uint16_t kGcpOptionClass = 0x0132;
 inline constexpr uint8_t kAwsEndpointId = 1;
@@ -97,6 +98,19 @@ struct Encap {
 
 // Sorts `frame` (`len` bytes, from the Ethernet header) for one port.
 void read_outer(const uint8_t* frame, uint32_t len, const OuterConfig& cfg, Encap& e) noexcept;
+
+// The packet a GENEVE or VXLAN header carries, read from a UDP payload
+// alone, with no appliance's configuration: any VNI, no option required
+// (an unknown critical option refuses it, as read_outer() does). For readers of captures, which read
+// tunnels through; the dataplane's ports use read_outer(). Offsets are from
+// the UDP payload's start.
+struct Tunnelled {
+  uint32_t inner_offset;
+  uint32_t inner_length;
+  uint16_t inner_ethertype;  // kEthIpv4 / kEthIpv6 (GENEVE) or kEthTransparent (VXLAN)
+  uint32_t vni;
+};
+bool read_tunnel_payload(const uint8_t* payload, uint32_t len, Insertion kind, Tunnelled& out) noexcept;
 
 // Turns a tunnelled frame read by read_outer() into its echo toward the load
 // balancer, in place: Ethernet and outer IP source and destination swapped,

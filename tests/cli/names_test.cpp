@@ -14,6 +14,7 @@
 #include "tests/common/packet_builder.h"
 #include "tests/common/pcap_io.h"
 #include "tests/common/temp_dir.h"
+#include "tests/common/tunnel_builder.h"
 #include "tools/cli/capture_names.h"
 
 namespace bulkhead::cli {
@@ -173,6 +174,25 @@ TEST(Names, QuicInitialsGiveTheirServerName) {
   EXPECT_EQ(f.sni[0].transport, "quic");
   EXPECT_EQ(f.sni[1].sni.value_or(""), "quic.example");
   EXPECT_FALSE(f.sni[2].sni.has_value());
+}
+
+TEST(Names, TunnelsAreReadThrough) {
+  // An answer inside AWS GENEVE, a ClientHello inside Azure's VXLAN, and a
+  // GENEVE packet with an unknown critical option, which the dataplane's
+  // ports refuse too.
+  const Frame answer_frame = udp(kResolver, kClient, 53, 40000, answer("aws.example", 5, {"192.0.2.33"}));
+  const Frame hello_frame = tcp(kClient, kServer, 50000, 443, common::kTcpSyn, 1000,
+                                test::tls_records(test::build_client_hello({.sni = "azure.example"})));
+  auto critical = test::aws_options(1, 2, 3);
+  critical.push_back({0x0ff0, 0x85, {0, 0, 0, 0}});
+  auto f = find({test::geneve_frame({.options = test::aws_options(1, 2, 3)}, answer_frame),
+                 test::vxlan_frame({.dport = 10800, .vni = 800}, hello_frame),
+                 test::geneve_frame({.options = critical}, answer_frame)});
+  ASSERT_EQ(f.dns.size(), 1u);
+  EXPECT_EQ(address(f.dns[0]), "192.0.2.33");
+  EXPECT_EQ(f.dns[0].ignored, "unsolicited");
+  ASSERT_EQ(f.sni.size(), 1u);
+  EXPECT_EQ(f.sni[0].sni.value_or(""), "azure.example");
 }
 
 std::string run(const std::string& command, int& status) {

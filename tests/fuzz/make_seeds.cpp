@@ -32,7 +32,8 @@
 //               ClientHello, versions 1 and 2, over one and two packets),
 //               and frames for the fuzz target's protecting mode;
 //   names       captures of DNS over UDP and TCP, a ClientHello over TCP
-//               and QUIC Initials, as `bulkhead names` reads them.
+//               and QUIC Initials, some inside GENEVE and VXLAN, as
+//               `bulkhead names` reads them.
 // usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns|tls|quic|names OUT_DIR [GOLDEN_DIR]
 //        make_seeds push OUT_DIR POLICY.yaml
 //        make_seeds policy OUT_DIR GOLDEN_DIR POLICY.yaml
@@ -553,7 +554,9 @@ std::vector<std::string> names_seeds() {
   std::vector<Frame> all = dns;
   all.insert(all.end(), tls.begin(), tls.end());
   all.insert(all.end(), quic.begin(), quic.end());
-  return {capture(dns, 0), capture(tls, 0), capture(quic, 0), capture(all, 0)};
+  const std::vector<Frame> tunnelled = {geneve_frame({.options = aws_options(1, 2, 3)}, dns[1]),
+                                        vxlan_frame({.dport = 10800, .vni = 800}, tls[1])};
+  return {capture(dns, 0), capture(tls, 0), capture(quic, 0), capture(all, 0), capture(tunnelled, 0)};
 }
 
 // A datagram seed starts with an even mode byte; frames for the target to

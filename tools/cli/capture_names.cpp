@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/protocols.h"
+#include "dataplane/insertion/encap.h"
 #include "dataplane/packet.h"
 #include "dataplane/wire.h"
 
@@ -63,11 +64,14 @@ NameFinder::~NameFinder() = default;
 void NameFinder::feed(const common::CaptureRecord& record) {
   ++stats_.packets;
   if (record.l3.link != common::LinkRead::ok) return;
-  const uint8_t* packet = record.packet();
-  const uint32_t len = record.packet_caplen();
+  packet(record.time_us, record.packet(), record.packet_caplen(), record.l3.ethertype, 0);
+}
+
+void NameFinder::packet(int64_t time_us, const uint8_t* packet, uint32_t len, uint16_t ethertype, unsigned depth) {
   dataplane::PacketMeta m;
-  dataplane::parse_ip_packet(packet, len, record.l3.ethertype, m);
+  dataplane::parse_ip_packet(packet, len, ethertype, m);
   if (m.kind != dataplane::PacketKind::ip || (m.is_fragment && !m.first_fragment) || m.l4_offset == 0) return;
+  if (m.tuple.proto == common::kProtoUdp && depth < kMaxTunnelDepth && tunnelled(time_us, packet, len, m, depth)) return;
   const dataplane::FlowTuple& t = m.tuple;
   const bool dns = t.sport == names::kDnsPort || t.dport == names::kDnsPort;
   const bool tls_port = std::find(tls_ports_.begin(), tls_ports_.end(), t.dport) != tls_ports_.end();
@@ -82,9 +86,9 @@ void NameFinder::feed(const common::CaptureRecord& record) {
     if (udp_end < m.l4_offset + 8u) return;
     std::span<const uint8_t> payload(packet + m.l4_offset + 8, udp_end - m.l4_offset - 8);
     if (dns) {
-      message(record.time_us, from, to, payload, "udp");
+      message(time_us, from, to, payload, "udp");
     } else {
-      quic(record.time_us, from, to, payload);
+      quic(time_us, from, to, payload);
     }
   } else if (t.proto == common::kProtoTcp) {
     if (m.l4_offset + 20u > end) return;
@@ -93,11 +97,39 @@ void NameFinder::feed(const common::CaptureRecord& record) {
     const uint32_t seq = be32(packet + m.l4_offset + 4);
     std::span<const uint8_t> payload(packet + data, end - data);
     if (dns) {
-      tcp(record.time_us, from, to, seq, m.tcp_flags, payload);
+      tcp(time_us, from, to, seq, m.tcp_flags, payload);
     } else {
-      tls(record.time_us, from, to, seq, m.tcp_flags, payload);
+      tls(time_us, from, to, seq, m.tcp_flags, payload);
     }
   }
+}
+
+// GENEVE (6081) and VXLAN (4789, and Azure's 10800 and 10801) are read
+// through: the packet inside is read as if it were on the wire.
+bool NameFinder::tunnelled(int64_t time_us, const uint8_t* packet, uint32_t len, const dataplane::PacketMeta& m,
+                           unsigned depth) {
+  namespace insertion = dataplane::insertion;
+  const uint16_t dport = m.tuple.dport;
+  const bool geneve = dport == insertion::kGenevePort;
+  static const insertion::OuterConfig azure;  // its pools' default tunnel ports
+  const bool vxlan = dport == insertion::kVxlanPort || dport == azure.vxlan[0].port || dport == azure.vxlan[1].port;
+  if (!geneve && !vxlan) return false;
+  const uint32_t end = std::min<uint32_t>(len, m.l3_length);
+  if (m.l4_offset + 8u > end) return false;
+  const uint8_t* payload = packet + m.l4_offset + 8;
+  const uint32_t payload_len = end - m.l4_offset - 8;
+  insertion::Tunnelled t;
+  if (!insertion::read_tunnel_payload(payload, payload_len, geneve ? insertion::Insertion::geneve : insertion::Insertion::vxlan, t))
+    return false;
+  const uint8_t* inner = payload + t.inner_offset;
+  const uint32_t inner_len = std::min<uint32_t>(t.inner_length, payload_len - t.inner_offset);
+  if (t.inner_ethertype != dataplane::wire::kEthTransparent) {
+    this->packet(time_us, inner, inner_len, t.inner_ethertype, depth + 1);
+    return true;
+  }
+  const common::Layer3 l3 = common::read_link(1, inner, inner_len);  // DLT_EN10MB: the carried Ethernet frame
+  if (l3.link == common::LinkRead::ok) this->packet(time_us, inner + l3.offset, inner_len - l3.offset, l3.ethertype, depth + 1);
+  return true;
 }
 
 NameFinder::Hello* NameFinder::hello_of(const Direction& dir, bool create) {

@@ -6,6 +6,10 @@
 // `bulkhead names` prints them; the policy evaluator and the simulator
 // judge rules written with names over them.
 //
+// VLAN tags are read through by the capture reader; GENEVE (UDP 6081) and
+// VXLAN (4789, and Azure's 10800 and 10801) here, so what a cloud load
+// balancer tunnels to the appliance shows as the packets inside.
+//
 // Answers are read by the dataplane's own reader (dataplane/names/dns.h).
 // An answer is solicited when the capture holds its query (same client,
 // client port, resolver, id and question) earlier; one whose query is not
@@ -37,6 +41,7 @@
 #include "dataplane/names/dns.h"
 #include "dataplane/names/quic.h"
 #include "dataplane/names/tls.h"
+#include "dataplane/packet.h"
 
 namespace bulkhead::cli {
 
@@ -87,6 +92,8 @@ class NameFinder {
  public:
   static constexpr std::size_t kMaxPending = 65536;
   static constexpr std::size_t kMaxStreams = 4096;
+  // Tunnels read through inside one another (GENEVE or VXLAN in a tunnel).
+  static constexpr unsigned kMaxTunnelDepth = 2;
 
   using DnsSink = std::function<void(const DnsSeen&)>;
   using SniSink = std::function<void(const SniSeen&)>;
@@ -105,6 +112,8 @@ class NameFinder {
   using Query = std::tuple<Endpoint, Endpoint, uint16_t, std::string>;  // client, resolver, id, qname
   using Direction = std::pair<Endpoint, Endpoint>;                      // from, to
 
+  void packet(int64_t time_us, const uint8_t* packet, uint32_t len, uint16_t ethertype, unsigned depth);
+  bool tunnelled(int64_t time_us, const uint8_t* packet, uint32_t len, const dataplane::PacketMeta& m, unsigned depth);
   void message(int64_t time_us, const Endpoint& from, const Endpoint& to, std::span<const uint8_t> bytes,
                const char* transport);
   void tcp(int64_t time_us, const Endpoint& from, const Endpoint& to, uint32_t seq, uint8_t flags,

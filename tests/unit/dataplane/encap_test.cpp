@@ -175,6 +175,30 @@ TEST(ReadOuter, ReadsTheAwsOptionsAndFindsTheInnerPacket) {
   }
 }
 
+TEST(ReadTunnelPayload, FindsThePacketOfAnyTunnelWithoutAConfiguration) {
+  constexpr uint32_t kUdpPayload = 14 + 20 + 8;  // the builders' outer Ethernet, IPv4 and UDP
+  const auto ip = test::ip_packet(kInner);
+  for (const auto& options : {std::vector<GeneveOption>{}, kAws}) {
+    const Frame f = geneve_frame({.vni = 9, .options = options}, kInner);
+    Tunnelled t;
+    ASSERT_TRUE(read_tunnel_payload(f.data() + kUdpPayload, uint32_t(f.size() - kUdpPayload), Insertion::geneve, t));
+    EXPECT_EQ(t.vni, 9u);
+    EXPECT_EQ(t.inner_ethertype, kEthIpv4);
+    ASSERT_EQ(t.inner_length, ip.size());
+    EXPECT_TRUE(std::equal(ip.begin(), ip.end(), f.begin() + kUdpPayload + t.inner_offset));
+    EXPECT_FALSE(read_tunnel_payload(f.data() + kUdpPayload, 7, Insertion::geneve, t));
+  }
+  const Frame v = vxlan_frame({.dport = 4789, .vni = 4242}, kInner);
+  Tunnelled t;
+  ASSERT_TRUE(read_tunnel_payload(v.data() + kUdpPayload, uint32_t(v.size() - kUdpPayload), Insertion::vxlan, t));
+  EXPECT_EQ(t.vni, 4242u);
+  EXPECT_EQ(t.inner_ethertype, kEthTransparent);
+  EXPECT_EQ(t.inner_length, kInner.size());
+  const Frame critical = geneve_frame({.options = {{0x0ff0, 0x81, {1, 2, 3, 4}}}}, kInner);
+  EXPECT_FALSE(read_tunnel_payload(critical.data() + kUdpPayload, uint32_t(critical.size() - kUdpPayload),
+                                   Insertion::geneve, t));
+}
+
 TEST(ReadOuter, ReadsAwsOptionsInAnyOrderAlike) {
   // AWS's own order is read at once, any other by the generic walk.
   for (auto opts : {kAws, std::vector<GeneveOption>{kAws[2], kAws[0], kAws[1]}}) {
