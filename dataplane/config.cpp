@@ -232,7 +232,7 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("policy", po::value(&c.policy_path), "policy file to enforce, reloaded on SIGHUP (none: the rule set kept in --state-dir, else --no-policy)")
     ("pairs", po::value(&pairs)->default_value("0:1"), "port pairs A:B[,C:D]: what enters A leaves by B and back")
     ("mbufs", po::value(&c.mbufs)->default_value(c.mbufs), "packet buffers in the pool")
-    ("mbuf-size", po::value(&c.mbuf_data_size)->default_value(c.mbuf_data_size), "data room per packet buffer, bytes")
+    ("mbuf-size", po::value(&c.mbuf_data_size)->default_value(c.mbuf_data_size), (std::string("data room per packet buffer, bytes (one-armed: ") + std::to_string(kJumboMbufSize) + " unless given: a jumbo frame in its tunnel)").c_str())
     ("rx-desc", po::value(&c.rx_desc)->default_value(c.rx_desc), "RX descriptors per queue")
     ("tx-desc", po::value(&c.tx_desc)->default_value(c.tx_desc), "TX descriptors per queue")
     ("conn-max", po::value(&c.conn_max)->default_value(c.conn_max), "maximum tracked connections")
@@ -276,7 +276,14 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
   const Timeouts defaults;
   for (size_t k = 0; k < kTimeouts; ++k) {
     const auto& t = kTimeoutOptions[k];
-    o.add_options()(t.name, po::value(&timeout_s[k])->default_value(defaults.*t.field / 1000), t.help);
+    // One-armed, the defaults follow a cloud load balancer's idle timeouts
+    // (parse_config); the help says so where that changes them.
+    std::string help = t.help;
+    if (t.field == &Timeouts::tcp_established_ms && kCloudTcpIdleMs > defaults.tcp_established_ms)
+      help += " (one-armed: " + std::to_string(kCloudTcpIdleMs / 1000) + " unless given)";
+    if (t.field == &Timeouts::udp_ms && kCloudUdpIdleMs > defaults.udp_ms)
+      help += " (one-armed: " + std::to_string(kCloudUdpIdleMs / 1000) + " unless given)";
+    o.add_options()(t.name, po::value(&timeout_s[k])->default_value(defaults.*t.field / 1000), help.c_str());
   }
   return o;
 }

@@ -177,6 +177,36 @@ expect_run "unknown command" 2 "unknown command 'policy nope'" -- "$cli" policy 
 expect_run "--help on a command" 0 "usage: bulkhead policy eval" -- "$cli" policy eval --help
 expect_run "unknown option" 2 "unrecognised option|unrecognized option" -- "$cli" policy validate "$work/p.yaml" --frobnicate
 
+# --help tells the truth about defaults: every option of every command says
+# what it means and, taking a value, its default (boost's "(=VALUE)", or in
+# words where it depends on something), and defaults applied in code show.
+helps_ok=1
+while read -r group name; do
+  "$cli" $group $name --help >"$work/help.txt" 2>&1 || { fail "bulkhead $group $name --help: exit $?"; helps_ok=0; continue; }
+  if ! out=$(python3 "$(dirname "$0")/../common/help_complete.py" "$work/help.txt" 1); then
+    fail "bulkhead $group $name --help lacks meanings or defaults:"$'\n'"$out"; helps_ok=0
+  fi
+done < <("$cli" --help | sed -n 's/^  \([a-z-]*\) \([a-z-]*\) .*/\1 \2/p')
+[ "$helps_ok" = 1 ] && pass "every command's --help gives each option its meaning and default"
+# expect_help DESCRIPTION PATTERN -- COMMAND...: COMMAND --help, its lines
+# joined (boost wraps meanings), matches PATTERN.
+expect_help() {
+  local what=$1 pattern=$2; shift 3
+  local out
+  out=$("$@" --help 2>&1 | tr -s ' \n' ' ')
+  grep -qE -- "$pattern" <<<"$out" && pass "$what" || fail "$what: no /$pattern/ in: $out"
+}
+expect_help "flows --help shows the --since default" "--since arg \(=1h\)" -- "$cli" flows
+expect_help "learn propose --help shows its longer --since default" "--since arg \(=24h\)" -- "$cli" learn propose
+expect_help "names --help shows --tls-port 443" "--tls-port arg \(=443\)" -- "$cli" names
+expect_help "capture --help says the --count defaults" "--count arg stop after N packets \(default 1000; 100 with --all\)" -- "$cli" capture
+expect_help "rule add --help says what a left-out --proto means" "--proto arg [^-]* \(default: any\)" -- "$cli" rule add
+expect_help "rollback --help says the message it stores" "\(default: \"rollback to generation GEN\"\)" -- "$cli" rollback
+expect_run "rule list takes no message (it writes nothing)" 2 "unrecogni[sz]ed option '-m'" -- \
+  "$cli" rule list "$work/p.yaml" -m "why"
+expect_run "import-classbench --json without -o is refused" 2 "--json goes with -o" -- "$cli" policy import-classbench "$work/p.yaml" --json
+expect_run "fmt takes one of -w, -o and --check" 2 "one of -w, -o and --check" -- "$cli" policy fmt "$work/p.yaml" -w --check
+
 # Flows, learning and simulation from captures (offline: no control plane).
 top=$(cd "$(dirname "$0")/../.." && pwd)
 python3 "$top/tools/learn/enterprise.py" --out "$work/tm" --seed 3 --flows 400 --hours 4 >/dev/null
@@ -198,6 +228,8 @@ printf 'segments:\n  web: [%s]\n' "$(seq -s, 1 70000 | sed 's/[0-9]*/10.0.0.0\/8
 expect_run "an inventory of 70,000 prefixes is handled" 0 "" -- "$cli" learn propose --pcap "$work/tm/period1.pcap" --inventory "$work/huge.yaml" -o /dev/null
 expect_run "--min-flows 0 is a usage error" 2 "min-flows" -- "$cli" learn propose --pcap "$work/tm/period1.pcap" --min-flows 0
 expect_run "--mode must be a mode" 2 "--mode" -- "$cli" learn propose --pcap "$work/tm/period1.pcap" --mode chaos
+expect_run "--since with --pcap is refused (a capture is read whole)" 2 "--since: not with --pcap" -- "$cli" flows --pcap "$work/tm/period1.pcap" --since 2h
+expect_run "names reads TLS on 443 unless told" 0 "" -- "$cli" names --pcap "$work/tm/period1.pcap"
 expect_run "learn without a control plane says where it looked" 2 "control plane" -- env BULKHEAD_CONTROLPLANE="ipc://$work/none.sock" "$cli" learn propose --since 1h
 
 # Output files: -o never replaces what is not a regular file.

@@ -3,6 +3,7 @@
 # (a flow log with no flow records arriving, flow-record tuning with no
 # flow export, one-armed options on port pairs ...): exit 2 and one line
 # naming the option and what it needs, instead of running without it.
+# And --help says the defaults the code changes.
 source "$(dirname "$0")/lib.sh" options
 
 cd "$work"
@@ -58,5 +59,10 @@ refused "dataplane: --health-port with port pairs" "--health-port has no effect 
 refused "dataplane: --vxlan-external with --insertion geneve" "--vxlan-external has no effect without --insertion vxlan" -- \
   "${dp[@]}" --insertion geneve --ports 0 --address 10.0.0.1 --vxlan-external 4789:7
 refused "dataplane: a bad value is a usage error too" "--mode: 'sometimes'" -- "${dp[@]}" --mode sometimes
+
+# Defaults that the code changes (one-armed) are said in --help.
+"${dp[@]:0:1}" --help 2>/dev/null | tr -s ' \n' ' ' >dp-help.txt
+check "dataplane --help: the one-armed buffer size and UDP timeout" \
+  grep -qE -- "--mbuf-size arg \(=2176\) [^-]*one-armed: 9344.*--udp-timeout arg \(=60\) [^-]*one-armed: 120" dp-help.txt
 
 [ "$failures" -eq 0 ]

@@ -92,33 +92,8 @@ if out=$(systemd-analyze security --offline=yes "units/bulkhead-controlplane.ser
   echo "  control plane $(grep -o 'Overall exposure level.*' <<<"$out")"
 fi
 
-# Every program's --help: each option says what it means, and its default
-# (shown as (=VALUE), or said in words: "default", "none", "required",
-# "needed with").
-help_complete() {  # PROGRAM-HELP-FILE
-  python3 - "$1" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-# boost::program_options: "  --name arg (=default)   meaning", the meaning
-# wrapped onto lines indented to its column.
-entries, cur = [], None
-for line in text.splitlines():
-    m = re.match(r'^  (?:-\w \[ )?--([\w-]+)(?: \])?( arg)?( \(=[^)]*\))?\s*(.*)$', line)
-    if m:
-        cur = [m.group(1), bool(m.group(2)), bool(m.group(3)), m.group(4)]
-        entries.append(cur)
-    elif cur and line.startswith(' ' * 10):
-        cur[3] += ' ' + line.strip()
-bad = []
-for name, arg, default, meaning in entries:
-    if len(meaning) < 12:
-        bad.append(name + ': no meaning')
-    elif arg and not default and not re.search(r'default|none|required|needed with', meaning):
-        bad.append(name + ': no default')
-for b in bad: print('   ', b)
-sys.exit(1 if bad or len(entries) < 10 else 0)
-PY
-}
+# Every program's --help: each option says what it means, and its default.
+help_complete() { python3 "$src/tests/common/help_complete.py" "$1"; }
 "$r$bindir/bulkhead-controlplane" --help >cp-help.txt
 check "bulkhead-controlplane --help: every option's meaning and default" help_complete cp-help.txt
 "$r$bindir/bulkhead-dataplane" --help >dp-help.txt 2>/dev/null

@@ -86,13 +86,13 @@ int cmd_capture(const std::vector<std::string>& args) {
   uint64_t count = 0;
   uint32_t rate = 1000;
   o.add_options()("prefix", po::value(&prefix)->default_value(prefix), "the dataplane's DPDK --file-prefix")(
-      "drops", "dropped packets (the default)")("rule", po::value(&rule), "packets this rule decided (an id, or 'default')")(
-      "reason", po::value(&reason), "drops for this reason (a name of /bulkhead/drops, e.g. policy_deny)")(
+      "drops", "dropped packets (the default)")("rule", po::value(&rule), "packets this rule decided (an id, or 'default' for the default action; none by default: any rule)")(
+      "reason", po::value(&reason), "drops for this reason (a name of /bulkhead/drops, e.g. policy_deny; none by default: any reason)")(
       "all", "every packet, forwarded ones too: a short sample")(
       "count", po::value(&count), "stop after N packets (default 1000; 100 with --all)")(
       "duration", po::value(&duration), "stop after this long: 500ms, 30s, 5m (default: at the count)")(
       "rate", po::value(&rate)->default_value(rate), "copies a second at most, all workers together")(
-      "write,w", po::value(&file), "FILE.pcapng to write ('-': standard output)");
+      "write,w", po::value(&file), "FILE.pcapng to write ('-': standard output; required)");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
                      "usage: bulkhead capture [--prefix P] [--drops] [--rule ID] [--reason R] [--all] [--count N]\n"

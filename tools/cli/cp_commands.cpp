@@ -258,8 +258,8 @@ int cmd_apply(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string file, message;
   double wait = 10;
-  o.add_options()("file", po::value(&file)->required(), "policy file")("message,m", po::value(&message), "why")(
-      "force", "apply even when the analysis finds errors")(
+  o.add_options()("file", po::value(&file)->required(), "the policy file (the first argument; required)")(
+      "message,m", po::value(&message), "why, kept in the history (none by default)")("force", "apply even when the analysis finds errors")(
       "renumber", "number the generation past the newest one any dataplane runs (a store behind its dataplanes)")(
       "wait", po::value(&wait)->default_value(10),
       "seconds to wait for every dataplane to enforce or refuse it (0: do not wait)");
@@ -281,10 +281,15 @@ int cmd_simple(const std::vector<std::string>& args, const std::string& which) {
   uint64_t a = 0, b = 0;
   std::string message;
   double wait = 10;
-  if (which == "diff") o.add_options()("file", po::value(&a), "from generation")("to", po::value(&b), "to generation");
+  if (which == "diff")
+    o.add_options()("file", po::value(&a), "from this generation (the first argument; default: the one before --to)")(
+        "to", po::value(&b), "to this generation (default: the current one)");
   if (which == "rollback")
-    o.add_options()("file", po::value(&a)->required(), "generation to restore")("message,m", po::value(&message), "why");
-  if (which == "renumber") o.add_options()("message,m", po::value(&message), "why");
+    o.add_options()("file", po::value(&a)->required(), "the generation to restore (the first argument; required)")(
+        "message,m", po::value(&message), "why, kept in the history (default: \"rollback to generation GEN\")");
+  if (which == "renumber")
+    o.add_options()("message,m", po::value(&message),
+                    "why, kept in the history (default: \"renumbered past generation N run by the dataplanes\")");
   if (which == "rollback" || which == "renumber")
     o.add_options()("wait", po::value(&wait)->default_value(10),
                     "seconds to wait for every dataplane to enforce or refuse it (0: do not wait)");

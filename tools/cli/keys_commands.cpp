@@ -15,7 +15,7 @@ namespace {
 int cmd_generate(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string name;
-  o.add_options()("file", po::value(&name)->required(), "NAME: writes NAME.key (key pair, mode 0600) and NAME.pub")(
+  o.add_options()("file", po::value(&name)->required(), "NAME: writes NAME.key (key pair, mode 0600) and NAME.pub (the first argument; required)")(
       "json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm,

@@ -46,17 +46,20 @@ struct FlowSource {
     since = default_since;
     o.add_options()("pcap", po::value(&pcaps)->multitoken(),
                     "read flows from these captures instead of the control plane (pcap or pcapng, plain or gzip; "
-                    "Ethernet, raw IP, Linux cooked, BSD loopback)")(
+                    "Ethernet, raw IP, Linux cooked, BSD loopback; none by default)")(
         "since", po::value(&since)->default_value(default_since),
-        "flows seen since then: a duration back (1h, 24h, 7d) or a time (control plane only)")(
+        "flows seen since then: a duration back (1h, 24h, 7d) or a time (not with --pcap)")(
         "until", po::value(&until), "and not after then (default: now), the same forms")(
         "controlplane", po::value(&controlplane), kControlplaneHelp);
   }
 
   std::string note;  // what the flows came from, for people
 
-  std::vector<pb::FlowAggregate> load(controlplane::flows::FlowQuery q) {
+  std::vector<pb::FlowAggregate> load(controlplane::flows::FlowQuery q, const po::variables_map& vm) {
     if (!pcaps.empty()) {
+      for (const char* name : {"since", "until"})
+        if (vm.count(name) && !vm[name].defaulted())
+          throw UsageError(std::string("--") + name + ": not with --pcap (a capture is read whole)");
       controlplane::flows::FlowStoreOptions opt;
       opt.capacity = 50'000'000;
       opt.retention_ms = INT64_MAX / 4;
@@ -111,9 +114,9 @@ int cmd_flows(const std::vector<std::string>& args) {
   std::string host;
   controlplane::flows::FlowQuery q;
   o.add_options()("denied", "only flows denied (or that would be, in audit and learn mode)")(
-      "host", po::value(&host), "only flows from or to this address")("segment", po::value(&q.segment),
-                                                                        "only flows from or to this segment")(
-      "port", po::value(&q.port), "only flows to this service port")("top", po::value(&q.top)->default_value(50),
+      "host", po::value(&host), "only flows from or to this address (default: any)")(
+      "segment", po::value(&q.segment), "only flows from or to this segment (default: any)")(
+      "port", po::value(&q.port), "only flows to this service port (default: any)")("top", po::value(&q.top)->default_value(50),
                                                                       "the N flows with most connections (0: all)")(
       "json", "one JSON object per line (for a SIEM or jq)");
   po::variables_map vm;
@@ -124,7 +127,7 @@ int cmd_flows(const std::vector<std::string>& args) {
     return kExitOk;
   q.denied_only = vm.count("denied") > 0;
   if (!host.empty() && !controlplane::flows::parse_address(host, q.host)) throw UsageError("--host: '" + host + "' is not an address");
-  auto list = src.load(q);
+  auto list = src.load(q, vm);
   if (vm.count("json")) {
     for (const auto& a : list) std::cout << controlplane::flows::to_json(a) << '\n';
     return kExitOk;
@@ -154,7 +157,7 @@ struct LearnArgs {
 
   void add_options(po::options_description& o) {
     source.add_options(o, "24h");
-    o.add_options()("inventory", po::value(&inventory), "segments from this file (a policy's segments: map)")(
+    o.add_options()("inventory", po::value(&inventory), "segments from this file, a policy's segments: map (none by default: segments inferred from the flows)")(
         "min-flows", po::value(&opt.min_flows)->default_value(opt.min_flows), "connections a service needs to become a rule")(
         "scan-targets", po::value(&opt.scan_targets)->default_value(opt.scan_targets),
         "a source trying this many targets, most unanswered, is scan-like")(
@@ -162,7 +165,7 @@ struct LearnArgs {
         "this many public addresses on one service make that side `internet`")(
         "exact-hosts", "never widen an inferred segment to its subnet")(
         "mode", po::value(&opt.mode)->default_value("enforce"), "mode of the proposed policy: enforce, audit or learn")(
-        "report", po::value(&report_file), "write the report to FILE instead of standard error");
+        "report", po::value(&report_file), "write the report to FILE (default: standard error)");
   }
 
   controlplane::learn::Proposal run(const po::variables_map& vm) {
@@ -178,7 +181,7 @@ struct LearnArgs {
       if (!r.ok()) throw UsageError("inventory " + inventory + " has errors");
       inv = std::move(*r.value);
     }
-    const auto flows = source.load({});
+    const auto flows = source.load({}, vm);
     opt.source_note = source.note;
     auto p = controlplane::learn::propose(flows, inv ? &*inv : nullptr, opt);
     const std::string report = controlplane::learn::format_report(p);
@@ -294,8 +297,8 @@ int cmd_simulate(const std::vector<std::string>& args) {
   src.add_options(o, "24h");
   std::string file, against;
   size_t list = 20;
-  o.add_options()("file", po::value(&file)->required(), "candidate policy")(
-      "against", po::value(&against), "compare with this policy instead of the control plane's current generation")(
+  o.add_options()("file", po::value(&file)->required(), "the candidate policy file (the first argument; required)")(
+      "against", po::value(&against), "compare with this policy file (default: the control plane's current generation)")(
       "list", po::value(&list)->default_value(20), "flows to list of each change (0: all)")("json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
@@ -324,7 +327,7 @@ int cmd_simulate(const std::vector<std::string>& args) {
       std::cerr << "bulkhead: no comparison: " << e.what() << '\n';
     }
   }
-  const auto flows = src.load({});
+  const auto flows = src.load({}, vm);
   auto cand_cls = build_classifier(candidate);
   std::unique_ptr<dataplane::RuleSet> run_cls;
   if (running) run_cls = build_classifier(*running);

@@ -79,9 +79,9 @@ int cmd_names(const std::vector<std::string>& args) {
   std::vector<std::string> pcaps;
   std::vector<uint16_t> tls_ports;
   o.add_options()("pcap", po::value(&pcaps)->multitoken()->required(),
-                  "captures to read (pcap or pcapng, plain or gzip-compressed), in this order")(
-      "tls-port", po::value(&tls_ports)->multitoken(),
-      "ports whose TCP (TLS) and UDP (QUIC) connections are read for a ClientHello (default: 443)")(
+                  "captures to read (pcap or pcapng, plain or gzip-compressed), in this order (required)")(
+      "tls-port", po::value(&tls_ports)->multitoken()->default_value({443}, "443"),
+      "ports whose TCP (TLS) and UDP (QUIC) connections are read for a ClientHello")(
       "json", "one JSON object per line");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
@@ -93,7 +93,6 @@ int cmd_names(const std::vector<std::string>& args) {
     return kExitOk;
   const bool json = vm.count("json") > 0;
   std::vector<std::vector<std::string>> rows;
-  if (tls_ports.empty()) tls_ports = {443};
   NameFinder finder(
       [&](const DnsSeen& d) {
         if (json) {

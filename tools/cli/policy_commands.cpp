@@ -74,8 +74,8 @@ Json validate_json(const std::string& file, const rules::Result<pb::CompiledRule
 int cmd_validate(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string file;
-  o.add_options()("file", po::value(&file)->required(), "policy file")("json", "machine-readable output")(
-      "no-analysis", "only parse and compile; skip the analysis");
+  o.add_options()("file", po::value(&file)->required(), "the policy file to check (the first argument; required)")(
+      "json", "machine-readable output")("no-analysis", "only parse and compile; skip the analysis");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
              "usage: bulkhead policy validate FILE [--json] [--no-analysis]\n\nChecks a policy: every error and "
@@ -123,11 +123,11 @@ int cmd_validate(const std::vector<std::string>& args) {
 int cmd_explain(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string file, flow, tenant;
-  o.add_options()("file", po::value(&file)->required(), "policy file")(
+  o.add_options()("file", po::value(&file)->required(), "the policy file (the first argument; required)")(
       "flow", po::value(&flow)->required(),
-      "the flow: \"tcp 10.0.1.5:41000 -> 10.0.2.9:5432\", \"udp [fd00::1]:53 -> [fd00::2]:53\", "
+      "the flow (required): \"tcp 10.0.1.5:41000 -> 10.0.2.9:5432\", \"udp [fd00::1]:53 -> [fd00::2]:53\", "
       "\"icmp 10.0.1.5 -> 10.0.2.9 type 8 code 0\"")(
-      "tenant", po::value(&tenant), "the flow came under this tenant of the policy (one-armed insertion)")(
+      "tenant", po::value(&tenant), "the flow came under this tenant of the policy (one-armed insertion; none by default)")(
       "json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm, "usage: bulkhead policy explain FILE --flow FLOW [--tenant NAME] [--json]\n\n"
@@ -391,10 +391,13 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
 int cmd_eval(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string file, tuples, pcap_in, pass, drop;
-  o.add_options()("file", po::value(&file)->required(), "policy file")(
-      "tuples", po::value(&tuples), "file of lines 'PROTO SRC SPORT DST DPORT' (- for stdin)")(
-      "pcap", po::value(&pcap_in), "capture to evaluate (pcap or pcapng, plain or gzip)")("pass", po::value(&pass), "write what would pass here")(
-      "drop", po::value(&drop), "write what would be dropped here")("json", "machine-readable output");
+  o.add_options()("file", po::value(&file)->required(), "the policy file (the first argument; required)")(
+      "tuples", po::value(&tuples),
+      "file of lines 'PROTO SRC SPORT DST DPORT' (- for stdin); this or --pcap is required")(
+      "pcap", po::value(&pcap_in), "capture to evaluate (pcap or pcapng, plain or gzip); this or --tuples is required")(
+      "pass", po::value(&pass), "with --pcap: write what would pass to this capture (none by default)")(
+      "drop", po::value(&drop), "with --pcap: write what would be dropped to this capture (none by default)")(
+      "json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
              "usage: bulkhead policy eval FILE --tuples FILE|- [--json]\n"
@@ -415,13 +418,14 @@ int cmd_eval(const std::vector<std::string>& args) {
 int cmd_import_classbench(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string file, out;
-  o.add_options()("file", po::value(&file)->required(), "ClassBench filter set")(
-      "output,o", po::value(&out), "write the policy here instead of stdout")(
+  o.add_options()("file", po::value(&file)->required(), "the ClassBench filter set (the first argument; required)")(
+      "output,o", po::value(&out), "write the policy to FILE (default: standard output)")(
       "json", "with -o: print a JSON summary");
   po::variables_map vm;
   if (!parse_command(args, o, vm, "usage: bulkhead policy import-classbench FILE [-o OUT]\n\nConverts a ClassBench filter "
                           "set into a policy: order kept, rules r1, r2, ... all allow, default deny."))
     return kExitOk;
+  if (out.empty() && vm.count("json")) throw UsageError("--json goes with -o (the policy itself is on standard output)");
   const std::string policy = classbench_to_policy(read_input(file), file);
   if (out.empty()) {
     std::cout << policy;

@@ -37,10 +37,15 @@ struct Target {
   std::string text;
 };
 
-void add_target_options(po::options_description& o) {
-  o.add_options()("file", po::value<std::string>(), "policy file; without it, the control plane's current policy")(
-      "controlplane", po::value<std::string>(), kControlplaneHelp)(
-      "message,m", po::value<std::string>(), "store mode: the message of the new generation");
+// `edits`: the command writes the policy, and in store mode says why.
+void add_target_options(po::options_description& o, bool edits) {
+  o.add_options()("file", po::value<std::string>(),
+                  "policy file (the first argument; default: the control plane's current policy, and an edit is "
+                  "stored as its next generation)")("controlplane", po::value<std::string>(), kControlplaneHelp);
+  if (edits)
+    o.add_options()("message,m", po::value<std::string>(),
+                    "store mode: the message of the new generation (default: what was done, e.g. \"removed rule "
+                    "ID\")");
 }
 
 Target open_target(const po::variables_map& vm) {
@@ -138,14 +143,18 @@ size_t index_of(const rules::Policy& p, const std::string& id) {
 int cmd_fmt(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string file, out;
-  o.add_options()("file", po::value(&file)->required(), "policy file")("write,w", "rewrite FILE in place")(
-      "output,o", po::value(&out), "write the formatted policy here")("check", "exit 1 when FILE is not formatted");
+  o.add_options()("file", po::value(&file)->required(), "the policy file (the first argument; required)")(
+      "write,w", "rewrite FILE in place")(
+      "output,o", po::value(&out), "write the formatted policy to this file (default: standard output)")(
+      "check", "exit 1 when FILE is not formatted");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
                "usage: bulkhead policy fmt FILE [-w | -o OUT | --check]\n\nPrints the canonical form: fixed key order, "
                "one rule per line. The comment block at the top is kept; YAML keeps no other comments, so -w "
                "refuses a file that has more (-o writes a copy without them)."))
     return kExitOk;
+  if (vm.count("write") + vm.count("output") + vm.count("check") > 1)
+    throw UsageError("policy fmt: give one of -w, -o and --check");
   const std::string text = read_input(file);
   const auto policy = parse_or_throw(text, file);
   const std::string formatted = rules::format_policy(policy);
@@ -175,7 +184,7 @@ int cmd_fmt(const std::vector<std::string>& args) {
 
 int cmd_list(const std::vector<std::string>& args) {
   po::options_description o("options");
-  add_target_options(o);
+  add_target_options(o, false);
   o.add_options()("json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm, "usage: bulkhead rule list [FILE] [--json] [--controlplane EP]")) return kExitOk;
@@ -221,19 +230,20 @@ int cmd_add(const std::vector<std::string>& args) {
   std::string id, action, proto, ports, sports, expires, description, before, after;
   std::vector<std::string> from, to;
   int position = -1;
-  add_target_options(o);
-  o.add_options()("id", po::value(&id)->required(), "rule id")(
-      "from", po::value(&from)->multitoken(), "segment, any or CIDR (repeatable)")(
-      "to", po::value(&to)->multitoken(), "segment, any or CIDR (repeatable)")(
-      "proto", po::value(&proto), "tcp, udp, icmp, icmpv6, sctp, any or a number")(
-      "ports", po::value(&ports), "destination ports: 443 or 1024-2047, comma separated")(
-      "sports", po::value(&sports), "source ports, same form")(
+  add_target_options(o, true);
+  o.add_options()("id", po::value(&id)->required(), "the new rule's id (required)")(
+      "from", po::value(&from)->multitoken(), "segment, any or CIDR (repeatable; default: any)")(
+      "to", po::value(&to)->multitoken(), "segment, any or CIDR (repeatable; default: any)")(
+      "proto", po::value(&proto), "tcp, udp, icmp, icmpv6, sctp, any or a number (default: any)")(
+      "ports", po::value(&ports), "destination ports: 443 or 1024-2047, comma separated (default: any)")(
+      "sports", po::value(&sports), "source ports, the same form (default: any)")(
       "action", po::value(&action)->default_value("allow"), "allow or deny")("log", "log what the rule decides")(
-      "expires", po::value(&expires), "a just-in-time rule: a duration (30m, 2h, 1d) or a UTC time (2026-11-24T18:00:00Z)")(
-      "description", po::value(&description), "free text")(
+      "expires", po::value(&expires), "a just-in-time rule: a duration (30m, 2h, 1d) or a UTC time (2026-11-24T18:00:00Z) (none by default: "
+      "no expiry)")(
+      "description", po::value(&description), "free text kept with the rule (none by default)")(
       "position", po::value(&position), "insert at this position (0 = first); default: append")(
-      "before", po::value(&before), "insert before the rule with this id")(
-      "after", po::value(&after), "insert after the rule with this id")(
+      "before", po::value(&before), "insert before the rule with this id (none by default)")(
+      "after", po::value(&after), "insert after the rule with this id (none by default)")(
       "force", "write even when the analysis finds errors")("json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
@@ -294,8 +304,9 @@ int cmd_add(const std::vector<std::string>& args) {
 int cmd_remove(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string id;
-  add_target_options(o);
-  o.add_options()("id", po::value(&id)->required(), "rule id")("force", "write even when the analysis finds errors")(
+  add_target_options(o, true);
+  o.add_options()("id", po::value(&id)->required(), "id of the rule to remove (required)")(
+      "force", "write even when the analysis finds errors")(
       "json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm, "usage: bulkhead rule remove [FILE] --id ID [--controlplane EP] [-m MESSAGE]"))
@@ -311,10 +322,11 @@ int cmd_move(const std::vector<std::string>& args) {
   po::options_description o("options");
   std::string id, before, after;
   int position = -1;
-  add_target_options(o);
-  o.add_options()("id", po::value(&id)->required(), "rule id")(
-      "position", po::value(&position), "new position (0 = first)")("before", po::value(&before), "move before this rule")(
-      "after", po::value(&after), "move after this rule")("force", "write even when the analysis finds errors")(
+  add_target_options(o, true);
+  o.add_options()("id", po::value(&id)->required(), "id of the rule to move (required)")(
+      "position", po::value(&position), "new position (0 = first); this, --before or --after is required")(
+      "before", po::value(&before), "move before the rule with this id (none by default)")(
+      "after", po::value(&after), "move after the rule with this id (none by default)")("force", "write even when the analysis finds errors")(
       "json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
