@@ -323,10 +323,17 @@ class Analysis {
   bool outlives(int j, int i) const { return until_[size(j)] >= until_[size(i)]; }
   bool skipped(int i) const { return expired_[size(i)] || shadowed_[size(i)]; }
 
+  // "rule 'ID'", and " of tenant NAME" for a tenant's rule: findings say
+  // whose rules they are about.
+  std::string named(int i) const {
+    return "rule '" + rule(i).id() + "'" + (rule(i).tenant().empty() ? "" : " of tenant " + rule(i).tenant());
+  }
+
   // A finding about rules `ids` (the subject first), each at its place.
   void add(Finding::Severity severity, Finding::Kind kind, const std::vector<int>& ids, std::string message,
            std::vector<std::string> examples = {}) {
-    Finding f{severity, kind, {}, {}, {}, std::move(message), std::move(examples)};
+    Finding f{severity, kind, {}, {}, {}, std::move(message), std::move(examples), {}};
+    if (!ids.empty()) f.tenant = rule(ids.front()).tenant();
     for (int i : ids) {
       f.rules.push_back(rule(i).id());
       f.lines.push_back(rule(i).location().line());
@@ -343,7 +350,7 @@ class Analysis {
       expired_[size(i)] = at != 0 && opt_.now_unix >= at;
       if (expired_[size(i)])
         add(Finding::Severity::warning, Finding::Kind::expired_rule, {i},
-            "rule '" + rule(i).id() + "' expired and no longer matches; remove it");
+            named(i) + " expired and no longer matches; remove it");
     }
   }
 
@@ -434,7 +441,7 @@ class Analysis {
       if (ri.approximate[0] || ri.approximate[1]) {
         unknown_[size(i)] = true;
         add(Finding::Severity::info, Finding::Kind::incomplete, {i},
-            "rule '" + rule(i).id() + "': more than " + std::to_string(opt_.max_pieces) +
+            named(i) + ": more than " + std::to_string(opt_.max_pieces) +
                 " address and port combinations; not analysed exactly");
         continue;
       }
@@ -459,7 +466,7 @@ class Analysis {
       if (!complete) {
         unknown_[size(i)] = true;
         add(Finding::Severity::info, Finding::Kind::incomplete, {i},
-            "rule '" + rule(i).id() + "': overlaps too fragmented to analyse exactly");
+            named(i) + ": overlaps too fragmented to analyse exactly");
         continue;
       }
       if (!empty) continue;
@@ -475,7 +482,7 @@ class Analysis {
       if (ids.size() > 6) by += ", ...";
       const int f = ri.has[0] ? 0 : 1;
       add(other_action ? Finding::Severity::error : Finding::Severity::warning, Finding::Kind::shadowed, ids,
-          "rule '" + rule(i).id() + "' can never match: earlier rules (" + by + ") cover it entirely" +
+          named(i) + " can never match: earlier rules (" + by + ") cover it entirely" +
               (other_action ? ", some with the opposite action" : ""),
           {example(set_, ri.region[f].front(), f == 0 ? 4 : 6)});
     }
@@ -582,7 +589,7 @@ class Analysis {
       if (const int j = later_container(i); j >= 0) taker = rule(j).id();
       else if (!takes_over(i, taker)) continue;
       add(Finding::Severity::warning, Finding::Kind::redundant, {i},
-          "rule '" + rule(i).id() + "' is redundant: without it every flow it decides gets the same verdict (" +
+          named(i) + " is redundant: without it every flow it decides gets the same verdict (" +
               (taker.empty() ? std::string("from the default action") : "from later rules, e.g. '" + taker + "'") +
               ")");
     }
@@ -638,7 +645,8 @@ class Analysis {
           const int family = f == 0 ? 4 : 6;
           add(Finding::Severity::warning, Finding::Kind::conflict, {j, i},
               "rules '" + rule(i).id() + "' (" + (allow(i) ? "allow" : "deny") + ") and '" + rule(j).id() + "' (" +
-                  (allow(j) ? "allow" : "deny") + ") partially overlap: the earlier one wins where both match",
+                  (allow(j) ? "allow" : "deny") + ")" + (rule(j).tenant().empty() ? "" : " of tenant " + rule(j).tenant()) +
+                  " partially overlap: the earlier one wins where both match",
               {example(set_, both, family) + " is " + (allow(i) ? "allowed" : "denied") + " by " + rule(i).id(),
                example(set_, effective_[size(j)][f].front(), family) + " is " + (allow(j) ? "allowed" : "denied") +
                    " by " + rule(j).id()});
@@ -648,7 +656,7 @@ class Analysis {
     }
     if (count > opt_.max_conflicts)
       out_.push_back({Finding::Severity::info, Finding::Kind::conflict, {}, {}, {},
-                      std::to_string(count - opt_.max_conflicts) + " more conflicting overlaps not listed", {}});
+                      std::to_string(count - opt_.max_conflicts) + " more conflicting overlaps not listed", {}, {}});
   }
 
   // Allows of every protocol or port, from broad sources, or reaching
@@ -678,7 +686,7 @@ class Analysis {
       }
       if (why.empty() || (why.size() == 1 && broad_src && why[0].rfind("from", 0) == 0 && !r.dports().empty()))
         continue;  // a broad source to a few ordinary ports is a normal public service
-      std::string msg = "rule '" + r.id() + "' is too broad: ";
+      std::string msg = named(i) + " is too broad: ";
       for (size_t k = 0; k < why.size(); ++k) msg += (k ? ", " : "") + why[k];
       add(Finding::Severity::warning, Finding::Kind::too_broad, {i}, msg);
     }
@@ -693,7 +701,7 @@ class Analysis {
     }
     for (const auto& s : set_.segments()) {
       auto segment = [&](Finding::Kind kind, std::string message) {
-        out_.push_back({Finding::Severity::warning, kind, {}, {s.line()}, {s.column()}, std::move(message), {}});
+        out_.push_back({Finding::Severity::warning, kind, {}, {s.line()}, {s.column()}, std::move(message), {}, {}});
       };
       if (s.prefixes().empty()) segment(Finding::Kind::empty_segment, "segment '" + s.name() + "' is empty after except");
       if (!used.count(s.name())) segment(Finding::Kind::unused_segment, "segment '" + s.name() + "' is not used by any rule");

@@ -36,6 +36,7 @@ struct Finding {
   std::vector<uint32_t> columns;    // source columns, same order
   std::string message;
   std::vector<std::string> examples;  // example flows ("tcp 10.0.1.5:1 -> 10.0.2.9:5432")
+  std::string tenant;                 // the subject rule's tenant (empty: a shared rule, or a segment)
 
   // "FILE:LINE:COL: warning: [kind] MESSAGE", as parse errors are written.
   std::string str(std::string_view file) const;

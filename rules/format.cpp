@@ -71,17 +71,46 @@ std::string join_lines(const std::vector<std::string>& lines) {
   return s;
 }
 
+// One list of rules being edited: the shared one or a tenant's.
+struct RuleList {
+  const std::vector<RuleDef>* rules = nullptr;
+  const RuleListPlace* place = nullptr;
+  std::string tenant;  // empty: the shared rules
+};
+
+bool rule_list(const Policy& p, std::string_view tenant, RuleList& out, std::string& error) {
+  if (tenant.empty()) {
+    out = {&p.rules, &p.place, {}};
+    return true;
+  }
+  for (const auto& t : p.tenants)
+    if (t.name == tenant) {
+      out = {&t.rules, &t.place, t.name};
+      return true;
+    }
+  error = "the policy has no tenant '" + std::string(tenant) + "'";
+  return false;
+}
+
 // 0-based [first, end) line span of each rule in the source.
-bool rule_spans(const Policy& p, const std::vector<std::string>& lines, std::vector<std::pair<size_t, size_t>>& spans,
-                std::string& error) {
-  if (p.rules_inline) {
-    error = "the rules are written as one inline list; run 'bulkhead policy fmt -w' first";
+bool rule_spans(const RuleList& list, const std::vector<std::string>& lines,
+                std::vector<std::pair<size_t, size_t>>& spans, std::string& error) {
+  const auto& rules = *list.rules;
+  const auto& place = *list.place;
+  const std::string whose = list.tenant.empty() ? "the rules are" : "the rules of tenant '" + list.tenant + "' are";
+  // An empty inline list ("rules: []") is rewritten by an insert.
+  if (place.rules_inline && !rules.empty()) {
+    error = whose + " written as one inline list; run 'bulkhead policy fmt -w' first";
     return false;
   }
-  const size_t end = p.after_rules_line > 0 ? p.after_rules_line - 1 : lines.size();
-  for (size_t i = 0; i < p.rules.size(); ++i) {
-    const size_t first = p.rules[i].loc.line - 1;
-    size_t stop = i + 1 < p.rules.size() ? p.rules[i + 1].loc.line - 1 : end;
+  if (place.rules_line == 0 && !list.tenant.empty() && place.map_inline) {
+    error = "tenant '" + list.tenant + "' is written as one inline map; run 'bulkhead policy fmt -w' first";
+    return false;
+  }
+  const size_t end = place.after_rules_line > 0 ? place.after_rules_line - 1 : lines.size();
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const size_t first = rules[i].loc.line - 1;
+    size_t stop = i + 1 < rules.size() ? rules[i + 1].loc.line - 1 : end;
     // Trailing blank and comment lines before the next rule stay with it.
     while (stop > first + 1) {
       const auto& l = lines[stop - 1];
@@ -90,13 +119,13 @@ bool rule_spans(const Policy& p, const std::vector<std::string>& lines, std::vec
       else break;
     }
     if (first >= lines.size() || stop > lines.size() || stop <= first) {
-      error = "cannot locate rule '" + p.rules[i].id + "' in the source";
+      error = "cannot locate rule '" + rules[i].id + "' in the source";
       return false;
     }
     // A rule must start its own line as a list item ("- { ... }" or "- id: ...").
     const auto dash = lines[first].find_first_not_of(" \t");
     if (dash == std::string::npos || lines[first][dash] != '-') {
-      error = "rule '" + p.rules[i].id + "' does not start its own line; run 'bulkhead policy fmt -w' first";
+      error = "rule '" + rules[i].id + "' does not start its own line; run 'bulkhead policy fmt -w' first";
       return false;
     }
     spans.emplace_back(first, stop);
@@ -104,12 +133,14 @@ bool rule_spans(const Policy& p, const std::vector<std::string>& lines, std::vec
   return true;
 }
 
-std::string indent_of(const Policy& p, const std::vector<std::string>& lines) {
-  if (!p.rules.empty()) {
-    const auto& l = lines[p.rules[0].loc.line - 1];
+// The indentation of the list's items: as its first rule is written, else
+// two more than its key.
+std::string indent_of(const RuleList& list, const std::vector<std::string>& lines) {
+  if (!list.rules->empty()) {
+    const auto& l = lines[list.rules->front().loc.line - 1];
     return l.substr(0, l.find('-'));
   }
-  return "  ";
+  return std::string(list.place->key_column + 1, ' ');
 }
 
 }  // namespace
@@ -212,43 +243,62 @@ std::string format_policy(const Policy& p) {
   return o.str();
 }
 
-EditResult insert_rule_text(const Policy& p, size_t position, const std::string& rule_line) {
+EditResult insert_rule_text(const Policy& p, std::string_view tenant, size_t position, const std::string& rule_line) {
   auto lines = lines_of(p.source_text);
   std::vector<std::pair<size_t, size_t>> spans;
   std::string error;
-  if (position > p.rules.size()) return {{}, "position " + std::to_string(position) + " is past the last rule"};
-  if (!rule_spans(p, lines, spans, error)) return {{}, error};
-  const std::string line = indent_of(p, lines) + "- " + rule_line;
-  if (p.rules_line == 0) {
-    lines.push_back("rules:");
-    lines.push_back(line);
+  RuleList list;
+  if (!rule_list(p, tenant, list, error)) return {{}, error};
+  const auto& place = *list.place;
+  if (position > list.rules->size()) return {{}, "position " + std::to_string(position) + " is past the last rule"};
+  if (!rule_spans(list, lines, spans, error)) return {{}, error};
+  const std::string line = indent_of(list, lines) + "- " + rule_line;
+  if (place.rules_line == 0) {
+    // No `rules:` yet: the policy's goes at the end, a tenant's after its id.
+    const std::string key = std::string(place.key_column - 1, ' ') + "rules:";
+    const size_t at = place.insert_after == 0 ? lines.size() : place.insert_after;
+    lines.insert(lines.begin() + static_cast<long>(at), {key, line});
   } else if (position < spans.size()) {
     lines.insert(lines.begin() + static_cast<long>(spans[position].first), line);
   } else {
-    const size_t at = spans.empty() ? p.rules_line : spans.back().second;
+    const size_t at = spans.empty() ? place.rules_line : spans.back().second;
     // `rules:` with nothing after it (or "rules: []") is replaced.
-    if (spans.empty()) lines[p.rules_line - 1] = lines[p.rules_line - 1].substr(0, lines[p.rules_line - 1].find(':') + 1);
+    if (spans.empty())
+      lines[place.rules_line - 1] = lines[place.rules_line - 1].substr(0, lines[place.rules_line - 1].find(':') + 1);
     lines.insert(lines.begin() + static_cast<long>(at), line);
   }
   return {join_lines(lines), {}};
 }
 
-EditResult remove_rule_text(const Policy& p, size_t index) {
+EditResult remove_rule_text(const Policy& p, std::string_view tenant, size_t index) {
   auto lines = lines_of(p.source_text);
   std::vector<std::pair<size_t, size_t>> spans;
   std::string error;
-  if (index >= p.rules.size()) return {{}, "no rule at position " + std::to_string(index)};
-  if (!rule_spans(p, lines, spans, error)) return {{}, error};
+  RuleList list;
+  if (!rule_list(p, tenant, list, error)) return {{}, error};
+  if (index >= list.rules->size()) return {{}, "no rule at position " + std::to_string(index)};
+  if (!rule_spans(list, lines, spans, error)) return {{}, error};
   lines.erase(lines.begin() + static_cast<long>(spans[index].first), lines.begin() + static_cast<long>(spans[index].second));
+  // A list left empty is written as one: `rules:` alone would be null.
+  if (list.rules->size() == 1) {
+    auto& key = lines[list.place->rules_line - 1];
+    key.erase(key.find_last_not_of(" \t") + 1);
+    if (!key.empty() && key.back() == ':') key += " []";
+  }
   return {join_lines(lines), {}};
 }
 
-EditResult move_rule_text(const Policy& p, size_t from, size_t to) {
+EditResult move_rule_text(const Policy& p, std::string_view tenant, size_t from, size_t to) {
   auto lines = lines_of(p.source_text);
   std::vector<std::pair<size_t, size_t>> spans;
   std::string error;
-  if (from >= p.rules.size() || to >= p.rules.size()) return {{}, "rule positions run from 0 to " + std::to_string(p.rules.size() - 1)};
-  if (!rule_spans(p, lines, spans, error)) return {{}, error};
+  RuleList list;
+  if (!rule_list(p, tenant, list, error)) return {{}, error};
+  const size_t n = list.rules->size();
+  if (from >= n || to >= n)
+    return {{}, n == 0 ? std::string("there are no rules to move")
+                       : "rule positions run from 0 to " + std::to_string(n - 1)};
+  if (!rule_spans(list, lines, spans, error)) return {{}, error};
   if (from == to) return {p.source_text, {}};
   std::vector<std::string> block(lines.begin() + static_cast<long>(spans[from].first),
                                  lines.begin() + static_cast<long>(spans[from].second));

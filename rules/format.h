@@ -30,10 +30,13 @@ struct EditResult {
   std::string text;
   std::string error;  // empty on success
 };
+// Each edits one list of rules: the shared one (`tenant` empty) or the
+// named tenant's (an error when the policy has no such tenant).
 // Inserts `rule_line` (a flow-style rule, no indentation) before rule index
 // `position` (position == rule count appends).
-EditResult insert_rule_text(const Policy& policy, size_t position, const std::string& rule_line);
-EditResult remove_rule_text(const Policy& policy, size_t index);
-EditResult move_rule_text(const Policy& policy, size_t from, size_t to);
+EditResult insert_rule_text(const Policy& policy, std::string_view tenant, size_t position,
+                            const std::string& rule_line);
+EditResult remove_rule_text(const Policy& policy, std::string_view tenant, size_t index);
+EditResult move_rule_text(const Policy& policy, std::string_view tenant, size_t from, size_t to);
 
 }  // namespace bulkhead::rules

@@ -162,25 +162,55 @@ class Parser {
       return finish(result, std::move(policy));
     }
     check_keys(root, {"version", "defaults", "segments", "rules", "tenants"}, "policy");
-    bool after = false;
-    for (const auto& kv : root) {
-      if (after) {
-        policy.after_rules_line = loc(kv.first).line;
-        break;
-      }
-      if (kv.first.IsScalar() && kv.first.Scalar() == "rules") {
-        policy.rules_line = loc(kv.first).line;
-        policy.rules_inline = kv.second.IsSequence() && kv.second.IsFlow();
-        after = true;
-      }
-    }
+    policy.place = rules_place(root, true);
     parse_version(root["version"], root, policy);
     parse_defaults(root["defaults"], policy);
     parse_segments(root["segments"], policy);
     policy_ = &policy;
     parse_rules(root["rules"], policy.rules, "rules");
     parse_tenants(root["tenants"], policy);
+    // A tenant's list ends where the next tenant starts, the last one's
+    // where the key after `tenants:` does.
+    for (size_t k = 0; k < policy.tenants.size(); ++k)
+      if (policy.tenants[k].place.after_rules_line == 0)
+        policy.tenants[k].place.after_rules_line =
+            k + 1 < policy.tenants.size() ? policy.tenants[k + 1].loc.line : line_after(root, "tenants");
     return finish(result, std::move(policy));
+  }
+
+  // Where the `rules:` list of `map` (the policy, or a tenant's map) sits.
+  static RuleListPlace rules_place(const Node& map, bool top_level) {
+    RuleListPlace place;
+    place.map_inline = map.IsFlow();
+    bool found = false;
+    for (const auto& kv : map) {
+      if (found) {
+        place.after_rules_line = loc(kv.first).line;
+        break;
+      }
+      if (kv.first.IsScalar() && kv.first.Scalar() == "rules") {
+        place.rules_line = loc(kv.first).line;
+        place.key_column = loc(kv.first).column;
+        place.rules_inline = kv.second.IsSequence() && kv.second.IsFlow();
+        found = true;
+      } else if (place.insert_after == 0) {
+        place.insert_after = loc(kv.first).line;
+        place.key_column = loc(kv.first).column;
+      }
+    }
+    // The top level's `rules:`, when absent, goes at the end of the file.
+    if (!found && top_level) place = RuleListPlace{};
+    return place;
+  }
+
+  // The line of the key after `key` in `map` (0: none).
+  static uint32_t line_after(const Node& map, const char* key) {
+    bool found = false;
+    for (const auto& kv : map) {
+      if (found) return loc(kv.first).line;
+      found = kv.first.IsScalar() && kv.first.Scalar() == key;
+    }
+    return 0;
   }
 
   static std::string too_large() {
@@ -531,6 +561,7 @@ class Parser {
         continue;
       }
       if (const Node rules = v["rules"]) parse_rules(rules, t.rules, "tenant rules");
+      t.place = rules_place(v, false);
       p.tenants.push_back(std::move(t));
     }
   }

@@ -62,6 +62,20 @@ struct RuleDef {
   std::string description;
 };
 
+// Where a list of rules sits in the source, for edits that keep the rest
+// of the file as written: the line of its `rules:` key (0: the list is
+// absent), the line of the next key after the list at its level or an outer
+// one (0: the list runs to the end of the file), whether it is written
+// inline, and, for a list that is absent, where its key would go.
+struct RuleListPlace {
+  uint32_t rules_line = 0;
+  uint32_t after_rules_line = 0;
+  bool rules_inline = false;
+  uint32_t key_column = 1;   // where `rules:` starts (absent: would start)
+  uint32_t insert_after = 0;  // absent: the line after which `rules:` goes (0: the end of the file)
+  bool map_inline = false;    // absent: its map is written inline, so no key can be added as a line
+};
+
 // A tenant of one-armed insertion: the traffic that comes under one load
 // balancer endpoint id (AWS GWLB) or VNI (VXLAN, GENEVE without AWS's
 // options), and the rules judged for it alone, before the shared ones.
@@ -71,15 +85,11 @@ struct TenantDef {
   uint64_t id = 0;
   Location loc;
   std::vector<RuleDef> rules;
+  RuleListPlace place;
 };
 
 struct Policy {
-  // Where the rules list sits in the source, for text-preserving edits:
-  // the line of `rules:`, the line of the next top-level key (0: the list
-  // runs to the end of the file), and whether the list is written inline.
-  uint32_t rules_line = 0;
-  uint32_t after_rules_line = 0;
-  bool rules_inline = false;
+  RuleListPlace place;  // where the shared rules sit in the source
 
   std::string source_name;
   std::string source_text;

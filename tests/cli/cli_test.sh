@@ -84,7 +84,20 @@ expect_run "validate counts the tenants" 0 "ok: 6 rules, 2 segments, 2 tenants, 
 expect_run "explain under a tenant: its own allow" 0 "decided by:  rule blue-ssh" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:22" --tenant blue
 expect_run "explain under no tenant: the default" 1 "the default action" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:22"
 expect_run "explain under a tenant: its own deny first" 1 "decided by:  rule red-no-db" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432" --tenant red
-expect_run "explain says why another tenant's rule did not match" 0 "red-no-db +[0-9]+ +different tenant" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432" --tenant blue
+expect_run "explain under a tenant lists its own earlier rules" 0 "blue-ssh +[0-9]+ +different destination port" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432" --tenant blue
+out=$("$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432" --tenant blue 2>&1)
+if grep -q "red-no-db\|different tenant" <<<"$out"; then fail "explain under a tenant shows another tenant's rules: $out"; else pass "explain under a tenant shows nothing of another tenant"; fi
+out=$("$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432" 2>&1)
+if grep -q "blue-ssh\|red-no-db" <<<"$out"; then fail "explain without --tenant shows tenants' rules: $out"; else pass "explain without --tenant: the shared rules only"; fi
+expect_json "explain --json under a tenant: no other tenant's rule" 0 "d['not_matched'][0]['rule'] == 'blue-ssh' and all(x['rule'] != 'red-no-db' and x['because'] != 'tenant' for x in d['not_matched'])" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432" --tenant blue --json
+printf 'tcp 10.0.1.5 41000 10.0.2.9 22\ntcp 10.0.1.5 41000 10.0.2.9 5432\n' >"$work/tenant-tuples.txt"
+expect_run "eval without --tenant: as inline traffic" 0 "^deny -$" -- "$cli" policy eval "$work/tenants.yaml" --tuples "$work/tenant-tuples.txt"
+expect_run "eval --tenant: the tenant's own rules first" 0 "^allow blue-ssh$" -- "$cli" policy eval "$work/tenants.yaml" --tuples "$work/tenant-tuples.txt" --tenant blue
+expect_run "eval --tenant: another tenant's deny" 0 "^deny red-no-db$" -- "$cli" policy eval "$work/tenants.yaml" --tuples "$work/tenant-tuples.txt" --tenant red
+expect_run "eval refuses an unknown tenant" 2 "no tenant 'green' .it defines blue, red." -- "$cli" policy eval "$work/tenants.yaml" --tuples "$work/tenant-tuples.txt" --tenant green
+{ cat "$work/tenants.yaml"; echo "      - { id: red-db-again, from: web, to: db, proto: tcp, ports: [5432], action: allow }"; } >"$work/tenants-shadow.yaml"
+expect_run "validate names the tenant of a shadowed rule" 1 "rule 'red-db-again' of tenant red can never match" -- "$cli" policy validate "$work/tenants-shadow.yaml"
+expect_json "validate --json: the finding's tenant" 1 "any(f['kind'] == 'shadowed' and f['tenant'] == 'red' for f in d['findings'])" -- "$cli" policy validate "$work/tenants-shadow.yaml" --json
 expect_json "explain --tenant --json" 0 "d['tenant'] == 'blue' and d['rule'] == 'web-to-db'" -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:5432" --tenant blue --json
 expect_run "explain refuses an unknown tenant" 2 "no tenant 'green' .it defines blue, red." -- "$cli" policy explain "$work/tenants.yaml" --flow "tcp 10.0.1.5:41000 -> 10.0.2.9:22" --tenant green
 expect_run "fmt writes the tenants back" 0 "endpoint: 0x0a0b0c0d01020304" -- "$cli" policy fmt "$work/tenants.yaml"
@@ -172,6 +185,34 @@ expect_run "rule add refuses a rule shadowed by the opposite action" 1 "shadowed
 expect_run "rule remove of an unknown id" 2 "no rule with id 'zzz'" -- "$cli" rule remove "$work/e.yaml" --id zzz
 cmp -s "$work/e.yaml" "$work/e.before" && pass "nothing is written on error" || fail "the file changed after refused edits"
 grep -q "^  - { id: block-one, from: 10.0.1.66" "$work/e.yaml" && pass "edits keep the other lines as written" || fail "edits rewrote other lines"
+
+# A tenant's rules are listed and edited as the shared ones are.
+"$cli" policy fmt -o "$work/te.yaml" "$work/tenants.yaml"
+expect_run "rule list --tenant" 0 "red-no-db +deny +web +db +tcp +5432" -- "$cli" rule list "$work/te.yaml" --tenant red
+out=$("$cli" rule list "$work/te.yaml" --tenant red 2>&1)
+if grep -q "web-to-db\|blue-ssh" <<<"$out"; then fail "rule list --tenant shows other rules: $out"; else pass "rule list --tenant: that tenant's rules only"; fi
+out=$("$cli" rule list "$work/te.yaml" 2>&1)
+if grep -q "blue-ssh\|red-no-db" <<<"$out"; then fail "rule list shows tenants' rules: $out"; else pass "rule list without --tenant: the shared rules"; fi
+expect_json "rule list --tenant --json" 0 "[x['id'] for x in d] == ['blue-ssh'] and d[0]['tenant'] == 'blue'" -- "$cli" rule list "$work/te.yaml" --tenant blue --json
+cp "$work/te.yaml" "$work/te.before"
+expect_run "rule add --tenant refuses an unknown tenant" 2 "no tenant 'green' .it defines blue, red." -- "$cli" rule add "$work/te.yaml" --tenant green --id g --proto udp --ports 53
+expect_run "rule list --tenant refuses an unknown tenant" 2 "no tenant 'green' .it defines blue, red." -- "$cli" rule list "$work/te.yaml" --tenant green
+expect_run "rule remove --tenant: the id must be that tenant's" 2 "tenant blue has no rule with id 'red-no-db'" -- "$cli" rule remove "$work/te.yaml" --tenant blue --id red-no-db
+cmp -s "$work/te.yaml" "$work/te.before" && pass "refused tenant edits write nothing" || fail "a refused tenant edit changed the file"
+expect_run "rule add --tenant" 0 "added rule blue-dns at position 0 of tenant blue" -- "$cli" rule add "$work/te.yaml" --tenant blue --id blue-dns --to db --proto udp --ports 53 --before blue-ssh
+expect_run "rule add --tenant appends to the last tenant" 0 "added rule red-ntp at position 1 of tenant red" -- "$cli" rule add "$work/te.yaml" --tenant red --id red-ntp --to db --proto udp --ports 123
+expect_run "rule move --tenant" 0 "moved rule blue-dns to position 1 of tenant blue" -- "$cli" rule move "$work/te.yaml" --tenant blue --id blue-dns --after blue-ssh
+expect_json "the tenant's rules in their new order" 0 "[x['id'] for x in d] == ['blue-ssh', 'blue-dns']" -- "$cli" rule list "$work/te.yaml" --tenant blue --json
+expect_run "the added tenant rule judges that tenant's traffic" 0 "decided by:  rule red-ntp" -- "$cli" policy explain "$work/te.yaml" --flow "udp 10.0.1.5:1 -> 10.0.2.9:123" --tenant red
+expect_run "rule remove --tenant" 0 "removed rule blue-ssh of tenant blue" -- "$cli" rule remove "$work/te.yaml" --tenant blue --id blue-ssh
+expect_run "rule remove --tenant of its last rule" 0 "removed rule blue-dns of tenant blue" -- "$cli" rule remove "$work/te.yaml" --tenant blue --id blue-dns
+expect_run "rule add --tenant to an emptied list" 0 "added rule blue-web at position 0 of tenant blue" -- "$cli" rule add "$work/te.yaml" --tenant blue --id blue-web --to web --proto tcp --ports 8080
+expect_run "the tenant edits keep the file canonical" 0 "" -- "$cli" policy fmt --check "$work/te.yaml"
+grep -q "^  - { id: web-to-db" "$work/te.yaml" && pass "tenant edits leave the shared rules as written" || fail "tenant edits rewrote the shared rules"
+printf 'version: 1\nrules:\n  - { id: a, proto: tcp, ports: [80], action: allow }\ntenants:\n  # first\n  blue:\n    vni: 5\n\n  red: { vni: 6 }\n' >"$work/tn.yaml"
+expect_run "rule add --tenant gives a tenant its first rules: list" 0 "added rule b1" -- "$cli" rule add "$work/tn.yaml" --tenant blue --id b1 --proto tcp --ports 81
+grep -q "^    rules:$" "$work/tn.yaml" && grep -q "^      - { id: b1, proto: tcp" "$work/tn.yaml" && pass "the new list sits under its tenant" || fail "new tenant list: $(cat "$work/tn.yaml")"
+expect_run "rule add --tenant refuses a tenant written inline" 2 "tenant 'red' is written as one inline map" -- "$cli" rule add "$work/tn.yaml" --tenant red --id r1 --proto tcp --ports 81
 
 expect_run "unknown command" 2 "unknown command 'policy nope'" -- "$cli" policy nope
 expect_run "--help on a command" 0 "usage: bulkhead policy eval" -- "$cli" policy eval --help

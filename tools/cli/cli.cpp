@@ -18,6 +18,13 @@ std::vector<Command>& registry() {
   return commands;
 }
 
+UsageError unknown_tenant(const std::string& name, const std::vector<std::string>& known) {
+  std::string names;
+  for (const auto& k : known) names += (names.empty() ? "" : ", ") + k;
+  return UsageError("--tenant: the policy has no tenant '" + name + "'" +
+                    (names.empty() ? std::string(" (it defines none)") : " (it defines " + names + ")"));
+}
+
 std::string format_time(int64_t unix_seconds) {
   if (unix_seconds == 0) return "-";
   return common::format_readable(unix_seconds);

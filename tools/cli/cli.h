@@ -63,6 +63,10 @@ void register_learn_commands();
 void register_capture_commands();
 void register_names_commands();
 
+// The --tenant option's error for a name the policy does not define:
+// "--tenant: the policy has no tenant 'x' (it defines blue, red)".
+UsageError unknown_tenant(const std::string& name, const std::vector<std::string>& known);
+
 // "2026-11-24 10:00:00Z" for unix seconds; "-" for 0.
 std::string format_time(int64_t unix_seconds);
 

@@ -41,6 +41,25 @@ std::string rule_id(const pb::CompiledRuleSet& set, uint32_t rule) {
   return rule == dataplane::kNoRule ? "-" : set.rules(static_cast<int>(rule)).id();
 }
 
+// The --tenant option: the classifier's value for traffic of that tenant
+// (its position + 1, as build_classifier numbers the tenants; pb::Tenant::tag
+// is left 0 in a compiled set), 0 for none (inline).
+uint16_t tenant_value(const pb::CompiledRuleSet& set, const std::string& tenant) {
+  if (tenant.empty()) return 0;
+  std::vector<std::string> known;
+  for (int k = 0; k < set.tenants_size(); ++k) {
+    if (set.tenants(k).name() == tenant) return static_cast<uint16_t>(k + 1);
+    known.push_back(set.tenants(k).name());
+  }
+  throw unknown_tenant(tenant, known);
+}
+
+// Whether traffic of `tenant` ("": inline) is ever judged by rule `i`: the
+// shared rules and its own, in the order the dataplane tries them.
+bool judges(const pb::CompiledRuleSet& set, int i, const std::string& tenant) {
+  return set.rules(i).tenant().empty() || set.rules(i).tenant() == tenant;
+}
+
 // --- validate ----------------------------------------------------------------
 
 Json validate_json(const std::string& file, const rules::Result<pb::CompiledRuleSet>& r,
@@ -66,6 +85,7 @@ Json validate_json(const std::string& file, const rules::Result<pb::CompiledRule
                              {"rules", f.rules},
                              {"lines", f.lines},
                              {"columns", f.columns},
+                             {"tenant", f.tenant.empty() ? Json() : Json(f.tenant)},
                              {"message", f.message},
                              {"examples", f.examples}});
   return j;
@@ -139,22 +159,11 @@ int cmd_explain(const std::vector<std::string>& args) {
   std::string error;
   if (!parse_flow(flow, t, error)) throw UsageError("--flow: " + error);
   const auto set = load_policy_or_throw(file, true);
-  // The classifier here knows a tenant by its position + 1 (pb::Tenant::tag
-  // left 0), as the tenants' rules were built.
-  uint16_t tenant_value = 0;
-  if (vm.count("tenant")) {
-    for (int k = 0; k < set.tenants_size() && tenant_value == 0; ++k)
-      if (set.tenants(k).name() == tenant) tenant_value = static_cast<uint16_t>(k + 1);
-    if (tenant_value == 0) {
-      std::string names;
-      for (const auto& x : set.tenants()) names += (names.empty() ? "" : ", ") + x.name();
-      throw UsageError("--tenant: the policy has no tenant '" + tenant + "'" +
-                       (names.empty() ? std::string(" (it defines none)") : " (it defines " + names + ")"));
-    }
-    t.tenant = tenant;
-  }
+  if (vm.count("tenant") && tenant.empty()) throw UsageError("--tenant: give a tenant's name");
+  const uint16_t tag = tenant_value(set, tenant);
+  t.tenant = tenant;
   const auto rs = build_classifier(set);
-  const uint32_t rule = rs->classify(to_flow(t), tenant_value);
+  const uint32_t rule = rs->classify(to_flow(t), tag);
   const bool allowed = rs->allows(rule);
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   const int reference = rules::match_first(set, t, now);
@@ -163,7 +172,12 @@ int cmd_explain(const std::vector<std::string>& args) {
   const auto src_seg = rules::segment_of(set, t.family, t.src);
   const auto dst_seg = rules::segment_of(set, t.family, t.dst);
   const int decided = reference;
-  const int considered = decided < 0 ? set.rules_size() : decided;
+  // The rules tried before the deciding one: only those that judge this
+  // flow's traffic at all, as the dataplane tries them; other tenants'
+  // rules are no part of its answer.
+  std::vector<int> earlier;
+  for (int i = 0; i < (decided < 0 ? set.rules_size() : decided); ++i)
+    if (judges(set, i, t.tenant)) earlier.push_back(i);
   if (vm.count("json")) {
     Json j;
     j["flow"] = format_flow(t);
@@ -174,7 +188,7 @@ int cmd_explain(const std::vector<std::string>& args) {
     j["source_segment"] = src_seg ? Json(*src_seg) : Json();
     j["destination_segment"] = dst_seg ? Json(*dst_seg) : Json();
     j["not_matched"] = Json::array();
-    for (int i = 0; i < considered; ++i)
+    for (int i : earlier)
       j["not_matched"].push_back({{"rule", set.rules(i).id()},
                                   {"line", set.rules(i).location().line()},
                                   {"because", rules::mismatch_name(rules::match_rule(set.rules(i), t, now))}});
@@ -192,10 +206,10 @@ int cmd_explain(const std::vector<std::string>& args) {
               << (src_seg ? *src_seg : "(none)") << '\n'
               << "destination: " << rules::format_address(t.family, t.dst) << " in segment "
               << (dst_seg ? *dst_seg : "(none)") << '\n';
-    if (considered > 0) {
+    if (!earlier.empty()) {
       std::cout << "earlier rules that did not match:\n";
       std::vector<std::vector<std::string>> rows;
-      for (int i = 0; i < considered; ++i)
+      for (int i : earlier)
         rows.push_back({set.rules(i).id(), std::to_string(set.rules(i).location().line()),
                         std::string("different ") + rules::mismatch_name(rules::match_rule(set.rules(i), t, now))});
       print_table(std::cout, {"  rule", "line", "why not"}, [&] {
@@ -210,7 +224,8 @@ int cmd_explain(const std::vector<std::string>& args) {
 // --- eval ----------------------------------------------------------------------
 
 // Classifies a batch of tuples with the dataplane's bulk calls.
-void classify_batch(const dataplane::RuleSet& rs, const std::vector<rules::Tuple>& in, std::vector<uint32_t>& out) {
+void classify_batch(const dataplane::RuleSet& rs, const std::vector<rules::Tuple>& in, uint16_t tenant,
+                    std::vector<uint32_t>& out) {
   out.assign(in.size(), dataplane::kNoRule);
   constexpr size_t kBatch = 64;
   dataplane::AclKey4 k4[kBatch];
@@ -224,11 +239,11 @@ void classify_batch(const dataplane::RuleSet& rs, const std::vector<rules::Tuple
     for (size_t i = base; i < in.size() && i < base + kBatch; ++i) {
       const auto f = to_flow(in[i]);
       if (f.family == 4) {
-        dataplane::make_acl_key(f, 0, k4[n4]);
+        dataplane::make_acl_key(f, tenant, k4[n4]);
         p4[n4] = &k4[n4];
         i4[n4++] = i;
       } else {
-        dataplane::make_acl_key(f, 0, k6[n6]);
+        dataplane::make_acl_key(f, tenant, k6[n6]);
         p6[n6] = &k6[n6];
         i6[n6++] = i;
       }
@@ -244,7 +259,7 @@ void classify_batch(const dataplane::RuleSet& rs, const std::vector<rules::Tuple
   }
 }
 
-int eval_tuples(const std::string& file, const std::string& tuples_path, bool json) {
+int eval_tuples(const std::string& file, const std::string& tuples_path, const std::string& tenant, bool json) {
   const std::string text = read_input(tuples_path);
   std::vector<rules::Tuple> tuples;
   tuples.reserve(text.size() / 40);
@@ -262,9 +277,10 @@ int eval_tuples(const std::string& file, const std::string& tuples_path, bool js
     pos = end + 1;
   }
   const auto set = load_policy_or_throw(file, true);
+  const uint16_t tag = tenant_value(set, tenant);
   const auto rs = build_classifier(set);
   std::vector<uint32_t> result;
-  classify_batch(*rs, tuples, result);
+  classify_batch(*rs, tuples, tag, result);
   std::string out;
   out.reserve(tuples.size() * 12);
   for (uint32_t rule : result) {
@@ -284,8 +300,9 @@ int eval_tuples(const std::string& file, const std::string& tuples_path, bool js
 }
 
 int eval_pcap(const std::string& file, const std::string& in, const std::string& pass_out,
-              const std::string& drop_out, bool json) {
+              const std::string& drop_out, const std::string& tenant, bool json) {
   const auto set = load_policy_or_throw(file, true);
+  const uint16_t tag = tenant_value(set, tenant);
   const auto rs = build_classifier(set);
   common::PcapReader reader;
   std::string open_error;
@@ -340,7 +357,7 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
       ++malformed[dataplane::drop_reason_name(m.drop_reason)];
       pass = false;
     } else {
-      const uint32_t rule = rs->classify(m.tuple);
+      const uint32_t rule = rs->classify(m.tuple, tag);
       ++hits[rule == dataplane::kNoRule ? hits.size() - 1 : rule];
       pass = rs->allows(rule);
       ++(pass ? allowed : denied);
@@ -390,18 +407,23 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
 
 int cmd_eval(const std::vector<std::string>& args) {
   po::options_description o("options");
-  std::string file, tuples, pcap_in, pass, drop;
+  std::string file, tuples, pcap_in, pass, drop, tenant;
   o.add_options()("file", po::value(&file)->required(), "the policy file (the first argument; required)")(
       "tuples", po::value(&tuples),
       "file of lines 'PROTO SRC SPORT DST DPORT' (- for stdin); this or --pcap is required")(
       "pcap", po::value(&pcap_in), "capture to evaluate (pcap or pcapng, plain or gzip); this or --tuples is required")(
       "pass", po::value(&pass), "with --pcap: write what would pass to this capture (none by default)")(
       "drop", po::value(&drop), "with --pcap: write what would be dropped to this capture (none by default)")(
+      "tenant", po::value(&tenant),
+      "judge the traffic as of this tenant of the policy (one-armed insertion; by default none: as inline traffic)")(
       "json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
-             "usage: bulkhead policy eval FILE --tuples FILE|- [--json]\n"
-             "       bulkhead policy eval FILE --pcap IN.pcap [--pass OUT.pcap] [--drop OUT.pcap] [--json]\n\n"
+             "usage: bulkhead policy eval FILE --tuples FILE|- [--tenant NAME] [--json]\n"
+             "       bulkhead policy eval FILE --pcap IN.pcap [--pass OUT.pcap] [--drop OUT.pcap] [--tenant NAME] "
+             "[--json]\n\n"
+             "Without --tenant the traffic is judged as inline traffic is (the shared rules); with it, as traffic "
+             "under that tenant (its rules, then the shared ones).\n"
              "--tuples prints one line per input line: 'allow RULE_ID' or 'deny RULE_ID' ('-' when the default "
              "decided).\n--pcap judges every packet with the dataplane's parser and classifier (stateless: the "
              "dataplane also passes replies of allowed connections). A capture is pcap or pcapng, plain or gzip-compressed, "
@@ -409,8 +431,9 @@ int cmd_eval(const std::vector<std::string>& args) {
     return kExitOk;
   if (tuples.empty() == pcap_in.empty()) throw UsageError("policy eval: give exactly one of --tuples or --pcap");
   if (!tuples.empty() && (!pass.empty() || !drop.empty())) throw UsageError("--pass and --drop go with --pcap");
-  return tuples.empty() ? eval_pcap(file, pcap_in, pass, drop, vm.count("json") > 0)
-                        : eval_tuples(file, tuples, vm.count("json") > 0);
+  if (vm.count("tenant") && tenant.empty()) throw UsageError("--tenant: give a tenant's name");
+  return tuples.empty() ? eval_pcap(file, pcap_in, pass, drop, tenant, vm.count("json") > 0)
+                        : eval_tuples(file, tuples, tenant, vm.count("json") > 0);
 }
 
 // --- import-classbench -----------------------------------------------------------

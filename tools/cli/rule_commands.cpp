@@ -41,12 +41,37 @@ struct Target {
 void add_target_options(po::options_description& o, bool edits) {
   o.add_options()("file", po::value<std::string>(),
                   "policy file (the first argument; default: the control plane's current policy, and an edit is "
-                  "stored as its next generation)")("controlplane", po::value<std::string>(), kControlplaneHelp);
+                  "stored as its next generation)")("controlplane", po::value<std::string>(), kControlplaneHelp)(
+      "tenant", po::value<std::string>(),
+      "the rules of this tenant of the policy (default: the shared rules)");
   if (edits)
     o.add_options()("message,m", po::value<std::string>(),
                     "store mode: the message of the new generation (default: what was done, e.g. \"removed rule "
                     "ID\")");
 }
+
+// The --tenant a command works on ("": the shared rules).
+std::string tenant_option(const po::variables_map& vm) {
+  if (!vm.count("tenant")) return {};
+  const auto& name = vm["tenant"].as<std::string>();
+  if (name.empty()) throw UsageError("--tenant: give a tenant's name");
+  return name;
+}
+
+// The list of rules a command works on: the shared rules, or with --tenant
+// that tenant's.
+const std::vector<rules::RuleDef>& rule_list(const rules::Policy& p, const std::string& tenant) {
+  if (tenant.empty()) return p.rules;
+  std::vector<std::string> known;
+  for (const auto& t : p.tenants) {
+    if (t.name == tenant) return t.rules;
+    known.push_back(t.name);
+  }
+  throw unknown_tenant(tenant, known);
+}
+
+// " of tenant NAME" for messages about a tenant's rules.
+std::string of_tenant(const std::string& tenant) { return tenant.empty() ? "" : " of tenant " + tenant; }
 
 Target open_target(const po::variables_map& vm) {
   Target t;
@@ -134,10 +159,11 @@ int64_t expiry_time(const std::string& text, int64_t now) {
   return at;
 }
 
-size_t index_of(const rules::Policy& p, const std::string& id) {
-  for (size_t i = 0; i < p.rules.size(); ++i)
-    if (p.rules[i].id == id) return i;
-  throw UsageError("no rule with id '" + id + "'");
+size_t index_of(const std::vector<rules::RuleDef>& list, const std::string& id, const std::string& tenant) {
+  for (size_t i = 0; i < list.size(); ++i)
+    if (list[i].id == id) return i;
+  throw UsageError(tenant.empty() ? "no rule with id '" + id + "'"
+                                  : "tenant " + tenant + " has no rule with id '" + id + "'");
 }
 
 int cmd_fmt(const std::vector<std::string>& args) {
@@ -187,25 +213,32 @@ int cmd_list(const std::vector<std::string>& args) {
   add_target_options(o, false);
   o.add_options()("json", "machine-readable output");
   po::variables_map vm;
-  if (!parse_command(args, o, vm, "usage: bulkhead rule list [FILE] [--json] [--controlplane EP]")) return kExitOk;
+  if (!parse_command(args, o, vm,
+                     "usage: bulkhead rule list [FILE] [--tenant NAME] [--json] [--controlplane EP]\n\n"
+                     "Lists the shared rules, or with --tenant a tenant's own (judged for it before the shared "
+                     "ones)."))
+    return kExitOk;
   const Target target = open_target(vm);
   const auto p = parse_or_throw(target.text, target.name);
+  const std::string tenant = tenant_option(vm);
+  const auto& list = rule_list(p, tenant);
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   if (vm.count("json")) {
-    Json list = Json::array();
-    for (size_t i = 0; i < p.rules.size(); ++i)
-      list.push_back({{"position", i},
-                      {"id", p.rules[i].id},
-                      {"line", p.rules[i].loc.line},
-                      {"rule", rules::format_rule(p.rules[i])},
-                      {"expires_at", p.rules[i].expires_at},
-                      {"expired", p.rules[i].expires_at != 0 && now >= p.rules[i].expires_at}});
-    std::cout << json_text(list) << '\n';
+    Json out = Json::array();
+    for (size_t i = 0; i < list.size(); ++i)
+      out.push_back({{"position", i},
+                     {"id", list[i].id},
+                     {"tenant", tenant.empty() ? Json() : Json(tenant)},
+                     {"line", list[i].loc.line},
+                     {"rule", rules::format_rule(list[i])},
+                     {"expires_at", list[i].expires_at},
+                     {"expired", list[i].expires_at != 0 && now >= list[i].expires_at}});
+    std::cout << json_text(out) << '\n';
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows;
-  for (size_t i = 0; i < p.rules.size(); ++i) {
-    const auto& r = p.rules[i];
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& r = list[i];
     std::string exp = "-";
     if (r.expires_at != 0) {
       const int64_t left = r.expires_at - now;
@@ -247,13 +280,15 @@ int cmd_add(const std::vector<std::string>& args) {
       "force", "write even when the analysis finds errors")("json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
-               "usage: bulkhead rule add [FILE] --id ID [--from X]... [--to Y]... [--proto P] [--ports LIST] "
+               "usage: bulkhead rule add [FILE] [--tenant NAME] --id ID [--from X]... [--to Y]... [--proto P] [--ports LIST] "
                "[--sports LIST] [--action allow|deny] [--log] [--expires 2h|TIME] [--position N | --before ID | "
-               "--after ID]\n\nAdds one rule, checking the whole policy before it writes; the rest of the file, "
-               "comments included, is kept as it is."))
+               "--after ID]\n\nAdds one rule to the shared rules (with --tenant, to that tenant's), checking the "
+               "whole policy before it writes; the rest of the file, comments included, is kept as it is."))
     return kExitOk;
   const Target target = open_target(vm);
   const auto p = parse_or_throw(target.text, target.name);
+  const std::string tenant = tenant_option(vm);
+  const auto& rule_defs = rule_list(p, tenant);
   // Every value is one YAML scalar, so no option can add keys or items of
   // its own to the rule.
   auto scalar = [](const std::string& option, const std::string& value) {
@@ -291,13 +326,14 @@ int cmd_add(const std::vector<std::string>& args) {
     line += ", expires: " + common::format_iso8601(expiry_time(expires, static_cast<int64_t>(std::time(nullptr))));
   if (!description.empty()) line += ", description: " + scalar("description", description);
   line += " }";
-  size_t at = p.rules.size();
-  if (!before.empty()) at = index_of(p, before);
-  else if (!after.empty()) at = index_of(p, after) + 1;
+  size_t at = rule_defs.size();
+  if (!before.empty()) at = index_of(rule_defs, before, tenant);
+  else if (!after.empty()) at = index_of(rule_defs, after, tenant) + 1;
   else if (position >= 0) at = static_cast<size_t>(position);
-  const auto edit = rules::insert_rule_text(p, at, line);
+  const auto edit = rules::insert_rule_text(p, tenant, at, line);
   if (!edit.error.empty()) throw UsageError(target.name + ": " + edit.error);
-  return commit_edit(target, edit.text, vm.count("force") > 0, "added rule " + id + " at position " + std::to_string(at),
+  return commit_edit(target, edit.text, vm.count("force") > 0,
+                     "added rule " + id + " at position " + std::to_string(at) + of_tenant(tenant),
                      vm.count("json") > 0, id, vm);
 }
 
@@ -309,13 +345,15 @@ int cmd_remove(const std::vector<std::string>& args) {
       "force", "write even when the analysis finds errors")(
       "json", "machine-readable output");
   po::variables_map vm;
-  if (!parse_command(args, o, vm, "usage: bulkhead rule remove [FILE] --id ID [--controlplane EP] [-m MESSAGE]"))
+  if (!parse_command(args, o, vm, "usage: bulkhead rule remove [FILE] [--tenant NAME] --id ID [--controlplane EP] [-m MESSAGE]"))
     return kExitOk;
   const Target target = open_target(vm);
   const auto p = parse_or_throw(target.text, target.name);
-  const auto edit = rules::remove_rule_text(p, index_of(p, id));
+  const std::string tenant = tenant_option(vm);
+  const auto edit = rules::remove_rule_text(p, tenant, index_of(rule_list(p, tenant), id, tenant));
   if (!edit.error.empty()) throw UsageError(target.name + ": " + edit.error);
-  return commit_edit(target, edit.text, vm.count("force") > 0, "removed rule " + id, vm.count("json") > 0, id, vm);
+  return commit_edit(target, edit.text, vm.count("force") > 0, "removed rule " + id + of_tenant(tenant),
+                     vm.count("json") > 0, id, vm);
 }
 
 int cmd_move(const std::vector<std::string>& args) {
@@ -330,27 +368,30 @@ int cmd_move(const std::vector<std::string>& args) {
       "json", "machine-readable output");
   po::variables_map vm;
   if (!parse_command(args, o, vm,
-                     "usage: bulkhead rule move [FILE] --id ID (--position N | --before ID | --after ID) "
+                     "usage: bulkhead rule move [FILE] [--tenant NAME] --id ID (--position N | --before ID | --after ID) "
                      "[--controlplane EP] [-m MESSAGE]"))
     return kExitOk;
   const Target target = open_target(vm);
   const auto p = parse_or_throw(target.text, target.name);
-  const size_t from = index_of(p, id);
+  const std::string tenant = tenant_option(vm);
+  const auto& rule_defs = rule_list(p, tenant);
+  const size_t from = index_of(rule_defs, id, tenant);
   size_t to;
   if (!before.empty()) {
-    to = index_of(p, before);
+    to = index_of(rule_defs, before, tenant);
     if (to > from) --to;
   } else if (!after.empty()) {
-    to = index_of(p, after);
+    to = index_of(rule_defs, after, tenant);
     if (to < from) ++to;
   } else if (position >= 0) {
     to = static_cast<size_t>(position);
   } else {
     throw UsageError("rule move: give --position, --before or --after");
   }
-  const auto edit = rules::move_rule_text(p, from, to);
+  const auto edit = rules::move_rule_text(p, tenant, from, to);
   if (!edit.error.empty()) throw UsageError(target.name + ": " + edit.error);
-  return commit_edit(target, edit.text, vm.count("force") > 0, "moved rule " + id + " to position " + std::to_string(to),
+  return commit_edit(target, edit.text, vm.count("force") > 0,
+                     "moved rule " + id + " to position " + std::to_string(to) + of_tenant(tenant),
                      vm.count("json") > 0, id, vm);
 }
 

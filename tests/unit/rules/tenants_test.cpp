@@ -166,6 +166,65 @@ TEST(Tenants, AnalysisKeepsTenantsApart) {
   EXPECT_EQ(shadowed[0]->severity, Finding::Severity::error);
 }
 
+TEST(Tenants, FindingsNameTheTenant) {
+  const std::string text = std::string(kPolicy) + "      - { id: red-web-again, to: web, proto: tcp, ports: [80], action: allow }\n";
+  const auto f = analyse(*load_policy(text, "p.yaml").value, AnalysisOptions{});
+  const auto shadowed = of(f, Finding::Kind::shadowed);
+  ASSERT_EQ(shadowed.size(), 1u);
+  EXPECT_EQ(shadowed[0]->tenant, "red");
+  EXPECT_NE(shadowed[0]->message.find("rule 'red-web-again' of tenant red"), std::string::npos) << shadowed[0]->message;
+  for (const auto& x : f) {
+    if (!x.rules.empty() && x.rules[0] == "web-in") {
+      EXPECT_EQ(x.tenant, "");
+    }
+  }
+}
+
+// The text edits of `bulkhead rule add|remove|move --tenant`: one tenant's
+// list changes, every other line stays as written.
+TEST(Tenants, EditsOfOneTenantsRules) {
+  const auto p = *parse_policy(kPolicy, "p.yaml").value;
+  auto e = insert_rule_text(p, "blue", 0, "{ id: blue-dns, proto: udp, ports: [53], action: allow }");
+  ASSERT_EQ(e.error, "");
+  auto q = parse_policy(e.text, "p.yaml");
+  ASSERT_TRUE(q.ok()) << e.text;
+  ASSERT_EQ(q.value->tenants[0].rules.size(), 2u);
+  EXPECT_EQ(q.value->tenants[0].rules[0].id, "blue-dns");
+  EXPECT_EQ(q.value->tenants[1].rules.size(), 1u);
+  EXPECT_EQ(q.value->rules.size(), 1u);
+  EXPECT_NE(e.text.find("    rules:\n      - { id: blue-dns, proto: udp"), std::string::npos) << e.text;
+  // Appending to the last tenant stays in its list.
+  e = insert_rule_text(*q.value, "red", 1, "{ id: red-dns, proto: udp, ports: [53], action: allow }");
+  ASSERT_EQ(e.error, "");
+  q = parse_policy(e.text, "p.yaml");
+  ASSERT_TRUE(q.ok()) << e.text;
+  ASSERT_EQ(q.value->tenants[1].rules.size(), 2u);
+  EXPECT_EQ(q.value->tenants[1].rules[1].id, "red-dns");
+  e = move_rule_text(*q.value, "red", 1, 0);
+  ASSERT_EQ(e.error, "");
+  q = parse_policy(e.text, "p.yaml");
+  ASSERT_TRUE(q.ok()) << e.text;
+  EXPECT_EQ(q.value->tenants[1].rules[0].id, "red-dns");
+  // Removing a tenant's last rules leaves an empty list, not a null one.
+  e = remove_rule_text(*q.value, "red", 0);
+  q = parse_policy(e.text, "p.yaml");
+  e = remove_rule_text(*q.value, "red", 0);
+  ASSERT_EQ(e.error, "");
+  q = parse_policy(e.text, "p.yaml");
+  ASSERT_TRUE(q.ok()) << q.diagnostics[0].str() << "\n" << e.text;
+  EXPECT_TRUE(q.value->tenants[1].rules.empty());
+  EXPECT_EQ(q.value->tenants[0].rules.size(), 2u);
+  EXPECT_EQ(insert_rule_text(p, "green", 0, "{ id: g, action: allow }").error, "the policy has no tenant 'green'");
+}
+
+TEST(Tenants, AnEditGivesATenantItsFirstRulesList) {
+  const auto p = *parse_policy("version: 1\ntenants:\n  blue:\n    vni: 5\n\n  red: { vni: 6 }\n", "p.yaml").value;
+  const auto e = insert_rule_text(p, "blue", 0, "{ id: b, action: allow }");
+  ASSERT_EQ(e.error, "");
+  EXPECT_EQ(e.text, "version: 1\ntenants:\n  blue:\n    vni: 5\n    rules:\n      - { id: b, action: allow }\n\n  red: { vni: 6 }\n");
+  EXPECT_NE(insert_rule_text(p, "red", 0, "{ id: r, action: allow }").error.find("inline map"), std::string::npos);
+}
+
 TEST(Tenants, TheCanonicalFormReadsBackTheSame) {
   const auto p = *parse_policy(kPolicy, "p.yaml").value;
   const std::string text = format_policy(p);
