@@ -30,18 +30,26 @@ _bulkhead() {
     --reason) COMPREPLY=($(compgen -W "policy_deny connection_revoked conn_table_full tcp_invalid fragment_unknown fragment_policy truncated_l2 truncated_ipv4 truncated_ipv6 truncated_l4" -- "$cur")); return ;;
     -w|--write) [ "$group" = capture ] && { COMPREPLY=($(compgen -f -- "$cur")); return; } ;;
     --mode) COMPREPLY=($(compgen -W "enforce audit learn" -- "$cur")); return ;;
+    --tenant)
+      # The names under `tenants:` in the policy file (the first argument).
+      local policy=${COMP_WORDS[3]:-}
+      if [ -r "$policy" ] && [[ "$policy" != -* ]]; then
+        COMPREPLY=($(compgen -W "$(awk '/^tenants:/ { t = 1; next } t && /^[^ #]/ { t = 0 }
+          t && /^  [^ #-][^:]*:/ { sub(/^  /, ""); sub(/:.*/, ""); print }' "$policy")" -- "$cur"))
+      fi
+      return ;;
   esac
   local opts=""
   case "$group $cmd" in
     "policy validate") opts="--json --no-analysis --help" ;;
-    "policy explain") opts="--flow --json --help" ;;
-    "policy eval") opts="--tuples --pcap --pass --drop --json --help" ;;
+    "policy explain") opts="--flow --tenant --json --help" ;;
+    "policy eval") opts="--tuples --pcap --pass --drop --tenant --json --help" ;;
     "policy import-classbench") opts="-o --output --json --help" ;;
     "policy fmt") opts="-w --write -o --output --check --help" ;;
-    "rule list") opts="--json --help" ;;
-    "rule add") opts="--id --from --to --proto --ports --sports --action --log --expires --description --position --before --after --force --json --help" ;;
-    "rule remove") opts="--id --force --json --help" ;;
-    "rule move") opts="--id --position --before --after --force --json --help" ;;
+    "rule list") opts="--tenant --json --help" ;;
+    "rule add") opts="--tenant --id --from --to --proto --ports --sports --action --log --expires --description --position --before --after --force --json --help" ;;
+    "rule remove") opts="--tenant --id --force --json --help" ;;
+    "rule move") opts="--tenant --id --position --before --after --force --json --help" ;;
     "learn propose") opts="--since --until --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -o --output --controlplane --help" ;;
     "learn diff") opts="--since --until --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report --controlplane --help" ;;
     "learn accept") opts="--since --until --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -m --message --wait --json --controlplane --help" ;;
