@@ -283,6 +283,9 @@ wait "$reader"
 expect_run "-o - writes standard output" 0 "web-to-db" -- "$cli" policy fmt "$work/p.yaml" -o -
 expect_run "eval --pass/--drop to a device and a file" 0 "" -- "$cli" policy eval "$work/p.yaml" --pcap "$work/tm/period1.pcap" --pass /dev/null --drop "$work/drop.pcap"
 [ -s "$work/drop.pcap" ] && [ -z "$(ls -A "$work" | grep '\.tmp\.')" ] && pass "the drop capture is in place, no temporary file left" || fail "drop.pcap missing or a temporary file left"
+printf 'version: 1\ndefaults: { action: allow }\nrules: []\ntenants:\n  red:\n    vni: 801\n    rules:\n      - { id: red-rest, action: deny }\n' >"$work/tp.yaml"
+expect_json "eval --pcap without --tenant: as inline traffic" 0 "d['denied'] == 0 and d['allowed'] > 0" -- "$cli" policy eval "$work/tp.yaml" --pcap "$work/tm/period1.pcap" --json
+expect_json "eval --pcap --tenant: the tenant's catch-all decides" 0 "d['allowed'] == 0 and d['denied'] > 0 and d['rules'][0] == {'rule': 'red-rest', 'hits': d['denied']}" -- "$cli" policy eval "$work/tp.yaml" --pcap "$work/tm/period1.pcap" --tenant red --json
 mkdir "$work/adir"
 expect_run "-o to a directory is refused" 2 "not a regular file" -- "$cli" policy fmt "$work/p.yaml" -o "$work/adir"
 ln -s "$work/target.yaml" "$work/link.yaml"; cp "$work/p.yaml" "$work/target.yaml"
