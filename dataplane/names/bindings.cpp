@@ -1,9 +1,13 @@
 #include "dataplane/names/bindings.h"
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 
 #include <rte_pause.h>
+
+#include "proto/names.pb.h"
+#include "rules/names.h"
 
 namespace bulkhead::dataplane::names {
 namespace {
@@ -261,6 +265,65 @@ BindResult BindingTable::bind(const BindingKey& key, std::string_view name, uint
     case BindResult::names_full: break;
   }
   return result;
+}
+
+void BindingTable::save(uint32_t now, int64_t now_unix, pb::NameBindings& out) {
+  out.Clear();
+  out.set_saved_unix(now_unix);
+  lock();  // the names and slots stay as they are while they are copied
+  for (uint32_t i = 0; i < bucket_count_; ++i) {
+    for (const Slot& s : buckets_[i].slots) {
+      const Loaded v = load(s);
+      if (!v.used || v.expires < now) continue;
+      const Name& n = names_[v.name];
+      std::string text(n.len.load(std::memory_order_relaxed), '\0');
+      for (unsigned w = 0; w * 8 < text.size(); ++w) {
+        uint64_t x = n.text[w].load(std::memory_order_relaxed);
+        std::memcpy(text.data() + 8 * w, &x, std::min<std::size_t>(8, text.size() - 8 * w));
+      }
+      pb::NameBinding* b = out.add_bindings();
+      const std::size_t width = v.key.family == 4 ? 4 : 16;
+      b->set_tenant(v.key.tenant);
+      b->set_client(v.key.client.data(), width);
+      b->set_server(v.key.server.data(), width);
+      b->set_name(std::move(text));
+      b->set_bound_unix(now_unix - int64_t(now - std::min(now, v.bound_at)));
+      b->set_expires_unix(now_unix + int64_t(v.expires - now));
+    }
+  }
+  unlock();
+}
+
+BindingTable::Restored BindingTable::restore(const pb::NameBindings& in, uint32_t now, int64_t now_unix) {
+  Restored r;
+  std::string error;
+  for (const pb::NameBinding& b : in.bindings()) {
+    const std::size_t width = b.client().size();
+    const auto canonical = rules::canonical_name(b.name(), error);
+    if ((width != 4 && width != 16) || b.server().size() != width || !canonical || *canonical != b.name() ||
+        b.name().size() > kMaxNameText) {
+      ++r.refused;
+      continue;
+    }
+    if (b.expires_unix() < now_unix) {
+      ++r.expired;
+      continue;
+    }
+    BindingKey key;
+    key.tenant = b.tenant();
+    key.family = width == 4 ? 4 : 6;
+    std::memcpy(key.client.data(), b.client().data(), width);
+    std::memcpy(key.server.data(), b.server().data(), width);
+    const int64_t left = std::min<int64_t>(b.expires_unix() - now_unix, int64_t(UINT32_MAX - now));
+    const int64_t age = std::clamp<int64_t>(now_unix - b.bound_unix(), 0, now);
+    const BindResult result = bind(key, b.name(), uint32_t(now - age), uint32_t(now + left));
+    if (result == BindResult::name_cap || result == BindResult::names_full) {
+      ++r.not_bound;
+    } else {
+      ++r.restored;
+    }
+  }
+  return r;
 }
 
 uint32_t BindingTable::sweep(uint32_t now, uint32_t buckets) noexcept {

@@ -14,6 +14,10 @@
 // Expired bindings stop matching at once; sweep() gives their slots and
 // names back (they count against the caps until then).
 //
+// Kept across a restart: save() gives the live bindings with their times in
+// unix seconds (proto/names.proto), restore() binds what a saved state holds
+// that is still alive, refusing (and counting) what is malformed.
+//
 // Threads: any number of threads may bind(), sweep() and lookup() at once.
 // Writers (bind, sweep: a DNS answer, a timer) take one spin lock, held for
 // a bucket's worth of work; readers (lookup: a new connection that reaches
@@ -30,6 +34,10 @@
 
 #include "dataplane/keyed_hash.h"
 #include "dataplane/names/dns.h"
+
+namespace bulkhead::pb {
+class NameBindings;
+}
 
 namespace bulkhead::dataplane::names {
 
@@ -84,6 +92,18 @@ class BindingTable {
   // returns how many. Never waits for a writer.
   template <typename Fn>
   unsigned lookup(const BindingKey& key, uint32_t now, Fn&& fn) const noexcept;
+
+  // The live bindings for the state directory. `now` is the table's clock
+  // and `now_unix` the wall clock at the same moment: times are saved as
+  // unix seconds, so a restart with another monotonic clock keeps them.
+  void save(uint32_t now, int64_t now_unix, pb::NameBindings& out);
+  struct Restored {
+    uint32_t restored = 0;
+    uint32_t expired = 0;  // saved alive, dead by now_unix
+    uint32_t refused = 0;  // malformed: address lengths, a name not in canonical form
+    uint32_t not_bound = 0;  // refused by the table's caps (counted there too)
+  };
+  Restored restore(const pb::NameBindings& in, uint32_t now, int64_t now_unix);
 
   // Frees the expired bindings of `buckets` buckets, continuing where the
   // last sweep stopped; returns how many it freed.

@@ -31,10 +31,12 @@
 //   quic        QUIC client Initial datagrams (the RFC 9001 sample's
 //               ClientHello, versions 1 and 2, over one and two packets),
 //               and frames for the fuzz target's protecting mode;
+//   bindings    name bindings as a dataplane saves them in its state
+//               directory (both families, tenants, several names);
 //   names       captures of DNS over UDP and TCP, a ClientHello over TCP
 //               and QUIC Initials, some inside GENEVE and VXLAN, as
 //               `bulkhead names` reads them.
-// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns|tls|quic|names OUT_DIR [GOLDEN_DIR]
+// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns|tls|quic|names|bindings OUT_DIR [GOLDEN_DIR]
 //        make_seeds push OUT_DIR POLICY.yaml
 //        make_seeds policy OUT_DIR GOLDEN_DIR POLICY.yaml
 #include <pcap/pcap.h>
@@ -50,6 +52,8 @@
 #include <vector>
 
 #include "controlplane/flows/pcap_flows.h"
+#include "dataplane/names/bindings.h"
+#include "proto/names.pb.h"
 #include "tests/common/dns_builder.h"
 #include "tests/common/hello_builder.h"
 #include "controlplane/rule_change.h"
@@ -559,6 +563,25 @@ std::vector<std::string> names_seeds() {
   return {capture(dns, 0), capture(tls, 0), capture(quic, 0), capture(all, 0), capture(tunnelled, 0)};
 }
 
+std::vector<std::string> bindings_seeds() {
+  const uint64_t secrets[6] = {1, 2, 3, 4, 5, 6};
+  dataplane::names::BindingTable t({}, dataplane::KeyedHash::with_secrets(secrets));
+  dataplane::names::BindingKey k;
+  k.client = {10, 0, 1, 5};
+  k.server = {192, 0, 2, 10};
+  t.bind(k, "api.example.com", 100, 160);
+  t.bind(k, "cdn.example.net", 100, 400);
+  k.tenant = 3;
+  t.bind(k, "xn--bcher-kva.example", 100, 200);
+  k.family = 6;
+  k.client = {0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5};
+  k.server = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
+  t.bind(k, "v6.example", 100, 200);
+  bulkhead::pb::NameBindings state;
+  t.save(120, 1'800'000'000, state);
+  return {state.SerializeAsString()};
+}
+
 // A datagram seed starts with an even mode byte; frames for the target to
 // protect itself with an odd one (bit 1: version 2), packets separated by
 // 0xff 0xfe.
@@ -611,11 +634,12 @@ int main(int argc, char** argv) {
                                                                     what == "dataplane" || what == "tuple" ||
                                                                     what == "capture_request" ||
                                                                     what == "capture_reply" || what == "dns" ||
-                                                                    what == "tls" || what == "quic" || what == "names");
+                                                                    what == "tls" || what == "quic" || what == "names" ||
+                                                                    what == "bindings");
   if (!ok) {
     std::fprintf(stderr,
                  "usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|"
-                 "dns|tls|quic|names OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml | policy OUT_DIR GOLDEN_DIR POLICY.yaml\n");
+                 "dns|tls|quic|names|bindings OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml | policy OUT_DIR GOLDEN_DIR POLICY.yaml\n");
     return 2;
   }
   const std::string dir = argv[2];
@@ -634,6 +658,7 @@ int main(int argc, char** argv) {
   if (what == "capture_reply") return write_all(dir, "reply", capture_reply_seeds()) ? 0 : 1;
   if (what == "dns") return write_all(dir, "message", dns_seeds()) ? 0 : 1;
   if (what == "tls") return write_all(dir, "stream", tls_seeds()) ? 0 : 1;
+  if (what == "bindings") return write_all(dir, "state", bindings_seeds()) ? 0 : 1;
   if (what == "names") return write_all(dir, "capture", names_seeds()) ? 0 : 1;
   if (what == "quic") return write_all(dir, "datagram", quic_seeds()) ? 0 : 1;
   if (what == "dataplane") return write_all(dir, "message", dataplane_seeds()) ? 0 : 1;

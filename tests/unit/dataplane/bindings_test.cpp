@@ -2,6 +2,8 @@
 // one name or one bucket from filling it, and readers racing writers.
 #include "dataplane/names/bindings.h"
 
+#include "proto/names.pb.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -199,6 +201,66 @@ TEST(Bindings, ReadersNeverSeeATornBinding) {
   for (std::size_t i = 2; i < threads.size(); ++i) threads[i].join();
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_GT(seen.load(), 0u);
+}
+
+TEST(Bindings, AStateSavedIsRestoredWithItsTimes) {
+  BindingTable t({}, test_hash());
+  t.bind(key(1, 7), "api.example.com", 100, 160);
+  t.bind(key(2, 7, 3), "cdn.example.net", 90, 1000);
+  BindingKey v6 = key(1, 9);
+  v6.family = 6;
+  v6.client = {0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5};
+  v6.server = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
+  t.bind(v6, "v6.example", 100, 200);
+  t.bind(key(3, 7), "old.example", 100, 110);  // expired when saved
+  pb::NameBindings saved;
+  t.save(120, 1'800'000'120, saved);
+  ASSERT_EQ(saved.bindings_size(), 3);
+  EXPECT_EQ(saved.saved_unix(), 1'800'000'120);
+
+  // A restart: another clock, 30 seconds later on the wall.
+  BindingTable back({}, test_hash());
+  const auto r = back.restore(saved, 5000, 1'800'000'150);
+  EXPECT_EQ(r.restored, 3u);
+  EXPECT_EQ(r.expired + r.refused + r.not_bound, 0u);
+  unsigned found = back.lookup(key(1, 7), 5000, [](const BoundName& b) {
+    EXPECT_EQ(b.name, "api.example.com");
+    EXPECT_EQ(b.expires, 5000u + 10);   // 160 - 120 - 30 left
+    EXPECT_EQ(b.bound_at, 5000u - 50);  // answered 20 s before the save, 30 before now
+  });
+  EXPECT_EQ(found, 1u);
+  EXPECT_EQ(names_of(back, key(2, 7, 3), 5000), (std::multiset<std::string>{"cdn.example.net"}));
+  EXPECT_EQ(names_of(back, v6, 5000), (std::multiset<std::string>{"v6.example"}));
+
+  // Much later: what expired meanwhile is not restored.
+  BindingTable later({}, test_hash());
+  const auto r2 = later.restore(saved, 10, 1'800'000'500);
+  EXPECT_EQ(r2.restored, 1u);
+  EXPECT_EQ(r2.expired, 2u);
+}
+
+TEST(Bindings, AMalformedStateIsRefusedEntryByEntry) {
+  pb::NameBindings state;
+  auto add = [&](std::string client, std::string server, std::string name) {
+    pb::NameBinding* b = state.add_bindings();
+    b->set_client(client);
+    b->set_server(server);
+    b->set_name(name);
+    b->set_bound_unix(100);
+    b->set_expires_unix(1000);
+  };
+  add(std::string(4, 'a'), std::string(4, 'b'), "ok.example");
+  add(std::string(5, 'a'), std::string(5, 'b'), "bad-length.example");
+  add(std::string(4, 'a'), std::string(16, 'b'), "mixed.example");
+  add(std::string(4, 'a'), std::string(4, 'c'), "Not.Canonical.Example");
+  add(std::string(4, 'a'), std::string(4, 'd'), "bad name.example");
+  add(std::string(4, 'a'), std::string(4, 'e'), std::string(300, 'x'));
+  add(std::string(4, 'a'), std::string(4, 'f'), "");
+  BindingTable t({}, test_hash());
+  const auto r = t.restore(state, 50, 500);
+  EXPECT_EQ(r.restored, 1u);
+  EXPECT_EQ(r.refused, 6u);
+  EXPECT_EQ(t.live_bindings(), 1u);
 }
 
 TEST(Bindings, MemoryIsTakenOnceAndStated) {
