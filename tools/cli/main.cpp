@@ -5,6 +5,7 @@
 
 #include <boost/program_options/errors.hpp>
 
+#include "common/protobuf_log.h"
 #include "tools/cli/cli.h"
 
 namespace {
@@ -22,6 +23,10 @@ void usage(std::ostream& out) {
 
 int main(int argc, char** argv) {
   using namespace bulkhead::cli;
+  // What a dataplane or the control plane answers is read with protobuf,
+  // which logs each string of invalid UTF-8 it refuses: limited as in the
+  // daemons, so a broken peer cannot flood the terminal.
+  bulkhead::common::limit_protobuf_logs("bulkhead");
   register_policy_commands();
   register_rule_commands();
   register_keys_commands();
