@@ -20,6 +20,13 @@ inline constexpr uint32_t kFormatVersion = 1;
 // same, dataplane/acl_entries.h).
 inline constexpr uint64_t kMaxClassifierEntries = 4'000'000;
 
+// Rules written with names are told apart in the classifier by one bit each
+// (dataplane/acl_key.h): a set holds at most this many rules with `fqdn`
+// and this many with `sni`; the compiler refuses more, naming the first
+// rule past the limit.
+inline constexpr uint32_t kMaxFqdnRules = 32;
+inline constexpr uint32_t kMaxSniRules = 32;
+
 Result<pb::CompiledRuleSet> compile(const Policy& policy);
 
 }  // namespace bulkhead::rules
