@@ -43,6 +43,8 @@ bool RuleSet::build_common(const pb::CompiledRuleSet& compiled, Mode mode, uint3
       }
     }
   }
+  names_ = names::PolicyNames::build(compiled, error);
+  if (!error.empty()) return false;
   if (!counters_.allocate(n, workers_)) {
     error = "cannot allocate rule counters";
     return false;

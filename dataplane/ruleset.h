@@ -17,6 +17,7 @@
 
 #include "dataplane/acl_context.h"
 #include "dataplane/acl_key.h"
+#include "dataplane/names/policy_names.h"
 #include "dataplane/packet.h"
 #include "dataplane/rule_counters.h"
 #include "dataplane/verdict.h"
@@ -108,6 +109,8 @@ class RuleSet {
   // rules in both, so connections can be traced to the rule that admitted them.
   bool same_rules_as_previous() const noexcept { return same_rules_; }
   void set_same_rules_as_previous(bool v) noexcept { same_rules_ = v; }
+  // What the rules say about names; nullptr when no rule uses them.
+  const names::PolicyNames* names() const noexcept { return names_.get(); }
   bool rule_expired(uint32_t rule) const noexcept { return rule < flags_.size() && (flags_[rule] & kExpired) != 0; }
 
   // The rule of this set a connection's traffic counts for, given the
@@ -149,6 +152,9 @@ class RuleSet {
   // same rule here (kUnmapped: none).
   uint32_t previous_epoch_ = 0;
   std::vector<uint32_t> from_previous_;
+
+  // Read only for packets that reach a rule written with names.
+  std::unique_ptr<names::PolicyNames> names_;
 
   // Everyone else's: names, times, sources, how it was built.
   std::vector<RuleInfo> rules_;

@@ -41,6 +41,9 @@ namespace bulkhead::dataplane {
 namespace insertion {
 class Appliance;
 }
+namespace names {
+class BindingTable;
+}
 
 // One RX queue a worker polls and where its packets leave.
 struct QueueAssignment {
@@ -154,6 +157,10 @@ struct Shared {
   Heartbeat* heartbeats = nullptr;
   // Packet capture: see CaptureTap (dataplane/capture.h) field by field.
   CaptureTap* capture = nullptr;
+  // The names DNS answers bound (dataplane/names/bindings.h): any worker
+  // binds and looks up; the main lcore sweeps and saves. Owned by the
+  // engine; nullptr until a rule set uses names.
+  names::BindingTable* bindings = nullptr;
   // Written by the main lcore; read by every worker (relaxed).
   std::atomic<bool> stop{false};
   // Set before the workers start, read-only while they run.

@@ -1,0 +1,105 @@
+#include "dataplane/names/policy_names.h"
+
+#include <cstring>
+
+#include "rules/compiler.h"
+
+namespace bulkhead::dataplane::names {
+namespace {
+
+// Adds a rule's patterns to `m` under `bit`; false on a malformed one.
+bool add_patterns(const google::protobuf::RepeatedPtrField<std::string>& patterns, unsigned bit,
+                  rules::NameMatcher& m, const std::string& rule, std::string& error) {
+  for (const auto& text : patterns) {
+    std::string why;
+    auto p = rules::parse_name_pattern(text, why);
+    if (!p || p->text() != text) {  // the compiler writes patterns canonical
+      error = "rule '" + rule + "': name pattern '" + text + "' is not in canonical form" +
+              (why.empty() ? "" : ": " + why);
+      return false;
+    }
+    m.add(*p, bit);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<PolicyNames> PolicyNames::build(const pb::CompiledRuleSet& set, std::string& error) {
+  error.clear();
+  std::unique_ptr<PolicyNames> out(new PolicyNames());
+  const auto n = static_cast<uint32_t>(set.rules_size());
+  out->fqdn_bit_.assign(n, kNoBit);
+  out->sni_bit_.assign(n, kNoBit);
+  for (uint32_t i = 0; i < n; ++i) {
+    const auto& r = set.rules(static_cast<int>(i));
+    if (r.fqdn_size() > 0) {
+      if (out->fqdn_rules_ == rules::kMaxFqdnRules) {
+        error = "rule '" + r.id() + "': more than " + std::to_string(rules::kMaxFqdnRules) + " rules with fqdn";
+        return nullptr;
+      }
+      out->fqdn_bit_[i] = static_cast<int8_t>(out->fqdn_rules_);
+      if (!add_patterns(r.fqdn(), out->fqdn_rules_++, out->fqdn_, r.id(), error)) return nullptr;
+    }
+    if (r.sni_size() > 0) {
+      if (out->sni_rules_ == rules::kMaxSniRules) {
+        error = "rule '" + r.id() + "': more than " + std::to_string(rules::kMaxSniRules) + " rules with sni";
+        return nullptr;
+      }
+      out->sni_bit_[i] = static_cast<int8_t>(out->sni_rules_);
+      if (!add_patterns(r.sni(), out->sni_rules_++, out->sni_, r.id(), error)) return nullptr;
+    }
+  }
+  if (out->fqdn_rules_ == 0 && out->sni_rules_ == 0) return nullptr;
+
+  out->settings_ = set.names();
+  for (const auto& p : out->settings_.trusted_resolvers()) {
+    Resolver r{};
+    const auto& a = p.addr();
+    if ((a.size() != 4 && a.size() != 16) || p.prefix_len() > a.size() * 8) {
+      error = "a trusted resolver prefix is malformed";
+      return nullptr;
+    }
+    r.family = a.size() == 4 ? 4 : 6;
+    r.len = static_cast<uint8_t>(p.prefix_len());
+    std::memcpy(r.addr, a.data(), a.size());
+    out->resolvers_.push_back(r);
+  }
+  auto ranges = [&](const google::protobuf::RepeatedPtrField<pb::PortRange>& in, std::vector<Range>& to) {
+    for (const auto& x : in) {
+      if (x.lo() > x.hi() || x.hi() > 65535) {
+        error = "a name setting's port range is malformed";
+        return false;
+      }
+      to.push_back(Range{static_cast<uint16_t>(x.lo()), static_cast<uint16_t>(x.hi())});
+    }
+    return true;
+  };
+  if (!ranges(out->settings_.tls_ports(), out->tls_ports_) || !ranges(out->settings_.quic_ports(), out->quic_ports_))
+    return nullptr;
+  return out;
+}
+
+bool PolicyNames::trusted_resolver(const uint8_t* addr, uint8_t family) const noexcept {
+  for (const auto& r : resolvers_) {
+    if (r.family != family) continue;
+    const unsigned whole = r.len / 8, rest = r.len % 8;
+    if (std::memcmp(r.addr, addr, whole) != 0) continue;
+    if (rest != 0) {
+      const auto mask = static_cast<uint8_t>(0xff << (8 - rest));
+      if ((r.addr[whole] & mask) != (addr[whole] & mask)) continue;
+    }
+    return true;
+  }
+  return false;
+}
+
+BindingTable::Limits PolicyNames::limits() const noexcept {
+  BindingTable::Limits l;
+  if (settings_.max_bindings() != 0) l.bindings = settings_.max_bindings();
+  if (settings_.max_names() != 0) l.names = settings_.max_names();
+  if (settings_.max_addresses_per_name() != 0) l.max_addresses_per_name = settings_.max_addresses_per_name();
+  return l;
+}
+
+}  // namespace bulkhead::dataplane::names
