@@ -6,6 +6,7 @@
 
 #include "common/file_write.h"
 #include "common/protocols.h"
+#include "controlplane/flows/record.h"
 
 namespace bulkhead::controlplane::flows {
 namespace {
@@ -63,6 +64,30 @@ uint16_t FlowStore::intern(const std::string& name) {
   return id;
 }
 
+uint32_t FlowStore::intern_dns(const std::string& name) {
+  if (name.empty()) return 0;
+  auto it = dns_ids_.find(name);
+  if (it != dns_ids_.end()) return it->second;
+  if (dns_names_.size() > kMaxDnsNames) {
+    ++dns_names_full_;
+    return 0;
+  }
+  const auto id = static_cast<uint32_t>(dns_names_.size());
+  dns_names_.push_back(name);
+  dns_ids_.emplace(name, id);
+  return id;
+}
+
+void FlowStore::add_dns(Agg& a, uint32_t id) {
+  if (id == 0 || a.dns.back() == id) return;
+  auto end = a.dns.end();
+  auto it = std::find(a.dns.begin(), end, id);
+  if (it == end) it = std::find(a.dns.begin(), end, 0u);
+  // Known or a free place: move the later ones down; full: the oldest goes.
+  std::rotate(it == end ? a.dns.begin() : it, (it == end ? a.dns.begin() : it) + 1, end);
+  a.dns.back() = id;
+}
+
 void FlowStore::make_room() {
   if (map_.size() < opt_.capacity) return;
   // Evict the least recently seen sixteenth: amortised, each eviction pass
@@ -104,6 +129,7 @@ void FlowStore::ingest(const pb::FlowRecord& r) {
   oldest_ms_ = oldest_ms_ == 0 ? a.first_ms : std::min(oldest_ms_, a.first_ms);
   newest_ms_ = std::max(newest_ms_, a.last_ms);
   a.src_port = static_cast<uint16_t>(r.src_port());
+  add_dns(a, intern_dns(r.dns_name()));
   switch (r.kind()) {
     case pb::FlowRecord::START:
       ++a.flows;
@@ -165,6 +191,9 @@ void FlowStore::fill(const Key& k, const Agg& v, pb::FlowAggregate& out) const {
   out.set_answered(v.answered);
   out.set_unanswered(v.unanswered);
   out.set_src_port(v.src_port);
+  out.clear_dns_names();
+  for (uint32_t id : v.dns)
+    if (id != 0) out.add_dns_names(dns_names_[id]);
 }
 
 std::vector<pb::FlowAggregate> FlowStore::query(const FlowQuery& q) const {
@@ -210,6 +239,8 @@ pb::FlowStoreInfo FlowStore::info() const {
   i.set_evicted(evicted_);
   i.set_lost_by_dataplanes(lost_);
   i.set_suppressed_by_dataplanes(suppressed_);
+  i.set_dns_names(dns_names_.size() - 1);
+  i.set_dns_names_not_kept(dns_names_full_);
   i.set_oldest_ms(oldest_ms_);
   i.set_newest_ms(newest_ms_);
   return i;
@@ -234,7 +265,9 @@ bool FlowStore::restore(const pb::FlowSnapshot& s, std::string& error) {
     const auto& a = s.aggregates(i);
     const bool sizes_ok = (a.src().size() == 4 && a.dst().size() == 4) || (a.src().size() == 16 && a.dst().size() == 16);
     if (!sizes_ok || a.protocol() > 255 || a.dst_port() > 65535 || a.src_port() > 65535 ||
-        a.src_segment().size() > 64 || a.dst_segment().size() > 64) {
+        a.src_segment().size() > 64 || a.dst_segment().size() > 64 ||
+        a.dns_names_size() > static_cast<int>(kMaxAggregateNames) ||
+        std::any_of(a.dns_names().begin(), a.dns_names().end(), [](const std::string& n) { return !plausible_name(n); })) {
       error = "flow snapshot aggregate " + std::to_string(i) + " is malformed";
       return false;
     }
@@ -254,12 +287,15 @@ bool FlowStore::restore(const pb::FlowSnapshot& s, std::string& error) {
     v.src_segment = fresh.intern(a.src_segment());
     v.dst_segment = fresh.intern(a.dst_segment());
     v.src_port = static_cast<uint16_t>(a.src_port());
+    for (const auto& n : a.dns_names()) add_dns(v, fresh.intern_dns(n));
     fresh.map_[key_of(a.src(), a.dst(), a.protocol(), a.dst_port())] = v;
   }
   map_ = std::move(fresh.map_);
   recompute_span();
   names_ = std::move(fresh.names_);
   name_ids_ = std::move(fresh.name_ids_);
+  dns_names_ = std::move(fresh.dns_names_);
+  dns_ids_ = std::move(fresh.dns_ids_);
   return true;
 }
 

@@ -10,9 +10,16 @@
 // whole store is saved to and restored from one file (FlowSnapshot),
 // written atomically.
 //
+// Names: an aggregate keeps the DNS names its records say bound the
+// destination for the source (FlowRecord.dns_name), the most recent last,
+// at most kMaxAggregateNames; the names are kept once each for the whole
+// store, at most kMaxDnsNames of them (past that, new names are not kept,
+// and counted).
+//
 // Thread-safety: none; the control plane guards it with one mutex.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -22,6 +29,9 @@
 #include "proto/bulkhead.pb.h"
 
 namespace bulkhead::controlplane::flows {
+
+inline constexpr size_t kMaxAggregateNames = 4;
+inline constexpr size_t kMaxDnsNames = 262144;
 
 struct FlowStoreOptions {
   size_t capacity = 2'000'000;
@@ -93,11 +103,16 @@ class FlowStore {
     int64_t first_ms = 0, last_ms = 0;
     uint16_t src_segment = 0, dst_segment = 0;  // interned; 0: none
     uint16_t src_port = 0;
+    // Ids in dns_names_ (0: none), the most recent last.
+    std::array<uint32_t, kMaxAggregateNames> dns{};
   };
 
   static Key key_of(const std::string& src, const std::string& dst, uint32_t proto, uint32_t dport);
   void fill(const Key& k, const Agg& v, pb::FlowAggregate& out) const;
   uint16_t intern(const std::string& name);
+  uint32_t intern_dns(const std::string& name);
+  // Adds a name to an aggregate's, as the most recent.
+  static void add_dns(Agg& a, uint32_t id);
   void make_room();
   // First and last seen over the whole store: kept as records arrive,
   // recounted only when aggregates leave (status is asked often).
@@ -107,6 +122,9 @@ class FlowStore {
   std::unordered_map<Key, Agg, KeyHash> map_;
   std::vector<std::string> names_{""};
   std::unordered_map<std::string, uint16_t> name_ids_;
+  std::vector<std::string> dns_names_{""};
+  std::unordered_map<std::string, uint32_t> dns_ids_;
+  uint64_t dns_names_full_ = 0;
   uint64_t records_ = 0, rejected_records_ = 0, rejected_batches_ = 0, evicted_ = 0, lost_ = 0, suppressed_ = 0;
   int64_t oldest_ms_ = 0, newest_ms_ = 0;
 };

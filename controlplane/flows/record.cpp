@@ -76,7 +76,17 @@ bool validate(const pb::FlowRecord& r, std::string& why) {
     why = "name too long";
     return false;
   }
+  if ((!r.dns_name().empty() && !plausible_name(r.dns_name())) || (!r.sni().empty() && !plausible_name(r.sni())) ||
+      r.name_reason().size() > 512 || r.dns_age_s() > 10u * 365 * 24 * 3600) {
+    why = "implausible name, age or reason";
+    return false;
+  }
   return true;
+}
+
+bool plausible_name(const std::string& name) {
+  return !name.empty() && name.size() <= 253 &&
+         std::all_of(name.begin(), name.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
 void swap_sides(pb::FlowRecord& r) {

@@ -17,6 +17,9 @@ namespace bulkhead::controlplane::flows {
 // that are not both 4 or both 16 bytes, ports or protocol out of range,
 // times before 2000 or counters that cannot be real. `why` says which.
 bool validate(const pb::FlowRecord& r, std::string& why);
+// A name a record may carry (dns_name, sni): 1 to 253 printable ASCII
+// characters, no space.
+bool plausible_name(const std::string& name);
 
 // Records whose opening packet was not seen (UDP, a TCP connection picked
 // up mid-stream) may name the client as the destination. Decides which side

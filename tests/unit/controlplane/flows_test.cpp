@@ -83,6 +83,19 @@ TEST(FlowRecord, MalformedRecordsAreRefusedWithAReason) {
   EXPECT_FALSE(validate(backwards, why));
   auto empty = pb::FlowRecord();
   EXPECT_FALSE(validate(empty, why));
+  auto named = r;
+  named.set_dns_name("api.example.com");
+  named.set_sni("api.example.com");
+  EXPECT_TRUE(validate(named, why)) << why;
+  auto spaced = r;
+  spaced.set_dns_name("api example.com");
+  EXPECT_FALSE(validate(spaced, why));
+  auto long_name = r;
+  long_name.set_sni(std::string(254, 'a'));
+  EXPECT_FALSE(validate(long_name, why));
+  auto control = r;
+  control.set_dns_name(std::string("a\x01b", 3));
+  EXPECT_FALSE(validate(control, why));
 }
 
 TEST(FlowRecord, OrientPutsTheServiceOnTheDestinationSide) {
@@ -275,6 +288,41 @@ TEST(FlowStore, ExpiresWhatRetentionNoLongerCovers) {
   s.expire(kT0 + 5500);
   EXPECT_EQ(s.size(), 1u);
   EXPECT_EQ(s.info().oldest_ms(), kT0 + 5000) << "the span follows what is left";
+}
+
+TEST(FlowStore, KeepsTheLatestNamesBehindADestination) {
+  FlowStore s;
+  const char* names[] = {"a.example.com", "b.example.com", "a.example.com", "c.example.com", "d.example.com",
+                         "e.example.com"};
+  int64_t t = kT0;
+  for (const char* n : names) {
+    auto r = record("10.0.0.1", "198.51.100.7", 6, 40000, 443, pb::FlowRecord::START, t += 1000);
+    r.set_dns_name(n);
+    s.ingest(r);
+  }
+  s.ingest(record("10.0.0.1", "198.51.100.7", 6, 40001, 443, pb::FlowRecord::END, t += 1000));  // no name: kept
+  auto all = s.query({});
+  ASSERT_EQ(all.size(), 1u);
+  // a.example.com came again before c, so b is the one that went.
+  EXPECT_EQ(std::vector<std::string>(all[0].dns_names().begin(), all[0].dns_names().end()),
+            (std::vector<std::string>{"a.example.com", "c.example.com", "d.example.com", "e.example.com"}));
+  EXPECT_EQ(s.info().dns_names(), 5u);
+
+  test::TempDir dir;
+  std::string error;
+  ASSERT_TRUE(s.save(dir.file("flows.pb"), t, error)) << error;
+  FlowStore back;
+  ASSERT_TRUE(back.load(dir.file("flows.pb"), error)) << error;
+  EXPECT_EQ(back.query({})[0].dns_names_size(), 4);
+  EXPECT_EQ(back.query({})[0].dns_names(3), "e.example.com");
+
+  auto snap = s.snapshot(t);
+  snap.mutable_aggregates(0)->add_dns_names("x.example.com");  // five: more than any store keeps
+  FlowStore refused;
+  EXPECT_FALSE(refused.restore(snap, error));
+  snap.mutable_aggregates(0)->clear_dns_names();
+  snap.mutable_aggregates(0)->add_dns_names("no spaces allowed");
+  EXPECT_FALSE(refused.restore(snap, error));
 }
 
 TEST(FlowStore, SurvivesARestartAndRefusesDamagedFiles) {
