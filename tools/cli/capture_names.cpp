@@ -67,6 +67,21 @@ void NameFinder::feed(const common::CaptureRecord& record) {
   packet(record.time_us, record.packet(), record.packet_caplen(), record.l3.ethertype, 0);
 }
 
+bool NameFinder::feed_files(const std::vector<std::string>& files, std::string& error) {
+  for (const std::string& path : files) {
+    common::PcapReader reader;
+    if (!reader.open(path, error)) return false;
+    common::CaptureRecord record;
+    common::PcapReader::Next next;
+    while ((next = reader.next(record)) == common::PcapReader::Next::record) feed(record);
+    if (next == common::PcapReader::Next::error) {
+      error = reader.error();
+      return false;
+    }
+  }
+  return true;
+}
+
 void NameFinder::packet(int64_t time_us, const uint8_t* packet, uint32_t len, uint16_t ethertype, unsigned depth) {
   dataplane::PacketMeta m;
   dataplane::parse_ip_packet(packet, len, ethertype, m);

@@ -103,6 +103,9 @@ class NameFinder {
 
   // One record of a capture, in capture order.
   void feed(const common::CaptureRecord& record);
+  // Every record of these captures, in order; false with `error` naming
+  // the file that cannot be read as a capture.
+  bool feed_files(const std::vector<std::string>& files, std::string& error);
 
   const NameFinderStats& stats() const noexcept { return stats_; }
 

@@ -11,6 +11,7 @@
 #include "controlplane/flows/flow_store.h"
 #include "common/time.h"
 #include "controlplane/flows/pcap_flows.h"
+#include "tools/cli/capture_bindings.h"
 #include "controlplane/flows/record.h"
 #include "controlplane/learn/learner.h"
 #include "controlplane/store.h"
@@ -66,8 +67,24 @@ struct FlowSource {
       controlplane::flows::FlowStore store(opt);
       controlplane::flows::PcapStats stats;
       std::string error;
-      if (!controlplane::flows::read_pcaps(pcaps, [&](std::vector<pb::FlowRecord>& batch) { for (const auto& r : batch) store.ingest(r); },
-                             stats, error))
+      // The capture's own DNS answers say which name each connection was
+      // for: the question of the latest answer that gave its client the
+      // destination before the connection began.
+      CaptureBindings bindings;
+      NameFinder finder([&](const DnsSeen& d) { bindings.add(d); }, [](const SniSeen&) {});
+      if (!finder.feed_files(pcaps, error)) throw UsageError(error);
+      auto name = [&](pb::FlowRecord& r) {
+        const int64_t start_us = (r.start_ms() != 0 ? r.start_ms() : r.time_ms()) * 1000 + 999;
+        if (const auto* a = bindings.latest(r.src(), r.dst(), start_us)) r.set_dns_name(a->qname);
+      };
+      if (!controlplane::flows::read_pcaps(pcaps,
+                                           [&](std::vector<pb::FlowRecord>& batch) {
+                                             for (auto& r : batch) {
+                                               name(r);
+                                               store.ingest(r);
+                                             }
+                                           },
+                                           stats, error))
         throw UsageError(error);
       note = std::to_string(stats.files) + (stats.files == 1 ? " capture (" : " captures (") +
              std::to_string(stats.packets) + " packets, " + std::to_string(stats.connections) + " connections" +

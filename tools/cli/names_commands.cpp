@@ -109,15 +109,8 @@ int cmd_names(const std::vector<std::string>& args) {
         }
       },
       tls_ports);
-  for (const std::string& path : pcaps) {
-    common::PcapReader reader;
-    std::string error;
-    if (!reader.open(path, error)) throw UsageError(error);
-    common::CaptureRecord record;
-    common::PcapReader::Next next;
-    while ((next = reader.next(record)) == common::PcapReader::Next::record) finder.feed(record);
-    if (next == common::PcapReader::Next::error) throw UsageError(reader.error());
-  }
+  std::string error;
+  if (!finder.feed_files(pcaps, error)) throw UsageError(error);
   if (!json) {
     print_table(std::cout, {"time", "kind", "client", "server", "asked", "name", "address", "ttl", "dataplane"}, rows);
   }
