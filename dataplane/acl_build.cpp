@@ -148,7 +148,7 @@ std::shared_ptr<AclContext> build_context(const AclRule* rules, size_t count, st
   int rc = rte_acl_add_rules(ctx, reinterpret_cast<const rte_acl_rule*>(rules), static_cast<uint32_t>(count));
   if (rc == 0) {
     rte_acl_config cfg;
-    acl_config(cfg, kV6);
+    acl_config(cfg, kV6, std::any_of(rules, rules + count, [](const AclRule& x) { return has_name_condition(x); }));
     rc = rte_acl_build(ctx, &cfg);
   }
   if (rc != 0) {
@@ -185,23 +185,36 @@ uint32_t TenantValues::of(const pb::CompiledRule& r) const {
 }
 
 template <class AclRule>
-bool expand_rule(const pb::CompiledRule& r, uint32_t tenant, uint32_t index, uint32_t rule_count,
+bool expand_rule(const pb::CompiledRule& r, uint32_t tenant, RuleBits bits, uint32_t index, uint32_t rule_count,
                  std::vector<AclRule>& acl, uint64_t& total, std::string& error) {
   constexpr bool kV6 = std::is_same_v<AclRule, AclRule6>;
   const size_t addr_len = kV6 ? 16 : 4;
   if (kV6 ? !r.v6() : !r.v4()) return true;
   std::vector<Pfx> srcs, dsts;
-  if (!side_prefixes(r.src(), addr_len, srcs) || !side_prefixes(r.dst(), addr_len, dsts)) return true;
+  if (!side_prefixes(r.src(), addr_len, srcs)) return true;
+  // The address part: with `fqdn`, only the addresses written beside the
+  // names (none: no address part). The name part: any destination of the
+  // family, on condition of the rule's fqdn bit.
+  const bool by_name = r.fqdn_size() > 0 && bits.fqdn != names::PolicyNames::kNoBit;
+  const bool by_address = by_name ? r.dst_size() > 0 && side_prefixes(r.dst(), addr_len, dsts)
+                                  : side_prefixes(r.dst(), addr_len, dsts);
+  const size_t address_parts = by_address ? dsts.size() : 0;
+  if (by_name) dsts.push_back(Pfx{{}, 0});
+  const size_t parts = address_parts + (by_name ? 1 : 0);
+  if (parts == 0) return true;
   const auto sp = ranges(r.sports());
   const auto dp = ranges(r.dports());
-  total += static_cast<uint64_t>(srcs.size()) * dsts.size() * sp.size() * dp.size();
+  total += static_cast<uint64_t>(srcs.size()) * parts * sp.size() * dp.size();
   if (total > rules::kMaxClassifierEntries) {
     error = "rule set expands to more than " + std::to_string(rules::kMaxClassifierEntries) + " classifier entries (rule '" +
             r.id() + "' and earlier)";
     return false;
   }
+  const uint32_t sni_mask = bits.sni != names::PolicyNames::kNoBit ? 1u << bits.sni : 0;
   for (const auto& s : srcs)
-    for (const auto& d : dsts)
+    for (size_t di = 0; di < parts; ++di) {
+      const Pfx& d = dsts[by_address ? di : address_parts];
+      const uint32_t fqdn_mask = di >= address_parts ? 1u << bits.fqdn : 0;
       for (const auto& a : sp)
         for (const auto& b : dp) {
           AclRule x{};
@@ -223,6 +236,8 @@ bool expand_rule(const pb::CompiledRule& r, uint32_t tenant, uint32_t index, uin
             x.field[10].mask_range.u16 = b.hi;
             x.field[kAclTenant6].value.u32 = tenant;
             x.field[kAclTenant6].mask_range.u32 = tenant != 0 ? 32 : 0;
+            x.field[kAclFqdn6].value.u32 = x.field[kAclFqdn6].mask_range.u32 = fqdn_mask;
+            x.field[kAclSni6].value.u32 = x.field[kAclSni6].mask_range.u32 = sni_mask;
           } else {
             x.field[1].value.u32 = word(s.addr, 0);
             x.field[1].mask_range.u32 = s.len;
@@ -234,10 +249,18 @@ bool expand_rule(const pb::CompiledRule& r, uint32_t tenant, uint32_t index, uin
             x.field[4].mask_range.u16 = b.hi;
             x.field[kAclTenant4].value.u32 = tenant;
             x.field[kAclTenant4].mask_range.u32 = tenant != 0 ? 32 : 0;
+            x.field[kAclFqdn4].value.u32 = x.field[kAclFqdn4].mask_range.u32 = fqdn_mask;
+            x.field[kAclSni4].value.u32 = x.field[kAclSni4].mask_range.u32 = sni_mask;
           }
           acl.push_back(x);
         }
+    }
   return true;
+}
+
+RuleBits bits_of(const names::PolicyNames* names, uint32_t rule) noexcept {
+  if (names == nullptr) return RuleBits{};
+  return RuleBits{names->fqdn_bit(rule), names->sni_bit(rule)};
 }
 
 // One context over `count` entries whose userdata is a rule index + 1.
@@ -272,10 +295,10 @@ bool make_shard(AclRule* acl, size_t count, const std::vector<AclShard>* previou
   return shard.context != nullptr;
 }
 
-template bool expand_rule<AclRule4>(const pb::CompiledRule&, uint32_t, uint32_t, uint32_t, std::vector<AclRule4>&,
-                                    uint64_t&, std::string&);
-template bool expand_rule<AclRule6>(const pb::CompiledRule&, uint32_t, uint32_t, uint32_t, std::vector<AclRule6>&,
-                                    uint64_t&, std::string&);
+template bool expand_rule<AclRule4>(const pb::CompiledRule&, uint32_t, RuleBits, uint32_t, uint32_t,
+                                    std::vector<AclRule4>&, uint64_t&, std::string&);
+template bool expand_rule<AclRule6>(const pb::CompiledRule&, uint32_t, RuleBits, uint32_t, uint32_t,
+                                    std::vector<AclRule6>&, uint64_t&, std::string&);
 template bool make_shard<AclRule4>(AclRule4*, size_t, const std::vector<AclShard>*, uint32_t&, AclShard&,
                                    std::string&);
 template bool make_shard<AclRule6>(AclRule6*, size_t, const std::vector<AclShard>*, uint32_t&, AclShard&,
@@ -289,8 +312,8 @@ namespace {
 
 // Builds one family's classifier contexts.
 template <class AclRule>
-bool build_shards(const pb::CompiledRuleSet& set, const std::vector<bool>& active, const AclFamily* previous,
-                  AclFamily& out, uint32_t& reused, std::string& error) {
+bool build_shards(const pb::CompiledRuleSet& set, const std::vector<bool>& active, const names::PolicyNames* names,
+                  const AclFamily* previous, AclFamily& out, uint32_t& reused, std::string& error) {
   const auto rule_count = static_cast<uint32_t>(set.rules_size());
   std::vector<AclRule> acl;
   uint64_t total = 0;
@@ -298,7 +321,8 @@ bool build_shards(const pb::CompiledRuleSet& set, const std::vector<bool>& activ
   for (uint32_t i = 0; i < rule_count; ++i) {
     if (!active[i]) continue;
     const auto& r = set.rules(static_cast<int>(i));
-    if (!acl::expand_rule<AclRule>(r, tenants.of(r), i, rule_count, acl, total, error)) return false;
+    if (!acl::expand_rule<AclRule>(r, tenants.of(r), acl::bits_of(names, i), i, rule_count, acl, total, error))
+      return false;
   }
   out = AclFamily{};
   out.entries = static_cast<uint32_t>(acl.size());
@@ -319,10 +343,10 @@ AclContext::~AclContext() {
   if (ctx != nullptr) rte_acl_free(ctx);
 }
 
-bool build_family(const pb::CompiledRuleSet& set, const std::vector<bool>& active, bool v6,
-                  const AclFamily* previous, AclFamily& out, uint32_t& reused, std::string& error) {
-  return v6 ? build_shards<AclRule6>(set, active, previous, out, reused, error)
-            : build_shards<AclRule4>(set, active, previous, out, reused, error);
+bool build_family(const pb::CompiledRuleSet& set, const std::vector<bool>& active, const names::PolicyNames* names,
+                  bool v6, const AclFamily* previous, AclFamily& out, uint32_t& reused, std::string& error) {
+  return v6 ? build_shards<AclRule6>(set, active, names, previous, out, reused, error)
+            : build_shards<AclRule4>(set, active, names, previous, out, reused, error);
 }
 
 }  // namespace bulkhead::dataplane

@@ -52,9 +52,9 @@ bool make_shadow(AclShard& shard, std::string& error) {
 }
 
 template <class AclRule>
-bool change_shards(const pb::CompiledRuleSet& set, const AclFamily& previous, const std::vector<uint32_t>& base_of,
-                   const std::vector<uint32_t>& new_of, const std::vector<bool>& active, AclFamily& out,
-                   std::string& error) {
+bool change_shards(const pb::CompiledRuleSet& set, const names::PolicyNames* names, const AclFamily& previous,
+                   const std::vector<uint32_t>& base_of, const std::vector<uint32_t>& new_of,
+                   const std::vector<bool>& active, AclFamily& out, std::string& error) {
   const auto n = static_cast<uint32_t>(set.rules_size());
   std::vector<AclRule> overlay;
   out = AclFamily{};
@@ -90,7 +90,8 @@ bool change_shards(const pb::CompiledRuleSet& set, const AclFamily& previous, co
   for (uint32_t i = 0; i < n; ++i) {
     if (base_of[i] != kNewRule || !active[i]) continue;
     const auto& r = set.rules(static_cast<int>(i));
-    if (!acl::expand_rule<AclRule>(r, tenants.of(r), i, n, overlay, total, error)) return false;
+    if (!acl::expand_rule<AclRule>(r, tenants.of(r), acl::bits_of(names, i), i, n, overlay, total, error))
+      return false;
     if (overlay.size() > kMaxOverlayEntries) return false;
   }
   out.entries += static_cast<uint32_t>(overlay.size());
@@ -105,11 +106,11 @@ bool change_shards(const pb::CompiledRuleSet& set, const AclFamily& previous, co
 
 }  // namespace
 
-bool change_family(const pb::CompiledRuleSet& set, const AclFamily& previous, const std::vector<uint32_t>& base_of,
-                   const std::vector<uint32_t>& new_of, const std::vector<bool>& active, bool v6, AclFamily& out,
-                   std::string& error) {
-  return v6 ? change_shards<AclRule6>(set, previous, base_of, new_of, active, out, error)
-            : change_shards<AclRule4>(set, previous, base_of, new_of, active, out, error);
+bool change_family(const pb::CompiledRuleSet& set, const names::PolicyNames* names, const AclFamily& previous,
+                   const std::vector<uint32_t>& base_of, const std::vector<uint32_t>& new_of,
+                   const std::vector<bool>& active, bool v6, AclFamily& out, std::string& error) {
+  return v6 ? change_shards<AclRule6>(set, names, previous, base_of, new_of, active, out, error)
+            : change_shards<AclRule4>(set, names, previous, base_of, new_of, active, out, error);
 }
 
 }  // namespace bulkhead::dataplane

@@ -25,6 +25,7 @@
 #include <rte_acl.h>
 
 #include "dataplane/acl_key.h"
+#include "dataplane/names/policy_names.h"
 #include "proto/bulkhead.pb.h"
 
 namespace bulkhead::dataplane {
@@ -71,18 +72,19 @@ struct AclFamily {
 };
 
 // Builds the contexts of family v4/v6 from the rules of `set` whose
-// `active` flag is set; contexts of `previous` with the same entries are
+// `active` flag is set, with the rules' name bits from `names` (nullptr:
+// the set uses no names); contexts of `previous` with the same entries are
 // shared (counted in `reused`). False with `error`.
-bool build_family(const pb::CompiledRuleSet& set, const std::vector<bool>& active, bool v6,
-                  const AclFamily* previous, AclFamily& out, uint32_t& reused, std::string& error);
+bool build_family(const pb::CompiledRuleSet& set, const std::vector<bool>& active, const names::PolicyNames* names,
+                  bool v6, const AclFamily* previous, AclFamily& out, uint32_t& reused, std::string& error);
 
 // The contexts of a change of `previous` (see RuleSet::change): `base_of`
 // maps each rule of `set` to its index in the previous set or kNewRule,
 // `new_of` the reverse (kTombstone: removed). False with an empty `error`
 // when a full build is the better answer (a large overlay or shadow).
-bool change_family(const pb::CompiledRuleSet& set, const AclFamily& previous, const std::vector<uint32_t>& base_of,
-                   const std::vector<uint32_t>& new_of, const std::vector<bool>& active, bool v6, AclFamily& out,
-                   std::string& error);
+bool change_family(const pb::CompiledRuleSet& set, const names::PolicyNames* names, const AclFamily& previous,
+                   const std::vector<uint32_t>& base_of, const std::vector<uint32_t>& new_of,
+                   const std::vector<bool>& active, bool v6, AclFamily& out, std::string& error);
 
 // Classifies `n` keys: out[i] is the lowest matching rule index, or
 // kNoRule. Any thread, concurrently.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dataplane/acl_context.h"
+#include "dataplane/names/policy_names.h"
 #include "rules/compiler.h"  // kMaxClassifierEntries: the compiler refuses the same
 
 namespace bulkhead::dataplane::acl {
@@ -25,11 +26,22 @@ class TenantValues {
   std::vector<std::pair<std::string, uint32_t>> by_name_;  // sorted
 };
 
+// A rule's fqdn and sni bits (names::PolicyNames), kNoBit where it has none.
+struct RuleBits {
+  int8_t fqdn = names::PolicyNames::kNoBit;
+  int8_t sni = names::PolicyNames::kNoBit;
+  bool operator==(const RuleBits&) const = default;
+};
+RuleBits bits_of(const names::PolicyNames* names, uint32_t rule) noexcept;
+
 // Appends the entries of rule `index` (of `rule_count`) for the entry's
 // family, for tenant value `tenant` (TenantValues); userdata = index + 1.
-// `total` guards the whole set's expansion.
+// A rule with `fqdn` has its address part (the `dst` beside the names)
+// and its name part (any destination, on condition of its fqdn bit); a
+// rule with `sni` puts its sni bit on every entry. `total` guards the
+// whole set's expansion.
 template <class AclRule>
-bool expand_rule(const pb::CompiledRule& r, uint32_t tenant, uint32_t index, uint32_t rule_count,
+bool expand_rule(const pb::CompiledRule& r, uint32_t tenant, RuleBits bits, uint32_t index, uint32_t rule_count,
                  std::vector<AclRule>& out, uint64_t& total, std::string& error);
 
 // A context over `count` entries (built, or shared from `previous` when
@@ -42,9 +54,9 @@ bool make_shard(AclRule* entries, size_t count, const std::vector<AclShard>* pre
 template <class AclRule>
 std::shared_ptr<AclContext> build_context(const AclRule* entries, size_t count, std::string& error);
 
-extern template bool expand_rule<AclRule4>(const pb::CompiledRule&, uint32_t, uint32_t, uint32_t,
+extern template bool expand_rule<AclRule4>(const pb::CompiledRule&, uint32_t, RuleBits, uint32_t, uint32_t,
                                            std::vector<AclRule4>&, uint64_t&, std::string&);
-extern template bool expand_rule<AclRule6>(const pb::CompiledRule&, uint32_t, uint32_t, uint32_t,
+extern template bool expand_rule<AclRule6>(const pb::CompiledRule&, uint32_t, RuleBits, uint32_t, uint32_t,
                                            std::vector<AclRule6>&, uint64_t&, std::string&);
 extern template bool make_shard<AclRule4>(AclRule4*, size_t, const std::vector<AclShard>*, uint32_t&, AclShard&,
                                           std::string&);

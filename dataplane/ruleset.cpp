@@ -4,6 +4,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "dataplane/acl_entries.h"
+
 namespace bulkhead::dataplane {
 namespace {
 
@@ -60,9 +62,10 @@ std::unique_ptr<RuleSet> RuleSet::build(const pb::CompiledRuleSet& compiled, Mod
   std::unique_ptr<RuleSet> rs(new RuleSet());
   std::vector<bool> active;
   if (!rs->build_common(compiled, mode, epoch, workers, now_unix, active, error)) return nullptr;
-  if (!build_family(compiled, active, false, previous ? &previous->acl4_ : nullptr, rs->acl4_, rs->acl_reused_,
-                    error) ||
-      !build_family(compiled, active, true, previous ? &previous->acl6_ : nullptr, rs->acl6_, rs->acl_reused_,
+  const names::PolicyNames* nm = rs->names_.get();
+  if (!build_family(compiled, active, nm, false, previous ? &previous->acl4_ : nullptr, rs->acl4_,
+                    rs->acl_reused_, error) ||
+      !build_family(compiled, active, nm, true, previous ? &previous->acl6_ : nullptr, rs->acl6_, rs->acl_reused_,
                     error))
     return nullptr;
   if (previous != nullptr) rs->map_previous(*previous, nullptr);
@@ -110,10 +113,15 @@ std::unique_ptr<RuleSet> RuleSet::change(const pb::CompiledRuleSet& compiled, co
       return nullptr;
     }
     if (active[i] == previous.rules_[b].expired) return nullptr;
+    // A kept context holds its rules' name bits as they were numbered
+    // then; a change that renumbers them (a rule with names added or
+    // removed before others) needs the full build.
+    if (acl::bits_of(rs->names_.get(), i) != acl::bits_of(previous.names_.get(), b)) return nullptr;
     new_of[b] = i;
   }
-  if (!change_family(compiled, previous.acl4_, base_of, new_of, active, false, rs->acl4_, error) ||
-      !change_family(compiled, previous.acl6_, base_of, new_of, active, true, rs->acl6_, error))
+  const names::PolicyNames* nm = rs->names_.get();
+  if (!change_family(compiled, nm, previous.acl4_, base_of, new_of, active, false, rs->acl4_, error) ||
+      !change_family(compiled, nm, previous.acl6_, base_of, new_of, active, true, rs->acl6_, error))
     return nullptr;
   rs->compactable_ = true;
   rs->base_of_ = base_of;
