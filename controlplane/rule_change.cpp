@@ -47,6 +47,7 @@ void copy_header(const pb::CompiledRuleSet& from, pb::CompiledRuleSet& to) {
   to.set_source_name(from.source_name());
   to.set_source_sha256(from.source_sha256());
   *to.mutable_tenants() = from.tenants();
+  if (from.has_names()) *to.mutable_names() = from.names();
 }
 
 bool make_change(const pb::CompiledRuleSet& base, const std::vector<std::string>& base_rules,

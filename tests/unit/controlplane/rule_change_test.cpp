@@ -60,13 +60,14 @@ TEST(RuleChange, AChangeOfMostRulesIsNotWorthIt) {
 // copy_header names every field but the rules: a field added to the
 // message must be added there too, or changes would drop it.
 TEST(RuleChange, TheHeaderCopyKnowsEveryFieldOfACompiledSet) {
-  EXPECT_EQ(pb::CompiledRuleSet::descriptor()->field_count(), 9)
+  EXPECT_EQ(pb::CompiledRuleSet::descriptor()->field_count(), 10)
       << "CompiledRuleSet gained a field: copy it in copy_header (rule_change.cpp)";
   auto full = compile(rule(1, 80), 9);
   full.set_mode(pb::MODE_AUDIT);
   full.set_default_action(pb::ACTION_ALLOW);
   full.add_segments()->set_name("web");
   full.add_tenants()->set_name("blue");
+  full.mutable_names()->set_grace_seconds(60);
   pb::CompiledRuleSet header;
   copy_header(full, header);
   full.clear_rules();
