@@ -1,8 +1,10 @@
 // Compiler from the Policy model to the compiled rule set (proto/), the
 // object every other part consumes: segments resolved to disjoint prefixes
 // (with `except` subtracted), rules with their address sets, families,
-// protocol and port ranges, in match order: each tenant's rules (docs/policy.md,
-// "Tenants"), then the shared rules.
+// protocol and port ranges, names (`fqdn`, `sni`) and modes, in match
+// order: each tenant's rules (docs/policy.md, "Tenants"), then the shared
+// rules; and, when a rule uses names, the `dns:`/`tls:` settings with the
+// trusted resolvers resolved to prefixes.
 #pragma once
 
 #include "proto/bulkhead.pb.h"
@@ -26,6 +28,23 @@ inline constexpr uint64_t kMaxClassifierEntries = 4'000'000;
 // rule past the limit.
 inline constexpr uint32_t kMaxFqdnRules = 32;
 inline constexpr uint32_t kMaxSniRules = 32;
+
+// The `dns:` and `tls:` settings a policy leaves unset, and the range each
+// may take (docs/egress.md, "Writing rules with names"). The binding
+// table's caps are those of dataplane/names/bindings.h.
+struct NameSettingRange {
+  uint32_t default_value, min, max;
+};
+struct NameDefaults {
+  NameSettingRange grace{60, 0, 86'400};
+  NameSettingRange max_addresses_per_name{1024, 1, 65'536};
+  NameSettingRange max_names{16'384, 1, 1u << 20};
+  NameSettingRange max_bindings{65'536, 8, 1u << 24};
+  NameSettingRange hello_packets{8, 1, 64};
+  NameSettingRange hello_ms{3000, 1, 60'000};
+  uint16_t tls_port = 443;   // tls.ports and tls.quic_ports
+};
+inline constexpr NameDefaults kNameDefaults;
 
 Result<pb::CompiledRuleSet> compile(const Policy& policy);
 

@@ -32,22 +32,22 @@ std::string prefix_text(const Prefix& p) {
   return (p.len == p.max_len()) ? format_address(p.family, p.addr) : format_prefix(p);
 }
 
+std::string join(const std::vector<std::string>& items) {
+  std::string s;
+  for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + items[i];
+  return s;
+}
+
 std::string list(const std::vector<std::string>& items) {
   if (items.size() == 1) return items[0];
-  std::string s = "[";
-  for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + items[i];
-  return s + "]";
+  return "[" + join(items) + "]";
 }
 
 std::string ports_text(const std::vector<PortRange>& r) {
   std::vector<std::string> items;
   for (const auto& x : r)
     items.push_back(x.lo == x.hi ? std::to_string(x.lo) : "\"" + std::to_string(x.lo) + "-" + std::to_string(x.hi) + "\"");
-  return "[" + [&] {
-    std::string s;
-    for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + items[i];
-    return s;
-  }() + "]";
+  return "[" + join(items) + "]";
 }
 
 std::vector<std::string> lines_of(std::string_view text) {
@@ -170,13 +170,45 @@ std::string yaml_scalar(std::string_view text) {
   return out;
 }
 
+namespace {
+
+std::string mode_text(PolicyMode m) {
+  return m == PolicyMode::audit ? "audit" : m == PolicyMode::learn ? "learn" : "enforce";
+}
+
+// `fqdn: a` or `fqdn: [a, b]`, canonical.
+std::string names_text(const char* key, const std::vector<std::string>& names) {
+  return std::string(key) + ": " + (names.size() == 1 ? names[0] : "[" + join(names) + "]");
+}
+
+}  // namespace
+
 std::string format_rule(const RuleDef& r) {
   std::string s = "{ id: " + yaml_scalar(r.id);
+  // Names written one after another under one key stay under one key; a
+  // list holding a name item is always bracketed.
   auto side = [](const std::vector<AddressItem>& items) {
-    std::vector<std::string> v;
-    for (const auto& it : items)
+    std::vector<std::string> v, run;
+    AddressItem::Kind run_kind = AddressItem::Kind::any;
+    auto flush = [&] {
+      if (!run.empty()) v.push_back(names_text(run_kind == AddressItem::Kind::fqdn ? "fqdn" : "sni", run));
+      run.clear();
+    };
+    bool names = false;
+    for (const auto& it : items) {
+      if (it.is_name()) {
+        if (it.kind != run_kind) flush();
+        run_kind = it.kind;
+        run.push_back(yaml_scalar(it.pattern.text()));
+        names = true;
+        continue;
+      }
+      flush();
+      run_kind = AddressItem::Kind::any;
       v.push_back(yaml_scalar(it.kind == AddressItem::Kind::literal ? prefix_text(it.prefix) : it.text));
-    return list(v);
+    }
+    flush();
+    return names ? "[" + join(v) + "]" : list(v);
   };
   if (!r.from.empty()) s += ", from: " + side(r.from);
   if (!r.to.empty()) s += ", to: " + side(r.to);
@@ -196,6 +228,7 @@ std::string format_rule(const RuleDef& r) {
     }() + "]";
   }
   s += std::string(", action: ") + (r.action == Action::allow ? "allow" : "deny");
+  if (r.mode) s += ", mode: " + mode_text(*r.mode);
   if (r.log) s += ", log: true";
   if (r.expires_at != 0) s += ", expires: " + common::format_iso8601(r.expires_at);
   if (!r.description.empty()) s += ", description: " + yaml_scalar(r.description);
@@ -222,9 +255,54 @@ std::string format_policy(const Policy& p) {
         return x + "]";
       };
       o << "  " << yaml_scalar(s.name) << ": ";
-      if (s.except.empty()) o << cidrs(s.cidrs) << '\n';
-      else o << "{ cidrs: " << cidrs(s.cidrs) << ", except: " << cidrs(s.except) << " }\n";
+      if (s.except.empty() && s.fqdn.empty() && !s.mode) {
+        o << cidrs(s.cidrs) << '\n';
+        continue;
+      }
+      std::vector<std::string> keys;
+      if (!s.cidrs.empty()) keys.push_back("cidrs: " + cidrs(s.cidrs));
+      if (!s.except.empty()) keys.push_back("except: " + cidrs(s.except));
+      if (!s.fqdn.empty()) {
+        std::vector<std::string> names;
+        for (const auto& n : s.fqdn) names.push_back(yaml_scalar(n.text()));
+        keys.push_back("fqdn: [" + join(names) + "]");
+      }
+      if (s.mode) keys.push_back("mode: " + mode_text(*s.mode));
+      o << "{ " << join(keys) << " }\n";
     }
+  }
+  // The name settings, each key only as written (unset keys keep their
+  // defaults).
+  if (p.dns.present) {
+    std::vector<std::string> keys, trusted;
+    for (const auto& it : p.dns.trusted)
+      trusted.push_back(yaml_scalar(it.kind == AddressItem::Kind::literal ? prefix_text(it.prefix) : it.text));
+    if (!trusted.empty()) keys.push_back("trusted: [" + join(trusted) + "]");
+    auto number = [&](const char* key, const std::optional<uint32_t>& v) {
+      if (v) keys.push_back(std::string(key) + ": " + std::to_string(*v));
+    };
+    number("grace", p.dns.grace);
+    number("max_addresses_per_name", p.dns.max_addresses_per_name);
+    number("max_names", p.dns.max_names);
+    number("max_bindings", p.dns.max_bindings);
+    o << "\ndns: { " << join(keys) << (keys.empty() ? "}\n" : " }\n");
+  }
+  if (p.tls.present) {
+    const auto& t = p.tls;
+    std::vector<std::string> keys;
+    if (t.ports) keys.push_back("ports: " + ports_text(*t.ports));
+    if (t.quic_ports) keys.push_back("quic_ports: " + ports_text(*t.quic_ports));
+    if (t.hello_packets) keys.push_back("hello_packets: " + std::to_string(*t.hello_packets));
+    if (t.hello_ms) keys.push_back("hello_ms: " + std::to_string(*t.hello_ms));
+    auto fallback = [&](const char* key, const std::optional<SniFallback>& f) {
+      if (f) keys.push_back(std::string(key) + ": " + (*f == SniFallback::allow ? "allow" : "deny"));
+    };
+    fallback("no_sni", t.no_sni);
+    fallback("timeout", t.timeout);
+    fallback("ech", t.ech);
+    fallback("mismatch", t.mismatch);
+    if (t.reset) keys.push_back(std::string("reset: ") + (*t.reset ? "true" : "false"));
+    o << "\ntls: { " << join(keys) << (keys.empty() ? "}\n" : " }\n");
   }
   // An empty list is written as one: `rules:` alone would be null.
   o << "\nrules:" << (p.rules.empty() ? " []\n" : "\n");

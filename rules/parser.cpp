@@ -11,6 +11,7 @@
 #include "common/protocols.h"
 #include "common/text.h"
 #include "common/time.h"
+#include "rules/compiler.h"
 #include "rules/internet.h"
 #include "rules/yaml_doc.h"
 
@@ -161,14 +162,17 @@ class Parser {
       parse_segments(root["segments"], policy);
       return finish(result, std::move(policy));
     }
-    check_keys(root, {"version", "defaults", "segments", "rules", "tenants"}, "policy");
+    check_keys(root, {"version", "defaults", "segments", "dns", "tls", "rules", "tenants"}, "policy");
     policy.place = rules_place(root, true);
     parse_version(root["version"], root, policy);
     parse_defaults(root["defaults"], policy);
     parse_segments(root["segments"], policy);
     policy_ = &policy;
+    parse_dns(root["dns"], policy.dns);
+    parse_tls(root["tls"], policy.tls);
     parse_rules(root["rules"], policy.rules, "rules");
     parse_tenants(root["tenants"], policy);
+    check_resolvers(policy);
     // A tenant's list ends where the next tenant starts, the last one's
     // where the key after `tenants:` does.
     for (size_t k = 0; k < policy.tenants.size(); ++k)
@@ -323,6 +327,26 @@ class Parser {
     return true;
   }
 
+  bool parse_mode(const Node& m, PolicyMode& out) {
+    std::string s;
+    if (!scalar(m, "mode", s)) return false;
+    if (s == "enforce") out = PolicyMode::enforce;
+    else if (s == "audit") out = PolicyMode::audit;
+    else if (s == "learn") out = PolicyMode::learn;
+    else {
+      error(m, "mode must be enforce, audit or learn, not " + quoted(s));
+      return false;
+    }
+    return true;
+  }
+
+  // An optional mode (of a rule or a segment).
+  void optional_mode(const Node& m, std::optional<PolicyMode>& out) {
+    if (!m) return;
+    PolicyMode mode;
+    if (parse_mode(m, mode)) out = mode;
+  }
+
   void parse_defaults(const Node& n, Policy& p) {
     if (!n) return;
     if (!n.IsMap()) {
@@ -331,15 +355,159 @@ class Parser {
     }
     check_keys(n, {"action", "mode"}, "defaults");
     if (n["action"]) parse_action(n["action"], p.default_action);
-    if (const auto m = n["mode"]) {
-      std::string s;
-      if (scalar(m, "mode", s)) {
-        if (s == "enforce") p.mode = PolicyMode::enforce;
-        else if (s == "audit") p.mode = PolicyMode::audit;
-        else if (s == "learn") p.mode = PolicyMode::learn;
-        else error(m, "mode must be enforce, audit or learn, not " + quoted(s));
+    if (const auto m = n["mode"]) parse_mode(m, p.mode);
+  }
+
+  // Counts a name pattern written in the file; false past the limit
+  // (reported once).
+  bool count_name(const Node& n) {
+    if (++names_ <= kPolicyLimits.max_name_patterns) return true;
+    if (names_ == kPolicyLimits.max_name_patterns + 1)
+      error(n, "more than " + std::to_string(kPolicyLimits.max_name_patterns) +
+                   " name patterns in one policy (fqdn and sni, in rules and segments)");
+    return false;
+  }
+
+  // `fqdn:` or `sni:`: a name or pattern, or a list of them (rules/names.h).
+  void name_patterns(const Node& n, AddressItem::Kind kind, std::vector<AddressItem>& out) {
+    const char* what = kind == AddressItem::Kind::fqdn ? "fqdn" : "sni";
+    auto one = [&](const Node& node) {
+      std::string s, why;
+      if (!scalar(node, what, s) || !count_name(node)) return;
+      auto pattern = parse_name_pattern(s, why);
+      if (!pattern) {
+        error(node, std::string(what) + " " + quoted(s) + ": " + why);
+        return;
+      }
+      AddressItem item;
+      item.kind = kind;
+      item.text = s;
+      item.pattern = std::move(*pattern);
+      item.loc = loc(node);
+      out.push_back(std::move(item));
+    };
+    if (n.IsSequence()) {
+      if (n.size() == 0) error(n, std::string(what) + " is an empty list; give at least one name");
+      for (const auto& x : n) one(x);
+    } else if (n.IsScalar() && !n.IsNull()) {
+      one(n);
+    } else {
+      error(n, std::string(what) + " must be a name, a pattern like \"*.example.com\", or a list of these");
+    }
+  }
+
+  // A whole number in [range.min, range.max].
+  void setting(const Node& n, const char* what, const NameSettingRange& range, std::optional<uint32_t>& out) {
+    if (!n) return;
+    std::string s;
+    uint32_t v = 0;
+    if (!scalar(n, what, s)) return;
+    if (!parse_uint(s, v, range.max) || v < range.min) {
+      error(n, std::string(what) + " must be a whole number from " + std::to_string(range.min) + " to " +
+                   std::to_string(range.max) + ", not " + quoted(s));
+      return;
+    }
+    out = v;
+  }
+
+  // `dns:`: which resolvers' answers bind names, and the binding table.
+  void parse_dns(const Node& n, DnsDef& dns) {
+    if (!n) return;
+    dns.present = true;
+    dns.loc = loc(n);
+    if (!n.IsMap()) {
+      error(n, "dns must be a map like { trusted: [resolvers], grace: 60 }");
+      return;
+    }
+    check_keys(n, {"trusted", "grace", "max_addresses_per_name", "max_names", "max_bindings"}, "dns");
+    if (const auto t = n["trusted"]) {
+      address_items(t, dns.trusted, "trusted");
+      for (auto it = dns.trusted.begin(); it != dns.trusted.end();) {
+        if (it->kind == AddressItem::Kind::any) {
+          error(it->loc, "dns trusted: 'any' would let every host's answers bind names; name the resolvers");
+          it = dns.trusted.erase(it);
+        } else {
+          ++it;
+        }
       }
     }
+    setting(n["grace"], "grace", kNameDefaults.grace, dns.grace);
+    setting(n["max_addresses_per_name"], "max_addresses_per_name", kNameDefaults.max_addresses_per_name,
+            dns.max_addresses_per_name);
+    setting(n["max_names"], "max_names", kNameDefaults.max_names, dns.max_names);
+    setting(n["max_bindings"], "max_bindings", kNameDefaults.max_bindings, dns.max_bindings);
+  }
+
+  bool fallback(const Node& n, const char* what, std::optional<SniFallback>& out) {
+    if (!n) return true;
+    std::string s;
+    if (!scalar(n, what, s)) return false;
+    if (s == "deny") out = SniFallback::deny;
+    else if (s == "allow") out = SniFallback::allow;
+    else {
+      error(n, std::string(what) + " must be deny or allow, not " + quoted(s));
+      return false;
+    }
+    return true;
+  }
+
+  // `tls:`: how server names are read and judged.
+  void parse_tls(const Node& n, TlsDef& tls) {
+    if (!n) return;
+    tls.present = true;
+    tls.loc = loc(n);
+    if (!n.IsMap()) {
+      error(n, "tls must be a map like { ports: [443], no_sni: deny }");
+      return;
+    }
+    check_keys(n,
+               {"ports", "quic_ports", "hello_packets", "hello_ms", "no_sni", "timeout", "ech", "mismatch", "reset"},
+               "tls");
+    for (const char* key : {"ports", "quic_ports"}) {
+      const auto pn = n[key];
+      if (!pn) continue;
+      if (pn.IsSequence() && pn.size() == 0) {
+        error(pn, std::string(key) + " is an empty list; leave it out for the default [443]");
+        continue;
+      }
+      auto& out = key[0] == 'p' ? tls.ports : tls.quic_ports;
+      out.emplace();
+      port_list(pn, *out, key);
+    }
+    setting(n["hello_packets"], "hello_packets", kNameDefaults.hello_packets, tls.hello_packets);
+    setting(n["hello_ms"], "hello_ms", kNameDefaults.hello_ms, tls.hello_ms);
+    fallback(n["no_sni"], "no_sni", tls.no_sni);
+    fallback(n["timeout"], "timeout", tls.timeout);
+    fallback(n["ech"], "ech", tls.ech);
+    fallback(n["mismatch"], "mismatch", tls.mismatch);
+    if (const auto r = n["reset"]) {
+      bool b = true;
+      if (boolean(r, "reset", b)) tls.reset = b;
+    }
+  }
+
+  // A name destination binds only through a trusted resolver's answers:
+  // a rule with `fqdn` (its own or a segment's) needs `dns: trusted`.
+  void check_resolvers(const Policy& p) {
+    if (!p.dns.trusted.empty()) return;
+    auto check = [&](const RuleDef& r) {
+      for (const auto& it : r.to) {
+        const bool names = it.kind == AddressItem::Kind::fqdn ||
+                           (it.kind == AddressItem::Kind::segment && !segment(p, it.text).fqdn.empty());
+        if (!names) continue;
+        error(it.loc, "rule " + quoted(r.id) +
+                          " reaches names (fqdn) but the policy trusts no resolver: add 'dns: { trusted: [...] }' "
+                          "with the resolvers whose answers bind names");
+        return;
+      }
+    };
+    for (const auto& r : p.rules) check(r);
+    for (const auto& t : p.tenants)
+      for (const auto& r : t.rules) check(r);
+  }
+
+  const SegmentDef& segment(const Policy& p, const std::string& name) const {
+    return p.segments[segment_index_.at(name)];
   }
 
   // Counts a CIDR written in the file; false past the limit (reported once).
@@ -393,9 +561,18 @@ class Parser {
       segment_names_.push_back(seg.name);
       const Node& v = kv.second;
       if (v.IsMap()) {
-        check_keys(v, {"cidrs", "except"}, "segment");
+        // An inventory's segments are addresses alone: names and modes are
+        // the policy's.
+        if (inventory_) check_keys(v, {"cidrs", "except"}, "segment");
+        else check_keys(v, {"cidrs", "except", "fqdn", "mode"}, "segment");
+        if (!inventory_ && v["fqdn"]) {
+          std::vector<AddressItem> names;
+          name_patterns(v["fqdn"], AddressItem::Kind::fqdn, names);
+          for (auto& it : names) seg.fqdn.push_back(std::move(it.pattern));
+        }
+        if (!inventory_) optional_mode(v["mode"], seg.mode);
         if (v["cidrs"]) cidr_list(v["cidrs"], seg.cidrs, "cidrs");
-        else error(v, "segment '" + seg.name + "' needs cidrs");
+        else if (inventory_ || !v["fqdn"]) error(v, "segment '" + seg.name + "' needs cidrs" + (inventory_ ? "" : " or fqdn"));
         if (v["except"]) cidr_list(v["except"], seg.except, "except");
       } else if (v.IsNull()) {
         error(kv.first, "segment '" + seg.name + "' has no CIDRs");
@@ -406,9 +583,26 @@ class Parser {
     }
   }
 
+  // The items of `from`, `to` or `dns: trusted`. Only `to` holds names:
+  // `fqdn:` and `sni:` items, and segments with names.
   void address_items(const Node& n, std::vector<AddressItem>& out, const char* what) {
+    const bool names = std::string_view(what) == "to";
     auto one = [&](const Node& node) {
       std::string s;
+      if (node.IsMap()) {
+        if (!names) {
+          error(node, std::string("fqdn: and sni: name destinations; they go in a rule's to:, not in ") + what);
+          return;
+        }
+        check_keys(node, {"fqdn", "sni"}, "to");
+        for (const auto& kv : node) {
+          if (!kv.first.IsScalar()) continue;
+          const auto& key = kv.first.Scalar();
+          if (key == "fqdn") name_patterns(kv.second, AddressItem::Kind::fqdn, out);
+          else if (key == "sni") name_patterns(kv.second, AddressItem::Kind::sni, out);
+        }
+        return;
+      }
       if (!scalar(node, what, s)) return;
       AddressItem item;
       item.text = s;
@@ -437,16 +631,21 @@ class Parser {
           error(node, reporting() ? unknown_segment(s, segment_names_) : std::string());
           return;
         }
+        if (!names && policy_ && !policy_->segments[segment_index_.at(s)].fqdn.empty()) {
+          error(node, "segment " + quoted(s) + " holds names (fqdn), which are destinations: it may stand only in a rule's to:, not in " + what);
+          return;
+        }
       }
       out.push_back(std::move(item));
     };
     if (n.IsSequence()) {
       if (n.size() == 0) error(n, std::string(what) + " is an empty list; write 'any' or leave it out");
       for (const auto& x : n) one(x);
-    } else if (n.IsScalar()) {
+    } else if (n.IsScalar() || (names && n.IsMap())) {
       one(n);
     } else {
-      error(n, std::string(what) + " must be a segment name, 'any', a CIDR, or a list of these");
+      error(n, std::string(what) + " must be a segment name, 'any', a CIDR" + (names ? ", fqdn: or sni: names" : "") +
+                   ", or a list of these");
     }
   }
 
@@ -587,7 +786,7 @@ class Parser {
         continue;
       }
       check_keys(r, {"id", "from", "to", "proto", "ports", "sports", "icmp_types", "action", "log", "expires",
-                     "description"},
+                     "description", "mode"},
                  "rule");
       RuleDef rule;
       rule.loc = loc(r);
@@ -683,6 +882,7 @@ class Parser {
         }
       }
       if (const auto d = r["description"]) scalar(d, "description", rule.description);
+      optional_mode(r["mode"], rule.mode);
       (void)ok;
       rules.push_back(std::move(rule));
     }
@@ -697,6 +897,7 @@ class Parser {
   std::vector<std::string> segment_names_;  // in file order
   Policy* policy_ = nullptr;                // while its rules are read: where a built-in segment goes
   size_t prefixes_ = 0;                     // CIDRs written, against the limit
+  size_t names_ = 0;                        // name patterns written, against the limit
   size_t rule_count_ = 0;                   // rules written, shared and tenants', against the limit
   std::unordered_map<std::string, Location> rule_ids_;  // every rule's, shared and tenants'
   size_t errors_ = 0;                       // reported or not

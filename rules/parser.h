@@ -26,6 +26,7 @@ struct PolicyLimits {
   size_t max_segments = 10'000;
   size_t max_tenants = 1024;           // as many as a dataplane's --tenant list holds
   size_t max_prefixes = 200'000;       // CIDRs written: segments' cidrs and except, and rule literals
+  size_t max_name_patterns = 100'000;  // fqdn and sni patterns written, in rules and segments
   uint32_t max_depth = 32;             // YAML collections open at once
   size_t max_diagnostics = 50;         // errors and warnings reported of one file
 };

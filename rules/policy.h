@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/protocols.h"
+#include "rules/names.h"
 #include "rules/prefix.h"
 
 namespace bulkhead::rules {
@@ -26,19 +28,30 @@ struct PortRange {
   bool operator==(const PortRange&) const = default;
 };
 
-// One element of `from` / `to`.
+// One element of `from` / `to`. A `to:` may also hold names
+// (docs/egress.md): `fqdn:` patterns are destinations (addresses a trusted
+// resolver's answer bound to a matching name), `sni:` patterns narrow the
+// rule to connections whose TLS/QUIC server name matches. One item per
+// pattern, in the order written.
 struct AddressItem {
-  enum class Kind { any, segment, literal };
+  enum class Kind { any, segment, literal, fqdn, sni };
   Kind kind = Kind::any;
-  std::string text;  // as written: segment name, CIDR literal or "any"
-  Prefix prefix;     // for literals
+  std::string text;     // as written: segment name, CIDR literal, "any", or the name pattern
+  Prefix prefix;        // for literals
+  NamePattern pattern;  // for fqdn and sni, canonical
   Location loc;
+  bool is_name() const { return kind == Kind::fqdn || kind == Kind::sni; }
 };
 
 struct SegmentDef {
   std::string name;
   std::vector<Prefix> cidrs;
   std::vector<Prefix> except;
+  // Names of the segment (`fqdn:`): destinations a rule's `to:` reaches
+  // through DNS answers, beside its cidrs. A segment with names is never a
+  // source.
+  std::vector<NamePattern> fqdn;
+  std::optional<PolicyMode> mode;  // rules naming the segment run in it, unless they set their own
   Location loc;
   // The built-in `internet` (rules/internet.h), added because a rule names
   // it: never written back into the file.
@@ -60,6 +73,42 @@ struct RuleDef {
   bool log = false;
   int64_t expires_at = 0;  // unix seconds; 0 = never
   std::string description;
+  std::optional<PolicyMode> mode;  // the rule's own; unset: its segments', else the policy's
+
+  bool uses(AddressItem::Kind kind) const {
+    for (const auto& it : to)
+      if (it.kind == kind) return true;
+    return false;
+  }
+};
+
+// What to do when a connection waiting for its server name gives none
+// usable (docs/egress.md).
+enum class SniFallback { deny, allow };
+
+// The policy's `dns:` block: how names are learnt. Unset values take the
+// defaults of rules/compiler.h (kNameDefaults); `present` says the block
+// was written.
+struct DnsDef {
+  bool present = false;
+  Location loc;
+  std::vector<AddressItem> trusted;  // segments and literals
+  std::optional<uint32_t> grace;     // seconds after a record's TTL
+  std::optional<uint32_t> max_addresses_per_name;
+  std::optional<uint32_t> max_names;
+  std::optional<uint32_t> max_bindings;
+};
+
+// The policy's `tls:` block: how server names are read and judged.
+struct TlsDef {
+  bool present = false;
+  Location loc;
+  std::optional<std::vector<PortRange>> ports;       // TCP, read for a ClientHello
+  std::optional<std::vector<PortRange>> quic_ports;  // UDP, read as QUIC
+  std::optional<uint32_t> hello_packets;
+  std::optional<uint32_t> hello_ms;
+  std::optional<SniFallback> no_sni, timeout, ech, mismatch;
+  std::optional<bool> reset;
 };
 
 // Where a list of rules sits in the source, for edits that keep the rest
@@ -97,6 +146,8 @@ struct Policy {
   Action default_action = Action::deny;
   PolicyMode mode = PolicyMode::enforce;
   std::vector<SegmentDef> segments;
+  DnsDef dns;
+  TlsDef tls;
   std::vector<RuleDef> rules;      // the shared rules: every packet's
   std::vector<TenantDef> tenants;  // each with its own rules, judged first
 };

@@ -11,25 +11,10 @@
 #include "rules/compiler.h"
 #include "rules/format.h"
 #include "rules/parser.h"
+#include "tests/common/compiled_set.h"
 
 using namespace bulkhead;
-
-namespace {
-
-// The rule set without what depends on where things were written.
-std::string meaning(pb::CompiledRuleSet set) {
-  set.clear_source_name();
-  set.clear_source_sha256();
-  for (auto& r : *set.mutable_rules()) r.clear_location();
-  for (auto& s : *set.mutable_segments()) {
-    s.clear_line();
-    s.clear_column();
-  }
-  for (auto& t : *set.mutable_tenants()) t.clear_location();
-  return set.SerializeAsString();
-}
-
-}  // namespace
+using test::meaning;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -2,6 +2,7 @@
 // policy file safely. Every edit is parsed, compiled and analysed as a whole
 // before anything is written, and written atomically.
 #include <boost/program_options.hpp>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -246,7 +247,10 @@ int cmd_list(const std::vector<std::string>& args) {
     }
     std::string from, to;
     for (const auto& x : r.from) from += (from.empty() ? "" : ",") + x.text;
-    for (const auto& x : r.to) to += (to.empty() ? "" : ",") + x.text;
+    for (const auto& x : r.to)
+      to += (to.empty() ? "" : ",") + (x.kind == rules::AddressItem::Kind::fqdn  ? "fqdn:" + x.pattern.text()
+                                       : x.kind == rules::AddressItem::Kind::sni ? "sni:" + x.pattern.text()
+                                                                                 : x.text);
     std::string ports;
     for (const auto& x : r.ports)
       ports += (ports.empty() ? "" : ",") + std::to_string(x.lo) + (x.hi != x.lo ? "-" + std::to_string(x.hi) : "");
@@ -260,13 +264,14 @@ int cmd_list(const std::vector<std::string>& args) {
 
 int cmd_add(const std::vector<std::string>& args) {
   po::options_description o("options");
-  std::string id, action, proto, ports, sports, expires, description, before, after;
+  std::string id, action, proto, ports, sports, expires, description, before, after, mode;
   std::vector<std::string> from, to;
   int position = -1;
   add_target_options(o, true);
   o.add_options()("id", po::value(&id)->required(), "the new rule's id (required)")(
       "from", po::value(&from)->multitoken(), "segment, any or CIDR (repeatable; default: any)")(
-      "to", po::value(&to)->multitoken(), "segment, any or CIDR (repeatable; default: any)")(
+      "to", po::value(&to)->multitoken(),
+      "segment, any, CIDR, fqdn:NAME or sni:NAME (a name or \"*.domain\" pattern; repeatable; default: any)")(
       "proto", po::value(&proto), "tcp, udp, icmp, icmpv6, sctp, any or a number (default: any)")(
       "ports", po::value(&ports), "destination ports: 443 or 1024-2047, comma separated (default: any)")(
       "sports", po::value(&sports), "source ports, the same form (default: any)")(
@@ -274,6 +279,7 @@ int cmd_add(const std::vector<std::string>& args) {
       "expires", po::value(&expires), "a just-in-time rule: a duration (30m, 2h, 1d) or a UTC time (2026-11-24T18:00:00Z) (none by default: "
       "no expiry)")(
       "description", po::value(&description), "free text kept with the rule (none by default)")(
+      "mode", po::value(&mode), "the rule's own mode: enforce, audit or learn (default: its segments', else the policy's)")(
       "position", po::value(&position), "insert at this position (0 = first); default: append")(
       "before", po::value(&before), "insert before the rule with this id (none by default)")(
       "after", po::value(&after), "insert after the rule with this id (none by default)")(
@@ -281,7 +287,7 @@ int cmd_add(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_command(args, o, vm,
                "usage: bulkhead rule add [FILE] [--tenant NAME] --id ID [--from X]... [--to Y]... [--proto P] [--ports LIST] "
-               "[--sports LIST] [--action allow|deny] [--log] [--expires 2h|TIME] [--position N | --before ID | "
+               "[--sports LIST] [--action allow|deny] [--log] [--expires 2h|TIME] [--mode MODE] [--position N | --before ID | "
                "--after ID]\n\nAdds one rule to the shared rules (with --tenant, to that tenant's), checking the "
                "whole policy before it writes; the rest of the file, comments included, is kept as it is."))
     return kExitOk;
@@ -298,11 +304,21 @@ int cmd_add(const std::vector<std::string>& args) {
       throw UsageError("--" + option + ": the value is not UTF-8");
     }
   };
+  // `fqdn:NAME` and `sni:NAME` are name items (docs/egress.md), written
+  // as the policy writes them; a list holding one is always bracketed.
+  auto item = [&](const char* option, const std::string& v, bool& name) {
+    for (const char* kind : {"fqdn:", "sni:"})
+      if (v.rfind(kind, 0) == 0) {
+        name = true;
+        return std::string(kind) + " " + scalar(option, v.substr(std::strlen(kind)));
+      }
+    return scalar(option, v);
+  };
   auto list = [&](const char* option, const std::vector<std::string>& v) {
-    if (v.size() == 1) return scalar(option, v[0]);
-    std::string s = "[";
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + scalar(option, v[i]);
-    return s + "]";
+    bool names = false;
+    std::string s;
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + item(option, v[i], names);
+    return v.size() == 1 && !names ? s : "[" + s + "]";
   };
   auto port_list = [&](const char* option, const std::string& csv) {
     std::string s = "[";
@@ -322,6 +338,7 @@ int cmd_add(const std::vector<std::string>& args) {
   if (!sports.empty()) line += ", sports: " + port_list("sports", sports);
   line += ", action: " + scalar("action", action);
   if (vm.count("log")) line += ", log: true";
+  if (!mode.empty()) line += ", mode: " + scalar("mode", mode);
   if (vm.count("expires"))
     line += ", expires: " + common::format_iso8601(expiry_time(expires, static_cast<int64_t>(std::time(nullptr))));
   if (!description.empty()) line += ", description: " + scalar("description", description);

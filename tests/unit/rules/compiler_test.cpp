@@ -2,6 +2,7 @@
 
 #include "rules/load.h"
 #include "rules/prefix.h"
+#include "tests/common/compiled_set.h"
 
 namespace bulkhead::rules {
 namespace {
@@ -13,15 +14,7 @@ pb::CompiledRuleSet load(const std::string& text) {
 }
 
 std::vector<std::string> prefixes(const google::protobuf::RepeatedPtrField<pb::Prefix>& v) {
-  std::vector<std::string> out;
-  for (const auto& p : v) {
-    Prefix x;
-    x.family = p.addr().size() == 4 ? 4 : 6;
-    std::copy(p.addr().begin(), p.addr().end(), x.addr.begin());
-    x.len = static_cast<uint8_t>(p.prefix_len());
-    out.push_back(format_prefix(x));
-  }
-  return out;
+  return test::prefix_texts(v);
 }
 
 const char* kHeader =
