@@ -1,5 +1,6 @@
 // The dataplane's clocks: a coarse millisecond clock from the TSC that the
-// workers stamp connections with and expire them by, and the wall clock in
+// workers stamp connections with and expire them by (and its seconds, that
+// name bindings expire by), and the wall clock in
 // unix seconds that time-bound rules expire by. Both can be moved forward
 // (advance()), so tests of timeouts and expiry need not sleep.
 //
@@ -27,6 +28,14 @@ class Clock {
     return static_cast<uint32_t>(tsc / tsc_per_ms_ + static_cast<uint64_t>(offset_ms_.load(std::memory_order_relaxed)));
   }
   uint32_t now_ms() const noexcept { return ms(rte_get_tsc_cycles()); }
+  // Seconds of the same clock, without the millisecond clock's wrap (it
+  // wraps after 136 years): the name bindings' clock
+  // (dataplane/names/bindings.h), which workers bind and look up by and the
+  // main lcore sweeps by.
+  uint32_t seconds(uint64_t tsc) const noexcept {
+    return static_cast<uint32_t>((tsc / tsc_per_ms_ + static_cast<uint64_t>(offset_ms_.load(std::memory_order_relaxed))) / 1000);
+  }
+  uint32_t now_seconds() const noexcept { return seconds(rte_get_tsc_cycles()); }
   int64_t unix_seconds() const noexcept {
     return common::now_unix_seconds() + offset_ms_.load(std::memory_order_relaxed) / 1000;
   }

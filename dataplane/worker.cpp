@@ -148,6 +148,7 @@ void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noe
   admit<kMode, kRecord>(rs, now);
   follow<kMode, kRecord>(rs, now);
   follow_fragments<kMode>(now);
+  if (rs.names() != nullptr) snoop_dns(rs, now);
   if (const uint32_t arm = shared_.capture->armed(); arm != 0) capture_burst(q, rs, now, arm);
   transmit_burst(q);
 }
@@ -473,6 +474,40 @@ void Worker::follow_fragments(uint32_t now) noexcept {
     } else {
       set_drop(i, v == FragmentTable::Verdict::drop ? DropReason::policy_deny : DropReason::fragment_unknown);
     }
+  }
+}
+
+// DNS answers of trusted resolvers bind the names the policy mentions
+// (dataplane/names/snoop.h) here, before the answer leaves: the client's
+// first packet to an answered address finds its binding. Only packets that
+// pass on a tracked connection are read; most are passed over on their
+// ports alone.
+void Worker::snoop_dns(const RuleSet& rs, uint32_t now) noexcept {
+  // Set before the first rule set with names is published, never unset.
+  names::BindingTable* table = shared_.bindings;
+  if (table == nullptr) return;
+  Burst& b = burst_;
+  uint32_t now_s = 0;
+  for (uint16_t j = 0; j < b.nlookup; ++j) {
+    const uint16_t i = b.lookup_of[j];
+    const PacketMeta& m = b.meta[i];
+    const bool judged = (b.judged >> i) & 1u;
+    if (b.fate[i] != Fate::pass || b.pos[i] < 0 || m.has_inner || !names::DnsSnoop::wanted(m, judged)) continue;
+    const ConnEntry& e = conns_.entry(b.pos[i]);
+    if (__atomic_load_n(&e.in_use, __ATOMIC_ACQUIRE) == kEntryFree) continue;
+    const uint8_t d = b.dir[i];
+    names::SnoopPacket p;
+    p.frame = b.frame(i);
+    p.len = b.frame_len(i);
+    p.meta = &m;
+    p.tenant = b.keys[i].tenant;
+    p.conn = b.pos[i];
+    p.conn_hash = b.hash[i];
+    p.conn_created_ms = e.created_ms;
+    p.from_opener = d == e.orig_dir;
+    p.first = judged && p.from_opener && load(e.packets[d]) == 1;
+    if (now_s == 0) now_s = shared_.clock->now_seconds();
+    snoop_.read(p, *rs.names(), *table, now, now_s);
   }
 }
 

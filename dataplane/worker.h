@@ -5,7 +5,8 @@
 // connections, update hits, classify (first packets and re-checks, one
 // rte_acl_classify per address family), settle re-checks, admit, follow
 // (the burst's later packets of the connections it opened, in at most one
-// more round), follow fragments, capture (only while armed), transmit. In one-armed insertion the
+// more round), follow fragments, snoop DNS (only with a rule set written
+// with names), capture (only while armed), transmit. In one-armed insertion the
 // parse stage is open_tunnels (outer headers, ARP and health checks, the
 // echo, then the tunnelled packet: dataplane/insertion/stage.h). Then it sweeps a few buckets of
 // its share of the connection table (expiry, folding traffic into the rule
@@ -34,15 +35,13 @@
 #include "dataplane/denied_records.h"
 #include "dataplane/flow_record.h"
 #include "dataplane/fragments.h"
+#include "dataplane/names/snoop.h"
 #include "dataplane/swap.h"
 
 namespace bulkhead::dataplane {
 
 namespace insertion {
 class Appliance;
-}
-namespace names {
-class BindingTable;
 }
 
 // One RX queue a worker polls and where its packets leave.
@@ -159,7 +158,9 @@ struct Shared {
   CaptureTap* capture = nullptr;
   // The names DNS answers bound (dataplane/names/bindings.h): any worker
   // binds and looks up; the main lcore sweeps and saves. Owned by the
-  // engine; nullptr until a rule set uses names.
+  // engine; nullptr until a rule set uses names. Set by the thread that
+  // applies the first such set, before it publishes the set (so a worker
+  // that reads it under a set with names sees it), and never changed after.
   names::BindingTable* bindings = nullptr;
   // Written by the main lcore; read by every worker (relaxed).
   std::atomic<bool> stop{false};
@@ -182,6 +183,8 @@ class Worker {
   void poll_once() noexcept;
 
   const WorkerStats& stats() const noexcept { return stats_; }
+  // The DNS snooping stage's counters (dataplane/names/snoop.h).
+  const names::SnoopStats& snoop_stats() const noexcept { return snoop_.stats(); }
   uint32_t id() const noexcept { return id_; }
 
  private:
@@ -210,6 +213,8 @@ class Worker {
   void follow(RuleSet& rs, uint32_t now) noexcept;
   template <Mode kMode>
   void follow_fragments(uint32_t now) noexcept;
+  // With a rule set written with names: DNS answers bind before they leave.
+  void snoop_dns(const RuleSet& rs, uint32_t now) noexcept;
   // While a capture is armed: copies the packets it asks for.
   void capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t now, uint32_t arm) noexcept;
   void transmit_burst(const QueueAssignment& q) noexcept;
@@ -308,6 +313,7 @@ class Worker {
   uint64_t capture_tokens_ = 0;
   CaptureRecord capture_record_;  // the copy being made
   DeniedRecords denied_;
+  names::DnsSnoop snoop_;
   WorkerStats stats_{};
 };
 
