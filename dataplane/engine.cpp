@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -13,6 +14,7 @@
 
 #include "common/file_write.h"
 #include "dataplane/control_message.h"
+#include "proto/names.pb.h"
 #include "rules/load.h"
 #include "rules/match.h"
 
@@ -46,6 +48,8 @@ int lcore_main(void* arg) {
 
 Engine::~Engine() {
   stop();
+  std::string error;
+  if (!save_bindings(error)) BH_LOG(ERR, "cannot keep the name bindings: %s", error.c_str());
   workers_.clear();
   holder_.reset();
   conns_.reset();
@@ -256,6 +260,8 @@ void Engine::commit(std::unique_ptr<RuleSet> rs, pb::CompiledRuleSet compiled, K
     flow_contexts_[rs->epoch()] = std::move(ctx);
     while (flow_contexts_.size() > 16) flow_contexts_.erase(flow_contexts_.begin());
   }
+  // The binding table exists before any worker reads a set with names.
+  if (const names::PolicyNames* names = rs->names()) ensure_bindings(*names);
   holder_->publish(std::move(rs));
   if (keep == Keep::now) persist(compiled);
   keep_pending_ = keep == Keep::later;
@@ -296,6 +302,110 @@ void Engine::keep_pending() noexcept {
 }
 
 std::string ruleset_path(const std::string& dir) { return dir + "/ruleset.pb"; }
+std::string bindings_path(const std::string& dir) { return dir + "/bindings.pb"; }
+
+namespace {
+
+// State files are regular files: a device or a FIFO put in their place is
+// neither read (it could block) nor written.
+bool regular_or_absent(const std::string& path, bool& exists) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  exists = st.type() != std::filesystem::file_type::not_found;
+  return !exists || st.type() == std::filesystem::file_type::regular;
+}
+
+uint64_t binding_changes(const names::BindingTable& t) {
+  const auto& c = t.counters();
+  return c.bound.load(std::memory_order_relaxed) + c.refreshed.load(std::memory_order_relaxed) +
+         c.evicted.load(std::memory_order_relaxed) + c.expired.load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void Engine::ensure_bindings(const names::PolicyNames& names) {
+  const names::BindingTable::Limits want = names.limits();
+  if (bindings_) {
+    const auto& l = bindings_limits_;
+    if (want.bindings != l.bindings || want.names != l.names || want.max_addresses_per_name != l.max_addresses_per_name)
+      BH_LOG(NOTICE,
+             "name bindings: the table keeps its size (%u bindings, %u names, %u addresses a name) until the next "
+             "start; the rule set asks for %u, %u and %u",
+             l.bindings, l.names, l.max_addresses_per_name, want.bindings, want.names, want.max_addresses_per_name);
+    return;
+  }
+  auto table = std::make_unique<names::BindingTable>(want, KeyedHash::random());
+  const uint32_t now = clock_.now_seconds();
+  if (!cfg_.state_dir.empty()) {
+    const std::string path = bindings_path(cfg_.state_dir);
+    bool exists = false;
+    pb::NameBindings saved;
+    if (!regular_or_absent(path, exists)) {
+      BH_LOG(ERR, "%s: not a regular file; starting without name bindings", path.c_str());
+    } else if (exists) {
+      std::ifstream in(path, std::ios::binary);
+      if (!in || !saved.ParseFromIstream(&in)) {
+        BH_LOG(ERR, "%s: damaged (not name bindings); starting without them", path.c_str());
+      } else {
+        const auto r = table->restore(saved, now, clock_.unix_seconds());
+        BH_LOG(NOTICE,
+               "name bindings: %u restored from %s (%u expired meanwhile, %u refused as malformed, %u over the "
+               "table's caps)",
+               r.restored, path.c_str(), r.expired, r.refused, r.not_bound);
+      }
+    }
+  }
+  BH_LOG(INFO, "name bindings: a table of %u bindings and %u names (%u addresses a name), %.1f MB", want.bindings,
+         want.names, want.max_addresses_per_name, static_cast<double>(table->memory_bytes()) / 1e6);
+  bindings_limits_ = want;
+  bindings_saved_s_ = now;
+  bindings_changes_saved_ = binding_changes(*table);
+  bindings_ = std::move(table);
+  __atomic_store_n(&shared_.bindings, bindings_.get(), __ATOMIC_RELEASE);
+}
+
+bool Engine::save_bindings(std::string& error) {
+  names::BindingTable* t = bindings();
+  if (t == nullptr || cfg_.state_dir.empty()) return true;
+  const uint32_t now = clock_.now_seconds();
+  bindings_saved_s_ = now;
+  const uint64_t changes = binding_changes(*t);
+  const std::string path = bindings_path(cfg_.state_dir);
+  bool exists = false;
+  if (!regular_or_absent(path, exists)) {
+    error = path + ": not a regular file";
+    return false;
+  }
+  if (exists && changes == bindings_changes_saved_) return true;  // as kept
+  pb::NameBindings out;
+  t->save(now, clock_.unix_seconds(), out);
+  std::string data;
+  if (!out.SerializeToString(&data)) {
+    error = "encoding failed";
+    return false;
+  }
+  if (!common::write_file(path, data, error)) return false;
+  bindings_changes_saved_ = changes;
+  return true;
+}
+
+void Engine::housekeep_bindings() noexcept {
+  names::BindingTable* t = bindings();
+  if (t == nullptr) return;
+  const uint32_t now = clock_.now_seconds();
+  // About the whole table a second at this call's pace (every few ms), a
+  // few buckets under the writers' lock at a time.
+  t->sweep(now, t->bucket_count() / 200 + 1);
+  if (cfg_.state_dir.empty() || now - bindings_saved_s_ < kBindingsSaveSeconds) return;
+  std::string error;
+  if (!save_bindings(error)) BH_LOG(ERR, "cannot keep the name bindings: %s", error.c_str());
+}
+
+names::SnoopStats Engine::snoop_totals() const noexcept {
+  names::SnoopStats t;
+  for (const auto& w : workers_) t.add(w->snoop_stats());
+  return t;
+}
 
 void Engine::persist(const pb::CompiledRuleSet& compiled) noexcept {
   if (cfg_.state_dir.empty()) return;
@@ -380,6 +490,7 @@ void Engine::housekeeping() noexcept {
     else BH_LOG(ERR, "rebuilding after a rule expiry failed: %s", error.c_str());
     rs = holder_->acquire();
   }
+  housekeep_bindings();
   LogRecord rec;
   for (auto* ring : log_rings_) {
     for (int k = 0; k < 256 && rte_ring_sc_dequeue_elem(ring, &rec, sizeof(rec)) == 0; ++k) {

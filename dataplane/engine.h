@@ -23,6 +23,8 @@
 #include "dataplane/flow_record.h"
 #include "dataplane/insertion/stage.h"
 #include "dataplane/log.h"
+#include "dataplane/names/bindings.h"
+#include "dataplane/names/snoop.h"
 #include "dataplane/ports.h"
 #include "dataplane/ruleset.h"
 #include "dataplane/swap.h"
@@ -87,8 +89,27 @@ class Engine {
   void stop() noexcept;
 
   // Main-lcore duties: print rule log records (rate-limited), rebuild the
-  // rule set when a time-bound rule expires. Call every few milliseconds.
+  // rule set when a time-bound rule expires, sweep expired name bindings
+  // and keep them in the state directory every kBindingsSaveSeconds. Call
+  // every few milliseconds.
   void housekeeping() noexcept;
+
+  // Name bindings (dataplane/names/bindings.h). The table is made when the
+  // first rule set written with names is applied, sized by that set's
+  // limits (PolicyNames::limits()), and restored from the state directory
+  // then; it stays, with its size, across every later reload (a set with
+  // other limits, or without names), so bindings survive reloads; new
+  // limits take effect at the next start, which restores the saved
+  // bindings into a table of the new size. nullptr before.
+  names::BindingTable* bindings() const noexcept { return __atomic_load_n(&shared_.bindings, __ATOMIC_ACQUIRE); }
+  const names::BindingTable::Limits& bindings_limits() const noexcept { return bindings_limits_; }
+  // Writes the live bindings to the state directory (atomically); false
+  // with `error` when that fails. Nothing to do (true) without a state
+  // directory or a table. Main lcore (or, stopped, any one thread).
+  bool save_bindings(std::string& error);
+  static constexpr uint32_t kBindingsSaveSeconds = 10;
+  // Every worker's DNS snooping counters, summed.
+  names::SnoopStats snoop_totals() const noexcept;
 
   Worker& worker(uint32_t i) { return *workers_[i]; }
   uint32_t worker_count() const noexcept { return worker_count_; }
@@ -129,6 +150,9 @@ class Engine {
   // Publishes a built set for `compiled` (apply_mu_ held).
   void commit(std::unique_ptr<RuleSet> rs, pb::CompiledRuleSet compiled, Keep keep);
   void fail(const std::string& error);
+  // Makes the binding table for a set written with names (apply_mu_ held).
+  void ensure_bindings(const names::PolicyNames& names);
+  void housekeep_bindings() noexcept;
 
   Config cfg_;
   Clock clock_;
@@ -153,6 +177,10 @@ class Engine {
   std::mutex status_mu_;
   std::mutex apply_mu_;  // one rule-set build and swap at a time (main lcore, control channel)
   RateLimit log_limit_{20, 1};
+  std::unique_ptr<names::BindingTable> bindings_;  // see bindings()
+  names::BindingTable::Limits bindings_limits_;    // the table's, as made
+  uint32_t bindings_saved_s_ = 0;                  // the bindings' clock at the last save
+  uint64_t bindings_changes_saved_ = 0;            // the table's changes counted then
 };
 
 }  // namespace bulkhead::dataplane
