@@ -211,6 +211,62 @@ void write_flows(Writer& w, const WorkerStats& t, const FlowExporter* x) {
   w.single("bulkhead_flow_batches_sent_total", Type::counter, "Flow record batches sent", ld(x->stats().batches_sent));
 }
 
+// Name bindings and the DNS snooping that makes them. The snooping
+// counters go to families by their name's prefix (answers_*, ignored_*),
+// so the list in dataplane/names/snoop.h stays the only one.
+void write_names(Writer& w, Engine& e) {
+  const names::BindingTable* t = e.bindings();
+  const auto& l = e.bindings_limits();
+  auto c = [&](std::atomic<uint64_t> names::BindingTable::Counters::*f) {
+    return t != nullptr ? ld(t->counters().*f) : 0.0;
+  };
+  w.single("bulkhead_name_bindings", Type::gauge, "Name bindings alive now (DNS answers for the policy's names)",
+           t != nullptr ? t->live_bindings() : 0);
+  w.single("bulkhead_name_binding_names", Type::gauge, "Distinct names the live bindings hold",
+           t != nullptr ? t->live_names() : 0);
+  w.single("bulkhead_name_bindings_max", Type::gauge, "Bindings the table holds at most (0: no table yet)",
+           t != nullptr ? l.bindings : 0);
+  w.single("bulkhead_name_binding_table_bytes", Type::gauge, "Memory of the binding table",
+           t != nullptr ? static_cast<double>(t->memory_bytes()) : 0.0);
+  w.family("bulkhead_name_binding_changes_total", Type::counter,
+           "Bindings made, refreshed, evicted (a full bucket) and expired (swept)");
+  w.sample({{"change", "bound"}}, c(&names::BindingTable::Counters::bound));
+  w.sample({{"change", "refreshed"}}, c(&names::BindingTable::Counters::refreshed));
+  w.sample({{"change", "evicted"}}, c(&names::BindingTable::Counters::evicted));
+  w.sample({{"change", "expired"}}, c(&names::BindingTable::Counters::expired));
+  w.family("bulkhead_name_binding_refusals_total", Type::counter,
+           "Bindings refused: a name's address cap (name_cap), the names cap (names_full)");
+  w.sample({{"cause", "name_cap"}}, c(&names::BindingTable::Counters::name_cap));
+  w.sample({{"cause", "names_full"}}, c(&names::BindingTable::Counters::names_full));
+
+  const names::SnoopStats s = e.snoop_totals();
+  const std::string_view answers = "answers_", ignored = "ignored_";
+  auto each = [&](std::string_view prefix, const char* label) {
+    for (size_t i = 0; i < names::kSnoopCounterCount; ++i) {
+      const std::string_view name = names::snoop_counter_name(static_cast<names::SnoopCounter>(i));
+      if (name.starts_with(prefix) && name != "answers_truncated")
+        w.sample({{label, std::string(name.substr(prefix.size()))}}, static_cast<double>(s.events[i]));
+    }
+  };
+  w.family("bulkhead_dns_answers_total", Type::counter,
+           "Answers of trusted resolvers read, by outcome (bound, negative, not_mentioned, unbound)");
+  each(answers, "outcome");
+  w.family("bulkhead_dns_answers_ignored_total", Type::counter,
+           "DNS answers not acted on, by reason (untrusted, malformed, unsolicited, ...: docs/egress.md)");
+  each(ignored, "reason");
+  w.family("bulkhead_dns_malformed_total", Type::counter, "Answers the DNS reader refused, by reason");
+  for (size_t i = 1; i < names::kDnsErrorCount; ++i)
+    w.sample({{"reason", std::string(names::dns_error_name(static_cast<names::DnsError>(i)))}},
+             static_cast<double>(s.malformed[i]));
+  w.family("bulkhead_dns_snoop_events_total", Type::counter,
+           "Other DNS snooping events, by event (dataplane/names/snoop.h lists them)");
+  for (size_t i = 0; i < names::kSnoopCounterCount; ++i) {
+    const std::string_view name = names::snoop_counter_name(static_cast<names::SnoopCounter>(i));
+    if ((!name.starts_with(answers) || name == "answers_truncated") && !name.starts_with(ignored))
+      w.sample({{"event", std::string(name)}}, static_cast<double>(s.events[i]));
+  }
+}
+
 }  // namespace
 
 std::string render_metrics(const MetricsSources& s) {
@@ -225,6 +281,7 @@ std::string render_metrics(const MetricsSources& s) {
   write_policy(w, e, s.max_rules);
   if (s.updater != nullptr) write_control(w, *s.updater);
   write_flows(w, t, s.exporter);
+  write_names(w, e);
   return w.take();
 }
 

@@ -235,6 +235,37 @@ int handle_insertion(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+// /bulkhead/names: the name bindings and the DNS snooping that makes them
+// (dataplane/names/snoop.h lists the snooping counters).
+int handle_names(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  const names::BindingTable* t = g_engine->bindings();
+  add_u64(d, "table", t != nullptr);
+  if (t != nullptr) {
+    const auto& l = g_engine->bindings_limits();
+    const auto& c = t->counters();
+    add_u64(d, "bindings_live", t->live_bindings());
+    add_u64(d, "names_live", t->live_names());
+    add_u64(d, "bindings_max", l.bindings);
+    add_u64(d, "names_max", l.names);
+    add_u64(d, "addresses_per_name_max", l.max_addresses_per_name);
+    add_u64(d, "table_bytes", t->memory_bytes());
+    add_u64(d, "bound", c.bound.load(std::memory_order_relaxed));
+    add_u64(d, "refreshed", c.refreshed.load(std::memory_order_relaxed));
+    add_u64(d, "evicted", c.evicted.load(std::memory_order_relaxed));
+    add_u64(d, "expired", c.expired.load(std::memory_order_relaxed));
+    add_u64(d, "name_cap", c.name_cap.load(std::memory_order_relaxed));
+    add_u64(d, "names_full", c.names_full.load(std::memory_order_relaxed));
+  }
+  const names::SnoopStats s = g_engine->snoop_totals();
+  for (size_t i = 0; i < names::kSnoopCounterCount; ++i)
+    add_u64(d, std::string(names::snoop_counter_name(static_cast<names::SnoopCounter>(i))).c_str(), s.events[i]);
+  for (size_t i = 1; i < names::kDnsErrorCount; ++i)
+    add_u64(d, ("malformed_" + std::string(names::dns_error_name(static_cast<names::DnsError>(i)))).c_str(),
+            s.malformed[i]);
+  return 0;
+}
+
 Updater* g_updater = nullptr;
 
 // A helper thread's CurveZMQ connection, as both channels report it.
@@ -304,6 +335,8 @@ void register_telemetry(Engine* engine) {
   rte_telemetry_register_cmd("/bulkhead/policy", handle_policy, "Active rule set and reload status. No parameters");
   rte_telemetry_register_cmd("/bulkhead/conntrack", handle_conntrack, "Connection table. No parameters");
   rte_telemetry_register_cmd("/bulkhead/ports", handle_ports, "Per-port counters as columns. No parameters");
+  rte_telemetry_register_cmd("/bulkhead/names", handle_names,
+                             "Name bindings and DNS snooping: table, answers by outcome, ignored by reason. No parameters");
   rte_telemetry_register_cmd("/bulkhead/insertion", handle_insertion,
                              "Insertion (inline, geneve, vxlan), the tunnels and their counters. No parameters");
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/protocols.h"
+#include "dataplane/metrics.h"
 #include "dataplane/names/snoop.h"
 #include "rules/load.h"
 #include "tests/common/dns_builder.h"
@@ -27,7 +28,7 @@ using dataplane::names::SnoopCounter;
 constexpr const char* kClient = "10.1.0.5";
 constexpr const char* kResolver = "10.0.0.53";
 
-// Clients may ask the resolver over UDP and TCP and reach 203.0.113.0/24
+// Clients may ask the resolvers (one trusted) over UDP and TCP and reach 203.0.113.0/24
 // on 443; the rule `api` is written with the name api.example.com too
 // (added to the compiled set below: the policy language does not write it
 // yet).
@@ -36,7 +37,7 @@ version: 1
 defaults: { action: deny }
 segments:
   clients: [10.1.0.0/16]
-  resolvers: [10.0.0.53/32]
+  resolvers: [10.0.0.0/24]   # only 10.0.0.53 is trusted
 rules:
   - { id: dns-udp, from: clients, to: resolvers, proto: udp, ports: [53], action: allow }
   - { id: dns-tcp, from: clients, to: resolvers, proto: tcp, ports: [53], action: allow }
@@ -117,6 +118,14 @@ TEST(Snoop, AnAnswerBindsBeforeItLeaves) {
   h.pass(0, udp(kClient, "10.0.0.99", 40001, 53, dns_query("api.example.com")));
   h.pass(1, udp("10.0.0.99", kClient, 53, 40001, spoof));
   EXPECT_TRUE(bound(h.engine(), kClient, "198.51.100.66").empty());
+  // What Prometheus is told.
+  const std::string text = dataplane::render_metrics({&h.engine()});
+  for (const char* line : {"bulkhead_name_bindings 1\n", "bulkhead_dns_answers_total{outcome=\"bound\"} 1\n",
+                           "bulkhead_dns_answers_ignored_total{reason=\"untrusted\"} 1\n",
+                           "bulkhead_dns_snoop_events_total{event=\"queries\"} 1\n",
+                           "bulkhead_name_binding_changes_total{change=\"bound\"} 1\n",
+                           "bulkhead_dns_malformed_total{reason=\"forward_pointer\"} 0\n"})
+    EXPECT_NE(text.find(line), std::string::npos) << line;
 }
 
 TEST(Snoop, AnAnswerOverTcpInPiecesBinds) {
