@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "common/protocols.h"
+#include "controlplane/flows/flow_store.h"
 #include "rules/match.h"
 #include "rules/prefix.h"
 #include "rules/segment_index.h"
@@ -19,6 +20,8 @@ namespace {
 using Addr = std::array<uint8_t, 16>;
 
 constexpr int kUngrouped = -1;
+// A destination by name: group kNamed - (the name's id).
+constexpr int kNamed = -2;
 
 struct AddrHash {
   size_t operator()(const std::pair<Addr, uint8_t>& a) const noexcept {
@@ -48,6 +51,9 @@ struct Edge {
   uint64_t unanswered;  // attempts that ended with nothing back (TCP, ICMP echo)
   bool silent;          // as a target: it ended with nothing back and never answered
   int64_t first, last;
+  // The names DNS answers bound the destination to for the source (ids in
+  // Learner::names_, 0: none).
+  std::array<uint32_t, flows::kMaxAggregateNames> names{};
 };
 
 struct Group {
@@ -193,6 +199,8 @@ class Learner {
       e.silent = a.answered() == 0 && (a.unanswered() > 0 || a.packets() > 0);
       e.first = a.first_ms();
       e.last = a.last_ms();
+      for (int i = 0; i < a.dns_names_size() && i < static_cast<int>(e.names.size()); ++i)
+        e.names[static_cast<size_t>(i)] = name_id(a.dns_names(i));
       edges_.push_back(e);
     }
   }
@@ -399,9 +407,26 @@ class Learner {
     std::set<uint32_t> srcs, dsts;
   };
 
-  // A side of a rule: its group, `internet`, or its addresses.
+  uint32_t name_id(const std::string& name) {
+    if (name.empty()) return 0;
+    auto [it, fresh] = name_ids_.try_emplace(name, static_cast<uint32_t>(names_.size()));
+    if (fresh) names_.push_back(name);
+    return it->second;
+  }
+
+  // An edge to the internet whose destination DNS answers named: learned
+  // as rules to the names, not to addresses that rotate.
+  bool named(const Edge& e) const {
+    return e.names[0] != 0 && !hosts_[e.dst].internal && hosts_[e.dst].group == kUngrouped;
+  }
+
+  // A side of a rule: its group, `internet`, its addresses, or a name.
   InferredSide side_of(int group, const std::vector<uint32_t>& hosts) {
     InferredSide side;
+    if (group <= kNamed) {
+      side.name = side.label = names_[static_cast<size_t>(kNamed - group)];
+      return side;
+    }
     if (group != kUngrouped) {
       side.segment = side.label = groups_[static_cast<size_t>(group)].name;
       return side;
@@ -419,7 +444,7 @@ class Learner {
 
   // The key that merges candidates into one rule: both sides and the protocol.
   static std::string merge_key(const InferredSide& from, const InferredSide& to, uint8_t proto) {
-    std::string k = from.segment + '\n' + to.segment + '\n' + std::to_string(proto) + '\n';
+    std::string k = from.segment + '\n' + to.segment + '\n' + to.name + '\n' + std::to_string(proto) + '\n';
     for (const auto* side : {&from, &to}) {
       for (const auto& a : side->addresses) k += prefix_text(a) + ',';
       k += '\n';
@@ -430,14 +455,25 @@ class Learner {
   void build_rules() {
     std::unordered_map<CandidateKey, Candidate, CandidateKeyHash> by_key;
     for (const Edge& e : edges_) {
-      Candidate& c = by_key[{hosts_[e.src].group, hosts_[e.dst].group, static_cast<uint32_t>(e.proto) << 16 | e.port}];
-      c.flows += e.flows;
-      c.unanswered += e.unanswered;
-      c.first = c.first == 0 ? e.first : std::min(c.first, e.first);
-      c.last = std::max(c.last, e.last);
-      if (e.flows == 0) continue;  // only answered traffic puts a host on a side
-      c.srcs.push_back(e.src);
-      c.dsts.push_back(e.dst);
+      const uint32_t service = static_cast<uint32_t>(e.proto) << 16 | e.port;
+      auto add = [&](int dst_group) {
+        Candidate& c = by_key[{hosts_[e.src].group, dst_group, service}];
+        c.flows += e.flows;
+        c.unanswered += e.unanswered;
+        c.first = c.first == 0 ? e.first : std::min(c.first, e.first);
+        c.last = std::max(c.last, e.last);
+        if (e.flows == 0) return;  // only answered traffic puts a host on a side
+        c.srcs.push_back(e.src);
+        c.dsts.push_back(e.dst);
+      };
+      if (!named(e)) {
+        add(hosts_[e.dst].group);
+        continue;
+      }
+      // One rule per name: an address answered for several names counts
+      // for each, since the connection was for one of them.
+      for (uint32_t id : e.names)
+        if (id != 0) add(kNamed - static_cast<int>(id));
     }
     // In a stable order, so the same flows always give the same policy.
     std::vector<std::pair<CandidateKey, Candidate>> cands(std::make_move_iterator(by_key.begin()),
@@ -456,9 +492,18 @@ class Learner {
     std::unordered_map<CandidateKey, std::pair<std::vector<uint32_t>, std::vector<uint32_t>>, CandidateKeyHash> silent;
     for (const Edge& e : edges_) {
       if (e.unanswered == 0) continue;
-      auto& [srcs, dsts] = silent[{hosts_[e.src].group, hosts_[e.dst].group, static_cast<uint32_t>(e.proto) << 16 | e.port}];
-      srcs.push_back(e.src);
-      dsts.push_back(e.dst);
+      const uint32_t service = static_cast<uint32_t>(e.proto) << 16 | e.port;
+      auto add = [&](int dst_group) {
+        auto& [srcs, dsts] = silent[{hosts_[e.src].group, dst_group, service}];
+        srcs.push_back(e.src);
+        dsts.push_back(e.dst);
+      };
+      if (!named(e)) {
+        add(hosts_[e.dst].group);
+        continue;
+      }
+      for (uint32_t id : e.names)
+        if (id != 0) add(kNamed - static_cast<int>(id));
     }
     std::map<std::string, Merged> merged;
     std::vector<std::pair<uint64_t, std::string>> below, unanswered;
@@ -489,6 +534,7 @@ class Learner {
         continue;
       }
       InferredSide from = side_of(sg, c.srcs), to = side_of(dg, c.dsts);
+      if (dg <= kNamed) named_clients_.insert(c.srcs.begin(), c.srcs.end());
       const std::string k = merge_key(from, to, proto);
       auto it = merged.find(k);
       if (it == merged.end()) {
@@ -521,6 +567,19 @@ class Learner {
     }
     std::stable_sort(p_.rules.begin(), p_.rules.end(),
                      [](const InferredRule& a, const InferredRule& b) { return a.flows > b.flows; });
+    find_resolvers();
+  }
+
+  // The resolvers whose answers named the destinations of rules by name:
+  // the servers on port 53 those rules' clients were answered by.
+  void find_resolvers() {
+    if (named_clients_.empty()) return;
+    std::set<rules::Prefix> found;
+    for (const Edge& e : edges_) {
+      if (e.port != 53 || (e.proto != common::kProtoUdp && e.proto != common::kProtoTcp)) continue;
+      if (named_clients_.count(e.src)) found.insert(host_prefix(hosts_[e.dst]));
+    }
+    p_.resolvers.assign(found.begin(), found.end());
   }
 
   // The segments to write: the inventory's, or the inferred ones a rule
@@ -529,7 +588,7 @@ class Learner {
     std::set<std::string> referenced;
     for (const auto& r : p_.rules) {
       referenced.insert(r.from.segment);
-      referenced.insert(r.to.segment);
+      if (r.to.name.empty()) referenced.insert(r.to.segment);
     }
     if (inventory_ != nullptr) {
       p_.from_inventory = true;
@@ -585,6 +644,9 @@ class Learner {
   std::vector<Edge> edges_;
   std::vector<Group> groups_;
   std::vector<std::string> scanner_lines_;
+  std::vector<std::string> names_{""};  // DNS names, by id (0: none)
+  std::set<uint32_t> named_clients_;     // hosts with a rule by name
+  std::unordered_map<std::string, uint32_t> name_ids_;
   Inference p_;
 };
 

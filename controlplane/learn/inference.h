@@ -26,10 +26,12 @@ struct InferredSegment {
   std::string why;    // how its hosts were grouped ("inventory" for the inventory's)
 };
 
-// One side of a rule: a segment, or individual addresses.
+// One side of a rule: a segment, individual addresses, or (a destination)
+// a name DNS answers bound its addresses to.
 struct InferredSide {
-  std::string segment;                 // "" for addresses
+  std::string segment;                 // "" for addresses and names
   std::vector<rules::Prefix> addresses;
+  std::string name;                    // a destination by name (fqdn)
   std::string label;                   // for people and rule ids: the segment, an address, or "N hosts"
 };
 
@@ -50,6 +52,9 @@ struct Inference {
   std::vector<InferredSegment> segments;
   bool from_inventory = false;
   std::vector<InferredRule> rules;        // busiest first
+  // The resolvers the clients of rules by name asked (port 53), whose
+  // answers the policy must trust.
+  std::vector<rules::Prefix> resolvers;
   std::vector<SegmentReport> reported;    // the segments for the report
   std::vector<std::string> not_learned;   // most significant first
   uint64_t flows_total = 0;

@@ -11,6 +11,7 @@
 #include "controlplane/learn/inference.h"
 #include "rules/format.h"
 #include "rules/load.h"
+#include "rules/names.h"
 #include "rules/match.h"
 #include "rules/policy.h"
 
@@ -30,10 +31,24 @@ std::string plural(uint64_t n, const char* one, const char* many) {
 }
 
 // A rule side's label in a rule id: a segment name as it is, addresses as "hosts".
-std::string id_part(const InferredSide& side) { return side.segment.empty() ? "hosts" : safe_name(side.segment); }
+std::string id_part(const InferredSide& side) {
+  if (!side.name.empty()) return safe_name(side.name);
+  return side.segment.empty() ? "hosts" : safe_name(side.segment);
+}
 
 std::vector<rules::AddressItem> address_items(const InferredSide& side) {
   std::vector<rules::AddressItem> items;
+  if (!side.name.empty()) {
+    std::string error;
+    auto pattern = rules::parse_name_pattern(side.name, error);
+    if (!pattern) throw std::logic_error("the learner was given a name it cannot write: " + side.name);
+    rules::AddressItem it;
+    it.kind = rules::AddressItem::Kind::fqdn;
+    it.pattern = *pattern;
+    it.text = pattern->text();
+    items.push_back(std::move(it));
+    return items;
+  }
   if (!side.segment.empty()) {
     rules::AddressItem it;
     it.kind = rules::AddressItem::Kind::segment;
@@ -94,6 +109,15 @@ rules::Policy as_policy(const Inference& in, const LearnOptions& opt, uint64_t& 
     d.except = s.except;
     p.segments.push_back(std::move(d));
   }
+  // Rules by name trust the resolvers their clients were answered by.
+  for (const auto& r : in.resolvers) {
+    rules::AddressItem it;
+    it.kind = rules::AddressItem::Kind::literal;
+    it.prefix = r;
+    it.text = rules::format_prefix(r);
+    p.dns.trusted.push_back(std::move(it));
+  }
+  p.dns.present = !p.dns.trusted.empty();
   std::set<std::string> ids;
   flows_used = 0;
   for (const auto& r : in.rules) {

@@ -250,3 +250,44 @@ TEST(Names, TheCommandPrintsOneJsonObjectPerFinding) {
 
 }  // namespace
 }  // namespace bulkhead::cli
+
+namespace bulkhead::cli {
+namespace {
+
+// A person browsing: two clients resolve 20 names (two pairs share an
+// address, 18 servers) and connect to each on 443. The learner proposes the
+// names, with the resolver trusted, and nothing wider: no `internet`.
+TEST(Names, LearnProposesTheNamesItSawAndNothingWider) {
+  std::vector<Frame> frames;
+  std::vector<std::string> names;
+  uint16_t id = 1, port = 40000;
+  for (int i = 0; i < 20; ++i) names.push_back("site" + std::to_string(i) + ".example.com");
+  for (const char* client : {"10.0.1.5", "10.0.1.6"}) {
+    for (int i = 0; i < 20; ++i) {
+      const std::string server = "192.0.2." + std::to_string(10 + i % 18);
+      frames.push_back(udp(client, kResolver, port, 53, query(names[size_t(i)], id)));
+      frames.push_back(udp(kResolver, client, 53, port, answer(names[size_t(i)], id, {server})));
+      ++id;
+      ++port;
+      for (int c = 0; c < 2; ++c, ++port) {
+        frames.push_back(tcp(client, server.c_str(), port, 443, common::kTcpSyn, 1000));
+        frames.push_back(tcp(server.c_str(), client, 443, port, common::kTcpSyn | common::kTcpAck, 5000));
+      }
+    }
+  }
+  test::TempDir dir;
+  const std::string pcap = dir.file("browsing.pcap");
+  test::write_pcap(pcap, frames, 1, 5000);  // 5 ms apart
+  int status = 0;
+  const std::string out = run(std::string(BULKHEAD_BUILD_DIR) + "/tools/cli/bulkhead learn propose --pcap " + pcap +
+                                  " --min-flows 1 2>/dev/null",
+                              status);
+  ASSERT_EQ(WEXITSTATUS(status), 0) << out;
+  for (const auto& n : names) EXPECT_NE(out.find("fqdn: " + n), std::string::npos) << n << "\n" << out;
+  EXPECT_EQ(out.find("internet"), std::string::npos) << out;
+  EXPECT_EQ(out.find("192.0.2."), std::string::npos) << out;  // no address rules for the servers
+  EXPECT_NE(out.find(kResolver), std::string::npos) << out;     // trusted, and reached on 53
+}
+
+}  // namespace
+}  // namespace bulkhead::cli

@@ -10,7 +10,8 @@
 
 namespace bulkhead::test {
 
-void write_pcap(const std::string& path, const std::vector<std::vector<uint8_t>>& frames, int link_type) {
+void write_pcap(const std::string& path, const std::vector<std::vector<uint8_t>>& frames, int link_type,
+                uint32_t step_us) {
   pcap_t* dead = pcap_open_dead(link_type, 65535);
   pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
   if (d == nullptr) {
@@ -18,11 +19,12 @@ void write_pcap(const std::string& path, const std::vector<std::vector<uint8_t>>
     pcap_close(dead);
     throw std::runtime_error(path + ": " + err);
   }
-  uint32_t usec = 0;
+  uint64_t usec = 0;
   for (const auto& f : frames) {
     pcap_pkthdr h{};
-    h.ts.tv_sec = 1700000000;
-    h.ts.tv_usec = usec++;
+    h.ts.tv_sec = static_cast<time_t>(1700000000 + usec / 1'000'000);
+    h.ts.tv_usec = static_cast<suseconds_t>(usec % 1'000'000);
+    usec += step_us;
     h.caplen = h.len = static_cast<uint32_t>(f.size());
     pcap_dump(reinterpret_cast<u_char*>(d), &h, f.data());
   }

@@ -10,7 +10,9 @@
 
 namespace bulkhead::test {
 
-void write_pcap(const std::string& path, const std::vector<std::vector<uint8_t>>& frames, int link_type = 1);
+// Frames are `step_us` apart, from 1700000000 s.
+void write_pcap(const std::string& path, const std::vector<std::vector<uint8_t>>& frames, int link_type = 1,
+                uint32_t step_us = 1);
 std::vector<std::vector<uint8_t>> read_pcap(const std::string& path);
 
 // The record a capture of `link_type` (a DLT_ value) holds of Ethernet

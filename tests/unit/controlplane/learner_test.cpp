@@ -5,6 +5,8 @@
 // form that allows what was learned and nothing else.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "controlplane/flows/record.h"
 #include "controlplane/learn/learner.h"
 #include "rules/format.h"
@@ -184,6 +186,43 @@ TEST(Learner, FewExternalPeersStayIndividualAddresses) {
   EXPECT_EQ(side_of(p, 443, false), std::vector<std::string>{"203.0.113.10"}) << p.policy;
   EXPECT_EQ(p.policy.find("internet"), std::string::npos);
   EXPECT_FALSE(allows(p, "10.0.2.1", "203.0.113.11", 6, 443));
+}
+
+TEST(Learner, DestinationsDnsNamedAreLearnedByNameNotByAddress) {
+  std::vector<pb::FlowAggregate> v;
+  // 20 public servers, 18 of them named by DNS answers (one address for two
+  // names), two not: the named ones become rules by name, the rest stay
+  // addresses, and the resolver the clients asked is trusted.
+  for (int i = 0; i < 20; ++i) {
+    for (const char* client : {"10.0.2.1", "10.0.2.2"}) {
+      auto a = flow(client, "198.51.100." + std::to_string(10 + i), 6, 443, 3);
+      if (i < 17) a.add_dns_names("s" + std::to_string(i) + ".example.com");
+      if (i == 17) {
+        a.add_dns_names("a.cdn.example.net");
+        a.add_dns_names("b.cdn.example.net");
+      }
+      v.push_back(a);
+    }
+  }
+  v.push_back(flow("10.0.2.1", "10.0.9.53", 17, 53, 40));
+  v.push_back(flow("10.0.2.2", "10.0.9.53", 17, 53, 40));
+  const auto p = propose(v, nullptr, {});
+  const auto policy = parsed(p);
+  size_t by_name = 0;
+  std::set<std::string> names;
+  for (const auto& r : policy.rules)
+    for (const auto& it : r.to)
+      if (it.kind == rules::AddressItem::Kind::fqdn) {
+        ++by_name;
+        names.insert(it.pattern.text());
+      }
+  EXPECT_EQ(by_name, 19u) << p.policy;
+  EXPECT_TRUE(names.count("a.cdn.example.net") && names.count("b.cdn.example.net") && names.count("s0.example.com"));
+  EXPECT_EQ(p.policy.find("internet"), std::string::npos) << p.policy;
+  EXPECT_EQ(p.policy.find("198.51.100.10,"), std::string::npos) << p.policy;
+  EXPECT_NE(p.policy.find("198.51.100.28"), std::string::npos) << p.policy;  // unnamed: by address
+  ASSERT_EQ(policy.dns.trusted.size(), 1u) << p.policy;
+  EXPECT_EQ(policy.dns.trusted[0].text, "10.0.9.53");
 }
 
 TEST(Learner, UsesTheInventorysSegments) {
