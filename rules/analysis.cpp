@@ -77,18 +77,35 @@ Interval prefix_interval(const pb::Prefix& p, int family) {
 
 u128 family_max(int family) { return family == 4 ? (u128{1} << 32) - 1 : ~u128{0}; }
 
+// A rule written with names matches only some of the flows its addresses
+// and ports hold: those whose destination was answered for its `fqdn`
+// names (its address part aside), and with `sni`, only those whose server
+// name matches. What it may match is one region (`reach`: with fqdn, any
+// destination), what it surely matches another (`sure`: the address part
+// of a rule without sni; nothing of a rule with sni). A rule without names
+// has one region for both.
+enum class Part { reach, sure };
+
+bool has_names(const pb::CompiledRule& r) { return r.fqdn_size() > 0 || r.sni_size() > 0; }
+
 // The boxes of one rule in one family (empty if the rule does not apply).
 // A rule of more than `limit` boxes is given its bounding box alone, and
 // `approximate` says so: it may stand for what it holds, never for what it
 // covers.
-Region rule_region(const pb::CompiledRule& r, Interval tenant, int family, size_t limit, bool& approximate) {
+Region rule_region(const pb::CompiledRule& r, Interval tenant, int family, size_t limit, bool& approximate,
+                   Part part = Part::reach) {
   Region out;
   approximate = false;
   if (family == 4 ? !r.v4() : !r.v6()) return out;
+  if (part == Part::sure && (r.sni_size() > 0 || (r.fqdn_size() > 0 && r.dst().empty()))) return out;
+  const bool dst_any = part == Part::reach && r.fqdn_size() > 0;
   const size_t addr_len = family == 4 ? 4 : 16;
-  auto side = [&](const google::protobuf::RepeatedPtrField<pb::Prefix>& s) {
+  auto side = [&](const google::protobuf::RepeatedPtrField<pb::Prefix>& s, bool any = false) {
     std::vector<Interval> v;
-    if (s.empty()) v.push_back({0, family_max(family)});
+    if (s.empty() || any) {
+      v.push_back({0, family_max(family)});
+      return v;
+    }
     for (const auto& p : s)
       if (p.addr().size() == addr_len) v.push_back(prefix_interval(p, family));
     return v;
@@ -99,7 +116,7 @@ Region rule_region(const pb::CompiledRule& r, Interval tenant, int family, size_
     for (const auto& x : s) v.push_back({x.lo(), x.hi()});
     return v;
   };
-  const auto src = side(r.src()), dst = side(r.dst()), sp = ports(r.sports()), dp = ports(r.dports());
+  const auto src = side(r.src()), dst = side(r.dst(), dst_any), sp = ports(r.sports()), dp = ports(r.dports());
   const Interval proto = r.any_proto() ? Interval{0, 255} : Interval{r.proto(), r.proto()};
   if (src.empty() || dst.empty()) return out;
   if (static_cast<long double>(src.size()) * dst.size() * sp.size() * dp.size() > limit) {
@@ -305,6 +322,8 @@ class Analysis {
     redundant_rules();
     conflicts();
     too_broad_rules();
+    unanswered_names();
+    unread_server_names();
     dead_segments();
     std::stable_sort(out_.begin(), out_.end(), [](const Finding& a, const Finding& b) {
       const uint32_t la = a.lines.empty() ? 0 : a.lines[0], lb = b.lines.empty() ? 0 : b.lines[0];
@@ -318,7 +337,10 @@ class Analysis {
   static size_t size(int n) { return static_cast<size_t>(n); }
   const pb::CompiledRule& rule(int i) const { return set_.rules(i); }
   bool allow(int i) const { return rule(i).action() == pb::ACTION_ALLOW; }
+  // What rule i may match (reach), and what it surely matches (cover):
+  // only the latter stands in for other rules (Part).
   const RuleRegions& region(int i) const { return regions_[size(i)]; }
+  const RuleRegions& cover(int i) const { return has_names(rule(i)) ? sure_[size(i)] : regions_[size(i)]; }
   // j can stand in for i for as long as i lives.
   bool outlives(int j, int i) const { return until_[size(j)] >= until_[size(i)]; }
   bool skipped(int i) const { return expired_[size(i)] || shadowed_[size(i)]; }
@@ -369,15 +391,19 @@ class Analysis {
   // whose bounds meet its bound (in rule order): every pairwise question
   // below is about those alone.
   void build_regions() {
+    sure_.resize(size(n_));
     for (int i = 0; i < n_; ++i) {
       if (expired_[size(i)]) continue;
-      auto& rr = regions_[size(i)];
-      for (int f = 0; f < 2; ++f) {
-        rr.region[f] = rule_region(rule(i), tenant_interval(rule(i)), f == 0 ? 4 : 6, opt_.max_pieces,
-                                   rr.approximate[f]);
-        rr.has[f] = !rr.region[f].empty();
-        if (rr.has[f]) rr.bound[f] = bounds(rr.region[f]);
-        rr.single[f] = rr.region[f].size() == 1;
+      for (const Part part : {Part::reach, Part::sure}) {
+        if (part == Part::sure && !has_names(rule(i))) continue;
+        auto& rr = (part == Part::reach ? regions_ : sure_)[size(i)];
+        for (int f = 0; f < 2; ++f) {
+          rr.region[f] = rule_region(rule(i), tenant_interval(rule(i)), f == 0 ? 4 : 6, opt_.max_pieces,
+                                     rr.approximate[f], part);
+          rr.has[f] = !rr.region[f].empty();
+          if (rr.has[f]) rr.bound[f] = bounds(rr.region[f]);
+          rr.single[f] = rr.region[f].size() == 1;
+        }
       }
     }
     for (int f = 0; f < 2; ++f) {
@@ -401,7 +427,7 @@ class Analysis {
   // Whether an earlier rule (that lives as long as i) holds p, a point of i.
   bool earlier_hold(int i, int f, const Point& p) const {
     for (int j : earlier(i, f))
-      if (rule_holds(region(j), f, p)) return true;
+      if (rule_holds(cover(j), f, p)) return true;
     return false;
   }
 
@@ -412,7 +438,7 @@ class Analysis {
   bool exact_effective(int i, int f, std::set<int>* covering) {
     auto volume = [&](int j) {
       long double v = 1;
-      for (const auto& b : region(j).region[f])
+      for (const auto& b : cover(j).region[f])
         for (int d = 0; d < kDims; ++d) v *= static_cast<long double>(b[d].hi - b[d].lo) + 1;
       return v;
     };
@@ -423,7 +449,7 @@ class Analysis {
     for (const auto& [v, j] : by_volume) {
       if (pieces.empty()) break;
       bool hit = false;
-      if (!subtract_rule(pieces, region(j), f, opt_.max_pieces, hit)) return false;
+      if (!subtract_rule(pieces, cover(j), f, opt_.max_pieces, hit)) return false;
       if (hit && covering) covering->insert(j);
     }
     effective_[size(i)][f] = std::move(pieces);
@@ -514,17 +540,17 @@ class Analysis {
     const auto& ri = region(i);
     for (int j : later_near(i)) {
       const auto& rj = region(j);
+      const auto& cj = cover(j);
       bool holds_all = outlives(j, i), touches = false;
       for (int f = 0; f < 2; ++f) {
         if (!ri.has[f]) continue;
-        if (!rj.has[f] || rj.approximate[f]) {
+        touches = touches || (rj.has[f] && intersects(ri.bound[f], rj.bound[f]));
+        if (!cj.has[f] || cj.approximate[f]) {
           holds_all = false;
-          touches = touches || (rj.has[f] && intersects(ri.bound[f], rj.bound[f]));
           continue;
         }
-        touches = touches || intersects(ri.bound[f], rj.bound[f]);
         bool in = false;
-        for (const auto& jb : rj.region[f]) in = in || contains(jb, ri.bound[f]);
+        for (const auto& jb : cj.region[f]) in = in || contains(jb, ri.bound[f]);
         holds_all = holds_all && in;
       }
       if (allow(j) != allow(i)) {
@@ -563,7 +589,7 @@ class Analysis {
         // lives; after that the flows go on past it, as if it were not there.
         if (!outlives(j, i)) continue;
         bool hit = false;
-        if (!subtract_rule(pieces, rj, f, opt_.max_pieces, hit)) return false;
+        if (!subtract_rule(pieces, cover(j), f, opt_.max_pieces, hit)) return false;
         if (hit && taker.empty()) taker = rule(j).id();
       }
       if (!pieces.empty() && default_allow != allow(i)) return false;
@@ -692,6 +718,87 @@ class Analysis {
     }
   }
 
+  // A rule reaches names through DNS answers its clients get from a
+  // trusted resolver, through the appliance: when no client of the rule can
+  // ask one (UDP or TCP port 53) in any family, no name ever binds for it.
+  // Flows the rules between decide by name are taken as allowed: only a
+  // rule that is certain to say no leaves a query unanswered.
+  void unanswered_names() {
+    if (!set_.has_names()) return;
+    for (int i = 0; i < n_; ++i) {
+      if (expired_[size(i)] || rule(i).fqdn_size() == 0) continue;
+      bool answered = false;
+      for (int f = 0; f < 2 && !answered; ++f) answered = resolver_reachable(i, f);
+      if (answered) continue;
+      add(Finding::Severity::warning, Finding::Kind::no_resolver, {i},
+          named(i) + " reaches names, but no rule lets its clients ask a trusted resolver (udp or tcp port 53): "
+                     "no answer will bind a name for them");
+    }
+  }
+
+  // Whether some client of rule i, in family f, is let through to a
+  // trusted resolver's port 53.
+  bool resolver_reachable(int i, int f) const {
+    const auto& ri = region(i);
+    if (!ri.has[f]) return false;
+    const size_t addr_len = f == 0 ? 4 : 16;
+    Region pieces;
+    for (const auto& resolver : set_.names().trusted_resolvers()) {
+      if (resolver.addr().size() != addr_len) continue;
+      const Interval dst = prefix_interval(resolver, f == 0 ? 4 : 6);
+      for (const auto& b : ri.region[f])
+        for (const u128 proto : {u128{6}, u128{17}}) {
+          Box q{Interval{proto, proto}, b[kSrc], dst, Interval{0, 65535}, Interval{53, 53}, b[kTenant]};
+          if (std::none_of(pieces.begin(), pieces.end(), [&](const Box& x) { return contains(x, q); }))
+            pieces.push_back(q);
+        }
+    }
+    for (int j = 0; j < n_ && !pieces.empty(); ++j) {
+      if (expired_[size(j)]) continue;
+      const auto& rj = region(j);
+      if (!rj.has[f] || !intersects(bounds(pieces), rj.bound[f])) continue;
+      if (allow(j)) {
+        for (const auto& p : pieces)
+          for (const auto& jb : rj.region[f])
+            if (intersects(p, jb)) return true;
+        continue;
+      }
+      bool hit = false;
+      if (!subtract_rule(pieces, cover(j), f, opt_.max_pieces, hit)) return true;  // too fragmented: no claim
+    }
+    return !pieces.empty() && set_.default_action() == pb::ACTION_ALLOW;
+  }
+
+  // A rule with sni matches only connections whose server name is read:
+  // TCP to a port of tls.ports, UDP to one of tls.quic_ports.
+  void unread_server_names() {
+    if (!set_.has_names()) return;
+    const auto& n = set_.names();
+    auto meets = [](const pb::CompiledRule& r, const google::protobuf::RepeatedPtrField<pb::PortRange>& read) {
+      if (r.dports().empty()) return !read.empty();
+      for (const auto& a : r.dports())
+        for (const auto& b : read)
+          if (a.lo() <= b.hi() && b.lo() <= a.hi()) return true;
+      return false;
+    };
+    auto list = [](const google::protobuf::RepeatedPtrField<pb::PortRange>& read) {
+      std::string s;
+      for (const auto& x : read)
+        s += (s.empty() ? "" : ", ") + std::to_string(x.lo()) + (x.hi() != x.lo() ? "-" + std::to_string(x.hi()) : "");
+      return s.empty() ? std::string("none") : s;
+    };
+    for (int i = 0; i < n_; ++i) {
+      const auto& r = rule(i);
+      if (expired_[size(i)] || r.sni_size() == 0) continue;
+      const bool tcp = r.any_proto() || r.proto() == 6, udp = r.any_proto() || r.proto() == 17;
+      if ((tcp && meets(r, n.tls_ports())) || (udp && meets(r, n.quic_ports()))) continue;
+      add(Finding::Severity::warning, Finding::Kind::name_never_matches, {i},
+          named(i) + " has sni names but can never match: server names are read only from TCP to tls.ports (" +
+              list(n.tls_ports()) + ") and UDP to tls.quic_ports (" + list(n.quic_ports()) + ")" +
+              (tcp || udp ? ", none of its ports" : ", not its protocol"));
+    }
+  }
+
   // Segments no rule uses, and segments left empty by their exceptions.
   void dead_segments() {
     std::unordered_set<std::string> used;
@@ -712,6 +819,7 @@ class Analysis {
   const AnalysisOptions& opt_;
   const int n_;
   std::vector<RuleRegions> regions_;
+  std::vector<RuleRegions> sure_;  // of the rules with names (Part::sure)
   std::vector<int64_t> until_;  // when each rule stops matching (the largest int64: never)
   std::vector<bool> expired_;
   std::vector<std::vector<int>> near_[2];
@@ -736,6 +844,8 @@ const char* finding_kind_name(Finding::Kind k) {
     case Finding::Kind::empty_segment: return "empty-segment";
     case Finding::Kind::expired_rule: return "expired-rule";
     case Finding::Kind::incomplete: return "incomplete";
+    case Finding::Kind::no_resolver: return "no-resolver";
+    case Finding::Kind::name_never_matches: return "name-never-matches";
   }
   return "?";
 }

@@ -8,7 +8,10 @@
 // no heuristics: which rules can never match (shadowed), which can be
 // removed without changing any verdict (redundant), which allow and deny
 // rules partially overlap (with an example flow of each outcome), which
-// allows are too broad, and which segments and rules are dead. Rules that
+// allows are too broad, and which segments and rules are dead. A rule with
+// names (fqdn, sni) matches some of what its addresses hold, so it never
+// stands in for a later rule beyond its address part; rules with names whose
+// names can never be learnt or read are reported. Rules that
 // expire are counted on only while they live: one never makes a rule that
 // outlives it shadowed or redundant. A rule of more than `max_pieces` boxes
 // is reported as not analysed (incomplete) rather than expanded. Pure and
@@ -27,7 +30,18 @@ namespace bulkhead::rules {
 
 struct Finding {
   enum class Severity { error, warning, info };
-  enum class Kind { shadowed, redundant, conflict, too_broad, unused_segment, empty_segment, expired_rule, incomplete };
+  enum class Kind {
+    shadowed,
+    redundant,
+    conflict,
+    too_broad,
+    unused_segment,
+    empty_segment,
+    expired_rule,
+    incomplete,
+    no_resolver,         // a rule with fqdn whose clients can ask no trusted resolver
+    name_never_matches,  // a rule with sni on no port whose server names are read
+  };
 
   Severity severity = Severity::warning;
   Kind kind = Kind::shadowed;

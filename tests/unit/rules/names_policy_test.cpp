@@ -3,6 +3,9 @@
 // compiled.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "rules/analysis.h"
 #include "rules/compiler.h"
 #include "rules/format.h"
 #include "rules/load.h"
@@ -378,6 +381,109 @@ TEST(NamesPolicy, RuleEditsKeepNamesAsWritten) {
     ASSERT_TRUE(one.ok()) << format_rule(r);
     EXPECT_EQ(format_rule(one.value->rules[0]), format_rule(r));
   }
+}
+
+std::vector<Finding> analysed(const std::string& rules, const std::string& extra = "", const char* dflt = "deny") {
+  const std::string text = std::string("version: 1\ndefaults: { action: ") + dflt +
+                           " }\nsegments:\n"
+                           "  web: [10.0.1.0/24, \"fd00:1::/64\"]\n"
+                           "  db: [10.0.2.0/24]\n"
+                           "  resolvers: [10.0.0.53]\n"
+                           "dns: { trusted: [resolvers] }\n" +
+                           extra + "rules:\n" + rules;
+  auto r = load_policy(text, "p.yaml");
+  EXPECT_TRUE(r.ok()) << (r.diagnostics.empty() ? "" : r.diagnostics[0].str());
+  AnalysisOptions opt;
+  opt.now_unix = 1000;
+  return r.ok() ? analyse(*r.value, opt) : std::vector<Finding>{};
+}
+
+// "kind:rule" of every finding about what rules can match, in order.
+std::vector<std::string> kinds(const std::vector<Finding>& findings) {
+  std::vector<std::string> out;
+  for (const auto& f : findings)
+    if (f.kind != Finding::Kind::unused_segment && f.kind != Finding::Kind::too_broad && f.kind != Finding::Kind::conflict)
+      out.push_back(std::string(finding_kind_name(f.kind)) + ":" + (f.rules.empty() ? "" : f.rules[0]));
+  return out;
+}
+
+std::vector<const Finding*> only(const std::vector<Finding>& findings, Finding::Kind kind) {
+  std::vector<const Finding*> out;
+  for (const auto& f : findings)
+    if (f.kind == kind) out.push_back(&f);
+  return out;
+}
+
+const std::string kDns = "  - { id: dns, from: web, to: resolvers, proto: udp, ports: [53], action: allow }\n";
+
+TEST(NamesAnalysis, ARuleWithNamesShadowsOnlyByItsAddresses) {
+  const auto f = analysed(kDns +
+                          "  - { id: by-name, from: web, to: [fqdn: api.example.com], proto: tcp, ports: [443], action: allow }\n"
+                          "  - { id: by-sni, from: web, to: [db, sni: db.example.com], proto: tcp, ports: [443], action: allow }\n"
+                          "  - { id: both, from: web, to: [fqdn: x.example.com, 10.0.2.0/25], proto: tcp, ports: [443], action: allow }\n"
+                          "  - { id: db-low, from: web, to: 10.0.2.5, proto: tcp, ports: [443], action: deny }\n"
+                          "  - { id: db-https, from: web, to: db, proto: tcp, ports: [443], action: deny }\n");
+  // by-name and by-sni may match db-https's flows, never surely (and what
+  // db-https decides, the default would too); only both's addresses cover
+  // db-low (with the opposite action).
+  ASSERT_EQ(kinds(f), (std::vector<std::string>{"shadowed:db-low", "redundant:db-https"}));
+  const auto& shadowed = *std::find_if(f.begin(), f.end(), [](const Finding& x) { return x.kind == Finding::Kind::shadowed; });
+  EXPECT_EQ(shadowed.severity, Finding::Severity::error);
+  EXPECT_EQ(shadowed.rules, (std::vector<std::string>{"db-low", "both"}));
+}
+
+TEST(NamesAnalysis, ARuleWithNamesIsShadowedByWhatItCouldReach) {
+  const auto f = analysed(kDns +
+                          "  - { id: web-out, from: web, proto: tcp, ports: [443], action: allow }\n"
+                          "  - { id: by-name, from: web, to: [fqdn: api.example.com], proto: tcp, ports: [443], action: allow }\n"
+                          "  - { id: by-sni, from: web, to: [sni: api.example.com], proto: tcp, ports: [443], action: allow }\n");
+  EXPECT_EQ(kinds(f), (std::vector<std::string>{"shadowed:by-name", "shadowed:by-sni"}));
+}
+
+TEST(NamesAnalysis, ALaterRuleWithNamesTakesNothingOver) {
+  // Without `early`, its flows to db would be allowed by `by-sni` only
+  // when their server name matched: `early` is not redundant (by-sni,
+  // which can reach nothing early does not take, is shadowed).
+  const auto f = analysed(kDns +
+                          "  - { id: early, from: web, to: db, proto: tcp, ports: [443], action: allow }\n"
+                          "  - { id: by-sni, from: web, to: [db, sni: db.example.com], proto: tcp, ports: [443], action: allow }\n");
+  EXPECT_EQ(kinds(f), std::vector<std::string>{"shadowed:by-sni"});
+}
+
+TEST(NamesAnalysis, NoResolverTheClientsMayAsk) {
+  const std::string rule =
+      "  - { id: by-name, from: web, to: [fqdn: api.example.com], proto: tcp, ports: [443], action: allow }\n";
+  const auto f = analysed(rule);
+  ASSERT_EQ(kinds(f), (std::vector<std::string>{"no-resolver:by-name"}));
+  EXPECT_NE(only(f, Finding::Kind::no_resolver)[0]->message.find("no rule lets its clients ask a trusted resolver"), std::string::npos);
+  // Over TCP, over UDP, by the default action: answered.
+  EXPECT_EQ(kinds(analysed(kDns + rule)), std::vector<std::string>{});
+  EXPECT_EQ(kinds(analysed("  - { id: dns, from: 10.0.1.0/28, to: 10.0.0.0/24, proto: tcp, ports: [\"50-60\"], action: allow }\n" + rule)),
+            std::vector<std::string>{});
+  EXPECT_EQ(kinds(analysed(rule, "", "allow")), std::vector<std::string>{"redundant:by-name"});
+  // Denied first, or allowed for other clients only: not answered.
+  EXPECT_EQ(kinds(analysed("  - { id: no-dns, from: web, to: any, proto: udp, ports: [53], action: deny }\n" + kDns + rule)),
+            (std::vector<std::string>{"shadowed:dns", "no-resolver:by-name"}));
+  EXPECT_EQ(kinds(analysed("  - { id: dns, from: db, to: resolvers, proto: udp, ports: [53], action: allow }\n" + rule)),
+            (std::vector<std::string>{"no-resolver:by-name"}));
+  // A deny written with names may not match: the query may pass it.
+  EXPECT_EQ(kinds(analysed("  - { id: no-dns, from: web, to: [sni: x.example.com], proto: udp, ports: [53], action: deny }\n" +
+                           kDns + rule)),
+            (std::vector<std::string>{"name-never-matches:no-dns"}));
+}
+
+TEST(NamesAnalysis, ServerNamesOnPortsNotRead) {
+  const auto f = analysed(
+      "  - { id: http, from: web, to: [sni: a.example.com], proto: tcp, ports: [80], action: allow }\n"
+      "  - { id: quic, from: web, to: [sni: a.example.com], proto: udp, ports: [443], action: allow }\n"
+      "  - { id: alt, from: web, to: [sni: a.example.com], proto: tcp, ports: [\"8000-8443\"], action: allow }\n"
+      "  - { id: ping, from: web, to: [sni: a.example.com], proto: icmp, action: allow }\n"
+      "  - { id: wide, from: web, to: [sni: a.example.com], action: allow }\n",
+      "tls: { ports: [443, 8443] }\n");
+  ASSERT_EQ(kinds(f), (std::vector<std::string>{"name-never-matches:http", "name-never-matches:ping"}));
+  const auto n = only(f, Finding::Kind::name_never_matches);
+  EXPECT_NE(n[0]->message.find("tls.ports (443, 8443)"), std::string::npos) << n[0]->message;
+  EXPECT_NE(n[1]->message.find("not its protocol"), std::string::npos) << n[1]->message;
 }
 
 TEST(NamesPolicy, InventorySegmentsHoldNoNames) {
