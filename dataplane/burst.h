@@ -14,6 +14,7 @@
 #include "dataplane/acl_key.h"
 #include "dataplane/connection.h"
 #include "dataplane/counters.h"
+#include "dataplane/flow_record.h"
 #include "dataplane/packet.h"
 
 namespace bulkhead::dataplane {
@@ -44,14 +45,16 @@ struct ClassifyBatch {
 
   void clear() noexcept { n4 = n6 = 0; }
   bool empty() const noexcept { return n4 + n6 == 0; }
-  // `tenant`: the packet's ConnKey::tenant.
-  void add(const FlowTuple& t, uint16_t tenant, uint16_t packet) noexcept {
+  // `tenant`: the packet's ConnKey::tenant; the name bits as
+  // make_acl_key's (all ones: a first lookup).
+  void add(const FlowTuple& t, uint16_t tenant, uint16_t packet, uint32_t fqdn_bits = kAllNameBits,
+           uint32_t sni_bits = kAllNameBits) noexcept {
     if (t.family == 4) {
-      make_acl_key(t, tenant, k4[n4]);
+      make_acl_key(t, tenant, k4[n4], fqdn_bits, sni_bits);
       p4[n4] = &k4[n4];
       of4[n4++] = packet;
     } else {
-      make_acl_key(t, tenant, k6[n6]);
+      make_acl_key(t, tenant, k6[n6], fqdn_bits, sni_bits);
       p6[n6] = &k6[n6];
       of6[n6++] = packet;
     }
@@ -123,6 +126,18 @@ struct Burst {
   uint32_t rule[kBurst];  // the rule that decided, for classified packets
   uint32_t judged = 0;    // bit i: rule[i] holds packet i's deciding rule
   BurstGroups groups;
+
+  // Rules written with names: the packets whose first lookup found a rule
+  // with `fqdn`, looked up again with the bits their bindings give
+  // (`names_batch`), and what the bindings said (bit i of `noted`: note[i]).
+  ClassifyBatch names_batch;
+  NameNote note[kBurst];
+  uint32_t noted = 0;
+  // Bit i: packet i's first lookup found a rule with names of its own mode
+  // (audit, learn: name_mode[i]) whose name condition then failed; its
+  // denial runs in that mode.
+  uint32_t name_relaxed = 0;
+  Mode name_mode[kBurst];
 
   // Packets that follow a leader, in arrival order.
   uint16_t followers[kBurst];

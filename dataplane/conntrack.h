@@ -46,6 +46,7 @@
 #include "dataplane/config.h"
 #include "dataplane/connection.h"
 #include "dataplane/keyed_hash.h"
+#include "dataplane/names/conn_names.h"
 #include "dataplane/packet.h"
 #include "dataplane/table_memory.h"
 
@@ -105,6 +106,16 @@ class ConnTable {
   // The slot's fold word (only under the claim); zero for a new connection.
   uint64_t& folded(int32_t pos) noexcept { return folded_[pos]; }
 
+  // The name the slot's connection was admitted by (names::ConnNames
+  // handle; kNone: not by a name). Written by the admitting worker before
+  // it publishes the entry, read by any thread that finds the entry live;
+  // the handle goes back to the pool when the slot is reclaimed, after its
+  // grace period, so no reader is left holding it.
+  uint32_t& name_of(int32_t pos) noexcept { return name_of_[pos]; }
+  uint32_t name_of(int32_t pos) const noexcept { return __atomic_load_n(&name_of_[pos], __ATOMIC_RELAXED); }
+  names::ConnNames& names() noexcept { return *names_; }
+  const names::ConnNames& names() const noexcept { return *names_; }
+
   ConnEntry& entry(int32_t pos) noexcept { return slots_[pos].entry; }
   const ConnEntry& entry(int32_t pos) const noexcept { return slots_[pos].entry; }
   const ConnKey& key(int32_t pos) const noexcept { return slots_[pos].key; }
@@ -143,6 +154,9 @@ class ConnTable {
   // table.
   static constexpr uint32_t kRetireCapacity = 16384;
   static_assert((kRetireCapacity & (kRetireCapacity - 1)) == 0);
+  // Connections admitted by a DNS name whose name is kept at once (fewer
+  // when the table holds fewer connections): 17 MiB at most.
+  static constexpr uint32_t kMaxNamedConnections = 65536;
 
  private:
   ConnTable() = default;
@@ -191,6 +205,8 @@ class ConnTable {
   TableMemory slot_memory_;
   TableMemory fold_memory_;
   uint64_t* folded_ = nullptr;
+  std::unique_ptr<uint32_t[]> name_of_;
+  std::unique_ptr<names::ConnNames> names_;
   Bucket* buckets_ = nullptr;
   Slot* slots_ = nullptr;
   Retired* retired_ = nullptr;

@@ -29,12 +29,14 @@ class DeniedRecords {
       : hash_(KeyedHash::random()), interval_ms_(interval_ms), rate_(rate), tokens_(rate) {}
 
   // Counts one denied packet of tenant tag `tenant` (ConnKey::tenant; 0
-  // inline). `emit(const FlowEvent&)` puts a record on
+  // inline), with the attribution of its decision when a rule written
+  // with names was in reach (`note`, kept from the first packet of the
+  // record). `emit(const FlowEvent&)` puts a record on
   // the worker's flow ring (the worker counts those the ring refuses,
   // flow_records_lost); suppressed() counts those the rate never made.
   template <class Emit>
   void add(const PacketMeta& m, uint16_t tenant, uint32_t rule, uint32_t epoch, uint32_t len, uint32_t now_ms,
-           bool opener, Emit&& emit) noexcept {
+           bool opener, Emit&& emit, const NameNote* note = nullptr) noexcept {
     const uint64_t w0 = load64(m.tuple.src), w1 = load64(m.tuple.src + 8);
     const uint64_t w2 = load64(m.tuple.dst), w3 = load64(m.tuple.dst + 8);
     const uint64_t w4 = uint64_t{rule} << 32 | uint64_t{m.tuple.dport} << 16 | uint64_t{m.tuple.proto} << 8 |
@@ -67,6 +69,7 @@ class DeniedRecords {
     s.ev.opener_known = opener;
     s.ev.flags[0] = m.tcp_flags;
     s.ev.tenant = tenant;
+    if (note != nullptr) s.ev.note = *note;
   }
 
   // Sends the records whose interval is over. Called from the sweep; a

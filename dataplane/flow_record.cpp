@@ -29,7 +29,11 @@ FlowEvent connection_event(const ConnKey& key, const ConnEntry& e, uint8_t kind,
   ev.flags[0] = load(e.flags_seen[o]);
   ev.flags[1] = load(e.flags_seen[r]);
   ev.kind = kind;
-  ev.verdict = conn_verdict(e) == ConnVerdict::allowed ? pb::FlowRecord::ALLOWED : pb::FlowRecord::WOULD_DENY;
+  const ConnVerdict v = conn_verdict(e);
+  ev.verdict = v == ConnVerdict::allowed ? pb::FlowRecord::ALLOWED : pb::FlowRecord::WOULD_DENY;
+  ev.mode = static_cast<uint8_t>(v == ConnVerdict::audit_denied ? Mode::audit
+                                 : v == ConnVerdict::learned    ? Mode::learn
+                                                                : Mode::enforce);
   ev.end_reason = static_cast<uint8_t>(end_reason);
   ev.opener_known = e.opener_known;
   return ev;
@@ -58,11 +62,30 @@ void make_flow_record(const FlowEvent& ev, const FlowContext* ctx, uint32_t cloc
   r.set_tcp_flags_out(ev.flags[0]);
   r.set_tcp_flags_in(ev.flags[1]);
   r.set_end_reason(static_cast<pb::FlowRecord::EndReason>(ev.end_reason));
+  switch (static_cast<NameOutcome>(ev.note.outcome)) {
+    case NameOutcome::none:
+      break;
+    case NameOutcome::bound:
+      r.set_dns_name(std::string(ev.note.text()));
+      r.set_dns_age_s(ev.note.age_s);
+      r.set_name_reason("answered for " + r.dns_name() + " " + std::to_string(ev.note.age_s) + " s before");
+      break;
+    case NameOutcome::no_answer:
+      r.set_name_reason("no DNS answer seen for this address");
+      break;
+    case NameOutcome::not_allowed:
+      r.set_dns_name(std::string(ev.note.text()));
+      r.set_dns_age_s(ev.note.age_s);
+      r.set_name_reason("answered for " + r.dns_name() + ", not allowed");
+      break;
+  }
   if (ctx == nullptr) {
     r.set_mode(mode_name(Mode::enforce));
     return;
   }
-  r.set_mode(mode_name(ctx->mode));
+  // A denial forwarded by a rule's own mode says that mode, whatever the set's.
+  r.set_mode(mode_name(ev.verdict == pb::FlowRecord::WOULD_DENY && ev.mode != 0 ? static_cast<Mode>(ev.mode)
+                                                                                : ctx->mode));
   r.set_generation(ctx->generation);
   if (ev.rule != kNoRule && ev.rule < ctx->rule_ids.size()) r.set_rule_id(ctx->rule_ids[ev.rule]);
   r.set_src_segment(ctx->segments.name(ctx->segments.find(ev.tuple.family, ev.tuple.src)));

@@ -10,17 +10,45 @@
 // and one from the wire cannot differ in shape. Pure: no DPDK.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/connection.h"
+#include "dataplane/names/dns.h"
 #include "dataplane/packet.h"
 #include "dataplane/verdict.h"
 #include "proto/bulkhead.pb.h"
 #include "rules/segment_index.h"
 
 namespace bulkhead::dataplane {
+
+// How DNS bindings bore on a decision by a rule written with names.
+enum class NameOutcome : uint8_t {
+  none = 0,     // no rule with `fqdn` was in reach
+  bound,        // admitted: the destination was answered for `name`, `age_s` seconds before
+  no_answer,    // no DNS answer bound the destination for this client
+  not_allowed,  // answered for `name` (one of the names), which no rule in reach allows
+};
+
+// The attribution of one decision: fixed size, for the flow ring.
+struct NameNote {
+  uint8_t outcome = 0;  // NameOutcome
+  uint8_t len = 0;
+  uint32_t age_s = 0;
+  char name[names::kMaxNameText];
+
+  void set(NameOutcome o, std::string_view n, uint32_t age) noexcept {
+    outcome = static_cast<uint8_t>(o);
+    len = static_cast<uint8_t>(std::min(n.size(), names::kMaxNameText));
+    std::memcpy(name, n.data(), len);
+    age_s = age;
+  }
+  std::string_view text() const noexcept { return {name, len}; }
+};
 
 // A connection opened, is still going, ended, or a packet was denied. The
 // tuple is the opener's view (source = the side that opened it); counters
@@ -39,6 +67,8 @@ struct FlowEvent {
   uint8_t opener_known;
   uint8_t flags[2];
   uint16_t tenant;     // ConnKey::tenant
+  uint8_t mode;        // WOULD_DENY under a rule of its own mode: that Mode (audit, learn); else 0
+  NameNote note;       // rules written with names: how the bindings bore on it
 };
 
 // The event of connection `key` (kind START, UPDATE or END; `end_reason`

@@ -34,7 +34,9 @@ bool RuleSet::build_common(const pb::CompiledRuleSet& compiled, Mode mode, uint3
     const auto& r = compiled.rules(static_cast<int>(i));
     const bool allow = r.action() == pb::ACTION_ALLOW;
     rules_.push_back(RuleInfo{r.id(), allow, r.log(), r.expires_at(), false});
-    flags_.push_back(static_cast<uint8_t>((allow ? kAllow : 0) | (r.log() ? kLog : 0)));
+    flags_.push_back(static_cast<uint8_t>((allow ? kAllow : 0) | (r.log() ? kLog : 0) |
+                                          (r.mode() == pb::RULE_MODE_AUDIT ? kAudit : 0) |
+                                          (r.mode() == pb::RULE_MODE_LEARN ? kLearn : 0)));
     if (r.expires_at() != 0) {
       if (r.expires_at() <= now_unix) {
         active[i] = false;  // expired: kept for counters and names, never matched
@@ -131,16 +133,16 @@ std::unique_ptr<RuleSet> RuleSet::change(const pb::CompiledRuleSet& compiled, co
   return rs;
 }
 
-uint32_t RuleSet::classify(const FlowTuple& t, uint16_t tenant) const noexcept {
+uint32_t RuleSet::classify(const FlowTuple& t, uint16_t tenant, uint32_t fqdn_bits, uint32_t sni_bits) const noexcept {
   uint32_t r = kNoRule;
   if (t.family == 4) {
     AclKey4 k;
-    make_acl_key(t, tenant, k);
+    make_acl_key(t, tenant, k, fqdn_bits, sni_bits);
     const AclKey4* p = &k;
     classify4(&p, 1, &r);
   } else {
     AclKey6 k;
-    make_acl_key(t, tenant, k);
+    make_acl_key(t, tenant, k, fqdn_bits, sni_bits);
     const AclKey6* p = &k;
     classify6(&p, 1, &r);
   }

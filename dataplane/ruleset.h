@@ -74,11 +74,20 @@ class RuleSet {
   void classify6(const AclKey6* const* keys, uint32_t n, uint32_t* out) const noexcept {
     classify_family(acl6_, keys, n, out);
   }
-  // One tuple, either family, of tenant tag `tenant` (ConnKey::tenant).
-  uint32_t classify(const FlowTuple& t, uint16_t tenant = 0) const noexcept;
+  // One tuple, either family, of tenant tag `tenant` (ConnKey::tenant),
+  // with the name bits of make_acl_key.
+  uint32_t classify(const FlowTuple& t, uint16_t tenant = 0, uint32_t fqdn_bits = kAllNameBits,
+                    uint32_t sni_bits = kAllNameBits) const noexcept;
 
   bool allows(uint32_t rule) const noexcept { return rule == kNoRule ? default_allow_ : (flags_[rule] & kAllow) != 0; }
   bool logs(uint32_t rule) const noexcept { return rule != kNoRule && (flags_[rule] & kLog) != 0; }
+  // The mode a rule's denials run in when the rule has one of its own that
+  // forwards them (audit, learn: CompiledRule.mode); enforce otherwise, and
+  // the set's mode applies.
+  Mode rule_mode(uint32_t rule) const noexcept {
+    if (rule == kNoRule) return Mode::enforce;
+    return (flags_[rule] & kAudit) != 0 ? Mode::audit : (flags_[rule] & kLearn) != 0 ? Mode::learn : Mode::enforce;
+  }
 
   RuleCounter& counter(uint32_t worker, uint32_t rule) noexcept { return counters_.at(worker, rule); }
   // Sum over workers (readers on the main/telemetry thread).
@@ -131,6 +140,8 @@ class RuleSet {
   static constexpr uint8_t kAllow = 1;
   static constexpr uint8_t kLog = 2;
   static constexpr uint8_t kExpired = 4;  // already expired when the set was built
+  static constexpr uint8_t kAudit = 8;    // its own mode: audit
+  static constexpr uint8_t kLearn = 16;   // its own mode: learn
 
   // Everything but the classifier: rules, verdicts, counters.
   bool build_common(const pb::CompiledRuleSet& compiled, Mode mode, uint32_t epoch, uint32_t workers,
@@ -142,7 +153,7 @@ class RuleSet {
   // string.
   AclFamily acl4_;
   AclFamily acl6_;
-  std::vector<uint8_t> flags_;  // per rule: kAllow, kLog, kExpired
+  std::vector<uint8_t> flags_;  // per rule: kAllow, kLog, kExpired, kAudit, kLearn
   RuleCounters counters_;
   uint32_t epoch_ = 0;
   Mode mode_ = Mode::enforce;

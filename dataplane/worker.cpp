@@ -9,6 +9,7 @@
 
 #include "common/protocols.h"
 #include "dataplane/insertion/stage.h"
+#include "dataplane/names/bindings.h"
 
 namespace bulkhead::dataplane {
 namespace {
@@ -144,6 +145,7 @@ void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noe
   look_up();
   update_hits<kMode>(rs, now);
   classify(rs, burst_.batch);
+  if (rs.names() != nullptr) resolve_names(rs, burst_.batch);
   settle_rechecks<kMode, kRecord>(rs, now);
   admit<kMode, kRecord>(rs, now);
   follow<kMode, kRecord>(rs, now);
@@ -208,6 +210,8 @@ void Worker::triage() noexcept {
   b.nrecheck = 0;
   b.nfragments = 0;
   b.judged = 0;
+  b.noted = 0;
+  b.name_relaxed = 0;
   b.batch.clear();
   b.groups.clear();
   for (uint16_t i = 0; i < b.n; ++i) {
@@ -288,7 +292,7 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
         b.groups.add(i, b.hash[i]);
         b.fate[i] = Fate::recheck;
         ++b.nrecheck;
-        b.batch.add(opened_tuple(b.keys[i], e), b.keys[i].tenant, i);
+        b.batch.add(opened_tuple(b.keys[i], e), b.keys[i].tenant, i, admitted_bits(pos, rs));
         continue;
       }
       b.reuse[i] = true;  // expired, not yet swept: judged as new, may reopen its slot
@@ -329,6 +333,56 @@ void Worker::classify(const RuleSet& rs, ClassifyBatch& batch) noexcept {
   count(WorkerCounter::classified, batch.n4 + batch.n6);
 }
 
+// A first packet whose rule has `fqdn` (its name part matched with every
+// name condition taken as met) is looked up again with the fqdn bits of
+// the names its client was answered for this destination: one more
+// classification for all of them together. Each lookup can only find the
+// same rule or a later one (docs/egress.md), so this round is the last.
+void Worker::resolve_names(const RuleSet& rs, const ClassifyBatch& batch) noexcept {
+  const names::PolicyNames& nm = *rs.names();
+  const uint32_t now_s = shared_.clock->now_seconds();
+  Burst& b = burst_;
+  ClassifyBatch& again = b.names_batch;
+  again.clear();
+  int8_t first_bit[kBurst];
+  uint32_t first_rule[kBurst];
+  uint32_t bound[kBurst];
+  auto consider = [&](uint16_t i) {
+    if (b.fate[i] != Fate::pending || b.rule[i] == kNoRule) return;  // re-checks carry their connection's bits
+    const int8_t bit = nm.fqdn_bit(b.rule[i]);
+    if (bit == names::PolicyNames::kNoBit) return;
+    first_bit[i] = bit;
+    first_rule[i] = b.rule[i];
+    bound[i] = bound_bits(i, nm, bit, now_s);
+    again.add(b.meta[i].tuple, b.keys[i].tenant, i, bound[i]);
+  };
+  for (uint16_t k = 0; k < batch.n4; ++k) consider(batch.of4[k]);
+  for (uint16_t k = 0; k < batch.n6; ++k) consider(batch.of6[k]);
+  if (again.empty()) return;
+  classify(rs, again);
+  auto settle = [&](uint16_t i) {
+    NameNote& note = b.note[i];
+    const uint32_t rule = b.rule[i];
+    if (const Mode m = rs.rule_mode(first_rule[i]); m != Mode::enforce && rule != first_rule[i]) {
+      b.name_relaxed |= 1u << i;
+      b.name_mode[i] = m;
+    }
+    const int8_t bit = rule == kNoRule ? names::PolicyNames::kNoBit : nm.fqdn_bit(rule);
+    if (bit == names::PolicyNames::kNoBit) {  // no rule with fqdn took it: why not
+      if (note.outcome == static_cast<uint8_t>(NameOutcome::bound))
+        note.outcome = static_cast<uint8_t>(NameOutcome::not_allowed);
+      return;
+    }
+    if (!((bound[i] >> bit) & 1u)) {  // its addresses matched, not its names
+      b.noted &= ~(1u << i);
+      return;
+    }
+    if (bit != first_bit[i]) bound_bits(i, nm, bit, now_s);  // the name for this rule
+  };
+  for (uint16_t k = 0; k < again.n4; ++k) settle(again.of4[k]);
+  for (uint16_t k = 0; k < again.n6; ++k) settle(again.of6[k]);
+}
+
 // A connection of an older rule set continues if the new set still allows
 // its opening tuple; otherwise it is cut here (enforce).
 template <Mode kMode, bool kRecord>
@@ -348,7 +402,8 @@ void Worker::settle_rechecks(RuleSet& rs, uint32_t now) noexcept {
     // by the expiry, so the old rule index still names that rule.
     const bool finishing = !allowed && cfg_.expired_finish && rs.same_rules_as_previous() &&
                            rs.rule_expired(load(e.rule));
-    if (kMode == Mode::enforce && !allowed && !finishing) {
+    const Mode mode = allowed ? kMode : denial_mode<kMode>(i, rule, rs);
+    if (mode == Mode::enforce && !allowed && !finishing) {
       revoke(i, pos, e, rs, now);
       continue;
     }
@@ -360,7 +415,7 @@ void Worker::settle_rechecks(RuleSet& rs, uint32_t now) noexcept {
       fold(pos, e, rs);
       if (!finishing) {
         store(e.rule, rule);
-        store(e.verdict, static_cast<uint8_t>(verdict_of(allowed, kMode)));
+        store(e.verdict, static_cast<uint8_t>(verdict_of(allowed, mode)));
       }
       store(e.epoch, rs.epoch());
       conns_.release(pos);
@@ -378,12 +433,13 @@ void Worker::admit_one(uint16_t i, RuleSet& rs, uint32_t now) noexcept {
   const uint32_t rule = b.rule[i];
   const bool allowed = rs.allows(rule);
   if (rs.logs(rule)) log_connection(m.tuple, rule, allowed, rs);
+  const Mode mode = allowed ? kMode : denial_mode<kMode>(i, rule, rs);
   if (!allowed) {
-    if constexpr (kMode == Mode::enforce) {
+    if (mode == Mode::enforce) {
       deny<kMode, kRecord>(i, rule, rs, now);
       return;
     }
-    count(kMode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
+    count(mode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
   }
   b.fate[i] = Fate::pass;
   if (m.is_fragment) frags_.record(m, true, now);
@@ -391,7 +447,15 @@ void Worker::admit_one(uint16_t i, RuleSet& rs, uint32_t now) noexcept {
     pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
     return;
   }
-  open_connection<kMode, kRecord>(i, rule, allowed, rs, now);
+  open_connection<kMode, kRecord>(i, rule, verdict_of(allowed, mode), rs, now);
+}
+
+template <Mode kMode>
+Mode Worker::denial_mode(uint16_t i, uint32_t rule, const RuleSet& rs) const noexcept {
+  if constexpr (kMode != Mode::enforce) return kMode;
+  const Mode own = rs.rule_mode(rule);
+  if (own != Mode::enforce) return own;
+  return (burst_.name_relaxed >> i) & 1u ? burst_.name_mode[i] : Mode::enforce;
 }
 
 // Verdicts for the classified first packets: an allowed one opens its
@@ -451,6 +515,7 @@ void Worker::follow(RuleSet& rs, uint32_t now) noexcept {
   // Round two: the replies, classified together, then their followers
   // (which have the reply's tuple: never a third round).
   classify(rs, b.batch);
+  if (rs.names() != nullptr) resolve_names(rs, b.batch);
   for (uint16_t k = 0; k < b.nfollow; ++k) {
     const uint16_t i = b.followers[k];
     if (b.fate[i] != Fate::pending) continue;
@@ -640,11 +705,9 @@ void Worker::hit(uint16_t i, ConnEntry& e, uint32_t now) noexcept {
   store(e.last_seen_ms[d], now);
   store(e.packets[d], e.packets[d] + 1);
   store(e.bytes[d], e.bytes[d] + b.len[i]);
-  if constexpr (kMode != Mode::enforce) {
-    const auto v = conn_verdict(e);
-    if (v == ConnVerdict::audit_denied) count(WorkerCounter::audit_would_drop);
-    else if (v == ConnVerdict::learned) count(WorkerCounter::learn_would_drop);
-  }
+  // Under an enforced set too: a rule of its own mode may have forwarded it.
+  if (const auto v = conn_verdict(e); v != ConnVerdict::allowed)
+    count(v == ConnVerdict::audit_denied ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
   if (m.is_fragment) frags_.record(m, true, now);
   count(WorkerCounter::conn_hits);
   b.fate[i] = Fate::pass;
@@ -672,7 +735,7 @@ void Worker::deny(uint16_t i, uint32_t rule, RuleSet& rs, uint32_t now) noexcept
   if (m.is_fragment) frags_.record(m, false, now);
   if constexpr (kRecord)
     denied_.add(m, b.keys[i].tenant, rule, rs.epoch(), b.len[i], now, opens_connection(m),
-                [this](const FlowEvent& ev) { flow_event(ev); });
+                [this](const FlowEvent& ev) { flow_event(ev); }, (b.noted >> i) & 1u ? &b.note[i] : nullptr);
 }
 
 void Worker::pass_untracked(uint16_t i, uint32_t rule, RuleSet& rs, WorkerCounter why) noexcept {
@@ -683,7 +746,7 @@ void Worker::pass_untracked(uint16_t i, uint32_t rule, RuleSet& rs, WorkerCounte
 }
 
 template <Mode kMode, bool kRecord>
-void Worker::open_connection(uint16_t i, uint32_t rule, bool allowed, RuleSet& rs, uint32_t now) noexcept {
+void Worker::open_connection(uint16_t i, uint32_t rule, ConnVerdict verdict, RuleSet& rs, uint32_t now) noexcept {
   Burst& b = burst_;
   const PacketMeta& m = b.meta[i];
   if (b.reuse[i]) {
@@ -732,7 +795,7 @@ void Worker::open_connection(uint16_t i, uint32_t rule, bool allowed, RuleSet& r
   e.orig_dir = d;
   e.tcp[0] = e.tcp[1] = 0;
   e.flags_seen[0] = e.flags_seen[1] = 0;
-  e.verdict = static_cast<uint8_t>(verdict_of(allowed, kMode));
+  e.verdict = static_cast<uint8_t>(verdict);
   e.proto = m.tuple.proto;
   e.icmp_echo = is_echo(m.tuple);
   e.opener_known = opens_connection(m);
@@ -740,6 +803,12 @@ void Worker::open_connection(uint16_t i, uint32_t rule, bool allowed, RuleSet& r
   e.packets[d] = 1;
   e.bytes[d] = b.len[i];
   if (m.tuple.proto == common::kProtoTcp) tcp_track(e, d, m.tcp_flags);
+  uint32_t name = names::ConnNames::kNone;
+  if ((b.noted >> i) & 1u) {
+    const NameNote& note = b.note[i];
+    name = conns_.names().acquire(note.outcome, note.text(), shared_.clock->now_seconds() - note.age_s, note.age_s);
+  }
+  conns_.name_of(pos) = name;
   __atomic_store_n(&e.in_use, kEntryLive, __ATOMIC_RELEASE);
   rs.counter(id_, rule).connections += 1;
   count(WorkerCounter::conn_new);
@@ -782,12 +851,80 @@ void Worker::settle_follower(uint16_t i, RuleSet& rs, uint32_t now) noexcept {
     }
     return;
   }
-  if constexpr (kMode != Mode::enforce)
-    if (!rs.allows(rule))
-      count(kMode == Mode::audit ? WorkerCounter::audit_would_drop : WorkerCounter::learn_would_drop);
+  if (!rs.allows(rule))
+    count(denial_mode<kMode>(l, rule, rs) == Mode::audit ? WorkerCounter::audit_would_drop
+                                                         : WorkerCounter::learn_would_drop);
   b.fate[i] = Fate::pass;
   if (m.is_fragment) frags_.record(m, true, now);
   pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
+}
+
+// ---------------------------------------------------------------------------
+// Rules written with names.
+
+namespace {
+
+names::BindingKey binding_key(const FlowTuple& t, uint16_t tenant) noexcept {
+  names::BindingKey key;
+  key.tenant = tenant;
+  key.family = t.family;
+  const size_t len = t.family == 4 ? 4 : 16;  // IPv4: the rest of the tuple's bytes is not the address
+  std::memcpy(key.client.data(), t.src, len);
+  std::memcpy(key.server.data(), t.dst, len);
+  return key;
+}
+
+}  // namespace
+
+uint32_t Worker::bound_bits(uint16_t i, const names::PolicyNames& nm, int8_t want, uint32_t now_s) noexcept {
+  Burst& b = burst_;
+  NameNote& note = b.note[i];
+  note.set(NameOutcome::no_answer, {}, 0);
+  b.noted |= 1u << i;
+  if (shared_.bindings == nullptr) return 0;
+  uint32_t bits = 0;
+  bool wanted = false, seen = false;
+  shared_.bindings->lookup(binding_key(b.meta[i].tuple, b.keys[i].tenant), now_s, [&](const names::BoundName& n) {
+    const uint32_t of_name = nm.fqdn_bits(n.name);
+    const uint32_t age = static_cast<int32_t>(now_s - n.bound_at) > 0 ? now_s - n.bound_at : 0;
+    if (!wanted && ((of_name >> want) & 1u)) {
+      note.set(NameOutcome::bound, n.name, age);
+      wanted = true;
+    } else if (!seen) {
+      note.set(NameOutcome::not_allowed, n.name, age);
+    }
+    seen = true;
+    bits |= of_name;
+  });
+  return bits;
+}
+
+uint32_t Worker::admitted_bits(int32_t pos, const RuleSet& rs) const noexcept {
+  const names::PolicyNames* nm = rs.names();
+  const uint32_t h = conns_.name_of(pos);
+  if (nm == nullptr || h == names::ConnNames::kNotKept) return kAllNameBits;
+  if (h == names::ConnNames::kNone) return 0;  // admitted by its addresses: no binding counts for it
+  const auto& n = conns_.names().get(h);
+  return n.outcome == static_cast<uint8_t>(NameOutcome::bound) ? nm->fqdn_bits(n.name()) : 0;
+}
+
+// A binding that admitted a live connection is kept alive with it: moved
+// on to the grace period from now when it would end sooner (a lock-free
+// look first; the table's lock only when it must move), and bound again
+// if it was given up meanwhile. Once per sweep visit of the connection.
+void Worker::keep_binding(int32_t pos, const ConnEntry& e, const RuleSet& rs, uint32_t now_s) noexcept {
+  const uint32_t h = conns_.name_of(pos);
+  if (!names::ConnNames::kept(h) || shared_.bindings == nullptr) return;
+  const auto& n = conns_.names().get(h);
+  if (n.outcome != static_cast<uint8_t>(NameOutcome::bound)) return;
+  const ConnKey& ck = conns_.key(pos);
+  const names::BindingKey key = binding_key(opened_tuple(ck, e), ck.tenant);
+  const uint32_t until = now_s + std::max<uint32_t>(rs.names()->grace_seconds(), 1);
+  bool fresh = false;
+  shared_.bindings->lookup(key, now_s, [&](const names::BoundName& b) {
+    fresh = fresh || (b.name == n.name() && static_cast<int32_t>(b.expires - until) >= 0);
+  });
+  if (!fresh) shared_.bindings->bind(key, n.name(), now_s, until);
 }
 
 // ---------------------------------------------------------------------------
@@ -843,12 +980,13 @@ void Worker::fold(int32_t pos, const ConnEntry& e, RuleSet& rs) noexcept {
 
 bool Worker::recheck_idle(int32_t pos, ConnEntry& e, RuleSet& rs) noexcept {
   const ConnKey& key = conns_.key(pos);
-  const uint32_t rule = rs.classify(opened_tuple(key, e), key.tenant);
+  const uint32_t rule = rs.classify(opened_tuple(key, e), key.tenant, admitted_bits(pos, rs));
   const bool allowed = rs.allows(rule);
   count(WorkerCounter::conn_rechecked);
-  if (!allowed && rs.mode() == Mode::enforce) return false;  // its next packet cuts it
+  const Mode mode = allowed || rs.mode() != Mode::enforce ? rs.mode() : rs.rule_mode(rule);
+  if (!allowed && mode == Mode::enforce) return false;  // its next packet cuts it
   store(e.rule, rule);
-  store(e.verdict, static_cast<uint8_t>(verdict_of(allowed, rs.mode())));
+  store(e.verdict, static_cast<uint8_t>(verdict_of(allowed, mode)));
   store(e.epoch, rs.epoch());
   return true;
 }
@@ -882,6 +1020,7 @@ void Worker::sweep(RuleSet* rs, uint32_t now) noexcept {
 
 bool Worker::sweep_bucket(uint32_t bucket, RuleSet* rs, uint32_t now) noexcept {
   const Timeouts& t = cfg_.timeouts;
+  const uint32_t now_s = rs != nullptr && rs->names() != nullptr ? shared_.clock->now_seconds() : 0;
   for (uint32_t m = conns_.occupied(bucket); m != 0; m &= m - 1) {
     const auto p = static_cast<int32_t>(bucket * ConnTable::kBucketSlots + static_cast<uint32_t>(__builtin_ctz(m)));
     ConnEntry& e = conns_.entry(p);
@@ -895,6 +1034,7 @@ bool Worker::sweep_bucket(uint32_t bucket, RuleSet* rs, uint32_t now) noexcept {
     // Fold what the connection carried since the last visit. One admitted
     // under an older set is brought up to the current one first, if the
     // current one lets it continue.
+    if (rs != nullptr && rs->names() != nullptr) keep_binding(p, e, *rs, now_s);
     if (rs != nullptr && unfolded(p, e) != 0 && conns_.claim(p)) {
       fold(p, e, *rs);
       if (load(e.epoch) != rs->epoch()) recheck_idle(p, e, *rs);
@@ -912,7 +1052,12 @@ bool Worker::sweep_bucket(uint32_t bucket, RuleSet* rs, uint32_t now) noexcept {
 // Records and transmission.
 
 void Worker::record_connection(int32_t pos, const ConnEntry& e, uint8_t kind, int end_reason, uint32_t now) noexcept {
-  flow_event(connection_event(conns_.key(pos), e, kind, end_reason, now));
+  FlowEvent ev = connection_event(conns_.key(pos), e, kind, end_reason, now);
+  if (const uint32_t h = conns_.name_of(pos); names::ConnNames::kept(h)) {
+    const auto& n = conns_.names().get(h);
+    ev.note.set(static_cast<NameOutcome>(n.outcome), n.name(), n.age_s);
+  }
+  flow_event(ev);
 }
 
 void Worker::flow_event(const FlowEvent& ev) noexcept {

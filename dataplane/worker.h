@@ -3,7 +3,9 @@
 // Each pass receives a burst per owned queue and moves it through the
 // stages of dataplane/worker.cpp, in order: parse, triage, look up
 // connections, update hits, classify (first packets and re-checks, one
-// rte_acl_classify per address family), settle re-checks, admit, follow
+// rte_acl_classify per address family), resolve names (only with a rule set
+// written with names: the first packets whose rule has `fqdn`, classified
+// once more with their bindings' bits), settle re-checks, admit, follow
 // (the burst's later packets of the connections it opened, in at most one
 // more round), follow fragments, snoop DNS (only with a rule set written
 // with names), capture (only while armed), transmit. In one-armed insertion the
@@ -13,8 +15,9 @@
 // counters, flow records) and reports a quiescent state.
 //
 // Nothing here allocates, locks (but the connection table's per-bucket lock
-// while a connection is added, and the TX lock of a queue two workers must
-// share), or logs per packet. The loop is compiled once per mode and per
+// while a connection is added, the TX lock of a queue two workers must
+// share, and, for a connection a rule with `fqdn` was in reach of, the
+// lock of the pool its name is kept in), or logs per packet. The loop is compiled once per mode and per
 // flow recording on or off, so neither is tested per packet.
 #pragma once
 
@@ -205,6 +208,9 @@ class Worker {
   template <Mode kMode>
   void update_hits(const RuleSet& rs, uint32_t now) noexcept;
   void classify(const RuleSet& rs, ClassifyBatch& batch) noexcept;
+  // The first packets of `batch` whose rule has `fqdn`: their bindings'
+  // bits, one more classification together (docs/egress.md).
+  void resolve_names(const RuleSet& rs, const ClassifyBatch& batch) noexcept;
   template <Mode kMode, bool kRecord>
   void settle_rechecks(RuleSet& rs, uint32_t now) noexcept;
   template <Mode kMode, bool kRecord>
@@ -237,7 +243,12 @@ class Worker {
   void admit_one(uint16_t i, RuleSet& rs, uint32_t now) noexcept;
   // An allowed first packet: opens (or reopens) its connection.
   template <Mode kMode, bool kRecord>
-  void open_connection(uint16_t i, uint32_t rule, bool allowed, RuleSet& rs, uint32_t now) noexcept;
+  void open_connection(uint16_t i, uint32_t rule, ConnVerdict verdict, RuleSet& rs, uint32_t now) noexcept;
+  // The mode packet i's denial by `rule` runs in: the set's (kMode) unless
+  // enforce, then the deciding rule's own, or that of the rule with names
+  // whose condition failed (docs/egress.md).
+  template <Mode kMode>
+  Mode denial_mode(uint16_t i, uint32_t rule, const RuleSet& rs) const noexcept;
   // A later packet of the same burst, its leader settled.
   template <Mode kMode, bool kRecord>
   void settle_follower(uint16_t i, RuleSet& rs, uint32_t now) noexcept;
@@ -245,6 +256,17 @@ class Worker {
   template <Mode kMode, bool kRecord>
   void deny(uint16_t i, uint32_t rule, RuleSet& rs, uint32_t now) noexcept;
   void pass_untracked(uint16_t i, uint32_t rule, RuleSet& rs, WorkerCounter why) noexcept;
+
+  // Rules written with names. The fqdn bits the bindings of packet i's
+  // client and server give, and its note (a bound name satisfying fqdn bit
+  // `want` preferred).
+  // `now_s`: the bindings' clock (Clock::seconds()).
+  uint32_t bound_bits(uint16_t i, const names::PolicyNames& nm, int8_t want, uint32_t now_s) noexcept;
+  // The fqdn bits a connection is re-checked with: those of the name it was
+  // admitted by, under `rs` (never a new lookup of the bindings).
+  uint32_t admitted_bits(int32_t pos, const RuleSet& rs) const noexcept;
+  // Keeps the binding that admitted the connection at `pos` alive.
+  void keep_binding(int32_t pos, const ConnEntry& e, const RuleSet& rs, uint32_t now_s) noexcept;
 
   // Connections and the rule counters.
   void revoke(uint16_t i, int32_t pos, ConnEntry& e, RuleSet& rs, uint32_t now) noexcept;

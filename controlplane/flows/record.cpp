@@ -213,6 +213,14 @@ nlohmann::ordered_json json_object(const pb::FlowRecord& r, const std::string& d
   j["rule"] = r.rule_id().empty() ? "(default)" : r.rule_id();
   j["mode"] = r.mode();
   j["generation"] = r.generation();
+  // Rules written with names: which name the destination was answered for
+  // and why that decided (docs/egress.md); absent when no such rule was in reach.
+  if (!r.dns_name().empty()) {
+    j["dns_name"] = r.dns_name();
+    j["dns_age_s"] = r.dns_age_s();
+  }
+  if (!r.sni().empty()) j["sni"] = r.sni();
+  if (!r.name_reason().empty()) j["name_reason"] = r.name_reason();
   if (r.kind() == pb::FlowRecord::UPDATE || r.kind() == pb::FlowRecord::END || r.kind() == pb::FlowRecord::DENIED) {
     j["start_ms"] = r.start_ms();
     j["packets_out"] = r.packets_out();

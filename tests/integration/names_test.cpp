@@ -11,14 +11,19 @@
 #include <string>
 #include <vector>
 
+#include "common/protocols.h"
 #include "dataplane/acl_key.h"
+#include "dataplane/names/bindings.h"
 #include "dataplane/ruleset.h"
+#include "tests/common/packet_builder.h"
 #include "tests/integration/harness.h"
 
 namespace bulkhead::test {
 namespace {
 
+using dataplane::DropReason;
 using dataplane::kNoRule;
+using dataplane::WorkerCounter;
 
 pb::Prefix prefix(const std::string& text) {
   pb::Prefix p;
@@ -221,6 +226,262 @@ TEST(NameClassifier, AChangeThatRenumbersNameBitsIsBuiltInFull) {
   EXPECT_EQ(classify4(*changed, "10.1.0.5", "203.0.113.9", 443, 1u << changed->names()->fqdn_bit(0), 0), 0u);
   EXPECT_EQ(classify4(*changed, "10.2.0.5", "203.0.113.9", 443, 1u << changed->names()->fqdn_bit(3), 0), 3u);
   EXPECT_EQ(classify4(*changed, "10.2.0.5", "203.0.113.9", 443, 0, 0), 4u);
+}
+
+
+// --- the worker's decisions -----------------------------------------------------
+
+constexpr const char* kClient = "10.1.0.5";
+
+// Clients may reach api.stripe.com by name and 198.51.100.0/24 by address;
+// `other` (other clients) mentions tracker.example.org; `watch` is a new
+// allow-list in audit.
+constexpr const char* kNamesPolicy = R"(version: 1
+defaults: { action: deny, mode: enforce }
+segments:
+  clients: [10.1.0.0/16, "fd00:1::/64"]
+  others: [10.2.0.0/16]
+  resolvers: [10.0.0.53]
+dns: { trusted: [resolvers], grace: 60 }
+rules:
+  - { id: dns, from: clients, to: resolvers, proto: udp, ports: [53], action: allow }
+  - { id: stripe, from: clients, to: [fqdn: api.stripe.com], proto: tcp, ports: [443], action: allow }
+  - { id: other, from: others, to: [fqdn: tracker.example.org], proto: tcp, ports: [443], action: allow }
+  - { id: watch, from: clients, to: [fqdn: "*.new.example"], proto: tcp, ports: [8443], action: allow, mode: audit }
+  - { id: corp, from: clients, to: 198.51.100.0/24, proto: tcp, ports: [443], action: allow }
+  - { id: no-telnet, from: clients, to: any, proto: tcp, ports: [23], action: deny, mode: audit }
+)";
+
+void recording(dataplane::Config& c) {
+  c.record_flows = true;
+  c.sweep_period_ms = 1000;
+  c.denied_interval_ms = 1;
+}
+
+uint32_t seconds(Harness& h) { return h.engine().clock().now_seconds(); }
+
+// What a trusted resolver's answer would bind: `name` for `client` at
+// `server`, for `ttl` seconds plus the policy's grace.
+void answer(Harness& h, const std::string& client, const std::string& server, const std::string& name,
+            uint32_t ttl = 300) {
+  auto* table = h.engine().bindings();
+  ASSERT_NE(table, nullptr);
+  dataplane::names::BindingKey k;
+  const bool v6 = client.find(':') != std::string::npos;
+  k.family = v6 ? 6 : 4;
+  inet_pton(v6 ? AF_INET6 : AF_INET, client.c_str(), k.client.data());
+  inet_pton(v6 ? AF_INET6 : AF_INET, server.c_str(), k.server.data());
+  const uint32_t now = seconds(h);
+  table->bind(k, name, now, now + ttl + 60);
+}
+
+Frame syn(const std::string& client, const std::string& server, uint16_t sport = 41000, uint16_t port = 443) {
+  return build_packet(tcp_spec(client, server, sport, port));
+}
+
+std::vector<pb::FlowRecord> drain(Harness& h) {
+  std::vector<pb::FlowRecord> out;
+  h.settle();
+  h.engine().drain_flows(out, 1000);
+  return out;
+}
+
+const pb::FlowRecord* record_of(const std::vector<pb::FlowRecord>& recs, pb::FlowRecord::Kind kind) {
+  for (const auto& r : recs)
+    if (r.kind() == kind) return &r;
+  return nullptr;
+}
+
+// A TCP handshake of `c` through `h`, every segment forwarded.
+void handshake(Harness& h, const PacketSpec& c) {
+  const auto hs = tcp_handshake(c);
+  for (size_t k = 0; k < hs.size(); ++k) EXPECT_EQ(h.pass(k == 1 ? 1 : 0, hs[k]).size(), 1u) << "segment " << k;
+}
+
+struct NamesHarness : Harness {
+  explicit NamesHarness(void (*tweak)(dataplane::Config&) = recording) : Harness(kNamesPolicy, 1, tweak) {
+    EXPECT_TRUE(loaded()) << error();
+    EXPECT_NE(engine().rules().acquire()->names(), nullptr);
+  }
+};
+
+TEST(NameDecisions, AConnectionToAnAddressAnsweredForTheNameIsAllowed) {
+  NamesHarness h;
+  answer(h, kClient, "203.0.113.9", "api.stripe.com");
+  EXPECT_EQ(h.pass(0, syn(kClient, "203.0.113.9")).size(), 1u);
+  EXPECT_EQ(h.rule("stripe").connections, 1u);
+  const auto recs = drain(h);
+  const auto* start = record_of(recs, pb::FlowRecord::START);
+  ASSERT_NE(start, nullptr);
+  EXPECT_EQ(start->rule_id(), "stripe");
+  EXPECT_EQ(start->dns_name(), "api.stripe.com");
+  EXPECT_LE(start->dns_age_s(), 2u);
+  EXPECT_EQ(start->name_reason().rfind("answered for api.stripe.com ", 0), 0u) << start->name_reason();
+}
+
+TEST(NameDecisions, WithoutAnAnswerTheAddressIsDeniedAndTheRecordSaysWhy) {
+  NamesHarness h;
+  EXPECT_TRUE(h.pass(0, syn(kClient, "203.0.113.9")).empty());
+  EXPECT_EQ(h.drops(DropReason::policy_deny), 1u);
+  const auto recs = drain(h);
+  const auto* denied = record_of(recs, pb::FlowRecord::DENIED);
+  ASSERT_NE(denied, nullptr);
+  EXPECT_EQ(denied->rule_id(), "");
+  EXPECT_EQ(denied->name_reason(), "no DNS answer seen for this address");
+}
+
+TEST(NameDecisions, AnAnswerForANameTheRuleDoesNotAllowDenies) {
+  NamesHarness h;
+  answer(h, kClient, "203.0.113.9", "tracker.example.org");
+  EXPECT_TRUE(h.pass(0, syn(kClient, "203.0.113.9")).empty());
+  const auto recs = drain(h);
+  const auto* denied = record_of(recs, pb::FlowRecord::DENIED);
+  ASSERT_NE(denied, nullptr);
+  EXPECT_EQ(denied->dns_name(), "tracker.example.org");
+  EXPECT_EQ(denied->name_reason(), "answered for tracker.example.org, not allowed");
+}
+
+TEST(NameDecisions, BindingsArePerClient) {
+  NamesHarness h;
+  answer(h, kClient, "203.0.113.9", "api.stripe.com");
+  EXPECT_TRUE(h.pass(0, syn("10.1.0.6", "203.0.113.9")).empty()) << "another client was not answered";
+  EXPECT_EQ(h.pass(0, syn(kClient, "203.0.113.9")).size(), 1u);
+}
+
+TEST(NameDecisions, AddressesStillDecideBesideNames) {
+  NamesHarness h;
+  EXPECT_EQ(h.pass(0, syn(kClient, "198.51.100.7")).size(), 1u);
+  EXPECT_EQ(h.rule("corp").connections, 1u);
+  const auto recs = drain(h);
+  const auto* start = record_of(recs, pb::FlowRecord::START);
+  ASSERT_NE(start, nullptr);
+  EXPECT_EQ(start->name_reason(), "no DNS answer seen for this address") << "the name rule was in reach";
+}
+
+TEST(NameDecisions, AnExpiredBindingDeniesAfterItsGrace) {
+  NamesHarness h;
+  // Two addresses answered alike: 10 s of TTL + 60 s of grace each. The
+  // first is tried within the grace (and its connection keeps its binding
+  // alive from then on), the second after it.
+  answer(h, kClient, "203.0.113.9", "api.stripe.com", 10);
+  answer(h, kClient, "203.0.113.10", "api.stripe.com", 10);
+  h.engine().clock().advance(65'000);
+  EXPECT_EQ(h.pass(0, syn(kClient, "203.0.113.9", 41001)).size(), 1u) << "within the grace";
+  h.engine().clock().advance(6'000);
+  EXPECT_TRUE(h.pass(0, syn(kClient, "203.0.113.10", 41002)).empty()) << "TTL and grace are over";
+}
+
+TEST(NameDecisions, AConnectionOutlivesItsBindingAndKeepsItAlive) {
+  NamesHarness h;
+  answer(h, kClient, "203.0.113.9", "api.stripe.com", 5);
+  const auto c = tcp_spec(kClient, "203.0.113.9", 41000, 443);
+  handshake(h, c);
+  // Long past TTL and grace in one step, before any sweep: the connection's
+  // packets never look at the bindings.
+  h.engine().clock().advance(120'000);
+  auto data = c;
+  data.tcp_flags = common::kTcpAck;
+  data.payload_len = 100;
+  EXPECT_EQ(h.pass(0, build_packet(data)).size(), 1u);
+  EXPECT_EQ(h.pass(1, build_packet(reversed(data))).size(), 1u);
+  // The sweep bound it again for the connection: a second connection from
+  // the client to the address is allowed while the first lives.
+  h.settle();
+  EXPECT_EQ(h.pass(0, syn(kClient, "203.0.113.9", 41005)).size(), 1u);
+  const auto recs = drain(h);
+  size_t named = 0;
+  for (const auto& r : recs) named += r.dns_name() == "api.stripe.com";
+  EXPECT_GE(named, 2u);
+}
+
+TEST(NameDecisions, AConnectionAdmittedByANameSurvivesAReload) {
+  NamesHarness h;
+  answer(h, kClient, "203.0.113.9", "api.stripe.com", 1);
+  const auto c = tcp_spec(kClient, "203.0.113.9", 41000, 443);
+  handshake(h, c);
+  // The binding expires (no sweep ran), then the policy is reloaded with a
+  // rule before the name rule: the connection is re-checked with the name
+  // it was admitted by, not with today's bindings.
+  h.engine().clock().advance(70'000);
+  std::string policy = kNamesPolicy;
+  policy += "  - { id: extra, from: others, to: any, proto: udp, ports: [9], action: allow }\n";
+  ASSERT_TRUE(h.reload(policy));
+  auto data = c;
+  data.tcp_flags = common::kTcpAck;
+  EXPECT_EQ(h.pass(0, build_packet(data)).size(), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::conn_revoked), 0u);
+  EXPECT_EQ(h.events(WorkerCounter::conn_rechecked), 1u);
+}
+
+TEST(NameDecisions, Ipv6ByName) {
+  NamesHarness h;
+  answer(h, "fd00:1::5", "2001:db8::9", "api.stripe.com");
+  EXPECT_EQ(h.pass(0, syn("fd00:1::5", "2001:db8::9")).size(), 1u);
+  EXPECT_TRUE(h.pass(0, syn("fd00:1::5", "2001:db8::10")).empty());
+}
+
+TEST(NameDecisions, ABurstOfFirstPacketsIsLookedUpAgainTogether) {
+  NamesHarness h;
+  answer(h, kClient, "203.0.113.9", "api.stripe.com");
+  answer(h, kClient, "203.0.113.10", "api.stripe.com");
+  for (uint16_t p = 0; p < 8; ++p) h.send(0, syn(kClient, p % 2 ? "203.0.113.9" : "203.0.113.10", 42000 + p));
+  h.send(0, syn(kClient, "203.0.113.11", 42100));
+  h.run();
+  EXPECT_EQ(h.received(1).size(), 8u);
+  EXPECT_EQ(h.events(WorkerCounter::classify_calls), 2u) << "one first lookup, one more for the names";
+}
+
+TEST(NameDecisions, AConnectionIsReCheckedWithItsOwnNameNotWithTodaysBindings) {
+  NamesHarness h;
+  answer(h, kClient, "203.0.113.9", "api.stripe.com");
+  handshake(h, tcp_spec(kClient, "203.0.113.9", 41000, 443));
+  // The rule now names another name: the binding for api.stripe.com is
+  // still alive, but the connection it admitted is no longer allowed.
+  std::string policy = kNamesPolicy;
+  policy.replace(policy.find("fqdn: api.stripe.com"), 20, "fqdn: api2.stripe.com");
+  ASSERT_TRUE(h.reload(policy));
+  auto data = tcp_spec(kClient, "203.0.113.9", 41000, 443, common::kTcpAck);
+  EXPECT_TRUE(h.pass(0, build_packet(data)).empty());
+  EXPECT_EQ(h.events(WorkerCounter::conn_revoked), 1u);
+}
+
+// --- per-rule mode ------------------------------------------------------------
+
+TEST(RuleModes, AnAuditRuleWithNamesForwardsWhatItsNamesWouldDeny) {
+  NamesHarness h;
+  // Port 8443 reaches only the audited allow-list of *.new.example; no
+  // answer was seen: the default would deny, the rule's mode forwards.
+  EXPECT_EQ(h.pass(0, syn(kClient, "203.0.113.20", 41000, 8443)).size(), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::audit_would_drop), 1u);
+  EXPECT_EQ(h.drops(DropReason::policy_deny), 0u);
+  auto data = tcp_spec(kClient, "203.0.113.20", 41000, 8443, common::kTcpAck);
+  EXPECT_EQ(h.pass(0, build_packet(data)).size(), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::audit_would_drop), 2u) << "its later packets are counted too";
+  const auto recs = drain(h);
+  const auto* start = record_of(recs, pb::FlowRecord::START);
+  ASSERT_NE(start, nullptr);
+  EXPECT_EQ(start->verdict(), pb::FlowRecord::WOULD_DENY);
+  EXPECT_EQ(start->mode(), "audit");
+  EXPECT_EQ(start->name_reason(), "no DNS answer seen for this address");
+  // With an answer it is simply allowed.
+  answer(h, kClient, "203.0.113.21", "a.new.example");
+  EXPECT_EQ(h.pass(0, syn(kClient, "203.0.113.21", 41001, 8443)).size(), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::audit_would_drop), 2u);
+  EXPECT_EQ(h.rule("watch").connections, 1u);
+}
+
+TEST(RuleModes, AnAuditDenyRuleForwardsItsMatchesWhileTheRestIsEnforced) {
+  NamesHarness h;
+  EXPECT_EQ(h.pass(0, syn(kClient, "203.0.113.9", 41000, 23)).size(), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::audit_would_drop), 1u);
+  EXPECT_TRUE(h.pass(0, syn(kClient, "203.0.113.9", 41000, 22)).empty()) << "the default still drops";
+  EXPECT_EQ(h.drops(DropReason::policy_deny), 1u);
+  const auto recs = drain(h);
+  const auto* start = record_of(recs, pb::FlowRecord::START);
+  ASSERT_NE(start, nullptr);
+  EXPECT_EQ(start->rule_id(), "no-telnet");
+  EXPECT_EQ(start->verdict(), pb::FlowRecord::WOULD_DENY);
+  EXPECT_EQ(start->mode(), "audit");
 }
 
 }  // namespace

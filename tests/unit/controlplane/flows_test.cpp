@@ -148,6 +148,19 @@ TEST(FlowRecord, JsonLineNamesEverything) {
   EXPECT_EQ(line.rfind("{\"time_ms\":", 0), 0u) << "keys in their documented order";
 }
 
+TEST(FlowRecord, JsonLineCarriesTheNamesBehindADecision) {
+  auto r = record("10.1.0.5", "203.0.113.9", 6, 40000, 443, pb::FlowRecord::START);
+  EXPECT_FALSE(nlohmann::json::parse(to_json(r, "dp1")).contains("name_reason")) << "absent without names";
+  r.set_dns_name("api.stripe.com");
+  r.set_dns_age_s(12);
+  r.set_name_reason("answered for api.stripe.com 12 s before");
+  const auto j = nlohmann::json::parse(to_json(r, "dp1"));
+  EXPECT_EQ(j["dns_name"], "api.stripe.com");
+  EXPECT_EQ(j["dns_age_s"], 12);
+  EXPECT_EQ(j["name_reason"], "answered for api.stripe.com 12 s before");
+  EXPECT_FALSE(j.contains("sni"));
+}
+
 TEST(FlowRecord, DeniedRecordsCarryThePacketsTheyStandFor) {
   auto r = record("10.0.0.1", "10.0.0.2", 6, 40000, 22, pb::FlowRecord::DENIED);
   r.set_verdict(pb::FlowRecord::DENY);
