@@ -8,8 +8,9 @@
       source port moved each round, and with --allowed-by only the flows
       that POLICY allows (`bulkhead policy eval`), so a capture of a
       million connections still exercises the rule set
-  gen_pcap.py --flows N OUT.pcap [--ipv6] [--size BYTES | --imix] [--replies | --tcp]
-      N distinct UDP flows from 10.0.0.0/8 (or fd00::/8) to a server range;
+  gen_pcap.py --flows N OUT.pcap [--ipv6] [--size BYTES | --imix] [--replies | --tcp] [--dport P]
+      N distinct UDP flows from 10.0.0.0/8 (or fd00::/8) to a server range
+      (port P, 53 by default);
       with --replies each request is followed by its reply (both on the
       one port: a replayed capture of two-way traffic, so that stateful
       peers such as a conntrack pipeline see established connections);
@@ -168,6 +169,7 @@ def main():
     ap.add_argument("--ipv6", action="store_true")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--replies", action="store_true")
+    ap.add_argument("--dport", type=int, default=53, help="with --flows (UDP): the servers' port")
     ap.add_argument("--imix", action="store_true", help="frame sizes 64, 594, 1518 as 7:4:1")
     ap.add_argument("--tcp", action="store_true", help="with --flows: TCP connections with their handshakes")
     ap.add_argument("--distinct", action="store_true", help="with --trace: --count distinct flows")
@@ -209,9 +211,9 @@ def main():
             if a.tcp:
                 conns.append((make, src, dst, sport))
                 continue
-            frames.append(make(src, dst, 17, sport, 53, size(len(frames))))
+            frames.append(make(src, dst, 17, sport, a.dport, size(len(frames))))
             if a.replies:
-                frames.append(make(dst, src, 17, 53, sport, size(len(frames))))
+                frames.append(make(dst, src, 17, a.dport, sport, size(len(frames))))
         if conns:
             frames = tcp_connections(conns, size)
     elif a.syn_flood:

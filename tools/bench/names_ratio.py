@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Established traffic admitted by names beside the same traffic admitted by
+addresses, on the same virtual devices in the same run (docs/egress.md,
+docs/benchmarks.md).
+
+  names_ratio.py [--flows N] [--runs K] [--warmup S] [--window S]
+
+N UDP flows (gen_pcap.py --flows) are read from net_pcap0 (infinite_rx:
+after the first round every packet is of an established connection) with
+net_null0 beside it. Two policies alternate within each run:
+
+  addresses  one rule allows the flows by their destination's address;
+  names      the rule allows them by name (`to: [fqdn: svc.bench.example]`),
+             each flow's (client, server) bound to that name by one of N
+             bindings restored from the state directory before the first
+             packet, with SNI inspection on (an sni rule on TCP 443, QUIC on
+             UDP 443) for traffic these flows are not.
+
+Each run checks that the names variant admitted the flows through the
+bindings (live bindings, connections opened, nothing denied) before its
+rate counts. Prints each median rate, the cycles per packet and the ratio
+names / addresses: what established packets pay for names (goal >= 0.95).
+"""
+import argparse
+import os
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import throughput  # noqa: E402
+
+NAME = b"svc.bench.example"
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(number, wire, payload):
+    key = varint(number << 3 | wire)
+    if wire == 0:
+        return key + varint(payload)
+    return key + varint(len(payload)) + payload
+
+
+def bindings_file(path, flows):
+    """proto/names.proto NameBindings: each flow's client (10.1.x.y, as gen_pcap.py numbers them) told that its
+    server (10.2.0.z) is svc.bench.example, for a day from now."""
+    now = int(time.time())
+    body = bytearray(field(1, 0, now))
+    for i in range(flows):
+        client = struct.pack("!I", (10 << 24) | (1 << 16) | (i & 0xFFFF))
+        server = struct.pack("!I", (10 << 24) | (2 << 16) | ((i >> 16) & 0xFF))
+        b = field(2, 2, client) + field(3, 2, server) + field(4, 2, NAME) + field(5, 0, now) + field(6, 0, now + 86400)
+        body += field(2, 2, b)
+    with open(path, "wb") as f:
+        f.write(body)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--flows", type=int, default=10000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--warmup", type=float, default=3)
+    ap.add_argument("--window", type=float, default=5)
+    ap.add_argument("--lcores", default="0,1")
+    ap.add_argument("--port", type=int, default=8000, help="the flows' UDP destination port")
+    a = ap.parse_args()
+    dp = os.path.join(throughput.BUILD, "dataplane", "bulkhead-dataplane")
+    work = tempfile.mkdtemp(prefix="bh_names_bench_")
+    try:
+        pcap = os.path.join(work, "flows.pcap")
+        subprocess.run([sys.executable, os.path.join(HERE, "gen_pcap.py"), "--flows", str(a.flows), "--dport",
+                        str(a.port), pcap],
+                       check=True, stdout=subprocess.DEVNULL)
+        port = a.port
+        common = "version: 1\ndefaults: { action: deny, mode: enforce }\n"
+        policies = {
+            "addresses": common + "rules:\n"
+            f"  - {{ id: flows, from: 10.1.0.0/16, to: 10.2.0.0/24, proto: udp, ports: [{port}], action: allow }}\n",
+            "names": common + "dns: { trusted: [10.255.0.53], max_addresses_per_name: 65536 }\n"
+            "tls: { ports: [443], quic_ports: [443] }\n"
+            "rules:\n"
+            f"  - {{ id: flows, from: 10.1.0.0/16, to: [fqdn: svc.bench.example], proto: udp, ports: [{port}], "
+            "action: allow }\n"
+            "  - { id: web, from: 10.1.0.0/16, to: [internet, sni: \"*.bench.example\"], proto: tcp, ports: [443], "
+            "action: allow }\n",
+        }
+        rates = {k: [] for k in policies}
+        cycles = {k: [] for k in policies}
+        mbufs = 4 * a.flows + 65536
+        for run in range(a.runs):
+            for name, text in policies.items():
+                policy = os.path.join(work, name + ".yaml")
+                with open(policy, "w") as f:
+                    f.write(text)
+                state = os.path.join(work, f"state-{name}-{run}")
+                os.mkdir(state)
+                if name == "names":
+                    bindings_file(os.path.join(state, "bindings.pb"), a.flows)
+                seen = {}
+
+                def observe(prefix, seen=seen):
+                    s = throughput.stats(prefix)
+                    seen["stats"] = s
+                    seen["names"] = throughput.telemetry.query(prefix, "/bulkhead/names")["/bulkhead/names"]
+                    seen["drops"] = throughput.telemetry.query(prefix, "/bulkhead/drops")["/bulkhead/drops"]
+                    return s
+
+                pre = f"bhnames{os.getpid()}_{name}_{run}"
+                cmd = [dp, *throughput.eal(pre, pcap, a.lcores), "--", "--policy", policy, "--state-dir", state,
+                       "--mbufs", str(mbufs), "--mbuf-size", "512"]
+                pps, cpp = throughput.measure(cmd, pre, a.warmup, a.window, observe)
+                opened = seen["stats"]["conn_new"]
+                denied = sum(v for v in seen["drops"].values() if isinstance(v, int))
+                if opened < a.flows or denied:
+                    sys.exit(f"{name}: {opened} connections opened and {denied} packets dropped; "
+                             f"want {a.flows} and none")
+                if name == "names" and seen["names"].get("bindings_live", 0) < a.flows:
+                    sys.exit(f"names: {seen['names'].get('bindings_live')} bindings live, want {a.flows}")
+                rates[name].append(pps)
+                cycles[name].append(cpp or 0)
+                print(f"run {run + 1} {name:9} {pps / 1e6:.2f} Mpps, {cpp or 0:.0f} cycles/packet", flush=True)
+        live = seen["names"].get("bindings_live", 0)
+        table = seen["names"].get("table_bytes", 0)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for name in policies:
+        print(f"{name:9} {statistics.median(rates[name]) / 1e6:.2f} Mpps, "
+              f"{statistics.median(cycles[name]):.0f} cycles/packet")
+    print(f"ratio names/addresses {statistics.median(rates['names']) / statistics.median(rates['addresses']):.2f} "
+          f"({live} live bindings; the table takes {table / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
