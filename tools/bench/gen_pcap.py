@@ -28,6 +28,10 @@
       packets in a row: request, reply, request, reply; every packet after
       a flow's first follows it within the burst (against a policy that
       denies the flow, the reply is classified in a second round)
+  gen_pcap.py --dns N OUT.pcap [--names M]
+      N clients (10.1.0.0/16) each asking the resolver 10.3.0.53 (UDP) for
+      one of M names (hI.bench.example) and answered with one A record, an
+      address of 198.18.0.0/15 of its own, TTL 300
   --repeat K writes the frames K times over: few flows in a capture as
   long as a larger one's (the same replay cost for the reference)
   --geneve wraps each frame's IP packet as AWS Gateway Load Balancer sends
@@ -71,8 +75,8 @@ def l4(proto, sport, dport, pad, flags=SYN):
     return struct.pack("!HHHH", sport, dport, 0, 0) + pad
 
 
-def frame4(src, dst, proto, sport, dport, size, flags=SYN):
-    pad = b"\x00" * max(0, size - 14 - 20 - (20 if proto == 6 else 8))
+def frame4(src, dst, proto, sport, dport, size, flags=SYN, payload=None):
+    pad = payload if payload is not None else b"\x00" * max(0, size - 14 - 20 - (20 if proto == 6 else 8))
     body = l4(proto, sport, dport, pad, flags)
     hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, proto, 0, src, dst)
     hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
@@ -101,6 +105,35 @@ def geneve(frame):
                       socket.inet_aton("10.100.0.10"), socket.inet_aton("10.100.0.5"))
     hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
     return eth(False) + hdr + udp
+
+
+def dns_name(name):
+    return b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\x00"
+
+
+def dns_query(qid, name):
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + dns_name(name) + struct.pack("!HH", 1, 1)
+
+
+def dns_answer(qid, name, address, ttl=300):
+    """One A record for the question's name, the name written as a pointer to the question (offset 12)."""
+    return (struct.pack("!HHHHHH", qid, 0x8180, 1, 1, 0, 0) + dns_name(name) + struct.pack("!HH", 1, 1) +
+            struct.pack("!HHHIH", 0xC00C, 1, 1, ttl, 4) + address)
+
+
+def dns_exchanges(count, names):
+    """`count` clients (10.1.x.y) each asking the resolver 10.3.0.53 for one of `names` names
+    (hI.bench.example) and answered with an address of 198.18.0.0/15 of its own."""
+    frames = []
+    resolver = socket.inet_aton("10.3.0.53")
+    for i in range(count):
+        client = struct.pack("!I", (10 << 24) | (1 << 16) | (i & 0xFFFF))
+        address = struct.pack("!I", (198 << 24) | (18 << 16) | (i & 0x1FFFF))
+        sport = 1024 + (i >> 16)
+        name = f"h{i % names}.bench.example"
+        frames.append(frame4(client, resolver, 17, sport, 53, 0, payload=dns_query(i & 0xFFFF, name)))
+        frames.append(frame4(resolver, client, 17, 53, sport, 0, payload=dns_answer(i & 0xFFFF, name, address)))
+    return frames
 
 
 def write(path, frames):
@@ -177,6 +210,8 @@ def main():
     ap.add_argument("--syn-flood", type=int, help="N TCP SYNs to port 22")
     ap.add_argument("--same", action="store_true", help="with --syn-flood: one 5-tuple N times")
     ap.add_argument("--follow", type=int, help="N UDP flows, each request, reply, request, reply in a row")
+    ap.add_argument("--dns", type=int, help="N DNS queries to 10.3.0.53, each with its answer")
+    ap.add_argument("--names", type=int, default=1000, help="with --dns: how many names are asked")
     ap.add_argument("--repeat", type=int, default=1,
                     help="the frames this many times over: few flows in a capture as long as a larger one's")
     ap.add_argument("--geneve", action="store_true",
@@ -230,8 +265,10 @@ def main():
             for _ in range(2):
                 frames.append(frame4(src, dst, 17, sport, 53, a.size))
                 frames.append(frame4(dst, src, 17, 53, sport, a.size))
+    elif a.dns:
+        frames = dns_exchanges(a.dns, a.names)
     else:
-        ap.error("give --trace, --flows, --syn-flood or --follow")
+        ap.error("give --trace, --flows, --syn-flood, --follow or --dns")
     if a.geneve:
         frames = [geneve(f) for f in frames]
     frames *= a.repeat

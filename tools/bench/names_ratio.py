@@ -3,7 +3,7 @@
 addresses, on the same virtual devices in the same run (docs/egress.md,
 docs/benchmarks.md).
 
-  names_ratio.py [--flows N] [--runs K] [--warmup S] [--window S]
+  names_ratio.py [--flows N] [--answers N] [--runs K] [--warmup S] [--window S]
 
 N UDP flows (gen_pcap.py --flows) are read from net_pcap0 (infinite_rx:
 after the first round every packet is of an established connection) with
@@ -20,6 +20,16 @@ Each run checks that the names variant admitted the flows through the
 bindings (live bindings, connections opened, nothing denied) before its
 rate counts. Prints each median rate, the cycles per packet and the ratio
 names / addresses: what established packets pay for names (goal >= 0.95).
+
+Then DNS answers (gen_pcap.py --dns): N clients each asking a resolver
+for one of 1,000 names and answered with an address of its own, replayed
+(after the first round the queries come on established connections and
+each answer matches its query again). Two policies alternate: `plain`
+allows the clients' DNS and has no names (nothing is read); `snooped`
+adds `dns: trusted` and an fqdn rule mentioning the names, so every answer
+is read, matched to its query and binds (or refreshes) its address.
+Prints answers read and bound per second on the one worker and the
+ratio to the plain rate.
 """
 import argparse
 import os
@@ -69,9 +79,52 @@ def bindings_file(path, flows):
         f.write(body)
 
 
+def measure_variants(dp, a, pcap, policies, want_bindings, work):
+    """Median rates and cycles of each policy on `pcap`, alternating within each run; refuses runs that
+    dropped packets, opened fewer connections than the capture has, or (for the variants in `want_bindings`)
+    hold fewer live bindings than asked. Returns the rates, the cycles and the last run's telemetry."""
+    rates = {k: [] for k in policies}
+    cycles = {k: [] for k in policies}
+    last = {}
+    mbufs = 4 * max(a.flows, a.answers) + 65536
+    for run in range(a.runs):
+        for name, text in policies.items():
+            policy = os.path.join(work, name + ".yaml")
+            with open(policy, "w") as f:
+                f.write(text)
+            state = os.path.join(work, f"state-{name}-{run}")
+            os.mkdir(state)
+            if name in want_bindings:
+                bindings_file(os.path.join(state, "bindings.pb"), want_bindings[name])
+            seen = {}
+
+            def observe(prefix, seen=seen):
+                s = throughput.stats(prefix)
+                seen["stats"] = s
+                seen["names"] = throughput.telemetry.query(prefix, "/bulkhead/names")["/bulkhead/names"]
+                seen["drops"] = throughput.telemetry.query(prefix, "/bulkhead/drops")["/bulkhead/drops"]
+                return s
+
+            pre = f"bhnames{os.getpid()}_{name}_{run}"
+            cmd = [dp, *throughput.eal(pre, pcap, a.lcores), "--", "--policy", policy, "--state-dir", state,
+                   "--mbufs", str(mbufs), "--mbuf-size", "512"]
+            pps, cpp = throughput.measure(cmd, pre, a.warmup, a.window, observe)
+            denied = sum(v for v in seen["drops"].values() if isinstance(v, int))
+            if denied:
+                sys.exit(f"{name}: {denied} packets dropped; want none")
+            if name in want_bindings and seen["names"].get("bindings_live", 0) < want_bindings[name]:
+                sys.exit(f"{name}: {seen['names'].get('bindings_live')} bindings live, want {want_bindings[name]}")
+            rates[name].append(pps)
+            cycles[name].append(cpp or 0)
+            last[name] = seen
+            print(f"run {run + 1} {name:9} {pps / 1e6:.2f} Mpps, {cpp or 0:.0f} cycles/packet", flush=True)
+    return rates, cycles, last
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--flows", type=int, default=10000)
+    ap.add_argument("--answers", type=int, default=10000, help="DNS queries and answers in the DNS capture")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--window", type=float, default=5)
@@ -98,43 +151,22 @@ def main():
             "  - { id: web, from: 10.1.0.0/16, to: [internet, sni: \"*.bench.example\"], proto: tcp, ports: [443], "
             "action: allow }\n",
         }
-        rates = {k: [] for k in policies}
-        cycles = {k: [] for k in policies}
-        mbufs = 4 * a.flows + 65536
-        for run in range(a.runs):
-            for name, text in policies.items():
-                policy = os.path.join(work, name + ".yaml")
-                with open(policy, "w") as f:
-                    f.write(text)
-                state = os.path.join(work, f"state-{name}-{run}")
-                os.mkdir(state)
-                if name == "names":
-                    bindings_file(os.path.join(state, "bindings.pb"), a.flows)
-                seen = {}
+        rates, cycles, seen = measure_variants(dp, a, pcap, policies, {"names": a.flows}, work)
+        live = seen["names"]["names"].get("bindings_live", 0)
+        table = seen["names"]["names"].get("table_bytes", 0)
 
-                def observe(prefix, seen=seen):
-                    s = throughput.stats(prefix)
-                    seen["stats"] = s
-                    seen["names"] = throughput.telemetry.query(prefix, "/bulkhead/names")["/bulkhead/names"]
-                    seen["drops"] = throughput.telemetry.query(prefix, "/bulkhead/drops")["/bulkhead/drops"]
-                    return s
-
-                pre = f"bhnames{os.getpid()}_{name}_{run}"
-                cmd = [dp, *throughput.eal(pre, pcap, a.lcores), "--", "--policy", policy, "--state-dir", state,
-                       "--mbufs", str(mbufs), "--mbuf-size", "512"]
-                pps, cpp = throughput.measure(cmd, pre, a.warmup, a.window, observe)
-                opened = seen["stats"]["conn_new"]
-                denied = sum(v for v in seen["drops"].values() if isinstance(v, int))
-                if opened < a.flows or denied:
-                    sys.exit(f"{name}: {opened} connections opened and {denied} packets dropped; "
-                             f"want {a.flows} and none")
-                if name == "names" and seen["names"].get("bindings_live", 0) < a.flows:
-                    sys.exit(f"names: {seen['names'].get('bindings_live')} bindings live, want {a.flows}")
-                rates[name].append(pps)
-                cycles[name].append(cpp or 0)
-                print(f"run {run + 1} {name:9} {pps / 1e6:.2f} Mpps, {cpp or 0:.0f} cycles/packet", flush=True)
-        live = seen["names"].get("bindings_live", 0)
-        table = seen["names"].get("table_bytes", 0)
+        dns_pcap = os.path.join(work, "dns.pcap")
+        subprocess.run([sys.executable, os.path.join(HERE, "gen_pcap.py"), "--dns", str(a.answers), dns_pcap],
+                       check=True, stdout=subprocess.DEVNULL)
+        dns_rule = "  - { id: dns, from: 10.1.0.0/16, to: 10.3.0.53, proto: udp, ports: [53], action: allow }\n"
+        dns_policies = {
+            "plain": common + "rules:\n" + dns_rule,
+            "snooped": common + f"dns: {{ trusted: [10.3.0.53], max_bindings: {4 * a.answers} }}\nrules:\n" +
+            dns_rule + "  - { id: web, from: 10.1.0.0/16, to: [fqdn: \"*.bench.example\"], proto: tcp, "
+            "ports: [443], action: allow }\n",
+        }
+        dns_rates, dns_cycles, dns_seen = measure_variants(dp, a, dns_pcap, dns_policies, {}, work)
+        answered = dns_seen["snooped"]["names"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for name in policies:
@@ -142,7 +174,12 @@ def main():
               f"{statistics.median(cycles[name]):.0f} cycles/packet")
     print(f"ratio names/addresses {statistics.median(rates['names']) / statistics.median(rates['addresses']):.2f} "
           f"({live} live bindings; the table takes {table / 1e6:.1f} MB)")
-
+    for name in dns_policies:
+        print(f"dns {name:7} {statistics.median(dns_rates[name]) / 2e6:.2f} M answers/s, "
+              f"{statistics.median(dns_cycles[name]) * 2:.0f} cycles per query and answer")
+    print(f"ratio snooped/plain {statistics.median(dns_rates['snooped']) / statistics.median(dns_rates['plain']):.2f} "
+          f"({answered.get('answers_bound', 0)} answers bound, {answered.get('bindings_live', 0)} bindings live, "
+          f"{answered.get('ignored_unsolicited', 0)} unsolicited)")
 
 if __name__ == "__main__":
     main()
