@@ -18,7 +18,8 @@
       --tcp each flow is a TCP connection: SYN, SYN-ACK, ACK, then a data
       segment each way (one packet in five opens a connection), 64
       connections interleaved so that each packet comes 64 packets (two
-      bursts) after its connection's last
+      bursts) after its connection's last; with --sni NAME the client's
+      data segment is a TLS 1.3 ClientHello asking for NAME
   gen_pcap.py --syn-flood N OUT.pcap [--same]
       N TCP SYNs of distinct 5-tuples from 10.0.0.0/8 to 10.2.0.0/16 port
       22; with --same, one 5-tuple N times (a retransmitted or replayed
@@ -67,26 +68,26 @@ IMIX = [64] * 7 + [594] * 4 + [1518]
 SYN, ACK, SYN_ACK = 0x02, 0x10, 0x12
 
 
-def l4(proto, sport, dport, pad, flags=SYN):
+def l4(proto, sport, dport, pad, flags=SYN, seq=1):
     if proto == 6:
-        return struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 65535, 0, 0) + pad
+        return struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 0x50, flags, 65535, 0, 0) + pad
     if proto in (17, 132):
         return struct.pack("!HHHH", sport, dport, 8 + len(pad), 0) + pad
     return struct.pack("!HHHH", sport, dport, 0, 0) + pad
 
 
-def frame4(src, dst, proto, sport, dport, size, flags=SYN, payload=None):
+def frame4(src, dst, proto, sport, dport, size, flags=SYN, payload=None, seq=1):
     pad = payload if payload is not None else b"\x00" * max(0, size - 14 - 20 - (20 if proto == 6 else 8))
-    body = l4(proto, sport, dport, pad, flags)
+    body = l4(proto, sport, dport, pad, flags, seq)
     hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 1, 0, 64, proto, 0, src, dst)
     hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
     f = eth(False) + hdr + body
     return f + b"\x00" * max(0, 60 - len(f))
 
 
-def frame6(src, dst, proto, sport, dport, size, flags=SYN):
-    pad = b"\x00" * max(0, size - 14 - 40 - (20 if proto == 6 else 8))
-    body = l4(proto, sport, dport, pad, flags)
+def frame6(src, dst, proto, sport, dport, size, flags=SYN, payload=None, seq=1):
+    pad = payload if payload is not None else b"\x00" * max(0, size - 14 - 40 - (20 if proto == 6 else 8))
+    body = l4(proto, sport, dport, pad, flags, seq)
     hdr = struct.pack("!IHBB16s16s", 6 << 28, len(body), proto, 64, src, dst)
     return eth(True) + hdr + body
 
@@ -144,18 +145,36 @@ def write(path, frames):
             f.write(fr)
 
 
-def tcp_connections(conns, size, stride=64):
+def client_hello(sni):
+    """A TLS 1.3 ClientHello record asking for `sni`: server_name and supported_versions extensions."""
+    host = sni.encode()
+    server_name = struct.pack("!HBH", len(host) + 3, 0, len(host)) + host
+    ext = struct.pack("!HH", 0, len(server_name)) + server_name
+    ext += struct.pack("!HHB", 43, 3, 2) + b"\x03\x04"
+    body = (b"\x03\x03" + bytes(32) + b"\x00" + struct.pack("!H", 4) + b"\x13\x01\x13\x02" + b"\x01\x00" +
+            struct.pack("!H", len(ext)) + ext)
+    hs = b"\x01" + struct.pack("!I", len(body))[1:] + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
+
+
+def tcp_connections(conns, size, stride=64, sni=None):
     """Each connection's handshake and a data segment each way, `stride` connections interleaved: step k of
-    connection j comes after step k of the `stride` connections before it."""
+    connection j comes after step k of the `stride` connections before it. With `sni`, the client's data
+    segment is a ClientHello asking for that name."""
     steps = [(False, SYN), (True, SYN_ACK), (False, ACK), (False, ACK | 0x08), (True, ACK | 0x08)]
     frames = []
+    hello = client_hello(sni) if sni else None
+    if hello is not None:  # no payload but the ClientHello: frames are padded after the IP packet
+        size = lambda n: 0  # noqa: E731
     for base in range(0, len(conns), stride):
         group = conns[base:base + stride]
-        for reply, flags in steps:
+        for step, (reply, flags) in enumerate(steps):
             for make, src, dst, sport in group:
                 n = len(frames)
                 if reply:
                     frames.append(make(dst, src, 6, 443, sport, size(n), flags))
+                elif step == 3 and hello is not None:  # right after the SYN's sequence number
+                    frames.append(make(src, dst, 6, sport, 443, size(n), flags, payload=hello, seq=2))
                 else:
                     frames.append(make(src, dst, 6, sport, 443, size(n), flags))
     return frames
@@ -205,6 +224,7 @@ def main():
     ap.add_argument("--dport", type=int, default=53, help="with --flows (UDP): the servers' port")
     ap.add_argument("--imix", action="store_true", help="frame sizes 64, 594, 1518 as 7:4:1")
     ap.add_argument("--tcp", action="store_true", help="with --flows: TCP connections with their handshakes")
+    ap.add_argument("--sni", help="with --tcp: the client's data segment is a TLS ClientHello for this name")
     ap.add_argument("--distinct", action="store_true", help="with --trace: --count distinct flows")
     ap.add_argument("--allowed-by", help="with --distinct: keep only flows this policy allows")
     ap.add_argument("--syn-flood", type=int, help="N TCP SYNs to port 22")
@@ -250,7 +270,7 @@ def main():
             if a.replies:
                 frames.append(make(dst, src, 17, a.dport, sport, size(len(frames))))
         if conns:
-            frames = tcp_connections(conns, size)
+            frames = tcp_connections(conns, size, sni=a.sni)
     elif a.syn_flood:
         for i in range(a.syn_flood):
             k = 0 if a.same else i
