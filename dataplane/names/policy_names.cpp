@@ -31,24 +31,22 @@ std::unique_ptr<PolicyNames> PolicyNames::build(const pb::CompiledRuleSet& set, 
   const auto n = static_cast<uint32_t>(set.rules_size());
   out->fqdn_bit_.assign(n, kNoBit);
   out->sni_bit_.assign(n, kNoBit);
+  // One kind of names (fqdn or sni) of rule i: its bit, its patterns.
+  auto take = [&](uint32_t i, const pb::CompiledRule& r, const google::protobuf::RepeatedPtrField<std::string>& patterns,
+                  const char* kind, uint32_t limit, uint32_t& count, std::vector<int8_t>& bits, rules::NameMatcher& m) {
+    if (patterns.empty()) return true;
+    if (count == limit) {
+      error = "rule '" + r.id() + "': more than " + std::to_string(limit) + " rules with " + kind;
+      return false;
+    }
+    bits[i] = static_cast<int8_t>(count);
+    return add_patterns(patterns, count++, m, r.id(), error);
+  };
   for (uint32_t i = 0; i < n; ++i) {
     const auto& r = set.rules(static_cast<int>(i));
-    if (r.fqdn_size() > 0) {
-      if (out->fqdn_rules_ == rules::kMaxFqdnRules) {
-        error = "rule '" + r.id() + "': more than " + std::to_string(rules::kMaxFqdnRules) + " rules with fqdn";
-        return nullptr;
-      }
-      out->fqdn_bit_[i] = static_cast<int8_t>(out->fqdn_rules_);
-      if (!add_patterns(r.fqdn(), out->fqdn_rules_++, out->fqdn_, r.id(), error)) return nullptr;
-    }
-    if (r.sni_size() > 0) {
-      if (out->sni_rules_ == rules::kMaxSniRules) {
-        error = "rule '" + r.id() + "': more than " + std::to_string(rules::kMaxSniRules) + " rules with sni";
-        return nullptr;
-      }
-      out->sni_bit_[i] = static_cast<int8_t>(out->sni_rules_);
-      if (!add_patterns(r.sni(), out->sni_rules_++, out->sni_, r.id(), error)) return nullptr;
-    }
+    if (!take(i, r, r.fqdn(), "fqdn", rules::kMaxFqdnRules, out->fqdn_rules_, out->fqdn_bit_, out->fqdn_) ||
+        !take(i, r, r.sni(), "sni", rules::kMaxSniRules, out->sni_rules_, out->sni_bit_, out->sni_))
+      return nullptr;
   }
   if (out->fqdn_rules_ == 0 && out->sni_rules_ == 0) return nullptr;
 
