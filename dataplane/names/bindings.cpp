@@ -270,28 +270,43 @@ BindResult BindingTable::bind(const BindingKey& key, std::string_view name, uint
 void BindingTable::save(uint32_t now, int64_t now_unix, pb::NameBindings& out) {
   out.Clear();
   out.set_saved_unix(now_unix);
-  lock();  // the names and slots stay as they are while they are copied
+  // One bucket at a time under the lock (its slots and their names stay as
+  // they are while copied), encoded after: a worker binding an answer
+  // meanwhile waits for one bucket's copy, never for the whole table's.
+  struct Copy {
+    Loaded v;
+    uint32_t len;
+    std::array<char, kMaxNameText> text;
+  };
+  Copy copies[kSlotsPerBucket];
   for (uint32_t i = 0; i < bucket_count_; ++i) {
+    unsigned n = 0;
+    lock();
     for (const Slot& s : buckets_[i].slots) {
       const Loaded v = load(s);
       if (!v.used || v.expires < now) continue;
-      const Name& n = names_[v.name];
-      std::string text(n.len.load(std::memory_order_relaxed), '\0');
-      for (unsigned w = 0; w * 8 < text.size(); ++w) {
-        uint64_t x = n.text[w].load(std::memory_order_relaxed);
-        std::memcpy(text.data() + 8 * w, &x, std::min<std::size_t>(8, text.size() - 8 * w));
+      Copy& c = copies[n++];
+      c.v = v;
+      const Name& name = names_[v.name];
+      c.len = std::min<uint32_t>(name.len.load(std::memory_order_relaxed), kMaxNameText);
+      for (unsigned w = 0; w * 8 < c.len; ++w) {
+        uint64_t x = name.text[w].load(std::memory_order_relaxed);
+        std::memcpy(c.text.data() + 8 * w, &x, std::min<std::size_t>(8, c.len - 8 * w));
       }
+    }
+    unlock();
+    for (unsigned k = 0; k < n; ++k) {
+      const Loaded& v = copies[k].v;
       pb::NameBinding* b = out.add_bindings();
       const std::size_t width = v.key.family == 4 ? 4 : 16;
       b->set_tenant(v.key.tenant);
       b->set_client(v.key.client.data(), width);
       b->set_server(v.key.server.data(), width);
-      b->set_name(std::move(text));
+      b->set_name(copies[k].text.data(), copies[k].len);
       b->set_bound_unix(now_unix - int64_t(now - std::min(now, v.bound_at)));
       b->set_expires_unix(now_unix + int64_t(v.expires - now));
     }
   }
-  unlock();
 }
 
 BindingTable::Restored BindingTable::restore(const pb::NameBindings& in, uint32_t now, int64_t now_unix) {

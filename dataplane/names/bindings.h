@@ -96,6 +96,7 @@ class BindingTable {
   // The live bindings for the state directory. `now` is the table's clock
   // and `now_unix` the wall clock at the same moment: times are saved as
   // unix seconds, so a restart with another monotonic clock keeps them.
+  // Holds the writers' lock one bucket at a time.
   void save(uint32_t now, int64_t now_unix, pb::NameBindings& out);
   struct Restored {
     uint32_t restored = 0;

@@ -35,8 +35,10 @@
 //               directory (both families, tenants, several names);
 //   names       captures of DNS over UDP and TCP, a ClientHello over TCP
 //               and QUIC Initials, some inside GENEVE and VXLAN, as
-//               `bulkhead names` reads them.
-// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns|tls|quic|names|bindings OUT_DIR [GOLDEN_DIR]
+//               `bulkhead names` reads them;
+//   snoop       DNS exchanges over UDP and TCP (an answer cut across
+//               segments) as frames the snooping stage is handed.
+// usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|dns|tls|quic|names|bindings|snoop OUT_DIR [GOLDEN_DIR]
 //        make_seeds push OUT_DIR POLICY.yaml
 //        make_seeds policy OUT_DIR GOLDEN_DIR POLICY.yaml
 #include <pcap/pcap.h>
@@ -585,6 +587,56 @@ std::vector<std::string> bindings_seeds() {
 // A datagram seed starts with an even mode byte; frames for the target to
 // protect itself with an odd one (bit 1: version 2), packets separated by
 // 0xff 0xfe.
+// Frames of DNS exchanges as the snooping stage is handed them, each as
+// [flags][length][frame] (tests/fuzz/dns_snoop_fuzz.cpp): over UDP, and over
+// TCP with the answer cut across segments.
+std::vector<std::string> snoop_seeds() {
+  using namespace bulkhead::test;
+  auto record = [](std::string& out, uint8_t flags, const Frame& f) {
+    out.push_back(static_cast<char>(flags));
+    out.push_back(static_cast<char>(f.size() >> 8));
+    out.push_back(static_cast<char>(f.size() & 0xff));
+    out.append(f.begin(), f.end());
+  };
+  const char* client = "10.1.0.5";
+  const char* resolver = "10.0.0.53";
+  auto udp = [&](bool ask, const DnsSpec& dns) {
+    PacketSpec s = ask ? udp_spec(client, resolver, 40000, 53) : udp_spec(resolver, client, 53, 40000);
+    s.payload = build_dns(dns);
+    return build_packet(s);
+  };
+  const DnsSpec chain = dns_answer("www.example.org", {dns_cname("www.example.org", "edge.example.net"),
+                                                       dns_a("edge.example.net", "198.51.100.7")});
+  std::vector<std::string> out;
+  std::string u;
+  record(u, 3, udp(true, dns_query("www.example.org")));
+  record(u, 0, udp(false, chain));
+  record(u, 1, udp(true, dns_query("api.example.com")));
+  record(u, 0, udp(false, dns_answer("api.example.com", {dns_a("api.example.com", "198.51.100.8", 0xffffffff)})));
+  out.push_back(u);
+  std::string t;
+  PacketSpec c = tcp_spec(client, resolver, 41000, 53);
+  c.tcp_seq = 1000;
+  PacketSpec r = reversed(c);
+  r.tcp_flags = common::kTcpSyn | common::kTcpAck;
+  r.tcp_seq = 5000;
+  record(t, 3, build_packet(c));
+  record(t, 0, build_packet(r));
+  c.tcp_flags = r.tcp_flags = common::kTcpAck;
+  c.tcp_seq = 1001;
+  c.payload = dns_tcp_framed(build_dns(dns_query("www.example.org")));
+  record(t, 1, build_packet(c));
+  const auto answer = dns_tcp_framed(build_dns(chain));
+  r.tcp_seq = 5001;
+  for (size_t at = 0; at < answer.size(); at += 20) {
+    r.payload.assign(answer.begin() + static_cast<long>(at), answer.begin() + static_cast<long>(std::min(answer.size(), at + 20)));
+    record(t, 0, build_packet(r));
+    r.tcp_seq += static_cast<uint32_t>(r.payload.size());
+  }
+  out.push_back(t);
+  return out;
+}
+
 std::vector<std::string> quic_seeds() {
   std::vector<std::string> out;
   const auto datagram = [&out](const test::Bytes& d) {
@@ -635,11 +687,11 @@ int main(int argc, char** argv) {
                                                                     what == "capture_request" ||
                                                                     what == "capture_reply" || what == "dns" ||
                                                                     what == "tls" || what == "quic" || what == "names" ||
-                                                                    what == "bindings");
+                                                                    what == "bindings" || what == "snoop");
   if (!ok) {
     std::fprintf(stderr,
                  "usage: make_seeds packet|encap|capture|flow_batch|dataplane|tuple|capture_request|capture_reply|"
-                 "dns|tls|quic|names|bindings OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml | policy OUT_DIR GOLDEN_DIR POLICY.yaml\n");
+                 "dns|tls|quic|names|bindings|snoop OUT_DIR [GOLDEN_DIR] | push OUT_DIR POLICY.yaml | policy OUT_DIR GOLDEN_DIR POLICY.yaml\n");
     return 2;
   }
   const std::string dir = argv[2];
@@ -660,6 +712,7 @@ int main(int argc, char** argv) {
   if (what == "tls") return write_all(dir, "stream", tls_seeds()) ? 0 : 1;
   if (what == "bindings") return write_all(dir, "state", bindings_seeds()) ? 0 : 1;
   if (what == "names") return write_all(dir, "capture", names_seeds()) ? 0 : 1;
+  if (what == "snoop") return write_all(dir, "frames", snoop_seeds()) ? 0 : 1;
   if (what == "quic") return write_all(dir, "datagram", quic_seeds()) ? 0 : 1;
   if (what == "dataplane") return write_all(dir, "message", dataplane_seeds()) ? 0 : 1;
   if (what == "policy") return write_all(dir, "policy", policy_seeds(argv[3], argv[4])) ? 0 : 1;
