@@ -30,8 +30,7 @@ constexpr const char* kResolver = "10.0.0.53";
 
 // Clients may ask the resolvers (one trusted) over UDP and TCP and reach 203.0.113.0/24
 // on 443; the rule `api` is written with the name api.example.com too
-// (added to the compiled set below: the policy language does not write it
-// yet).
+// (added to the compiled set below, as the control plane would send it).
 constexpr const char* kPolicy = R"(
 version: 1
 defaults: { action: deny }
@@ -112,6 +111,10 @@ TEST(Snoop, AnAnswerBindsBeforeItLeaves) {
   EXPECT_TRUE(bound(h.engine(), "10.1.0.6", "198.51.100.7").empty());
   EXPECT_EQ(snooped(h.engine(), SnoopCounter::answers_bound), 1u);
   EXPECT_EQ(h.engine().bindings()->live_bindings(), 1u);
+  // The client's first packet to the answered address is admitted by the
+  // rule written with the name; another client's, never answered, is not.
+  EXPECT_EQ(h.pass(0, build_packet(tcp_spec(kClient, "198.51.100.7", 42000, 443))).size(), 1u);
+  EXPECT_TRUE(h.pass(0, build_packet(tcp_spec("10.1.0.6", "198.51.100.7", 42000, 443))).empty());
   // A spoofed answer from an address the policy does not trust, on a
   // connection the client opened to it, binds nothing.
   auto spoof = dns_answer("api.example.com", {dns_a("api.example.com", "198.51.100.66")});
@@ -199,6 +202,8 @@ TEST(Snoop, BindingsOutliveReloadsAndARestart) {
   ASSERT_TRUE(again.engine().apply(with_names(4096), error)) << error;
   EXPECT_EQ(bound(again.engine(), kClient, "198.51.100.7"), std::set<std::string>{"api.example.com"});
   EXPECT_EQ(again.engine().bindings_limits().bindings, 4096u);  // the new limits, at the restart
+  // And the client, not asking again, is let through by them.
+  EXPECT_EQ(again.pass(0, build_packet(tcp_spec(kClient, "198.51.100.7", 42000, 443))).size(), 1u);
 }
 
 TEST(Snoop, AStateFileThatIsNotRegularIsNeitherReadNorReplaced) {
