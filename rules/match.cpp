@@ -83,10 +83,15 @@ Mismatch match_rule(const pb::CompiledRule& r, const Tuple& t, int64_t now_unix)
   if (t.family == 4 ? !r.v4() : !r.v6()) return Mismatch::family;
   if (!r.any_proto() && r.proto() != t.proto) return Mismatch::protocol;
   if (!side_holds(r.src(), t.family, t.src)) return Mismatch::source;
-  if (!side_holds(r.dst(), t.family, t.dst)) return Mismatch::destination;
+  if (r.fqdn_size() == 0 && !side_holds(r.dst(), t.family, t.dst)) return Mismatch::destination;
   if (!ranges_hold(r.sports(), t.sport)) return Mismatch::source_port;
   if (!ranges_hold(r.dports(), t.dport)) return Mismatch::destination_port;
   return Mismatch::matched;
+}
+
+bool destination_holds(const pb::CompiledRule& r, const Tuple& t) {
+  if (r.fqdn_size() > 0 && r.dst().empty()) return false;
+  return side_holds(r.dst(), t.family, t.dst);
 }
 
 int match_first(const pb::CompiledRuleSet& set, const Tuple& t, int64_t now_unix) {

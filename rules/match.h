@@ -2,6 +2,12 @@
 // wins, linear in the number of rules. It defines what the classifier must
 // answer; the dataplane's rte_acl tables are checked against it, and explain
 // uses it to say why earlier rules did not match.
+//
+// Names: a rule's name conditions are all taken as met, as in the
+// classifier's first lookup (docs/egress.md, "How the dataplane decides"):
+// a rule with `fqdn` holds any destination, and `sni` narrows nothing. What
+// the dataplane then asks of the bindings and the server name is the
+// caller's (`bulkhead policy explain --name/--sni`).
 #pragma once
 
 #include <array>
@@ -34,6 +40,10 @@ enum class Mismatch { matched, tenant, family, source, destination, protocol, so
 const char* mismatch_name(Mismatch m);
 
 Mismatch match_rule(const pb::CompiledRule& rule, const Tuple& t, int64_t now_unix);
+// Whether the tuple's destination is one of the rule's addresses: its `dst`
+// (any when empty), or for a rule with `fqdn` the addresses written beside
+// the names (none when empty).
+bool destination_holds(const pb::CompiledRule& rule, const Tuple& t);
 // Index of the first matching rule, or -1 when the default decides.
 int match_first(const pb::CompiledRuleSet& set, const Tuple& t, int64_t now_unix);
 // The most specific segment holding the address, if any.

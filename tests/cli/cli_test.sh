@@ -67,6 +67,34 @@ expect_json "explain --json" 1 "d['verdict'] == 'deny' and d['rule'] is None" --
 expect_run "explain rejects a malformed flow" 2 "--flow: .*needs a port" -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5 -> 10.0.2.9:22"
 expect_run "explain rejects mixed families" 2 "different address families" -- "$cli" policy explain "$work/p.yaml" --flow "tcp 10.0.1.5:1 -> [fd00::1]:22"
 
+# Rules written with names: explain decides by the names given, as the
+# dataplane does by its bindings and the ClientHello; eval by addresses alone.
+cat >"$work/names.yaml" <<'YAML'
+version: 1
+segments:
+  payments: [10.1.0.0/16]
+  resolvers: [10.0.0.53]
+  stripe: { fqdn: [api.stripe.com, "*.stripe.network"] }
+dns: { trusted: [resolvers] }
+rules:
+  - { id: dns, from: payments, to: resolvers, proto: udp, ports: [53], action: allow }
+  - { id: stripe, from: payments, to: [stripe, 198.51.100.7], proto: tcp, ports: [443], action: allow }
+  - { id: gh, from: payments, to: [internet, sni: "*.github.com"], proto: tcp, ports: [443], action: allow, mode: audit }
+YAML
+name_flow="tcp 10.1.0.5:40000 -> 203.0.113.9:443"
+expect_run "validate a policy with names" 0 "ok: 3 rules" -- "$cli" policy validate "$work/names.yaml"
+expect_run "explain: no answer seen, the fqdn rule does not match" 1 "stripe +9 +destination not answered for its names \(fqdn api.stripe.com, \*.stripe.network\)" -- "$cli" policy explain "$work/names.yaml" --flow "$name_flow"
+expect_run "explain: no server name, the sni rule does not match" 1 "gh +10 +no server name given" -- "$cli" policy explain "$work/names.yaml" --flow "$name_flow"
+expect_run "explain --name: answered for a name of the rule" 0 "its names: +fqdn api.stripe.com, \*.stripe.network" -- "$cli" policy explain "$work/names.yaml" --flow "$name_flow" --name API.Stripe.com.
+expect_run "explain --name: a wildcard's name" 0 "decided by: +rule stripe" -- "$cli" policy explain "$work/names.yaml" --flow "$name_flow" --name a.b.stripe.network
+expect_run "explain --sni: the server name decides, in the rule's mode" 0 "its mode: +audit" -- "$cli" policy explain "$work/names.yaml" --flow "$name_flow" --sni www.github.com
+expect_run "explain --sni: another name" 1 "server name github.com is not one of its names" -- "$cli" policy explain "$work/names.yaml" --flow "$name_flow" --sni github.com
+expect_json "explain --json: the address part needs no name" 0 "d['rule'] == 'stripe' and d['rule_names'].startswith('fqdn') and d['names'] == []" -- "$cli" policy explain "$work/names.yaml" --flow "tcp 10.1.0.5:1 -> 198.51.100.7:443" --json
+expect_json "explain --json: why a rule's names failed" 1 "d['not_matched'][1]['because'] == 'names'" -- "$cli" policy explain "$work/names.yaml" --flow "$name_flow" --json
+expect_run "explain refuses a bad --name" 2 "--name a..b: empty label" -- "$cli" policy explain "$work/names.yaml" --flow "$name_flow" --name a..b
+printf 'tcp 10.1.0.5 40000 203.0.113.9 443\ntcp 10.1.0.5 40000 198.51.100.7 443\n' >"$work/name-tuples.txt"
+expect_json "eval: names not seen, a rule with names decides by its addresses alone" 0 "[x['rule'] for x in docs] == [None, 'stripe']" -- "$cli" policy eval "$work/names.yaml" --tuples "$work/name-tuples.txt" --json
+
 # Tenants: the same flow judged under each tenant's own rules, then the shared ones.
 { cat "$work/p.yaml"; cat <<'YAML'
 tenants:

@@ -12,10 +12,12 @@
 #include <sstream>
 
 #include "common/pcap_reader.h"
+#include "dataplane/names/policy_names.h"
 #include "dataplane/packet.h"
 #include "rules/analysis.h"
 #include "rules/load.h"
 #include "rules/match.h"
+#include "rules/names.h"
 #include "tools/cli/classbench.h"
 #include "tools/cli/classifier.h"
 #include "tools/cli/cli.h"
@@ -58,6 +60,76 @@ uint16_t tenant_value(const pb::CompiledRuleSet& set, const std::string& tenant)
 // shared rules and its own, in the order the dataplane tries them.
 bool judges(const pb::CompiledRuleSet& set, int i, const std::string& tenant) {
   return set.rules(i).tenant().empty() || set.rules(i).tenant() == tenant;
+}
+
+// A rule's names, as explain shows them: "fqdn a.example.com, *.b.example;
+// sni c.example" ("" for a rule without names).
+std::string names_of(const pb::CompiledRule& r) {
+  std::string s;
+  auto add = [&](const char* kind, const google::protobuf::RepeatedPtrField<std::string>& v) {
+    if (v.empty()) return;
+    s += (s.empty() ? "" : "; ") + std::string(kind);
+    for (int i = 0; i < v.size(); ++i) s += (i ? ", " : " ") + v[i];
+  };
+  add("fqdn", r.fqdn());
+  add("sni", r.sni());
+  return s;
+}
+
+// What the dataplane decides for a connection's first packet under a set
+// with names (docs/egress.md, "How the dataplane decides"): the lookup with
+// every name condition taken as met, then, while the winner has a name
+// condition not yet asked, again with the fqdn bits of the names the
+// client was answered for the destination, and the sni bits of its server
+// name. At most three lookups.
+struct NamedDecision {
+  uint32_t first = dataplane::kNoRule;  // every name condition taken as met
+  uint32_t rule = dataplane::kNoRule;
+  uint32_t fqdn_bits = dataplane::kAllNameBits;
+  uint32_t sni_bits = dataplane::kAllNameBits;
+  bool sni_asked = false;  // the decision needed a server name
+};
+
+NamedDecision decide_with_names(const dataplane::RuleSet& rs, const dataplane::FlowTuple& f, uint16_t tag,
+                                const std::vector<std::string>& names, const std::string& sni) {
+  NamedDecision d;
+  d.first = d.rule = rs.classify(f, tag);
+  const auto* nm = rs.names();
+  if (nm == nullptr) return d;
+  bool fqdn_asked = false;
+  for (;;) {
+    if (d.rule == dataplane::kNoRule) break;
+    if (!fqdn_asked && nm->fqdn_bit(d.rule) != dataplane::names::PolicyNames::kNoBit) {
+      fqdn_asked = true;
+      d.fqdn_bits = 0;
+      for (const auto& n : names) d.fqdn_bits |= nm->fqdn_bits(n);
+    } else if (!d.sni_asked && nm->sni_bit(d.rule) != dataplane::names::PolicyNames::kNoBit) {
+      d.sni_asked = true;
+      d.sni_bits = sni.empty() ? 0 : nm->sni_bits(sni);
+    } else {
+      break;
+    }
+    d.rule = rs.classify(f, tag, d.fqdn_bits, d.sni_bits);
+  }
+  return d;
+}
+
+// Why rule `i`, whose addresses and ports hold the flow, did not decide it:
+// its names.
+std::string names_mismatch(const pb::CompiledRule& r, const rules::Tuple& t, const std::vector<std::string>& names,
+                           const std::string& sni) {
+  bool fqdn_ok = r.fqdn_size() == 0 || rules::destination_holds(r, t);
+  for (const auto& n : names)
+    for (const auto& p : r.fqdn()) {
+      std::string why;
+      const auto pattern = rules::parse_name_pattern(p, why);
+      fqdn_ok = fqdn_ok || (pattern && rules::matches(*pattern, n));
+    }
+  if (!fqdn_ok)
+    return "destination not answered for its names (" + names_of(r) + ")" +
+           (names.empty() ? "; give --name for the names it was answered for" : "");
+  return sni.empty() ? "no server name given (" + names_of(r) + "; give --sni)"
+                     : "server name " + sni + " is not one of its names (" + names_of(r) + ")";
 }
 
 // --- validate ----------------------------------------------------------------
@@ -142,36 +214,70 @@ int cmd_validate(const std::vector<std::string>& args) {
 
 int cmd_explain(const std::vector<std::string>& args) {
   po::options_description o("options");
-  std::string file, flow, tenant;
+  std::string file, flow, tenant, sni;
+  std::vector<std::string> names;
   o.add_options()("file", po::value(&file)->required(), "the policy file (the first argument; required)")(
       "flow", po::value(&flow)->required(),
       "the flow (required): \"tcp 10.0.1.5:41000 -> 10.0.2.9:5432\", \"udp [fd00::1]:53 -> [fd00::2]:53\", "
       "\"icmp 10.0.1.5 -> 10.0.2.9 type 8 code 0\"")(
       "tenant", po::value(&tenant), "the flow came under this tenant of the policy (one-armed insertion; none by default)")(
+      "name", po::value(&names)->multitoken(),
+      "a trusted resolver answered the flow's source with its destination for this name (repeatable; none by "
+      "default: no answer seen)")(
+      "sni", po::value(&sni), "the server name of the connection's ClientHello (none by default)")(
       "json", "machine-readable output");
   po::variables_map vm;
-  if (!parse_command(args, o, vm, "usage: bulkhead policy explain FILE --flow FLOW [--tenant NAME] [--json]\n\n"
+  if (!parse_command(args, o, vm, "usage: bulkhead policy explain FILE --flow FLOW [--tenant NAME] [--name NAME]... "
+                          "[--sni NAME] [--json]\n\n"
                           "Shows the verdict for one flow (under a tenant of the policy, with --tenant), the rule "
-                          "that decided, the segments of each side, and why each earlier rule did not match. Exit 0 "
-                          "allowed, 1 denied."))
+                          "that decided, the segments of each side, and why each earlier rule did not match. Rules "
+                          "written with names decide as the dataplane does, by the names --name and --sni give. "
+                          "Exit 0 allowed, 1 denied."))
     return kExitOk;
   rules::Tuple t;
   std::string error;
   if (!parse_flow(flow, t, error)) throw UsageError("--flow: " + error);
+  for (auto& n : names) {
+    auto c = rules::canonical_name(n, error);
+    if (!c) throw UsageError("--name " + n + ": " + error);
+    n = *c;
+  }
+  if (vm.count("sni")) {
+    auto c = rules::canonical_name(sni, error);
+    if (!c) throw UsageError("--sni " + sni + ": " + error);
+    sni = *c;
+  }
   const auto set = load_policy_or_throw(file, true);
   if (vm.count("tenant") && tenant.empty()) throw UsageError("--tenant: give a tenant's name");
   const uint16_t tag = tenant_value(set, tenant);
   t.tenant = tenant;
   const auto rs = build_classifier(set);
-  const uint32_t rule = rs->classify(to_flow(t), tag);
+  const auto decision = decide_with_names(*rs, to_flow(t), tag, names, sni);
+  const uint32_t rule = decision.rule;
   const bool allowed = rs->allows(rule);
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   const int reference = rules::match_first(set, t, now);
-  if ((reference < 0 ? dataplane::kNoRule : static_cast<uint32_t>(reference)) != rule)
+  if ((reference < 0 ? dataplane::kNoRule : static_cast<uint32_t>(reference)) != decision.first)
     throw std::runtime_error("classifier and reference matcher disagree on this flow; please report it");
   const auto src_seg = rules::segment_of(set, t.family, t.src);
   const auto dst_seg = rules::segment_of(set, t.family, t.dst);
-  const int decided = reference;
+  const int decided = rule == dataplane::kNoRule ? -1 : static_cast<int>(rule);
+  // Why an earlier rule did not match: its addresses, ports, ... or, when
+  // those hold, its names.
+  auto why_not = [&](int i) {
+    const auto m = rules::match_rule(set.rules(i), t, now);
+    return m == rules::Mismatch::matched ? names_mismatch(set.rules(i), t, names, sni)
+                                         : std::string("different ") + rules::mismatch_name(m);
+  };
+  const std::string decided_names = decided < 0 ? "" : names_of(set.rules(decided));
+  const char* decided_mode = nullptr;  // the deciding rule's own mode, when it has one
+  if (decided >= 0)
+    switch (set.rules(decided).mode()) {
+      case pb::RULE_MODE_ENFORCE: decided_mode = "enforce"; break;
+      case pb::RULE_MODE_AUDIT: decided_mode = "audit"; break;
+      case pb::RULE_MODE_LEARN: decided_mode = "learn"; break;
+      default: break;
+    }
   // The rules tried before the deciding one: only those that judge this
   // flow's traffic at all, as the dataplane tries them; other tenants'
   // rules are no part of its answer.
@@ -185,13 +291,20 @@ int cmd_explain(const std::vector<std::string>& args) {
     j["verdict"] = allowed ? "allow" : "deny";
     j["rule"] = decided < 0 ? Json() : Json(set.rules(decided).id());
     j["line"] = decided < 0 ? 0 : set.rules(decided).location().line();
+    j["rule_names"] = decided_names.empty() ? Json() : Json(decided_names);
+    j["rule_mode"] = decided_mode ? Json(decided_mode) : Json();
+    j["names"] = names;
+    j["sni"] = sni.empty() ? Json() : Json(sni);
     j["source_segment"] = src_seg ? Json(*src_seg) : Json();
     j["destination_segment"] = dst_seg ? Json(*dst_seg) : Json();
     j["not_matched"] = Json::array();
     for (int i : earlier)
       j["not_matched"].push_back({{"rule", set.rules(i).id()},
                                   {"line", set.rules(i).location().line()},
-                                  {"because", rules::mismatch_name(rules::match_rule(set.rules(i), t, now))}});
+                                  {"because", rules::match_rule(set.rules(i), t, now) == rules::Mismatch::matched
+                                                  ? "names"
+                                                  : rules::mismatch_name(rules::match_rule(set.rules(i), t, now))},
+                                  {"why", why_not(i)}});
     std::cout << json_text(j) << '\n';
   } else {
     std::cout << "flow:        " << format_flow(t) << '\n';
@@ -201,8 +314,16 @@ int cmd_explain(const std::vector<std::string>& args) {
               << (decided < 0 ? std::string("the default action (no rule matched)")
                               : "rule " + set.rules(decided).id() + " (" + file + ":" +
                                     std::to_string(set.rules(decided).location().line()) + ")")
-              << '\n'
-              << "source:      " << rules::format_address(t.family, t.src) << " in segment "
+              << '\n';
+    if (!decided_names.empty()) std::cout << "its names:   " << decided_names << '\n';
+    if (decided_mode) std::cout << "its mode:    " << decided_mode << '\n';
+    if (!names.empty() || !sni.empty()) {
+      std::string given;
+      for (const auto& n : names) given += (given.empty() ? "answered for " : ", ") + n;
+      if (!sni.empty()) given += (given.empty() ? "" : "; ") + std::string("server name ") + sni;
+      std::cout << "names given: " << given << '\n';
+    }
+    std::cout << "source:      " << rules::format_address(t.family, t.src) << " in segment "
               << (src_seg ? *src_seg : "(none)") << '\n'
               << "destination: " << rules::format_address(t.family, t.dst) << " in segment "
               << (dst_seg ? *dst_seg : "(none)") << '\n';
@@ -210,8 +331,7 @@ int cmd_explain(const std::vector<std::string>& args) {
       std::cout << "earlier rules that did not match:\n";
       std::vector<std::vector<std::string>> rows;
       for (int i : earlier)
-        rows.push_back({set.rules(i).id(), std::to_string(set.rules(i).location().line()),
-                        std::string("different ") + rules::mismatch_name(rules::match_rule(set.rules(i), t, now))});
+        rows.push_back({set.rules(i).id(), std::to_string(set.rules(i).location().line()), why_not(i)});
       print_table(std::cout, {"  rule", "line", "why not"}, [&] {
         for (auto& r : rows) r[0] = "  " + r[0];
         return rows;
@@ -281,6 +401,13 @@ int eval_tuples(const std::string& file, const std::string& tuples_path, const s
   const auto rs = build_classifier(set);
   std::vector<uint32_t> result;
   classify_batch(*rs, tuples, tag, result);
+  // A rule with names decides as the dataplane does when it has seen no
+  // DNS answer and no server name for the flow.
+  if (const auto* nm = rs->names())
+    for (size_t i = 0; i < result.size(); ++i)
+      if (result[i] != dataplane::kNoRule && (nm->fqdn_bit(result[i]) != dataplane::names::PolicyNames::kNoBit ||
+                                              nm->sni_bit(result[i]) != dataplane::names::PolicyNames::kNoBit))
+        result[i] = decide_with_names(*rs, to_flow(tuples[i]), tag, {}, {}).rule;
   std::string out;
   out.reserve(tuples.size() * 12);
   for (uint32_t rule : result) {
@@ -357,7 +484,7 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
       ++malformed[dataplane::drop_reason_name(m.drop_reason)];
       pass = false;
     } else {
-      const uint32_t rule = rs->classify(m.tuple, tag);
+      const uint32_t rule = decide_with_names(*rs, m.tuple, tag, {}, {}).rule;
       ++hits[rule == dataplane::kNoRule ? hits.size() - 1 : rule];
       pass = rs->allows(rule);
       ++(pass ? allowed : denied);
@@ -399,8 +526,13 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
                           ? "allow"
                           : "deny",
                       std::to_string(hits[i])});
+      if (rs->names()) {
+        const std::string n = dflt ? "" : names_of(set.rules(static_cast<int>(i)));
+        rows.back().push_back(n.empty() ? "-" : n);
+      }
     }
-    print_table(std::cout, {"rule", "action", "packets"}, rows);
+    if (rs->names()) print_table(std::cout, {"rule", "action", "packets", "names"}, rows);
+    else print_table(std::cout, {"rule", "action", "packets"}, rows);
   }
   return kExitOk;
 }
@@ -426,7 +558,8 @@ int cmd_eval(const std::vector<std::string>& args) {
              "under that tenant (its rules, then the shared ones).\n"
              "--tuples prints one line per input line: 'allow RULE_ID' or 'deny RULE_ID' ('-' when the default "
              "decided).\n--pcap judges every packet with the dataplane's parser and classifier (stateless: the "
-             "dataplane also passes replies of allowed connections). A capture is pcap or pcapng, plain or gzip-compressed, "
+             "dataplane also passes replies of allowed connections). Rules written with names are judged as for a flow "
+             "whose DNS answer and server name were not seen: by their addresses alone. A capture is pcap or pcapng, plain or gzip-compressed, "
              "of Ethernet, raw IP, Linux cooked (v1, v2) or BSD loopback; --pass and --drop keep its link type."))
     return kExitOk;
   if (tuples.empty() == pcap_in.empty()) throw UsageError("policy eval: give exactly one of --tuples or --pcap");

@@ -9,6 +9,7 @@
 #include "rules/compiler.h"
 #include "rules/format.h"
 #include "rules/load.h"
+#include "rules/match.h"
 #include "rules/parser.h"
 #include "rules/prefix.h"
 #include "tests/common/compiled_set.h"
@@ -484,6 +485,32 @@ TEST(NamesAnalysis, ServerNamesOnPortsNotRead) {
   const auto n = only(f, Finding::Kind::name_never_matches);
   EXPECT_NE(n[0]->message.find("tls.ports (443, 8443)"), std::string::npos) << n[0]->message;
   EXPECT_NE(n[1]->message.find("not its protocol"), std::string::npos) << n[1]->message;
+}
+
+// The reference matcher takes every name condition as met, as the
+// classifier's first lookup does; destination_holds tells the address part.
+TEST(NamesMatch, NameConditionsAreTakenAsMet) {
+  const auto set = load(kHeader +
+                        "rules:\n"
+                        "  - { id: by-name, from: payments, to: [fqdn: a.example.com, 198.51.100.0/24], proto: tcp, action: allow }\n"
+                        "  - { id: by-sni, from: payments, to: [10.9.0.0/16, sni: a.example.com], action: allow }\n");
+  Tuple t;
+  std::string error;
+  const auto src = parse_prefix("10.1.0.5", error), named = parse_prefix("203.0.113.9", error),
+             written = parse_prefix("198.51.100.7", error), other = parse_prefix("10.9.0.1", error);
+  t.src = src->addr;
+  t.proto = 6;
+  t.dst = named->addr;
+  EXPECT_EQ(match_first(set, t, 0), 0);
+  EXPECT_FALSE(destination_holds(set.rules(0), t));
+  t.dst = written->addr;
+  EXPECT_TRUE(destination_holds(set.rules(0), t));
+  t.proto = 17;
+  t.dst = other->addr;
+  EXPECT_EQ(match_first(set, t, 0), 1);
+  EXPECT_TRUE(destination_holds(set.rules(1), t));
+  t.dst = named->addr;
+  EXPECT_EQ(match_rule(set.rules(1), t, 0), Mismatch::destination);
 }
 
 TEST(NamesPolicy, InventorySegmentsHoldNoNames) {
