@@ -138,6 +138,7 @@ struct Burst {
   // denial runs in that mode.
   uint32_t name_relaxed = 0;
   Mode name_mode[kBurst];
+  uint32_t fqdn_bits[kBurst];  // bit i of noted: the bits its bindings gave
 
   // Packets that follow a leader, in arrival order.
   uint16_t followers[kBurst];

@@ -150,8 +150,17 @@ struct ConnEntry {
 };
 static_assert(sizeof(ConnEntry) == 56);
 
+// ConnEntry::verdict holds a ConnVerdict in its low bits, and two flags of
+// a connection a rule with `sni` admitted (docs/egress.md): provisional
+// until its ClientHello is judged, cut when the server name was not
+// allowed (every later packet is dropped).
+inline constexpr uint8_t kVerdictMask = 0x03;
+inline constexpr uint8_t kVerdictProvisional = 0x80;
+inline constexpr uint8_t kVerdictCut = 0x40;
+inline constexpr uint8_t kVerdictFlags = kVerdictProvisional | kVerdictCut;
+
 inline ConnVerdict conn_verdict(const ConnEntry& e) noexcept {
-  return static_cast<ConnVerdict>(__atomic_load_n(&e.verdict, __ATOMIC_RELAXED));
+  return static_cast<ConnVerdict>(__atomic_load_n(&e.verdict, __ATOMIC_RELAXED) & kVerdictMask);
 }
 
 // A direction's TCP state. The opener reopening a closed connection (a new

@@ -46,7 +46,9 @@ namespace bulkhead::dataplane {
   X(vxlan_bad_flags, "VXLAN header without the VNI flag")                   \
   X(vxlan_unknown_vni, "VXLAN VNI not the one of its tunnel")               \
   X(health_quiet, "health-check segment that needs no answer (an ACK, a RST)") \
-  X(health_unhealthy, "health check not answered: a worker has stopped running its loop")
+  X(health_unhealthy, "health check not answered: a worker has stopped running its loop") \
+  X(sni_cut, "packet of a connection cut on its ClientHello's server name")   \
+  X(hello_held, "client data past a gap, or not a QUIC Initial, before the ClientHello was judged")
 
 enum class DropReason : uint8_t {
 #define BULKHEAD_X(name, desc) name,

@@ -49,6 +49,9 @@ bool RuleSet::build_common(const pb::CompiledRuleSet& compiled, Mode mode, uint3
   }
   names_ = names::PolicyNames::build(compiled, error);
   if (!error.empty()) return false;
+  for (uint32_t i = 0; names_ != nullptr && i < n; ++i)
+    if (const int8_t bit = names_->sni_bit(i); bit != names::PolicyNames::kNoBit && (flags_[i] & kAllow) != 0)
+      sni_allow_bits_ |= 1u << bit;
   if (!counters_.allocate(n, workers_)) {
     error = "cannot allocate rule counters";
     return false;

@@ -120,6 +120,10 @@ class RuleSet {
   void set_same_rules_as_previous(bool v) noexcept { same_rules_ = v; }
   // What the rules say about names; nullptr when no rule uses them.
   const names::PolicyNames* names() const noexcept { return names_.get(); }
+  // The sni bits of the rules with `sni` that allow: what a connection
+  // whose server name could not be read matches when the policy's fallback
+  // says allow (a deny rule with `sni` never matches without a name).
+  uint32_t sni_allow_bits() const noexcept { return sni_allow_bits_; }
   bool rule_expired(uint32_t rule) const noexcept { return rule < flags_.size() && (flags_[rule] & kExpired) != 0; }
 
   // The rule of this set a connection's traffic counts for, given the
@@ -166,6 +170,7 @@ class RuleSet {
 
   // Read only for packets that reach a rule written with names.
   std::unique_ptr<names::PolicyNames> names_;
+  uint32_t sni_allow_bits_ = 0;
 
   // Everyone else's: names, times, sources, how it was built.
   std::vector<RuleInfo> rules_;

@@ -55,7 +55,8 @@ Worker::Worker(uint32_t id, Shared& shared, std::vector<QueueAssignment> queues,
       sample_below_(shared.flow_sample <= 1 ? UINT32_MAX
                                             : static_cast<uint32_t>((uint64_t{1} << 32) / shared.flow_sample)),
       workers_(shared.workers),
-      denied_(shared.config->denied_interval_ms, shared.config->denied_rate) {}
+      denied_(shared.config->denied_interval_ms, shared.config->denied_rate),
+      quic_(std::make_unique<names::QuicInitialReader>()) {}
 
 // ---------------------------------------------------------------------------
 // The loop.
@@ -139,6 +140,7 @@ void Worker::process(const QueueAssignment& q, uint16_t n, RuleSet& rs, uint32_t
 
 template <Mode kMode, bool kRecord>
 void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noexcept {
+  rules_ = &rs;
   if (shared_.appliance != nullptr) open_tunnels(q, now);
   else parse_burst();
   triage();
@@ -353,7 +355,7 @@ void Worker::resolve_names(const RuleSet& rs, const ClassifyBatch& batch) noexce
     if (bit == names::PolicyNames::kNoBit) return;
     first_bit[i] = bit;
     first_rule[i] = b.rule[i];
-    bound[i] = bound_bits(i, nm, bit, now_s);
+    bound[i] = b.fqdn_bits[i] = bound_bits(i, nm, bit, now_s);
     again.add(b.meta[i].tuple, b.keys[i].tenant, i, bound[i]);
   };
   for (uint16_t k = 0; k < batch.n4; ++k) consider(batch.of4[k]);
@@ -415,7 +417,8 @@ void Worker::settle_rechecks(RuleSet& rs, uint32_t now) noexcept {
       fold(pos, e, rs);
       if (!finishing) {
         store(e.rule, rule);
-        store(e.verdict, static_cast<uint8_t>(verdict_of(allowed, mode)));
+        store(e.verdict, static_cast<uint8_t>(static_cast<uint8_t>(verdict_of(allowed, mode)) |
+                                              (load(e.verdict) & kVerdictFlags)));
       }
       store(e.epoch, rs.epoch());
       conns_.release(pos);
@@ -433,8 +436,12 @@ void Worker::admit_one(uint16_t i, RuleSet& rs, uint32_t now) noexcept {
   const uint32_t rule = b.rule[i];
   const bool allowed = rs.allows(rule);
   if (rs.logs(rule)) log_connection(m.tuple, rule, allowed, rs);
-  const Mode mode = allowed ? kMode : denial_mode<kMode>(i, rule, rs);
-  if (!allowed) {
+  // A rule with sni, allow or deny, decides only on the server name: until
+  // then the connection is provisional (open_connection).
+  const bool provisional = rs.names() != nullptr && rule != kNoRule &&
+                           rs.names()->sni_bit(rule) != names::PolicyNames::kNoBit && !never_opens(m);
+  const Mode mode = allowed || provisional ? kMode : denial_mode<kMode>(i, rule, rs);
+  if (!allowed && !provisional) {
     if (mode == Mode::enforce) {
       deny<kMode, kRecord>(i, rule, rs, now);
       return;
@@ -447,7 +454,7 @@ void Worker::admit_one(uint16_t i, RuleSet& rs, uint32_t now) noexcept {
     pass_untracked(i, rule, rs, WorkerCounter::allowed_stateless);
     return;
   }
-  open_connection<kMode, kRecord>(i, rule, verdict_of(allowed, mode), rs, now);
+  open_connection<kMode, kRecord>(i, rule, verdict_of(allowed || provisional, mode), rs, now);
 }
 
 template <Mode kMode>
@@ -693,6 +700,9 @@ void Worker::hit(uint16_t i, ConnEntry& e, uint32_t now) noexcept {
   Burst& b = burst_;
   const PacketMeta& m = b.meta[i];
   const uint8_t d = b.dir[i];
+  // A connection waiting for its ClientHello, or cut on it (a rule with sni).
+  if (const uint8_t v = load(e.verdict); __builtin_expect((v & kVerdictFlags) != 0, 0))
+    if (!hello_hit(i, e, v, now)) return;
   if (m.tuple.proto == common::kProtoTcp) {
     if (kMode == Mode::enforce && tcp_flags_invalid(m.tcp_flags)) {
       set_drop(i, DropReason::tcp_invalid);
@@ -796,6 +806,9 @@ void Worker::open_connection(uint16_t i, uint32_t rule, ConnVerdict verdict, Rul
   e.tcp[0] = e.tcp[1] = 0;
   e.flags_seen[0] = e.flags_seen[1] = 0;
   e.verdict = static_cast<uint8_t>(verdict);
+  const names::PolicyNames* nm = rs.names();
+  const bool hello = nm != nullptr && rule != kNoRule && nm->sni_bit(rule) != names::PolicyNames::kNoBit;
+  if (hello) e.verdict |= kVerdictProvisional;
   e.proto = m.tuple.proto;
   e.icmp_echo = is_echo(m.tuple);
   e.opener_known = opens_connection(m);
@@ -814,6 +827,7 @@ void Worker::open_connection(uint16_t i, uint32_t rule, ConnVerdict verdict, Rul
   count(WorkerCounter::conn_new);
   if (m.tuple.proto == common::kProtoTcp && !e.opener_known) count(WorkerCounter::tcp_picked_up);
   if (kRecord && sampled(pos)) record_connection(pos, e, pb::FlowRecord::START, 0, now);
+  if (hello) start_hello(i, pos, e, now);
 }
 
 template <Mode kMode, bool kRecord>
@@ -908,6 +922,171 @@ uint32_t Worker::admitted_bits(int32_t pos, const RuleSet& rs) const noexcept {
   return n.outcome == static_cast<uint8_t>(NameOutcome::bound) ? nm->fqdn_bits(n.name()) : 0;
 }
 
+// ---------------------------------------------------------------------------
+// Server names: a connection a rule with `sni` admitted, until its
+// ClientHello is judged (docs/egress.md, "Server names").
+
+namespace {
+
+uint32_t be32(const uint8_t* p) noexcept {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+
+}  // namespace
+
+void Worker::start_hello(uint16_t i, int32_t pos, ConnEntry& e, uint32_t now) noexcept {
+  Burst& b = burst_;
+  const names::PolicyNames& nm = *rules_->names();
+  const PacketMeta& m = b.meta[i];
+  count(WorkerCounter::hello_waiting);
+  const bool quic = m.tuple.proto == common::kProtoUdp;
+  // Only a first flight the dataplane can read from its start is waited
+  // for: a TCP connection seen from its SYN on a TLS port, a QUIC port.
+  const bool readable = quic ? nm.quic_port(m.tuple.dport) && quic_->ok()
+                             : m.tuple.proto == common::kProtoTcp && e.opener_known && m.l4_offset != 0 &&
+                                   nm.tls_port(m.tuple.dport);
+  names::HelloTable::Entry* h = nullptr;
+  if (readable) {
+    h = hellos_.take(pos, quic, now, nm.settings().hello_ms() + kHelloStaleMs);
+    if (h == nullptr) count(WorkerCounter::hello_pool_full);
+  }
+  if (h == nullptr) {
+    if (!decide_hello(pos, e, nullptr)) set_drop(i, DropReason::sni_cut);
+    return;
+  }
+  h->fqdn_known = (b.noted >> i) & 1u;
+  h->fqdn_bits = h->fqdn_known ? b.fqdn_bits[i] : kAllNameBits;
+  if (!quic) h->isn = be32(b.frame(i) + m.l4_offset + 4);
+  hello_step(i, pos, e, *h, now);
+}
+
+bool Worker::hello_hit(uint16_t i, ConnEntry& e, uint8_t verdict, uint32_t now) noexcept {
+  Burst& b = burst_;
+  if (verdict & kVerdictCut) {
+    set_drop(i, DropReason::sni_cut);
+    return false;
+  }
+  // The server's packets pass (its SYN-ACK; it has nothing to say before
+  // the ClientHello); a set without names judges no server name.
+  if (b.dir[i] != e.orig_dir || rules_->names() == nullptr) return true;
+  const int32_t pos = b.pos[i];
+  names::HelloTable::Entry* h = hellos_.find(pos);
+  if (h == nullptr) {  // its reader was taken back: decided as if nothing came
+    if (decide_hello(pos, e, nullptr)) return true;
+    set_drop(i, DropReason::sni_cut);
+    return false;
+  }
+  return hello_step(i, pos, e, *h, now);
+}
+
+bool Worker::hello_step(uint16_t i, int32_t pos, ConnEntry& e, names::HelloTable::Entry& h, uint32_t now) noexcept {
+  const pb::NameSettings& set = rules_->names()->settings();
+  bool in_order = true;
+  feed_hello(i, h, in_order);
+  const bool decided = h.hello().decided();
+  const bool late = !decided && (h.packets >= std::max<uint32_t>(set.hello_packets(), 1) ||
+                                 static_cast<int32_t>(now - h.start_ms) > static_cast<int32_t>(set.hello_ms()));
+  if (decided || late) {
+    if (decide_hello(pos, e, &h)) return true;
+    set_drop(i, DropReason::sni_cut);
+    return false;
+  }
+  // Nothing the client sends past what the reader holds in order leaves
+  // before the decision: it comes again once decided.
+  if (!in_order) {
+    set_drop(i, DropReason::hello_held);
+    return false;
+  }
+  return true;
+}
+
+bool Worker::feed_hello(uint16_t i, names::HelloTable::Entry& h, bool& in_order) noexcept {
+  const Burst& b = burst_;
+  const PacketMeta& m = b.meta[i];
+  if (m.l4_offset == 0) return false;
+  const uint8_t* f = b.frame(i);
+  const uint32_t end = std::min<uint32_t>(uint32_t{m.l3_offset} + m.l3_length, b.frame_len(i));
+  if (h.quic) {
+    const uint32_t start = m.l4_offset + 8u;
+    if (start >= end) return false;
+    ++h.packets;
+    const names::QuicRead r = quic_->read(f + start, end - start, h.quic_hello);
+    in_order = r.initials > 0;  // a 0-RTT or later packet waits for the decision
+    return true;
+  }
+  if (uint32_t{m.l4_offset} + 20 > end) return false;
+  const uint8_t* tcp = f + m.l4_offset;
+  const uint32_t start = m.l4_offset + (tcp[12] >> 4) * 4u;
+  if (start >= end) return false;
+  const uint32_t seq = be32(tcp + 4);
+  // Data in the SYN (TCP Fast Open) starts the stream; later segments
+  // count from the sequence number after the SYN's.
+  const uint32_t off = (m.tcp_flags & common::kTcpSyn) ? 0 : seq - (h.isn + 1);
+  if (off > kHelloMaxOffset) return false;  // before the stream's start, or far past what is read
+  const uint32_t len = end - start;
+  ++h.packets;
+  in_order = off <= h.next;
+  if (in_order) h.next = std::max(h.next, off + len);
+  h.tls.feed(off, f + start, len);
+  return true;
+}
+
+bool Worker::decide_hello(int32_t pos, ConnEntry& e, names::HelloTable::Entry* h) noexcept {
+  RuleSet& rs = *rules_;
+  const names::PolicyNames& nm = *rs.names();
+  const pb::NameSettings& set = nm.settings();
+  const ConnKey& key = conns_.key(pos);
+  const FlowTuple t = opened_tuple(key, e);
+  const uint32_t now_s = shared_.clock->now_seconds();
+  auto fallback_bits = [&](pb::SniFallback f) { return f == pb::SNI_ALLOW ? rs.sni_allow_bits() : 0u; };
+  uint32_t sni = fallback_bits(set.timeout());  // no ClientHello in time, or none readable
+  uint32_t fqdn = h != nullptr && h->fqdn_known ? h->fqdn_bits : kAllNameBits;
+  bool fqdn_known = h != nullptr && h->fqdn_known;
+  std::string_view name;
+  if (h != nullptr) {
+    const names::ClientHello& ch = h->hello();
+    if (ch.status == names::HelloStatus::complete) {
+      if (!ch.has_sni) {
+        sni = fallback_bits(set.no_sni());
+      } else if (ch.ech && set.ech() == pb::SNI_DENY) {
+        sni = 0;
+      } else {
+        sni = nm.sni_bits(ch.sni());
+        name = ch.sni();
+      }
+    }
+  }
+  // The bindings: the fqdn bits the first packet did not look up, and
+  // whether the client was answered this address for the server name.
+  bool answered = false;
+  if (!fqdn_known || (!name.empty() && set.mismatch() == pb::SNI_DENY)) {
+    uint32_t bits = 0;
+    if (shared_.bindings != nullptr)
+      shared_.bindings->lookup(binding_key(t, key.tenant), now_s, [&](const names::BoundName& n) {
+        bits |= nm.fqdn_bits(n.name);
+        answered = answered || n.name == name;
+      });
+    if (!fqdn_known) fqdn = bits;
+  }
+  if (!name.empty() && set.mismatch() == pb::SNI_DENY && !answered) sni = 0;
+  if (h != nullptr) hellos_.give_back(*h);
+  const uint32_t rule = rs.classify(t, key.tenant, fqdn, sni);
+  const bool allowed = rs.allows(rule);
+  const Mode mode = allowed || rs.mode() != Mode::enforce ? rs.mode() : rs.rule_mode(rule);
+  const bool cut = !allowed && mode == Mode::enforce;
+  count(cut ? WorkerCounter::hello_cut : WorkerCounter::hello_allowed);
+  // The claim keeps rule, verdict and epoch consistent for whoever folds;
+  // it is held elsewhere only for a fold's moment.
+  for (unsigned tries = 0; !conns_.claim(pos); ++tries)
+    if (tries == kHelloClaimTries) return !cut;  // still provisional: its next packet decides again
+  fold(pos, e, rs);
+  store(e.rule, rule);
+  store(e.epoch, rs.epoch());
+  store(e.verdict, static_cast<uint8_t>(static_cast<uint8_t>(verdict_of(allowed, mode)) | (cut ? kVerdictCut : 0)));
+  conns_.release(pos);
+  return !cut;
+}
+
 // A binding that admitted a live connection is kept alive with it: moved
 // on to the grace period from now when it would end sooner (a lock-free
 // look first; the table's lock only when it must move), and bound again
@@ -986,7 +1165,8 @@ bool Worker::recheck_idle(int32_t pos, ConnEntry& e, RuleSet& rs) noexcept {
   const Mode mode = allowed || rs.mode() != Mode::enforce ? rs.mode() : rs.rule_mode(rule);
   if (!allowed && mode == Mode::enforce) return false;  // its next packet cuts it
   store(e.rule, rule);
-  store(e.verdict, static_cast<uint8_t>(verdict_of(allowed, mode)));
+  store(e.verdict, static_cast<uint8_t>(static_cast<uint8_t>(verdict_of(allowed, mode)) |
+                                        (load(e.verdict) & kVerdictFlags)));
   store(e.epoch, rs.epoch());
   return true;
 }

@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <rte_mbuf.h>
@@ -38,6 +39,7 @@
 #include "dataplane/denied_records.h"
 #include "dataplane/flow_record.h"
 #include "dataplane/fragments.h"
+#include "dataplane/names/hello_table.h"
 #include "dataplane/names/snoop.h"
 #include "dataplane/swap.h"
 
@@ -90,6 +92,10 @@ struct QueueAssignment {
   X(arp_answered, "one-armed: ARP requests for the appliance's address answered") \
   X(health_answered, "one-armed: health-check segments answered")     \
   X(tcp_picked_up, "TCP connections opened mid-flow (no SYN seen): --tcp-loose, or a one-armed tenant's pickup") \
+  X(hello_waiting, "connections admitted provisionally until their ClientHello (a rule with sni)") \
+  X(hello_allowed, "provisional connections their server name let go on") \
+  X(hello_cut, "provisional connections cut on their server name (or its absence)") \
+  X(hello_pool_full, "provisional connections decided at once: the worker's ClientHello readers were all in use") \
   X(captured, "packets copied for a capture (bulkhead capture)")       \
   X(capture_lost, "capture copies lost to a full capture ring")        \
   X(capture_over_rate, "packets a capture matched but did not copy: over its rate") \
@@ -265,6 +271,25 @@ class Worker {
   // The fqdn bits a connection is re-checked with: those of the name it was
   // admitted by, under `rs` (never a new lookup of the bindings).
   uint32_t admitted_bits(int32_t pos, const RuleSet& rs) const noexcept;
+  // Server names. A connection a rule with `sni` admitted waits for its
+  // ClientHello: its first packet (TCP Fast Open data, a QUIC Initial)
+  // starts the wait, its client's later packets feed it (false: packet i
+  // is dropped), and the decision classifies the connection once more with
+  // its server name's sni bits (false: cut).
+  void start_hello(uint16_t i, int32_t pos, ConnEntry& e, uint32_t now) noexcept;
+  bool hello_hit(uint16_t i, ConnEntry& e, uint8_t verdict, uint32_t now) noexcept;
+  bool hello_step(uint16_t i, int32_t pos, ConnEntry& e, names::HelloTable::Entry& h, uint32_t now) noexcept;
+  // Feeds packet i's payload to its reader; false when it has none.
+  // `in_order`: whether it may leave before the decision.
+  bool feed_hello(uint16_t i, names::HelloTable::Entry& h, bool& in_order) noexcept;
+  // A reader whose connection has not been decided this long after its
+  // hello_ms is taken back for another.
+  static constexpr uint32_t kHelloStaleMs = 1000;
+  // TCP stream offsets past this are not the first flight.
+  static constexpr uint32_t kHelloMaxOffset = 1u << 20;
+  static constexpr unsigned kHelloClaimTries = 1000;
+  bool decide_hello(int32_t pos, ConnEntry& e, names::HelloTable::Entry* h) noexcept;
+
   // Keeps the binding that admitted the connection at `pos` alive.
   void keep_binding(int32_t pos, const ConnEntry& e, const RuleSet& rs, uint32_t now_s) noexcept;
 
@@ -336,6 +361,11 @@ class Worker {
   CaptureRecord capture_record_;  // the copy being made
   DeniedRecords denied_;
   names::DnsSnoop snoop_;
+  // The rule set of the burst in hand (run_stages), for the stages that
+  // judge a connection again on one of its packets (hello_hit).
+  RuleSet* rules_ = nullptr;
+  names::HelloTable hellos_;
+  std::unique_ptr<names::QuicInitialReader> quic_;
   WorkerStats stats_{};
 };
 

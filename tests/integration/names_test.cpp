@@ -15,6 +15,7 @@
 #include "dataplane/acl_key.h"
 #include "dataplane/names/bindings.h"
 #include "dataplane/ruleset.h"
+#include "tests/common/hello_builder.h"
 #include "tests/common/packet_builder.h"
 #include "tests/integration/harness.h"
 
@@ -482,6 +483,204 @@ TEST(RuleModes, AnAuditDenyRuleForwardsItsMatchesWhileTheRestIsEnforced) {
   EXPECT_EQ(start->rule_id(), "no-telnet");
   EXPECT_EQ(start->verdict(), pb::FlowRecord::WOULD_DENY);
   EXPECT_EQ(start->mode(), "audit");
+}
+
+// --- server names -------------------------------------------------------------
+
+// *.github.com on 443, over TLS and QUIC, anywhere on the internet.
+constexpr const char* kSniPolicy = R"(version: 1
+defaults: { action: deny, mode: enforce }
+segments:
+  clients: [10.1.0.0/16]
+tls: { hello_packets: 4, hello_ms: 3000%s }
+rules:
+  - { id: no-evil, from: clients, to: [internet, sni: "*.evil.example"], proto: tcp, ports: [443], action: deny }
+  - { id: gh, from: clients, to: [internet, sni: "*.github.com"], proto: tcp, ports: [443], action: allow }
+  - { id: gh-quic, from: clients, to: [internet, sni: "*.github.com"], proto: udp, ports: [443], action: allow }
+)";
+
+std::string sni_policy(const std::string& tls = "") {
+  std::string p = kSniPolicy;
+  p.replace(p.find("%s"), 2, tls);
+  return p;
+}
+
+struct SniHarness : Harness {
+  explicit SniHarness(const std::string& tls = "") : Harness(sni_policy(tls), 1, recording) {
+    EXPECT_TRUE(loaded()) << error();
+  }
+};
+
+constexpr const char* kServer = "203.0.113.9";
+constexpr uint32_t kIsn = 1000;
+
+PacketSpec client_segment(uint32_t offset, std::vector<uint8_t> payload, uint16_t sport = 41000) {
+  PacketSpec s = tcp_spec(kClient, kServer, sport, 443, common::kTcpAck | common::kTcpPsh);
+  s.tcp_seq = kIsn + 1 + offset;
+  s.payload = std::move(payload);
+  return s;
+}
+
+// The handshake of a connection to kServer:443 from `sport`, all forwarded.
+void open_tls(Harness& h, uint16_t sport = 41000) {
+  PacketSpec c = tcp_spec(kClient, kServer, sport, 443);
+  c.tcp_seq = kIsn;
+  handshake(h, c);
+}
+
+// The ClientHello's TLS records, cut into `pieces` segments.
+std::vector<std::vector<uint8_t>> hello_pieces(const HelloSpec& spec, size_t pieces) {
+  const auto stream = tls_records(build_client_hello(spec));
+  std::vector<std::vector<uint8_t>> out;
+  const size_t step = (stream.size() + pieces - 1) / pieces;
+  for (size_t at = 0; at < stream.size(); at += step)
+    out.emplace_back(stream.begin() + at, stream.begin() + std::min(stream.size(), at + step));
+  return out;
+}
+
+// Sends the pieces in order from offset 0; how many were forwarded.
+size_t send_hello(Harness& h, const std::vector<std::vector<uint8_t>>& pieces, uint16_t sport = 41000) {
+  size_t forwarded = 0;
+  uint32_t offset = 0;
+  for (const auto& p : pieces) {
+    forwarded += h.pass(0, build_packet(client_segment(offset, p, sport))).size();
+    offset += static_cast<uint32_t>(p.size());
+  }
+  return forwarded;
+}
+
+TEST(ServerNames, AnAllowedNameAcrossSegmentsLetsTheConnectionOn) {
+  SniHarness h;
+  open_tls(h);
+  EXPECT_EQ(h.events(WorkerCounter::hello_waiting), 1u);
+  const auto pieces = hello_pieces({.sni = "api.github.com"}, 3);
+  EXPECT_EQ(send_hello(h, pieces), 3u);
+  EXPECT_EQ(h.events(WorkerCounter::hello_allowed), 1u);
+  uint32_t after = 0;
+  for (const auto& p : pieces) after += static_cast<uint32_t>(p.size());
+  EXPECT_EQ(h.pass(0, build_packet(client_segment(after, {1, 2, 3}))).size(), 1u);
+  EXPECT_EQ(h.pass(1, build_packet(reversed(client_segment(0, {4, 5})))).size(), 1u);
+}
+
+TEST(ServerNames, ANameNotAllowedIsCutOnTheSegmentThatCompletesIt) {
+  SniHarness h;
+  open_tls(h);
+  const auto pieces = hello_pieces({.sni = "evil.example"}, 3);
+  EXPECT_EQ(send_hello(h, pieces), 2u) << "the pieces before the last are only ClientHello";
+  EXPECT_EQ(h.events(WorkerCounter::hello_cut), 1u);
+  EXPECT_EQ(h.drops(DropReason::sni_cut), 1u);
+  EXPECT_TRUE(h.pass(0, build_packet(client_segment(4000, {1}))).empty());
+  EXPECT_TRUE(h.pass(1, build_packet(reversed(client_segment(0, {1})))).empty()) << "both ways";
+  EXPECT_EQ(h.drops(DropReason::sni_cut), 3u);
+}
+
+TEST(ServerNames, SegmentsPastAGapWaitForTheDecision) {
+  SniHarness h;
+  open_tls(h);
+  const auto pieces = hello_pieces({.sni = "api.github.com"}, 2);
+  EXPECT_TRUE(h.pass(0, build_packet(client_segment(static_cast<uint32_t>(pieces[0].size()), pieces[1]))).empty());
+  EXPECT_EQ(h.drops(DropReason::hello_held), 1u);
+  // The first piece joins the held one: the ClientHello is whole, allowed.
+  EXPECT_EQ(h.pass(0, build_packet(client_segment(0, pieces[0]))).size(), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::hello_allowed), 1u);
+  EXPECT_EQ(h.pass(0, build_packet(client_segment(static_cast<uint32_t>(pieces[0].size()), pieces[1]))).size(), 1u)
+      << "its retransmission leaves";
+}
+
+TEST(ServerNames, AClientHelloInTheSynIsJudgedThere) {
+  SniHarness h;
+  for (const char* name : {"api.github.com", "evil.example"}) {
+    PacketSpec s = tcp_spec(kClient, kServer, name[0] == 'a' ? 41000 : 41001, 443);
+    s.tcp_seq = kIsn;
+    s.payload = tls_records(build_client_hello({.sni = std::string(name)}));
+    EXPECT_EQ(h.pass(0, build_packet(s)).size(), name[0] == 'a' ? 1u : 0u) << name;
+  }
+  EXPECT_EQ(h.events(WorkerCounter::hello_allowed), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::hello_cut), 1u);
+}
+
+std::vector<uint8_t> initial(uint32_t version, const HelloSpec& spec) {
+  InitialSpec i;
+  i.version = version;
+  i.frames = crypto_frame(build_client_hello(spec));
+  return protect_initial(i);
+}
+
+TEST(ServerNames, QuicInitialsOfBothVersionsAreJudged) {
+  SniHarness h;
+  uint16_t sport = 50000;
+  for (uint32_t version : {dataplane::names::kQuicV1, dataplane::names::kQuicV2}) {
+    for (const char* name : {"api.github.com", "evil.example"}) {
+      PacketSpec s = udp_spec(kClient, kServer, sport++, 443);
+      s.payload = initial(version, {.sni = std::string(name)});
+      EXPECT_EQ(h.pass(0, build_packet(s)).size(), name[0] == 'a' ? 1u : 0u) << name << " v" << version;
+    }
+  }
+  EXPECT_EQ(h.events(WorkerCounter::hello_allowed), 2u);
+  EXPECT_EQ(h.events(WorkerCounter::hello_cut), 2u);
+}
+
+TEST(ServerNames, EchIsJudgedByTheOuterNameOrCutAsThePolicySays) {
+  {
+    SniHarness h;
+    open_tls(h);
+    EXPECT_EQ(send_hello(h, hello_pieces({.sni = "public.github.com", .ech = true}, 1)), 1u);
+    EXPECT_EQ(h.events(WorkerCounter::hello_allowed), 1u);
+  }
+  SniHarness h(", ech: deny");
+  open_tls(h);
+  EXPECT_EQ(send_hello(h, hello_pieces({.sni = "public.github.com", .ech = true}, 1)), 0u);
+  EXPECT_EQ(h.events(WorkerCounter::hello_cut), 1u);
+}
+
+TEST(ServerNames, NoServerNameFollowsThePolicy) {
+  {
+    SniHarness h;
+    open_tls(h);
+    EXPECT_EQ(send_hello(h, hello_pieces({.sni = std::nullopt}, 1)), 0u) << "no_sni: deny by default";
+  }
+  SniHarness h(", no_sni: allow");
+  open_tls(h);
+  EXPECT_EQ(send_hello(h, hello_pieces({.sni = std::nullopt}, 1)), 1u);
+}
+
+TEST(ServerNames, NoClientHelloInTimeFollowsThePolicy) {
+  {
+    // Not TLS at all: decided at once.
+    SniHarness h;
+    open_tls(h);
+    const std::string get = "GET / HTTP/1.1\r\n";
+    EXPECT_TRUE(h.pass(0, build_packet(client_segment(0, {get.begin(), get.end()}))).empty());
+    EXPECT_EQ(h.events(WorkerCounter::hello_cut), 1u);
+  }
+  {
+    // A ClientHello that does not end within hello_packets segments.
+    SniHarness h;
+    open_tls(h);
+    EXPECT_EQ(send_hello(h, hello_pieces({.sni = "api.github.com", .padding = 600}, 6)), 3u);
+    EXPECT_EQ(h.events(WorkerCounter::hello_cut), 1u);
+  }
+  {
+    // Nor within hello_ms; with timeout: allow, it goes on.
+    SniHarness h(", timeout: allow");
+    open_tls(h);
+    const auto pieces = hello_pieces({.sni = "evil.example"}, 2);
+    EXPECT_EQ(h.pass(0, build_packet(client_segment(0, pieces[0]))).size(), 1u);
+    h.engine().clock().advance(3'500);
+    EXPECT_EQ(h.pass(0, build_packet(client_segment(0, pieces[0]))).size(), 1u);
+    EXPECT_EQ(h.events(WorkerCounter::hello_allowed), 1u);
+  }
+}
+
+TEST(ServerNames, ADenyRuleWithANameWaitsForTheNameToo) {
+  SniHarness h(", no_sni: allow");
+  open_tls(h);  // the deny rule is the first one found: the SYN still passes, provisionally
+  EXPECT_EQ(send_hello(h, hello_pieces({.sni = "www.evil.example"}, 1)), 0u);
+  open_tls(h, 41001);
+  EXPECT_EQ(send_hello(h, hello_pieces({.sni = "api.github.com"}, 1), 41001), 1u);
+  EXPECT_EQ(h.rule("no-evil").connections, 2u) << "both were let in provisionally by it";
+  EXPECT_EQ(h.events(WorkerCounter::hello_cut), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::hello_allowed), 1u);
 }
 
 }  // namespace
