@@ -18,7 +18,9 @@
 //   policy      the golden cases' policies and POLICY.yaml, and policies
 //               that probe the reader's limits (duplicate keys, several
 //               documents, nesting after an apostrophe, unknown segments,
-//               expiries, aliases, text that needs escaping);
+//               expiries, aliases, text that needs escaping) and
+//               policies written with names (fqdn, sni, modes, dns:,
+//               tls:), valid and refused;
 //   tuple       the flows of the golden captures as `policy eval` tuple
 //               lines and `policy explain` flow strings;
 //   capture_request  the requests `bulkhead capture` sends (every filter);
@@ -364,6 +366,31 @@ std::vector<std::string> policy_seeds(const std::string& golden, const std::stri
                        "  red: { vni: 5 }\n  green: { rules: [] }\n  x: { endpoint: 0xfffffffffffffffff, vni: 1 }\n");
   out.push_back("version: 1\nsegments:\n  inet: { cidrs: [\"0.0.0.0/0\", \"::/0\"], except: [10.0.0.0/8, 10.1.2.3, "
                 "\"fd00::/8\"] }\nrules:\n  - { id: a, to: inet, action: allow }\n");
+  // Names (docs/egress.md): fqdn and sni items, segments of names, modes,
+  // every dns: and tls: key; then what is refused (a pattern of '*', names
+  // in from:, fqdn with no trusted resolver, values out of range, segments
+  // of different modes under one rule).
+  const std::string names =
+      "version: 1\nsegments:\n  web: [10.0.1.0/24, \"fd00:1::/64\"]\n  dns: [10.0.0.53]\n"
+      "  stripe: { fqdn: [API.Stripe.com., \"*.stripe.network\", \"bücher.example\"], cidrs: [192.0.2.0/24] }\n"
+      "  new: { cidrs: [10.2.0.0/16], mode: audit }\n"
+      "dns: { trusted: [dns, \"fd00::53\"], grace: 0, max_addresses_per_name: 8, max_names: 100, max_bindings: 1000 }\n"
+      "tls: { ports: [443, \"8443-8444\"], quic_ports: 443, hello_packets: 3, hello_ms: 500, no_sni: allow, "
+      "timeout: deny, ech: deny, mismatch: allow, reset: false }\nrules:\n";
+  out.push_back(names +
+                "  - { id: d, from: web, to: dns, proto: udp, ports: [53], action: allow }\n"
+                "  - { id: a, from: web, to: [fqdn: api.example.com], proto: tcp, ports: [443], action: allow }\n"
+                "  - { id: b, from: web, to: stripe, proto: tcp, ports: [443], action: allow, mode: learn }\n"
+                "  - { id: c, from: web, to: [internet, sni: \"*.github.com\"], proto: tcp, ports: [443], action: allow }\n"
+                "  - id: e\n    from: new\n    to:\n      - fqdn: [x.example.com, \"*.x.example.com\"]\n"
+                "        sni: x.example.com\n      - 203.0.113.0/24\n    action: deny\n"
+                "  - { id: f, to: {sni: [a.example, b.example]}, proto: udp, ports: [443], action: allow }\n");
+  out.push_back(names + "  - { id: a, from: [fqdn: a.com], to: [fqdn: \"*\", sni: \"a.*.com\"], action: allow }\n"
+                        "  - { id: b, from: stripe, to: [fqdn: [], fqdm: x], action: allow, mode: loud }\n"
+                        "  - { id: c, from: new, to: [any, fqdn: \"a..com\"], action: allow }\n");
+  out.push_back("version: 1\nsegments:\n  a: { cidrs: [10.1.0.0/16], mode: audit }\n  b: { cidrs: [10.2.0.0/16], "
+                "mode: enforce }\ndns: { grace: 86401, max_names: 0, ttl: 1 }\ntls: { hello_packets: 65, quic_ports: [] }\n"
+                "rules:\n  - { id: a, from: a, to: [b, fqdn: a.example.com], action: allow }\n");
   return out;
 }
 
