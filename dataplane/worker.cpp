@@ -5,6 +5,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ip.h>
 #include <rte_prefetch.h>
 
 #include "common/protocols.h"
@@ -141,6 +142,7 @@ void Worker::process(const QueueAssignment& q, uint16_t n, RuleSet& rs, uint32_t
 template <Mode kMode, bool kRecord>
 void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noexcept {
   rules_ = &rs;
+  queue_ = &q;
   if (shared_.appliance != nullptr) open_tunnels(q, now);
   else parse_burst();
   triage();
@@ -951,7 +953,7 @@ void Worker::start_hello(uint16_t i, int32_t pos, ConnEntry& e, uint32_t now) no
     if (h == nullptr) count(WorkerCounter::hello_pool_full);
   }
   if (h == nullptr) {
-    if (!decide_hello(pos, e, nullptr)) set_drop(i, DropReason::sni_cut);
+    if (!decide_hello(pos, e, nullptr)) cut_here(i);
     return;
   }
   h->fqdn_known = (b.noted >> i) & 1u;
@@ -973,7 +975,7 @@ bool Worker::hello_hit(uint16_t i, ConnEntry& e, uint8_t verdict, uint32_t now) 
   names::HelloTable::Entry* h = hellos_.find(pos);
   if (h == nullptr) {  // its reader was taken back: decided as if nothing came
     if (decide_hello(pos, e, nullptr)) return true;
-    set_drop(i, DropReason::sni_cut);
+    cut_here(i);
     return false;
   }
   return hello_step(i, pos, e, *h, now);
@@ -988,7 +990,7 @@ bool Worker::hello_step(uint16_t i, int32_t pos, ConnEntry& e, names::HelloTable
                                  static_cast<int32_t>(now - h.start_ms) > static_cast<int32_t>(set.hello_ms()));
   if (decided || late) {
     if (decide_hello(pos, e, &h)) return true;
-    set_drop(i, DropReason::sni_cut);
+    cut_here(i);
     return false;
   }
   // Nothing the client sends past what the reader holds in order leaves
@@ -1085,6 +1087,70 @@ bool Worker::decide_hello(int32_t pos, ConnEntry& e, names::HelloTable::Entry* h
   store(e.verdict, static_cast<uint8_t>(static_cast<uint8_t>(verdict_of(allowed, mode)) | (cut ? kVerdictCut : 0)));
   conns_.release(pos);
   return !cut;
+}
+
+// The resets go out with the burst's packets: one on the segment's way,
+// toward the server, in place of the segment (sequence number: the
+// segment's); one back out of the port it came in on, toward the client
+// (sequence number: what the client acknowledged of the server's). Only
+// for plain inline TCP whose headers the reset can copy: not tunnelled,
+// no IPv6 extension headers.
+void Worker::cut_here(uint16_t i) noexcept {
+  Burst& b = burst_;
+  set_drop(i, DropReason::sni_cut);
+  const PacketMeta& m = b.meta[i];
+  if (!rules_->names()->settings().reset() || m.tuple.proto != common::kProtoTcp || m.l4_offset == 0 ||
+      shared_.appliance != nullptr || (m.tuple.family == 6 && m.l4_offset != m.l3_offset + 40u))
+    return;
+  const uint32_t hdr = m.l4_offset + 20u;  // the TCP header without options
+  if (hdr > b.frame_len(i)) return;
+  const uint8_t* f = b.frame(i);
+  const uint8_t* seg = f + m.l4_offset;
+  const QueueAssignment* back = nullptr;
+  for (const auto& qa : queues_)
+    if (qa.tx_port == queue_->rx_port) back = &qa;
+  for (const bool to_client : {false, true}) {
+    const QueueAssignment* out = to_client ? back : queue_;
+    if (out == nullptr) continue;
+    rte_mbuf* r = rte_pktmbuf_alloc(b.pkts[i]->pool);
+    if (r == nullptr) continue;
+    auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, static_cast<uint16_t>(hdr)));
+    if (d == nullptr) {
+      rte_pktmbuf_free(r);
+      continue;
+    }
+    std::memcpy(d, f, hdr);
+    uint8_t* ip = d + m.l3_offset;
+    uint8_t* tcp = d + m.l4_offset;
+    if (to_client) {
+      for (unsigned k = 0; k < 6; ++k) std::swap(d[k], d[6 + k]);  // the MAC addresses
+      std::swap_ranges(tcp, tcp + 2, tcp + 2);                      // the ports
+      std::memcpy(tcp + 4, seg + 8, 4);                             // seq: the client's acknowledgement
+    }
+    std::memset(tcp + 8, 0, 4);  // no acknowledgement
+    tcp[12] = 5 << 4;
+    tcp[13] = common::kTcpRst;
+    std::memset(tcp + 14, 0, 6);  // window, checksum, urgent pointer
+    if (m.tuple.family == 4) {
+      auto* h4 = reinterpret_cast<rte_ipv4_hdr*>(ip);
+      if (to_client) std::swap_ranges(ip + 12, ip + 16, ip + 16);  // the addresses
+      h4->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(hdr - m.l3_offset));
+      h4->time_to_live = 64;
+      h4->fragment_offset = 0;
+      h4->hdr_checksum = 0;
+      h4->hdr_checksum = rte_ipv4_cksum(h4);
+      const uint16_t sum = rte_ipv4_udptcp_cksum(h4, tcp);
+      std::memcpy(tcp + 16, &sum, 2);
+    } else {
+      auto* h6 = reinterpret_cast<rte_ipv6_hdr*>(ip);
+      if (to_client) std::swap_ranges(ip + 8, ip + 24, ip + 24);
+      h6->payload_len = rte_cpu_to_be_16(20);
+      h6->hop_limits = 64;
+      const uint16_t sum = rte_ipv6_udptcp_cksum(h6, tcp);
+      std::memcpy(tcp + 16, &sum, 2);
+    }
+    count(WorkerCounter::resets_sent, transmit(*out, &r, 1));
+  }
 }
 
 // A binding that admitted a live connection is kept alive with it: moved

@@ -96,6 +96,7 @@ struct QueueAssignment {
   X(hello_allowed, "provisional connections their server name let go on") \
   X(hello_cut, "provisional connections cut on their server name (or its absence)") \
   X(hello_pool_full, "provisional connections decided at once: the worker's ClientHello readers were all in use") \
+  X(resets_sent, "TCP resets sent to the ends of connections cut on their server name") \
   X(captured, "packets copied for a capture (bulkhead capture)")       \
   X(capture_lost, "capture copies lost to a full capture ring")        \
   X(capture_over_rate, "packets a capture matched but did not copy: over its rate") \
@@ -289,6 +290,9 @@ class Worker {
   static constexpr uint32_t kHelloMaxOffset = 1u << 20;
   static constexpr unsigned kHelloClaimTries = 1000;
   bool decide_hello(int32_t pos, ConnEntry& e, names::HelloTable::Entry* h) noexcept;
+  // Packet i, a client's TCP segment, got its connection cut: drops it, and
+  // with NameSettings.reset sends a reset toward each end.
+  void cut_here(uint16_t i) noexcept;
 
   // Keeps the binding that admitted the connection at `pos` alive.
   void keep_binding(int32_t pos, const ConnEntry& e, const RuleSet& rs, uint32_t now_s) noexcept;
@@ -364,6 +368,7 @@ class Worker {
   // The rule set of the burst in hand (run_stages), for the stages that
   // judge a connection again on one of its packets (hello_hit).
   RuleSet* rules_ = nullptr;
+  const QueueAssignment* queue_ = nullptr;  // the queue of the burst in hand
   names::HelloTable hellos_;
   std::unique_ptr<names::QuicInitialReader> quic_;
   WorkerStats stats_{};

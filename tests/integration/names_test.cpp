@@ -23,6 +23,7 @@ namespace bulkhead::test {
 namespace {
 
 using dataplane::DropReason;
+using dataplane::PacketMeta;
 using dataplane::kNoRule;
 using dataplane::WorkerCounter;
 
@@ -505,8 +506,10 @@ std::string sni_policy(const std::string& tls = "") {
   return p;
 }
 
+// Resets only where a case asks for them: the others count forwarded frames.
 struct SniHarness : Harness {
-  explicit SniHarness(const std::string& tls = "") : Harness(sni_policy(tls), 1, recording) {
+  explicit SniHarness(const std::string& tls = "")
+      : Harness(sni_policy(tls.find("reset") == std::string::npos ? tls + ", reset: false" : tls), 1, recording) {
     EXPECT_TRUE(loaded()) << error();
   }
 };
@@ -681,6 +684,43 @@ TEST(ServerNames, ADenyRuleWithANameWaitsForTheNameToo) {
   EXPECT_EQ(h.rule("no-evil").connections, 2u) << "both were let in provisionally by it";
   EXPECT_EQ(h.events(WorkerCounter::hello_cut), 1u);
   EXPECT_EQ(h.events(WorkerCounter::hello_allowed), 1u);
+}
+
+bool is_reset_of(const Frame& f, const std::string& src, const std::string& dst, uint32_t seq) {
+  PacketMeta m;
+  dataplane::parse_packet(f.data(), static_cast<uint32_t>(f.size()), m);
+  uint8_t s[4], d[4];
+  inet_pton(AF_INET, src.c_str(), s);
+  inet_pton(AF_INET, dst.c_str(), d);
+  const uint8_t* tcp = f.data() + m.l4_offset;
+  const uint32_t got = uint32_t{tcp[4]} << 24 | uint32_t{tcp[5]} << 16 | uint32_t{tcp[6]} << 8 | tcp[7];
+  return m.kind == dataplane::PacketKind::ip && m.tuple.proto == common::kProtoTcp &&
+         m.tcp_flags == common::kTcpRst && std::memcmp(m.tuple.src, s, 4) == 0 && std::memcmp(m.tuple.dst, d, 4) == 0 &&
+         got == seq;
+}
+
+TEST(ServerNames, ACutConnectionsEndsAreReset) {
+  const auto pieces = hello_pieces({.sni = "evil.example"}, 1);
+  const Frame seg = build_packet(client_segment(0, pieces[0]));
+  {
+    SniHarness h(", reset: true");
+    open_tls(h);
+    h.send(0, seg);
+    h.run();
+    const auto to_server = h.received(1);
+    const auto to_client = h.received(0);
+    ASSERT_EQ(to_server.size(), 1u);
+    ASSERT_EQ(to_client.size(), 1u);
+    EXPECT_TRUE(is_reset_of(to_server[0], kClient, kServer, kIsn + 1)) << "in place of the segment";
+    EXPECT_TRUE(is_reset_of(to_client[0], kServer, kClient, 0x02020202)) << "at what the client acknowledged";
+    EXPECT_EQ(h.events(WorkerCounter::resets_sent), 2u);
+  }
+  SniHarness quiet(", reset: false");
+  open_tls(quiet);
+  quiet.send(0, seg);
+  quiet.run();
+  EXPECT_TRUE(quiet.received(1).empty());
+  EXPECT_TRUE(quiet.received(0).empty());
 }
 
 }  // namespace
