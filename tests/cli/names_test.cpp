@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -287,6 +288,67 @@ TEST(Names, LearnProposesTheNamesItSawAndNothingWider) {
   EXPECT_EQ(out.find("internet"), std::string::npos) << out;
   EXPECT_EQ(out.find("192.0.2."), std::string::npos) << out;  // no address rules for the servers
   EXPECT_NE(out.find(kResolver), std::string::npos) << out;     // trusted, and reached on 53
+}
+
+}  // namespace
+}  // namespace bulkhead::cli
+
+namespace bulkhead::cli {
+namespace {
+
+// `policy eval --pcap` judges rules written with names by the capture's own
+// answers and ClientHellos, in capture order: a connection to an address
+// answered before it (by a trusted resolver, for a name of the rule) is the
+// rule's, one to an address never answered, answered only after it, or
+// answered by an untrusted resolver is not; an sni rule takes the
+// connection whose ClientHello names one of its names, and, provisionally,
+// a first packet with no ClientHello yet.
+TEST(Names, PolicyEvalJudgesNamesByTheCapturesOwnAnswers) {
+  test::TempDir dir;
+  const std::string policy = dir.file("p.yaml");
+  {
+    std::FILE* f = std::fopen(policy.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("version: 1\n"
+               "segments: { clients: [10.0.1.0/24], resolvers: [10.0.3.53] }\n"
+               "dns: { trusted: [resolvers], grace: 0 }\n"
+               "rules:\n"
+               "  - { id: dns, from: clients, to: resolvers, proto: udp, ports: [53], action: allow }\n"
+               "  - { id: api, from: clients, to: [fqdn: api.example.com], proto: tcp, ports: [443], action: allow }\n"
+               "  - { id: web, from: clients, to: [sni: \"*.example.org\"], proto: tcp, ports: [443], action: allow }\n",
+               f);
+    std::fclose(f);
+  }
+  const std::string pcap = dir.file("names.pcap");
+  const auto hello = [](const char* sni) { return test::tls_records(test::build_client_hello({.sni = sni})); };
+  test::write_pcap(pcap, {
+      tcp(kClient, "192.0.2.10", 49999, 443, common::kTcpSyn, 1),  // before the answer: no binding yet
+      udp(kClient, kResolver, 40000, 53, query("api.example.com", 7)),
+      udp(kResolver, kClient, 53, 40000, answer("api.example.com", 7, {"192.0.2.10"})),
+      tcp(kClient, "192.0.2.10", 50000, 443, common::kTcpSyn, 1000),  // answered: api
+      tcp(kClient, "192.0.2.11", 50001, 443, common::kTcpSyn, 2000),  // never answered
+      udp(kClient, "10.0.3.99", 40001, 53, query("api.example.com", 8)),
+      udp("10.0.3.99", kClient, 53, 40001, answer("api.example.com", 8, {"192.0.2.12"})),
+      tcp(kClient, "192.0.2.12", 50002, 443, common::kTcpSyn, 3000),  // an untrusted resolver's answer
+      tcp(kClient, kServer, 50003, 443, common::kTcpSyn, 4000, hello("www.example.org")),  // web
+      tcp(kClient, kServer, 50004, 443, common::kTcpSyn, 5000, hello("www.example.net")),  // no rule's name
+  });
+  int status = 0;
+  const std::string out = run(std::string(BULKHEAD_BUILD_DIR) + "/tools/cli/bulkhead policy eval " + policy +
+                                  " --pcap " + pcap + " --json 2>&1",
+                              status);
+  ASSERT_EQ(WEXITSTATUS(status), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  std::map<std::string, uint64_t> hits;
+  for (const auto& r : j["rules"]) hits[r["rule"].is_null() ? "-" : r["rule"].get<std::string>()] = r["hits"];
+  EXPECT_EQ(hits["dns"], 1u) << out;  // the trusted resolver's query (the other resolver's is denied)
+  EXPECT_EQ(hits["api"], 1u) << out;
+  // The three SYNs api does not take carry no ClientHello: the dataplane
+  // lets them through provisionally, under the sni rule, until one comes.
+  EXPECT_EQ(hits["web"], 4u) << out;
+  EXPECT_EQ(hits["-"], 4u) << out;  // the wrong name, the untrusted query, the two answers (stateless)
+  EXPECT_EQ(j["names"]["bound"], 1u) << out;
+  EXPECT_EQ(j["names"]["hellos"], 2u) << out;
 }
 
 }  // namespace

@@ -18,6 +18,8 @@
 #include "rules/load.h"
 #include "rules/match.h"
 #include "rules/names.h"
+#include "tools/cli/capture_bindings.h"
+#include "tools/cli/capture_names.h"
 #include "tools/cli/classbench.h"
 #include "tools/cli/classifier.h"
 #include "tools/cli/cli.h"
@@ -90,8 +92,11 @@ struct NamedDecision {
   bool sni_asked = false;  // the decision needed a server name
 };
 
-NamedDecision decide_with_names(const dataplane::RuleSet& rs, const dataplane::FlowTuple& f, uint16_t tag,
-                                const std::vector<std::string>& names, const std::string& sni) {
+// `fqdn_bits()` and `sni_bits()` give what the bindings and the server
+// name say, asked only when a lookup's winner needs them.
+template <class Fqdn, class Sni>
+NamedDecision decide_with_bits(const dataplane::RuleSet& rs, const dataplane::FlowTuple& f, uint16_t tag,
+                               Fqdn&& fqdn_bits, Sni&& sni_bits) {
   NamedDecision d;
   d.first = d.rule = rs.classify(f, tag);
   const auto* nm = rs.names();
@@ -101,11 +106,10 @@ NamedDecision decide_with_names(const dataplane::RuleSet& rs, const dataplane::F
     if (d.rule == dataplane::kNoRule) break;
     if (!fqdn_asked && nm->fqdn_bit(d.rule) != dataplane::names::PolicyNames::kNoBit) {
       fqdn_asked = true;
-      d.fqdn_bits = 0;
-      for (const auto& n : names) d.fqdn_bits |= nm->fqdn_bits(n);
+      d.fqdn_bits = fqdn_bits();
     } else if (!d.sni_asked && nm->sni_bit(d.rule) != dataplane::names::PolicyNames::kNoBit) {
       d.sni_asked = true;
-      d.sni_bits = sni.empty() ? 0 : nm->sni_bits(sni);
+      d.sni_bits = sni_bits();
     } else {
       break;
     }
@@ -113,6 +117,104 @@ NamedDecision decide_with_names(const dataplane::RuleSet& rs, const dataplane::F
   }
   return d;
 }
+
+// `names`: what the answers to the client were for; `sni`: its server name
+// (empty: none seen).
+NamedDecision decide_with_names(const dataplane::RuleSet& rs, const dataplane::FlowTuple& f, uint16_t tag,
+                                const std::vector<std::string>& names, const std::string& sni) {
+  const auto* nm = rs.names();
+  return decide_with_bits(
+      rs, f, tag,
+      [&] {
+        uint32_t bits = 0;
+        for (const auto& n : names) bits |= nm->fqdn_bits(n);
+        return bits;
+      },
+      [&] { return sni.empty() ? 0u : nm->sni_bits(sni); });
+}
+
+// What a capture's own DNS answers and ClientHellos tell, as the dataplane
+// would have learnt it by each packet (docs/egress.md): bindings per client
+// and address from trusted resolvers' answers to queries the capture holds
+// (port 53, read by NameFinder as the dataplane reads them), alive for the
+// record's TTL plus the grace; and each connection's server name, from its
+// ClientHello on the TLS or QUIC ports. An answer through a CNAME chain
+// binds its question's name and its last link's. Bounded as NameFinder and
+// CaptureBindings are, plus one entry per ClientHello the capture holds.
+class CaptureNames {
+ public:
+  explicit CaptureNames(const dataplane::RuleSet& rs)
+      : rs_(rs),
+        nm_(*rs.names()),
+        finder_([this](const DnsSeen& d) { answer(d); }, [this](const SniSeen& h) { hello(h); }, ports(*rs.names())) {}
+
+  void feed(const common::CaptureRecord& r) {
+    now_us_ = r.time_us;
+    finder_.feed(r);
+  }
+
+  // The fqdn bits of the names bound, alive now, for this client and
+  // destination.
+  uint32_t fqdn_bits(const dataplane::FlowTuple& t) const {
+    uint32_t bits = 0;
+    const int64_t grace_us = static_cast<int64_t>(nm_.grace_seconds()) * 1'000'000;
+    for (const auto& a : bindings_.before(address(t.family, t.src), address(t.family, t.dst), now_us_))
+      if (a.time_us + static_cast<int64_t>(a.ttl) * 1'000'000 + grace_us >= now_us_)
+        bits |= nm_.fqdn_bits(a.name) | nm_.fqdn_bits(a.qname);
+    return bits;
+  }
+
+  // The sni bits of the connection's server name, by the policy's
+  // fallbacks; every bit while no ClientHello was seen (the dataplane
+  // admits the handshake provisionally until then).
+  uint32_t sni_bits(const dataplane::FlowTuple& t) const {
+    const auto it = hellos_.find(std::tuple(address(t.family, t.src) + address(t.family, t.dst), t.sport, t.dport));
+    if (it == hellos_.end()) return dataplane::kAllNameBits;
+    const auto& set = nm_.settings();
+    const auto& [sni, ech] = it->second;
+    auto fallback = [&](pb::SniFallback f) { return f == pb::SNI_ALLOW ? rs_.sni_allow_bits() : 0u; };
+    if (!sni) return fallback(set.no_sni());
+    if (ech && set.ech() == pb::SNI_DENY) return 0;
+    return nm_.sni_bits(*sni);
+  }
+
+  uint64_t bound() const { return bindings_.answers(); }
+  uint64_t hellos() const { return hellos_.size(); }
+
+ private:
+  static std::string address(uint8_t family, const uint8_t* a) {
+    return std::string(reinterpret_cast<const char*>(a), family == 4 ? 4 : 16);
+  }
+
+  // The ports NameFinder reads ClientHellos on: tls.ports and quic_ports.
+  static std::vector<uint16_t> ports(const dataplane::names::PolicyNames& nm) {
+    std::vector<uint16_t> out;
+    for (const auto* list : {&nm.settings().tls_ports(), &nm.settings().quic_ports()})
+      for (const auto& r : *list)
+        for (uint32_t p = r.lo(); p <= r.hi() && p <= 65535; ++p) out.push_back(static_cast<uint16_t>(p));
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+  void answer(const DnsSeen& d) {
+    bindings_.add(d, [&](const DnsSeen& x) {
+      return x.ignored.empty() && x.resolver.port == 53 && nm_.trusted_resolver(x.resolver.addr.data(), x.resolver.family);
+    });
+  }
+
+  void hello(const SniSeen& h) {
+    if (!h.ignored.empty()) return;
+    hellos_[std::tuple(address_bytes(h.client) + address_bytes(h.server), h.client.port, h.server.port)] = {h.sni, h.ech};
+  }
+
+  const dataplane::RuleSet& rs_;
+  const dataplane::names::PolicyNames& nm_;
+  NameFinder finder_;
+  CaptureBindings bindings_;
+  int64_t now_us_ = 0;
+  std::map<std::tuple<std::string, uint16_t, uint16_t>, std::pair<std::optional<std::string>, bool>> hellos_;
+};
 
 // Why rule `i`, whose addresses and ports hold the flow, did not decide it:
 // its names.
@@ -465,6 +567,8 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
   }
   std::vector<uint64_t> hits(static_cast<size_t>(set.rules_size()) + 1, 0);
   std::map<std::string, uint64_t> malformed;
+  std::optional<CaptureNames> names;
+  if (rs->names()) names.emplace(*rs);
   uint64_t total = 0, allowed = 0, denied = 0, non_ip = 0, unreadable = 0;
   common::CaptureRecord rec;
   common::PcapReader::Next next;
@@ -474,6 +578,7 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
       ++unreadable;
       continue;
     }
+    if (names) names->feed(rec);  // what this packet answers or says is known when it is judged
     dataplane::PacketMeta m;
     dataplane::parse_ip_packet(rec.packet(), rec.packet_caplen(), rec.l3.ethertype, m);
     bool pass;
@@ -484,7 +589,11 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
       ++malformed[dataplane::drop_reason_name(m.drop_reason)];
       pass = false;
     } else {
-      const uint32_t rule = decide_with_names(*rs, m.tuple, tag, {}, {}).rule;
+      const uint32_t rule =
+          names ? decide_with_bits(
+                      *rs, m.tuple, tag, [&] { return names->fqdn_bits(m.tuple); }, [&] { return names->sni_bits(m.tuple); })
+                      .rule
+                : rs->classify(m.tuple, tag);
       ++hits[rule == dataplane::kNoRule ? hits.size() - 1 : rule];
       pass = rs->allows(rule);
       ++(pass ? allowed : denied);
@@ -503,6 +612,7 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
   if (json) {
     Json j{{"packets", total}, {"allowed", allowed}, {"denied", denied}, {"non_ip", non_ip},
            {"link_unreadable", unreadable}};
+    if (names) j["names"] = {{"bound", names->bound()}, {"hellos", names->hellos()}};
     j["malformed"] = Json::object();
     for (const auto& [k, v] : malformed) j["malformed"][k] = v;
     j["rules"] = Json::array();
@@ -516,6 +626,9 @@ int eval_pcap(const std::string& file, const std::string& in, const std::string&
               << " non-IP (forwarded), " << bad << " malformed (dropped)";
     if (unreadable > 0) std::cout << ", " << unreadable << " with a link header that cannot be read (skipped)";
     std::cout << '\n';
+    if (names)
+      std::cout << "names: " << names->bound() << " bindings from trusted resolvers' answers, " << names->hellos()
+                << " server names read\n";
     for (const auto& [k, v] : malformed) std::cout << "  malformed " << k << ": " << v << '\n';
     std::vector<std::vector<std::string>> rows;
     for (size_t i = 0; i < hits.size(); ++i) {
@@ -558,8 +671,9 @@ int cmd_eval(const std::vector<std::string>& args) {
              "under that tenant (its rules, then the shared ones).\n"
              "--tuples prints one line per input line: 'allow RULE_ID' or 'deny RULE_ID' ('-' when the default "
              "decided).\n--pcap judges every packet with the dataplane's parser and classifier (stateless: the "
-             "dataplane also passes replies of allowed connections). Rules written with names are judged as for a flow "
-             "whose DNS answer and server name were not seen: by their addresses alone. A capture is pcap or pcapng, plain or gzip-compressed, "
+             "dataplane also passes replies of allowed connections). Rules written with names are judged by the capture's own "
+             "DNS answers and ClientHellos, in capture order, as the dataplane binds them (--tuples: as for flows whose "
+             "answers and server names were not seen). A capture is pcap or pcapng, plain or gzip-compressed, "
              "of Ethernet, raw IP, Linux cooked (v1, v2) or BSD loopback; --pass and --drop keep its link type."))
     return kExitOk;
   if (tuples.empty() == pcap_in.empty()) throw UsageError("policy eval: give exactly one of --tuples or --pcap");
