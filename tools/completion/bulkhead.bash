@@ -42,12 +42,12 @@ _bulkhead() {
   local opts=""
   case "$group $cmd" in
     "policy validate") opts="--json --no-analysis --help" ;;
-    "policy explain") opts="--flow --tenant --json --help" ;;
+    "policy explain") opts="--flow --tenant --name --sni --json --help" ;;
     "policy eval") opts="--tuples --pcap --pass --drop --tenant --json --help" ;;
     "policy import-classbench") opts="-o --output --json --help" ;;
     "policy fmt") opts="-w --write -o --output --check --help" ;;
     "rule list") opts="--tenant --json --help" ;;
-    "rule add") opts="--tenant --id --from --to --proto --ports --sports --action --log --expires --description --position --before --after --force --json --help" ;;
+    "rule add") opts="--tenant --id --from --to --proto --ports --sports --action --log --expires --description --mode --position --before --after --force --json --help" ;;
     "rule remove") opts="--tenant --id --force --json --help" ;;
     "rule move") opts="--tenant --id --position --before --after --force --json --help" ;;
     "learn propose") opts="--since --until --pcap --inventory --min-flows --scan-targets --public-peers --exact-hosts --mode --report -o --output --controlplane --help" ;;
