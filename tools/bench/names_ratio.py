@@ -3,7 +3,7 @@
 addresses, on the same virtual devices in the same run (docs/egress.md,
 docs/benchmarks.md).
 
-  names_ratio.py [--flows N] [--answers N] [--runs K] [--warmup S] [--window S]
+  names_ratio.py [--flows N] [--answers N] [--tls N] [--runs K] [--warmup S] [--window S]
 
 N UDP flows (gen_pcap.py --flows) are read from net_pcap0 (infinite_rx:
 after the first round every packet is of an established connection) with
@@ -30,6 +30,13 @@ adds `dns: trusted` and an fqdn rule mentioning the names, so every answer
 is read, matched to its query and binds (or refreshes) its address.
 Prints answers read and bound per second on the one worker and the
 ratio to the plain rate.
+
+Last, new TLS connections (gen_pcap.py --tcp --sni): N connections, each
+a handshake and a ClientHello, over the first pass of the capture. `plain`
+allows them by address; `sni` by a rule with `sni:`, so each is admitted
+provisionally, its ClientHello read and the rule decided on the name.
+Prints connections per second (from 10% to 90% of them opened) and the
+ratio.
 """
 import argparse
 import os
@@ -88,7 +95,8 @@ def measure_variants(dp, a, pcap, policies, want_bindings, work):
     last = {}
     mbufs = 4 * max(a.flows, a.answers) + 65536
     for run in range(a.runs):
-        for name, text in policies.items():
+        # Alternating, each variant first in every other run.
+        for name, text in (list(policies.items()) if run % 2 == 0 else list(policies.items())[::-1]):
             policy = os.path.join(work, name + ".yaml")
             with open(policy, "w") as f:
                 f.write(text)
@@ -125,6 +133,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--flows", type=int, default=10000)
     ap.add_argument("--answers", type=int, default=10000, help="DNS queries and answers in the DNS capture")
+    ap.add_argument("--tls", type=int, default=200000, help="TLS connections in the ClientHello capture")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--window", type=float, default=5)
@@ -167,6 +176,36 @@ def main():
         }
         dns_rates, dns_cycles, dns_seen = measure_variants(dp, a, dns_pcap, dns_policies, {}, work)
         answered = dns_seen["snooped"]["names"]
+
+        tls_pcap = os.path.join(work, "tls.pcap")
+        subprocess.run([sys.executable, os.path.join(HERE, "gen_pcap.py"), "--flows", str(a.tls), "--tcp", "--sni",
+                        "api.bench.example", tls_pcap], check=True, stdout=subprocess.DEVNULL)
+        tls_policies = {
+            "plain": common + "rules:\n  - { id: web, from: 10.1.0.0/16, to: 10.2.0.0/24, proto: tcp, ports: [443], "
+            "action: allow }\n",
+            "sni": common + "rules:\n  - { id: web, from: 10.1.0.0/16, to: [10.2.0.0/24, sni: api.bench.example], "
+            "proto: tcp, ports: [443], action: allow }\n",
+        }
+        tls_rates = {k: [] for k in tls_policies}
+        for run in range(a.runs):
+            for name, text in (list(tls_policies.items()) if run % 2 == 0 else list(tls_policies.items())[::-1]):
+                policy = os.path.join(work, f"tls-{name}.yaml")
+                with open(policy, "w") as f:
+                    f.write(text)
+                pre = f"bhtls{os.getpid()}_{name}_{run}"
+                cmd = [dp, *throughput.eal(pre, tls_pcap, a.lcores), "--", "--policy", policy, "--mbufs",
+                       str(6 * a.tls + 65536), "--mbuf-size", "512", "--conn-max", str(2 * a.tls)]
+                drops = {}
+
+                def dropped(prefix, drops=drops):
+                    drops.update(throughput.telemetry.query(prefix, "/bulkhead/drops")["/bulkhead/drops"])
+
+                conns, _, _ = throughput.first_pass(cmd, pre, a.tls, at_end=dropped)
+                cut = sum(v for v in drops.values() if isinstance(v, int))
+                if cut:
+                    sys.exit(f"tls {name}: {cut} packets dropped; every connection should pass")
+                tls_rates[name].append(conns)
+                print(f"run {run + 1} tls {name:5} {conns / 1e3:.0f} K connections/s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for name in policies:
@@ -180,6 +219,9 @@ def main():
     print(f"ratio snooped/plain {statistics.median(dns_rates['snooped']) / statistics.median(dns_rates['plain']):.2f} "
           f"({answered.get('answers_bound', 0)} answers bound, {answered.get('bindings_live', 0)} bindings live, "
           f"{answered.get('ignored_unsolicited', 0)} unsolicited)")
+    for name in tls_policies:
+        print(f"tls {name:7} {statistics.median(tls_rates[name]) / 1e3:.0f} K new connections/s")
+    print(f"ratio sni/plain {statistics.median(tls_rates['sni']) / statistics.median(tls_rates['plain']):.2f}")
 
 if __name__ == "__main__":
     main()

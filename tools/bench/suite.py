@@ -232,32 +232,10 @@ class Suite:
             pre = f"bhs_nf{os.getpid()}_{len(self.rows)}_{run}"
             cmd = [DP, *tp.eal(pre, pcap, "0,1"), "--", "--policy", policy, "--mbufs", str(mbufs), "--mbuf-size",
                    "256", "--conn-max", str(int(flows * 2)), *extra]
-            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                if not tp.wait_socket(pre):
-                    raise RuntimeError("dataplane did not start")
-                samples = []
-                end = time.time() + 30
-                while time.time() < end:
-                    try:
-                        s = self.stats(pre)
-                    except OSError:
-                        s = None
-                    if not s:  # not registered until the dataplane is ready
-                        time.sleep(0.005)
-                        continue
-                    samples.append((time.time(), s["conn_new"], s["busy_cycles"], s["rx_packets"]))
-                    if s["conn_new"] >= flows * 0.95:
-                        break
-                    time.sleep(0.01)
-                # The steady part of the first pass: from 10% to 90% of the flows.
-                lo = next(x for x in samples if x[1] >= flows * 0.1)
-                hi = next(x for x in samples if x[1] >= flows * 0.9)
-                rates.append((hi[1] - lo[1]) / (hi[0] - lo[0]))
-                pkts.append((hi[3] - lo[3]) / (hi[0] - lo[0]))
-                cycles.append((hi[2] - lo[2]) / max(1, hi[3] - lo[3]))
-            finally:
-                procs.stop(p)
+            conns, pps, cyc = tp.first_pass(cmd, pre, flows, self.stats)
+            rates.append(conns)
+            pkts.append(pps)
+            cycles.append(cyc)
         return statistics.median(rates), statistics.median(pkts), statistics.median(cycles)
 
     def workers(self, pcap_a, pcap_b, policy, mbufs):

@@ -78,6 +78,39 @@ def measure(cmd, prefix, warmup, window, extra_stats=None):
         procs.stop(p)
 
 
+def first_pass(cmd, prefix, flows, stats_of=None, timeout=30, at_end=None):
+    """Connections/s, packets/s and cycles/packet of a dataplane (`cmd`) over the first pass of a capture of
+    `flows` unique connections, from 10% to 90% of them opened: the steady part. `stats_of(prefix)` reads
+    /bulkhead/stats (default: stats); `at_end(prefix)` is called before the dataplane is stopped."""
+    stats_of = stats_of or stats
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not wait_socket(prefix):
+            raise RuntimeError("dataplane did not start")
+        samples = []
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                s = stats_of(prefix)
+            except OSError:
+                s = None
+            if not s:  # not registered until the dataplane is ready
+                time.sleep(0.005)
+                continue
+            samples.append((time.time(), s["conn_new"], s["busy_cycles"], s["rx_packets"]))
+            if s["conn_new"] >= flows * 0.95:
+                break
+            time.sleep(0.01)
+        lo = next(x for x in samples if x[1] >= flows * 0.1)
+        hi = next(x for x in samples if x[1] >= flows * 0.9)
+        if at_end:
+            at_end(prefix)
+        return ((hi[1] - lo[1]) / (hi[0] - lo[0]), (hi[3] - lo[3]) / (hi[0] - lo[0]),
+                (hi[2] - lo[2]) / max(1, hi[3] - lo[3]))
+    finally:
+        procs.stop(p)
+
+
 def stats(prefix):
     return telemetry.query(prefix, "/bulkhead/stats")["/bulkhead/stats"]
 
