@@ -112,7 +112,9 @@ class ConnTable {
   // the handle goes back to the pool when the slot is reclaimed, after its
   // grace period, so no reader is left holding it.
   uint32_t& name_of(int32_t pos) noexcept { return name_of_[pos]; }
-  uint32_t name_of(int32_t pos) const noexcept { return __atomic_load_n(&name_of_[pos], __ATOMIC_RELAXED); }
+  // The worker that judges a connection's server name may give it a handle
+  // later (release; read with acquire).
+  uint32_t name_of(int32_t pos) const noexcept { return __atomic_load_n(&name_of_[pos], __ATOMIC_ACQUIRE); }
   names::ConnNames& names() noexcept { return *names_; }
   const names::ConnNames& names() const noexcept { return *names_; }
 
@@ -156,7 +158,7 @@ class ConnTable {
   static_assert((kRetireCapacity & (kRetireCapacity - 1)) == 0);
   // Connections admitted by a DNS name whose name is kept at once (fewer
   // when the table holds fewer connections): 17 MiB at most.
-  static constexpr uint32_t kMaxNamedConnections = 65536;
+  static constexpr uint32_t kMaxNamedConnections = 32768;
 
  private:
   ConnTable() = default;

@@ -79,6 +79,10 @@ void make_flow_record(const FlowEvent& ev, const FlowContext* ctx, uint32_t cloc
       r.set_name_reason("answered for " + r.dns_name() + ", not allowed");
       break;
   }
+  if (ev.note.sni_len != 0) {
+    r.set_sni(std::string(ev.note.sni, ev.note.sni_len));
+    if (ev.note.sni_cut && r.name_reason().empty()) r.set_name_reason("server name " + r.sni() + ", not allowed");
+  }
   if (ctx == nullptr) {
     r.set_mode(mode_name(Mode::enforce));
     return;

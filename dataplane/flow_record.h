@@ -48,6 +48,16 @@ struct NameNote {
     age_s = age;
   }
   std::string_view text() const noexcept { return {name, len}; }
+
+  // A rule with sni: the server name its ClientHello was judged by.
+  uint8_t sni_len = 0;
+  bool sni_cut = false;
+  char sni[255];
+  void set_sni(std::string_view s, bool cut) noexcept {
+    sni_len = static_cast<uint8_t>(std::min<std::size_t>(s.size(), sizeof sni));
+    std::memcpy(sni, s.data(), sni_len);
+    sni_cut = cut;
+  }
 };
 
 // A connection opened, is still going, ended, or a packet was denied. The

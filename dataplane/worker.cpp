@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -1082,6 +1083,14 @@ bool Worker::decide_hello(int32_t pos, ConnEntry& e, names::HelloTable::Entry* h
   for (unsigned tries = 0; !conns_.claim(pos); ++tries)
     if (tries == kHelloClaimTries) return !cut;  // still provisional: its next packet decides again
   fold(pos, e, rs);
+  if (!name.empty()) {  // kept for the connection's records
+    uint32_t handle = conns_.name_of(pos);
+    if (handle == names::ConnNames::kNone) {
+      handle = conns_.names().acquire(static_cast<uint8_t>(NameOutcome::none), {}, now_s, 0);
+      __atomic_store_n(&conns_.name_of(pos), handle, __ATOMIC_RELEASE);
+    }
+    conns_.names().set_sni(handle, name, cut);
+  }
   store(e.rule, rule);
   store(e.epoch, rs.epoch());
   store(e.verdict, static_cast<uint8_t>(static_cast<uint8_t>(verdict_of(allowed, mode)) | (cut ? kVerdictCut : 0)));
@@ -1158,7 +1167,7 @@ void Worker::cut_here(uint16_t i) noexcept {
 // look first; the table's lock only when it must move), and bound again
 // if it was given up meanwhile. Once per sweep visit of the connection.
 void Worker::keep_binding(int32_t pos, const ConnEntry& e, const RuleSet& rs, uint32_t now_s) noexcept {
-  const uint32_t h = conns_.name_of(pos);
+  const uint32_t h = std::as_const(conns_).name_of(pos);
   if (!names::ConnNames::kept(h) || shared_.bindings == nullptr) return;
   const auto& n = conns_.names().get(h);
   if (n.outcome != static_cast<uint8_t>(NameOutcome::bound)) return;
@@ -1299,9 +1308,10 @@ bool Worker::sweep_bucket(uint32_t bucket, RuleSet* rs, uint32_t now) noexcept {
 
 void Worker::record_connection(int32_t pos, const ConnEntry& e, uint8_t kind, int end_reason, uint32_t now) noexcept {
   FlowEvent ev = connection_event(conns_.key(pos), e, kind, end_reason, now);
-  if (const uint32_t h = conns_.name_of(pos); names::ConnNames::kept(h)) {
+  if (const uint32_t h = std::as_const(conns_).name_of(pos); names::ConnNames::kept(h)) {
     const auto& n = conns_.names().get(h);
     ev.note.set(static_cast<NameOutcome>(n.outcome), n.name(), n.age_s);
+    if (const std::string_view sni = n.sni(); !sni.empty()) ev.note.set_sni(sni, n.sni_cut);
   }
   flow_event(ev);
 }

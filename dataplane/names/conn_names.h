@@ -8,7 +8,7 @@
 // reclaimed (after the grace period that lets every reader finish with
 // it). When the pool is empty, a connection is admitted all the same and
 // its later records lack the name (counted: `full`). Memory is taken once,
-// at construction: sizeof(Entry), 268 bytes, an entry.
+// at construction: sizeof(Entry), about 520 bytes, an entry.
 //
 // Threads: acquire() by the worker admitting a connection, release() by the
 // worker reclaiming its slot, each under one spin lock held for a constant
@@ -33,14 +33,24 @@ class ConnNames {
   // Admitted by a name the pool had no room for.
   static constexpr uint32_t kNotKept = UINT32_MAX;
 
+  static constexpr std::size_t kMaxServerName = 255;
+
   struct Entry {
     uint32_t bound_at;  // seconds of the binding table's clock: the answer's time
     uint32_t age_s;     // the answer's age when the connection was admitted
     uint8_t outcome;    // NameOutcome (dataplane/flow_record.h) of its admission
     uint8_t len;
     char text[kMaxNameText];
+    // The server name of its ClientHello, once judged (a rule with sni):
+    // written by the worker that decided, the text before its length
+    // (release); 0 until then.
+    std::atomic<uint8_t> sni_len{0};
+    bool sni_cut = false;
+    char sni_text[kMaxServerName];
     std::string_view name() const noexcept { return {text, len}; }
+    std::string_view sni() const noexcept { return {sni_text, sni_len.load(std::memory_order_acquire)}; }
   };
+
 
   explicit ConnNames(uint32_t capacity);
   ConnNames(const ConnNames&) = delete;
@@ -49,6 +59,9 @@ class ConnNames {
   // An entry holding `name` (canonical, at most kMaxNameText bytes):
   // a handle, or kNotKept when the pool is empty.
   uint32_t acquire(uint8_t outcome, std::string_view name, uint32_t bound_at, uint32_t age_s) noexcept;
+  // Records the server name the connection of `handle` was judged by (the
+  // one worker that decided it).
+  void set_sni(uint32_t handle, std::string_view sni, bool cut) noexcept;
   // Gives back a handle acquire() returned (kNone and kNotKept: nothing).
   void release(uint32_t handle) noexcept;
   // The entry of a handle (neither kNone nor kNotKept).

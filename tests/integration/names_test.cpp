@@ -563,6 +563,13 @@ TEST(ServerNames, AnAllowedNameAcrossSegmentsLetsTheConnectionOn) {
   for (const auto& p : pieces) after += static_cast<uint32_t>(p.size());
   EXPECT_EQ(h.pass(0, build_packet(client_segment(after, {1, 2, 3}))).size(), 1u);
   EXPECT_EQ(h.pass(1, build_packet(reversed(client_segment(0, {4, 5})))).size(), 1u);
+  h.engine().clock().advance(7'201'000);
+  const auto recs = drain(h);
+  const auto* end = record_of(recs, pb::FlowRecord::END);
+  ASSERT_NE(end, nullptr);
+  EXPECT_EQ(end->rule_id(), "gh");
+  EXPECT_EQ(end->sni(), "api.github.com");
+  EXPECT_EQ(end->name_reason(), "");
 }
 
 TEST(ServerNames, ANameNotAllowedIsCutOnTheSegmentThatCompletesIt) {
@@ -575,6 +582,13 @@ TEST(ServerNames, ANameNotAllowedIsCutOnTheSegmentThatCompletesIt) {
   EXPECT_TRUE(h.pass(0, build_packet(client_segment(4000, {1}))).empty());
   EXPECT_TRUE(h.pass(1, build_packet(reversed(client_segment(0, {1})))).empty()) << "both ways";
   EXPECT_EQ(h.drops(DropReason::sni_cut), 3u);
+  // Its record, when it ends, names the server name that cut it.
+  h.engine().clock().advance(7'201'000);
+  const auto recs = drain(h);
+  const auto* end = record_of(recs, pb::FlowRecord::END);
+  ASSERT_NE(end, nullptr);
+  EXPECT_EQ(end->sni(), "evil.example");
+  EXPECT_EQ(end->name_reason(), "server name evil.example, not allowed");
 }
 
 TEST(ServerNames, SegmentsPastAGapWaitForTheDecision) {
