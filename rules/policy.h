@@ -74,12 +74,6 @@ struct RuleDef {
   int64_t expires_at = 0;  // unix seconds; 0 = never
   std::string description;
   std::optional<PolicyMode> mode;  // the rule's own; unset: its segments', else the policy's
-
-  bool uses(AddressItem::Kind kind) const {
-    for (const auto& it : to)
-      if (it.kind == kind) return true;
-    return false;
-  }
 };
 
 // What to do when a connection waiting for its server name gives none
