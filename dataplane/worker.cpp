@@ -1075,7 +1075,12 @@ bool Worker::decide_hello(int32_t pos, ConnEntry& e, names::HelloTable::Entry* h
   if (h != nullptr) hellos_.give_back(*h);
   const uint32_t rule = rs.classify(t, key.tenant, fqdn, sni);
   const bool allowed = rs.allows(rule);
-  const Mode mode = allowed || rs.mode() != Mode::enforce ? rs.mode() : rs.rule_mode(rule);
+  Mode mode = allowed || rs.mode() != Mode::enforce ? rs.mode() : rs.rule_mode(rule);
+  // Denied after the rule that let it in provisionally failed on the name:
+  // that rule's own mode (audit, learn) forwards the denial.
+  if (const uint32_t before = load(e.rule);
+      mode == Mode::enforce && !allowed && rule != before && load(e.epoch) == rs.epoch())
+    mode = rs.rule_mode(before);
   const bool cut = !allowed && mode == Mode::enforce;
   count(cut ? WorkerCounter::hello_cut : WorkerCounter::hello_allowed);
   // The claim keeps rule, verdict and epoch consistent for whoever folds;

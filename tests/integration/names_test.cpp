@@ -737,5 +737,32 @@ TEST(ServerNames, ACutConnectionsEndsAreReset) {
   EXPECT_TRUE(quiet.received(0).empty());
 }
 
+TEST(ServerNames, AMismatchWithTheClientsAnswersFollowsThePolicy) {
+  SniHarness h(", mismatch: deny");
+  // The client was answered kServer for another name: api.github.com is not
+  // believed there.
+  answer(h, kClient, kServer, "cdn.example.net");
+  open_tls(h);
+  EXPECT_EQ(send_hello(h, hello_pieces({.sni = "api.github.com"}, 1)), 0u);
+  EXPECT_EQ(h.events(WorkerCounter::hello_cut), 1u);
+  // Answered for the name it asks: allowed.
+  answer(h, kClient, kServer, "api.github.com");
+  open_tls(h, 41001);
+  EXPECT_EQ(send_hello(h, hello_pieces({.sni = "api.github.com"}, 1), 41001), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::hello_allowed), 1u);
+}
+
+TEST(ServerNames, AnAuditRuleWithANameForwardsWhatItsNameWouldCut) {
+  SniHarness h;
+  std::string policy = sni_policy(", reset: false");
+  policy.replace(policy.find("ports: [443], action: allow }"), 29, "ports: [443], action: allow, mode: audit }");
+  policy.erase(policy.find("  - { id: no-evil"), policy.find("  - { id: gh,") - policy.find("  - { id: no-evil"));
+  ASSERT_TRUE(h.reload(policy));
+  open_tls(h);
+  EXPECT_EQ(send_hello(h, hello_pieces({.sni = "other.example"}, 1)), 1u);
+  EXPECT_EQ(h.events(WorkerCounter::hello_allowed), 1u) << "let go on, as audit says";
+  EXPECT_GE(h.events(WorkerCounter::audit_would_drop), 1u);
+}
+
 }  // namespace
 }  // namespace bulkhead::test
