@@ -85,12 +85,7 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
             " connections (lower --conn-max, or give the dataplane more memory)";
     return nullptr;
   }
-  // Names of connections admitted by one: at most one entry each, up to
-  // kMaxNamedConnections of them live at once.
-  t->name_of_.reset(new uint32_t[t->nslots_]());
-  t->names_ = std::make_unique<names::ConnNames>(std::min(max_connections, kMaxNamedConnections));
-  uint64_t bytes = bucket_bytes + slot_bytes + sizeof(uint64_t) * t->nslots_ + sizeof(Retired) * t->workers_ +
-                   sizeof(uint32_t) * t->nslots_ + t->names_->memory_bytes();
+  uint64_t bytes = bucket_bytes + slot_bytes + sizeof(uint64_t) * t->nslots_ + sizeof(Retired) * t->workers_;
   for (uint32_t w = 0; w < t->workers_; ++w) {
     Retired& r = t->retired_[w];
     r.pos = static_cast<uint32_t*>(rte_malloc("bh_conn_retired_pos", sizeof(uint32_t) * kRetireCapacity, 0));
@@ -259,6 +254,17 @@ bool ConnTable::remove(int32_t pos, uint32_t worker) noexcept {
   return true;
 }
 
+void ConnTable::enable_names() {
+  if (names_.load(std::memory_order_relaxed) != nullptr) return;
+  // Names of connections admitted by one: at most one entry each, up to
+  // kMaxNamedConnections of them live at once.
+  name_of_memory_.reset(new uint32_t[nslots_]());
+  names_memory_ = std::make_unique<names::ConnNames>(std::min(max_, kMaxNamedConnections));
+  names_bytes_.store(sizeof(uint32_t) * nslots_ + names_memory_->memory_bytes(), std::memory_order_relaxed);
+  name_of_.store(name_of_memory_.get(), std::memory_order_release);
+  names_.store(names_memory_.get(), std::memory_order_release);
+}
+
 void ConnTable::reclaim(uint32_t worker) noexcept {
   Retired& r = retired_[worker];
   if (r.head == r.tail) return;
@@ -270,9 +276,10 @@ void ConnTable::reclaim(uint32_t worker) noexcept {
     const uint32_t pos = r.pos[r.head & kRetireMask];
     __atomic_store_n(&slots_[pos].entry.in_use, kEntryFree, __ATOMIC_RELAXED);
     folded_[pos] = 0;  // the next connection here starts with nothing folded
-    if (name_of_[pos] != names::ConnNames::kNone) {
-      names_->release(name_of_[pos]);
-      name_of_[pos] = names::ConnNames::kNone;
+    if (uint32_t* names = name_of_.load(std::memory_order_acquire);
+        names != nullptr && names[pos] != names::ConnNames::kNone) {
+      names_.load(std::memory_order_acquire)->release(names[pos]);
+      names[pos] = names::ConnNames::kNone;
     }
     __atomic_store_n(&buckets_[pos / kBucketSlots].sig[pos % kBucketSlots], kSigFree, __ATOMIC_RELEASE);
     __atomic_store_n(&r.head, r.head + 1, __ATOMIC_RELAXED);

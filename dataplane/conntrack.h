@@ -38,6 +38,7 @@
 // share per loop pass.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -111,12 +112,21 @@ class ConnTable {
   // it publishes the entry, read by any thread that finds the entry live;
   // the handle goes back to the pool when the slot is reclaimed, after its
   // grace period, so no reader is left holding it.
-  uint32_t& name_of(int32_t pos) noexcept { return name_of_[pos]; }
+  uint32_t& name_of(int32_t pos) noexcept { return name_of_.load(std::memory_order_relaxed)[pos]; }
   // The worker that judges a connection's server name may give it a handle
   // later (release; read with acquire).
-  uint32_t name_of(int32_t pos) const noexcept { return __atomic_load_n(&name_of_[pos], __ATOMIC_ACQUIRE); }
-  names::ConnNames& names() noexcept { return *names_; }
-  const names::ConnNames& names() const noexcept { return *names_; }
+  uint32_t name_of(int32_t pos) const noexcept {
+    const uint32_t* a = name_of_.load(std::memory_order_acquire);
+    return a != nullptr ? __atomic_load_n(&a[pos], __ATOMIC_ACQUIRE) : names::ConnNames::kNone;
+  }
+  names::ConnNames& names() noexcept { return *names_.load(std::memory_order_acquire); }
+  const names::ConnNames& names() const noexcept { return *names_.load(std::memory_order_acquire); }
+  // Takes the names' pool and the slots' handles (once; later calls do
+  // nothing): by the thread that applies the first rule set written with
+  // names, before it publishes the set, so a table that never sees names
+  // never holds them. Until then name_of() is kNone everywhere, and only a
+  // worker under a set with names writes a handle or calls names().
+  void enable_names();
 
   ConnEntry& entry(int32_t pos) noexcept { return slots_[pos].entry; }
   const ConnEntry& entry(int32_t pos) const noexcept { return slots_[pos].entry; }
@@ -131,7 +141,7 @@ class ConnTable {
   uint64_t count() const noexcept;
   // Slots removed and not yet free (waiting for a grace period).
   uint64_t retiring() const noexcept;
-  uint64_t memory_bytes() const noexcept { return memory_bytes_; }
+  uint64_t memory_bytes() const noexcept { return memory_bytes_ + names_bytes_.load(std::memory_order_relaxed); }
   // Sum over buckets of the entries stored past them (0 when every entry is
   // in its home bucket); a full scan, for tests and diagnostics.
   uint64_t passed_total() const noexcept;
@@ -207,8 +217,11 @@ class ConnTable {
   TableMemory slot_memory_;
   TableMemory fold_memory_;
   uint64_t* folded_ = nullptr;
-  std::unique_ptr<uint32_t[]> name_of_;
-  std::unique_ptr<names::ConnNames> names_;
+  std::unique_ptr<uint32_t[]> name_of_memory_;
+  std::unique_ptr<names::ConnNames> names_memory_;
+  std::atomic<uint32_t*> name_of_{nullptr};
+  std::atomic<names::ConnNames*> names_{nullptr};
+  std::atomic<uint64_t> names_bytes_{0};
   Bucket* buckets_ = nullptr;
   Slot* slots_ = nullptr;
   Retired* retired_ = nullptr;

@@ -324,6 +324,7 @@ uint64_t binding_changes(const names::BindingTable& t) {
 }  // namespace
 
 void Engine::ensure_bindings(const names::PolicyNames& names) {
+  conns_->enable_names();  // the names connections are admitted by (dataplane/conntrack.h)
   const names::BindingTable::Limits want = names.limits();
   if (bindings_) {
     const auto& l = bindings_limits_;

@@ -819,12 +819,13 @@ void Worker::open_connection(uint16_t i, uint32_t rule, ConnVerdict verdict, Rul
   e.packets[d] = 1;
   e.bytes[d] = b.len[i];
   if (m.tuple.proto == common::kProtoTcp) tcp_track(e, d, m.tcp_flags);
-  uint32_t name = names::ConnNames::kNone;
+  // A slot's handle is kNone until a connection admitted by a name takes
+  // it (and again once its slot is reclaimed): only those write it.
   if ((b.noted >> i) & 1u) {
     const NameNote& note = b.note[i];
-    name = conns_.names().acquire(note.outcome, note.text(), shared_.clock->now_seconds() - note.age_s, note.age_s);
+    conns_.name_of(pos) =
+        conns_.names().acquire(note.outcome, note.text(), shared_.clock->now_seconds() - note.age_s, note.age_s);
   }
-  conns_.name_of(pos) = name;
   __atomic_store_n(&e.in_use, kEntryLive, __ATOMIC_RELEASE);
   rs.counter(id_, rule).connections += 1;
   count(WorkerCounter::conn_new);
@@ -918,7 +919,7 @@ uint32_t Worker::bound_bits(uint16_t i, const names::PolicyNames& nm, int8_t wan
 
 uint32_t Worker::admitted_bits(int32_t pos, const RuleSet& rs) const noexcept {
   const names::PolicyNames* nm = rs.names();
-  const uint32_t h = conns_.name_of(pos);
+  const uint32_t h = std::as_const(conns_).name_of(pos);
   if (nm == nullptr || h == names::ConnNames::kNotKept) return kAllNameBits;
   if (h == names::ConnNames::kNone) return 0;  // admitted by its addresses: no binding counts for it
   const auto& n = conns_.names().get(h);

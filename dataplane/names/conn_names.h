@@ -8,7 +8,8 @@
 // reclaimed (after the grace period that lets every reader finish with
 // it). When the pool is empty, a connection is admitted all the same and
 // its later records lack the name (counted: `full`). Memory is taken once,
-// at construction: sizeof(Entry), about 520 bytes, an entry.
+// at construction (ConnTable::enable_names, with the first rule set written
+// with names): sizeof(Entry), about 520 bytes, an entry.
 //
 // Threads: acquire() by the worker admitting a connection, release() by the
 // worker reclaiming its slot, each under one spin lock held for a constant
