@@ -417,6 +417,12 @@ void Server::on_dataplane(const std::string& route, const std::string& key, cons
       c->set_name(ins.counters(k).name().substr(0, kMaxName));
       c->set_value(ins.counters(k).value());
     }
+    dp.info.clear_names();
+    for (int k = 0; k < m.hello().names_size() && k < kMaxCounters; ++k) {
+      auto* c = dp.info.add_names();
+      c->set_name(m.hello().names(k).name().substr(0, kMaxName));
+      c->set_value(m.hello().names(k).value());
+    }
     // A dataplane behind (new, restarted, or a push lost) gets the current
     // generation at once, and again if no Ack came — unless it refused it.
     if (m.hello().generation() < current && dp.refused != current &&

@@ -402,6 +402,34 @@ void Engine::housekeep_bindings() noexcept {
   if (!save_bindings(error)) BH_LOG(ERR, "cannot keep the name bindings: %s", error.c_str());
 }
 
+std::vector<std::pair<std::string, uint64_t>> Engine::names_counters() const {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  const names::BindingTable* t = bindings();
+  if (t == nullptr) return out;
+  const auto& l = bindings_limits_;
+  const auto& c = t->counters();
+  auto ld = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  out = {{"bindings_live", t->live_bindings()},
+         {"names_live", t->live_names()},
+         {"bindings_max", l.bindings},
+         {"names_max", l.names},
+         {"addresses_per_name_max", l.max_addresses_per_name},
+         {"table_bytes", t->memory_bytes()},
+         {"bound", ld(c.bound)},
+         {"refreshed", ld(c.refreshed)},
+         {"evicted", ld(c.evicted)},
+         {"expired", ld(c.expired)},
+         {"name_cap", ld(c.name_cap)},
+         {"names_full", ld(c.names_full)}};
+  const names::SnoopStats s = snoop_totals();
+  for (size_t i = 0; i < names::kSnoopCounterCount; ++i)
+    out.emplace_back(names::snoop_counter_name(static_cast<names::SnoopCounter>(i)), s.events[i]);
+  for (size_t i = 1; i < names::kDnsErrorCount; ++i)
+    out.emplace_back("malformed_" + std::string(names::dns_error_name(static_cast<names::DnsError>(i))),
+                     s.malformed[i]);
+  return out;
+}
+
 names::SnoopStats Engine::snoop_totals() const noexcept {
   names::SnoopStats t;
   for (const auto& w : workers_) t.add(w->snoop_stats());

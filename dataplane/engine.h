@@ -110,6 +110,9 @@ class Engine {
   static constexpr uint32_t kBindingsSaveSeconds = 10;
   // Every worker's DNS snooping counters, summed.
   names::SnoopStats snoop_totals() const noexcept;
+  // The binding table's and the snooping's counters by name, as
+  // /bulkhead/names and the Hello report them; empty before a table.
+  std::vector<std::pair<std::string, uint64_t>> names_counters() const;
 
   Worker& worker(uint32_t i) { return *workers_[i]; }
   uint32_t worker_count() const noexcept { return worker_count_; }

@@ -239,30 +239,9 @@ int handle_insertion(const char*, const char*, rte_tel_data* d) {
 // (dataplane/names/snoop.h lists the snooping counters).
 int handle_names(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
-  const names::BindingTable* t = g_engine->bindings();
-  add_u64(d, "table", t != nullptr);
-  if (t != nullptr) {
-    const auto& l = g_engine->bindings_limits();
-    const auto& c = t->counters();
-    add_u64(d, "bindings_live", t->live_bindings());
-    add_u64(d, "names_live", t->live_names());
-    add_u64(d, "bindings_max", l.bindings);
-    add_u64(d, "names_max", l.names);
-    add_u64(d, "addresses_per_name_max", l.max_addresses_per_name);
-    add_u64(d, "table_bytes", t->memory_bytes());
-    add_u64(d, "bound", c.bound.load(std::memory_order_relaxed));
-    add_u64(d, "refreshed", c.refreshed.load(std::memory_order_relaxed));
-    add_u64(d, "evicted", c.evicted.load(std::memory_order_relaxed));
-    add_u64(d, "expired", c.expired.load(std::memory_order_relaxed));
-    add_u64(d, "name_cap", c.name_cap.load(std::memory_order_relaxed));
-    add_u64(d, "names_full", c.names_full.load(std::memory_order_relaxed));
-  }
-  const names::SnoopStats s = g_engine->snoop_totals();
-  for (size_t i = 0; i < names::kSnoopCounterCount; ++i)
-    add_u64(d, std::string(names::snoop_counter_name(static_cast<names::SnoopCounter>(i))).c_str(), s.events[i]);
-  for (size_t i = 1; i < names::kDnsErrorCount; ++i)
-    add_u64(d, ("malformed_" + std::string(names::dns_error_name(static_cast<names::DnsError>(i)))).c_str(),
-            s.malformed[i]);
+  const auto counters = g_engine->names_counters();
+  add_u64(d, "table", !counters.empty());
+  for (const auto& [name, value] : counters) add_u64(d, name.c_str(), value);
   return 0;
 }
 

@@ -65,6 +65,11 @@ void Updater::run() {
       c->set_name(name);
       c->set_value(value);
     }
+    for (const auto& [name, value] : engine_.names_counters()) {
+      auto* c = h->add_names();
+      c->set_name(name);
+      c->set_value(value);
+    }
     send(m);
   };
   auto refuse = [&](uint64_t generation, const std::string& reason, std::atomic<uint64_t>& counter) {

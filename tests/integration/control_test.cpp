@@ -301,6 +301,42 @@ TEST(ControlChannel, TheHelloSaysHowTheDataplaneIsInserted) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 }
 
+TEST(ControlChannel, TheHelloCarriesTheNameCountersOnceASetHasNames) {
+  TempDir dir;
+  const KeyPair server = keypair(), dp_keys = keypair();
+  FakeControlPlane cp(server);
+  DataplaneProcess dp(build_path("dataplane/bulkhead-dataplane"), eal(),
+                      {"--controlplane", cp.endpoint(), "--controlplane-key", key_file(dir, "cp.pub", server, false),
+                       "--key", key_file(dir, "dp.key", dp_keys, true), "--id", "dp-n", "--mbufs", "2048"});
+  ASSERT_TRUE(dp.wait_ready(20s)) << dp.log();
+  auto hello = cp.next(pb::ControlMessage::kHello, 10s);
+  ASSERT_TRUE(hello) << dp.log();
+  EXPECT_EQ(hello->hello().names_size(), 0) << "no binding table before a set with names";
+  auto set = rules::load_policy(R"(
+version: 1
+segments:
+  clients: [10.1.0.0/16]
+  resolvers: [10.0.0.53]
+dns: { trusted: [resolvers] }
+rules:
+  - { id: api, from: clients, to: [fqdn: api.example.com], proto: tcp, ports: [443], action: allow }
+)", "names.yaml");
+  ASSERT_TRUE(set.ok());
+  set.value->set_generation(3);
+  cp.push(*set.value);
+  ASSERT_TRUE(cp.next(pb::ControlMessage::kAck, 10s)) << dp.log();
+  std::vector<std::string> names;
+  for (int i = 0; i < 5 && names.empty(); ++i) {
+    hello = cp.next(pb::ControlMessage::kHello, 3s);
+    ASSERT_TRUE(hello) << dp.log();
+    for (const auto& c : hello->hello().names()) names.push_back(c.name());
+  }
+  for (const char* want : {"bindings_live", "bound", "answers_bound", "ignored_unsolicited", "malformed_bad_name"})
+    EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+  uint64_t v = 0;
+  EXPECT_TRUE(json_u64(dp.telemetry("/bulkhead/names"), "table", v) && v == 1u) << dp.telemetry("/bulkhead/names");
+}
+
 TEST(ControlChannel, OnlyTheConfiguredControlPlaneIsAccepted) {
   TempDir dir;
   const KeyPair server = keypair(), impostor = keypair(), dp_keys = keypair();

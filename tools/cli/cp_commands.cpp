@@ -153,6 +153,16 @@ void print_status(const pb::CliResponse& r) {
     }
     std::cout << '\n';
   }
+  // Dataplanes with rules written with names: their bindings, the answers
+  // that made them, and every other names counter that is not zero.
+  for (const auto& d : r.dataplanes()) {
+    if (d.names_size() == 0) continue;
+    std::cout << "names of " << common::escaped(d.id().empty() ? d.key_name() : d.id()) << ":";
+    for (const auto& c : d.names())
+      if (c.name() == "bindings_live" || c.name() == "answers_bound" || c.value() != 0)
+        std::cout << ' ' << common::escaped(c.name()) << '=' << c.value();
+    std::cout << '\n';
+  }
   if (!r.store_behind().empty()) std::cout << "STORE BEHIND: " << r.store_behind() << '\n';
   if (r.refused_messages()) std::cout << r.refused_messages() << " dataplane messages refused (see the control plane's log)\n";
   if (r.has_flow_store()) {
