@@ -48,6 +48,9 @@ std::unique_ptr<PolicyNames> policy(uint32_t max_per_name = 0) {
   auto* p = set.mutable_names()->add_trusted_resolvers();
   p->set_addr(v4(kResolver));
   p->set_prefix_len(32);
+  auto* p6 = set.mutable_names()->add_trusted_resolvers();
+  p6->set_addr(std::string("\x20\x01\x0d\xb8", 4) + std::string(10, '\0') + std::string("\x00\x53", 2));
+  p6->set_prefix_len(128);
   set.mutable_names()->set_grace_seconds(60);
   if (max_per_name) set.mutable_names()->set_max_addresses_per_name(max_per_name);
   std::string error;
@@ -231,6 +234,24 @@ TEST_F(Snoop, AnswersThatBindNothingAreCountedByOutcome) {
   EXPECT_EQ(n(SnoopCounter::addresses_other_family), 1u);
   EXPECT_EQ(n(SnoopCounter::answers_unbound), 1u);
   EXPECT_EQ(table_.live_bindings(), 0u);
+}
+
+TEST_F(Snoop, Ipv6ClientsAreBoundTheirAaaaAnswers) {
+  send(udp("2001:db8:1::5", "2001:db8::53", 40000, 53, test::dns_query("api.example.com", 28)), 1, true, true);
+  send(udp("2001:db8::53", "2001:db8:1::5", 53, 40000,
+           test::dns_answer("api.example.com",
+                            {test::dns_aaaa("api.example.com", "2001:db8:7::7"), test::dns_a("api.example.com", "198.51.100.7")},
+                            28)),
+       1, false);
+  BindingKey k;
+  k.family = 6;
+  inet_pton(AF_INET6, "2001:db8:1::5", k.client.data());
+  inet_pton(AF_INET6, "2001:db8:7::7", k.server.data());
+  std::set<std::string> names;
+  table_.lookup(k, kNow, [&](const BoundName& b) { names.insert(std::string(b.name)); });
+  EXPECT_EQ(names, Names{"api.example.com"});
+  EXPECT_EQ(n(SnoopCounter::addresses_other_family), 1u);  // the A record, for an IPv6 client
+  EXPECT_EQ(table_.live_bindings(), 1u);
 }
 
 TEST_F(Snoop, TruncatedAnswersBindWhatTheyCarry) {
