@@ -362,6 +362,7 @@ void Engine::ensure_bindings(const names::PolicyNames& names) {
   bindings_saved_s_ = now;
   bindings_changes_saved_ = binding_changes(*table);
   bindings_ = std::move(table);
+  for (auto& w : workers_) w->prepare_snoop();
   __atomic_store_n(&shared_.bindings, bindings_.get(), __ATOMIC_RELEASE);
 }
 

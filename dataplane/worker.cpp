@@ -58,7 +58,15 @@ Worker::Worker(uint32_t id, Shared& shared, std::vector<QueueAssignment> queues,
                                             : static_cast<uint32_t>((uint64_t{1} << 32) / shared.flow_sample)),
       workers_(shared.workers),
       denied_(shared.config->denied_interval_ms, shared.config->denied_rate),
-      quic_(std::make_unique<names::QuicInitialReader>()) {}
+      quic_(std::make_unique<names::QuicInitialReader>()) {
+  if (shared.bindings != nullptr) prepare_snoop();
+}
+
+void Worker::prepare_snoop() {
+  if (snoop_owner_) return;
+  snoop_owner_ = std::make_unique<names::DnsSnoop>();
+  __atomic_store_n(&snoop_, snoop_owner_.get(), __ATOMIC_RELEASE);
+}
 
 // ---------------------------------------------------------------------------
 // The loop.
@@ -560,7 +568,8 @@ void Worker::follow_fragments(uint32_t now) noexcept {
 void Worker::snoop_dns(const RuleSet& rs, uint32_t now) noexcept {
   // Set before the first rule set with names is published, never unset.
   names::BindingTable* table = shared_.bindings;
-  if (table == nullptr) return;
+  names::DnsSnoop* snoop = snoop_;  // made with the table, before this set was published
+  if (table == nullptr || snoop == nullptr) return;
   Burst& b = burst_;
   uint32_t now_s = 0;
   for (uint16_t j = 0; j < b.nlookup; ++j) {
@@ -582,7 +591,7 @@ void Worker::snoop_dns(const RuleSet& rs, uint32_t now) noexcept {
     p.from_opener = d == e.orig_dir;
     p.first = judged && p.from_opener && load(e.packets[d]) == 1;
     if (now_s == 0) now_s = shared_.clock->now_seconds();
-    snoop_.read(p, *rs.names(), *table, now, now_s);
+    snoop->read(p, *rs.names(), *table, now, now_s);
   }
 }
 

@@ -193,8 +193,19 @@ class Worker {
   void poll_once() noexcept;
 
   const WorkerStats& stats() const noexcept { return stats_; }
-  // The DNS snooping stage's counters (dataplane/names/snoop.h).
-  const names::SnoopStats& snoop_stats() const noexcept { return snoop_.stats(); }
+  // The DNS snooping stage's counters (dataplane/names/snoop.h); zeros
+  // before prepare_snoop().
+  const names::SnoopStats& snoop_stats() const noexcept {
+    static const names::SnoopStats kNone{};
+    const names::DnsSnoop* s = __atomic_load_n(&snoop_, __ATOMIC_ACQUIRE);
+    return s != nullptr ? s->stats() : kNone;
+  }
+  // Takes the snooping stage's memory (dataplane/names/snoop.h), once:
+  // called by the engine when it makes the binding table, before it
+  // publishes the first rule set written with names (so a worker that
+  // snoops under such a set sees it), and by the constructor when the
+  // table exists already. Dataplanes that never see a name never take it.
+  void prepare_snoop();
   uint32_t id() const noexcept { return id_; }
 
  private:
@@ -364,7 +375,8 @@ class Worker {
   uint64_t capture_tokens_ = 0;
   CaptureRecord capture_record_;  // the copy being made
   DeniedRecords denied_;
-  names::DnsSnoop snoop_;
+  std::unique_ptr<names::DnsSnoop> snoop_owner_;
+  names::DnsSnoop* snoop_ = nullptr;  // snoop_owner_'s; written once (release), see prepare_snoop()
   // The rule set of the burst in hand (run_stages), for the stages that
   // judge a connection again on one of its packets (hello_hit).
   RuleSet* rules_ = nullptr;
