@@ -30,8 +30,8 @@ inline constexpr uint32_t kMaxFqdnRules = 32;
 inline constexpr uint32_t kMaxSniRules = 32;
 
 // The `dns:` and `tls:` settings a policy leaves unset, and the range each
-// may take (docs/egress.md, "Writing rules with names"). The binding
-// table's caps are those of dataplane/names/bindings.h.
+// may take (docs/egress.md, "Writing rules with names"). The dataplane's
+// binding table takes its default caps from here.
 struct NameSettingRange {
   uint32_t default_value, min, max;
 };

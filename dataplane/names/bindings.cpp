@@ -342,11 +342,21 @@ BindingTable::Restored BindingTable::restore(const pb::NameBindings& in, uint32_
 }
 
 uint32_t BindingTable::sweep(uint32_t now, uint32_t buckets) noexcept {
+  // The writers' lock is taken for one bucket at a time, and only for a
+  // bucket a lock-free look found something expired in: a sweeper that
+  // loses its core (the main lcore is not a dedicated one) while holding it
+  // stalls the workers' binds for one bucket's work at most, and rarely.
   uint32_t freed = 0;
-  lock();
   for (uint32_t k = 0; k < buckets && k < bucket_count_; ++k) {
-    Bucket& b = buckets_[sweep_next_];
-    sweep_next_ = (sweep_next_ + 1) % bucket_count_;
+    const uint32_t at = sweep_next_.fetch_add(1, std::memory_order_relaxed) % bucket_count_;
+    Bucket& b = buckets_[at];
+    bool stale = false;
+    for (const Slot& s : b.slots) {
+      const Loaded v = load(s);
+      stale = stale || (v.used && v.expires < now);
+    }
+    if (!stale) continue;
+    lock();
     bool odd = false;
     for (Slot& s : b.slots) {
       Loaded v = load(s);
@@ -360,8 +370,8 @@ uint32_t BindingTable::sweep(uint32_t now, uint32_t buckets) noexcept {
       ++freed;
     }
     if (odd) b.seq.fetch_add(1, std::memory_order_release);
+    unlock();
   }
-  unlock();
   counters_.expired.fetch_add(freed, std::memory_order_relaxed);
   return freed;
 }

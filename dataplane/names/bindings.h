@@ -34,6 +34,7 @@
 
 #include "dataplane/keyed_hash.h"
 #include "dataplane/names/dns.h"
+#include "rules/compiler.h"
 
 namespace bulkhead::pb {
 class NameBindings;
@@ -67,10 +68,11 @@ enum class BindResult : uint8_t {
 
 class BindingTable {
  public:
+  // Defaults: a policy's when its `dns:` leaves them unset (rules/compiler.h).
   struct Limits {
-    uint32_t bindings = 65536;  // slots, rounded up to whole buckets
-    uint32_t names = 16384;
-    uint32_t max_addresses_per_name = 1024;
+    uint32_t bindings = rules::kNameDefaults.max_bindings.default_value;  // slots, rounded up to whole buckets
+    uint32_t names = rules::kNameDefaults.max_names.default_value;
+    uint32_t max_addresses_per_name = rules::kNameDefaults.max_addresses_per_name.default_value;
   };
   static constexpr unsigned kSlotsPerBucket = 8;
 
@@ -166,7 +168,7 @@ class BindingTable {
   uint32_t name_index_size_;
   std::unique_ptr<uint32_t[]> free_names_;  // a stack of unused ids
   uint32_t free_name_count_;
-  uint32_t sweep_next_ = 0;
+  std::atomic<uint32_t> sweep_next_{0};  // the next bucket a sweep looks at
   std::atomic_flag lock_ = ATOMIC_FLAG_INIT;
   std::atomic<uint32_t> live_names_{0};
   std::atomic<uint32_t> live_bindings_{0};
