@@ -256,7 +256,7 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("flow-export", po::value(&c.flow_export), "send flow records to the control plane at ENDPOINT (CURVE, the control channel's keys), e.g. tcp://10.0.0.1:7301 (none by default: no flow records)")
     ("flow-sample", po::value(&c.flow_sample)->default_value(c.flow_sample), "with --flow-export: record 1 in N connections (and denied packets)")
     ("flow-update", po::value(&c.flow_update_s)->default_value(c.flow_update_s), "with --flow-export: seconds between update records of a long connection")
-    ("flow-ring", po::value(&c.flow_ring)->default_value(c.flow_ring), "with --flow-export: flow records buffered per worker (a power of two)")
+    ("flow-ring", po::value(&c.flow_ring)->default_value(c.flow_ring), "with --flow-export: ring slots per worker (a power of two); a flow record takes one, one with names 2-7")
     ("flow-denied-interval", po::value(&denied_interval_s)->default_value(c.denied_interval_ms / 1000), "with --flow-export: seconds one record of denied packets gathers packets of the same source, destination, protocol, port and rule")
     ("flow-denied-rate", po::value(&c.denied_rate)->default_value(c.denied_rate), "with --flow-export: records of denied packets a second, at most, per worker")
     ("metrics-listen", po::value(&c.metrics_listen), "serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9400 (none by default: no metrics endpoint)")

@@ -101,7 +101,7 @@ struct Config {
   bool record_flows = false;
   uint32_t flow_sample = 1;        // 1 in N connections
   uint32_t flow_update_s = 60;     // long connections: an update record this often
-  uint32_t flow_ring = 16'384;     // records per worker ring (a power of two)
+  uint32_t flow_ring = 16'384;     // slots per worker ring (a power of two): an event takes one, one with names 2-7
   // Denied packets: one record per (source, destination, protocol,
   // destination port, rule) and interval, at most `denied_rate` records a
   // second per worker.

@@ -31,9 +31,10 @@ class DeniedRecords {
   // Counts one denied packet of tenant tag `tenant` (ConnKey::tenant; 0
   // inline), with the attribution of its decision when a rule written
   // with names was in reach (`note`, kept from the first packet of the
-  // record). `emit(const FlowEvent&)` puts a record on
-  // the worker's flow ring (the worker counts those the ring refuses,
-  // flow_records_lost); suppressed() counts those the rate never made.
+  // record). `emit(const FlowEvent&, const NameNote*)` puts a record and
+  // its note (or nullptr) on the worker's flow ring (the worker counts
+  // those the ring refuses, flow_records_lost); suppressed() counts those
+  // the rate never made.
   template <class Emit>
   void add(const PacketMeta& m, uint16_t tenant, uint32_t rule, uint32_t epoch, uint32_t len, uint32_t now_ms,
            bool opener, Emit&& emit, const NameNote* note = nullptr) noexcept {
@@ -69,7 +70,8 @@ class DeniedRecords {
     s.ev.opener_known = opener;
     s.ev.flags[0] = m.tcp_flags;
     s.ev.tenant = tenant;
-    if (note != nullptr) s.ev.note = *note;
+    s.noted = note != nullptr;
+    if (s.noted) s.note = *note;
   }
 
   // Sends the records whose interval is over. Called from the sweep; a
@@ -97,6 +99,8 @@ class DeniedRecords {
     uint64_t key[kKeyWords];
     FlowEvent ev;
     bool used = false;
+    bool noted = false;  // `note` holds the attribution of its decision
+    NameNote note;
   };
 
   static uint64_t load64(const uint8_t* p) noexcept {
@@ -118,7 +122,7 @@ class DeniedRecords {
     refill(now_ms);
     if (tokens_ == 0) return false;
     --tokens_;
-    emit(s.ev);
+    emit(s.ev, s.noted ? &s.note : nullptr);
     return true;
   }
 

@@ -95,7 +95,7 @@ std::unique_ptr<Engine> Engine::create(const Config& cfg, uint32_t workers, std:
       rte_ring* f = rte_ring_create_elem(fname.c_str(), sizeof(FlowEvent), cfg.flow_ring, SOCKET_ID_ANY,
                                          RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
       if (f == nullptr) {
-        error = "cannot create the flow record ring (" + std::to_string(cfg.flow_ring) + " records)";
+        error = "cannot create the flow record ring (" + std::to_string(cfg.flow_ring) + " slots)";
         return nullptr;
       }
       e->flow_rings_.push_back(f);
@@ -557,26 +557,43 @@ std::shared_ptr<const FlowContext> Engine::flow_context(uint32_t epoch) {
 }
 
 size_t Engine::drain_flows(std::vector<pb::FlowRecord>& out, size_t max) {
+  // Slots, not records: an event with a note is followed by its note's
+  // slots, and one cut by the chunk's end has the rest on the ring already
+  // (enqueued with it in one bulk), taken into the room after the chunk.
   constexpr unsigned kChunk = 256;
-  FlowEvent evs[kChunk];
+  FlowEvent evs[kChunk + kMaxNoteSlots];
   size_t added = 0;
   std::shared_ptr<const FlowContext> ctx;
   uint32_t ctx_epoch = 0;
+  NameNote note;
   for (rte_ring* ring : flow_rings_) {
     while (added < max) {
       const unsigned want = static_cast<unsigned>(std::min<size_t>(kChunk, max - added));
-      const unsigned n = rte_ring_sc_dequeue_burst_elem(ring, evs, sizeof(FlowEvent), want, nullptr);
+      const unsigned got = rte_ring_sc_dequeue_burst_elem(ring, evs, sizeof(FlowEvent), want, nullptr);
+      unsigned n = got;
       for (unsigned k = 0; k < n; ++k) {
-        if (!ctx || ctx_epoch != evs[k].epoch) {
-          ctx = flow_context(evs[k].epoch);
-          ctx_epoch = evs[k].epoch;
+        const FlowEvent& ev = evs[k];
+        const NameNote* noted = nullptr;
+        if (const unsigned slots = ev.note_slots; slots != 0) {
+          if (slots > kMaxNoteSlots) break;  // not an event this build wrote: nothing after it can be read
+          if (k + 1 + slots > n) {
+            const unsigned rest = k + 1 + slots - n;
+            if (rte_ring_sc_dequeue_bulk_elem(ring, evs + n, sizeof(FlowEvent), rest, nullptr) != rest) break;
+            n += rest;
+          }
+          if (unpack_note(evs + k + 1, slots, note)) noted = &note;
+          k += slots;
+        }
+        if (!ctx || ctx_epoch != ev.epoch) {
+          ctx = flow_context(ev.epoch);
+          ctx_epoch = ev.epoch;
         }
         pb::FlowRecord& r = out.emplace_back();
-        make_flow_record(evs[k], ctx.get(), clock_.now_ms(), clock_.unix_ms(), r);
-        if (appliance_ != nullptr && evs[k].tenant != 0) r.set_tenant(appliance_->tenant_name(evs[k].tenant));
+        make_flow_record(ev, noted, ctx.get(), clock_.now_ms(), clock_.unix_ms(), r);
+        if (appliance_ != nullptr && ev.tenant != 0) r.set_tenant(appliance_->tenant_name(ev.tenant));
+        ++added;
       }
-      added += n;
-      if (n < want) break;
+      if (got < want) break;
     }
   }
   return added;

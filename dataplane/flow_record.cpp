@@ -8,6 +8,32 @@ T load(const T& v) noexcept {
   return __atomic_load_n(&v, __ATOMIC_RELAXED);
 }
 
+// The names of a record: the binding that bore on its decision, its
+// server name, and why, in words.
+void set_names(const NameNote& n, pb::FlowRecord& r) {
+  switch (static_cast<NameOutcome>(n.outcome)) {
+    case NameOutcome::none:
+      break;
+    case NameOutcome::bound:
+      r.set_dns_name(std::string(n.text()));
+      r.set_dns_age_s(n.age_s);
+      r.set_name_reason("answered for " + r.dns_name() + " " + std::to_string(n.age_s) + " s before");
+      break;
+    case NameOutcome::no_answer:
+      r.set_name_reason("no DNS answer seen for this address");
+      break;
+    case NameOutcome::not_allowed:
+      r.set_dns_name(std::string(n.text()));
+      r.set_dns_age_s(n.age_s);
+      r.set_name_reason("answered for " + r.dns_name() + ", not allowed");
+      break;
+  }
+  if (n.sni_len != 0) {
+    r.set_sni(std::string(n.sni, n.sni_len));
+    if (n.sni_cut && r.name_reason().empty()) r.set_name_reason("server name " + r.sni() + ", not allowed");
+  }
+}
+
 }  // namespace
 
 FlowEvent connection_event(const ConnKey& key, const ConnEntry& e, uint8_t kind, int end_reason,
@@ -39,8 +65,37 @@ FlowEvent connection_event(const ConnKey& key, const ConnEntry& e, uint8_t kind,
   return ev;
 }
 
-void make_flow_record(const FlowEvent& ev, const FlowContext* ctx, uint32_t clock_now_ms, int64_t unix_now_ms,
-                      pb::FlowRecord& r) {
+unsigned pack_note(const NameNote& n, FlowEvent* slots) noexcept {
+  auto* out = reinterpret_cast<unsigned char*>(slots);
+  const auto byte = [](uint32_t v, int shift) { return static_cast<unsigned char>(v >> shift); };
+  const unsigned char head[kNoteHeader] = {n.outcome,        n.len,            n.sni_len,         n.sni_cut,
+                                           byte(n.age_s, 0), byte(n.age_s, 8), byte(n.age_s, 16), byte(n.age_s, 24)};
+  std::memcpy(out, head, kNoteHeader);
+  std::memcpy(out + kNoteHeader, n.name, n.len);
+  std::memcpy(out + kNoteHeader + n.len, n.sni, n.sni_len);
+  return static_cast<unsigned>((kNoteHeader + n.len + n.sni_len + sizeof(FlowEvent) - 1) / sizeof(FlowEvent));
+}
+
+bool unpack_note(const FlowEvent* slots, unsigned count, NameNote& n) noexcept {
+  const auto* in = reinterpret_cast<const unsigned char*>(slots);
+  const std::size_t room = std::size_t{count} * sizeof(FlowEvent);
+  if (count == 0 || count > kMaxNoteSlots) return false;
+  n.outcome = in[0];
+  n.len = in[1];
+  n.sni_len = in[2];
+  n.sni_cut = in[3] != 0;
+  n.age_s = uint32_t{in[4]} | uint32_t{in[5]} << 8 | uint32_t{in[6]} << 16 | uint32_t{in[7]} << 24;
+  // sni_len fits sni whatever its value (255 bytes).
+  if (n.outcome > static_cast<uint8_t>(NameOutcome::not_allowed) || n.len > names::kMaxNameText ||
+      kNoteHeader + n.len + n.sni_len > room)
+    return false;
+  std::memcpy(n.name, in + kNoteHeader, n.len);
+  std::memcpy(n.sni, in + kNoteHeader + n.len, n.sni_len);
+  return true;
+}
+
+void make_flow_record(const FlowEvent& ev, const NameNote* note, const FlowContext* ctx, uint32_t clock_now_ms,
+                      int64_t unix_now_ms, pb::FlowRecord& r) {
   const size_t len = ev.tuple.family == 6 ? 16 : 4;
   auto unix_of = [&](uint32_t t) {
     return unix_now_ms - static_cast<int64_t>(static_cast<uint32_t>(clock_now_ms - t));
@@ -62,27 +117,7 @@ void make_flow_record(const FlowEvent& ev, const FlowContext* ctx, uint32_t cloc
   r.set_tcp_flags_out(ev.flags[0]);
   r.set_tcp_flags_in(ev.flags[1]);
   r.set_end_reason(static_cast<pb::FlowRecord::EndReason>(ev.end_reason));
-  switch (static_cast<NameOutcome>(ev.note.outcome)) {
-    case NameOutcome::none:
-      break;
-    case NameOutcome::bound:
-      r.set_dns_name(std::string(ev.note.text()));
-      r.set_dns_age_s(ev.note.age_s);
-      r.set_name_reason("answered for " + r.dns_name() + " " + std::to_string(ev.note.age_s) + " s before");
-      break;
-    case NameOutcome::no_answer:
-      r.set_name_reason("no DNS answer seen for this address");
-      break;
-    case NameOutcome::not_allowed:
-      r.set_dns_name(std::string(ev.note.text()));
-      r.set_dns_age_s(ev.note.age_s);
-      r.set_name_reason("answered for " + r.dns_name() + ", not allowed");
-      break;
-  }
-  if (ev.note.sni_len != 0) {
-    r.set_sni(std::string(ev.note.sni, ev.note.sni_len));
-    if (ev.note.sni_cut && r.name_reason().empty()) r.set_name_reason("server name " + r.sni() + ", not allowed");
-  }
+  if (note != nullptr) set_names(*note, r);
   if (ctx == nullptr) {
     r.set_mode(mode_name(Mode::enforce));
     return;

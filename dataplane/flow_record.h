@@ -2,8 +2,10 @@
 // packets, built in one place.
 //
 // A worker puts a FlowEvent on its ring (fixed size, no allocation),
-// made by connection_event() for a connection; the exporter's thread turns
-// it into a pb::FlowRecord with make_flow_record()
+// made by connection_event() for a connection; an event whose decision
+// names bore on carries its NameNote packed into the slots after it
+// (pack_note), so the many events without names stay one small slot. The
+// exporter's thread turns it into a pb::FlowRecord with make_flow_record()
 // under the FlowContext of the rule set that judged it (rule ids, segments,
 // generation). The offline capture reader (controlplane/flows/pcap_flows)
 // builds its records through the same function, so a record from a capture
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "dataplane/connection.h"
@@ -34,7 +37,8 @@ enum class NameOutcome : uint8_t {
   not_allowed,  // answered for `name` (one of the names), which no rule in reach allows
 };
 
-// The attribution of one decision: fixed size, for the flow ring.
+// The attribution of one decision, as the worker holds it (fixed size); on
+// the flow ring it travels packed to its length (pack_note).
 struct NameNote {
   uint8_t outcome = 0;  // NameOutcome
   uint8_t len = 0;
@@ -78,8 +82,23 @@ struct FlowEvent {
   uint8_t flags[2];
   uint16_t tenant;     // ConnKey::tenant
   uint8_t mode;        // WOULD_DENY under a rule of its own mode: that Mode (audit, learn); else 0
-  NameNote note;       // rules written with names: how the bindings bore on it
+  uint8_t note_slots;  // ring slots after this one holding its NameNote, packed (0: none)
 };
+static_assert(std::is_trivially_copyable_v<FlowEvent>, "copied as bytes through rte_ring");
+
+// A NameNote packed for the flow ring: a header, the name, the server
+// name, in as many FlowEvent-sized slots as that takes (1 for a usual
+// name; kMaxNoteSlots at most). An event and its note's slots go on the
+// ring in one bulk enqueue, so the exporter finds all of them or none: a
+// note is never lost apart from its record, nor given to another.
+inline constexpr std::size_t kNoteHeader = 8;
+inline constexpr unsigned kMaxNoteSlots =
+    (kNoteHeader + names::kMaxNameText + sizeof(NameNote::sni) + sizeof(FlowEvent) - 1) / sizeof(FlowEvent);
+// Writes `n` into `slots` (room for kMaxNoteSlots); returns the slots used.
+unsigned pack_note(const NameNote& n, FlowEvent* slots) noexcept;
+// Reads the note pack_note() wrote into `count` slots; false when they do
+// not hold one.
+bool unpack_note(const FlowEvent* slots, unsigned count, NameNote& n) noexcept;
 
 // The event of connection `key` (kind START, UPDATE or END; `end_reason`
 // for an END) at `now_ms` on the worker clock: the opener's tuple, its rule
@@ -97,10 +116,10 @@ struct FlowContext {
   rules::SegmentIndex segments;
 };
 
-// Fills `r` from `ev`. Event times are in the recent past of the clock
+// Fills `r` from `ev` and its `note` (nullptr: none). Event times are in the recent past of the clock
 // that reads `clock_now_ms` at the unix time `unix_now_ms`. Without a
 // context the record has no rule id, segments or generation.
-void make_flow_record(const FlowEvent& ev, const FlowContext* ctx, uint32_t clock_now_ms, int64_t unix_now_ms,
-                      pb::FlowRecord& r);
+void make_flow_record(const FlowEvent& ev, const NameNote* note, const FlowContext* ctx, uint32_t clock_now_ms,
+                      int64_t unix_now_ms, pb::FlowRecord& r);
 
 }  // namespace bulkhead::dataplane

@@ -757,7 +757,8 @@ void Worker::deny(uint16_t i, uint32_t rule, RuleSet& rs, uint32_t now) noexcept
   if (m.is_fragment) frags_.record(m, false, now);
   if constexpr (kRecord)
     denied_.add(m, b.keys[i].tenant, rule, rs.epoch(), b.len[i], now, opens_connection(m),
-                [this](const FlowEvent& ev) { flow_event(ev); }, (b.noted >> i) & 1u ? &b.note[i] : nullptr);
+                [this](const FlowEvent& ev, const NameNote* note) { flow_event(ev, note); },
+                (b.noted >> i) & 1u ? &b.note[i] : nullptr);
 }
 
 void Worker::pass_untracked(uint16_t i, uint32_t rule, RuleSet& rs, WorkerCounter why) noexcept {
@@ -1262,7 +1263,8 @@ bool Worker::recheck_idle(int32_t pos, ConnEntry& e, RuleSet& rs) noexcept {
 }
 
 void Worker::sweep(RuleSet* rs, uint32_t now) noexcept {
-  if (flow_ring_ != nullptr) denied_.flush(now, [this](const FlowEvent& ev) { flow_event(ev); });
+  if (flow_ring_ != nullptr)
+    denied_.flush(now, [this](const FlowEvent& ev, const NameNote* note) { flow_event(ev, note); });
   store(stats_.events[static_cast<unsigned>(WorkerCounter::flow_records_suppressed)], denied_.suppressed());
   // Paced by time, not by passes: a busy worker makes hundreds of passes a
   // millisecond, and each slot checked is a likely cache miss. The share is
@@ -1322,18 +1324,31 @@ bool Worker::sweep_bucket(uint32_t bucket, RuleSet* rs, uint32_t now) noexcept {
 // Records and transmission.
 
 void Worker::record_connection(int32_t pos, const ConnEntry& e, uint8_t kind, int end_reason, uint32_t now) noexcept {
-  FlowEvent ev = connection_event(conns_.key(pos), e, kind, end_reason, now);
+  const FlowEvent ev = connection_event(conns_.key(pos), e, kind, end_reason, now);
   if (const uint32_t h = std::as_const(conns_).name_of(pos); names::ConnNames::kept(h)) {
     const auto& n = conns_.names().get(h);
-    ev.note.set(static_cast<NameOutcome>(n.outcome), n.name(), n.age_s);
-    if (const std::string_view sni = n.sni(); !sni.empty()) ev.note.set_sni(sni, n.sni_cut);
+    NameNote note;
+    note.set(static_cast<NameOutcome>(n.outcome), n.name(), n.age_s);
+    if (const std::string_view sni = n.sni(); !sni.empty()) note.set_sni(sni, n.sni_cut);
+    flow_event(ev, &note);
+    return;
   }
-  flow_event(ev);
+  flow_event(ev, nullptr);
 }
 
-void Worker::flow_event(const FlowEvent& ev) noexcept {
-  if (rte_ring_sp_enqueue_elem(flow_ring_, const_cast<FlowEvent*>(&ev), sizeof(ev)) == 0) count(WorkerCounter::flow_records);
-  else count(WorkerCounter::flow_records_lost);
+void Worker::flow_event(const FlowEvent& ev, const NameNote* note) noexcept {
+  bool queued;
+  if (note == nullptr) {
+    queued = rte_ring_sp_enqueue_elem(flow_ring_, const_cast<FlowEvent*>(&ev), sizeof(ev)) == 0;
+  } else {
+    // The event and its note's slots in one bulk enqueue: all or none.
+    FlowEvent slots[1 + kMaxNoteSlots];
+    slots[0] = ev;
+    slots[0].note_slots = static_cast<uint8_t>(pack_note(*note, slots + 1));
+    const unsigned n = 1u + slots[0].note_slots;
+    queued = rte_ring_sp_enqueue_bulk_elem(flow_ring_, slots, sizeof(FlowEvent), n, nullptr) == n;
+  }
+  count(queued ? WorkerCounter::flow_records : WorkerCounter::flow_records_lost);
 }
 
 void Worker::log_connection(const FlowTuple& t, uint32_t rule, bool allowed, const RuleSet& rs) noexcept {

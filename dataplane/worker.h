@@ -352,7 +352,8 @@ class Worker {
   }
   // A connection's record: START (no counts yet), UPDATE or END.
   void record_connection(int32_t pos, const ConnEntry& e, uint8_t kind, int end_reason, uint32_t now) noexcept;
-  void flow_event(const FlowEvent& ev) noexcept;
+  // Puts `ev` on the flow ring, with `note` packed after it when there is one.
+  void flow_event(const FlowEvent& ev, const NameNote* note) noexcept;
 
   uint32_t id_;
   Shared& shared_;

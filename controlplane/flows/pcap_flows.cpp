@@ -264,7 +264,7 @@ class CaptureReader::Assembler {
     for (uint8_t kind : {pb::FlowRecord::START, pb::FlowRecord::END}) {
       const dataplane::FlowEvent ev =
           dataplane::connection_event(key, c.e, kind, kind == pb::FlowRecord::END ? why : 0, c.e.created_ms);
-      dataplane::make_flow_record(ev, &ctx_, clock_now, c.last_ms, batch_.emplace_back());
+      dataplane::make_flow_record(ev, nullptr, &ctx_, clock_now, c.last_ms, batch_.emplace_back());
     }
     if (batch_.size() >= kBatch) flush();
   }

@@ -321,6 +321,26 @@ TEST(NameDecisions, AConnectionToAnAddressAnsweredForTheNameIsAllowed) {
   EXPECT_EQ(start->name_reason().rfind("answered for api.stripe.com ", 0), 0u) << start->name_reason();
 }
 
+TEST(NameDecisions, ANameReachesTheRecordWhenTheDrainStopsBetweenItAndItsEvent) {
+  // The note rides in the ring slots after its event: a drain taking one
+  // slot at a time takes the note with the event all the same.
+  NamesHarness h;
+  answer(h, kClient, "203.0.113.9", "api.stripe.com");
+  EXPECT_EQ(h.pass(0, syn(kClient, "203.0.113.9")).size(), 1u);
+  EXPECT_TRUE(h.pass(0, syn(kClient, "203.0.113.77", 41001)).empty()) << "no answer: denied";
+  h.settle();
+  std::vector<pb::FlowRecord> recs;
+  while (h.engine().drain_flows(recs, 1) == 1) {
+  }
+  ASSERT_EQ(recs.size(), 2u);
+  const auto* start = record_of(recs, pb::FlowRecord::START);
+  ASSERT_NE(start, nullptr);
+  EXPECT_EQ(start->dns_name(), "api.stripe.com");
+  const auto* denied = record_of(recs, pb::FlowRecord::DENIED);
+  ASSERT_NE(denied, nullptr);
+  EXPECT_EQ(denied->name_reason(), "no DNS answer seen for this address");
+}
+
 TEST(NameDecisions, WithoutAnAnswerTheAddressIsDeniedAndTheRecordSaysWhy) {
   NamesHarness h;
   EXPECT_TRUE(h.pass(0, syn(kClient, "203.0.113.9")).empty());
