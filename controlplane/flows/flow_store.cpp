@@ -78,14 +78,14 @@ uint32_t FlowStore::intern_dns(const std::string& name) {
   return id;
 }
 
-void FlowStore::add_dns(Agg& a, uint32_t id) {
-  if (id == 0 || a.dns.back() == id) return;
-  auto end = a.dns.end();
-  auto it = std::find(a.dns.begin(), end, id);
-  if (it == end) it = std::find(a.dns.begin(), end, 0u);
+void FlowStore::add_name(Names& names, uint32_t id) {
+  if (id == 0 || names.back() == id) return;
+  auto end = names.end();
+  auto it = std::find(names.begin(), end, id);
+  if (it == end) it = std::find(names.begin(), end, 0u);
   // Known or a free place: move the later ones down; full: the oldest goes.
-  std::rotate(it == end ? a.dns.begin() : it, (it == end ? a.dns.begin() : it) + 1, end);
-  a.dns.back() = id;
+  std::rotate(it == end ? names.begin() : it, (it == end ? names.begin() : it) + 1, end);
+  names.back() = id;
 }
 
 void FlowStore::make_room() {
@@ -129,7 +129,8 @@ void FlowStore::ingest(const pb::FlowRecord& r) {
   oldest_ms_ = oldest_ms_ == 0 ? a.first_ms : std::min(oldest_ms_, a.first_ms);
   newest_ms_ = std::max(newest_ms_, a.last_ms);
   a.src_port = static_cast<uint16_t>(r.src_port());
-  add_dns(a, intern_dns(r.dns_name()));
+  add_name(a.dns, intern_dns(r.dns_name()));
+  add_name(a.sni, intern_dns(r.sni()));
   switch (r.kind()) {
     case pb::FlowRecord::START:
       ++a.flows;
@@ -194,6 +195,9 @@ void FlowStore::fill(const Key& k, const Agg& v, pb::FlowAggregate& out) const {
   out.clear_dns_names();
   for (uint32_t id : v.dns)
     if (id != 0) out.add_dns_names(dns_names_[id]);
+  out.clear_server_names();
+  for (uint32_t id : v.sni)
+    if (id != 0) out.add_server_names(dns_names_[id]);
 }
 
 std::vector<pb::FlowAggregate> FlowStore::query(const FlowQuery& q) const {
@@ -261,13 +265,15 @@ bool FlowStore::restore(const pb::FlowSnapshot& s, std::string& error) {
     return false;
   }
   FlowStore fresh(opt_);
+  auto names_ok = [](const google::protobuf::RepeatedPtrField<std::string>& names) {
+    return names.size() <= static_cast<int>(kMaxAggregateNames) && std::all_of(names.begin(), names.end(), plausible_name);
+  };
   for (int i = 0; i < s.aggregates_size(); ++i) {
     const auto& a = s.aggregates(i);
     const bool sizes_ok = (a.src().size() == 4 && a.dst().size() == 4) || (a.src().size() == 16 && a.dst().size() == 16);
     if (!sizes_ok || a.protocol() > 255 || a.dst_port() > 65535 || a.src_port() > 65535 ||
         a.src_segment().size() > 64 || a.dst_segment().size() > 64 ||
-        a.dns_names_size() > static_cast<int>(kMaxAggregateNames) ||
-        std::any_of(a.dns_names().begin(), a.dns_names().end(), [](const std::string& n) { return !plausible_name(n); })) {
+        !names_ok(a.dns_names()) || !names_ok(a.server_names())) {
       error = "flow snapshot aggregate " + std::to_string(i) + " is malformed";
       return false;
     }
@@ -287,7 +293,8 @@ bool FlowStore::restore(const pb::FlowSnapshot& s, std::string& error) {
     v.src_segment = fresh.intern(a.src_segment());
     v.dst_segment = fresh.intern(a.dst_segment());
     v.src_port = static_cast<uint16_t>(a.src_port());
-    for (const auto& n : a.dns_names()) add_dns(v, fresh.intern_dns(n));
+    for (const auto& n : a.dns_names()) add_name(v.dns, fresh.intern_dns(n));
+    for (const auto& n : a.server_names()) add_name(v.sni, fresh.intern_dns(n));
     fresh.map_[key_of(a.src(), a.dst(), a.protocol(), a.dst_port())] = v;
   }
   map_ = std::move(fresh.map_);

@@ -12,9 +12,10 @@
 //
 // Names: an aggregate keeps the DNS names its records say bound the
 // destination for the source (FlowRecord.dns_name), the most recent last,
-// at most kMaxAggregateNames; the names are kept once each for the whole
-// store, at most kMaxDnsNames of them (past that, new names are not kept,
-// and counted).
+// at most kMaxAggregateNames, and likewise the server names of their
+// connections' ClientHellos (FlowRecord.sni); the names of both kinds are
+// kept once each for the whole store, at most kMaxDnsNames of them (past
+// that, new names are not kept, and counted).
 //
 // Thread-safety: none; the control plane guards it with one mutex.
 #pragma once
@@ -97,6 +98,7 @@ class FlowStore {
   struct KeyHash {
     size_t operator()(const Key& k) const noexcept;
   };
+  using Names = std::array<uint32_t, kMaxAggregateNames>;
   struct Agg {
     uint64_t flows = 0, packets = 0, bytes = 0;
     uint64_t allowed = 0, denied = 0, would_deny = 0, learnable = 0, answered = 0, unanswered = 0;
@@ -104,15 +106,16 @@ class FlowStore {
     uint16_t src_segment = 0, dst_segment = 0;  // interned; 0: none
     uint16_t src_port = 0;
     // Ids in dns_names_ (0: none), the most recent last.
-    std::array<uint32_t, kMaxAggregateNames> dns{};
+    Names dns{};
+    Names sni{};  // server names, likewise
   };
 
   static Key key_of(const std::string& src, const std::string& dst, uint32_t proto, uint32_t dport);
   void fill(const Key& k, const Agg& v, pb::FlowAggregate& out) const;
   uint16_t intern(const std::string& name);
   uint32_t intern_dns(const std::string& name);
-  // Adds a name to an aggregate's, as the most recent.
-  static void add_dns(Agg& a, uint32_t id);
+  // Adds a name to an aggregate's (its dns or sni), as the most recent.
+  static void add_name(Names& names, uint32_t id);
   void make_room();
   // First and last seen over the whole store: kept as records arrive,
   // recounted only when aggregates leave (status is asked often).

@@ -303,6 +303,7 @@ TEST(FlowStore, ExpiresWhatRetentionNoLongerCovers) {
   EXPECT_EQ(s.info().oldest_ms(), kT0 + 5000) << "the span follows what is left";
 }
 
+// And, likewise, the server names of its connections' ClientHellos.
 TEST(FlowStore, KeepsTheLatestNamesBehindADestination) {
   FlowStore s;
   const char* names[] = {"a.example.com", "b.example.com", "a.example.com", "c.example.com", "d.example.com",
@@ -311,6 +312,7 @@ TEST(FlowStore, KeepsTheLatestNamesBehindADestination) {
   for (const char* n : names) {
     auto r = record("10.0.0.1", "198.51.100.7", 6, 40000, 443, pb::FlowRecord::START, t += 1000);
     r.set_dns_name(n);
+    r.set_sni(std::string("tls.") + n);
     s.ingest(r);
   }
   s.ingest(record("10.0.0.1", "198.51.100.7", 6, 40001, 443, pb::FlowRecord::END, t += 1000));  // no name: kept
@@ -319,7 +321,10 @@ TEST(FlowStore, KeepsTheLatestNamesBehindADestination) {
   // a.example.com came again before c, so b is the one that went.
   EXPECT_EQ(std::vector<std::string>(all[0].dns_names().begin(), all[0].dns_names().end()),
             (std::vector<std::string>{"a.example.com", "c.example.com", "d.example.com", "e.example.com"}));
-  EXPECT_EQ(s.info().dns_names(), 5u);
+  EXPECT_EQ(std::vector<std::string>(all[0].server_names().begin(), all[0].server_names().end()),
+            (std::vector<std::string>{"tls.a.example.com", "tls.c.example.com", "tls.d.example.com",
+                                      "tls.e.example.com"}));
+  EXPECT_EQ(s.info().dns_names(), 10u);  // both kinds, kept once each
 
   test::TempDir dir;
   std::string error;
@@ -328,6 +333,8 @@ TEST(FlowStore, KeepsTheLatestNamesBehindADestination) {
   ASSERT_TRUE(back.load(dir.file("flows.pb"), error)) << error;
   EXPECT_EQ(back.query({})[0].dns_names_size(), 4);
   EXPECT_EQ(back.query({})[0].dns_names(3), "e.example.com");
+  ASSERT_EQ(back.query({})[0].server_names_size(), 4);
+  EXPECT_EQ(back.query({})[0].server_names(3), "tls.e.example.com");
 
   auto snap = s.snapshot(t);
   snap.mutable_aggregates(0)->add_dns_names("x.example.com");  // five: more than any store keeps
@@ -336,6 +343,14 @@ TEST(FlowStore, KeepsTheLatestNamesBehindADestination) {
   snap.mutable_aggregates(0)->clear_dns_names();
   snap.mutable_aggregates(0)->add_dns_names("no spaces allowed");
   EXPECT_FALSE(refused.restore(snap, error));
+  snap = s.snapshot(t);
+  snap.mutable_aggregates(0)->add_server_names("x.example.com");
+  EXPECT_FALSE(refused.restore(snap, error));
+  snap.mutable_aggregates(0)->clear_server_names();
+  snap.mutable_aggregates(0)->add_server_names("no spaces allowed");
+  EXPECT_FALSE(refused.restore(snap, error));
+  snap.mutable_aggregates(0)->clear_server_names();
+  EXPECT_TRUE(refused.restore(snap, error)) << error;
 }
 
 TEST(FlowStore, SurvivesARestartAndRefusesDamagedFiles) {
