@@ -41,4 +41,24 @@ const CaptureBindings::Answer* CaptureBindings::latest(const std::string& client
   return all.empty() ? nullptr : &all.back();
 }
 
+void CaptureHellos::add(const SniSeen& h) {
+  if (!h.ignored.empty()) return;
+  auto key = std::tuple(address_bytes(h.client) + address_bytes(h.server), h.client.port, h.server.port);
+  auto it = by_conn_.find(key);
+  if (it == by_conn_.end()) {
+    if (by_conn_.size() >= kMaxHellos) {
+      ++dropped_;
+      return;
+    }
+    it = by_conn_.emplace(std::move(key), Hello{}).first;
+  }
+  it->second = Hello{h.sni, h.ech};
+}
+
+const CaptureHellos::Hello* CaptureHellos::find(const std::string& client, uint16_t cport, const std::string& server,
+                                                uint16_t sport) const {
+  auto it = by_conn_.find(std::tuple(client + server, cport, sport));
+  return it == by_conn_.end() ? nullptr : &it->second;
+}
+
 }  // namespace bulkhead::cli

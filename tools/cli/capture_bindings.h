@@ -1,6 +1,6 @@
 // The bindings a capture's DNS answers make, for reading the capture's
 // connections by name: which names each client was told an address stands
-// for, and when.
+// for, and when; and the server names its ClientHellos gave (CaptureHellos).
 //
 // Built from NameFinder's answers (tools/cli/capture_names.h). An answer
 // binds whether or not the capture holds its query (a capture that begins
@@ -17,8 +17,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -54,6 +56,34 @@ class CaptureBindings {
  private:
   std::map<std::pair<std::string, std::string>, std::vector<Answer>> by_pair_;  // by time
   std::size_t answers_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+// The server names of a capture's ClientHellos, by connection (client and
+// server, address and port), for reading its connections by server name.
+// Built from NameFinder's ClientHellos; those it could not read (`ignored`)
+// are left out, and a connection's later ClientHello replaces its earlier.
+// Bounded: at most kMaxHellos connections (later ones counted and dropped).
+// Thread-safety: as CaptureBindings.
+class CaptureHellos {
+ public:
+  static constexpr std::size_t kMaxHellos = 1u << 20;
+
+  struct Hello {
+    std::optional<std::string> sni;  // none: the ClientHello had no server name
+    bool ech = false;
+  };
+
+  void add(const SniSeen& h);
+  // The ClientHello of the connection from `client`:`cport` to
+  // `server`:`sport` (addresses of 4 or 16 bytes, network order), or nullptr.
+  const Hello* find(const std::string& client, uint16_t cport, const std::string& server, uint16_t sport) const;
+
+  std::size_t size() const noexcept { return by_conn_.size(); }
+  uint64_t dropped() const noexcept { return dropped_; }
+
+ private:
+  std::map<std::tuple<std::string, uint16_t, uint16_t>, Hello> by_conn_;  // client + server addresses, ports
   uint64_t dropped_ = 0;
 };
 

@@ -78,69 +78,14 @@ std::string names_of(const pb::CompiledRule& r) {
   return s;
 }
 
-// What the dataplane decides for a connection's first packet under a set
-// with names (docs/egress.md, "How the dataplane decides"): the lookup with
-// every name condition taken as met, then, while the winner has a name
-// condition not yet asked, again with the fqdn bits of the names the
-// client was answered for the destination, and the sni bits of its server
-// name. At most three lookups.
-struct NamedDecision {
-  uint32_t first = dataplane::kNoRule;  // every name condition taken as met
-  uint32_t rule = dataplane::kNoRule;
-  uint32_t fqdn_bits = dataplane::kAllNameBits;
-  uint32_t sni_bits = dataplane::kAllNameBits;
-  bool sni_asked = false;  // the decision needed a server name
-};
-
-// `fqdn_bits()` and `sni_bits()` give what the bindings and the server
-// name say, asked only when a lookup's winner needs them.
-template <class Fqdn, class Sni>
-NamedDecision decide_with_bits(const dataplane::RuleSet& rs, const dataplane::FlowTuple& f, uint16_t tag,
-                               Fqdn&& fqdn_bits, Sni&& sni_bits) {
-  NamedDecision d;
-  d.first = d.rule = rs.classify(f, tag);
-  const auto* nm = rs.names();
-  if (nm == nullptr) return d;
-  bool fqdn_asked = false;
-  for (;;) {
-    if (d.rule == dataplane::kNoRule) break;
-    if (!fqdn_asked && nm->fqdn_bit(d.rule) != dataplane::names::PolicyNames::kNoBit) {
-      fqdn_asked = true;
-      d.fqdn_bits = fqdn_bits();
-    } else if (!d.sni_asked && nm->sni_bit(d.rule) != dataplane::names::PolicyNames::kNoBit) {
-      d.sni_asked = true;
-      d.sni_bits = sni_bits();
-    } else {
-      break;
-    }
-    d.rule = rs.classify(f, tag, d.fqdn_bits, d.sni_bits);
-  }
-  return d;
-}
-
-// `names`: what the answers to the client were for; `sni`: its server name
-// (empty: none seen).
-NamedDecision decide_with_names(const dataplane::RuleSet& rs, const dataplane::FlowTuple& f, uint16_t tag,
-                                const std::vector<std::string>& names, const std::string& sni) {
-  const auto* nm = rs.names();
-  return decide_with_bits(
-      rs, f, tag,
-      [&] {
-        uint32_t bits = 0;
-        for (const auto& n : names) bits |= nm->fqdn_bits(n);
-        return bits;
-      },
-      [&] { return sni.empty() ? 0u : nm->sni_bits(sni); });
-}
-
 // What a capture's own DNS answers and ClientHellos tell, as the dataplane
 // would have learnt it by each packet (docs/egress.md): bindings per client
 // and address from trusted resolvers' answers to queries the capture holds
 // (port 53, read by NameFinder as the dataplane reads them), alive for the
 // record's TTL plus the grace; and each connection's server name, from its
 // ClientHello on the TLS or QUIC ports. An answer through a CNAME chain
-// binds its question's name and its last link's. Bounded as NameFinder and
-// CaptureBindings are, plus one entry per ClientHello the capture holds.
+// binds its question's name and its last link's. Bounded as NameFinder,
+// CaptureBindings and CaptureHellos are.
 class CaptureNames {
  public:
   explicit CaptureNames(const dataplane::RuleSet& rs)
@@ -168,10 +113,10 @@ class CaptureNames {
   // fallbacks; every bit while no ClientHello was seen (the dataplane
   // admits the handshake provisionally until then).
   uint32_t sni_bits(const dataplane::FlowTuple& t) const {
-    const auto it = hellos_.find(std::tuple(address(t.family, t.src) + address(t.family, t.dst), t.sport, t.dport));
-    if (it == hellos_.end()) return dataplane::kAllNameBits;
+    const auto* h = hellos_.find(address(t.family, t.src), t.sport, address(t.family, t.dst), t.dport);
+    if (h == nullptr) return dataplane::kAllNameBits;
     const auto& set = nm_.settings();
-    const auto& [sni, ech] = it->second;
+    const auto& [sni, ech] = *h;
     auto fallback = [&](pb::SniFallback f) { return f == pb::SNI_ALLOW ? rs_.sni_allow_bits() : 0u; };
     if (!sni) return fallback(set.no_sni());
     if (ech && set.ech() == pb::SNI_DENY) return 0;
@@ -203,17 +148,14 @@ class CaptureNames {
     });
   }
 
-  void hello(const SniSeen& h) {
-    if (!h.ignored.empty()) return;
-    hellos_[std::tuple(address_bytes(h.client) + address_bytes(h.server), h.client.port, h.server.port)] = {h.sni, h.ech};
-  }
+  void hello(const SniSeen& h) { hellos_.add(h); }
 
   const dataplane::RuleSet& rs_;
   const dataplane::names::PolicyNames& nm_;
   NameFinder finder_;
   CaptureBindings bindings_;
   int64_t now_us_ = 0;
-  std::map<std::tuple<std::string, uint16_t, uint16_t>, std::pair<std::optional<std::string>, bool>> hellos_;
+  CaptureHellos hellos_;
 };
 
 // Why rule `i`, whose addresses and ports hold the flow, did not decide it:
@@ -354,7 +296,7 @@ int cmd_explain(const std::vector<std::string>& args) {
   const uint16_t tag = tenant_value(set, tenant);
   t.tenant = tenant;
   const auto rs = build_classifier(set);
-  const auto decision = decide_with_names(*rs, to_flow(t), tag, names, sni);
+  const auto decision = decide_with_names(*rs, to_flow(t), tag, names, sni.empty() ? std::vector<std::string>{} : std::vector{sni});
   const uint32_t rule = decision.rule;
   const bool allowed = rs->allows(rule);
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
