@@ -353,3 +353,93 @@ TEST(Names, PolicyEvalJudgesNamesByTheCapturesOwnAnswers) {
 
 }  // namespace
 }  // namespace bulkhead::cli
+
+namespace bulkhead::cli {
+namespace {
+
+void write_text(const std::string& path, const char* text) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs(text, f);
+  std::fclose(f);
+}
+
+// `simulate --pcap` judges rules written with names by each flow's own
+// names: the question of the answer that gave the client its destination,
+// and the server name of its ClientHello. An fqdn rule allows the answered
+// name and not another; an sni rule allows its name and not another; each
+// verdict a name decided says which name.
+TEST(Names, SimulateJudgesNamesByTheFlowsOwnAnswersAndServerNames) {
+  test::TempDir dir;
+  const std::string policy = dir.file("names.yaml"), wide = dir.file("wide.yaml");
+  write_text(policy,
+             "version: 1\n"
+             "segments: { clients: [10.0.1.0/24], resolvers: [10.0.3.53] }\n"
+             "dns: { trusted: [resolvers] }\n"
+             "rules:\n"
+             "  - { id: dns, from: clients, to: resolvers, proto: udp, ports: [53], action: allow }\n"
+             "  - { id: api, from: clients, to: [fqdn: api.example.com], proto: tcp, ports: [443], action: allow }\n"
+             "  - { id: web, from: clients, to: [sni: \"*.example.org\"], proto: tcp, ports: [443], action: allow }\n");
+  write_text(wide,
+             "version: 1\n"
+             "segments: { clients: [10.0.1.0/24] }\n"
+             "rules:\n"
+             "  - { id: any, from: clients, to: any, action: allow }\n");
+  const auto hello = [](const char* sni) { return test::tls_records(test::build_client_hello({.sni = sni})); };
+  const uint8_t syn_ack = common::kTcpSyn | common::kTcpAck;
+  const std::string pcap = dir.file("names.pcap");
+  test::write_pcap(pcap,
+                   {
+                       udp(kClient, kResolver, 40000, 53, query("api.example.com", 7)),
+                       udp(kResolver, kClient, 53, 40000, answer("api.example.com", 7, {"192.0.2.10"})),
+                       udp(kClient, kResolver, 40001, 53, query("tracker.example.net", 8)),
+                       udp(kResolver, kClient, 53, 40001, answer("tracker.example.net", 8, {"192.0.2.11"})),
+                       tcp(kClient, "192.0.2.10", 50000, 443, common::kTcpSyn, 1000),  // api
+                       tcp("192.0.2.10", kClient, 443, 50000, syn_ack, 9000),
+                       tcp(kClient, "192.0.2.11", 50001, 443, common::kTcpSyn, 2000),  // answered, not allowed
+                       tcp("192.0.2.11", kClient, 443, 50001, syn_ack, 9000),
+                       tcp(kClient, "192.0.2.80", 50002, 443, common::kTcpSyn, 3000, hello("www.example.org")),  // web
+                       tcp("192.0.2.80", kClient, 443, 50002, syn_ack, 9000),
+                       tcp(kClient, "192.0.2.81", 50003, 443, common::kTcpSyn, 4000, hello("www.example.net")),
+                       tcp("192.0.2.81", kClient, 443, 50003, syn_ack, 9000),
+                   },
+                   1, 5000);
+  const std::string simulate = std::string(BULKHEAD_BUILD_DIR) + "/tools/cli/bulkhead simulate " + policy +
+                               " --pcap " + pcap + " --against " + wide;
+  int status = 0;
+  const std::string out = run(simulate + " --json 2>&1", status);
+  ASSERT_EQ(WEXITSTATUS(status), 1) << out;  // two flows newly blocked
+  const auto j = nlohmann::json::parse(out);
+  using Judged = std::pair<std::string, std::string>;  // verdict and rule, name_reason
+  std::map<std::string, Judged> by_dst;
+  for (const auto& f : j["decided_by_names"])
+    by_dst[f["dst"].get<std::string>()] = {f["verdict"].get<std::string>() + " " + f["rule"].get<std::string>(),
+                                           f.value("name_reason", "")};
+  EXPECT_EQ(by_dst["192.0.2.10"], Judged("allow api", "answered for api.example.com"))
+      << out;
+  EXPECT_EQ(by_dst["192.0.2.11"],
+            Judged("deny default",
+                                                "answered for tracker.example.net, not allowed; no server name seen"))
+      << out;
+  EXPECT_EQ(by_dst["192.0.2.80"], Judged("allow web", "server name www.example.org"))
+      << out;
+  EXPECT_EQ(by_dst["192.0.2.81"],
+            Judged(
+                "deny default", "no DNS answer seen for this address; server name www.example.net, not allowed"))
+      << out;
+  EXPECT_EQ(by_dst.count(kResolver), 0u) << out;  // decided by its addresses
+  ASSERT_EQ(j["blocked"].size(), 2u) << out;
+  EXPECT_EQ(j["newly_blocked"], 2u) << out;
+  std::map<std::string, uint64_t> allowed;
+  for (const auto& r : j["rules"]) allowed[r["id"].get<std::string>()] = r["allowed"];
+  EXPECT_EQ(allowed["api"], 1u) << out;
+  EXPECT_EQ(allowed["web"], 1u) << out;
+
+  const std::string text = run(simulate + " 2>&1", status);
+  EXPECT_EQ(WEXITSTATUS(status), 1) << text;
+  EXPECT_NE(text.find("allow by api: answered for api.example.com"), std::string::npos) << text;
+  EXPECT_NE(text.find("default: answered for tracker.example.net, not allowed"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace bulkhead::cli

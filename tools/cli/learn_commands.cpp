@@ -69,13 +69,17 @@ struct FlowSource {
       std::string error;
       // The capture's own DNS answers say which name each connection was
       // for: the question of the latest answer that gave its client the
-      // destination before the connection began.
+      // destination before the connection began; and its ClientHello (same
+      // client, server and ports), which server name.
       CaptureBindings bindings;
-      NameFinder finder([&](const DnsSeen& d) { bindings.add(d); }, [](const SniSeen&) {});
+      CaptureHellos hellos;
+      NameFinder finder([&](const DnsSeen& d) { bindings.add(d); }, [&](const SniSeen& h) { hellos.add(h); });
       if (!finder.feed_files(pcaps, error)) throw UsageError(error);
       auto name = [&](pb::FlowRecord& r) {
         const int64_t start_us = (r.start_ms() != 0 ? r.start_ms() : r.time_ms()) * 1000 + 999;
         if (const auto* a = bindings.latest(r.src(), r.dst(), start_us)) r.set_dns_name(a->qname);
+        const auto* h = hellos.find(r.src(), static_cast<uint16_t>(r.src_port()), r.dst(), static_cast<uint16_t>(r.dst_port()));
+        if (h != nullptr && h->sni && controlplane::flows::plausible_name(*h->sni)) r.set_sni(*h->sni);
       };
       if (!controlplane::flows::read_pcaps(pcaps,
                                            [&](std::vector<pb::FlowRecord>& batch) {
@@ -352,32 +356,53 @@ int cmd_simulate(const std::vector<std::string>& args) {
   struct PerRule {
     uint64_t allowed = 0, denied = 0, flows = 0;
   };
+  // A flow as a rule set judges it: its first packet as the dataplane
+  // decides it, with the names the aggregate's connections were answered
+  // for and the server names of their ClientHellos (none: a name condition
+  // fails, as it does on a dataplane that saw no answer); `reason` says
+  // which name decided, when one did.
+  struct Judged {
+    uint32_t rule = dataplane::kNoRule;
+    std::string reason;
+  };
+  auto judge = [](const dataplane::RuleSet& rs, const pb::FlowAggregate& a, const dataplane::FlowTuple& t) {
+    const std::vector<std::string> names(a.dns_names().begin(), a.dns_names().end());
+    const std::vector<std::string> server_names(a.server_names().begin(), a.server_names().end());
+    const auto d = decide_with_names(rs, t, 0, names, server_names);
+    return Judged{d.rule, name_reason(rs, d, names, server_names)};
+  };
+  struct Listed {
+    const pb::FlowAggregate* flow;
+    std::string rule;    // the candidate's deciding rule
+    std::string reason;  // the candidate's name_reason
+    bool allow;
+  };
   std::vector<PerRule> per_rule(static_cast<size_t>(candidate.rules_size()) + 1);  // last: the default
-  std::vector<std::pair<const pb::FlowAggregate*, std::string>> blocked, opened;
+  std::vector<Listed> blocked, opened, named;
   uint64_t blocked_conns = 0, opened_conns = 0, total = 0;
   for (const auto& a : flows) {
     const auto t = flow_tuple(tuple_of(a));
-    const uint32_t rule = cand_cls->classify(t);
+    const auto judged = judge(*cand_cls, a, t);
+    const uint32_t rule = judged.rule;
     const bool allow = cand_cls->allows(rule);
     PerRule& pr = per_rule[rule == dataplane::kNoRule ? per_rule.size() - 1 : rule];
     (allow ? pr.allowed : pr.denied) += a.flows();
     ++pr.flows;
     total += a.flows();
-    if (!run_cls) continue;
-    const uint32_t old_rule = run_cls->classify(t);
-    const bool was = run_cls->allows(old_rule);
     const std::string by = rule == dataplane::kNoRule ? "default" : candidate.rules(static_cast<int>(rule)).id();
+    if (!judged.reason.empty()) named.push_back({&a, by, judged.reason, allow});
+    if (!run_cls) continue;
+    const bool was = run_cls->allows(judge(*run_cls, a, t).rule);
     if (was && !allow) {
-      blocked.emplace_back(&a, by);
+      blocked.push_back({&a, by, judged.reason, allow});
       blocked_conns += a.flows();
     } else if (!was && allow) {
-      opened.emplace_back(&a, by);
+      opened.push_back({&a, by, judged.reason, allow});
       opened_conns += a.flows();
     }
   }
-  auto by_flows = [](const auto& x, const auto& y) { return x.first->flows() > y.first->flows(); };
-  std::sort(blocked.begin(), blocked.end(), by_flows);
-  std::sort(opened.begin(), opened.end(), by_flows);
+  auto by_flows = [](const Listed& x, const Listed& y) { return x.flow->flows() > y.flow->flows(); };
+  for (auto* v : {&blocked, &opened, &named}) std::stable_sort(v->begin(), v->end(), by_flows);
   auto describe = [](const pb::FlowAggregate& a) {
     return controlplane::flows::format_address(a.src()) + " -> " + controlplane::flows::format_address(a.dst()) + " " + service(a);
   };
@@ -394,10 +419,17 @@ int cmd_simulate(const std::vector<std::string>& args) {
     out["compared_with"] = running_name;
     out["newly_blocked"] = blocked_conns;
     out["newly_allowed"] = opened_conns;
-    for (const auto& [key, v] : {std::pair{"blocked", &blocked}, std::pair{"allowed", &opened}}) {
+    for (const auto& [key, v] :
+         {std::pair{"blocked", &blocked}, std::pair{"allowed", &opened}, std::pair{"decided_by_names", &named}}) {
       out[key] = nlohmann::ordered_json::array();
-      for (size_t i = 0; i < v->size() && (list == 0 || i < list); ++i)
-        out[key].push_back(controlplane::flows::json_object(*(*v)[i].first));
+      for (size_t i = 0; i < v->size() && (list == 0 || i < list); ++i) {
+        const Listed& l = (*v)[i];
+        auto j = controlplane::flows::json_object(*l.flow);
+        j["verdict"] = l.allow ? "allow" : "deny";
+        j["rule"] = l.rule;
+        if (!l.reason.empty()) j["name_reason"] = l.reason;
+        out[key].push_back(std::move(j));
+      }
     }
     std::cout << controlplane::flows::dump(out) << '\n';
     return blocked.empty() ? kExitOk : kExitNo;
@@ -411,6 +443,13 @@ int cmd_simulate(const std::vector<std::string>& args) {
     rows.push_back({id, std::to_string(per_rule[i].allowed), std::to_string(per_rule[i].denied), std::to_string(per_rule[i].flows)});
   }
   print_table(std::cout, {"rule", "allowed", "denied", "flows"}, rows);
+  if (!named.empty()) {
+    std::cout << "\ndecided by names:\n";
+    for (size_t i = 0; i < named.size() && (list == 0 || i < list); ++i)
+      std::cout << "  " << describe(*named[i].flow) << "  " << (named[i].allow ? "allow" : "deny") << " by "
+                << named[i].rule << ": " << named[i].reason << " (" << named[i].flow->flows() << " connections)\n";
+    if (list != 0 && named.size() > list) std::cout << "  ... and " << named.size() - list << " more\n";
+  }
   if (!run_cls) {
     std::cout << "no running generation to compare with\n";
     return kExitOk;
@@ -421,7 +460,8 @@ int cmd_simulate(const std::vector<std::string>& args) {
     if (v.empty()) return;
     std::cout << what << ":\n";
     for (size_t i = 0; i < v.size() && (list == 0 || i < list); ++i)
-      std::cout << "  " << describe(*v[i].first) << "  (" << v[i].first->flows() << " connections; " << v[i].second << ")\n";
+      std::cout << "  " << describe(*v[i].flow) << "  (" << v[i].flow->flows() << " connections; " << v[i].rule
+                << (v[i].reason.empty() ? "" : ": " + v[i].reason) << ")\n";
     if (list != 0 && v.size() > list) std::cout << "  ... and " << v.size() - list << " more\n";
   };
   show("newly blocked", blocked);
