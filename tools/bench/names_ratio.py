@@ -117,9 +117,9 @@ def measure_variants(dp, a, pcap, policies, want_bindings, work):
             cmd = [dp, *throughput.eal(pre, pcap, a.lcores), "--", "--policy", policy, "--state-dir", state,
                    "--mbufs", str(mbufs), "--mbuf-size", "512"]
             pps, cpp = throughput.measure(cmd, pre, a.warmup, a.window, observe)
-            denied = sum(v for v in seen["drops"].values() if isinstance(v, int))
+            denied = {k: v for k, v in seen["drops"].items() if isinstance(v, int) and v}
             if denied:
-                sys.exit(f"{name}: {denied} packets dropped; want none")
+                sys.exit(f"{name}: packets dropped ({denied}); want none")
             if name in want_bindings and seen["names"].get("bindings_live", 0) < want_bindings[name]:
                 sys.exit(f"{name}: {seen['names'].get('bindings_live')} bindings live, want {want_bindings[name]}")
             rates[name].append(pps)
