@@ -257,6 +257,9 @@ nlohmann::ordered_json json_object(const pb::FlowAggregate& a) {
   j["learnable"] = a.learnable();
   j["answered"] = a.answered();
   j["unanswered"] = a.unanswered();
+  if (a.dns_names_size() > 0) j["dns_names"] = std::vector<std::string>(a.dns_names().begin(), a.dns_names().end());
+  if (a.server_names_size() > 0)
+    j["server_names"] = std::vector<std::string>(a.server_names().begin(), a.server_names().end());
   return j;
 }
 

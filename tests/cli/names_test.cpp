@@ -288,6 +288,23 @@ TEST(Names, LearnProposesTheNamesItSawAndNothingWider) {
   EXPECT_EQ(out.find("internet"), std::string::npos) << out;
   EXPECT_EQ(out.find("192.0.2."), std::string::npos) << out;  // no address rules for the servers
   EXPECT_NE(out.find(kResolver), std::string::npos) << out;     // trusted, and reached on 53
+
+  // `bulkhead flows` shows each destination's names, in the table and in JSON.
+  const std::string table =
+      run(std::string(BULKHEAD_BUILD_DIR) + "/tools/cli/bulkhead flows --pcap " + pcap + " 2>/dev/null", status);
+  ASSERT_EQ(WEXITSTATUS(status), 0) << table;
+  EXPECT_NE(table.find("192.0.2.10 [site0.example.com, site18.example.com]"), std::string::npos) << table;
+  const std::string json =
+      run(std::string(BULKHEAD_BUILD_DIR) + "/tools/cli/bulkhead flows --pcap " + pcap + " --json 2>/dev/null", status);
+  ASSERT_EQ(WEXITSTATUS(status), 0) << json;
+  bool named = false;
+  size_t at = 0;
+  for (size_t nl; (nl = json.find('\n', at)) != std::string::npos; at = nl + 1) {
+    const auto j = nlohmann::json::parse(json.substr(at, nl - at));
+    if (j["dst"] == "192.0.2.11" && j["dst_port"] == 443)
+      named = j.contains("dns_names") && j["dns_names"].size() == 2 && j["dns_names"][1] == "site19.example.com";
+  }
+  EXPECT_TRUE(named) << json;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // (what a candidate policy would do to it). Flows come from the control
 // plane's flow store, or from captures (--pcap) through the same store
 // and learner in this process, with no daemon.
+#include <algorithm>
+
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <iostream>
@@ -159,8 +161,18 @@ int cmd_flows(const std::vector<std::string>& args) {
     if (a.allowed()) verdicts += std::to_string(a.allowed()) + " allowed";
     if (a.would_deny()) verdicts += std::string(verdicts.empty() ? "" : ", ") + std::to_string(a.would_deny()) + " would-deny";
     if (a.denied()) verdicts += std::string(verdicts.empty() ? "" : ", ") + std::to_string(a.denied()) + " denied";
+    // The names the destination was answered for (DNS) or asked by (SNI), the latest last.
+    std::vector<std::string> seen;
+    std::string names;
+    for (const auto* list : {&a.dns_names(), &a.server_names()})
+      for (const auto& n : *list)
+        if (std::find(seen.begin(), seen.end(), n) == seen.end()) {
+          names += (seen.empty() ? "" : ", ") + n;
+          seen.push_back(n);
+        }
     rows.push_back({controlplane::flows::format_address(a.src()) + (a.src_segment().empty() ? "" : " (" + a.src_segment() + ")"),
-                    controlplane::flows::format_address(a.dst()) + (a.dst_segment().empty() ? "" : " (" + a.dst_segment() + ")"),
+                    controlplane::flows::format_address(a.dst()) + (a.dst_segment().empty() ? "" : " (" + a.dst_segment() + ")") +
+                        (names.empty() ? "" : " [" + names + "]"),
                     service(a), std::to_string(a.flows()), verdicts, std::to_string(a.bytes()), format_time(a.first_ms() / 1000),
                     format_time(a.last_ms() / 1000)});
   }
