@@ -48,7 +48,7 @@ struct NameNote {
   void set(NameOutcome o, std::string_view n, uint32_t age) noexcept {
     outcome = static_cast<uint8_t>(o);
     len = static_cast<uint8_t>(std::min(n.size(), names::kMaxNameText));
-    std::memcpy(name, n.data(), len);
+    n.copy(name, len);  // not memcpy: an empty view may hold no pointer
     age_s = age;
   }
   std::string_view text() const noexcept { return {name, len}; }
@@ -59,7 +59,7 @@ struct NameNote {
   char sni[255];
   void set_sni(std::string_view s, bool cut) noexcept {
     sni_len = static_cast<uint8_t>(std::min<std::size_t>(s.size(), sizeof sni));
-    std::memcpy(sni, s.data(), sni_len);
+    s.copy(sni, sni_len);
     sni_cut = cut;
   }
 };

@@ -29,7 +29,7 @@ uint32_t ConnNames::acquire(uint8_t outcome, std::string_view name, uint32_t bou
   e.outcome = outcome;
   e.sni_len.store(0, std::memory_order_relaxed);
   e.len = static_cast<uint8_t>(std::min(name.size(), kMaxNameText));
-  std::memcpy(e.text, name.data(), e.len);
+  name.copy(e.text, e.len);  // not memcpy: an empty view may hold no pointer
   in_use_.fetch_add(1, std::memory_order_relaxed);
   return h;
 }
@@ -38,7 +38,7 @@ void ConnNames::set_sni(uint32_t handle, std::string_view sni, bool cut) noexcep
   if (!kept(handle) || handle > capacity_) return;
   Entry& e = entries_[handle - 1];
   const auto len = static_cast<uint8_t>(std::min(sni.size(), kMaxServerName));
-  std::memcpy(e.sni_text, sni.data(), len);
+  sni.copy(e.sni_text, len);
   e.sni_cut = cut;
   e.sni_len.store(len, std::memory_order_release);
 }
