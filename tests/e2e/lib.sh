@@ -23,6 +23,8 @@ cleanup() {
     cat "/run/bulkhead-lab/$name/dp.log" 2>/dev/null | tail -40
   fi
   "$lab" down "$name" >/dev/null 2>&1
+  # An etcd cluster (tests/common/etcd_cluster.sh) stops before its data goes.
+  declare -F etcd_stop >/dev/null && etcd_stop
   rm -rf "$work"
 }
 trap cleanup EXIT

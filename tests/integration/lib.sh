@@ -13,6 +13,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   sleep 0.5
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  # An etcd cluster (tests/common/etcd_cluster.sh) stops before its data goes.
+  declare -F etcd_stop >/dev/null && etcd_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
