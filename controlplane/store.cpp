@@ -80,56 +80,81 @@ std::string rule_key(const pb::CompiledRule& r) {
   return s;
 }
 
+// A directory: generations/NNNNNNNNNNNN.pb and audit.log.
+class FileBackend final : public StoreBackend {
+ public:
+  explicit FileBackend(std::string dir) : dir_(std::move(dir)) {}
+
+  bool load(std::vector<GenerationSummary>& index, uint64_t& current, std::vector<std::string>* warnings,
+            std::string& error) override {
+    DIR* dh = ::opendir((dir_ + "/generations").c_str());
+    if (dh == nullptr) {
+      error = "cannot read " + dir_ + "/generations: " + std::strerror(errno);
+      return false;
+    }
+    std::map<uint64_t, GenerationSummary> found;
+    while (dirent* e = ::readdir(dh)) {
+      const std::string name = e->d_name;
+      if (name.size() != 15 || name.substr(12) != ".pb") continue;  // temporaries and strangers
+      const std::string path = dir_ + "/generations/" + name;
+      std::ifstream in(path, std::ios::binary);
+      pb::StoredGeneration g;
+      if (!in || !g.ParseFromIstream(&in) || g.number() == 0 || generation_file(dir_, g.number()) != path) {
+        if (warnings) warnings->push_back(path + ": not a readable generation; skipped");
+        continue;
+      }
+      found[g.number()] = summary(g);
+    }
+    ::closedir(dh);
+    index.clear();
+    for (auto& [n, sum] : found) index.push_back(sum);
+    current = found.empty() ? 0 : found.rbegin()->first;
+    return true;
+  }
+
+  std::optional<pb::StoredGeneration> read(uint64_t number) const override {
+    std::ifstream in(generation_file(dir_, number), std::ios::binary);
+    pb::StoredGeneration g;
+    if (!in || !g.ParseFromIstream(&in) || g.number() != number) return std::nullopt;
+    return g;
+  }
+
+  // One process owns the directory: `expected_current` is what it read.
+  bool write(const pb::StoredGeneration& g, uint64_t, std::string& error) override {
+    std::string data;
+    if (!g.SerializeToString(&data)) {
+      error = "cannot encode generation " + std::to_string(g.number());
+      return false;
+    }
+    if (!common::write_file(generation_file(dir_, g.number()), data, error)) return false;
+    audit(g);
+    return true;
+  }
+
+  std::string describe() const override { return dir_; }
+
+ private:
+  void audit(const pb::StoredGeneration& g) {
+    const std::string text = audit_line(g);
+    const std::string path = audit_path(dir_);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kAuditMode);
+    if (fd < 0) return;
+    ::fchmod(fd, kAuditMode);
+    for (size_t done = 0; done < text.size();) {
+      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+      if (n <= 0 && errno != EINTR) break;
+      if (n > 0) done += static_cast<size_t>(n);
+    }
+    ::fsync(fd);
+    ::close(fd);
+  }
+
+  std::string dir_;
+};
+
 }  // namespace
 
-std::unique_ptr<PolicyStore> PolicyStore::open(const std::string& dir, std::string& error,
-                                               std::vector<std::string>* warnings) {
-  std::unique_ptr<PolicyStore> s(new PolicyStore());
-  s->dir_ = dir;
-  for (const std::string& d : {dir, dir + "/generations"}) {
-    if (::mkdir(d.c_str(), 0750) != 0 && errno != EEXIST) {
-      error = "cannot create " + d + ": " + std::strerror(errno);
-      return nullptr;
-    }
-  }
-  DIR* dh = ::opendir((dir + "/generations").c_str());
-  if (dh == nullptr) {
-    error = "cannot read " + dir + "/generations: " + std::strerror(errno);
-    return nullptr;
-  }
-  std::map<uint64_t, GenerationSummary> found;
-  while (dirent* e = ::readdir(dh)) {
-    const std::string name = e->d_name;
-    if (name.size() != 15 || name.substr(12) != ".pb") continue;  // temporaries and strangers
-    const std::string path = dir + "/generations/" + name;
-    std::ifstream in(path, std::ios::binary);
-    pb::StoredGeneration g;
-    if (!in || !g.ParseFromIstream(&in) || g.number() == 0 || generation_file(dir, g.number()) != path) {
-      if (warnings) warnings->push_back(path + ": not a readable generation; skipped");
-      continue;
-    }
-    found[g.number()] = summary(g);
-  }
-  ::closedir(dh);
-  // An audit log from before it was kept private loses its world bits.
-  struct stat st {};
-  if (::lstat(audit_path(dir).c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07))
-    ::chmod(audit_path(dir).c_str(), kAuditMode);
-  for (auto& [n, sum] : found) s->index_.push_back(sum);
-  s->current_ = found.empty() ? 0 : found.rbegin()->first;
-  return s;
-}
-
-bool PolicyStore::write(const pb::StoredGeneration& g, std::string& error) {
-  std::string data;
-  if (!g.SerializeToString(&data)) {
-    error = "cannot encode generation " + std::to_string(g.number());
-    return false;
-  }
-  return common::write_file(generation_file(dir_, g.number()), data, error);
-}
-
-void PolicyStore::audit(const pb::StoredGeneration& g) {
+std::string audit_line(const pb::StoredGeneration& g) {
   nlohmann::ordered_json line = {{"generation", g.number()},
                                  {"applied_at", g.applied_at()},
                                  {"author", g.author()},
@@ -140,18 +165,64 @@ void PolicyStore::audit(const pb::StoredGeneration& g) {
                                  {"rollback_of", g.rollback_of()},
                                  {"renumbered_from", g.renumbered_from()}};
   // Invalid UTF-8 in a message is replaced, never a reason to lose the line.
-  const std::string text = line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
-  const std::string path = audit_path(dir_);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kAuditMode);
-  if (fd < 0) return;
-  ::fchmod(fd, kAuditMode);
-  for (size_t done = 0; done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n <= 0 && errno != EINTR) break;
-    if (n > 0) done += static_cast<size_t>(n);
+  return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+bool parse_audit_line(std::string_view line, GenerationSummary& out) {
+  const auto j = nlohmann::json::parse(line, nullptr, false);
+  if (!j.is_object()) return false;
+  try {
+    out.number = j.at("generation").get<uint64_t>();
+    out.applied_at = j.value("applied_at", int64_t{0});
+    out.author = j.value("author", "");
+    out.claimed_author = j.value("claimed_author", "");
+    out.message = j.value("message", "");
+    out.sha256 = j.value("sha256", "");
+    out.rules = j.value("rules", uint32_t{0});
+    out.rollback_of = j.value("rollback_of", uint64_t{0});
+    out.renumbered_from = j.value("renumbered_from", uint64_t{0});
+  } catch (const nlohmann::json::exception&) {
+    return false;
   }
-  ::fsync(fd);
-  ::close(fd);
+  return out.number != 0;
+}
+
+std::unique_ptr<StoreBackend> open_file_backend(const std::string& dir, std::string& error) {
+  for (const std::string& d : {dir, dir + "/generations"}) {
+    if (::mkdir(d.c_str(), 0750) != 0 && errno != EEXIST) {
+      error = "cannot create " + d + ": " + std::strerror(errno);
+      return nullptr;
+    }
+  }
+  // An audit log from before it was kept private loses its world bits.
+  struct stat st {};
+  if (::lstat(audit_path(dir).c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07))
+    ::chmod(audit_path(dir).c_str(), kAuditMode);
+  return std::make_unique<FileBackend>(dir);
+}
+
+std::unique_ptr<PolicyStore> PolicyStore::open(const std::string& dir, std::string& error,
+                                               std::vector<std::string>* warnings) {
+  auto backend = open_file_backend(dir, error);
+  if (!backend) return nullptr;
+  return open(std::move(backend), error, warnings);
+}
+
+std::unique_ptr<PolicyStore> PolicyStore::open(std::unique_ptr<StoreBackend> backend, std::string& error,
+                                               std::vector<std::string>* warnings) {
+  std::unique_ptr<PolicyStore> s(new PolicyStore());
+  s->backend_ = std::move(backend);
+  if (!s->refresh(error, warnings)) return nullptr;
+  return s;
+}
+
+bool PolicyStore::refresh(std::string& error, std::vector<std::string>* warnings) {
+  std::vector<GenerationSummary> index;
+  uint64_t current = 0;
+  if (!backend_->load(index, current, warnings, error)) return false;
+  index_ = std::move(index);
+  current_ = current;
+  return true;
 }
 
 rules::Result<pb::StoredGeneration> PolicyStore::apply(std::string_view source, std::string_view source_name,
@@ -195,13 +266,16 @@ rules::Result<pb::StoredGeneration> PolicyStore::store(std::string_view source, 
   *g.mutable_compiled() = std::move(*compiled.value);
   g.mutable_compiled()->set_generation(g.number());
   std::string error;
-  if (!write(g, error)) {
+  if (!backend_->write(g, current_, error)) {
+    // Another writer may have moved the store: the next change numbers
+    // from what it holds now.
+    std::string ignored;
+    refresh(ignored);
     out.diagnostics.push_back({rules::Diagnostic::Severity::error, std::string(source_name), 0, 0, error});
     return out;
   }
   current_ = g.number();
   index_.push_back(summary(g));
-  audit(g);
   out.value = std::move(g);
   return out;
 }
@@ -219,10 +293,8 @@ rules::Result<pb::StoredGeneration> PolicyStore::rollback(uint64_t number, std::
 }
 
 std::optional<pb::StoredGeneration> PolicyStore::get(uint64_t number) const {
-  std::ifstream in(generation_file(dir_, number), std::ios::binary);
-  pb::StoredGeneration g;
-  if (!in || !g.ParseFromIstream(&in) || g.number() != number) return std::nullopt;
-  return g;
+  if (number == 0) return std::nullopt;
+  return backend_->read(number);
 }
 
 std::vector<GenerationSummary> PolicyStore::history() const { return index_; }

@@ -1,12 +1,15 @@
-// The policy store: every applied policy is a numbered generation kept on
-// disk with its source text, its compiled form, who applied it, when and
-// with what message. Generations only grow; a rollback is a new generation
-// with an old one's content. The store survives restarts: each generation is
-// one file written atomically (temporary file, fsync, rename), and an
-// append-only audit log (one JSON line per change, mode 0640: never
-// world-readable) records every change and who made it.
+// The policy store: every applied policy is a numbered generation kept with
+// its source text, its compiled form, who applied it, when and with what
+// message. Generations only grow; a rollback is a new generation with an
+// old one's content. PolicyStore numbers, compiles, rolls back and diffs;
+// where generations live is its backend's business:
+//  - a directory (the default, one controller): each generation one file
+//    written atomically (temporary file, fsync, rename), and an append-only
+//    audit log (one JSON line per change, mode 0640: never world-readable);
+//  - etcd (controlplane/etcd_store.h): several controllers share it, the
+//    leader writes, each change one transaction fenced on its leadership.
 //
-// Thread-safety: one PolicyStore per directory and process; callers
+// Thread-safety: one PolicyStore per backend and process; callers
 // serialise access (the control plane's main loop owns it).
 #pragma once
 
@@ -59,12 +62,46 @@ struct PolicyDiff {
 // The difference between two policies (their sources and compiled forms).
 PolicyDiff diff_policies(const pb::StoredGeneration& from, const pb::StoredGeneration& to);
 
+// The audit record of a generation: one JSON object on one line (with its
+// newline), the same in the file store's audit log and in etcd.
+std::string audit_line(const pb::StoredGeneration& g);
+// The summary an audit record holds; false when it is not one.
+bool parse_audit_line(std::string_view line, GenerationSummary& out);
+
+// Where generations are kept. Calls come from the PolicyStore's owner only.
+class StoreBackend {
+ public:
+  virtual ~StoreBackend() = default;
+  // Every generation's summary, oldest first, and the current generation.
+  // What cannot be read goes to `warnings` and is skipped.
+  virtual bool load(std::vector<GenerationSummary>& index, uint64_t& current, std::vector<std::string>* warnings,
+                    std::string& error) = 0;
+  virtual std::optional<pb::StoredGeneration> read(uint64_t number) const = 0;
+  // Stores `g` with its audit record as the current generation, provided
+  // the current one is still `expected_current`; otherwise stores nothing
+  // and says why in `error`.
+  virtual bool write(const pb::StoredGeneration& g, uint64_t expected_current, std::string& error) = 0;
+  // How logs and status name it (a path, an etcd URL).
+  virtual std::string describe() const = 0;
+};
+
+// The file store in `dir`, created if needed; nullptr with `error`.
+std::unique_ptr<StoreBackend> open_file_backend(const std::string& dir, std::string& error);
+
 class PolicyStore {
  public:
-  // Opens (creating if needed) the store in `dir`. Files that cannot be
-  // read are reported in `warnings` and skipped; they never stop the store.
+  // Opens (creating if needed) the file store in `dir`. Files that cannot
+  // be read are reported in `warnings` and skipped; they never stop the
+  // store.
   static std::unique_ptr<PolicyStore> open(const std::string& dir, std::string& error,
                                            std::vector<std::string>* warnings = nullptr);
+  // A store over any backend, read once now.
+  static std::unique_ptr<PolicyStore> open(std::unique_ptr<StoreBackend> backend, std::string& error,
+                                           std::vector<std::string>* warnings = nullptr);
+
+  // Reads the index and the current generation again: another controller
+  // may have written since (a standby, a new leader, a refused write).
+  bool refresh(std::string& error, std::vector<std::string>* warnings = nullptr);
 
   // Validates and compiles `source`; when it is valid, stores it as the next
   // generation (its compiled form carries that number) and returns it.
@@ -87,17 +124,15 @@ class PolicyStore {
   std::vector<GenerationSummary> history() const;
   std::optional<PolicyDiff> diff(uint64_t from, uint64_t to) const;
 
-  const std::string& dir() const { return dir_; }
+  StoreBackend& backend() { return *backend_; }
 
  private:
   PolicyStore() = default;
   rules::Result<pb::StoredGeneration> store(std::string_view source, std::string_view source_name,
                                             std::string_view author, std::string_view message, uint64_t rollback_of,
                                             uint64_t renumbered_from, const ChangeOptions& options);
-  bool write(const pb::StoredGeneration& g, std::string& error);
-  void audit(const pb::StoredGeneration& g);
 
-  std::string dir_;
+  std::unique_ptr<StoreBackend> backend_;
   uint64_t current_ = 0;
   std::vector<GenerationSummary> index_;
 };

@@ -1,0 +1,232 @@
+#include "controlplane/etcd_client.h"
+
+#include <openssl/evp.h>
+
+#include <httplib.h>
+
+namespace bulkhead::controlplane {
+namespace {
+
+// The gateway writes 64-bit numbers as strings (protobuf's JSON mapping).
+int64_t number(const nlohmann::json& j, const char* name) {
+  const auto it = j.find(name);
+  if (it == j.end()) return 0;
+  if (it->is_string()) {
+    try {
+      return std::stoll(it->get<std::string>());
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+  return it->is_number() ? it->get<int64_t>() : 0;
+}
+
+}  // namespace
+
+bool is_etcd_url(std::string_view store) { return store.rfind("etcd://", 0) == 0; }
+
+bool parse_etcd_url(std::string_view url, EtcdTarget& out, std::string& error) {
+  if (!is_etcd_url(url)) {
+    error = "not an etcd:// URL";
+    return false;
+  }
+  std::string_view rest = url.substr(7);
+  const size_t slash = rest.find('/');
+  std::string_view hosts = rest.substr(0, slash);
+  out = EtcdTarget{};
+  if (slash != std::string_view::npos) {
+    std::string prefix(rest.substr(slash));
+    while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+    if (prefix.size() <= 1) {
+      error = "an empty prefix: name one (etcd://HOST:PORT/bulkhead) or leave the slash out";
+      return false;
+    }
+    out.prefix = prefix;
+  }
+  while (!hosts.empty()) {
+    const size_t comma = hosts.find(',');
+    const std::string_view host = hosts.substr(0, comma);
+    const size_t colon = host.rfind(':');
+    if (host.empty() || colon == std::string_view::npos || colon == 0 || colon + 1 == host.size() ||
+        host.find_first_not_of("0123456789", colon + 1) != std::string_view::npos) {
+      error = "\"" + std::string(host) + "\" is not HOST:PORT";
+      return false;
+    }
+    out.endpoints.emplace_back(host);
+    if (comma == std::string_view::npos) break;
+    hosts.remove_prefix(comma + 1);
+  }
+  if (out.endpoints.empty()) {
+    error = "no etcd endpoint (etcd://HOST:PORT[,HOST:PORT...][/PREFIX])";
+    return false;
+  }
+  return true;
+}
+
+std::string base64_encode(std::string_view raw) {
+  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(raw.data()), static_cast<int>(raw.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+bool base64_decode(std::string_view text, std::string& raw) {
+  raw.clear();
+  if (text.size() % 4 != 0) return false;
+  if (text.empty()) return true;
+  raw.resize(text.size() / 4 * 3);
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  if (n < 0) return false;
+  // EVP_DecodeBlock counts the padding as zero bytes of output.
+  size_t pad = 0;
+  if (text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
+  raw.resize(static_cast<size_t>(n) - pad);
+  return true;
+}
+
+EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout)
+    : endpoints_(std::move(endpoints)), timeout_(timeout) {
+  for (const auto& e : endpoints_) {
+    auto c = std::make_unique<httplib::Client>("http://" + e);
+    c->set_connection_timeout(timeout_);
+    c->set_read_timeout(timeout_);
+    c->set_write_timeout(timeout_);
+    c->set_keep_alive(true);
+    clients_.push_back(std::move(c));
+  }
+}
+
+EtcdClient::~EtcdClient() = default;
+
+bool EtcdClient::call(const char* path, const nlohmann::json& body, nlohmann::json& answer, std::string& error) {
+  const std::string text = body.dump();
+  std::string failures;
+  for (size_t tried = 0; tried < clients_.size(); ++tried) {
+    const size_t i = (current_ + tried) % clients_.size();
+    auto res = clients_[i]->Post(path, text, "application/json");
+    if (!res) {
+      failures += (failures.empty() ? "" : "; ") + endpoints_[i] + ": " + httplib::to_string(res.error());
+      continue;
+    }
+    // A member without a cluster leader answers 503: another may do better.
+    if (res->status >= 500 && res->status != 501) {
+      failures += (failures.empty() ? "" : "; ") + endpoints_[i] + ": HTTP " + std::to_string(res->status) + " " +
+                  res->body.substr(0, 200);
+      continue;
+    }
+    current_ = i;
+    answer = nlohmann::json::parse(res->body, nullptr, false);
+    if (answer.is_discarded()) {
+      error = endpoints_[i] + std::string(path) + ": an answer that is not JSON";
+      return false;
+    }
+    if (res->status != 200 || answer.contains("error")) {
+      error = "etcd " + endpoints_[i] + ": " +
+              (answer.contains("error") && answer["error"].is_string() ? answer["error"].get<std::string>()
+                                                                       : "HTTP " + std::to_string(res->status));
+      return false;
+    }
+    return true;
+  }
+  error = "no etcd endpoint answered (" + failures + ")";
+  return false;
+}
+
+bool EtcdClient::key_values(const nlohmann::json& r, std::vector<KeyValue>& out, std::string& error) {
+  out.clear();
+  if (!r.contains("kvs")) return true;  // none: the field is left out
+  for (const auto& kv : r["kvs"]) {
+    KeyValue x;
+    if (!base64_decode(kv.value("key", ""), x.key) || !base64_decode(kv.value("value", ""), x.value)) {
+      error = "etcd answered a key or value that is not base64";
+      return false;
+    }
+    x.create_revision = number(kv, "create_revision");
+    x.mod_revision = number(kv, "mod_revision");
+    x.lease = number(kv, "lease");
+    out.push_back(std::move(x));
+  }
+  return true;
+}
+
+bool EtcdClient::range(const std::string& key, std::vector<KeyValue>& out, std::string& error,
+                       const std::string& range_end, int64_t* revision) {
+  nlohmann::json answer;
+  if (!call("/v3/kv/range", get(key, range_end), answer, error)) return false;
+  if (revision) *revision = answer.contains("header") ? number(answer["header"], "revision") : 0;
+  return key_values(answer, out, error);
+}
+
+bool EtcdClient::txn(const nlohmann::json& compare, const nlohmann::json& success, const nlohmann::json& failure,
+                     TxnResult& out, std::string& error) {
+  nlohmann::json answer;
+  if (!call("/v3/kv/txn", {{"compare", compare}, {"success", success}, {"failure", failure}}, answer, error))
+    return false;
+  out.succeeded = answer.value("succeeded", false);
+  out.revision = answer.contains("header") ? number(answer["header"], "revision") : 0;
+  out.responses = answer.value("responses", nlohmann::json::array());
+  return true;
+}
+
+int64_t EtcdClient::lease_grant(int64_t ttl_s, std::string& error) {
+  nlohmann::json answer;
+  if (!call("/v3/lease/grant", {{"TTL", ttl_s}}, answer, error)) return 0;
+  const int64_t id = number(answer, "ID");
+  if (id == 0) error = "etcd granted no lease";
+  return id;
+}
+
+int64_t EtcdClient::lease_keepalive(int64_t id, std::string& error) {
+  nlohmann::json answer;
+  // A stream in gRPC; through the gateway one request, one result.
+  if (!call("/v3/lease/keepalive", {{"ID", std::to_string(id)}}, answer, error)) return -1;
+  return answer.contains("result") ? number(answer["result"], "TTL") : 0;
+}
+
+bool EtcdClient::lease_revoke(int64_t id, std::string& error) {
+  nlohmann::json answer;
+  return call("/v3/lease/revoke", {{"ID", std::to_string(id)}}, answer, error);
+}
+
+nlohmann::json EtcdClient::put(const std::string& key, std::string_view value, int64_t lease) {
+  nlohmann::json p = {{"key", base64_encode(key)}, {"value", base64_encode(value)}};
+  if (lease != 0) p["lease"] = std::to_string(lease);
+  return {{"request_put", p}};
+}
+
+nlohmann::json EtcdClient::get(const std::string& key, const std::string& range_end) {
+  nlohmann::json r = {{"key", base64_encode(key)}};
+  if (!range_end.empty()) r["range_end"] = base64_encode(range_end);
+  return r;
+}
+
+nlohmann::json EtcdClient::remove(const std::string& key, const std::string& range_end) {
+  return {{"request_delete_range", get(key, range_end)}};
+}
+
+nlohmann::json EtcdClient::created_at(const std::string& key, int64_t revision) {
+  return {{"key", base64_encode(key)},
+          {"target", "CREATE"},
+          {"result", "EQUAL"},
+          {"create_revision", std::to_string(revision)}};
+}
+
+nlohmann::json EtcdClient::value_is(const std::string& key, std::string_view value) {
+  return {{"key", base64_encode(key)}, {"target", "VALUE"}, {"result", "EQUAL"}, {"value", base64_encode(value)}};
+}
+
+std::string EtcdClient::prefix_end(const std::string& prefix) {
+  std::string end = prefix;
+  while (!end.empty()) {
+    if (static_cast<unsigned char>(end.back()) < 0xff) {
+      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');  // every key
+}
+
+}  // namespace bulkhead::controlplane
