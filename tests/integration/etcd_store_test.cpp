@@ -1,8 +1,9 @@
-// The policy store on a real etcd (one member started by the test): the
-// same generations, history, rollback and diff as the file store, fencing
-// (a deposed leader's change fails), numbers that stay monotonic across
-// writers, a compiled set larger than etcd's request limit, and a client
-// that fails over between endpoints.
+// The policy store on a real etcd (tests/common/etcd_cluster.h, one member
+// unless the case needs three): the same generations, history, rollback and
+// diff as the file store, fencing (a deposed leader's change fails),
+// numbers that stay monotonic across writers, a compiled set larger than
+// etcd's request limit, and a client that fails over between endpoints and
+// members.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -10,11 +11,25 @@
 
 #include "controlplane/etcd_client.h"
 #include "controlplane/etcd_store.h"
-#include "tests/common/etcd_process.h"
+#include "tests/common/etcd_cluster.h"
 #include "tests/common/free_ports.h"
+#include "tests/common/temp_dir.h"
 
 namespace bulkhead::controlplane {
 namespace {
+
+std::vector<std::string> split(const std::string& endpoints) {
+  std::vector<std::string> out;
+  std::stringstream ss(endpoints);
+  for (std::string e; std::getline(ss, e, ',');) out.push_back(e);
+  return out;
+}
+
+#define START_ETCD(cluster)                                   \
+  do {                                                        \
+    if ((cluster).skipped()) GTEST_SKIP() << (cluster).error(); \
+    ASSERT_TRUE((cluster).up()) << (cluster).error();         \
+  } while (0)
 
 const char* kV1 =
     "version: 1\nsegments:\n  web: [10.0.1.0/24]\n  db: [10.0.2.0/24]\nrules:\n"
@@ -26,7 +41,8 @@ const char* kV2 =
 
 class EtcdStore : public ::testing::Test {
  protected:
-  EtcdTarget target() const { return {{etcd_.endpoint()}, "/test"}; }
+  void SetUp() override { START_ETCD(etcd_); }
+  EtcdTarget target() const { return {split(etcd_.endpoints()), "/test"}; }
   // Creates the leader key with a lease, as an elected controller does:
   // its create revision is the term.
   int64_t elect() {
@@ -60,8 +76,9 @@ class EtcdStore : public ::testing::Test {
     return s;
   }
 
-  test::EtcdProcess etcd_;
-  EtcdClient client_{{etcd_.endpoint()}};
+  test::TempDir dir_;
+  test::EtcdCluster etcd_{dir_.path() + "/etcd", 1};
+  EtcdClient client_{split(etcd_.endpoints())};
 };
 
 TEST_F(EtcdStore, GenerationsHistoryRollbackAndDiffSurviveAReopen) {
@@ -197,15 +214,17 @@ TEST_F(EtcdStore, ASetLargerThanARequestIsChunked) {
 }
 
 TEST(EtcdClientTest, FailsOverToAnEndpointThatAnswers) {
-  test::EtcdProcess etcd;
+  test::TempDir dir;
+  test::EtcdCluster etcd(dir.path() + "/etcd", 1);
+  START_ETCD(etcd);
   const auto dead = test::free_tcp_ports(1)[0];
-  EtcdClient c({"127.0.0.1:" + std::to_string(dead), etcd.endpoint()}, std::chrono::milliseconds(500));
+  EtcdClient c({"127.0.0.1:" + std::to_string(dead), etcd.endpoints()}, std::chrono::milliseconds(500));
   std::string error;
   EtcdClient::TxnResult r;
   ASSERT_TRUE(c.txn(nlohmann::json::array(), nlohmann::json::array({EtcdClient::put("/k", std::string("v\0w", 3))}),
                     nlohmann::json::array(), r, error))
       << error;
-  EXPECT_EQ(c.endpoint(), etcd.endpoint());
+  EXPECT_EQ(c.endpoint(), etcd.endpoints());
   std::vector<KeyValue> kv;
   ASSERT_TRUE(c.range("/k", kv, error)) << error;
   ASSERT_EQ(kv.size(), 1u);
@@ -213,6 +232,41 @@ TEST(EtcdClientTest, FailsOverToAnEndpointThatAnswers) {
   etcd.stop();
   EXPECT_FALSE(c.range("/k", kv, error));
   EXPECT_NE(error.find("no etcd endpoint answered"), std::string::npos) << error;
+}
+
+// Three members, one killed: the store keeps its generations and takes
+// changes through the other two.
+TEST(EtcdStoreCluster, KeepsWorkingWithAMemberDown) {
+  test::TempDir dir;
+  test::EtcdCluster etcd(dir.path() + "/etcd", 3);
+  START_ETCD(etcd);
+  const EtcdTarget target{split(etcd.endpoints()), "/test"};
+  EtcdClient client(target.endpoints, std::chrono::milliseconds(500));
+  std::string error;
+  const int64_t lease = client.lease_grant(30, error);
+  ASSERT_NE(lease, 0) << error;
+  EtcdClient::TxnResult r;
+  ASSERT_TRUE(client.txn(nlohmann::json::array(),
+                         nlohmann::json::array({EtcdClient::put(EtcdBackend::leader_key("/test"), "t", lease)}),
+                         nlohmann::json::array(), r, error))
+      << error;
+  auto backend = std::make_unique<EtcdBackend>(target);
+  backend->set_term(r.revision);
+  auto s = PolicyStore::open(std::move(backend), error);
+  ASSERT_TRUE(s) << error;
+  ASSERT_TRUE(s->apply(kV1, "p.yaml", "alice", "before").ok());
+  // Member 0 is the one the client used: it must fail over.
+  ASSERT_TRUE(etcd.kill(0));
+  ASSERT_TRUE(etcd.wait_healthy());
+  auto g = s->apply(kV2, "p.yaml", "alice", "after");
+  ASSERT_TRUE(g.ok()) << (g.diagnostics.empty() ? "" : g.diagnostics[0].message);
+  EXPECT_EQ(g.value->number(), 2u);
+  auto reader = std::make_unique<EtcdBackend>(target);
+  auto other = PolicyStore::open(std::move(reader), error);
+  ASSERT_TRUE(other) << error;
+  EXPECT_EQ(other->current(), 2u);
+  ASSERT_TRUE(other->get(1));
+  EXPECT_EQ(other->get(2)->source_text(), kV2);
 }
 
 TEST(EtcdUrl, Parses) {
