@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "dataplane/names/policy_names.h"
+
 namespace bulkhead::cli {
 
 std::string address_bytes(const Endpoint& e) {
@@ -39,6 +41,20 @@ const CaptureBindings::Answer* CaptureBindings::latest(const std::string& client
                                                        int64_t time_us) const {
   auto all = before(client, server, time_us);
   return all.empty() ? nullptr : &all.back();
+}
+
+void CaptureBindings::alive(const std::string& client, const std::string& server, int64_t time_us, uint32_t grace_s,
+                             const std::function<bool(const Answer&)>& fn) const {
+  const auto all = before(client, server, time_us);
+  for (auto it = all.rbegin(); it != all.rend(); ++it)
+    if (it->time_us + (int64_t{it->ttl} + grace_s) * 1'000'000 >= time_us && !fn(*it)) return;
+}
+
+std::function<bool(const DnsSeen&)> CaptureBindings::trusted_by(const dataplane::names::PolicyNames& policy) {
+  return [&policy](const DnsSeen& d) {
+    return d.ignored.empty() && d.resolver.port == 53 &&
+           policy.trusted_resolver(d.resolver.addr.data(), d.resolver.family);
+  };
 }
 
 void CaptureHellos::add(const SniSeen& h) {

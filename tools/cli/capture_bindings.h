@@ -6,8 +6,9 @@
 // binds whether or not the capture holds its query (a capture that begins
 // after the query still shows what the client was told); answers that
 // carry no address (NXDOMAIN, NODATA) and malformed ones bind nothing. The
-// resolver is not judged here: callers that model a policy's trusted
-// resolvers pass a filter.
+// resolver is not judged here: callers that model a policy pass
+// `trusted_by(policy)` as the filter and read the answers `alive` by its
+// grace period.
 //
 // Bounded: at most kMaxAnswers answers are kept (later ones are counted and
 // dropped), so a hostile capture costs memory in proportion to the bound.
@@ -25,6 +26,10 @@
 #include <vector>
 
 #include "tools/cli/capture_names.h"
+
+namespace bulkhead::dataplane::names {
+class PolicyNames;
+}
 
 namespace bulkhead::cli {
 
@@ -49,6 +54,14 @@ class CaptureBindings {
   std::span<const Answer> before(const std::string& client, const std::string& server, int64_t time_us) const;
   // The most recent of them, or nullptr.
   const Answer* latest(const std::string& client, const std::string& server, int64_t time_us) const;
+  // Calls fn(answer) for each of them still alive at `time_us` (its TTL
+  // plus `grace_s` not yet over), newest first, until fn returns false.
+  void alive(const std::string& client, const std::string& server, int64_t time_us, uint32_t grace_s,
+             const std::function<bool(const Answer&)>& fn) const;
+
+  // The filter of a policy's dataplane: answers to a query the capture
+  // holds, read on port 53 from one of its trusted resolvers (dns.trusted).
+  static std::function<bool(const DnsSeen&)> trusted_by(const dataplane::names::PolicyNames& policy);
 
   std::size_t answers() const noexcept { return answers_; }
   uint64_t dropped() const noexcept { return dropped_; }

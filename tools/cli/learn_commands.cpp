@@ -17,6 +17,7 @@
 #include "controlplane/flows/record.h"
 #include "controlplane/learn/learner.h"
 #include "controlplane/store.h"
+#include "dataplane/names/policy_names.h"
 #include "proto/bulkhead.pb.h"
 #include "rules/load.h"
 #include "rules/match.h"
@@ -58,7 +59,12 @@ struct FlowSource {
 
   std::string note;  // what the flows came from, for people
 
-  std::vector<pb::FlowAggregate> load(controlplane::flows::FlowQuery q, const po::variables_map& vm) {
+  // With `policy` (a rule set's names), a capture's connections are named
+  // as that policy's dataplane would have bound them: answers from its
+  // trusted resolvers, alive for their TTL plus its grace; without, by the
+  // latest answer from any resolver.
+  std::vector<pb::FlowAggregate> load(controlplane::flows::FlowQuery q, const po::variables_map& vm,
+                                      const dataplane::names::PolicyNames* policy = nullptr) {
     if (!pcaps.empty()) {
       for (const char* name : {"since", "until"})
         if (vm.count(name) && !vm[name].defaulted())
@@ -71,15 +77,31 @@ struct FlowSource {
       std::string error;
       // The capture's own DNS answers say which name each connection was
       // for: the question of the latest answer that gave its client the
-      // destination before the connection began; and its ClientHello (same
-      // client, server and ports), which server name.
+      // destination before the connection began (with `policy`: the latest
+      // alive, preferring one whose name the policy mentions); and its
+      // ClientHello (same client, server and ports), which server name.
       CaptureBindings bindings;
       CaptureHellos hellos;
-      NameFinder finder([&](const DnsSeen& d) { bindings.add(d); }, [&](const SniSeen& h) { hellos.add(h); });
+      const auto trusted = policy ? CaptureBindings::trusted_by(*policy) : nullptr;
+      NameFinder finder([&](const DnsSeen& d) { bindings.add(d, trusted); }, [&](const SniSeen& h) { hellos.add(h); });
       if (!finder.feed_files(pcaps, error)) throw UsageError(error);
       auto name = [&](pb::FlowRecord& r) {
         const int64_t start_us = (r.start_ms() != 0 ? r.start_ms() : r.time_ms()) * 1000 + 999;
-        if (const auto* a = bindings.latest(r.src(), r.dst(), start_us)) r.set_dns_name(a->qname);
+        if (policy == nullptr) {
+          if (const auto* a = bindings.latest(r.src(), r.dst(), start_us)) r.set_dns_name(a->qname);
+        } else {
+          std::string found;
+          bindings.alive(r.src(), r.dst(), start_us, policy->grace_seconds(), [&](const CaptureBindings::Answer& a) {
+            if (found.empty()) found = a.qname;
+            for (const auto* n : {&a.name, &a.qname})
+              if (policy->mentions(*n)) {
+                found = *n;
+                return false;
+              }
+            return true;
+          });
+          if (!found.empty()) r.set_dns_name(found);
+        }
         const auto* h = hellos.find(r.src(), static_cast<uint16_t>(r.src_port()), r.dst(), static_cast<uint16_t>(r.dst_port()));
         if (h != nullptr && h->sni && controlplane::flows::plausible_name(*h->sni)) r.set_sni(*h->sni);
       };
@@ -360,8 +382,8 @@ int cmd_simulate(const std::vector<std::string>& args) {
       std::cerr << "bulkhead: no comparison: " << e.what() << '\n';
     }
   }
-  const auto flows = src.load({}, vm);
   auto cand_cls = build_classifier(candidate);
+  const auto flows = src.load({}, vm, cand_cls->names());
   std::unique_ptr<dataplane::RuleSet> run_cls;
   if (running) run_cls = build_classifier(*running);
 

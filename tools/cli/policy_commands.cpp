@@ -102,10 +102,11 @@ class CaptureNames {
   // destination.
   uint32_t fqdn_bits(const dataplane::FlowTuple& t) const {
     uint32_t bits = 0;
-    const int64_t grace_us = static_cast<int64_t>(nm_.grace_seconds()) * 1'000'000;
-    for (const auto& a : bindings_.before(address(t.family, t.src), address(t.family, t.dst), now_us_))
-      if (a.time_us + static_cast<int64_t>(a.ttl) * 1'000'000 + grace_us >= now_us_)
-        bits |= nm_.fqdn_bits(a.name) | nm_.fqdn_bits(a.qname);
+    bindings_.alive(address(t.family, t.src), address(t.family, t.dst), now_us_, nm_.grace_seconds(),
+                    [&](const CaptureBindings::Answer& a) {
+                      bits |= nm_.fqdn_bits(a.name) | nm_.fqdn_bits(a.qname);
+                      return true;
+                    });
     return bits;
   }
 
@@ -142,17 +143,14 @@ class CaptureNames {
     return out;
   }
 
-  void answer(const DnsSeen& d) {
-    bindings_.add(d, [&](const DnsSeen& x) {
-      return x.ignored.empty() && x.resolver.port == 53 && nm_.trusted_resolver(x.resolver.addr.data(), x.resolver.family);
-    });
-  }
+  void answer(const DnsSeen& d) { bindings_.add(d, trusted_); }
 
   void hello(const SniSeen& h) { hellos_.add(h); }
 
   const dataplane::RuleSet& rs_;
   const dataplane::names::PolicyNames& nm_;
   NameFinder finder_;
+  const std::function<bool(const DnsSeen&)> trusted_ = CaptureBindings::trusted_by(nm_);
   CaptureBindings bindings_;
   int64_t now_us_ = 0;
   CaptureHellos hellos_;
