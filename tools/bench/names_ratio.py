@@ -116,10 +116,13 @@ def measure_variants(dp, a, pcap, policies, want_bindings, work):
             pre = f"bhnames{os.getpid()}_{name}_{run}"
             cmd = [dp, *throughput.eal(pre, pcap, a.lcores), "--", "--policy", policy, "--state-dir", state,
                    "--mbufs", str(mbufs), "--mbuf-size", "512"]
-            pps, cpp = throughput.measure(cmd, pre, a.warmup, a.window, observe)
+            log = os.path.join(work, f"{name}-{run}.log")
+            pps, cpp = throughput.measure(cmd, pre, a.warmup, a.window, observe, log)
             denied = {k: v for k, v in seen["drops"].items() if isinstance(v, int) and v}
             if denied:
-                sys.exit(f"{name}: packets dropped ({denied}); want none")
+                with open(log, errors="replace") as f:
+                    sys.stderr.write("".join(f.readlines()[-40:]))
+                sys.exit(f"{name}: packets dropped ({denied}); want none (the dataplane's last lines above)")
             if name in want_bindings and seen["names"].get("bindings_live", 0) < want_bindings[name]:
                 sys.exit(f"{name}: {seen['names'].get('bindings_live')} bindings live, want {want_bindings[name]}")
             rates[name].append(pps)

@@ -58,8 +58,11 @@ def wait_ready(prefix, command, timeout=60):
     return False
 
 
-def measure(cmd, prefix, warmup, window, extra_stats=None):
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def measure(cmd, prefix, warmup, window, extra_stats=None, log=None):
+    """Packets/s and cycles/packet of a dataplane (`cmd`) over `window` seconds after `warmup`; its output goes
+    to the file `log` when given (to say why a run was refused)."""
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT if log else out)
     try:
         if not wait_socket(prefix) or (extra_stats and not wait_ready(prefix, "/bulkhead/stats")):
             raise RuntimeError("process did not start: " + " ".join(cmd))
@@ -76,6 +79,8 @@ def measure(cmd, prefix, warmup, window, extra_stats=None):
         return pps, cpp
     finally:
         procs.stop(p)
+        if log:
+            out.close()
 
 
 def first_pass(cmd, prefix, flows, stats_of=None, timeout=30, at_end=None):
