@@ -138,6 +138,10 @@ struct Burst {
   // denial runs in that mode.
   uint32_t name_relaxed = 0;
   Mode name_mode[kBurst];
+  // Bit i: packet i, tracked, is TCP or UDP on port 53 at either end: what
+  // the DNS snooping reads besides first packets (`judged`), so a burst
+  // with neither passes it by at once.
+  uint32_t dns_port = 0;
   uint32_t fqdn_bits[kBurst];  // bit i of noted: the bits its bindings gave
 
   // Packets that follow a leader, in arrival order.

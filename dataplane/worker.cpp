@@ -225,6 +225,7 @@ void Worker::triage() noexcept {
   b.judged = 0;
   b.noted = 0;
   b.name_relaxed = 0;
+  b.dns_port = 0;
   b.batch.clear();
   b.groups.clear();
   for (uint16_t i = 0; i < b.n; ++i) {
@@ -256,6 +257,7 @@ void Worker::triage() noexcept {
     }
     const FlowTuple ct = connection_tuple(m, b.frame(i), b.frame_len(i));
     b.dir[i] = make_conn_key(ct, b.keys[i]);
+    b.dns_port |= uint32_t{names::DnsSnoop::wanted(m, false)} << i;
     if (shared_.appliance != nullptr) b.keys[i].tenant = b.tenant[i];
     b.lookup_keys[b.nlookup] = &b.keys[i];
     b.lookup_of[b.nlookup++] = i;
@@ -352,6 +354,7 @@ void Worker::classify(const RuleSet& rs, ClassifyBatch& batch) noexcept {
 // classification for all of them together. Each lookup can only find the
 // same rule or a later one (docs/egress.md), so this round is the last.
 void Worker::resolve_names(const RuleSet& rs, const ClassifyBatch& batch) noexcept {
+  if (batch.n4 + batch.n6 == 0) return;  // a burst of established traffic: nothing classified
   const names::PolicyNames& nm = *rs.names();
   const uint32_t now_s = shared_.clock->now_seconds();
   Burst& b = burst_;
@@ -572,8 +575,8 @@ void Worker::snoop_dns(const RuleSet& rs, uint32_t now) noexcept {
   if (table == nullptr || snoop == nullptr) return;
   Burst& b = burst_;
   uint32_t now_s = 0;
-  for (uint16_t j = 0; j < b.nlookup; ++j) {
-    const uint16_t i = b.lookup_of[j];
+  for (uint32_t want = b.dns_port | b.judged; want != 0; want &= want - 1) {
+    const auto i = static_cast<uint16_t>(__builtin_ctz(want));
     const PacketMeta& m = b.meta[i];
     const bool judged = (b.judged >> i) & 1u;
     if (b.fate[i] != Fate::pass || b.pos[i] < 0 || m.has_inner || !names::DnsSnoop::wanted(m, judged)) continue;
@@ -1181,20 +1184,38 @@ void Worker::cut_here(uint16_t i) noexcept {
 // A binding that admitted a live connection is kept alive with it: moved
 // on to the grace period from now when it would end sooner (a lock-free
 // look first; the table's lock only when it must move), and bound again
-// if it was given up meanwhile. Once per sweep visit of the connection.
+// if it was given up meanwhile. Once per sweep visit of the connection;
+// the expiry learnt is kept with the connection, so while it lies beyond
+// the grace period from now and nothing was evicted, the visit does not
+// look at the table at all.
 void Worker::keep_binding(int32_t pos, const ConnEntry& e, const RuleSet& rs, uint32_t now_s) noexcept {
   const uint32_t h = std::as_const(conns_).name_of(pos);
   if (!names::ConnNames::kept(h) || shared_.bindings == nullptr) return;
   const auto& n = conns_.names().get(h);
   if (n.outcome != static_cast<uint8_t>(NameOutcome::bound)) return;
+  const uint32_t until = now_s + std::max<uint32_t>(rs.names()->grace_seconds(), 1);
+  // Known to last past `until`, and nothing evicted since it was learnt:
+  // no look at the table (most visits, for most connections).
+  const auto evictions = static_cast<uint32_t>(shared_.bindings->evictions());
+  if (static_cast<int32_t>(n.kept_until.load(std::memory_order_relaxed) - until) >= 0 &&
+      n.kept_evictions.load(std::memory_order_relaxed) == evictions)
+    return;
   const ConnKey& ck = conns_.key(pos);
   const names::BindingKey key = binding_key(opened_tuple(ck, e), ck.tenant);
-  const uint32_t until = now_s + std::max<uint32_t>(rs.names()->grace_seconds(), 1);
-  bool fresh = false;
+  uint32_t expires = 0;
+  bool found = false;
   shared_.bindings->lookup(key, now_s, [&](const names::BoundName& b) {
-    fresh = fresh || (b.name == n.name() && static_cast<int32_t>(b.expires - until) >= 0);
+    if (b.name != n.name() || (found && static_cast<int32_t>(b.expires - expires) <= 0)) return;
+    expires = b.expires;
+    found = true;
   });
-  if (!fresh) shared_.bindings->bind(key, n.name(), now_s, until);
+  if (!found || static_cast<int32_t>(expires - until) < 0) {
+    const auto r = shared_.bindings->bind(key, n.name(), now_s, until);
+    if (r == names::BindResult::name_cap || r == names::BindResult::names_full) return;  // look again next visit
+    expires = until;
+  }
+  n.kept_until.store(expires, std::memory_order_relaxed);
+  n.kept_evictions.store(evictions, std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------------------

@@ -115,6 +115,11 @@ class BindingTable {
   uint32_t bucket_count() const noexcept { return bucket_count_; }
   uint32_t live_names() const noexcept { return live_names_.load(std::memory_order_relaxed); }
   uint32_t live_bindings() const noexcept { return live_bindings_.load(std::memory_order_relaxed); }
+  // Live bindings given up for new ones so far. Counted after the slot is
+  // freed: whoever reads it before looking a binding up and finds it again
+  // knows the binding stays until its expiry unless this count moves on
+  // (expired slots are the only others freed).
+  uint64_t evictions() const noexcept { return counters_.evicted.load(std::memory_order_acquire); }
   const Counters& counters() const noexcept { return counters_; }
   // Bytes the table holds, all taken at construction.
   std::size_t memory_bytes() const noexcept;

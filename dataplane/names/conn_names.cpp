@@ -28,6 +28,8 @@ uint32_t ConnNames::acquire(uint8_t outcome, std::string_view name, uint32_t bou
   e.age_s = age_s;
   e.outcome = outcome;
   e.sni_len.store(0, std::memory_order_relaxed);
+  e.kept_until.store(0, std::memory_order_relaxed);
+  e.kept_evictions.store(0, std::memory_order_relaxed);
   e.len = static_cast<uint8_t>(std::min(name.size(), kMaxNameText));
   name.copy(e.text, e.len);  // not memcpy: an empty view may hold no pointer
   in_use_.fetch_add(1, std::memory_order_relaxed);

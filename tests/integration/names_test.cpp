@@ -416,6 +416,25 @@ TEST(NameDecisions, AConnectionOutlivesItsBindingAndKeepsItAlive) {
   EXPECT_GE(named, 2u);
 }
 
+// The sweep remembers how long a connection's binding lasts and looks at
+// the table only when that nears or something was evicted: a binding given
+// up for others while its connection lives is bound again at the next
+// visit. (max_bindings 8: one bucket, so nine bindings evict.)
+TEST(NameDecisions, ABindingEvictedWhileItsConnectionLivesIsBoundAgain) {
+  std::string policy = kNamesPolicy;
+  const std::string dns = "dns: { trusted: [resolvers], grace: 60 }";
+  policy.replace(policy.find(dns), dns.size(), "dns: { trusted: [resolvers], grace: 60, max_bindings: 8 }");
+  Harness h(policy, 1, recording);
+  ASSERT_TRUE(h.loaded()) << h.error();
+  answer(h, kClient, "203.0.113.9", "api.stripe.com");
+  handshake(h, tcp_spec(kClient, "203.0.113.9", 41000, 443));
+  h.settle();  // the sweep learns the binding's expiry
+  for (int k = 0; k < 8; ++k) answer(h, kClient, "203.0.113." + std::to_string(20 + k), "api.stripe.com", 3000);
+  EXPECT_EQ(h.pass(0, syn(kClient, "203.0.113.9", 41001)).size(), 0u);  // given up for the others
+  h.settle();
+  EXPECT_EQ(h.pass(0, syn(kClient, "203.0.113.9", 41002)).size(), 1u);  // bound again for the live connection
+}
+
 TEST(NameDecisions, AConnectionAdmittedByANameSurvivesAReload) {
   NamesHarness h;
   answer(h, kClient, "203.0.113.9", "api.stripe.com", 1);
