@@ -21,7 +21,9 @@ bindings (live bindings, connections opened, nothing denied) before its
 rate counts. Prints each median rate, the cycles per packet and the ratio
 names / addresses: what established packets pay for names (goal >= 0.95),
 as the median of each run's own ratio (its two variants back to back), with
-the runs' range and the ratio of the medians beside it.
+the runs' range and the ratio of the medians beside it; and the same on
+the worker thread's own CPU time (/proc/PID/task/TID/schedstat), which a
+neighbour holding the core does not stretch.
 
 Then DNS answers (gen_pcap.py --dns): N clients each asking a resolver
 for one of 1,000 names and answered with an address of its own, replayed
@@ -94,6 +96,7 @@ def measure_variants(dp, a, pcap, policies, want_bindings, work):
     hold fewer live bindings than asked. Returns the rates, the cycles and the last run's telemetry."""
     rates = {k: [] for k in policies}
     cycles = {k: [] for k in policies}
+    on_cpu = {k: [] for k in policies}
     last = {}
     mbufs = 4 * max(a.flows, a.answers) + 65536
     for run in range(a.runs):
@@ -119,7 +122,7 @@ def measure_variants(dp, a, pcap, policies, want_bindings, work):
             cmd = [dp, *throughput.eal(pre, pcap, a.lcores), "--", "--policy", policy, "--state-dir", state,
                    "--mbufs", str(mbufs), "--mbuf-size", "512"]
             log = os.path.join(work, f"{name}-{run}.log")
-            pps, cpp = throughput.measure(cmd, pre, a.warmup, a.window, observe, log)
+            pps, cpp = throughput.measure(cmd, pre, a.warmup, a.window, observe, log, on_cpu[name])
             denied = {k: v for k, v in seen["drops"].items() if isinstance(v, int) and v}
             if denied:
                 with open(log, errors="replace") as f:
@@ -130,8 +133,9 @@ def measure_variants(dp, a, pcap, policies, want_bindings, work):
             rates[name].append(pps)
             cycles[name].append(cpp or 0)
             last[name] = seen
-            print(f"run {run + 1} {name:9} {pps / 1e6:.2f} Mpps, {cpp or 0:.0f} cycles/packet", flush=True)
-    return rates, cycles, last
+            print(f"run {run + 1} {name:9} {pps / 1e6:.2f} Mpps, {cpp or 0:.0f} cycles/packet, "
+                  f"{on_cpu[name][-1] / 1e6:.2f} Mpps of worker CPU time", flush=True)
+    return rates, cycles, last, on_cpu
 
 
 def main():
@@ -165,7 +169,7 @@ def main():
             "  - { id: web, from: 10.1.0.0/16, to: [internet, sni: \"*.bench.example\"], proto: tcp, ports: [443], "
             "action: allow }\n",
         }
-        rates, cycles, seen = measure_variants(dp, a, pcap, policies, {"names": a.flows}, work)
+        rates, cycles, seen, on_cpu = measure_variants(dp, a, pcap, policies, {"names": a.flows}, work)
         live = seen["names"]["names"].get("bindings_live", 0)
         table = seen["names"]["names"].get("table_bytes", 0)
 
@@ -179,7 +183,7 @@ def main():
             dns_rule + "  - { id: web, from: 10.1.0.0/16, to: [fqdn: \"*.bench.example\"], proto: tcp, "
             "ports: [443], action: allow }\n",
         }
-        dns_rates, dns_cycles, dns_seen = measure_variants(dp, a, dns_pcap, dns_policies, {}, work)
+        dns_rates, dns_cycles, dns_seen, _ = measure_variants(dp, a, dns_pcap, dns_policies, {}, work)
         answered = dns_seen["snooped"]["names"]
 
         tls_pcap = os.path.join(work, "tls.pcap")
@@ -222,6 +226,12 @@ def main():
     print(f"ratio names/addresses {statistics.median(paired):.2f} (runs {min(paired):.2f}..{max(paired):.2f}; "
           f"of medians {statistics.median(rates['names']) / statistics.median(rates['addresses']):.2f}; "
           f"{live} live bindings; the table takes {table / 1e6:.1f} MB)")
+    # The same on the worker's own CPU time (/proc schedstat): what a core
+    # of its own would forward, whatever else ran on this one.
+    cpu_paired = [n / d for n, d in zip(on_cpu["names"], on_cpu["addresses"])]
+    print(f"on worker CPU time: addresses {statistics.median(on_cpu['addresses']) / 1e6:.2f} Mpps, names "
+          f"{statistics.median(on_cpu['names']) / 1e6:.2f} Mpps, ratio {statistics.median(cpu_paired):.2f} "
+          f"(runs {min(cpu_paired):.2f}..{max(cpu_paired):.2f})")
     for name in dns_policies:
         print(f"dns {name:7} {statistics.median(dns_rates[name]) / 2e6:.2f} M answers/s, "
               f"{statistics.median(dns_cycles[name]) * 2:.0f} cycles per query and answer")
