@@ -39,6 +39,13 @@ class ConnNames {
   struct Entry {
     uint32_t bound_at;  // seconds of the binding table's clock: the answer's time
     uint32_t age_s;     // the answer's age when the connection was admitted
+    // What the sweep last learnt of the binding that admitted it (the
+    // worker whose sweep visits the connection writes them; 0 at first):
+    // alive until at least `kept_until`, while the table's evictions stay
+    // `kept_evictions`. Until then the sweep need not look it up. Beside
+    // `outcome`, which the sweep reads first: one cache line.
+    mutable std::atomic<uint32_t> kept_until{0};
+    mutable std::atomic<uint32_t> kept_evictions{0};
     uint8_t outcome;    // NameOutcome (dataplane/flow_record.h) of its admission
     uint8_t len;
     char text[kMaxNameText];
@@ -48,12 +55,6 @@ class ConnNames {
     std::atomic<uint8_t> sni_len{0};
     bool sni_cut = false;
     char sni_text[kMaxServerName];
-    // What the sweep last learnt of the binding that admitted it (the
-    // worker whose sweep visits the connection writes them; 0 at first):
-    // alive until at least `kept_until`, while the table's evictions stay
-    // `kept_evictions`. Until then the sweep need not look it up.
-    mutable std::atomic<uint32_t> kept_until{0};
-    mutable std::atomic<uint32_t> kept_evictions{0};
     std::string_view name() const noexcept { return {text, len}; }
     std::string_view sni() const noexcept { return {sni_text, sni_len.load(std::memory_order_acquire)}; }
   };
