@@ -1,7 +1,8 @@
 // bulkhead-controlplane: keeps the versioned policy and distributes it.
 //
-//   bulkhead-controlplane --config FILE | --store DIR --key cp.key --dataplane-key dp.pub ...
+//   bulkhead-controlplane --config FILE | --store DIR|etcd://... --key cp.key --dataplane-key dp.pub ...
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <fstream>
@@ -32,7 +33,10 @@ int main(int argc, char** argv) {
   o.add_options()
     ("help,h", "show this help")
     ("config", po::value<std::string>(), "read options from FILE (name = value lines, the names below; none by default)")
-    ("store", po::value(&cfg.store_dir)->required(), "policy store directory: generations, audit log, flow store (required)")
+    ("store", po::value(&cfg.store_dir)->required(), "the policy store: a directory (generations, audit log, flow store), or etcd://HOST:PORT[,HOST:PORT...][/PREFIX] shared by several control planes, one of which leads (prefix /bulkhead by default; docs/ha.md) (required)")
+    ("name", po::value(&cfg.name), "with an etcd store: this control plane's name among those sharing it (default: the host name)")
+    ("lease-ttl", po::value(&cfg.lease_ttl_s)->default_value(cfg.lease_ttl_s), "with an etcd store: seconds of the leadership lease; a standby leads within about this long after the leader dies (2 to 60)")
+    ("state-dir", po::value(&cfg.state_dir), "with an etcd store: a directory for this control plane's own state, the flow store's snapshot (none by default; --flow-listen needs it)")
     ("listen", po::value(&cfg.listen)->default_value(cfg.listen), "endpoint for dataplanes (CURVE)")
     ("key", po::value(&cfg.key_file)->required(), "this control plane's key pair file, from bulkhead keys generate (required)")
     ("dataplane-key", po::value(&cfg.dataplane_keys)->composing(), "public key file of an admitted dataplane (repeat; none by default: no dataplane admitted)")
@@ -81,9 +85,22 @@ int main(int argc, char** argv) {
             {{"flow-log-format"}, !cfg.flow_log.empty() || flow_syslog, "--flow-log or --flow-syslog"},
             {{"flow-syslog-facility", "flow-syslog-queue", "flow-syslog-hostname"}, flow_syslog, "--flow-syslog"},
             {{"cli-key"}, cfg.cli.rfind("tcp://", 0) == 0, "a tcp:// --cli endpoint (ipc:// admits by file mode)"},
+            {{"name", "lease-ttl", "state-dir"}, bulkhead::controlplane::is_etcd_url(cfg.store_dir),
+             "an etcd:// --store (a directory store has one control plane)"},
         });
         !why.empty())
       return usage_error(why);
+    if (cfg.lease_ttl_s < 2 || cfg.lease_ttl_s > 60) return usage_error("--lease-ttl: 2 to 60 seconds");
+    if (cfg.name.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof(host) - 1);
+      cfg.name = host;
+    }
+    if (bulkhead::controlplane::is_etcd_url(cfg.store_dir)) {
+      bulkhead::controlplane::EtcdTarget target;
+      std::string why;
+      if (!bulkhead::controlplane::parse_etcd_url(cfg.store_dir, target, why)) return usage_error("--store: " + why);
+    }
     int64_t retention = 0;
     if (!bulkhead::common::parse_duration(vm["flow-retention"].as<std::string>(), retention))
       return usage_error("--flow-retention: not a duration (e.g. 30d, 12h)");
@@ -125,7 +142,7 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  std::cout << "bulkhead-controlplane: ready: dataplanes on " << cfg.listen << ", CLI on " << cfg.cli
+  std::cout << "bulkhead-controlplane: ready: store " << cfg.store_dir << ", dataplanes on " << cfg.listen << ", CLI on " << cfg.cli
             << (cfg.flow_listen.empty() ? std::string() : ", flow records on " + cfg.flow_listen) << std::endl;
   server->run(g_stop);
   return 0;

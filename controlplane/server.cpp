@@ -110,8 +110,32 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
   std::unique_ptr<Server> s(new Server());
   s->cfg_ = cfg;
   std::vector<std::string> warnings;
-  s->store_ = PolicyStore::open(cfg.store_dir, error, &warnings);
-  if (!s->store_) return nullptr;
+  if (is_etcd_url(cfg.store_dir)) {
+    EtcdTarget target;
+    if (!parse_etcd_url(cfg.store_dir, target, error)) {
+      error = "--store " + cfg.store_dir + ": " + error;
+      return nullptr;
+    }
+    if (!cfg.flow_listen.empty() && cfg.state_dir.empty()) {
+      error = "with a store in etcd, --flow-listen needs --state-dir (where the flow store's snapshot is kept)";
+      return nullptr;
+    }
+    auto backend = std::make_unique<EtcdBackend>(target);
+    s->etcd_ = backend.get();
+    s->store_ = PolicyStore::open(std::move(backend), error, &warnings);
+    if (!s->store_) {
+      error = "the store in " + cfg.store_dir + ": " + error;
+      return nullptr;
+    }
+    Leadership::Config lc;
+    lc.target = target;
+    lc.self = {cfg.name, cfg.cli, cfg.listen, unix_now(), false};
+    lc.lease_ttl_s = cfg.lease_ttl_s;
+    s->leadership_ = std::make_unique<Leadership>(std::move(lc));
+  } else {
+    s->store_ = PolicyStore::open(cfg.store_dir, error, &warnings);
+    if (!s->store_) return nullptr;
+  }
   for (const auto& w : warnings) std::cerr << "bulkhead-controlplane: " << w << '\n';
   common::CurveKeys own;
   if (!common::read_curve_keys(cfg.key_file, true, own, error)) return nullptr;
@@ -152,7 +176,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
       CollectorConfig fc;
       fc.listen = cfg.flow_listen;
       fc.secret_key = own.secret_key;
-      fc.snapshot_path = cfg.store_dir + "/flows.pb";
+      fc.snapshot_path = (s->etcd_ ? cfg.state_dir : cfg.store_dir) + "/flows.pb";
       fc.jsonl_path = cfg.flow_log;
       fc.log = cfg.flow_log_limits;
       fc.syslog = cfg.flow_syslog;
@@ -199,6 +223,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
 }
 
 Server::~Server() {
+  leadership_.reset();  // resigns: a standby leads at once, not after the lease
   metrics_.reset();
   flows_.reset();
   zap_stop_ = true;
@@ -304,6 +329,7 @@ const pb::PushRuleSet* Server::change_for(const Dataplane& dp) {
 }
 
 void Server::push(Dataplane& dp, int64_t sent_at_ns) {
+  if (!leading()) return;  // a standby never pushes
   const pb::CompiledRuleSet* set = current_set();
   if (set == nullptr || dp.route.empty()) return;
   const uint64_t current = set->generation();
@@ -313,6 +339,7 @@ void Server::push(Dataplane& dp, int64_t sent_at_ns) {
   if (change != nullptr) *m.mutable_push() = *change;
   else *m.mutable_push()->mutable_rule_set() = *set;
   m.mutable_push()->set_sent_at_ns(sent_at_ns);
+  m.mutable_push()->set_leader_term(term());
   const std::string data = m.SerializeAsString();
   dataplanes_->send(zmq::buffer(dp.route), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   dataplanes_->send(zmq::buffer(data), zmq::send_flags::dontwait);
@@ -405,6 +432,7 @@ void Server::on_dataplane(const std::string& route, const std::string& key, cons
     dp.info.set_generation(m.hello().generation());
     dp.info.set_uptime_s(m.hello().uptime_s());
     dp.info.set_rejected_messages(m.hello().rejected_messages());
+    dp.info.set_leader_term(m.hello().leader_term());
     // What status shows of it, bounded: a dataplane's own words.
     constexpr int kMaxCounters = 64;
     constexpr size_t kMaxName = 64;
@@ -493,13 +521,32 @@ void Server::fill_status(pb::CliResponse& r) {
 
 pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& author) {
   pb::CliResponse r;
-  r.set_current(store_->current());
   ChangeOptions change;
   change.claimed_author = req.author().substr(0, 256);
   if (req.version() != kVersion) {
     r.add_errors("unsupported request version " + std::to_string(req.version()));
     return r;
   }
+  r.set_store(store_->backend().describe());
+  if (leadership_) {
+    r.set_leader_term(static_cast<uint64_t>(leadership_->leader_term()));
+    r.set_standby(!leading());
+    const auto c = req.command_case();
+    if (!leading() && (c == pb::CliRequest::kApply || c == pb::CliRequest::kRollback ||
+                       c == pb::CliRequest::kRenumber)) {
+      // Refused, never forwarded: a change is stored once, by the leader
+      // the operator sent it to.
+      r.add_errors(standby_refusal());
+      r.set_current(store_->current());
+      return r;
+    }
+    // A standby answers from the store as etcd holds it now; the leader is
+    // its only writer and holds it already.
+    std::string error;
+    if (!leading() && !store_->refresh(error))
+      r.add_warnings("answered from the store as last read (" + error + ")");
+  }
+  r.set_current(store_->current());
   auto analyse = [&](const pb::CompiledRuleSet& set, bool force) {
     rules::AnalysisOptions opt;
     opt.now_unix = unix_now();
@@ -595,6 +642,19 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
     }
     case pb::CliRequest::kStatus: {
       fill_status(r);
+      if (leadership_) {
+        std::vector<ControllerRecord> all;
+        std::string error;
+        if (!leadership_->controllers(all, error)) r.add_warnings("the controllers could not be read: " + error);
+        for (const auto& c : all) {
+          auto* x = r.add_controllers();
+          x->set_id(c.id);
+          x->set_cli(c.cli);
+          x->set_listen(c.listen);
+          x->set_leader(c.leader);
+          x->set_started_at(c.started_at);
+        }
+      }
       if (flows_) *r.mutable_flow_store() = flows_->info();
       r.set_ok(true);
       break;
@@ -696,11 +756,55 @@ void Server::read_cli_message() {
   cli_->send(zmq::buffer(resp.SerializeAsString()), zmq::send_flags::none);
 }
 
+std::string Server::standby_refusal() const {
+  const ControllerRecord& l = leadership_->leader();
+  if (l.id.empty() || l.id == cfg_.name)
+    return "this control plane (" + cfg_.name + ") does not lead and no leader is known yet" +
+           (leadership_->last_error().empty() ? std::string() : " (" + leadership_->last_error() + ")") +
+           ": nothing was changed; try again once one is elected (within a lease, " +
+           std::to_string(cfg_.lease_ttl_s) + " s)";
+  return "this control plane (" + cfg_.name + ") is a standby: nothing was changed; send changes to the leader, " +
+         common::escaped(l.id) + " (CLI " + common::escaped(l.cli) + ", term " +
+         std::to_string(leadership_->leader_term()) + ")";
+}
+
+void Server::lead_tick() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < lead_due_) return;
+  lead_due_ = now + leadership_->poll_period();
+  switch (leadership_->tick(now)) {
+    case Leadership::Change::elected: {
+      etcd_->set_term(leadership_->term());
+      // What the leader before stored is the truth now.
+      std::string error;
+      if (!store_->refresh(error)) note("elected, but the store could not be read again: " + error);
+      note("leads, term " + std::to_string(leadership_->term()) + "; current generation " +
+           std::to_string(store_->current()));
+      const int64_t started = steady_ns();
+      for (auto& [key, dp] : known_)
+        if (connected(dp, now) && dp.info.generation() < store_->current() && dp.refused != store_->current())
+          push(dp, started);
+      break;
+    }
+    case Leadership::Change::deposed:
+      etcd_->set_term(0);
+      note("no longer leads (lease lost or another elected" +
+           (leadership_->last_error().empty() ? std::string() : ": " + leadership_->last_error()) +
+           "); standing by");
+      break;
+    case Leadership::Change::none:
+      break;
+  }
+}
+
 void Server::run(const std::atomic<bool>& stop) {
+  const auto period =
+      leadership_ ? std::min(std::chrono::milliseconds(200), leadership_->poll_period()) : std::chrono::milliseconds(200);
   while (!stop.load()) {
+    if (leadership_) lead_tick();
     zmq::pollitem_t items[] = {{static_cast<void*>(*dataplanes_), 0, ZMQ_POLLIN, 0},
                                {static_cast<void*>(*cli_), 0, ZMQ_POLLIN, 0}};
-    if (poll_interrupted(items, 2, std::chrono::milliseconds(200))) continue;
+    if (poll_interrupted(items, 2, period)) continue;
     if (metrics_ && std::chrono::steady_clock::now() - metrics_at_ >= kMetricsPeriod) refresh_metrics();
     if (items[0].revents & ZMQ_POLLIN)
       for (size_t i = 0; i < kMessagesPerWake; ++i) {

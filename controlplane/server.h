@@ -14,6 +14,13 @@
 // the reason), or unreachable. Every message that can be refused is counted
 // and logged at a limited rate, with the peer's identity escaped.
 //
+// With a store in etcd (--store etcd://...), several control planes share
+// it and one leads (controlplane/leadership.h): only the leader pushes to
+// dataplanes, under its term, and changes the store; a standby answers
+// reads from the store as etcd holds it and refuses changes, naming the
+// leader. A newly elected leader reads the store again and pushes its
+// current generation to every dataplane behind it.
+//
 // Threading: run() owns everything on the calling thread; the ZAP handler
 // runs on a thread of its own and only reads the immutable key sets; the
 // flow collector has its own thread and lock.
@@ -32,14 +39,19 @@
 #include "common/metrics_server.h"
 #include "common/prometheus.h"
 #include "common/rate_limit.h"
+#include "controlplane/etcd_store.h"
 #include "controlplane/flow_collector.h"
+#include "controlplane/leadership.h"
 #include "controlplane/store.h"
 #include "proto/bulkhead.pb.h"
 
 namespace bulkhead::controlplane {
 
 struct ServerConfig {
-  std::string store_dir;
+  std::string store_dir;                    // a directory, or etcd://HOST:PORT[,HOST:PORT...][/PREFIX]
+  std::string state_dir;                    // local state beside an etcd store (the flow store's snapshot)
+  std::string name;                         // this control plane among those sharing an etcd store
+  int64_t lease_ttl_s = 5;                  // its leadership lease
   std::string listen = "tcp://0.0.0.0:7300";
   std::string key_file;                     // this control plane's key pair
   std::vector<std::string> dataplane_keys;  // public key files admitted
@@ -111,9 +123,18 @@ class Server {
   // to serve; on run()'s thread, at most every kMetricsPeriod.
   void refresh_metrics();
   pb::CliResponse on_cli(const pb::CliRequest& req, const std::string& author);
+  // Leadership (an etcd store only; a file store always leads, term 0).
+  bool leading() const { return !leadership_ || leadership_->leading(); }
+  uint64_t term() const { return leadership_ ? static_cast<uint64_t>(leadership_->term()) : 0; }
+  void lead_tick();
+  // Why a standby refuses a change, and where to send it.
+  std::string standby_refusal() const;
 
   ServerConfig cfg_;
   std::unique_ptr<PolicyStore> store_;
+  EtcdBackend* etcd_ = nullptr;  // the store's backend when it is etcd
+  std::unique_ptr<Leadership> leadership_;
+  std::chrono::steady_clock::time_point lead_due_{};
   std::map<std::string, std::string> allowed_;      // Z85 key -> key file name, dataplanes
   std::map<std::string, std::string> cli_allowed_;  // Z85 key -> key file name, remote operators
   zmq::context_t ctx_{1};

@@ -136,6 +136,17 @@ void print_status(const pb::CliResponse& r) {
                     std::to_string(d.rejected_messages()) + "/" + std::to_string(d.refused_messages()),
                     d.reason().empty() ? (d.last_nack().empty() ? "-" : "last refusal: " + d.last_nack()) : d.reason()});
   std::cout << "current generation " << r.current() << '\n';
+  // Control planes sharing an etcd store: who leads, and the standbys.
+  if (r.controllers_size() > 0 || r.standby()) {
+    std::cout << "store " << r.store() << ", leader term " << r.leader_term()
+              << (r.standby() ? "; this control plane is a STANDBY (it answers reads; changes go to the leader)" : "")
+              << '\n';
+    std::vector<std::vector<std::string>> controllers;
+    for (const auto& c : r.controllers())
+      controllers.push_back({common::escaped(c.id()), c.leader() ? "leader" : "standby", common::escaped(c.cli()),
+                             common::escaped(c.listen()), format_time(c.started_at())});
+    print_table(std::cout, {"controller", "role", "cli", "dataplanes on", "started"}, controllers);
+  }
   print_table(std::cout,
               {"dataplane", "key", "state", "insertion", "generation", "address", "acked", "ack latency",
                "refused (by it/of it)", "why"},
@@ -334,6 +345,8 @@ int cmd_simple(const std::vector<std::string>& args, const std::string& which) {
       for (const auto& e : r.errors()) std::cerr << e << '\n';
     return kExitUsage;
   }
+  if (!json)
+    for (const auto& w : r.warnings()) std::cerr << "warning: " << w << '\n';
   if (which == "rollback" || which == "renumber")
     return report_distribution(ep, r, wait, json,
                                which == "rollback" ? "generation " + std::to_string(r.generation()) +

@@ -1,0 +1,84 @@
+// Leadership among the controllers sharing a store in etcd (docs/ha.md).
+// Each controller holds an etcd lease (TTL a few seconds, renewed every
+// third of it) and registers itself under P/controllers/ID with it. One
+// leads: it created P/leader with its lease in a transaction that succeeds
+// only when the key does not exist (create revision 0). The key's create
+// revision is the term: etcd revisions only grow, so a later leader's term
+// is always higher, and the store's writes are fenced on it
+// (etcd_store.h). Standbys try that transaction every poll; when the
+// leader dies its lease lapses, etcd deletes the key and the next attempt
+// elects one of them. Polling reads only the leader key, so there is no
+// watch to lose events to compaction: every poll sees etcd's present.
+//
+// A leader that cannot renew its lease for longer than the lease stands
+// down by itself (it cannot know whether etcd still counts it); the fence
+// makes any write it still attempts fail either way.
+//
+// Thread-safety: one owner thread calls tick() and the rest.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controlplane/etcd_client.h"
+
+namespace bulkhead::controlplane {
+
+struct ControllerRecord {
+  std::string id;
+  std::string cli;     // its CLI endpoint
+  std::string listen;  // its dataplane endpoint
+  int64_t started_at = 0;
+  bool leader = false;
+};
+
+class Leadership {
+ public:
+  struct Config {
+    EtcdTarget target;
+    ControllerRecord self;  // id, cli, listen, started_at
+    int64_t lease_ttl_s = 5;
+  };
+  enum class Change { none, elected, deposed };
+
+  explicit Leadership(Config cfg);
+  ~Leadership();  // resigns: a standby takes over without waiting for the lease
+
+  // Renews the lease and campaigns when due; call at least every
+  // poll_period(). Returns what changed.
+  Change tick(std::chrono::steady_clock::time_point now);
+  std::chrono::milliseconds poll_period() const;
+
+  bool leading() const { return term_ != 0; }
+  int64_t term() const { return term_; }
+  // The leader as last seen by tick() (id empty: none seen).
+  const ControllerRecord& leader() const { return leader_; }
+  int64_t leader_term() const { return leader_term_; }
+  // Every registered controller, read now; the leader marked.
+  bool controllers(std::vector<ControllerRecord>& out, std::string& error);
+  const std::string& last_error() const { return last_error_; }
+
+  // Gives up leadership and the lease (clean shutdown).
+  void resign();
+
+ private:
+  bool ensure_lease(std::chrono::steady_clock::time_point now);
+  void campaign();
+  static std::string record_json(const ControllerRecord& r);
+  static ControllerRecord parse_record(const std::string& json);
+
+  Config cfg_;
+  EtcdClient client_;
+  int64_t lease_ = 0;
+  std::chrono::steady_clock::time_point renewed_{};  // the last successful grant or renewal
+  std::chrono::steady_clock::time_point renew_due_{};
+  int64_t term_ = 0;
+  ControllerRecord leader_;
+  int64_t leader_term_ = 0;
+  std::string last_error_;
+};
+
+}  // namespace bulkhead::controlplane

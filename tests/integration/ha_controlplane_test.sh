@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Two control planes sharing a store in a 3-member etcd cluster: one leads,
+# the other answers reads and refuses changes naming the leader; kill -9
+# the leader and the standby leads within two lease periods and takes the
+# next apply, no generation stored twice or skipped; a leader frozen past
+# its lease is fenced off when it wakes (its apply fails, nothing stored);
+# one etcd member killed, everything keeps working.
+source "$(dirname "$0")/lib.sh" ha
+source "$src/tests/common/etcd_cluster.sh"
+etcd_start "$work/etcd" || exit $?
+
+cd "$work"
+for k in cp dp1; do "$cli" keys generate "$k" >/dev/null || exit 1; done
+ttl=3
+store="etcd://$etcd_endpoints/bh"
+{ read -r port_a; read -r port_b; } < <(python3 "$src/tests/common/free_ports.py" 2)
+declare -A cp_pid
+start_cp() {  # name port
+  "$build/controlplane/bulkhead-controlplane" --store "$store" --name "$1" --lease-ttl $ttl --key cp.key \
+    --dataplane-key dp1.pub --listen "tcp://127.0.0.1:$2" --cli "ipc://$work/$1.sock" >>"$1.log" 2>&1 &
+  pids+=($!)
+  cp_pid[$1]=$!
+}
+# status --json (its exit status says whether every dataplane enforces the
+# current generation: none runs here).
+st() { "$cli" status --json --controlplane "ipc://$work/$1.sock" 2>/dev/null || true; }
+# The leader as control plane NAME sees it ("" when none, or no answer).
+leader_seen_by() { st "$1" | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+print(''.join(c['id'] for c in d.get('controllers', []) if c.get('leader')) if not d.get('standby') else 'standby')" 2>/dev/null; }
+leads() { st "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if not d.get('standby') and d.get('store','').startswith('etcd://') else 1)" 2>/dev/null; }
+history_of() { "$cli" history --json --controlplane "ipc://$work/$1.sock" | python3 -c "
+import json, sys
+print(' '.join(h['number'] + ':' + h['message'] for h in json.load(sys.stdin).get('history', [])))"; }
+
+start_cp a "$port_a"
+for _ in $(seq 100); do leads a && break; sleep 0.1; done
+check "the first control plane leads" leads a
+start_cp b "$port_b"
+for _ in $(seq 100); do [ "$(leader_seen_by b)" = standby ] && [ -S b.sock ] && break; sleep 0.1; done
+out=$(st a)
+check "status shows the leader and the standby" python3 -c "
+import json, sys
+d = json.loads(sys.argv[1])
+roles = {c['id']: c['leader'] for c in d['controllers']}
+assert roles == {'a': True, 'b': False}, roles
+assert int(d['leader_term']) > 0 and d['store'] == sys.argv[2], d
+" "$out" "$store"
+check "status in text names the roles" grep -q "standby" <<<"$("$cli" status --controlplane "ipc://$work/a.sock")"
+
+printf 'version: 1\nrules:\n  - { id: a, proto: tcp, ports: [80], action: allow }\n' >p1.yaml
+printf 'version: 1\nrules:\n  - { id: a, proto: tcp, ports: [80, 443], action: allow }\n' >p2.yaml
+printf 'version: 1\nrules:\n  - { id: b, proto: udp, ports: [53], action: allow }\n' >p3.yaml
+"$cli" apply p1.yaml -m one --wait 0 --controlplane "ipc://$work/a.sock" >/dev/null 2>&1
+check "the leader stores generation 1" [ "$(history_of a)" = "1:one" ]
+out=$("$cli" apply p2.yaml -m refused --wait 0 --controlplane "ipc://$work/b.sock" 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "is a standby" <<<"$out" && grep -q "a.sock" <<<"$out" && pass "the standby refuses a change and names the leader" || fail "standby apply: $rc $out"
+check "the standby answers history from the store" [ "$(history_of b)" = "1:one" ]
+check "the standby answers the current policy's rules" grep -Eq "^0 +a +allow" <<<"$("$cli" rule list --controlplane "ipc://$work/b.sock" 2>&1)"
+
+# kill -9 the leader: its lease lapses, the standby is elected.
+kill -KILL "${cp_pid[a]}"
+killed=$(date +%s%N)
+for _ in $(seq 200); do leads b && break; sleep 0.05; done
+took_ms=$(( ($(date +%s%N) - killed) / 1000000 ))
+check "the standby leads within two lease periods (${took_ms} ms)" [ "$took_ms" -le $((2 * ttl * 1000)) ]
+"$cli" apply p2.yaml -m two --wait 0 --controlplane "ipc://$work/b.sock" >/dev/null 2>&1
+check "the new leader takes the next apply as generation 2" [ "$(history_of b)" = "1:one 2:two" ]
+
+# The old leader comes back as a standby.
+start_cp a "$port_a"
+for _ in $(seq 100); do [ "$(leader_seen_by a)" = standby ] && break; sleep 0.1; done
+check "the restarted control plane stands by" [ "$(leader_seen_by a)" = standby ]
+
+# Freeze the leader past its lease: the standby is elected and applies; the
+# frozen one, woken, has its apply fenced off (or refused as a standby).
+kill -STOP "${cp_pid[b]}"
+for _ in $(seq 200); do leads a && break; sleep 0.05; done
+check "the standby leads while the leader is frozen" leads a
+"$cli" apply p3.yaml -m three --wait 0 --controlplane "ipc://$work/a.sock" >/dev/null 2>&1
+kill -CONT "${cp_pid[b]}"
+out=$("$cli" apply p1.yaml -m stale --wait 0 --controlplane "ipc://$work/b.sock" 2>&1); rc=$?
+[ $rc = 2 ] && grep -Eq "no longer leads|is a standby" <<<"$out" && pass "the deposed leader's apply fails" || fail "deposed apply: $rc $out"
+check "no generation stored twice or skipped" [ "$(history_of a)" = "1:one 2:two 3:three" ]
+check "the deposed leader knows it stands by" [ "$(leader_seen_by b)" = standby ]
+
+# One etcd member of three dies: the store and the election go on.
+etcd_kill 0 && etcd_healthy
+"$cli" apply p2.yaml -m four --wait 0 --controlplane "ipc://$work/a.sock" >/dev/null 2>&1
+check "an apply with an etcd member down" [ "$(history_of a)" = "1:one 2:two 3:three 4:four" ]
+check "the standby reads it through the other members" [ "$(history_of b)" = "1:one 2:two 3:three 4:four" ]
+kill -KILL "${cp_pid[a]}"
+for _ in $(seq 200); do leads b && break; sleep 0.05; done
+check "a failover with an etcd member down" leads b
+"$cli" apply p3.yaml -m five --wait 0 --controlplane "ipc://$work/b.sock" >/dev/null 2>&1
+check "and the new leader applies" [ "$(history_of b)" = "1:one 2:two 3:three 4:four 5:five" ]
+
+# Options that cannot take effect are refused at start (exit 2).
+cp_args=(--key cp.key --dataplane-key dp1.pub --listen "tcp://127.0.0.1:$port" --cli "ipc://$work/x.sock")
+out=$("$build/controlplane/bulkhead-controlplane" --store dirstore --lease-ttl 5 "${cp_args[@]}" 2>&1 </dev/null); rc=$?
+[ $rc = 2 ] && grep -q "lease-ttl has no effect without an etcd:// --store" <<<"$out" && pass "--lease-ttl with a directory store is refused" || fail "--lease-ttl: $rc $out"
+out=$("$build/controlplane/bulkhead-controlplane" --store "etcd://127.0.0.1" "${cp_args[@]}" 2>&1 </dev/null); rc=$?
+[ $rc = 2 ] && grep -q "not HOST:PORT" <<<"$out" && pass "an etcd URL without a port is refused" || fail "etcd URL: $rc $out"
+out=$("$build/controlplane/bulkhead-controlplane" --store "$store" --lease-ttl 1 "${cp_args[@]}" 2>&1 </dev/null); rc=$?
+[ $rc = 2 ] && grep -q "2 to 60" <<<"$out" && pass "a lease under 2 s is refused" || fail "--lease-ttl 1: $rc $out"
+out=$(timeout 20 "$build/controlplane/bulkhead-controlplane" --store "$store" --flow-listen "tcp://127.0.0.1:$port2" \
+  "${cp_args[@]}" 2>&1 </dev/null); rc=$?
+[ $rc = 1 ] && grep -q "needs --state-dir" <<<"$out" && pass "flows beside an etcd store need --state-dir" || fail "--state-dir: $rc $out"
+
+if [ $failures -gt 0 ]; then
+  for f in a b; do echo "--- $f.log"; tail -20 "$f.log"; done
+fi
+[ $failures = 0 ]
