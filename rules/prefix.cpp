@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 namespace bulkhead::rules {
 namespace {
@@ -118,7 +119,13 @@ bool contains(const Prefix& outer, const Prefix& inner) {
 }
 
 bool contains_address(const Prefix& p, uint8_t family, const std::array<uint8_t, 16>& addr) {
-  return p.family == family && masked(addr, p.len) == p.addr;
+  if (p.family != family || p.len > p.max_len()) return false;
+  // Bytewise (the dataplane asks per DNS answer), and without relying on
+  // the prefix's bits past its length being zero (a prefix off the wire).
+  const unsigned whole = p.len / 8u, rest = p.len % 8u;
+  if (std::memcmp(p.addr.data(), addr.data(), whole) != 0) return false;
+  const auto mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return rest == 0 || (p.addr[whole] & mask) == (addr[whole] & mask);
 }
 
 std::vector<Prefix> normalise(std::vector<Prefix> set) {

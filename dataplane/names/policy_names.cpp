@@ -52,7 +52,7 @@ std::unique_ptr<PolicyNames> PolicyNames::build(const pb::CompiledRuleSet& set, 
 
   out->settings_ = set.names();
   for (const auto& p : out->settings_.trusted_resolvers()) {
-    Resolver r{};
+    rules::Prefix r;
     const auto& a = p.addr();
     if ((a.size() != 4 && a.size() != 16) || p.prefix_len() > a.size() * 8) {
       error = "a trusted resolver prefix is malformed";
@@ -60,7 +60,7 @@ std::unique_ptr<PolicyNames> PolicyNames::build(const pb::CompiledRuleSet& set, 
     }
     r.family = a.size() == 4 ? 4 : 6;
     r.len = static_cast<uint8_t>(p.prefix_len());
-    std::memcpy(r.addr, a.data(), a.size());
+    std::memcpy(r.addr.data(), a.data(), a.size());
     out->resolvers_.push_back(r);
   }
   auto ranges = [&](const google::protobuf::RepeatedPtrField<pb::PortRange>& in, std::vector<Range>& to) {
@@ -79,16 +79,10 @@ std::unique_ptr<PolicyNames> PolicyNames::build(const pb::CompiledRuleSet& set, 
 }
 
 bool PolicyNames::trusted_resolver(const uint8_t* addr, uint8_t family) const noexcept {
-  for (const auto& r : resolvers_) {
-    if (r.family != family) continue;
-    const unsigned whole = r.len / 8, rest = r.len % 8;
-    if (std::memcmp(r.addr, addr, whole) != 0) continue;
-    if (rest != 0) {
-      const auto mask = static_cast<uint8_t>(0xff << (8 - rest));
-      if ((r.addr[whole] & mask) != (addr[whole] & mask)) continue;
-    }
-    return true;
-  }
+  std::array<uint8_t, 16> a{};
+  std::memcpy(a.data(), addr, family == 4 ? 4 : 16);
+  for (const auto& r : resolvers_)
+    if (rules::contains_address(r, family, a)) return true;
   return false;
 }
 

@@ -21,6 +21,7 @@
 #include "dataplane/names/bindings.h"
 #include "proto/bulkhead.pb.h"
 #include "rules/names.h"
+#include "rules/prefix.h"
 
 namespace bulkhead::dataplane::names {
 
@@ -62,11 +63,6 @@ class PolicyNames {
   struct Range {
     uint16_t lo, hi;
   };
-  struct Resolver {
-    uint8_t family;
-    uint8_t len;
-    uint8_t addr[16];
-  };
   static bool in(const std::vector<Range>& r, uint16_t port) noexcept {
     for (const auto& x : r)
       if (port >= x.lo && port <= x.hi) return true;
@@ -74,7 +70,7 @@ class PolicyNames {
   }
 
   pb::NameSettings settings_;
-  std::vector<Resolver> resolvers_;
+  std::vector<rules::Prefix> resolvers_;
   std::vector<Range> tls_ports_, quic_ports_;
   rules::NameMatcher fqdn_, sni_;
   std::vector<int8_t> fqdn_bit_, sni_bit_;
