@@ -80,6 +80,8 @@ class CurveClient {
   zmq::socket_t& socket() noexcept { return sock_; }
   // Reads the monitor's events (call in the thread's loop; never blocks).
   void watch();
+  // A connection is up and past its handshake (as of the last watch()).
+  bool established() const noexcept { return handshaked_; }
 
  private:
   void reconnect();

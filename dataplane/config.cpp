@@ -12,6 +12,7 @@
 
 #include "common/metrics_server.h"
 #include "common/option_needs.h"
+#include "dataplane/controlplanes.h"
 
 namespace bulkhead::dataplane {
 namespace po = boost::program_options;
@@ -248,12 +249,12 @@ po::options_description make_options(Config& c, std::string& pairs, std::string&
     ("pid-file", po::value(&c.pid_file), "write the process id to FILE (none by default)")
     ("state-dir", po::value(&c.state_dir), "keep the last good compiled rule set in DIR and boot with it when the policy is missing or broken (none by default: nothing kept)")
     ("no-policy", po::value(&no_policy)->default_value("fail-closed"), "with no rule set at all: fail-closed (drop) | fail-open (forward)")
-    ("controlplane", po::value(&c.controlplane), "control plane endpoint, e.g. tcp://10.0.0.1:7300 (none by default: the policy file alone)")
-    ("controlplane-key", po::value(&c.controlplane_key), "the control plane's public key file, the only server accepted (needed with --controlplane and --flow-export)")
+    ("controlplane", po::value(&c.controlplane), "control plane endpoint, e.g. tcp://10.0.0.1:7300, or several separated by commas (control planes that elect a leader; docs/ha.md) (none by default: the policy file alone)")
+    ("controlplane-key", po::value(&c.controlplane_key), "the control plane's public key file, the only server accepted (needed with --controlplane and --flow-export); with several endpoints, one file for all or one per endpoint, in order, separated by commas")
     ("key", po::value(&c.key), "this dataplane's key pair file, from bulkhead keys generate (needed with --controlplane and --flow-export)")
     ("id", po::value(&c.id), "this dataplane's name on the control channel and in its flow records (default: host name)")
     ("controlplane-max-message", po::value(&c.controlplane_max_message)->default_value(c.controlplane_max_message), "with --controlplane: the largest control message accepted, in bytes (a larger one is dropped with its connection)")
-    ("flow-export", po::value(&c.flow_export), "send flow records to the control plane at ENDPOINT (CURVE, the control channel's keys), e.g. tcp://10.0.0.1:7301 (none by default: no flow records)")
+    ("flow-export", po::value(&c.flow_export), "send flow records to the control plane at ENDPOINT (CURVE, the control channel's keys), e.g. tcp://10.0.0.1:7301; with several --controlplane endpoints, one per control plane in the same order, and records go to the followed leader's (none by default: no flow records)")
     ("flow-sample", po::value(&c.flow_sample)->default_value(c.flow_sample), "with --flow-export: record 1 in N connections (and denied packets)")
     ("flow-update", po::value(&c.flow_update_s)->default_value(c.flow_update_s), "with --flow-export: seconds between update records of a long connection")
     ("flow-ring", po::value(&c.flow_ring)->default_value(c.flow_ring), "with --flow-export: ring slots per worker (a power of two); a flow record takes one, one with names 2-7")
@@ -304,6 +305,35 @@ insertion::OuterConfig InsertionConfig::outer(size_t k) const noexcept {
   o.vxlan[1] = vxlan[1];
   return o;
 }
+
+namespace {
+
+// The comma-separated lists of the channel options: several control planes
+// (docs/ha.md), one server key for all or one each, and a flow collector
+// for all or one each.
+bool parse_channel_lists(Config& c, std::string& error) {
+  if (!c.controlplane.empty() && !parse_list(c.controlplane, "--controlplane", true, c.controlplanes, error))
+    return false;
+  if (!c.flow_export.empty() && !parse_list(c.flow_export, "--flow-export", true, c.flow_exports, error))
+    return false;
+  if (!c.controlplane_key.empty() && !parse_list(c.controlplane_key, "--controlplane-key", false, c.controlplane_keys, error))
+    return false;
+  const size_t planes = std::max<size_t>(c.controlplanes.size(), 1);
+  if (c.flow_exports.size() > 1 && c.flow_exports.size() != planes) {
+    error = "--flow-export: " + std::to_string(c.flow_exports.size()) + " endpoints for " + std::to_string(planes) +
+            " control plane" + (planes > 1 ? "s" : "") + " (one for all, or one per --controlplane endpoint)";
+    return false;
+  }
+  const size_t ends = std::max(c.controlplanes.size(), c.flow_exports.size());
+  if (c.controlplane_keys.size() > 1 && c.controlplane_keys.size() != ends) {
+    error = "--controlplane-key: " + std::to_string(c.controlplane_keys.size()) + " key files for " +
+            std::to_string(ends) + " endpoints (one for all, or one per --controlplane endpoint)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 std::optional<Config> parse_config(int argc, char** argv, std::string& error, bool& help_shown) {
   Config c;
@@ -367,6 +397,7 @@ std::optional<Config> parse_config(int argc, char** argv, std::string& error, bo
     error = "--flow-export needs --controlplane-key and --key";
     return std::nullopt;
   }
+  if (!parse_channel_lists(c, error)) return std::nullopt;
   c.record_flows = !c.flow_export.empty();
   if (c.flow_sample == 0) {
     error = "--flow-sample: at least 1";

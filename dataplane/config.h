@@ -89,15 +89,20 @@ struct Config {
   // policy source is missing or broken; empty: not kept.
   std::string state_dir;
   bool fail_open = false;  // with no rule set at all: forward (true) or drop (false)
-  // Control channel (empty endpoint: none).
+  // Control channel (empty endpoint: none). The options as given, and their
+  // lists (dataplane/controlplanes.h): endpoints, and one key file for all
+  // or one per endpoint.
   std::string controlplane;
   std::string controlplane_key;
+  std::vector<std::string> controlplanes;
+  std::vector<std::string> controlplane_keys;
   std::string key;
   std::string id;
   uint64_t controlplane_max_message = 256u << 20;  // bytes; a larger frame closes the connection
   // Flow records (empty endpoint: not exported). Recorded when exported, or
   // when a test asks for them (record_flows) to drain them itself.
   std::string flow_export;
+  std::vector<std::string> flow_exports;  // one, or one per control plane
   bool record_flows = false;
   uint32_t flow_sample = 1;        // 1 in N connections
   uint32_t flow_update_s = 60;     // long connections: an update record this often
@@ -112,6 +117,11 @@ struct Config {
   std::string metrics_listen;
   uint32_t metrics_max_rules = 1000;
 };
+
+// The k-th server key file of the control planes or their collectors.
+inline const std::string& controlplane_key_for(const Config& c, size_t k) {
+  return c.controlplane_keys.size() > 1 ? c.controlplane_keys[k] : c.controlplane_keys.front();
+}
 
 // Parses the application arguments (argv after the EAL's). On error returns
 // nullopt and sets `error` to one line; on --help prints usage, sets

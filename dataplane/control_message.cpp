@@ -76,7 +76,8 @@ bool valid_rule(const pb::CompiledRule& r, std::string& error) {
 
 }  // namespace
 
-PushCheck check_push(const void* data, size_t size, uint64_t running, pb::ControlMessage& m, std::string& reason) {
+PushCheck check_push(const void* data, size_t size, uint64_t running, uint64_t highest_term, pb::ControlMessage& m,
+                     std::string& reason) {
   if (size > static_cast<size_t>(INT_MAX) || !m.ParseFromArray(data, static_cast<int>(size)) ||
       m.version() != kControlVersion || !m.has_push() || !m.push().has_rule_set()) {
     reason = "malformed message (not a version " + std::to_string(kControlVersion) + " rule set push)";
@@ -100,8 +101,19 @@ PushCheck check_push(const void* data, size_t size, uint64_t running, pb::Contro
       }
     }
   }
+  const uint64_t term = p.leader_term();
+  if (term < highest_term) {
+    reason = term == 0 ? "a push from a control plane that does not elect a leader (leader term 0) after leader term " +
+                             std::to_string(highest_term) +
+                             " was accepted; to return to a single control plane, stop the dataplane, remove "
+                             "leader_term from its state directory and start it (docs/ha.md)"
+                       : "leader term " + std::to_string(term) + " is lower than the highest accepted, " +
+                             std::to_string(highest_term) + " (a deposed leader)";
+    return PushCheck::deposed;
+  }
   const uint64_t g = p.rule_set().generation();
-  if (g <= running) {
+  const bool new_leader = term > highest_term;
+  if (g < running || (g == running && (!new_leader || g == 0))) {
     reason = "generation " + std::to_string(g) + " is not newer than the running " + std::to_string(running) +
              " (replayed or reordered)";
     return PushCheck::stale;

@@ -1,6 +1,7 @@
 // What the dataplane accepts from the control channel, checked before
 // anything is built: a push must be a version-1 ControlMessage carrying a
 // rule set newer than the running one, whole or as a well-formed change,
+// under a leader term no lower than the highest accepted (docs/ha.md),
 // and every rule set it leads to must be one the compiler could have made
 // (valid enums, prefixes with their host bits clear, ordered port ranges,
 // one rule per id, one segment per name). A control plane holding the real
@@ -24,14 +25,22 @@ inline constexpr uint32_t kControlVersion = 1;
 // shorter); anything longer is not something the compiler made.
 inline constexpr size_t kMaxNameBytes = 256;
 
-enum class PushCheck { accept, malformed, stale };
+// deposed: the push's leader term is lower than the highest accepted (a
+// deposed leader, or a control plane that does not elect, term 0, after
+// an elected one).
+enum class PushCheck { accept, malformed, stale, deposed };
 
 // Checks one received frame: a version-1 ControlMessage carrying a rule set
 // whose generation is higher than `running`, whole (no pieces) or as a
-// change (a base generation, pieces, and no rules of its own). Fills
-// `message` and, when the push is refused, `reason`.
-PushCheck check_push(const void* data, size_t size, uint64_t running, pb::ControlMessage& message,
-                     std::string& reason);
+// change (a base generation, pieces, and no rules of its own), under a
+// leader term of at least `highest_term`. A push under a term higher than
+// `highest_term` may also carry the running generation itself: a new
+// leader's first word, which the dataplane enforces afresh from it (the
+// store's generation numbers are shared by its leaders, but what it ran
+// came from another controller). Fills `message` and, when the push is
+// refused, `reason`.
+PushCheck check_push(const void* data, size_t size, uint64_t running, uint64_t highest_term,
+                     pb::ControlMessage& message, std::string& reason);
 
 // True when `set` is a rule set the compiler could have produced; false
 // with the first problem in `error` ("rule 3 (id web): ...").

@@ -31,7 +31,15 @@ std::unique_ptr<FlowExporter> FlowExporter::start(const FlowExportConfig& cfg, E
   }
   std::unique_ptr<FlowExporter> x(new FlowExporter(engine));
   x->cfg_ = cfg;
-  if (!load_channel_identity(cfg.channel, x->who_, error)) return nullptr;
+  if (cfg.channels.empty()) {
+    error = "no collector endpoint";
+    return nullptr;
+  }
+  for (const auto& c : cfg.channels) {
+    ChannelIdentity who;
+    if (!load_channel_identity(c, who, error)) return nullptr;
+    x->who_.push_back(std::move(who));
+  }
   x->thread_.start([p = x.get()] { p->run(); });
   return x;
 }
@@ -40,15 +48,25 @@ void FlowExporter::stop() { thread_.stop(); }
 
 void FlowExporter::run() {
   zmq::context_t ctx(1);
-  CurveClient client(ctx, zmq::socket_type::push, who_, "flow export", stats_.channel);
-  zmq::socket_t& sock = client.socket();
-  sock.set(zmq::sockopt::sndhwm, 64);
-  sock.set(zmq::sockopt::linger, 1000);
-  std::string error;
-  if (!client.connect(cfg_.channel.endpoint, error)) {
-    BH_LOG(ERR, "flow export: cannot connect to %s: %s", cfg_.channel.endpoint.c_str(), error.c_str());
-    return;
+  std::vector<std::unique_ptr<CurveClient>> clients;
+  for (size_t k = 0; k < who_.size(); ++k) {
+    clients.push_back(std::make_unique<CurveClient>(ctx, zmq::socket_type::push, who_[k], "flow export",
+                                                    stats_.channel));
+    zmq::socket_t& sock = clients[k]->socket();
+    sock.set(zmq::sockopt::sndhwm, 64);
+    sock.set(zmq::sockopt::linger, 1000);
+    std::string error;
+    if (!clients[k]->connect(cfg_.channels[k].endpoint, error)) {
+      BH_LOG(ERR, "flow export: cannot connect to %s: %s", cfg_.channels[k].endpoint.c_str(), error.c_str());
+      return;
+    }
   }
+  // The collector of the control plane followed now (the first when there
+  // is one collector, or no control channel to say).
+  auto target = [&]() -> size_t {
+    const int t = cfg_.target != nullptr ? cfg_.target->load(std::memory_order_relaxed) : 0;
+    return t >= 0 && static_cast<size_t>(t) < clients.size() ? static_cast<size_t>(t) : 0;
+  };
   RateLimit limit(1, 10);
   pb::FlowBatch batch;
   std::vector<pb::FlowRecord> records;
@@ -59,7 +77,7 @@ void FlowExporter::run() {
     const uint64_t suppressed = denied_suppressed(engine_);
     batch.Clear();
     batch.set_version(kBatchVersion);
-    batch.set_dataplane_id(who_.id);
+    batch.set_dataplane_id(who_[0].id);
     batch.set_sequence(++sequence);
     batch.set_sample(cfg_.sample);
     batch.set_lost(ring_lost - lost_reported + unsent);
@@ -69,9 +87,10 @@ void FlowExporter::run() {
     const size_t n = records.size();
     records.clear();
     const std::string data = batch.SerializeAsString();
+    const size_t to = target();
     bool sent = false;
     try {
-      sent = sock.send(zmq::buffer(data), zmq::send_flags::dontwait).has_value();
+      sent = clients[to]->socket().send(zmq::buffer(data), zmq::send_flags::dontwait).has_value();
     } catch (const zmq::error_t&) {
       sent = false;
     }
@@ -87,11 +106,11 @@ void FlowExporter::run() {
       uint64_t lines = 0;
       if (limit.allow(lines))
         BH_LOG(WARNING, "flow export: the control plane at %s is not taking records; %lu dropped so far",
-               cfg_.channel.endpoint.c_str(), static_cast<unsigned long>(stats_.records_unsent.load()));
+               cfg_.channels[to].endpoint.c_str(), static_cast<unsigned long>(stats_.records_unsent.load()));
     }
   };
   while (true) {
-    client.watch();
+    for (auto& c : clients) c->watch();
     const bool stopping = thread_.stopping();
     const size_t before = records.size();
     engine_.drain_flows(records, cfg_.batch_records - records.size());

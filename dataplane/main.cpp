@@ -141,8 +141,11 @@ int run(int argc, char** argv) {
   }
   std::unique_ptr<Updater> updater;
   if (!cfg->controlplane.empty()) {
-    updater = Updater::start(UpdaterConfig{{cfg->controlplane, cfg->controlplane_key, cfg->key, cfg->id},
-                                           cfg->controlplane_max_message}, *engine, error);
+    UpdaterConfig uc;
+    for (size_t k = 0; k < cfg->controlplanes.size(); ++k)
+      uc.channels.push_back({cfg->controlplanes[k], controlplane_key_for(*cfg, k), cfg->key, cfg->id});
+    uc.max_message_bytes = cfg->controlplane_max_message;
+    updater = Updater::start(uc, *engine, error);
     if (!updater) {
       engine->stop();
       stop_ports(ports);
@@ -152,8 +155,13 @@ int run(int argc, char** argv) {
   }
   std::unique_ptr<FlowExporter> exporter;
   if (!cfg->flow_export.empty()) {
-    exporter = FlowExporter::start(
-        FlowExportConfig{{cfg->flow_export, cfg->controlplane_key, cfg->key, cfg->id}, cfg->flow_sample}, *engine, error);
+    FlowExportConfig fc;
+    for (size_t k = 0; k < cfg->flow_exports.size(); ++k)
+      fc.channels.push_back({cfg->flow_exports[k], controlplane_key_for(*cfg, k), cfg->key, cfg->id});
+    fc.sample = cfg->flow_sample;
+    // Records follow the leader the control channel follows.
+    if (updater) fc.target = &updater->stats().flows_to;
+    exporter = FlowExporter::start(fc, *engine, error);
     if (!exporter) {
       if (updater) updater->stop();
       engine->stop();

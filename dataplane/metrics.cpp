@@ -189,12 +189,18 @@ void write_control(Writer& w, const Updater& u) {
   w.sample({{"outcome", "malformed"}}, ld(s.rejected_malformed));
   w.sample({{"outcome", "stale"}}, ld(s.rejected_stale));
   w.sample({{"outcome", "invalid"}}, ld(s.rejected_invalid));
+  w.sample({{"outcome", "deposed"}}, ld(s.rejected_deposed));
   w.single("bulkhead_control_last_apply_seconds", Type::gauge, "Build and swap time of the last pushed rule set",
            ld(s.last_apply_us) / 1e6);
   w.single("bulkhead_control_handshake_failures_total", Type::counter, "Control channel handshakes that failed",
            ld(s.channel.handshake_failures));
   w.single("bulkhead_control_connections_lost_total", Type::counter, "Control channel connections lost",
            ld(s.channel.connections_lost));
+  w.single("bulkhead_control_leader_term", Type::gauge, "The highest leader term a push was accepted under",
+           ld(s.leader_term));
+  w.family("bulkhead_control_connected", Type::gauge, "Control plane sessions past their handshake, by endpoint");
+  for (const ControlPlaneStats& cp : s.control_planes)
+    w.sample({{"endpoint", cp.endpoint}}, cp.connected.load(std::memory_order_relaxed) ? 1.0 : 0.0);
 }
 
 void write_flows(Writer& w, const WorkerStats& t, const FlowExporter* x) {

@@ -1,5 +1,6 @@
 #include "dataplane/telemetry.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -262,8 +263,40 @@ int handle_control(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "rejected_malformed", s.rejected_malformed);
   rte_tel_data_add_dict_u64(d, "rejected_stale", s.rejected_stale);
   rte_tel_data_add_dict_u64(d, "rejected_invalid", s.rejected_invalid);
+  rte_tel_data_add_dict_u64(d, "rejected_deposed", s.rejected_deposed);
   rte_tel_data_add_dict_u64(d, "last_apply_us", s.last_apply_us);
   add_channel(d, s.channel);
+  // Several control planes (docs/ha.md): the highest leader term accepted,
+  // whom the dataplane follows and where its flow records go, and each
+  // session as columns.
+  rte_tel_data_add_dict_u64(d, "leader_term", s.leader_term);
+  rte_tel_data_add_dict_u64(d, "term_write_failures", s.term_write_failures);
+  const int followed = s.followed.load(std::memory_order_relaxed);
+  const int flows_to = s.flows_to.load(std::memory_order_relaxed);
+  const auto endpoint_of = [&](int k) {
+    return k >= 0 && static_cast<size_t>(k) < s.control_planes.size() ? s.control_planes[static_cast<size_t>(k)].endpoint
+                                                                       : std::string();
+  };
+  rte_tel_data_add_dict_string(d, "followed", endpoint_of(followed).c_str());
+  rte_tel_data_add_dict_string(d, "flows_to", endpoint_of(flows_to).c_str());
+  rte_tel_data* endpoints = rte_tel_data_alloc();
+  rte_tel_data* cols[4] = {};
+  const char* names[4] = {"endpoint_connected", "endpoint_applied", "endpoint_deposed", "endpoint_last_term"};
+  for (auto& col : cols) col = rte_tel_data_alloc();
+  if (endpoints == nullptr || std::find(std::begin(cols), std::end(cols), nullptr) != std::end(cols)) {
+    rte_tel_data_free(endpoints);
+    for (auto* col : cols) rte_tel_data_free(col);
+    return -ENOMEM;
+  }
+  rte_tel_data_start_array(endpoints, RTE_TEL_STRING_VAL);
+  for (auto* col : cols) rte_tel_data_start_array(col, RTE_TEL_U64_VAL);
+  for (const ControlPlaneStats& cp : s.control_planes) {
+    rte_tel_data_add_array_string(endpoints, cp.endpoint.c_str());
+    const uint64_t v[4] = {cp.connected.load(std::memory_order_relaxed), cp.applied, cp.deposed, cp.last_term};
+    for (size_t k = 0; k < 4; ++k) rte_tel_data_add_array_u64(cols[k], v[k]);
+  }
+  rte_tel_data_add_dict_container(d, "endpoints", endpoints, 0);
+  for (size_t k = 0; k < 4; ++k) rte_tel_data_add_dict_container(d, names[k], cols[k], 0);
   return 0;
 }
 

@@ -21,6 +21,9 @@ namespace {
 
 constexpr uint32_t kBaseRules = 16;
 constexpr uint64_t kRunning = 5;
+// The highest leader term accepted so far: pushes under lower terms are
+// deposed, a higher term may carry the running generation.
+constexpr uint64_t kHighestTerm = 3;
 
 const pb::CompiledRuleSet& base() {
   static const pb::CompiledRuleSet b = [] {
@@ -63,12 +66,15 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   pb::ControlMessage m;
   std::string reason;
-  const PushCheck c = check_push(data, size, kRunning, m, reason);
+  const PushCheck c = check_push(data, size, kRunning, kHighestTerm, m, reason);
   if (c != PushCheck::accept) {
     if (reason.empty()) std::abort();
+    if (c == PushCheck::deposed && m.push().leader_term() >= kHighestTerm) std::abort();
     return 0;
   }
-  if (!m.has_push() || m.push().rule_set().generation() <= kRunning) std::abort();
+  if (!m.has_push() || m.push().leader_term() < kHighestTerm) std::abort();
+  const uint64_t g = m.push().rule_set().generation();
+  if (g < kRunning || (g == kRunning && m.push().leader_term() == kHighestTerm)) std::abort();
   const pb::PushRuleSet& push = m.push();
   std::string error;
   if (push.base_generation() == 0) {

@@ -273,15 +273,22 @@ std::string read_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-std::string push_message(const pb::PushRuleSet& push) {
+// The leader term the control-push target has accepted: seeds push under
+// it, so that they reach the checks past the term's.
+constexpr uint64_t kSeedLeaderTerm = 3;
+
+std::string push_message(const pb::PushRuleSet& push, uint64_t leader_term = kSeedLeaderTerm) {
   pb::ControlMessage m;
   m.set_version(1);
   *m.mutable_push() = push;
+  m.mutable_push()->set_leader_term(leader_term);
   return m.SerializeAsString();
 }
 
-// The policy whole (generation 6, the fuzz target runs 5), and changes of it:
-// a rule dropped, a rule added, the rules reversed.
+// The policy whole (generation 6, the fuzz target runs 5, under leader term
+// 3), and changes of it: a rule dropped, a rule added, the rules reversed;
+// and whole under other terms: a new leader's (4) with the running
+// generation, a deposed leader's (2), a control plane that does not elect (0).
 std::vector<std::string> push_seeds(const std::string& policy_path) {
   std::vector<std::string> out;
   const std::string text = read_text(policy_path);
@@ -293,6 +300,11 @@ std::vector<std::string> push_seeds(const std::string& policy_path) {
   *p.mutable_rule_set() = base;
   p.mutable_rule_set()->set_generation(6);
   out.push_back(push_message(p));
+  out.push_back(push_message(p, 2));
+  out.push_back(push_message(p, 0));
+  p.mutable_rule_set()->set_generation(5);
+  out.push_back(push_message(p, kSeedLeaderTerm + 1));
+  p.mutable_rule_set()->set_generation(6);
   auto changed = [&](pb::CompiledRuleSet next) {
     next.set_generation(6);
     pb::PushRuleSet c;

@@ -18,83 +18,12 @@
 #include "tests/common/curve_keys.h"
 #include "tests/common/temp_dir.h"
 #include "tests/integration/dataplane_process.h"
+#include "tests/integration/fake_controlplane.h"
 
 namespace bulkhead::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// The control plane side: a ROUTER socket, CURVE server.
-class FakeControlPlane {
- public:
-  explicit FakeControlPlane(const KeyPair& server) : sock_(ctx_, zmq::socket_type::router) {
-    sock_.set(zmq::sockopt::curve_server, 1);
-    sock_.set(zmq::sockopt::curve_secretkey, server.sec);
-    sock_.set(zmq::sockopt::linger, 0);
-    // A restarted dataplane reconnects with the same identity before the old
-    // connection is reaped; like the real control plane, hand it over.
-    sock_.set(zmq::sockopt::router_handover, 1);
-    sock_.bind("tcp://127.0.0.1:*");
-    endpoint_ = sock_.get(zmq::sockopt::last_endpoint);
-  }
-  const std::string& endpoint() const { return endpoint_; }
-
-  // The next message of a given kind from a dataplane.
-  std::optional<pb::ControlMessage> next(pb::ControlMessage::BodyCase kind, std::chrono::milliseconds timeout) {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-      zmq::pollitem_t items[] = {{static_cast<void*>(sock_), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 1, 50ms);
-      if (!(items[0].revents & ZMQ_POLLIN)) continue;
-      zmq::message_t id, body;
-      if (!sock_.recv(id) || !sock_.recv(body)) continue;
-      peer_ = id.to_string();
-      pb::ControlMessage m;
-      if (m.ParseFromArray(body.data(), static_cast<int>(body.size())) && m.body_case() == kind) return m;
-    }
-    return std::nullopt;
-  }
-
-  void send_raw(const std::string& bytes) {
-    sock_.send(zmq::buffer(peer_), zmq::send_flags::sndmore);
-    sock_.send(zmq::buffer(bytes));
-  }
-
-  void send_change(const pb::PushRuleSet& change) {
-    pb::ControlMessage m;
-    m.set_version(1);
-    *m.mutable_push() = change;
-    send_raw(m.SerializeAsString());
-  }
-
-  void push(const pb::CompiledRuleSet& set) {
-    pb::ControlMessage m;
-    m.set_version(1);
-    *m.mutable_push()->mutable_rule_set() = set;
-    m.mutable_push()->set_sent_at_ns(42);
-    send_raw(m.SerializeAsString());
-  }
-
- private:
-  zmq::context_t ctx_;
-  zmq::socket_t sock_;
-  std::string endpoint_;
-  std::string peer_;
-};
-
-pb::CompiledRuleSet rule_set(uint64_t generation, int rules) {
-  std::string text = "version: 1\nrules:\n";
-  for (int i = 0; i < rules; ++i)
-    text += "  - { id: r" + std::to_string(i) + ", proto: tcp, ports: [" + std::to_string(1000 + i) + "], action: allow }\n";
-  auto r = rules::load_policy(text, "pushed.yaml");
-  EXPECT_TRUE(r.ok());
-  r.value->set_generation(generation);
-  return *r.value;
-}
-
-std::vector<std::string> eal() {
-  return {"--no-huge", "-m", "256", "--no-pci", "-l", "0,1", "--vdev=net_null0,no-rx=1", "--vdev=net_null1,no-rx=1"};
-}
 
 TEST(ControlChannel, PushAcknowledgeRefuseAndRestore) {
   TempDir dir;

@@ -59,6 +59,17 @@ refused "dataplane: --health-port with port pairs" "--health-port has no effect 
 refused "dataplane: --vxlan-external with --insertion geneve" "--vxlan-external has no effect without --insertion vxlan" -- \
   "${dp[@]}" --insertion geneve --ports 0 --address 10.0.0.1 --vxlan-external 4789:7
 refused "dataplane: a bad value is a usage error too" "--mode: 'sometimes'" -- "${dp[@]}" --mode sometimes
+# Several control planes (docs/ha.md): the lists must line up.
+ch=(--controlplane-key cp.pub --key dp.key)
+refused "dataplane: an endpoint list with a hole" "--controlplane: an empty item" -- \
+  "${dp[@]}" "${ch[@]}" --controlplane tcp://127.0.0.1:7300,,tcp://127.0.0.1:7301
+refused "dataplane: an endpoint that is no endpoint" "--controlplane: 'udp://127.0.0.1:7300' is not a tcp://HOST:PORT" -- \
+  "${dp[@]}" "${ch[@]}" --controlplane tcp://127.0.0.1:7300,udp://127.0.0.1:7300
+refused "dataplane: three keys for two control planes" "--controlplane-key: 3 key files for 2 endpoints" -- \
+  "${dp[@]}" --key dp.key --controlplane tcp://127.0.0.1:7300,tcp://127.0.0.1:7301 --controlplane-key a.pub,b.pub,c.pub
+printf 'controlplane = tcp://127.0.0.1:7300,tcp://127.0.0.1:7301\nflow-export = tcp://127.0.0.1:7310,tcp://127.0.0.1:7311,tcp://127.0.0.1:7312\n' >dp.conf
+refused "dataplane: the same from --config, collectors not one per control plane" \
+  "--flow-export: 3 endpoints for 2 control planes" -- "${dp[@]}" "${ch[@]}" --config dp.conf
 
 # Defaults that the code changes (one-armed) are said in --help.
 "${dp[@]:0:1}" --help 2>/dev/null | tr -s ' \n' ' ' >dp-help.txt

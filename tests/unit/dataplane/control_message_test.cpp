@@ -12,18 +12,19 @@
 namespace bulkhead::dataplane {
 namespace {
 
-std::string push(uint32_t version, uint64_t generation) {
+std::string push(uint32_t version, uint64_t generation, uint64_t term = 0) {
   pb::ControlMessage m;
   m.set_version(version);
   m.mutable_push()->mutable_rule_set()->set_format_version(1);
   m.mutable_push()->mutable_rule_set()->set_generation(generation);
+  m.mutable_push()->set_leader_term(term);
   return m.SerializeAsString();
 }
 
-PushCheck check(const std::string& bytes, uint64_t running, std::string* reason = nullptr) {
+PushCheck check(const std::string& bytes, uint64_t running, std::string* reason = nullptr, uint64_t highest_term = 0) {
   pb::ControlMessage m;
   std::string r;
-  const auto c = check_push(bytes.data(), bytes.size(), running, m, r);
+  const auto c = check_push(bytes.data(), bytes.size(), running, highest_term, m, r);
   if (reason) *reason = r;
   return c;
 }
@@ -39,6 +40,27 @@ TEST(ControlMessage, ReplayedAndReorderedGenerationsAreStale) {
   EXPECT_NE(reason.find("not newer than the running 7"), std::string::npos);
   EXPECT_EQ(check(push(1, 3), 7), PushCheck::stale);
   EXPECT_EQ(check(push(1, 0), 0), PushCheck::stale);
+}
+
+TEST(ControlMessage, ALowerLeaderTermIsDeposed) {
+  std::string reason;
+  EXPECT_EQ(check(push(1, 8, 3), 7, &reason, 3), PushCheck::accept) << "the same leader";
+  EXPECT_EQ(check(push(1, 8, 4), 7, &reason, 3), PushCheck::accept) << "a new leader";
+  EXPECT_EQ(check(push(1, 8, 2), 7, &reason, 3), PushCheck::deposed);
+  EXPECT_NE(reason.find("leader term 2 is lower than the highest accepted, 3"), std::string::npos) << reason;
+  EXPECT_EQ(check(push(1, 3, 2), 7, &reason, 3), PushCheck::deposed) << "the term is judged first";
+  EXPECT_EQ(check(push(1, 8, 0), 7, &reason, 3), PushCheck::deposed) << "a file-store control plane after a leader";
+  EXPECT_NE(reason.find("leader term 0"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("remove leader_term from its state directory"), std::string::npos) << reason;
+  EXPECT_EQ(check(push(1, 8, 0), 7, &reason, 0), PushCheck::accept) << "term 0 while no leader was ever accepted";
+}
+
+TEST(ControlMessage, ANewLeaderMayPushTheRunningGeneration) {
+  std::string reason;
+  EXPECT_EQ(check(push(1, 7, 4), 7, &reason, 3), PushCheck::accept);
+  EXPECT_EQ(check(push(1, 7, 3), 7, &reason, 3), PushCheck::stale) << "the same leader: a replay";
+  EXPECT_EQ(check(push(1, 6, 4), 7, &reason, 3), PushCheck::stale) << "older, whoever sends it";
+  EXPECT_EQ(check(push(1, 0, 4), 0, &reason, 3), PushCheck::stale) << "generation 0 is never a rule set";
 }
 
 TEST(ControlMessage, MalformedMessagesAreRefused) {
