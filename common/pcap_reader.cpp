@@ -58,6 +58,80 @@ Layer3 at(uint16_t ethertype, uint32_t offset) noexcept {
   return r;
 }
 
+// libpcap refuses a pcapng file whose interfaces differ in snapshot length
+// (Wireshark writes them: one interface per capture device, each with its
+// own). As the bytes pass to libpcap, each Interface Description Block's
+// snapshot length is read as 0, "none", for which libpcap takes the link
+// type's largest: such files are read, and no record is cut by it (a
+// record's own captured length says what it holds). Interfaces of
+// different link types are still refused by libpcap, with its message.
+// Anything that is not well-formed pcapng passes untouched, for libpcap to
+// judge. Work in proportion to the blocks, not their bytes.
+class InterfaceSnaplens {
+ public:
+  void pass(unsigned char* p, size_t n) noexcept {
+    while (n > 0 && state_ != State::off) {
+      if (at_ < kHead) {
+        head_[at_++] = *p++;
+        --n;
+        if (at_ == 4 && state_ == State::start) {
+          if (!is_section(head_)) return off();
+          state_ = State::blocks;
+        }
+        if (at_ == kHead && !read_head()) return off();
+        continue;
+      }
+      if (type_ == kInterface && at_ < std::min<uint64_t>(kSnaplenEnd, len_)) {  // the snapshot length
+        *p++ = 0;
+        --n;
+        ++at_;
+        continue;
+      }
+      const uint64_t skip = std::min<uint64_t>(n, len_ - at_);
+      at_ += skip;
+      p += skip;
+      n -= skip;
+      if (at_ == len_) at_ = 0;
+    }
+  }
+
+ private:
+  enum class State : uint8_t { start, blocks, off };
+  static constexpr uint32_t kSection = 0x0A0D0D0A;  // the same in either byte order
+  static constexpr uint32_t kInterface = 1;
+  static constexpr unsigned kHead = 12;             // type, length, and a section's byte-order magic
+  static constexpr uint64_t kSnaplenEnd = 16;       // an interface block's snapshot length: bytes 12..15
+
+  static bool is_section(const unsigned char* h) noexcept {
+    return h[0] == 0x0A && h[1] == 0x0D && h[2] == 0x0D && h[3] == 0x0A;
+  }
+  uint32_t word(const unsigned char* w) const noexcept {
+    return big_ ? uint32_t{w[0]} << 24 | uint32_t{w[1]} << 16 | uint32_t{w[2]} << 8 | w[3]
+                : uint32_t{w[3]} << 24 | uint32_t{w[2]} << 16 | uint32_t{w[1]} << 8 | w[0];
+  }
+  // The block's type and length, from its first 12 bytes; false when they
+  // are not pcapng's.
+  bool read_head() noexcept {
+    if (is_section(head_)) {  // each section gives its byte order
+      if (head_[8] == 0x1A && head_[9] == 0x2B && head_[10] == 0x3C && head_[11] == 0x4D) big_ = true;
+      else if (head_[8] == 0x4D && head_[9] == 0x3C && head_[10] == 0x2B && head_[11] == 0x1A) big_ = false;
+      else return false;
+      type_ = kSection;
+    } else {
+      type_ = word(head_);
+    }
+    len_ = word(head_ + 4);
+    return len_ >= kHead && len_ % 4 == 0;
+  }
+  void off() noexcept { state_ = State::off; }
+
+  State state_ = State::start;
+  bool big_ = false;
+  unsigned char head_[kHead] = {};
+  uint32_t type_ = 0;
+  uint64_t at_ = 0, len_ = 0;  // where the current block is, and its length
+};
+
 }  // namespace
 
 bool link_type_readable(int link_type) noexcept {
@@ -121,6 +195,7 @@ struct PcapReader::Source {
   bool member_ended = false;  // a whole gzip member was read (more may follow)
   z_stream z{};
   std::string fault;  // why the stream stopped, when it is the data's fault
+  InterfaceSnaplens snaplens;
 
   ~Source() {
     if (p != nullptr) pcap_close(p);
@@ -158,6 +233,12 @@ struct PcapReader::Source {
   }
 
   ssize_t read(char* out, size_t size) {
+    const ssize_t n = read_bytes(out, size);
+    if (n > 0) snaplens.pass(reinterpret_cast<unsigned char*>(out), static_cast<size_t>(n));
+    return n;
+  }
+
+  ssize_t read_bytes(char* out, size_t size) {
     if (!fault.empty()) {
       errno = EIO;
       return -1;

@@ -5,7 +5,10 @@
 // A capture is pcap or pcapng (read by libpcap), plain or compressed with
 // gzip: told by the gzip magic, not by the file's name, and decompressed
 // as it is read, so nothing is ever held whole in memory and the work is
-// proportional to the bytes decompressed. Pipes work too (no seeking).
+// proportional to the bytes decompressed. Pipes work too (no seeking). A
+// pcapng file whose interfaces differ in snapshot length (as Wireshark
+// writes one interface per device) is read too; its interfaces must share
+// one link type.
 //
 // Each record comes with its time, its bytes as captured (for writing it
 // out again) and its layer-3 packet: the network protocol as an Ethernet

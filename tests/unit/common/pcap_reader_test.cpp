@@ -147,6 +147,35 @@ TEST(PcapReader, PcapngPlainAndGzippedInSeveralMembers) {
   }
 }
 
+// Wireshark writes one interface per device, each with its own snapshot
+// length; libpcap alone refuses such a file ("an interface has a snapshot
+// length ... different from ... the first interface").
+TEST(PcapReader, PcapngInterfacesOfDifferentSnapshotLengths) {
+  test::TempDir dir;
+  const Frame f = test::build_packet(test::udp_spec("10.0.1.5", "10.0.3.53", 41000, 53));
+  const std::string path = dir.file("two.pcapng");
+  {
+    std::FILE* out = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(out, nullptr);
+    cli::PcapngWriter w(out, "test");
+    const uint32_t first = w.add_interface("eth0", 65535), second = w.add_interface("eth1", 262144);
+    for (int i = 0; i < 4; ++i)
+      w.packet(i % 2 ? second : first, 1'700'000'000'000'000'000 + i * 1000, static_cast<uint32_t>(f.size()),
+               {reinterpret_cast<const char*>(f.data()), f.size()}, "");
+    ASSERT_TRUE(w.flush());
+    std::fclose(out);
+  }
+  const std::string bytes = read_file(path);
+  write_file(path + ".gz", test::gzip(bytes.substr(0, 30)) + test::gzip(bytes.substr(30)));
+  for (const std::string& file : {path, path + ".gz"}) {
+    const Read r = read_all(file);
+    ASSERT_EQ(r.error, "") << file;
+    ASSERT_EQ(r.records.size(), 4u) << file;
+    EXPECT_EQ(r.packets[3], ip_of(f));
+    EXPECT_EQ(r.records[3].time_us, 1'700'000'000'000'003);
+  }
+}
+
 TEST(PcapReader, RecordsWhoseLinkHeaderCannotBeReadAreCountedAndSkipped) {
   test::TempDir dir;
   const Frame v4 = test::build_packet({});
