@@ -146,6 +146,22 @@ TEST(Names, DnsOverTcpIsReassembled) {
   EXPECT_EQ(f.dns[0].ignored, "");
 }
 
+// A capture that begins after the connection opened: DNS over TCP is
+// framed from the first data seen (an answer without its query is shown
+// as unsolicited; one whose query is in the capture binds).
+TEST(Names, DnsOverTcpFromACaptureThatMissedTheSyn) {
+  const uint8_t psh_ack = common::kTcpPsh | common::kTcpAck;
+  const auto early = test::dns_tcp_framed(answer("early.example", 8, {"198.51.100.8"}));
+  auto f = find({tcp(kResolver, kClient, 53, 41000, psh_ack, 501, early),
+                 tcp(kClient, kResolver, 41000, 53, psh_ack, 101, test::dns_tcp_framed(query("tcp.example", 9))),
+                 tcp(kResolver, kClient, 53, 41000, psh_ack, 501 + uint32_t(early.size()),
+                     test::dns_tcp_framed(answer("tcp.example", 9, {"198.51.100.9"})))});
+  ASSERT_EQ(f.dns.size(), 2u);
+  EXPECT_EQ(f.dns[0].ignored, "unsolicited");
+  EXPECT_EQ(address(f.dns[1]), "198.51.100.9");
+  EXPECT_EQ(f.dns[1].ignored, "");
+}
+
 TEST(Names, ClientHellosAcrossSegmentsAndInTheSyn) {
   auto records = test::tls_records(test::build_client_hello({.sni = "www.example.com"}));
   std::vector<uint8_t> r1(records.begin(), records.begin() + 30), r2(records.begin() + 30, records.end());

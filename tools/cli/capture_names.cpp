@@ -219,7 +219,7 @@ void NameFinder::tcp(int64_t time_us, const Endpoint& from, const Endpoint& to, 
                      std::span<const uint8_t> payload) {
   const Direction dir{from, to};
   auto it = streams_.find(dir);
-  if (flags & common::kTcpSyn) {
+  auto open = [&] {
     if (it == streams_.end()) {
       if (streams_.size() >= kMaxStreams) {
         streams_.erase(stream_order_.front());
@@ -229,10 +229,19 @@ void NameFinder::tcp(int64_t time_us, const Endpoint& from, const Endpoint& to, 
       stream_order_.push_back(dir);
     }
     *it->second = Stream{};
+  };
+  if (flags & common::kTcpSyn) {
+    open();
     it->second->next = seq + 1;
     payload = {};  // data in a SYN (Fast Open) is not DNS's way
+  } else if (it == streams_.end() && !payload.empty() &&
+             (from.port == names::kDnsPort || to.port == names::kDnsPort)) {
+    // The capture began after the SYN: framing starts at the first data
+    // seen (a capture that begins inside a message reads it as malformed,
+    // counted, and the framing may stay lost for that stream).
+    open();
+    it->second->next = seq;
   }
-  // A direction whose SYN the capture missed cannot be framed: skipped.
   if (it == streams_.end() || payload.empty() || it->second->broken) return;
   Stream& s = *it->second;
   const int32_t ahead = int32_t(seq - s.next);
