@@ -9,6 +9,7 @@ namespace {
 
 // The gateway writes 64-bit numbers as strings (protobuf's JSON mapping).
 int64_t number(const nlohmann::json& j, const char* name) {
+  if (!j.is_object()) return 0;
   const auto it = j.find(name);
   if (it == j.end()) return 0;
   if (it->is_string()) {
@@ -75,6 +76,14 @@ bool base64_decode(std::string_view text, std::string& raw) {
   raw.clear();
   if (text.size() % 4 != 0) return false;
   if (text.empty()) return true;
+  // EVP_DecodeBlock skips surrounding whitespace; etcd writes none.
+  const size_t body = text.find_last_not_of('=');
+  if (body == std::string_view::npos || text.size() - body - 1 > 2) return false;
+  for (size_t i = 0; i <= body; ++i) {
+    const char c = text[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+      return false;
+  }
   raw.resize(text.size() / 4 * 3);
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
                                 reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
@@ -125,7 +134,7 @@ bool EtcdClient::call(const char* path, const nlohmann::json& body, nlohmann::js
       error = endpoints_[i] + std::string(path) + ": an answer that is not JSON";
       return false;
     }
-    if (res->status != 200 || answer.contains("error")) {
+    if (res->status != 200 || !answer.is_object() || answer.contains("error")) {
       error = "etcd " + endpoints_[i] + ": " +
               (answer.contains("error") && answer["error"].is_string() ? answer["error"].get<std::string>()
                                                                        : "HTTP " + std::to_string(res->status));
@@ -139,10 +148,19 @@ bool EtcdClient::call(const char* path, const nlohmann::json& body, nlohmann::js
 
 bool EtcdClient::key_values(const nlohmann::json& r, std::vector<KeyValue>& out, std::string& error) {
   out.clear();
-  if (!r.contains("kvs")) return true;  // none: the field is left out
-  for (const auto& kv : r["kvs"]) {
+  if (!r.is_object() || !r.contains("kvs")) return true;  // none: the field is left out
+  const auto& kvs = r["kvs"];
+  if (!kvs.is_array()) {
+    error = "etcd answered key-values that are not a list";
+    return false;
+  }
+  for (const auto& kv : kvs) {
     KeyValue x;
-    if (!base64_decode(kv.value("key", ""), x.key) || !base64_decode(kv.value("value", ""), x.value)) {
+    const auto text = [&](const char* name) {
+      const auto it = kv.is_object() ? kv.find(name) : kv.end();
+      return kv.is_object() && it != kv.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    if (!kv.is_object() || !base64_decode(text("key"), x.key) || !base64_decode(text("value"), x.value)) {
       error = "etcd answered a key or value that is not base64";
       return false;
     }
@@ -154,11 +172,17 @@ bool EtcdClient::key_values(const nlohmann::json& r, std::vector<KeyValue>& out,
   return true;
 }
 
+nlohmann::json EtcdClient::range_response(const nlohmann::json& responses, size_t i) {
+  if (!responses.is_array() || i >= responses.size() || !responses[i].is_object()) return nlohmann::json::object();
+  const auto it = responses[i].find("response_range");
+  return it != responses[i].end() && it->is_object() ? *it : nlohmann::json::object();
+}
+
 bool EtcdClient::range(const std::string& key, std::vector<KeyValue>& out, std::string& error,
                        const std::string& range_end, int64_t* revision) {
   nlohmann::json answer;
   if (!call("/v3/kv/range", get(key, range_end), answer, error)) return false;
-  if (revision) *revision = answer.contains("header") ? number(answer["header"], "revision") : 0;
+  if (revision) *revision = number(answer.value("header", nlohmann::json::object()), "revision");
   return key_values(answer, out, error);
 }
 
@@ -167,9 +191,11 @@ bool EtcdClient::txn(const nlohmann::json& compare, const nlohmann::json& succes
   nlohmann::json answer;
   if (!call("/v3/kv/txn", {{"compare", compare}, {"success", success}, {"failure", failure}}, answer, error))
     return false;
-  out.succeeded = answer.value("succeeded", false);
-  out.revision = answer.contains("header") ? number(answer["header"], "revision") : 0;
-  out.responses = answer.value("responses", nlohmann::json::array());
+  const auto ok = answer.find("succeeded");
+  out.succeeded = ok != answer.end() && ok->is_boolean() && ok->get<bool>();
+  out.revision = number(answer.value("header", nlohmann::json::object()), "revision");
+  const auto responses = answer.find("responses");
+  out.responses = responses != answer.end() && responses->is_array() ? *responses : nlohmann::json::array();
   return true;
 }
 
@@ -185,7 +211,7 @@ int64_t EtcdClient::lease_keepalive(int64_t id, std::string& error) {
   nlohmann::json answer;
   // A stream in gRPC; through the gateway one request, one result.
   if (!call("/v3/lease/keepalive", {{"ID", std::to_string(id)}}, answer, error)) return -1;
-  return answer.contains("result") ? number(answer["result"], "TTL") : 0;
+  return number(answer.value("result", nlohmann::json::object()), "TTL");
 }
 
 bool EtcdClient::lease_revoke(int64_t id, std::string& error) {

@@ -94,6 +94,8 @@ class EtcdClient {
   static std::string prefix_end(const std::string& prefix);
   // The key-values of a range answer (or of a transaction's response_range).
   static bool key_values(const nlohmann::json& range_response, std::vector<KeyValue>& out, std::string& error);
+  // The range answer of a transaction's response `i` (empty when it is not one).
+  static nlohmann::json range_response(const nlohmann::json& responses, size_t i);
 
   // The endpoint that answered last.
   const std::string& endpoint() const { return endpoints_[current_]; }

@@ -79,10 +79,18 @@ std::optional<pb::StoredGeneration> EtcdBackend::read(uint64_t number) const {
   const std::string header_key = key("generations", number);
   if (!client_.range(header_key, kvs, error) || kvs.empty()) return std::nullopt;
   const auto header = nlohmann::json::parse(kvs[0].value, nullptr, false);
-  if (!header.is_object() || header.value("encoding", "") != "zlib") return std::nullopt;
-  const size_t chunks = header.value("chunks", size_t{0});
-  const uint64_t bytes = header.value("bytes", uint64_t{0});
-  const uint64_t stored_bytes = header.value("stored_bytes", uint64_t{0});
+  size_t chunks = 0;
+  uint64_t bytes = 0, stored_bytes = 0;
+  std::string sha256;
+  try {
+    if (!header.is_object() || header.value("encoding", "") != "zlib") return std::nullopt;
+    chunks = header.value("chunks", size_t{0});
+    bytes = header.value("bytes", uint64_t{0});
+    stored_bytes = header.value("stored_bytes", uint64_t{0});
+    sha256 = header.value("sha256", "");
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;  // a field of another type: damaged
+  }
   if (chunks == 0 || bytes == 0 || bytes > kMaxGenerationBytes) return std::nullopt;
   if (!client_.range_prefix(header_key + "/", kvs, error)) return std::nullopt;
   // Chunks are named in order; any beyond `chunks` are left from a change
@@ -92,7 +100,7 @@ std::optional<pb::StoredGeneration> EtcdBackend::read(uint64_t number) const {
     if (i >= kvs.size() || kvs[i].key != header_key + chunk_suffix(i)) return std::nullopt;
     stored += kvs[i].value;
   }
-  if (stored.size() != stored_bytes || common::sha256_hex(stored) != header.value("sha256", "")) return std::nullopt;
+  if (stored.size() != stored_bytes || common::sha256_hex(stored) != sha256) return std::nullopt;
   std::string raw(bytes, '\0');
   uLongf size = bytes;
   if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &size, reinterpret_cast<const Bytef*>(stored.data()),
@@ -156,9 +164,8 @@ bool EtcdBackend::write(const pb::StoredGeneration& g, uint64_t expected_current
   // Why: the leadership, or the current pointer.
   std::vector<KeyValue> leader_kv, current_kv;
   if (result.responses.size() == 2 &&
-      EtcdClient::key_values(result.responses[0].value("response_range", nlohmann::json::object()), leader_kv, error) &&
-      EtcdClient::key_values(result.responses[1].value("response_range", nlohmann::json::object()), current_kv,
-                             error)) {
+      EtcdClient::key_values(EtcdClient::range_response(result.responses, 0), leader_kv, error) &&
+      EtcdClient::key_values(EtcdClient::range_response(result.responses, 1), current_kv, error)) {
     if (leader_kv.empty() || leader_kv[0].create_revision != term_) {
       error = "this controller no longer leads (term " + std::to_string(term_) + " is over): generation " +
               std::to_string(g.number()) + " was not stored";

@@ -30,10 +30,14 @@ ControllerRecord Leadership::parse_record(const std::string& json) {
   ControllerRecord r;
   const auto j = nlohmann::json::parse(json, nullptr, false);
   if (!j.is_object()) return r;
-  r.id = j.value("id", "");
-  r.cli = j.value("cli", "");
-  r.listen = j.value("listen", "");
-  r.started_at = j.value("started_at", int64_t{0});
+  try {
+    r.id = j.value("id", "");
+    r.cli = j.value("cli", "");
+    r.listen = j.value("listen", "");
+    r.started_at = j.value("started_at", int64_t{0});
+  } catch (const nlohmann::json::exception&) {
+    return {};  // not a record this program wrote
+  }
   return r;
 }
 
@@ -75,7 +79,7 @@ void Leadership::campaign() {
       return;
     }
     if (r.responses.empty() ||
-        !EtcdClient::key_values(r.responses[0].value("response_range", nlohmann::json::object()), kv, last_error_) ||
+        !EtcdClient::key_values(EtcdClient::range_response(r.responses, 0), kv, last_error_) ||
         kv.empty())
       return;  // deleted meanwhile: the next poll campaigns again
   }
