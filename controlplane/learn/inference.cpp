@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/protocols.h"
 #include "controlplane/flows/flow_store.h"
@@ -506,6 +507,7 @@ class Learner {
         if (id != 0) add(kNamed - static_cast<int>(id));
     }
     std::map<std::string, Merged> merged;
+    std::unordered_set<CandidateKey, CandidateKeyHash> learned;
     std::vector<std::pair<uint64_t, std::string>> below, unanswered;
     for (auto& [key, c] : cands) {
       const int sg = key.src_group, dg = key.dst_group;
@@ -533,6 +535,7 @@ class Learner {
                                         std::to_string(opt_.min_flows) + "), not learned");
         continue;
       }
+      learned.insert(key);
       InferredSide from = side_of(sg, c.srcs), to = side_of(dg, c.dsts);
       if (dg <= kNamed) named_clients_.insert(c.srcs.begin(), c.srcs.end());
       const std::string k = merge_key(from, to, proto);
@@ -567,6 +570,19 @@ class Learner {
     }
     std::stable_sort(p_.rules.begin(), p_.rules.end(),
                      [](const InferredRule& a, const InferredRule& b) { return a.flows > b.flows; });
+    // Each edge's connections once, though an address answered for several
+    // names counts in each of their rules.
+    for (const Edge& e : edges_) {
+      const uint32_t service = static_cast<uint32_t>(e.proto) << 16 | e.port;
+      bool used = false;
+      if (!named(e)) {
+        used = learned.count({hosts_[e.src].group, hosts_[e.dst].group, service}) != 0;
+      } else {
+        for (uint32_t id : e.names)
+          used = used || (id != 0 && learned.count({hosts_[e.src].group, kNamed - static_cast<int>(id), service}) != 0);
+      }
+      if (used) p_.flows_used += e.flows;
+    }
     find_resolvers();
   }
 

@@ -58,6 +58,9 @@ struct Inference {
   std::vector<SegmentReport> reported;    // the segments for the report
   std::vector<std::string> not_learned;   // most significant first
   uint64_t flows_total = 0;
+  // Connections behind the rules, each once (an address answered for
+  // several names counts in each of their rules' evidence).
+  uint64_t flows_used = 0;
   uint64_t flows_scan = 0;
   uint64_t flows_unanswered = 0;
   uint64_t flows_below_threshold = 0;

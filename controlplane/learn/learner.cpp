@@ -3,12 +3,15 @@
 // fmt` prints any policy) and as a report for people.
 #include "controlplane/learn/learner.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <stdexcept>
 
 #include "common/protocols.h"
 #include "common/time.h"
 #include "controlplane/learn/inference.h"
+#include "rules/compiler.h"
 #include "rules/format.h"
 #include "rules/load.h"
 #include "rules/names.h"
@@ -97,7 +100,63 @@ std::string header(const Inference& in, uint64_t flows_used, const LearnOptions&
   return h;
 }
 
-rules::Policy as_policy(const Inference& in, const LearnOptions& opt, uint64_t& flows_used) {
+// A policy holds at most kMaxFqdnRules rules with names (one classifier bit
+// each). Past that, name rules of the same clients, protocol and ports
+// become one rule listing their names (busiest first); if there are still
+// too many, the busiest are kept and the rest go to `left_out`, with their
+// connections no longer behind the policy.
+struct NameRule {
+  rules::RuleDef def;
+  uint64_t flows = 0;
+  int64_t first_ms = 0, last_ms = 0;
+  size_t names = 1;
+};
+
+void fit_name_rules(std::vector<NameRule>& named, uint64_t& flows_used, std::vector<std::string>& left_out) {
+  auto key = [](const rules::RuleDef& d) {
+    std::string k = std::to_string(d.proto) + "|";
+    for (const auto& f : d.from) k += f.text + ",";
+    k += "|";
+    for (const auto& r : d.ports) k += std::to_string(r.lo) + "-" + std::to_string(r.hi) + ",";
+    return k;
+  };
+  std::vector<NameRule> merged;
+  std::map<std::string, size_t> at;
+  for (auto& r : named) {
+    auto [it, fresh] = at.emplace(key(r.def), merged.size());
+    if (fresh) {
+      merged.push_back(std::move(r));
+      continue;
+    }
+    NameRule& m = merged[it->second];
+    for (auto& t : r.def.to) m.def.to.push_back(std::move(t));
+    m.flows += r.flows;
+    m.first_ms = std::min(m.first_ms, r.first_ms);
+    m.last_ms = std::max(m.last_ms, r.last_ms);
+    ++m.names;
+  }
+  for (auto& m : merged)
+    if (m.names > 1)
+      m.def.description = "learned: " + with_commas(m.flows) + " connections to " + std::to_string(m.names) +
+                          " names, first " + iso_time(m.first_ms) + ", last " + iso_time(m.last_ms) +
+                          " (one rule for them: a policy holds at most " + std::to_string(rules::kMaxFqdnRules) +
+                          " rules with names)";
+  std::stable_sort(merged.begin(), merged.end(), [](const NameRule& a, const NameRule& b) { return a.flows > b.flows; });
+  while (merged.size() > rules::kMaxFqdnRules) {
+    const NameRule& r = merged.back();
+    std::string names;
+    for (const auto& t : r.def.to) names += (names.empty() ? "" : ", ") + t.text;
+    left_out.push_back(with_commas(r.flows) + " connections to " + names + " (" + r.def.proto_text +
+                       "): no room for another rule with names (at most " + std::to_string(rules::kMaxFqdnRules) +
+                       ")");
+    flows_used -= std::min(flows_used, r.flows);  // may count a connection of another kept rule out too
+    merged.pop_back();
+  }
+  named = std::move(merged);
+}
+
+rules::Policy as_policy(const Inference& in, const LearnOptions& opt, uint64_t& flows_used,
+                        std::vector<std::string>& left_out) {
   rules::Policy p;
   p.default_action = rules::Action::deny;
   p.mode = opt.mode == "audit" ? rules::PolicyMode::audit : opt.mode == "learn" ? rules::PolicyMode::learn
@@ -119,7 +178,8 @@ rules::Policy as_policy(const Inference& in, const LearnOptions& opt, uint64_t& 
   }
   p.dns.present = !p.dns.trusted.empty();
   std::set<std::string> ids;
-  flows_used = 0;
+  flows_used = in.flows_used;
+  std::vector<NameRule> named;
   for (const auto& r : in.rules) {
     rules::RuleDef d;
     std::string id = id_part(r.from) + "-to-" + id_part(r.to) + "-" + safe_name(rules::proto_name(r.proto));
@@ -137,8 +197,17 @@ rules::Policy as_policy(const Inference& in, const LearnOptions& opt, uint64_t& 
       for (uint16_t t : r.ports) d.icmp_types.push_back(static_cast<uint8_t>(t));
     d.action = rules::Action::allow;
     d.description = "learned: " + evidence(r);
+    if (!r.to.name.empty()) named.push_back({d, r.flows, r.first_ms, r.last_ms});
     p.rules.push_back(std::move(d));
-    flows_used += r.flows;
+  }
+  if (named.size() > rules::kMaxFqdnRules) {
+    // Too many to keep one rule a name: the rules by address, then the
+    // fitted rules by name (all allow: the order decides nothing).
+    std::erase_if(p.rules, [](const rules::RuleDef& d) {
+      return !d.to.empty() && d.to.front().kind == rules::AddressItem::Kind::fqdn;
+    });
+    fit_name_rules(named, flows_used, left_out);
+    for (auto& n : named) p.rules.push_back(std::move(n.def));
   }
   p.source_text = header(in, flows_used, opt);
   return p;
@@ -150,10 +219,13 @@ Proposal propose(const std::vector<pb::FlowAggregate>& flows, const pb::Compiled
                  const LearnOptions& options) {
   Inference in = infer(flows, inventory, options);
   Proposal p;
-  p.policy = rules::format_policy(as_policy(in, options, p.flows_used));
+  std::vector<std::string> left_out;
+  const rules::Policy policy = as_policy(in, options, p.flows_used, left_out);
+  p.policy = rules::format_policy(policy);
   p.segments = std::move(in.reported);
   p.not_learned = std::move(in.not_learned);
-  p.rules = in.rules.size();
+  for (auto& l : left_out) p.not_learned.push_back(std::move(l));
+  p.rules = policy.rules.size();
   p.flows_total = in.flows_total;
   p.flows_scan = in.flows_scan;
   p.flows_unanswered = in.flows_unanswered;

@@ -404,6 +404,38 @@ void write_text(const std::string& path, const char* text) {
   std::fclose(f);
 }
 
+// More names than a policy holds rules with names (rules::kMaxFqdnRules):
+// the names of the same clients and ports share one rule, the proposal is
+// a valid policy, and each connection counts once in the report, though an
+// address answered for two names counts in the evidence of both.
+TEST(Names, LearnProposesManyNamesWithinThePolicysRoomForThem) {
+  std::vector<Frame> frames;
+  uint16_t id = 1, port = 40000;
+  for (int i = 0; i < 40; ++i) {
+    const std::string name = "site" + std::to_string(i) + ".example.com";
+    const std::string server = "192.0.2." + std::to_string(10 + i % 39);  // the last shares the first's address
+    frames.push_back(udp(kClient, kResolver, port, 53, query(name, id)));
+    frames.push_back(udp(kResolver, kClient, 53, port, answer(name, id, {server})));
+    ++id;
+    ++port;
+    frames.push_back(tcp(kClient, server.c_str(), port, 443, common::kTcpSyn, 1000));
+    frames.push_back(tcp(server.c_str(), kClient, 443, port, common::kTcpSyn | common::kTcpAck, 5000));
+    ++port;
+  }
+  test::TempDir dir;
+  const std::string pcap = dir.file("many.pcap");
+  test::write_pcap(pcap, frames, 1, 5000);
+  int status = 0;
+  const std::string out = run(std::string(BULKHEAD_BUILD_DIR) + "/tools/cli/bulkhead learn propose --pcap " + pcap +
+                                  " --min-flows 1 2>&1",
+                              status);
+  ASSERT_EQ(WEXITSTATUS(status), 0) << out;
+  for (int i = 0; i < 40; ++i)
+    EXPECT_NE(out.find("site" + std::to_string(i) + ".example.com"), std::string::npos) << i << "\n" << out;
+  EXPECT_NE(out.find("to 40 names"), std::string::npos) << out;
+  EXPECT_NE(out.find("from 80 of 80 connections"), std::string::npos) << out;  // 40 DNS, 40 TCP
+}
+
 // `simulate --pcap` judges rules written with names by each flow's own
 // names: the question of the answer that gave the client its destination,
 // and the server name of its ClientHello. An fqdn rule allows the answered
