@@ -26,8 +26,13 @@ std::unique_ptr<FlowCollector> FlowCollector::create(zmq::context_t& ctx, const 
                                                      std::string& error) {
   std::unique_ptr<FlowCollector> c(new FlowCollector());
   c->cfg_ = cfg;
-  c->store_ = flows::FlowStore(cfg.store);
-  if (!cfg.snapshot_path.empty() && !c->store_.load(cfg.snapshot_path, error)) return nullptr;
+  if (cfg.clickhouse) {
+    c->store_ = flows::ClickHouseFlowStore::open(*cfg.clickhouse, cfg.clickhouse_options);
+  } else {
+    const int64_t save_ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.save_period).count();
+    c->store_ = flows::MemoryFlowBackend::open(cfg.store, cfg.snapshot_path, save_ms, error);
+    if (!c->store_) return nullptr;
+  }
   if (!cfg.jsonl_path.empty()) {
     c->log_ = flows::FlowLog::open(cfg.jsonl_path, cfg.log, error);
     if (!c->log_) return nullptr;
@@ -57,7 +62,7 @@ FlowCollector::~FlowCollector() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
   socket_.reset();
-  save();
+  if (store_) store_->close();
 }
 
 void FlowCollector::complain(const std::string& what) {
@@ -86,13 +91,13 @@ void FlowCollector::receive(const void* data, size_t size) {
   }();
   if (!parsed) {
     std::lock_guard lock(mu_);
-    store_.count_rejected(0, 1);
+    ++rejected_batches_;
     complain("a malformed batch refused");
     return;
   }
   if (batch->version() != kBatchVersion) {
     std::lock_guard lock(mu_);
-    store_.count_rejected(0, 1);
+    ++rejected_batches_;
     complain("a batch of version " + std::to_string(batch->version()) + " refused");
     return;
   }
@@ -100,7 +105,7 @@ void FlowCollector::receive(const void* data, size_t size) {
   // make a small batch cost a great deal.
   if (batch->dataplane_id().size() > kMaxIdBytes) {
     std::lock_guard lock(mu_);
-    store_.count_rejected(0, 1);
+    ++rejected_batches_;
     complain("a batch with a dataplane id of " + std::to_string(batch->dataplane_id().size()) + " bytes refused");
     return;
   }
@@ -119,15 +124,15 @@ void FlowCollector::receive(const void* data, size_t size) {
   }
   records.DeleteSubrange(kept, records.size() - kept);
   flows::orient(records, false);
+  store_->ingest(records);
   std::lock_guard lock(mu_);
-  store_.add_lost(batch->lost());
-  store_.add_suppressed(batch->suppressed());
+  lost_ += batch->lost();
+  dataplanes_suppressed_ += batch->suppressed();
   if (rejected > 0) {
-    store_.count_rejected(rejected, 0);
+    rejected_records_ += rejected;
     complain(std::to_string(rejected) + " malformed records from " + flows::dump(batch->dataplane_id().substr(0, 64)) +
              " (" + why + ")");
   }
-  for (const auto& r : records) store_.ingest(r);
   if (log_) {
     const uint64_t lost = log_->info().dropped_errors();
     log_->write(records, batch->dataplane_id(), steady_ms(), common::now_unix_ms());
@@ -139,7 +144,6 @@ void FlowCollector::receive(const void* data, size_t size) {
 }
 
 void FlowCollector::loop() {
-  auto last_save = std::chrono::steady_clock::now();
   while (!stop_) {
     zmq::pollitem_t items[] = {{static_cast<void*>(*socket_), 0, ZMQ_POLLIN, 0}};
     zmq::poll(items, 1, std::chrono::milliseconds(100));  // signals are blocked on this thread
@@ -152,30 +156,22 @@ void FlowCollector::loop() {
       std::lock_guard lock(mu_);
       log_->tick(steady_ms(), common::now_unix_ms());
     }
-    if (std::chrono::steady_clock::now() - last_save >= cfg_.save_period) {
-      save();
-      last_save = std::chrono::steady_clock::now();
-    }
+    store_->tick(common::now_unix_ms());
   }
 }
 
-void FlowCollector::save() {
-  if (cfg_.snapshot_path.empty()) return;
-  std::string error;
-  std::lock_guard lock(mu_);
-  store_.expire(common::now_unix_ms());
-  if (!store_.save(cfg_.snapshot_path, common::now_unix_ms(), error))
-    std::cerr << "bulkhead-controlplane: cannot save the flow store: " << error << '\n';
-}
-
-std::vector<pb::FlowAggregate> FlowCollector::query(const flows::FlowQuery& q) {
-  std::lock_guard lock(mu_);
-  return store_.query(q);
+bool FlowCollector::query(const flows::FlowQuery& q, std::vector<pb::FlowAggregate>& out, std::string& error) {
+  return store_->query(q, out, error);
 }
 
 pb::FlowStoreInfo FlowCollector::info() {
+  pb::FlowStoreInfo i;
+  store_->fill_info(i);
   std::lock_guard lock(mu_);
-  pb::FlowStoreInfo i = store_.info();
+  i.set_rejected_records(rejected_records_);
+  i.set_rejected_batches(rejected_batches_);
+  i.set_lost_by_dataplanes(lost_);
+  i.set_suppressed_by_dataplanes(dataplanes_suppressed_);
   if (log_) *i.mutable_log() = log_->info();
   if (syslog_) *i.mutable_syslog() = syslog_->info();
   return i;

@@ -4,11 +4,12 @@
 // the flow store; optionally appends each record as a JSON line for a SIEM
 // to the flow log, whose size and rate are capped (flows/flow_log.h), and
 // as a syslog message to a collector (flows/syslog_sink.h). The
-// store is saved to disk every `save_period` and on stop, and restored at
-// start.
+// in-memory store is saved to disk every `save_period` and on stop, and
+// restored at start.
 //
 // Threading: the collector runs on a thread of its own; the server's CLI
-// loop queries the store through query()/info(), which take the same lock.
+// loop queries the store through query()/info(); the store guards itself
+// (a ClickHouse query holds no lock the collector's thread waits on).
 // Malformed, oversized and unauthenticated messages are refused and
 // counted, with a log line at most every few seconds.
 #pragma once
@@ -23,8 +24,9 @@
 #include <zmq.hpp>
 
 #include "common/threads.h"
+#include "controlplane/flows/clickhouse_store.h"
+#include "controlplane/flows/flow_backend.h"
 #include "controlplane/flows/flow_log.h"
-#include "controlplane/flows/flow_store.h"
 #include "controlplane/flows/syslog_sink.h"
 #include "proto/bulkhead.pb.h"
 
@@ -39,6 +41,10 @@ struct CollectorConfig {
   std::optional<flows::SyslogTarget> syslog;  // the syslog collector (none: no syslog)
   flows::SyslogOptions syslog_options;
   flows::FlowStoreOptions store;
+  // The flows in ClickHouse instead of memory (none: in memory, saved to
+  // snapshot_path).
+  std::optional<flows::ClickHouseTarget> clickhouse;
+  flows::ClickHouseOptions clickhouse_options;
   std::chrono::seconds save_period{60};
   size_t max_message_bytes = 16 << 20;
 };
@@ -50,7 +56,8 @@ class FlowCollector {
   static std::unique_ptr<FlowCollector> create(zmq::context_t& ctx, const CollectorConfig& cfg, std::string& error);
   ~FlowCollector();
 
-  std::vector<pb::FlowAggregate> query(const flows::FlowQuery& q);
+  // False with `error` when the store cannot answer (ClickHouse away).
+  bool query(const flows::FlowQuery& q, std::vector<pb::FlowAggregate>& out, std::string& error);
   // The store's counters, and the flow log's and the syslog sink's when
   // there are.
   pb::FlowStoreInfo info();
@@ -60,13 +67,13 @@ class FlowCollector {
  private:
   FlowCollector() = default;
   void loop();
-  void save();
   void complain(const std::string& what);
 
   CollectorConfig cfg_;
   std::unique_ptr<zmq::socket_t> socket_;
-  std::mutex mu_;
-  flows::FlowStore store_;
+  std::unique_ptr<flows::FlowBackend> store_;
+  std::mutex mu_;  // guards what follows
+  uint64_t rejected_records_ = 0, rejected_batches_ = 0, lost_ = 0, dataplanes_suppressed_ = 0;
   std::unique_ptr<flows::FlowLog> log_;
   std::unique_ptr<flows::SyslogSink> syslog_;
   std::thread thread_;

@@ -53,8 +53,10 @@ int main(int argc, char** argv) {
     ("flow-syslog-facility", po::value<std::string>()->default_value("local0"), "with --flow-syslog: the facility of its messages: user, daemon, auth, authpriv, local0 ... local7")
     ("flow-syslog-queue", po::value(&cfg.flow_syslog_options.queue)->default_value(cfg.flow_syslog_options.queue), "with --flow-syslog: messages held while the collector is slow or away; more are lost, counted")
     ("flow-syslog-hostname", po::value(&cfg.flow_syslog_options.hostname), "with --flow-syslog: the HOSTNAME field of its messages (default: this machine's name)")
-    ("flow-capacity", po::value(&cfg.flow_capacity)->default_value(cfg.flow_capacity), "with --flow-listen: flow aggregates kept at most")
-    ("flow-retention", po::value<std::string>()->default_value("30d"), "with --flow-listen: drop flow aggregates not seen for this long")
+    ("flow-store", po::value<std::string>()->default_value("memory"), "with --flow-listen: where flows are kept: memory (in this process, saved in the store directory) | clickhouse://HOST:PORT/DB (ClickHouse's HTTP interface, shared by every control plane that names it; tables created when absent)")
+    ("flow-store-buffer", po::value(&cfg.flow_store_buffer)->default_value(cfg.flow_store_buffer), "with a clickhouse:// --flow-store: flow aggregates held while ClickHouse is slow or away; records of more are dropped, counted")
+    ("flow-capacity", po::value(&cfg.flow_capacity)->default_value(cfg.flow_capacity), "with --flow-listen and the memory --flow-store: flow aggregates kept at most")
+    ("flow-retention", po::value<std::string>()->default_value("30d"), "with --flow-listen: drop flow aggregates not seen for this long (ClickHouse: whole days, rounded up)")
     ("metrics-listen", po::value(&cfg.metrics_listen), "serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9401 (none by default: no metrics endpoint)");
   // clang-format on
   // An option the daemon cannot use, or cannot use as given, is a usage
@@ -78,9 +80,21 @@ int main(int argc, char** argv) {
     }
     po::notify(vm);
     const bool flow_syslog = vm.count("flow-syslog") != 0;
+    const std::string flow_store = vm["flow-store"].as<std::string>();
+    const bool clickhouse = flow_store != "memory";
+    if (clickhouse) {
+      bulkhead::controlplane::flows::ClickHouseTarget target;
+      std::string why;
+      if (!bulkhead::controlplane::flows::parse_clickhouse_url(flow_store, target, why))
+        return usage_error("--flow-store: not memory, and " + why);
+      cfg.flow_clickhouse = target;
+    }
+    if (cfg.flow_store_buffer == 0) return usage_error("--flow-store-buffer: at least 1");
     if (const std::string why = bulkhead::common::unmet_option_need(vm, {
-            {{"flow-log", "flow-syslog", "flow-capacity", "flow-retention"}, !cfg.flow_listen.empty(),
+            {{"flow-log", "flow-syslog", "flow-capacity", "flow-retention", "flow-store"}, !cfg.flow_listen.empty(),
              "--flow-listen (no flow record arrives)"},
+            {{"flow-store-buffer"}, clickhouse, "a clickhouse:// --flow-store"},
+            {{"flow-capacity"}, !clickhouse, "the memory --flow-store (ClickHouse keeps every aggregate for --flow-retention)"},
             {{"flow-log-size", "flow-log-rotate", "flow-log-files", "flow-log-rate"}, !cfg.flow_log.empty(), "--flow-log"},
             {{"flow-log-format"}, !cfg.flow_log.empty() || flow_syslog, "--flow-log or --flow-syslog"},
             {{"flow-syslog-facility", "flow-syslog-queue", "flow-syslog-hostname"}, flow_syslog, "--flow-syslog"},

@@ -75,6 +75,10 @@ void Server::refresh_metrics() {
       w.sample({{"cause", "syslog_queue"}}, d(f.syslog().dropped_queue()));
       w.sample({{"cause", "syslog_error"}}, d(f.syslog().dropped_errors()));
     }
+    if (f.has_clickhouse()) {
+      w.sample({{"cause", "clickhouse_buffer"}}, d(f.clickhouse().dropped_buffer()));
+      w.sample({{"cause", "clickhouse_error"}}, d(f.clickhouse().dropped_errors()));
+    }
     w.single("bulkhead_controlplane_flow_batches_rejected_total", Type::counter, "Flow record batches refused as malformed",
              d(f.rejected_batches()));
     w.single("bulkhead_controlplane_flow_records_lost_by_dataplanes_total", Type::counter,
@@ -86,6 +90,17 @@ void Server::refresh_metrics() {
              "Flow aggregates evicted to stay within the capacity", d(f.evicted()));
     w.single("bulkhead_controlplane_flow_log_bytes_total", Type::counter, "Bytes written to the flow log",
              d(f.log().bytes()));
+    if (f.has_clickhouse()) {
+      const auto& c = f.clickhouse();
+      w.single("bulkhead_controlplane_flow_clickhouse_records_inserted_total", Type::counter,
+               "Flow records whose aggregates ClickHouse took", d(c.records_inserted()));
+      w.single("bulkhead_controlplane_flow_clickhouse_insert_errors_total", Type::counter,
+               "Inserts into ClickHouse that failed (each retried)", d(c.insert_errors()));
+      w.single("bulkhead_controlplane_flow_clickhouse_buffered_records", Type::gauge,
+               "Flow records waiting to go into ClickHouse", d(c.records_buffered()));
+      w.single("bulkhead_controlplane_flow_clickhouse_connected", Type::gauge,
+               "1 while the last request to ClickHouse succeeded", c.connected() ? 1 : 0);
+    }
     if (f.has_syslog()) {
       w.single("bulkhead_controlplane_flow_syslog_messages_total", Type::counter,
                "Flow records sent to the syslog collector", d(f.syslog().messages()));

@@ -183,6 +183,9 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
       fc.syslog_options = cfg.flow_syslog_options;
       fc.store.capacity = cfg.flow_capacity;
       fc.store.retention_ms = cfg.flow_retention_s * 1000;
+      fc.clickhouse = cfg.flow_clickhouse;
+      fc.clickhouse_options.buffer = cfg.flow_store_buffer;
+      fc.clickhouse_options.retention_ms = cfg.flow_retention_s * 1000;
       s->flows_ = FlowCollector::create(s->ctx_, fc, error);
       if (!s->flows_) return nullptr;
     }
@@ -673,7 +676,14 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
       q.segment = f.segment();
       q.port = f.port();
       q.top = f.top();
-      for (auto& a : flows_->query(q)) *r.add_flows() = std::move(a);
+      std::vector<pb::FlowAggregate> found;
+      std::string error;
+      if (!flows_->query(q, found, error)) {
+        r.add_errors("the flow store cannot answer: " + error);
+        return r;
+      }
+      r.mutable_flows()->Reserve(static_cast<int>(found.size()));
+      for (auto& a : found) *r.add_flows() = std::move(a);
       *r.mutable_flow_store() = flows_->info();
       r.set_ok(true);
       break;

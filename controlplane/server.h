@@ -62,7 +62,9 @@ struct ServerConfig {
   flows::FlowLogOptions flow_log_limits;    // its size and rate caps
   std::optional<flows::SyslogTarget> flow_syslog;  // every flow record to a syslog collector (none: no)
   flows::SyslogOptions flow_syslog_options;
-  size_t flow_capacity = 2'000'000;         // aggregates kept
+  size_t flow_capacity = 2'000'000;         // aggregates kept (in memory)
+  std::optional<flows::ClickHouseTarget> flow_clickhouse;  // the flows in ClickHouse (none: in memory)
+  size_t flow_store_buffer = 1'000'000;     // with ClickHouse: aggregates held while it is slow or away
   int64_t flow_retention_s = 30 * 24 * 3600;
   std::string metrics_listen;               // Prometheus /metrics on ADDR:PORT ("": none)
 };

@@ -55,6 +55,10 @@ class FlowStore {
 
   // Adds one record that passed validate() and orient().
   void ingest(const pb::FlowRecord& r);
+  // Whether the record's aggregate is kept (ingesting it adds none).
+  bool holds(const pb::FlowRecord& r) const {
+    return map_.count(key_of(r.src(), r.dst(), r.protocol(), r.dst_port())) != 0;
+  }
   // Drops aggregates last seen before now - retention.
   void expire(int64_t now_ms);
 

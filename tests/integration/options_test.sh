@@ -37,6 +37,13 @@ refused "controlplane: --flow-syslog-facility without --flow-syslog" \
   --flow-syslog-facility daemon
 refused "controlplane: --cli-key on an ipc:// CLI endpoint" "--cli-key has no effect without a tcp:// --cli" -- \
   "${cp[@]}" --cli-key ops.pub
+refused "controlplane: --flow-store-buffer with the memory store" \
+  "--flow-store-buffer has no effect without a clickhouse:// --flow-store" -- "${cp[@]}" "${flows[@]}" --flow-store-buffer 10
+refused "controlplane: --flow-capacity with a ClickHouse store" \
+  "--flow-capacity has no effect without the memory --flow-store" -- "${cp[@]}" "${flows[@]}" \
+  --flow-store clickhouse://127.0.0.1:8123/bulkhead --flow-capacity 10
+refused "controlplane: a --flow-store that is not one" "--flow-store: not memory, and database" -- \
+  "${cp[@]}" "${flows[@]}" --flow-store "clickhouse://127.0.0.1:8123/b;DROP"
 printf 'flow-log = flows.jsonl\n' >cp.conf
 refused "controlplane: the same from --config" "--flow-log has no effect without --flow-listen" -- \
   "${cp[@]}" --config cp.conf

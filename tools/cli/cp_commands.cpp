@@ -178,10 +178,23 @@ void print_status(const pb::CliResponse& r) {
   if (r.refused_messages()) std::cout << r.refused_messages() << " dataplane messages refused (see the control plane's log)\n";
   if (r.has_flow_store()) {
     const auto& f = r.flow_store();
-    std::cout << "flow store: " << f.aggregates() << " flows (capacity " << f.capacity() << "), " << f.records()
-              << " records received, " << f.rejected_records() << " records and " << f.rejected_batches()
+    // In ClickHouse the aggregates are shared and counted there (its line
+    // below); in memory, this control plane's own.
+    if (f.has_clickhouse()) std::cout << "flow store: " << f.records();
+    else std::cout << "flow store: " << f.aggregates() << " flows (capacity " << f.capacity() << "), " << f.records();
+    std::cout << " records received, " << f.rejected_records() << " records and " << f.rejected_batches()
               << " batches refused, " << f.lost_by_dataplanes() << " lost by dataplanes, " << f.evicted() << " evicted, "
               << f.suppressed_by_dataplanes() << " denied-packet records not made (over the dataplanes' rate)\n";
+    if (f.has_clickhouse()) {
+      const auto& c = f.clickhouse();
+      std::cout << "flow store " << c.url() << ": " << (c.connected() ? "connected" : "not connected") << ", "
+                << c.records_inserted() << " records inserted (" << c.rows_inserted() << " rows, " << c.batches_inserted()
+                << " batches), " << c.records_buffered() << " buffered (room for " << c.buffer_limit()
+                << " aggregates), " << c.dropped_buffer() << " dropped with the buffer full, " << c.dropped_errors()
+                << " refused by ClickHouse, " << c.insert_errors() << " inserts failed, " << c.rows_stored()
+                << " rows stored, " << c.partitions_dropped() << " days dropped for retention"
+                << (c.last_error().empty() ? "" : "; last error: " + c.last_error()) << '\n';
+    }
     if (f.has_log()) {
       const auto& l = f.log();
       std::cout << "flow log " << l.path() << ": " << l.records() << " lines written, " << l.dropped_rate()
