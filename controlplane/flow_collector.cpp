@@ -54,11 +54,32 @@ std::unique_ptr<FlowCollector> FlowCollector::create(zmq::context_t& ctx, const 
     error = "cannot listen for flow records on " + cfg.listen + ": " + e.what();
     return nullptr;
   }
+  const std::string replies = "inproc://bulkhead-flow-replies-" + std::to_string(reinterpret_cast<uintptr_t>(c.get()));
+  try {
+    c->replies_ = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pull);
+    c->replies_->set(zmq::sockopt::linger, 0);
+    c->replies_->bind(replies);
+  } catch (const zmq::error_t& e) {
+    error = std::string("cannot set up the flow queries' socket: ") + e.what();
+    return nullptr;
+  }
   c->thread_ = common::start_thread_without_signals([p = c.get()] { p->loop(); });
+  c->query_thread_ = common::start_thread_without_signals([p = c.get(), &ctx, replies] {
+    zmq::socket_t out(ctx, zmq::socket_type::push);
+    out.set(zmq::sockopt::linger, 0);
+    out.connect(replies);
+    p->query_loop(out);
+  });
   return c;
 }
 
 FlowCollector::~FlowCollector() {
+  {
+    std::lock_guard lock(queries_mu_);
+    queries_stop_ = true;
+  }
+  queries_cv_.notify_one();
+  if (query_thread_.joinable()) query_thread_.join();
   stop_ = true;
   if (thread_.joinable()) thread_.join();
   socket_.reset();
@@ -162,6 +183,55 @@ void FlowCollector::loop() {
 
 bool FlowCollector::query(const flows::FlowQuery& q, std::vector<pb::FlowAggregate>& out, std::string& error) {
   return store_->query(q, out, error);
+}
+
+pb::CliResponse FlowCollector::answer(const pb::FlowsRequest& f) {
+  pb::CliResponse r;
+  flows::FlowQuery q;
+  q.since_ms = f.since_ms();
+  q.until_ms = f.until_ms();
+  q.denied_only = f.denied_only();
+  q.host = f.host();
+  q.segment = f.segment();
+  q.port = f.port();
+  q.top = f.top();
+  std::vector<pb::FlowAggregate> found;
+  std::string error;
+  if (!query(q, found, error)) {
+    r.add_errors("the flow store cannot answer: " + error);
+    return r;
+  }
+  r.mutable_flows()->Reserve(static_cast<int>(found.size()));
+  for (auto& a : found) *r.add_flows() = std::move(a);
+  *r.mutable_flow_store() = info();
+  r.set_ok(true);
+  return r;
+}
+
+bool FlowCollector::ask(std::string route, const pb::FlowsRequest& req) {
+  {
+    std::lock_guard lock(queries_mu_);
+    if (queries_.size() >= kMaxWaitingQueries) return false;
+    queries_.emplace_back(std::move(route), req);
+  }
+  queries_cv_.notify_one();
+  return true;
+}
+
+void FlowCollector::query_loop(zmq::socket_t& out) {
+  while (true) {
+    std::pair<std::string, pb::FlowsRequest> q;
+    {
+      std::unique_lock lock(queries_mu_);
+      queries_cv_.wait(lock, [this] { return queries_stop_ || !queries_.empty(); });
+      if (queries_stop_) return;
+      q = std::move(queries_.front());
+      queries_.pop_front();
+    }
+    const std::string reply = answer(q.second).SerializeAsString();
+    out.send(zmq::buffer(q.first), zmq::send_flags::sndmore);
+    out.send(zmq::buffer(reply), zmq::send_flags::none);
+  }
 }
 
 pb::FlowStoreInfo FlowCollector::info() {

@@ -8,14 +8,17 @@
 // restored at start.
 //
 // Threading: the collector runs on a thread of its own; the server's CLI
-// loop queries the store through query()/info(); the store guards itself
-// (a ClickHouse query holds no lock the collector's thread waits on).
+// loop reads info() and hands flow queries to ask(), answered on a second
+// thread of the collector's; the store guards itself (a ClickHouse query
+// holds no lock the collector's thread waits on).
 // Malformed, oversized and unauthenticated messages are refused and
 // counted, with a log line at most every few seconds.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -58,6 +61,17 @@ class FlowCollector {
 
   // False with `error` when the store cannot answer (ClickHouse away).
   bool query(const flows::FlowQuery& q, std::vector<pb::FlowAggregate>& out, std::string& error);
+  // The CLI's answer to a flow query: the aggregates and the store's
+  // counters, or the reason the store cannot answer.
+  pb::CliResponse answer(const pb::FlowsRequest& req);
+  // Answers `req` on a thread of the collector's own, so a slow store
+  // (ClickHouse over many days) never holds up the caller's loop: the
+  // reply comes out of replies() as two frames, `route` and the encoded
+  // CliResponse. False when kMaxWaitingQueries already wait (answer busy).
+  static constexpr size_t kMaxWaitingQueries = 8;
+  bool ask(std::string route, const pb::FlowsRequest& req);
+  // A PULL socket for the caller's thread alone: poll it, read the replies.
+  zmq::socket_t& replies() { return *replies_; }
   // The store's counters, and the flow log's and the syslog sink's when
   // there are.
   pb::FlowStoreInfo info();
@@ -67,6 +81,7 @@ class FlowCollector {
  private:
   FlowCollector() = default;
   void loop();
+  void query_loop(zmq::socket_t& out);
   void complain(const std::string& what);
 
   CollectorConfig cfg_;
@@ -78,6 +93,13 @@ class FlowCollector {
   std::unique_ptr<flows::SyslogSink> syslog_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  // Flow queries: asked by the server's loop, answered by query_thread_.
+  std::unique_ptr<zmq::socket_t> replies_;
+  std::mutex queries_mu_;
+  std::condition_variable queries_cv_;
+  std::deque<std::pair<std::string, pb::FlowsRequest>> queries_;
+  bool queries_stop_ = false;
+  std::thread query_thread_;
   std::chrono::steady_clock::time_point last_complaint_{};
   uint64_t suppressed_ = 0;
 };

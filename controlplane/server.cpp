@@ -667,25 +667,9 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
         r.add_errors("this control plane does not collect flows (start it with --flow-listen)");
         return r;
       }
-      const auto& f = req.flows();
-      flows::FlowQuery q;
-      q.since_ms = f.since_ms();
-      q.until_ms = f.until_ms();
-      q.denied_only = f.denied_only();
-      q.host = f.host();
-      q.segment = f.segment();
-      q.port = f.port();
-      q.top = f.top();
-      std::vector<pb::FlowAggregate> found;
-      std::string error;
-      if (!flows_->query(q, found, error)) {
-        r.add_errors("the flow store cannot answer: " + error);
-        return r;
-      }
-      r.mutable_flows()->Reserve(static_cast<int>(found.size()));
-      for (auto& a : found) *r.add_flows() = std::move(a);
-      *r.mutable_flow_store() = flows_->info();
-      r.set_ok(true);
+      const auto answer = flows_->answer(req.flows());
+      r.MergeFrom(answer);
+      if (!answer.ok()) return r;
       break;
     }
     case pb::CliRequest::kGet: {
@@ -758,9 +742,20 @@ void Server::read_cli_message() {
   const std::string author = cli_author(frames[2]);
   pb::CliRequest req;
   pb::CliResponse resp;
-  if (author.empty()) resp.add_errors("the control plane cannot tell who sent this request; refused");
-  else if (req.ParseFromArray(frames[2].data(), static_cast<int>(frames[2].size()))) resp = on_cli(req, author);
-  else resp.add_errors("malformed request");
+  const bool parsed = !author.empty() && req.ParseFromArray(frames[2].data(), static_cast<int>(frames[2].size()));
+  // A flow query is answered by the collector's query thread (the store may
+  // be ClickHouse, slow or away); its reply comes back through run().
+  if (parsed && req.has_flows() && req.version() == kVersion && flows_) {
+    if (flows_->ask(frames[0].to_string(), req.flows())) return;
+    resp.add_errors("the control plane is answering " + std::to_string(FlowCollector::kMaxWaitingQueries) +
+                    " other flow queries; try again");
+  } else if (author.empty()) {
+    resp.add_errors("the control plane cannot tell who sent this request; refused");
+  } else if (parsed) {
+    resp = on_cli(req, author);
+  } else {
+    resp.add_errors("malformed request");
+  }
   cli_->send(frames[0], zmq::send_flags::sndmore);
   cli_->send(zmq::message_t(), zmq::send_flags::sndmore);
   cli_->send(zmq::buffer(resp.SerializeAsString()), zmq::send_flags::none);
@@ -807,14 +802,27 @@ void Server::lead_tick() {
   }
 }
 
+void Server::forward_flow_replies() {
+  std::vector<zmq::message_t> frames;
+  size_t count = 0;
+  while (read_message(flows_->replies(), frames, 2, count)) {
+    if (count != 2) continue;  // the collector sends [route][reply], never else
+    cli_->send(frames[0], zmq::send_flags::sndmore);
+    cli_->send(zmq::message_t(), zmq::send_flags::sndmore);
+    cli_->send(frames[1], zmq::send_flags::none);
+  }
+}
+
 void Server::run(const std::atomic<bool>& stop) {
   const auto period =
       leadership_ ? std::min(std::chrono::milliseconds(200), leadership_->poll_period()) : std::chrono::milliseconds(200);
   while (!stop.load()) {
     if (leadership_) lead_tick();
     zmq::pollitem_t items[] = {{static_cast<void*>(*dataplanes_), 0, ZMQ_POLLIN, 0},
-                               {static_cast<void*>(*cli_), 0, ZMQ_POLLIN, 0}};
-    if (poll_interrupted(items, 2, period)) continue;
+                               {static_cast<void*>(*cli_), 0, ZMQ_POLLIN, 0},
+                               {flows_ ? static_cast<void*>(flows_->replies()) : nullptr, 0, ZMQ_POLLIN, 0}};
+    if (poll_interrupted(items, flows_ ? 3 : 2, period)) continue;
+    if (flows_ && (items[2].revents & ZMQ_POLLIN)) forward_flow_replies();
     if (metrics_ && std::chrono::steady_clock::now() - metrics_at_ >= kMetricsPeriod) refresh_metrics();
     if (items[0].revents & ZMQ_POLLIN)
       for (size_t i = 0; i < kMessagesPerWake; ++i) {

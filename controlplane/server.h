@@ -23,7 +23,8 @@
 //
 // Threading: run() owns everything on the calling thread; the ZAP handler
 // runs on a thread of its own and only reads the immutable key sets; the
-// flow collector has its own thread and lock.
+// flow collector has its own threads (records, and flow queries, whose
+// replies run() forwards) and locks.
 #pragma once
 
 #include <atomic>
@@ -98,6 +99,8 @@ class Server {
   // One message from the dataplanes' socket (all its frames), or the CLI's.
   void read_dataplane_message();
   void read_cli_message();
+  // Sends the CLI the flow queries' replies the collector answered.
+  void forward_flow_replies();
   void on_dataplane(const std::string& route, const std::string& key, const std::string& address,
                     const pb::ControlMessage& m);
   // Counts and logs (rate-limited) a refused dataplane message; `dp` when

@@ -5,6 +5,7 @@
 #     `bulkhead flows` answers from there what the memory store answers for
 #     the same records;
 #  2. two control planes on the same database give the same proposal;
+#     A flow query waiting on a hung ClickHouse holds up nothing else.
 #  3. ClickHouse stopped and started again under a flood of records: the
 #     control plane keeps running and applying policy, counts what it could
 #     not keep, and its answers afterwards hold exactly what it inserted.
@@ -24,17 +25,6 @@ for k in cp dp; do "$cli" keys generate "$k" >/dev/null || exit 1; done
 { read -r port3; read -r port4; read -r port5; read -r port6; read -r port7; } < <(python3 "$src/tests/common/free_ports.py" 5)
 store_url="clickhouse://127.0.0.1:$ch_port/bulkhead"
 
-controlplane() {  # name dataplane-port flow-port options...
-  local name=$1 dp=$2 fl=$3; shift 3
-  mkdir -p "$name"
-  "$build/controlplane/bulkhead-controlplane" --store "$name" --key cp.key --dataplane-key dp.pub \
-    --listen "tcp://127.0.0.1:$dp" --flow-listen "tcp://127.0.0.1:$fl" --cli "ipc://$work/$name.sock" "$@" \
-    >"$name.log" 2>&1 &
-  pids+=($!)
-  eval "pid_$name=$!"
-  for _ in $(seq 50); do BULKHEAD_CONTROLPLANE="ipc://$work/$name.sock" "$cli" history >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
 on() { local name=$1; shift; BULKHEAD_CONTROLPLANE="ipc://$work/$name.sock" "$cli" "$@"; }
 store() {  # name python-expression over f (the status's flow_store)
   on "$1" status --json | python3 -c "import json,sys; f=json.load(sys.stdin)['flow_store']; c=f.get('clickhouse', {}); print($2)"
@@ -58,8 +48,8 @@ print('\n'.join(sorted(rows)))"
 }
 
 # 1. Ingested, queryable, and the same answer as the memory store's.
-check "a control plane with --flow-store clickhouse starts" controlplane cp1 "$port" "$port2" --flow-store "$store_url"
-check "a control plane with the memory store starts" controlplane mem "$port5" "$port6"
+check "a control plane with --flow-store clickhouse starts" start_controlplane cp1 "$port" "$port2" --flow-store "$store_url"
+check "a control plane with the memory store starts" start_controlplane mem "$port5" "$port6"
 "$feed" --to "tcp://127.0.0.1:$port2" --server-key cp.pub --key dp.key --records 20000 --keys 500 >/dev/null
 "$feed" --to "tcp://127.0.0.1:$port6" --server-key cp.pub --key dp.key --records 20000 --keys 500 >/dev/null
 check "the control plane inserted all 20000 records into ClickHouse" wait_inserted cp1 20000
@@ -87,7 +77,7 @@ grep -q "flow store $store_url: connected, 20000 records inserted" <<<"$out" \
   && pass "status shows the ClickHouse store" || fail "status: $out"
 
 # 2. Two control planes, one database: one proposal.
-check "a second control plane on the same ClickHouse starts" controlplane cp2 "$port3" "$port4" --flow-store "$store_url"
+check "a second control plane on the same ClickHouse starts" start_controlplane cp2 "$port3" "$port4" --flow-store "$store_url"
 on cp1 learn propose --since 1h --min-flows 1 -o p1.yaml --report r1.txt || fail "learn propose through cp1"
 on cp2 learn propose --since 1h --min-flows 1 -o p2.yaml --report r2.txt || fail "learn propose through cp2"
 check "the proposal has rules" grep -q "action: allow" p1.yaml
@@ -95,9 +85,22 @@ check "both control planes propose the same policy" cmp -s p1.yaml p2.yaml
 out1=$(on cp1 simulate p1.yaml --since 1h --json); out2=$(on cp2 simulate p1.yaml --since 1h --json)
 check "and simulate the same way" [ -n "$out1" ] && [ "$out1" = "$out2" ]
 
+# A hung ClickHouse holds up the flow query, not the control plane.
+kill -STOP "$ch_pid"
+on cp2 flows --since 1h --top 0 --json >hung.txt 2>&1 &
+asker=$!
+sleep 1
+t0=$(date +%s%N)
+on cp2 history >/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "a flow query waiting on a hung ClickHouse does not hold up the control plane (history in $ms ms)" [ "$ms" -lt 2000 ]
+kill -CONT "$ch_pid"
+wait "$asker"
+check "and is answered once ClickHouse goes on ($(wc -l <hung.txt) aggregates)" [ "$(wc -l <hung.txt)" = 500 ]
+
 # 3. ClickHouse goes away under a flood and comes back.
 kill -TERM "$pid_cp1"; wait "$pid_cp1" 2>/dev/null
-check "a control plane with a small buffer starts" controlplane cp1 "$port" "$port2" --flow-store "$store_url" --flow-store-buffer 2000 \
+check "a control plane with a small buffer starts" start_controlplane cp1 "$port" "$port2" --flow-store "$store_url" --flow-store-buffer 2000 \
   --metrics-listen "127.0.0.1:$port7"
 base=$(clickhouse_query "SELECT sumMerge(flows) FROM bulkhead.flows")
 "$feed" --to "tcp://127.0.0.1:$port2" --server-key cp.pub --key dp.key --records 300000 --keys 5000 --seconds 8 \

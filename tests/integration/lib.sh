@@ -29,3 +29,18 @@ pcap_frames() { python3 -c "import hashlib,sys,struct; d=open(sys.argv[1],'rb').
 while o + 16 <= len(d):
     k = struct.unpack('<I', d[o+8:o+12])[0]; h.update(d[o+16:o+16+k]); o += 16 + k; n += 1
 print(n, h.hexdigest())" "$1"; }
+# A control plane NAME with a flow listener, its CLI on ipc://$work/NAME.sock
+# and its log in NAME.log, with the keys cp.key and dp.pub of the current
+# directory; its pid in pid_NAME. Returns once its CLI answers (1 if never).
+#   start_controlplane NAME DATAPLANE_PORT FLOW_PORT [OPTIONS...]
+start_controlplane() {
+  local name=$1 dp=$2 fl=$3; shift 3
+  mkdir -p "$name"
+  "$build/controlplane/bulkhead-controlplane" --store "$name" --key cp.key --dataplane-key dp.pub \
+    --listen "tcp://127.0.0.1:$dp" --flow-listen "tcp://127.0.0.1:$fl" --cli "ipc://$work/$name.sock" "$@" \
+    >"$name.log" 2>&1 &
+  pids+=($!)
+  eval "pid_$name=$!"
+  for _ in $(seq 50); do BULKHEAD_CONTROLPLANE="ipc://$work/$name.sock" "$cli" history >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}

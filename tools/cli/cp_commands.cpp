@@ -80,7 +80,9 @@ pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest re
   zmq::context_t ctx(1);
   zmq::socket_t s(ctx, zmq::socket_type::req);
   s.set(zmq::sockopt::linger, 0);
-  s.set(zmq::sockopt::rcvtimeo, 30000);
+  // A flow query may be answered by ClickHouse over many stored days: it
+  // gets longer than the control plane gives ClickHouse (120 s).
+  s.set(zmq::sockopt::rcvtimeo, req.has_flows() ? 150000 : 30000);
   s.set(zmq::sockopt::sndtimeo, 5000);
   try {
     if (endpoint.rfind("tcp://", 0) == 0) set_curve(s, endpoint);
