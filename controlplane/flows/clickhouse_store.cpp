@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <type_traits>
 #include <iostream>
 
 #include <httplib.h>
@@ -65,28 +66,14 @@ std::string error_text(const std::string& body) {
   return common::escaped(t);
 }
 
-// A counter of an answer row: ClickHouse writes 64-bit integers as JSON
+// An integer of an answer row: ClickHouse writes 64-bit integers as JSON
 // strings unless told not to; either is taken, nothing else.
-bool counter(const nlohmann::json& row, const char* name, uint64_t& out) {
+template <class Int>
+bool integer(const nlohmann::json& row, const char* name, Int& out) {
   const auto it = row.find(name);
   if (it == row.end()) return false;
-  if (it->is_number_unsigned()) {
-    out = it->get<uint64_t>();
-    return true;
-  }
-  if (it->is_string()) {
-    const auto& s = it->get_ref<const std::string&>();
-    const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-    return r.ec == std::errc() && r.ptr == s.data() + s.size();
-  }
-  return false;
-}
-
-bool signed_counter(const nlohmann::json& row, const char* name, int64_t& out) {
-  const auto it = row.find(name);
-  if (it == row.end()) return false;
-  if (it->is_number_integer()) {
-    out = it->get<int64_t>();
+  if (std::is_signed_v<Int> ? it->is_number_integer() : it->is_number_unsigned()) {
+    out = it->get<Int>();
     return true;
   }
   if (it->is_string()) {
@@ -259,9 +246,9 @@ bool parse_clickhouse_row(std::string_view line, pb::FlowAggregate& out, std::st
   }
   out.set_dst(bytes);
   std::string seg;
-  if (!counter(row, "proto", proto) || proto > 255 || !counter(row, "dport", dport) || dport > 65535 ||
-      !counter(row, "a_src_port", src_port) || src_port > 65535 || !signed_counter(row, "a_first_ms", first) ||
-      !signed_counter(row, "a_last_ms", last)) {
+  if (!integer(row, "proto", proto) || proto > 255 || !integer(row, "dport", dport) || dport > 65535 ||
+      !integer(row, "a_src_port", src_port) || src_port > 65535 || !integer(row, "a_first_ms", first) ||
+      !integer(row, "a_last_ms", last)) {
     why = "a row with a field missing or out of range";
     return false;
   }
@@ -282,7 +269,7 @@ bool parse_clickhouse_row(std::string_view line, pb::FlowAggregate& out, std::st
   out.set_dst_segment(seg);
   for (const auto& c : kCounters) {
     uint64_t v = 0;
-    if (!counter(row, (std::string("a_") + c.name).c_str(), v)) {
+    if (!integer(row, (std::string("a_") + c.name).c_str(), v)) {
       why = std::string("a row without ") + c.name;
       return false;
     }
