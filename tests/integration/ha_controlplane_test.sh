@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Two control planes sharing a store in a 3-member etcd cluster: one leads,
+# Two control planes sharing a store in a 3-member etcd cluster and a
+# dataplane with a session to each: one leads,
 # the other answers reads and refuses changes naming the leader; kill -9
 # the leader and the standby leads within two lease periods and takes the
-# next apply, no generation stored twice or skipped; a leader frozen past
+# next apply, which the dataplane enforces under the new leader's term, no
+# generation stored twice or skipped; a leader frozen past
 # its lease is fenced off when it wakes (its apply fails, nothing stored);
 # one etcd member killed, everything keeps working.
 source "$(dirname "$0")/lib.sh" ha
@@ -52,8 +54,25 @@ check "status in text names the roles" grep -q "standby" <<<"$("$cli" status --c
 printf 'version: 1\nrules:\n  - { id: a, proto: tcp, ports: [80], action: allow }\n' >p1.yaml
 printf 'version: 1\nrules:\n  - { id: a, proto: tcp, ports: [80, 443], action: allow }\n' >p2.yaml
 printf 'version: 1\nrules:\n  - { id: b, proto: udp, ports: [53], action: allow }\n' >p3.yaml
+# A dataplane with a session to each control plane.
+mkdir -p state-dp1
+"$build/dataplane/bulkhead-dataplane" --no-huge -m 256 --no-pci -l 0,1 --file-prefix "bhha$$" \
+  --vdev=net_null0,no-rx=1 --vdev=net_null1,no-rx=1 -- \
+  --controlplane "tcp://127.0.0.1:$port_a,tcp://127.0.0.1:$port_b" --controlplane-key cp.pub --key dp1.key \
+  --id dp1 --state-dir state-dp1 --mbufs 2048 >dp1.log 2>&1 &
+pids+=($!)
+dp_generation() { tel "bhha$$" /bulkhead/policy generation 2>/dev/null; }
+dp_term() { tel "bhha$$" /bulkhead/control leader_term 2>/dev/null; }
+# dp_runs_term TERM ABOVE: the dataplane's highest accepted term is TERM, and TERM > ABOVE.
+dp_runs_term() { [ "${1:-0}" -gt "$2" ] && [ "$(dp_term)" = "$1" ]; }
+term_of() { st "$1" | python3 -c "import json,sys; print(json.load(sys.stdin).get('leader_term', 0))"; }
+
 "$cli" apply p1.yaml -m one --wait 0 --controlplane "ipc://$work/a.sock" >/dev/null 2>&1
 check "the leader stores generation 1" [ "$(history_of a)" = "1:one" ]
+for _ in $(seq 300); do [ "$(dp_generation)" = 1 ] && break; sleep 0.1; done
+check "the dataplane enforces generation 1 from the leader" [ "$(dp_generation)" = 1 ]
+t=$(term_of a)
+check "under the leader's term ($t)" dp_runs_term "$t" 0
 out=$("$cli" apply p2.yaml -m refused --wait 0 --controlplane "ipc://$work/b.sock" 2>&1); rc=$?
 [ $rc = 2 ] && grep -q "is a standby" <<<"$out" && grep -q "a.sock" <<<"$out" && pass "the standby refuses a change and names the leader" || fail "standby apply: $rc $out"
 check "the standby answers history from the store" [ "$(history_of b)" = "1:one" ]
@@ -67,6 +86,10 @@ took_ms=$(( ($(date +%s%N) - killed) / 1000000 ))
 check "the standby leads within two lease periods (${took_ms} ms)" [ "$took_ms" -le $((2 * ttl * 1000)) ]
 "$cli" apply p2.yaml -m two --wait 0 --controlplane "ipc://$work/b.sock" >/dev/null 2>&1
 check "the new leader takes the next apply as generation 2" [ "$(history_of b)" = "1:one 2:two" ]
+for _ in $(seq 100); do [ "$(dp_generation)" = 2 ] && break; sleep 0.1; done
+check "the dataplane enforces generation 2 from the new leader" [ "$(dp_generation)" = 2 ]
+t2=$(term_of b)
+check "under the new leader's higher term ($t2)" dp_runs_term "$t2" "$t"
 
 # The old leader comes back as a standby.
 start_cp a "$port_a"
@@ -109,6 +132,6 @@ out=$(timeout 20 "$build/controlplane/bulkhead-controlplane" --store "$store" --
 [ $rc = 1 ] && grep -q "needs --state-dir" <<<"$out" && pass "flows beside an etcd store need --state-dir" || fail "--state-dir: $rc $out"
 
 if [ $failures -gt 0 ]; then
-  for f in a b; do echo "--- $f.log"; tail -20 "$f.log"; done
+  for f in a b dp1; do echo "--- $f.log"; tail -20 "$f.log"; done
 fi
 [ $failures = 0 ]
