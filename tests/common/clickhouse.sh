@@ -4,7 +4,7 @@
 #   source tests/common/clickhouse.sh
 #   clickhouse_start DIR      # sets ch_port (HTTP) and ch_url; 1 when it did not come up;
 #                             # again with the same DIR: the same server (ports, data) restarted
-#   clickhouse_query SQL      # runs SQL over HTTP, prints the answer
+#   clickhouse_query SQL      # runs SQL over HTTP, prints the answer (at most $ch_max_time s, 60)
 #   clickhouse_stop           # stops it (also on exit, with the caller's trap)
 #
 # Everything it writes (data, temporary files, logs, its configuration) is
@@ -68,7 +68,7 @@ XML
 }
 
 clickhouse_query() {  # sql
-  curl -sS --max-time 60 --data-binary "$1" "$ch_url/"
+  curl -sS --max-time "${ch_max_time:-60}" --data-binary "$1" "$ch_url/"
 }
 
 clickhouse_stop() {
