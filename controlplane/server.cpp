@@ -456,7 +456,12 @@ void Server::on_dataplane(const std::string& route, const std::string& key, cons
     }
     // A dataplane behind (new, restarted, or a push lost) gets the current
     // generation at once, and again if no Ack came — unless it refused it.
-    if (m.hello().generation() < current && dp.refused != current &&
+    // So does one that runs it under an older leader's term: pushed again
+    // under this leader's, it follows this one (its flows come here) from
+    // now, not from the next change.
+    const bool behind = m.hello().generation() < current;
+    const bool older_leader = current != 0 && m.hello().generation() == current && term() > m.hello().leader_term();
+    if ((behind || older_leader) && dp.refused != current &&
         (dp.pushed != current || now - dp.pushed_at > kRepushAfter))
       push(dp, steady_ns());
   } else if (m.has_ack()) {

@@ -84,6 +84,11 @@ killed=$(date +%s%N)
 for _ in $(seq 200); do leads b && break; sleep 0.05; done
 took_ms=$(( ($(date +%s%N) - killed) / 1000000 ))
 check "the standby leads within two lease periods (${took_ms} ms)" [ "$took_ms" -le $((2 * ttl * 1000)) ]
+# Before any change: the new leader pushes generation 1 again under its term.
+tb=$(term_of b)
+for _ in $(seq 100); do dp_runs_term "$tb" "$t" && break; sleep 0.1; done
+check "the dataplane follows the new leader before any change (term $tb)" dp_runs_term "$tb" "$t"
+check "still enforcing generation 1" [ "$(dp_generation)" = 1 ]
 "$cli" apply p2.yaml -m two --wait 0 --controlplane "ipc://$work/b.sock" >/dev/null 2>&1
 check "the new leader takes the next apply as generation 2" [ "$(history_of b)" = "1:one 2:two" ]
 for _ in $(seq 100); do [ "$(dp_generation)" = 2 ] && break; sleep 0.1; done
