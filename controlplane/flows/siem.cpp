@@ -74,6 +74,7 @@ nlohmann::ordered_json ecs_object(const pb::FlowRecord& r, const std::string& da
   event["outcome"] = blocked(r) ? "failure" : "success";
   if (has_counts(r)) event["start"] = common::format_iso8601_ms(r.start_ms());
   if (r.kind() == pb::FlowRecord::END) event["end"] = common::format_iso8601_ms(r.time_ms());
+  if (!r.name_reason().empty()) event["reason"] = r.name_reason();  // which name decided (docs/egress.md)
   j["event"] = event;
   const auto side = [&](const std::string& addr, uint32_t port, const std::string& segment, uint64_t packets,
                         uint64_t bytes) {
@@ -101,8 +102,10 @@ nlohmann::ordered_json ecs_object(const pb::FlowRecord& r, const std::string& da
   }
   j["network"] = net;
   j["rule"] = {{"id", r.rule_id().empty() ? "-" : r.rule_id()}, {"name", rule_name(r)}, {"ruleset", std::to_string(r.generation())}};
+  if (!r.sni().empty()) j["tls"] = {{"client", {{"server_name", r.sni()}}}};
   j["observer"] = {{"name", dataplane}, {"type", "firewall"}, {"vendor", kProduct}, {"product", kProduct}};
   j["labels"] = {{"verdict", verdict_name(r.verdict())}, {"mode", r.mode()}};
+  if (!r.dns_name().empty()) j["labels"]["dns_name"] = r.dns_name();
   j["ecs"] = {{"version", kEcsVersion}};
   return j;
 }
@@ -149,6 +152,7 @@ nlohmann::ordered_json ocsf_object(const pb::FlowRecord& r, const std::string& d
   };
   j["src_endpoint"] = endpoint(r.src(), r.src_port(), r.src_segment());
   j["dst_endpoint"] = endpoint(r.dst(), r.dst_port(), r.dst_segment());
+  if (!r.dns_name().empty()) j["dst_endpoint"]["hostname"] = r.dns_name();  // what DNS answered it for
   J conn;
   conn["protocol_num"] = r.protocol();
   conn["protocol_name"] = rules::proto_name(static_cast<uint8_t>(r.protocol()));
@@ -163,6 +167,8 @@ nlohmann::ordered_json ocsf_object(const pb::FlowRecord& r, const std::string& d
     j["start_time"] = r.start_ms();
   }
   if (r.kind() == pb::FlowRecord::END) j["end_time"] = r.time_ms();
+  if (!r.sni().empty()) j["tls"] = {{"sni", r.sni()}};
+  if (!r.name_reason().empty()) j["status_detail"] = r.name_reason();
   j["firewall_rule"] = {{"uid", r.rule_id().empty() ? "-" : r.rule_id()}, {"name", rule_name(r)},
                         {"version", std::to_string(r.generation())}};
   j["metadata"] = {{"version", kOcsfVersion},

@@ -183,6 +183,30 @@ TEST(SiemFormats, OcsfFieldsAndValues) {
   EXPECT_EQ(nlohmann::json::parse(format_record(reset, "dp1", LogFormat::ocsf))["activity_id"], 3);
 }
 
+// A decision a name made carries its attribution in every format: the
+// DNS name, the server name and why.
+TEST(SiemFormats, NamesAndTheirAttribution) {
+  auto r = sample(pb::FlowRecord::START, pb::FlowRecord::ALLOWED);
+  r.set_dns_name("api.example.com");
+  r.set_sni("api.example.com");
+  r.set_name_reason("answered for api.example.com 12 s ago");
+  const auto ecs = nlohmann::json::parse(format_record(r, "dp1", LogFormat::ecs));
+  EXPECT_EQ(ecs["event"]["reason"], "answered for api.example.com 12 s ago");
+  EXPECT_EQ(ecs["tls"]["client"]["server_name"], "api.example.com");
+  EXPECT_EQ(ecs["labels"]["dns_name"], "api.example.com");
+  const auto ocsf = nlohmann::json::parse(format_record(r, "dp1", LogFormat::ocsf));
+  EXPECT_EQ(ocsf["status_detail"], "answered for api.example.com 12 s ago");
+  EXPECT_EQ(ocsf["tls"]["sni"], "api.example.com");
+  EXPECT_EQ(ocsf["dst_endpoint"]["hostname"], "api.example.com");
+  const auto native = nlohmann::json::parse(format_record(r, "dp1", LogFormat::native));
+  EXPECT_EQ(native["name_reason"], "answered for api.example.com 12 s ago");
+  // Without names, none of these fields.
+  const auto plain = nlohmann::json::parse(format_record(sample(pb::FlowRecord::START, pb::FlowRecord::ALLOWED), "dp1",
+                                                         LogFormat::ecs));
+  EXPECT_EQ(field(plain, "event.reason"), nullptr);
+  EXPECT_EQ(field(plain, "tls"), nullptr);
+}
+
 TEST(SiemFormats, NativeIsTheRecordsOwnJson) {
   const auto r = sample(pb::FlowRecord::END, pb::FlowRecord::ALLOWED);
   EXPECT_EQ(format_record(r, "dp1", LogFormat::native), to_json(r, "dp1"));
