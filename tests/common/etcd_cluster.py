@@ -200,7 +200,9 @@ def _supervise(directory, members):
     cluster = EtcdCluster(directory, members)
 
     def on_signal(signum, _frame):
-        cluster.stop()
+        # Only unwind: the finally below (or start()'s own) stops the
+        # members. Stopping them here could wait on a Popen lock the
+        # interrupted code holds, and hang for good.
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_signal)
