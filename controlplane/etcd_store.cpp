@@ -154,11 +154,11 @@ bool EtcdBackend::write(const pb::StoredGeneration& g, uint64_t expected_current
   puts.push_back(EtcdClient::put(header_key, header.dump()));
   puts.push_back(EtcdClient::put(key("audit", g.number()), audit_line(g)));
   puts.push_back(EtcdClient::put(current_key, std::to_string(g.number())));
-  const nlohmann::json compare = {
-      fence, expected_current == 0 ? EtcdClient::created_at(current_key, 0)
-                                   : EtcdClient::value_is(current_key, std::to_string(expected_current))};
-  const nlohmann::json failure = {{{"request_range", EtcdClient::get(leader)}},
-                                  {{"request_range", EtcdClient::get(current_key)}}};
+  const auto compare = nlohmann::json::array(
+      {fence, expected_current == 0 ? EtcdClient::created_at(current_key, 0)
+                                    : EtcdClient::value_is(current_key, std::to_string(expected_current))});
+  const auto failure = nlohmann::json::array({nlohmann::json{{"request_range", EtcdClient::get(leader)}},
+                                              nlohmann::json{{"request_range", EtcdClient::get(current_key)}}});
   if (!client_.txn(compare, puts, failure, result, error)) return false;
   if (result.succeeded) return true;
   // Why: the leadership, or the current pointer.

@@ -67,9 +67,11 @@ void Leadership::campaign() {
   if (!client_.range(key, kv, last_error_)) return;  // as it was until etcd answers
   if (kv.empty()) {
     EtcdClient::TxnResult r;
-    const nlohmann::json compare = {EtcdClient::created_at(key, 0)};
-    const nlohmann::json success = {EtcdClient::put(key, record_json(cfg_.self), lease_)};
-    const nlohmann::json failure = {{{"request_range", EtcdClient::get(key)}}};
+    // json::array, not braces: `json x = {y}` with a json `y` copies y
+    // under clang (CWG 1467) where GCC makes a one-element array.
+    const auto compare = nlohmann::json::array({EtcdClient::created_at(key, 0)});
+    const auto success = nlohmann::json::array({EtcdClient::put(key, record_json(cfg_.self), lease_)});
+    const auto failure = nlohmann::json::array({nlohmann::json{{"request_range", EtcdClient::get(key)}}});
     if (!client_.txn(compare, success, failure, r, last_error_)) return;
     if (r.succeeded) {
       // The put made the key: its create revision is this transaction's.
