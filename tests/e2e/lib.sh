@@ -8,6 +8,13 @@ lab="$top/tools/lab/lab.sh"
 policy_src="$top/docs/examples/lab-policy.yaml"
 name="e$$"
 name=${name:0:8}
+labs=("$name")  # every lab the test makes (lab_up NAME adds one), removed at exit
+build=${BULKHEAD_BUILD_DIR:-$top/build}
+cli="$build/tools/cli/bulkhead"
+pids=()  # processes the test started, killed at exit
+# python3 itself first on the PATH: a version manager's shim in front of it
+# costs a second a call on a loaded machine, and tests call it often.
+PATH="$(dirname "$(python3 -c 'import sys; print(sys.executable)')"):$PATH"
 failures=0
 
 if [ "$(id -u)" -ne 0 ] || ! ip netns list >/dev/null 2>&1; then
@@ -17,12 +24,15 @@ fi
 
 work=$(mktemp -d "/tmp/bulkhead-e2e-$name.XXXXXX")
 cleanup() {
-  local rc=$?
-  if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
-    echo "--- dataplane log ---"
-    cat "/run/bulkhead-lab/$name/dp.log" 2>/dev/null | tail -40
-  fi
-  "$lab" down "$name" >/dev/null 2>&1
+  local rc=$? n p
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  for n in "${labs[@]}"; do
+    if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
+      echo "--- dataplane log ($n) ---"
+      cat "/run/bulkhead-lab/$n/dp.log" 2>/dev/null | tail -40
+    fi
+    "$lab" down "$n" >/dev/null 2>&1
+  done
   # An etcd cluster (tests/common/etcd_cluster.sh) stops before its data goes.
   declare -F etcd_stop >/dev/null && etcd_stop
   rm -rf "$work"
@@ -33,15 +43,19 @@ trap 'exit 130' INT TERM
 policy="$work/policy.yaml"
 cp "$policy_src" "$policy"
 
-lab_up() { "$lab" up "$name"; }
+# lab_up [NAME]: the test's lab, or another one named NAME (1-8 lowercase
+# letters or digits, unique to the test).
+lab_up() {
+  local n=${1:-$name}
+  [ "$n" = "$name" ] || labs+=("$n")
+  "$lab" up "$n"
+}
 
 # A control plane for the lab on loopback: keys cp and dp in $work, the CLI
 # socket in $BULKHEAD_CONTROLPLANE, dataplane endpoint tcp://127.0.0.1:$cp_port
 # (flow records on $flow_port when "flows" is given), both ports free ones
 # the kernel picked. Stopped at exit.
 start_controlplane() {
-  build=${BULKHEAD_BUILD_DIR:-$top/build}
-  cli="$build/tools/cli/bulkhead"
   (cd "$work" && "$cli" keys generate cp >/dev/null && "$cli" keys generate dp >/dev/null) || return 1
   { read -r cp_port; read -r flow_port; } < <(python3 "$top/tests/common/free_ports.py" 2)
   export BULKHEAD_CONTROLPLANE="ipc://$work/cli.sock"

@@ -9,6 +9,7 @@
 # one etcd member killed, everything keeps working.
 source "$(dirname "$0")/lib.sh" ha
 source "$src/tests/common/etcd_cluster.sh"
+source "$src/tests/common/ha_controlplanes.sh"
 etcd_start "$work/etcd" || exit $?
 
 cd "$work"
@@ -16,25 +17,7 @@ for k in cp dp1; do "$cli" keys generate "$k" >/dev/null || exit 1; done
 ttl=3
 store="etcd://$etcd_endpoints/bh"
 { read -r port_a; read -r port_b; } < <(python3 "$src/tests/common/free_ports.py" 2)
-declare -A cp_pid
-start_cp() {  # name port
-  "$build/controlplane/bulkhead-controlplane" --store "$store" --name "$1" --lease-ttl $ttl --key cp.key \
-    --dataplane-key dp1.pub --listen "tcp://127.0.0.1:$2" --cli "ipc://$work/$1.sock" >>"$1.log" 2>&1 &
-  pids+=($!)
-  cp_pid[$1]=$!
-}
-# status --json (its exit status says whether every dataplane enforces the
-# current generation: none runs here).
-st() { "$cli" status --json --controlplane "ipc://$work/$1.sock" 2>/dev/null || true; }
-# The leader as control plane NAME sees it ("" when none, or no answer).
-leader_seen_by() { st "$1" | python3 -c "
-import json, sys
-d = json.load(sys.stdin)
-print(''.join(c['id'] for c in d.get('controllers', []) if c.get('leader')) if not d.get('standby') else 'standby')" 2>/dev/null; }
-leads() { st "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if not d.get('standby') and d.get('store','').startswith('etcd://') else 1)" 2>/dev/null; }
-history_of() { "$cli" history --json --controlplane "ipc://$work/$1.sock" | python3 -c "
-import json, sys
-print(' '.join(h['number'] + ':' + h['message'] for h in json.load(sys.stdin).get('history', [])))"; }
+dataplane_keys=(dp1.pub)
 
 start_cp a "$port_a"
 for _ in $(seq 100); do leads a && break; sleep 0.1; done
@@ -65,7 +48,6 @@ dp_generation() { tel "bhha$$" /bulkhead/policy generation 2>/dev/null; }
 dp_term() { tel "bhha$$" /bulkhead/control leader_term 2>/dev/null; }
 # dp_runs_term TERM ABOVE: the dataplane's highest accepted term is TERM, and TERM > ABOVE.
 dp_runs_term() { [ "${1:-0}" -gt "$2" ] && [ "$(dp_term)" = "$1" ]; }
-term_of() { st "$1" | python3 -c "import json,sys; print(json.load(sys.stdin).get('leader_term', 0))"; }
 
 "$cli" apply p1.yaml -m one --wait 0 --controlplane "ipc://$work/a.sock" >/dev/null 2>&1
 check "the leader stores generation 1" [ "$(history_of a)" = "1:one" ]
