@@ -14,10 +14,18 @@
                                           allowed); print one JSON line at the end:
                                           {"echoes", "echoes_lost", "held", "new_ok",
                                           "new_failed"} (for the fault tests)
+  client.py stream SRC DST PORT RATE FLAG send numbered datagrams to a UDP responder,
+                                          RATE a second, until file FLAG exists (120 s at
+                                          most), wait up to 2 s for the last answers; prints
+                                          "answered" at the first answer and at the end one
+                                          JSON line: {"sent", "answered", "lost",
+                                          "duplicated", "longest_silence_ms"}; every
+                                          datagram is counted, so a loss is seen exactly
 Runs only between the lab's own namespaces; stops by itself.
 """
 import json
 import os
+import select
 import socket
 import sys
 import time
@@ -112,10 +120,56 @@ def traffic(src, dst, port, seconds):
     print(json.dumps(out), flush=True)
 
 
+def stream(src, dst, port, rate, flag):
+    out = {"sent": 0, "answered": 0, "lost": 0, "duplicated": 0, "longest_silence_ms": 0}
+    answered = set()
+    interval = 1.0 / rate
+    with socket.socket(family(dst), socket.SOCK_DGRAM) as s:
+        s.bind((src, 0))
+        s.setblocking(False)
+        start = time.monotonic()
+        next_send, last_answer, drain_until = start, start, None
+        while True:
+            now = time.monotonic()
+            if drain_until is None and (now - start > 120 or os.path.exists(flag)):
+                drain_until = now + 2.0
+            if drain_until is None and now >= next_send:
+                s.sendto(b"seq %d" % out["sent"], (dst, port))
+                out["sent"] += 1
+                next_send += interval
+            if drain_until is not None and (len(answered) == out["sent"] or now >= drain_until):
+                break
+            wait = (next_send if drain_until is None else drain_until) - now
+            readable, _, _ = select.select([s], [], [], max(0.0, min(wait, 0.05)))
+            while readable:
+                try:
+                    data = s.recv(2048)
+                except BlockingIOError:
+                    break
+                if not data.startswith(b"re:seq "):
+                    continue
+                seq = int(data[7:])
+                if seq in answered:
+                    out["duplicated"] += 1
+                    continue
+                if not answered:
+                    print("answered", flush=True)
+                answered.add(seq)
+                now = time.monotonic()
+                out["longest_silence_ms"] = max(out["longest_silence_ms"], round((now - last_answer) * 1000))
+                last_answer = now
+    out["answered"] = len(answered)
+    out["lost"] = out["sent"] - out["answered"]
+    print(json.dumps(out), flush=True)
+
+
 def main():
     kind = sys.argv[1]
     if kind == "traffic":
         traffic(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        return
+    if kind == "stream":
+        stream(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), sys.argv[6])
         return
     try:
         if kind == "tcp":
