@@ -5,10 +5,8 @@
 #include <httplib.h>
 
 namespace bulkhead::controlplane {
-namespace {
 
-// The gateway writes 64-bit numbers as strings (protobuf's JSON mapping).
-int64_t number(const nlohmann::json& j, const char* name) {
+int64_t json_int64(const nlohmann::json& j, const char* name) {
   if (!j.is_object()) return 0;
   const auto it = j.find(name);
   if (it == j.end()) return 0;
@@ -19,10 +17,8 @@ int64_t number(const nlohmann::json& j, const char* name) {
       return 0;
     }
   }
-  return it->is_number() ? it->get<int64_t>() : 0;
+  return it->is_number_integer() ? it->get<int64_t>() : 0;
 }
-
-}  // namespace
 
 bool is_etcd_url(std::string_view store) { return store.rfind("etcd://", 0) == 0; }
 
@@ -156,19 +152,25 @@ bool EtcdClient::key_values(const nlohmann::json& r, std::vector<KeyValue>& out,
   }
   for (const auto& kv : kvs) {
     KeyValue x;
-    const auto text = [&](const char* name) {
-      const auto it = kv.is_object() ? kv.find(name) : kv.end();
-      return kv.is_object() && it != kv.end() && it->is_string() ? it->get<std::string>() : std::string();
-    };
-    if (!kv.is_object() || !base64_decode(text("key"), x.key) || !base64_decode(text("value"), x.value)) {
+    if (!key_value(kv, x)) {
       error = "etcd answered a key or value that is not base64";
       return false;
     }
-    x.create_revision = number(kv, "create_revision");
-    x.mod_revision = number(kv, "mod_revision");
-    x.lease = number(kv, "lease");
     out.push_back(std::move(x));
   }
+  return true;
+}
+
+bool EtcdClient::key_value(const nlohmann::json& kv, KeyValue& out) {
+  if (!kv.is_object()) return false;
+  const auto text = [&](const char* name) {
+    const auto it = kv.find(name);
+    return it != kv.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (!base64_decode(text("key"), out.key) || !base64_decode(text("value"), out.value)) return false;
+  out.create_revision = json_int64(kv, "create_revision");
+  out.mod_revision = json_int64(kv, "mod_revision");
+  out.lease = json_int64(kv, "lease");
   return true;
 }
 
@@ -182,8 +184,17 @@ bool EtcdClient::range(const std::string& key, std::vector<KeyValue>& out, std::
                        const std::string& range_end, int64_t* revision) {
   nlohmann::json answer;
   if (!call("/v3/kv/range", get(key, range_end), answer, error)) return false;
-  if (revision) *revision = number(answer.value("header", nlohmann::json::object()), "revision");
+  if (revision) *revision = json_int64(answer.value("header", nlohmann::json::object()), "revision");
   return key_values(answer, out, error);
+}
+
+bool EtcdClient::keys_since(const std::string& prefix, int64_t revision, std::vector<KeyValue>& out,
+                            std::string& error) {
+  auto request = get(prefix, prefix_end(prefix));
+  request["keys_only"] = true;
+  request["min_mod_revision"] = std::to_string(revision);
+  nlohmann::json answer;
+  return call("/v3/kv/range", request, answer, error) && key_values(answer, out, error);
 }
 
 bool EtcdClient::txn(const nlohmann::json& compare, const nlohmann::json& success, const nlohmann::json& failure,
@@ -193,7 +204,7 @@ bool EtcdClient::txn(const nlohmann::json& compare, const nlohmann::json& succes
     return false;
   const auto ok = answer.find("succeeded");
   out.succeeded = ok != answer.end() && ok->is_boolean() && ok->get<bool>();
-  out.revision = number(answer.value("header", nlohmann::json::object()), "revision");
+  out.revision = json_int64(answer.value("header", nlohmann::json::object()), "revision");
   const auto responses = answer.find("responses");
   out.responses = responses != answer.end() && responses->is_array() ? *responses : nlohmann::json::array();
   return true;
@@ -202,7 +213,7 @@ bool EtcdClient::txn(const nlohmann::json& compare, const nlohmann::json& succes
 int64_t EtcdClient::lease_grant(int64_t ttl_s, std::string& error) {
   nlohmann::json answer;
   if (!call("/v3/lease/grant", {{"TTL", ttl_s}}, answer, error)) return 0;
-  const int64_t id = number(answer, "ID");
+  const int64_t id = json_int64(answer, "ID");
   if (id == 0) error = "etcd granted no lease";
   return id;
 }
@@ -211,7 +222,7 @@ int64_t EtcdClient::lease_keepalive(int64_t id, std::string& error) {
   nlohmann::json answer;
   // A stream in gRPC; through the gateway one request, one result.
   if (!call("/v3/lease/keepalive", {{"ID", std::to_string(id)}}, answer, error)) return -1;
-  return number(answer.value("result", nlohmann::json::object()), "TTL");
+  return json_int64(answer.value("result", nlohmann::json::object()), "TTL");
 }
 
 bool EtcdClient::lease_revoke(int64_t id, std::string& error) {

@@ -43,6 +43,10 @@ std::string base64_encode(std::string_view raw);
 // False when `text` is not base64.
 bool base64_decode(std::string_view text, std::string& raw);
 
+// A 64-bit field of a gateway answer: protobuf's JSON mapping writes them
+// as strings. 0 when absent or not a number.
+int64_t json_int64(const nlohmann::json& j, const char* name);
+
 struct KeyValue {
   std::string key;
   std::string value;
@@ -66,6 +70,9 @@ class EtcdClient {
   bool range_prefix(const std::string& prefix, std::vector<KeyValue>& out, std::string& error) {
     return range(prefix, out, error, prefix_end(prefix));
   }
+  // The keys that start with `prefix` and were modified at or after
+  // `revision`, without their values.
+  bool keys_since(const std::string& prefix, int64_t revision, std::vector<KeyValue>& out, std::string& error);
 
   // A transaction of JSON operations built with the helpers below.
   struct TxnResult {
@@ -94,6 +101,8 @@ class EtcdClient {
   static std::string prefix_end(const std::string& prefix);
   // The key-values of a range answer (or of a transaction's response_range).
   static bool key_values(const nlohmann::json& range_response, std::vector<KeyValue>& out, std::string& error);
+  // One key-value object (base64 key and value); false when it is not one.
+  static bool key_value(const nlohmann::json& kv, KeyValue& out);
   // The range answer of a transaction's response `i` (empty when it is not one).
   static nlohmann::json range_response(const nlohmann::json& responses, size_t i);
 
