@@ -60,7 +60,7 @@ bool EtcdBackend::load(std::vector<GenerationSummary>& index, uint64_t& current,
     }
     index.push_back(std::move(s));
   }
-  if (!client_.range(target_.prefix + "/current", kvs, error)) return false;
+  if (!client_.range(current_key(target_.prefix), kvs, error)) return false;
   current = 0;
   if (!kvs.empty()) {
     try {
@@ -145,7 +145,7 @@ bool EtcdBackend::write(const pb::StoredGeneration& g, uint64_t expected_current
       return false;
     }
   }
-  const std::string current_key = target_.prefix + "/current";
+  const std::string pointer_key = current_key(target_.prefix);
   const nlohmann::json header = {{"encoding", "zlib"},
                                  {"chunks", chunks},
                                  {"bytes", raw.size()},
@@ -153,12 +153,12 @@ bool EtcdBackend::write(const pb::StoredGeneration& g, uint64_t expected_current
                                  {"sha256", common::sha256_hex(stored)}};
   puts.push_back(EtcdClient::put(header_key, header.dump()));
   puts.push_back(EtcdClient::put(key("audit", g.number()), audit_line(g)));
-  puts.push_back(EtcdClient::put(current_key, std::to_string(g.number())));
+  puts.push_back(EtcdClient::put(pointer_key, std::to_string(g.number())));
   const auto compare = nlohmann::json::array(
-      {fence, expected_current == 0 ? EtcdClient::created_at(current_key, 0)
-                                    : EtcdClient::value_is(current_key, std::to_string(expected_current))});
+      {fence, expected_current == 0 ? EtcdClient::created_at(pointer_key, 0)
+                                    : EtcdClient::value_is(pointer_key, std::to_string(expected_current))});
   const auto failure = nlohmann::json::array({nlohmann::json{{"request_range", EtcdClient::get(leader)}},
-                                              nlohmann::json{{"request_range", EtcdClient::get(current_key)}}});
+                                              nlohmann::json{{"request_range", EtcdClient::get(pointer_key)}}});
   if (!client_.txn(compare, puts, failure, result, error)) return false;
   if (result.succeeded) return true;
   // Why: the leadership, or the current pointer.

@@ -52,6 +52,8 @@ class EtcdBackend final : public StoreBackend {
   std::string describe() const override;
 
   static std::string leader_key(const std::string& prefix) { return prefix + "/leader"; }
+  static std::string current_key(const std::string& prefix) { return prefix + "/current"; }
+  const std::string& prefix() const { return target_.prefix; }
 
  private:
   std::string key(const char* what, uint64_t number) const;

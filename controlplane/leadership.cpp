@@ -55,7 +55,7 @@ bool Leadership::ensure_lease(std::chrono::steady_clock::time_point now) {
   }
   lease_ = id;
   renewed_ = now;
-  renew_due_ = now + std::chrono::milliseconds(cfg_.lease_ttl_s * 1000 / 3);
+  renew_due_ = now + renew_period();
   return true;
 }
 
@@ -99,7 +99,7 @@ Leadership::Change Leadership::tick(std::chrono::steady_clock::time_point now) {
     const int64_t left = client_.lease_keepalive(lease_, last_error_);
     if (left > 0) {
       renewed_ = now;
-      renew_due_ = now + std::chrono::milliseconds(cfg_.lease_ttl_s * 1000 / 3);
+      renew_due_ = now + renew_period();
     } else if (left == 0) {
       // Lapsed: etcd has deleted the keys it held, the leader key too.
       lease_ = 0;
@@ -118,20 +118,43 @@ Leadership::Change Leadership::tick(std::chrono::steady_clock::time_point now) {
   return Change::none;
 }
 
-bool Leadership::controllers(std::vector<ControllerRecord>& out, std::string& error) {
-  std::vector<KeyValue> kvs, leader;
-  if (!client_.range_prefix(cfg_.target.prefix + "/controllers/", kvs, error) ||
-      !client_.range(EtcdBackend::leader_key(cfg_.target.prefix), leader, error))
-    return false;
-  const std::string leader_id = leader.empty() ? std::string() : parse_record(leader[0].value).id;
+bool Leadership::controllers(std::vector<ControllerRecord>& out, std::string& error, bool watched) {
+  const std::string prefix = cfg_.target.prefix + "/controllers/";
+  const std::string leader_key = EtcdBackend::leader_key(cfg_.target.prefix);
+  if (!watched || !view_read_) {
+    std::vector<KeyValue> kvs, leader;
+    int64_t at = 0, leader_at = 0;
+    if (!client_.range(prefix, kvs, error, EtcdClient::prefix_end(prefix), &at) ||
+        !client_.range(leader_key, leader, error, {}, &leader_at))
+      return false;
+    view_.clear();
+    for (const auto& kv : kvs) view_[kv.key] = {kv.value, at};
+    view_[leader_key] = {leader.empty() ? std::string() : leader[0].value, leader_at};
+    view_read_ = true;
+  }
+  const auto l = view_.find(leader_key);
+  const std::string leader_id =
+      l == view_.end() || l->second.value.empty() ? std::string() : parse_record(l->second.value).id;
   out.clear();
-  for (const auto& kv : kvs) {
-    ControllerRecord r = parse_record(kv.value);
+  for (auto it = view_.lower_bound(prefix); it != view_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+       ++it) {
+    if (it->second.value.empty()) continue;
+    ControllerRecord r = parse_record(it->second.value);
     if (r.id.empty()) continue;
     r.leader = r.id == leader_id;
     out.push_back(std::move(r));
   }
   return true;
+}
+
+void Leadership::watched(const WatchEvent& e) {
+  if (!view_read_) return;  // read whole at the next controllers()
+  const bool wanted = e.kv.key == EtcdBackend::leader_key(cfg_.target.prefix) ||
+                      e.kv.key.rfind(cfg_.target.prefix + "/controllers/", 0) == 0;
+  if (!wanted) return;
+  Viewed& v = view_[e.kv.key];
+  if (e.kv.mod_revision <= v.revision) return;  // the read saw it already
+  v = {e.deleted ? std::string() : e.kv.value, e.kv.mod_revision};
 }
 
 void Leadership::resign() {

@@ -5,10 +5,12 @@
 // only when the key does not exist (create revision 0). The key's create
 // revision is the term: etcd revisions only grow, so a later leader's term
 // is always higher, and the store's writes are fenced on it
-// (etcd_store.h). Standbys try that transaction every poll; when the
-// leader dies its lease lapses, etcd deletes the key and the next attempt
-// elects one of them. Polling reads only the leader key, so there is no
-// watch to lose events to compaction: every poll sees etcd's present.
+// (etcd_store.h). A standby tries that transaction whenever its owner
+// calls tick(): the control plane's watch on the store's keys
+// (etcd_watch.h) makes that happen as soon as the leader key is deleted
+// (the leader's lease lapsed or was revoked), and a slow poll (every
+// renew_period() while the watch delivers, poll_period() while it is down)
+// is the safety net for a watch that missed the delete.
 //
 // A leader that cannot renew its lease for longer than the lease stands
 // down by itself (it cannot know whether etcd still counts it); the fence
@@ -19,11 +21,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "controlplane/etcd_client.h"
+#include "controlplane/etcd_watch.h"
 
 namespace bulkhead::controlplane {
 
@@ -51,14 +55,23 @@ class Leadership {
   // poll_period(). Returns what changed.
   Change tick(std::chrono::steady_clock::time_point now);
   std::chrono::milliseconds poll_period() const;
+  // How often the lease is renewed: a third of it.
+  std::chrono::milliseconds renew_period() const { return std::chrono::milliseconds(cfg_.lease_ttl_s * 1000 / 3); }
 
   bool leading() const { return term_ != 0; }
   int64_t term() const { return term_; }
   // The leader as last seen by tick() (id empty: none seen).
   const ControllerRecord& leader() const { return leader_; }
   int64_t leader_term() const { return leader_term_; }
-  // Every registered controller, read now; the leader marked.
-  bool controllers(std::vector<ControllerRecord>& out, std::string& error);
+  // Every registered controller, the leader marked: from the view the
+  // watch keeps (watched()) when `watched` says it delivers and the view
+  // was read since its last resync, else read now (and the view rebuilt).
+  bool controllers(std::vector<ControllerRecord>& out, std::string& error, bool watched = false);
+  // A change of a key under the prefix, from the watch: keeps the view of
+  // the controllers and the leader key current.
+  void watched(const WatchEvent& e);
+  // The watch may have missed changes: the next controllers() reads etcd.
+  void forget_view() { view_read_ = false; }
   const std::string& last_error() const { return last_error_; }
 
   // Gives up leadership and the lease (clean shutdown).
@@ -79,6 +92,15 @@ class Leadership {
   ControllerRecord leader_;
   int64_t leader_term_ = 0;
   std::string last_error_;
+  // The watched view: controllers by key, and the leader key's value
+  // (empty: none); each with the revision it was read at, so that an
+  // event older than the read does not undo it.
+  struct Viewed {
+    std::string value;
+    int64_t revision = 0;
+  };
+  std::map<std::string, Viewed> view_;  // by key; an empty value: deleted
+  bool view_read_ = false;
 };
 
 }  // namespace bulkhead::controlplane

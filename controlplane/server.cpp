@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <ctime>
 #include <iostream>
+#include <utility>
 
 #include "common/keys.h"
 #include "common/protobuf_log.h"
@@ -132,6 +133,10 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
     lc.self = {cfg.name, cfg.cli, cfg.listen, unix_now(), false};
     lc.lease_ttl_s = cfg.lease_ttl_s;
     s->leadership_ = std::make_unique<Leadership>(std::move(lc));
+    EtcdWatch::Config wc;
+    wc.endpoints = target.endpoints;
+    wc.prefix = target.prefix + "/";
+    s->watch_ = std::make_unique<EtcdWatch>(std::move(wc));
   } else {
     s->store_ = PolicyStore::open(cfg.store_dir, error, &warnings);
     if (!s->store_) return nullptr;
@@ -227,6 +232,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
 
 Server::~Server() {
   leadership_.reset();  // resigns: a standby leads at once, not after the lease
+  watch_.reset();
   metrics_.reset();
   flows_.reset();
   zap_stop_ = true;
@@ -548,11 +554,17 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
       r.set_current(store_->current());
       return r;
     }
-    // A standby answers from the store as etcd holds it now; the leader is
-    // its only writer and holds it already.
+    // A standby answers from the store as etcd holds it now: the view the
+    // watch keeps current, or read again while the watch is down. The
+    // leader is its only writer and holds it already.
     std::string error;
-    if (!leading() && !store_->refresh(error))
-      r.add_warnings("answered from the store as last read (" + error + ")");
+    if (!leading()) {
+      on_watch();
+      if (!watch_->healthy() || store_stale_) {
+        if (store_->refresh(error)) store_stale_ = false;
+        else r.add_warnings("answered from the store as last read (" + error + ")");
+      }
+    }
   }
   r.set_current(store_->current());
   auto analyse = [&](const pb::CompiledRuleSet& set, bool force) {
@@ -653,7 +665,9 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
       if (leadership_) {
         std::vector<ControllerRecord> all;
         std::string error;
-        if (!leadership_->controllers(all, error)) r.add_warnings("the controllers could not be read: " + error);
+        on_watch();
+        if (!leadership_->controllers(all, error, watch_->healthy()))
+          r.add_warnings("the controllers could not be read: " + error);
         for (const auto& c : all) {
           auto* x = r.add_controllers();
           x->set_id(c.id);
@@ -778,10 +792,37 @@ std::string Server::standby_refusal() const {
          std::to_string(leadership_->leader_term()) + ")";
 }
 
+void Server::on_watch() {
+  bool reread = false;
+  for (const auto& u : watch_->take()) {
+    if (u.resync) {
+      reread = true;
+      lead_due_ = {};
+      leadership_->forget_view();
+      continue;
+    }
+    for (const auto& e : u.events) {
+      leadership_->watched(e);
+      if (e.kv.key == EtcdBackend::leader_key(etcd_->prefix())) {
+        lead_due_ = {};
+        leader_key_changed_ = true;
+      }
+      if (e.kv.key == EtcdBackend::current_key(etcd_->prefix())) reread = true;
+    }
+  }
+  if (!reread || leading()) return;
+  std::string error;
+  store_stale_ = !store_->refresh(error);
+  if (store_stale_) note("the store could not be read again after it changed: " + error);
+}
+
 void Server::lead_tick() {
   const auto now = std::chrono::steady_clock::now();
   if (now < lead_due_) return;
-  lead_due_ = now + leadership_->poll_period();
+  const bool woken = std::exchange(leader_key_changed_, false);
+  // While the watch delivers, a leader key deleted or taken wakes this at
+  // once, and polling is only the safety net, at the lease renewal's pace.
+  lead_due_ = now + (watch_->healthy() ? leadership_->renew_period() : leadership_->poll_period());
   switch (leadership_->tick(now)) {
     case Leadership::Change::elected: {
       etcd_->set_term(leadership_->term());
@@ -789,7 +830,7 @@ void Server::lead_tick() {
       std::string error;
       if (!store_->refresh(error)) note("elected, but the store could not be read again: " + error);
       note("leads, term " + std::to_string(leadership_->term()) + "; current generation " +
-           std::to_string(store_->current()));
+           std::to_string(store_->current()) + (woken ? " (the watch saw the leader key change)" : ""));
       const int64_t started = steady_ns();
       for (auto& [key, dp] : known_)
         if (connected(dp, now) && dp.info.generation() < store_->current() && dp.refused != store_->current())
@@ -823,11 +864,20 @@ void Server::run(const std::atomic<bool>& stop) {
       leadership_ ? std::min(std::chrono::milliseconds(200), leadership_->poll_period()) : std::chrono::milliseconds(200);
   while (!stop.load()) {
     if (leadership_) lead_tick();
-    zmq::pollitem_t items[] = {{static_cast<void*>(*dataplanes_), 0, ZMQ_POLLIN, 0},
-                               {static_cast<void*>(*cli_), 0, ZMQ_POLLIN, 0},
-                               {flows_ ? static_cast<void*>(flows_->replies()) : nullptr, 0, ZMQ_POLLIN, 0}};
-    if (poll_interrupted(items, flows_ ? 3 : 2, period)) continue;
-    if (flows_ && (items[2].revents & ZMQ_POLLIN)) forward_flow_replies();
+    zmq::pollitem_t items[4] = {{static_cast<void*>(*dataplanes_), 0, ZMQ_POLLIN, 0},
+                                {static_cast<void*>(*cli_), 0, ZMQ_POLLIN, 0}};
+    size_t n = 2, flows_at = 0, watch_at = 0;
+    if (flows_) {
+      flows_at = n;
+      items[n++] = {static_cast<void*>(flows_->replies()), 0, ZMQ_POLLIN, 0};
+    }
+    if (watch_) {
+      watch_at = n;
+      items[n++] = {nullptr, watch_->wake_fd(), ZMQ_POLLIN, 0};
+    }
+    if (poll_interrupted(items, n, period)) continue;
+    if (watch_at && (items[watch_at].revents & ZMQ_POLLIN)) on_watch();
+    if (flows_at && (items[flows_at].revents & ZMQ_POLLIN)) forward_flow_replies();
     if (metrics_ && std::chrono::steady_clock::now() - metrics_at_ >= kMetricsPeriod) refresh_metrics();
     if (items[0].revents & ZMQ_POLLIN)
       for (size_t i = 0; i < kMessagesPerWake; ++i) {

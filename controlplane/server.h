@@ -19,9 +19,14 @@
 // dataplanes, under its term, and changes the store; a standby answers
 // reads from the store as etcd holds it and refuses changes, naming the
 // leader. A newly elected leader reads the store again and pushes its
-// current generation to every dataplane behind it.
+// current generation to every dataplane behind it. A watch on the store's
+// keys (controlplane/etcd_watch.h) wakes the loop: a standby campaigns as
+// soon as the leader key is deleted and reads the store again when its
+// current pointer moves, so its CLI reads are answered from that view
+// without asking etcd (unless the watch is down).
 //
-// Threading: run() owns everything on the calling thread; the ZAP handler
+// Threading: run() owns everything on the calling thread; the watch has its
+// threads and hands updates over through a queue and an eventfd; the ZAP handler
 // runs on a thread of its own and only reads the immutable key sets; the
 // flow collector has its own threads (records, and flow queries, whose
 // replies run() forwards) and locks.
@@ -41,6 +46,7 @@
 #include "common/prometheus.h"
 #include "common/rate_limit.h"
 #include "controlplane/etcd_store.h"
+#include "controlplane/etcd_watch.h"
 #include "controlplane/flow_collector.h"
 #include "controlplane/leadership.h"
 #include "controlplane/store.h"
@@ -132,6 +138,10 @@ class Server {
   bool leading() const { return !leadership_ || leadership_->leading(); }
   uint64_t term() const { return leadership_ ? static_cast<uint64_t>(leadership_->term()) : 0; }
   void lead_tick();
+  // Takes the watch's updates: a leader key changed or a resync makes the
+  // next lead_tick() run at once; the current pointer moved or a resync
+  // makes a standby read the store again.
+  void on_watch();
   // Why a standby refuses a change, and where to send it.
   std::string standby_refusal() const;
 
@@ -140,6 +150,9 @@ class Server {
   EtcdBackend* etcd_ = nullptr;  // the store's backend when it is etcd
   std::unique_ptr<Leadership> leadership_;
   std::chrono::steady_clock::time_point lead_due_{};
+  std::unique_ptr<EtcdWatch> watch_;  // an etcd store only
+  bool store_stale_ = false;          // a re-read the watch asked for failed
+  bool leader_key_changed_ = false;   // the watch saw it: lead_tick() runs at once
   std::map<std::string, std::string> allowed_;      // Z85 key -> key file name, dataplanes
   std::map<std::string, std::string> cli_allowed_;  // Z85 key -> key file name, remote operators
   zmq::context_t ctx_{1};

@@ -6,7 +6,9 @@
 # next apply, which the dataplane enforces under the new leader's term, no
 # generation stored twice or skipped; a leader frozen past
 # its lease is fenced off when it wakes (its apply fails, nothing stored);
-# one etcd member killed, everything keeps working.
+# one etcd member killed, everything keeps working; a standby's history
+# follows a change at once, and a leader stopped with SIGTERM is replaced
+# within milliseconds (the standby's watch), not at a poll.
 source "$(dirname "$0")/lib.sh" ha
 source "$src/tests/common/etcd_cluster.sh"
 source "$src/tests/common/ha_controlplanes.sh"
@@ -105,6 +107,29 @@ for _ in $(seq 200); do leads b && break; sleep 0.05; done
 check "a failover with an etcd member down" leads b
 "$cli" apply p3.yaml -m five --wait 0 --controlplane "ipc://$work/b.sock" >/dev/null 2>&1
 check "and the new leader applies" [ "$(history_of b)" = "1:one 2:two 3:three 4:four 5:five" ]
+
+# A standby's view follows the store through its watch: a new generation
+# is in its history on the first read after the apply returns (its CLI
+# reads do not ask etcd while the watch delivers).
+start_cp a "$port_a"
+for _ in $(seq 100); do [ "$(leader_seen_by a)" = standby ] && break; sleep 0.1; done
+"$cli" apply p1.yaml -m six --wait 0 --controlplane "ipc://$work/b.sock" >/dev/null 2>&1
+check "the standby's history shows the new generation at once" \
+  [ "$(history_of a)" = "1:one 2:two 3:three 4:four 5:five 6:six" ]
+
+# A leader stopped cleanly revokes its lease; the standby's watch sees the
+# leader key go and it campaigns at once, not at its next safety-net poll
+# (a third of the lease, 1 s here): its log says the watch woke it, and it
+# leads well within that poll of the old leader's exit.
+elected=$(grep -c "leads, term" a.log)
+kill -TERM "${cp_pid[b]}"
+wait "${cp_pid[b]}" 2>/dev/null
+exited=$(date +%s%N)
+for _ in $(seq 300); do [ "$(grep -c "leads, term" a.log)" -gt "$elected" ] && break; sleep 0.01; done
+took_ms=$(( ($(date +%s%N) - exited) / 1000000 ))
+check "after the leader's SIGTERM the standby leads, woken by its watch (${took_ms} ms after the exit)" \
+  [ "$(grep "leads, term" a.log | tail -1 | grep -c "the watch saw the leader key change")" = 1 -a "$took_ms" -le 500 ]
+check "and answers as the leader" leads a
 
 # Options that cannot take effect are refused at start (exit 2).
 cp_args=(--key cp.key --dataplane-key dp1.pub --listen "tcp://127.0.0.1:$port" --cli "ipc://$work/x.sock")
