@@ -121,6 +121,8 @@ bool EtcdCluster::command(const std::string& line) {
 bool EtcdCluster::kill(int i) { return command("kill " + std::to_string(i)); }
 bool EtcdCluster::wait_healthy() { return command("healthy"); }
 bool EtcdCluster::restart(int i) { return command("restart " + std::to_string(i)); }
+bool EtcdCluster::freeze(int i) { return command("freeze " + std::to_string(i)); }
+bool EtcdCluster::thaw(int i) { return command("thaw " + std::to_string(i)); }
 
 void EtcdCluster::stop() {
   if (fd_ >= 0) {

@@ -43,6 +43,10 @@ class EtcdCluster {
   bool wait_healthy();
   // Starts member `i` again on its data and waits until it is healthy.
   bool restart(int i);
+  // SIGSTOP / SIGCONT member `i`: frozen, it keeps its connections open
+  // and answers nothing (wait_healthy() leaves it out).
+  bool freeze(int i);
+  bool thaw(int i);
   // Stops every member and waits; the destructor does it too.
   void stop();
 

@@ -19,7 +19,9 @@ prints "ready URL,URL,URL" (the client URLs, member 0 first) once every
 member answers healthy, then takes one command a line on stdin -- "kill I"
 (SIGKILL member I, at once), "healthy" (wait until every running member
 answers healthy, i.e. has a leader), "restart I" (start it again on its
-data, wait until it is healthy), "stop" -- and answers each with "ok" or "error WHY". End of
+data, wait until it is healthy), "freeze I" / "thaw I" (SIGSTOP / SIGCONT
+member I: it keeps its connections but answers nothing, as a hung machine
+would), "stop" -- and answers each with "ok" or "error WHY". End of
 input stops the cluster too, so a caller that dies however it dies (its
 end of the pipe closes) leaves no member behind; the members themselves
 die with the supervisor (PR_SET_PDEATHSIG).
@@ -105,6 +107,7 @@ class EtcdCluster:
         self.endpoints = ["http://127.0.0.1:%d" % p for p in self.client_ports]
         self.token = "bh-%d-%d" % (os.getpid(), self.client_ports[0])
         self.procs = [None] * members
+        self.frozen = set()
 
     def _name(self, i):
         return "etcd%d" % i
@@ -169,16 +172,26 @@ class EtcdCluster:
             p.kill()
             p.wait()
 
+    def freeze(self, i):
+        """SIGSTOP member I: its sockets stay open and nothing answers."""
+        os.kill(self.procs[i].pid, signal.SIGSTOP)
+        self.frozen.add(i)
+
+    def thaw(self, i):
+        os.kill(self.procs[i].pid, signal.SIGCONT)
+        self.frozen.discard(i)
+
     def wait_healthy(self):
-        """Waits until every running member answers healthy: after a kill,
-        until the others have elected a leader (etcd answers 503 until
-        then)."""
-        self._wait_healthy([i for i in range(self.members)
-                            if self.procs[i] is not None and self.procs[i].poll() is None])
+        """Waits until every running member (not frozen) answers healthy:
+        after a kill, until the others have elected a leader (etcd answers
+        503 until then)."""
+        self._wait_healthy([i for i in range(self.members) if i not in self.frozen and
+                            self.procs[i] is not None and self.procs[i].poll() is None])
 
     def restart(self, i):
         """Starts member I again on its data and waits until it is healthy."""
         self.kill(i)
+        self.frozen.discard(i)
         self._start_member(i)
         self._wait_healthy([i])
 
@@ -226,9 +239,11 @@ def _supervise(directory, members):
                     print("ok", flush=True)
                     continue
                 i = int(words[1]) if len(words) == 2 else -1
-                if words[0] not in ("kill", "restart") or not 0 <= i < members:
+                actions = {"kill": cluster.kill, "restart": cluster.restart,
+                           "freeze": cluster.freeze, "thaw": cluster.thaw}
+                if words[0] not in actions or not 0 <= i < members:
                     raise EtcdError("unknown command: " + line.strip())
-                cluster.kill(i) if words[0] == "kill" else cluster.restart(i)
+                actions[words[0]](i)
                 print("ok", flush=True)
             except EtcdError as e:
                 print("error " + str(e), flush=True)

@@ -47,6 +47,10 @@ etcd_command() {
 }
 etcd_kill() { etcd_command kill "$1"; }
 etcd_restart() { etcd_command restart "$1"; }
+# etcd_freeze I / etcd_thaw I: SIGSTOP / SIGCONT member I (it keeps its
+# connections and answers nothing).
+etcd_freeze() { etcd_command freeze "$1"; }
+etcd_thaw() { etcd_command thaw "$1"; }
 # etcd_healthy: waits until every running member answers healthy (after a
 # kill, until the others have a leader again: until then they answer 503).
 etcd_healthy() { etcd_command healthy; }

@@ -1,7 +1,8 @@
 // The tests' etcd cluster from C++ (tests/common/etcd_cluster.h): it comes
 // up, a key put through one member's v3 JSON gateway is read on another,
 // the cluster keeps serving with one member killed and the member comes
-// back having caught up. The shell side has etcd_cluster_test.sh.
+// back having caught up; a frozen member answers nothing until thawed.
+// The shell side has etcd_cluster_test.sh.
 #include "tests/common/etcd_cluster.h"
 
 #include <gtest/gtest.h>
@@ -21,9 +22,10 @@ constexpr const char* kKey = "L2JoL3Rlc3Q=";  // "/bh/test"
 constexpr const char* kOne = "b25l";          // "one"
 constexpr const char* kTwo = "dHdv";          // "two"
 
-httplib::Result post(const std::string& url, const std::string& path, const nlohmann::json& body) {
+httplib::Result post(const std::string& url, const std::string& path, const nlohmann::json& body,
+                     time_t timeout_s = 10) {
   httplib::Client c(url);
-  c.set_read_timeout(10, 0);
+  c.set_read_timeout(timeout_s, 0);
   return c.Post(path, body.dump(), "application/json");
 }
 
@@ -60,6 +62,13 @@ TEST(EtcdCluster, ServesThroughAKilledMember) {
 
   ASSERT_TRUE(etcd.restart(0)) << etcd.error();
   EXPECT_EQ(get(etcd.urls()[0]), kTwo);
+
+  ASSERT_TRUE(etcd.freeze(2));
+  EXPECT_FALSE(post(etcd.urls()[2], "/v3/kv/range", {{"key", kKey}}, 1)) << "a frozen member answers nothing";
+  ASSERT_TRUE(etcd.wait_healthy()) << etcd.error();  // the other two
+  ASSERT_TRUE(etcd.thaw(2));
+  ASSERT_TRUE(etcd.wait_healthy()) << etcd.error();
+  EXPECT_EQ(get(etcd.urls()[2]), kTwo);
   EXPECT_FALSE(etcd.restart(3));  // no such member: refused, the cluster stays
   etcd.stop();
   EXPECT_EQ(get(etcd.urls()[1]), "unreachable");

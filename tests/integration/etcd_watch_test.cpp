@@ -3,7 +3,9 @@
 // events and nothing outside it does; a watch from a compacted revision
 // reports the compaction as a resync and goes on from the re-read's
 // revision; killing the member the stream uses reconnects through another
-// and delivers every change made meanwhile.
+// and delivers every change made meanwhile; freezing it (the stream stays
+// open and silent) is found by the stale-stream check, and the change it
+// held back arrives through another member.
 #include <gtest/gtest.h>
 
 #include <httplib.h>
@@ -184,6 +186,26 @@ TEST_F(EtcdWatchTest, AKilledMemberReconnectsThroughAnotherAndMissesNothing) {
   EXPECT_NE(w.endpoint(), used);
   EXPECT_GE(w.reconnects(), 1u);
   ASSERT_TRUE(etcd_->restart(member));
+}
+
+TEST_F(EtcdWatchTest, AFrozenMembersSilentStreamIsFoundStaleAndReplaced) {
+  EtcdWatch w(config("/frozen"));
+  wait_for(w, [&](const auto&) { return w.healthy(); });
+  ASSERT_TRUE(w.healthy());
+  const std::string used = w.endpoint();
+  const auto endpoints = split(etcd_->endpoints());
+  const int member = static_cast<int>(std::find(endpoints.begin(), endpoints.end(), used) - endpoints.begin());
+  ASSERT_LT(member, 3);
+  ASSERT_TRUE(etcd_->freeze(member));
+  ASSERT_TRUE(etcd_->wait_healthy());  // the other two, with a leader among them
+  put("/frozen/a", "1");
+  // Two checks (500 ms each here) find it stale; the rest is reconnecting.
+  auto all = wait_for(w, [&](const auto& all) { return put_keys(all).count("/frozen/a") == 1; }, 15s);
+  EXPECT_EQ(put_keys(all), std::set<std::string>{"/frozen/a"});
+  EXPECT_NE(w.endpoint(), used);
+  EXPECT_GE(w.reconnects(), 1u);
+  ASSERT_TRUE(etcd_->thaw(member));
+  ASSERT_TRUE(etcd_->wait_healthy());
 }
 
 }  // namespace
