@@ -85,6 +85,13 @@ class EtcdWatchTest : public ::testing::Test {
     }
     return all;
   }
+  // The member the watch streams from once it delivers (3: none within 10 s).
+  int streaming_from(EtcdWatch& w) {
+    wait_for(w, [&](const auto&) { return w.healthy(); });
+    const auto endpoints = split(etcd_->endpoints());
+    if (!w.healthy()) return 3;
+    return static_cast<int>(std::find(endpoints.begin(), endpoints.end(), w.endpoint()) - endpoints.begin());
+  }
   static std::set<std::string> put_keys(const std::vector<EtcdWatch::Update>& all) {
     std::set<std::string> keys;
     for (const auto& u : all)
@@ -164,12 +171,9 @@ TEST_F(EtcdWatchTest, ACompactedStartRevisionResyncsThenWatchesOn) {
 
 TEST_F(EtcdWatchTest, AKilledMemberReconnectsThroughAnotherAndMissesNothing) {
   EtcdWatch w(config("/failover"));
-  wait_for(w, [&](const auto&) { return w.healthy(); });
-  ASSERT_TRUE(w.healthy());
+  const int member = streaming_from(w);
+  ASSERT_LT(member, 3) << "the watch streams from no member";
   const std::string used = w.endpoint();
-  const auto endpoints = split(etcd_->endpoints());
-  const int member = static_cast<int>(std::find(endpoints.begin(), endpoints.end(), used) - endpoints.begin());
-  ASSERT_LT(member, 3);
 
   put("/failover/before", "1");
   ASSERT_TRUE(etcd_->kill(member));
@@ -190,12 +194,9 @@ TEST_F(EtcdWatchTest, AKilledMemberReconnectsThroughAnotherAndMissesNothing) {
 
 TEST_F(EtcdWatchTest, AFrozenMembersSilentStreamIsFoundStaleAndReplaced) {
   EtcdWatch w(config("/frozen"));
-  wait_for(w, [&](const auto&) { return w.healthy(); });
-  ASSERT_TRUE(w.healthy());
+  const int member = streaming_from(w);
+  ASSERT_LT(member, 3) << "the watch streams from no member";
   const std::string used = w.endpoint();
-  const auto endpoints = split(etcd_->endpoints());
-  const int member = static_cast<int>(std::find(endpoints.begin(), endpoints.end(), used) - endpoints.begin());
-  ASSERT_LT(member, 3);
   ASSERT_TRUE(etcd_->freeze(member));
   ASSERT_TRUE(etcd_->wait_healthy());  // the other two, with a leader among them
   put("/frozen/a", "1");
