@@ -11,7 +11,7 @@ for _ in $(seq 50); do [ -s "$work/state/ruleset.pb" ] && break; sleep 0.1; done
 cp "$work/state/ruleset.pb" "$work/good.pb"
 "$lab" dp-stop "$name"
 size=$(stat -c %s "$work/good.pb")
-log="/run/bulkhead-lab/$name/dp.log"
+log="$BULKHEAD_LAB_RUN/$name/dp.log"
 try() {  # what, then the damaged file is in place
   local what=$1
   "$lab" dp-start "$name" "$work/no-such-policy.yaml" --state-dir "$work/state" >/dev/null 2>&1 || { echo "FAIL $what: did not start"; failures=$((failures + 1)); return; }

@@ -14,11 +14,11 @@ expect blocked tcp 10.0.1.10 10.0.2.20 5432 "generation 1 closes the database"
 # Nothing can push now: what the restarted dataplane enforces comes from
 # its state directory.
 kill -TERM "$cp_pid"; wait "$cp_pid" 2>/dev/null
-kill -KILL "$(cat "/run/bulkhead-lab/$name/dp.launcher")"
+kill -KILL "$(cat "$BULKHEAD_LAB_RUN/$name/dp.launcher")"
 sleep 0.5
 # shellcheck disable=SC2046
 dp_start $(controlplane_args) --state-dir "$work/state" || exit 1
-log="/run/bulkhead-lab/$name/dp.log"
+log="$BULKHEAD_LAB_RUN/$name/dp.log"
 check "it boots on the kept generation 1, not the --policy file" grep -q "kept in .* (generation 1 from the control plane); .* not loaded" "$log"
 check "ready on generation 1: the set was in force before any port forwarded" grep -q "ready: .*policy generation 1 from" "$log"
 expect blocked tcp 10.0.1.10 10.0.2.20 5432 "the database stays closed after the restart"

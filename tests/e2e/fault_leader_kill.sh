@@ -137,7 +137,7 @@ t3=$(term_of b)
 check "both enforce generation $last (term $t3)" enforce_all "$last" "$t3"
 streams_stop quorum
 for n in "${labs_here[@]}"; do
-  seen=$(grep -o "generation [0-9]* from .* enforced" "/run/bulkhead-lab/$n/dp.log" | awk '{print $2}' | uniq | paste -sd' ')
+  seen=$(grep -o "generation [0-9]* from .* enforced" "$BULKHEAD_LAB_RUN/$n/dp.log" | awk '{print $2}' | uniq | paste -sd' ')
   check "$n's dataplane enforced every generation in order, none skipped ($seen)" [ "$seen" = "$(seq -s' ' "$last")" ]
 done
 if [ "$failures" -ne 0 ]; then

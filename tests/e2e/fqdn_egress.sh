@@ -19,7 +19,7 @@ setsid ip netns exec "$ns_out" python3 -m http.server 80 --bind 0.0.0.0 --direct
   </dev/null >"$work/http.log" 2>&1 &
 http_pid=$!
 # The lab's echo server holds UDP port 53 there: the resolver takes its place.
-srv_udp="/run/bulkhead-lab/$name/srv-udp.pid"
+srv_udp="$BULKHEAD_LAB_RUN/$name/srv-udp.pid"
 kill -TERM -- "-$(cat "$srv_udp")" 2>/dev/null
 rm -f "$srv_udp"
 for _ in $(seq 50); do

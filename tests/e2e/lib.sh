@@ -23,13 +23,15 @@ if [ "$(id -u)" -ne 0 ] || ! ip netns list >/dev/null 2>&1; then
 fi
 
 work=$(mktemp -d "/tmp/bulkhead-e2e-$name.XXXXXX")
+# Each lab keeps its pid files and logs here, inside the test's own folder.
+export BULKHEAD_LAB_RUN="$work/lab"
 cleanup() {
   local rc=$? n p
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   for n in "${labs[@]}"; do
     if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
       echo "--- dataplane log ($n) ---"
-      cat "/run/bulkhead-lab/$n/dp.log" 2>/dev/null | tail -40
+      cat "$BULKHEAD_LAB_RUN/$n/dp.log" 2>/dev/null | tail -40
     fi
     "$lab" down "$n" >/dev/null 2>&1
   done

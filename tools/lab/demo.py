@@ -195,7 +195,7 @@ def main():
               f"connections admitted {stats['conn_new']}")
         print(f"  dropped by policy {drops['policy_deny']}, invalid TCP {drops['tcp_invalid']}")
         print("\nRule log lines (rules with log: true):")
-        with open(f"/run/bulkhead-lab/{NAME}/dp.log") as f:
+        with open(os.path.join(os.environ.get("BULKHEAD_LAB_RUN", "/run/bulkhead-lab"), NAME, "dp.log")) as f:
             for line in f:
                 if line.startswith("bulkhead: rule ") and not line.startswith("bulkhead: rule set"):
                     print("  " + line.strip())

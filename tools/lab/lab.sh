@@ -12,7 +12,8 @@
 #
 # NAME is short (at most 8 characters): interface names derive from it.
 # Environment: BULKHEAD_BUILD_DIR (default: build), DP_LCORES (EAL lcore
-# options, default "-l 0,1"). Traffic stays between the lab's namespaces.
+# options, default "-l 0,1"), BULKHEAD_LAB_RUN (where each lab keeps its
+# pid files and logs, in a folder named after it; default /run/bulkhead-lab). Traffic stays between the lab's namespaces.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +25,7 @@ WEB4=10.0.1.10; WEB6=fd00:1::10; CORP4=192.168.1.10
 # Outside (dataplane port 1): the app/db server and an internet host.
 APP4=10.0.2.20; APP6=fd00:2::20; INET4=203.0.113.10; INET6=2001:db8:100::10
 
-state_dir() { echo "/run/bulkhead-lab/$1"; }
+state_dir() { echo "${BULKHEAD_LAB_RUN:-/run/bulkhead-lab}/$1"; }
 ns_in() { echo "bhl-$1-in"; }
 ns_out() { echo "bhl-$1-out"; }
 
