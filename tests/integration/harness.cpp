@@ -40,7 +40,7 @@ void init_eal() {
 Harness::Harness(const std::string& policy_yaml, uint32_t workers, void (*tweak)(dataplane::Config&)) {
   init_eal();
   const uint32_t seq = g_seq.fetch_add(1);
-  policy_path_ = "/tmp/bh_it_" + std::to_string(getpid()) + "_" + std::to_string(seq) + ".yaml";
+  policy_path_ = dir_.file("policy.yaml");
   std::ofstream(policy_path_) << policy_yaml;
 
   for (int p = 0; p < 2; ++p) {
@@ -84,7 +84,6 @@ Harness::~Harness() {
     }
   }
   rte_mempool_free(inject_pool_);
-  std::remove(policy_path_.c_str());
 }
 
 void Harness::send(int port, const Frame& frame) {

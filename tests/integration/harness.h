@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dataplane/engine.h"
+#include "tests/common/temp_dir.h"
 
 struct rte_ring;
 struct rte_mempool;
@@ -59,6 +60,7 @@ class Harness {
   void settle();
 
  private:
+  TempDir dir_;  // holds the policy file
   std::string policy_path_;
   std::unique_ptr<dataplane::Engine> engine_;
   dataplane::PortsSetup ports_;
