@@ -125,7 +125,10 @@ bool WatchStreamParser::feed(std::string_view data, std::vector<WatchResponse>& 
 EtcdWatch::EtcdWatch(Config cfg) : cfg_(std::move(cfg)), reader_(cfg_.endpoints, cfg_.timeout) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   from_ = std::max<int64_t>(cfg_.start_revision, 0);
-  thread_ = common::start_thread_without_signals([this] { loop(); });
+  thread_ = common::start_thread_without_signals([this] {
+    loop();
+    finished_ = true;
+  });
   checker_ = common::start_thread_without_signals([this] { check_loop(); });
 }
 
@@ -135,7 +138,12 @@ EtcdWatch::~EtcdWatch() {
     stop_ = true;
   }
   wake_.notify_all();
-  cut();
+  // A stream being set up as stop_ was set is cut once it is under way:
+  // until then there is no socket to shut down.
+  while (!finished_.load()) {
+    cut();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   if (thread_.joinable()) thread_.join();
   if (checker_.joinable()) checker_.join();
   if (wake_fd_ >= 0) ::close(wake_fd_);

@@ -146,6 +146,7 @@ class EtcdWatch {
   EtcdClient reader_;  // the watch thread's reads (the revision, the check)
   int wake_fd_ = -1;
   std::atomic<bool> stop_{false}, healthy_{false};
+  std::atomic<bool> finished_{false};  // loop() has returned
   std::atomic<int64_t> from_{0};  // the revision the stream delivers next (0: none yet)
   std::atomic<uint64_t> resyncs_{0}, reconnects_{0};
   mutable std::mutex mu_;  // guards the members below

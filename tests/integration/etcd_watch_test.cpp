@@ -5,7 +5,8 @@
 // revision; killing the member the stream uses reconnects through another
 // and delivers every change made meanwhile; freezing it (the stream stays
 // open and silent) is found by the stale-stream check, and the change it
-// held back arrives through another member.
+// held back arrives through another member, and a watch stuck on it stops
+// at once.
 #include <gtest/gtest.h>
 
 #include <httplib.h>
@@ -205,6 +206,17 @@ TEST_F(EtcdWatchTest, AFrozenMembersSilentStreamIsFoundStaleAndReplaced) {
   EXPECT_EQ(put_keys(all), std::set<std::string>{"/frozen/a"});
   EXPECT_NE(w.endpoint(), used);
   EXPECT_GE(w.reconnects(), 1u);
+
+  // A watch held by the frozen member alone stops at once all the same.
+  auto cfg = config("/frozen");
+  cfg.endpoints = {used};
+  cfg.start_revision = 1;
+  auto stuck = std::make_unique<EtcdWatch>(cfg);
+  std::this_thread::sleep_for(300ms);  // its request sent, its read blocked
+  EXPECT_FALSE(stuck->healthy());
+  const auto stopping = std::chrono::steady_clock::now();
+  stuck.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 1500ms);
   ASSERT_TRUE(etcd_->thaw(member));
   ASSERT_TRUE(etcd_->wait_healthy());
 }
