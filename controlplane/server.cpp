@@ -10,6 +10,8 @@
 
 #include "common/keys.h"
 #include "common/protobuf_log.h"
+#include "common/request_id.h"
+#include "common/sha256.h"
 #include "common/text.h"
 #include "common/threads.h"
 #include "controlplane/dataplane_message.h"
@@ -542,18 +544,18 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
     return r;
   }
   r.set_store(store_->backend().describe());
+  const bool change_request = changes_store(req);
+  if (change_request && !req.request_id().empty()) {
+    if (!common::is_canonical_request_id(req.request_id())) {
+      r.add_errors("malformed request id \"" + common::escaped(req.request_id()) +
+                   "\" (32 lowercase hex digits); nothing was changed");
+      return r;
+    }
+    r.set_request_id(req.request_id());
+  }
   if (leadership_) {
     r.set_leader_term(static_cast<uint64_t>(leadership_->leader_term()));
     r.set_standby(!leading());
-    const auto c = req.command_case();
-    if (!leading() && (c == pb::CliRequest::kApply || c == pb::CliRequest::kRollback ||
-                       c == pb::CliRequest::kRenumber)) {
-      // Refused, never forwarded: a change is stored once, by the leader
-      // the operator sent it to.
-      r.add_errors(standby_refusal());
-      r.set_current(store_->current());
-      return r;
-    }
     // A standby answers from the store as etcd holds it now: the view the
     // watch keeps current, or read again while the watch is down. The
     // leader is its only writer and holds it already.
@@ -565,8 +567,19 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
         else r.add_warnings("answered from the store as last read (" + error + ")");
       }
     }
+    if (!leading() && change_request) {
+      // A change already stored is answered from the store; any other is
+      // refused, never forwarded: a change is stored once, by the leader
+      // the operator sent it to.
+      if (answer_applied(req, r)) return r;
+      r.add_errors(standby_refusal());
+      r.set_current(store_->current());
+      return r;
+    }
   }
   r.set_current(store_->current());
+  if (change_request && answer_applied(req, r)) return r;
+  change.request_id = r.request_id();
   auto analyse = [&](const pb::CompiledRuleSet& set, bool force) {
     rules::AnalysisOptions opt;
     opt.now_unix = unix_now();
@@ -642,6 +655,7 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
         x->set_rollback_of(h.rollback_of);
         x->set_claimed_author(h.claimed_author);
         x->set_renumbered_from(h.renumbered_from);
+        x->set_request_id(h.request_id);
       }
       r.set_ok(true);
       break;
@@ -778,6 +792,43 @@ void Server::read_cli_message() {
   cli_->send(frames[0], zmq::send_flags::sndmore);
   cli_->send(zmq::message_t(), zmq::send_flags::sndmore);
   cli_->send(zmq::buffer(resp.SerializeAsString()), zmq::send_flags::none);
+}
+
+bool Server::answer_applied(const pb::CliRequest& req, pb::CliResponse& r) {
+  const GenerationSummary* done = store_->find_request(r.request_id());
+  if (done == nullptr) return false;
+  r.set_current(store_->current());
+  r.set_store_behind(store_behind());
+  // The id names one change: the same id on another is a mistake of the
+  // caller's, not a retry, and storing nothing silently would hide it.
+  std::string made;
+  if (done->rollback_of != 0) made = "a rollback to generation " + std::to_string(done->rollback_of);
+  else if (done->renumbered_from != 0) made = "a renumbering";
+  else made = "an apply of the policy with SHA-256 " + done->sha256;
+  bool same = false;
+  switch (req.command_case()) {
+    case pb::CliRequest::kApply:
+      same = done->rollback_of == 0 && done->renumbered_from == 0 &&
+             done->sha256 == common::sha256_hex(req.apply().source_text());
+      break;
+    case pb::CliRequest::kRollback:
+      same = done->rollback_of == req.rollback().generation();
+      break;
+    case pb::CliRequest::kRenumber:
+      same = done->renumbered_from != 0;
+      break;
+    default:
+      break;
+  }
+  if (!same) {
+    r.add_errors("request id " + r.request_id() + " already made generation " + std::to_string(done->number) + ", " +
+                 made + ", not this change: nothing was stored (a request id names one change)");
+    return true;
+  }
+  r.set_ok(true);
+  r.set_generation(done->number);
+  r.set_already_applied(true);
+  return true;
 }
 
 std::string Server::standby_refusal() const {

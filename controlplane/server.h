@@ -142,6 +142,11 @@ class Server {
   // next lead_tick() run at once; the current pointer moved or a resync
   // makes a standby read the store again.
   void on_watch();
+  // A change whose request id a stored generation holds: fills `r` with
+  // that generation (already applied, nothing stored), or with an error
+  // when the id made another change, and returns true; false when no
+  // generation holds the id.
+  bool answer_applied(const pb::CliRequest& req, pb::CliResponse& r);
   // Why a standby refuses a change, and where to send it.
   std::string standby_refusal() const;
 

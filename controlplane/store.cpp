@@ -35,7 +35,7 @@ std::string generation_file(const std::string& dir, uint64_t n) {
 GenerationSummary summary(const pb::StoredGeneration& g) {
   return {g.number(),     g.applied_at(), g.author(), g.message(), g.compiled().source_sha256(),
           static_cast<uint32_t>(g.compiled().rules_size()), g.rollback_of(), g.claimed_author(),
-          g.renumbered_from()};
+          g.renumbered_from(), g.request_id()};
 }
 
 std::vector<std::string> lines(const std::string& s) {
@@ -154,6 +154,11 @@ class FileBackend final : public StoreBackend {
 
 }  // namespace
 
+bool changes_store(const pb::CliRequest& req) {
+  const auto c = req.command_case();
+  return c == pb::CliRequest::kApply || c == pb::CliRequest::kRollback || c == pb::CliRequest::kRenumber;
+}
+
 std::string audit_line(const pb::StoredGeneration& g) {
   nlohmann::ordered_json line = {{"generation", g.number()},
                                  {"applied_at", g.applied_at()},
@@ -163,7 +168,8 @@ std::string audit_line(const pb::StoredGeneration& g) {
                                  {"sha256", g.compiled().source_sha256()},
                                  {"rules", g.compiled().rules_size()},
                                  {"rollback_of", g.rollback_of()},
-                                 {"renumbered_from", g.renumbered_from()}};
+                                 {"renumbered_from", g.renumbered_from()},
+                                 {"request_id", g.request_id()}};
   // Invalid UTF-8 in a message is replaced, never a reason to lose the line.
   return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
@@ -181,6 +187,7 @@ bool parse_audit_line(std::string_view line, GenerationSummary& out) {
     out.rules = j.value("rules", uint32_t{0});
     out.rollback_of = j.value("rollback_of", uint64_t{0});
     out.renumbered_from = j.value("renumbered_from", uint64_t{0});
+    out.request_id = j.value("request_id", "");
   } catch (const nlohmann::json::exception&) {
     return false;
   }
@@ -222,7 +229,16 @@ bool PolicyStore::refresh(std::string& error, std::vector<std::string>* warnings
   if (!backend_->load(index, current, warnings, error)) return false;
   index_ = std::move(index);
   current_ = current;
+  requests_.clear();
+  for (size_t i = 0; i < index_.size(); ++i)
+    if (!index_[i].request_id.empty()) requests_[index_[i].request_id] = i;
   return true;
+}
+
+const GenerationSummary* PolicyStore::find_request(std::string_view id) const {
+  if (id.empty()) return nullptr;
+  const auto it = requests_.find(id);
+  return it == requests_.end() ? nullptr : &index_[it->second];
 }
 
 rules::Result<pb::StoredGeneration> PolicyStore::apply(std::string_view source, std::string_view source_name,
@@ -250,6 +266,12 @@ rules::Result<pb::StoredGeneration> PolicyStore::store(std::string_view source, 
                                                        uint64_t rollback_of, uint64_t renumbered_from,
                                                        const ChangeOptions& options) {
   rules::Result<pb::StoredGeneration> out;
+  if (const auto* done = find_request(options.request_id)) {
+    out.diagnostics.push_back({rules::Diagnostic::Severity::error, "", 0, 0,
+                               "request " + options.request_id + " was already applied as generation " +
+                                   std::to_string(done->number) + "; nothing was stored"});
+    return out;
+  }
   auto compiled = rules::load_policy(source, source_name);
   out.diagnostics = compiled.diagnostics;
   if (!compiled.ok()) return out;
@@ -263,6 +285,7 @@ rules::Result<pb::StoredGeneration> PolicyStore::store(std::string_view source, 
   g.set_rollback_of(rollback_of);
   g.set_claimed_author(options.claimed_author);
   g.set_renumbered_from(renumbered_from);
+  g.set_request_id(options.request_id);
   *g.mutable_compiled() = std::move(*compiled.value);
   g.mutable_compiled()->set_generation(g.number());
   std::string error;
@@ -276,6 +299,7 @@ rules::Result<pb::StoredGeneration> PolicyStore::store(std::string_view source, 
   }
   current_ = g.number();
   index_.push_back(summary(g));
+  if (!options.request_id.empty()) requests_[options.request_id] = index_.size() - 1;
   out.value = std::move(g);
   return out;
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,7 @@ struct GenerationSummary {
   uint64_t rollback_of = 0;
   std::string claimed_author;
   uint64_t renumbered_from = 0;
+  std::string request_id;  // the change request's id ("": none)
 };
 
 // Who made a change beyond its authenticated author, and how to number it.
@@ -43,6 +45,9 @@ struct ChangeOptions {
   // The new generation is numbered past this one too (0: just the next
   // one): a store behind its dataplanes numbers past what they run.
   uint64_t number_past = 0;
+  // The request's id (common/request_id.h), kept with the generation; ""
+  // for none. An id a stored generation already holds is refused.
+  std::string request_id;
 };
 
 // What changed between two generations, rule by rule.
@@ -61,6 +66,10 @@ struct PolicyDiff {
 
 // The difference between two policies (their sources and compiled forms).
 PolicyDiff diff_policies(const pb::StoredGeneration& from, const pb::StoredGeneration& to);
+
+// A CLI request that changes the store (apply, rollback, renumber): the
+// kind that carries a request id, and that only a leader takes.
+bool changes_store(const pb::CliRequest& req);
 
 // The audit record of a generation: one JSON object on one line (with its
 // newline), the same in the file store's audit log and in etcd.
@@ -120,6 +129,13 @@ class PolicyStore {
                                                const ChangeOptions& options = {});
 
   uint64_t current() const { return current_; }
+  // The stored generation made by the request with this id, or null. Every
+  // generation the store holds is looked at, through a map kept with the
+  // index (its memory is the history's, its cost one lookup); a generation
+  // another writer stored since the last read is not seen here, but a
+  // write on that stale view fails and reads the store again (the backends
+  // compare the current generation), so an id is never stored twice.
+  const GenerationSummary* find_request(std::string_view id) const;
   std::optional<pb::StoredGeneration> get(uint64_t number) const;
   std::vector<GenerationSummary> history() const;
   std::optional<PolicyDiff> diff(uint64_t from, uint64_t to) const;
@@ -135,6 +151,7 @@ class PolicyStore {
   std::unique_ptr<StoreBackend> backend_;
   uint64_t current_ = 0;
   std::vector<GenerationSummary> index_;
+  std::map<std::string, size_t, std::less<>> requests_;  // request id -> its position in index_
 };
 
 }  // namespace bulkhead::controlplane

@@ -2,7 +2,9 @@
 # The control plane with two dataplanes over real ZeroMQ sockets with
 # CurveZMQ: apply reaches both, a dataplane with a key not admitted is
 # refused, history/diff/rollback, a dataplane restart restores its
-# generation, and killing the control plane leaves enforcement as it was.
+# generation, a change sent again with its request id is answered with the
+# generation it made and not stored twice, and killing the control plane
+# leaves enforcement as it was.
 source "$(dirname "$0")/lib.sh" cp
 
 cd "$work"
@@ -127,10 +129,43 @@ assert s['dp2']['state'] == 'ENFORCED' and s['dp1']['state'] == 'UNREACHABLE', s
 "$cli" status >/dev/null; rc=$?
 check "status exits 1 while dp1 is unreachable ($rc)" [ $rc = 1 ]
 
+# A change sent again with its request id (a retry after a timeout) is
+# answered with the generation it made, never stored twice.
+id=0123456789abcdef0123456789abcdef
+out=$("$cli" apply p2.yaml -m "with an id" --request-id "$id" --wait 0 --json); rc=$?
+check "an apply with --request-id is stored as generation 11 ($rc)" python3 -c "
+import json, sys
+d = json.loads(sys.argv[1])
+assert d['ok'] and d['generation'] == '11' and d['request_id'] == sys.argv[2] and not d['already_applied'], d
+" "$out" "$id"
+out=$("$cli" apply p2.yaml -m "with an id" --request-id 01234567-89AB-CDEF-0123-456789ABCDEF --wait 0 2>&1)
+grep -q "already applied as generation 11 (request $id): nothing stored again" <<<"$out" &&
+  pass "the same id again (as a UUID) is already applied" || fail "apply again: $out"
+check "history holds it once, with its id" python3 -c "
+import json, sys
+h = json.loads(sys.argv[1])['history']
+assert [x['number'] for x in h if x['request_id'] == sys.argv[2]] == ['11'] and h[-1]['number'] == '11', h
+" "$("$cli" history --json)" "$id"
+check "the audit log holds the id" grep -q "\"request_id\":\"$id\"" store/audit.log
+out=$("$cli" rollback 1 --request-id "$id" --wait 0 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "already made generation 11, an apply" <<<"$out" && pass "the id on another change is refused" ||
+  fail "rollback with a used id: $rc $out"
+"$cli" apply p1.yaml -m "after the id" --wait 0 >/dev/null
+out=$("$cli" apply p2.yaml --request-id "$id" --wait 0 2>&1); rc=$?
+[ $rc = 0 ] && grep -q "already applied as generation 11" <<<"$out" && grep -q "the current one is 12" <<<"$out" &&
+  pass "an id whose generation was followed by others: exit 0, nothing stored" || fail "superseded id: $rc $out"
+for bad in xyz 0123456789abcdef0123456789abcdeg 0123456789abcdef-0123456789abcdef; do
+  out=$("$cli" apply p2.yaml --request-id "$bad" --wait 0 2>&1); rc=$?
+  [ $rc = 2 ] && grep -q "is not a request id (32 hex digits, or a UUID)" <<<"$out" &&
+    pass "--request-id $bad is refused" || fail "--request-id $bad: $rc $out"
+done
+check "none of them stored anything" [ "$("$cli" history --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)['history']))")" = 12 ]
+
 # Without the control plane, enforcement goes on unchanged.
+for _ in $(seq 50); do [ "$(policy_of dp2 generation)" = 12 ] && break; sleep 0.1; done
 kill -TERM "${pids[0]}"; wait "${pids[0]}"; rc=$?
 check "the control plane stops cleanly on SIGTERM ($rc)" [ $rc = 0 ]
-check "dp2 still enforces generation 10 with the control plane gone" [ "$(policy_of dp2 generation)" = 10 ]
+check "dp2 still enforces generation 12 with the control plane gone" [ "$(policy_of dp2 generation)" = 12 ]
 check "and is still running" kill -0 "$pid_dp2"
 
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; echo "--- cp.log"; cat cp.log; exit 1; }

@@ -1,6 +1,6 @@
 // The policy store on a real etcd (tests/common/etcd_cluster.h, one member
 // unless the case needs three): the same generations, history, rollback and
-// diff as the file store, fencing (a deposed leader's change fails),
+// diff as the file store (request ids too), fencing (a deposed leader's change fails),
 // numbers that stay monotonic across writers, a compiled set larger than
 // etcd's request limit, and a client that fails over between endpoints and
 // members.
@@ -89,7 +89,9 @@ TEST_F(EtcdStore, GenerationsHistoryRollbackAndDiffSurviveAReopen) {
   ASSERT_TRUE(g1.ok()) << (g1.diagnostics.empty() ? "" : g1.diagnostics[0].message);
   EXPECT_EQ(g1.value->number(), 1u);
   EXPECT_EQ(g1.value->compiled().generation(), 1u);
-  ASSERT_TRUE(s->apply(kV2, "p.yaml", "bob", "widen").ok());
+  ChangeOptions with_id;
+  with_id.request_id = "00112233445566778899aabbccddeeff";
+  ASSERT_TRUE(s->apply(kV2, "p.yaml", "bob", "widen", with_id).ok());
   auto g3 = s->rollback(1, "carol", "back");
   ASSERT_TRUE(g3.ok());
   EXPECT_EQ(g3.value->number(), 3u);
@@ -104,6 +106,11 @@ TEST_F(EtcdStore, GenerationsHistoryRollbackAndDiffSurviveAReopen) {
   EXPECT_EQ(h[1].message, "widen");
   EXPECT_EQ(h[1].rules, 2u);
   EXPECT_EQ(h[2].rollback_of, 1u);
+  // The request id travels in the audit record: the other controller
+  // finds it, and its store refuses it again.
+  ASSERT_NE(other->find_request(with_id.request_id), nullptr);
+  EXPECT_EQ(other->find_request(with_id.request_id)->number, 2u);
+  EXPECT_FALSE(s->apply(kV2, "p.yaml", "bob", "widen", with_id).ok());
   const auto g2 = other->get(2);
   ASSERT_TRUE(g2);
   EXPECT_EQ(g2->source_text(), kV2);

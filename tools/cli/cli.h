@@ -56,9 +56,11 @@ pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest re
 // past the dataplanes' newest with `renumber`), waits up to `wait` seconds
 // for every configured dataplane to enforce or refuse it, and prints each
 // one's state; returns the exit code (0 enforced by every configured
-// dataplane, 1 not, 2 refused).
+// dataplane, 1 not, 2 refused). `request_id` ("": a fresh one) names the
+// change: a generation stored under it already is the answer.
 int apply_source(const std::string& endpoint, const std::string& name, const std::string& text,
-                 const std::string& message, bool force, double wait, bool json, bool renumber = false);
+                 const std::string& message, bool force, double wait, bool json, bool renumber = false,
+                 const std::string& request_id = "");
 void register_learn_commands();
 void register_capture_commands();
 void register_names_commands();

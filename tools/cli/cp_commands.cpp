@@ -19,7 +19,9 @@
 #include <zmq.hpp>
 
 #include "common/keys.h"
+#include "common/request_id.h"
 #include "common/text.h"
+#include "controlplane/store.h"
 #include "proto/bulkhead.pb.h"
 #include "tools/cli/cli.h"
 
@@ -69,6 +71,9 @@ pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest re
     throw UsageError("control plane not running (no socket at " + endpoint.substr(6) +
                      "; --controlplane or $BULKHEAD_CONTROLPLANE names another)");
   req.set_version(1);
+  // Every change carries an id, so that sending it again (after a timeout,
+  // or to a new leader) never stores it twice.
+  if (controlplane::changes_store(req) && req.request_id().empty()) req.set_request_id(common::new_request_id());
   // Only a claim: the control plane records who it knows sent the request
   // (the socket's peer uid, or the operator key) and keeps this beside it.
   const char* user = std::getenv("USER");
@@ -89,7 +94,12 @@ pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest re
     s.connect(endpoint);
     if (!s.send(zmq::buffer(req.SerializeAsString()))) throw UsageError("control plane not reachable at " + endpoint);
     zmq::message_t reply;
-    if (!s.recv(reply)) throw UsageError("no answer from the control plane at " + endpoint);
+    if (!s.recv(reply))
+      throw UsageError("no answer from the control plane at " + endpoint +
+                       (req.request_id().empty()
+                            ? std::string()
+                            : "; the change may have been stored: the same command with --request-id " +
+                                  req.request_id() + " stores it at most once"));
     pb::CliResponse r;
     if (!r.ParseFromArray(reply.data(), static_cast<int>(reply.size())))
       throw UsageError("malformed answer from the control plane");
@@ -250,27 +260,56 @@ int report_distribution(const std::string& ep, const pb::CliResponse& r, double 
                         const std::string& done) {
   const auto st = wait > 0 ? wait_for(ep, r.generation(), wait) : status(ep);
   const bool enforced = all_enforce(st, r.generation());
+  // A change stored before (the same request id) and followed since by
+  // another: it was applied; what the dataplanes run now is the later one.
+  const bool superseded = r.already_applied() && st.current() != r.generation();
+  const int code = enforced || superseded ? kExitOk : kExitNo;
   if (json) {
     // The reply that stored the generation, with the outcome beside it.
     nlohmann::ordered_json j = message_json(r);
     j["enforced"] = enforced;
     j["status"] = message_json(st);
     print_json(j);
-    return enforced ? kExitOk : kExitNo;
+    return code;
   }
+  if (r.already_applied())
+    std::cout << "already applied as generation " << r.generation() << " (request " << r.request_id()
+              << "): nothing stored again\n";
   int n_enforced = 0;
   for (const auto& d : st.dataplanes()) n_enforced += d.state() == pb::ENFORCED;
-  std::cout << done << " generation " << r.generation() << ": enforced by " << n_enforced << " of "
-            << st.dataplanes_size() << " dataplanes" << (enforced ? "" : " (NOT enforced everywhere)") << '\n';
+  if (superseded)
+    std::cout << "generation " << r.generation() << " has been followed by others: the current one is " << st.current()
+              << '\n';
+  else
+    std::cout << done << " generation " << r.generation() << ": enforced by " << n_enforced << " of "
+              << st.dataplanes_size() << " dataplanes" << (enforced ? "" : " (NOT enforced everywhere)") << '\n';
   print_status(st);
-  return enforced ? kExitOk : kExitNo;
+  return code;
+}
+
+void add_request_id(po::options_description& o) {
+  o.add_options()("request-id", po::value<std::string>(),
+                  "this change's id, 32 hex digits or a UUID (default: 128 fresh random bits): sent again, the "
+                  "same id is answered with the generation it made, never stored twice");
+}
+
+// --request-id in its canonical form; "" when absent (a fresh one is drawn
+// when the request is sent).
+std::string request_id_of(const po::variables_map& vm) {
+  if (!vm.count("request-id")) return {};
+  const auto& text = vm["request-id"].as<std::string>();
+  const auto id = common::parse_request_id(text);
+  if (!id)
+    throw UsageError("--request-id: \"" + common::escaped(text) + "\" is not a request id (32 hex digits, or a UUID)");
+  return *id;
 }
 
 }  // namespace
 
 int apply_source(const std::string& ep, const std::string& name, const std::string& text, const std::string& message,
-                 bool force, double wait, bool json, bool renumber) {
+                 bool force, double wait, bool json, bool renumber, const std::string& request_id) {
   pb::CliRequest q;
+  q.set_request_id(request_id);
   q.mutable_apply()->set_source_name(name);
   q.mutable_apply()->set_source_text(text);
   q.mutable_apply()->set_message(message);
@@ -299,16 +338,19 @@ int cmd_apply(const std::vector<std::string>& args) {
       "renumber", "number the generation past the newest one any dataplane runs (a store behind its dataplanes)")(
       "wait", po::value(&wait)->default_value(10),
       "seconds to wait for every dataplane to enforce or refuse it (0: do not wait)");
+  add_request_id(o);
   add_common(o);
   po::variables_map vm;
-  if (!parse_command(args, o, vm, "usage: bulkhead apply FILE [-m MESSAGE] [--force] [--renumber] [--wait S] [--json] [--controlplane EP]\n\n"
+  if (!parse_command(args, o, vm, "usage: bulkhead apply FILE [-m MESSAGE] [--force] [--renumber] [--wait S] [--request-id ID] [--json] [--controlplane EP]\n\n"
                                   "Validates, analyses and stores the policy as the next generation, then every "
                                   "dataplane enforces it; prints each configured dataplane as enforced, refused (and "
                                   "why) or unreachable. Exit 0 stored and enforced by every configured dataplane, 1 "
-                                  "stored but not enforced by every one within --wait, 2 refused."))
+                                  "stored but not enforced by every one within --wait, 2 refused. Sent again with "
+                                  "the same --request-id, it is answered with the generation it made."))
     return kExitOk;
+  const std::string request_id = request_id_of(vm);
   return apply_source(endpoint_of(vm), file, read_input(file), message, vm.count("force") > 0, wait,
-                      vm.count("json") > 0, vm.count("renumber") > 0);
+                      vm.count("json") > 0, vm.count("renumber") > 0, request_id);
 }
 
 int cmd_simple(const std::vector<std::string>& args, const std::string& which) {
@@ -326,21 +368,24 @@ int cmd_simple(const std::vector<std::string>& args, const std::string& which) {
   if (which == "renumber")
     o.add_options()("message,m", po::value(&message),
                     "why, kept in the history (default: \"renumbered past generation N run by the dataplanes\")");
-  if (which == "rollback" || which == "renumber")
+  if (which == "rollback" || which == "renumber") {
     o.add_options()("wait", po::value(&wait)->default_value(10),
                     "seconds to wait for every dataplane to enforce or refuse it (0: do not wait)");
+    add_request_id(o);
+  }
   po::variables_map vm;
   const std::string usage =
       "usage: bulkhead " + which +
       (which == "diff"       ? " [FROM] [--to TO]"
-       : which == "rollback" ? " GEN [-m MESSAGE] [--wait S]"
-       : which == "renumber" ? " [-m MESSAGE] [--wait S]\n\nStores the current policy again as a generation numbered "
+       : which == "rollback" ? " GEN [-m MESSAGE] [--wait S] [--request-id ID]"
+       : which == "renumber" ? " [-m MESSAGE] [--wait S] [--request-id ID]\n\nStores the current policy again as a generation numbered "
                                "past the newest one any dataplane runs: the way back for a store that is behind its "
                                "dataplanes (lost, or restored from an old copy). Exit codes as for apply."
                              : "") +
       (which == "renumber" ? "" : " [--json] [--controlplane EP]");
   if (!parse_command(args, o, vm, usage.c_str())) return kExitOk;
   pb::CliRequest q;
+  q.set_request_id(request_id_of(vm));
   if (which == "history") q.mutable_history();
   else if (which == "status") q.mutable_status();
   else if (which == "renumber") q.mutable_renumber()->set_message(message);

@@ -123,5 +123,48 @@ TEST_F(Store, SurvivesARestartAndSkipsDamagedFiles) {
   EXPECT_EQ(entry.at("author"), "carol");
 }
 
+// A change's request id is kept with its generation, in the generation file
+// and the audit log, and found again after a restart; the same id is never
+// stored twice.
+TEST_F(Store, RequestIdsAreKeptAndNeverStoredTwice) {
+  const std::string id = "0123456789abcdef0123456789abcdef";
+  ChangeOptions o;
+  o.request_id = id;
+  {
+    auto s = open();
+    EXPECT_EQ(s->find_request(id), nullptr);
+    ASSERT_TRUE(s->apply(kV1, "p.yaml", "alice", "v1", o).ok());
+    ASSERT_TRUE(s->apply(kV2, "p.yaml", "alice", "v2").ok());  // no id
+    const auto* found = s->find_request(id);
+    ASSERT_NE(found, nullptr);
+    EXPECT_EQ(found->number, 1u);
+    EXPECT_EQ(s->find_request(""), nullptr);  // the changes without one are not found by ""
+    auto again = s->apply(kV1, "p.yaml", "alice", "v1", o);
+    ASSERT_FALSE(again.ok());
+    EXPECT_NE(again.diagnostics[0].message.find("already applied as generation 1"), std::string::npos);
+    EXPECT_EQ(s->current(), 2u);
+  }
+  auto s = open();
+  const auto* found = s->find_request(id);
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->number, 1u);
+  EXPECT_EQ(found->request_id, id);
+  EXPECT_FALSE(s->rollback(1, "bob", "back", o).ok());
+  EXPECT_EQ(s->current(), 2u);
+  ChangeOptions other;
+  other.request_id = "fedcba9876543210fedcba9876543210";
+  auto r = s->rollback(1, "bob", "back", other);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value->request_id(), other.request_id);
+  EXPECT_EQ(s->find_request(other.request_id)->number, 3u);
+  std::ifstream log(dir_ + "/audit.log");
+  std::string first;
+  ASSERT_TRUE(std::getline(log, first));
+  EXPECT_EQ(nlohmann::json::parse(first).at("request_id"), id);
+  GenerationSummary parsed;
+  ASSERT_TRUE(parse_audit_line(first, parsed));
+  EXPECT_EQ(parsed.request_id, id);
+}
+
 }  // namespace
 }  // namespace bulkhead::controlplane
