@@ -7,7 +7,8 @@
 # generation stored twice or skipped; a leader frozen past
 # its lease is fenced off when it wakes (its apply fails, nothing stored);
 # one etcd member killed, everything keeps working; a standby's history
-# follows a change at once, and a leader stopped with SIGTERM is replaced
+# follows a change at once and its reads ask etcd nothing while its watch
+# delivers, and a leader stopped with SIGTERM is replaced
 # within milliseconds (the standby's watch), not at a poll.
 source "$(dirname "$0")/lib.sh" ha
 source "$src/tests/common/etcd_cluster.sh"
@@ -61,6 +62,23 @@ out=$("$cli" apply p2.yaml -m refused --wait 0 --controlplane "ipc://$work/b.soc
 [ $rc = 2 ] && grep -q "is a standby" <<<"$out" && grep -q "a.sock" <<<"$out" && pass "the standby refuses a change and names the leader" || fail "standby apply: $rc $out"
 check "the standby answers history from the store" [ "$(history_of b)" = "1:one" ]
 check "the standby answers the current policy's rules" grep -Eq "^0 +a +allow" <<<"$("$cli" rule list --controlplane "ipc://$work/b.sock" 2>&1)"
+# The standby answers reads from the view its watch keeps: 20 history
+# reads cost etcd no more range requests than 20 as long idle (reading the
+# store for each, as while the watch is down, would be 40 more).
+etcd_ranges() {
+  local u n=0
+  for u in "${etcd_urls[@]}"; do
+    n=$((n + $(curl -s "$u/metrics" | awk '/^grpc_server_started_total/ && /method="Range"/ {s += $2} END {print s + 0}')))
+  done
+  echo $n
+}
+r0=$(etcd_ranges); t0=$(date +%s%N)
+for _ in $(seq 20); do "$cli" history --controlplane "ipc://$work/b.sock" >/dev/null 2>&1; done
+r1=$(etcd_ranges); t1=$(date +%s%N)
+sleep "$(python3 -c "print(($t1 - $t0) / 1e9)")"
+r2=$(etcd_ranges)
+check "20 reads of the standby ask etcd nothing ($((r1 - r0)) range requests; $((r2 - r1)) while as long idle)" \
+  [ $((r1 - r0)) -lt $((r2 - r1 + 10)) ]
 
 # kill -9 the leader: its lease lapses, the standby is elected.
 kill -KILL "${cp_pid[a]}"
