@@ -396,6 +396,15 @@ std::string Server::store_behind() const {
          "current policy) or `bulkhead apply FILE --renumber`";
 }
 
+bool Server::owes_push(const Dataplane& dp, uint64_t current) const {
+  // Behind: new, restarted, or a push was lost. Under an older leader's
+  // term: pushed again under this leader's, it follows this one (its flows
+  // come here) from now, not from the next change. Never what it refused.
+  const bool behind = dp.info.generation() < current;
+  const bool older_leader = current != 0 && dp.info.generation() == current && term() > dp.info.leader_term();
+  return (behind || older_leader) && dp.refused != current;
+}
+
 void Server::on_dataplane(const std::string& route, const std::string& key, const std::string& address,
                           const pb::ControlMessage& m) {
   const auto found = known_.find(key);
@@ -462,15 +471,8 @@ void Server::on_dataplane(const std::string& route, const std::string& key, cons
       c->set_name(m.hello().names(k).name().substr(0, kMaxName));
       c->set_value(m.hello().names(k).value());
     }
-    // A dataplane behind (new, restarted, or a push lost) gets the current
-    // generation at once, and again if no Ack came — unless it refused it.
-    // So does one that runs it under an older leader's term: pushed again
-    // under this leader's, it follows this one (its flows come here) from
-    // now, not from the next change.
-    const bool behind = m.hello().generation() < current;
-    const bool older_leader = current != 0 && m.hello().generation() == current && term() > m.hello().leader_term();
-    if ((behind || older_leader) && dp.refused != current &&
-        (dp.pushed != current || now - dp.pushed_at > kRepushAfter))
+    // Pushed at once, and again if no Ack came.
+    if (owes_push(dp, current) && (dp.pushed != current || now - dp.pushed_at > kRepushAfter))
       push(dp, steady_ns());
   } else if (m.has_ack()) {
     dp.info.set_generation(m.ack().generation());
@@ -498,6 +500,9 @@ void Server::on_dataplane(const std::string& route, const std::string& key, cons
       dp.refusal = common::escaped(m.nack().reason(), 512);
     }
   }
+  // The leader tells; a standby's view may trail the leader's last change
+  // by a watch event, and it pushes nothing either way.
+  if (!leading()) return;
   const std::string behind = store_behind();
   const uint64_t newest = dataplanes_newest();
   if (!behind.empty() && newest != behind_reported_) {
@@ -882,10 +887,12 @@ void Server::lead_tick() {
       if (!store_->refresh(error)) note("elected, but the store could not be read again: " + error);
       note("leads, term " + std::to_string(leadership_->term()) + "; current generation " +
            std::to_string(store_->current()) + (woken ? " (the watch saw the leader key change)" : ""));
+      // Every connected dataplane as its last Hello (to this one, while it
+      // stood by) showed it: pushed now, not at its next Hello, so each
+      // follows this leader up to a Hello period sooner.
       const int64_t started = steady_ns();
       for (auto& [key, dp] : known_)
-        if (connected(dp, now) && dp.info.generation() < store_->current() && dp.refused != store_->current())
-          push(dp, started);
+        if (connected(dp, now) && owes_push(dp, store_->current())) push(dp, started);
       break;
     }
     case Leadership::Change::deposed:

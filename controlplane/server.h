@@ -136,6 +136,8 @@ class Server {
   pb::CliResponse on_cli(const pb::CliRequest& req, const std::string& author);
   // Leadership (an etcd store only; a file store always leads, term 0).
   bool leading() const { return !leadership_ || leadership_->leading(); }
+  // Whether dp should be pushed the current generation now (docs/ha.md).
+  bool owes_push(const Dataplane& dp, uint64_t current) const;
   uint64_t term() const { return leadership_ ? static_cast<uint64_t>(leadership_->term()) : 0; }
   void lead_tick();
   // Takes the watch's updates: a leader key changed or a resync makes the
