@@ -159,7 +159,16 @@ bool EtcdBackend::write(const pb::StoredGeneration& g, uint64_t expected_current
                                     : EtcdClient::value_is(pointer_key, std::to_string(expected_current))});
   const auto failure = nlohmann::json::array({nlohmann::json{{"request_range", EtcdClient::get(leader)}},
                                               nlohmann::json{{"request_range", EtcdClient::get(pointer_key)}}});
-  if (!client_.txn(compare, puts, failure, result, error)) return false;
+  if (!client_.txn(compare, puts, failure, result, error)) {
+    // A member that took the request but could not commit it (no quorum)
+    // may still commit it when quorum returns: whole, but unknown now.
+    error += "; whether generation " + std::to_string(g.number()) +
+             " was stored is unknown until etcd answers again (a member may still commit it, whole)" +
+             (g.request_id().empty() ? std::string()
+                                     : ": the same request again (request id " + g.request_id() +
+                                           ") stores it at most once");
+    return false;
+  }
   if (result.succeeded) return true;
   // Why: the leadership, or the current pointer.
   std::vector<KeyValue> leader_kv, current_kv;

@@ -117,6 +117,12 @@ out=$(cat "$work/apply.out")
 echo "apply without quorum ($(( $(date +%s) - started )) s, exit $rc): $out"
 check "an apply without quorum fails" [ "$rc" -ne 0 ]
 check "with a clear error" grep -Eqi "etcd|quorum|no longer leads|standby|no leader" <<<"$out"
+# Unless etcd refused it outright, the outcome is unknown, and the answer
+# says so with the request id that makes a retry safe.
+if grep -q "no etcd endpoint answered" <<<"$out"; then
+  check "an unanswered apply is called unknown, not lost, with its request id" \
+    grep -Eq "is unknown until etcd answers again.*request id [0-9a-f]{32}" <<<"$out"
+fi
 sleep 1
 check "both dataplanes still enforce generation 2, nothing of it" enforce_all 2 "$t2"
 etcd_restart 1 && etcd_healthy
