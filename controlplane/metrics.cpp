@@ -1,6 +1,6 @@
 // The control plane's Prometheus metrics (--metrics-listen): its dataplanes
-// and their generations, pushes and their outcomes, the apply latency, the
-// flow collector. Names and meanings: docs/operations.md.
+// and their generations, pushes and their outcomes, the apply latency,
+// leadership and the etcd watch (a store in etcd), the flow collector. Names and meanings: docs/operations.md.
 #include <string>
 
 #include "common/prometheus.h"
@@ -60,6 +60,21 @@ void Server::refresh_metrics() {
            "Messages from dataplanes the control plane refused", static_cast<double>(refused_messages_));
   apply_latency_.write(w, "bulkhead_controlplane_apply_latency_seconds",
                        "From the start of a generation's distribution to a dataplane's acknowledgement");
+
+  if (leadership_) {
+    w.single("bulkhead_controlplane_leading", Type::gauge, "1 while this control plane leads (a store in etcd)",
+             leading() ? 1 : 0);
+    w.single("bulkhead_controlplane_leader_term", Type::gauge, "The leader's term as this control plane last saw it",
+             static_cast<double>(leadership_->leader_term()));
+    w.single("bulkhead_controlplane_etcd_watch_up", Type::gauge,
+             "1 while the watch of the store's keys in etcd delivers (else reads go to etcd)", watch_->healthy() ? 1 : 0);
+    w.single("bulkhead_controlplane_etcd_watch_resyncs_total", Type::counter,
+             "Full re-reads the watch asked for: its start, compactions, broken or stale streams",
+             static_cast<double>(watch_->resyncs()));
+    w.single("bulkhead_controlplane_etcd_watch_reconnects_total", Type::counter,
+             "Watch streams made again, or attempts that failed, after one broke or went stale",
+             static_cast<double>(watch_->reconnects()));
+  }
 
   if (flows_) {
     const pb::FlowStoreInfo f = flows_->info();

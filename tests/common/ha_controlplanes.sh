@@ -8,9 +8,11 @@
 # dataplane_keys (the admitted dataplanes' .pub files in $work). The
 # control planes' key pair is $work/cp.key.
 #
-#   start_cp NAME PORT    control plane NAME (--name NAME) for dataplanes on
+#   start_cp NAME PORT [OPTION...]
+#                         control plane NAME (--name NAME) for dataplanes on
 #                         tcp://127.0.0.1:PORT, its CLI on ipc://$work/NAME.sock,
-#                         its log appended to $work/NAME.log; pid in cp_pid[NAME]
+#                         its log appended to $work/NAME.log; pid in cp_pid[NAME];
+#                         OPTIONs go to it as they are
 #   st NAME               its status --json ("" when it does not answer)
 #   leads NAME            true when NAME leads
 #   leader_seen_by NAME   the leader's name as NAME sees it ("standby" when
@@ -26,7 +28,7 @@ start_cp() {
   local k args=()
   for k in "${dataplane_keys[@]}"; do args+=(--dataplane-key "$work/$k"); done
   "$build/controlplane/bulkhead-controlplane" --store "$store" --name "$1" --lease-ttl "$ttl" --key "$work/cp.key" \
-    "${args[@]}" --listen "tcp://127.0.0.1:$2" --cli "ipc://$work/$1.sock" >>"$work/$1.log" 2>&1 &
+    "${args[@]}" --listen "tcp://127.0.0.1:$2" --cli "ipc://$work/$1.sock" "${@:3}" >>"$work/$1.log" 2>&1 &
   pids+=($!)
   cp_pid[$1]=$!
 }

@@ -129,8 +129,14 @@ check "and the new leader applies" [ "$(history_of b)" = "1:one 2:two 3:three 4:
 # A standby's view follows the store through its watch: a new generation
 # is in its history on the first read after the apply returns (its CLI
 # reads do not ask etcd while the watch delivers).
-start_cp a "$port_a"
+metrics_port=$(python3 "$src/tests/common/free_ports.py" 1)
+start_cp a "$port_a" --metrics-listen "127.0.0.1:$metrics_port"
 for _ in $(seq 100); do [ "$(leader_seen_by a)" = standby ] && break; sleep 0.1; done
+metric() { curl -s "http://127.0.0.1:$metrics_port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+within 5 [ "$(metric bulkhead_controlplane_etcd_watch_up)" = 1 ]
+check "the standby's metrics: its watch delivers, it stands by, it saw one full re-read" \
+  [ "$(metric bulkhead_controlplane_etcd_watch_up)" = 1 -a "$(metric bulkhead_controlplane_leading)" = 0 \
+    -a "$(metric bulkhead_controlplane_etcd_watch_resyncs_total)" -ge 1 ]
 "$cli" apply p1.yaml -m six --wait 0 --controlplane "ipc://$work/b.sock" >/dev/null 2>&1
 check "the standby's history shows the new generation at once" \
   [ "$(history_of a)" = "1:one 2:two 3:three 4:four 5:five 6:six" ]
@@ -148,6 +154,9 @@ took_ms=$(( ($(date +%s%N) - exited) / 1000000 ))
 check "after the leader's SIGTERM the standby leads, woken by its watch (${took_ms} ms after the exit)" \
   [ "$(grep "leads, term" a.log | tail -1 | grep -c "the watch saw the leader key change")" = 1 -a "$took_ms" -le 500 ]
 check "and answers as the leader" leads a
+within 5 [ "$(metric bulkhead_controlplane_leading)" = 1 ]
+check "and its metrics say so (term $(metric bulkhead_controlplane_leader_term))" \
+  [ "$(metric bulkhead_controlplane_leading)" = 1 -a "$(metric bulkhead_controlplane_leader_term)" -gt 0 ]
 
 # Options that cannot take effect are refused at start (exit 2).
 cp_args=(--key cp.key --dataplane-key dp1.pub --listen "tcp://127.0.0.1:$port" --cli "ipc://$work/x.sock")
