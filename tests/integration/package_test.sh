@@ -2,10 +2,12 @@
 # Installable like an appliance: tools/package/build-deb packs this build
 # (--no-build) into a Debian package in the work directory, and dpkg -x
 # unpacks it into a scratch root there — never onto the real system. The
-# test checks the package's control data (Depends that apt knows,
-# conffiles, the maintainer script that makes the control plane's user),
-# that the programs, systemd units, example configuration, sysusers.d
-# file, bash completion and docs are where the build's prefix puts them,
+# test checks the package's control data (Depends that apt knows, with
+# version bounds, no -dev package and only the libraries the programs
+# link; conffiles; the maintainer script that makes the control plane's
+# user), that the programs, systemd units, example configuration,
+# sysusers.d file, bash completion and docs are where the build's prefix
+# puts them,
 # that the units pass `systemd-analyze verify` (copies whose ExecStart
 # points into the scratch root) and carry their hardening, that every name
 # in the example configuration is an option of its program, that every
@@ -37,10 +39,21 @@ pass "build-deb made $(basename "$deb")"
 check "the package is named bulkhead" [ "$(dpkg-deb -f "$deb" Package)" = bulkhead ]
 check "its architecture is this machine's" [ "$(dpkg-deb -f "$deb" Architecture)" = "$(dpkg --print-architecture)" ]
 depends=$(dpkg-deb -f "$deb" Depends)
-check "it depends on dpdk (the drivers it loads)" grep -qw dpdk <<<"$depends"
-check "it depends on the ZeroMQ and protobuf libraries it links" \
-  bash -c "grep -q 'libzmq5' <<<'$depends' && grep -q 'libprotobuf' <<<'$depends'"
+echo "  Depends: $depends"
+has() {  # every PATTERN (an ERE from a package's name on) matches a dependency
+  local p
+  for p in "$@"; do grep -Eq "(^|, )$p" <<<"$depends" || return 1; done
+}
+check "it depends on dpdk, with a bound (the drivers DPDK loads at run time)" has 'dpdk \(>= [0-9]'
+check "it depends on the ZeroMQ and protobuf libraries it links" has 'libzmq5( |,|$)' 'libprotobuf[0-9]+( |,|$)'
+check "its library dependencies carry version bounds (libc6, libstdc++6, libzmq5)" \
+  has 'libc6 \(>= [0-9]' 'libstdc\+\+6 \(>= [0-9]' 'libzmq5 \(>= [0-9]'
 wanted=$(tr ',' '\n' <<<"$depends" | awk '{ print $1 }' | sort -u)
+dev=$(grep -E -- '-dev$' <<<"$wanted" | xargs)
+check "it names no -dev package${dev:+ (names: $dev)}" [ -z "$dev" ]
+# libnuma1 is librte-eal's own dependency, not the programs': a list of what
+# ldd finds would name it.
+check "it names only what the programs link, not what their libraries load" [ -z "$(grep -x libnuma1 <<<"$wanted")" ]
 known=$(apt-cache --no-all-versions show $wanted 2>/dev/null | sed -n 's/^Package: //p' | sort -u)
 unknown=$(comm -23 <(echo "$wanted") <(echo "$known") | xargs)
 check "every package it depends on is one apt knows${unknown:+ (not: $unknown)}" [ -z "$unknown" ]
