@@ -54,32 +54,14 @@ std::unique_ptr<FlowCollector> FlowCollector::create(zmq::context_t& ctx, const 
     error = "cannot listen for flow records on " + cfg.listen + ": " + e.what();
     return nullptr;
   }
-  const std::string replies = "inproc://bulkhead-flow-replies-" + std::to_string(reinterpret_cast<uintptr_t>(c.get()));
-  try {
-    c->replies_ = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::pull);
-    c->replies_->set(zmq::sockopt::linger, 0);
-    c->replies_->bind(replies);
-  } catch (const zmq::error_t& e) {
-    error = std::string("cannot set up the flow queries' socket: ") + e.what();
-    return nullptr;
-  }
+  c->queries_ = ReplyThread::create(ctx, "flow-query", kMaxWaitingQueries, error);
+  if (!c->queries_) return nullptr;
   c->thread_ = common::start_thread_without_signals([p = c.get()] { p->loop(); });
-  c->query_thread_ = common::start_thread_without_signals([p = c.get(), &ctx, replies] {
-    zmq::socket_t out(ctx, zmq::socket_type::push);
-    out.set(zmq::sockopt::linger, 0);
-    out.connect(replies);
-    p->query_loop(out);
-  });
   return c;
 }
 
 FlowCollector::~FlowCollector() {
-  {
-    std::lock_guard lock(queries_mu_);
-    queries_stop_ = true;
-  }
-  queries_cv_.notify_one();
-  if (query_thread_.joinable()) query_thread_.join();
+  queries_.reset();
   stop_ = true;
   if (thread_.joinable()) thread_.join();
   socket_.reset();
@@ -209,29 +191,7 @@ pb::CliResponse FlowCollector::answer(const pb::FlowsRequest& f) {
 }
 
 bool FlowCollector::ask(std::string route, const pb::FlowsRequest& req) {
-  {
-    std::lock_guard lock(queries_mu_);
-    if (queries_.size() >= kMaxWaitingQueries) return false;
-    queries_.emplace_back(std::move(route), req);
-  }
-  queries_cv_.notify_one();
-  return true;
-}
-
-void FlowCollector::query_loop(zmq::socket_t& out) {
-  while (true) {
-    std::pair<std::string, pb::FlowsRequest> q;
-    {
-      std::unique_lock lock(queries_mu_);
-      queries_cv_.wait(lock, [this] { return queries_stop_ || !queries_.empty(); });
-      if (queries_stop_) return;
-      q = std::move(queries_.front());
-      queries_.pop_front();
-    }
-    const std::string reply = answer(q.second).SerializeAsString();
-    out.send(zmq::buffer(q.first), zmq::send_flags::sndmore);
-    out.send(zmq::buffer(reply), zmq::send_flags::none);
-  }
+  return queries_->ask(std::move(route), [this, req] { return answer(req).SerializeAsString(); });
 }
 
 pb::FlowStoreInfo FlowCollector::info() {

@@ -17,8 +17,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +29,7 @@
 #include "controlplane/flows/flow_backend.h"
 #include "controlplane/flows/flow_log.h"
 #include "controlplane/flows/syslog_sink.h"
+#include "controlplane/reply_thread.h"
 #include "proto/bulkhead.pb.h"
 
 namespace bulkhead::controlplane {
@@ -71,7 +70,7 @@ class FlowCollector {
   static constexpr size_t kMaxWaitingQueries = 8;
   bool ask(std::string route, const pb::FlowsRequest& req);
   // A PULL socket for the caller's thread alone: poll it, read the replies.
-  zmq::socket_t& replies() { return *replies_; }
+  zmq::socket_t& replies() { return queries_->replies(); }
   // The store's counters, and the flow log's and the syslog sink's when
   // there are.
   pb::FlowStoreInfo info();
@@ -81,7 +80,6 @@ class FlowCollector {
  private:
   FlowCollector() = default;
   void loop();
-  void query_loop(zmq::socket_t& out);
   void complain(const std::string& what);
 
   CollectorConfig cfg_;
@@ -93,13 +91,8 @@ class FlowCollector {
   std::unique_ptr<flows::SyslogSink> syslog_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  // Flow queries: asked by the server's loop, answered by query_thread_.
-  std::unique_ptr<zmq::socket_t> replies_;
-  std::mutex queries_mu_;
-  std::condition_variable queries_cv_;
-  std::deque<std::pair<std::string, pb::FlowsRequest>> queries_;
-  bool queries_stop_ = false;
-  std::thread query_thread_;
+  // Flow queries: asked by the server's loop, answered on their thread.
+  std::unique_ptr<ReplyThread> queries_;
   std::chrono::steady_clock::time_point last_complaint_{};
   uint64_t suppressed_ = 0;
 };

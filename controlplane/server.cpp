@@ -2,6 +2,7 @@
 
 #include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
@@ -14,6 +15,7 @@
 #include "common/sha256.h"
 #include "common/text.h"
 #include "common/threads.h"
+#include "controlplane/cli_client.h"
 #include "controlplane/dataplane_message.h"
 #include "controlplane/rule_change.h"
 #include "rules/analysis.h"
@@ -34,6 +36,15 @@ constexpr size_t kMessagesPerWake = 256;
 constexpr auto kMetricsPeriod = std::chrono::milliseconds(250);
 constexpr const char* kDataplaneDomain = "bulkhead";
 constexpr const char* kCliDomain = "bulkhead-cli";
+// The author ZAP names a CLI peer holding the control planes' own key: a
+// standby passing a change on (docs/ha.md).
+constexpr const char* kPeerControlPlane = "control plane";
+// A change passed on to the leader: a connection within kForwardConnect
+// (else it was not sent), an answer within kForwardAnswer (the CLI waits
+// 30 s), at most kMaxWaitingForwards waiting behind the one under way.
+constexpr auto kForwardConnect = std::chrono::seconds(2);
+constexpr auto kForwardAnswer = std::chrono::seconds(25);
+constexpr size_t kMaxWaitingForwards = 8;
 
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -144,7 +155,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
     if (!s->store_) return nullptr;
   }
   for (const auto& w : warnings) std::cerr << "bulkhead-controlplane: " << w << '\n';
-  common::CurveKeys own;
+  common::CurveKeys& own = s->own_;
   if (!common::read_curve_keys(cfg.key_file, true, own, error)) return nullptr;
   if (!read_admitted(cfg.dataplane_keys, s->allowed_, error)) return nullptr;
   if (!read_admitted(cfg.cli_keys, s->cli_allowed_, error)) return nullptr;
@@ -196,6 +207,10 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
       s->flows_ = FlowCollector::create(s->ctx_, fc, error);
       if (!s->flows_) return nullptr;
     }
+    if (s->leadership_) {
+      s->forwards_ = ReplyThread::create(s->ctx_, "forward", kMaxWaitingForwards, error);
+      if (!s->forwards_) return nullptr;
+    }
     s->cli_ = std::make_unique<zmq::socket_t>(s->ctx_, zmq::socket_type::router);
     s->cli_->set(zmq::sockopt::maxmsgsize, int64_t{512} << 20);
     s->cli_->set(zmq::sockopt::linger, 0);
@@ -233,6 +248,8 @@ std::unique_ptr<Server> Server::create(const ServerConfig& cfg, std::string& err
 }
 
 Server::~Server() {
+  forwards_stop_ = true;
+  forwards_.reset();  // before the context its sockets are on
   leadership_.reset();  // resigns: a standby leads at once, not after the lease
   watch_.reset();
   metrics_.reset();
@@ -269,8 +286,14 @@ void Server::zap_loop() {
     const std::string key = parts.size() > 6 ? z85(parts[6].to_string()) : "";
     const auto& admitted = domain == kCliDomain ? cli_allowed_ : allowed_;
     const auto it = mechanism == "CURVE" ? admitted.find(key) : admitted.end();
-    const bool ok = it != admitted.end();
-    const std::string user = !ok ? std::string() : domain == kCliDomain ? "key " + it->second : key;
+    // On the CLI socket the control planes' own key is admitted too: a
+    // standby passes changes on with it.
+    const bool peer = domain == kCliDomain && mechanism == "CURVE" && leadership_ && key == own_.public_key;
+    const bool ok = it != admitted.end() || peer;
+    const std::string user = !ok                   ? std::string()
+                             : peer                ? kPeerControlPlane
+                             : domain == kCliDomain ? "key " + it->second
+                                                   : key;
     zap_->send(zmq::str_buffer("1.0"), zmq::send_flags::sndmore);
     zap_->send(zmq::buffer(request_id), zmq::send_flags::sndmore);
     zap_->send(zmq::buffer(std::string(ok ? "200" : "400")), zmq::send_flags::sndmore);
@@ -540,10 +563,22 @@ void Server::fill_status(pb::CliResponse& r) {
   r.set_refused_messages(refused_messages_);
 }
 
-pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& author) {
+std::optional<pb::CliResponse> Server::on_cli(const pb::CliRequest& req, const std::string& sender, bool from_peer,
+                                              const std::string& route) {
   pb::CliResponse r;
   ChangeOptions change;
   change.claimed_author = req.author().substr(0, 256);
+  // A change a standby passed on is its author's, through that standby;
+  // only a control plane of this deployment is believed to say so.
+  std::string author = sender;
+  if (req.has_forwarded()) {
+    if (!from_peer) {
+      r.add_errors("a request marked forwarded by a control plane came from " + common::escaped(sender) +
+                   ", which is not one: nothing was changed");
+      return r;
+    }
+    author = common::escaped(req.forwarded().author(), 256) + " via " + common::escaped(req.forwarded().by());
+  }
   if (req.version() != kVersion) {
     r.add_errors("unsupported request version " + std::to_string(req.version()));
     return r;
@@ -573,12 +608,25 @@ pb::CliResponse Server::on_cli(const pb::CliRequest& req, const std::string& aut
       }
     }
     if (!leading() && change_request) {
-      // A change already stored is answered from the store; any other is
-      // refused, never forwarded: a change is stored once, by the leader
-      // the operator sent it to.
+      // A change already stored is answered from the store; any other goes
+      // to the leader once (its id makes a second arrival harmless), or is
+      // refused when there is none to send it to.
       if (answer_applied(req, r)) return r;
-      r.add_errors(standby_refusal());
       r.set_current(store_->current());
+      const ControllerRecord& leader = leadership_->leader();
+      if (req.has_forwarded()) {
+        r.add_errors("this control plane (" + cfg_.name + ") does not lead either: a change forwarded by " +
+                     common::escaped(req.forwarded().by()) + " is not forwarded again; nothing was changed");
+        return r;
+      }
+      if (leader.id.empty() || leader.id == cfg_.name || leader.cli.empty()) {
+        r.add_errors(standby_refusal());
+        return r;
+      }
+      if (forward(req, author, leader, r, route)) return std::nullopt;
+      r.add_errors("this control plane (" + cfg_.name + ") is a standby passing " +
+                   std::to_string(kMaxWaitingForwards) + " other changes on to the leader, " +
+                   common::escaped(leader.id) + ": nothing was changed; try again");
       return r;
     }
   }
@@ -778,6 +826,13 @@ void Server::read_cli_message() {
     return;
   }
   const std::string author = cli_author(frames[2]);
+  // A control plane of this deployment: the key they share, or on the ipc
+  // socket their own uid (a peer with it could read that key anyway).
+  const char* user = property(frames[2], "User-Id");
+  const char* peer_address = property(frames[2], "Peer-Address");
+  const auto uid = peer_address ? peer_uid(peer_address) : std::nullopt;
+  const bool from_peer = (user != nullptr && std::string(user) == kPeerControlPlane) ||
+                         (ipc_path(cfg_.cli).size() > 0 && uid && *uid == ::geteuid());
   pb::CliRequest req;
   pb::CliResponse resp;
   const bool parsed = !author.empty() && req.ParseFromArray(frames[2].data(), static_cast<int>(frames[2].size()));
@@ -790,7 +845,9 @@ void Server::read_cli_message() {
   } else if (author.empty()) {
     resp.add_errors("the control plane cannot tell who sent this request; refused");
   } else if (parsed) {
-    resp = on_cli(req, author);
+    auto answer = on_cli(req, author, from_peer, frames[0].to_string());
+    if (!answer) return;  // passed on to the leader: relayed by run()
+    resp = std::move(*answer);
   } else {
     resp.add_errors("malformed request");
   }
@@ -906,11 +963,54 @@ void Server::lead_tick() {
   }
 }
 
-void Server::forward_flow_replies() {
+bool Server::forward(const pb::CliRequest& req, const std::string& author, const ControllerRecord& leader,
+                     const pb::CliResponse& base, const std::string& route) {
+  pb::CliRequest out = req;
+  // Every change the leader gets from here carries an id, so that an answer
+  // lost on the way can be asked for again.
+  if (out.request_id().empty()) out.set_request_id(common::new_request_id());
+  out.mutable_forwarded()->set_by(cfg_.name);
+  out.mutable_forwarded()->set_author(author);
+  CliCall how;
+  how.connect_timeout = kForwardConnect;
+  how.answer_timeout = kForwardAnswer;
+  how.own = own_;
+  how.server_key = own_.public_key;  // the control planes share one key pair
+  how.cancel = &forwards_stop_;
+  pb::CliResponse refusal = base;
+  refusal.set_request_id(out.request_id());
+  const std::string self = cfg_.name;
+  const std::string to = "the leader, " + common::escaped(leader.id) + " (CLI " + common::escaped(leader.cli) + ")";
+  return forwards_->ask(route, [this, out, how, refusal, self, to, leader_id = leader.id, endpoint = leader.cli] {
+    pb::CliResponse r;
+    std::string error;
+    switch (call_cli(ctx_, endpoint, out, how, r, error)) {
+      case CliCallOutcome::answered:
+        r.set_forwarded_by(self);
+        r.set_forwarded_to(leader_id);
+        return r.SerializeAsString();
+      case CliCallOutcome::not_sent:
+        r = refusal;
+        r.add_errors("this control plane (" + self + ") is a standby and could not reach " + to + ": " + error +
+                     "; nothing was changed");
+        return r.SerializeAsString();
+      case CliCallOutcome::no_answer:
+      case CliCallOutcome::malformed:
+        break;
+    }
+    r = refusal;
+    r.add_errors("this control plane (" + self + ") is a standby and passed the change on to " + to +
+                 ", which sent " + error + ": it may have been stored; the same command with --request-id " +
+                 out.request_id() + " stores it at most once");
+    return r.SerializeAsString();
+  });
+}
+
+void Server::relay_replies(zmq::socket_t& from) {
   std::vector<zmq::message_t> frames;
   size_t count = 0;
-  while (read_message(flows_->replies(), frames, 2, count)) {
-    if (count != 2) continue;  // the collector sends [route][reply], never else
+  while (read_message(from, frames, 2, count)) {
+    if (count != 2) continue;  // a reply thread sends [route][reply], never else
     cli_->send(frames[0], zmq::send_flags::sndmore);
     cli_->send(zmq::message_t(), zmq::send_flags::sndmore);
     cli_->send(frames[1], zmq::send_flags::none);
@@ -922,12 +1022,16 @@ void Server::run(const std::atomic<bool>& stop) {
       leadership_ ? std::min(std::chrono::milliseconds(200), leadership_->poll_period()) : std::chrono::milliseconds(200);
   while (!stop.load()) {
     if (leadership_) lead_tick();
-    zmq::pollitem_t items[4] = {{static_cast<void*>(*dataplanes_), 0, ZMQ_POLLIN, 0},
+    zmq::pollitem_t items[5] = {{static_cast<void*>(*dataplanes_), 0, ZMQ_POLLIN, 0},
                                 {static_cast<void*>(*cli_), 0, ZMQ_POLLIN, 0}};
-    size_t n = 2, flows_at = 0, watch_at = 0;
+    size_t n = 2, flows_at = 0, watch_at = 0, forwards_at = 0;
     if (flows_) {
       flows_at = n;
       items[n++] = {static_cast<void*>(flows_->replies()), 0, ZMQ_POLLIN, 0};
+    }
+    if (forwards_) {
+      forwards_at = n;
+      items[n++] = {static_cast<void*>(forwards_->replies()), 0, ZMQ_POLLIN, 0};
     }
     if (watch_) {
       watch_at = n;
@@ -935,7 +1039,8 @@ void Server::run(const std::atomic<bool>& stop) {
     }
     if (poll_interrupted(items, n, period)) continue;
     if (watch_at && (items[watch_at].revents & ZMQ_POLLIN)) on_watch();
-    if (flows_at && (items[flows_at].revents & ZMQ_POLLIN)) forward_flow_replies();
+    if (flows_at && (items[flows_at].revents & ZMQ_POLLIN)) relay_replies(flows_->replies());
+    if (forwards_at && (items[forwards_at].revents & ZMQ_POLLIN)) relay_replies(forwards_->replies());
     if (metrics_ && std::chrono::steady_clock::now() - metrics_at_ >= kMetricsPeriod) refresh_metrics();
     if (items[0].revents & ZMQ_POLLIN)
       for (size_t i = 0; i < kMessagesPerWake; ++i) {

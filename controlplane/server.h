@@ -17,9 +17,12 @@
 // With a store in etcd (--store etcd://...), several control planes share
 // it and one leads (controlplane/leadership.h): only the leader pushes to
 // dataplanes, under its term, and changes the store; a standby answers
-// reads from the store as etcd holds it and refuses changes, naming the
-// leader. A newly elected leader reads the store again and pushes its
-// current generation to every dataplane behind it. A watch on the store's
+// reads from the store as etcd holds it and passes changes on to the
+// leader's CLI endpoint (on a thread of their own), relaying its answer;
+// with no leader known or reachable it refuses them, saying why. A
+// forwarded change is never forwarded again. A newly elected leader reads
+// the store again and pushes its current generation to every dataplane
+// behind it. A watch on the store's
 // keys (controlplane/etcd_watch.h) wakes the loop: a standby campaigns as
 // soon as the leader key is deleted and reads the store again when its
 // current pointer moves, so its CLI reads are answered from that view
@@ -29,7 +32,8 @@
 // threads and hands updates over through a queue and an eventfd; the ZAP handler
 // runs on a thread of its own and only reads the immutable key sets; the
 // flow collector has its own threads (records, and flow queries, whose
-// replies run() forwards) and locks.
+// replies run() relays) and locks; changes passed on to the leader have
+// theirs (forwards_), whose replies run() relays too.
 #pragma once
 
 #include <atomic>
@@ -44,11 +48,13 @@
 
 #include "common/metrics_server.h"
 #include "common/prometheus.h"
+#include "common/keys.h"
 #include "common/rate_limit.h"
 #include "controlplane/etcd_store.h"
 #include "controlplane/etcd_watch.h"
 #include "controlplane/flow_collector.h"
 #include "controlplane/leadership.h"
+#include "controlplane/reply_thread.h"
 #include "controlplane/store.h"
 #include "proto/bulkhead.pb.h"
 
@@ -105,8 +111,9 @@ class Server {
   // One message from the dataplanes' socket (all its frames), or the CLI's.
   void read_dataplane_message();
   void read_cli_message();
-  // Sends the CLI the flow queries' replies the collector answered.
-  void forward_flow_replies();
+  // Sends the CLI the replies worked out off the loop (`from`: flow
+  // queries, changes passed on to the leader), each [route][reply].
+  void relay_replies(zmq::socket_t& from);
   void on_dataplane(const std::string& route, const std::string& key, const std::string& address,
                     const pb::ControlMessage& m);
   // Counts and logs (rate-limited) a refused dataplane message; `dp` when
@@ -133,7 +140,16 @@ class Server {
   // Renders the metrics (controlplane/metrics.cpp) for the metrics thread
   // to serve; on run()'s thread, at most every kMetricsPeriod.
   void refresh_metrics();
-  pb::CliResponse on_cli(const pb::CliRequest& req, const std::string& author);
+  // `author`: who sent it; `from_peer`: a control plane of this deployment
+  // did (the control planes' key, or their uid on an ipc socket), so what it
+  // says of a request it forwards is believed. Nothing when the answer
+  // comes later, through forwards_ (a change passed on to the leader).
+  std::optional<pb::CliResponse> on_cli(const pb::CliRequest& req, const std::string& author, bool from_peer,
+                                        const std::string& route);
+  // Passes a change on to the leader (`leader`), off the loop; false when
+  // too many wait already.
+  bool forward(const pb::CliRequest& req, const std::string& author, const ControllerRecord& leader,
+               const pb::CliResponse& base, const std::string& route);
   // Leadership (an etcd store only; a file store always leads, term 0).
   bool leading() const { return !leadership_ || leadership_->leading(); }
   // Whether dp should be pushed the current generation now (docs/ha.md).
@@ -165,6 +181,11 @@ class Server {
   zmq::context_t ctx_{1};
   std::unique_ptr<zmq::socket_t> zap_, dataplanes_, cli_;
   std::unique_ptr<FlowCollector> flows_;
+  common::CurveKeys own_;  // this control plane's key pair (shared by the control planes of one deployment)
+  // Changes a standby passes on to the leader; forwards_stop_ cuts one
+  // under way short at stop.
+  std::unique_ptr<ReplyThread> forwards_;
+  std::atomic<bool> forwards_stop_{false};
   std::thread zap_thread_;
   std::atomic<bool> zap_stop_{false};
   std::map<std::string, Dataplane> known_;        // by key: every configured dataplane

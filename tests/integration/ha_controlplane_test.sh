@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Two control planes sharing a store in a 3-member etcd cluster and a
 # dataplane with a session to each: one leads,
-# the other answers reads and refuses changes naming the leader; kill -9
-# the leader and the standby leads within two lease periods and takes the
-# next apply, which the dataplane enforces under the new leader's term, no
-# generation stored twice or skipped; a leader frozen past
-# its lease is fenced off when it wakes (its apply fails, nothing stored);
+# the other answers reads and passes changes on to the leader (stored once,
+# the answer saying so; the same request id again, to either, stores
+# nothing); kill -9 the leader and the standby leads within two lease
+# periods and answers that id again with the same generation, which the
+# dataplane enforces under the new leader's term, no generation stored
+# twice or skipped; a standby whose leader is frozen refuses changes (no
+# connection) and keeps answering meanwhile; a leader frozen past its
+# lease, woken, stores nothing when the same change is sent to it again;
 # one etcd member killed, everything keeps working; a standby's history
 # follows a change at once and its reads ask etcd nothing while its watch
 # delivers, and a leader stopped with SIGTERM is replaced
@@ -58,9 +61,29 @@ for _ in $(seq 300); do [ "$(dp_generation)" = 1 ] && break; sleep 0.1; done
 check "the dataplane enforces generation 1 from the leader" [ "$(dp_generation)" = 1 ]
 t=$(term_of a)
 check "under the leader's term ($t)" dp_runs_term "$t" 0
-out=$("$cli" apply p2.yaml -m refused --wait 0 --controlplane "ipc://$work/b.sock" 2>&1); rc=$?
-[ $rc = 2 ] && grep -q "is a standby" <<<"$out" && grep -q "a.sock" <<<"$out" && pass "the standby refuses a change and names the leader" || fail "standby apply: $rc $out"
-check "the standby answers history from the store" [ "$(history_of b)" = "1:one" ]
+# A change sent to the standby is passed on to the leader and stored once;
+# sent again with its request id, to either, it is answered, not stored.
+id2=22222222222222222222222222222222
+out=$("$cli" apply p2.yaml -m two --request-id $id2 --wait 0 --controlplane "ipc://$work/b.sock" 2>&1); rc=$?
+[ $rc -le 1 ] && grep -q "forwarded by the standby b to the leader a" <<<"$out" && grep -q "applied generation 2" <<<"$out" &&
+  pass "an apply sent to the standby is forwarded to the leader, and says so" || fail "standby apply: $rc $out"
+check "the leader stored it once, as generation 2, by its author through the standby" python3 -c "
+import json, os, sys
+h = json.loads(sys.argv[1])['history']
+assert [x['number'] for x in h] == ['1', '2'] and h[1]['request_id'] == sys.argv[2], h
+assert h[1]['author'].startswith('uid %d' % os.getuid()) and h[1]['author'].endswith(' via b'), h[1]
+" "$("$cli" history --json --controlplane "ipc://$work/a.sock")" "$id2"
+for to in b a; do
+  out=$("$cli" apply p2.yaml -m two --request-id $id2 --wait 0 --json --controlplane "ipc://$work/$to.sock" 2>&1)
+  check "the same id sent again to $to: already applied as generation 2" python3 -c "
+import json, sys
+d = json.loads(sys.argv[1])
+assert d['ok'] and d['already_applied'] and d['generation'] == '2', d
+" "$out"
+done
+check "the standby answers history from the store, the change in it once" [ "$(history_of b)" = "1:one 2:two" ]
+for _ in $(seq 100); do [ "$(dp_generation)" = 2 ] && break; sleep 0.1; done
+check "the dataplane enforces generation 2 from the leader" [ "$(dp_generation)" = 2 ]
 check "the standby answers the current policy's rules" grep -Eq "^0 +a +allow" <<<"$("$cli" rule list --controlplane "ipc://$work/b.sock" 2>&1)"
 # The standby answers reads from the view its watch keeps: 20 history
 # reads cost etcd no more range requests than 20 as long idle (reading the
@@ -86,15 +109,15 @@ killed=$(date +%s%N)
 for _ in $(seq 200); do leads b && break; sleep 0.05; done
 took_ms=$(( ($(date +%s%N) - killed) / 1000000 ))
 check "the standby leads within two lease periods (${took_ms} ms)" [ "$took_ms" -le $((2 * ttl * 1000)) ]
-# Before any change: the new leader pushes generation 1 again under its term.
+# Before any change: the new leader pushes generation 2 again under its term.
 tb=$(term_of b)
 for _ in $(seq 100); do dp_runs_term "$tb" "$t" && break; sleep 0.1; done
 check "the dataplane follows the new leader before any change (term $tb)" dp_runs_term "$tb" "$t"
-check "still enforcing generation 1" [ "$(dp_generation)" = 1 ]
-"$cli" apply p2.yaml -m two --wait 0 --controlplane "ipc://$work/b.sock" >/dev/null 2>&1
-check "the new leader takes the next apply as generation 2" [ "$(history_of b)" = "1:one 2:two" ]
-for _ in $(seq 100); do [ "$(dp_generation)" = 2 ] && break; sleep 0.1; done
-check "the dataplane enforces generation 2 from the new leader" [ "$(dp_generation)" = 2 ]
+check "still enforcing generation 2" [ "$(dp_generation)" = 2 ]
+out=$("$cli" apply p2.yaml -m two --request-id $id2 --wait 0 --controlplane "ipc://$work/b.sock" 2>&1); rc=$?
+[ $rc -le 1 ] && grep -q "already applied as generation 2" <<<"$out" &&
+  pass "after the failover the new leader answers the same id with generation 2" || fail "id after failover: $rc $out"
+check "and stored nothing" [ "$(history_of b)" = "1:one 2:two" ]
 t2=$(term_of b)
 check "under the new leader's higher term ($t2)" dp_runs_term "$t2" "$t"
 
@@ -103,15 +126,28 @@ start_cp a "$port_a"
 for _ in $(seq 100); do [ "$(leader_seen_by a)" = standby ] && break; sleep 0.1; done
 check "the restarted control plane stands by" [ "$(leader_seen_by a)" = standby ]
 
-# Freeze the leader past its lease: the standby is elected and applies; the
-# frozen one, woken, has its apply fenced off (or refused as a standby).
+# Freeze the leader: until its lease lapses the standby passes changes on
+# to it, finds no connection (2 s) and refuses them, storing nothing, and
+# answers meanwhile (the forward is off its loop). Past the lease the
+# standby is elected and applies; the frozen one, woken, is sent the same
+# change again and stores nothing (fenced off, or already applied).
 kill -STOP "${cp_pid[b]}"
+"$cli" apply p3.yaml -m frozen --wait 0 --controlplane "ipc://$work/a.sock" >frozen.out 2>&1 &
+frozen_apply=$!
+sleep 0.3
+t0=$(date +%s%N); st a >/dev/null; status_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+wait $frozen_apply; rc=$?
+[ $rc = 2 ] && grep -q "could not reach the leader, b" frozen.out && grep -q "nothing was changed" frozen.out &&
+  pass "a standby whose leader does not answer refuses the change, saying why" || fail "frozen leader: $rc $(cat frozen.out)"
+check "and answered status meanwhile (${status_ms} ms)" [ "$status_ms" -lt 1000 ]
 for _ in $(seq 200); do leads a && break; sleep 0.05; done
 check "the standby leads while the leader is frozen" leads a
-"$cli" apply p3.yaml -m three --wait 0 --controlplane "ipc://$work/a.sock" >/dev/null 2>&1
+id3=33333333333333333333333333333333
+"$cli" apply p3.yaml -m three --request-id $id3 --wait 0 --controlplane "ipc://$work/a.sock" >/dev/null 2>&1
 kill -CONT "${cp_pid[b]}"
-out=$("$cli" apply p1.yaml -m stale --wait 0 --controlplane "ipc://$work/b.sock" 2>&1); rc=$?
-[ $rc = 2 ] && grep -Eq "no longer leads|is a standby" <<<"$out" && pass "the deposed leader's apply fails" || fail "deposed apply: $rc $out"
+out=$("$cli" apply p3.yaml -m three --request-id $id3 --wait 0 --controlplane "ipc://$work/b.sock" 2>&1); rc=$?
+{ [ $rc = 2 ] && grep -q "no longer leads" <<<"$out"; } || { [ $rc -le 1 ] && grep -q "already applied as generation 3" <<<"$out"; } &&
+  pass "the same change sent again to the deposed leader stores nothing ($rc)" || fail "deposed apply: $rc $out"
 check "no generation stored twice or skipped" [ "$(history_of a)" = "1:one 2:two 3:three" ]
 check "the deposed leader knows it stands by" [ "$(leader_seen_by b)" = standby ]
 

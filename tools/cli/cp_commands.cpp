@@ -21,6 +21,7 @@
 #include "common/keys.h"
 #include "common/request_id.h"
 #include "common/text.h"
+#include "controlplane/cli_client.h"
 #include "controlplane/store.h"
 #include "proto/bulkhead.pb.h"
 #include "tools/cli/cli.h"
@@ -39,21 +40,19 @@ void add_common(po::options_description& o) {
   o.add_options()("controlplane", po::value<std::string>(), kControlplaneHelp)("json", "machine-readable output");
 }
 
-// The CurveZMQ client settings for a remote control plane.
-void set_curve(zmq::socket_t& s, const std::string& endpoint) {
+// The CurveZMQ keys for a remote control plane.
+void set_curve(controlplane::CliCall& how, const std::string& endpoint) {
   const char* own = std::getenv("BULKHEAD_CLI_KEY");
   const char* server = std::getenv("BULKHEAD_CONTROLPLANE_KEY");
   if (!own || !*own || !server || !*server)
     throw UsageError("the control plane at " + endpoint +
                      " is remote: set BULKHEAD_CLI_KEY (your key pair file) and BULKHEAD_CONTROLPLANE_KEY (its public "
                      "key file)");
-  common::CurveKeys mine, theirs;
+  common::CurveKeys theirs;
   std::string error;
-  if (!common::read_curve_keys(own, true, mine, error) || !common::read_curve_keys(server, false, theirs, error))
+  if (!common::read_curve_keys(own, true, how.own, error) || !common::read_curve_keys(server, false, theirs, error))
     throw UsageError(error);
-  s.set(zmq::sockopt::curve_serverkey, theirs.public_key);
-  s.set(zmq::sockopt::curve_publickey, mine.public_key);
-  s.set(zmq::sockopt::curve_secretkey, mine.secret_key);
+  how.server_key = theirs.public_key;
 }
 
 }  // namespace
@@ -82,31 +81,28 @@ pb::CliResponse controlplane_call(const std::string& endpoint, pb::CliRequest re
     gethostname(h, sizeof(h) - 1);
     return std::string(h);
   }());
-  zmq::context_t ctx(1);
-  zmq::socket_t s(ctx, zmq::socket_type::req);
-  s.set(zmq::sockopt::linger, 0);
+  controlplane::CliCall how;
   // A flow query may be answered by ClickHouse over many stored days: it
   // gets longer than the control plane gives ClickHouse (120 s).
-  s.set(zmq::sockopt::rcvtimeo, req.has_flows() ? 150000 : 30000);
-  s.set(zmq::sockopt::sndtimeo, 5000);
-  try {
-    if (endpoint.rfind("tcp://", 0) == 0) set_curve(s, endpoint);
-    s.connect(endpoint);
-    if (!s.send(zmq::buffer(req.SerializeAsString()))) throw UsageError("control plane not reachable at " + endpoint);
-    zmq::message_t reply;
-    if (!s.recv(reply))
-      throw UsageError("no answer from the control plane at " + endpoint +
-                       (req.request_id().empty()
-                            ? std::string()
-                            : "; the change may have been stored: the same command with --request-id " +
-                                  req.request_id() + " stores it at most once"));
-    pb::CliResponse r;
-    if (!r.ParseFromArray(reply.data(), static_cast<int>(reply.size())))
-      throw UsageError("malformed answer from the control plane");
-    return r;
-  } catch (const zmq::error_t& e) {
-    throw UsageError("control plane at " + endpoint + ": " + e.what());
+  how.answer_timeout = std::chrono::milliseconds(req.has_flows() ? 150000 : 30000);
+  if (endpoint.rfind("tcp://", 0) == 0) set_curve(how, endpoint);
+  zmq::context_t ctx(1);
+  pb::CliResponse r;
+  std::string error;
+  switch (controlplane::call_cli(ctx, endpoint, req, how, r, error)) {
+    case controlplane::CliCallOutcome::answered:
+      return r;
+    case controlplane::CliCallOutcome::not_sent:
+      throw UsageError("control plane not reachable at " + endpoint + " (" + error + ")");
+    case controlplane::CliCallOutcome::no_answer:
+    case controlplane::CliCallOutcome::malformed:
+      break;
   }
+  throw UsageError("no answer from the control plane at " + endpoint + " (" + error + ")" +
+                   (req.request_id().empty()
+                        ? std::string()
+                        : "; the change may have been stored: the same command with --request-id " +
+                              req.request_id() + " stores it at most once"));
 }
 
 namespace {
@@ -287,6 +283,20 @@ int report_distribution(const std::string& ep, const pb::CliResponse& r, double 
   return code;
 }
 
+// Prints a refused request's errors (or with --json the reply) and returns
+// true; else prints the warnings and returns false. Either way it says when
+// a standby passed the request on to the leader.
+bool refused(const pb::CliResponse& r, bool json) {
+  if (!r.ok() && json) print_json(message_json(r));
+  if (json) return !r.ok();
+  if (!r.forwarded_by().empty())
+    std::cerr << "forwarded by the standby " << common::escaped(r.forwarded_by()) << " to the leader "
+              << common::escaped(r.forwarded_to()) << '\n';
+  for (const auto& e : r.errors()) std::cerr << e << '\n';
+  for (const auto& w : r.warnings()) std::cerr << "warning: " << w << '\n';
+  return !r.ok();
+}
+
 void add_request_id(po::options_description& o) {
   o.add_options()("request-id", po::value<std::string>(),
                   "this change's id, 32 hex digits or a UUID (default: 128 fresh random bits): sent again, the "
@@ -316,14 +326,7 @@ int apply_source(const std::string& ep, const std::string& name, const std::stri
   q.mutable_apply()->set_force(force);
   q.mutable_apply()->set_renumber(renumber);
   const auto r = call(ep, q);
-  if (!r.ok()) {
-    if (json) print_json(message_json(r));
-    else
-      for (const auto& e : r.errors()) std::cerr << e << '\n';
-    return kExitUsage;
-  }
-  if (!json)
-    for (const auto& w : r.warnings()) std::cerr << "warning: " << w << '\n';
+  if (refused(r, json)) return kExitUsage;
   return report_distribution(ep, r, wait, json, "applied");
 }
 
@@ -399,14 +402,7 @@ int cmd_simple(const std::vector<std::string>& args, const std::string& which) {
   const std::string ep = endpoint_of(vm);
   const auto r = call(ep, q);
   const bool json = vm.count("json") > 0;
-  if (!r.ok()) {
-    if (json) print_json(message_json(r));
-    else
-      for (const auto& e : r.errors()) std::cerr << e << '\n';
-    return kExitUsage;
-  }
-  if (!json)
-    for (const auto& w : r.warnings()) std::cerr << "warning: " << w << '\n';
+  if (refused(r, json)) return kExitUsage;
   if (which == "rollback" || which == "renumber")
     return report_distribution(ep, r, wait, json,
                                which == "rollback" ? "generation " + std::to_string(r.generation()) +
