@@ -366,6 +366,19 @@ TEST_F(Distribution, TheAuthorIsWhoTheControlPlaneKnowsSentIt) {
   ASSERT_EQ(history.history_size(), 2);
   EXPECT_EQ(history.history(1).author(), "key ops-alice");
   EXPECT_EQ(history.history(1).claimed_author(), "mallory@elsewhere");
+  // A change marked as forwarded by a standby names its author through
+  // that standby: believed only from a control plane of the deployment
+  // (their shared key, admitted with an etcd store: ha_controlplane_test.sh
+  // forwards for real), never from an operator's.
+  pb::CliRequest fwd = q;
+  fwd.mutable_apply()->set_source_text(policy(3));
+  fwd.mutable_forwarded()->set_by("cp-b");
+  fwd.mutable_forwarded()->set_author("uid 0 (root)");
+  r = ask(fwd, &ops);
+  EXPECT_FALSE(r.ok());
+  ASSERT_GT(r.errors_size(), 0);
+  EXPECT_NE(r.errors(0).find("key ops-alice, which is not one"), std::string::npos) << r.errors(0);
+  EXPECT_EQ(ask(h, &ops).history_size(), 2) << "an operator's forged mark stored nothing";
   // A key not admitted gets no answer at all.
   pb::CliRequest s;
   s.set_version(1);
