@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <ctime>
 #include <iostream>
 #include <utility>
@@ -920,10 +921,26 @@ void Server::on_watch() {
         lead_due_ = {};
         leader_key_changed_ = true;
       }
-      if (e.kv.key == EtcdBackend::current_key(etcd_->prefix())) reread = true;
+      // A standby reads the store again whenever it moves. The leader, its
+      // only writer, holds every change already, except one of its own
+      // that etcd committed after answering with an error (no quorum then):
+      // a pointer past the newest it holds. (Events of its own changes
+      // arrive after them, so they point at or before it.)
+      if (e.kv.key == EtcdBackend::current_key(etcd_->prefix())) {
+        uint64_t pointer = 0;
+        const auto& v = e.kv.value;
+        const bool number = std::from_chars(v.data(), v.data() + v.size(), pointer).ec == std::errc{};
+        if (!leading() || e.deleted || !number || pointer > store_->current()) {
+          if (leading())
+            note("the store's current generation is " + common::escaped(v, 32) + ", past the " +
+                 std::to_string(store_->current()) + " this leader held (a change etcd committed after answering "
+                 "with an error): read again");
+          reread = true;
+        }
+      }
     }
   }
-  if (!reread || leading()) return;
+  if (!reread) return;
   std::string error;
   store_stale_ = !store_->refresh(error);
   if (store_stale_) note("the store could not be read again after it changed: " + error);
