@@ -2,6 +2,7 @@
 // speed, on one core.
 //
 //   bulkhead-bench-flows [--flows N] [--records N] [--repeat K] [--flood-seconds S]
+//                        [--sinks-seconds S] [--log-format native|ecs|ocsf]
 //
 // 1. store: records straight into a FlowStore (aggregation alone);
 // 2. collector: encoded FlowBatch messages of 1,024 records through the
@@ -15,14 +16,25 @@
 //    the collector with a flow log, for S seconds with the log's caps lifted
 //    and S seconds with its default caps: how fast the log grows, and what
 //    the caps count as dropped.
-// Each figure of 1-3 is the median of K runs.
+// 5. sinks: the batches of 2, over and over for S seconds, into the
+//    collector with a flow log (caps lifted) alone, then with a syslog sink
+//    in the same format beside it (UDP to a loopback socket that reads
+//    nothing, its queue long enough to lose nothing): the collector's rate
+//    with one sink and with both, taking turns K times.
+// Each figure of 1-3 and 5 is the median of K runs.
 #include <boost/program_options.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -95,11 +107,37 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+namespace flows = bulkhead::controlplane::flows;
+
 struct Flood {
   double seconds = 0;
   uint64_t offered = 0;
   bulkhead::pb::FlowLogInfo log;
+  bulkhead::pb::FlowSyslogInfo syslog;
   uint64_t disk = 0;  // bytes of every log file at the end
+};
+
+// A UDP socket on 127.0.0.1 that nobody reads: the syslog sink's sends
+// succeed and the kernel drops what its buffer cannot hold.
+struct Sponge {
+  int fd = -1;
+  uint16_t port = 0;
+  Sponge() {
+    fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      std::perror("bulkhead-bench-flows: a loopback UDP socket");
+      std::exit(1);
+    }
+    port = ntohs(a.sin_port);
+  }
+  ~Sponge() { ::close(fd); }
+  Sponge(const Sponge&) = delete;
+  Sponge& operator=(const Sponge&) = delete;
 };
 
 // Denied SYNs from 10.128/9, each record its own source, as encoded batches.
@@ -134,9 +172,11 @@ std::vector<std::string> flood_batches(int64_t t0) {
   return batches;
 }
 
-// The flood for `seconds` into a collector whose flow log is in `dir`.
-Flood flood(const std::vector<std::string>& batches, const bulkhead::controlplane::flows::FlowLogOptions& caps,
-            double seconds, const std::string& dir, const std::string& name) {
+// The batches, over and over for `seconds`, into a collector whose flow
+// log is in `dir`, and with a syslog sink when `syslog` is given.
+Flood flood(const std::vector<std::string>& batches, const flows::FlowLogOptions& caps, double seconds,
+            const std::string& dir, const std::string& name, const flows::SyslogOptions* syslog = nullptr,
+            uint16_t syslog_port = 0) {
   zmq::context_t ctx(1);
   bulkhead::controlplane::CollectorConfig cfg;
   cfg.listen = "inproc://flood-" + name;
@@ -145,6 +185,10 @@ Flood flood(const std::vector<std::string>& batches, const bulkhead::controlplan
   cfg.secret_key = keys_sec;
   cfg.jsonl_path = dir + "/" + name + ".jsonl";
   cfg.log = caps;
+  if (syslog) {
+    cfg.syslog = flows::SyslogTarget{flows::SyslogTarget::Transport::udp, "127.0.0.1", syslog_port};
+    cfg.syslog_options = *syslog;
+  }
   std::string error;
   auto c = bulkhead::controlplane::FlowCollector::create(ctx, cfg, error);
   if (!c) {
@@ -160,6 +204,7 @@ Flood flood(const std::vector<std::string>& batches, const bulkhead::controlplan
   }
   f.seconds = seconds_since(t);
   f.log = c->info().log();
+  f.syslog = c->info().syslog();
   c.reset();
   for (const auto& e : std::filesystem::directory_iterator(dir))
     if (e.path().filename().string().rfind(name + ".jsonl", 0) == 0) f.disk += e.file_size();
@@ -181,13 +226,18 @@ int main(int argc, char** argv) {
   size_t flows = 1'000'000, records = 4'000'000;
   int repeat = 3;
   double flood_seconds = 3;
+  double sinks_seconds = 3;
+  std::string log_format = "native";
   po::options_description desc("bulkhead-bench-flows options");
   desc.add_options()("help,h", "this help")("flows", po::value(&flows)->default_value(flows),
                                              "distinct (client, server, port) keys")(
       "records", po::value(&records)->default_value(records), "records ingested (a start and an end per connection)")(
       "repeat", po::value(&repeat)->default_value(repeat), "runs of each figure; the median is shown")(
       "flood-seconds", po::value(&flood_seconds)->default_value(flood_seconds),
-      "seconds of each flood run (0: no flood runs)");
+      "seconds of each flood run (0: no flood runs)")(
+      "sinks-seconds", po::value(&sinks_seconds)->default_value(sinks_seconds),
+      "seconds of each run with the flow log alone and with the syslog sink beside it (0: none)")(
+      "log-format", po::value(&log_format)->default_value(log_format), "the sinks' format: native, ecs or ocsf");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -203,10 +253,15 @@ int main(int argc, char** argv) {
   }
   // Sizes read as unsigned take "-1" as 2^64 - 1: every bound is checked.
   if (flows < 1 || flows > 100'000'000 || records < 2 || records > 1'000'000'000 || repeat < 1 || repeat > 100 ||
-      !(flood_seconds >= 0 && flood_seconds <= 600)) {
+      !(flood_seconds >= 0 && flood_seconds <= 600) || !(sinks_seconds >= 0 && sinks_seconds <= 600)) {
     std::fprintf(stderr,
                  "bulkhead-bench-flows: --flows 1 to 100,000,000, --records 2 to 1,000,000,000, --repeat 1 to 100, "
-                 "--flood-seconds 0 to 600\n");
+                 "--flood-seconds and --sinks-seconds 0 to 600\n");
+    return 2;
+  }
+  flows::LogFormat format;
+  if (!flows::parse_log_format(log_format, format)) {
+    std::fprintf(stderr, "bulkhead-bench-flows: --log-format native, ecs or ocsf\n");
     return 2;
   }
   std::mt19937 rng(7);
@@ -316,6 +371,45 @@ int main(int argc, char** argv) {
     std::printf("flood of denied records, one per packet, each from its own source (%.0f s each):\n", flood_seconds);
     print_flood("caps lifted", before);
     print_flood("default caps", after);
+  }
+
+  // 5. The flow log alone, and with the syslog sink beside it in the same
+  // format, taking turns.
+  if (sinks_seconds > 0) {
+    char tmpl[] = "/tmp/bh_sinks_XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) {
+      std::perror("bulkhead-bench-flows: mkdtemp");
+      return 1;
+    }
+    const std::string dir = tmpl;
+    flows::FlowLogOptions lifted;
+    lifted.rate = 10'000'000;
+    lifted.max_file_bytes = 1ull << 40;
+    lifted.format = format;
+    flows::SyslogOptions syslog;
+    syslog.format = format;
+    syslog.queue = 10'000'000;
+    syslog.hostname = "bench";
+    const Sponge sponge;
+    std::vector<double> alone, both;
+    Flood last;
+    for (int r = 0; r < repeat; ++r) {
+      const Flood a = flood(batches, lifted, sinks_seconds, dir, "alone");
+      alone.push_back(static_cast<double>(a.offered) / a.seconds);
+      std::filesystem::remove_all(dir);
+      std::filesystem::create_directory(dir);
+      last = flood(batches, lifted, sinks_seconds, dir, "both", &syslog, sponge.port);
+      both.push_back(static_cast<double>(last.offered) / last.seconds);
+      std::filesystem::remove_all(dir);
+      std::filesystem::create_directory(dir);
+    }
+    std::filesystem::remove_all(dir);
+    std::printf("collector with sinks, %s (%.0f s each, median of %d)\n", flows::log_format_name(format), sinks_seconds,
+                repeat);
+    std::printf("  flow log           %.1f k records/s\n", median(alone) / 1e3);
+    std::printf("  flow log + syslog  %.1f k records/s (%.3f of the log alone; the last run's queue lost %llu)\n",
+                median(both) / 1e3, median(both) / median(alone),
+                static_cast<unsigned long long>(last.syslog.dropped_queue()));
   }
   return 0;
 }
