@@ -136,14 +136,18 @@ void FlowCollector::receive(const void* data, size_t size) {
     complain(std::to_string(rejected) + " malformed records from " + flows::dump(batch->dataplane_id().substr(0, 64)) +
              " (" + why + ")");
   }
+  if (!log_ && !syslog_) return;
+  // One line a record serves both sinks when their formats agree: it is
+  // made when the first of them takes the record.
+  flows::RecordLines lines(records, batch->dataplane_id(), log_ ? log_->format() : syslog_->format());
   if (log_) {
     const uint64_t lost = log_->info().dropped_errors();
-    log_->write(records, batch->dataplane_id(), steady_ms(), common::now_unix_ms());
+    log_->write(lines, steady_ms(), common::now_unix_ms());
     if (log_->info().dropped_errors() != lost)
       complain("flow log: " + std::to_string(log_->info().dropped_errors() - lost) + " records lost (" +
                log_->info().last_error() + ")");
   }
-  if (syslog_) syslog_->send(records, batch->dataplane_id());
+  if (syslog_) syslog_->send(lines);
 }
 
 void FlowCollector::loop() {

@@ -101,7 +101,15 @@ void FlowLog::begin(int64_t now_ms, int64_t unix_ms) {
   for (Bucket& b : buckets_) b.milli_tokens = std::min(full, b.milli_tokens + std::min(elapsed, int64_t{1000}) * opt_.rate);
 }
 
-void FlowLog::add(const pb::FlowRecord& r, const std::string& dataplane) {
+void FlowLog::write(RecordLines& lines, int64_t now_ms, int64_t unix_ms) {
+  begin(now_ms, unix_ms);
+  for (size_t i = 0; i < lines.size(); ++i) add(lines, i);
+  markers(now_ms, unix_ms);
+  emit();
+}
+
+void FlowLog::add(RecordLines& lines, size_t i) {
+  const pb::FlowRecord& r = lines.record(i);
   Bucket& b = buckets_[r.kind() == pb::FlowRecord::DENIED ? denied : connections];
   if (b.milli_tokens < 1000) {
     if (b.missing++ == 0) b.missing_since = unix_ms_;
@@ -109,7 +117,10 @@ void FlowLog::add(const pb::FlowRecord& r, const std::string& dataplane) {
     return;
   }
   b.milli_tokens -= 1000;
-  line(format_record(r, dataplane, opt_.format));
+  if (lines.format() == opt_.format)
+    line(lines.line(i));
+  else
+    line(format_record(r, lines.dataplane(), opt_.format));
 }
 
 void FlowLog::markers(int64_t now_ms, int64_t unix_ms) {
@@ -135,7 +146,7 @@ void FlowLog::tick(int64_t now_ms, int64_t unix_ms) {
   emit();
 }
 
-void FlowLog::line(std::string text) {
+void FlowLog::line(std::string_view text) {
   buf_ += text;
   buf_ += '\n';
   ends_.push_back(buf_.size());

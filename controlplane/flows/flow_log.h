@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "controlplane/flows/siem.h"
@@ -67,17 +68,21 @@ class FlowLog {
   // time the "dropped" lines carry.
   template <class Records>
   void write(const Records& records, const std::string& dataplane, int64_t now_ms, int64_t unix_ms) {
-    begin(now_ms, unix_ms);
-    for (const auto& r : records) add(r, dataplane);
-    markers(now_ms, unix_ms);
-    emit();
+    RecordLines lines(records, dataplane, opt_.format);
+    write(lines, now_ms, unix_ms);
   }
+  // The same for a batch whose lines another sink may share: a record the
+  // caps let through takes its line from `lines` when they are in this
+  // log's format (making it there if no sink has yet), else has one made
+  // for the log alone; a record the rate keeps out is not formatted.
+  void write(RecordLines& lines, int64_t now_ms, int64_t unix_ms);
   // Writes the "dropped" lines that are due; the collector calls it a few
   // times a second so that the last gap of a flood is told even when no
   // record follows it.
   void tick(int64_t now_ms, int64_t unix_ms);
 
   const pb::FlowLogInfo& info() const noexcept { return info_; }
+  LogFormat format() const noexcept { return opt_.format; }
 
  private:
   enum Class : uint8_t { connections = 0, denied = 1 };  // index of buckets_
@@ -92,9 +97,9 @@ class FlowLog {
   bool reopen(std::string& error);
   // Refills the rate's tokens; notes the time of this write.
   void begin(int64_t now_ms, int64_t unix_ms);
-  void add(const pb::FlowRecord& r, const std::string& dataplane);
+  void add(RecordLines& lines, size_t i);
   void markers(int64_t now_ms, int64_t unix_ms);
-  void line(std::string text);
+  void line(std::string_view text);
   void emit();
   // Writes buf_[from, to) at the end of the file; false when it failed
   // (the lines are counted lost).

@@ -187,4 +187,13 @@ std::string format_record(const pb::FlowRecord& r, const std::string& dataplane,
   return to_json(r, dataplane);
 }
 
+const std::string& RecordLines::line(size_t i) {
+  std::string& l = lines_[i];
+  if (l.empty()) {
+    l = format_record(*records_[i], dataplane_, format_);
+    ++made_;
+  }
+  return l;
+}
+
 }  // namespace bulkhead::controlplane::flows

@@ -148,7 +148,7 @@ std::string check(const SyslogOptions& o) {
   return {};
 }
 
-std::string syslog_message(const pb::FlowRecord& r, const std::string& dataplane, const SyslogOptions& o,
+std::string syslog_message(const pb::FlowRecord& r, std::string_view json, const SyslogOptions& o,
                            std::string_view hostname, uint32_t procid, uint32_t sequence) {
   const bool denied = r.kind() == pb::FlowRecord::DENIED || r.verdict() == pb::FlowRecord::DENY;
   std::string m = "<" + std::to_string(o.facility * 8 + (denied ? kSeverityNotice : kSeverityInfo)) + ">1 ";
@@ -160,7 +160,7 @@ std::string syslog_message(const pb::FlowRecord& r, const std::string& dataplane
   m += ' ';
   m += kind_name(r.kind());
   m += " [meta sequenceId=\"" + std::to_string(sequence) + "\"] ";
-  m += format_record(r, dataplane, o.format);
+  m += json;
   return m;
 }
 
@@ -207,13 +207,24 @@ SyslogSink::~SyslogSink() {
   disconnect();
 }
 
-void SyslogSink::enqueue(const pb::FlowRecord& r, const std::string& dataplane) {
+void SyslogSink::send(RecordLines& lines) {
+  std::unique_lock lock(mu_);
+  for (size_t i = 0; i < lines.size(); ++i) enqueue(lines, i);
+  lock.unlock();
+  cv_.notify_one();
+}
+
+void SyslogSink::enqueue(RecordLines& lines, size_t i) {
   sequence_ = sequence_ == kMaxSequence ? 1 : sequence_ + 1;
   if (queue_.size() >= opt_.queue) {
     info_.set_dropped_queue(info_.dropped_queue() + 1);
     return;
   }
-  queue_.push_back(syslog_message(r, dataplane, opt_, hostname_, procid_, sequence_));
+  const pb::FlowRecord& r = lines.record(i);
+  if (lines.format() == opt_.format)
+    queue_.push_back(syslog_message(r, lines.line(i), opt_, hostname_, procid_, sequence_));
+  else
+    queue_.push_back(syslog_message(r, format_record(r, lines.dataplane(), opt_.format), opt_, hostname_, procid_, sequence_));
   info_.set_queued(static_cast<uint32_t>(queue_.size()));
 }
 

@@ -13,14 +13,17 @@
 // each with octet counting, "LEN SP MSG" (RFC 6587), and reconnects after
 // a failure, waiting 0.1 s doubling up to 30 s.
 //
-// Never blocks collection: send() formats and queues; a thread of the sink
-// does the network I/O. The queue holds at most `queue` messages: what does
+// Never blocks collection: send() formats and queues (taking each record's
+// JSON from the RecordLines it is given when they are in the sink's format,
+// so that a flow log of the same format and the sink format it once); a
+// thread of the sink does the network I/O. The queue holds at most `queue` messages: what does
 // not fit, and what the network refuses, is counted (info()) and lost, as
 // the flow log counts its own losses. On destruction, what is queued gets
 // one second to go.
 //
 // Thread-safety: send() and info() from any thread (the collector calls
-// send() under its lock).
+// send() under its lock); the RecordLines given to send() are used only
+// within that call, on the caller's thread.
 #pragma once
 
 #include <sys/socket.h>
@@ -68,9 +71,10 @@ struct SyslogOptions {
 // option of bulkhead-controlplane.
 std::string check(const SyslogOptions& options);
 
-// One RFC 5424 message (no framing, no newline). `hostname` is written as
-// given when it is a valid HOSTNAME field, else "-".
-std::string syslog_message(const pb::FlowRecord& r, const std::string& dataplane, const SyslogOptions& options,
+// One RFC 5424 message (no framing, no newline) for `r`, its payload `json`
+// (the record's line, format_record's). `hostname` is written as given
+// when it is a valid HOSTNAME field, else "-".
+std::string syslog_message(const pb::FlowRecord& r, std::string_view json, const SyslogOptions& options,
                            std::string_view hostname, uint32_t procid, uint32_t sequence);
 
 class SyslogSink {
@@ -88,17 +92,21 @@ class SyslogSink {
   // Queues one message a record, in order, as sent by `dataplane`.
   template <class Records>
   void send(const Records& records, const std::string& dataplane) {
-    std::unique_lock lock(mu_);
-    for (const auto& r : records) enqueue(r, dataplane);
-    lock.unlock();
-    cv_.notify_one();
+    RecordLines lines(records, dataplane, opt_.format);
+    send(lines);
   }
+  // The same for a batch whose lines another sink may share: each queued
+  // message takes its JSON from `lines` when they are in this sink's format
+  // (making it there if no sink has yet), else has it made for the sink
+  // alone; a record the full queue loses is not formatted.
+  void send(RecordLines& lines);
 
   pb::FlowSyslogInfo info() const;
+  LogFormat format() const noexcept { return opt_.format; }
 
  private:
   SyslogSink(const SyslogTarget& target, const SyslogOptions& options);
-  void enqueue(const pb::FlowRecord& r, const std::string& dataplane);  // under mu_
+  void enqueue(RecordLines& lines, size_t i);  // under mu_
   void loop();
   // The sending thread's socket: connected (UDP: to the address, so ICMP
   // errors come back); -1 when it could not be, with `error`.

@@ -8,7 +8,8 @@
 // with the record's JSON as the message, over UDP and over TCP with
 // octet-counted frames. With TCP the collector starts late, stops and comes
 // back: the bounded queue loses (and counts) what does not fit, the rest
-// arrives in order, and a collector that went away is reconnected to.
+// arrives in order, and a collector that went away is reconnected to. With
+// a flow log in the same format, rsyslog gets the log's very lines.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -252,6 +253,31 @@ TEST_F(SyslogCollector, UdpEcsRecordsArriveAsRfc5424Messages) {
   const auto s = status().syslog();
   EXPECT_EQ(s.target(), udp_);
   EXPECT_EQ(s.dropped_queue() + s.dropped_errors(), 0u);
+}
+
+// With a flow log in the same format, one line a record serves both
+// sinks: what rsyslog receives is, byte for byte, what the log holds.
+TEST_F(SyslogCollector, WithTheFlowLogInTheSameFormatBothCarryTheSameBytes) {
+  ASSERT_TRUE(rsyslog_->start()) << rsyslog_->log();
+  const std::string path = dir_.path() + "/flows.jsonl";
+  cfg_.flow_log = path;
+  cfg_.flow_log_limits.format = controlplane::flows::LogFormat::ocsf;
+  restart_with(udp_, controlplane::flows::LogFormat::ocsf);
+  send(30, 44000);
+  const auto got = rsyslog_->wait_for(30);
+  ASSERT_EQ(got.size(), 30u);
+  std::vector<std::string> logged;
+  for (int i = 0; i < 200 && logged.size() < 30; ++i) {
+    if (i > 0) std::this_thread::sleep_for(25ms);
+    logged.clear();
+    std::ifstream in(path);
+    for (std::string l; std::getline(in, l);) logged.push_back(l);
+  }
+  ASSERT_EQ(logged.size(), 30u);
+  for (size_t k = 0; k < got.size(); ++k) {
+    EXPECT_EQ(got[k]["msg"].get<std::string>(), logged[k]) << "record " << k;
+    EXPECT_EQ(nlohmann::json::parse(logged[k])["class_uid"], 4001);
+  }
 }
 
 TEST_F(SyslogCollector, TcpFramesQueueAndReconnectWithACollectorThatComesAndGoes) {

@@ -3,8 +3,9 @@
 // of the test's own: one datagram a message over UDP, octet-counted frames
 // over TCP, a bounded queue that loses (and counts) what a missing
 // collector cannot take without ever blocking the caller, and a reconnect
-// when the collector comes up. The real receiver (rsyslog) is in
-// tests/integration/syslog_test.cpp.
+// when the collector comes up; and the flow log and the sink sharing one
+// formatting of each record (RecordLines), byte for byte. The real
+// receiver (rsyslog) is in tests/integration/syslog_test.cpp.
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <regex>
 #include <string>
 #include <thread>
@@ -20,9 +22,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "controlplane/flows/flow_log.h"
 #include "controlplane/flows/record.h"
 #include "controlplane/flows/syslog_sink.h"
 #include "tests/common/free_ports.h"
+#include "tests/common/temp_dir.h"
 
 namespace bulkhead::controlplane::flows {
 namespace {
@@ -129,8 +133,8 @@ TEST(SyslogTarget, FacilitiesByName) {
 
 TEST(SyslogMessage, IsRfc5424WithTheRecordAsJsonPayload) {
   SyslogOptions o;
-  o.format = LogFormat::ecs;
-  const std::string m = syslog_message(record(41000), "dp1", o, "cp1.example", 4242, 7);
+  const pb::FlowRecord start = record(41000);
+  const std::string m = syslog_message(start, format_record(start, "dp1", LogFormat::ecs), o, "cp1.example", 4242, 7);
   // HEADER: <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID
   std::smatch f;
   ASSERT_TRUE(std::regex_match(m, f, std::regex(R"(<(\d+)>1 (\S+) (\S+) (\S+) (\S+) (\S+) (\[[^\]]*\]) (\{.*\}))")))
@@ -149,8 +153,8 @@ TEST(SyslogMessage, IsRfc5424WithTheRecordAsJsonPayload) {
 
   // Denied: severity notice; a facility of choice; no usable host name: "-".
   o.facility = 4;  // auth
-  o.format = LogFormat::native;
-  const std::string d = syslog_message(record(41000, pb::FlowRecord::DENIED), "dp1", o, "bad host", 1, 1);
+  const pb::FlowRecord denied = record(41000, pb::FlowRecord::DENIED);
+  const std::string d = syslog_message(denied, format_record(denied, "dp1", LogFormat::native), o, "bad host", 1, 1);
   EXPECT_EQ(d.substr(0, 8), "<37>1 20") << d;
   EXPECT_NE(d.find(".123Z - bulkhead 1 denied [meta sequenceId=\"1\"] {\"time_ms\":"), std::string::npos) << d;
 }
@@ -265,6 +269,128 @@ TEST(SyslogSink, TcpQueueIsBoundedLosesCountedAndDeliversOnceTheCollectorIsUp) {
   EXPECT_EQ(sink->info().dropped_errors(), 0u) << "nothing was in flight when the collector left";
   ::close(again);
   ::close(listener);
+}
+
+// The `count` datagrams that arrive on `fd` (5 s at most for each).
+std::vector<std::string> datagrams(int fd, size_t count) {
+  std::vector<std::string> out;
+  while (out.size() < count && readable(fd, 5000)) {
+    char buf[8192];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.emplace_back(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// A message's payload: what follows its structured data.
+std::string payload(const std::string& message) {
+  const size_t sd = message.find("\"] ");
+  return sd == std::string::npos ? std::string() : message.substr(sd + 3);
+}
+
+std::vector<std::string> file_lines(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+// The flow log and the syslog sink in one format, given one batch's
+// RecordLines as the collector gives them: every record is formatted once,
+// and the two sinks carry the same bytes.
+TEST(SharedLines, OneFormattingServesTheFlowLogAndTheSyslogSinkByteForByte) {
+  for (const LogFormat format : {LogFormat::native, LogFormat::ecs, LogFormat::ocsf}) {
+    SCOPED_TRACE(log_format_name(format));
+    test::TempDir dir;
+    FlowLogOptions lo;
+    lo.format = format;
+    std::string why;
+    auto log = FlowLog::open(dir.file("flows.jsonl"), lo, why);
+    ASSERT_TRUE(log) << why;
+    const uint16_t port = test::free_tcp_ports(1)[0];
+    const int rx = loopback_socket(SOCK_DGRAM, port);
+    SyslogTarget t{SyslogTarget::Transport::udp, "127.0.0.1", port};
+    SyslogOptions so;
+    so.format = format;
+    auto sink = SyslogSink::open(t, so, why);
+    ASSERT_TRUE(sink) << why;
+
+    const auto batch = records(20);
+    RecordLines lines(batch, "dp1", format);
+    log->write(lines, 1000, kT0);
+    EXPECT_EQ(lines.made(), 20u) << "the log formatted each record";
+    sink->send(lines);
+    EXPECT_EQ(lines.made(), 20u) << "the syslog sink formatted nothing again";
+
+    const auto logged = file_lines(dir.file("flows.jsonl"));
+    const auto sent = datagrams(rx, 20);
+    ASSERT_EQ(logged.size(), 20u);
+    ASSERT_EQ(sent.size(), 20u);
+    for (size_t i = 0; i < 20; ++i) {
+      EXPECT_EQ(payload(sent[i]), logged[i]) << "record " << i;
+      EXPECT_EQ(logged[i], format_record(batch[i], "dp1", format)) << "record " << i;
+    }
+    ::close(rx);
+  }
+}
+
+// A record the log's rate keeps out is not formatted for the log; the
+// syslog sink, which takes it, makes its line then. Sinks of different
+// formats each get their own shape.
+TEST(SharedLines, WhatASinkRefusesIsNotFormattedAndDifferentFormatsStayApart) {
+  test::TempDir dir;
+  FlowLogOptions lo;
+  lo.rate = 1;  // one connection record a second
+  lo.format = LogFormat::ecs;
+  std::string why;
+  auto log = FlowLog::open(dir.file("flows.jsonl"), lo, why);
+  ASSERT_TRUE(log) << why;
+  const uint16_t port = test::free_tcp_ports(1)[0];
+  const int rx = loopback_socket(SOCK_DGRAM, port);
+  SyslogOptions so;
+  so.format = LogFormat::ecs;
+  auto sink = SyslogSink::open({SyslogTarget::Transport::udp, "127.0.0.1", port}, so, why);
+  ASSERT_TRUE(sink) << why;
+
+  const auto batch = records(5);
+  RecordLines lines(batch, "dp1", LogFormat::ecs);
+  log->write(lines, 1000, kT0);
+  EXPECT_EQ(log->info().dropped_rate(), 4u);
+  EXPECT_EQ(lines.made(), 1u) << "the four records over the rate were not formatted";
+  sink->send(lines);
+  EXPECT_EQ(lines.made(), 5u);
+  const auto sent = datagrams(rx, 5);
+  ASSERT_EQ(sent.size(), 5u);
+  const auto logged = file_lines(dir.file("flows.jsonl"));
+  ASSERT_EQ(logged.size(), 2u) << "the record the rate let through, and the line telling of the four";
+  EXPECT_EQ(payload(sent[0]), logged[0]);
+  EXPECT_NE(logged[1].find("\"event\":\"dropped\""), std::string::npos) << logged[1];
+
+  // A syslog sink in another format makes its own lines, in its format,
+  // and leaves the batch's alone.
+  SyslogOptions native;
+  native.format = LogFormat::native;
+  auto other = SyslogSink::open({SyslogTarget::Transport::udp, "127.0.0.1", port}, native, why);
+  ASSERT_TRUE(other) << why;
+  RecordLines ecs_lines(batch, "dp1", LogFormat::ecs);
+  other->send(ecs_lines);
+  EXPECT_EQ(ecs_lines.made(), 0u);
+  const auto own = datagrams(rx, 5);
+  ASSERT_EQ(own.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(payload(own[i]), format_record(batch[i], "dp1", LogFormat::native));
+  ::close(rx);
+
+  // What the full queue loses is not formatted either: no collector is up
+  // on this TCP port, so nothing leaves the queue of three.
+  SyslogOptions small;
+  small.queue = 3;
+  auto stuck = SyslogSink::open({SyslogTarget::Transport::tcp, "127.0.0.1", test::free_tcp_ports(1)[0]}, small, why);
+  ASSERT_TRUE(stuck) << why;
+  RecordLines queued(batch, "dp1", LogFormat::native);
+  stuck->send(queued);
+  EXPECT_EQ(stuck->info().dropped_queue(), 2u);
+  EXPECT_EQ(queued.made(), 3u);
 }
 
 }  // namespace
