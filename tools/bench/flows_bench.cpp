@@ -404,7 +404,7 @@ int main(int argc, char** argv) {
       std::filesystem::create_directory(dir);
     }
     std::filesystem::remove_all(dir);
-    std::printf("collector with sinks, %s (%.0f s each, median of %d)\n", flows::log_format_name(format), sinks_seconds,
+    std::printf("collector with sinks, %s (%g s each, median of %d)\n", flows::log_format_name(format), sinks_seconds,
                 repeat);
     std::printf("  flow log           %.1f k records/s\n", median(alone) / 1e3);
     std::printf("  flow log + syslog  %.1f k records/s (%.3f of the log alone; the last run's queue lost %llu)\n",
