@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -36,14 +37,14 @@ std::string format_record(const pb::FlowRecord& r, const std::string& dataplane,
 // line when their formats agree, and a record no sink takes (over the
 // log's rate, past the syslog queue) is never formatted at all.
 //
-// Ownership: holds pointers to the records and a reference to `dataplane`,
-// which must outlive it. Thread-safety: none; one thread at a time (the
-// collector's, under its lock).
+// Ownership: holds pointers to the records, which must outlive it, and its
+// own copy of the dataplane's name. Thread-safety: none; one thread at a
+// time (the collector's, under its lock).
 class RecordLines {
  public:
   template <class Records>
-  RecordLines(const Records& records, const std::string& dataplane, LogFormat format)
-      : dataplane_(dataplane), format_(format) {
+  RecordLines(const Records& records, std::string dataplane, LogFormat format)
+      : dataplane_(std::move(dataplane)), format_(format) {
     records_.reserve(static_cast<size_t>(records.size()));
     for (const pb::FlowRecord& r : records) records_.push_back(&r);
     lines_.resize(records_.size());
@@ -63,7 +64,7 @@ class RecordLines {
  private:
   std::vector<const pb::FlowRecord*> records_;
   std::vector<std::string> lines_;  // "" until made: a line is never empty
-  const std::string& dataplane_;
+  std::string dataplane_;
   const LogFormat format_;
   size_t made_ = 0;
 };
