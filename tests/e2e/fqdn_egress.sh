@@ -62,7 +62,7 @@ defaults: { action: deny }
 segments:
   web: [10.0.1.10]
   resolver: [10.0.2.53]
-dns: { trusted: [resolver], grace: 3 }
+dns: { trusted: [resolver], grace: 8 }
 rules:
   - { id: dns, from: web, to: resolver, proto: udp, ports: [53], action: allow }
   - { id: allowed-name, from: web, to: [fqdn: allowed.example], proto: tcp, ports: [80], action: allow }
@@ -92,9 +92,9 @@ dp_start --state-dir "$work/state" --tcp-closed-timeout 1 --tcp-fin-timeout 1 ||
 expect_get ok http://203.0.113.21/ "after a restart the binding is still there"
 expect_get blocked http://203.0.113.40/ "and an unanswered address is still blocked"
 
-# TTL 2 s + grace 3 s, after the last connection it admitted left: 7 s
+# TTL 2 s + grace 8 s, after the last connection it admitted left: 12 s
 # later the binding admits nothing new.
-sleep 7
+sleep 12
 expect_get blocked http://203.0.113.21/ "past TTL and grace the binding admits nothing new"
 expect_get ok http://allowed.example/ "a fresh answer binds it again"
 finish
