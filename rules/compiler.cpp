@@ -11,6 +11,20 @@
 namespace bulkhead::rules {
 namespace {
 
+// An address item as the canonical form writes it, so that a policy and
+// its `policy fmt` compile to the same set: "fd00::06" is "fd00::6" and
+// "10.0.0.1/32" is "10.0.0.1".
+std::string item_name(const AddressItem& it) {
+  switch (it.kind) {
+    case AddressItem::Kind::literal: return prefix_text(it.prefix);
+    case AddressItem::Kind::fqdn: return "fqdn:" + it.pattern.text();
+    case AddressItem::Kind::sni: return "sni:" + it.pattern.text();
+    case AddressItem::Kind::any:
+    case AddressItem::Kind::segment: break;
+  }
+  return it.text;
+}
+
 void add_prefix(google::protobuf::RepeatedPtrField<pb::Prefix>* out, const Prefix& p) {
   auto* x = out->Add();
   x->set_addr(std::string(reinterpret_cast<const char*>(p.addr.data()), p.family == 4 ? 4 : 16));
@@ -188,11 +202,8 @@ Result<pb::CompiledRuleSet> compile(const Policy& policy) {
     out->set_log(r.log);
     out->mutable_location()->set_line(r.loc.line);
     out->mutable_location()->set_column(r.loc.column);
-    for (const auto& it : r.from) out->add_from_names(it.text);
-    for (const auto& it : r.to)
-      out->add_to_names(it.kind == AddressItem::Kind::fqdn  ? "fqdn:" + it.pattern.text()
-                        : it.kind == AddressItem::Kind::sni ? "sni:" + it.pattern.text()
-                                                            : it.text);
+    for (const auto& it : r.from) out->add_from_names(item_name(it));
+    for (const auto& it : r.to) out->add_to_names(item_name(it));
     if (r.from.empty()) out->add_from_names("any");
     if (r.to.empty()) out->add_to_names("any");
 
@@ -275,7 +286,7 @@ Result<pb::CompiledRuleSet> compile(const Policy& policy) {
     const Side trusted = resolve(policy.dns.trusted);
     if (!policy.dns.trusted.empty())
       for (const auto& p : trusted.prefixes) add_prefix(n->mutable_trusted_resolvers(), p);
-    for (const auto& it : policy.dns.trusted) n->add_trusted_resolver_names(it.text);
+    for (const auto& it : policy.dns.trusted) n->add_trusted_resolver_names(item_name(it));
     n->set_grace_seconds(policy.dns.grace.value_or(d.grace.default_value));
     n->set_max_addresses_per_name(policy.dns.max_addresses_per_name.value_or(d.max_addresses_per_name.default_value));
     n->set_max_names(policy.dns.max_names.value_or(d.max_names.default_value));

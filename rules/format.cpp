@@ -28,10 +28,6 @@ int append_output(void* out, unsigned char* buffer, size_t size) {
   return 1;
 }
 
-std::string prefix_text(const Prefix& p) {
-  return (p.len == p.max_len()) ? format_address(p.family, p.addr) : format_prefix(p);
-}
-
 std::string join(const std::vector<std::string>& items) {
   std::string s;
   for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + items[i];

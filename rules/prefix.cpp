@@ -113,6 +113,10 @@ std::string format_prefix(const Prefix& p) {
   return format_address(p.family, p.addr) + "/" + std::to_string(p.len);
 }
 
+std::string prefix_text(const Prefix& p) {
+  return p.len == p.max_len() ? format_address(p.family, p.addr) : format_prefix(p);
+}
+
 bool contains(const Prefix& outer, const Prefix& inner) {
   if (outer.family != inner.family || outer.len > inner.len) return false;
   return masked(inner.addr, outer.len) == outer.addr;

@@ -32,6 +32,8 @@ bool parse_address(std::string_view text, uint8_t& family, std::array<uint8_t, 1
 
 std::string format_prefix(const Prefix& p);
 std::string format_address(uint8_t family, const std::array<uint8_t, 16>& addr);
+// A prefix as people write it: a host prefix as its address alone.
+std::string prefix_text(const Prefix& p);
 
 bool contains(const Prefix& outer, const Prefix& inner);
 bool contains_address(const Prefix& p, uint8_t family, const std::array<uint8_t, 16>& addr);

@@ -110,11 +110,6 @@ rules::Prefix host_prefix(const Host& h) {
   return p;
 }
 
-// A prefix as people write it: a single address without its length.
-std::string prefix_text(const rules::Prefix& p) {
-  return p.len == p.max_len() ? rules::format_address(p.family, p.addr) : rules::format_prefix(p);
-}
-
 // Protocols whose connections are attempts a server answers (a TCP SYN, an
 // ICMP echo request): one left unanswered is not evidence of a service.
 // UDP and the rest carry one-way services (syslog, NetFlow, statsd), whose
@@ -439,7 +434,7 @@ class Learner {
     }
     for (uint32_t h : hosts) side.addresses.push_back(host_prefix(hosts_[h]));
     std::sort(side.addresses.begin(), side.addresses.end());
-    side.label = side.addresses.size() == 1 ? prefix_text(side.addresses[0]) : std::to_string(side.addresses.size()) + " hosts";
+    side.label = side.addresses.size() == 1 ? rules::prefix_text(side.addresses[0]) : std::to_string(side.addresses.size()) + " hosts";
     return side;
   }
 
@@ -447,7 +442,7 @@ class Learner {
   static std::string merge_key(const InferredSide& from, const InferredSide& to, uint8_t proto) {
     std::string k = from.segment + '\n' + to.segment + '\n' + to.name + '\n' + std::to_string(proto) + '\n';
     for (const auto* side : {&from, &to}) {
-      for (const auto& a : side->addresses) k += prefix_text(a) + ',';
+      for (const auto& a : side->addresses) k += rules::prefix_text(a) + ',';
       k += '\n';
     }
     return k;
@@ -623,7 +618,7 @@ class Learner {
         if (!referenced.count(g.name)) continue;
         p_.segments.push_back(InferredSegment{g.name, g.cidrs, {}, g.hosts.size(), g.why});
         std::vector<std::string> cidrs;
-        for (const auto& c : g.cidrs) cidrs.push_back(prefix_text(c));
+        for (const auto& c : g.cidrs) cidrs.push_back(rules::prefix_text(c));
         p_.reported.push_back(SegmentReport{g.name, std::move(cidrs), g.hosts.size(), g.why});
       }
     }

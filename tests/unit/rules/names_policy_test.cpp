@@ -352,6 +352,27 @@ TEST(NamesPolicy, TheCanonicalFormMeansTheSame) {
   EXPECT_NE(text.find("action: allow, mode: audit }"), std::string::npos) << text;
 }
 
+// A trusted resolver's address is named as the formatter writes it, so a
+// policy and its canonical form compile to the same set (found by the
+// policy fuzz target: "fd00::06" became "fd00::6").
+TEST(NamesPolicy, TrustedAddressesAreNamedCanonically) {
+  const char* text =
+      "version: 1\n"
+      "segments: { web: [10.0.1.0/24], dns: [10.0.0.53] }\n"
+      "dns: { trusted: [dns, \"fd00::06\", 10.0.0.0/8] }\n"
+      "rules:\n"
+      "  - { id: d, from: web, to: [dns, \"fd00::06\"], proto: udp, ports: [53], action: allow }\n"
+      "  - { id: a, from: web, to: [fqdn: api.example.com], proto: tcp, ports: [443], action: allow }\n";
+  const auto p = parse_policy(text, "p.yaml");
+  ASSERT_TRUE(p.ok()) << p.diagnostics[0].str();
+  const auto set = compile(*p.value);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(texts(set.value->names().trusted_resolver_names()), (std::vector<std::string>{"dns", "fd00::6", "10.0.0.0/8"}));
+  const auto again = parse_policy(format_policy(*p.value), "fmt.yaml");
+  ASSERT_TRUE(again.ok()) << again.diagnostics[0].str();
+  EXPECT_EQ(meaning(*compile(*again.value).value), meaning(*set.value));
+}
+
 TEST(NamesPolicy, RuleEditsKeepNamesAsWritten) {
   const auto p = *parse_policy(kWritten, "p.yaml").value;
   auto e = insert_rule_text(p, "", 1, "{ id: cdn, from: payments, to: [fqdn: \"*.cdn.example\"], action: allow, mode: learn }");
