@@ -256,7 +256,8 @@ std::string format_policy(const Policy& p) {
         continue;
       }
       std::vector<std::string> keys;
-      if (!s.cidrs.empty()) keys.push_back("cidrs: " + cidrs(s.cidrs));
+      // A segment needs one of cidrs and fqdn, even empty: `cidrs: []` stays.
+      if (!s.cidrs.empty() || s.fqdn.empty()) keys.push_back("cidrs: " + cidrs(s.cidrs));
       if (!s.except.empty()) keys.push_back("except: " + cidrs(s.except));
       if (!s.fqdn.empty()) {
         std::vector<std::string> names;
