@@ -8,8 +8,11 @@ Each round runs the dataplane twice on the same virtual devices as
 throughput.py (net_pcap0 infinite_rx into a net_null port), both times with
 --metrics-listen on loopback: once not scraped (the reference) and once
 scraped every --interval seconds (1) through the whole window, in
-alternating order. Prints the median rate of each and their ratio, and how
-long a scrape took and how large its text was.
+alternating order. Prints the median rate of each and their ratio, the
+median of each round's ratio, the same per second of the worker's own CPU
+time (what a core of its own would give, less moved by neighbours on a
+shared machine), and how long a scrape took and how large its text was. The scraping client runs on the main
+lcore's core, never on the worker's: Prometheus runs on another machine.
 """
 import argparse
 import os
@@ -34,13 +37,14 @@ def free_port():
 class Scraper(threading.Thread):
     """GETs the endpoint every `interval` seconds until stopped."""
 
-    def __init__(self, url, interval):
+    def __init__(self, url, interval, cpu):
         super().__init__(daemon=True)
-        self.url, self.interval = url, interval
+        self.url, self.interval, self.cpu = url, interval, cpu
         self.stop_flag = threading.Event()
         self.times, self.size, self.errors = [], 0, 0
 
     def run(self):
+        os.sched_setaffinity(0, {self.cpu})  # this thread only
         while not self.stop_flag.is_set():
             t0 = time.perf_counter()
             try:
@@ -57,7 +61,8 @@ def one(a, dp, run, scraped):
     port = free_port()
     cmd = [dp, *throughput.eal(pre, a.pcap, a.lcores), "--", "--policy", a.policy, "--mbufs", str(a.mbufs),
            "--mbuf-size", "256", "--metrics-listen", f"127.0.0.1:{port}", *a.extra]
-    scraper = Scraper(f"http://127.0.0.1:{port}/metrics", a.interval) if scraped else None
+    main_cpu = int(a.lcores.replace("-", ",").split(",")[0])
+    scraper = Scraper(f"http://127.0.0.1:{port}/metrics", a.interval, main_cpu) if scraped else None
     # measure() calls stats() at the window's start and end: the scraper
     # starts with the first call and stops with the second.
     calls = []
@@ -70,12 +75,15 @@ def one(a, dp, run, scraped):
             scraper.stop_flag.set()
         return throughput.stats(prefix)
 
-    pps, _ = throughput.measure(cmd, pre, a.warmup, a.window, stats)
+    on_cpu = []
+    pps, _ = throughput.measure(cmd, pre, a.warmup, a.window, stats, on_cpu=on_cpu)
     if scraper:
         scraper.join()
         if not scraper.times:
             raise RuntimeError("no scrape succeeded")
-    return pps, scraper
+    print(f"  run {run} {'scraped' if scraped else 'not scraped'}: {pps / 1e6:.2f} Mpps, "
+          f"{on_cpu[0] / 1e6:.2f} Mpps of worker CPU time", flush=True)
+    return pps, on_cpu[0], scraper
 
 
 def main():
@@ -84,18 +92,26 @@ def main():
     ap.add_argument("--interval", type=float, default=1.0)
     a = ap.parse_args()
     dp = os.path.join(throughput.BUILD, "dataplane", "bulkhead-dataplane")
-    ref, got, scrape_ms, size, errors = [], [], [], 0, 0
+    ref, got, ref_cpu, got_cpu, scrape_ms, size, errors = [], [], [], [], [], 0, 0
     for run in range(a.runs):
         for scraped in ((False, True) if run % 2 == 0 else (True, False)):
-            pps, s = one(a, dp, run, scraped)
+            pps, cpu, s = one(a, dp, run, scraped)
             if scraped:
                 got.append(pps)
+                got_cpu.append(cpu)
                 scrape_ms += [t * 1e3 for t in s.times]
                 size, errors = s.size, errors + s.errors
             else:
                 ref.append(pps)
+                ref_cpu.append(cpu)
     r, m = statistics.median(ref), statistics.median(got)
+    rc, mc = statistics.median(ref_cpu), statistics.median(got_cpu)
+    # Each round's two runs are neighbours in time: the median of their
+    # ratios is less moved by the machine's drift than the ratio of medians.
+    paired = statistics.median(g / f for g, f in zip(got, ref))
     print(f"not scraped {r / 1e6:.2f} Mpps; scraped every {a.interval:g} s {m / 1e6:.2f} Mpps; ratio {m / r:.3f}; "
+          f"per worker CPU second {rc / 1e6:.2f} and {mc / 1e6:.2f} Mpps, ratio {mc / rc:.3f}; "
+          f"median of the rounds' ratios {paired:.3f}; "
           f"scrape {statistics.median(scrape_ms):.1f} ms median, {max(scrape_ms):.1f} ms max, {size} bytes, "
           f"{len(scrape_ms)} scrapes, {errors} failed; runs {a.runs}")
 
