@@ -19,9 +19,8 @@ check "generation 2 is acknowledged" "$cli" apply "$work/no-db.yaml" -m "close t
 expect blocked tcp 10.0.1.10 10.0.2.20 5432 "generation 2 closes the database"
 # The control plane away, so that the restart shows what the state holds.
 kill -TERM "$cp_pid"; wait "$cp_pid" 2>/dev/null
-kill -KILL "$(cat "$BULKHEAD_LAB_RUN/$name/dp.launcher")"
+"$lab" dp-kill "$name"
 cp "$work/gen1.pb" "$work/state/ruleset.pb"
-sleep 0.5
 # shellcheck disable=SC2046
 dp_start $(controlplane_args) --state-dir "$work/state" || exit 1
 check "restarted, it enforces generation 1, the last it kept" [ "$(dp_generation)" = 1 ]

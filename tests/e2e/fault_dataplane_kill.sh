@@ -14,8 +14,7 @@ expect blocked tcp 10.0.1.10 10.0.2.20 5432 "generation 1 closes the database"
 # Nothing can push now: what the restarted dataplane enforces comes from
 # its state directory.
 kill -TERM "$cp_pid"; wait "$cp_pid" 2>/dev/null
-kill -KILL "$(cat "$BULKHEAD_LAB_RUN/$name/dp.launcher")"
-sleep 0.5
+"$lab" dp-kill "$name"
 # shellcheck disable=SC2046
 dp_start $(controlplane_args) --state-dir "$work/state" || exit 1
 log="$BULKHEAD_LAB_RUN/$name/dp.log"

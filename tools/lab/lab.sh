@@ -5,6 +5,7 @@
 #   lab.sh dp-start NAME POLICY [ARGS] start the dataplane on the lab (ARGS after --)
 #   lab.sh dp-reload NAME              SIGHUP the dataplane
 #   lab.sh dp-stop NAME                stop the dataplane
+#   lab.sh dp-kill NAME                kill -9 the dataplane, wait until it has exited
 #   lab.sh probe NAME KIND SRC DST PORT  run a client (tcp, udp, http) from the side
 #                                      that owns SRC; prints ok or blocked
 #   lab.sh telemetry NAME COMMAND [KEY]
@@ -107,23 +108,48 @@ dp_start() {
   local s; s=$(state_dir "$n")
   local bin="$build/dataplane/bulkhead-dataplane"
   [ -x "$bin" ] || { echo "lab: $bin not built" >&2; return 1; }
-  # shellcheck disable=SC2086
-  setsid "$bin" --no-huge -m 512 --no-pci ${DP_LCORES:--l 0,1} --file-prefix "bhl$n" \
-    --log-level=bulkhead.dataplane:info \
-    --vdev="net_af_packet0,iface=bh${n}i0,qpairs=1" --vdev="net_af_packet1,iface=bh${n}o0,qpairs=1" \
-    -- --policy "$policy" --pid-file "$s/dp.pid" "$@" </dev/null >"$s/dp.log" 2>&1 &
-  echo $! >"$s/dp.launcher"
-  # Up to 30 s: a loaded machine (tests side by side, a sanitizer build)
-  # can take more than 10 s to bring up the EAL; a dataplane that exits
-  # ends the wait at once.
-  for _ in $(seq 600); do
-    grep -q "ready:" "$s/dp.log" 2>/dev/null && return 0
-    kill -0 "$(cat "$s/dp.launcher")" 2>/dev/null || break
-    sleep 0.05
+  local attempt
+  for attempt in 1 2 3; do
+    # shellcheck disable=SC2086
+    setsid "$bin" --no-huge -m 512 --no-pci ${DP_LCORES:--l 0,1} --file-prefix "bhl$n" \
+      --log-level=bulkhead.dataplane:info \
+      --vdev="net_af_packet0,iface=bh${n}i0,qpairs=1" --vdev="net_af_packet1,iface=bh${n}o0,qpairs=1" \
+      -- --policy "$policy" --pid-file "$s/dp.pid" "$@" </dev/null >"$s/dp.log" 2>&1 &
+    echo $! >"$s/dp.launcher"
+    # Up to 30 s: a loaded machine (tests side by side, a sanitizer build)
+    # can take more than 10 s to bring up the EAL; a dataplane that exits
+    # ends the wait at once.
+    for _ in $(seq 600); do
+      grep -q "ready:" "$s/dp.log" 2>/dev/null && return 0
+      kill -0 "$(cat "$s/dp.launcher")" 2>/dev/null || break
+      sleep 0.05
+    done
+    # DPDK's af_packet driver names its socket fanout group after the
+    # process id and the interface index: a group of another process (a
+    # lab beside this one) that happens to have the same number, bound to
+    # another interface, refuses the join. A new process has a new number.
+    grep -q "could not set PACKET_FANOUT" "$s/dp.log" 2>/dev/null || break
+    echo "lab: af_packet fanout group taken (attempt $attempt); starting again" >&2
   done
   echo "lab: dataplane did not start:" >&2
   cat "$s/dp.log" >&2
   return 1
+}
+
+# Kills the dataplane with SIGKILL and waits until it has exited (its
+# sockets closed): a crash, as the fault tests need one.
+dp_kill() {
+  local n=$1 s; s=$(state_dir "$n")
+  [ -f "$s/dp.launcher" ] || return 0
+  local pid; pid=$(cat "$s/dp.launcher")
+  kill -KILL "$pid" 2>/dev/null || true
+  local state
+  for _ in $(seq 200); do
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
+    [ -z "$state" ] || [ "$state" = Z ] && break
+    sleep 0.05
+  done
+  rm -f "$s/dp.launcher"
 }
 
 dp_pid() { cat "$(state_dir "$1")/dp.launcher"; }
@@ -198,6 +224,7 @@ case "$cmd" in
   dp-start) dp_start "$@" ;;
   dp-reload) dp_reload "$@" ;;
   dp-stop) dp_stop "$@" ;;
+  dp-kill) dp_kill "$@" ;;
   probe) probe "$@" ;;
   telemetry) telemetry "$@" ;;
   down) down "$@" ;;
