@@ -629,21 +629,23 @@ void Worker::capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t
   const bool drops_only = f.drops_only;
   const bool any_reason = !f.reason.has_value();
   const DropReason reason = f.reason.value_or(DropReason::count);
+  const bool by_rule = f.rule.has_value();
+  const uint64_t target = by_rule ? tap.rule_target() : 0;  // once a burst
   for (uint16_t i = 0; i < b.n; ++i) {
     const bool dropped = b.fate[i] == Fate::drop;
     if (drops_only && !dropped) continue;
     if (!any_reason && b.reason[i] != reason) continue;
     uint32_t epoch = 0, rule = 0;
-    if (f.rule) {
+    if (by_rule) {
       rule = rule_of_packet(i, epoch);
-      if (!capture_rule_matches(rule, epoch, rs)) continue;
+      if (!capture_rule_matches(rule, epoch, target, rs)) continue;
     }
     if (capture_tokens_ < 1000) {
       count(WorkerCounter::capture_over_rate);
       continue;
     }
     capture_tokens_ -= 1000;
-    if (!f.rule) rule = rule_of_packet(i, epoch);
+    if (!by_rule) rule = rule_of_packet(i, epoch);
     CaptureRecord& r = capture_record_;
     const rte_mbuf* m = b.pkts[i];
     r.tsc = rte_get_tsc_cycles();
@@ -678,8 +680,7 @@ uint32_t Worker::rule_of(uint16_t i, const RuleSet& rs, uint32_t looked_up, uint
   return kCaptureNoRule;
 }
 
-bool Worker::capture_rule_matches(uint32_t rule, uint32_t epoch, const RuleSet& rs) const noexcept {
-  const uint64_t target = shared_.capture->rule_target();
+bool Worker::capture_rule_matches(uint32_t rule, uint32_t epoch, uint64_t target, const RuleSet& rs) const noexcept {
   if (static_cast<uint32_t>(target >> 32) == epoch) return rule == static_cast<uint32_t>(target);
   // A set the capture thread has not looked at yet (a swap a moment ago):
   // by the rule's id.

@@ -246,7 +246,8 @@ class Worker {
   // The rule that decided packet i (a rule index under `epoch`, kNoRule,
   // or kCaptureNoRule) as the capture reports it.
   uint32_t rule_of(uint16_t i, const RuleSet& rs, uint32_t looked_up, uint32_t& epoch) const noexcept;
-  bool capture_rule_matches(uint32_t rule, uint32_t epoch, const RuleSet& rs) const noexcept;
+  // `target`: the tap's rule_target(), read once a burst.
+  bool capture_rule_matches(uint32_t rule, uint32_t epoch, uint64_t target, const RuleSet& rs) const noexcept;
 
   // Per packet i of the burst.
   // A packet of a live connection: TCP state, last seen, counters.
