@@ -123,8 +123,13 @@ struct Burst {
 
   // Classification of first packets and re-checks.
   ClassifyBatch batch;
-  uint32_t rule[kBurst];  // the rule that decided, for classified packets
+  uint32_t rule[kBurst] = {};  // the rule that decided, for classified packets
   uint32_t judged = 0;    // bit i: rule[i] holds packet i's deciding rule
+  // While a capture by rule is armed, a hit copies its connection's rule
+  // (under the set's epoch) from the entry it already holds, so that the
+  // capture stage does not visit the entries again.
+  bool copy_hit_rules = false;
+  uint32_t hit_ruled = 0;  // bit i: rule[i] holds the rule of packet i's connection
   BurstGroups groups;
 
   // Rules written with names: the packets whose first lookup found a rule

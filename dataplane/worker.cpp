@@ -152,6 +152,9 @@ template <Mode kMode, bool kRecord>
 void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noexcept {
   rules_ = &rs;
   queue_ = &q;
+  // The capture's arm, read once a burst (dataplane/capture.h).
+  const uint32_t arm = shared_.capture->armed();
+  burst_.copy_hit_rules = arm != 0 && shared_.capture->filter().rule.has_value();
   if (shared_.appliance != nullptr) open_tunnels(q, now);
   else parse_burst();
   triage();
@@ -164,7 +167,7 @@ void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noe
   follow<kMode, kRecord>(rs, now);
   follow_fragments<kMode>(now);
   if (rs.names() != nullptr) snoop_dns(rs, now);
-  if (const uint32_t arm = shared_.capture->armed(); arm != 0) capture_burst(q, rs, now, arm);
+  if (arm != 0) capture_burst(q, rs, now, arm);
   transmit_burst(q);
 }
 
@@ -223,6 +226,7 @@ void Worker::triage() noexcept {
   b.nrecheck = 0;
   b.nfragments = 0;
   b.judged = 0;
+  b.hit_ruled = 0;
   b.noted = 0;
   b.name_relaxed = 0;
   b.dns_port = 0;
@@ -300,6 +304,10 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
       }
       if (!expired(e, now, cfg_.timeouts)) {
         if (load(e.epoch) == rs.epoch()) {
+          if (b.copy_hit_rules) {
+            b.rule[i] = load(e.rule);
+            b.hit_ruled |= 1u << i;
+          }
           hit<kMode>(i, e, now);
           continue;
         }
@@ -631,7 +639,19 @@ void Worker::capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t
   const DropReason reason = f.reason.value_or(DropReason::count);
   const bool by_rule = f.rule.has_value();
   const uint64_t target = by_rule ? tap.rule_target() : 0;  // once a burst
-  for (uint16_t i = 0; i < b.n; ++i) {
+  uint32_t candidates = b.n == kBurst ? ~0u : (1u << b.n) - 1u;
+  if (by_rule && static_cast<uint32_t>(target >> 32) == rs.epoch()) {
+    // The packets whose rule the burst holds (judged, or copied at their
+    // hit) are compared in one pass; only a match, or a packet whose rule
+    // lies in its entry alone, goes on.
+    const uint32_t want = static_cast<uint32_t>(target);
+    const uint32_t known = (b.judged | b.hit_ruled) & candidates;
+    uint32_t same = 0;
+    for (uint16_t i = 0; i < b.n; ++i) same |= static_cast<uint32_t>(b.rule[i] == want) << i;
+    candidates &= ~known | same;
+  }
+  for (; candidates != 0; candidates &= candidates - 1) {
+    const auto i = static_cast<uint16_t>(__builtin_ctz(candidates));
     const bool dropped = b.fate[i] == Fate::drop;
     if (drops_only && !dropped) continue;
     if (!any_reason && b.reason[i] != reason) continue;
@@ -667,7 +687,7 @@ void Worker::capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t
 uint32_t Worker::rule_of(uint16_t i, const RuleSet& rs, uint32_t looked_up, uint32_t& epoch) const noexcept {
   const Burst& b = burst_;
   epoch = rs.epoch();
-  if ((b.judged >> i) & 1u) return b.rule[i];
+  if (((b.judged | b.hit_ruled) >> i) & 1u) return b.rule[i];
   // A packet of a tracked connection: the rule that admitted it, under the
   // epoch it was admitted (or last checked) under.
   if (((looked_up >> i) & 1u) && b.pos[i] >= 0 && !b.reuse[i]) {
