@@ -8,7 +8,9 @@
 // write exactly the bytes they name.
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "common/ethernet.h"
 #include "dataplane/counters.h"
@@ -27,8 +29,16 @@ inline uint16_t be16(const uint8_t* p) noexcept { return static_cast<uint16_t>(p
 inline uint32_t be24(const uint8_t* p) noexcept {
   return static_cast<uint32_t>(p[0]) << 16 | static_cast<uint32_t>(p[1]) << 8 | p[2];
 }
-inline uint32_t be32(const uint8_t* p) noexcept { return be24(p) << 8 | p[3]; }
-inline uint64_t be64(const uint8_t* p) noexcept { return uint64_t{be32(p)} << 32 | be32(p + 4); }
+inline uint32_t be32(const uint8_t* p) noexcept {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return std::endian::native == std::endian::little ? __builtin_bswap32(v) : v;
+}
+inline uint64_t be64(const uint8_t* p) noexcept {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return std::endian::native == std::endian::little ? __builtin_bswap64(v) : v;
+}
 inline void put16(uint8_t* p, uint16_t v) noexcept {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);

@@ -129,7 +129,7 @@ bool read_tunnel_payload(const uint8_t* payload, uint32_t len, Insertion kind, T
   OuterConfig cfg;
   cfg.profile = GeneveProfile::generic;
   cfg.insertion = kind;
-  Encap e{};  // as read_outer() starts: the readers mark a drop, or succeed
+  Encap e{};  // as read_any_outer() starts: the readers mark a drop, or succeed
   e.drop_reason = DropReason::count;
   if (kind == Insertion::geneve) {
     read_geneve(payload, len, cfg, e);
@@ -146,7 +146,7 @@ bool read_tunnel_payload(const uint8_t* payload, uint32_t len, Insertion kind, T
   return true;
 }
 
-void read_outer(const uint8_t* frame, uint32_t len, const OuterConfig& cfg, Encap& e) noexcept {
+void read_any_outer(const uint8_t* frame, uint32_t len, const OuterConfig& cfg, Encap& e) noexcept {
   e = Encap{};
   e.drop_reason = DropReason::count;
   const wire::L2 l2 = wire::read_l2(frame, len);
@@ -189,25 +189,6 @@ void read_outer(const uint8_t* frame, uint32_t len, const OuterConfig& cfg, Enca
   if (geneve) return read_geneve(l4 + 8, ulen - 8, cfg, e);
   e.tunnel = static_cast<uint8_t>(vxlan);
   read_vxlan(l4 + 8, ulen - 8, cfg.vxlan[vxlan], e);
-}
-
-void echo(uint8_t* frame, const Encap& e, const OuterConfig& cfg) noexcept {
-  uint8_t tmp[16];
-  std::memcpy(tmp, frame, 6);
-  std::memmove(frame, frame + 6, 6);
-  std::memcpy(frame + 6, tmp, 6);
-  uint8_t* ip = frame + e.outer_l3;
-  std::memcpy(tmp, ip + 12, 4);
-  std::memmove(ip + 12, ip + 16, 4);
-  std::memcpy(ip + 16, tmp, 4);
-  uint8_t* udp = frame + e.outer_l4;
-  put16(udp + 6, 0);
-  if (cfg.insertion == Insertion::vxlan) {
-    const VxlanTunnel& other = cfg.vxlan[e.tunnel ^ 1];
-    put16(udp + 2, other.port);
-    uint8_t* vx = udp + 8;
-    wire::put24(vx + 4, other.vni);
-  }
 }
 
 void answer_arp(uint8_t* frame, const Encap& e, const uint8_t (&mac)[6]) noexcept {

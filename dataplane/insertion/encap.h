@@ -21,7 +21,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
+#include "common/protocols.h"
 #include "dataplane/counters.h"
 #include "dataplane/wire.h"
 
@@ -94,10 +96,68 @@ struct Encap {
   uint64_t endpoint_id;       // AWS GWLB endpoint id (the option's 8 bytes, big-endian)
   uint64_t attachment_id;
   uint32_t cookie;
+  bool operator==(const Encap&) const = default;
 };
 
-// Sorts `frame` (`len` bytes, from the Ethernet header) for one port.
-void read_outer(const uint8_t* frame, uint32_t len, const OuterConfig& cfg, Encap& e) noexcept;
+// Sorts `frame` (`len` bytes, from the Ethernet header) for one port: the
+// frame as AWS Gateway Load Balancer sends nearly all of them read at once
+// (read_aws_frame), any other by the general reader (read_any_outer).
+void read_any_outer(const uint8_t* frame, uint32_t len, const OuterConfig& cfg, Encap& e) noexcept;
+bool read_aws_frame(const uint8_t* frame, uint32_t len, const OuterConfig& cfg, Encap& e) noexcept;
+inline void read_outer(const uint8_t* frame, uint32_t len, const OuterConfig& cfg, Encap& e) noexcept {
+  if (!read_aws_frame(frame, len, cfg, e)) read_any_outer(frame, len, cfg, e);
+}
+
+// The frame nearly every packet from AWS Gateway Load Balancer arrives in:
+// untagged Ethernet, a 20-byte IPv4 header, UDP to the GENEVE port, GENEVE
+// version 0 and AWS's three options in AWS's order (endpoint id, attachment
+// id, flow cookie: 32 bytes), 82 bytes before the inner packet. Checked by
+// a few word compares against what that layout must hold, with no walk;
+// false, `e` untouched, for any other frame. It accepts only what
+// read_any_outer() reads as a tunnel, and reads it alike: the encap fuzz
+// target checks the two against each other on every input.
+inline bool read_aws_frame(const uint8_t* f, uint32_t len, const OuterConfig& cfg, Encap& e) noexcept {
+  constexpr uint32_t kIp = 14, kUdp = 34, kGeneve = 42, kInner = 82;
+  if (cfg.insertion != Insertion::geneve || len < kInner) return false;
+  const uint8_t* ip = f + kIp;
+  const uint8_t* udp = f + kUdp;
+  const uint8_t* g = f + kGeneve;
+  const uint32_t total = wire::be16(ip + 2);
+  const uint32_t ulen = wire::be16(udp + 4);
+  const uint16_t protocol = wire::be16(g + 2);
+  uint32_t address;
+  std::memcpy(&address, cfg.address, 4);
+  uint32_t to;
+  std::memcpy(&to, ip + 16, 4);
+  // IPv4 with a 20-byte header (any TOS), not a fragment, UDP, to us; the
+  // datagram within the packet, the packet within the frame.
+  if ((wire::be32(f + 12) & 0xffffff00u) != 0x08004500u || (wire::be16(ip + 6) & 0x3fffu) != 0 ||
+      ip[9] != common::kProtoUdp || to != address || total + kIp > len)
+    return false;
+  if (wire::be16(udp + 2) != cfg.geneve_port || ulen < kInner - kUdp || ulen + (kUdp - kIp) > total) return false;
+  // Version 0, 8 words of options, not OAM, an IP packet inside; each
+  // option's class, type and length as AWS writes them.
+  if (g[0] != 0x08 || (g[1] & 0x80) != 0 || (protocol != kEthIpv4 && protocol != kEthIpv6)) return false;
+  if (wire::be32(g + 8) != 0x01080102u || wire::be32(g + 20) != 0x01080202u || wire::be32(g + 32) != 0x01080301u)
+    return false;
+  // Every field set one by one: `e = Encap{}` first costs a string store.
+  e.kind = Outer::tunnel;
+  e.drop_reason = DropReason::count;
+  e.outer_l3 = kIp;
+  e.outer_l4 = kUdp;
+  e.inner_offset = kInner;
+  e.inner_length = static_cast<uint16_t>(ulen - (kInner - kUdp));
+  e.inner_ethertype = protocol;
+  e.vni = wire::be24(g + 4);
+  e.tunnel = 0;
+  e.options = 3;
+  e.unknown_options = 0;
+  e.has_endpoint_id = e.has_attachment_id = e.has_cookie = true;
+  e.endpoint_id = wire::be64(g + 12);
+  e.attachment_id = wire::be64(g + 24);
+  e.cookie = wire::be32(g + 36);
+  return true;
+}
 
 // The packet a GENEVE or VXLAN header carries, read from a UDP payload
 // alone, with no appliance's configuration: any VNI, no option required
@@ -118,7 +178,25 @@ bool read_tunnel_payload(const uint8_t* payload, uint32_t len, Insertion kind, T
 // tunnel's port and VNI), UDP source port kept, UDP checksum 0 (RFC 8926 and
 // RFC 7348 allow it over IPv4). The IPv4 header checksum stays right: a swap
 // does not change its sum.
-void echo(uint8_t* frame, const Encap& e, const OuterConfig& cfg) noexcept;
+inline void echo(uint8_t* frame, const Encap& e, const OuterConfig& cfg) noexcept {
+  uint8_t mac[6];
+  std::memcpy(mac, frame, 6);
+  std::memcpy(frame, frame + 6, 6);
+  std::memcpy(frame + 6, mac, 6);
+  uint8_t* ip = frame + e.outer_l3;
+  uint32_t from, to;
+  std::memcpy(&from, ip + 12, 4);
+  std::memcpy(&to, ip + 16, 4);
+  std::memcpy(ip + 12, &to, 4);
+  std::memcpy(ip + 16, &from, 4);
+  uint8_t* udp = frame + e.outer_l4;
+  wire::put16(udp + 6, 0);
+  if (cfg.insertion == Insertion::vxlan) {
+    const VxlanTunnel& other = cfg.vxlan[e.tunnel ^ 1];
+    wire::put16(udp + 2, other.port);
+    wire::put24(udp + 8 + 4, other.vni);
+  }
+}
 
 // Turns an ARP request read by read_outer() (Outer::arp) into the reply from
 // `mac`, in place.

@@ -41,11 +41,7 @@ Appliance::Appliance(const InsertionConfig& cfg, const std::vector<std::array<ui
   }
 }
 
-uint16_t Appliance::tenant_of(const Encap& e) const noexcept {
-  uint64_t id;
-  if (insertion_ == Insertion::vxlan) id = vxlan_vni_;
-  else if (profile_ == GeneveProfile::aws) id = e.endpoint_id;
-  else id = e.vni;
+uint16_t Appliance::tenant_tag(uint64_t id) const noexcept {
   const auto it = std::lower_bound(by_id_.begin(), by_id_.end(), ById{id, 0});
   if (it != by_id_.end() && it->id == id) return it->tag;
   return static_cast<uint16_t>(0x8000u | ((id ^ id >> 15 ^ id >> 30 ^ id >> 45 ^ id >> 60) & 0x7fffu));
@@ -87,6 +83,11 @@ bool resolve_tenants(const InsertionConfig& cfg, pb::CompiledRuleSet& set, std::
 void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, bool healthy,
                   ReceiveCounts& n) noexcept {
   for (uint16_t i = 0; i < b.n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i], void*));
+  // The tenant of the burst's last tunnelled packet: a load balancer's
+  // bursts come mostly from one endpoint (or VNI).
+  uint64_t last_id = 0;
+  uint16_t last_tag = appliance.tenant_tag(0);
+  bool last_pickup = appliance.pickup(last_tag);
   for (uint16_t i = 0; i < b.n; ++i) {
     if (i + kPrefetchAhead < b.n) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i + kPrefetchAhead], void*));
     uint8_t* frame = rte_pktmbuf_mtod(b.pkts[i], uint8_t*);
@@ -102,8 +103,13 @@ void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, b
     switch (e.kind) {
       case Outer::tunnel:
         b.view[i] = e.inner_offset;
-        b.tenant[i] = appliance.tenant_of(e);
-        b.pickup[i] = appliance.pickup(b.tenant[i]);
+        if (const uint64_t id = appliance.tenant_id(e); id != last_id) {
+          last_id = id;
+          last_tag = appliance.tenant_tag(id);
+          last_pickup = appliance.pickup(last_tag);
+        }
+        b.tenant[i] = last_tag;
+        b.pickup[i] = last_pickup;
         if (e.inner_ethertype == kEthTransparent) parse_packet(frame + e.inner_offset, e.inner_length, m);
         else parse_ip_packet(frame + e.inner_offset, e.inner_length, e.inner_ethertype, m);
         // The echo is made now, while the headers are in cache: only the

@@ -40,7 +40,13 @@ class Appliance {
   // --tenant list, by the endpoint id (GENEVE, AWS profile) or the VNI
   // (other GENEVE profiles; VXLAN: the external tunnel's, which names the
   // pair); 0x8000 and above, folded from the id, for any other.
-  uint16_t tenant_of(const Encap& e) const noexcept;
+  uint16_t tenant_of(const Encap& e) const noexcept { return tenant_tag(tenant_id(e)); }
+  // The id that names a tunnelled packet's tenant, and the tag of an id.
+  uint64_t tenant_id(const Encap& e) const noexcept {
+    if (insertion_ == Insertion::vxlan) return vxlan_vni_;
+    return profile_ == GeneveProfile::aws ? e.endpoint_id : e.vni;
+  }
+  uint16_t tenant_tag(uint64_t id) const noexcept;
   // Whether a mid-flow TCP packet of no known connection may open one.
   bool pickup(uint16_t tag) const noexcept {
     return tag >= 1 && tag <= tenants_.size() ? tenants_[tag - 1].pickup : default_pickup_;

@@ -3,7 +3,8 @@
 // (the input is copied into an allocation of exactly its size), a tunnel's
 // inner packet must lie inside the frame and parse without reading past it,
 // and an echo read back with the addresses the other way round must carry
-// the same tunnel header and options (VXLAN: the other tunnel's VNI).
+// the same tunnel header and options (VXLAN: the other tunnel's VNI). The
+// reading at once of AWS's usual frame must agree with the general reader.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +25,11 @@ void check(const uint8_t* data, uint32_t len, const OuterConfig& cfg) {
   Encap e;
   read_outer(frame.get(), len, cfg, e);
   if (e.kind == Outer::drop && e.drop_reason >= DropReason::count) std::abort();
+  // The reading at once of AWS's frame takes only what the general reader
+  // reads as a tunnel, and reads it alike.
+  Encap general;
+  read_any_outer(frame.get(), len, cfg, general);
+  if (general.kind != e.kind || (e.kind == Outer::tunnel && !(general == e))) std::abort();
   if (e.kind == Outer::health) {
     // The answer is written in place, in an allocation of exactly the
     // capacity it is given.

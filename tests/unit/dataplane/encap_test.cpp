@@ -210,6 +210,68 @@ TEST(ReadOuter, ReadsAwsOptionsInAnyOrderAlike) {
   }
 }
 
+// The frame AWS sends is read at once (read_aws_frame), exactly as the
+// general reader reads it; a frame off that layout is left to the general
+// reader, whatever it holds.
+TEST(ReadOuter, TheAwsFrameIsReadAtOnceAndAlike) {
+  auto fast = [](const Frame& f, const OuterConfig& cfg, Encap& e) {
+    return read_aws_frame(f.data(), static_cast<uint32_t>(f.size()), cfg, e);
+  };
+  auto any = [](const Frame& f, const OuterConfig& cfg) {
+    Encap e;
+    read_any_outer(f.data(), static_cast<uint32_t>(f.size()), cfg, e);
+    return e;
+  };
+  const Frame aws = geneve_frame({.vni = 77, .options = kAws}, kInner);
+  for (const Frame& f : {aws, geneve_frame({.options = kAws}, kInner6), with(aws, 15, 0xb8) /* any TOS */}) {
+    for (auto profile : {GeneveProfile::aws, GeneveProfile::gcp, GeneveProfile::generic}) {
+      Encap e;
+      ASSERT_TRUE(fast(f, config(Insertion::geneve, profile), e));
+      EXPECT_EQ(e, any(f, config(Insertion::geneve, profile)));
+      EXPECT_EQ(e.kind, Outer::tunnel);
+    }
+  }
+  Frame fragment = with(aws, 20, 0x20);  // more fragments
+  Frame short_udp = aws;
+  short_udp[kGeneve - 3] = 40;  // UDP length 40: no room for the options
+  Frame past_packet = aws;
+  past_packet[16] = 0;  // IPv4 total length 40: the datagram outruns the packet
+  past_packet[17] = 40;
+  const std::pair<const char*, Frame> off_layout[] = {
+      {"options in another order", geneve_frame({.options = {kAws[2], kAws[0], kAws[1]}}, kInner)},
+      {"a fourth option", geneve_frame({.options = plus(kAws, {0x0777, 5, {}})}, kInner)},
+      {"IPv4 options", with(aws, 14, 0x46)},
+      {"a fragment", fragment},
+      {"another address", geneve_frame({.appliance = "10.100.0.6", .options = kAws}, kInner)},
+      {"another port", geneve_frame({.dport = 6082, .options = kAws}, kInner)},
+      {"version 1", geneve_frame({.options = kAws, .version = 1}, kInner)},
+      {"OAM", geneve_frame({.options = kAws, .oam = true}, kInner)},
+      {"Ethernet inside", geneve_frame({.options = kAws, .protocol = 0x6558}, kInner)},
+      {"a short UDP length", short_udp},
+      {"a datagram past its packet", past_packet},
+      {"a cut frame", Frame(aws.begin(), aws.begin() + 81)},
+  };
+  for (const auto& [name, f] : off_layout) {
+    SCOPED_TRACE(name);
+    Encap e;
+    EXPECT_FALSE(fast(f, config(), e));
+  }
+  Encap e;
+  EXPECT_FALSE(fast(aws, config(Insertion::vxlan), e));
+  // Every case of the table reads the same through read_outer() as
+  // through the general reader alone.
+  for (const auto& c : cases()) {
+    SCOPED_TRACE(c.name);
+    Encap both;
+    read_outer(c.frame.data(), static_cast<uint32_t>(c.frame.size()), c.cfg, both);
+    const Encap general = any(c.frame, c.cfg);
+    EXPECT_EQ(both.kind, general.kind);
+    if (both.kind == Outer::tunnel) {
+      EXPECT_EQ(both, general);
+    }
+  }
+}
+
 TEST(Echo, IsTheSameGeneveBytesSentBack) {
   const auto opts = plus(kAws, {0x0777, 5, {1, 2, 3, 4}});
   Frame f = geneve_frame({.vni = 5, .options = opts}, kInner);
