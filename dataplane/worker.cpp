@@ -4,6 +4,8 @@
 #include <cstring>
 #include <utility>
 
+#include <emmintrin.h>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
@@ -26,6 +28,18 @@ T load(const T& v) noexcept {
 template <class T>
 void store(T& v, T x) noexcept {
   __atomic_store_n(&v, x, __ATOMIC_RELAXED);
+}
+
+// Bit i: v[i] == want, over a burst's array, four lanes a compare.
+uint32_t equal_lanes(const uint32_t (&v)[kBurst], uint32_t want) noexcept {
+  static_assert(kBurst % 4 == 0);
+  const __m128i w = _mm_set1_epi32(static_cast<int>(want));
+  uint32_t mask = 0;
+  for (uint32_t i = 0; i < kBurst; i += 4) {
+    const __m128i eq = _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + i)), w);
+    mask |= static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(eq))) << i;
+  }
+  return mask;
 }
 
 ConnVerdict verdict_of(bool allowed, Mode mode) noexcept {
@@ -646,8 +660,7 @@ void Worker::capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t
     // lies in its entry alone, goes on.
     const uint32_t want = static_cast<uint32_t>(target);
     const uint32_t known = (b.judged | b.hit_ruled) & candidates;
-    uint32_t same = 0;
-    for (uint16_t i = 0; i < b.n; ++i) same |= static_cast<uint32_t>(b.rule[i] == want) << i;
+    const uint32_t same = equal_lanes(b.rule, want);  // entries past b.n are no candidates
     candidates &= ~known | same;
   }
   for (; candidates != 0; candidates &= candidates - 1) {
