@@ -42,6 +42,18 @@ uint32_t equal_lanes(const uint32_t (&v)[kBurst], uint32_t want) noexcept {
   return mask;
 }
 
+// Bit i: fate[i] == want, sixteen lanes a compare.
+uint32_t equal_lanes(const Fate (&fate)[kBurst], Fate want) noexcept {
+  static_assert(kBurst % 16 == 0 && sizeof(Fate) == 1);
+  const __m128i w = _mm_set1_epi8(static_cast<char>(want));
+  uint32_t mask = 0;
+  for (uint32_t i = 0; i < kBurst; i += 16) {
+    const __m128i eq = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(fate + i)), w);
+    mask |= static_cast<uint32_t>(_mm_movemask_epi8(eq)) << i;
+  }
+  return mask;
+}
+
 ConnVerdict verdict_of(bool allowed, Mode mode) noexcept {
   if (allowed) return ConnVerdict::allowed;
   return mode == Mode::audit ? ConnVerdict::audit_denied : ConnVerdict::learned;
@@ -305,6 +317,10 @@ void Worker::look_up() noexcept {
 template <Mode kMode>
 void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
   Burst& b = burst_;
+  // In locals: hit() is a call, after which the burst's members would be
+  // read and written again for every packet.
+  const bool copy_rules = b.copy_hit_rules;
+  uint32_t hit_ruled = 0;
   for (uint16_t j = 0; j < b.nlookup; ++j) {
     const uint16_t i = b.lookup_of[j];
     const PacketMeta& m = b.meta[i];
@@ -318,9 +334,9 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
       }
       if (!expired(e, now, cfg_.timeouts)) {
         if (load(e.epoch) == rs.epoch()) {
-          if (b.copy_hit_rules) {
+          if (copy_rules) {
             b.rule[i] = load(e.rule);
-            b.hit_ruled |= 1u << i;
+            hit_ruled |= 1u << i;
           }
           hit<kMode>(i, e, now);
           continue;
@@ -346,6 +362,7 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
     b.groups.add(i, b.hash[i]);
     b.batch.add(m.tuple, b.keys[i].tenant, i);
   }
+  b.hit_ruled = hit_ruled;
 }
 
 // One classification per address family for the batch.
@@ -654,6 +671,7 @@ void Worker::capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t
   const bool by_rule = f.rule.has_value();
   const uint64_t target = by_rule ? tap.rule_target() : 0;  // once a burst
   uint32_t candidates = b.n == kBurst ? ~0u : (1u << b.n) - 1u;
+  if (drops_only) candidates &= equal_lanes(b.fate, Fate::drop);  // entries past b.n are no candidates
   if (by_rule && static_cast<uint32_t>(target >> 32) == rs.epoch()) {
     // The packets whose rule the burst holds (judged, or copied at their
     // hit) are compared in one pass; only a match, or a packet whose rule
@@ -666,7 +684,6 @@ void Worker::capture_burst(const QueueAssignment& q, const RuleSet& rs, uint32_t
   for (; candidates != 0; candidates &= candidates - 1) {
     const auto i = static_cast<uint16_t>(__builtin_ctz(candidates));
     const bool dropped = b.fate[i] == Fate::drop;
-    if (drops_only && !dropped) continue;
     if (!any_reason && b.reason[i] != reason) continue;
     uint32_t epoch = 0, rule = 0;
     if (by_rule) {
