@@ -6,41 +6,6 @@
 #include "proto/bulkhead.pb.h"
 
 namespace bulkhead::dataplane {
-namespace {
-
-// Orders two endpoints by address (as big-endian numbers), then port.
-// Two 8-byte loads per address instead of a memcmp call: this runs for every
-// packet.
-int endpoint_cmp(const uint8_t* a, uint16_t pa, const uint8_t* b, uint16_t pb) noexcept {
-  uint64_t x, y;
-  for (int half = 0; half < 2; ++half) {
-    std::memcpy(&x, a + 8 * half, 8);
-    std::memcpy(&y, b + 8 * half, 8);
-    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
-  }
-  return static_cast<int>(pa) - static_cast<int>(pb);
-}
-
-}  // namespace
-
-uint8_t make_conn_key(const FlowTuple& t, ConnKey& key) noexcept {
-  uint16_t sp = t.sport, dp = t.dport;
-  key.proto = t.proto;
-  key.family = t.family;
-  key.tenant = 0;
-  if (endpoint_cmp(t.src, sp, t.dst, dp) <= 0) {
-    std::memcpy(key.a, t.src, 16);
-    std::memcpy(key.b, t.dst, 16);
-    key.port_a = sp;
-    key.port_b = dp;
-    return 0;
-  }
-  std::memcpy(key.a, t.dst, 16);
-  std::memcpy(key.b, t.src, 16);
-  key.port_a = dp;
-  key.port_b = sp;
-  return 1;
-}
 
 void tuple_from_key(const ConnKey& key, uint8_t dir, FlowTuple& t) noexcept {
   t.family = key.family;

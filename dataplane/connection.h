@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "dataplane/packet.h"
 
@@ -35,9 +36,35 @@ struct ConnKey {
 };
 static_assert(sizeof(ConnKey) == 40);
 
+// Orders two endpoints by address (as big-endian numbers), then port.
+// Two 8-byte loads per address instead of a memcmp call: this runs for every
+// packet.
+inline int endpoint_cmp(const uint8_t* a, uint16_t pa, const uint8_t* b, uint16_t pb) noexcept {
+  uint64_t x, y;
+  for (int half = 0; half < 2; ++half) {
+    std::memcpy(&x, a + 8 * half, 8);
+    std::memcpy(&y, b + 8 * half, 8);
+    if (x != y) return __builtin_bswap64(x) < __builtin_bswap64(y) ? -1 : 1;
+  }
+  return static_cast<int>(pa) - static_cast<int>(pb);
+}
+
 // Canonicalises `t` into `key` (tenant 0); returns the packet's direction
-// (0: the packet's source is endpoint a).
-uint8_t make_conn_key(const FlowTuple& t, ConnKey& key) noexcept;
+// (0: the packet's source is endpoint a). Inline: the worker makes one per
+// packet.
+inline uint8_t make_conn_key(const FlowTuple& t, ConnKey& key) noexcept {
+  const bool forward = endpoint_cmp(t.src, t.sport, t.dst, t.dport) <= 0;
+  const uint8_t* lo = forward ? t.src : t.dst;
+  const uint8_t* hi = forward ? t.dst : t.src;
+  std::memcpy(key.a, lo, 16);
+  std::memcpy(key.b, hi, 16);
+  key.port_a = forward ? t.sport : t.dport;
+  key.port_b = forward ? t.dport : t.sport;
+  key.proto = t.proto;
+  key.family = t.family;
+  key.tenant = 0;
+  return forward ? 0 : 1;
+}
 
 // Rebuilds the tuple of direction `dir` from a key.
 void tuple_from_key(const ConnKey& key, uint8_t dir, FlowTuple& t) noexcept;
@@ -65,6 +92,14 @@ inline bool is_neighbour_discovery(const FlowTuple& t) noexcept {
 // the packet's own otherwise, with an echo's identifier as both ports.
 // `frame` is the frame `m` was parsed from.
 FlowTuple connection_tuple(const PacketMeta& m, const uint8_t* frame, uint32_t len) noexcept;
+
+// make_conn_key(connection_tuple(m, frame, len), key), with no copy of the
+// tuple for the packets tracked by their own (all but ICMP errors and
+// echoes).
+inline uint8_t make_packet_key(const PacketMeta& m, const uint8_t* frame, uint32_t len, ConnKey& key) noexcept {
+  if (!m.has_inner && !is_echo(m.tuple)) return make_conn_key(m.tuple, key);
+  return make_conn_key(connection_tuple(m, frame, len), key);
+}
 
 // The opening packet of a connection: a TCP SYN (without ACK), an ICMP
 // echo request.

@@ -247,7 +247,6 @@ bool Worker::workers_alive(uint32_t now) const noexcept {
 // and makes the connection key of everything else.
 void Worker::triage() noexcept {
   Burst& b = burst_;
-  b.nlookup = 0;
   b.nfollow = 0;
   b.nrecheck = 0;
   b.nfragments = 0;
@@ -255,9 +254,12 @@ void Worker::triage() noexcept {
   b.hit_ruled = 0;
   b.noted = 0;
   b.name_relaxed = 0;
-  b.dns_port = 0;
   b.batch.clear();
   b.groups.clear();
+  // Counted in locals: the stores into the burst's byte arrays below could
+  // alias its members, which would be read and written for every packet.
+  uint16_t nlookup = 0;
+  uint32_t dns_port = 0;
   for (uint16_t i = 0; i < b.n; ++i) {
     const PacketMeta& m = b.meta[i];
     b.fate[i] = Fate::pending;
@@ -285,13 +287,14 @@ void Worker::triage() noexcept {
         continue;
       }
     }
-    const FlowTuple ct = connection_tuple(m, b.frame(i), b.frame_len(i));
-    b.dir[i] = make_conn_key(ct, b.keys[i]);
-    b.dns_port |= uint32_t{names::DnsSnoop::wanted(m, false)} << i;
+    b.dir[i] = make_packet_key(m, b.frame(i), b.frame_len(i), b.keys[i]);
+    dns_port |= uint32_t{names::DnsSnoop::wanted(m, false)} << i;
     if (shared_.appliance != nullptr) b.keys[i].tenant = b.tenant[i];
-    b.lookup_keys[b.nlookup] = &b.keys[i];
-    b.lookup_of[b.nlookup++] = i;
+    b.lookup_keys[nlookup] = &b.keys[i];
+    b.lookup_of[nlookup++] = i;
   }
+  b.nlookup = nlookup;
+  b.dns_port = dns_port;
 }
 
 // One bulk lookup for the burst; it leaves the slots of the hits, key and

@@ -197,9 +197,8 @@ class CaptureReader::Assembler {
   }
 
   void track(const PacketMeta& m, const uint8_t* frame, uint32_t len, uint32_t bytes, int64_t ts) {
-    const FlowTuple t = dataplane::connection_tuple(m, frame, len);
     ConnKey key;
-    const uint8_t dir = dataplane::make_conn_key(t, key);
+    const uint8_t dir = dataplane::make_packet_key(m, frame, len, key);
     auto it = open_.find(key);
     if (it != open_.end()) {
       // A capture's clock may step back (frames of several queues): a
@@ -226,7 +225,7 @@ class CaptureReader::Assembler {
       c.e.created_ms = c.e.last_seen_ms[0] = c.e.last_seen_ms[1] = static_cast<uint32_t>(ts);
       c.e.rule = dataplane::kNoRule;
       c.e.orig_dir = dir;
-      c.e.proto = t.proto;
+      c.e.proto = key.proto;
       c.e.icmp_echo = dataplane::is_echo(m.tuple);
       c.e.opener_known = dataplane::opens_connection(m);
       c.e.verdict = static_cast<uint8_t>(dataplane::ConnVerdict::allowed);
