@@ -15,6 +15,7 @@
 // dataplane/conntrack.h.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -213,6 +214,12 @@ struct Timeouts {
   uint32_t udp_ms = 60'000;
   uint32_t icmp_ms = 10'000;
   uint32_t other_ms = 60'000;
+
+  // The shortest of them: a connection seen more recently than this is
+  // live whatever its state.
+  uint32_t shortest_ms() const noexcept {
+    return std::min({tcp_syn_ms, tcp_established_ms, tcp_fin_ms, tcp_closed_ms, udp_ms, icmp_ms, other_ms});
+  }
 };
 
 // Timeout (ms) that applies to a connection in its current state.
@@ -227,9 +234,16 @@ inline uint32_t newest(const ConnEntry& e) noexcept {
 
 // Another worker may have stamped the entry after this pass read the clock,
 // so the age can be slightly negative: that is "just seen", not 49 days old.
-inline bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t) noexcept {
+// `shortest_ms` is t.shortest_ms(), for callers that ask about many
+// entries: most are younger than it, and their state's timeout is not
+// worked out.
+inline bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t, uint32_t shortest_ms) noexcept {
   const int32_t age = static_cast<int32_t>(now_ms - newest(e));
-  return age > 0 && static_cast<uint32_t>(age) > conn_timeout_ms(e, t);
+  return age > 0 && static_cast<uint32_t>(age) > shortest_ms && static_cast<uint32_t>(age) > conn_timeout_ms(e, t);
+}
+
+inline bool expired(const ConnEntry& e, uint32_t now_ms, const Timeouts& t) noexcept {
+  return expired(e, now_ms, t, 0);
 }
 
 // Applies one TCP packet of direction `dir` to the entry's state; writes

@@ -324,6 +324,7 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
   // read and written again for every packet.
   const bool copy_rules = b.copy_hit_rules;
   uint32_t hit_ruled = 0;
+  const uint32_t shortest_ms = cfg_.timeouts.shortest_ms();
   for (uint16_t j = 0; j < b.nlookup; ++j) {
     const uint16_t i = b.lookup_of[j];
     const PacketMeta& m = b.meta[i];
@@ -335,7 +336,7 @@ void Worker::update_hits(const RuleSet& rs, uint32_t now) noexcept {
         count(WorkerCounter::icmp_related);
         continue;
       }
-      if (!expired(e, now, cfg_.timeouts)) {
+      if (!expired(e, now, cfg_.timeouts, shortest_ms)) {
         if (load(e.epoch) == rs.epoch()) {
           if (copy_rules) {
             b.rule[i] = load(e.rule);

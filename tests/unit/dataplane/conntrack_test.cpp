@@ -92,6 +92,40 @@ TEST(Timeouts, PerProtocol) {
   EXPECT_EQ(conn_timeout_ms(e, t), t.other_ms);
 }
 
+// The worker asks with the shortest timeout worked out once a burst: the
+// answer must be the same as without it, at every age around every
+// state's timeout, and with timeouts configured in any order.
+TEST(Timeouts, ShortestGivesTheSameAnswer) {
+  Timeouts t;
+  t.icmp_ms = 20'000;
+  t.tcp_closed_ms = 5'000;
+  ASSERT_EQ(t.shortest_ms(), 5'000u);
+  std::vector<ConnEntry> entries;
+  for (const uint8_t proto : {common::kProtoUdp, common::kProtoIcmp, uint8_t{47}}) {
+    ConnEntry e{};
+    e.proto = proto;
+    entries.push_back(e);
+  }
+  for (const auto& states : {std::vector<Step>{{0, common::kTcpSyn}},
+                             {{0, common::kTcpSyn}, {1, common::kTcpSyn | common::kTcpAck}, {0, common::kTcpAck}},
+                             {{0, common::kTcpSyn}, {1, common::kTcpRst}}}) {
+    ConnEntry e = fresh(0);
+    for (const auto& s : states) tcp_track(e, s.dir, s.flags);
+    entries.push_back(e);
+  }
+  const uint32_t seen = 0xffff'f000u;  // ages cross the clock's wrap
+  for (ConnEntry& e : entries) {
+    e.last_seen_ms[0] = seen;
+    e.last_seen_ms[1] = seen - 7;
+    const uint32_t timeout = conn_timeout_ms(e, t);
+    for (const uint32_t age : {0u, 1u, 4'999u, 5'000u, 5'001u, timeout - 1, timeout, timeout + 1, 0xffff'fff0u}) {
+      EXPECT_EQ(expired(e, seen + age, t, t.shortest_ms()), expired(e, seen + age, t)) << "age " << age;
+    }
+    EXPECT_FALSE(expired(e, seen + timeout, t, t.shortest_ms()));
+    EXPECT_TRUE(expired(e, seen + timeout + 1, t, t.shortest_ms()));
+  }
+}
+
 TEST(TcpFlags, InvalidCombinations) {
   EXPECT_TRUE(tcp_flags_invalid(0));
   EXPECT_TRUE(tcp_flags_invalid(common::kTcpSyn | common::kTcpFin));
