@@ -137,16 +137,24 @@ dp_start() {
 }
 
 # Kills the dataplane with SIGKILL and waits until it has exited (its
-# sockets closed): a crash, as the fault tests need one.
+# sockets closed): a crash, as the fault tests need one. The launcher's
+# process is the main thread; it turns zombie (its parent, the test, does
+# not reap it) while its other threads may still be exiting and holding
+# the files they share: the sockets, and the EAL's locked memory lists
+# under /var/run/dpdk, which a restart on the same prefix needs ("Cannot
+# allocate memzone list"). So the wait ends when the process is gone, or
+# is a zombie with no thread left but its main one.
 dp_kill() {
   local n=$1 s; s=$(state_dir "$n")
   [ -f "$s/dp.launcher" ] || return 0
   local pid; pid=$(cat "$s/dp.launcher")
   kill -KILL "$pid" 2>/dev/null || true
-  local state
+  local state threads
   for _ in $(seq 200); do
     state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
-    [ -z "$state" ] || [ "$state" = Z ] && break
+    [ -z "$state" ] && break
+    threads=$(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+    [ "$state" = Z ] && [ "$threads" -le 1 ] && break
     sleep 0.05
   done
   rm -f "$s/dp.launcher"
