@@ -92,9 +92,10 @@ cloud_up() {
 # cloud_dp_start ARGS...: the appliance on the lab's veth, with ARGS after --.
 cloud_dp_start() {
   local build=${BULKHEAD_BUILD_DIR:-$top/build}
+  : >"$dp_log"  # now: the job's own redirection may come after the first wait below (a restart's log)
   setsid "$build/dataplane/bulkhead-dataplane" --no-huge -m 512 --no-pci -l 0,1 --file-prefix "bhc$name" \
     --vdev="net_af_packet0,iface=${adev}0,qpairs=1" -- --policy "$policy" --mbufs 4096 \
-    --ports 0 --address 10.100.0.5 "$@" </dev/null >"$dp_log" 2>&1 &
+    --ports 0 --address 10.100.0.5 "$@" </dev/null >>"$dp_log" 2>&1 &
   dp_pid=$!
   for _ in $(seq 200); do
     grep -q "ready:" "$dp_log" 2>/dev/null && return 0

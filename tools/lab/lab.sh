@@ -110,11 +110,15 @@ dp_start() {
   [ -x "$bin" ] || { echo "lab: $bin not built" >&2; return 1; }
   local attempt
   for attempt in 1 2 3; do
+    # Emptied here, not by the background job's redirection: that runs
+    # when the job gets to it, and until then the wait below would read
+    # the last run's "ready:" line.
+    : >"$s/dp.log"
     # shellcheck disable=SC2086
     setsid "$bin" --no-huge -m 512 --no-pci ${DP_LCORES:--l 0,1} --file-prefix "bhl$n" \
       --log-level=bulkhead.dataplane:info \
       --vdev="net_af_packet0,iface=bh${n}i0,qpairs=1" --vdev="net_af_packet1,iface=bh${n}o0,qpairs=1" \
-      -- --policy "$policy" --pid-file "$s/dp.pid" "$@" </dev/null >"$s/dp.log" 2>&1 &
+      -- --policy "$policy" --pid-file "$s/dp.pid" "$@" </dev/null >>"$s/dp.log" 2>&1 &
     echo $! >"$s/dp.launcher"
     # Up to 30 s: a loaded machine (tests side by side, a sanitizer build)
     # can take more than 10 s to bring up the EAL; a dataplane that exits
