@@ -36,16 +36,15 @@ class Appliance {
   const PortSetup& port(uint16_t id) const noexcept { return ports_[id]; }
   Insertion insertion() const noexcept { return insertion_; }
 
-  // The tenant tag (ConnKey::tenant) of a tunnelled packet: 1..N for the
-  // --tenant list, by the endpoint id (GENEVE, AWS profile) or the VNI
-  // (other GENEVE profiles; VXLAN: the external tunnel's, which names the
-  // pair); 0x8000 and above, folded from the id, for any other.
-  uint16_t tenant_of(const Encap& e) const noexcept { return tenant_tag(tenant_id(e)); }
-  // The id that names a tunnelled packet's tenant, and the tag of an id.
+  // The id that names a tunnelled packet's tenant: the endpoint id (GENEVE,
+  // AWS profile) or the VNI (other GENEVE profiles; VXLAN: the external
+  // tunnel's, which names the pair).
   uint64_t tenant_id(const Encap& e) const noexcept {
     if (insertion_ == Insertion::vxlan) return vxlan_vni_;
     return profile_ == GeneveProfile::aws ? e.endpoint_id : e.vni;
   }
+  // The tenant tag (ConnKey::tenant) of an id: 1..N for the --tenant list;
+  // 0x8000 and above, folded from the id, for any other.
   uint16_t tenant_tag(uint64_t id) const noexcept;
   // Whether a mid-flow TCP packet of no known connection may open one.
   bool pickup(uint16_t tag) const noexcept {
