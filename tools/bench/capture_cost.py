@@ -39,12 +39,24 @@ import throughput  # noqa: E402 (puts tools/lab on the path)
 import procs  # noqa: E402
 
 
+def main_cpu(a):
+    """The main lcore's core: `bulkhead capture` runs there, off the worker's."""
+    return int(a.lcores.replace("-", ",").split(",")[0])
+
+
+def start_capture(a, cli, prefix, pcapng, summary):
+    """`bulkhead capture` with the filter under test, its summary line into the file `summary`."""
+    cpu = main_cpu(a)
+    return subprocess.Popen([cli, "capture", "--prefix", prefix, *shlex.split(a.filter), "--count", "1000000",
+                             "-w", pcapng], stdout=subprocess.DEVNULL, stderr=open(summary, "w"),
+                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+
+
 def one(a, dp, cli, run, armed, work):
     pre = f"bhbench_c{os.getpid()}_{run}_{int(armed)}"
     cmd = [dp, *throughput.eal(pre, a.pcap, a.lcores), "--", "--policy", a.policy, "--mbufs", str(a.mbufs),
            "--mbuf-size", "256", *a.extra]
     capture, calls, summary = None, [], os.path.join(work, f"capture{run}.err")
-    main_cpu = int(a.lcores.replace("-", ",").split(",")[0])
 
     # measure() calls stats() at the window's start and end: the capture is
     # armed before the first call's counters are read and ends after the
@@ -53,10 +65,7 @@ def one(a, dp, cli, run, armed, work):
         nonlocal capture
         calls.append(1)
         if armed and len(calls) == 1:
-            capture = subprocess.Popen([cli, "capture", "--prefix", prefix, *shlex.split(a.filter), "--count",
-                                        "1000000", "-w", os.path.join(work, f"capture{run}.pcapng")],
-                                       stdout=subprocess.DEVNULL, stderr=open(summary, "w"),
-                                       preexec_fn=lambda: os.sched_setaffinity(0, {main_cpu}))
+            capture = start_capture(a, cli, prefix, os.path.join(work, f"capture{run}.pcapng"), summary)
             if not throughput.wait_ready(prefix, "/bulkhead/stats"):
                 raise RuntimeError("dataplane gone")
         s = throughput.stats(prefix)
@@ -88,7 +97,6 @@ def alternating(a, dp, cli, run, work):
     log = os.path.join(work, f"dataplane{run}.log")
     cmd = [dp, *throughput.eal(pre, a.pcap, a.lcores), "--", "--policy", a.policy, "--mbufs", str(a.mbufs),
            "--mbuf-size", "256", *a.extra]
-    main_cpu = int(a.lcores.replace("-", ",").split(",")[0])
     rates = {False: [], True: []}
     said = ""
     with open(log, "wb") as out:
@@ -103,11 +111,7 @@ def alternating(a, dp, cli, run, work):
                     capture, summary = None, os.path.join(work, f"capture{run}_{k}.err")
                     if armed:
                         armed_count += 1
-                        capture = subprocess.Popen(
-                            [cli, "capture", "--prefix", pre, *shlex.split(a.filter), "--count", "1000000", "-w",
-                             os.path.join(work, f"capture{run}_{k}.pcapng")],
-                            stdout=subprocess.DEVNULL, stderr=open(summary, "w"),
-                            preexec_fn=lambda: os.sched_setaffinity(0, {main_cpu}))
+                        capture = start_capture(a, cli, pre, os.path.join(work, f"capture{run}_{k}.pcapng"), summary)
                         wait_lines(log, "capture armed", armed_count)
                     s0, t0, c0 = throughput.rx(pre), time.time(), throughput.worker_run_ns(p.pid)
                     time.sleep(a.window)
