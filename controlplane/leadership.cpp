@@ -94,6 +94,7 @@ void Leadership::campaign() {
 
 Leadership::Change Leadership::tick(std::chrono::steady_clock::time_point now) {
   const bool was = leading();
+  const int64_t held = term_;
   const auto ttl = std::chrono::seconds(cfg_.lease_ttl_s);
   if (lease_ != 0 && now >= renew_due_) {
     const int64_t left = client_.lease_keepalive(lease_, last_error_);
@@ -114,7 +115,10 @@ Leadership::Change Leadership::tick(std::chrono::steady_clock::time_point now) {
   }
   if (ensure_lease(now)) campaign();
   if (was && !leading()) return Change::deposed;
-  if (!was && leading()) return Change::elected;
+  // Elected, or elected again within this one tick under a new term (the
+  // last one's lease lapsed or its key was deleted, and the campaign that
+  // followed won): either way a new term, which every write is fenced on.
+  if (leading() && term_ != held) return Change::elected;
   return Change::none;
 }
 

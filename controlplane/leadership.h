@@ -52,7 +52,9 @@ class Leadership {
   ~Leadership();  // resigns: a standby takes over without waiting for the lease
 
   // Renews the lease and campaigns when due; call at least every
-  // poll_period(). Returns what changed.
+  // poll_period(). Returns what changed: `elected` whenever it leads under
+  // a term it did not lead under before the call, also when it led under
+  // another one (that term lapsed and it won the next at once).
   Change tick(std::chrono::steady_clock::time_point now);
   std::chrono::milliseconds poll_period() const;
   // How often the lease is renewed: a third of it.

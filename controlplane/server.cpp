@@ -955,12 +955,15 @@ void Server::lead_tick() {
   lead_due_ = now + (watch_->healthy() ? leadership_->renew_period() : leadership_->poll_period());
   switch (leadership_->tick(now)) {
     case Leadership::Change::elected: {
+      const int64_t lapsed = etcd_->term();  // non-zero: it led until this tick, under another term
       etcd_->set_term(leadership_->term());
       // What the leader before stored is the truth now.
       std::string error;
       if (!store_->refresh(error)) note("elected, but the store could not be read again: " + error);
       note("leads, term " + std::to_string(leadership_->term()) + "; current generation " +
-           std::to_string(store_->current()) + (woken ? " (the watch saw the leader key change)" : ""));
+           std::to_string(store_->current()) + (woken ? " (the watch saw the leader key change)" : "") +
+           (lapsed != 0 ? " (term " + std::to_string(lapsed) + " ended: its lease lapsed or its key was deleted)"
+                        : ""));
       // Every connected dataplane as its last Hello (to this one, while it
       // stood by) showed it: pushed now, not at its next Hello, so each
       // follows this leader up to a Hello period sooner.

@@ -3,7 +3,7 @@
 // diff as the file store (request ids too), fencing (a deposed leader's change fails),
 // numbers that stay monotonic across writers, a compiled set larger than
 // etcd's request limit, and a client that fails over between endpoints and
-// members.
+// members; leadership that ends and is won again at once is a new term.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -11,6 +11,7 @@
 
 #include "controlplane/etcd_client.h"
 #include "controlplane/etcd_store.h"
+#include "controlplane/leadership.h"
 #include "tests/common/etcd_cluster.h"
 #include "tests/common/free_ports.h"
 #include "tests/common/temp_dir.h"
@@ -171,6 +172,54 @@ TEST_F(EtcdStore, AChangeFromAStaleViewIsRefusedThenNumbersFromTheStore) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again.value->number(), 2u);
   EXPECT_EQ(open(0)->history().size(), 2u);
+}
+
+// Leadership on the same etcd: one controller, its term the create
+// revision of the leader key it made.
+Leadership::Config leader_config(const EtcdTarget& target) {
+  Leadership::Config c;
+  c.target = target;
+  c.self = {"cp-a", "ipc:///nowhere/a.sock", "tcp://127.0.0.1:1", 1, false};
+  c.lease_ttl_s = 2;
+  return c;
+}
+
+// A term that ends and is won again within one tick is a new term: the
+// tick says so, or the control plane would keep fencing its writes on the
+// term that ended, and every change would fail as "no longer leads".
+TEST_F(EtcdStore, LeadingAgainUnderANewTermIsAnElection) {
+  Leadership l(leader_config(target()));
+  auto now = std::chrono::steady_clock::now();
+  ASSERT_EQ(l.tick(now), Leadership::Change::elected) << l.last_error();
+  const int64_t first = l.term();
+  ASSERT_NE(first, 0);
+  EXPECT_EQ(l.tick(now), Leadership::Change::none);
+
+  // Its key deleted (as an operator may): the next campaign wins again.
+  depose();
+  ASSERT_EQ(l.tick(now), Leadership::Change::elected) << l.last_error();
+  const int64_t second = l.term();
+  EXPECT_GT(second, first);
+
+  // Its lease lapsed (revoked here, as etcd does to an expired one): the
+  // renewal finds it gone, a new lease is granted and the campaign wins.
+  std::vector<KeyValue> kv;
+  std::string error;
+  ASSERT_TRUE(client_.range(EtcdBackend::leader_key("/test"), kv, error)) << error;
+  ASSERT_EQ(kv.size(), 1u);
+  ASSERT_TRUE(client_.lease_revoke(kv[0].lease, error)) << error;
+  now += l.renew_period();
+  ASSERT_EQ(l.tick(now), Leadership::Change::elected) << l.last_error();
+  const int64_t third = l.term();
+  EXPECT_GT(third, second);
+
+  // Why it matters: a store fenced on an ended term cannot write.
+  auto stale = open(second);
+  auto refused = stale->apply(kV1, "p.yaml", "alice", "fenced on an ended term");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.diagnostics[0].message.find("no longer leads"), std::string::npos)
+      << refused.diagnostics[0].message;
+  EXPECT_TRUE(open(third)->apply(kV1, "p.yaml", "alice", "under the new term").ok());
 }
 
 // A large set in the shape of a ClassBench ACL filter set (host and /24
