@@ -21,6 +21,7 @@
 #include "common/metrics_server.h"
 #include "dataplane/capture_server.h"
 #include "dataplane/config.h"
+#include "dataplane/eal_runtime.h"
 #include "dataplane/engine.h"
 #include "dataplane/flow_export.h"
 #include "dataplane/log.h"
@@ -71,14 +72,9 @@ void print_options(const char*) {
   std::fflush(stdout);
 }
 
-int run(int argc, char** argv) {
+// Everything once the EAL is up: `argv` holds the options after `--`.
+int serve(int argc, char** argv) {
   using namespace bulkhead::dataplane;
-  rte_set_application_usage_hook(print_options);
-  const int eal = rte_eal_init(argc, argv);
-  if (eal < 0) return fail(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
-  argc -= eal;
-  argv += eal;
-
   std::string error;
   bool help = false;
   const auto cfg = parse_config(argc, argv, error, help);
@@ -228,6 +224,19 @@ int run(int argc, char** argv) {
   if (!cfg->pid_file.empty()) std::remove(cfg->pid_file.c_str());
   rte_eal_cleanup();
   return 0;
+}
+
+int run(int argc, char** argv) {
+  rte_set_application_usage_hook(print_options);
+  const int eal = rte_eal_init(argc, argv);
+  if (eal < 0) return fail(std::string("EAL initialisation failed: ") + rte_strerror(rte_errno));
+  // The EAL's runtime directory (its memory maps and sockets) is this
+  // process's: removed however it stops, short of being killed.
+  struct RemoveRuntimeDir {
+    std::string dir = rte_eal_get_runtime_dir();
+    ~RemoveRuntimeDir() { bulkhead::dataplane::remove_eal_runtime_dir(dir); }
+  } runtime_dir;
+  return serve(argc - eal, argv + eal);
 }
 
 }  // namespace

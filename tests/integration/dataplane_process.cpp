@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataplane/eal_runtime.h"
+
 namespace bulkhead::test {
 namespace {
 
@@ -60,6 +62,8 @@ DataplaneProcess::~DataplaneProcess() {
     waitpid(pid_, nullptr, 0);
   }
   std::remove(log_path_.c_str());
+  // Killed, it could not remove its EAL runtime directory itself.
+  dataplane::remove_eal_runtime_dir(dataplane::eal_runtime_dir(prefix_));
 }
 
 std::string DataplaneProcess::log() const {
@@ -85,7 +89,7 @@ bool DataplaneProcess::wait_ready(std::chrono::milliseconds timeout) {
 }
 
 std::string DataplaneProcess::telemetry(const std::string& command) const {
-  const std::string path = "/var/run/dpdk/" + prefix_ + "/dpdk_telemetry.v2";
+  const std::string path = dataplane::eal_runtime_dir(prefix_) + "/dpdk_telemetry.v2";
   const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
   if (fd < 0) return {};
   sockaddr_un addr{};

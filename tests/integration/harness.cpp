@@ -15,6 +15,8 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "dataplane/eal_runtime.h"
+
 namespace bulkhead::test {
 namespace {
 
@@ -32,6 +34,10 @@ void init_eal() {
     for (auto& a : args) argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0)
       throw std::runtime_error(std::string("EAL init failed: ") + rte_strerror(rte_errno));
+    // Its runtime directory (memory maps as large as -m) goes with the
+    // test process.
+    static const std::string runtime_dir = rte_eal_get_runtime_dir();
+    std::atexit([] { dataplane::remove_eal_runtime_dir(runtime_dir); });
     return true;
   }();
   (void)ok;

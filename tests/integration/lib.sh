@@ -10,8 +10,19 @@ work=$(mktemp -d "/tmp/bh-${1:-test}-XXXXXX")
 { read -r port; read -r port2; } < <(python3 "$src/tests/common/free_ports.py" 2)
 pids=()
 cleanup() {
+  local p left st
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.5
+  # Up to 5 s to stop cleanly: a dataplane then removes its EAL runtime
+  # directory (/var/run/dpdk/PREFIX), which a killed one leaves.
+  for _ in $(seq 50); do
+    left=0
+    for p in "${pids[@]}"; do
+      st=$(ps -o stat= -p "$p" 2>/dev/null)
+      [ -n "$st" ] && [[ $st != Z* ]] && left=1
+    done
+    [ "$left" -eq 0 ] && break
+    sleep 0.1
+  done
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
   # An etcd cluster (tests/common/etcd_cluster.sh) stops before its data goes.
   declare -F etcd_stop >/dev/null && etcd_stop

@@ -27,6 +27,7 @@
 #include <rte_eal.h>
 
 #include "dataplane/acl_key.h"
+#include "dataplane/eal_runtime.h"
 #include "dataplane/ruleset.h"
 
 namespace {
@@ -158,6 +159,7 @@ int main(int argc, char** argv) {
     std::cerr << "EAL init failed\n";
     return 1;
   }
+  const std::string runtime_dir = rte_eal_get_runtime_dir();
   const pb::CompiledRuleSet plain = read_rules(rules_path);
   pb::CompiledRuleSet with_names = plain;
   pb::CompiledRule* n = with_names.mutable_rules()->Add();
@@ -189,5 +191,6 @@ int main(int argc, char** argv) {
                 rs->acl_contexts4(), c, static_cast<unsigned long long>(checksum));
   }
   rte_eal_cleanup();
+  bulkhead::dataplane::remove_eal_runtime_dir(runtime_dir);
   return 0;
 }

@@ -34,6 +34,7 @@
 #include <cstring>
 #include <string>
 
+#include "dataplane/eal_runtime.h"
 #include "dataplane/table_memory.h"
 
 namespace {
@@ -218,8 +219,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bulkhead-bench-floor: EAL initialisation failed\n");
     return 1;
   }
+  const std::string runtime_dir = rte_eal_get_runtime_dir();
   Options o;
   const int status = parse(argc - used, argv + used, o) ? run(o) : 2;
   rte_eal_cleanup();
+  bulkhead::dataplane::remove_eal_runtime_dir(runtime_dir);
   return status;
 }

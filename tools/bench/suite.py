@@ -332,6 +332,7 @@ class Suite:
                                   pre, "--", f"--rulesf={os.path.join(DATA, name)}", f"--tracef={trace}",
                                   f"--tracenum={tuples}", "--tracestep=32", "--iter=20", "--verbose=1"],
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=300)
+            procs.remove_runtime_dir(pre)
             m = re.search(r"([0-9.]+) cycles/pkt, ([0-9.]+) pkt/sec", out.stdout)
             if out.returncode != 0 or not m:
                 raise RuntimeError(f"dpdk-test-acl failed on {name} (exit status {out.returncode})")

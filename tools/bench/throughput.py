@@ -98,6 +98,7 @@ def measure(cmd, prefix, warmup, window, extra_stats=None, log=None, on_cpu=None
         return pps, cpp
     finally:
         procs.stop(p)
+        procs.remove_runtime_dir(prefix)
         if log:
             out.close()
 

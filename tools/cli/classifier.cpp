@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <vector>
@@ -9,6 +10,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include "dataplane/eal_runtime.h"
 #include "rules/load.h"
 #include "tools/cli/cli.h"
 
@@ -27,6 +29,10 @@ void init_eal() {
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0)
     throw UsageError(std::string("cannot set up the classifier runtime: ") + rte_strerror(rte_errno));
   done = true;
+  // With --no-shconf the EAL's runtime directory stays empty, but it is
+  // made all the same: removed at exit, not left behind by every command.
+  static const std::string runtime_dir = rte_eal_get_runtime_dir();
+  std::atexit([] { dataplane::remove_eal_runtime_dir(runtime_dir); });
 }
 
 }  // namespace

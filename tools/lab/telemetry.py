@@ -7,12 +7,16 @@ Prints the JSON reply to COMMAND (e.g. /bulkhead/stats), or with KEY the
 value found under that key anywhere in the reply.
 """
 import json
+import os
 import socket
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import procs  # noqa: E402
+
 
 def query(prefix, command):
-    path = f"/var/run/dpdk/{prefix}/dpdk_telemetry.v2"
+    path = os.path.join(procs.runtime_dir(prefix), "dpdk_telemetry.v2")
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
         s.settimeout(2)
         s.connect(path)
