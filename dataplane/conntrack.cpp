@@ -1,6 +1,7 @@
 #include "dataplane/conntrack.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include <emmintrin.h>
@@ -101,6 +102,18 @@ std::unique_ptr<ConnTable> ConnTable::create(uint32_t max_connections, uint32_t 
 }
 
 uint32_t ConnTable::hash(const ConnKey& key) const noexcept {
+  // An IPv4 key's addresses are its first 4 bytes of each 16 (the rest
+  // zero): both in one word, the ports, protocol, family and tenant in the
+  // other, one product where an IPv6 key takes three.
+  static_assert(offsetof(ConnKey, port_a) == 32, "the ports, protocol, family and tenant: the key's last word");
+  uint64_t rest;
+  std::memcpy(&rest, &key.port_a, sizeof(rest));
+  if (key.family == 4) {
+    uint32_t a, b;
+    std::memcpy(&a, key.a, 4);
+    std::memcpy(&b, key.b, 4);
+    return hash_(uint64_t{a} | uint64_t{b} << 32, rest);
+  }
   uint64_t w[5];
   std::memcpy(w, &key, sizeof(w));
   return hash_(w);

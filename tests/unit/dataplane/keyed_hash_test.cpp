@@ -47,6 +47,26 @@ TEST(KeyedHash, IsNhFoldedAndFinalised) {
   }
 }
 
+TEST(KeyedHash, OnePairIsTheSameConstruction) {
+  const uint64_t secrets[6] = {0x0123456789abcdefull, 0xfedcba9876543210ull, 0x0f1e2d3c4b5a6978ull,
+                               0x8796a5b4c3d2e1f0ull, 0x1122334455667788ull, 0x99aabbccddeeff00ull};
+  const KeyedHash h = KeyedHash::with_secrets(secrets);
+  const uint64_t w0 = 0x0a0000020a000001ull, w1 = uint64_t{41000} | uint64_t{443} << 16 | uint64_t{6} << 32;
+  __extension__ typedef unsigned __int128 u128;
+  const u128 sum = u128{w0 + secrets[0]} * (w1 + secrets[1]);
+  uint64_t x = static_cast<uint64_t>(sum >> 64) ^ static_cast<uint64_t>(sum);
+  x = (x ^ (x >> 33)) * 0xff51afd7ed558ccdull;
+  x = (x ^ (x >> 33)) * 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  EXPECT_EQ(h(w0, w1), static_cast<uint32_t>(x));
+  for (int i = 0; i < 2; ++i) {
+    uint64_t other[6];
+    std::copy(std::begin(secrets), std::end(secrets), other);
+    other[i] ^= uint64_t{1} << 40;
+    EXPECT_NE(KeyedHash::with_secrets(other)(w0, w1), h(w0, w1)) << "secret " << i;
+  }
+}
+
 TEST(KeyedHash, FreshSecretsPlaceKeysAnew) {
   // What one table's placement tells a sender says nothing of another's.
   const KeyedHash a = KeyedHash::random(), b = KeyedHash::random();
