@@ -45,10 +45,17 @@ has() {  # every PATTERN (an ERE from a package's name on) matches a dependency
   for p in "$@"; do grep -Eq "(^|, )$p" <<<"$depends" || return 1; done
 }
 check "it depends on dpdk, with a bound (the drivers DPDK loads at run time)" has 'dpdk \(>= [0-9]'
+abi=$(grep -Eo 'librte-eal[0-9]+' <<<"$depends" | head -1 | sed 's/librte-eal//')
+check "it depends on the ring mempool and the buses of its EAL's ABI ($abi), which DPDK loads at run time" \
+  has "librte-mempool-ring$abi \\(>= [0-9]" "librte-bus-pci$abi \\(>= [0-9]" "librte-bus-vdev$abi \\(>= [0-9]"
+recommends=$(dpkg-deb -f "$deb" Recommends)
+echo "  Recommends: $recommends"
+check "it recommends the clouds' NIC drivers of the same ABI" \
+  bash -c "grep -Eq 'librte-net-ena$abi \\(' <<<'$recommends' && grep -Eq 'librte-net-gve$abi \\(' <<<'$recommends' && grep -Eq 'librte-net-netvsc$abi \\(' <<<'$recommends'"
 check "it depends on the ZeroMQ and protobuf libraries it links" has 'libzmq5( |,|$)' 'libprotobuf[0-9]+( |,|$)'
 check "its library dependencies carry version bounds (libc6, libstdc++6, libzmq5)" \
   has 'libc6 \(>= [0-9]' 'libstdc\+\+6 \(>= [0-9]' 'libzmq5 \(>= [0-9]'
-wanted=$(tr ',' '\n' <<<"$depends" | awk '{ print $1 }' | sort -u)
+wanted=$(tr ',' '\n' <<<"$depends, $recommends" | awk '{ print $1 }' | sort -u)
 dev=$(grep -E -- '-dev$' <<<"$wanted" | xargs)
 check "it names no -dev package${dev:+ (names: $dev)}" [ -z "$dev" ]
 # libnuma1 is librte-eal's own dependency, not the programs': a list of what
@@ -56,7 +63,7 @@ check "it names no -dev package${dev:+ (names: $dev)}" [ -z "$dev" ]
 check "it names only what the programs link, not what their libraries load" [ -z "$(grep -x libnuma1 <<<"$wanted")" ]
 known=$(apt-cache --no-all-versions show $wanted 2>/dev/null | sed -n 's/^Package: //p' | sort -u)
 unknown=$(comm -23 <(echo "$wanted") <(echo "$known") | xargs)
-check "every package it depends on is one apt knows${unknown:+ (not: $unknown)}" [ -z "$unknown" ]
+check "every package it depends on or recommends is one apt knows${unknown:+ (not: $unknown)}" [ -z "$unknown" ]
 
 mkdir control && dpkg-deb -e "$deb" control
 check "every file under etc is a conffile" \
