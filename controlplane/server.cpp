@@ -398,6 +398,13 @@ void Server::push_all() {
     if (connected(dp, now)) push(dp, started);
 }
 
+void Server::push_owed() {
+  const int64_t started = steady_ns();
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [key, dp] : known_)
+    if (connected(dp, now) && owes_push(dp, store_->current())) push(dp, started);
+}
+
 uint64_t Server::dataplanes_newest(std::string* who) const {
   uint64_t newest = 0;
   for (const auto& [key, dp] : known_) {
@@ -944,6 +951,9 @@ void Server::on_watch() {
   std::string error;
   store_stale_ = !store_->refresh(error);
   if (store_stale_) note("the store could not be read again after it changed: " + error);
+  // A leader's own change that etcd committed late is pushed like any
+  // other, now rather than at each dataplane's next Hello.
+  else if (leading()) push_owed();
 }
 
 void Server::lead_tick() {
@@ -967,9 +977,7 @@ void Server::lead_tick() {
       // Every connected dataplane as its last Hello (to this one, while it
       // stood by) showed it: pushed now, not at its next Hello, so each
       // follows this leader up to a Hello period sooner.
-      const int64_t started = steady_ns();
-      for (auto& [key, dp] : known_)
-        if (connected(dp, now) && owes_push(dp, store_->current())) push(dp, started);
+      push_owed();
       break;
     }
     case Leadership::Change::deposed:

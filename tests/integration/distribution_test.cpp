@@ -5,7 +5,8 @@
 // dataplane is: its key, never the name or routing id it picks; what
 // status and apply report for each configured dataplane; a store behind its
 // dataplanes and the way back; refused frames and rate-limited logs; the
-// authenticated author of every generation.
+// authenticated author of every generation; a leader's change etcd
+// committed late, pushed once the leader sees it.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -13,6 +14,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "controlplane/etcd_client.h"
+#include "controlplane/etcd_store.h"
+#include "controlplane/store.h"
+#include "tests/common/etcd_cluster.h"
 #include "tests/integration/server_fixture.h"
 
 namespace bulkhead::test {
@@ -393,6 +398,57 @@ TEST_F(Distribution, TheAuthorIsWhoTheControlPlaneKnowsSentIt) {
   sock.send(zmq::buffer(s.SerializeAsString()));
   zmq::message_t reply;
   EXPECT_FALSE(sock.recv(reply));
+}
+
+// A leader's change that etcd commits after answering it with an error
+// (quorum lost, then back) reaches the store behind the leader's back: the
+// leader sees the store's pointer pass the newest generation it holds,
+// reads the store again and pushes that generation at once, with no Hello
+// to prompt it. Played here by a second writer under the leader's own term.
+TEST_F(Distribution, ALeaderPushesAGenerationEtcdCommittedLate) {
+  EtcdCluster etcd(dir_.path() + "/etcd", 1);
+  if (etcd.skipped()) GTEST_SKIP() << etcd.error();
+  ASSERT_TRUE(etcd.up()) << etcd.error();
+  stop();
+  cfg_.store_dir = "etcd://" + etcd.endpoints() + "/bh";
+  cfg_.name = "cp-a";
+  cfg_.lease_ttl_s = 2;
+  cfg_.state_dir = dir_.path() + "/state";
+  mkdir(cfg_.state_dir.c_str(), 0700);
+  start();
+  pb::CliRequest q;
+  q.mutable_apply()->set_source_name("p.yaml");
+  q.mutable_apply()->set_source_text(policy(1));
+  bool applied = false;
+  for (int i = 0; i < 100 && !applied; ++i) {  // refused until it leads
+    applied = ask(q).ok();
+    if (!applied) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(applied) << "the control plane never led";
+  auto dp = client(zmq::socket_type::dealer, dp_keys_, cfg_.listen);
+  hello(*dp, 0);
+  auto first = next_push(*dp, 5s);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->rule_set().generation(), 1u);
+  const uint64_t term = first->leader_term();
+  ack(*dp, 1);
+  ASSERT_TRUE(runs(1));
+
+  // Generation 2, written as the leader's late-committed change would be.
+  controlplane::EtcdTarget target;
+  std::string error;
+  ASSERT_TRUE(controlplane::parse_etcd_url(cfg_.store_dir, target, error)) << error;
+  auto backend = std::make_unique<controlplane::EtcdBackend>(target);
+  backend->set_term(static_cast<int64_t>(term));
+  auto late = controlplane::PolicyStore::open(std::move(backend), error);
+  ASSERT_TRUE(late) << error;
+  ASSERT_TRUE(late->apply(policy(2), "p.yaml", "alice", "committed late").ok());
+
+  // No Hello from here on: only the re-read can send it.
+  auto second = next_push(*dp, 3s);
+  ASSERT_TRUE(second) << "generation 2 was not pushed after the re-read";
+  EXPECT_EQ(second->rule_set().generation(), 2u);  // whole or a change: its header names it
+  EXPECT_EQ(second->leader_term(), term);
 }
 
 }  // namespace
