@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <utility>
 
 namespace bulkhead::dataplane {
 
@@ -39,6 +40,13 @@ bool remove_eal_runtime_dir(const std::string& dir) noexcept {
   }
   closedir(d);
   return rmdir(dir.c_str()) == 0 || errno == ENOENT;
+}
+
+void remove_eal_runtime_dir_at_exit(std::string dir) {
+  static std::string at_exit;
+  if (!at_exit.empty()) return;
+  at_exit = std::move(dir);
+  std::atexit([] { remove_eal_runtime_dir(at_exit); });
 }
 
 }  // namespace bulkhead::dataplane

@@ -25,4 +25,8 @@ std::string eal_runtime_dir(std::string_view prefix);
 // directory is not touched. True when `dir` is gone (or was never there).
 bool remove_eal_runtime_dir(const std::string& dir) noexcept;
 
+// remove_eal_runtime_dir(dir) when the process exits (std::atexit): for a
+// process whose EAL runs until then. Once per process.
+void remove_eal_runtime_dir_at_exit(std::string dir);
+
 }  // namespace bulkhead::dataplane

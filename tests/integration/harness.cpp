@@ -36,8 +36,7 @@ void init_eal() {
       throw std::runtime_error(std::string("EAL init failed: ") + rte_strerror(rte_errno));
     // Its runtime directory (memory maps as large as -m) goes with the
     // test process.
-    static const std::string runtime_dir = rte_eal_get_runtime_dir();
-    std::atexit([] { dataplane::remove_eal_runtime_dir(runtime_dir); });
+    dataplane::remove_eal_runtime_dir_at_exit(rte_eal_get_runtime_dir());
     return true;
   }();
   (void)ok;

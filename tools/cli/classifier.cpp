@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <vector>
@@ -31,8 +30,7 @@ void init_eal() {
   done = true;
   // With --no-shconf the EAL's runtime directory stays empty, but it is
   // made all the same: removed at exit, not left behind by every command.
-  static const std::string runtime_dir = rte_eal_get_runtime_dir();
-  std::atexit([] { dataplane::remove_eal_runtime_dir(runtime_dir); });
+  dataplane::remove_eal_runtime_dir_at_exit(rte_eal_get_runtime_dir());
 }
 
 }  // namespace

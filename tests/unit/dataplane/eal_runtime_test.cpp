@@ -1,10 +1,11 @@
 // The EAL runtime directory's removal: what DPDK leaves (files, sockets)
 // goes with the directory; anything else keeps it, and nothing outside it
-// is touched through a link.
+// is touched through a link; at exit, when asked.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -85,6 +86,23 @@ TEST(EalRuntime, NeverFollowsALinkOrTouchesAFile) {
   const std::string file = t.file("plain", "x");
   EXPECT_FALSE(remove_eal_runtime_dir(file));
   EXPECT_TRUE(fs::exists(file));
+}
+
+TEST(EalRuntime, GoesWhenTheProcessExits) {
+  test::TempDir t;
+  const std::string dir = make_runtime(t);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    remove_eal_runtime_dir_at_exit(dir);
+    remove_eal_runtime_dir_at_exit(t.path());  // once per process: ignored
+    std::exit(fs::exists(dir) ? 0 : 1);        // still there until the exit
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_TRUE(fs::exists(t.path()));
 }
 
 }  // namespace
