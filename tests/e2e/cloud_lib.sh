@@ -25,7 +25,7 @@ cloud_down() {
     ip netns del "$ns" 2>/dev/null
   done
   for dev in "${cdev}0" "${sdev}0" "${adev}0"; do ip link del "$dev" 2>/dev/null; done
-  rm -rf "/var/run/dpdk/bhc$name"
+  python3 "$top/tools/lab/procs.py" remove-runtime-dir "bhc$name"
 }
 cloud_cleanup() {
   local rc=$?

@@ -173,5 +173,5 @@ class OvsPeer:
     def __exit__(self, *exc):
         procs.stop(*self.procs, timeout=15)
         shutil.rmtree(self.dir, ignore_errors=True)
-        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+        procs.remove_runtime_dir(self.prefix)
         return False

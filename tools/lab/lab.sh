@@ -227,7 +227,8 @@ down() {
   done
   ip link del "bh${n}i0" 2>/dev/null || true
   ip link del "bh${n}o0" 2>/dev/null || true
-  rm -rf "$s" "/var/run/dpdk/bhl$n"
+  rm -rf "$s"
+  python3 "$here/procs.py" remove-runtime-dir "bhl$n"
 }
 
 cmd=${1:-}; shift || true

@@ -1,7 +1,12 @@
-"""Child processes of the lab and benchmark scripts: stopped the one way."""
+"""Child processes of the lab and benchmark scripts: stopped the one way,
+and their EAL runtime directories removed the one way.
+
+  procs.py remove-runtime-dir PREFIX...    (for the shell scripts)
+"""
 import os
 import stat
 import subprocess
+import sys
 
 
 def stop(*procs, timeout=10):
@@ -41,3 +46,10 @@ def remove_runtime_dir(prefix):
         os.rmdir(d)
     except OSError:
         pass
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] != "remove-runtime-dir":
+        sys.exit("usage: procs.py remove-runtime-dir PREFIX...")
+    for prefix in sys.argv[2:]:
+        remove_runtime_dir(prefix)
