@@ -390,19 +390,12 @@ bool Server::connected(const Dataplane& dp, std::chrono::steady_clock::time_poin
   return dp.last_seen != std::chrono::steady_clock::time_point{} && now - dp.last_seen < kConnectedWithin;
 }
 
-void Server::push_all() {
+void Server::push_connected(PushTo to) {
   // The acknowledgement latency counts from here.
   const int64_t started = steady_ns();
   const auto now = std::chrono::steady_clock::now();
   for (auto& [key, dp] : known_)
-    if (connected(dp, now)) push(dp, started);
-}
-
-void Server::push_owed() {
-  const int64_t started = steady_ns();
-  const auto now = std::chrono::steady_clock::now();
-  for (auto& [key, dp] : known_)
-    if (connected(dp, now) && owes_push(dp, store_->current())) push(dp, started);
+    if (connected(dp, now) && (to == PushTo::all || owes_push(dp, store_->current()))) push(dp, started);
 }
 
 uint64_t Server::dataplanes_newest(std::string* who) const {
@@ -953,7 +946,7 @@ void Server::on_watch() {
   if (store_stale_) note("the store could not be read again after it changed: " + error);
   // A leader's own change that etcd committed late is pushed like any
   // other, now rather than at each dataplane's next Hello.
-  else if (leading()) push_owed();
+  else if (leading()) push_connected(PushTo::owing);
 }
 
 void Server::lead_tick() {
@@ -977,7 +970,7 @@ void Server::lead_tick() {
       // Every connected dataplane as its last Hello (to this one, while it
       // stood by) showed it: pushed now, not at its next Hello, so each
       // follows this leader up to a Hello period sooner.
-      push_owed();
+      push_connected(PushTo::owing);
       break;
     }
     case Leadership::Change::deposed:
@@ -1082,7 +1075,7 @@ void Server::run(const std::atomic<bool>& stop) {
       // reading the acknowledgements.
       if (distribute_) {
         distribute_ = false;
-        push_all();
+        push_connected(PushTo::all);
       }
     }
   }

@@ -130,10 +130,11 @@ class Server {
   const pb::PushRuleSet* change_for(const Dataplane& dp);
   // `sent_at_ns`: when this generation's distribution started (steady clock).
   void push(Dataplane& dp, int64_t sent_at_ns);
-  void push_all();
-  // Pushes the current generation to every connected dataplane that owes
-  // one (owes_push): after an election, or a leader's re-read of the store.
-  void push_owed();
+  // Pushes the current generation to every connected dataplane: `all` for
+  // a new generation, `owing` to those that owe it (owes_push) after an
+  // election or a leader's re-read of the store.
+  enum class PushTo { all, owing };
+  void push_connected(PushTo to);
   bool connected(const Dataplane& dp, std::chrono::steady_clock::time_point now) const;
   // The newest generation any dataplane reported, and the dataplane.
   uint64_t dataplanes_newest(std::string* who = nullptr) const;
