@@ -114,9 +114,58 @@ void reset(PacketMeta& m) noexcept {
 // The IP packet of `ethertype` at frame + off.
 void parse_l3(const uint8_t* frame, uint32_t len, uint32_t off, uint16_t ethertype, PacketMeta& m) noexcept;
 
+// An IPv4 packet at frame + off with a 20-byte header, not a fragment,
+// carrying a TCP segment (data offset within the packet) or a UDP datagram
+// whole: read as parse_l3() reads it, every field of `m` stored once.
+// False, `m` untouched, for any other packet.
+inline bool read_plain_ipv4(const uint8_t* frame, uint32_t len, uint32_t off, PacketMeta& m) noexcept {
+  const uint8_t* ip = frame + off;
+  if (len < off + 20 || ip[0] != 0x45 || (be16(ip + 6) & 0x3fffu) != 0) return false;
+  const uint32_t total = be16(ip + 2);
+  const uint8_t proto = ip[9];
+  if (total > len - off) return false;
+  const uint8_t* l4 = ip + 20;
+  uint8_t flags = 0;
+  if (proto == common::kProtoTcp) {
+    if (total < 40 || (l4[12] >> 4) < 5 || (l4[12] >> 4) * 4u > total - 20) return false;
+    flags = l4[13];
+  } else if (proto != common::kProtoUdp || total < 28) {
+    return false;
+  }
+  FlowTuple& t = m.tuple;
+  std::memset(&t, 0, sizeof(t));
+  std::memcpy(t.src, ip + 12, 4);
+  std::memcpy(t.dst, ip + 16, 4);
+  t.sport = be16(l4);
+  t.dport = be16(l4 + 2);
+  t.proto = proto;
+  t.family = 4;
+  m.kind = PacketKind::ip;
+  m.drop_reason = DropReason::count;
+  m.tcp_flags = flags;
+  m.vlan_count = 0;
+  m.l3_offset = static_cast<uint16_t>(off);
+  m.l4_offset = static_cast<uint16_t>(off + 20);
+  m.l3_length = static_cast<uint16_t>(total);
+  m.is_fragment = m.first_fragment = false;
+  m.frag_id = 0;
+  m.has_inner = false;
+  return true;
+}
+
 }  // namespace
 
 void parse_packet(const uint8_t* frame, uint32_t len, PacketMeta& m) noexcept {
+  if (len >= 14 && be16(frame + 12) == kEthIpv4 && read_plain_ipv4(frame, len, 14, m)) return;
+  parse_any_packet(frame, len, m);
+}
+
+void parse_ip_packet(const uint8_t* packet, uint32_t len, uint16_t ethertype, PacketMeta& m) noexcept {
+  if (ethertype == kEthIpv4 && read_plain_ipv4(packet, len, 0, m)) return;
+  parse_any_ip_packet(packet, len, ethertype, m);
+}
+
+void parse_any_packet(const uint8_t* frame, uint32_t len, PacketMeta& m) noexcept {
   reset(m);
   const wire::L2 l2 = wire::read_l2(frame, len);
   m.vlan_count = l2.vlans;
@@ -128,7 +177,7 @@ void parse_packet(const uint8_t* frame, uint32_t len, PacketMeta& m) noexcept {
   parse_l3(frame, len, l2.l3_offset, l2.ethertype, m);
 }
 
-void parse_ip_packet(const uint8_t* packet, uint32_t len, uint16_t ethertype, PacketMeta& m) noexcept {
+void parse_any_ip_packet(const uint8_t* packet, uint32_t len, uint16_t ethertype, PacketMeta& m) noexcept {
   reset(m);
   if (ethertype != kEthIpv4 && ethertype != kEthIpv6) {
     m.kind = PacketKind::non_ip;

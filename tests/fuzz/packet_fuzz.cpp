@@ -1,7 +1,8 @@
 // The packet parser on arbitrary frames: it must never read outside the
 // frame (AddressSanitizer sees every byte it touches: the input is copied
 // into an allocation of exactly its size) and what it reports must be
-// consistent with the frame it read.
+// consistent with the frame it read; the fast reading of the common packet
+// must give what the general parser gives.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +10,7 @@
 
 #include "dataplane/connection.h"
 #include "dataplane/packet.h"
+#include "dataplane/wire.h"
 
 using namespace bulkhead::dataplane;
 
@@ -17,8 +19,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto len = static_cast<uint32_t>(size);
   std::unique_ptr<uint8_t[]> frame(new uint8_t[size ? size : 1]);
   if (size) std::memcpy(frame.get(), data, size);
-  PacketMeta m;
+  PacketMeta m{}, general{};
   parse_packet(frame.get(), len, m);
+  // The fast reading of the common packet is the general parser's, read as
+  // a frame and as a tunnel's IPv4 packet.
+  parse_any_packet(frame.get(), len, general);
+  if (!(m == general)) std::abort();
+  PacketMeta ip{}, ip_general{};
+  parse_ip_packet(frame.get(), len, wire::kEthIpv4, ip);
+  parse_any_ip_packet(frame.get(), len, wire::kEthIpv4, ip_general);
+  if (!(ip == ip_general)) std::abort();
   if (m.kind == PacketKind::ip) {
     if (m.l3_offset >= len || m.l4_offset > len) std::abort();
     if (m.tuple.family != 4 && m.tuple.family != 6) std::abort();

@@ -6,6 +6,7 @@
 
 #include "common/protocols.h"
 #include "dataplane/packet.h"
+#include "dataplane/wire.h"
 #include "tests/common/packet_builder.h"
 
 namespace bulkhead::dataplane {
@@ -33,6 +34,8 @@ Frame with(Frame f, size_t at, uint8_t v) {
 }
 
 const Frame kUdp4 = build_packet({.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoUdp, .sport = 5353, .dport = 53});
+const Frame kTcp4 = build_packet(
+    {.src = "10.0.1.5", .dst = "10.0.2.9", .proto = common::kProtoTcp, .sport = 41000, .dport = 443, .tcp_flags = common::kTcpSyn});
 const Frame kTcp6 = build_packet(
     {.src = "fd00:1::5", .dst = "fd00:2::9", .proto = common::kProtoTcp, .sport = 41000, .dport = 443, .tcp_flags = common::kTcpSyn});
 
@@ -43,6 +46,9 @@ std::vector<ParseCase> cases() {
   using common::kProtoUdp;
   return {
       {"udp4", kUdp4, PacketKind::ip, DropReason::count, common::kProtoUdp, 5353, 53},
+      {"tcp4", kTcp4, PacketKind::ip, DropReason::count, common::kProtoTcp, 41000, 443},
+      {"tcp4_dont_fragment", with(kTcp4, 14 + 6, 0x40), PacketKind::ip, DropReason::count, common::kProtoTcp, 41000, 443},
+      {"tcp4_offset_past_packet", with(kTcp4, 14 + 20 + 12, 0xf0), PacketKind::drop, DropReason::bad_tcp_offset},
       {"tcp6", kTcp6, PacketKind::ip, DropReason::count, common::kProtoTcp, 41000, 443},
       {"sctp4", build_packet({.proto = common::kProtoSctp, .sport = 1, .dport = 2}), PacketKind::ip, DropReason::count,
        common::kProtoSctp, 1, 2},
@@ -176,18 +182,33 @@ void check_sane(const PacketMeta& m, size_t len) {
   EXPECT_LE(m.l4_offset, len);
 }
 
+// Parses buf[0..len) as a frame, and from byte 14 on as an IPv4 packet with
+// no link-layer header, each both ways: the fast reading of the common
+// packet must be the general parser's.
+PacketMeta parse_both_ways(const uint8_t* buf, size_t len) {
+  PacketMeta m{}, general{};
+  parse_packet(buf, static_cast<uint32_t>(len), m);
+  parse_any_packet(buf, static_cast<uint32_t>(len), general);
+  EXPECT_TRUE(m == general) << "frame of " << len << " bytes";
+  if (len >= 14) {
+    PacketMeta ip{}, ip_general{};
+    parse_ip_packet(buf + 14, static_cast<uint32_t>(len - 14), wire::kEthIpv4, ip);
+    parse_any_ip_packet(buf + 14, static_cast<uint32_t>(len - 14), wire::kEthIpv4, ip_general);
+    EXPECT_TRUE(ip == ip_general) << "IP packet of " << len - 14 << " bytes";
+  }
+  return m;
+}
+
 // Every prefix of valid frames parses without reading past its end (the
 // buffer is exactly sized on the heap, so ASan and valgrind see overreads).
 TEST(Parse, EveryTruncationIsSafe) {
-  std::vector<Frame> frames = {kUdp4, kTcp6};
+  std::vector<Frame> frames = {kUdp4, kTcp4, kTcp6};
   for (const auto& c : cases()) frames.push_back(c.frame);
   for (const auto& f : frames) {
     for (size_t len = 0; len <= f.size(); ++len) {
       auto buf = std::make_unique<uint8_t[]>(len ? len : 1);
       std::memcpy(buf.get(), f.data(), len);
-      PacketMeta m;
-      parse_packet(buf.get(), static_cast<uint32_t>(len), m);
-      check_sane(m, len);
+      check_sane(parse_both_ways(buf.get(), len), len);
     }
   }
 }
@@ -203,9 +224,7 @@ TEST(Parse, RandomMutationsAreSafe) {
     const size_t len = rng() % 4 == 0 ? rng() % (f.size() + 1) : f.size();
     auto buf = std::make_unique<uint8_t[]>(len ? len : 1);
     std::memcpy(buf.get(), f.data(), len);
-    PacketMeta m;
-    parse_packet(buf.get(), static_cast<uint32_t>(len), m);
-    check_sane(m, len);
+    check_sane(parse_both_ways(buf.get(), len), len);
   }
 }
 
