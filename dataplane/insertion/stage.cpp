@@ -88,6 +88,12 @@ void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, b
   uint64_t last_id = 0;
   uint16_t last_tag = appliance.tenant_tag(0);
   bool last_pickup = appliance.pickup(last_tag);
+  // The tunnelled packets' counts in locals, added to `n` at the end: the
+  // stores into the burst's byte arrays could alias `n`, which would be
+  // read and written for every packet.
+  uint64_t bytes = 0;
+  uint32_t by_tunnel[2] = {};
+  uint32_t unknown_options = 0;
   for (uint16_t i = 0; i < b.n; ++i) {
     if (i + kPrefetchAhead < b.n) {
       const uint8_t* ahead = rte_pktmbuf_mtod(b.pkts[i + kPrefetchAhead], const uint8_t*);
@@ -98,7 +104,7 @@ void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, b
     const uint32_t len = rte_pktmbuf_data_len(b.pkts[i]);
     PacketMeta& m = b.meta[i];
     b.len[i] = rte_pktmbuf_pkt_len(b.pkts[i]);
-    n.bytes += b.len[i];
+    bytes += b.len[i];
     auto open = [&](const Encap& e) {
       b.view[i] = e.inner_offset;
       if (const uint64_t id = appliance.tenant_id(e); id != last_id) {
@@ -114,9 +120,8 @@ void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, b
       // outer headers change, which no later stage reads, and a packet the
       // policy denies is dropped whatever they say.
       echo(frame, e, port.outer);
-      ++n.tunnelled;
-      ++n.by_tunnel[e.tunnel & 1];
-      n.unknown_options += e.unknown_options;
+      ++by_tunnel[e.tunnel & 1];
+      unknown_options += e.unknown_options;
     };
     // AWS's usual frame in a reading of its own, which nothing else sees:
     // the compiler keeps it in registers.
@@ -162,6 +167,11 @@ void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, b
         break;
     }
   }
+  n.bytes += bytes;
+  n.tunnelled += by_tunnel[0] + by_tunnel[1];
+  n.by_tunnel[0] += by_tunnel[0];
+  n.by_tunnel[1] += by_tunnel[1];
+  n.unknown_options += unknown_options;
 }
 
 }  // namespace bulkhead::dataplane::insertion
