@@ -183,7 +183,7 @@ void Worker::run_stages(const QueueAssignment& q, RuleSet& rs, uint32_t now) noe
   burst_.copy_hit_rules = arm != 0 && shared_.capture->filter().rule.has_value();
   if (shared_.appliance != nullptr) open_tunnels(q, now);
   else parse_burst();
-  triage();
+  triage(rs.names() != nullptr);
   look_up();
   update_hits<kMode>(rs, now);
   classify(rs, burst_.batch);
@@ -244,8 +244,9 @@ bool Worker::workers_alive(uint32_t now) const noexcept {
 
 
 // Settles what needs no connection (malformed, non-IP, fragments by option)
-// and makes the connection key of everything else.
-void Worker::triage() noexcept {
+// and makes the connection key of everything else. `snoop`: the rule set has
+// names, so the burst's DNS packets are marked for snoop_dns().
+void Worker::triage(bool snoop) noexcept {
   Burst& b = burst_;
   b.nfollow = 0;
   b.nrecheck = 0;
@@ -260,6 +261,7 @@ void Worker::triage() noexcept {
   // alias its members, which would be read and written for every packet.
   uint16_t nlookup = 0;
   uint32_t dns_port = 0;
+  const bool tenanted = shared_.appliance != nullptr;
   for (uint16_t i = 0; i < b.n; ++i) {
     const PacketMeta& m = b.meta[i];
     b.fate[i] = Fate::pending;
@@ -288,8 +290,8 @@ void Worker::triage() noexcept {
       }
     }
     b.dir[i] = make_packet_key(m, b.frame(i), b.frame_len(i), b.keys[i]);
-    dns_port |= uint32_t{names::DnsSnoop::wanted(m, false)} << i;
-    if (shared_.appliance != nullptr) b.keys[i].tenant = b.tenant[i];
+    if (snoop) dns_port |= uint32_t{names::DnsSnoop::wanted(m, false)} << i;
+    if (tenanted) b.keys[i].tenant = b.tenant[i];
     b.lookup_keys[nlookup] = &b.keys[i];
     b.lookup_of[nlookup++] = i;
   }

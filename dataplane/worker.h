@@ -221,7 +221,7 @@ class Worker {
   void open_tunnels(const QueueAssignment& q, uint32_t now) noexcept;  // one-armed: in place of parse_burst
   // Every worker passed through its loop within kHeartbeatStaleMs of `now`.
   bool workers_alive(uint32_t now) const noexcept;
-  void triage() noexcept;
+  void triage(bool snoop) noexcept;
   void look_up() noexcept;
   template <Mode kMode>
   void update_hits(const RuleSet& rs, uint32_t now) noexcept;
