@@ -53,9 +53,8 @@ inline int endpoint_cmp(const uint8_t* a, uint16_t pa, const uint8_t* b, uint16_
 
 // Canonicalises `t` into `key` (tenant 0); returns the packet's direction
 // (0: the packet's source is endpoint a). Inline: the worker makes one per
-// packet.
-// The ports are moved as one word, and the protocol, family and tenant as
-// another, so the key takes a few stores with no branch.
+// packet. The ports are moved as one word, and the protocol, family and
+// tenant as another: the key takes a few stores.
 inline uint8_t make_conn_key(const FlowTuple& t, ConnKey& key) noexcept {
   static_assert(offsetof(FlowTuple, dport) == offsetof(FlowTuple, sport) + 2 &&
                 offsetof(FlowTuple, family) == offsetof(FlowTuple, proto) + 1);

@@ -72,8 +72,8 @@ void parse_ip_packet(const uint8_t* packet, uint32_t len, uint16_t ethertype, Pa
 // The two above read nearly every packet (untagged Ethernet or none, IPv4
 // with a 20-byte header, not a fragment, whole TCP or UDP) by a few
 // compares and stores with no per-field branch, and any other by the
-// general parser, which these two are. The fast reading gives exactly what
-// the general one gives; `inner` is left as it was for packets that are not
+// general parser, these two. The fast reading gives exactly what the
+// general one gives; `inner` is left as it was for packets that are not
 // ICMP errors, so compare readings into value-initialised metas (the packet
 // fuzz target does, on every input).
 void parse_any_packet(const uint8_t* frame, uint32_t len, PacketMeta& meta) noexcept;
