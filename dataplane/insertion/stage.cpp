@@ -92,7 +92,7 @@ void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, b
   // stores into the burst's byte arrays could alias `n`, which would be
   // read and written for every packet.
   uint64_t bytes = 0;
-  uint32_t by_tunnel[2] = {};
+  uint32_t by_tunnel[2] = {};  // GENEVE: all in [0]
   uint32_t unknown_options = 0;
   for (uint16_t i = 0; i < b.n; ++i) {
     if (i + kPrefetchAhead < b.n) {
@@ -169,8 +169,10 @@ void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, b
   }
   n.bytes += bytes;
   n.tunnelled += by_tunnel[0] + by_tunnel[1];
-  n.by_tunnel[0] += by_tunnel[0];
-  n.by_tunnel[1] += by_tunnel[1];
+  if (port.outer.insertion == Insertion::vxlan) {
+    n.by_tunnel[0] += by_tunnel[0];
+    n.by_tunnel[1] += by_tunnel[1];
+  }
   n.unknown_options += unknown_options;
 }
 

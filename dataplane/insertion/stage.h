@@ -81,7 +81,7 @@ bool resolve_tenants(const InsertionConfig& cfg, pb::CompiledRuleSet& set, std::
 // What open_tunnels() saw in one burst.
 struct ReceiveCounts {
   uint32_t tunnelled = 0;
-  uint32_t by_tunnel[2] = {};  // VXLAN: external, internal
+  uint32_t by_tunnel[2] = {};  // VXLAN's external and internal tunnels; 0 for GENEVE
   uint32_t arp_answered = 0;
   uint32_t health_answered = 0;
   uint32_t unknown_options = 0;

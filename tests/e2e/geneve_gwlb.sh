@@ -56,6 +56,12 @@ kill -CONT "$dp_pid"
 sleep 0.5
 expect_eq 200 "$(health_http /)" "HTTP health check passes again once it runs"
 
+# Tunnelled packets are counted as such; the VXLAN tunnels' counts stay 0.
+tel() { python3 "$top/tools/lab/telemetry.py" "bhc$name" /bulkhead/insertion "$1" 2>/dev/null; }
+tun_n=$(tel tunnel_received); ext_n=$(tel vxlan_external_received); int_n=$(tel vxlan_internal_received)
+check "GENEVE packets counted as tunnelled ($tun_n), none as VXLAN (external $ext_n, internal $int_n)" \
+  [ "${tun_n:-0}" -gt 0 -a "${ext_n:-x}" = 0 -a "${int_n:-x}" = 0 ]
+
 kill "$lb_pid"
 for _ in $(seq 30); do [ -s "$work/lb.json" ] && break; sleep 0.1; done
 expect_eq 0 "$(json_get "$work/lb.json" 'd["bad_echoes"]')" "every echo carried a cookie the balancer gave its flow"
