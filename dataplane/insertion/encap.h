@@ -20,8 +20,13 @@
 // frame + len). Any thread, on its own frames.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
+
+#if defined(__SSSE3__)
+#include <tmmintrin.h>
+#endif
 
 #include "common/protocols.h"
 #include "dataplane/counters.h"
@@ -123,21 +128,24 @@ inline bool read_aws_frame(const uint8_t* f, uint32_t len, const OuterConfig& cf
   const uint8_t* udp = f + kUdp;
   const uint8_t* g = f + kGeneve;
   const uint32_t total = wire::be16(ip + 2);
-  const uint32_t ulen = wire::be16(udp + 4);
-  const uint16_t protocol = wire::be16(g + 2);
+  const uint64_t ip_mid = wire::be64(ip + 4);  // identification, flags and offset, TTL, protocol, checksum
+  const uint32_t udp_mid = wire::be32(udp + 2);  // destination port, length
+  const uint32_t ulen = udp_mid & 0xffffu;
+  const uint32_t head = wire::be32(g) & 0xff80ffffu;  // version and option length, the O bit, protocol
+  const uint16_t protocol = static_cast<uint16_t>(head);
   uint32_t address;
   std::memcpy(&address, cfg.address, 4);
   uint32_t to;
   std::memcpy(&to, ip + 16, 4);
   // IPv4 with a 20-byte header (any TOS), not a fragment, UDP, to us; the
   // datagram within the packet, the packet within the frame.
-  if ((wire::be32(f + 12) & 0xffffff00u) != 0x08004500u || (wire::be16(ip + 6) & 0x3fffu) != 0 ||
-      ip[9] != common::kProtoUdp || to != address || total + kIp > len)
+  if ((wire::be32(f + 12) & 0xffffff00u) != 0x08004500u ||
+      (ip_mid & 0x00003fff00ff0000ull) != uint64_t{common::kProtoUdp} << 16 || to != address || total + kIp > len)
     return false;
-  if (wire::be16(udp + 2) != cfg.geneve_port || ulen < kInner - kUdp || ulen + (kUdp - kIp) > total) return false;
+  if (udp_mid >> 16 != cfg.geneve_port || ulen < kInner - kUdp || ulen + (kUdp - kIp) > total) return false;
   // Version 0, 8 words of options, not OAM, an IP packet inside; each
   // option's class, type and length as AWS writes them.
-  if (g[0] != 0x08 || (g[1] & 0x80) != 0 || (protocol != kEthIpv4 && protocol != kEthIpv6)) return false;
+  if (head != (0x08000000u | kEthIpv4) && head != (0x08000000u | kEthIpv6)) return false;
   if (wire::be32(g + 8) != 0x01080102u || wire::be32(g + 20) != 0x01080202u || wire::be32(g + 32) != 0x01080301u)
     return false;
   // Every field set one by one: `e = Encap{}` first costs a string store.
@@ -172,26 +180,44 @@ struct Tunnelled {
 };
 bool read_tunnel_payload(const uint8_t* payload, uint32_t len, Insertion kind, Tunnelled& out) noexcept;
 
-// Turns a tunnelled frame read by read_outer() into its echo toward the load
-// balancer, in place: Ethernet and outer IP source and destination swapped,
-// the tunnel header and every option kept byte for byte (VXLAN: the other
-// tunnel's port and VNI), UDP source port kept, UDP checksum 0 (RFC 8926 and
-// RFC 7348 allow it over IPv4). The IPv4 header checksum stays right: a swap
-// does not change its sum.
-inline void echo(uint8_t* frame, const Encap& e, const OuterConfig& cfg) noexcept {
+// Swaps a frame's Ethernet destination and source addresses in place. The
+// frame has at least 16 bytes: the two after the header are written back as
+// they were.
+inline void swap_ethernet_addresses(uint8_t* frame) noexcept {
+#if defined(__SSSE3__)
+  const __m128i order = _mm_setr_epi8(6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5, 12, 13, 14, 15);
+  const __m128i head = _mm_loadu_si128(reinterpret_cast<const __m128i*>(frame));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(frame), _mm_shuffle_epi8(head, order));
+#else
   uint8_t mac[6];
   std::memcpy(mac, frame, 6);
   std::memcpy(frame, frame + 6, 6);
   std::memcpy(frame + 6, mac, 6);
+#endif
+}
+
+// What every echo rewrites: Ethernet and outer IPv4 source and destination
+// swapped, UDP checksum 0 (RFC 8926 and RFC 7348 allow it over IPv4). The
+// IPv4 header checksum stays right: a swap does not change its sum. All a
+// GENEVE echo needs.
+inline void turn_around(uint8_t* frame, const Encap& e) noexcept {
+  swap_ethernet_addresses(frame);
   uint8_t* ip = frame + e.outer_l3;
-  uint32_t from, to;
-  std::memcpy(&from, ip + 12, 4);
-  std::memcpy(&to, ip + 16, 4);
-  std::memcpy(ip + 12, &to, 4);
-  std::memcpy(ip + 16, &from, 4);
-  uint8_t* udp = frame + e.outer_l4;
-  wire::put16(udp + 6, 0);
+  uint64_t addresses;  // source, then destination
+  std::memcpy(&addresses, ip + 12, 8);
+  addresses = std::rotl(addresses, 32);
+  std::memcpy(ip + 12, &addresses, 8);
+  wire::put16(frame + e.outer_l4 + 6, 0);
+}
+
+// Turns a tunnelled frame read by read_outer() into its echo toward the load
+// balancer, in place: turned around (above), the tunnel header and every
+// option kept byte for byte (VXLAN: the other tunnel's port and VNI), UDP
+// source port kept.
+inline void echo(uint8_t* frame, const Encap& e, const OuterConfig& cfg) noexcept {
+  turn_around(frame, e);
   if (cfg.insertion == Insertion::vxlan) {
+    uint8_t* udp = frame + e.outer_l4;
     const VxlanTunnel& other = cfg.vxlan[e.tunnel ^ 1];
     wire::put16(udp + 2, other.port);
     wire::put24(udp + 8 + 4, other.vni);

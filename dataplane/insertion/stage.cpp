@@ -23,11 +23,13 @@ void settle_drop(PacketMeta& m, DropReason r) noexcept {
 
 Appliance::Appliance(const InsertionConfig& cfg, const std::vector<std::array<uint8_t, 6>>& macs)
     : insertion_(cfg.mode),
-      profile_(cfg.profile),
-      vxlan_vni_(cfg.vxlan[0].vni),
+      tenant_key_{cfg.mode == Insertion::vxlan               ? TenantKey::By::pool
+                  : cfg.profile == GeneveProfile::aws ? TenantKey::By::endpoint_id
+                                                      : TenantKey::By::vni,
+                  cfg.vxlan[0].vni},
       default_pickup_(cfg.pickup),
       tenants_(cfg.tenants) {
-  const bool by_endpoint = insertion_ == Insertion::geneve && profile_ == GeneveProfile::aws;
+  const bool by_endpoint = tenant_key_.by == TenantKey::By::endpoint_id;
   for (size_t k = 0; k < tenants_.size(); ++k)
     if (tenants_[k].by_endpoint == by_endpoint) by_id_.push_back({tenants_[k].id, static_cast<uint16_t>(k + 1)});
   std::sort(by_id_.begin(), by_id_.end());
@@ -80,20 +82,107 @@ bool resolve_tenants(const InsertionConfig& cfg, pb::CompiledRuleSet& set, std::
   return true;
 }
 
+namespace {
+
+// The tenant of the burst's last tunnelled packet: a load balancer's bursts
+// come mostly from one endpoint (or VNI), so its tag is looked up only when
+// the id changes.
+struct LastTenant {
+  uint64_t id;
+  uint16_t tag;
+  bool pickup;
+};
+
+[[gnu::noinline]] LastTenant look_up_tenant(const Appliance& appliance, uint64_t id) noexcept {
+  const uint16_t tag = appliance.tenant_tag(id);
+  return {id, tag, appliance.pickup(tag)};
+}
+
+inline void follow_tenant(const Appliance& appliance, uint64_t id, LastTenant& t) noexcept {
+  if (id != t.id) t = look_up_tenant(appliance, id);
+}
+
+// The tunnelled packet, for every later stage: where it starts, its tenant,
+// its parse.
+inline void open_inner(Burst& b, uint16_t i, const uint8_t* frame, const Encap& e, const LastTenant& t) noexcept {
+  b.view[i] = e.inner_offset;
+  b.tenant[i] = t.tag;
+  b.pickup[i] = t.pickup;
+  if (e.inner_ethertype == kEthTransparent) parse_packet(frame + e.inner_offset, e.inner_length, b.meta[i]);
+  else parse_ip_packet(frame + e.inner_offset, e.inner_length, e.inner_ethertype, b.meta[i]);
+}
+
+// Any frame but AWS's usual one: the general reader, then the tunnel opened,
+// the ARP request or health check answered, or the drop reason. The tenant
+// goes by value both ways, so that the caller's stays in registers.
+[[gnu::noinline]] LastTenant open_other(Burst& b, uint16_t i, const Appliance& appliance, const PortSetup& port,
+                                        bool healthy, LastTenant tenant, ReceiveCounts& n) noexcept {
+  rte_mbuf* mbuf = b.pkts[i];
+  uint8_t* frame = rte_pktmbuf_mtod(mbuf, uint8_t*);
+  const uint32_t len = rte_pktmbuf_data_len(mbuf);
+  PacketMeta& m = b.meta[i];
+  Encap e;
+  read_any_outer(frame, len, port.outer, e);
+  b.view[i] = 0;
+  b.tenant[i] = 0;
+  b.pickup[i] = false;
+  switch (e.kind) {
+    case Outer::tunnel:
+      follow_tenant(appliance, appliance.tenant_id(e), tenant);
+      open_inner(b, i, frame, e, tenant);
+      // The echo is made now, while the headers are in cache: only the
+      // outer headers change, which no later stage reads, and a packet the
+      // policy denies is dropped whatever they say.
+      echo(frame, e, port.outer);
+      ++n.tunnelled;
+      if (port.outer.insertion == Insertion::vxlan) ++n.by_tunnel[e.tunnel & 1];
+      n.unknown_options += e.unknown_options;
+      break;
+    case Outer::arp:
+      answer_arp(frame, e, port.mac);
+      m.kind = PacketKind::answer;
+      ++n.arp_answered;
+      break;
+    case Outer::health: {
+      uint32_t answer_len = len;
+      const uint32_t capacity = mbuf->nb_segs == 1 ? len + rte_pktmbuf_tailroom(mbuf) : len;
+      switch (answer_health(frame, answer_len, capacity, e, port.outer, healthy)) {
+        case HealthAnswer::answered:
+          mbuf->data_len = static_cast<uint16_t>(answer_len);
+          mbuf->pkt_len = answer_len;
+          m.kind = PacketKind::answer;
+          ++n.health_answered;
+          break;
+        case HealthAnswer::quiet:
+          settle_drop(m, DropReason::health_quiet);
+          break;
+        case HealthAnswer::unhealthy:
+          settle_drop(m, DropReason::health_unhealthy);
+          break;
+      }
+      break;
+    }
+    case Outer::drop:
+      settle_drop(m, e.drop_reason);
+      break;
+  }
+  return tenant;
+}
+
+}  // namespace
+
 void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, bool healthy,
                   ReceiveCounts& n) noexcept {
   for (uint16_t i = 0; i < b.n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(b.pkts[i], void*));
-  // The tenant of the burst's last tunnelled packet: a load balancer's
-  // bursts come mostly from one endpoint (or VNI).
-  uint64_t last_id = 0;
-  uint16_t last_tag = appliance.tenant_tag(0);
-  bool last_pickup = appliance.pickup(last_tag);
-  // The tunnelled packets' counts in locals, added to `n` at the end: the
-  // stores into the burst's byte arrays could alias `n`, which would be
-  // read and written for every packet.
+  // What the loop reads of the port and the appliance, in locals: the
+  // stores into the burst's byte arrays could alias them, which would have
+  // them read again for every packet. So are the counts.
+  const OuterConfig outer = port.outer;
+  const TenantKey key = appliance.tenant_key();
+  const bool geneve = outer.insertion == Insertion::geneve;
+  LastTenant tenant = look_up_tenant(appliance, 0);
   uint64_t bytes = 0;
-  uint32_t by_tunnel[2] = {};  // GENEVE: all in [0]
-  uint32_t unknown_options = 0;
+  uint32_t aws_frames = 0;
   for (uint16_t i = 0; i < b.n; ++i) {
     if (i + kPrefetchAhead < b.n) {
       const uint8_t* ahead = rte_pktmbuf_mtod(b.pkts[i + kPrefetchAhead], const uint8_t*);
@@ -101,79 +190,22 @@ void open_tunnels(Burst& b, const Appliance& appliance, const PortSetup& port, b
       rte_prefetch0(ahead + 64);
     }
     uint8_t* frame = rte_pktmbuf_mtod(b.pkts[i], uint8_t*);
-    const uint32_t len = rte_pktmbuf_data_len(b.pkts[i]);
-    PacketMeta& m = b.meta[i];
     b.len[i] = rte_pktmbuf_pkt_len(b.pkts[i]);
     bytes += b.len[i];
-    auto open = [&](const Encap& e) {
-      b.view[i] = e.inner_offset;
-      if (const uint64_t id = appliance.tenant_id(e); id != last_id) {
-        last_id = id;
-        last_tag = appliance.tenant_tag(id);
-        last_pickup = appliance.pickup(last_tag);
-      }
-      b.tenant[i] = last_tag;
-      b.pickup[i] = last_pickup;
-      if (e.inner_ethertype == kEthTransparent) parse_packet(frame + e.inner_offset, e.inner_length, m);
-      else parse_ip_packet(frame + e.inner_offset, e.inner_length, e.inner_ethertype, m);
-      // The echo is made now, while the headers are in cache: only the
-      // outer headers change, which no later stage reads, and a packet the
-      // policy denies is dropped whatever they say.
-      echo(frame, e, port.outer);
-      ++by_tunnel[e.tunnel & 1];
-      unknown_options += e.unknown_options;
-    };
     // AWS's usual frame in a reading of its own, which nothing else sees:
-    // the compiler keeps it in registers.
-    if (Encap aws; read_aws_frame(frame, len, port.outer, aws)) {
-      open(aws);
+    // the compiler keeps it in registers, and its echo needs no more than
+    // turning around.
+    if (Encap aws; geneve && read_aws_frame(frame, rte_pktmbuf_data_len(b.pkts[i]), outer, aws)) {
+      follow_tenant(appliance, key.id(aws), tenant);
+      open_inner(b, i, frame, aws, tenant);
+      turn_around(frame, aws);
+      ++aws_frames;
       continue;
     }
-    Encap e;
-    read_any_outer(frame, len, port.outer, e);
-    b.view[i] = 0;
-    b.tenant[i] = 0;
-    b.pickup[i] = false;
-    switch (e.kind) {
-      case Outer::tunnel:
-        open(e);
-        break;
-      case Outer::arp:
-        answer_arp(frame, e, port.mac);
-        m.kind = PacketKind::answer;
-        ++n.arp_answered;
-        break;
-      case Outer::health: {
-        uint32_t answer_len = len;
-        const uint32_t capacity = b.pkts[i]->nb_segs == 1 ? len + rte_pktmbuf_tailroom(b.pkts[i]) : len;
-        switch (answer_health(frame, answer_len, capacity, e, port.outer, healthy)) {
-          case HealthAnswer::answered:
-            b.pkts[i]->data_len = static_cast<uint16_t>(answer_len);
-            b.pkts[i]->pkt_len = answer_len;
-            m.kind = PacketKind::answer;
-            ++n.health_answered;
-            break;
-          case HealthAnswer::quiet:
-            settle_drop(m, DropReason::health_quiet);
-            break;
-          case HealthAnswer::unhealthy:
-            settle_drop(m, DropReason::health_unhealthy);
-            break;
-        }
-        break;
-      }
-      case Outer::drop:
-        settle_drop(m, e.drop_reason);
-        break;
-    }
+    tenant = open_other(b, i, appliance, port, healthy, tenant, n);
   }
   n.bytes += bytes;
-  n.tunnelled += by_tunnel[0] + by_tunnel[1];
-  if (port.outer.insertion == Insertion::vxlan) {
-    n.by_tunnel[0] += by_tunnel[0];
-    n.by_tunnel[1] += by_tunnel[1];
-  }
-  n.unknown_options += unknown_options;
+  n.tunnelled += aws_frames;
 }
 
 }  // namespace bulkhead::dataplane::insertion

@@ -22,6 +22,17 @@
 
 namespace bulkhead::dataplane::insertion {
 
+// The id that names a tunnelled packet's tenant: the endpoint id (GENEVE,
+// AWS profile) or the VNI (other GENEVE profiles; VXLAN: the external
+// tunnel's, which names the pair).
+struct TenantKey {
+  enum class By : uint8_t { endpoint_id, vni, pool } by;
+  uint32_t pool_vni;  // VXLAN: the external tunnel's
+  uint64_t id(const Encap& e) const noexcept {
+    return by == By::endpoint_id ? e.endpoint_id : by == By::vni ? e.vni : pool_vni;
+  }
+};
+
 struct PortSetup {
   OuterConfig outer;
   uint8_t mac[6] = {};  // the port's own, for ARP answers
@@ -36,13 +47,8 @@ class Appliance {
   const PortSetup& port(uint16_t id) const noexcept { return ports_[id]; }
   Insertion insertion() const noexcept { return insertion_; }
 
-  // The id that names a tunnelled packet's tenant: the endpoint id (GENEVE,
-  // AWS profile) or the VNI (other GENEVE profiles; VXLAN: the external
-  // tunnel's, which names the pair).
-  uint64_t tenant_id(const Encap& e) const noexcept {
-    if (insertion_ == Insertion::vxlan) return vxlan_vni_;
-    return profile_ == GeneveProfile::aws ? e.endpoint_id : e.vni;
-  }
+  TenantKey tenant_key() const noexcept { return tenant_key_; }
+  uint64_t tenant_id(const Encap& e) const noexcept { return tenant_key_.id(e); }
   // The tenant tag (ConnKey::tenant) of an id: 1..N for the --tenant list;
   // 0x8000 and above, folded from the id, for any other.
   uint16_t tenant_tag(uint64_t id) const noexcept;
@@ -60,8 +66,7 @@ class Appliance {
     bool operator<(const ById& o) const noexcept { return id < o.id; }
   };
   Insertion insertion_;
-  GeneveProfile profile_;
-  uint32_t vxlan_vni_;
+  TenantKey tenant_key_;
   bool default_pickup_;
   std::vector<PortSetup> ports_;
   std::vector<TenantConfig> tenants_;
