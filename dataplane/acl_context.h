@@ -1,9 +1,9 @@
 // The classifier: a rule set's rules as rte_acl contexts, one family at a
 // time.
 //
-// Large sets are split by rule shape into several contexts
-// (acl_build.cpp); classification asks each and keeps the lowest rule
-// index (acl_classify.cpp). Contexts number their rules locally, so a new
+// Large sets with many rules open on each address side are split by rule
+// shape into several contexts (acl_build.cpp); classification asks each
+// and keeps the lowest rule index (acl_classify.cpp). Contexts number their rules locally, so a new
 // set shares every context whose rules did not change with the set it
 // replaces. A change pushed by the control plane rebuilds none
 // (acl_change.cpp): the kept contexts turn removed rules into tombstones,
