@@ -99,6 +99,18 @@ int side_width(const AclRule& x, bool source) {
   return bits == 0 ? 0 : bits < max * 3 / 4 ? 1 : 2;
 }
 
+// Whether over a tenth of the entries is open on the source and over a
+// tenth on the destination.
+template <class AclRule>
+bool mixed_wildcards(const std::vector<AclRule>& acl) {
+  size_t any_source = 0, any_destination = 0;
+  for (const AclRule& x : acl) {
+    any_source += side_width<AclRule>(x, true) == 0;
+    any_destination += side_width<AclRule>(x, false) == 0;
+  }
+  return any_source * kMixedShare > acl.size() && any_destination * kMixedShare > acl.size();
+}
+
 // rte_acl's build time and memory explode when many rules open on the
 // source and many open on the destination share one trie (fw1_10k: 3.1-4.5 s
 // and 1.4 GiB as one context). Such sets are split by shape — the width of
@@ -110,16 +122,6 @@ int side_width(const AclRule& x, bool source) {
 // whole (acl1_10k 0.35 s, ipc1_10k 0.38 s against 0.76 s split, acl1_50k
 // 0.61 s). Reorders `acl` and returns the [first, last) range of each
 // context.
-template <class AclRule>
-bool mixed_wildcards(const std::vector<AclRule>& acl) {
-  size_t any_source = 0, any_destination = 0;
-  for (const AclRule& x : acl) {
-    any_source += side_width<AclRule>(x, true) == 0;
-    any_destination += side_width<AclRule>(x, false) == 0;
-  }
-  return any_source * kMixedShare > acl.size() && any_destination * kMixedShare > acl.size();
-}
-
 template <class AclRule>
 std::vector<std::pair<size_t, size_t>> shard_ranges(std::vector<AclRule>& acl) {
   if (acl.size() <= kSingleContextMax || !mixed_wildcards(acl)) return {{0, acl.size()}};

@@ -3,14 +3,14 @@
 //
 // Large sets with many rules open on each address side are split by rule
 // shape into several contexts (acl_build.cpp); classification asks each
-// and keeps the lowest rule index (acl_classify.cpp). Contexts number their rules locally, so a new
-// set shares every context whose rules did not change with the set it
-// replaces. A change pushed by the control plane rebuilds none
-// (acl_change.cpp): the kept contexts turn removed rules into tombstones,
-// new rules go into a small overlay context, and each kept context with
-// tombstones gets a shadow: the live entries that overlap a removed one,
-// built as a context of their own, which answers exactly for the keys whose
-// best entry is a tombstone. No lookup ever scans entries.
+// and keeps the lowest rule index (acl_classify.cpp). Contexts number their
+// rules locally, so a new set shares every context whose rules did not
+// change with the set it replaces. A change pushed by the control plane
+// rebuilds none (acl_change.cpp): the kept contexts turn removed rules into
+// tombstones, new rules go into a small overlay context, and each kept
+// context with tombstones gets a shadow: the live entries that overlap a
+// removed one, built as a context of their own, which answers exactly for
+// the keys whose best entry is a tombstone. No lookup ever scans entries.
 //
 // Ownership: built on the main lcore (or the control channel's thread)
 // off the fast path; immutable once a RuleSet holding them is published;
