@@ -793,9 +793,9 @@ class RandomRules {
   std::mt19937 rng_;
 };
 
-std::vector<std::string> random_lines(RandomRules& gen, int n) {
+std::vector<std::string> random_lines(RandomRules& gen, int n, bool open = true) {
   std::vector<std::string> lines;
-  for (int i = 0; i < n; ++i) lines.push_back(gen.rule("r" + std::to_string(i), i % 2 == 0));
+  for (int i = 0; i < n; ++i) lines.push_back(gen.rule("r" + std::to_string(i), i % 2 == 0, open));
   return lines;
 }
 
@@ -828,9 +828,7 @@ TEST(Engine, SplitClassifierAgreesWithTheReferenceMatcher) {
 // builds slowly as one. It answers as the reference does.
 TEST(Engine, ALargeSetWithNoOpenSidesIsOneContext) {
   RandomRules gen(11);
-  std::vector<std::string> lines;
-  for (int i = 0; i < 5000; ++i) lines.push_back(gen.rule("r" + std::to_string(i), i % 2 == 0, false));
-  const std::string yaml = RandomRules::policy(lines);
+  const std::string yaml = RandomRules::policy(random_lines(gen, 5000, false));
   Harness h(yaml);
   ASSERT_TRUE(h.loaded()) << h.error();
   const dataplane::RuleSet& rs = *h.engine().rules().acquire();
