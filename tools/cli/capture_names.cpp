@@ -250,7 +250,7 @@ void NameFinder::tcp(int64_t time_us, const Endpoint& from, const Endpoint& to, 
     ++stats_.tcp_gaps;
     return;
   }
-  const uint32_t seen = uint32_t(-ahead);  // bytes already read (a retransmission)
+  const uint32_t seen = s.next - seq;  // bytes already read (a retransmission); -ahead overflows at 2^31
   if (seen >= payload.size()) return;
   payload = payload.subspan(seen);
   s.next += uint32_t(payload.size());
